@@ -1,0 +1,50 @@
+package dev.guard.limit;
+
+import java.time.Duration;
+
+/** Argument checks whose messages name the field and the value. */
+final class Checks {
+    private Checks() {}
+
+    static long positive(String field, long value) {
+        if (value <= 0) {
+            throw new IllegalArgumentException(field + " must be positive but was " + value);
+        }
+        return value;
+    }
+
+    static long positiveMicros(String field, Duration value) {
+        if (value == null) {
+            throw new IllegalArgumentException(field + " must not be null");
+        }
+        if (value.isNegative() || value.isZero()) {
+            throw new IllegalArgumentException(field + " must be positive but was " + value);
+        }
+        long micros;
+        try {
+            micros = Math.multiplyExact(value.getSeconds(), 1_000_000L) + value.getNano() / 1_000;
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException(field + " is too long: " + value, e);
+        }
+        if (micros <= 0) {
+            throw new IllegalArgumentException(field + " must be at least 1 microsecond but was " + value);
+        }
+        if (micros >= LimitSpec.EXACT_LIMIT) {
+            throw new IllegalArgumentException(field + " is too long: " + value);
+        }
+        return micros;
+    }
+
+    static void exact(String what, long value) {
+        if (value >= LimitSpec.EXACT_LIMIT) {
+            throw new IllegalArgumentException(what + " exceeds 2^53 and cannot be evaluated exactly: " + value);
+        }
+    }
+
+    static long permits(long permits) {
+        if (permits < 0) {
+            throw new IllegalArgumentException("permits must not be negative but was " + permits);
+        }
+        return permits;
+    }
+}

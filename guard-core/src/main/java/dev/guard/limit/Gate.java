@@ -1,0 +1,58 @@
+package dev.guard.limit;
+
+/**
+ * A gate: nothing passes for the key until a deadline that somebody else sets with
+ * {@link dev.guard.spi.Storage#raiseGate}; passing never changes it. Deadlines only move forward: raising a gate to an
+ * earlier deadline than it already has changes nothing, so concurrent pushbacks merge by maximum.
+ *
+ * <p>Set from a platform's 429 {@code retry_after}, a ban, or a sender's cooldown. State: {@code [untilMicros]}.
+ */
+public final class Gate implements LimitSpec {
+    /** The one gate spec; a gate has no parameters. */
+    public static final Gate INSTANCE = new Gate();
+
+    private Gate() {}
+
+    @Override
+    public String kind() {
+        return "gate";
+    }
+
+    @Override
+    public long evaluate(long[] state, long nowMicros, long permits) {
+        Checks.permits(permits);
+        if (state == null || nowMicros >= state[0]) {
+            return Outcome.admitted(Long.MAX_VALUE);
+        }
+        return Outcome.rejected(state[0] - nowMicros);
+    }
+
+    @Override
+    public long[] commit(long[] state, long nowMicros, long permits) {
+        return state;
+    }
+
+    /** The state after raising the gate to {@code untilMicros}: the later of the two deadlines. */
+    public long[] raise(long[] state, long untilMicros) {
+        if (state == null) {
+            return new long[] {untilMicros};
+        }
+        state[0] = Math.max(state[0], untilMicros);
+        return state;
+    }
+
+    @Override
+    public long ttlMicros(long[] state, long nowMicros) {
+        return state == null ? 0 : Math.max(0, state[0] - nowMicros);
+    }
+
+    @Override
+    public long maxTtlMicros() {
+        return Long.MAX_VALUE;
+    }
+
+    @Override
+    public String toString() {
+        return "Gate";
+    }
+}

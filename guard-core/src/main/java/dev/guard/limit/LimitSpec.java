@@ -1,0 +1,48 @@
+package dev.guard.limit;
+
+/**
+ * An immutable description of one limit (token bucket, sliding window, ...) together with its reference semantics.
+ *
+ * <p>The reference semantics are pure functions over a state encoded as a {@code long[]} ({@code null} means
+ * absent, which is also what every state turns into after its {@link #ttlMicros ttl}):
+ *
+ * <ul>
+ *   <li>{@link #evaluate} answers whether {@code permits} would be admitted at {@code now}, without changing
+ *       anything, as an {@link Outcome};
+ *   <li>{@link #commit} returns the state after those permits were admitted (the caller commits only admitted
+ *       steps, and only when every step of a batch admits: all-or-nothing);
+ *   <li>{@link #ttlMicros} says how long until a state equals absent, so backends can expire it exactly then.
+ * </ul>
+ *
+ * <p>The in-memory backend runs these functions; the Redis and JDBC backends run equivalents where the state
+ * lives, and the storage contract suite demands identical decisions. All arithmetic is on integers whose
+ * magnitude stays below 2<sup>53</sup>, so that a Lua (double) implementation is exact too. Time is in
+ * microseconds since the epoch and is always passed in; a clock that goes backwards never grants extra permits.
+ */
+public sealed interface LimitSpec
+        permits TokenBucket, FixedWindow, SlidingWindowLog, SlidingWindowCounter, Cooldown, Gate, Membership {
+
+    /** The largest magnitude that stays exact in IEEE-754 doubles (Lua numbers): 2^53. */
+    long EXACT_LIMIT = 1L << 53;
+
+    /** A short stable name of this kind, used by backends to pick the matching script or SQL. */
+    String kind();
+
+    /** Evaluates {@code permits} against {@code state} at {@code nowMicros} without changing anything. */
+    long evaluate(long[] state, long nowMicros, long permits);
+
+    /**
+     * Returns the state after admitting {@code permits} at {@code nowMicros}. May return {@code state} itself,
+     * changed in place, or a new array; callers must use the returned value.
+     */
+    long[] commit(long[] state, long nowMicros, long permits);
+
+    /**
+     * Microseconds from {@code nowMicros} until {@code state} equals absent; zero when it already does and
+     * {@link Long#MAX_VALUE} when it never expires on its own.
+     */
+    long ttlMicros(long[] state, long nowMicros);
+
+    /** An upper bound of {@link #ttlMicros} over every state that {@link #commit} can produce. */
+    long maxTtlMicros();
+}

@@ -1,0 +1,124 @@
+package dev.guard.limit;
+
+import java.time.Duration;
+import java.util.Arrays;
+
+/**
+ * An exact sliding window: at most {@code limit} permits in <em>any</em> interval of length {@code window}. It
+ * keeps one timestamp per admitted permit, so its state grows with {@code limit}; {@code limit} is capped at
+ * {@value #MAX_LIMIT}. For larger limits use {@link SlidingWindowCounter}.
+ *
+ * <p>A permit admitted at {@code t} counts while {@code now < t + window}. State: the timestamps of the counted
+ * permits, ascending.
+ */
+public final class SlidingWindowLog implements LimitSpec {
+    /** The largest limit a log accepts; its state holds one timestamp per permit. */
+    public static final long MAX_LIMIT = 10_000;
+
+    private final long limit;
+    private final Duration window;
+    private final long windowMicros;
+
+    /**
+     * Creates an exact sliding window of {@code limit} permits per {@code window}.
+     *
+     * @throws IllegalArgumentException if {@code limit} is not in 1..{@value #MAX_LIMIT} or {@code window} is not
+     *     positive
+     */
+    public SlidingWindowLog(long limit, Duration window) {
+        this.limit = Checks.positive("limit", limit);
+        if (limit > MAX_LIMIT) {
+            throw new IllegalArgumentException("limit must be at most " + MAX_LIMIT + " for an exact sliding window log"
+                    + " but was " + limit + "; use SlidingWindowCounter for larger limits");
+        }
+        this.windowMicros = Checks.positiveMicros("window", window);
+        this.window = window;
+    }
+
+    /** The most permits in any interval of length {@link #window()}. */
+    public long limit() {
+        return limit;
+    }
+
+    /** The window's length. */
+    public Duration window() {
+        return window;
+    }
+
+    /** The window's length in microseconds. */
+    public long windowMicros() {
+        return windowMicros;
+    }
+
+    @Override
+    public String kind() {
+        return "sliding_log";
+    }
+
+    /** Index of the first timestamp still counted at {@code nowMicros}. */
+    private int firstLive(long[] state, long nowMicros) {
+        int i = 0;
+        while (i < state.length && state[i] + windowMicros <= nowMicros) {
+            i++;
+        }
+        return i;
+    }
+
+    @Override
+    public long evaluate(long[] state, long nowMicros, long permits) {
+        Checks.permits(permits);
+        if (permits > limit) {
+            return Outcome.NEVER;
+        }
+        int first = state == null ? 0 : firstLive(state, nowMicros);
+        long count = state == null ? 0 : state.length - first;
+        long excess = count + permits - limit;
+        if (excess <= 0) {
+            return Outcome.admitted(-excess);
+        }
+        // The excess-th oldest live permit must leave the window first.
+        return Outcome.rejected(state[first + (int) excess - 1] + windowMicros - nowMicros);
+    }
+
+    @Override
+    public long[] commit(long[] state, long nowMicros, long permits) {
+        int first = state == null ? 0 : firstLive(state, nowMicros);
+        int live = state == null ? 0 : state.length - first;
+        long[] next = new long[live + (int) permits];
+        if (live > 0) {
+            System.arraycopy(state, first, next, 0, live);
+        }
+        // A clock that went backwards must not break the ascending order.
+        long stamp = live > 0 ? Math.max(nowMicros, next[live - 1]) : nowMicros;
+        Arrays.fill(next, live, next.length, stamp);
+        return next;
+    }
+
+    @Override
+    public long ttlMicros(long[] state, long nowMicros) {
+        if (state == null || state.length == 0) {
+            return 0;
+        }
+        return Math.max(0, state[state.length - 1] + windowMicros - nowMicros);
+    }
+
+    @Override
+    public long maxTtlMicros() {
+        return windowMicros;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof SlidingWindowLog w && w.limit == limit && w.windowMicros == windowMicros;
+    }
+
+    @Override
+    public int hashCode() {
+        return Long.hashCode(limit) * 31 + Long.hashCode(windowMicros) + 7;
+    }
+
+    @Override
+    public String toString() {
+        return "SlidingWindowLog[limit=" + limit + ", window=" + window + "]";
+    }
+}

@@ -1,0 +1,175 @@
+package dev.guard.limit;
+
+import java.time.Duration;
+
+/**
+ * A token bucket: holds up to {@code capacity} tokens, refills {@code refillTokens} every {@code refillPeriod}
+ * greedily (continuously, not in steps), and admits a request when it holds enough tokens. A new or expired
+ * bucket is full, so bursts up to {@code capacity} pass at once.
+ *
+ * <p>Arithmetic is exact integer arithmetic: time is scaled into <em>ticks</em> so that one microsecond adds
+ * {@link #ticksPerMicro()} ticks and one token costs {@link #ticksPerToken()} ticks (the rate reduced by its
+ * greatest common divisor), so no rounding error ever accumulates. State: {@code [level, lastMicros]}, the level
+ * in ticks. {@code capacity * ticksPerToken} must stay below 2<sup>53</sup>.
+ *
+ * <p>The same semantics in GCRA form: a bucket with level {@code L} at time {@code t} has a theoretical arrival
+ * time of {@code t * ticksPerMicro + capacityTicks - L} ticks.
+ */
+public final class TokenBucket implements LimitSpec {
+    private final long capacity;
+    private final long refillTokens;
+    private final Duration refillPeriod;
+    private final long ticksPerMicro;
+    private final long ticksPerToken;
+    private final long capacityTicks;
+
+    /**
+     * Creates a bucket with {@code capacity} tokens refilled at {@code refillTokens} per {@code refillPeriod}.
+     *
+     * @throws IllegalArgumentException if a value is not positive, or the bucket cannot be evaluated exactly
+     */
+    public TokenBucket(long capacity, long refillTokens, Duration refillPeriod) {
+        this.capacity = Checks.positive("capacity", capacity);
+        this.refillTokens = Checks.positive("refillTokens", refillTokens);
+        long periodMicros = Checks.positiveMicros("refillPeriod", refillPeriod);
+        this.refillPeriod = refillPeriod;
+        long gcd = gcd(refillTokens, periodMicros);
+        this.ticksPerMicro = refillTokens / gcd;
+        this.ticksPerToken = periodMicros / gcd;
+        if (Math.multiplyHigh(capacity, ticksPerToken) != 0 || capacity * ticksPerToken >= EXACT_LIMIT) {
+            throw new IllegalArgumentException("capacity " + capacity + " with a refill of " + refillTokens + " per "
+                    + refillPeriod + " needs more than 2^53 ticks; lower the capacity or use a shorter period");
+        }
+        this.capacityTicks = capacity * ticksPerToken;
+    }
+
+    /** The most tokens the bucket holds, and so the largest burst. */
+    public long capacity() {
+        return capacity;
+    }
+
+    /** Tokens added per {@link #refillPeriod()}. */
+    public long refillTokens() {
+        return refillTokens;
+    }
+
+    /** The period over which {@link #refillTokens()} are added. */
+    public Duration refillPeriod() {
+        return refillPeriod;
+    }
+
+    /** A bucket of {@code capacity} tokens that refills completely over {@code period}: {@code capacity/period}. */
+    public static TokenBucket of(long capacity, Duration period) {
+        return new TokenBucket(capacity, capacity, period);
+    }
+
+    /** Ticks added per microsecond: the refill rate's numerator after reduction. */
+    public long ticksPerMicro() {
+        return ticksPerMicro;
+    }
+
+    /** Ticks one token costs: the refill rate's denominator after reduction. */
+    public long ticksPerToken() {
+        return ticksPerToken;
+    }
+
+    /** The level of a full bucket in ticks. */
+    public long capacityTicks() {
+        return capacityTicks;
+    }
+
+    @Override
+    public String kind() {
+        return "token_bucket";
+    }
+
+    /** The level in ticks at {@code nowMicros}: refilled since the last update, capped at capacity. */
+    public long level(long[] state, long nowMicros) {
+        long cap = capacityTicks;
+        if (state == null) {
+            return cap;
+        }
+        long level = state[0];
+        long elapsed = nowMicros - state[1];
+        if (elapsed <= 0) {
+            return level;
+        }
+        long rate = ticksPerMicro;
+        // Compare before multiplying so that a long idle gap cannot overflow.
+        return elapsed >= ceilDiv(cap - level, rate) ? cap : level + elapsed * rate;
+    }
+
+    @Override
+    public long evaluate(long[] state, long nowMicros, long permits) {
+        Checks.permits(permits);
+        if (permits > capacity) {
+            return Outcome.NEVER;
+        }
+        long perToken = ticksPerToken;
+        long level = level(state, nowMicros);
+        long need = permits * perToken;
+        if (level >= need) {
+            return Outcome.admitted((level - need) / perToken);
+        }
+        return Outcome.rejected(ceilDiv(need - level, ticksPerMicro));
+    }
+
+    @Override
+    public long[] commit(long[] state, long nowMicros, long permits) {
+        long level = level(state, nowMicros) - permits * ticksPerToken;
+        long last = state == null ? nowMicros : Math.max(state[1], nowMicros);
+        if (state == null) {
+            return new long[] {level, last};
+        }
+        state[0] = level;
+        state[1] = last;
+        return state;
+    }
+
+    @Override
+    public long ttlMicros(long[] state, long nowMicros) {
+        if (state == null) {
+            return 0;
+        }
+        long missing = capacityTicks - level(state, nowMicros);
+        // A clock that went backwards leaves lastMicros ahead of now: keep the state until then too.
+        long ahead = Math.max(0, state[1] - nowMicros);
+        return missing == 0 ? 0 : ahead + ceilDiv(missing, ticksPerMicro);
+    }
+
+    @Override
+    public long maxTtlMicros() {
+        return ceilDiv(capacityTicks, ticksPerMicro);
+    }
+
+    static long ceilDiv(long a, long b) {
+        return -Math.floorDiv(-a, b);
+    }
+
+    static long gcd(long a, long b) {
+        while (b != 0) {
+            long t = a % b;
+            a = b;
+            b = t;
+        }
+        return a;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof TokenBucket b
+                && b.capacity == capacity
+                && b.ticksPerMicro == ticksPerMicro
+                && b.ticksPerToken == ticksPerToken;
+    }
+
+    @Override
+    public int hashCode() {
+        return Long.hashCode(capacity) * 31 * 31 + Long.hashCode(ticksPerMicro) * 31 + Long.hashCode(ticksPerToken);
+    }
+
+    @Override
+    public String toString() {
+        return "TokenBucket[capacity=" + capacity + ", refill=" + refillTokens + "/" + refillPeriod + "]";
+    }
+}

@@ -1,0 +1,31 @@
+package dev.guard.spi;
+
+import java.util.Objects;
+
+/**
+ * The key of one piece of state: a {@code scope} (which limit, which handler, which tenant, which set) and a
+ * {@code subject} (whom the state is about: a user, a chat, a sender, a content fingerprint, or
+ * {@link #GLOBAL}). {@link Storage#forget(String)} removes every key of a subject.
+ *
+ * <p>Both parts may hold any characters (unicode, newlines, braces, quotes, kilobytes of text); each backend
+ * encodes them so that distinct keys never collide.
+ *
+ * @param scope what the state is for, never empty
+ * @param subject whom the state is about, never null
+ */
+public record StateKey(String scope, String subject) {
+    /** The subject of state shared by everyone (a global limit). */
+    public static final String GLOBAL = "*";
+
+    /**
+     * Creates a key.
+     *
+     * @throws IllegalArgumentException if {@code scope} is null or empty, or {@code subject} is null
+     */
+    public StateKey {
+        if (scope == null || scope.isEmpty()) {
+            throw new IllegalArgumentException("scope must not be empty but was " + (scope == null ? "null" : "''"));
+        }
+        Objects.requireNonNull(subject, "subject must not be null");
+    }
+}

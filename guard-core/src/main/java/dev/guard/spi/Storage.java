@@ -1,0 +1,122 @@
+package dev.guard.spi;
+
+import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Outcome;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * Where Guard's state lives: what a backend implements. Implementations: memory (Caffeine), Redis (Lettuce), JDBC
+ * (Jdbi); guard-storage-tck holds the contract suite that proves a backend, including a third party's.
+ *
+ * <p><b>Algorithm-aware, one round trip.</b> The backend receives the whole {@link Batch} of a decision and the
+ * time, evaluates every step where the state lives with the reference semantics of each {@link LimitSpec}, and
+ * answers once. It never exposes read-compute-compare-and-set to the caller.
+ *
+ * <p><b>Atomic and all-or-nothing.</b> Each step's outcome is computed against the state before the batch; the
+ * batch is admitted only when every step admits, and then every step commits; otherwise nothing changes. Several
+ * processes sharing one backend never admit more than a limit allows.
+ *
+ * <p><b>Time and expiry.</b> The caller passes {@code nowMicros} (microseconds since the epoch from an injected
+ * clock). A backend never reads the wall clock to make a decision; a backend may offer to use its server's clock
+ * instead, as an option. Every state expires when its {@link LimitSpec#ttlMicros ttl} runs out, never earlier
+ * (eviction must not grant extra permits), so memory stays bounded by the active keys.
+ *
+ * <p><b>Failures.</b> Every method either answers or throws {@link GuardStorageException} within the backend's
+ * timeout. Implementations are thread-safe.
+ */
+public interface Storage extends AutoCloseable {
+
+    /**
+     * Evaluates {@code batch} atomically at {@code nowMicros}: one round trip for a remote backend.
+     *
+     * @throws GuardStorageException if the backend fails or times out; nothing was consumed then or it is unknown
+     */
+    BatchResult evaluate(Batch batch, long nowMicros);
+
+    /**
+     * {@link #evaluate} without blocking the caller. The default completes at once with {@link #evaluate}; remote
+     * backends override it. The stage fails with {@link GuardStorageException} where {@link #evaluate} throws.
+     */
+    default CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
+        try {
+            return CompletableFuture.completedFuture(evaluate(batch, nowMicros));
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /**
+     * Evaluates one step: {@link #evaluate} for a one-step batch, answering an {@link Outcome} value so that the
+     * common single-limit path allocates nothing. Backends should override the default, which allocates.
+     *
+     * @throws GuardStorageException if the backend fails
+     */
+    default long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
+        return evaluate(Batch.of(new Step(key, spec, permits)), nowMicros).outcome(0);
+    }
+
+    /**
+     * Raises the {@link dev.guard.limit.Gate} at {@code key} to {@code untilMicros}, merging by maximum with a
+     * deadline already set, and returns the deadline now in force. The state expires at that deadline.
+     *
+     * @throws GuardStorageException if the backend fails
+     */
+    long raiseGate(StateKey key, long untilMicros);
+
+    /**
+     * Adds {@code key.subject()} to the set {@code key.scope()} until {@code expiresAtMicros} ({@link
+     * Long#MAX_VALUE}: for good), replacing an earlier expiry. {@link dev.guard.limit.Membership} steps read it.
+     *
+     * @throws GuardStorageException if the backend fails
+     */
+    void addMember(StateKey key, long expiresAtMicros);
+
+    /**
+     * Removes {@code key.subject()} from the set {@code key.scope()}.
+     *
+     * @return whether it was a member
+     * @throws GuardStorageException if the backend fails
+     */
+    boolean removeMember(StateKey key);
+
+    /**
+     * Whether {@code key.subject()} is in the set {@code key.scope()} at {@code nowMicros}.
+     *
+     * @throws GuardStorageException if the backend fails
+     */
+    boolean isMember(StateKey key, long nowMicros);
+
+    /**
+     * The record at {@code key}, or empty.
+     *
+     * @throws GuardStorageException if the backend fails
+     */
+    Optional<VersionedRecord> getRecord(StateKey key);
+
+    /**
+     * Writes {@code value} at {@code key} if the record's version is still {@code expectedVersion} (0: the record must
+     * not exist yet). Records never expire on their own.
+     *
+     * @return the new version (the expected one plus one), or -1 when the version did not match and nothing changed
+     * @throws GuardStorageException if the backend fails
+     */
+    long putRecord(StateKey key, byte[] value, long expectedVersion);
+
+    /**
+     * Removes every key whose subject is {@code subject}: limit and gate state, set memberships and records. Not a
+     * hot-path operation: a backend may scan.
+     *
+     * @return how many keys were removed
+     * @throws GuardStorageException if the backend fails
+     */
+    long forget(String subject);
+
+    /** Probes the backend; never throws. */
+    StorageHealth health();
+
+    /** Releases what the storage owns (connections it opened itself); not what the caller passed in. */
+    @Override
+    void close();
+}
