@@ -22,6 +22,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
 import java.util.function.Function;
 
 /**
@@ -56,6 +57,7 @@ final class RandomHistory {
     private final long seed;
     private final Random random;
     private final List<Storage> clients;
+    private final BiConsumer<Storage, Long> maintenance;
     private final ReferenceStorage reference = ReferenceStorage.create();
     private final List<StateKey> keys = new ArrayList<>();
     private final List<LimitSpec> specs = new ArrayList<>();
@@ -63,10 +65,20 @@ final class RandomHistory {
     private long newest;
     private int step;
 
-    RandomHistory(long seed, List<Storage> clients, Function<String, StateKey> keyFactory, long startMicros) {
+    /**
+     * A history of {@code seed} over {@code clients} of one backend, with keys from {@code keyFactory}, starting at
+     * {@code startMicros}; {@code maintenance} runs the backend's expiry work now and then.
+     */
+    RandomHistory(
+            long seed,
+            List<Storage> clients,
+            Function<String, StateKey> keyFactory,
+            long startMicros,
+            BiConsumer<Storage, Long> maintenance) {
         this.seed = seed;
         this.random = new Random(seed);
         this.clients = clients;
+        this.maintenance = maintenance;
         this.now = startMicros;
         this.newest = startMicros;
         int count = 6 + random.nextInt(6);
@@ -82,10 +94,19 @@ final class RandomHistory {
             for (step = 0; step < operations; step++) {
                 moveClock();
                 operate();
+                if (random.nextInt(8) == 0) {
+                    // Eviction at any moment must not change a decision.
+                    maintenance.accept(clients.get(0), newest);
+                }
             }
         } finally {
             reference.close();
         }
+    }
+
+    /** The newest time this history has passed to the storage. */
+    long newest() {
+        return newest;
     }
 
     private void moveClock() {

@@ -761,6 +761,27 @@ public abstract class StorageContractTest {
     }
 
     @Test
+    void race_acquireAndBatchesOnOneBucket_admitExactlyCapacity() throws Exception {
+        long capacity = raceRequests() / 2;
+        TokenBucket bucket = new TokenBucket(capacity, 1, Duration.ofDays(1));
+        StateKey k = key("bucket");
+        long at = now();
+
+        int admitted = race((client, thread, i) -> {
+            if ((thread + i) % 2 == 0) {
+                return Outcome.isAdmitted(client.acquire(k, bucket, 1, at));
+            }
+            // A second step of its own, so that the batch cannot take a single-step path.
+            StateKey own = key("own-" + thread + "-" + i, k.subject());
+            return client.evaluate(Batch.of(new Step(own, bucket, 1), new Step(k, bucket, 1)), at)
+                    .admitted();
+        });
+
+        assertThat(admitted).isEqualTo(capacity);
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(86_400_000_000L));
+    }
+
+    @Test
     void race_cooldownOnOneKey_admitsExactlyOne() throws Exception {
         Cooldown cooldown = new Cooldown(Duration.ofMinutes(1));
         StateKey k = key("cooldown");
@@ -804,10 +825,15 @@ public abstract class StorageContractTest {
     @Test
     void evaluate_randomHistories_answerExactlyAsTheReference() {
         List<Storage> clients = List.of(storage, openClient());
+        long start = T0;
         for (int i = 1; i <= differentialSeeds(); i++) {
             long seed = 0x9E3779B97F4A7C15L * i;
             String seedPrefix = "seed" + i + "/";
-            new RandomHistory(seed, clients, name -> key(seedPrefix + name), T0).run(differentialOperations());
+            RandomHistory history =
+                    new RandomHistory(seed, clients, name -> key(seedPrefix + name), start, this::maintain);
+            history.run(differentialOperations());
+            // Each history starts after the last one ended: the backend has seen those times.
+            start = history.newest() + 3_600 * SECOND;
         }
     }
 
