@@ -36,17 +36,20 @@ import java.util.concurrent.ForkJoinPool;
  *
  * <p><b>Fast paths.</b> A token bucket is kept in GCRA form (one theoretical arrival time) and a cooldown, gate or
  * membership as one deadline, so {@link #acquire} on an existing key is a cache read plus one compare-and-set: lock
- * free, and allocation free. Other kinds, and batches of several steps, lock the keys' holders in one global order
- * (by scope, then subject: deadlock free), evaluate every step, and commit all or none. Every path gives the
- * decisions of {@link dev.guard.spi.ReferenceStorage}; the contract suite's differential test checks it.
+ * free and allocation free. Other kinds, and batches of several steps, own the keys' holders in one global order
+ * (by key hash, then scope, then subject: deadlock free), evaluate every step, and commit all or none; they hold
+ * them only for that and never wait for anything else meanwhile. Every path gives the decisions of {@link
+ * dev.guard.spi.ReferenceStorage}; the contract suite's differential test checks it.
  *
  * <p><b>Time and expiry.</b> The storage never reads the wall clock: the cache's clock is the newest {@code
- * nowMicros} that callers passed. Each key's state is absent for the decisions exactly when its ttl has run out, and
- * the cache evicts the key some time after that, never before: between one and two of the limit's longest ttl
- * ({@link LimitSpec#maxTtlMicros()}, a cooldown's period) plus one millisecond after its last use, and at their
- * deadline for gates and memberships. Memory is therefore bounded by the keys active in that span. Eviction happens
- * as the cache is used (its maintenance runs on the {@linkplain Builder#executor executor}); no thread is started.
- * State whose ttl ended on the newest clock seen may be gone even for a later call that carries an earlier time.
+ * nowMicros} that callers passed. A key's state is absent for the decisions exactly when its ttl has run out, and the
+ * cache drops the key some time after that, never before: one to three intervals after its last use, an interval
+ * being the limit's longest ttl ({@link LimitSpec#maxTtlMicros()}, rounded up to at most twice that for token
+ * buckets) plus one millisecond; gates and memberships at their deadline; records never. The cache evicts during its
+ * maintenance, which writes (new keys, updates) trigger and which runs on the {@linkplain Builder#executor
+ * executor}; no thread is started. Memory is therefore bounded by the keys used in the last three intervals, plus
+ * what expired since the last write. State whose ttl ended on the newest clock seen may be gone even for a later call
+ * that carries an earlier time, and deadlines before 1970 count as passed.
  *
  * <p><b>Concurrency.</b> Thread-safe. Calls that do not overlap behave exactly as the reference; overlapping calls
  * are linearizable, except that a token bucket read by a caller whose clock is behind a concurrent commit's may see
