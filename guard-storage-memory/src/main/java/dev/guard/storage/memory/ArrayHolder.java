@@ -2,8 +2,6 @@ package dev.guard.storage.memory;
 
 import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 
 /**
  * State in the reference's own form, a {@code long[]} and its expiry, changed only by its owner through the reference
@@ -11,32 +9,20 @@ import java.lang.invoke.VarHandle;
  * and any key whose state was written by one kind of limit and is then used by another (which the reference allows,
  * and which this holder reproduces exactly).
  *
- * <p>Its lock word is 0 (free), {@link #BUSY} or {@link #DEAD}; the state fields are read and written only by the
- * thread that owns it, the lock word's compare-and-set and release publishing them. {@code horizonMicros} bounds how
+ * <p>Its state word is only a lock, 0 when free; the state fields are read and written only by the thread that owns
+ * the holder, the word's compare-and-set and release publishing them. {@code horizonMicros} bounds how
  * long after the cache's clock a state committed here can live; a step whose spec could outlive it converts the key
  * to a new holder first, so that the cache's expiry, computed from the horizon, can never drop live state.
  */
 final class ArrayHolder extends Holder {
-    private static final VarHandle LOCK;
-
-    static {
-        try {
-            LOCK = MethodHandles.lookup().findVarHandle(ArrayHolder.class, "lockWord", long.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
-
     private final long horizonMicros;
     private LimitSpec writer;
     private long[] state;
     private volatile long expiresAt;
 
-    /** 0, BUSY or DEAD; accessed through {@link #LOCK}. */
-    private volatile long lockWord;
-
+    /** A holder of {@code state}; its state word is only a lock (0 when free). */
     ArrayHolder(LimitSpec writer, long horizonMicros, long[] state, long expiresAtMicros, long clockMicros) {
-        super(clockMicros);
+        super(0, clockMicros);
         this.writer = writer;
         this.horizonMicros = horizonMicros;
         this.state = state;
@@ -56,25 +42,6 @@ final class ArrayHolder extends Holder {
     @Override
     boolean accepts(LimitSpec spec, long nowMicros) {
         return horizonOf(spec) <= horizonMicros;
-    }
-
-    @Override
-    long lock() {
-        for (int spins = 0; ; spins++) {
-            long word = lockWord;
-            if (word == DEAD) {
-                return DEAD;
-            }
-            if (word == 0 && LOCK.compareAndSet(this, 0L, BUSY)) {
-                return 0;
-            }
-            backOff(spins);
-        }
-    }
-
-    @Override
-    void unlock(long word) {
-        lockWord = 0;
     }
 
     private long[] live(long nowMicros) {
@@ -124,16 +91,6 @@ final class ArrayHolder extends Holder {
     /** The deadline of a gate for {@link MemoryStorage#raiseGate}: present state written by a gate, else MIN. */
     long gateDeadline() {
         return writer instanceof Gate && state != null ? state[0] : Long.MIN_VALUE;
-    }
-
-    @Override
-    void markDead() {
-        lockWord = DEAD;
-    }
-
-    @Override
-    boolean isDead() {
-        return lockWord == DEAD;
     }
 
     @Override

@@ -30,14 +30,11 @@ final class BucketHolder extends Holder {
     /** The largest ticks per microsecond whose GCRA arithmetic cannot overflow for times below 2^53. */
     static final long MAX_TICKS_PER_MICRO = 1021;
 
-    private static final VarHandle TAT;
     private static final VarHandle LAST;
 
     static {
         try {
-            MethodHandles.Lookup lookup = MethodHandles.lookup();
-            TAT = lookup.findVarHandle(BucketHolder.class, "tat", long.class);
-            LAST = lookup.findVarHandle(BucketHolder.class, "last", long.class);
+            LAST = MethodHandles.lookup().findVarHandle(BucketHolder.class, "last", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -45,14 +42,12 @@ final class BucketHolder extends Holder {
 
     private final TokenBucket spec;
 
-    /** The theoretical arrival time in ticks, or a sentinel; accessed through {@link #TAT}. */
-    private volatile long tat = ABSENT;
-
     /** A lower bound of the reference's {@code last} (exact between calls); accessed through {@link #LAST}. */
     private long last;
 
+    /** An absent bucket; its state word is the theoretical arrival time in ticks. */
     BucketHolder(TokenBucket spec, long clockMicros) {
-        super(clockMicros);
+        super(ABSENT, clockMicros);
         this.spec = spec;
     }
 
@@ -126,7 +121,7 @@ final class BucketHolder extends Holder {
         while (true) {
             // last before tat: a last published by a commit is then never newer than the tat read after it.
             long lastSeen = (long) LAST.getAcquire(this);
-            long word = tat;
+            long word = word();
             if (word == DEAD || word == BUSY) {
                 return SLOW;
             }
@@ -134,14 +129,14 @@ final class BucketHolder extends Holder {
             boolean present = present(word, nowTicks);
             if (!Outcome.isAdmitted(outcome)) {
                 // Nothing commits, but an expired state is dropped as the reference drops it on reading.
-                if (present || word == ABSENT || TAT.compareAndSet(this, word, ABSENT)) {
+                if (present || word == ABSENT || casWord(word, ABSENT)) {
                     return outcome;
                 }
                 continue;
             }
             long next = next(word, lastSeen, permits, nowMicros);
             if (next != word) {
-                if (TAT.compareAndSet(this, word, next)) {
+                if (casWord(word, next)) {
                     if (next != ABSENT) {
                         LAST.setRelease(this, present ? Math.max(nowMicros, lastSeen) : nowMicros);
                     }
@@ -153,25 +148,6 @@ final class BucketHolder extends Holder {
                 return outcome;
             }
         }
-    }
-
-    @Override
-    long lock() {
-        for (int spins = 0; ; spins++) {
-            long word = tat;
-            if (word == DEAD) {
-                return DEAD;
-            }
-            if (word != BUSY && TAT.compareAndSet(this, word, BUSY)) {
-                return word;
-            }
-            backOff(spins);
-        }
-    }
-
-    @Override
-    void unlock(long word) {
-        tat = word;
     }
 
     @Override
@@ -212,16 +188,6 @@ final class BucketHolder extends Holder {
     @Override
     long expiresAtMicros(long word) {
         return word == ABSENT ? Long.MIN_VALUE : ceilDiv(word, spec.ticksPerMicro());
-    }
-
-    @Override
-    void markDead() {
-        tat = DEAD;
-    }
-
-    @Override
-    boolean isDead() {
-        return tat == DEAD;
     }
 
     @Override

@@ -5,8 +5,6 @@ import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Membership;
 import dev.guard.limit.Outcome;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 
 /**
  * State that is one deadline, {@code [untilMicros]}: a cooldown, a gate, or a set membership. All three read it the
@@ -18,29 +16,15 @@ import java.lang.invoke.VarHandle;
  * which replace the holder inside the cache's atomic update: the cache keeps them until their absolute deadline.
  */
 final class DeadlineHolder extends Holder {
-    private static final VarHandle UNTIL;
-
-    static {
-        try {
-            UNTIL = MethodHandles.lookup().findVarHandle(DeadlineHolder.class, "until", long.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
-
     private final LimitSpec spec;
-
-    /** The deadline in epoch microseconds, or a sentinel; accessed through {@link #UNTIL}. */
-    private volatile long until;
 
     /**
      * A holder of {@code until} written by {@code spec} (a {@link Cooldown}, {@link Gate#INSTANCE} or a {@link
      * Membership}); {@code until} must be {@link #ABSENT} or {@linkplain #holds held}.
      */
     DeadlineHolder(LimitSpec spec, long until, long clockMicros) {
-        super(clockMicros);
+        super(until, clockMicros);
         this.spec = spec;
-        this.until = until;
     }
 
     /** Whether a deadline can be held here: the sentinels' values cannot. */
@@ -68,7 +52,7 @@ final class DeadlineHolder extends Holder {
             return SLOW;
         }
         while (true) {
-            long word = until;
+            long word = word();
             if (word == DEAD || word == BUSY) {
                 return SLOW;
             }
@@ -76,29 +60,10 @@ final class DeadlineHolder extends Holder {
             long next = Outcome.isAdmitted(outcome) && !readsDeadline(other)
                     ? commit(word, other, permits, nowMicros)
                     : settle(word, nowMicros);
-            if (next == word || UNTIL.compareAndSet(this, word, next)) {
+            if (next == word || casWord(word, next)) {
                 return outcome;
             }
         }
-    }
-
-    @Override
-    long lock() {
-        for (int spins = 0; ; spins++) {
-            long word = until;
-            if (word == DEAD) {
-                return DEAD;
-            }
-            if (word != BUSY && UNTIL.compareAndSet(this, word, BUSY)) {
-                return word;
-            }
-            backOff(spins);
-        }
-    }
-
-    @Override
-    void unlock(long word) {
-        until = word;
     }
 
     private static boolean live(long word, long nowMicros) {
@@ -155,16 +120,6 @@ final class DeadlineHolder extends Holder {
     }
 
     @Override
-    void markDead() {
-        until = DEAD;
-    }
-
-    @Override
-    boolean isDead() {
-        return until == DEAD;
-    }
-
-    @Override
     long intervalMicros() {
         return spec instanceof Cooldown c ? saturatedAdd(c.periodMicros(), CallerClock.SLACK_MICROS) : Long.MAX_VALUE;
     }
@@ -174,7 +129,7 @@ final class DeadlineHolder extends Holder {
         if (spec instanceof Cooldown) {
             return microsToNanos(saturatedAdd(intervalMicros(), intervalMicros()));
         }
-        long word = until;
+        long word = word();
         if (word == Long.MAX_VALUE) {
             return Long.MAX_VALUE;
         }

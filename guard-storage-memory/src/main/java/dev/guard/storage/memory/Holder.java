@@ -38,21 +38,41 @@ abstract class Holder {
     /** Fast paths accept times in [0, 2^53): the range where every encoding below stays exact. */
     static final long FAST_TIME_LIMIT = LimitSpec.EXACT_LIMIT;
 
+    private static final VarHandle WORD;
     private static final VarHandle EXTENDED;
 
     static {
         try {
-            EXTENDED = MethodHandles.lookup().findVarHandle(Holder.class, "extendedAtMicros", long.class);
+            MethodHandles.Lookup lookup = MethodHandles.lookup();
+            WORD = lookup.findVarHandle(Holder.class, "word", long.class);
+            EXTENDED = lookup.findVarHandle(Holder.class, "extendedAtMicros", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
     }
 
+    /**
+     * The state word: the whole state of a lock-free holder ({@link #ABSENT} or a value), a lock (0 when free) for
+     * the others; {@link #BUSY} while owned, {@link #DEAD} once retired. Accessed through {@link #WORD}.
+     */
+    private volatile long word;
+
     /** The cache clock when the cache last renewed this holder's expiry; accessed through {@link #EXTENDED}. */
     private long extendedAtMicros;
 
-    Holder(long extendedAtMicros) {
+    Holder(long word, long extendedAtMicros) {
+        this.word = word;
         this.extendedAtMicros = extendedAtMicros;
+    }
+
+    /** The state word now. */
+    final long word() {
+        return word;
+    }
+
+    /** Compare-and-set of the state word. */
+    final boolean casWord(long expected, long next) {
+        return WORD.compareAndSet(this, expected, next);
     }
 
     static boolean fastTime(long nowMicros) {
@@ -77,10 +97,23 @@ abstract class Holder {
     }
 
     /** Owns the state, spinning while another thread does; answers the state word, or {@link #DEAD}. */
-    abstract long lock();
+    final long lock() {
+        for (int spins = 0; ; spins++) {
+            long current = word;
+            if (current == DEAD) {
+                return DEAD;
+            }
+            if (current != BUSY && WORD.compareAndSet(this, current, BUSY)) {
+                return current;
+            }
+            backOff(spins);
+        }
+    }
 
-    /** Releases the state, writing {@code word} as its new value. */
-    abstract void unlock(long word);
+    /** Releases the state, writing {@code next} as its new word. */
+    final void unlock(long next) {
+        word = next;
+    }
 
     /** The reference outcome of a step on the state {@code word} (owned); changes nothing. */
     abstract long peek(long word, LimitSpec spec, long permits, long nowMicros);
@@ -103,22 +136,26 @@ abstract class Holder {
      * @return the word it held, or {@link #DEAD} if it already was
      */
     final long retire() {
-        long word = lock();
-        if (word != DEAD) {
+        long owned = lock();
+        if (owned != DEAD) {
             markDead();
         }
-        return word;
+        return owned;
     }
 
     /** Sets the state word to {@link #DEAD}; the caller owns the state. */
-    abstract void markDead();
+    final void markDead() {
+        word = DEAD;
+    }
 
     /** Whether the holder is dead. */
-    abstract boolean isDead();
+    final boolean isDead() {
+        return word == DEAD;
+    }
 
-    /** Whether {@code word} holds limit or set state, expired or not. */
-    boolean hasState(long word) {
-        return raw(word) != null;
+    /** Whether {@code owned} (a word from {@link #lock}) holds limit or set state, expired or not. */
+    boolean hasState(long owned) {
+        return raw(owned) != null;
     }
 
     /**

@@ -9,11 +9,10 @@ import dev.guard.limit.LimitSpec;
 final class RecordHolder extends Holder {
     final byte[] value;
     final long version;
-    private volatile boolean dead;
 
     /** A record of {@code value} (not copied: the caller hands over a private copy) at {@code version}. */
     RecordHolder(byte[] value, long version) {
-        super(0);
+        super(0, 0);
         this.value = value;
         this.version = version;
     }
@@ -27,15 +26,6 @@ final class RecordHolder extends Holder {
     boolean accepts(LimitSpec spec, long nowMicros) {
         return false;
     }
-
-    @Override
-    long lock() {
-        // Immutable: nothing to own.
-        return dead ? DEAD : 0;
-    }
-
-    @Override
-    void unlock(long word) {}
 
     @Override
     long peek(long word, LimitSpec spec, long permits, long nowMicros) {
@@ -60,16 +50,6 @@ final class RecordHolder extends Holder {
     @Override
     long expiresAtMicros(long word) {
         return Long.MIN_VALUE;
-    }
-
-    @Override
-    void markDead() {
-        dead = true;
-    }
-
-    @Override
-    boolean isDead() {
-        return dead;
     }
 
     @Override
