@@ -16,7 +16,7 @@ import net.jqwik.api.constraints.LongRange;
  * LimitSpec} and {@link Outcome} that the Redis and JDBC equivalents are held to as well.
  */
 class LimitSpecPropertyTest {
-    private static final int TRIES = 300;
+    private static final int TRIES = 200;
 
     @Provide
     Arbitrary<Scenario> monotone() {

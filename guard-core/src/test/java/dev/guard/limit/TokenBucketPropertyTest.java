@@ -11,7 +11,7 @@ import net.jqwik.api.Provide;
 
 /** Invariants of {@link TokenBucket} on generated histories, in exact integer arithmetic. */
 class TokenBucketPropertyTest {
-    private static final int TRIES = 300;
+    private static final int TRIES = 200;
 
     @Provide
     Arbitrary<Scenario> monotone() {

@@ -17,7 +17,7 @@ import net.jqwik.api.Provide;
  * generated histories with a steady clock, against models that count admitted requests directly.
  */
 class WindowPropertyTest {
-    private static final int TRIES = 300;
+    private static final int TRIES = 200;
 
     @Provide
     Arbitrary<Scenario> logs() {
