@@ -80,26 +80,26 @@ BEGIN
         -- Rate state is cheap to lose: do not wait for the WAL flush (a crash loses the last fraction of a second).
         PERFORM set_config('synchronous_commit', 'off', true);
     END IF;
-    -- A first touch inserts an absent placeholder, in key order, so that every key has a row to lock.
-    INSERT INTO guard_state (key_hash, subject_hash, scope, subject, kind, expires_at)
-    SELECT u.k, u.sk, u.sc, u.su, 0, 0
-      FROM unnest(p_keys, p_subject_keys, p_scopes, p_subjects) AS u(k, sk, sc, su)
-     ORDER BY u.k
-        ON CONFLICT (key_hash) DO NOTHING;
-    FOR r IN SELECT u.i, t.kind, t.state, t.expires_at
-               FROM unnest(p_keys) WITH ORDINALITY AS u(k, i)
-               JOIN guard_state t ON t.key_hash = u.k
-              ORDER BY u.k
-                FOR UPDATE OF t
-    LOOP
+    -- Lock (or create, then lock) each key in the order given, which is key_hash order: every transaction takes
+    -- its keys in one global order, so none waits for another that waits for it. Index lookups only, one key at a
+    -- time, so that no plan ever depends on the table's size.
+    FOR i IN 1 .. n LOOP
+        SELECT t.kind, t.state, t.expires_at INTO r FROM guard_state t WHERE t.key_hash = p_keys[i] FOR UPDATE;
+        IF NOT FOUND THEN
+            -- A first touch inserts an absent placeholder; a concurrent first touch of the same key waits here.
+            INSERT INTO guard_state (key_hash, subject_hash, scope, subject, kind, expires_at)
+            VALUES (p_keys[i], p_subject_keys[i], p_scopes[i], p_subjects[i], 0, 0)
+            ON CONFLICT (key_hash) DO NOTHING;
+            SELECT t.kind, t.state, t.expires_at INTO r FROM guard_state t WHERE t.key_hash = p_keys[i] FOR UPDATE;
+        END IF;
         IF r.kind BETWEEN 1 AND 3 THEN
             IF r.expires_at > p_now THEN
                 st := CASE WHEN r.kind = 1 THEN r.state ELSE ARRAY[r.expires_at] END;
-                st_off[r.i] := cardinality(st_all);
-                st_len[r.i] := cardinality(st);
+                st_off[i] := cardinality(st_all);
+                st_len[i] := cardinality(st);
                 st_all := st_all || st;
             ELSE
-                expired[r.i] := true;
+                expired[i] := true;
             END IF;
         END IF;
     END LOOP;
