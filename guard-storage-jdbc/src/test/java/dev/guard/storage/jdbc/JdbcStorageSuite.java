@@ -323,7 +323,7 @@ abstract class JdbcStorageSuite {
     @Test
     void keys_anyContent_areDistinctAndForgettable() {
         JdbcStorage storage = open();
-        String big = "\u00e9\ud83d\ude00".repeat(2_600) + "{}'\"\n\t ";
+        String big = prefix + "\u00e9\ud83d\ude00".repeat(2_600) + "{}'\"\n\t ";
         String[] subjects = {
             "plain",
             "",
