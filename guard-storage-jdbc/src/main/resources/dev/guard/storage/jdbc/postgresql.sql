@@ -126,7 +126,9 @@ BEGIN
                 IF lvl >= permits * p3 THEN
                     o := (lvl - permits * p3) / p3;
                 ELSE
-                    o := -greatest(1, guard_state_cdiv(permits * p3 - lvl, p2)) - 1;
+                    -- A clock that went backwards leaves st[2] ahead of now; refill resumes only from there.
+                    o := -greatest(1, CASE WHEN st IS NULL THEN 0 ELSE greatest(0, st[2] - p_now) END
+                                      + guard_state_cdiv(permits * p3 - lvl, p2)) - 1;
                 END IF;
             END IF;
         ELSIF sk = 2 THEN
