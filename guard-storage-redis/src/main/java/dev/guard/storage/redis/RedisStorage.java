@@ -16,7 +16,6 @@ import io.lettuce.core.KeyValue;
 import io.lettuce.core.LettuceFutures;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisCommandTimeoutException;
-import io.lettuce.core.RedisConnectionException;
 import io.lettuce.core.RedisFuture;
 import io.lettuce.core.RedisNoScriptException;
 import io.lettuce.core.RedisURI;
@@ -32,7 +31,6 @@ import io.lettuce.core.cluster.RedisClusterClient;
 import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.lettuce.core.codec.ByteArrayCodec;
-import io.lettuce.core.protocol.RedisCommand;
 import io.lettuce.core.resource.ClientResources;
 import io.lettuce.core.resource.Delay;
 import java.nio.charset.StandardCharsets;
@@ -96,7 +94,14 @@ public final class RedisStorage implements Storage {
     private final Ticker ticker;
     private final String description;
     private final List<Runnable> owned;
+    private final ClientResources resources;
     private final AtomicBoolean closed = new AtomicBoolean();
+
+    /**
+     * The {@code nowMicros} of the latest call that passed one, or {@link Long#MIN_VALUE}: the caller's clock, which is
+     * the clock its absolute deadlines are computed on.
+     */
+    private volatile long latestNow = Long.MIN_VALUE;
 
     private RedisStorage(Builder builder, Connected connected) {
         this.connection = connected.connection;
@@ -104,6 +109,7 @@ public final class RedisStorage implements Storage {
         this.cluster = connected.cluster;
         this.description = connected.description;
         this.owned = connected.owned;
+        this.resources = connected.resources;
         this.keys = new RedisKeys(builder.keyPrefix, builder.singleSlot);
         this.timeoutNanos = builder.timeout.toNanos();
         this.serverTime = builder.serverTime;
@@ -139,7 +145,7 @@ public final class RedisStorage implements Storage {
         Objects.requireNonNull(client, "client must not be null");
         return new Builder(b -> {
             StatefulRedisConnection<byte[], byte[]> c = client.connect(ByteArrayCodec.INSTANCE);
-            return new Connected(c, c.async(), false, "redis standalone", List.of(c::close));
+            return new Connected(c, c.async(), false, "redis standalone", List.of(c::close), null);
         });
     }
 
@@ -151,20 +157,21 @@ public final class RedisStorage implements Storage {
         Objects.requireNonNull(client, "client must not be null");
         return new Builder(b -> {
             StatefulRedisClusterConnection<byte[], byte[]> c = client.connect(ByteArrayCodec.INSTANCE);
-            return new Connected(c, c.async(), true, "redis cluster", List.of(c::close));
+            return new Connected(c, c.async(), true, "redis cluster", List.of(c::close), null);
         });
     }
 
     /** A builder for a storage over {@code connection}, which stays yours: closing the storage leaves it open. */
     public static Builder builder(StatefulRedisConnection<byte[], byte[]> connection) {
         Objects.requireNonNull(connection, "connection must not be null");
-        return new Builder(b -> new Connected(connection, connection.async(), false, "redis standalone", List.of()));
+        return new Builder(
+                b -> new Connected(connection, connection.async(), false, "redis standalone", List.of(), null));
     }
 
     /** A builder for a storage over the Cluster {@code connection}, which stays yours. */
     public static Builder builder(StatefulRedisClusterConnection<byte[], byte[]> connection) {
         Objects.requireNonNull(connection, "connection must not be null");
-        return new Builder(b -> new Connected(connection, connection.async(), true, "redis cluster", List.of()));
+        return new Builder(b -> new Connected(connection, connection.async(), true, "redis cluster", List.of(), null));
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -266,22 +273,35 @@ public final class RedisStorage implements Storage {
         return serverTime ? LuaArgs.EMPTY : LuaArgs.number(nowMicros);
     }
 
-    /** The clock that turns absolute deadlines into expiry: the caller's (through {@link Builder#ticker}) or Redis'. */
+    /**
+     * The time that turns an absolute deadline into a Redis expiry: Redis' own with server time; else the latest
+     * {@code nowMicros} a caller passed (the deadlines' own clock, whatever it is: a test's manual clock too), and
+     * before any such call the {@link Builder#ticker ticker}. A stale reading only makes the expiry later, never
+     * earlier.
+     */
     private byte[] expiryClock() {
-        return serverTime ? LuaArgs.EMPTY : LuaArgs.number(ticker.epochMicros());
+        if (serverTime) {
+            return LuaArgs.EMPTY;
+        }
+        long latest = latestNow;
+        return LuaArgs.number(latest == Long.MIN_VALUE ? ticker.epochMicros() : latest);
     }
 
-    private static void checkNow(long nowMicros) {
+    private void checkNow(long nowMicros) {
         if (nowMicros < 0 || nowMicros >= LimitSpec.EXACT_LIMIT) {
             throw new IllegalArgumentException("nowMicros must be between 0 and 2^53 but was " + nowMicros);
         }
+        if (latestNow != nowMicros) {
+            latestNow = nowMicros;
+        }
     }
 
-    private static void checkDeadline(String field, long micros) {
-        if (micros != Long.MAX_VALUE && (micros <= -LimitSpec.EXACT_LIMIT || micros >= LimitSpec.EXACT_LIMIT)) {
-            throw new IllegalArgumentException(
-                    field + " must be below 2^53 in magnitude or Long.MAX_VALUE but was " + micros);
+    /** Deadlines past 2^53 micros (the year 2255) mean never; long before the epoch, long over. */
+    private static long clampDeadline(long micros) {
+        if (micros >= LimitSpec.EXACT_LIMIT) {
+            return Long.MAX_VALUE;
         }
+        return Math.max(micros, 1 - LimitSpec.EXACT_LIMIT);
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -290,22 +310,18 @@ public final class RedisStorage implements Storage {
     /**
      * {@inheritDoc}
      *
-     * <p>The key expires at the deadline as the {@link Builder#ticker ticker} (or, with server time, Redis) reads
-     * time. One round trip.
-     *
-     * @throws IllegalArgumentException if {@code untilMicros} is neither below 2<sup>53</sup> in magnitude nor {@link
-     *     Long#MAX_VALUE}
+     * <p>The key expires at the deadline on the caller's clock (see {@link Builder#ticker}); a deadline past 2<sup>53
+     * </sup> microseconds (the year 2255) means never. One round trip.
      */
     @Override
     public long raiseGate(StateKey key, long untilMicros) {
         Objects.requireNonNull(key, "key must not be null");
-        checkDeadline("untilMicros", untilMicros);
         Long reply = script(
                 "raiseGate",
                 RedisScript.GATE,
                 ScriptOutputType.INTEGER,
                 new byte[][] {keys.state(key)},
-                LuaArgs.deadline(untilMicros),
+                LuaArgs.deadline(clampDeadline(untilMicros)),
                 expiryClock());
         return LuaArgs.deadlineOf(reply);
     }
@@ -313,23 +329,20 @@ public final class RedisStorage implements Storage {
     /**
      * {@inheritDoc}
      *
-     * <p>The key expires at {@code expiresAtMicros} as the {@link Builder#ticker ticker} (or, with server time, Redis)
-     * reads time; a membership that is already over is not stored. One round trip.
-     *
-     * @throws IllegalArgumentException if {@code expiresAtMicros} is neither below 2<sup>53</sup> in magnitude nor
-     *     {@link Long#MAX_VALUE}
+     * <p>The key expires at {@code expiresAtMicros} on the caller's clock (see {@link Builder#ticker}); a membership
+     * that is already over is not stored; an expiry past 2<sup>53</sup> microseconds (the year 2255) means never. One
+     * round trip.
      */
     @Override
     public void addMember(StateKey key, long expiresAtMicros) {
         Objects.requireNonNull(key, "key must not be null");
-        checkDeadline("expiresAtMicros", expiresAtMicros);
         script(
                 "addMember",
                 RedisScript.MEMBER,
                 ScriptOutputType.INTEGER,
                 new byte[][] {keys.state(key)},
                 LuaArgs.ADD,
-                LuaArgs.deadline(expiresAtMicros),
+                LuaArgs.deadline(clampDeadline(expiresAtMicros)),
                 expiryClock());
     }
 
@@ -440,6 +453,11 @@ public final class RedisStorage implements Storage {
         return "RedisStorage[" + description + "]";
     }
 
+    /** The Lettuce resources the storage created (their event bus reports reconnections), or null. For tests. */
+    ClientResources resources() {
+        return resources;
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Calls
 
@@ -525,7 +543,8 @@ public final class RedisStorage implements Storage {
             RedisClusterAsyncCommands<byte[], byte[]> commands,
             boolean cluster,
             String description,
-            List<Runnable> owned) {}
+            List<Runnable> owned,
+            ClientResources resources) {}
 
     /**
      * Configures a {@link RedisStorage}. Setters check their argument at once; {@link #build()} connects. Not
@@ -588,9 +607,10 @@ public final class RedisStorage implements Storage {
         }
 
         /**
-         * The clock that turns absolute deadlines ({@link #raiseGate}, {@link #addMember}) into Redis expiry times:
-         * the same clock that computes the deadlines, which is Guard's; {@link Ticker#system()} by default. Unused with
-         * {@link #serverTime(boolean)}.
+         * The clock that absolute deadlines ({@link #raiseGate}, {@link #addMember}) are computed on, which is Guard's;
+         * {@link Ticker#system()} by default. Redis expires keys in relative time, so a deadline becomes an expiry by
+         * subtracting now; the storage uses the latest {@code nowMicros} a decision passed it, and this ticker only
+         * before the first decision. Unused with {@link #serverTime(boolean)}.
          *
          * @throws IllegalArgumentException if {@code ticker} is null
          */
@@ -644,7 +664,7 @@ public final class RedisStorage implements Storage {
                     .build();
             // What is open so far, most recent first: closing releases in this order.
             List<Runnable> open = new ArrayList<>();
-            open.add(() -> resources.shutdown(0, 2, TimeUnit.SECONDS));
+            open.add(() -> resources.shutdown(0, 2, TimeUnit.SECONDS).awaitUninterruptibly());
             try {
                 RedisClient client = RedisClient.create(resources, uri);
                 client.setOptions(clientOptions(ClientOptions.builder()).build());
@@ -653,7 +673,12 @@ public final class RedisStorage implements Storage {
                 open.add(0, standalone::close);
                 if (sentinel || !isCluster(standalone)) {
                     return new Connected(
-                            standalone, standalone.async(), false, "redis standalone " + where, List.copyOf(open));
+                            standalone,
+                            standalone.async(),
+                            false,
+                            "redis standalone " + where,
+                            List.copyOf(open),
+                            resources);
                 }
                 // A Cluster node: keep only the threads, and connect again as a Cluster client.
                 open.remove(0).run();
@@ -667,7 +692,7 @@ public final class RedisStorage implements Storage {
                 open.add(0, () -> clusterClient.shutdown(0, 2, TimeUnit.SECONDS));
                 StatefulRedisClusterConnection<byte[], byte[]> c = clusterClient.connect(ByteArrayCodec.INSTANCE);
                 open.add(0, c::close);
-                return new Connected(c, c.async(), true, "redis cluster " + where, List.copyOf(open));
+                return new Connected(c, c.async(), true, "redis cluster " + where, List.copyOf(open), resources);
             } catch (RuntimeException e) {
                 open.forEach(Runnable::run);
                 throw new GuardStorageException(BACKEND, "connect", describe(e), e);
@@ -679,11 +704,14 @@ public final class RedisStorage implements Storage {
             return info != null && info.contains("cluster_enabled:1");
         }
 
-        /** Options for clients the storage owns: fail fast while disconnected, never replay, time out every command. */
+        /**
+         * Options for clients the storage owns: reject commands while disconnected (which also fails the commands in
+         * flight when the connection breaks, instead of replaying them after a reconnect for a caller that gave up),
+         * and time out every command.
+         */
         private <B extends ClientOptions.Builder> B clientOptions(B options) {
             options.autoReconnect(true);
             options.disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS);
-            options.replayFilter(RedisStorage::failInsteadOfReplay);
             options.timeoutOptions(
                     TimeoutOptions.builder().fixedTimeout(timeout).build());
             Duration connect = timeout.compareTo(Duration.ofSeconds(1)) > 0 ? timeout : Duration.ofSeconds(1);
@@ -691,16 +719,6 @@ public final class RedisStorage implements Storage {
                     SocketOptions.builder().connectTimeout(connect).build());
             return options;
         }
-    }
-
-    /**
-     * A command that was in flight when the connection broke fails at once instead of waiting to be replayed: a late
-     * replay would take permits for a decision its caller already gave up on.
-     */
-    private static boolean failInsteadOfReplay(RedisCommand<?, ?, ?> command) {
-        command.completeExceptionally(
-                new RedisConnectionException("connection lost before Redis answered; the command is not replayed"));
-        return true;
     }
 
     private void loadScripts() {
