@@ -6,6 +6,8 @@ import io.lettuce.core.RedisURI;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisCommands;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 
@@ -44,6 +46,24 @@ final class RedisServers {
                 "run export GUARD_REDIS_CLUSTER_URI=$(.ci/redis-cluster.sh)",
                 probe == REACHABLE ? null : probe);
         return CLUSTER;
+    }
+
+    /** The URIs of the Cluster's masters, from {@code CLUSTER NODES} on {@code seed}. */
+    static List<String> clusterMasters(String seed) {
+        RedisClient client = RedisClient.create(seed);
+        try (StatefulRedisConnection<String, String> connection = client.connect()) {
+            List<String> masters = new ArrayList<>();
+            for (String line : connection.sync().clusterNodes().split("\n")) {
+                String[] fields = line.trim().split(" ");
+                if (fields.length > 2 && fields[2].contains("master")) {
+                    String address = fields[1].substring(0, fields[1].indexOf('@'));
+                    masters.add("redis://" + address);
+                }
+            }
+            return masters;
+        } finally {
+            client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+        }
     }
 
     private static Throwable probe(String uri, boolean cluster) {
