@@ -274,17 +274,18 @@ public final class RedisStorage implements Storage {
     }
 
     /**
-     * The time that turns an absolute deadline into a Redis expiry: Redis' own with server time; else the latest
-     * {@code nowMicros} a caller passed (the deadlines' own clock, whatever it is: a test's manual clock too), and
-     * before any such call the {@link Builder#ticker ticker}. A stale reading only makes the expiry later, never
-     * earlier.
+     * The time that turns an absolute deadline into a Redis expiry: Redis' own with server time; else the earlier of
+     * the {@link Builder#ticker ticker} and the latest {@code nowMicros} a caller passed. Both read the caller's clock
+     * when the ticker is the caller's; when it is not (a test's manual clock, a default system ticker), the caller's
+     * own {@code now} still keeps the expiry from coming early. An earlier reading only makes the expiry later.
      */
     private byte[] expiryClock() {
         if (serverTime) {
             return LuaArgs.EMPTY;
         }
+        long now = ticker.epochMicros();
         long latest = latestNow;
-        return LuaArgs.number(latest == Long.MIN_VALUE ? ticker.epochMicros() : latest);
+        return LuaArgs.number(latest == Long.MIN_VALUE ? now : Math.min(now, latest));
     }
 
     private void checkNow(long nowMicros) {
@@ -607,10 +608,11 @@ public final class RedisStorage implements Storage {
         }
 
         /**
-         * The clock that absolute deadlines ({@link #raiseGate}, {@link #addMember}) are computed on, which is Guard's;
-         * {@link Ticker#system()} by default. Redis expires keys in relative time, so a deadline becomes an expiry by
-         * subtracting now; the storage uses the latest {@code nowMicros} a decision passed it, and this ticker only
-         * before the first decision. Unused with {@link #serverTime(boolean)}.
+         * The clock that absolute deadlines ({@link #raiseGate}, {@link #addMember}) are computed on: Guard's, {@link
+         * Ticker#system()} by default. Redis expires keys in relative time, so a deadline becomes an expiry by
+         * subtracting now: the earlier of this ticker and the latest {@code nowMicros} a decision passed, so that an
+         * expiry never comes early. Give Guard's ticker here when it is not the system clock (a test's manual clock).
+         * Unused with {@link #serverTime(boolean)}.
          *
          * @throws IllegalArgumentException if {@code ticker} is null
          */

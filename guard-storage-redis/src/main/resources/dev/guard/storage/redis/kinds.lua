@@ -116,7 +116,12 @@ K.t = {
     if lvl >= need then
       return admitted(fdiv(lvl - need, b))
     end
-    return rejected(cdiv(need - lvl, a))
+    -- A clock that went backwards leaves lastMicros ahead of now, and refill resumes only from there.
+    local ahead = 0
+    if s and s[2] > now then
+      ahead = s[2] - now
+    end
+    return rejected(ahead + cdiv(need - lvl, a))
   end,
   commit = function(s, now, p, a, b, c)
     local lvl = level(s, now, c * b, a) - p * b
