@@ -25,25 +25,79 @@ final class RedisProcess implements AutoCloseable {
 
     private final int port;
     private final Path dir;
+    private final List<String> command;
+    private final String readyLine;
     private Process process;
 
-    private RedisProcess(int port, Path dir) {
+    private RedisProcess(int port, Path dir, List<String> command, String readyLine) {
         this.port = port;
         this.dir = dir;
+        this.command = command;
+        this.readyLine = readyLine;
     }
 
     /** Starts a server on a free loopback port and waits until it accepts connections. */
     static RedisProcess start() {
-        int port;
+        int port = freePort();
+        Path dir = tempDir();
+        return started(new RedisProcess(
+                port,
+                dir,
+                List.of(
+                        BINARY,
+                        "--port",
+                        Integer.toString(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--dir",
+                        dir.toString(),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--enable-debug-command",
+                        "yes"),
+                "Ready to accept connections"));
+    }
+
+    /** Starts a Sentinel that monitors {@code master} as {@code mymaster}, with a quorum of one. */
+    static RedisProcess startSentinel(RedisProcess master) {
+        int port = freePort();
+        Path dir = tempDir();
+        Path config = dir.resolve("sentinel.conf");
+        try {
+            Files.writeString(
+                    config,
+                    "port " + port + "\nbind 127.0.0.1\ndir " + dir + "\n" + "sentinel monitor mymaster 127.0.0.1 "
+                            + master.port() + " 1\n");
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + config, e);
+        }
+        return started(new RedisProcess(
+                port, dir, List.of(BINARY, config.toString(), "--sentinel"), "+monitor master mymaster"));
+    }
+
+    private static RedisProcess started(RedisProcess redis) {
+        try {
+            redis.restart();
+            return redis;
+        } catch (RuntimeException | Error e) {
+            redis.close();
+            throw e;
+        }
+    }
+
+    private static int freePort() {
         try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            port = socket.getLocalPort();
+            return socket.getLocalPort();
         } catch (IOException e) {
             throw new UncheckedIOException("no free loopback port", e);
         }
+    }
+
+    private static Path tempDir() {
         try {
-            RedisProcess redis = new RedisProcess(port, Files.createTempDirectory("guard-redis-"));
-            redis.restart();
-            return redis;
+            return Files.createTempDirectory("guard-redis-");
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create a directory for redis-server", e);
         }
@@ -65,22 +119,7 @@ final class RedisProcess implements AutoCloseable {
         }
         Process started;
         try {
-            started = new ProcessBuilder(List.of(
-                            BINARY,
-                            "--port",
-                            Integer.toString(port),
-                            "--bind",
-                            "127.0.0.1",
-                            "--dir",
-                            dir.toString(),
-                            "--save",
-                            "",
-                            "--appendonly",
-                            "no",
-                            "--enable-debug-command",
-                            "yes"))
-                    .redirectErrorStream(true)
-                    .start();
+            started = new ProcessBuilder(command).redirectErrorStream(true).start();
         } catch (IOException e) {
             RequiredServer.assume(
                     "redis-server (" + BINARY + ")", false, "install redis-server or set GUARD_REDIS_SERVER", e);
@@ -88,13 +127,17 @@ final class RedisProcess implements AutoCloseable {
         }
         process = started;
         CountDownLatch ready = new CountDownLatch(1);
+        StringBuffer log = new StringBuffer();
         Thread drain = new Thread(
                 () -> {
                     // Reads the log to its end, so that the server never blocks on a full pipe.
-                    try (BufferedReader log = new BufferedReader(
+                    try (BufferedReader lines = new BufferedReader(
                             new InputStreamReader(started.getInputStream(), StandardCharsets.UTF_8))) {
-                        for (String line = log.readLine(); line != null; line = log.readLine()) {
-                            if (line.contains("Ready to accept connections")) {
+                        for (String line = lines.readLine(); line != null; line = lines.readLine()) {
+                            if (ready.getCount() > 0) {
+                                log.append(line).append('\n');
+                            }
+                            if (line.contains(readyLine)) {
                                 ready.countDown();
                             }
                         }
@@ -109,7 +152,7 @@ final class RedisProcess implements AutoCloseable {
             if (!ready.await(START_SECONDS, TimeUnit.SECONDS)) {
                 started.destroyForcibly();
                 throw new IllegalStateException(
-                        "redis-server on port " + port + " was not ready within " + START_SECONDS + " s");
+                        "redis-server on port " + port + " was not ready within " + START_SECONDS + " s:\n" + log);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
