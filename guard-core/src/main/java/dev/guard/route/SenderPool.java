@@ -557,9 +557,12 @@ public final class SenderPool {
             return;
         }
         long until = saturatedAdd(now, micros);
+        // Gate this process first, so that a failing storage still leaves the sender gated here.
         s.notBeforeMicros = Math.max(s.notBeforeMicros, until);
-        startCooling(s, until, now, "retry after " + retryAfter);
-        storage.raiseGate(s.gateKey, until);
+        // The deadline in force may be later than ours: another pool was pushed back for longer.
+        long inForce = storage.raiseGate(s.gateKey, until);
+        s.notBeforeMicros = Math.max(s.notBeforeMicros, inForce);
+        startCooling(s, inForce, now, "retry after " + retryAfter);
         if (chat != null) {
             storage.raiseGate(new StateKey(chatGateScope, chat), until);
         }
