@@ -34,6 +34,8 @@ final class SenderState {
         final Step warmStep;
         final long allowance;
         final Step[] rateSteps;
+        /** The step at the full per-second limit when that is above the cache; set once, racily and harmlessly. */
+        Step fullRate;
 
         View(
                 SenderStatus status,
@@ -135,6 +137,14 @@ final class SenderState {
     /** The step of the per-second limit at {@code limit} permits (the AIMD-paced one); cached per limit. */
     Step rateStep(View v, long limit) {
         if (limit >= v.rateSteps.length) {
+            if (limit == v.perSecond) {
+                Step full = v.fullRate;
+                if (full == null) {
+                    full = newRateStep(limit);
+                    v.fullRate = full;
+                }
+                return full;
+            }
             return newRateStep(limit);
         }
         int i = (int) limit;
