@@ -256,6 +256,35 @@ class SenderPoolTest {
         assertThat(((SendDecision.Delayed) d).retryAfter()).isBetween(Duration.ofHours(23), Duration.ofHours(25));
     }
 
+    @Test
+    void perDayLimit_admitsItsQuota_thenDelaysForAboutADay() {
+        SenderPool pool = builder(Sender.builder("bot-a").perDay(5).build()).build();
+        int granted = 0;
+        SendDecision d;
+        for (d = pool.acquire(fresh()); d.granted(); d = pool.acquire(fresh())) {
+            granted++;
+        }
+
+        assertThat(granted).isEqualTo(5);
+        // The moving 24 hours free capacity one sub-bucket (an hour) after the day at most.
+        assertThat(((SendDecision.Delayed) d).retryAfter()).isBetween(Duration.ofHours(24), Duration.ofHours(25));
+    }
+
+    @Test
+    void poolExhausted_isReportedOncePerEpisode_andRecoveryToo() {
+        SenderPool pool = builder(Sender.builder("bot-a").perSecond(1).build()).build();
+        assertThat(pool.acquire(fresh()).granted()).isTrue();
+
+        pool.acquire(fresh());
+        pool.acquire(fresh());
+        ticker.advance(Duration.ofSeconds(2));
+        assertThat(pool.acquire(fresh()).granted()).isTrue();
+
+        assertThat(events)
+                .extracting(PoolEvent::type)
+                .containsExactly(PoolEvent.Type.POOL_EXHAUSTED, PoolEvent.Type.POOL_RECOVERED);
+    }
+
     // ------------------------------------------------------------------------------------------------ routing
 
     @Test
@@ -566,6 +595,19 @@ class SenderPoolTest {
         assertThat(json.get("senders").get(0).get("sentByHour").get(3).get(0).asLong())
                 .isEqualTo(10);
         assertThat(json.get("groups").get(1).get("blockRate").asDouble()).isEqualTo(0.1);
+    }
+
+    @Test
+    void heatMaps_countInTheStatsZone() {
+        SenderPool pool = builder(Sender.of("bot-a"))
+                .statsZone(java.time.ZoneOffset.ofHours(-3))
+                .build();
+
+        pool.failed("bot-a", "timeout");
+
+        // 2026-01-01T00:00Z is Wednesday 21:00 three hours west of UTC.
+        assertThat(pool.stats().sender("bot-a").failuresByHour().count(DayOfWeek.WEDNESDAY, 21))
+                .isEqualTo(1);
     }
 
     @Test
