@@ -57,14 +57,14 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
         private final SenderPool pool;
         private final String sender;
         private final String chat;
-        private final Instant at;
+        private final long atMicros;
         private final long remaining;
 
-        Granted(SenderPool pool, String sender, String chat, Instant at, long remaining) {
+        Granted(SenderPool pool, String sender, String chat, long atMicros, long remaining) {
             this.pool = pool;
             this.sender = sender;
             this.chat = chat;
-            this.at = at;
+            this.atMicros = atMicros;
             this.remaining = remaining;
         }
 
@@ -85,7 +85,7 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
 
         /** When the permit was granted, by the pool's ticker. */
         public Instant at() {
-            return at;
+            return SenderPool.instant(atMicros);
         }
 
         /** The fewest permits left across the limits that admitted this one (sender, chat and global). */
@@ -139,7 +139,7 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
 
         @Override
         public String toString() {
-            return "Granted[sender=" + sender + ", chat=" + chat + ", at=" + at + ", remaining=" + remaining + "]";
+            return "Granted[sender=" + sender + ", chat=" + chat + ", at=" + at() + ", remaining=" + remaining + "]";
         }
     }
 

@@ -306,7 +306,7 @@ public final class SenderPool {
             steps[i++] = v.dayStep;
         }
         System.arraycopy(chat, 0, steps, i, chat.length);
-        BatchResult r = storage.evaluate(new Batch(Arrays.asList(steps)), now);
+        BatchResult r = storage.evaluate(new Batch(List.of(steps)), now);
         if (r.admitted()) {
             long senderRemaining = Long.MAX_VALUE;
             for (int k = 2; k < senderSteps; k++) {
@@ -316,7 +316,7 @@ public final class SenderPool {
             if (exhausted.compareAndSet(true, false)) {
                 emit(PoolEvent.Type.POOL_RECOVERED, s.id, now, "sender '" + s.id + "' took a message");
             }
-            return new SendDecision.Granted(this, s.id, m.chat(), instant(now), r.remaining());
+            return new SendDecision.Granted(this, s.id, m.chat(), now, r.remaining());
         }
         long senderRetry = 0;
         long chatRetry = 0;

@@ -331,6 +331,30 @@ class SenderPoolTest {
     }
 
     @Test
+    void routing_prefersHealthySenders_overOnesThatFailOrAreSlow() {
+        SenderPool pool = builder(
+                        Sender.builder("bot-a").perSecond(1000).build(),
+                        Sender.builder("bot-b").perSecond(1000).build(),
+                        Sender.builder("bot-c").perSecond(1000).build(),
+                        Sender.builder("bot-d").perSecond(1000).build())
+                .build();
+        for (int i = 0; i < 3; i++) {
+            pool.failed("bot-a", "timeout");
+        }
+        pool.delivered("bot-b", Duration.ofSeconds(4));
+
+        Map<String, Integer> grants = new HashMap<>();
+        for (int i = 0; i < 400; i++) {
+            grants.merge(granted(pool.acquire(fresh())), 1, Integer::sum);
+        }
+
+        // Power of two choices: the worst sender wins no comparison, the second worst only against the worst.
+        assertThat(grants.getOrDefault("bot-a", 0)).isZero();
+        assertThat(grants.get("bot-b")).isBetween(40, 100);
+        assertThat(grants.get("bot-c") + grants.get("bot-d")).isGreaterThan(300);
+    }
+
+    @Test
     void stickyBy_sendsAKeyToTheSameSender_inEveryPool() {
         SenderPool one = pool("bot-a", "bot-b", "bot-c", "bot-d");
         SenderPool two = builder(Sender.of("bot-a"), Sender.of("bot-b"), Sender.of("bot-c"), Sender.of("bot-d"))
