@@ -19,7 +19,7 @@ class ReadmeTest {
         String inReadme = between(readme, "<!-- README:quickstart -->\n```java\n", "```\n<!-- /README:quickstart -->");
         String inSource = between(source, "// README:quickstart:begin\n", "        // README:quickstart:end");
 
-        assertThat(normalize(inReadme)).isEqualTo(normalize(inSource));
+        assertThat(inReadme.strip()).isEqualTo(unindent(inSource));
     }
 
     @Test
@@ -36,7 +36,7 @@ class ReadmeTest {
     }
 
     /** Drops the source's method-body indentation so the two texts compare line by line. */
-    private static String normalize(String code) {
+    private static String unindent(String code) {
         return Arrays.stream(code.split("\n"))
                 .map(line -> line.startsWith("        ") ? line.substring(8) : line.strip())
                 .collect(Collectors.joining("\n"))
