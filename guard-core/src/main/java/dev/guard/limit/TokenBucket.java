@@ -36,7 +36,8 @@ public final class TokenBucket implements LimitSpec {
         long gcd = gcd(refillTokens, periodMicros);
         this.ticksPerMicro = refillTokens / gcd;
         this.ticksPerToken = periodMicros / gcd;
-        if (Math.multiplyHigh(capacity, ticksPerToken) != 0 || capacity * ticksPerToken >= EXACT_LIMIT) {
+        // Divide rather than multiply: the product can wrap past 2^63 into a negative long.
+        if (capacity > (EXACT_LIMIT - 1) / ticksPerToken) {
             throw new IllegalArgumentException("capacity " + capacity + " with a refill of " + refillTokens + " per "
                     + refillPeriod + " needs more than 2^53 ticks; lower the capacity or use a shorter period");
         }
@@ -111,7 +112,9 @@ public final class TokenBucket implements LimitSpec {
         if (level >= need) {
             return Outcome.admitted((level - need) / perToken);
         }
-        return Outcome.rejected(ceilDiv(need - level, ticksPerMicro));
+        // A clock that went backwards leaves lastMicros ahead of now, and refill resumes only from there.
+        long ahead = state == null ? 0 : Math.max(0, state[1] - nowMicros);
+        return Outcome.rejected(ahead + ceilDiv(need - level, ticksPerMicro));
     }
 
     @Override

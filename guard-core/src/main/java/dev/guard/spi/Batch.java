@@ -1,8 +1,6 @@
 package dev.guard.spi;
 
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 
 /**
  * The stateful steps of one decision, evaluated by {@link Storage#evaluate} atomically and all-or-nothing: either
@@ -21,11 +19,12 @@ public record Batch(List<Step> steps) {
         if (steps.isEmpty()) {
             throw new IllegalArgumentException("steps must not be empty");
         }
-        if (steps.size() > 1) {
-            Set<StateKey> seen = new HashSet<>();
-            for (Step step : steps) {
-                if (!seen.add(step.key())) {
-                    throw new IllegalArgumentException("key " + step.key() + " appears twice in one batch");
+        // Chains are short: pairwise comparison beats hashing into a fresh set on the per-message path.
+        for (int i = 1; i < steps.size(); i++) {
+            StateKey key = steps.get(i).key();
+            for (int j = 0; j < i; j++) {
+                if (steps.get(j).key().equals(key)) {
+                    throw new IllegalArgumentException("key " + key + " appears twice in one batch");
                 }
             }
         }

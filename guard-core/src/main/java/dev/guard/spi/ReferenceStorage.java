@@ -16,8 +16,8 @@ import java.util.Optional;
  * backend with it, and unit tests may use it. Production code wants {@code MemoryStorage} from
  * guard-storage-memory instead.
  *
- * <p>Expired state is treated as absent when read and dropped on the next write to the key; nothing here runs in
- * the background. Thread-safe.
+ * <p>Expired state is treated as absent and dropped when the key is next read or written; nothing here runs in the
+ * background. Thread-safe.
  */
 public final class ReferenceStorage implements Storage {
     private static final class Entry {

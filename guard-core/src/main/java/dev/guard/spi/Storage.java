@@ -76,7 +76,7 @@ public interface Storage extends AutoCloseable {
     /**
      * Removes {@code key.subject()} from the set {@code key.scope()}.
      *
-     * @return whether it was a member
+     * @return whether an entry was removed; a membership that expired but was not yet swept may still count
      * @throws GuardStorageException if the backend fails
      */
     boolean removeMember(StateKey key);
@@ -108,7 +108,7 @@ public interface Storage extends AutoCloseable {
      * Removes every key whose subject is {@code subject}: limit and gate state, set memberships and records. Not a
      * hot-path operation: a backend may scan.
      *
-     * @return how many keys were removed
+     * @return how many keys were removed; state that expired but was not yet swept may count
      * @throws GuardStorageException if the backend fails
      */
     long forget(String subject);

@@ -1,0 +1,252 @@
+package dev.guard;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A trailing-edge debouncer: collects the messages of a burst per key (the parts of a media album, a user mashing a
+ * button) and hands the whole burst to the handler once, after the key has been quiet for {@code window}, or when
+ * the burst has waited {@code maxWait} since its first message, or reached {@code maxBurst} messages.
+ *
+ * <pre>{@code
+ * Debouncer<Update> albums = Debouncer.builder(Update::mediaGroupId, bot::onAlbum)
+ *         .window(Duration.ofMillis(500))
+ *         .maxWait(Duration.ofSeconds(3))
+ *         .build();
+ * GuardedHandler<Update> handler = guard.wrap(albums::offer);
+ * albums.start(scheduler); // or call flushDue() from your own loop
+ * }</pre>
+ *
+ * <p>Unlike the leading-edge {@link Guard.Builder#duplicates duplicates} filter, a debouncer must hold the messages
+ * themselves, so its bursts live in this process's memory, not in the storage. Time comes from the {@link Ticker};
+ * {@link #flushDue()} hands over whatever is due at the ticker's now, which is how tests drive it with a {@link
+ * ManualTicker}; {@link #start} calls it periodically. Thread-safe. Bursts are handed over in the thread that calls
+ * {@link #flushDue()} (or the one whose {@link #offer} fills a burst to {@code maxBurst}).
+ *
+ * @param <M> the bot's update type
+ */
+public final class Debouncer<M> {
+    private static final Logger LOG = LoggerFactory.getLogger(Debouncer.class);
+
+    private final Function<? super M, ?> key;
+    private final Consumer<? super List<M>> handler;
+    private final Ticker ticker;
+    private final long windowMicros;
+    private final long maxWaitMicros;
+    private final int maxBurst;
+    private final Map<Object, Burst<M>> bursts = new ConcurrentHashMap<>();
+
+    private static final class Burst<M> {
+        final long firstMicros;
+        long lastMicros;
+        final List<M> messages = new ArrayList<>();
+        boolean closed;
+
+        Burst(long now) {
+            firstMicros = now;
+            lastMicros = now;
+        }
+    }
+
+    private Debouncer(Builder<M> b) {
+        this.key = b.key;
+        this.handler = b.handler;
+        this.ticker = b.ticker;
+        this.windowMicros = Durations.toMicrosSaturated(b.window);
+        this.maxWaitMicros = Durations.toMicrosSaturated(b.maxWait);
+        this.maxBurst = b.maxBurst;
+    }
+
+    /**
+     * A builder for a debouncer that groups messages by {@code key} (a {@code null} key hands the message over alone,
+     * at once) and hands each burst, in arrival order, to {@code handler}.
+     */
+    public static <M> Builder<M> builder(Function<? super M, ?> key, Consumer<? super List<M>> handler) {
+        return new Builder<>(key, handler);
+    }
+
+    /** Adds {@code message} to its key's burst; hands the burst over at once if it reached {@code maxBurst}. */
+    public void offer(M message) {
+        Objects.requireNonNull(message, "message must not be null");
+        Object k = key.apply(message);
+        if (k == null) {
+            deliver(List.of(message));
+            return;
+        }
+        long now = ticker.epochMicros();
+        while (true) {
+            Burst<M> burst = bursts.computeIfAbsent(k, x -> new Burst<>(now));
+            List<M> full = null;
+            synchronized (burst) {
+                if (burst.closed) {
+                    bursts.remove(k, burst); // handed over concurrently; start a new burst
+                    continue;
+                }
+                burst.messages.add(message);
+                burst.lastMicros = Math.max(burst.lastMicros, now);
+                if (burst.messages.size() >= maxBurst) {
+                    burst.closed = true;
+                    bursts.remove(k, burst);
+                    full = burst.messages;
+                }
+            }
+            if (full != null) {
+                deliver(full);
+            }
+            return;
+        }
+    }
+
+    /**
+     * Hands over every burst that is due at the ticker's now: quiet for the window, or waiting for {@code maxWait}.
+     *
+     * @return how many bursts were handed over
+     */
+    public int flushDue() {
+        long now = ticker.epochMicros();
+        int delivered = 0;
+        for (Map.Entry<Object, Burst<M>> entry : bursts.entrySet()) {
+            Burst<M> burst = entry.getValue();
+            List<M> due = null;
+            synchronized (burst) {
+                if (!burst.closed
+                        && (now - burst.lastMicros >= windowMicros || now - burst.firstMicros >= maxWaitMicros)) {
+                    burst.closed = true;
+                    due = burst.messages;
+                }
+            }
+            if (due != null) {
+                bursts.remove(entry.getKey(), burst);
+                deliver(due);
+                delivered++;
+            }
+        }
+        return delivered;
+    }
+
+    /** Hands over every pending burst now, due or not (for shutdown). Returns how many. */
+    public int flushAll() {
+        int delivered = 0;
+        for (Map.Entry<Object, Burst<M>> entry : bursts.entrySet()) {
+            Burst<M> burst = entry.getValue();
+            List<M> messages;
+            synchronized (burst) {
+                if (burst.closed) {
+                    continue;
+                }
+                burst.closed = true;
+                messages = burst.messages;
+            }
+            bursts.remove(entry.getKey(), burst);
+            deliver(messages);
+            delivered++;
+        }
+        return delivered;
+    }
+
+    /** The number of bursts waiting. */
+    public int pending() {
+        return bursts.size();
+    }
+
+    /**
+     * Calls {@link #flushDue()} on {@code scheduler} every {@code resolution}; cancel the returned future to stop.
+     * A burst is handed over at most {@code resolution} after it is due.
+     *
+     * @throws IllegalArgumentException if {@code resolution} is not positive
+     */
+    public ScheduledFuture<?> start(ScheduledExecutorService scheduler, Duration resolution) {
+        Objects.requireNonNull(scheduler, "scheduler must not be null");
+        long micros = Durations.toMicrosSaturated(Durations.positive("resolution", resolution));
+        return scheduler.scheduleWithFixedDelay(this::flushDueQuietly, micros, micros, TimeUnit.MICROSECONDS);
+    }
+
+    private void flushDueQuietly() {
+        try {
+            flushDue();
+        } catch (RuntimeException e) {
+            LOG.warn("debouncer flush failed", e);
+        }
+    }
+
+    private void deliver(List<M> messages) {
+        try {
+            handler.accept(List.copyOf(messages));
+        } catch (RuntimeException e) {
+            LOG.warn("debounced handler threw; the burst of {} messages is dropped", messages.size(), e);
+        }
+    }
+
+    /**
+     * Builds a {@link Debouncer}; setters validate at once.
+     *
+     * @param <M> the bot's update type
+     */
+    public static final class Builder<M> {
+        private final Function<? super M, ?> key;
+        private final Consumer<? super List<M>> handler;
+        private Ticker ticker = Ticker.system();
+        private Duration window = Duration.ofMillis(500);
+        private Duration maxWait;
+        private int maxBurst = 100;
+
+        private Builder(Function<? super M, ?> key, Consumer<? super List<M>> handler) {
+            this.key = Objects.requireNonNull(key, "key must not be null");
+            this.handler = Objects.requireNonNull(handler, "handler must not be null");
+        }
+
+        /** How long a key must be quiet before its burst is handed over; 500 ms by default. */
+        public Builder<M> window(Duration window) {
+            this.window = Durations.positive("window", window);
+            return this;
+        }
+
+        /** The longest a burst waits after its first message; 10 windows by default. */
+        public Builder<M> maxWait(Duration maxWait) {
+            this.maxWait = Durations.positive("maxWait", maxWait);
+            return this;
+        }
+
+        /** The most messages in one burst; a full burst is handed over at once. 100 by default. */
+        public Builder<M> maxBurst(int maxBurst) {
+            if (maxBurst <= 0) {
+                throw new IllegalArgumentException("maxBurst must be positive but was " + maxBurst);
+            }
+            this.maxBurst = maxBurst;
+            return this;
+        }
+
+        /** The clock; a {@link ManualTicker} in tests. */
+        public Builder<M> ticker(Ticker ticker) {
+            this.ticker = Objects.requireNonNull(ticker, "ticker must not be null");
+            return this;
+        }
+
+        /**
+         * Builds the debouncer.
+         *
+         * @throws IllegalArgumentException if {@code maxWait} is shorter than {@code window}
+         */
+        public Debouncer<M> build() {
+            if (maxWait == null) {
+                maxWait = window.multipliedBy(10);
+            }
+            if (maxWait.compareTo(window) < 0) {
+                throw new IllegalArgumentException(
+                        "maxWait must not be shorter than window " + window + " but was " + maxWait);
+            }
+            return new Debouncer<>(this);
+        }
+    }
+}

@@ -1,0 +1,64 @@
+package dev.guard;
+
+import java.time.Duration;
+import java.time.temporal.ChronoUnit;
+import java.util.Objects;
+
+/**
+ * The answer of a {@link Guard} for one message: a value, never an exception.
+ *
+ * @param allowed whether the handler should run
+ * @param filter the name of the filter that rejected, {@code "storage"} for a storage failure, or {@code null} when
+ *     every filter allowed
+ * @param reason why
+ * @param retryAfter when the same message could pass if nothing else happens: {@link Duration#ZERO} when allowed,
+ *     {@link #NEVER} when waiting does not help (blocked, unregistered, custom)
+ * @param remaining the fewest permits left across the stateful filters after this message (when allowed), or 0
+ * @param degraded whether the decision was made without the configured storage (a fallback storage, or the
+ *     fail-open or fail-closed policy)
+ */
+public record Decision(
+        boolean allowed, String filter, Reason reason, Duration retryAfter, long remaining, boolean degraded) {
+
+    /** The retry-after of rejections that no wait cures. */
+    public static final Duration NEVER = ChronoUnit.FOREVER.getDuration();
+
+    private static final Decision ALLOWED_UNLIMITED =
+            new Decision(true, null, Reason.ALLOWED, Duration.ZERO, Long.MAX_VALUE, false);
+
+    /** Creates a decision; prefer the factories. */
+    public Decision {
+        Objects.requireNonNull(reason, "reason must not be null");
+        Objects.requireNonNull(retryAfter, "retryAfter must not be null");
+        if (allowed != (reason == Reason.ALLOWED) && reason != Reason.STORAGE_UNAVAILABLE) {
+            throw new IllegalArgumentException("reason " + reason + " contradicts allowed=" + allowed);
+        }
+    }
+
+    /** An allowed decision with {@code remaining} permits left ({@link Long#MAX_VALUE}: no quota applied). */
+    public static Decision allowed(long remaining) {
+        return remaining == Long.MAX_VALUE
+                ? ALLOWED_UNLIMITED
+                : new Decision(true, null, Reason.ALLOWED, Duration.ZERO, remaining, false);
+    }
+
+    /** A rejection by {@code filter} for {@code reason}, retryable after {@code retryAfter}. */
+    public static Decision rejected(String filter, Reason reason, Duration retryAfter) {
+        return new Decision(false, filter, reason, retryAfter, 0, false);
+    }
+
+    /** Whether waiting {@link #retryAfter()} can make the message pass. */
+    public boolean retryable() {
+        return allowed || !retryAfter.equals(NEVER);
+    }
+
+    /** Whether the message was rejected. */
+    public boolean rejected() {
+        return !allowed;
+    }
+
+    /** This decision marked as made without the configured storage. */
+    Decision asDegraded() {
+        return degraded ? this : new Decision(allowed, filter, reason, retryAfter, remaining, true);
+    }
+}

@@ -1,0 +1,32 @@
+package dev.guard;
+
+import java.time.Duration;
+
+/** Conversions between {@link Duration} and the microseconds of the storage SPI. */
+final class Durations {
+    private Durations() {}
+
+    /** {@code duration} in microseconds, {@link Long#MAX_VALUE} when it does not fit. */
+    static long toMicrosSaturated(Duration duration) {
+        if (duration.getSeconds() >= Long.MAX_VALUE / 1_000_000L - 1) {
+            return Long.MAX_VALUE;
+        }
+        return duration.getSeconds() * 1_000_000L + duration.getNano() / 1_000;
+    }
+
+    /** {@code micros} as a duration; {@link Long#MAX_VALUE} means {@link Decision#NEVER}. */
+    static Duration ofMicros(long micros) {
+        if (micros == Long.MAX_VALUE) {
+            return Decision.NEVER;
+        }
+        return micros == 0 ? Duration.ZERO : Duration.ofSeconds(micros / 1_000_000L, (micros % 1_000_000L) * 1_000L);
+    }
+
+    /** Checks that {@code value} is positive, naming {@code field} otherwise. */
+    static Duration positive(String field, Duration value) {
+        if (value == null || value.isNegative() || value.isZero()) {
+            throw new IllegalArgumentException(field + " must be positive but was " + value);
+        }
+        return value;
+    }
+}

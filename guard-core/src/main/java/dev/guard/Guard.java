@@ -1,0 +1,822 @@
+package dev.guard;
+
+import dev.guard.internal.Breaker;
+import dev.guard.internal.Fingerprint;
+import dev.guard.limit.Cooldown;
+import dev.guard.limit.FixedWindow;
+import dev.guard.limit.Gate;
+import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Membership;
+import dev.guard.limit.Outcome;
+import dev.guard.limit.SlidingWindowCounter;
+import dev.guard.limit.SlidingWindowLog;
+import dev.guard.limit.TokenBucket;
+import dev.guard.spi.Batch;
+import dev.guard.spi.BatchResult;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
+import dev.guard.spi.Storage;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.function.Function;
+import java.util.function.Predicate;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A chain of filters around a bot's message handler: one message in, one {@link Decision} out.
+ *
+ * <pre>{@code
+ * Guard<Update> guard = Guard.<Update>builder()
+ *         .storage(MemoryStorage.create())
+ *         .userId(Update::userId)
+ *         .chatId(Update::chatId)
+ *         .blocklist()
+ *         .duplicates(Duration.ofSeconds(10), Update::text)
+ *         .throttle("per-chat", KeyBy.CHAT, 20, Duration.ofMinutes(1))
+ *         .tokenBucket("per-user", KeyBy.USER, 5, 1, Duration.ofSeconds(1))
+ *         .build();
+ * GuardedHandler<Update> handler = guard.wrap(bot::onUpdate);
+ * }</pre>
+ *
+ * <p><b>The decision path.</b> The builder compiles the filters once. Per message: the local {@link Filter}s run in
+ * the order they were added; then every stateful filter (blocklist, registration, duplicates, throttles, buckets,
+ * windows, cooldowns, gates) becomes one step of a single {@link Batch} that the storage evaluates atomically in one
+ * call (one round trip for a remote storage); then the listeners run. <b>All-or-nothing:</b> when any step rejects,
+ * no step consumes: a duplicate does not eat the user's token bucket, a throttled message is not remembered as seen.
+ * When several steps reject, the decision names the first in the order the filters were added and the longest
+ * retry-after among them.
+ *
+ * <p><b>Keys.</b> Each stateful filter keeps its state per user, chat, user in chat, globally ({@link KeyBy}) or per a
+ * custom key, optionally under a tenant prefix; {@link #scope(String)} gives a handler its own limits. A message that
+ * lacks an id a filter needs is handled by the {@link MissingKeyPolicy}: by default that filter does not apply.
+ *
+ * <p><b>Failures.</b> The storage's failures never reach the caller: the {@link FailurePolicy} decides (fail open by
+ * default), and a breaker stops calling a storage that keeps failing, so a dead Redis costs nothing per message,
+ * until a probe finds it back.
+ *
+ * <p>Immutable and thread-safe; build one per bot and share it.
+ *
+ * @param <M> the bot's update type
+ */
+public final class Guard<M> {
+    private static final Logger LOG = LoggerFactory.getLogger(Guard.class);
+    private static final String STORAGE_FILTER = "storage";
+
+    private final Plan<M> plan;
+    private final String handlerPrefix;
+
+    private Guard(Plan<M> plan, String handlerPrefix) {
+        this.plan = plan;
+        this.handlerPrefix = handlerPrefix;
+    }
+
+    /** A builder for a guard over messages of type {@code M}. */
+    public static <M> Builder<M> builder() {
+        return new Builder<>();
+    }
+
+    /**
+     * Decides whether {@code message} may pass, and records it in every stateful filter when it does. Blocks for one
+     * storage call at most (none when the chain has no stateful filter); never throws for a storage failure.
+     */
+    public Decision check(M message) {
+        Objects.requireNonNull(message, "message must not be null");
+        long start = plan.listeners.length == 0 ? 0 : System.nanoTime();
+        long now = plan.ticker.epochMicros();
+        Decision decision = decideLocally(message);
+        Steps steps = null;
+        if (decision == null) {
+            steps = steps(message);
+            decision = steps.missing != null ? steps.missing : evaluate(steps, now);
+        }
+        finish(message, decision, steps, now, start);
+        return decision;
+    }
+
+    /**
+     * {@link #check} without blocking on the storage: local filters run in the caller's thread, the storage call
+     * completes the stage. The stage never completes exceptionally for a storage failure.
+     */
+    public CompletionStage<Decision> checkAsync(M message) {
+        Objects.requireNonNull(message, "message must not be null");
+        long start = plan.listeners.length == 0 ? 0 : System.nanoTime();
+        long now = plan.ticker.epochMicros();
+        Decision local = decideLocally(message);
+        if (local != null) {
+            finish(message, local, null, now, start);
+            return CompletableFuture.completedFuture(local);
+        }
+        Steps steps = steps(message);
+        if (steps.missing != null || steps.count == 0) {
+            Decision decision = steps.missing != null ? steps.missing : Decision.allowed(Long.MAX_VALUE);
+            finish(message, decision, steps, now, start);
+            return CompletableFuture.completedFuture(decision);
+        }
+        Batch batch = steps.batch();
+        CompletionStage<Decision> stage;
+        if (!plan.breaker.allows(now)) {
+            stage = CompletableFuture.completedFuture(degrade(steps, batch, now));
+        } else {
+            stage = plan.storage.evaluateAsync(batch, now).handle((result, failure) -> {
+                if (failure == null) {
+                    plan.breaker.success();
+                    return toDecision(steps, result);
+                }
+                storageFailed(failure, now);
+                return degrade(steps, batch, now);
+            });
+        }
+        return stage.thenApply(decision -> {
+            finish(message, decision, steps, now, start);
+            return decision;
+        });
+    }
+
+    /**
+     * Wraps {@code handler} so that it runs only for allowed messages. The guarded handler returns the decision and
+     * rethrows what the handler throws; rejections go to the reject listeners, not to the handler.
+     */
+    public GuardedHandler<M> wrap(Handler<? super M> handler) {
+        Objects.requireNonNull(handler, "handler must not be null");
+        return message -> {
+            Decision decision = check(message);
+            if (decision.allowed()) {
+                handler.handle(message);
+            }
+            return decision;
+        };
+    }
+
+    /**
+     * This guard with its own limits for one handler: the same user gets separate throttles, buckets, windows,
+     * duplicates and cooldowns under {@code scope("search")} and {@code scope("start")}. The blocklist, registration
+     * and gates stay shared: they are about the user, not the handler. Cheap; no state is copied.
+     *
+     * @throws IllegalArgumentException if {@code name} is blank or holds control characters
+     */
+    public Guard<M> scope(String name) {
+        Subjects.checkName("scope", name);
+        return new Guard<>(plan, Subjects.handlerPrefix(name));
+    }
+
+    /** The blocklist (users whose messages are rejected with {@link Reason#BLOCKED}), without a tenant. */
+    public MemberSet blocklist() {
+        return blocklist(null);
+    }
+
+    /** The blocklist of {@code tenant} (null: no tenant). */
+    public MemberSet blocklist(String tenant) {
+        return new MemberSet(plan.storage, plan.ticker, Subjects.tenantPrefix(tenant) + "set:" + BLOCKLIST_SET);
+    }
+
+    /** The registered users (see {@link Builder#requireRegistration()}), without a tenant. */
+    public MemberSet registrations() {
+        return registrations(null);
+    }
+
+    /** The registered users of {@code tenant} (null: no tenant). */
+    public MemberSet registrations(String tenant) {
+        return new MemberSet(plan.storage, plan.ticker, Subjects.tenantPrefix(tenant) + "set:" + REGISTERED_SET);
+    }
+
+    /**
+     * Closes the gate filter {@code gateName} for {@code id} (a user or chat id, as the gate is keyed; ignored for a
+     * global gate) for {@code duration}: nothing passes it until then. Deadlines merge by maximum, so a shorter pause
+     * never shortens a longer one. One storage call; throws {@link dev.guard.spi.GuardStorageException} on failure.
+     *
+     * @return the deadline now in force
+     * @throws IllegalArgumentException if there is no gate of that name, or it is keyed per user in chat
+     */
+    public Instant pause(String gateName, Object id, Duration duration) {
+        Durations.positive("duration", duration);
+        Stateful<M> gate = plan.gate(gateName);
+        String subject =
+                switch (gate.keyBy) {
+                    case USER -> Subjects.user(String.valueOf(Objects.requireNonNull(id, "id must not be null")));
+                    case CHAT -> Subjects.chat(String.valueOf(Objects.requireNonNull(id, "id must not be null")));
+                    case GLOBAL -> StateKey.GLOBAL;
+                    case CHAT_USER ->
+                        throw new IllegalArgumentException("gate '" + gateName
+                                + "' is keyed by CHAT_USER; pause needs a USER, CHAT or GLOBAL gate");
+                };
+        long now = plan.ticker.epochMicros();
+        long micros = Durations.toMicrosSaturated(duration);
+        long until = plan.storage.raiseGate(
+                new StateKey(gate.base, subject), micros >= Long.MAX_VALUE - now ? Long.MAX_VALUE : now + micros);
+        return Instant.ofEpochSecond(Math.floorDiv(until, 1_000_000L), Math.floorMod(until, 1_000_000L) * 1_000L);
+    }
+
+    /**
+     * Removes everything the storage keeps about {@code userId}: limits, duplicates, set memberships. One storage
+     * call that may scan; throws {@link dev.guard.spi.GuardStorageException} on failure.
+     *
+     * @return how many keys were removed
+     */
+    public long forgetUser(Object userId) {
+        return plan.storage.forget(Subjects.user(String.valueOf(Objects.requireNonNull(userId, "userId"))));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+
+    private Decision decideLocally(M message) {
+        for (Local<M> local : plan.locals) {
+            boolean allowed;
+            try {
+                allowed = local.filter.test(message);
+            } catch (RuntimeException e) {
+                LOG.warn("filter '{}' threw; the message is rejected", local.name, e);
+                allowed = false;
+            }
+            if (!allowed) {
+                return Decision.rejected(local.name, local.reason, Decision.NEVER);
+            }
+        }
+        return null;
+    }
+
+    /** The stateful steps of one message. */
+    private static final class Steps {
+        final Step[] steps;
+        final int[] filterIndex;
+        int count;
+        Decision missing;
+        String noticeSubject;
+
+        Steps(int capacity) {
+            steps = new Step[capacity];
+            filterIndex = new int[capacity];
+        }
+
+        Batch batch() {
+            return new Batch(Arrays.asList(steps).subList(0, count));
+        }
+    }
+
+    private Steps steps(M message) {
+        Plan<M> p = plan;
+        Steps steps = new Steps(p.statefuls.length);
+        String user = id(p.userId, message);
+        String chat = id(p.chatId, message);
+        String tenant = p.tenant == null ? "" : Subjects.tenantPrefix(id(p.tenant, message));
+        steps.noticeSubject = user != null ? Subjects.user(user) : chat != null ? Subjects.chat(chat) : null;
+        for (int i = 0; i < p.statefuls.length; i++) {
+            Stateful<M> f = p.statefuls[i];
+            String subject;
+            String scope = f.scoped ? tenant + handlerPrefix + f.base : tenant + f.base;
+            switch (f.keyBy) {
+                case USER -> subject = user == null ? null : Subjects.user(user);
+                case CHAT -> subject = chat == null ? null : Subjects.chat(chat);
+                case CHAT_USER -> {
+                    subject = user == null || chat == null ? null : Subjects.user(user);
+                    if (chat != null) {
+                        scope = scope + "\0" + Subjects.chat(chat);
+                    }
+                }
+                case GLOBAL -> subject = StateKey.GLOBAL;
+                default -> throw new IllegalStateException("unknown key " + f.keyBy);
+            }
+            if (f.customKey != null) {
+                String custom = id(f.customKey, message);
+                subject = custom == null ? null : Subjects.custom(custom);
+            }
+            if (subject != null && f.content != null) {
+                CharSequence content = contentOf(f, message);
+                if (content == null) {
+                    continue; // nothing to compare: a message without the content is never a duplicate
+                }
+                scope = scope + "\0d:" + Fingerprint.of(content);
+            }
+            if (subject == null) {
+                if (p.missingKeys == MissingKeyPolicy.REJECT) {
+                    steps.missing = Decision.rejected(f.name, Reason.MISSING_KEY, Decision.NEVER);
+                    return steps;
+                }
+                continue;
+            }
+            steps.steps[steps.count] = new Step(new StateKey(scope, subject), f.spec, 1);
+            steps.filterIndex[steps.count] = i;
+            steps.count++;
+        }
+        return steps;
+    }
+
+    private static <M> CharSequence contentOf(Stateful<M> f, M message) {
+        try {
+            return f.content.apply(message);
+        } catch (RuntimeException e) {
+            LOG.warn("content extractor of '{}' threw; the filter does not apply", f.name, e);
+            return null;
+        }
+    }
+
+    private static <M> String id(Function<? super M, ?> extractor, M message) {
+        if (extractor == null) {
+            return null;
+        }
+        Object id;
+        try {
+            id = extractor.apply(message);
+        } catch (RuntimeException e) {
+            LOG.warn("key extractor threw; the message is treated as having no such id", e);
+            return null;
+        }
+        return id == null ? null : id.toString();
+    }
+
+    private Decision evaluate(Steps steps, long now) {
+        if (steps.count == 0) {
+            return Decision.allowed(Long.MAX_VALUE);
+        }
+        if (!plan.breaker.allows(now)) {
+            return degrade(steps, null, now);
+        }
+        try {
+            Decision decision;
+            if (steps.count == 1) {
+                // The single-step path: no batch, no result object.
+                Step step = steps.steps[0];
+                long outcome = plan.storage.acquire(step.key(), step.spec(), step.permits(), now);
+                decision = toDecision(steps, outcome);
+            } else {
+                decision = toDecision(steps, plan.storage.evaluate(steps.batch(), now));
+            }
+            plan.breaker.success();
+            return decision;
+        } catch (RuntimeException e) {
+            storageFailed(e, now);
+            return degrade(steps, null, now);
+        }
+    }
+
+    private void storageFailed(Throwable failure, long now) {
+        boolean wasOpen = plan.breaker.isOpen(now);
+        plan.breaker.failure(now);
+        if (!wasOpen && plan.breaker.isOpen(now)) {
+            LOG.warn("storage failing; breaker open, policy {} applies: {}", plan.failurePolicy, failure.toString());
+        } else {
+            LOG.debug("storage call failed; policy {} applies", plan.failurePolicy, failure);
+        }
+    }
+
+    private Decision degrade(Steps steps, Batch batch, long now) {
+        FailurePolicy policy = plan.failurePolicy;
+        if (policy.kind() == FailurePolicy.Kind.CLOSED) {
+            return new Decision(false, STORAGE_FILTER, Reason.STORAGE_UNAVAILABLE, plan.breakerOpen, 0, true);
+        }
+        if (policy.kind() == FailurePolicy.Kind.FALLBACK) {
+            try {
+                Batch b = batch != null ? batch : steps.batch();
+                return toDecision(steps, policy.fallback().evaluate(b, now)).asDegraded();
+            } catch (RuntimeException e) {
+                LOG.debug("fallback storage failed too; allowing", e);
+            }
+        }
+        // Fail open, also when the fallback failed.
+        return new Decision(true, STORAGE_FILTER, Reason.STORAGE_UNAVAILABLE, Duration.ZERO, 0, true);
+    }
+
+    private Decision toDecision(Steps steps, long outcome) {
+        if (Outcome.isAdmitted(outcome)) {
+            return Decision.allowed(Outcome.remaining(outcome));
+        }
+        Stateful<M> f = plan.statefuls[steps.filterIndex[0]];
+        return Decision.rejected(f.name, f.reason, Durations.ofMicros(Outcome.retryAfterMicros(outcome)));
+    }
+
+    private Decision toDecision(Steps steps, BatchResult result) {
+        if (result.admitted()) {
+            return Decision.allowed(result.remaining());
+        }
+        Stateful<M> f = plan.statefuls[steps.filterIndex[result.firstRejected()]];
+        return Decision.rejected(f.name, f.reason, Durations.ofMicros(result.retryAfterMicros()));
+    }
+
+    private void finish(M message, Decision decision, Steps steps, long now, long start) {
+        if (decision.rejected()) {
+            for (RejectListener<? super M> listener : plan.rejectListeners) {
+                try {
+                    listener.onReject(message, decision);
+                } catch (RuntimeException e) {
+                    LOG.warn("reject listener threw", e);
+                }
+            }
+            if (plan.notice != null && decision.reason() != Reason.STORAGE_UNAVAILABLE) {
+                notice(message, decision, steps, now);
+            }
+        }
+        if (plan.listeners.length > 0) {
+            long nanos = System.nanoTime() - start;
+            for (GuardListener<? super M> listener : plan.listeners) {
+                try {
+                    listener.onDecision(message, decision, nanos);
+                } catch (RuntimeException e) {
+                    LOG.warn("listener threw", e);
+                }
+            }
+        }
+    }
+
+    /** Sends the reject notice unless one went to the same user (or chat) within the notice window. */
+    private void notice(M message, Decision decision, Steps steps, long now) {
+        String subject = steps != null ? steps.noticeSubject : null;
+        if (subject == null) {
+            String user = id(plan.userId, message);
+            String chat = id(plan.chatId, message);
+            subject = user != null ? Subjects.user(user) : chat != null ? Subjects.chat(chat) : null;
+        }
+        if (subject == null) {
+            return;
+        }
+        String tenant = plan.tenant == null ? "" : Subjects.tenantPrefix(id(plan.tenant, message));
+        try {
+            long outcome = plan.storage.acquire(new StateKey(tenant + NOTICE_SCOPE, subject), plan.notice.spec, 1, now);
+            if (!Outcome.isAdmitted(outcome)) {
+                return;
+            }
+        } catch (RuntimeException e) {
+            LOG.debug("reject notice skipped: storage failed", e);
+            return;
+        }
+        try {
+            plan.notice.listener.onReject(message, decision);
+        } catch (RuntimeException e) {
+            LOG.warn("reject notice threw", e);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+
+    static final String BLOCKLIST_SET = "blocklist";
+    static final String REGISTERED_SET = "registered";
+    static final String NOTICE_SCOPE = "notice";
+
+    private record Local<M>(String name, Predicate<? super M> filter, Reason reason) {}
+
+    private record Notice<M>(Cooldown spec, RejectListener<? super M> listener) {}
+
+    private static final class Stateful<M> {
+        final String name;
+        /** The filter's part of its keys' scope: "f:" + name for the user's filters, so none can collide with ours. */
+        final String base;
+
+        final KeyBy keyBy;
+        final Function<? super M, ?> customKey;
+        final LimitSpec spec;
+        final Reason reason;
+        final boolean scoped;
+        final Function<? super M, ? extends CharSequence> content;
+
+        Stateful(
+                String name,
+                KeyBy keyBy,
+                Function<? super M, ?> customKey,
+                LimitSpec spec,
+                Reason reason,
+                boolean scoped,
+                Function<? super M, ? extends CharSequence> content) {
+            this.name = name;
+            this.base = spec instanceof Membership ? "set:" + name : "f:" + name;
+            this.keyBy = keyBy;
+            this.customKey = customKey;
+            this.spec = spec;
+            this.reason = reason;
+            this.scoped = scoped;
+            this.content = content;
+        }
+    }
+
+    private static final class Plan<M> {
+        final Storage storage;
+        final Ticker ticker;
+        final Function<? super M, ?> userId;
+        final Function<? super M, ?> chatId;
+        final Function<? super M, ?> tenant;
+        final MissingKeyPolicy missingKeys;
+        final Local<M>[] locals;
+        final Stateful<M>[] statefuls;
+        final RejectListener<? super M>[] rejectListeners;
+        final GuardListener<? super M>[] listeners;
+        final Notice<M> notice;
+        final FailurePolicy failurePolicy;
+        final Breaker breaker;
+        final Duration breakerOpen;
+
+        @SuppressWarnings({"unchecked", "rawtypes"}) // generic arrays, filled only with elements of the right type
+        Plan(Builder<M> b) {
+            storage = b.storage;
+            ticker = b.ticker;
+            userId = b.userId;
+            chatId = b.chatId;
+            tenant = b.tenant;
+            missingKeys = b.missingKeys;
+            locals = b.locals.toArray(new Local[0]);
+            statefuls = b.statefuls.toArray(new Stateful[0]);
+            rejectListeners = b.rejectListeners.toArray(new RejectListener[0]);
+            listeners = b.listeners.toArray(new GuardListener[0]);
+            notice = b.notice;
+            failurePolicy = b.failurePolicy;
+            breakerOpen = b.breakerOpen;
+            breaker = new Breaker(b.breakerFailures, Durations.toMicrosSaturated(b.breakerOpen));
+        }
+
+        Stateful<M> gate(String name) {
+            for (Stateful<M> f : statefuls) {
+                if (f.name.equals(name) && f.spec instanceof Gate) {
+                    return f;
+                }
+            }
+            throw new IllegalArgumentException("there is no gate filter named '" + name + "'");
+        }
+    }
+
+    /**
+     * Builds a {@link Guard}. Every setter checks its arguments at once and throws {@link IllegalArgumentException}
+     * naming the setting and the value; {@link #build()} checks the whole. Not thread-safe; the guard it builds is.
+     *
+     * @param <M> the bot's update type
+     */
+    public static final class Builder<M> {
+        private Storage storage;
+        private Ticker ticker = Ticker.system();
+        private Function<? super M, ?> userId;
+        private Function<? super M, ?> chatId;
+        private Function<? super M, ?> tenant;
+        private MissingKeyPolicy missingKeys = MissingKeyPolicy.SKIP_FILTER;
+        private final List<Local<M>> locals = new ArrayList<>();
+        private final List<Stateful<M>> statefuls = new ArrayList<>();
+        private final List<RejectListener<? super M>> rejectListeners = new ArrayList<>();
+        private final List<GuardListener<? super M>> listeners = new ArrayList<>();
+        private final Set<String> names = new HashSet<>();
+        private Notice<M> notice;
+        private FailurePolicy failurePolicy = FailurePolicy.failOpen();
+        private int breakerFailures = 5;
+        private Duration breakerOpen = Duration.ofSeconds(5);
+
+        private Builder() {}
+
+        /** Where the state lives, for example {@code MemoryStorage.create()}. Required. */
+        public Builder<M> storage(Storage storage) {
+            this.storage = Objects.requireNonNull(storage, "storage must not be null");
+            return this;
+        }
+
+        /** The clock; the system clock by default, a {@link ManualTicker} in tests. */
+        public Builder<M> ticker(Ticker ticker) {
+            this.ticker = Objects.requireNonNull(ticker, "ticker must not be null");
+            return this;
+        }
+
+        /** How to read the sender's user id from a message; {@code null} results mean "no user". */
+        public Builder<M> userId(Function<? super M, ?> userId) {
+            this.userId = Objects.requireNonNull(userId, "userId must not be null");
+            return this;
+        }
+
+        /** How to read the chat id from a message; {@code null} results mean "no chat". */
+        public Builder<M> chatId(Function<? super M, ?> chatId) {
+            this.chatId = Objects.requireNonNull(chatId, "chatId must not be null");
+            return this;
+        }
+
+        /**
+         * How to read a tenant (a bot, a customer) from a message: every key, the blocklist and the registrations
+         * are kept apart per tenant. A {@code null} result means the default tenant.
+         */
+        public Builder<M> tenant(Function<? super M, ?> tenant) {
+            this.tenant = Objects.requireNonNull(tenant, "tenant must not be null");
+            return this;
+        }
+
+        /** What filters do with messages that lack the id they are keyed by; {@link MissingKeyPolicy#SKIP_FILTER}. */
+        public Builder<M> missingKeys(MissingKeyPolicy policy) {
+            this.missingKeys = Objects.requireNonNull(policy, "missingKeys must not be null");
+            return this;
+        }
+
+        /**
+         * Rejects users on the blocklist ({@link Guard#blocklist()}) with {@link Reason#BLOCKED}. Filter name
+         * {@code blocklist}; keyed by user.
+         */
+        public Builder<M> blocklist() {
+            return stateful(new Stateful<>(
+                    BLOCKLIST_SET, KeyBy.USER, null, Membership.MUST_BE_ABSENT, Reason.BLOCKED, false, null));
+        }
+
+        /**
+         * Rejects users that are not registered ({@link Guard#registrations()}) with {@link Reason#UNREGISTERED}.
+         * Filter name {@code registered}; keyed by user.
+         */
+        public Builder<M> requireRegistration() {
+            return stateful(new Stateful<>(
+                    REGISTERED_SET, KeyBy.USER, null, Membership.MUST_BE_PRESENT, Reason.UNREGISTERED, false, null));
+        }
+
+        /**
+         * Rejects messages for which {@code registry} (the bot's own user registry, checked locally) answers false,
+         * with {@link Reason#UNREGISTERED}. Filter name {@code registration}.
+         */
+        public Builder<M> requireRegistration(Predicate<? super M> registry) {
+            Objects.requireNonNull(registry, "registry must not be null");
+            claim("registration");
+            locals.add(new Local<>("registration", registry, Reason.UNREGISTERED));
+            return this;
+        }
+
+        /**
+         * Drops copies of the same content from the same user in the same chat within {@code window} (leading edge:
+         * the first copy passes, later copies are rejected with {@link Reason#DUPLICATE} and do not extend the
+         * window). Filter name {@code duplicates}. Messages whose content is {@code null} are not checked.
+         */
+        public Builder<M> duplicates(Duration window, Function<? super M, ? extends CharSequence> content) {
+            return duplicates("duplicates", KeyBy.CHAT_USER, window, content);
+        }
+
+        /** {@link #duplicates(Duration, Function)} with a name and a key of your choice. */
+        public Builder<M> duplicates(
+                String name, KeyBy key, Duration window, Function<? super M, ? extends CharSequence> content) {
+            Objects.requireNonNull(content, "content must not be null");
+            Durations.positive("window", window);
+            return stateful(new Stateful<>(
+                    checkedName(name), key(key), null, new Cooldown(window), Reason.DUPLICATE, true, content));
+        }
+
+        /** At most {@code limit} messages per aligned {@code window} ({@link FixedWindow}); {@link Reason#THROTTLED}. */
+        public Builder<M> throttle(String name, KeyBy key, long limit, Duration window) {
+            return limit(name, key, new FixedWindow(limit, window));
+        }
+
+        /**
+         * A {@link TokenBucket} of {@code capacity} refilled by {@code refillTokens} per {@code refillPeriod};
+         * {@link Reason#RATE_LIMITED}.
+         */
+        public Builder<M> tokenBucket(String name, KeyBy key, long capacity, long refillTokens, Duration refillPeriod) {
+            return limit(name, key, new TokenBucket(capacity, refillTokens, refillPeriod));
+        }
+
+        /**
+         * At most {@code limit} messages in any interval of {@code window}, exactly ({@link SlidingWindowLog}); for
+         * large limits pass a {@link SlidingWindowCounter} to {@link #limit(String, KeyBy, LimitSpec)}.
+         */
+        public Builder<M> slidingWindow(String name, KeyBy key, long limit, Duration window) {
+            return limit(name, key, new SlidingWindowLog(limit, window));
+        }
+
+        /** After a message passes, nothing more passes for the key during {@code period}; {@link Reason#COOLDOWN}. */
+        public Builder<M> cooldown(String name, KeyBy key, Duration period) {
+            return limit(name, key, new Cooldown(period));
+        }
+
+        /**
+         * A gate that nothing passes while it is closed by {@link Guard#pause}, for example after a platform's
+         * retry_after or a moderator's timeout; {@link Reason#COOLDOWN}. Not scoped per handler.
+         */
+        public Builder<M> gate(String name, KeyBy key) {
+            return stateful(
+                    new Stateful<>(checkedName(name), key(key), null, Gate.INSTANCE, Reason.COOLDOWN, false, null));
+        }
+
+        /** Any {@link LimitSpec}, keyed by {@code key}. The reason follows the kind of limit. */
+        public Builder<M> limit(String name, KeyBy key, LimitSpec spec) {
+            return stateful(new Stateful<>(checkedName(name), key(key), null, spec(spec), reasonOf(spec), true, null));
+        }
+
+        /**
+         * Any {@link LimitSpec}, keyed by what {@code key} extracts from the message (a {@code null} result means the
+         * message has no such key).
+         */
+        public Builder<M> limit(String name, Function<? super M, ?> key, LimitSpec spec) {
+            Objects.requireNonNull(key, "key must not be null");
+            return stateful(
+                    new Stateful<>(checkedName(name), KeyBy.GLOBAL, key, spec(spec), reasonOf(spec), true, null));
+        }
+
+        /** A custom local filter; runs before the stateful filters, in the order added; {@link Reason#CUSTOM}. */
+        public Builder<M> filter(String name, Filter<? super M> filter) {
+            Objects.requireNonNull(filter, "filter must not be null");
+            claim(checkedName(name));
+            locals.add(new Local<>(name, filter::allows, Reason.CUSTOM));
+            return this;
+        }
+
+        /** Called for every rejected message. */
+        public Builder<M> onReject(RejectListener<? super M> listener) {
+            rejectListeners.add(Objects.requireNonNull(listener, "listener must not be null"));
+            return this;
+        }
+
+        /**
+         * Called for a rejected message at most once per {@code window} per user (or per chat for messages without a
+         * user), through the storage so that every process agrees: the place to answer "slow down, try again in 7 s"
+         * without answering every message of a flood. Storage failures skip the notice.
+         */
+        public Builder<M> rejectNotice(Duration window, RejectListener<? super M> listener) {
+            Objects.requireNonNull(listener, "listener must not be null");
+            if (notice != null) {
+                throw new IllegalArgumentException("rejectNotice is already configured");
+            }
+            notice = new Notice<>(new Cooldown(Durations.positive("window", window)), listener);
+            return this;
+        }
+
+        /** Observes every decision, for metrics. */
+        public Builder<M> listener(GuardListener<? super M> listener) {
+            listeners.add(Objects.requireNonNull(listener, "listener must not be null"));
+            return this;
+        }
+
+        /** What to decide while the storage is unavailable; {@link FailurePolicy#failOpen()} by default. */
+        public Builder<M> onStorageFailure(FailurePolicy policy) {
+            this.failurePolicy = Objects.requireNonNull(policy, "policy must not be null");
+            return this;
+        }
+
+        /**
+         * The breaker: after {@code consecutiveFailures} failed storage calls, stop calling the storage for {@code
+         * openFor}, then let one probe through. Defaults: 5 failures, 5 seconds.
+         */
+        public Builder<M> breaker(int consecutiveFailures, Duration openFor) {
+            if (consecutiveFailures <= 0) {
+                throw new IllegalArgumentException(
+                        "consecutiveFailures must be positive but was " + consecutiveFailures);
+            }
+            this.breakerOpen = Durations.positive("openFor", openFor);
+            this.breakerFailures = consecutiveFailures;
+            return this;
+        }
+
+        /**
+         * Builds the guard.
+         *
+         * @throws IllegalStateException if no storage was set, or a filter is keyed by an id that has no extractor
+         */
+        public Guard<M> build() {
+            if (storage == null) {
+                throw new IllegalStateException(
+                        "storage must be set, for example MemoryStorage.create() from guard-storage-memory");
+            }
+            for (Stateful<M> f : statefuls) {
+                if (f.customKey != null) {
+                    continue;
+                }
+                if ((f.keyBy == KeyBy.USER || f.keyBy == KeyBy.CHAT_USER) && userId == null) {
+                    throw new IllegalStateException(
+                            "filter '" + f.name + "' is keyed by " + f.keyBy + " but no userId extractor is set");
+                }
+                if ((f.keyBy == KeyBy.CHAT || f.keyBy == KeyBy.CHAT_USER) && chatId == null) {
+                    throw new IllegalStateException(
+                            "filter '" + f.name + "' is keyed by " + f.keyBy + " but no chatId extractor is set");
+                }
+            }
+            if (notice != null && userId == null && chatId == null) {
+                throw new IllegalStateException("rejectNotice needs a userId or chatId extractor");
+            }
+            return new Guard<>(new Plan<>(this), "");
+        }
+
+        private Builder<M> stateful(Stateful<M> filter) {
+            claim(filter.name);
+            statefuls.add(filter);
+            return this;
+        }
+
+        private void claim(String name) {
+            if (!names.add(name)) {
+                throw new IllegalArgumentException("filter '" + name + "' is already configured");
+            }
+        }
+
+        private static String checkedName(String name) {
+            return Subjects.checkName("filter name", name);
+        }
+
+        private static KeyBy key(KeyBy key) {
+            return Objects.requireNonNull(key, "key must not be null");
+        }
+
+        private static LimitSpec spec(LimitSpec spec) {
+            return Objects.requireNonNull(spec, "spec must not be null");
+        }
+
+        private static Reason reasonOf(LimitSpec spec) {
+            if (spec instanceof FixedWindow) {
+                return Reason.THROTTLED;
+            }
+            if (spec instanceof Cooldown || spec instanceof Gate) {
+                return Reason.COOLDOWN;
+            }
+            if (spec instanceof Membership m) {
+                return m.required() ? Reason.UNREGISTERED : Reason.BLOCKED;
+            }
+            return Reason.RATE_LIMITED;
+        }
+    }
+}

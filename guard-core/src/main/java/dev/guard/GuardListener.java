@@ -1,0 +1,19 @@
+package dev.guard;
+
+/**
+ * Observes every decision, for metrics and logs. Runs in the thread that made the decision, after it; must be
+ * thread-safe and cheap. A listener that throws is logged and ignored.
+ *
+ * @param <M> the bot's update type
+ */
+@FunctionalInterface
+public interface GuardListener<M> {
+    /**
+     * Called once per checked message.
+     *
+     * @param message the message
+     * @param decision the decision
+     * @param nanos how long the decision took, from {@link System#nanoTime()}
+     */
+    void onDecision(M message, Decision decision, long nanos);
+}

@@ -1,0 +1,58 @@
+package dev.guard;
+
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Storage;
+import java.time.Duration;
+
+/**
+ * A set of user ids kept in the guard's storage: the blocklist, or the registered users. Changes are visible at once
+ * to every guard (every process) that shares the storage. Each call is one storage round trip and throws {@link
+ * dev.guard.spi.GuardStorageException} when the storage fails: these are administration calls, not the message path.
+ */
+public final class MemberSet {
+    private final Storage storage;
+    private final Ticker ticker;
+    private final String scope;
+
+    MemberSet(Storage storage, Ticker ticker, String scope) {
+        this.storage = storage;
+        this.ticker = ticker;
+        this.scope = scope;
+    }
+
+    /** Adds {@code userId} for good. */
+    public void add(Object userId) {
+        storage.addMember(key(userId), Long.MAX_VALUE);
+    }
+
+    /**
+     * Adds {@code userId} for {@code duration}, replacing an earlier expiry.
+     *
+     * @throws IllegalArgumentException if {@code duration} is not positive
+     */
+    public void add(Object userId, Duration duration) {
+        if (duration == null || duration.isNegative() || duration.isZero()) {
+            throw new IllegalArgumentException("duration must be positive but was " + duration);
+        }
+        long micros = Durations.toMicrosSaturated(duration);
+        long now = ticker.epochMicros();
+        storage.addMember(key(userId), micros >= Long.MAX_VALUE - now ? Long.MAX_VALUE : now + micros);
+    }
+
+    /** Removes {@code userId}; returns whether it was a member. */
+    public boolean remove(Object userId) {
+        return storage.removeMember(key(userId));
+    }
+
+    /** Whether {@code userId} is a member now. */
+    public boolean contains(Object userId) {
+        return storage.isMember(key(userId), ticker.epochMicros());
+    }
+
+    private StateKey key(Object userId) {
+        if (userId == null) {
+            throw new IllegalArgumentException("userId must not be null");
+        }
+        return new StateKey(scope, Subjects.user(String.valueOf(userId)));
+    }
+}

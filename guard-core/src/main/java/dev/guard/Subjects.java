@@ -1,0 +1,45 @@
+package dev.guard;
+
+/**
+ * How a guard names subjects and scopes in the storage. Prefixes keep the kinds of id apart (user 42 and chat 42 are
+ * different subjects), and NUL separates the parts of a scope: names are checked to hold no control characters,
+ * and the one free-form part that may precede others, the tenant, is length-prefixed.
+ */
+final class Subjects {
+    private Subjects() {}
+
+    static String user(String id) {
+        return "u:" + id;
+    }
+
+    static String chat(String id) {
+        return "c:" + id;
+    }
+
+    static String custom(String id) {
+        return "k:" + id;
+    }
+
+    static String tenantPrefix(String tenant) {
+        return tenant == null ? "" : "t" + tenant.length() + ":" + tenant + '\0';
+    }
+
+    static String handlerPrefix(String handlerScope) {
+        return handlerScope == null ? "" : "h:" + handlerScope + '\0';
+    }
+
+    /** Checks that a configured name is usable in a scope. */
+    static String checkName(String what, String name) {
+        if (name == null || name.isBlank()) {
+            throw new IllegalArgumentException(
+                    what + " must not be blank but was " + (name == null ? "null" : "'" + name + "'"));
+        }
+        for (int i = 0; i < name.length(); i++) {
+            if (Character.isISOControl(name.charAt(i))) {
+                throw new IllegalArgumentException(
+                        what + " must not contain control characters but was '" + name.replace("\n", "\\n") + "'");
+            }
+        }
+        return name;
+    }
+}

@@ -1,0 +1,66 @@
+package dev.guard.internal;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A circuit breaker on the caller's clock: after {@code threshold} consecutive failures it opens for {@code
+ * openMicros}, during which {@link #allows} answers false at the cost of two volatile reads; then it lets exactly one
+ * probe through (half-open) and closes on that probe's success or opens again on its failure. Thread-safe, lock-free.
+ */
+public final class Breaker {
+    private final int threshold;
+    private final long openMicros;
+    private final AtomicInteger failures = new AtomicInteger();
+    /** 0 when closed; otherwise the time until which calls are refused. */
+    private final AtomicLong openUntil = new AtomicLong();
+
+    /**
+     * Creates a closed breaker.
+     *
+     * @throws IllegalArgumentException if {@code threshold} or {@code openMicros} is not positive
+     */
+    public Breaker(int threshold, long openMicros) {
+        if (threshold <= 0) {
+            throw new IllegalArgumentException("breaker threshold must be positive but was " + threshold);
+        }
+        if (openMicros <= 0) {
+            throw new IllegalArgumentException("breaker open duration must be positive but was " + openMicros + "us");
+        }
+        this.threshold = threshold;
+        this.openMicros = openMicros;
+    }
+
+    /** Whether a call may go to the storage at {@code nowMicros}; a true answer in the half-open state is the probe. */
+    public boolean allows(long nowMicros) {
+        long until = openUntil.get();
+        if (until == 0) {
+            return true;
+        }
+        // Half-open: the first caller past the deadline re-arms it and becomes the one probe.
+        return nowMicros >= until && openUntil.compareAndSet(until, nowMicros + openMicros);
+    }
+
+    /** Records a successful call: the breaker closes. */
+    public void success() {
+        if (failures.get() != 0) {
+            failures.set(0);
+        }
+        if (openUntil.get() != 0) {
+            openUntil.set(0);
+        }
+    }
+
+    /** Records a failed call at {@code nowMicros}. */
+    public void failure(long nowMicros) {
+        if (failures.incrementAndGet() >= threshold) {
+            openUntil.set(nowMicros + openMicros);
+        }
+    }
+
+    /** Whether the breaker is open (refusing calls) at {@code nowMicros}. */
+    public boolean isOpen(long nowMicros) {
+        long until = openUntil.get();
+        return until != 0 && nowMicros < until;
+    }
+}

@@ -1,0 +1,61 @@
+package dev.guard.metrics;
+
+import dev.guard.Decision;
+import dev.guard.GuardListener;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Publishes a guard's decisions to Micrometer: a counter {@code guard.decisions} tagged with {@code guard}, {@code
+ * outcome} (allowed/rejected), {@code reason} and {@code filter}, and a timer {@code guard.decision.latency}.
+ * Register it with {@code Guard.Builder#listener}. Needs {@code io.micrometer:micrometer-core} on the classpath
+ * (an optional dependency of guard-core). Thread-safe; meters are created once per combination and then cached.
+ *
+ * <pre>{@code
+ * Guard.<Update>builder().listener(new GuardMetrics(registry, "support-bot"))...
+ * }</pre>
+ */
+public final class GuardMetrics implements GuardListener<Object> {
+    private final MeterRegistry registry;
+    private final String guardName;
+    private final Timer latency;
+    private final ConcurrentMap<String, Counter> counters = new ConcurrentHashMap<>();
+
+    /**
+     * Creates the listener.
+     *
+     * @param registry where to publish
+     * @param guardName the value of the {@code guard} tag, to tell several guards apart
+     */
+    public GuardMetrics(MeterRegistry registry, String guardName) {
+        this.registry = Objects.requireNonNull(registry, "registry must not be null");
+        this.guardName = Objects.requireNonNull(guardName, "guardName must not be null");
+        this.latency = Timer.builder("guard.decision.latency")
+                .description("time to decide one message")
+                .tag("guard", guardName)
+                .register(registry);
+    }
+
+    @Override
+    public void onDecision(Object message, Decision decision, long nanos) {
+        latency.record(nanos, TimeUnit.NANOSECONDS);
+        String filter = decision.filter() == null ? "none" : decision.filter();
+        String key = decision.reason().name() + '\0' + filter + '\0' + decision.allowed();
+        Counter counter = counters.get(key);
+        if (counter == null) {
+            counter = counters.computeIfAbsent(key, k -> Counter.builder("guard.decisions")
+                    .description("decisions by outcome, reason and filter")
+                    .tag("guard", guardName)
+                    .tag("outcome", decision.allowed() ? "allowed" : "rejected")
+                    .tag("reason", decision.reason().name().toLowerCase(java.util.Locale.ROOT))
+                    .tag("filter", filter)
+                    .register(registry));
+        }
+        counter.increment();
+    }
+}

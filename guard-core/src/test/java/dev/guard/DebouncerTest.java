@@ -1,0 +1,138 @@
+package dev.guard;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+class DebouncerTest {
+    record Part(String album, int n) {}
+
+    final ManualTicker ticker = ManualTicker.create();
+    final List<List<Part>> handed = new CopyOnWriteArrayList<>();
+
+    Debouncer<Part> debouncer() {
+        return Debouncer.<Part>builder(Part::album, handed::add)
+                .window(Duration.ofMillis(500))
+                .maxWait(Duration.ofSeconds(2))
+                .maxBurst(10)
+                .ticker(ticker)
+                .build();
+    }
+
+    @Test
+    void flushDue_handsTheBurstOverOnceAfterItIsQuiet() {
+        Debouncer<Part> debouncer = debouncer();
+        for (int i = 0; i < 3; i++) {
+            debouncer.offer(new Part("a", i));
+            ticker.advance(Duration.ofMillis(200));
+        }
+        assertThat(debouncer.flushDue()).isZero();
+
+        ticker.advance(Duration.ofMillis(300)); // 500 ms since the last part
+        assertThat(debouncer.flushDue()).isEqualTo(1);
+        assertThat(handed).containsExactly(List.of(new Part("a", 0), new Part("a", 1), new Part("a", 2)));
+        assertThat(debouncer.flushDue()).isZero();
+        assertThat(debouncer.pending()).isZero();
+    }
+
+    @Test
+    void flushDue_keysAreIndependent() {
+        Debouncer<Part> debouncer = debouncer();
+        debouncer.offer(new Part("a", 0));
+        ticker.advance(Duration.ofMillis(400));
+        debouncer.offer(new Part("b", 0));
+        ticker.advance(Duration.ofMillis(100));
+
+        assertThat(debouncer.flushDue()).isEqualTo(1);
+        assertThat(handed).containsExactly(List.of(new Part("a", 0)));
+        assertThat(debouncer.pending()).isEqualTo(1);
+    }
+
+    @Test
+    void flushDue_burstThatNeverGoesQuiet_isHandedOverAtMaxWait() {
+        Debouncer<Part> debouncer = debouncer();
+        for (int i = 0; i < 5; i++) {
+            debouncer.offer(new Part("mash", i));
+            ticker.advance(Duration.ofMillis(400));
+            debouncer.flushDue();
+        }
+        assertThat(handed).hasSize(1);
+        assertThat(handed.get(0)).hasSize(5);
+    }
+
+    @Test
+    void offer_fullBurst_isHandedOverAtOnce() {
+        Debouncer<Part> debouncer = debouncer();
+        for (int i = 0; i < 10; i++) {
+            debouncer.offer(new Part("a", i));
+        }
+        assertThat(handed).hasSize(1);
+        assertThat(handed.get(0)).hasSize(10);
+        debouncer.offer(new Part("a", 10));
+        assertThat(debouncer.pending()).isEqualTo(1);
+    }
+
+    @Test
+    void offer_nullKey_isHandedOverAloneAtOnce() {
+        Debouncer<Part> debouncer = debouncer();
+        debouncer.offer(new Part(null, 1));
+        assertThat(handed).containsExactly(List.of(new Part(null, 1)));
+    }
+
+    @Test
+    void offer_concurrentOffers_loseNothing() throws Exception {
+        Debouncer<Part> debouncer = Debouncer.<Part>builder(Part::album, handed::add)
+                .maxBurst(7)
+                .ticker(ticker)
+                .build();
+        int threads = 4;
+        int each = 1_000;
+        CountDownLatch gate = new CountDownLatch(1);
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        for (int t = 0; t < threads; t++) {
+            int id = t;
+            pool.execute(() -> {
+                try {
+                    gate.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                for (int i = 0; i < each; i++) {
+                    debouncer.offer(new Part("k" + (i % 3), id * each + i));
+                    if (i % 50 == 0) {
+                        debouncer.flushDue();
+                    }
+                }
+            });
+        }
+        gate.countDown();
+        pool.shutdown();
+        assertThat(pool.awaitTermination(1, TimeUnit.MINUTES)).isTrue();
+        debouncer.flushAll();
+
+        List<Integer> all = new ArrayList<>();
+        handed.forEach(burst -> burst.forEach(p -> all.add(p.n())));
+        assertThat(all).hasSize(threads * each).doesNotHaveDuplicates();
+    }
+
+    @Test
+    void builder_maxWaitShorterThanWindow_isRejected() {
+        assertThatThrownBy(() -> Debouncer.<Part>builder(Part::album, handed::add)
+                        .window(Duration.ofSeconds(2))
+                        .maxWait(Duration.ofSeconds(1))
+                        .build())
+                .hasMessage("maxWait must not be shorter than window PT2S but was PT1S");
+        assertThatThrownBy(
+                        () -> Debouncer.<Part>builder(Part::album, handed::add).maxBurst(0))
+                .hasMessage("maxBurst must be positive but was 0");
+    }
+}

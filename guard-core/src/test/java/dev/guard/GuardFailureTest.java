@@ -1,0 +1,228 @@
+package dev.guard;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.guard.limit.LimitSpec;
+import dev.guard.spi.Batch;
+import dev.guard.spi.BatchResult;
+import dev.guard.spi.GuardStorageException;
+import dev.guard.spi.ReferenceStorage;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Storage;
+import dev.guard.spi.StorageHealth;
+import dev.guard.spi.VersionedRecord;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+class GuardFailureTest {
+    /** A storage that can be switched off: every call then throws, as a dead Redis would. */
+    static final class SwitchableStorage implements Storage {
+        final ReferenceStorage delegate = ReferenceStorage.create();
+        final AtomicInteger calls = new AtomicInteger();
+        volatile boolean down;
+
+        private void call(String operation) {
+            calls.incrementAndGet();
+            if (down) {
+                throw new GuardStorageException("test", operation, "connection refused", null);
+            }
+        }
+
+        @Override
+        public BatchResult evaluate(Batch batch, long nowMicros) {
+            call("evaluate");
+            return delegate.evaluate(batch, nowMicros);
+        }
+
+        @Override
+        public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
+            calls.incrementAndGet();
+            if (down) {
+                return CompletableFuture.failedFuture(
+                        new GuardStorageException("test", "evaluate", "connection refused", null));
+            }
+            return CompletableFuture.completedFuture(delegate.evaluate(batch, nowMicros));
+        }
+
+        @Override
+        public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
+            call("acquire");
+            return delegate.acquire(key, spec, permits, nowMicros);
+        }
+
+        @Override
+        public long raiseGate(StateKey key, long untilMicros) {
+            call("raiseGate");
+            return delegate.raiseGate(key, untilMicros);
+        }
+
+        @Override
+        public void addMember(StateKey key, long expiresAtMicros) {
+            call("addMember");
+            delegate.addMember(key, expiresAtMicros);
+        }
+
+        @Override
+        public boolean removeMember(StateKey key) {
+            call("removeMember");
+            return delegate.removeMember(key);
+        }
+
+        @Override
+        public boolean isMember(StateKey key, long nowMicros) {
+            call("isMember");
+            return delegate.isMember(key, nowMicros);
+        }
+
+        @Override
+        public Optional<VersionedRecord> getRecord(StateKey key) {
+            call("getRecord");
+            return delegate.getRecord(key);
+        }
+
+        @Override
+        public long putRecord(StateKey key, byte[] value, long expectedVersion) {
+            call("putRecord");
+            return delegate.putRecord(key, value, expectedVersion);
+        }
+
+        @Override
+        public long forget(String subject) {
+            call("forget");
+            return delegate.forget(subject);
+        }
+
+        @Override
+        public StorageHealth health() {
+            return down ? StorageHealth.down(Duration.ZERO, "switched off") : delegate.health();
+        }
+
+        @Override
+        public void close() {}
+    }
+
+    record Msg(long user, String text) {}
+
+    final ManualTicker ticker = ManualTicker.create();
+    final SwitchableStorage storage = new SwitchableStorage();
+
+    Guard.Builder<Msg> builder() {
+        return Guard.<Msg>builder()
+                .storage(storage)
+                .ticker(ticker)
+                .userId(Msg::user)
+                .throttle("per-user", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .breaker(3, Duration.ofSeconds(10));
+    }
+
+    @Test
+    void failOpen_allowsAndSaysTheStorageIsUnavailable() {
+        Guard<Msg> guard = builder().build();
+        storage.down = true;
+
+        Decision decision = guard.check(new Msg(1, "a"));
+
+        assertThat(decision.allowed()).isTrue();
+        assertThat(decision.reason()).isEqualTo(Reason.STORAGE_UNAVAILABLE);
+        assertThat(decision.filter()).isEqualTo("storage");
+        assertThat(decision.degraded()).isTrue();
+    }
+
+    @Test
+    void failClosed_rejects() {
+        Guard<Msg> guard =
+                builder().onStorageFailure(FailurePolicy.failClosed()).build();
+        storage.down = true;
+
+        Decision decision = guard.check(new Msg(1, "a"));
+
+        assertThat(decision.allowed()).isFalse();
+        assertThat(decision.reason()).isEqualTo(Reason.STORAGE_UNAVAILABLE);
+        assertThat(decision.retryAfter()).isEqualTo(Duration.ofSeconds(10));
+    }
+
+    @Test
+    void fallback_keepsLimitsLocallyWhileTheStorageIsDown() {
+        Guard<Msg> guard = builder()
+                .onStorageFailure(FailurePolicy.fallbackTo(ReferenceStorage.create()))
+                .build();
+        storage.down = true;
+
+        Decision first = guard.check(new Msg(1, "a"));
+        Decision second = guard.check(new Msg(1, "b"));
+
+        assertThat(first.allowed()).isTrue();
+        assertThat(first.degraded()).isTrue();
+        assertThat(second.reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(second.degraded()).isTrue();
+    }
+
+    @Test
+    void breaker_stopsCallingADeadStorageAndProbesAfterOpenFor() {
+        Guard<Msg> guard = builder().build();
+        storage.down = true;
+
+        for (int i = 0; i < 100; i++) {
+            guard.check(new Msg(i, "a"));
+        }
+        // Three failures open the breaker; the other 97 decisions cost no storage call.
+        assertThat(storage.calls).hasValue(3);
+
+        storage.down = false;
+        assertThat(guard.check(new Msg(1, "b")).degraded()).isTrue();
+        assertThat(storage.calls).hasValue(3);
+
+        ticker.advance(Duration.ofSeconds(10));
+        Decision probe = guard.check(new Msg(1, "c"));
+        assertThat(probe.degraded()).isFalse();
+        assertThat(probe.allowed()).isTrue();
+        assertThat(guard.check(new Msg(1, "d")).reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(storage.calls).hasValue(5);
+    }
+
+    @Test
+    void breaker_failedProbeOpensItAgain() {
+        Guard<Msg> guard = builder().build();
+        storage.down = true;
+        for (int i = 0; i < 3; i++) {
+            guard.check(new Msg(i, "a"));
+        }
+        ticker.advance(Duration.ofSeconds(10));
+
+        guard.check(new Msg(1, "probe"));
+        guard.check(new Msg(1, "refused"));
+
+        assertThat(storage.calls).hasValue(4);
+    }
+
+    @Test
+    void checkAsync_storageDown_completesWithThePolicyNotAnException() {
+        Guard<Msg> guard =
+                builder().onStorageFailure(FailurePolicy.failClosed()).build();
+        storage.down = true;
+
+        Decision decision =
+                guard.checkAsync(new Msg(1, "a")).toCompletableFuture().join();
+
+        assertThat(decision.reason()).isEqualTo(Reason.STORAGE_UNAVAILABLE);
+        assertThat(decision.allowed()).isFalse();
+    }
+
+    @Test
+    void rejectNotice_storageDown_isSkippedWithoutThrowing() {
+        AtomicInteger notices = new AtomicInteger();
+        Guard<Msg> guard = builder()
+                .onStorageFailure(FailurePolicy.failClosed())
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> notices.incrementAndGet())
+                .build();
+        storage.down = true;
+
+        guard.check(new Msg(1, "a"));
+
+        assertThat(notices).hasValue(0);
+    }
+}

@@ -1,0 +1,395 @@
+package dev.guard;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.guard.limit.SlidingWindowCounter;
+import dev.guard.spi.ReferenceStorage;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+class GuardTest {
+    record Msg(Long user, Long chat, String text, String tenant) {
+        static Msg of(long user, long chat, String text) {
+            return new Msg(user, chat, text, null);
+        }
+    }
+
+    final ManualTicker ticker = ManualTicker.create();
+    final ReferenceStorage storage = ReferenceStorage.create();
+
+    Guard.Builder<Msg> builder() {
+        return Guard.<Msg>builder()
+                .storage(storage)
+                .ticker(ticker)
+                .userId(Msg::user)
+                .chatId(Msg::chat)
+                .tenant(Msg::tenant);
+    }
+
+    @Test
+    void check_tokenBucket_allowsCapacityThenRejectsWithRetryAfter() {
+        Guard<Msg> guard = builder()
+                .tokenBucket("per-user", KeyBy.USER, 2, 1, Duration.ofSeconds(1))
+                .build();
+
+        assertThat(guard.check(Msg.of(1, 10, "a")).remaining()).isEqualTo(1);
+        assertThat(guard.check(Msg.of(1, 10, "b")).remaining()).isZero();
+        Decision third = guard.check(Msg.of(1, 10, "c"));
+
+        assertThat(third.allowed()).isFalse();
+        assertThat(third.filter()).isEqualTo("per-user");
+        assertThat(third.reason()).isEqualTo(Reason.RATE_LIMITED);
+        assertThat(third.retryAfter()).isEqualTo(Duration.ofSeconds(1));
+        assertThat(guard.check(Msg.of(2, 10, "other user")).allowed()).isTrue();
+
+        ticker.advance(Duration.ofSeconds(1));
+        assertThat(guard.check(Msg.of(1, 10, "d")).allowed()).isTrue();
+    }
+
+    @Test
+    void check_duplicateRejected_consumesNothingInOtherFilters() {
+        Guard<Msg> guard = builder()
+                .duplicates(Duration.ofSeconds(10), Msg::text)
+                .tokenBucket("per-user", KeyBy.USER, 2, 1, Duration.ofHours(1))
+                .build();
+
+        assertThat(guard.check(Msg.of(1, 10, "hello")).allowed()).isTrue();
+        for (int i = 0; i < 5; i++) {
+            Decision copy = guard.check(Msg.of(1, 10, "hello"));
+            assertThat(copy.reason()).isEqualTo(Reason.DUPLICATE);
+            assertThat(copy.retryAfter()).isEqualTo(Duration.ofSeconds(10));
+        }
+        // The copies did not eat the bucket: one token is still there.
+        assertThat(guard.check(Msg.of(1, 10, "something else")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(1, 10, "third")).reason()).isEqualTo(Reason.RATE_LIMITED);
+    }
+
+    @Test
+    void check_throttledMessage_isNotRememberedAsSeen() {
+        Guard<Msg> guard = builder()
+                .duplicates(Duration.ofMinutes(5), Msg::text)
+                .throttle("per-chat", KeyBy.CHAT, 1, Duration.ofMinutes(1))
+                .build();
+
+        assertThat(guard.check(Msg.of(1, 10, "first")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(1, 10, "second")).reason()).isEqualTo(Reason.THROTTLED);
+        ticker.advance(Duration.ofMinutes(1));
+        // "second" was throttled, so it was not recorded by the duplicate filter and passes now.
+        assertThat(guard.check(Msg.of(1, 10, "second")).allowed()).isTrue();
+    }
+
+    @Test
+    void check_duplicatesOfOtherUsersOrChats_areNotDuplicates() {
+        Guard<Msg> guard =
+                builder().duplicates(Duration.ofSeconds(10), Msg::text).build();
+
+        assertThat(guard.check(Msg.of(1, 10, "/start")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(2, 10, "/start")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(1, 11, "/start")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(1, 10, "/start")).reason()).isEqualTo(Reason.DUPLICATE);
+        ticker.advance(Duration.ofSeconds(10));
+        assertThat(guard.check(Msg.of(1, 10, "/start")).allowed()).isTrue();
+    }
+
+    @Test
+    void check_blockedUser_isRejectedUntilTheBlockExpires() {
+        Guard<Msg> guard = builder().blocklist().build();
+        guard.blocklist().add(7L, Duration.ofMinutes(30));
+
+        Decision blocked = guard.check(Msg.of(7, 10, "hi"));
+        assertThat(blocked.reason()).isEqualTo(Reason.BLOCKED);
+        assertThat(blocked.filter()).isEqualTo("blocklist");
+        assertThat(blocked.retryAfter()).isEqualTo(Duration.ofMinutes(30));
+        assertThat(guard.check(Msg.of(8, 10, "hi")).allowed()).isTrue();
+
+        ticker.advance(Duration.ofMinutes(30));
+        assertThat(guard.check(Msg.of(7, 10, "hi")).allowed()).isTrue();
+    }
+
+    @Test
+    void check_permanentBlock_isNotRetryableAndCanBeLifted() {
+        Guard<Msg> guard = builder().blocklist().build();
+        guard.blocklist().add(7L);
+
+        Decision blocked = guard.check(Msg.of(7, 10, "hi"));
+        assertThat(blocked.retryable()).isFalse();
+        assertThat(blocked.retryAfter()).isEqualTo(Decision.NEVER);
+        assertThat(guard.blocklist().contains(7L)).isTrue();
+        assertThat(guard.blocklist().remove(7L)).isTrue();
+        assertThat(guard.check(Msg.of(7, 10, "hi")).allowed()).isTrue();
+    }
+
+    @Test
+    void check_requiredRegistration_rejectsStrangersUntilRegistered() {
+        Guard<Msg> guard = builder().requireRegistration().build();
+
+        assertThat(guard.check(Msg.of(5, 10, "hi")).reason()).isEqualTo(Reason.UNREGISTERED);
+        guard.registrations().add(5L);
+        assertThat(guard.check(Msg.of(5, 10, "hi")).allowed()).isTrue();
+    }
+
+    @Test
+    void check_localRegistry_rejectsWithUnregistered() {
+        Guard<Msg> guard = builder().requireRegistration(m -> m.user() < 100).build();
+
+        assertThat(guard.check(Msg.of(5, 10, "hi")).allowed()).isTrue();
+        Decision stranger = guard.check(Msg.of(500, 10, "hi"));
+        assertThat(stranger.reason()).isEqualTo(Reason.UNREGISTERED);
+        assertThat(stranger.filter()).isEqualTo("registration");
+    }
+
+    @Test
+    void check_customFilters_runInOrderBeforeStatefulOnes() {
+        List<String> calls = new ArrayList<>();
+        Guard<Msg> guard = builder()
+                .tokenBucket("bucket", KeyBy.USER, 1, 1, Duration.ofHours(1))
+                .filter("first", m -> calls.add("first"))
+                .filter("no-links", m -> {
+                    calls.add("no-links");
+                    return !m.text().contains("http");
+                })
+                .filter("never-reached", m -> calls.add("never-reached"))
+                .build();
+
+        Decision decision = guard.check(Msg.of(1, 10, "see http://x"));
+
+        assertThat(decision.reason()).isEqualTo(Reason.CUSTOM);
+        assertThat(decision.filter()).isEqualTo("no-links");
+        assertThat(calls).containsExactly("first", "no-links");
+        // The bucket was not touched by the rejected message.
+        assertThat(guard.check(Msg.of(1, 10, "plain")).allowed()).isTrue();
+    }
+
+    @Test
+    void check_filterThatThrows_rejectsInsteadOfThrowing() {
+        Guard<Msg> guard = builder()
+                .filter("broken", m -> {
+                    throw new IllegalStateException("boom");
+                })
+                .build();
+
+        Decision decision = guard.check(Msg.of(1, 10, "x"));
+        assertThat(decision.rejected()).isTrue();
+        assertThat(decision.filter()).isEqualTo("broken");
+    }
+
+    @Test
+    void check_severalRejectingSteps_reportsTheFirstAndTheLongestWait() {
+        Guard<Msg> guard = builder()
+                .throttle("short", KeyBy.USER, 1, Duration.ofSeconds(10))
+                .throttle("long", KeyBy.CHAT, 1, Duration.ofMinutes(10))
+                .build();
+        ticker.set(java.time.Instant.parse("2026-01-01T00:00:00Z"));
+        guard.check(Msg.of(1, 10, "a"));
+
+        Decision decision = guard.check(Msg.of(1, 10, "b"));
+
+        assertThat(decision.filter()).isEqualTo("short");
+        assertThat(decision.retryAfter()).isEqualTo(Duration.ofMinutes(10));
+    }
+
+    @Test
+    void scope_givesEachHandlerItsOwnLimitsButSharesTheBlocklist() {
+        Guard<Msg> guard = builder()
+                .blocklist()
+                .throttle("per-user", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .build();
+        Guard<Msg> search = guard.scope("search");
+        Guard<Msg> start = guard.scope("start");
+
+        assertThat(search.check(Msg.of(1, 10, "a")).allowed()).isTrue();
+        assertThat(search.check(Msg.of(1, 10, "b")).reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(start.check(Msg.of(1, 10, "c")).allowed()).isTrue();
+
+        guard.blocklist().add(1L);
+        assertThat(start.check(Msg.of(1, 10, "d")).reason()).isEqualTo(Reason.BLOCKED);
+    }
+
+    @Test
+    void tenant_keepsLimitsAndBlocklistsApart() {
+        Guard<Msg> guard = builder()
+                .blocklist()
+                .throttle("per-user", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .build();
+
+        assertThat(guard.check(new Msg(1L, 10L, "a", "acme")).allowed()).isTrue();
+        assertThat(guard.check(new Msg(1L, 10L, "a", "globex")).allowed()).isTrue();
+        assertThat(guard.check(new Msg(1L, 10L, "b", "acme")).reason()).isEqualTo(Reason.THROTTLED);
+
+        guard.blocklist("globex").add(2L);
+        ticker.advance(Duration.ofMinutes(1));
+        assertThat(guard.check(new Msg(2L, 10L, "a", "globex")).reason()).isEqualTo(Reason.BLOCKED);
+        assertThat(guard.check(new Msg(2L, 10L, "a", "acme")).allowed()).isTrue();
+    }
+
+    @Test
+    void check_messageWithoutUser_skipsUserFiltersByDefault() {
+        Guard<Msg> guard = builder()
+                .tokenBucket("per-user", KeyBy.USER, 1, 1, Duration.ofHours(1))
+                .throttle("per-chat", KeyBy.CHAT, 2, Duration.ofHours(1))
+                .build();
+        Msg channelPost = new Msg(null, 10L, "post", null);
+
+        assertThat(guard.check(channelPost).allowed()).isTrue();
+        assertThat(guard.check(channelPost).allowed()).isTrue();
+        // The chat's throttle still applies.
+        assertThat(guard.check(channelPost).filter()).isEqualTo("per-chat");
+    }
+
+    @Test
+    void check_messageWithoutUser_isRejectedWhenThePolicySaysSo() {
+        Guard<Msg> guard = builder()
+                .missingKeys(MissingKeyPolicy.REJECT)
+                .tokenBucket("per-user", KeyBy.USER, 1, 1, Duration.ofHours(1))
+                .build();
+
+        Decision decision = guard.check(new Msg(null, 10L, "post", null));
+
+        assertThat(decision.reason()).isEqualTo(Reason.MISSING_KEY);
+        assertThat(decision.filter()).isEqualTo("per-user");
+    }
+
+    @Test
+    void check_customKey_limitsPerExtractedValue() {
+        Guard<Msg> guard = builder()
+                .limit(
+                        "per-command",
+                        m -> m.text().split(" ")[0],
+                        new SlidingWindowCounter(2, Duration.ofSeconds(10), 10))
+                .build();
+
+        assertThat(guard.check(Msg.of(1, 1, "/search a")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(2, 2, "/search b")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(3, 3, "/search c")).reason()).isEqualTo(Reason.RATE_LIMITED);
+        assertThat(guard.check(Msg.of(3, 3, "/start")).allowed()).isTrue();
+    }
+
+    @Test
+    void rejectNotice_isSentAtMostOncePerWindowPerUser() {
+        List<Decision> notices = new ArrayList<>();
+        AtomicInteger rejections = new AtomicInteger();
+        Guard<Msg> guard = builder()
+                .throttle("per-user", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .onReject((m, d) -> rejections.incrementAndGet())
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> notices.add(d))
+                .build();
+
+        for (int i = 0; i < 10; i++) {
+            guard.check(Msg.of(1, 10, "flood " + i));
+        }
+        assertThat(rejections).hasValue(9);
+        assertThat(notices).hasSize(1);
+        assertThat(notices.get(0).retryAfter()).isEqualTo(Duration.ofMinutes(1));
+
+        ticker.advance(Duration.ofSeconds(30));
+        guard.check(Msg.of(1, 10, "again"));
+        assertThat(notices).hasSize(2);
+    }
+
+    @Test
+    void pause_closesTheGateForExactlyTheDurationAndMergesByMaximum() {
+        Guard<Msg> guard = builder().gate("paused", KeyBy.CHAT).build();
+
+        guard.pause("paused", 10L, Duration.ofSeconds(20));
+        guard.pause("paused", 10L, Duration.ofSeconds(5));
+
+        Decision decision = guard.check(Msg.of(1, 10, "x"));
+        assertThat(decision.reason()).isEqualTo(Reason.COOLDOWN);
+        assertThat(decision.retryAfter()).isEqualTo(Duration.ofSeconds(20));
+        assertThat(guard.check(Msg.of(1, 11, "x")).allowed()).isTrue();
+        ticker.advance(Duration.ofSeconds(20));
+        assertThat(guard.check(Msg.of(1, 10, "x")).allowed()).isTrue();
+    }
+
+    @Test
+    void forgetUser_removesTheUsersState() {
+        Guard<Msg> guard = builder()
+                .tokenBucket("per-user", KeyBy.USER, 1, 1, Duration.ofHours(1))
+                .duplicates(Duration.ofHours(1), Msg::text)
+                .build();
+        guard.check(Msg.of(1, 10, "a"));
+        guard.check(Msg.of(2, 10, "a"));
+
+        assertThat(guard.forgetUser(1L)).isEqualTo(2);
+        assertThat(guard.check(Msg.of(1, 10, "a")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(2, 10, "b")).reason()).isEqualTo(Reason.RATE_LIMITED);
+    }
+
+    @Test
+    void wrap_runsTheHandlerOnlyForAllowedMessages() throws Exception {
+        List<String> handled = new ArrayList<>();
+        Guard<Msg> guard =
+                builder().throttle("t", KeyBy.USER, 1, Duration.ofMinutes(1)).build();
+        GuardedHandler<Msg> handler = guard.wrap(m -> handled.add(m.text()));
+
+        assertThat(handler.handle(Msg.of(1, 10, "a")).allowed()).isTrue();
+        assertThat(handler.handle(Msg.of(1, 10, "b")).allowed()).isFalse();
+        assertThat(handled).containsExactly("a");
+    }
+
+    @Test
+    void checkAsync_decidesLikeCheck() {
+        Guard<Msg> guard = builder()
+                .duplicates(Duration.ofSeconds(10), Msg::text)
+                .tokenBucket("per-user", KeyBy.USER, 1, 1, Duration.ofHours(1))
+                .build();
+
+        Decision first =
+                guard.checkAsync(Msg.of(1, 10, "a")).toCompletableFuture().join();
+        Decision dup =
+                guard.checkAsync(Msg.of(1, 10, "a")).toCompletableFuture().join();
+        Decision limited =
+                guard.checkAsync(Msg.of(1, 10, "b")).toCompletableFuture().join();
+
+        assertThat(first.allowed()).isTrue();
+        assertThat(dup.reason()).isEqualTo(Reason.DUPLICATE);
+        assertThat(limited.reason()).isEqualTo(Reason.RATE_LIMITED);
+    }
+
+    @Test
+    void listener_seesEveryDecision() {
+        List<Reason> seen = new ArrayList<>();
+        Guard<Msg> guard = builder()
+                .throttle("t", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .listener((m, d, nanos) -> {
+                    assertThat(nanos).isNotNegative();
+                    seen.add(d.reason());
+                })
+                .build();
+
+        guard.check(Msg.of(1, 10, "a"));
+        guard.check(Msg.of(1, 10, "b"));
+
+        assertThat(seen).containsExactly(Reason.ALLOWED, Reason.THROTTLED);
+    }
+
+    @Test
+    void builder_rejectsBadConfigurationNamingFieldAndValue() {
+        assertThatThrownBy(() -> builder().throttle("t", KeyBy.USER, 0, Duration.ofMinutes(1)))
+                .hasMessage("limit must be positive but was 0");
+        assertThatThrownBy(() -> builder()
+                        .throttle("t", KeyBy.USER, 1, Duration.ofMinutes(1))
+                        .throttle("t", KeyBy.CHAT, 1, Duration.ofMinutes(1)))
+                .hasMessage("filter 't' is already configured");
+        assertThatThrownBy(() -> builder().throttle("a\nb", KeyBy.USER, 1, Duration.ofMinutes(1)))
+                .hasMessage("filter name must not contain control characters but was 'a\\nb'");
+        assertThatThrownBy(() -> builder().throttle(" ", KeyBy.USER, 1, Duration.ofMinutes(1)))
+                .hasMessage("filter name must not be blank but was ' '");
+        assertThatThrownBy(() -> Guard.<Msg>builder().build()).hasMessageStartingWith("storage must be set");
+        assertThatThrownBy(() -> Guard.<Msg>builder()
+                        .storage(storage)
+                        .throttle("t", KeyBy.USER, 1, Duration.ofMinutes(1))
+                        .build())
+                .hasMessage("filter 't' is keyed by USER but no userId extractor is set");
+        assertThatThrownBy(() -> builder().breaker(0, Duration.ofSeconds(1)))
+                .hasMessage("consecutiveFailures must be positive but was 0");
+        assertThatThrownBy(() -> builder().duplicates(Duration.ZERO, Msg::text))
+                .hasMessage("window must be positive but was PT0S");
+        assertThatThrownBy(() -> builder().build().pause("nope", 1L, Duration.ofSeconds(1)))
+                .hasMessage("there is no gate filter named 'nope'");
+    }
+}
