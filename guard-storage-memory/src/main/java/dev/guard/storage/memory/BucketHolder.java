@@ -85,7 +85,9 @@ final class BucketHolder extends Holder {
         long need = permits * spec.ticksPerToken();
         long level = level(word, lastSeen, nowMicros);
         if (level < need) {
-            return Outcome.rejected(ceilDiv(need - level, rate));
+            // Refill resumes only from last when the clock is behind it.
+            long ahead = present(word, nowMicros * rate) ? Math.max(0, lastSeen - nowMicros) : 0;
+            return Outcome.rejected(ahead + ceilDiv(need - level, rate));
         }
         return Outcome.admitted((level - need) / spec.ticksPerToken());
     }

@@ -280,9 +280,10 @@ public abstract class StorageContractTest {
 
         ticker.advance(Duration.ofSeconds(5));
         assertThat(acquire(k, bucket, 2)).isEqualTo(Outcome.admitted(0));
-        // Two seconds back: nothing refills for time that runs backwards, the bucket stays empty.
+        // Two seconds back: nothing refills for time that runs backwards, the bucket stays empty, and refill resumes
+        // only from the newest time: two seconds until then, one more for the token.
         at(T0 + 3 * SECOND);
-        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(1_000_000));
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(3_000_000));
         // Half a second after the newest time seen, half a token has come back.
         at(T0 + 5 * SECOND + 500_000);
         assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(500_000));
