@@ -22,11 +22,12 @@ final class ArrayHolder extends Holder {
 
     /** A holder of {@code state}; its state word is only a lock (0 when free). */
     ArrayHolder(LimitSpec writer, long horizonMicros, long[] state, long expiresAtMicros, long clockMicros) {
-        super(0, clockMicros);
+        super(0);
         this.writer = writer;
         this.horizonMicros = horizonMicros;
         this.state = state;
         this.expiresAt = state == null ? Long.MIN_VALUE : expiresAtMicros;
+        extended(clockMicros);
     }
 
     /** The horizon a spec needs: its largest ttl after the newest time seen. */

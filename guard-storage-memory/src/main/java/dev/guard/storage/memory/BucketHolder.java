@@ -47,8 +47,9 @@ final class BucketHolder extends Holder {
 
     /** An absent bucket; its state word is the theoretical arrival time in ticks. */
     BucketHolder(TokenBucket spec, long clockMicros) {
-        super(ABSENT, clockMicros);
+        super(ABSENT);
         this.spec = spec;
+        extended(clockMicros);
     }
 
     /** Whether {@code spec} may use this representation at all. */

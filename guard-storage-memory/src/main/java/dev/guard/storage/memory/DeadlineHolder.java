@@ -23,8 +23,9 @@ final class DeadlineHolder extends Holder {
      * Membership}); {@code until} must be {@link #ABSENT} or {@linkplain #holds held}.
      */
     DeadlineHolder(LimitSpec spec, long until, long clockMicros) {
-        super(until, clockMicros);
+        super(until);
         this.spec = spec;
+        extended(clockMicros);
     }
 
     /** Whether a deadline can be held here: the sentinels' values cannot. */

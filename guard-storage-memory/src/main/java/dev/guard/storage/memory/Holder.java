@@ -39,13 +39,13 @@ abstract class Holder {
     static final long FAST_TIME_LIMIT = LimitSpec.EXACT_LIMIT;
 
     private static final VarHandle WORD;
-    private static final VarHandle EXTENDED;
+    private static final VarHandle DUE;
 
     static {
         try {
             MethodHandles.Lookup lookup = MethodHandles.lookup();
             WORD = lookup.findVarHandle(Holder.class, "word", long.class);
-            EXTENDED = lookup.findVarHandle(Holder.class, "extendedAtMicros", long.class);
+            DUE = lookup.findVarHandle(Holder.class, "extensionDueMicros", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -57,12 +57,14 @@ abstract class Holder {
      */
     private volatile long word;
 
-    /** The cache clock when the cache last renewed this holder's expiry; accessed through {@link #EXTENDED}. */
-    private long extendedAtMicros;
+    /**
+     * The cache clock from which the cache must renew this holder's expiry before a use: one interval after the last
+     * renewal ({@link Long#MAX_VALUE}: never). Accessed through {@link #DUE}.
+     */
+    private long extensionDueMicros = Long.MAX_VALUE;
 
-    Holder(long word, long extendedAtMicros) {
+    Holder(long word) {
         this.word = word;
-        this.extendedAtMicros = extendedAtMicros;
     }
 
     /** The state word now. */
@@ -110,9 +112,9 @@ abstract class Holder {
         }
     }
 
-    /** Releases the state, writing {@code next} as its new word. */
+    /** Releases the state, writing {@code next} as its new word (a release store: what the owner wrote is visible). */
     final void unlock(long next) {
-        word = next;
+        WORD.setRelease(this, next);
     }
 
     /** The reference outcome of a step on the state {@code word} (owned); changes nothing. */
@@ -168,15 +170,18 @@ abstract class Holder {
     /** The cache lifetime to set at {@code currentNanos} (creation, update, extension): see {@link HolderExpiry}. */
     abstract long lifetimeNanos(long currentNanos);
 
-    /** Whether the cache must renew this holder's expiry before a use at {@code clockMicros}. */
+    /** Whether the cache must renew this holder's expiry before a use at {@code clockMicros}: one compare. */
     final boolean needsExtension(long clockMicros) {
-        long interval = intervalMicros();
-        return interval != Long.MAX_VALUE && clockMicros - (long) EXTENDED.getOpaque(this) >= interval;
+        return clockMicros >= (long) DUE.getOpaque(this);
     }
 
-    /** Notes that the cache renewed this holder's expiry when its clock read {@code clockMicros}. */
+    /**
+     * Notes that the cache set (creation) or renewed this holder's expiry when its clock read {@code clockMicros}.
+     * Races only make the next renewal come sooner: every value written follows a renewal at that clock.
+     */
     final void extended(long clockMicros) {
-        EXTENDED.setOpaque(this, clockMicros);
+        long interval = intervalMicros();
+        DUE.setOpaque(this, interval == Long.MAX_VALUE ? Long.MAX_VALUE : saturatedAdd(clockMicros, interval));
     }
 
     static void backOff(int spins) {

@@ -19,6 +19,7 @@ import dev.guard.spi.StorageHealth;
 import dev.guard.spi.VersionedRecord;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
@@ -135,7 +136,7 @@ public final class MemoryStorage implements Storage {
             Step step = batch.step(0);
             return BatchResult.of(acquireObserved(step.key(), step.spec(), step.permits(), nowMicros));
         }
-        return BatchResult.of(evaluateLocked(batch, nowMicros));
+        return evaluateLocked(batch, nowMicros);
     }
 
     /**
@@ -195,6 +196,11 @@ public final class MemoryStorage implements Storage {
         }
     }
 
+    /** Whether a batch reads {@code holder} for {@code step} without owning it: a gate or set read of one deadline. */
+    private static boolean readsWithoutLock(Step step, Holder holder) {
+        return holder instanceof DeadlineHolder && !commits(step.spec());
+    }
+
     /** Whether steps of {@code spec} change state; gates and memberships only read theirs. */
     private static boolean commits(LimitSpec spec) {
         return !(spec instanceof Gate || spec instanceof Membership);
@@ -211,21 +217,56 @@ public final class MemoryStorage implements Storage {
         return new ArrayHolder(spec, ArrayHolder.horizonOf(spec), null, 0, clockMicros);
     }
 
+    /**
+     * A thread's working arrays for batches, so that a batch allocates only its result. A batch never calls back
+     * into code that could start another one on the same thread.
+     */
+    private static final class Scratch {
+        Holder[] holders = new Holder[8];
+        long[] words = new long[8];
+        long[] outcomes = new long[8];
+        int[] order = new int[8];
+
+        Scratch fit(int n) {
+            if (holders.length < n) {
+                holders = new Holder[n];
+                words = new long[n];
+                outcomes = new long[n];
+                order = new int[n];
+            }
+            return this;
+        }
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    /** Attempts after which a batch owns even the holders it only reads. */
+    private static final int OWN_ALL_AFTER = 4;
+
     /** Evaluates a batch owning all its holders, retrying when one left the cache meanwhile. */
-    private long[] evaluateLocked(Batch batch, long nowMicros) {
+    private BatchResult evaluateLocked(Batch batch, long nowMicros) {
         int n = batch.size();
-        Holder[] holders = new Holder[n];
-        long[] words = new long[n];
-        long[] outcomes = new long[n];
-        for (int attempt = 0; ; attempt++) {
-            for (int i = 0; i < n; i++) {
-                Step step = batch.step(i);
-                holders[i] = resolve(step.key(), step.spec(), nowMicros);
+        Scratch scratch = SCRATCH.get().fit(n);
+        Holder[] holders = scratch.holders;
+        try {
+            for (int attempt = 0; ; attempt++) {
+                for (int i = 0; i < n; i++) {
+                    Step step = batch.step(i);
+                    holders[i] = resolve(step.key(), step.spec(), nowMicros);
+                }
+                // Reading gates and sets without owning them saves a compare-and-set each, but two batches can keep
+                // finding each other's holders busy: after a few rounds, own everything.
+                boolean ownAll = attempt >= OWN_ALL_AFTER;
+                int locking = lockOrder(batch, holders, scratch.order, ownAll);
+                if (runLocked(
+                        batch, holders, scratch.order, locking, ownAll, scratch.words, scratch.outcomes, nowMicros)) {
+                    return BatchResult.of(Arrays.copyOf(scratch.outcomes, n));
+                }
+                Holder.backOff(attempt);
             }
-            if (runLocked(batch, holders, lockOrder(batch, holders), words, outcomes, nowMicros)) {
-                return outcomes;
-            }
-            Holder.backOff(attempt);
+        } finally {
+            // Keep no holder reachable from the thread after the batch.
+            Arrays.fill(holders, 0, n, null);
         }
     }
 
@@ -267,20 +308,14 @@ public final class MemoryStorage implements Storage {
     }
 
     /**
-     * The indexes of the non-null holders in the one order in which every batch locks: by key hash, then scope,
-     * then subject (a total order on keys, cheap in the common case).
+     * Writes into {@code order} the indexes of the holders the batch owns (all but gates and sets it only reads,
+     * unless {@code ownAll}) in the one order in which every batch locks: by key hash, then scope, then subject (a
+     * total order on keys, cheap in the common case); answers how many there are.
      */
-    private static int[] lockOrder(Batch batch, Holder[] holders) {
-        int count = 0;
-        for (Holder h : holders) {
-            if (h != null) {
-                count++;
-            }
-        }
-        int[] order = new int[count];
+    private static int lockOrder(Batch batch, Holder[] holders, int[] order, boolean ownAll) {
         int filled = 0;
-        for (int i = 0; i < holders.length; i++) {
-            if (holders[i] == null) {
+        for (int i = 0; i < batch.size(); i++) {
+            if (holders[i] == null || (!ownAll && readsWithoutLock(batch.step(i), holders[i]))) {
                 continue;
             }
             int j = filled++;
@@ -291,11 +326,12 @@ public final class MemoryStorage implements Storage {
             }
             order[j] = i;
         }
-        return order;
+        return filled;
     }
 
     private static int compare(StateKey a, StateKey b) {
-        int c = Integer.compare(a.hashCode(), b.hashCode());
+        // String caches its hash: two field reads, where a record's generated hashCode() is a method handle chain.
+        int c = Integer.compare(hash(a), hash(b));
         if (c != 0) {
             return c;
         }
@@ -303,15 +339,26 @@ public final class MemoryStorage implements Storage {
         return c != 0 ? c : a.subject().compareTo(b.subject());
     }
 
+    private static int hash(StateKey key) {
+        return key.scope().hashCode() * 31 + key.subject().hashCode();
+    }
+
     /**
      * Owns the holders in {@code order}, evaluates every step against the state before the batch, then commits all
      * or none, exactly as {@code ReferenceStorage.evaluate}; false (nothing done) if a holder was dead.
      */
     private static boolean runLocked(
-            Batch batch, Holder[] holders, int[] order, long[] words, long[] outcomes, long nowMicros) {
+            Batch batch,
+            Holder[] holders,
+            int[] order,
+            int locking,
+            boolean ownAll,
+            long[] words,
+            long[] outcomes,
+            long nowMicros) {
         int locked = 0;
         try {
-            for (; locked < order.length; locked++) {
+            for (; locked < locking; locked++) {
                 int i = order[locked];
                 words[i] = holders[i].lock();
                 if (words[i] == Holder.DEAD) {
@@ -319,6 +366,17 @@ public final class MemoryStorage implements Storage {
                 }
             }
             int n = batch.size();
+            for (int i = 0; i < n; i++) {
+                Holder h = holders[i];
+                if (h != null && !ownAll && readsWithoutLock(batch.step(i), h)) {
+                    // Read once while every other holder is owned: that instant is the batch's linearization point.
+                    // A busy holder may belong to a batch waiting for one of ours: start over rather than wait.
+                    words[i] = h.word();
+                    if (words[i] == Holder.BUSY || words[i] == Holder.DEAD) {
+                        return false;
+                    }
+                }
+            }
             boolean admitted = true;
             for (int i = 0; i < n; i++) {
                 Step step = batch.step(i);
@@ -331,11 +389,20 @@ public final class MemoryStorage implements Storage {
             for (int i = 0; i < n; i++) {
                 Step step = batch.step(i);
                 Holder h = holders[i];
-                if (h != null) {
-                    words[i] = admitted && commits(step.spec())
-                            ? h.commit(words[i], step.spec(), step.permits(), nowMicros)
-                            : h.settle(words[i], nowMicros);
+                if (h == null) {
+                    continue;
                 }
+                if (!ownAll && readsWithoutLock(step, h)) {
+                    // Dropping an expired deadline is the only write; if the word changed meanwhile, so be it.
+                    long settled = h.settle(words[i], nowMicros);
+                    if (settled != words[i]) {
+                        h.casWord(words[i], settled);
+                    }
+                    continue;
+                }
+                words[i] = admitted && commits(step.spec())
+                        ? h.commit(words[i], step.spec(), step.permits(), nowMicros)
+                        : h.settle(words[i], nowMicros);
             }
             return true;
         } finally {

@@ -12,7 +12,7 @@ final class RecordHolder extends Holder {
 
     /** A record of {@code value} (not copied: the caller hands over a private copy) at {@code version}. */
     RecordHolder(byte[] value, long version) {
-        super(0, 0);
+        super(0);
         this.value = value;
         this.version = version;
     }

@@ -10,8 +10,10 @@ import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Membership;
 import dev.guard.limit.Outcome;
 import dev.guard.limit.TokenBucket;
+import dev.guard.spi.Batch;
 import dev.guard.spi.ReferenceStorage;
 import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -183,6 +185,48 @@ class MemoryStorageFastPathTest {
         assertThat(evicted.tryAcquire(bucket, 1, T0 + 3_600 * SECOND)).isEqualTo(Holder.SLOW);
         assertThat(storage.acquire(key, bucket, 1, T0 + 3_600 * SECOND)).isEqualTo(Outcome.admitted(2));
         assertThat(storage.holder(key)).isNotSameAs(evicted).isInstanceOf(BucketHolder.class);
+    }
+
+    @Test
+    void race_batchesCommittingWhatTheOtherReads_admitExactlyOne() throws Exception {
+        // Each batch starts a cooldown on one key and reads the other key's deadline as a gate: the first admitted
+        // batch cools its key, which every later batch of the other kind reads, and cools nothing else. So exactly
+        // one batch is admitted; two would mean both read the other's key before either committed.
+        Cooldown cooldown = new Cooldown(Duration.ofMinutes(1));
+        StateKey c = new StateKey("cooldown", "c");
+        StateKey d = new StateKey("cooldown", "d");
+        storage.acquire(c, cooldown, 0, T0);
+        storage.acquire(d, cooldown, 0, T0);
+        int threads = 4;
+        CountDownLatch gate = new CountDownLatch(1);
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            List<Future<Integer>> futures = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                boolean first = t % 2 == 0;
+                futures.add(pool.submit(() -> {
+                    gate.await();
+                    int admitted = 0;
+                    for (int i = 0; i < 2_000; i++) {
+                        StateKey mine = first ? c : d;
+                        StateKey theirs = first ? d : c;
+                        Batch batch = Batch.of(new Step(mine, cooldown, 1), new Step(theirs, Gate.INSTANCE, 1));
+                        if (storage.evaluate(batch, T0).admitted()) {
+                            admitted++;
+                        }
+                    }
+                    return admitted;
+                }));
+            }
+            gate.countDown();
+            int admitted = 0;
+            for (Future<Integer> f : futures) {
+                admitted += f.get(60, TimeUnit.SECONDS);
+            }
+            assertThat(admitted).isEqualTo(1);
+        } finally {
+            pool.shutdownNow();
+        }
     }
 
     @Test
