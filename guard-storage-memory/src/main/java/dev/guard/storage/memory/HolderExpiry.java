@@ -8,7 +8,7 @@ import dev.guard.spi.StateKey;
  * holder changed in place is two of its {@linkplain Holder#intervalMicros intervals}. The storage reads quietly and
  * renews a holder through a cache read only once an interval has passed since the last renewal ({@link
  * Holder#needsExtension}); such a read keeps the longer of the remaining and the new lifetime. An entry therefore
- * lives between one and three intervals after its last use, and always more than one.
+ * lives more than one and at most two intervals after its last use.
  */
 final class HolderExpiry implements Expiry<StateKey, Holder> {
     @Override

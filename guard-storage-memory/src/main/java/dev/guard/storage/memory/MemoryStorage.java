@@ -43,13 +43,13 @@ import java.util.concurrent.Executor;
  *
  * <p><b>Time and expiry.</b> The storage never reads the wall clock: the cache's clock is the newest {@code
  * nowMicros} that callers passed. A key's state is absent for the decisions exactly when its ttl has run out, and the
- * cache drops the key some time after that, never before: one to three intervals after its last use, an interval
- * being the limit's longest ttl ({@link LimitSpec#maxTtlMicros()}, rounded up to at most twice that for token
- * buckets) plus one millisecond; gates and memberships at their deadline; records never. The cache evicts during its
- * maintenance, which writes (new keys, updates) trigger and which runs on the calling thread unless an {@linkplain
- * Builder#executor executor} is given; no thread is started. Memory is therefore bounded by the keys used in the last three intervals, plus
- * what expired since the last write. State whose ttl ended on the newest clock seen may be gone even for a later call
- * that carries an earlier time, and deadlines before 1970 count as passed.
+ * cache drops the key some time after that, never before: one to two intervals after its last use, an interval being
+ * the limit's longest ttl ({@link LimitSpec#maxTtlMicros()}, rounded up to at most twice that for token buckets) plus
+ * one millisecond; gates and memberships at their deadline; records never. The cache evicts during its maintenance,
+ * which writes (new keys, updates) trigger and which runs on the calling thread unless an {@linkplain
+ * Builder#executor executor} is given; no thread is started. Memory is therefore bounded by the keys used in the last
+ * two intervals, plus what expired since the last write. State whose ttl ended on the newest clock seen may be gone
+ * even for a later call that carries an earlier time, and deadlines before 1970 count as passed.
  *
  * <p><b>Concurrency.</b> Thread-safe. Calls that do not overlap behave exactly as the reference; overlapping calls
  * are linearizable, except that a token bucket read by a caller whose clock is behind a concurrent commit's may see
