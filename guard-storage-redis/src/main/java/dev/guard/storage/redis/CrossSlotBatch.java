@@ -1,0 +1,221 @@
+package dev.guard.storage.redis;
+
+import dev.guard.spi.Batch;
+import dev.guard.spi.Step;
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.cluster.SlotHash;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A batch whose keys live in several Redis Cluster slots, which no single script may touch: evaluated per slot, each
+ * slot atomic and all-or-nothing on its own, with a refund when some slot rejects.
+ *
+ * <p>All slots' scripts are sent at once, so an admitted batch still costs one round trip of latency. Each script
+ * journals the text of every state it wrote, before and after. When every slot admits, the batch is admitted. When
+ * some slot rejects, every slot that admitted (and so committed) runs {@code refund.lua}: a key that nobody wrote
+ * since gets its exact previous text back; a key that others wrote since loses only this batch's permits (tokens put
+ * back, a count or a log entry taken out). The outcomes reported are each slot's, computed against that slot's state
+ * before the batch, exactly as one script would have computed them.
+ *
+ * <p>What differs from a single-slot batch: between the commit and the refund (one round trip) other callers see the
+ * refunded permits as taken, so under contention a cross-slot batch can reject a request that a single script would
+ * have admitted; it never admits more than a limit allows. If a slot's script fails or times out, the slots that
+ * committed are refunded and the failure is reported; the failed slot's own commit is then unknown. If a refund
+ * fails, its permits stay taken until their state expires (at most the limit's ttl): a loss on the safe side.
+ */
+final class CrossSlotBatch {
+    private static final Logger LOG = LoggerFactory.getLogger(CrossSlotBatch.class);
+
+    private final RedisClusterAsyncCommands<byte[], byte[]> commands;
+    private final Batch batch;
+    private final byte[][] keys;
+    private final int[][] groups;
+    private final byte[] now;
+    private final long timeoutNanos;
+
+    private CrossSlotBatch(
+            RedisClusterAsyncCommands<byte[], byte[]> commands,
+            Batch batch,
+            byte[][] keys,
+            int[][] groups,
+            byte[] now,
+            long timeoutNanos) {
+        this.commands = commands;
+        this.batch = batch;
+        this.keys = keys;
+        this.groups = groups;
+        this.now = now;
+        this.timeoutNanos = timeoutNanos;
+    }
+
+    /**
+     * The steps of {@code keys} grouped by cluster slot, in order of first appearance; one group when they share a
+     * slot (the common case: one subject's steps share its hash tag).
+     */
+    static int[][] groups(byte[][] keys) {
+        int first = SlotHash.getSlot(keys[0]);
+        int[] slots = new int[keys.length];
+        boolean same = true;
+        for (int i = 0; i < keys.length; i++) {
+            slots[i] = SlotHash.getSlot(keys[i]);
+            same &= slots[i] == first;
+        }
+        if (same) {
+            return new int[][] {indexes(keys.length)};
+        }
+        Map<Integer, List<Integer>> bySlot = new LinkedHashMap<>();
+        for (int i = 0; i < keys.length; i++) {
+            bySlot.computeIfAbsent(slots[i], s -> new ArrayList<>()).add(i);
+        }
+        return bySlot.values().stream()
+                .map(list -> list.stream().mapToInt(Integer::intValue).toArray())
+                .toArray(int[][]::new);
+    }
+
+    private static int[] indexes(int n) {
+        int[] all = new int[n];
+        Arrays.setAll(all, i -> i);
+        return all;
+    }
+
+    /**
+     * Evaluates {@code batch} over the slots of {@code groups}, answering the outcomes in step order. The future fails
+     * with the first slot's failure (not yet a {@link dev.guard.spi.GuardStorageException}).
+     */
+    static CompletableFuture<long[]> evaluate(
+            RedisClusterAsyncCommands<byte[], byte[]> commands,
+            Batch batch,
+            byte[][] keys,
+            int[][] groups,
+            byte[] now,
+            long timeoutNanos) {
+        return new CrossSlotBatch(commands, batch, keys, groups, now, timeoutNanos).evaluate();
+    }
+
+    private CompletableFuture<long[]> evaluate() {
+        List<CompletableFuture<List<Object>>> calls = new ArrayList<>(groups.length);
+        for (int[] group : groups) {
+            byte[][] args = new byte[2 + group.length * LuaArgs.PER_STEP][];
+            args[0] = now;
+            args[1] = LuaArgs.JOURNAL;
+            byte[][] groupKeys = new byte[group.length][];
+            for (int j = 0; j < group.length; j++) {
+                groupKeys[j] = keys[group[j]];
+                LuaArgs.put(args, 2 + j * LuaArgs.PER_STEP, batch.step(group[j]));
+            }
+            calls.add(RedisScript.EVALUATE
+                    .<List<Object>>run(commands, ScriptOutputType.MULTI, groupKeys, args)
+                    .orTimeout(timeoutNanos, TimeUnit.NANOSECONDS));
+        }
+        // Wait for every slot, failed or not: a slot that committed must be refunded even when another one failed.
+        return CompletableFuture.allOf(calls.toArray(CompletableFuture[]::new))
+                .handle((ignored, error) -> calls)
+                .thenCompose(this::settle);
+    }
+
+    private CompletableFuture<long[]> settle(List<CompletableFuture<List<Object>>> calls) {
+        long[] outcomes = new long[batch.size()];
+        boolean admitted = true;
+        Throwable failure = null;
+        List<CompletableFuture<Long>> refunds = new ArrayList<>();
+        List<List<Object>> replies = new ArrayList<>(groups.length);
+        for (CompletableFuture<List<Object>> call : calls) {
+            try {
+                replies.add(call.join());
+            } catch (CompletionException e) {
+                replies.add(null);
+                failure = failure == null ? e.getCause() : failure;
+            }
+        }
+        for (int g = 0; g < groups.length; g++) {
+            List<Object> reply = replies.get(g);
+            if (reply == null) {
+                continue;
+            }
+            for (int j = 0; j < groups[g].length; j++) {
+                long outcome = (Long) reply.get(j);
+                outcomes[groups[g][j]] = outcome;
+                admitted &= outcome >= 0;
+            }
+        }
+        if (failure == null && admitted) {
+            return CompletableFuture.completedFuture(outcomes);
+        }
+        for (int g = 0; g < groups.length; g++) {
+            List<Object> reply = replies.get(g);
+            if (reply != null && committed(reply, groups[g].length)) {
+                CompletableFuture<Long> refund = refund(groups[g], reply);
+                if (refund != null) {
+                    refunds.add(refund);
+                }
+            }
+        }
+        Throwable cause = failure;
+        return CompletableFuture.allOf(refunds.toArray(CompletableFuture[]::new))
+                .handle((ignored, refundError) -> {
+                    if (refundError != null) {
+                        LOG.warn(
+                                "refunding a cross-slot batch failed; its permits stay taken until their state expires",
+                                refundError);
+                    }
+                    if (cause != null) {
+                        throw new CompletionException(cause);
+                    }
+                    return outcomes;
+                });
+    }
+
+    /** Whether a slot's script committed: it does exactly when every step of its slot admits. */
+    private static boolean committed(List<Object> reply, int steps) {
+        for (int j = 0; j < steps; j++) {
+            if ((Long) reply.get(j) < 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Sends {@code refund.lua} for the steps of one slot that wrote state; null when none did. */
+    private CompletableFuture<Long> refund(int[] group, List<Object> reply) {
+        int m = group.length;
+        List<Integer> writers = new ArrayList<>(m);
+        for (int j = 0; j < m; j++) {
+            if (LuaArgs.commits(batch.step(group[j]).spec())) {
+                writers.add(j);
+            }
+        }
+        if (writers.isEmpty()) {
+            return null;
+        }
+        byte[][] refundKeys = new byte[writers.size()][];
+        byte[][] args = new byte[1 + writers.size() * LuaArgs.PER_REFUND][];
+        // The script's own clock reading, so that a refund under the server's TIME uses the commit's instant.
+        args[0] = LuaArgs.number((Long) reply.get(m));
+        for (int w = 0; w < writers.size(); w++) {
+            int j = writers.get(w);
+            Step step = batch.step(group[j]);
+            refundKeys[w] = keys[group[j]];
+            int at = 1 + w * LuaArgs.PER_REFUND;
+            LuaArgs.put(args, at, step);
+            args[at + LuaArgs.PER_STEP] = text(reply.get(m + 2 * j + 1));
+            args[at + LuaArgs.PER_STEP + 1] = text(reply.get(m + 2 * j + 2));
+        }
+        return RedisScript.REFUND
+                .<Long>run(commands, ScriptOutputType.INTEGER, refundKeys, args)
+                .orTimeout(timeoutNanos, TimeUnit.NANOSECONDS);
+    }
+
+    private static byte[] text(Object journaled) {
+        return journaled == null ? LuaArgs.EMPTY : (byte[]) journaled;
+    }
+}

@@ -1,0 +1,754 @@
+package dev.guard.storage.redis;
+
+import dev.guard.Ticker;
+import dev.guard.limit.LimitSpec;
+import dev.guard.spi.Batch;
+import dev.guard.spi.BatchResult;
+import dev.guard.spi.GuardStorageException;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
+import dev.guard.spi.Storage;
+import dev.guard.spi.StorageHealth;
+import dev.guard.spi.VersionedRecord;
+import io.lettuce.core.ClientOptions;
+import io.lettuce.core.KeyScanCursor;
+import io.lettuce.core.KeyValue;
+import io.lettuce.core.LettuceFutures;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisCommandTimeoutException;
+import io.lettuce.core.RedisFuture;
+import io.lettuce.core.RedisNoScriptException;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.ScanArgs;
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.SocketOptions;
+import io.lettuce.core.TimeoutOptions;
+import io.lettuce.core.api.StatefulConnection;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.cluster.ClusterClientOptions;
+import io.lettuce.core.cluster.ClusterTopologyRefreshOptions;
+import io.lettuce.core.cluster.RedisClusterClient;
+import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import io.lettuce.core.codec.ByteArrayCodec;
+import io.lettuce.core.resource.ClientResources;
+import io.lettuce.core.resource.Delay;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Function;
+import java.util.function.Supplier;
+
+/**
+ * Guard's state in Redis, through Lettuce: standalone, Sentinel (the master it names) or Cluster. Several bot
+ * processes that share one Redis share one set of limits.
+ *
+ * <pre>{@code
+ * Storage storage = RedisStorage.create("redis://127.0.0.1:6379");
+ *
+ * Storage tuned = RedisStorage.builder("redis://127.0.0.1:6379")
+ *         .keyPrefix("mybot:")
+ *         .timeout(Duration.ofMillis(200))
+ *         .build();
+ * }</pre>
+ *
+ * <p><b>One round trip per decision.</b> {@link #evaluate} sends the whole batch to one Lua script that evaluates every
+ * step with the reference semantics of its {@link LimitSpec} and commits all-or-nothing, atomically. Scripts are called
+ * by their SHA-1 and sent in full only when a server answers {@code NOSCRIPT}. In a Cluster a batch whose keys span
+ * slots runs one script per slot at once, with a refund when a slot rejects: see the package documentation.
+ *
+ * <p><b>Time.</b> Decisions use the {@code nowMicros} the caller passes, unless {@link Builder#serverTime(boolean)}
+ * is set: then every script reads the Redis server's {@code TIME}, so processes with skewed clocks agree. Every key
+ * expires ({@code PEXPIRE}) exactly when its state would equal absent, rounded up to the millisecond.
+ *
+ * <p><b>Failures.</b> Every call answers or throws {@link GuardStorageException} within the {@link
+ * Builder#timeout(Duration) timeout} (500 ms by default). When the storage opens its own connection (from a URI or a
+ * client), a lost connection rejects commands at once instead of queueing them, and a command in flight when the
+ * connection broke fails instead of being replayed later; Lettuce reconnects in the background, so the storage
+ * recovers by itself when Redis is back. A connection you pass in keeps the options you gave it.
+ *
+ * <p>Thread-safe: one storage serves every thread of a process over one multiplexed connection.
+ */
+public final class RedisStorage implements Storage {
+    private static final String BACKEND = "redis";
+    private static final byte[] VERSION = LuaArgs.ascii("v");
+    private static final byte[] DATA = LuaArgs.ascii("d");
+    private static final int SCAN_PAGE = 1_000;
+
+    private final StatefulConnection<byte[], byte[]> connection;
+    private final RedisClusterAsyncCommands<byte[], byte[]> commands;
+    private final boolean cluster;
+    private final RedisKeys keys;
+    private final long timeoutNanos;
+    private final boolean serverTime;
+    private final Ticker ticker;
+    private final String description;
+    private final List<Runnable> owned;
+    private final ClientResources resources;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    /**
+     * The {@code nowMicros} of the latest call that passed one, or {@link Long#MIN_VALUE}: the caller's clock, which is
+     * the clock its absolute deadlines are computed on.
+     */
+    private volatile long latestNow = Long.MIN_VALUE;
+
+    private RedisStorage(Builder builder, Connected connected) {
+        this.connection = connected.connection;
+        this.commands = connected.commands;
+        this.cluster = connected.cluster;
+        this.description = connected.description;
+        this.owned = connected.owned;
+        this.resources = connected.resources;
+        this.keys = new RedisKeys(builder.keyPrefix, builder.singleSlot);
+        this.timeoutNanos = builder.timeout.toNanos();
+        this.serverTime = builder.serverTime;
+        this.ticker = builder.ticker;
+    }
+
+    /**
+     * A storage on the Redis at {@code uri} with the defaults: {@code redis://host:port} (standalone, or any node of a
+     * Cluster, which is detected), {@code rediss://} for TLS, {@code redis-sentinel://host:port#master} for Sentinel.
+     *
+     * @throws IllegalArgumentException if {@code uri} is not a Redis URI
+     * @throws GuardStorageException if Redis cannot be reached
+     */
+    public static RedisStorage create(String uri) {
+        return builder(uri).build();
+    }
+
+    /** A builder for a storage on the Redis at {@code uri} (see {@link #create(String)}); the storage owns its client. */
+    public static Builder builder(String uri) {
+        if (uri == null || uri.isBlank()) {
+            throw new IllegalArgumentException(
+                    "uri must not be blank but was " + (uri == null ? "null" : "'" + uri + "'"));
+        }
+        return new Builder(b -> b.connectUri(uri));
+    }
+
+    /**
+     * A builder for a storage over a connection it opens from {@code client} (standalone or Sentinel, per the client's
+     * URI). Closing the storage closes that connection, not the client. The client's options apply: for quick failure
+     * when Redis is down, give it {@code ClientOptions.disconnectedBehavior(REJECT_COMMANDS)}.
+     */
+    public static Builder builder(RedisClient client) {
+        Objects.requireNonNull(client, "client must not be null");
+        return new Builder(b -> {
+            StatefulRedisConnection<byte[], byte[]> c = client.connect(ByteArrayCodec.INSTANCE);
+            return new Connected(c, c.async(), false, "redis standalone", List.of(c::close), null);
+        });
+    }
+
+    /**
+     * A builder for a storage over a connection it opens from the Cluster {@code client}; see {@link
+     * #builder(RedisClient)}.
+     */
+    public static Builder builder(RedisClusterClient client) {
+        Objects.requireNonNull(client, "client must not be null");
+        return new Builder(b -> {
+            StatefulRedisClusterConnection<byte[], byte[]> c = client.connect(ByteArrayCodec.INSTANCE);
+            return new Connected(c, c.async(), true, "redis cluster", List.of(c::close), null);
+        });
+    }
+
+    /** A builder for a storage over {@code connection}, which stays yours: closing the storage leaves it open. */
+    public static Builder builder(StatefulRedisConnection<byte[], byte[]> connection) {
+        Objects.requireNonNull(connection, "connection must not be null");
+        return new Builder(
+                b -> new Connected(connection, connection.async(), false, "redis standalone", List.of(), null));
+    }
+
+    /** A builder for a storage over the Cluster {@code connection}, which stays yours. */
+    public static Builder builder(StatefulRedisClusterConnection<byte[], byte[]> connection) {
+        Objects.requireNonNull(connection, "connection must not be null");
+        return new Builder(b -> new Connected(connection, connection.async(), true, "redis cluster", List.of(), null));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Decisions
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>One {@code EVALSHA} (in a Cluster: one per slot the keys span, sent at once).
+     *
+     * @throws IllegalArgumentException if {@code nowMicros} is not between 0 and 2<sup>53</sup>
+     */
+    @Override
+    public BatchResult evaluate(Batch batch, long nowMicros) {
+        Objects.requireNonNull(batch, "batch must not be null");
+        checkNow(nowMicros);
+        byte[][] stateKeys = stateKeys(batch);
+        if (cluster && batch.size() > 1) {
+            int[][] groups = CrossSlotBatch.groups(stateKeys);
+            if (groups.length > 1) {
+                CompletableFuture<long[]> outcomes =
+                        CrossSlotBatch.evaluate(commands, batch, stateKeys, groups, nowArg(nowMicros), timeoutNanos);
+                return decodeOutcomes(join(outcomes, "evaluate"), nowMicros);
+            }
+        }
+        List<Object> reply = script(
+                "evaluate", RedisScript.EVALUATE, ScriptOutputType.MULTI, stateKeys, batchArgs(batch, nowMicros));
+        return outcomes(reply, batch.size(), nowMicros);
+    }
+
+    /** {@inheritDoc} Never blocks the caller; the stage completes on a Lettuce thread. */
+    @Override
+    public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
+        Objects.requireNonNull(batch, "batch must not be null");
+        checkNow(nowMicros);
+        byte[][] stateKeys = stateKeys(batch);
+        if (cluster && batch.size() > 1) {
+            int[][] groups = CrossSlotBatch.groups(stateKeys);
+            if (groups.length > 1) {
+                return async(
+                        CrossSlotBatch.evaluate(commands, batch, stateKeys, groups, nowArg(nowMicros), timeoutNanos),
+                        "evaluate",
+                        outcomes -> decodeOutcomes(outcomes, nowMicros));
+            }
+        }
+        CompletableFuture<List<Object>> reply =
+                RedisScript.EVALUATE.run(commands, ScriptOutputType.MULTI, stateKeys, batchArgs(batch, nowMicros));
+        return async(reply, "evaluate", r -> outcomes(r, batch.size(), nowMicros));
+    }
+
+    /** {@inheritDoc} One {@code EVALSHA}, answering one integer. */
+    @Override
+    public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
+        Step step = new Step(key, spec, permits);
+        checkNow(nowMicros);
+        byte[][] args = new byte[2 + LuaArgs.PER_STEP][];
+        args[0] = nowArg(nowMicros);
+        args[1] = LuaArgs.ONE_OUTCOME;
+        LuaArgs.put(args, 2, step);
+        Long reply =
+                script("acquire", RedisScript.EVALUATE, ScriptOutputType.INTEGER, new byte[][] {keys.state(key)}, args);
+        return LuaArgs.outcome(reply, nowMicros);
+    }
+
+    private byte[][] stateKeys(Batch batch) {
+        byte[][] stateKeys = new byte[batch.size()][];
+        for (int i = 0; i < stateKeys.length; i++) {
+            stateKeys[i] = keys.state(batch.step(i).key());
+        }
+        return stateKeys;
+    }
+
+    private byte[][] batchArgs(Batch batch, long nowMicros) {
+        byte[][] args = new byte[2 + batch.size() * LuaArgs.PER_STEP][];
+        args[0] = nowArg(nowMicros);
+        args[1] = LuaArgs.OUTCOMES;
+        for (int i = 0; i < batch.size(); i++) {
+            LuaArgs.put(args, 2 + i * LuaArgs.PER_STEP, batch.step(i));
+        }
+        return args;
+    }
+
+    private static BatchResult outcomes(List<Object> reply, int steps, long nowMicros) {
+        long[] outcomes = new long[steps];
+        for (int i = 0; i < steps; i++) {
+            outcomes[i] = (Long) reply.get(i);
+        }
+        return decodeOutcomes(outcomes, nowMicros);
+    }
+
+    private static BatchResult decodeOutcomes(long[] replies, long nowMicros) {
+        for (int i = 0; i < replies.length; i++) {
+            replies[i] = LuaArgs.outcome(replies[i], nowMicros);
+        }
+        return BatchResult.of(replies);
+    }
+
+    private byte[] nowArg(long nowMicros) {
+        return serverTime ? LuaArgs.EMPTY : LuaArgs.number(nowMicros);
+    }
+
+    /**
+     * The time that turns an absolute deadline into a Redis expiry: Redis' own with server time; else the earlier of
+     * the {@link Builder#ticker ticker} and the latest {@code nowMicros} a caller passed. Both read the caller's clock
+     * when the ticker is the caller's; when it is not (a test's manual clock, a default system ticker), the caller's
+     * own {@code now} still keeps the expiry from coming early. An earlier reading only makes the expiry later.
+     */
+    private byte[] expiryClock() {
+        if (serverTime) {
+            return LuaArgs.EMPTY;
+        }
+        long now = ticker.epochMicros();
+        long latest = latestNow;
+        return LuaArgs.number(latest == Long.MIN_VALUE ? now : Math.min(now, latest));
+    }
+
+    private void checkNow(long nowMicros) {
+        if (nowMicros < 0 || nowMicros >= LimitSpec.EXACT_LIMIT) {
+            throw new IllegalArgumentException("nowMicros must be between 0 and 2^53 but was " + nowMicros);
+        }
+        if (latestNow != nowMicros) {
+            latestNow = nowMicros;
+        }
+    }
+
+    /** Deadlines past 2^53 micros (the year 2255) mean never; long before the epoch, long over. */
+    private static long clampDeadline(long micros) {
+        if (micros >= LimitSpec.EXACT_LIMIT) {
+            return Long.MAX_VALUE;
+        }
+        return Math.max(micros, 1 - LimitSpec.EXACT_LIMIT);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Gates, sets, records
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The key expires at the deadline on the caller's clock (see {@link Builder#ticker}); a deadline past 2<sup>53
+     * </sup> microseconds (the year 2255) means never. One round trip.
+     */
+    @Override
+    public long raiseGate(StateKey key, long untilMicros) {
+        Objects.requireNonNull(key, "key must not be null");
+        Long reply = script(
+                "raiseGate",
+                RedisScript.GATE,
+                ScriptOutputType.INTEGER,
+                new byte[][] {keys.state(key)},
+                LuaArgs.deadline(clampDeadline(untilMicros)),
+                expiryClock());
+        return LuaArgs.deadlineOf(reply);
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The key expires at {@code expiresAtMicros} on the caller's clock (see {@link Builder#ticker}); a membership
+     * that is already over is not stored; an expiry past 2<sup>53</sup> microseconds (the year 2255) means never. One
+     * round trip.
+     */
+    @Override
+    public void addMember(StateKey key, long expiresAtMicros) {
+        Objects.requireNonNull(key, "key must not be null");
+        script(
+                "addMember",
+                RedisScript.MEMBER,
+                ScriptOutputType.INTEGER,
+                new byte[][] {keys.state(key)},
+                LuaArgs.ADD,
+                LuaArgs.deadline(clampDeadline(expiresAtMicros)),
+                expiryClock());
+    }
+
+    /** {@inheritDoc} One {@code DEL}. */
+    @Override
+    public boolean removeMember(StateKey key) {
+        Objects.requireNonNull(key, "key must not be null");
+        return this.<Long>call("removeMember", () -> commands.del(keys.state(key))) > 0;
+    }
+
+    /** {@inheritDoc} One round trip. */
+    @Override
+    public boolean isMember(StateKey key, long nowMicros) {
+        Objects.requireNonNull(key, "key must not be null");
+        checkNow(nowMicros);
+        Long reply = script(
+                "isMember",
+                RedisScript.MEMBER,
+                ScriptOutputType.INTEGER,
+                new byte[][] {keys.state(key)},
+                LuaArgs.IS,
+                nowArg(nowMicros));
+        return reply == 1;
+    }
+
+    /** {@inheritDoc} One {@code HMGET}. */
+    @Override
+    public Optional<VersionedRecord> getRecord(StateKey key) {
+        Objects.requireNonNull(key, "key must not be null");
+        List<KeyValue<byte[], byte[]>> fields =
+                call("getRecord", () -> commands.hmget(keys.record(key), VERSION, DATA));
+        if (fields.size() < 2 || !fields.get(0).hasValue() || !fields.get(1).hasValue()) {
+            return Optional.empty();
+        }
+        long version = Long.parseLong(new String(fields.get(0).getValue(), StandardCharsets.US_ASCII));
+        return Optional.of(new VersionedRecord(fields.get(1).getValue(), version));
+    }
+
+    /** {@inheritDoc} One round trip; a compare-and-set inside Redis. */
+    @Override
+    public long putRecord(StateKey key, byte[] value, long expectedVersion) {
+        Objects.requireNonNull(key, "key must not be null");
+        Objects.requireNonNull(value, "value must not be null");
+        if (expectedVersion < 0) {
+            throw new IllegalArgumentException("expectedVersion must not be negative but was " + expectedVersion);
+        }
+        Long reply = script(
+                "putRecord",
+                RedisScript.RECORD,
+                ScriptOutputType.INTEGER,
+                new byte[][] {keys.record(key)},
+                LuaArgs.number(expectedVersion),
+                value);
+        return reply;
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>{@code SCAN}s for the subject's keys (over every master of a Cluster) and deletes them page by page: a
+     * round trip per page of 1,000 keys scanned, each within the timeout. Not atomic: state that a concurrent decision
+     * writes while the scan runs may survive.
+     */
+    @Override
+    public long forget(String subject) {
+        Objects.requireNonNull(subject, "subject must not be null");
+        ScanArgs args = ScanArgs.Builder.matches(keys.subjectPattern(subject)).limit(SCAN_PAGE);
+        long removed = 0;
+        KeyScanCursor<byte[]> cursor = call("forget", () -> commands.scan(args));
+        while (true) {
+            List<byte[]> found = cursor.getKeys();
+            if (!found.isEmpty()) {
+                byte[][] batch = found.toArray(new byte[0][]);
+                removed += this.<Long>call("forget", () -> commands.del(batch));
+            }
+            if (cursor.isFinished()) {
+                return removed;
+            }
+            KeyScanCursor<byte[]> previous = cursor;
+            cursor = call("forget", () -> commands.scan(previous, args));
+        }
+    }
+
+    /** {@inheritDoc} One {@code PING}, within the timeout. */
+    @Override
+    public StorageHealth health() {
+        long start = System.nanoTime();
+        try {
+            call("health", commands::ping);
+            return StorageHealth.up(Duration.ofNanos(System.nanoTime() - start), description);
+        } catch (GuardStorageException e) {
+            return StorageHealth.down(Duration.ofNanos(System.nanoTime() - start), description + ": " + e.getMessage());
+        }
+    }
+
+    /** Closes the connection and the client the storage opened itself; a connection or client you passed in stays open. */
+    @Override
+    public void close() {
+        if (closed.compareAndSet(false, true)) {
+            for (Runnable release : owned) {
+                release.run();
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "RedisStorage[" + description + "]";
+    }
+
+    /** The Lettuce resources the storage created (their event bus reports reconnections), or null. For tests. */
+    ClientResources resources() {
+        return resources;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Calls
+
+    private <T> T script(
+            String operation, RedisScript script, ScriptOutputType type, byte[][] scriptKeys, byte[]... args) {
+        try {
+            try {
+                return await(script.<T>evalsha(commands, type, scriptKeys, args));
+            } catch (RedisNoScriptException e) {
+                return await(script.<T>eval(commands, type, scriptKeys, args));
+            }
+        } catch (RuntimeException e) {
+            throw failure(operation, e);
+        }
+    }
+
+    private <T> T call(String operation, Supplier<RedisFuture<T>> command) {
+        try {
+            return await(command.get());
+        } catch (RuntimeException e) {
+            throw failure(operation, e);
+        }
+    }
+
+    private <T> T await(RedisFuture<T> future) {
+        return LettuceFutures.awaitOrCancel(future, timeoutNanos, TimeUnit.NANOSECONDS);
+    }
+
+    private <T> T join(CompletableFuture<T> future, String operation) {
+        try {
+            // Each command below has the timeout; the refunds of a cross-slot batch may add one more.
+            return future.get(2 * timeoutNanos + TimeUnit.MILLISECONDS.toNanos(100), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw failure(operation, e);
+        } catch (ExecutionException | TimeoutException e) {
+            throw failure(operation, e);
+        }
+    }
+
+    private <T, R> CompletionStage<R> async(CompletableFuture<T> source, String operation, Function<T, R> map) {
+        CompletableFuture<R> result = new CompletableFuture<>();
+        source.orTimeout(timeoutNanos, TimeUnit.NANOSECONDS).whenComplete((value, error) -> {
+            if (error != null) {
+                result.completeExceptionally(failure(operation, error));
+                return;
+            }
+            try {
+                result.complete(map.apply(value));
+            } catch (RuntimeException e) {
+                result.completeExceptionally(failure(operation, e));
+            }
+        });
+        return result;
+    }
+
+    private GuardStorageException failure(String operation, Throwable error) {
+        Throwable cause = error;
+        while ((cause instanceof CompletionException || cause instanceof ExecutionException)
+                && cause.getCause() != null) {
+            cause = cause.getCause();
+        }
+        if (cause instanceof GuardStorageException g) {
+            return g;
+        }
+        String message;
+        if (cause instanceof TimeoutException || cause instanceof RedisCommandTimeoutException) {
+            message = "no answer within " + TimeUnit.NANOSECONDS.toMillis(timeoutNanos) + " ms";
+        } else if (cause instanceof InterruptedException) {
+            message = "interrupted while waiting for Redis";
+        } else {
+            message = cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage();
+        }
+        return new GuardStorageException(BACKEND, operation, message, cause);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Building
+
+    /** An open connection, and what closing the storage releases, in order. */
+    private record Connected(
+            StatefulConnection<byte[], byte[]> connection,
+            RedisClusterAsyncCommands<byte[], byte[]> commands,
+            boolean cluster,
+            String description,
+            List<Runnable> owned,
+            ClientResources resources) {}
+
+    /**
+     * Configures a {@link RedisStorage}. Setters check their argument at once; {@link #build()} connects. Not
+     * thread-safe; build once and share the storage.
+     */
+    public static final class Builder {
+        private final Function<Builder, Connected> connector;
+        private String keyPrefix = "guard:";
+        private Duration timeout = Duration.ofMillis(500);
+        private boolean serverTime;
+        private boolean singleSlot;
+        private Ticker ticker = Ticker.system();
+
+        private Builder(Function<Builder, Connected> connector) {
+            this.connector = connector;
+        }
+
+        /**
+         * The namespace every key starts with; {@code guard:} by default. Several bots (or environments) can share a
+         * Redis under different prefixes.
+         *
+         * @throws IllegalArgumentException if {@code prefix} is null or holds a brace (braces choose Cluster slots)
+         */
+        public Builder keyPrefix(String prefix) {
+            RedisKeys.checkPrefix(prefix);
+            this.keyPrefix = prefix;
+            return this;
+        }
+
+        /**
+         * How long any call may take before it fails with {@link GuardStorageException}; 500 ms by default.
+         *
+         * @throws IllegalArgumentException if {@code timeout} is null, zero or negative
+         */
+        public Builder timeout(Duration timeout) {
+            if (timeout == null || timeout.isZero() || timeout.isNegative()) {
+                throw new IllegalArgumentException("timeout must be positive but was " + timeout);
+            }
+            this.timeout = timeout;
+            return this;
+        }
+
+        /**
+         * Whether decisions use the Redis server's {@code TIME} instead of the {@code nowMicros} callers pass; false by
+         * default. Turn it on when bot processes' clocks may disagree: Redis is then the one clock they all share.
+         */
+        public Builder serverTime(boolean serverTime) {
+            this.serverTime = serverTime;
+            return this;
+        }
+
+        /**
+         * Whether every key shares one Cluster slot (hash tag {@code {g}}) instead of one slot per subject; false by
+         * default. In one slot every batch is a single atomic script, at the price of putting all of Guard's state on
+         * one master. No effect outside a Cluster.
+         */
+        public Builder singleSlot(boolean singleSlot) {
+            this.singleSlot = singleSlot;
+            return this;
+        }
+
+        /**
+         * The clock that absolute deadlines ({@link #raiseGate}, {@link #addMember}) are computed on: Guard's, {@link
+         * Ticker#system()} by default. Redis expires keys in relative time, so a deadline becomes an expiry by
+         * subtracting now: the earlier of this ticker and the latest {@code nowMicros} a decision passed, so that an
+         * expiry never comes early. Give Guard's ticker here when it is not the system clock (a test's manual clock).
+         * Unused with {@link #serverTime(boolean)}.
+         *
+         * @throws IllegalArgumentException if {@code ticker} is null
+         */
+        public Builder ticker(Ticker ticker) {
+            if (ticker == null) {
+                throw new IllegalArgumentException("ticker must not be null");
+            }
+            this.ticker = ticker;
+            return this;
+        }
+
+        /**
+         * Connects and returns the storage. From a URI it opens its own client and detects a Cluster with {@code INFO
+         * cluster}. Loads the scripts into the server's cache.
+         *
+         * @throws IllegalArgumentException if the URI is not a Redis URI
+         * @throws GuardStorageException if Redis cannot be reached
+         */
+        public RedisStorage build() {
+            Connected connected;
+            try {
+                connected = connector.apply(this);
+            } catch (GuardStorageException | IllegalArgumentException e) {
+                throw e;
+            } catch (RuntimeException e) {
+                throw new GuardStorageException(BACKEND, "connect", describe(e), e);
+            }
+            RedisStorage storage = new RedisStorage(this, connected);
+            try {
+                storage.loadScripts();
+            } catch (RuntimeException e) {
+                storage.close();
+                throw e;
+            }
+            return storage;
+        }
+
+        private Connected connectUri(String text) {
+            RedisURI uri;
+            try {
+                uri = RedisURI.create(text);
+            } catch (RuntimeException e) {
+                throw new IllegalArgumentException("uri is not a Redis URI: " + redact(text));
+            }
+            boolean sentinel = !uri.getSentinels().isEmpty();
+            String where =
+                    sentinel ? "sentinel master " + uri.getSentinelMasterId() : uri.getHost() + ":" + uri.getPort();
+            ClientResources resources = ClientResources.builder()
+                    .reconnectDelay(
+                            Delay.exponential(Duration.ofMillis(10), Duration.ofSeconds(1), 2, TimeUnit.MILLISECONDS))
+                    .build();
+            // What is open so far, most recent first: closing releases in this order.
+            List<Runnable> open = new ArrayList<>();
+            open.add(() -> resources.shutdown(0, 2, TimeUnit.SECONDS).awaitUninterruptibly());
+            try {
+                RedisClient client = RedisClient.create(resources, uri);
+                client.setOptions(clientOptions(ClientOptions.builder()).build());
+                open.add(0, () -> client.shutdown(0, 2, TimeUnit.SECONDS));
+                StatefulRedisConnection<byte[], byte[]> standalone = client.connect(ByteArrayCodec.INSTANCE);
+                open.add(0, standalone::close);
+                if (sentinel || !isCluster(standalone)) {
+                    return new Connected(
+                            standalone,
+                            standalone.async(),
+                            false,
+                            "redis standalone " + where,
+                            List.copyOf(open),
+                            resources);
+                }
+                // A Cluster node: keep only the threads, and connect again as a Cluster client.
+                open.remove(0).run();
+                open.remove(0).run();
+                RedisClusterClient clusterClient = RedisClusterClient.create(resources, uri);
+                ClusterClientOptions.Builder options = clientOptions(ClusterClientOptions.builder());
+                options.topologyRefreshOptions(ClusterTopologyRefreshOptions.builder()
+                        .enableAllAdaptiveRefreshTriggers()
+                        .build());
+                clusterClient.setOptions(options.build());
+                open.add(0, () -> clusterClient.shutdown(0, 2, TimeUnit.SECONDS));
+                StatefulRedisClusterConnection<byte[], byte[]> c = clusterClient.connect(ByteArrayCodec.INSTANCE);
+                open.add(0, c::close);
+                return new Connected(c, c.async(), true, "redis cluster " + where, List.copyOf(open), resources);
+            } catch (RuntimeException e) {
+                open.forEach(Runnable::run);
+                throw new GuardStorageException(BACKEND, "connect", describe(e), e);
+            }
+        }
+
+        private static boolean isCluster(StatefulRedisConnection<byte[], byte[]> connection) {
+            String info = connection.sync().info("cluster");
+            return info != null && info.contains("cluster_enabled:1");
+        }
+
+        /**
+         * Options for clients the storage owns: reject commands while disconnected (which also fails the commands in
+         * flight when the connection breaks, instead of replaying them after a reconnect for a caller that gave up),
+         * and time out every command.
+         */
+        private <B extends ClientOptions.Builder> B clientOptions(B options) {
+            options.autoReconnect(true);
+            options.disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS);
+            options.timeoutOptions(
+                    TimeoutOptions.builder().fixedTimeout(timeout).build());
+            Duration connect = timeout.compareTo(Duration.ofSeconds(1)) > 0 ? timeout : Duration.ofSeconds(1);
+            options.socketOptions(
+                    SocketOptions.builder().connectTimeout(connect).build());
+            return options;
+        }
+    }
+
+    private void loadScripts() {
+        for (RedisScript script : new RedisScript[] {
+            RedisScript.EVALUATE, RedisScript.REFUND, RedisScript.GATE, RedisScript.MEMBER, RedisScript.RECORD
+        }) {
+            String sha = call("loadScripts", () -> commands.scriptLoad(script.body()));
+            if (!script.sha().equals(sha)) {
+                throw new GuardStorageException(
+                        BACKEND,
+                        "loadScripts",
+                        "script " + script.name() + " has digest " + sha + " on the server, expected " + script.sha(),
+                        null);
+            }
+        }
+    }
+
+    private static String describe(Throwable e) {
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    }
+
+    /** {@code text} without the user-info part of a URI, which may hold a password. */
+    static String redact(String text) {
+        int scheme = text.indexOf("://");
+        int at = text.lastIndexOf('@');
+        if (scheme >= 0 && at > scheme) {
+            return text.substring(0, scheme + 3) + "***" + text.substring(at);
+        }
+        return text;
+    }
+}

@@ -1,0 +1,17 @@
+package dev.guard.storage.redis;
+
+import dev.guard.spi.Storage;
+import dev.guard.storage.tck.StorageContractTest;
+
+/**
+ * The whole storage contract against the 3-master Cluster at {@code GUARD_REDIS_CLUSTER_URI}, one slot per subject:
+ * the suite's batches over several subjects span slots and take the per-slot path with refunds.
+ */
+class RedisClusterContractTest extends StorageContractTest {
+    private final String prefix = Target.freshPrefix();
+
+    @Override
+    protected Storage open() {
+        return Target.CLUSTER.builder(prefix, ticker).build();
+    }
+}

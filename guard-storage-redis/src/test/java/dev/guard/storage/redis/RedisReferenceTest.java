@@ -1,0 +1,175 @@
+package dev.guard.storage.redis;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.guard.ManualTicker;
+import dev.guard.limit.Cooldown;
+import dev.guard.limit.FixedWindow;
+import dev.guard.limit.Gate;
+import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Membership;
+import dev.guard.limit.SlidingWindowCounter;
+import dev.guard.limit.SlidingWindowLog;
+import dev.guard.limit.TokenBucket;
+import dev.guard.spi.Batch;
+import dev.guard.spi.ReferenceStorage;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
+import dev.guard.spi.Storage;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Random sequences of every operation, fed to Redis and to {@link ReferenceStorage} side by side: every answer must be
+ * identical. Covers every limit kind, multi-step batches (in a Cluster, batches that span slots and are refunded),
+ * zero and oversized permits, a clock that jumps forward and goes backwards, gates, set memberships and records.
+ *
+ * <p>Windows are seconds long and the clock moves about 150 ms per operation, far faster than the real time that
+ * Redis expires keys in, so a key never expires in Redis before its ttl in the test's clock.
+ */
+class RedisReferenceTest {
+    private static final int OPERATIONS = 1_200;
+
+    private record Limit(StateKey key, LimitSpec spec) {}
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void randomOperations_answerExactlyAsTheReference(Target target) {
+        for (long seed = 1; seed <= 3; seed++) {
+            ManualTicker ticker = ManualTicker.create();
+            try (RedisStorage redis = target.builder(ticker).build()) {
+                run(new Random(seed * 7919 + target.ordinal()), ticker, redis, ReferenceStorage.create(), seed);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void clockGoingBackwards_everyKind_answersExactlyAsTheReference(Target target) {
+        ManualTicker ticker = ManualTicker.create();
+        Storage reference = ReferenceStorage.create();
+        try (RedisStorage redis = target.builder(ticker).build()) {
+            for (Limit limit : limits().subList(0, 8)) {
+                String what = limit.spec().toString();
+                // Drain the limit, step back 1.2 s (an NTP correction), then ask again, and again later.
+                for (int i = 0; i < 6; i++) {
+                    long now = ticker.epochMicros();
+                    assertThat(redis.acquire(limit.key(), limit.spec(), 1, now))
+                            .as("%s request %d", what, i)
+                            .isEqualTo(reference.acquire(limit.key(), limit.spec(), 1, now));
+                }
+                ticker.set(ticker.now().minusMillis(1_200));
+                for (int i = 0; i < 4; i++) {
+                    long now = ticker.epochMicros();
+                    assertThat(redis.acquire(limit.key(), limit.spec(), i % 2, now))
+                            .as("%s after the clock went back, request %d", what, i)
+                            .isEqualTo(reference.acquire(limit.key(), limit.spec(), i % 2, now));
+                    ticker.advance(Duration.ofMillis(700));
+                }
+            }
+        }
+    }
+
+    private static List<Limit> limits() {
+        List<String> subjects = List.of("u1", "u2", StateKey.GLOBAL, "{x}\n*?[é] 😀", "");
+        List<Limit> limits = new ArrayList<>();
+        for (String subject : subjects) {
+            limits.add(new Limit(new StateKey("bucket", subject), new TokenBucket(5, 3, Duration.ofSeconds(2))));
+            limits.add(new Limit(new StateKey("fixed", subject), new FixedWindow(4, Duration.ofSeconds(3))));
+            limits.add(new Limit(new StateKey("log", subject), new SlidingWindowLog(4, Duration.ofSeconds(3))));
+            limits.add(
+                    new Limit(new StateKey("counter", subject), new SlidingWindowCounter(6, Duration.ofSeconds(4), 4)));
+            limits.add(new Limit(new StateKey("cooldown", subject), new Cooldown(Duration.ofMillis(1_500))));
+            limits.add(new Limit(new StateKey("gate", subject), Gate.INSTANCE));
+            limits.add(new Limit(new StateKey("blocked", subject), Membership.MUST_BE_ABSENT));
+            limits.add(new Limit(new StateKey("registered", subject), Membership.MUST_BE_PRESENT));
+        }
+        return limits;
+    }
+
+    private static void run(Random random, ManualTicker ticker, Storage redis, Storage reference, long seed) {
+        List<Limit> limits = limits();
+        List<Limit> gates =
+                limits.stream().filter(l -> l.spec() instanceof Gate).toList();
+        List<Limit> sets =
+                limits.stream().filter(l -> l.spec() instanceof Membership).toList();
+        for (int op = 0; op < OPERATIONS; op++) {
+            long now = ticker.epochMicros();
+            String where = "seed " + seed + ", operation " + op;
+            int dice = random.nextInt(100);
+            if (dice < 45) {
+                List<Limit> shuffled = new ArrayList<>(limits);
+                Collections.shuffle(shuffled, random);
+                List<Step> steps = new ArrayList<>();
+                for (Limit limit : shuffled.subList(0, 1 + random.nextInt(4))) {
+                    steps.add(new Step(limit.key(), limit.spec(), permits(random)));
+                }
+                Batch batch = new Batch(steps);
+                assertThat(redis.evaluate(batch, now))
+                        .as("%s: evaluate %s", where, batch)
+                        .isEqualTo(reference.evaluate(batch, now));
+            } else if (dice < 60) {
+                Limit limit = limits.get(random.nextInt(limits.size()));
+                long permits = permits(random);
+                assertThat(redis.acquire(limit.key(), limit.spec(), permits, now))
+                        .as("%s: acquire %s %s x%d", where, limit.key(), limit.spec(), permits)
+                        .isEqualTo(reference.acquire(limit.key(), limit.spec(), permits, now));
+            } else if (dice < 66) {
+                StateKey gate = gates.get(random.nextInt(gates.size())).key();
+                long until = random.nextInt(20) == 0 ? Long.MAX_VALUE : now + random.nextInt(3_000_000);
+                assertThat(redis.raiseGate(gate, until))
+                        .as("%s: raiseGate %s", where, gate)
+                        .isEqualTo(reference.raiseGate(gate, until));
+            } else if (dice < 72) {
+                StateKey member = sets.get(random.nextInt(sets.size())).key();
+                long expires = random.nextInt(10) == 0 ? Long.MAX_VALUE : now + 1 + random.nextInt(5_000_000);
+                redis.addMember(member, expires);
+                reference.addMember(member, expires);
+            } else if (dice < 75) {
+                StateKey member = sets.get(random.nextInt(sets.size())).key();
+                assertThat(redis.removeMember(member))
+                        .as("%s: removeMember %s", where, member)
+                        .isEqualTo(reference.removeMember(member));
+            } else if (dice < 80) {
+                StateKey member = sets.get(random.nextInt(sets.size())).key();
+                assertThat(redis.isMember(member, now))
+                        .as("%s: isMember %s", where, member)
+                        .isEqualTo(reference.isMember(member, now));
+            } else if (dice < 85) {
+                StateKey record = new StateKey("record", "r" + random.nextInt(3));
+                long expected = random.nextInt(4);
+                byte[] value = ("value " + op).getBytes(StandardCharsets.UTF_8);
+                assertThat(redis.putRecord(record, value, expected))
+                        .as("%s: putRecord %s v%d", where, record, expected)
+                        .isEqualTo(reference.putRecord(record, value, expected));
+                assertThat(redis.getRecord(record)).as("%s: getRecord", where).isEqualTo(reference.getRecord(record));
+            } else if (dice < 90) {
+                // Backwards: a clock that an NTP step moved, or a process whose clock lags.
+                ticker.set(ticker.now().minusMillis(random.nextInt(1_500)));
+            } else if (dice < 92) {
+                ticker.advance(Duration.ofMillis(2_000 + random.nextInt(4_000)));
+            }
+            ticker.advance(Duration.ofMillis(random.nextInt(300)));
+        }
+    }
+
+    private static long permits(Random random) {
+        int dice = random.nextInt(100);
+        if (dice < 10) {
+            return 0;
+        }
+        if (dice < 70) {
+            return 1;
+        }
+        if (dice < 95) {
+            return 2 + random.nextInt(2);
+        }
+        return random.nextBoolean() ? 10 : 1L << 60;
+    }
+}

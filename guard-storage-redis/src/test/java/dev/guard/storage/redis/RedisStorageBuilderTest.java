@@ -1,0 +1,53 @@
+package dev.guard.storage.redis;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+/** Configuration errors fail at once, naming the setting and the value, and never print a password. */
+class RedisStorageBuilderTest {
+    private final RedisStorage.Builder builder = RedisStorage.builder("redis://127.0.0.1:6379");
+
+    @Test
+    void builder_blankUri_isRejected() {
+        assertThatThrownBy(() -> RedisStorage.builder(" "))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("uri must not be blank but was ' '");
+        assertThatThrownBy(() -> RedisStorage.create((String) null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("uri must not be blank but was null");
+    }
+
+    @Test
+    void build_uriThatIsNotRedis_isRejectedWithoutItsPassword() {
+        assertThatThrownBy(() -> RedisStorage.create("http://user:s3cret@127.0.0.1:6379"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("uri is not a Redis URI: http://***@127.0.0.1:6379")
+                .hasNoCause();
+    }
+
+    @Test
+    void timeout_notPositive_isRejected() {
+        assertThatThrownBy(() -> builder.timeout(Duration.ZERO))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("timeout must be positive but was PT0S");
+        assertThatThrownBy(() -> builder.timeout(null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("timeout must be positive but was null");
+    }
+
+    @Test
+    void ticker_null_isRejected() {
+        assertThatThrownBy(() -> builder.ticker(null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("ticker must not be null");
+    }
+
+    @Test
+    void redact_uriWithCredentials_hidesThem() {
+        assertThat(RedisStorage.redact("redis://default:pw@host:6379/0")).isEqualTo("redis://***@host:6379/0");
+        assertThat(RedisStorage.redact("redis://host:6379")).isEqualTo("redis://host:6379");
+    }
+}
