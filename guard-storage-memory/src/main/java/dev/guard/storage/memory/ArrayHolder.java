@@ -4,27 +4,29 @@ import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
 
 /**
- * State in the reference's own form, a {@code long[]} and its expiry, changed only under the holder's monitor by
- * the reference functions themselves: fixed and sliding windows, token buckets whose arithmetic could overflow the
- * GCRA encoding, and any key whose state was written by one kind of limit and is then used by another (which the
- * reference allows, and which this holder reproduces exactly).
+ * State in the reference's own form, a {@code long[]} and its expiry, changed only by its owner through the reference
+ * functions themselves: fixed and sliding windows, token buckets whose arithmetic could overflow the GCRA encoding,
+ * and any key whose state was written by one kind of limit and is then used by another (which the reference allows,
+ * and which this holder reproduces exactly).
  *
- * <p>{@code horizonMicros} bounds how long after the newest time the storage has seen a state committed here can
- * live; a step whose spec could outlive it converts the key to a new holder first, so that the cache's expiry,
- * computed from the horizon, can never drop live state.
+ * <p>Its state word is only a lock, 0 when free; the state fields are read and written only by the thread that owns
+ * the holder, the word's compare-and-set and release publishing them. {@code horizonMicros} bounds how
+ * long after the cache's clock a state committed here can live; a step whose spec could outlive it converts the key
+ * to a new holder first, so that the cache's expiry, computed from the horizon, can never drop live state.
  */
 final class ArrayHolder extends Holder {
     private final long horizonMicros;
     private LimitSpec writer;
     private long[] state;
-    private volatile long expiresAtMicros;
-    private boolean dead;
+    private volatile long expiresAt;
 
-    ArrayHolder(LimitSpec writer, long horizonMicros, long[] state, long expiresAtMicros) {
+    /** A holder of {@code state}; its state word is only a lock (0 when free). */
+    ArrayHolder(LimitSpec writer, long horizonMicros, long[] state, long expiresAtMicros, long clockMicros) {
+        super(0, clockMicros);
         this.writer = writer;
         this.horizonMicros = horizonMicros;
         this.state = state;
-        this.expiresAtMicros = expiresAtMicros;
+        this.expiresAt = state == null ? Long.MIN_VALUE : expiresAtMicros;
     }
 
     /** The horizon a spec needs: its largest ttl after the newest time seen. */
@@ -42,53 +44,48 @@ final class ArrayHolder extends Holder {
         return horizonOf(spec) <= horizonMicros;
     }
 
-    @Override
-    long[] enter(long nowMicros) {
-        if (state != null && expiresAtMicros <= nowMicros) {
-            state = null;
-        }
-        return state;
+    private long[] live(long nowMicros) {
+        return state != null && expiresAt <= nowMicros ? null : state;
     }
 
     @Override
-    void exit(long[] next, LimitSpec committer, long nowMicros) {
-        if (committer == null) {
-            state = next;
-            if (next == null) {
-                expiresAtMicros = 0;
-            }
-            return;
-        }
+    long peek(long word, LimitSpec spec, long permits, long nowMicros) {
+        return spec.evaluate(live(nowMicros), nowMicros, permits);
+    }
+
+    @Override
+    long commit(long word, LimitSpec spec, long permits, long nowMicros) {
         // Exactly ReferenceStorage's store(): a state whose ttl is over is absent.
-        writer = committer;
-        long ttl = next == null ? 0 : committer.ttlMicros(next, nowMicros);
+        long[] next = spec.commit(live(nowMicros), nowMicros, permits);
+        writer = spec;
+        long ttl = next == null ? 0 : spec.ttlMicros(next, nowMicros);
         if (ttl <= 0) {
             state = null;
-            expiresAtMicros = 0;
+            expiresAt = Long.MIN_VALUE;
         } else {
             state = next;
-            expiresAtMicros = ttl == Long.MAX_VALUE ? Long.MAX_VALUE : nowMicros + ttl;
+            expiresAt = ttl == Long.MAX_VALUE ? Long.MAX_VALUE : nowMicros + ttl;
         }
+        return 0;
     }
 
     @Override
-    long[] raw() {
+    long settle(long word, long nowMicros) {
+        if (live(nowMicros) == null) {
+            state = null;
+            expiresAt = Long.MIN_VALUE;
+        }
+        return 0;
+    }
+
+    @Override
+    long[] raw(long word) {
         return state;
     }
 
     @Override
-    long rawExpiresAtMicros() {
-        return expiresAtMicros;
-    }
-
-    @Override
-    void kill() {
-        dead = true;
-    }
-
-    @Override
-    boolean isDead() {
-        return dead;
+    long expiresAtMicros(long word) {
+        return expiresAt;
     }
 
     /** The deadline of a gate for {@link MemoryStorage#raiseGate}: present state written by a gate, else MIN. */
@@ -97,12 +94,18 @@ final class ArrayHolder extends Holder {
     }
 
     @Override
+    long intervalMicros() {
+        return saturatedAdd(horizonMicros, CallerClock.SLACK_MICROS);
+    }
+
+    @Override
     long lifetimeNanos(long currentNanos) {
-        long expiresAt = expiresAtMicros;
-        if (expiresAt == Long.MAX_VALUE) {
+        long expiry = expiresAt;
+        if (expiry == Long.MAX_VALUE) {
             return Long.MAX_VALUE;
         }
-        long untilExpiry = Math.max(0, microsToNanos(Math.max(0, expiresAt)) - currentNanos);
-        return saturatedAdd(saturatedAdd(untilExpiry, microsToNanos(horizonMicros)), CallerClock.SLACK_NANOS);
+        long untilExpiry = Math.max(0, microsToNanos(Math.max(0, expiry)) - currentNanos);
+        long interval = microsToNanos(intervalMicros());
+        return saturatedAdd(untilExpiry, saturatedAdd(interval, interval));
     }
 }

@@ -13,29 +13,28 @@ import java.lang.invoke.VarHandle;
  * = last * ticksPerMicro + capacityTicks - level}, in ticks, and {@code last}. The reference freezes the level while
  * the clock is before {@code last}, so the level at {@code now} is {@code capacityTicks - (tat - e * ticksPerMicro)}
  * with {@code e = max(now, last)}; the state expires (equals absent) once {@code tat <= now * ticksPerMicro}, that
- * is at {@code ceil(tat / ticksPerMicro)}, which is exactly the reference's {@code now + ttl} after a commit.
+ * is at {@code ceil(tat / ticksPerMicro)}, which is exactly the reference's {@code now + ttl} after a commit. A
+ * commit at {@code e} moves {@code tat} to {@code max(tat, now * ticksPerMicro) + permits * ticksPerToken}.
  *
  * <p>{@code tat} is the linearization point: every commit is a compare-and-set on it. {@code last} is published
- * after the compare-and-set, so a reader racing a commit may see an older {@code last}; every value ever written to
- * it is at most the true {@code last} of every later state, so such a reader sees the bucket refilled up to its own
- * {@code now} instead of up to the newer {@code last}: never more permissive, and exact whenever calls do not
- * overlap (which the differential test checks). {@code tat} itself is always exact.
+ * after it, so a reader racing a commit may see an older {@code last}; every value ever written to it is at most the
+ * true {@code last} of every later state, so such a reader sees the bucket refilled up to its own {@code now}
+ * instead of up to the newer {@code last}: never more permissive, and exact whenever calls do not overlap (which the
+ * differential test checks). {@code tat} itself is always exact.
  *
- * <p>Only buckets with {@code ticksPerMicro <= 1021} get this holder, and it serves times in [0, 2^53): then {@code
- * now * ticksPerMicro + 2 * capacityTicks} stays below 2^63. Other buckets and times use {@link ArrayHolder}.
+ * <p>Only buckets with {@code ticksPerMicro <= 1021} get this holder, and its arithmetic runs for times in [0,
+ * 2^53): then {@code now * ticksPerMicro + 2 * capacityTicks} stays below 2^63. Other buckets and times use {@link
+ * ArrayHolder}.
  */
 final class BucketHolder extends Holder {
     /** The largest ticks per microsecond whose GCRA arithmetic cannot overflow for times below 2^53. */
     static final long MAX_TICKS_PER_MICRO = 1021;
 
-    private static final VarHandle TAT;
     private static final VarHandle LAST;
 
     static {
         try {
-            MethodHandles.Lookup lookup = MethodHandles.lookup();
-            TAT = lookup.findVarHandle(BucketHolder.class, "tat", long.class);
-            LAST = lookup.findVarHandle(BucketHolder.class, "last", long.class);
+            LAST = MethodHandles.lookup().findVarHandle(BucketHolder.class, "last", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -43,13 +42,12 @@ final class BucketHolder extends Holder {
 
     private final TokenBucket spec;
 
-    /** The theoretical arrival time in ticks, or a sentinel; accessed through {@link #TAT}. */
-    private volatile long tat = ABSENT;
-
     /** A lower bound of the reference's {@code last} (exact between calls); accessed through {@link #LAST}. */
     private long last;
 
-    BucketHolder(TokenBucket spec) {
+    /** An absent bucket; its state word is the theoretical arrival time in ticks. */
+    BucketHolder(TokenBucket spec, long clockMicros) {
+        super(ABSENT, clockMicros);
         this.spec = spec;
     }
 
@@ -63,57 +61,90 @@ final class BucketHolder extends Holder {
         return spec;
     }
 
+    private boolean own(LimitSpec other) {
+        return other == spec || spec.equals(other);
+    }
+
     @Override
     boolean accepts(LimitSpec other, long nowMicros) {
-        return (other == spec || spec.equals(other)) && nowMicros >= 0 && nowMicros < FAST_TIME_LIMIT;
+        return own(other) && fastTime(nowMicros);
+    }
+
+    // The reference semantics in GCRA form, for this holder's spec and a time in the fast range. A word that is
+    // ABSENT or expired reads as a full bucket whose last update is now.
+
+    private static boolean present(long word, long nowTicks) {
+        return word != ABSENT && word > nowTicks;
+    }
+
+    private long outcome(long word, long lastSeen, long permits, long nowMicros) {
+        if (permits > spec.capacity()) {
+            return Outcome.NEVER;
+        }
+        long rate = spec.ticksPerMicro();
+        long need = permits * spec.ticksPerToken();
+        long level = level(word, lastSeen, nowMicros);
+        if (level < need) {
+            // Refill resumes only from last when the clock is behind it.
+            long ahead = present(word, nowMicros * rate) ? Math.max(0, lastSeen - nowMicros) : 0;
+            return Outcome.rejected(ahead + ceilDiv(need - level, rate));
+        }
+        return Outcome.admitted((level - need) / spec.ticksPerToken());
+    }
+
+    private long level(long word, long lastSeen, long nowMicros) {
+        long rate = spec.ticksPerMicro();
+        if (!present(word, nowMicros * rate)) {
+            return spec.capacityTicks();
+        }
+        return spec.capacityTicks() - (word - Math.max(nowMicros, lastSeen) * rate);
+    }
+
+    /** The word after an admitted step; {@code last} moves to {@code max(lastSeen, now)} unless the word is ABSENT. */
+    private long next(long word, long lastSeen, long permits, long nowMicros) {
+        long nowTicks = nowMicros * spec.ticksPerMicro();
+        long need = permits * spec.ticksPerToken();
+        if (!present(word, nowTicks)) {
+            return need == 0 ? ABSENT : nowTicks + need;
+        }
+        if (need == 0 && level(word, lastSeen, nowMicros) == spec.capacityTicks()) {
+            // Full at a last ahead of now: the reference's commit leaves ttl 0, so the state goes.
+            return ABSENT;
+        }
+        return word + need;
     }
 
     @Override
     long tryAcquire(LimitSpec other, long permits, long nowMicros) {
-        if ((other != spec && !spec.equals(other)) || nowMicros < 0 || nowMicros >= FAST_TIME_LIMIT) {
+        if (!accepts(other, nowMicros)) {
             return SLOW;
         }
-        TokenBucket b = spec;
-        long rate = b.ticksPerMicro();
-        long capacityTicks = b.capacityTicks();
-        boolean never = permits > b.capacity();
-        long need = never ? 0 : permits * b.ticksPerToken();
-        long nowTicks = nowMicros * rate;
+        long nowTicks = nowMicros * spec.ticksPerMicro();
         while (true) {
             // last before tat: a last published by a commit is then never newer than the tat read after it.
             long lastSeen = (long) LAST.getAcquire(this);
-            long current = (long) TAT.getVolatile(this);
-            if (current == DEAD || current == BUSY) {
+            long word = word();
+            if (word == DEAD || word == BUSY) {
                 return SLOW;
             }
-            boolean present = current != ABSENT && current > nowTicks;
-            long e = present ? Math.max(nowMicros, lastSeen) : nowMicros;
-            long level = present ? capacityTicks - (current - e * rate) : capacityTicks;
-            if (never || level < need) {
-                // Rejected: nothing commits, but an expired state is dropped as the reference drops it on reading.
-                if (present || current == ABSENT || TAT.compareAndSet(this, current, ABSENT)) {
-                    return never ? Outcome.NEVER : Outcome.rejected(ceilDiv(need - level, rate));
+            long outcome = outcome(word, lastSeen, permits, nowMicros);
+            boolean present = present(word, nowTicks);
+            if (!Outcome.isAdmitted(outcome)) {
+                // Nothing commits, but an expired state is dropped as the reference drops it on reading.
+                if (present || word == ABSENT || casWord(word, ABSENT)) {
+                    return outcome;
                 }
                 continue;
             }
-            long outcome = Outcome.admitted((level - need) / b.ticksPerToken());
-            if (need > 0) {
-                long next = (present ? current : nowTicks) + need;
-                if (TAT.compareAndSet(this, current, next)) {
-                    LAST.setRelease(this, e);
+            long next = next(word, lastSeen, permits, nowMicros);
+            if (next != word) {
+                if (casWord(word, next)) {
+                    if (next != ABSENT) {
+                        LAST.setRelease(this, present ? Math.max(nowMicros, lastSeen) : nowMicros);
+                    }
                     return outcome;
                 }
-            } else if (!present) {
-                // A look at an absent or expired bucket: the reference keeps (or makes) it absent.
-                if (current == ABSENT || TAT.compareAndSet(this, current, ABSENT)) {
-                    return outcome;
-                }
-            } else if (level == capacityTicks) {
-                // Full at a last ahead of now: the reference's commit of zero leaves ttl 0, so the state goes.
-                if (TAT.compareAndSet(this, current, ABSENT)) {
-                    return outcome;
-                }
-            } else if (nowMicros <= lastSeen || LAST.compareAndSet(this, lastSeen, nowMicros)) {
+            } else if (!present || nowMicros <= lastSeen || LAST.compareAndSet(this, lastSeen, nowMicros)) {
                 // A look moves last forward like the reference's commit of zero permits. Compare-and-set, not a
                 // plain write: a commit that published a newer last in between must not be overwritten.
                 return outcome;
@@ -122,60 +153,57 @@ final class BucketHolder extends Holder {
     }
 
     @Override
-    long[] enter(long nowMicros) {
-        long current;
-        do {
-            current = (long) TAT.getVolatile(this);
-        } while (!TAT.compareAndSet(this, current, BUSY));
-        if (current == ABSENT || ceilDiv(current, spec.ticksPerMicro()) <= nowMicros) {
+    long peek(long word, LimitSpec other, long permits, long nowMicros) {
+        if (own(other) && fastTime(nowMicros)) {
+            return outcome(word, (long) LAST.getAcquire(this), permits, nowMicros);
+        }
+        // Another kind reading this key, or a time outside the fast range: the reference functions themselves.
+        long[] state = expiresAtMicros(word) <= nowMicros ? null : raw(word);
+        return other.evaluate(state, nowMicros, permits);
+    }
+
+    @Override
+    long commit(long word, LimitSpec other, long permits, long nowMicros) {
+        long lastSeen = (long) LAST.getAcquire(this);
+        long next = next(word, lastSeen, permits, nowMicros);
+        if (next != ABSENT) {
+            LAST.setRelease(
+                    this, present(word, nowMicros * spec.ticksPerMicro()) ? Math.max(nowMicros, lastSeen) : nowMicros);
+        }
+        return next;
+    }
+
+    @Override
+    long settle(long word, long nowMicros) {
+        return expiresAtMicros(word) <= nowMicros ? ABSENT : word;
+    }
+
+    @Override
+    long[] raw(long word) {
+        if (word == ABSENT || word == DEAD || word == BUSY) {
             return null;
         }
         long lastSeen = (long) LAST.getAcquire(this);
-        return toReference(current, lastSeen);
+        return new long[] {spec.capacityTicks() - (word - lastSeen * spec.ticksPerMicro()), lastSeen};
     }
 
     @Override
-    void exit(long[] state, LimitSpec committer, long nowMicros) {
-        if (state == null || (committer != null && spec.ttlMicros(state, nowMicros) <= 0)) {
-            TAT.setVolatile(this, ABSENT);
-            return;
-        }
-        LAST.setRelease(this, state[1]);
-        TAT.setVolatile(this, state[1] * spec.ticksPerMicro() + spec.capacityTicks() - state[0]);
-    }
-
-    private long[] toReference(long current, long lastSeen) {
-        return new long[] {spec.capacityTicks() - (current - lastSeen * spec.ticksPerMicro()), lastSeen};
+    long expiresAtMicros(long word) {
+        return word == ABSENT ? Long.MIN_VALUE : ceilDiv(word, spec.ticksPerMicro());
     }
 
     @Override
-    long[] raw() {
-        long current = (long) TAT.getVolatile(this);
-        return current == ABSENT || current == DEAD ? null : toReference(current, (long) LAST.getAcquire(this));
-    }
-
-    @Override
-    long rawExpiresAtMicros() {
-        long current = (long) TAT.getVolatile(this);
-        return current == ABSENT || current == DEAD ? 0 : ceilDiv(current, spec.ticksPerMicro());
-    }
-
-    @Override
-    void kill() {
-        long current;
-        do {
-            current = (long) TAT.getVolatile(this);
-        } while (!TAT.compareAndSet(this, current, DEAD));
-    }
-
-    @Override
-    boolean isDead() {
-        return (long) TAT.getVolatile(this) == DEAD;
+    long intervalMicros() {
+        // At least maxTtlMicros() = ceil(capacityTicks / ticksPerMicro) and at most twice it, without a division:
+        // this runs on every use.
+        long rate = spec.ticksPerMicro();
+        long bound = ((spec.capacityTicks() - 1) >> (63 - Long.numberOfLeadingZeros(rate))) + 1;
+        return bound + CallerClock.SLACK_MICROS;
     }
 
     @Override
     long lifetimeNanos(long currentNanos) {
-        return saturatedAdd(microsToNanos(spec.maxTtlMicros()), CallerClock.SLACK_NANOS);
+        return microsToNanos(saturatedAdd(intervalMicros(), intervalMicros()));
     }
 
     static long ceilDiv(long a, long b) {

@@ -5,42 +5,26 @@ import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Membership;
 import dev.guard.limit.Outcome;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 
 /**
  * State that is one deadline, {@code [untilMicros]}: a cooldown, a gate, or a set membership. All three read it the
  * same way (live while {@code now < until}, which is also when the reference expires it), so any of them is
  * answered with one read and, for a cooldown, one compare-and-set.
  *
- * <p>A cooldown changes its deadline in place, so the cache keeps the holder for the cooldown's period after each
- * read. Gates and memberships change only through {@link MemoryStorage#raiseGate} and {@link
- * MemoryStorage#addMember}, which replace the holder inside the cache's atomic update: the cache keeps them until
- * their absolute deadline.
+ * <p>A cooldown changes its deadline in place, so the cache keeps the holder for two periods after each extension.
+ * Gates and memberships change only through {@link MemoryStorage#raiseGate} and {@link MemoryStorage#addMember},
+ * which replace the holder inside the cache's atomic update: the cache keeps them until their absolute deadline.
  */
 final class DeadlineHolder extends Holder {
-    private static final VarHandle UNTIL;
-
-    static {
-        try {
-            UNTIL = MethodHandles.lookup().findVarHandle(DeadlineHolder.class, "until", long.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
-
     private final LimitSpec spec;
-
-    /** The deadline in epoch microseconds, or a sentinel; accessed through {@link #UNTIL}. */
-    private volatile long until;
 
     /**
      * A holder of {@code until} written by {@code spec} (a {@link Cooldown}, {@link Gate#INSTANCE} or a {@link
-     * Membership}); {@code until} must not be one of the sentinels unless it is {@link #ABSENT}.
+     * Membership}); {@code until} must be {@link #ABSENT} or {@linkplain #holds held}.
      */
-    DeadlineHolder(LimitSpec spec, long until) {
+    DeadlineHolder(LimitSpec spec, long until, long clockMicros) {
+        super(until, clockMicros);
         this.spec = spec;
-        this.until = until;
     }
 
     /** Whether a deadline can be held here: the sentinels' values cannot. */
@@ -55,116 +39,100 @@ final class DeadlineHolder extends Holder {
 
     @Override
     boolean accepts(LimitSpec other, long nowMicros) {
-        return spec instanceof Cooldown && (other == spec || spec.equals(other)) && inRange(nowMicros);
+        return spec instanceof Cooldown && (other == spec || spec.equals(other)) && fastTime(nowMicros);
     }
 
-    private static boolean inRange(long nowMicros) {
-        return nowMicros >= 0 && nowMicros < FAST_TIME_LIMIT;
+    private static boolean readsDeadline(LimitSpec spec) {
+        return spec instanceof Gate || spec instanceof Membership;
     }
 
     @Override
     long tryAcquire(LimitSpec other, long permits, long nowMicros) {
-        boolean commits = other instanceof Cooldown;
-        if (commits ? !accepts(other, nowMicros) : !(other instanceof Gate || other instanceof Membership)) {
+        if (!readsDeadline(other) && !accepts(other, nowMicros)) {
             return SLOW;
         }
         while (true) {
-            long current = (long) UNTIL.getVolatile(this);
-            if (current == DEAD || current == BUSY) {
+            long word = word();
+            if (word == DEAD || word == BUSY) {
                 return SLOW;
             }
-            boolean live = current != ABSENT && nowMicros < current;
-            long outcome = outcome(other, live, current, permits, nowMicros);
-            long next;
-            if (commits && Outcome.isAdmitted(outcome) && permits > 0) {
-                next = nowMicros + ((Cooldown) other).periodMicros();
-            } else {
-                // Nothing commits; an expired deadline is dropped as the reference drops it on reading.
-                next = live ? current : ABSENT;
-            }
-            if (next == current || UNTIL.compareAndSet(this, current, next)) {
+            long outcome = peek(word, other, permits, nowMicros);
+            long next = Outcome.isAdmitted(outcome) && !readsDeadline(other)
+                    ? commit(word, other, permits, nowMicros)
+                    : settle(word, nowMicros);
+            if (next == word || casWord(word, next)) {
                 return outcome;
             }
         }
     }
 
-    /** The reference outcome of {@code spec} on the state {@code [until]} (or absent when not {@code live}). */
-    private static long outcome(LimitSpec spec, boolean live, long until, long permits, long nowMicros) {
-        if (spec instanceof Membership m) {
+    private static boolean live(long word, long nowMicros) {
+        return word != ABSENT && nowMicros < word;
+    }
+
+    /** The reference outcome of a cooldown, gate or membership on {@code [word]}; any spec of those kinds reads it. */
+    @Override
+    long peek(long word, LimitSpec other, long permits, long nowMicros) {
+        boolean live = live(word, nowMicros);
+        if (other instanceof Membership m) {
             if (live == m.required()) {
                 return Outcome.admitted(Long.MAX_VALUE);
             }
-            if (m.required() || until == Long.MAX_VALUE) {
+            if (m.required() || word == Long.MAX_VALUE) {
                 return Outcome.NEVER;
             }
-            return Outcome.rejected(until - nowMicros);
+            return Outcome.rejected(word - nowMicros);
         }
-        if (live) {
-            return Outcome.rejected(until - nowMicros);
+        if (other instanceof Gate || other instanceof Cooldown) {
+            if (live) {
+                return Outcome.rejected(word - nowMicros);
+            }
+            return other instanceof Gate ? Outcome.admitted(Long.MAX_VALUE) : Outcome.admitted(permits == 0 ? 1 : 0);
         }
-        return spec instanceof Gate ? Outcome.admitted(Long.MAX_VALUE) : Outcome.admitted(permits == 0 ? 1 : 0);
+        // Another kind reading a deadline's key: the reference function itself.
+        return other.evaluate(live ? new long[] {word} : null, nowMicros, permits);
     }
 
     @Override
-    long[] enter(long nowMicros) {
-        long current;
-        do {
-            current = (long) UNTIL.getVolatile(this);
-        } while (!UNTIL.compareAndSet(this, current, BUSY));
-        return current == ABSENT || current <= nowMicros ? null : new long[] {current};
+    long commit(long word, LimitSpec other, long permits, long nowMicros) {
+        // Only an admitted cooldown of this holder's spec commits, and it admits only when the deadline passed.
+        return permits == 0 ? ABSENT : nowMicros + ((Cooldown) other).periodMicros();
     }
 
     @Override
-    void exit(long[] state, LimitSpec committer, long nowMicros) {
-        // A committed cooldown deadline lies after now (its ttl is positive), so it is never a sentinel.
-        UNTIL.setVolatile(this, state == null || (committer != null && state[0] <= nowMicros) ? ABSENT : state[0]);
+    long settle(long word, long nowMicros) {
+        return live(word, nowMicros) ? word : ABSENT;
     }
 
     @Override
-    long[] raw() {
-        long current = (long) UNTIL.getVolatile(this);
-        return current == ABSENT || current == DEAD ? null : new long[] {current};
+    long[] raw(long word) {
+        return word == ABSENT || word == DEAD || word == BUSY ? null : new long[] {word};
     }
 
     @Override
-    long rawExpiresAtMicros() {
-        long current = (long) UNTIL.getVolatile(this);
-        return current == ABSENT || current == DEAD ? 0 : current;
-    }
-
-    @Override
-    void kill() {
-        long current;
-        do {
-            current = (long) UNTIL.getVolatile(this);
-        } while (!UNTIL.compareAndSet(this, current, DEAD));
-    }
-
-    @Override
-    boolean isDead() {
-        return (long) UNTIL.getVolatile(this) == DEAD;
+    long expiresAtMicros(long word) {
+        return word;
     }
 
     /** The deadline of a gate for {@link MemoryStorage#raiseGate}: present state written by a gate, else MIN. */
-    long gateDeadline() {
-        long current = (long) UNTIL.getVolatile(this);
-        return spec instanceof Gate && current != ABSENT && current != DEAD ? current : Long.MIN_VALUE;
+    long gateDeadline(long word) {
+        return spec instanceof Gate && word != ABSENT ? word : Long.MIN_VALUE;
+    }
+
+    @Override
+    long intervalMicros() {
+        return spec instanceof Cooldown c ? saturatedAdd(c.periodMicros(), CallerClock.SLACK_MICROS) : Long.MAX_VALUE;
     }
 
     @Override
     long lifetimeNanos(long currentNanos) {
-        if (spec instanceof Cooldown c) {
-            return saturatedAdd(microsToNanos(c.periodMicros()), CallerClock.SLACK_NANOS);
+        if (spec instanceof Cooldown) {
+            return microsToNanos(saturatedAdd(intervalMicros(), intervalMicros()));
         }
-        long current = (long) UNTIL.getVolatile(this);
-        if (current == Long.MAX_VALUE) {
+        long word = word();
+        if (word == Long.MAX_VALUE) {
             return Long.MAX_VALUE;
         }
-        return Math.max(0, microsToNanos(Math.max(0, current)) - currentNanos);
-    }
-
-    @Override
-    boolean extendsOnRead() {
-        return spec instanceof Cooldown;
+        return Math.max(0, microsToNanos(Math.max(0, word)) - currentNanos);
     }
 }

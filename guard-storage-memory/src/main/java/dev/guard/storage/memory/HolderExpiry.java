@@ -4,10 +4,11 @@ import com.github.benmanes.caffeine.cache.Expiry;
 import dev.guard.spi.StateKey;
 
 /**
- * The cache's per-key expiry: each holder says how long it must live ({@link Holder#lifetimeNanos}). Holders whose
- * state lock-free callers change in place without telling the cache get their lifetime renewed on reads, but only
- * when less than one lifetime is left, so that a hot key's reads do not write to its cache entry every time: an
- * entry lives between one and two lifetimes after its last read.
+ * The cache's per-key expiry: each holder says how long it must live ({@link Holder#lifetimeNanos}), which for a
+ * holder changed in place is two of its {@linkplain Holder#intervalMicros intervals}. The storage reads quietly and
+ * renews a holder through a cache read only once an interval has passed since the last renewal ({@link
+ * Holder#needsExtension}); such a read keeps the longer of the remaining and the new lifetime. An entry therefore
+ * lives between one and three intervals after its last use, and always more than one.
  */
 final class HolderExpiry implements Expiry<StateKey, Holder> {
     @Override
@@ -22,10 +23,6 @@ final class HolderExpiry implements Expiry<StateKey, Holder> {
 
     @Override
     public long expireAfterRead(StateKey key, Holder holder, long currentTime, long currentDuration) {
-        if (!holder.extendsOnRead()) {
-            return currentDuration;
-        }
-        long lifetime = holder.lifetimeNanos(currentTime);
-        return currentDuration >= lifetime ? currentDuration : Holder.saturatedAdd(lifetime, lifetime);
+        return Math.max(currentDuration, holder.lifetimeNanos(currentTime));
     }
 }

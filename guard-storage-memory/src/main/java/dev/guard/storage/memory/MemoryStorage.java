@@ -2,6 +2,7 @@ package dev.guard.storage.memory;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.Policy;
 import com.github.benmanes.caffeine.cache.RemovalCause;
 import dev.guard.limit.Cooldown;
 import dev.guard.limit.Gate;
@@ -35,17 +36,20 @@ import java.util.concurrent.ForkJoinPool;
  *
  * <p><b>Fast paths.</b> A token bucket is kept in GCRA form (one theoretical arrival time) and a cooldown, gate or
  * membership as one deadline, so {@link #acquire} on an existing key is a cache read plus one compare-and-set: lock
- * free, and allocation free. Other kinds, and batches of several steps, lock the keys' holders in one global order
- * (by scope, then subject: deadlock free), evaluate every step, and commit all or none. Every path gives the
- * decisions of {@link dev.guard.spi.ReferenceStorage}; the contract suite's differential test checks it.
+ * free and allocation free. Other kinds, and batches of several steps, own the keys' holders in one global order
+ * (by key hash, then scope, then subject: deadlock free), evaluate every step, and commit all or none; they hold
+ * them only for that and never wait for anything else meanwhile. Every path gives the decisions of {@link
+ * dev.guard.spi.ReferenceStorage}; the contract suite's differential test checks it.
  *
  * <p><b>Time and expiry.</b> The storage never reads the wall clock: the cache's clock is the newest {@code
- * nowMicros} that callers passed. Each key's state is absent for the decisions exactly when its ttl has run out, and
- * the cache evicts the key some time after that, never before: between one and two of the limit's longest ttl
- * ({@link LimitSpec#maxTtlMicros()}, a cooldown's period) plus one millisecond after its last use, and at their
- * deadline for gates and memberships. Memory is therefore bounded by the keys active in that span. Eviction happens
- * as the cache is used (its maintenance runs on the {@linkplain Builder#executor executor}); no thread is started.
- * State whose ttl ended on the newest clock seen may be gone even for a later call that carries an earlier time.
+ * nowMicros} that callers passed. A key's state is absent for the decisions exactly when its ttl has run out, and the
+ * cache drops the key some time after that, never before: one to three intervals after its last use, an interval
+ * being the limit's longest ttl ({@link LimitSpec#maxTtlMicros()}, rounded up to at most twice that for token
+ * buckets) plus one millisecond; gates and memberships at their deadline; records never. The cache evicts during its
+ * maintenance, which writes (new keys, updates) trigger and which runs on the {@linkplain Builder#executor
+ * executor}; no thread is started. Memory is therefore bounded by the keys used in the last three intervals, plus
+ * what expired since the last write. State whose ttl ended on the newest clock seen may be gone even for a later call
+ * that carries an earlier time, and deadlines before 1970 count as passed.
  *
  * <p><b>Concurrency.</b> Thread-safe. Calls that do not overlap behave exactly as the reference; overlapping calls
  * are linearizable, except that a token bucket read by a caller whose clock is behind a concurrent commit's may see
@@ -58,6 +62,7 @@ public final class MemoryStorage implements Storage {
     private final CallerClock clock = new CallerClock();
     private final Cache<StateKey, Holder> cache;
     private final ConcurrentMap<StateKey, Holder> map;
+    private final Policy<StateKey, Holder> policy;
 
     private MemoryStorage(Builder builder) {
         this.cache = Caffeine.newBuilder()
@@ -68,6 +73,7 @@ public final class MemoryStorage implements Storage {
                 .evictionListener(MemoryStorage::evicted)
                 .build();
         this.map = cache.asMap();
+        this.policy = cache.policy();
     }
 
     /** A memory storage with the defaults. */
@@ -82,10 +88,32 @@ public final class MemoryStorage implements Storage {
 
     private static void evicted(StateKey key, Holder holder, RemovalCause cause) {
         if (holder != null) {
-            synchronized (holder) {
-                holder.kill();
+            holder.retire();
+        }
+    }
+
+    /**
+     * The live holder at {@code key}, or null. Reads around the cache's bookkeeping, and renews the key's expiry in
+     * the cache only when the holder says it is due.
+     */
+    private Holder lookup(StateKey key) {
+        Holder holder = policy.getIfPresentQuietly(key);
+        if (holder != null) {
+            long clockMicros = clock.newestMicros();
+            if (holder.needsExtension(clockMicros)) {
+                holder = cache.getIfPresent(key);
+                if (holder != null) {
+                    holder.extended(clockMicros);
+                }
             }
         }
+        return holder;
+    }
+
+    /** The holder at {@code key}, created for a first committing step of {@code spec} if there is none. */
+    private Holder lookupOrCreate(StateKey key, LimitSpec spec, long nowMicros) {
+        Holder holder = lookup(key);
+        return holder != null ? holder : cache.get(key, k -> fresh(spec, nowMicros, clock.newestMicros()));
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -94,8 +122,8 @@ public final class MemoryStorage implements Storage {
     /**
      * {@inheritDoc}
      *
-     * <p>In memory: atomic under the holders' monitors for several steps; a single step takes the path of {@link
-     * #acquire}.
+     * <p>In memory: several steps lock their keys' holders in key order (briefly, never around anything that
+     * blocks); a single step takes the path of {@link #acquire}.
      *
      * @throws NullPointerException if {@code batch} is null
      */
@@ -114,8 +142,8 @@ public final class MemoryStorage implements Storage {
      * {@inheritDoc}
      *
      * <p>In memory: lock free and allocation free on an existing key for a token bucket, a cooldown, a gate and a
-     * membership (for buckets whose refill needs at most 1021 ticks per microsecond and times in [0, 2^53)); other
-     * kinds lock the key's holder.
+     * membership (for buckets whose refill needs at most 1021 ticks per microsecond, and times in [0, 2^53)); other
+     * kinds own the key's holder for the step.
      *
      * @throws NullPointerException if {@code key} or {@code spec} is null
      * @throws IllegalArgumentException if {@code permits} is negative
@@ -132,18 +160,39 @@ public final class MemoryStorage implements Storage {
     }
 
     private long acquireObserved(StateKey key, LimitSpec spec, long permits, long nowMicros) {
-        Holder holder = cache.getIfPresent(key);
+        Holder holder = commits(spec) ? lookupOrCreate(key, spec, nowMicros) : lookup(key);
         if (holder == null) {
-            if (!commits(spec)) {
-                return spec.evaluate(null, nowMicros, permits);
-            }
-            holder = cache.get(key, k -> fresh(spec, nowMicros));
+            return spec.evaluate(null, nowMicros, permits);
         }
         long outcome = holder.tryAcquire(spec, permits, nowMicros);
         if (outcome != Holder.SLOW) {
             return outcome;
         }
-        return evaluateLocked(Batch.of(new Step(key, spec, permits)), nowMicros)[0];
+        return acquireLocked(key, spec, permits, nowMicros);
+    }
+
+    /** One step owning its holder: the batch path without a batch's arrays. */
+    private long acquireLocked(StateKey key, LimitSpec spec, long permits, long nowMicros) {
+        for (int attempt = 0; ; attempt++) {
+            Holder holder = resolve(key, spec, nowMicros);
+            if (holder == null) {
+                return spec.evaluate(null, nowMicros, permits);
+            }
+            long word = holder.lock();
+            if (word == Holder.DEAD) {
+                Holder.backOff(attempt);
+                continue;
+            }
+            try {
+                long outcome = holder.peek(word, spec, permits, nowMicros);
+                word = Outcome.isAdmitted(outcome) && commits(spec)
+                        ? holder.commit(word, spec, permits, nowMicros)
+                        : holder.settle(word, nowMicros);
+                return outcome;
+            } finally {
+                holder.unlock(word);
+            }
+        }
     }
 
     /** Whether steps of {@code spec} change state; gates and memberships only read theirs. */
@@ -151,52 +200,45 @@ public final class MemoryStorage implements Storage {
         return !(spec instanceof Gate || spec instanceof Membership);
     }
 
-    private static boolean fastTime(long nowMicros) {
-        return nowMicros >= 0 && nowMicros < Holder.FAST_TIME_LIMIT;
-    }
-
     /** The holder for a new key whose first committing step has {@code spec}. */
-    private static Holder fresh(LimitSpec spec, long nowMicros) {
-        if (spec instanceof TokenBucket b && BucketHolder.eligible(b) && fastTime(nowMicros)) {
-            return new BucketHolder(b);
+    private static Holder fresh(LimitSpec spec, long nowMicros, long clockMicros) {
+        if (spec instanceof TokenBucket b && BucketHolder.eligible(b) && Holder.fastTime(nowMicros)) {
+            return new BucketHolder(b, clockMicros);
         }
-        if (spec instanceof Cooldown && fastTime(nowMicros)) {
-            return new DeadlineHolder(spec, Holder.ABSENT);
+        if (spec instanceof Cooldown && Holder.fastTime(nowMicros)) {
+            return new DeadlineHolder(spec, Holder.ABSENT, clockMicros);
         }
-        return new ArrayHolder(spec, ArrayHolder.horizonOf(spec), null, 0);
+        return new ArrayHolder(spec, ArrayHolder.horizonOf(spec), null, 0, clockMicros);
     }
 
-    /** Evaluates a batch under the monitors of its holders, retrying when a holder left the cache meanwhile. */
+    /** Evaluates a batch owning all its holders, retrying when one left the cache meanwhile. */
     private long[] evaluateLocked(Batch batch, long nowMicros) {
         int n = batch.size();
         Holder[] holders = new Holder[n];
+        long[] words = new long[n];
         long[] outcomes = new long[n];
-        while (true) {
+        for (int attempt = 0; ; attempt++) {
             for (int i = 0; i < n; i++) {
-                holders[i] = resolve(batch.step(i), nowMicros);
+                Step step = batch.step(i);
+                holders[i] = resolve(step.key(), step.spec(), nowMicros);
             }
-            if (runLocked(batch, holders, lockOrder(batch, holders), 0, outcomes, nowMicros)) {
+            if (runLocked(batch, holders, lockOrder(batch, holders), words, outcomes, nowMicros)) {
                 return outcomes;
             }
-            Thread.onSpinWait();
+            Holder.backOff(attempt);
         }
     }
 
     /** The holder a step runs on: created or converted for committing steps, possibly null for read-only ones. */
-    private Holder resolve(Step step, long nowMicros) {
-        Holder holder = cache.getIfPresent(step.key());
-        if (!commits(step.spec())) {
-            return holder;
+    private Holder resolve(StateKey key, LimitSpec spec, long nowMicros) {
+        if (!commits(spec)) {
+            return lookup(key);
         }
-        while (true) {
-            if (holder == null) {
-                holder = cache.get(step.key(), k -> fresh(step.spec(), nowMicros));
-            }
-            if (holder.accepts(step.spec(), nowMicros)) {
-                return holder;
-            }
-            holder = convert(step.key(), holder, step.spec(), nowMicros);
+        Holder holder = lookupOrCreate(key, spec, nowMicros);
+        while (!holder.accepts(spec, nowMicros)) {
+            holder = convert(key, holder, spec, nowMicros);
         }
+        return holder;
     }
 
     /**
@@ -204,24 +246,30 @@ public final class MemoryStorage implements Storage {
      * on, inside the cache's atomic update of the key.
      */
     private Holder convert(StateKey key, Holder old, LimitSpec spec, long nowMicros) {
+        long clockMicros = clock.newestMicros();
         return map.compute(key, (k, current) -> {
             if (current == null) {
-                return fresh(spec, nowMicros);
+                return fresh(spec, nowMicros, clockMicros);
             }
             if (current != old && current.accepts(spec, nowMicros)) {
                 return current;
             }
-            synchronized (current) {
-                long horizon = ArrayHolder.horizonOf(spec);
-                ArrayHolder converted =
-                        new ArrayHolder(current.writer(), horizon, current.raw(), current.rawExpiresAtMicros());
-                current.kill();
-                return converted;
-            }
+            long word = current.lock();
+            ArrayHolder converted = new ArrayHolder(
+                    current.writer(),
+                    ArrayHolder.horizonOf(spec),
+                    current.raw(word),
+                    current.expiresAtMicros(word),
+                    clockMicros);
+            current.markDead();
+            return converted;
         });
     }
 
-    /** The indexes of the non-null holders, sorted by key: the one order in which every batch locks. */
+    /**
+     * The indexes of the non-null holders in the one order in which every batch locks: by key hash, then scope,
+     * then subject (a total order on keys, cheap in the common case).
+     */
     private static int[] lockOrder(Batch batch, Holder[] holders) {
         int count = 0;
         for (Holder h : holders) {
@@ -247,56 +295,54 @@ public final class MemoryStorage implements Storage {
     }
 
     private static int compare(StateKey a, StateKey b) {
-        int c = a.scope().compareTo(b.scope());
+        int c = Integer.compare(a.hashCode(), b.hashCode());
+        if (c != 0) {
+            return c;
+        }
+        c = a.scope().compareTo(b.scope());
         return c != 0 ? c : a.subject().compareTo(b.subject());
     }
 
-    /** Locks the holders in {@code order} from {@code depth} on, then evaluates; false if a holder was dead. */
+    /**
+     * Owns the holders in {@code order}, evaluates every step against the state before the batch, then commits all
+     * or none, exactly as {@code ReferenceStorage.evaluate}; false (nothing done) if a holder was dead.
+     */
     private static boolean runLocked(
-            Batch batch, Holder[] holders, int[] order, int depth, long[] outcomes, long nowMicros) {
-        if (depth < order.length) {
-            synchronized (holders[order[depth]]) {
-                return runLocked(batch, holders, order, depth + 1, outcomes, nowMicros);
-            }
-        }
-        for (Holder h : holders) {
-            if (h != null && h.isDead()) {
-                return false;
-            }
-        }
-        int n = batch.size();
-        long[][] states = new long[n][];
-        LimitSpec[] committers = new LimitSpec[n];
-        int entered = 0;
+            Batch batch, Holder[] holders, int[] order, long[] words, long[] outcomes, long nowMicros) {
+        int locked = 0;
         try {
-            for (; entered < n; entered++) {
-                Holder h = holders[entered];
-                states[entered] = h == null ? null : h.enter(nowMicros);
+            for (; locked < order.length; locked++) {
+                int i = order[locked];
+                words[i] = holders[i].lock();
+                if (words[i] == Holder.DEAD) {
+                    return false;
+                }
             }
-            // Exactly ReferenceStorage.evaluate: every step against the state before the batch, then all or none.
+            int n = batch.size();
             boolean admitted = true;
             for (int i = 0; i < n; i++) {
                 Step step = batch.step(i);
-                outcomes[i] = step.spec().evaluate(states[i], nowMicros, step.permits());
+                Holder h = holders[i];
+                outcomes[i] = h == null
+                        ? step.spec().evaluate(null, nowMicros, step.permits())
+                        : h.peek(words[i], step.spec(), step.permits(), nowMicros);
                 admitted &= Outcome.isAdmitted(outcomes[i]);
             }
-            if (admitted) {
-                for (int i = 0; i < n; i++) {
-                    Step step = batch.step(i);
-                    if (commits(step.spec())) {
-                        states[i] = step.spec().commit(states[i], nowMicros, step.permits());
-                        committers[i] = step.spec();
-                    }
+            for (int i = 0; i < n; i++) {
+                Step step = batch.step(i);
+                Holder h = holders[i];
+                if (h != null) {
+                    words[i] = admitted && commits(step.spec())
+                            ? h.commit(words[i], step.spec(), step.permits(), nowMicros)
+                            : h.settle(words[i], nowMicros);
                 }
             }
+            return true;
         } finally {
-            for (int i = 0; i < entered; i++) {
-                if (holders[i] != null) {
-                    holders[i].exit(states[i], committers[i], nowMicros);
-                }
+            for (int k = 0; k < locked; k++) {
+                holders[order[k]].unlock(words[order[k]]);
             }
         }
-        return true;
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -312,31 +358,31 @@ public final class MemoryStorage implements Storage {
     @Override
     public long raiseGate(StateKey key, long untilMicros) {
         Objects.requireNonNull(key, "key must not be null");
+        long clockMicros = clock.newestMicros();
         long[] result = new long[1];
         map.compute(key, (k, current) -> {
             long deadline = untilMicros;
             if (current != null) {
-                synchronized (current) {
-                    if (current instanceof DeadlineHolder d) {
-                        deadline = Math.max(deadline, d.gateDeadline());
-                    } else if (current instanceof ArrayHolder a) {
-                        deadline = Math.max(deadline, a.gateDeadline());
-                    }
-                    current.kill();
+                long word = current.lock();
+                if (current instanceof DeadlineHolder d) {
+                    deadline = Math.max(deadline, d.gateDeadline(word));
+                } else if (current instanceof ArrayHolder a) {
+                    deadline = Math.max(deadline, a.gateDeadline());
                 }
+                current.markDead();
             }
             result[0] = deadline;
-            return deadlineHolder(Gate.INSTANCE, deadline);
+            return deadlineHolder(Gate.INSTANCE, deadline, clockMicros);
         });
         return result[0];
     }
 
-    private static Holder deadlineHolder(LimitSpec writer, long until) {
+    private static Holder deadlineHolder(LimitSpec writer, long until, long clockMicros) {
         if (DeadlineHolder.holds(until)) {
-            return new DeadlineHolder(writer, until);
+            return new DeadlineHolder(writer, until, clockMicros);
         }
         // Deadlines in the sentinels' range (before the year -292000) keep the reference's exact behaviour.
-        return new ArrayHolder(writer, 0, new long[] {until}, until);
+        return new ArrayHolder(writer, 0, new long[] {until}, until, clockMicros);
     }
 
     /**
@@ -349,13 +395,12 @@ public final class MemoryStorage implements Storage {
     @Override
     public void addMember(StateKey key, long expiresAtMicros) {
         Objects.requireNonNull(key, "key must not be null");
+        long clockMicros = clock.newestMicros();
         map.compute(key, (k, current) -> {
             if (current != null) {
-                synchronized (current) {
-                    current.kill();
-                }
+                current.retire();
             }
-            return deadlineHolder(Membership.MUST_BE_ABSENT, expiresAtMicros);
+            return deadlineHolder(Membership.MUST_BE_ABSENT, expiresAtMicros, clockMicros);
         });
     }
 
@@ -371,10 +416,8 @@ public final class MemoryStorage implements Storage {
         Objects.requireNonNull(key, "key must not be null");
         boolean[] member = new boolean[1];
         map.computeIfPresent(key, (k, current) -> {
-            synchronized (current) {
-                member[0] = current.hasState();
-                current.kill();
-            }
+            long word = current.retire();
+            member[0] = word != Holder.DEAD && current.hasState(word);
             return null;
         });
         return member[0];
@@ -403,7 +446,7 @@ public final class MemoryStorage implements Storage {
     @Override
     public Optional<VersionedRecord> getRecord(StateKey key) {
         Objects.requireNonNull(key, "key must not be null");
-        return cache.getIfPresent(key) instanceof RecordHolder r
+        return policy.getIfPresentQuietly(key) instanceof RecordHolder r
                 ? Optional.of(new VersionedRecord(r.value, r.version))
                 : Optional.empty();
     }
@@ -431,9 +474,7 @@ public final class MemoryStorage implements Storage {
                 return current;
             }
             if (current != null) {
-                synchronized (current) {
-                    current.kill();
-                }
+                current.retire();
             }
             result[0] = version + 1;
             return new RecordHolder(copy, version + 1);
@@ -473,10 +514,8 @@ public final class MemoryStorage implements Storage {
     private boolean remove(StateKey key) {
         boolean[] held = new boolean[1];
         map.computeIfPresent(key, (k, current) -> {
-            synchronized (current) {
-                held[0] = current instanceof RecordHolder || current.hasState();
-                current.kill();
-            }
+            long word = current.retire();
+            held[0] = word != Holder.DEAD && (current instanceof RecordHolder || current.hasState(word));
             return null;
         });
         return held[0];

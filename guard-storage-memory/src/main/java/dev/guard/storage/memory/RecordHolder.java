@@ -2,14 +2,17 @@ package dev.guard.storage.memory;
 
 import dev.guard.limit.LimitSpec;
 
-/** A versioned record: immutable, replaced as a whole by {@link MemoryStorage#putRecord}; never expires. */
+/**
+ * A versioned record: immutable, replaced as a whole by {@link MemoryStorage#putRecord}; never expires. A limit step
+ * that reads a record's key sees no state; one that commits converts the key and drops the record.
+ */
 final class RecordHolder extends Holder {
     final byte[] value;
     final long version;
-    private boolean dead;
 
     /** A record of {@code value} (not copied: the caller hands over a private copy) at {@code version}. */
     RecordHolder(byte[] value, long version) {
+        super(0, 0);
         this.value = value;
         this.version = version;
     }
@@ -25,42 +28,37 @@ final class RecordHolder extends Holder {
     }
 
     @Override
-    long[] enter(long nowMicros) {
-        return null;
+    long peek(long word, LimitSpec spec, long permits, long nowMicros) {
+        return spec.evaluate(null, nowMicros, permits);
     }
 
     @Override
-    void exit(long[] state, LimitSpec committer, long nowMicros) {
-        // Only read-only steps reach a record (a committing step converts the key first), and they change nothing.
+    long commit(long word, LimitSpec spec, long permits, long nowMicros) {
+        throw new IllegalStateException("a record's key is converted before a limit commits to it");
     }
 
     @Override
-    long[] raw() {
-        return null;
-    }
-
-    @Override
-    long rawExpiresAtMicros() {
+    long settle(long word, long nowMicros) {
         return 0;
     }
 
     @Override
-    void kill() {
-        dead = true;
+    long[] raw(long word) {
+        return null;
     }
 
     @Override
-    boolean isDead() {
-        return dead;
+    long expiresAtMicros(long word) {
+        return Long.MIN_VALUE;
+    }
+
+    @Override
+    long intervalMicros() {
+        return Long.MAX_VALUE;
     }
 
     @Override
     long lifetimeNanos(long currentNanos) {
         return Long.MAX_VALUE;
-    }
-
-    @Override
-    boolean extendsOnRead() {
-        return false;
     }
 }

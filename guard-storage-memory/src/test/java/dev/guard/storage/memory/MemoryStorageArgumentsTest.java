@@ -8,6 +8,7 @@ import dev.guard.limit.Outcome;
 import dev.guard.limit.TokenBucket;
 import dev.guard.spi.StateKey;
 import java.time.Duration;
+import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.Test;
 
 /** The builder's checks, null arguments, and what close does. */
@@ -42,41 +43,23 @@ class MemoryStorageArgumentsTest {
         assertThat(built.acquire(key, bucket, 1, T0)).isEqualTo(Outcome.admitted(1));
     }
 
+    private static void assertNullRejected(ThrowingCallable call, String message) {
+        assertThatThrownBy(call).isInstanceOf(NullPointerException.class).hasMessage(message);
+    }
+
     @Test
     void nullArguments_areRejectedWithMessages() {
-        assertThatThrownBy(() -> storage.acquire(null, bucket, 1, T0))
-                .isInstanceOf(NullPointerException.class)
-                .hasMessage("key must not be null");
-        assertThatThrownBy(() -> storage.acquire(key, null, 1, T0))
-                .isInstanceOf(NullPointerException.class)
-                .hasMessage("spec must not be null");
-        assertThatThrownBy(() -> storage.evaluate(null, T0))
-                .isInstanceOf(NullPointerException.class)
-                .hasMessage("batch must not be null");
-        assertThatThrownBy(() -> storage.raiseGate(null, T0))
-                .isInstanceOf(NullPointerException.class)
-                .hasMessage("key must not be null");
-        assertThatThrownBy(() -> storage.addMember(null, T0))
-                .isInstanceOf(NullPointerException.class)
-                .hasMessage("key must not be null");
-        assertThatThrownBy(() -> storage.removeMember(null))
-                .isInstanceOf(NullPointerException.class)
-                .hasMessage("key must not be null");
-        assertThatThrownBy(() -> storage.isMember(null, T0))
-                .isInstanceOf(NullPointerException.class)
-                .hasMessage("key must not be null");
-        assertThatThrownBy(() -> storage.getRecord(null))
-                .isInstanceOf(NullPointerException.class)
-                .hasMessage("key must not be null");
-        assertThatThrownBy(() -> storage.putRecord(null, new byte[0], 0))
-                .isInstanceOf(NullPointerException.class)
-                .hasMessage("key must not be null");
-        assertThatThrownBy(() -> storage.putRecord(key, null, 0))
-                .isInstanceOf(NullPointerException.class)
-                .hasMessage("value must not be null");
-        assertThatThrownBy(() -> storage.forget(null))
-                .isInstanceOf(NullPointerException.class)
-                .hasMessage("subject must not be null");
+        assertNullRejected(() -> storage.acquire(null, bucket, 1, T0), "key must not be null");
+        assertNullRejected(() -> storage.acquire(key, null, 1, T0), "spec must not be null");
+        assertNullRejected(() -> storage.evaluate(null, T0), "batch must not be null");
+        assertNullRejected(() -> storage.raiseGate(null, T0), "key must not be null");
+        assertNullRejected(() -> storage.addMember(null, T0), "key must not be null");
+        assertNullRejected(() -> storage.removeMember(null), "key must not be null");
+        assertNullRejected(() -> storage.isMember(null, T0), "key must not be null");
+        assertNullRejected(() -> storage.getRecord(null), "key must not be null");
+        assertNullRejected(() -> storage.putRecord(null, new byte[0], 0), "key must not be null");
+        assertNullRejected(() -> storage.putRecord(key, null, 0), "value must not be null");
+        assertNullRejected(() -> storage.forget(null), "subject must not be null");
         assertThat(storage.estimatedSize()).isZero();
     }
 

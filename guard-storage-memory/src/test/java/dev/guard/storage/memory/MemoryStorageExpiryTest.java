@@ -37,35 +37,36 @@ class MemoryStorageExpiryTest {
     }
 
     @Test
-    void cleanUp_tokenBucket_keepsKeyForItsLongestTtlAndSlackThenEvicts() {
-        // Two tokens at one per second: the longest ttl is two seconds.
+    void cleanUp_tokenBucket_keepsKeyForTwoIntervalsThenEvicts() {
+        // Two tokens at one per second: the longest ttl is two seconds, the interval that plus the clock's slack.
+        long interval = 2 * SECOND + SLACK;
         storage.acquire(key, new TokenBucket(2, 1, Duration.ofSeconds(1)), 2, T0);
 
-        storage.cleanUp(T0 + 2 * SECOND + SLACK - 1);
+        storage.cleanUp(T0 + 2 * interval - 1);
         assertThat(storage.holder(key)).isNotNull();
-        storage.cleanUp(T0 + 2 * SECOND + SLACK);
+        storage.cleanUp(T0 + 2 * interval);
         assertThat(storage.holder(key)).isNull();
         // The cache's timer wheel removes the entry itself within about a second (its finest bucket).
-        storage.cleanUp(T0 + 4 * SECOND);
+        storage.cleanUp(T0 + 2 * interval + 2 * SECOND);
         assertThat(storage.estimatedSize()).isZero();
     }
 
     @Test
-    void cleanUp_readsOfAHotKey_keepItAndItsState() {
+    void cleanUp_usesOfAHotKey_keepItAtLeastOneIntervalAfterTheLast() {
         TokenBucket bucket = new TokenBucket(20, 1, Duration.ofSeconds(1));
-        long lifetime = 20 * SECOND + SLACK;
+        long interval = 20 * SECOND + SLACK;
         storage.acquire(key, bucket, 20, T0);
 
         long last = T0;
-        for (int i = 1; i <= 30; i++) {
+        for (int i = 1; i <= 90; i++) {
             last = T0 + i * SECOND;
             // One token per second comes back and goes again: the bucket never refills, the key never goes.
             assertThat(storage.acquire(key, bucket, 1, last)).isEqualTo(Outcome.admitted(0));
             storage.cleanUp(last);
         }
-        storage.cleanUp(last + lifetime - 1);
+        storage.cleanUp(last + interval - 1);
         assertThat(storage.holder(key)).isNotNull();
-        storage.cleanUp(last + 2 * lifetime);
+        storage.cleanUp(last + 2 * interval);
         assertThat(storage.holder(key)).isNull();
     }
 

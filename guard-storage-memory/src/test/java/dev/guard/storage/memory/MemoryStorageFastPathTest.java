@@ -132,8 +132,9 @@ class MemoryStorageFastPathTest {
         both(bucket, 1, T0 + SECOND);
         // The look moves the bucket's last update to T0+1.5s, where it holds 1.5 tokens ...
         both(bucket, 0, T0 + 1_500_000);
-        // ... so a caller whose clock is behind still sees 1.5 tokens: half a token missing for two.
-        assertThat(both(bucket, 2, T0 + 1_200_000)).isEqualTo(Outcome.rejected(500_000));
+        // ... so a caller whose clock is behind still sees 1.5 tokens: half a token missing for two, which refills
+        // from T0+1.5s on, 0.3 s after this caller's time.
+        assertThat(both(bucket, 2, T0 + 1_200_000)).isEqualTo(Outcome.rejected(800_000));
     }
 
     @Test

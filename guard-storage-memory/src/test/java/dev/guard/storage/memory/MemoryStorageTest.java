@@ -5,7 +5,12 @@ import dev.guard.storage.tck.StorageContractTest;
 
 /** The contract suite on the memory storage; every client of one test shares one instance. */
 class MemoryStorageTest extends StorageContractTest {
-    private final MemoryStorage shared = MemoryStorage.create();
+    private final MemoryStorage shared = newStorage();
+
+    /** The storage under test; a subclass may configure it differently. */
+    MemoryStorage newStorage() {
+        return MemoryStorage.create();
+    }
 
     @Override
     protected Storage open() {

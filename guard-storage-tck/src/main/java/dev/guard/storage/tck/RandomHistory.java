@@ -43,6 +43,9 @@ final class RandomHistory {
             new TokenBucket(1, 1, Duration.ofMillis(50)),
             // 10 tokens per microsecond: now * ticksPerMicro overflows a long, so GCRA encodings must fall back.
             new TokenBucket(40, 10_000_000, Duration.ofMillis(1)),
+            // 1031 ticks per microsecond at an everyday rate (103.1 tokens per second): now * ticksPerMicro passes
+            // 2^60, beyond what a GCRA encoding may keep for every time below 2^53 without overflow.
+            new TokenBucket(40, 1031, Duration.ofSeconds(10)),
             new FixedWindow(4, Duration.ofSeconds(1)),
             new FixedWindow(2, Duration.ofMillis(300)),
             new SlidingWindowLog(4, Duration.ofSeconds(2)),

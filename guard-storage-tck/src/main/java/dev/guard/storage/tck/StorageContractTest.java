@@ -280,9 +280,10 @@ public abstract class StorageContractTest {
 
         ticker.advance(Duration.ofSeconds(5));
         assertThat(acquire(k, bucket, 2)).isEqualTo(Outcome.admitted(0));
-        // Two seconds back: nothing refills for time that runs backwards, the bucket stays empty.
+        // Two seconds back: nothing refills for time that runs backwards, the bucket stays empty, and refill resumes
+        // only from the newest time: two seconds until then, one more for the token.
         at(T0 + 3 * SECOND);
-        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(1_000_000));
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(3_000_000));
         // Half a second after the newest time seen, half a token has come back.
         at(T0 + 5 * SECOND + 500_000);
         assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(500_000));
@@ -840,16 +841,26 @@ public abstract class StorageContractTest {
     // ---------------------------------------------------------------------------------------------------------------
     // Expiry: state acts as absent exactly at its ttl, and eviction never grants extra quota
 
+    /**
+     * With the limit at {@code k} filled, checks that {@code permits} are still rejected (retry after 1 microsecond)
+     * just before {@code endMicros}, even after the backend's expiry work, and pass at {@code endMicros}, leaving
+     * {@code remaining}.
+     */
+    private void assertHoldsUntil(StateKey k, LimitSpec spec, long endMicros, long permits, long remaining) {
+        expireUntil(endMicros - 1);
+        assertThat(acquire(k, spec, permits)).as("%s just before its ttl", spec).isEqualTo(Outcome.rejected(1));
+        expireUntil(endMicros);
+        assertThat(acquire(k, spec, permits)).as("%s at its ttl", spec).isEqualTo(Outcome.admitted(remaining));
+    }
+
     @Test
     void expiry_tokenBucket_justBeforeFullRefillStillRejects() {
         TokenBucket bucket = new TokenBucket(4, 1, Duration.ofSeconds(1));
         StateKey k = key("bucket");
 
         assertThat(acquire(k, bucket, 4)).isEqualTo(Outcome.admitted(0));
-        expireUntil(T0 + 4 * SECOND - 1);
-        assertThat(acquire(k, bucket, 4)).isEqualTo(Outcome.rejected(1));
-        expireUntil(T0 + 4 * SECOND);
-        assertThat(acquire(k, bucket, 4)).isEqualTo(Outcome.admitted(0));
+        // One tick short of full until the fourth second has passed entirely.
+        assertHoldsUntil(k, bucket, T0 + 4 * SECOND, 4, 0);
     }
 
     @Test
@@ -859,10 +870,7 @@ public abstract class StorageContractTest {
 
         at(T0 + 3 * SECOND);
         assertThat(acquire(k, window, 2)).isEqualTo(Outcome.admitted(0));
-        expireUntil(T0 + 10 * SECOND - 1);
-        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.rejected(1));
-        expireUntil(T0 + 10 * SECOND);
-        assertThat(acquire(k, window, 2)).isEqualTo(Outcome.admitted(0));
+        assertHoldsUntil(k, window, T0 + 10 * SECOND, 2, 0);
     }
 
     @Test
@@ -871,10 +879,7 @@ public abstract class StorageContractTest {
         StateKey k = key("log");
 
         assertThat(acquire(k, log, 2)).isEqualTo(Outcome.admitted(0));
-        expireUntil(T0 + 5 * SECOND - 1);
-        assertThat(acquire(k, log, 1)).isEqualTo(Outcome.rejected(1));
-        expireUntil(T0 + 5 * SECOND);
-        assertThat(acquire(k, log, 2)).isEqualTo(Outcome.admitted(0));
+        assertHoldsUntil(k, log, T0 + 5 * SECOND, 2, 0);
     }
 
     @Test
@@ -884,10 +889,7 @@ public abstract class StorageContractTest {
         StateKey k = key("counter");
 
         assertThat(acquire(k, counter, 2)).isEqualTo(Outcome.admitted(0));
-        expireUntil(T0 + 6 * SECOND - 1);
-        assertThat(acquire(k, counter, 1)).isEqualTo(Outcome.rejected(1));
-        expireUntil(T0 + 6 * SECOND);
-        assertThat(acquire(k, counter, 2)).isEqualTo(Outcome.admitted(0));
+        assertHoldsUntil(k, counter, T0 + 6 * SECOND, 2, 0);
     }
 
     @Test
@@ -896,10 +898,7 @@ public abstract class StorageContractTest {
         StateKey k = key("cooldown");
 
         assertThat(acquire(k, cooldown, 1)).isEqualTo(Outcome.admitted(0));
-        expireUntil(T0 + 3 * SECOND - 1);
-        assertThat(acquire(k, cooldown, 1)).isEqualTo(Outcome.rejected(1));
-        expireUntil(T0 + 3 * SECOND);
-        assertThat(acquire(k, cooldown, 1)).isEqualTo(Outcome.admitted(0));
+        assertHoldsUntil(k, cooldown, T0 + 3 * SECOND, 1, 0);
     }
 
     @Test
@@ -907,10 +906,7 @@ public abstract class StorageContractTest {
         StateKey k = key("gate");
 
         storage.raiseGate(k, T0 + 7 * SECOND);
-        expireUntil(T0 + 7 * SECOND - 1);
-        assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(1));
-        expireUntil(T0 + 7 * SECOND);
-        assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+        assertHoldsUntil(k, Gate.INSTANCE, T0 + 7 * SECOND, 1, Long.MAX_VALUE);
         assertThat(storage.raiseGate(k, T0 + 9 * SECOND)).isEqualTo(T0 + 9 * SECOND);
     }
 
