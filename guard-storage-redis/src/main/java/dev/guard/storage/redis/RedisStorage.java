@@ -23,7 +23,6 @@ import io.lettuce.core.ScanArgs;
 import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.SocketOptions;
 import io.lettuce.core.TimeoutOptions;
-import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.cluster.ClusterClientOptions;
 import io.lettuce.core.cluster.ClusterTopologyRefreshOptions;
@@ -69,7 +68,7 @@ import java.util.function.Supplier;
  *
  * <p><b>Time.</b> Decisions use the {@code nowMicros} the caller passes, unless {@link Builder#serverTime(boolean)}
  * is set: then every script reads the Redis server's {@code TIME}, so processes with skewed clocks agree. Every key
- * expires ({@code PEXPIRE}) exactly when its state would equal absent, rounded up to the millisecond.
+ * expires exactly when its state would equal absent ({@code SET ... PX}, rounded up to the millisecond).
  *
  * <p><b>Failures.</b> Every call answers or throws {@link GuardStorageException} within the {@link
  * Builder#timeout(Duration) timeout} (500 ms by default). When the storage opens its own connection (from a URI or a
@@ -85,7 +84,6 @@ public final class RedisStorage implements Storage {
     private static final byte[] DATA = LuaArgs.ascii("d");
     private static final int SCAN_PAGE = 1_000;
 
-    private final StatefulConnection<byte[], byte[]> connection;
     private final RedisClusterAsyncCommands<byte[], byte[]> commands;
     private final boolean cluster;
     private final RedisKeys keys;
@@ -104,7 +102,6 @@ public final class RedisStorage implements Storage {
     private volatile long latestNow = Long.MIN_VALUE;
 
     private RedisStorage(Builder builder, Connected connected) {
-        this.connection = connected.connection;
         this.commands = connected.commands;
         this.cluster = connected.cluster;
         this.description = connected.description;
@@ -145,7 +142,7 @@ public final class RedisStorage implements Storage {
         Objects.requireNonNull(client, "client must not be null");
         return new Builder(b -> {
             StatefulRedisConnection<byte[], byte[]> c = client.connect(ByteArrayCodec.INSTANCE);
-            return new Connected(c, c.async(), false, "redis standalone", List.of(c::close), null);
+            return new Connected(c.async(), false, "redis standalone", List.of(c::close), null);
         });
     }
 
@@ -157,21 +154,20 @@ public final class RedisStorage implements Storage {
         Objects.requireNonNull(client, "client must not be null");
         return new Builder(b -> {
             StatefulRedisClusterConnection<byte[], byte[]> c = client.connect(ByteArrayCodec.INSTANCE);
-            return new Connected(c, c.async(), true, "redis cluster", List.of(c::close), null);
+            return new Connected(c.async(), true, "redis cluster", List.of(c::close), null);
         });
     }
 
     /** A builder for a storage over {@code connection}, which stays yours: closing the storage leaves it open. */
     public static Builder builder(StatefulRedisConnection<byte[], byte[]> connection) {
         Objects.requireNonNull(connection, "connection must not be null");
-        return new Builder(
-                b -> new Connected(connection, connection.async(), false, "redis standalone", List.of(), null));
+        return new Builder(b -> new Connected(connection.async(), false, "redis standalone", List.of(), null));
     }
 
     /** A builder for a storage over the Cluster {@code connection}, which stays yours. */
     public static Builder builder(StatefulRedisClusterConnection<byte[], byte[]> connection) {
         Objects.requireNonNull(connection, "connection must not be null");
-        return new Builder(b -> new Connected(connection, connection.async(), true, "redis cluster", List.of(), null));
+        return new Builder(b -> new Connected(connection.async(), true, "redis cluster", List.of(), null));
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -540,7 +536,6 @@ public final class RedisStorage implements Storage {
 
     /** An open connection, and what closing the storage releases, in order. */
     private record Connected(
-            StatefulConnection<byte[], byte[]> connection,
             RedisClusterAsyncCommands<byte[], byte[]> commands,
             boolean cluster,
             String description,
@@ -675,12 +670,7 @@ public final class RedisStorage implements Storage {
                 open.add(0, standalone::close);
                 if (sentinel || !isCluster(standalone)) {
                     return new Connected(
-                            standalone,
-                            standalone.async(),
-                            false,
-                            "redis standalone " + where,
-                            List.copyOf(open),
-                            resources);
+                            standalone.async(), false, "redis standalone " + where, List.copyOf(open), resources);
                 }
                 // A Cluster node: keep only the threads, and connect again as a Cluster client.
                 open.remove(0).run();
@@ -694,7 +684,7 @@ public final class RedisStorage implements Storage {
                 open.add(0, () -> clusterClient.shutdown(0, 2, TimeUnit.SECONDS));
                 StatefulRedisClusterConnection<byte[], byte[]> c = clusterClient.connect(ByteArrayCodec.INSTANCE);
                 open.add(0, c::close);
-                return new Connected(c, c.async(), true, "redis cluster " + where, List.copyOf(open), resources);
+                return new Connected(c.async(), true, "redis cluster " + where, List.copyOf(open), resources);
             } catch (RuntimeException e) {
                 open.forEach(Runnable::run);
                 throw new GuardStorageException(BACKEND, "connect", describe(e), e);
