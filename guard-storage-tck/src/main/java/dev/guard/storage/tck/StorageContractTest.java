@@ -1,30 +1,48 @@
 package dev.guard.storage.tck;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.guard.ManualTicker;
 import dev.guard.limit.Cooldown;
+import dev.guard.limit.FixedWindow;
+import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Membership;
 import dev.guard.limit.Outcome;
+import dev.guard.limit.SlidingWindowCounter;
+import dev.guard.limit.SlidingWindowLog;
 import dev.guard.limit.TokenBucket;
 import dev.guard.spi.Batch;
 import dev.guard.spi.BatchResult;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
 import dev.guard.spi.Storage;
+import dev.guard.spi.StorageHealth;
+import dev.guard.spi.VersionedRecord;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
  * The storage contract suite: every {@link Storage} backend's test extends this class and supplies {@link #open()}.
- * The suite proves the semantics of every limit kind against hand-computed values, all-or-nothing batches, a race
- * that must admit exactly the limit, a differential test against {@link dev.guard.spi.ReferenceStorage}, expiry,
- * {@code forget}, records, keys of any content and argument checks.
+ * It proves the semantics of every limit kind against values computed by hand, all-or-nothing batches, races that
+ * must admit exactly the limit, a differential test against {@link dev.guard.spi.ReferenceStorage}, expiry that
+ * never grants extra quota, {@code forget}, versioned records, keys of any content, argument checks and health.
  *
  * <pre>{@code
  * class MyStorageTest extends StorageContractTest {
@@ -36,11 +54,20 @@ import org.junit.jupiter.api.Test;
  * }</pre>
  *
  * <p>Every test works under a fresh random scope prefix and random subjects, so tests that share one real server
- * (or run at the same time) never see each other's keys and nothing needs cleaning up. Time is explicit: each test
- * passes {@code nowMicros} from a {@link ManualTicker}, so a backend must not read a clock of its own for these
- * decisions.
+ * (or run at the same time) never see each other's keys and nothing needs cleaning up. Time is explicit: each call
+ * passes {@code nowMicros} from the test's {@link ManualTicker}, so a backend must decide with the time it is given.
+ *
+ * <p>What the suite allows a backend: state whose expiry has passed on the newest clock the backend has seen may be
+ * gone even when a later call carries an earlier time (a backend may expire by its own notion of "now"); the suite
+ * never goes back in time across an expiry without reading the key first. {@code forget} counts are asserted for
+ * live state only.
  */
 public abstract class StorageContractTest {
+    /** 2026-01-01T00:00:00Z, a multiple of every window length used below, so windows start exactly there. */
+    private static final long T0 = ManualTicker.create().epochMicros();
+
+    private static final long SECOND = 1_000_000L;
+
     private final List<Storage> opened = new ArrayList<>();
     private final String prefix = "tck-" + UUID.randomUUID() + "/";
 
@@ -52,32 +79,40 @@ public abstract class StorageContractTest {
 
     /**
      * Opens a client over the backend under test. Called once before each test, and again by tests that need several
-     * clients sharing one backend: all of them must see the same state. The suite closes every storage it opened.
+     * clients sharing one backend: all of them must see the same state. The suite closes every storage it opened
+     * after the test (a backend whose {@code open()} returns one shared instance must tolerate repeated closes).
      */
     protected abstract Storage open();
 
-    /** How many threads the race runs; backends over a network may want fewer. */
+    /**
+     * Runs the backend's expiry work (eviction, sweeping) as if the time were {@code nowMicros}, so that the expiry
+     * tests see real eviction rather than only its semantics. Called only with times the test has already passed to
+     * the storage. The default does nothing.
+     */
+    protected void maintain(Storage storage, long nowMicros) {}
+
+    /** How many threads the races run; a backend over a network may want fewer. */
     protected int raceThreads() {
         return 8;
     }
 
-    /** How many clients (from {@link #open()}) the race's threads share, round-robin. */
+    /** How many clients (from {@link #open()}) the races' threads share, round-robin. */
     protected int raceClients() {
         return 2;
     }
 
-    /** How many requests each thread of the race makes. */
+    /** How many requests each thread of a race makes. */
     protected int raceRequestsPerThread() {
         return 200;
     }
 
-    /** How many random seeds the differential test runs. */
+    /** How many seeds the differential test runs. */
     protected int differentialSeeds() {
         return 6;
     }
 
-    /** How many batches each seed of the differential test evaluates. */
-    protected int differentialBatches() {
+    /** How many operations each seed of the differential test performs. */
+    protected int differentialOperations() {
         return 1_500;
     }
 
@@ -120,7 +155,7 @@ public abstract class StorageContractTest {
         return new StateKey(prefix + name, "user-" + UUID.randomUUID());
     }
 
-    /** A key in this test's private namespace with the given subject (which should be unique to the test). */
+    /** A key in this test's private namespace with the given subject. */
     protected final StateKey key(String name, String subject) {
         return new StateKey(prefix + name, subject);
     }
@@ -130,12 +165,28 @@ public abstract class StorageContractTest {
         return ticker.epochMicros();
     }
 
+    private void at(long micros) {
+        ticker.set(Instant.ofEpochSecond(Math.floorDiv(micros, SECOND), Math.floorMod(micros, SECOND) * 1_000L));
+    }
+
     private long acquire(StateKey key, LimitSpec spec, long permits) {
         return storage.acquire(key, spec, permits, now());
     }
 
     private BatchResult evaluate(Step... steps) {
         return storage.evaluate(Batch.of(steps), now());
+    }
+
+    private long look(StateKey key, LimitSpec spec) {
+        return evaluate(new Step(key, spec, 0)).outcome(0);
+    }
+
+    /** Moves to {@code micros} and lets the backend expire what it may by then. */
+    private void expireUntil(long micros) {
+        at(micros);
+        // Tell the backend the time first, through a key of its own, as a caller would.
+        storage.acquire(key("clock"), Gate.INSTANCE, 0, micros);
+        maintain(storage, micros);
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -179,6 +230,29 @@ public abstract class StorageContractTest {
     }
 
     @Test
+    void tokenBucket_multiplePermits_waitForAllOfThem() {
+        TokenBucket bucket = new TokenBucket(5, 1, Duration.ofSeconds(2));
+        StateKey k = key("bucket");
+
+        assertThat(acquire(k, bucket, 4)).isEqualTo(Outcome.admitted(1));
+        // One token left, three more needed at one per two seconds.
+        assertThat(acquire(k, bucket, 4)).isEqualTo(Outcome.rejected(6_000_000));
+        ticker.advance(Duration.ofSeconds(6));
+        assertThat(acquire(k, bucket, 4)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void tokenBucket_longIdle_refillsOnlyToCapacity() {
+        TokenBucket bucket = new TokenBucket(3, 1, Duration.ofSeconds(1));
+        StateKey k = key("bucket");
+
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.admitted(2));
+        ticker.advance(Duration.ofDays(400));
+        assertThat(acquire(k, bucket, 3)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(1_000_000));
+    }
+
+    @Test
     void tokenBucket_moreThanCapacity_isNeverAdmitted() {
         TokenBucket bucket = new TokenBucket(5, 5, Duration.ofSeconds(1));
         StateKey k = key("bucket");
@@ -197,6 +271,237 @@ public abstract class StorageContractTest {
         assertThat(acquire(k, bucket, 0)).isEqualTo(Outcome.admitted(3));
         assertThat(acquire(k, bucket, 0)).isEqualTo(Outcome.admitted(3));
         assertThat(acquire(k, bucket, 3)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void tokenBucket_clockBackwards_grantsNothingExtra() {
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofSeconds(1));
+        StateKey k = key("bucket");
+
+        ticker.advance(Duration.ofSeconds(5));
+        assertThat(acquire(k, bucket, 2)).isEqualTo(Outcome.admitted(0));
+        // Two seconds back: nothing refills for time that runs backwards, the bucket stays empty.
+        at(T0 + 3 * SECOND);
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(1_000_000));
+        // Half a second after the newest time seen, half a token has come back.
+        at(T0 + 5 * SECOND + 500_000);
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(500_000));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Fixed window
+
+    @Test
+    void fixedWindow_limitReached_rejectsUntilNextAlignedWindow() {
+        FixedWindow window = new FixedWindow(3, Duration.ofSeconds(10));
+        StateKey k = key("window");
+
+        ticker.advance(Duration.ofSeconds(4));
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.admitted(2));
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.admitted(1));
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.admitted(0));
+        // The window is [T0, T0+10s): six seconds are left of it.
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.rejected(6_000_000));
+
+        ticker.advance(Duration.ofSeconds(6));
+        assertThat(acquire(k, window, 2)).isEqualTo(Outcome.admitted(1));
+    }
+
+    @Test
+    void fixedWindow_moreThanLimit_isNeverAdmitted() {
+        FixedWindow window = new FixedWindow(3, Duration.ofSeconds(10));
+        StateKey k = key("window");
+
+        assertThat(acquire(k, window, 4)).isEqualTo(Outcome.NEVER);
+        assertThat(acquire(k, window, 3)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void fixedWindow_clockBackwards_staysInNewestWindow() {
+        FixedWindow window = new FixedWindow(3, Duration.ofSeconds(10));
+        StateKey k = key("window");
+
+        at(T0 + 10 * SECOND);
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.admitted(2));
+        // Back into the previous window: the count of the newest window still applies, and so does its end.
+        at(T0 + 9_500_000);
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.admitted(1));
+        assertThat(acquire(k, window, 2)).isEqualTo(Outcome.rejected(10_500_000));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Sliding window log
+
+    @Test
+    void slidingWindowLog_limitReached_rejectsUntilOldestPermitLeaves() {
+        SlidingWindowLog log = new SlidingWindowLog(3, Duration.ofSeconds(10));
+        StateKey k = key("log");
+
+        assertThat(acquire(k, log, 1)).isEqualTo(Outcome.admitted(2));
+        at(T0 + 2 * SECOND);
+        assertThat(acquire(k, log, 1)).isEqualTo(Outcome.admitted(1));
+        at(T0 + 4 * SECOND);
+        assertThat(acquire(k, log, 1)).isEqualTo(Outcome.admitted(0));
+        // The permit taken at T0 counts until T0+10s.
+        at(T0 + 5 * SECOND);
+        assertThat(acquire(k, log, 1)).isEqualTo(Outcome.rejected(5_000_000));
+        at(T0 + 10 * SECOND - 1);
+        assertThat(acquire(k, log, 1)).isEqualTo(Outcome.rejected(1));
+        at(T0 + 10 * SECOND);
+        assertThat(acquire(k, log, 1)).isEqualTo(Outcome.admitted(0));
+        // Two permits need the two oldest counted ones gone: T0+2s and T0+4s, so until T0+14s.
+        assertThat(acquire(k, log, 2)).isEqualTo(Outcome.rejected(4_000_000));
+        assertThat(acquire(k, log, 4)).isEqualTo(Outcome.NEVER);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Sliding window counter
+
+    @Test
+    void slidingWindowCounter_limitReached_rejectsUntilWholeSubBucketLeaves() {
+        // 4 per 10 s in 5 sub-buckets of 2 s: a permit counts while its sub-bucket is among the current one and the
+        // 5 before it, so a permit taken in [T0, T0+2s) stops counting at T0+12s.
+        SlidingWindowCounter counter = new SlidingWindowCounter(4, Duration.ofSeconds(10), 5);
+        StateKey k = key("counter");
+
+        assertThat(acquire(k, counter, 2)).isEqualTo(Outcome.admitted(2));
+        at(T0 + 4 * SECOND);
+        assertThat(acquire(k, counter, 2)).isEqualTo(Outcome.admitted(0));
+        at(T0 + 5 * SECOND);
+        assertThat(acquire(k, counter, 1)).isEqualTo(Outcome.rejected(7_000_000));
+        // Three permits also need the two taken in [T0+4s, T0+6s) gone: at T0+16s.
+        assertThat(acquire(k, counter, 3)).isEqualTo(Outcome.rejected(11_000_000));
+        assertThat(acquire(k, counter, 5)).isEqualTo(Outcome.NEVER);
+
+        at(T0 + 12 * SECOND - 1);
+        assertThat(acquire(k, counter, 1)).isEqualTo(Outcome.rejected(1));
+        at(T0 + 12 * SECOND);
+        assertThat(acquire(k, counter, 2)).isEqualTo(Outcome.admitted(0));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Cooldown
+
+    @Test
+    void cooldown_copiesWithinPeriod_areRejectedWithoutExtendingIt() {
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(10));
+        StateKey k = key("cooldown");
+
+        assertThat(acquire(k, cooldown, 1)).isEqualTo(Outcome.admitted(0));
+        at(T0 + 3 * SECOND);
+        assertThat(acquire(k, cooldown, 1)).isEqualTo(Outcome.rejected(7_000_000));
+        assertThat(acquire(k, cooldown, 1)).isEqualTo(Outcome.rejected(7_000_000));
+        assertThat(acquire(k, cooldown, 0)).isEqualTo(Outcome.rejected(7_000_000));
+
+        at(T0 + 10 * SECOND);
+        // Zero permits look: they pass and do not start a cooldown.
+        assertThat(acquire(k, cooldown, 0)).isEqualTo(Outcome.admitted(1));
+        assertThat(acquire(k, cooldown, 5)).isEqualTo(Outcome.admitted(0));
+        ticker.advanceMicros(1);
+        assertThat(acquire(k, cooldown, 1)).isEqualTo(Outcome.rejected(9_999_999));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Gate
+
+    @Test
+    void gate_raised_rejectsUntilDeadlineAndMergesByMaximum() {
+        StateKey k = key("gate");
+
+        assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+        assertThat(storage.raiseGate(k, T0 + 5 * SECOND)).isEqualTo(T0 + 5 * SECOND);
+        assertThat(storage.raiseGate(k, T0 + 3 * SECOND)).isEqualTo(T0 + 5 * SECOND);
+
+        at(T0 + SECOND);
+        assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(4_000_000));
+        assertThat(storage.raiseGate(k, T0 + 8 * SECOND)).isEqualTo(T0 + 8 * SECOND);
+        assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(7_000_000));
+
+        at(T0 + 8 * SECOND - 1);
+        assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(1));
+        at(T0 + 8 * SECOND);
+        assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+    }
+
+    @Test
+    void gate_passedInAdmittedBatch_keepsItsDeadline() {
+        StateKey gate = key("gate");
+        StateKey bucketKey = key("bucket");
+        TokenBucket bucket = new TokenBucket(10, 1, Duration.ofSeconds(1));
+
+        storage.raiseGate(gate, T0 + 2 * SECOND);
+        assertThat(evaluate(new Step(gate, Gate.INSTANCE, 1), new Step(bucketKey, bucket, 1)))
+                .isEqualTo(BatchResult.of(Outcome.rejected(2_000_000), Outcome.admitted(9)));
+        at(T0 + 2 * SECOND);
+        assertThat(evaluate(new Step(gate, Gate.INSTANCE, 1), new Step(bucketKey, bucket, 1)))
+                .isEqualTo(BatchResult.of(Outcome.admitted(Long.MAX_VALUE), Outcome.admitted(9)));
+        // Raising it again later still merges with nothing left over from passing it.
+        assertThat(storage.raiseGate(gate, T0 + 4 * SECOND)).isEqualTo(T0 + 4 * SECOND);
+        assertThat(look(gate, Gate.INSTANCE)).isEqualTo(Outcome.rejected(2_000_000));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Membership
+
+    @Test
+    void membership_forever_blocksAndRegistersUntilRemoved() {
+        StateKey k = key("blocklist");
+
+        assertThat(storage.isMember(k, now())).isFalse();
+        assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+        assertThat(acquire(k, Membership.MUST_BE_PRESENT, 1)).isEqualTo(Outcome.NEVER);
+
+        storage.addMember(k, Long.MAX_VALUE);
+        ticker.advance(Duration.ofDays(3_650));
+        assertThat(storage.isMember(k, now())).isTrue();
+        assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.NEVER);
+        assertThat(acquire(k, Membership.MUST_BE_PRESENT, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+
+        assertThat(storage.removeMember(k)).isTrue();
+        assertThat(storage.removeMember(k)).isFalse();
+        assertThat(storage.isMember(k, now())).isFalse();
+        assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+    }
+
+    @Test
+    void membership_withExpiry_endsExactlyAtExpiry() {
+        StateKey k = key("blocklist");
+
+        storage.addMember(k, T0 + 30 * SECOND);
+        assertThat(storage.isMember(k, now())).isTrue();
+        assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.rejected(30_000_000));
+        at(T0 + 30 * SECOND - 1);
+        assertThat(storage.isMember(k, now())).isTrue();
+        assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.rejected(1));
+        at(T0 + 30 * SECOND);
+        assertThat(storage.isMember(k, now())).isFalse();
+        assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+        assertThat(acquire(k, Membership.MUST_BE_PRESENT, 1)).isEqualTo(Outcome.NEVER);
+    }
+
+    @Test
+    void addMember_again_replacesEarlierExpiry() {
+        StateKey k = key("registered");
+
+        storage.addMember(k, T0 + 60 * SECOND);
+        storage.addMember(k, T0 + 10 * SECOND);
+        at(T0 + 10 * SECOND);
+        assertThat(storage.isMember(k, now())).isFalse();
+
+        storage.addMember(k, Long.MAX_VALUE);
+        at(T0 + 100 * SECOND);
+        assertThat(storage.isMember(k, now())).isTrue();
+    }
+
+    @Test
+    void membership_ofOtherSubjectOrSet_isSeparate() {
+        String subject = "user-" + UUID.randomUUID();
+        StateKey blocked = key("blocklist", subject);
+
+        storage.addMember(blocked, Long.MAX_VALUE);
+        assertThat(storage.isMember(key("registered", subject), now())).isFalse();
+        assertThat(storage.isMember(key("blocklist", subject + "0"), now())).isFalse();
+        assertThat(storage.isMember(blocked, now())).isTrue();
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -221,7 +526,7 @@ public abstract class StorageContractTest {
         assertThat(copy).isEqualTo(BatchResult.of(Outcome.admitted(3), Outcome.rejected(9_000_000)));
 
         // The bucket still holds 4 tokens (plus 1/60 of a token refilled over that second, below one token).
-        assertThat(acquire(bucketKey, bucket, 0)).isEqualTo(Outcome.admitted(4));
+        assertThat(look(bucketKey, bucket)).isEqualTo(Outcome.admitted(4));
     }
 
     @Test
@@ -242,6 +547,35 @@ public abstract class StorageContractTest {
     }
 
     @Test
+    void evaluate_blockedUser_consumesNothingInAnyStep() {
+        StateKey blocked = key("blocklist");
+        StateKey windowKey = key("window");
+        StateKey logKey = key("log");
+        StateKey counterKey = key("counter");
+        FixedWindow window = new FixedWindow(2, Duration.ofSeconds(10));
+        SlidingWindowLog log = new SlidingWindowLog(2, Duration.ofSeconds(10));
+        SlidingWindowCounter counter = new SlidingWindowCounter(2, Duration.ofSeconds(10), 2);
+        storage.addMember(blocked, T0 + 20 * SECOND);
+
+        for (int i = 0; i < 3; i++) {
+            BatchResult r = evaluate(
+                    new Step(windowKey, window, 1),
+                    new Step(logKey, log, 1),
+                    new Step(counterKey, counter, 1),
+                    new Step(blocked, Membership.MUST_BE_ABSENT, 1));
+            assertThat(r)
+                    .isEqualTo(BatchResult.of(
+                            Outcome.admitted(1),
+                            Outcome.admitted(1),
+                            Outcome.admitted(1),
+                            Outcome.rejected(20_000_000)));
+        }
+        assertThat(acquire(windowKey, window, 2)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(logKey, log, 2)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(counterKey, counter, 2)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
     void evaluate_allStepsAdmit_consumesInEveryStep() {
         TokenBucket perUser = new TokenBucket(3, 1, Duration.ofMinutes(1));
         TokenBucket global = new TokenBucket(10, 1, Duration.ofMinutes(1));
@@ -252,27 +586,587 @@ public abstract class StorageContractTest {
                 .isEqualTo(BatchResult.of(Outcome.admitted(1), Outcome.admitted(8)));
         assertThat(evaluate(new Step(userKey, perUser, 2), new Step(globalKey, global, 2)))
                 .isEqualTo(BatchResult.of(Outcome.rejected(60_000_000), Outcome.admitted(6)));
-        assertThat(acquire(globalKey, global, 0)).isEqualTo(Outcome.admitted(8));
+        assertThat(look(globalKey, global)).isEqualTo(Outcome.admitted(8));
+        assertThat(look(userKey, perUser)).isEqualTo(Outcome.admitted(1));
+    }
+
+    @Test
+    void evaluate_neverAdmittableStep_reportsNeverAndConsumesNothing() {
+        TokenBucket bucket = new TokenBucket(3, 1, Duration.ofSeconds(1));
+        StateKey a = key("a");
+        StateKey b = key("b");
+
+        BatchResult r = evaluate(new Step(a, bucket, 1), new Step(b, bucket, 4));
+        assertThat(r).isEqualTo(BatchResult.of(Outcome.admitted(2), Outcome.NEVER));
+        assertThat(r.retryAfterMicros()).isEqualTo(Long.MAX_VALUE);
+        assertThat(look(a, bucket)).isEqualTo(Outcome.admitted(3));
     }
 
     // ---------------------------------------------------------------------------------------------------------------
-    // Fast paths and health
+    // Clients, fast paths, health
+
+    @Test
+    void clients_ofOneBackend_shareState() {
+        Storage other = openClient();
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+        StateKey k = key("bucket");
+
+        assertThat(storage.acquire(k, bucket, 1, now())).isEqualTo(Outcome.admitted(1));
+        assertThat(other.acquire(k, bucket, 1, now())).isEqualTo(Outcome.admitted(0));
+        assertThat(storage.acquire(k, bucket, 1, now())).isEqualTo(Outcome.rejected(3_600_000_000L));
+        storage.addMember(key("set", k.subject()), Long.MAX_VALUE);
+        assertThat(other.isMember(key("set", k.subject()), now())).isTrue();
+    }
 
     @Test
     void acquire_agreesWithOneStepEvaluate() {
-        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofSeconds(1));
-        StateKey viaAcquire = key("acquire");
-        StateKey viaEvaluate = key("evaluate");
-        for (int i = 0; i < 6; i++) {
-            long a = acquire(viaAcquire, bucket, 1);
-            long e = evaluate(new Step(viaEvaluate, bucket, 1)).outcome(0);
-            assertThat(a).as("request %d", i).isEqualTo(e);
-            ticker.advance(Duration.ofMillis(300));
+        List<LimitSpec> specs = List.of(
+                new TokenBucket(2, 1, Duration.ofSeconds(1)),
+                new FixedWindow(2, Duration.ofSeconds(1)),
+                new SlidingWindowLog(2, Duration.ofSeconds(1)),
+                new SlidingWindowCounter(2, Duration.ofSeconds(1), 2),
+                new Cooldown(Duration.ofMillis(700)),
+                Gate.INSTANCE,
+                Membership.MUST_BE_ABSENT);
+        for (LimitSpec spec : specs) {
+            StateKey viaAcquire = key("acquire");
+            StateKey viaEvaluate = key("evaluate");
+            for (int i = 0; i < 8; i++) {
+                long permits = i % 3;
+                long a = acquire(viaAcquire, spec, permits);
+                long e = evaluate(new Step(viaEvaluate, spec, permits)).outcome(0);
+                assertThat(Outcome.toString(a)).as("%s, request %d", spec, i).isEqualTo(Outcome.toString(e));
+                ticker.advance(Duration.ofMillis(300));
+            }
+        }
+    }
+
+    @Test
+    void evaluateAsync_agreesWithEvaluate() throws Exception {
+        TokenBucket bucket = new TokenBucket(3, 1, Duration.ofSeconds(1));
+        Cooldown cooldown = new Cooldown(Duration.ofMillis(500));
+        StateKey syncBucket = key("sync-bucket");
+        StateKey syncCooldown = key("sync-cooldown");
+        StateKey asyncBucket = key("async-bucket");
+        StateKey asyncCooldown = key("async-cooldown");
+        for (int i = 0; i < 10; i++) {
+            BatchResult sync = evaluate(new Step(syncBucket, bucket, 1), new Step(syncCooldown, cooldown, i % 2));
+            BatchResult async = storage.evaluateAsync(
+                            Batch.of(new Step(asyncBucket, bucket, 1), new Step(asyncCooldown, cooldown, i % 2)), now())
+                    .toCompletableFuture()
+                    .get(30, TimeUnit.SECONDS);
+            assertThat(async).as("request %d", i).isEqualTo(sync);
+            ticker.advance(Duration.ofMillis(200));
         }
     }
 
     @Test
     void health_isUp() {
-        assertThat(storage.health().up()).isTrue();
+        StorageHealth health = storage.health();
+        assertThat(health.up()).as("health %s", health).isTrue();
+        assertThat(health.latency().isNegative())
+                .as("latency %s", health.latency())
+                .isFalse();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Races
+
+    /** Runs {@code attempt} from {@link #raceThreads()} threads behind one gate; answers how many it admitted. */
+    private int race(RaceAttempt attempt) throws Exception {
+        List<Storage> clients = new ArrayList<>();
+        clients.add(storage);
+        while (clients.size() < raceClients()) {
+            clients.add(openClient());
+        }
+        int threads = raceThreads();
+        CountDownLatch ready = new CountDownLatch(threads);
+        CountDownLatch gate = new CountDownLatch(1);
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            List<Future<Integer>> futures = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                Storage client = clients.get(t % clients.size());
+                int thread = t;
+                futures.add(pool.submit(() -> {
+                    ready.countDown();
+                    gate.await();
+                    int admitted = 0;
+                    for (int i = 0; i < raceRequestsPerThread(); i++) {
+                        if (attempt.admits(client, thread, i)) {
+                            admitted++;
+                        }
+                    }
+                    return admitted;
+                }));
+            }
+            ready.await();
+            gate.countDown();
+            int total = 0;
+            for (Future<Integer> f : futures) {
+                try {
+                    total += f.get(60, TimeUnit.SECONDS);
+                } catch (TimeoutException e) {
+                    throw new AssertionError("a race did not finish within 60 s: a deadlock?", e);
+                }
+            }
+            return total;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @FunctionalInterface
+    private interface RaceAttempt {
+        boolean admits(Storage client, int thread, int request);
+    }
+
+    private int raceRequests() {
+        return raceThreads() * raceRequestsPerThread();
+    }
+
+    @Test
+    void race_acquireOnOneBucket_admitsExactlyCapacity() throws Exception {
+        long capacity = raceRequests() / 2;
+        TokenBucket bucket = new TokenBucket(capacity, 1, Duration.ofDays(1));
+        StateKey k = key("bucket");
+        long at = now();
+
+        int admitted = race((client, thread, i) -> Outcome.isAdmitted(client.acquire(k, bucket, 1, at)));
+
+        assertThat(admitted).isEqualTo(capacity);
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(86_400_000_000L));
+    }
+
+    @Test
+    void race_batchesInOppositeKeyOrders_admitExactlyTheSmallerLimitAndNoDeadlock() throws Exception {
+        long windowLimit = raceRequests() / 2;
+        long logLimit = Math.min(SlidingWindowLog.MAX_LIMIT, raceRequests() / 3);
+        FixedWindow window = new FixedWindow(windowLimit, Duration.ofHours(1));
+        SlidingWindowLog log = new SlidingWindowLog(logLimit, Duration.ofHours(1));
+        StateKey a = key("window");
+        StateKey b = key("log");
+        long at = now();
+
+        int admitted = race((client, thread, i) -> {
+            Step first = new Step(a, window, 1);
+            Step second = new Step(b, log, 1);
+            Batch batch = (thread + i) % 2 == 0 ? Batch.of(first, second) : Batch.of(second, first);
+            return client.evaluate(batch, at).admitted();
+        });
+
+        assertThat(admitted).isEqualTo(logLimit);
+        // Rejected batches consumed nothing from the window either.
+        assertThat(look(a, window)).isEqualTo(Outcome.admitted(windowLimit - logLimit));
+    }
+
+    @Test
+    void race_acquireAndBatchesOnOneBucket_admitExactlyCapacity() throws Exception {
+        long capacity = raceRequests() / 2;
+        TokenBucket bucket = new TokenBucket(capacity, 1, Duration.ofDays(1));
+        StateKey k = key("bucket");
+        long at = now();
+
+        int admitted = race((client, thread, i) -> {
+            if ((thread + i) % 2 == 0) {
+                return Outcome.isAdmitted(client.acquire(k, bucket, 1, at));
+            }
+            // A second step of its own, so that the batch cannot take a single-step path.
+            StateKey own = key("own-" + thread + "-" + i, k.subject());
+            return client.evaluate(Batch.of(new Step(own, bucket, 1), new Step(k, bucket, 1)), at)
+                    .admitted();
+        });
+
+        assertThat(admitted).isEqualTo(capacity);
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(86_400_000_000L));
+    }
+
+    @Test
+    void race_cooldownOnOneKey_admitsExactlyOne() throws Exception {
+        Cooldown cooldown = new Cooldown(Duration.ofMinutes(1));
+        StateKey k = key("cooldown");
+        long at = now();
+
+        int admitted = race((client, thread, i) -> Outcome.isAdmitted(client.acquire(k, cooldown, 1, at)));
+
+        assertThat(admitted).isEqualTo(1);
+    }
+
+    @Test
+    void race_putRecordCompareAndSet_losesNoIncrement() throws Exception {
+        StateKey k = key("record");
+        int increments = 25;
+
+        race((client, thread, i) -> {
+            if (i >= increments) {
+                return false;
+            }
+            while (true) {
+                Optional<VersionedRecord> current = client.getRecord(k);
+                long version = current.map(VersionedRecord::version).orElse(0L);
+                long count =
+                        current.map(r -> ByteBuffer.wrap(r.value()).getLong()).orElse(0L);
+                byte[] next = ByteBuffer.allocate(8).putLong(count + 1).array();
+                if (client.putRecord(k, next, version) >= 0) {
+                    return true;
+                }
+            }
+        });
+
+        long total = (long) raceThreads() * Math.min(increments, raceRequestsPerThread());
+        VersionedRecord record = storage.getRecord(k).orElseThrow();
+        assertThat(record.version()).isEqualTo(total);
+        assertThat(ByteBuffer.wrap(record.value()).getLong()).isEqualTo(total);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Differential test against the reference
+
+    @Test
+    void evaluate_randomHistories_answerExactlyAsTheReference() {
+        List<Storage> clients = List.of(storage, openClient());
+        long start = T0;
+        for (int i = 1; i <= differentialSeeds(); i++) {
+            long seed = 0x9E3779B97F4A7C15L * i;
+            String seedPrefix = "seed" + i + "/";
+            RandomHistory history =
+                    new RandomHistory(seed, clients, name -> key(seedPrefix + name), start, this::maintain);
+            history.run(differentialOperations());
+            // Each history starts after the last one ended: the backend has seen those times.
+            start = history.newest() + 3_600 * SECOND;
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Expiry: state acts as absent exactly at its ttl, and eviction never grants extra quota
+
+    @Test
+    void expiry_tokenBucket_justBeforeFullRefillStillRejects() {
+        TokenBucket bucket = new TokenBucket(4, 1, Duration.ofSeconds(1));
+        StateKey k = key("bucket");
+
+        assertThat(acquire(k, bucket, 4)).isEqualTo(Outcome.admitted(0));
+        expireUntil(T0 + 4 * SECOND - 1);
+        assertThat(acquire(k, bucket, 4)).isEqualTo(Outcome.rejected(1));
+        expireUntil(T0 + 4 * SECOND);
+        assertThat(acquire(k, bucket, 4)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void expiry_fixedWindow_holdsUntilWindowEnds() {
+        FixedWindow window = new FixedWindow(2, Duration.ofSeconds(10));
+        StateKey k = key("window");
+
+        at(T0 + 3 * SECOND);
+        assertThat(acquire(k, window, 2)).isEqualTo(Outcome.admitted(0));
+        expireUntil(T0 + 10 * SECOND - 1);
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.rejected(1));
+        expireUntil(T0 + 10 * SECOND);
+        assertThat(acquire(k, window, 2)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void expiry_slidingWindowLog_holdsUntilNewestPermitLeaves() {
+        SlidingWindowLog log = new SlidingWindowLog(2, Duration.ofSeconds(5));
+        StateKey k = key("log");
+
+        assertThat(acquire(k, log, 2)).isEqualTo(Outcome.admitted(0));
+        expireUntil(T0 + 5 * SECOND - 1);
+        assertThat(acquire(k, log, 1)).isEqualTo(Outcome.rejected(1));
+        expireUntil(T0 + 5 * SECOND);
+        assertThat(acquire(k, log, 2)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void expiry_slidingWindowCounter_holdsUntilSubBucketLeaves() {
+        // Sub-buckets of 2 s; [T0, T0+2s) stops counting when the bucket at T0+6s begins.
+        SlidingWindowCounter counter = new SlidingWindowCounter(2, Duration.ofSeconds(4), 2);
+        StateKey k = key("counter");
+
+        assertThat(acquire(k, counter, 2)).isEqualTo(Outcome.admitted(0));
+        expireUntil(T0 + 6 * SECOND - 1);
+        assertThat(acquire(k, counter, 1)).isEqualTo(Outcome.rejected(1));
+        expireUntil(T0 + 6 * SECOND);
+        assertThat(acquire(k, counter, 2)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void expiry_cooldown_holdsUntilPeriodEnds() {
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(3));
+        StateKey k = key("cooldown");
+
+        assertThat(acquire(k, cooldown, 1)).isEqualTo(Outcome.admitted(0));
+        expireUntil(T0 + 3 * SECOND - 1);
+        assertThat(acquire(k, cooldown, 1)).isEqualTo(Outcome.rejected(1));
+        expireUntil(T0 + 3 * SECOND);
+        assertThat(acquire(k, cooldown, 1)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void expiry_gate_holdsUntilDeadline() {
+        StateKey k = key("gate");
+
+        storage.raiseGate(k, T0 + 7 * SECOND);
+        expireUntil(T0 + 7 * SECOND - 1);
+        assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(1));
+        expireUntil(T0 + 7 * SECOND);
+        assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+        assertThat(storage.raiseGate(k, T0 + 9 * SECOND)).isEqualTo(T0 + 9 * SECOND);
+    }
+
+    @Test
+    void expiry_membership_holdsUntilExpiry() {
+        StateKey k = key("blocklist");
+
+        storage.addMember(k, T0 + 9 * SECOND);
+        expireUntil(T0 + 9 * SECOND - 1);
+        assertThat(storage.isMember(k, now())).isTrue();
+        assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.rejected(1));
+        expireUntil(T0 + 9 * SECOND);
+        assertThat(storage.isMember(k, now())).isFalse();
+        assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+    }
+
+    @Test
+    void expiry_longAfterTtl_leavesOnlyFreshState() {
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofSeconds(1));
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(1));
+        StateKey bucketKey = key("bucket");
+        StateKey cooldownKey = key("cooldown");
+
+        assertThat(acquire(bucketKey, bucket, 2)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(cooldownKey, cooldown, 1)).isEqualTo(Outcome.admitted(0));
+        expireUntil(T0 + Duration.ofDays(2).toNanos() / 1_000);
+        assertThat(acquire(bucketKey, bucket, 2)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(cooldownKey, cooldown, 1)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(cooldownKey, cooldown, 1)).isEqualTo(Outcome.rejected(1_000_000));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // forget
+
+    @Test
+    void forget_subject_removesItsStateSetsAndRecordsAndNothingElse() {
+        String subject = "user-" + UUID.randomUUID();
+        // A subject that extends the forgotten one, and one with the same scopes: both must survive.
+        String longer = subject + "0";
+        TokenBucket bucket = new TokenBucket(3, 1, Duration.ofHours(1));
+        Cooldown cooldown = new Cooldown(Duration.ofHours(1));
+        for (String s : List.of(subject, longer)) {
+            assertThat(acquire(key("bucket", s), bucket, 2)).isEqualTo(Outcome.admitted(1));
+            assertThat(acquire(key("cooldown", s), cooldown, 1)).isEqualTo(Outcome.admitted(0));
+            storage.addMember(key("blocklist", s), Long.MAX_VALUE);
+            storage.raiseGate(key("gate", s), T0 + 100 * SECOND);
+            assertThat(storage.putRecord(key("record", s), new byte[] {1}, 0)).isEqualTo(1);
+        }
+
+        assertThat(storage.forget(subject)).isEqualTo(5);
+
+        assertThat(acquire(key("bucket", subject), bucket, 3)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(key("cooldown", subject), cooldown, 1)).isEqualTo(Outcome.admitted(0));
+        assertThat(storage.isMember(key("blocklist", subject), now())).isFalse();
+        assertThat(acquire(key("gate", subject), Gate.INSTANCE, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+        assertThat(storage.getRecord(key("record", subject))).isEmpty();
+
+        assertThat(acquire(key("bucket", longer), bucket, 2)).isEqualTo(Outcome.rejected(3_600_000_000L));
+        assertThat(acquire(key("cooldown", longer), cooldown, 1)).isEqualTo(Outcome.rejected(3_600_000_000L));
+        assertThat(storage.isMember(key("blocklist", longer), now())).isTrue();
+        assertThat(acquire(key("gate", longer), Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(100_000_000));
+        assertThat(storage.getRecord(key("record", longer)).orElseThrow().version())
+                .isEqualTo(1);
+    }
+
+    @Test
+    void forget_again_removesNothing() {
+        String subject = "user-" + UUID.randomUUID();
+        storage.addMember(key("blocklist", subject), Long.MAX_VALUE);
+
+        assertThat(storage.forget(subject)).isEqualTo(1);
+        assertThat(storage.forget(subject)).isZero();
+    }
+
+    @Test
+    void forget_subjectWithPatternCharacters_matchesItLiterally() {
+        String base = "user-" + UUID.randomUUID();
+        String pattern = base + "*%[ab]_?";
+        // What the subject matches as a glob (Redis SCAN MATCH) and as a SQL LIKE pattern.
+        String globMatch = base + "Q%a_Z";
+        String likeMatch = base + "*Q[ab]Z?";
+        for (String s : List.of(pattern, globMatch, likeMatch)) {
+            storage.addMember(key("blocklist", s), Long.MAX_VALUE);
+        }
+
+        assertThat(storage.forget(pattern)).isEqualTo(1);
+        assertThat(storage.isMember(key("blocklist", pattern), now())).isFalse();
+        assertThat(storage.isMember(key("blocklist", globMatch), now())).isTrue();
+        assertThat(storage.isMember(key("blocklist", likeMatch), now())).isTrue();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Records
+
+    @Test
+    void putRecord_versions_startAtOneAndGrowByOne() {
+        StateKey k = key("record");
+
+        assertThat(storage.getRecord(k)).isEmpty();
+        assertThat(storage.putRecord(k, bytes("first"), 0)).isEqualTo(1);
+        assertThat(storage.getRecord(k)).contains(new VersionedRecord(bytes("first"), 1));
+        assertThat(storage.putRecord(k, bytes("second"), 1)).isEqualTo(2);
+        assertThat(storage.putRecord(k, bytes("third"), 2)).isEqualTo(3);
+        assertThat(storage.getRecord(k)).contains(new VersionedRecord(bytes("third"), 3));
+    }
+
+    @Test
+    void putRecord_staleVersion_conflictsAndChangesNothing() {
+        StateKey k = key("record");
+
+        assertThat(storage.putRecord(k, bytes("mine"), 1)).isEqualTo(-1);
+        assertThat(storage.getRecord(k)).isEmpty();
+        assertThat(storage.putRecord(k, bytes("first"), 0)).isEqualTo(1);
+        assertThat(storage.putRecord(k, bytes("again"), 0)).isEqualTo(-1);
+        assertThat(storage.putRecord(k, bytes("ahead"), 2)).isEqualTo(-1);
+        assertThat(storage.getRecord(k)).contains(new VersionedRecord(bytes("first"), 1));
+    }
+
+    @Test
+    void putRecord_valueArray_isCopied() {
+        StateKey k = key("record");
+        byte[] value = {1, 2, 3};
+
+        storage.putRecord(k, value, 0);
+        value[0] = 9;
+        assertThat(storage.getRecord(k).orElseThrow().value()).containsExactly(1, 2, 3);
+    }
+
+    @Test
+    void putRecord_emptyAndLargeValues_roundTrip() {
+        StateKey empty = key("empty");
+        StateKey large = key("large");
+        byte[] big = new byte[64 * 1024];
+        for (int i = 0; i < big.length; i++) {
+            big[i] = (byte) (i * 31 + 7);
+        }
+
+        assertThat(storage.putRecord(empty, new byte[0], 0)).isEqualTo(1);
+        assertThat(storage.putRecord(large, big, 0)).isEqualTo(1);
+        assertThat(storage.getRecord(empty).orElseThrow().value()).isEmpty();
+        assertThat(storage.getRecord(large).orElseThrow().value()).isEqualTo(big);
+    }
+
+    @Test
+    void records_neverExpireOnTheirOwn() {
+        StateKey k = key("record");
+
+        storage.putRecord(k, bytes("kept"), 0);
+        expireUntil(T0 + Duration.ofDays(3_650).toNanos() / 1_000);
+        assertThat(storage.getRecord(k)).contains(new VersionedRecord(bytes("kept"), 1));
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Keys of any content
+
+    @Test
+    void keys_ofAnyContent_neverCollide() {
+        String tenKb = "k".repeat(10 * 1024);
+        String[][] pairs = {
+            {"plain", "user"},
+            {"plain", ""},
+            {"plain", " "},
+            {"plain", "a b"},
+            {"plain", "a\nb"},
+            {"plain", "a\r\nb"},
+            {"plain", "{user}"},
+            {"plain", "{"},
+            {"plain", "}"},
+            {"plain", "\"'`"},
+            {"plain", "\0"},
+            {"plain", "a\0b"},
+            {"plain", "ユーザー😀"},
+            {"plain", "\u00e9"},
+            {"plain", "e\u0301"},
+            {"plain", "*"},
+            {"plain", "%"},
+            {"plain", "_"},
+            {"plain", "'; DROP TABLE guard_state; --"},
+            // Collision bait for encodings that join scope and subject with a separator.
+            {"a:b", "c"},
+            {"a", "b:c"},
+            {"a\0b", "c"},
+            {"a", "b\0c"},
+            {"a|b", "c"},
+            {"a", "b|c"},
+            {"a/b", "c"},
+            {"a", "b/c"},
+            {"a{b}", "c"},
+            {"a", "{b}c"},
+            {tenKb, tenKb},
+            {tenKb, tenKb + "x"},
+            {tenKb + "x", tenKb},
+            {"ユーザー😀\n{x}\"", tenKb},
+        };
+        TokenBucket one = new TokenBucket(1, 1, Duration.ofHours(1));
+        List<StateKey> keys = new ArrayList<>();
+        // Each pair as it is, and with a salt that makes its subject unique to this test (forget below uses one).
+        String salt = UUID.randomUUID().toString();
+        for (String[] pair : pairs) {
+            keys.add(key(pair[0], pair[1]));
+            keys.add(key(pair[0], pair[1] + salt));
+        }
+
+        for (StateKey k : keys) {
+            assertThat(acquire(k, one, 1)).as("first permit of %s", k).isEqualTo(Outcome.admitted(0));
+        }
+        for (int i = 0; i < keys.size(); i++) {
+            StateKey k = keys.get(i);
+            assertThat(acquire(k, one, 1)).as("second permit of %s", k).isEqualTo(Outcome.rejected(3_600_000_000L));
+            assertThat(storage.putRecord(new StateKey(k.scope() + "#record", k.subject()), bytes("v" + i), 0))
+                    .isEqualTo(1);
+            if (i % 2 == 0) {
+                storage.addMember(new StateKey(k.scope() + "#set", k.subject()), Long.MAX_VALUE);
+            }
+        }
+        for (int i = 0; i < keys.size(); i++) {
+            StateKey k = keys.get(i);
+            assertThat(storage.getRecord(new StateKey(k.scope() + "#record", k.subject())))
+                    .as("record of %s", k)
+                    .contains(new VersionedRecord(bytes("v" + i), 1));
+            assertThat(storage.isMember(new StateKey(k.scope() + "#set", k.subject()), now()))
+                    .as("membership of %s", k)
+                    .isEqualTo(i % 2 == 0);
+        }
+        // The salted "a\nb" (odd, so in no set) has a bucket and a record; forget removes exactly those.
+        StateKey forgotten = keys.get(9);
+        assertThat(storage.forget(forgotten.subject())).isEqualTo(2);
+        assertThat(acquire(forgotten, one, 1)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(keys.get(8), one, 1)).isEqualTo(Outcome.rejected(3_600_000_000L));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Bad arguments
+
+    @Test
+    void putRecord_negativeExpectedVersion_isRejectedWithMessage() {
+        StateKey k = key("record");
+
+        assertThatThrownBy(() -> storage.putRecord(k, bytes("x"), -1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("expectedVersion must not be negative but was -1");
+        assertThat(storage.getRecord(k)).isEmpty();
+    }
+
+    @Test
+    void acquire_negativePermits_isRejectedWithMessage() {
+        StateKey k = key("bucket");
+        TokenBucket bucket = new TokenBucket(1, 1, Duration.ofSeconds(1));
+
+        assertThatThrownBy(() -> storage.acquire(k, bucket, -1, now()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("permits must not be negative but was -1");
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.admitted(0));
     }
 }

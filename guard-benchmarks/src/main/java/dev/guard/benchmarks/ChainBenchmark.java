@@ -1,0 +1,91 @@
+package dev.guard.benchmarks;
+
+import dev.guard.Decision;
+import dev.guard.Guard;
+import dev.guard.KeyBy;
+import dev.guard.ManualTicker;
+import dev.guard.storage.memory.MemoryStorage;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * The full inbound chain per message on the memory storage: blocklist, registration, duplicate suppression,
+ * throttle, token bucket and sliding window, evaluated as one atomic batch, through {@link Guard#check}: key
+ * extraction, the fingerprint of the text, the batch, the decision. Realistic limits and a simulated clock that moves
+ * one millisecond per message (a bot receiving 1,000 updates per second from 10,000 users), so every message passes
+ * and the whole chain commits every time; the texts differ, as in a real chat.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.NANOSECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(1)
+public class ChainBenchmark {
+    /** A minimal update, as a bot framework would hand it over. */
+    public record Message(long userId, long chatId, String text) {}
+
+    static final int USERS = 10_000;
+    static final int MESSAGES = 1 << 16;
+
+    private final ManualTicker ticker = ManualTicker.create();
+    private MemoryStorage storage;
+    private Guard<Message> guard;
+    private Message[] messages;
+
+    /** Each thread walks the prepared messages from its own offset. */
+    @State(Scope.Thread)
+    public static class Cursor {
+        int next = (int) (Thread.currentThread().getId() * 7919) & (MESSAGES - 1);
+    }
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        storage = MemoryStorage.create();
+        guard = Guard.<Message>builder()
+                .storage(storage)
+                .ticker(ticker)
+                .userId(Message::userId)
+                .chatId(Message::chatId)
+                .blocklist()
+                .requireRegistration()
+                .duplicates(Duration.ofSeconds(2), Message::text)
+                .throttle("per-chat", KeyBy.CHAT, 20, Duration.ofMinutes(1))
+                .tokenBucket("per-user", KeyBy.USER, 5, 1, Duration.ofSeconds(1))
+                .slidingWindow("per-user-minute", KeyBy.USER, 30, Duration.ofMinutes(1))
+                .build();
+        for (int u = 0; u < USERS; u++) {
+            guard.registrations().add((long) u);
+        }
+        messages = new Message[MESSAGES];
+        for (int i = 0; i < MESSAGES; i++) {
+            long user = i % USERS;
+            messages[i] = new Message(user, user, "message number " + i);
+        }
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        storage.close();
+    }
+
+    @Benchmark
+    public Decision check(Cursor cursor) {
+        Message message = messages[cursor.next];
+        cursor.next = (cursor.next + 1) & (MESSAGES - 1);
+        ticker.advanceMicros(1_000);
+        return guard.check(message);
+    }
+}

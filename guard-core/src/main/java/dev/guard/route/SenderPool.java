@@ -1,0 +1,1419 @@
+package dev.guard.route;
+
+import dev.guard.Ticker;
+import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Outcome;
+import dev.guard.limit.SlidingWindowCounter;
+import dev.guard.spi.Batch;
+import dev.guard.spi.BatchResult;
+import dev.guard.spi.GuardStorageException;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
+import dev.guard.spi.Storage;
+import dev.guard.spi.VersionedRecord;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.UnaryOperator;
+import java.util.random.RandomGenerator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Routes outgoing messages over several sender accounts (bot tokens, WhatsApp numbers) within every platform limit
+ * at once, spreads the load by the senders' health, warms new senders up, and backs off when the platform pushes
+ * back.
+ *
+ * <p><b>One storage call per permit.</b> {@link #acquire} picks a sender locally (power of two choices over the
+ * eligible senders, scored by health, risk and the capacity it believes is left) and admits the send with one
+ * atomic, all-or-nothing {@link Storage#evaluate} covering the sender (not blocked or retired, no gate, warm-up
+ * allowance, per-second and per-day quotas), the recipient chat (gate and limit) and the pool's global limit. When
+ * the storage rejects the sender it tries another, at most {@code maxAttempts} storage calls in all; when it rejects
+ * the chat or the global limit no other sender would help, and the answer is {@link SendDecision.Delayed} at once.
+ *
+ * <p><b>Shared state.</b> Everything that must hold across processes lives in the storage, under keys prefixed
+ * with the pool's {@linkplain Builder#name name}: two pools of the same name over one storage (two processes)
+ * share quotas, gates, blocks and warm-up stages exactly. Status, warm-up stage and limits changed at run time are a
+ * versioned record per sender that each pool re-reads every {@code syncInterval}; health, risk, pacing and the
+ * counters behind {@link #stats()} are local to the process.
+ *
+ * <p><b>Thread safety and cost.</b> Thread-safe. {@link #acquire} reads only volatile local state besides its
+ * storage call(s); feedback methods update local state under a per-sender monitor and call the storage only to
+ * raise a gate or change a record. Nothing here blocks besides the storage.
+ *
+ * <pre>{@code
+ * SenderPool pool = SenderPool.builder(storage)
+ *         .preset(PlatformPreset.telegram())
+ *         .sender(Sender.of("bot-a"))
+ *         .sender(Sender.builder("bot-b").warmUp(WarmUpSchedule.sendGrid()).build())
+ *         .build();
+ * }</pre>
+ */
+public final class SenderPool {
+    static final int DAY_BUCKETS = 24;
+    private static final int WARM_BUCKETS = 10;
+    private static final int MAX_TAGS = 64;
+    private static final long UNKNOWN_TAG = -1L;
+    /** A retry_after longer than this cannot be a platform's answer: 2^53 microseconds, about 285 years. */
+    private static final long MAX_MICROS = LimitSpec.EXACT_LIMIT - 1;
+
+    private static final Logger LOG = LoggerFactory.getLogger(SenderPool.class);
+
+    private final Storage storage;
+    private final Ticker ticker;
+    private final String name;
+    private final String prefix;
+    private final PlatformPreset preset;
+    private final List<PoolListener> listeners;
+    private final long syncIntervalMicros;
+    private final int maxAttempts;
+    private final double backoff;
+    private final double recoveryPerSecond;
+    private final double latencyBackoff;
+    private final int ejectAfterFailures;
+    private final long ejectionMicros;
+    private final double maxEjectedFraction;
+    private final double maxWarmUpFailureRate;
+    private final double maxWarmUpBlockRate;
+    private final Map<String, Integer> tagStages;
+    private final long zoneOffsetSeconds;
+    private final RandomGenerator random;
+    private final String chatGateScope;
+    private final String privateChatScope;
+    private final String groupChatScope;
+    private final Step globalStep;
+
+    private final Object lock = new Object();
+    private volatile SenderState[] senders = new SenderState[0];
+    private final Map<String, SenderState> byId = new ConcurrentHashMap<>();
+    private volatile Map<String, Integer> tagBits = Map.of();
+    private volatile long nextSyncMicros = Long.MIN_VALUE;
+    private final AtomicBoolean syncing = new AtomicBoolean();
+    private final AtomicBoolean exhausted = new AtomicBoolean();
+
+    private SenderPool(Builder b) {
+        this.storage = b.storage;
+        this.ticker = b.ticker;
+        this.name = b.name;
+        this.prefix = "route/" + b.name + "/";
+        this.preset = b.preset;
+        this.listeners = List.copyOf(b.listeners);
+        this.syncIntervalMicros = micros(b.syncInterval);
+        this.maxAttempts = b.maxAttempts;
+        this.backoff = b.backoff;
+        this.recoveryPerSecond = b.recoveryPerSecond;
+        this.latencyBackoff = b.latencyBackoff;
+        this.ejectAfterFailures = b.ejectAfterFailures;
+        this.ejectionMicros = micros(b.ejection);
+        this.maxEjectedFraction = b.maxEjectedFraction;
+        this.maxWarmUpFailureRate = b.maxWarmUpFailureRate;
+        this.maxWarmUpBlockRate = b.maxWarmUpBlockRate;
+        this.tagStages = Map.copyOf(b.tagStages);
+        this.zoneOffsetSeconds = b.zone.getTotalSeconds();
+        this.random = b.random;
+        this.chatGateScope = prefix + "chat-gate";
+        this.privateChatScope = prefix + "chat";
+        this.groupChatScope = prefix + "group";
+        this.globalStep = preset.global() == null
+                ? null
+                : new Step(new StateKey(prefix + "global", StateKey.GLOBAL), preset.global(), 1);
+        for (String tag : b.tagStages.keySet()) {
+            registerTag(tag);
+        }
+        long now = ticker.epochMicros();
+        for (Sender sender : b.senders) {
+            add(sender, now);
+        }
+    }
+
+    /**
+     * A builder of a pool over {@code storage}.
+     *
+     * @throws IllegalArgumentException if {@code storage} is null
+     */
+    public static Builder builder(Storage storage) {
+        if (storage == null) {
+            throw new IllegalArgumentException("storage must not be null");
+        }
+        return new Builder(storage);
+    }
+
+    /** The pool's name: the namespace of its keys in the storage. */
+    public String name() {
+        return name;
+    }
+
+    /** The preset whose limits the pool applies. */
+    public PlatformPreset preset() {
+        return preset;
+    }
+
+    /**
+     * Adds a sender at run time. Reads (or creates) its record in the storage.
+     *
+     * @throws IllegalArgumentException if the pool already has a sender of that id, or the pool would hold more than
+     *     64 distinct tags
+     * @throws GuardStorageException if the storage fails
+     */
+    public void add(Sender sender) {
+        if (sender == null) {
+            throw new IllegalArgumentException("sender must not be null");
+        }
+        add(sender, ticker.epochMicros());
+    }
+
+    private void add(Sender sender, long now) {
+        synchronized (lock) {
+            if (byId.containsKey(sender.id())) {
+                throw new IllegalArgumentException("sender '" + sender.id() + "' is already in pool '" + name + "'");
+            }
+            for (String tag : sender.tags()) {
+                registerTag(tag);
+            }
+            SenderState state = new SenderState(prefix, sender);
+            state.view = view(state, SenderRecord.initial(now));
+            refresh(state, now);
+            byId.put(sender.id(), state);
+            SenderState[] next = Arrays.copyOf(senders, senders.length + 1);
+            next[next.length - 1] = state;
+            senders = next;
+        }
+    }
+
+    /** The ids of the pool's senders, in the order they were added. */
+    public List<String> senders() {
+        List<String> ids = new ArrayList<>();
+        for (SenderState s : senders) {
+            ids.add(s.id);
+        }
+        return ids;
+    }
+
+    // ------------------------------------------------------------------------------------------------ routing
+
+    /**
+     * Picks a sender for {@code message} and admits the send in the storage: {@link SendDecision.Granted} (send now
+     * through that sender, then report the outcome), {@link SendDecision.Delayed} (nothing can take it before a
+     * time) or {@link SendDecision.Rejected} (nothing will without a change). Nothing is consumed unless granted.
+     *
+     * <p>Cost: one storage round trip in the common case, at most {@code maxAttempts}; every {@code syncInterval} one
+     * call also re-reads the senders' records (one small read per sender). A storage failure is answered as {@link
+     * SendDecision.Reason#STORAGE_UNAVAILABLE}, never thrown.
+     *
+     * @throws IllegalArgumentException if {@code message} is null or pinned to a sender this pool does not have
+     */
+    public SendDecision acquire(OutboundMessage message) {
+        if (message == null) {
+            throw new IllegalArgumentException("message must not be null");
+        }
+        long now = ticker.epochMicros();
+        if (now >= nextSyncMicros) {
+            sync(now);
+        }
+        SenderState[] all = senders;
+        if (message.pinnedSender() != null && !byId.containsKey(message.pinnedSender())) {
+            throw new IllegalArgumentException(
+                    "unknown sender '" + message.pinnedSender() + "' in pool '" + name + "'");
+        }
+        if (all.length == 0) {
+            return rejected(SendDecision.Reason.NO_SENDERS, "pool '" + name + "' has no senders", now, true);
+        }
+        long mask = mask(message);
+        if (mask == UNKNOWN_TAG) {
+            return rejected(
+                    SendDecision.Reason.NO_ELIGIBLE_SENDER,
+                    "no sender of pool '" + name + "' may carry " + message.tags(),
+                    now,
+                    false);
+        }
+        Step[] chat = chatSteps(message);
+        try {
+            if (message.pinnedSender() != null) {
+                return acquirePinned(byId.get(message.pinnedSender()), mask, message, chat, now);
+            }
+            SenderState preferred = message.affinity() == null ? null : rendezvous(all, mask, message.affinity(), now);
+            for (int attempt = 0; attempt < maxAttempts; attempt++) {
+                SenderState s = preferred != null ? preferred : pick(all, mask, now);
+                preferred = null;
+                if (s == null) {
+                    break;
+                }
+                SendDecision d = attempt(s, message, chat, now);
+                if (d != null) {
+                    return d;
+                }
+            }
+        } catch (GuardStorageException e) {
+            return new SendDecision.Rejected(SendDecision.Reason.STORAGE_UNAVAILABLE, e.getMessage());
+        }
+        return exhausted(all, mask, message, now);
+    }
+
+    private SendDecision acquirePinned(SenderState s, long mask, OutboundMessage m, Step[] chat, long now) {
+        if (!eligible(s, mask)) {
+            return rejected(
+                    SendDecision.Reason.PINNED_SENDER_UNAVAILABLE,
+                    "sender '" + s.id + "' is " + status(s, now) + " or may not carry " + m.tags(),
+                    now,
+                    false);
+        }
+        if (now < s.notBeforeMicros) {
+            return delayed(s.notBeforeMicros, now, SendDecision.Reason.SENDERS_BUSY);
+        }
+        SendDecision d = attempt(s, m, chat, now);
+        if (d != null) {
+            return d;
+        }
+        return eligible(s, mask)
+                ? delayed(s.notBeforeMicros, now, SendDecision.Reason.SENDERS_BUSY)
+                : rejected(
+                        SendDecision.Reason.PINNED_SENDER_UNAVAILABLE,
+                        "sender '" + s.id + "' is " + status(s, now),
+                        now,
+                        false);
+    }
+
+    /**
+     * One storage call for sender {@code s}: the answer when it settles the message (granted, or delayed by the chat
+     * or the global limit), null when the sender could not take it and another may.
+     */
+    private SendDecision attempt(SenderState s, OutboundMessage m, Step[] chat, long now) {
+        SenderState.View v = s.view;
+        int senderSteps = v.warmStep != null ? 3 : 2;
+        senderSteps += v.dayStep != null ? 2 : 1;
+        Step[] steps = new Step[senderSteps + chat.length];
+        int i = 0;
+        steps[i++] = s.heldStep;
+        steps[i++] = s.gateStep;
+        if (v.warmStep != null) {
+            steps[i++] = v.warmStep;
+        }
+        steps[i++] = s.rateStep(v, s.pacedLimit(v));
+        if (v.dayStep != null) {
+            steps[i++] = v.dayStep;
+        }
+        System.arraycopy(chat, 0, steps, i, chat.length);
+        BatchResult r = storage.evaluate(new Batch(List.of(steps)), now);
+        if (r.admitted()) {
+            long senderRemaining = Long.MAX_VALUE;
+            for (int k = 2; k < senderSteps; k++) {
+                senderRemaining = Math.min(senderRemaining, Outcome.remaining(r.outcome(k)));
+            }
+            s.granted(now, hourOfWeek(now), senderRemaining);
+            if (exhausted.compareAndSet(true, false)) {
+                emit(PoolEvent.Type.POOL_RECOVERED, s.id, now, "sender '" + s.id + "' took a message");
+            }
+            return new SendDecision.Granted(this, s.id, m.chat(), now, r.remaining());
+        }
+        long senderRetry = 0;
+        long chatRetry = 0;
+        boolean globalRejected = false;
+        for (int k = 0; k < r.size(); k++) {
+            long o = r.outcome(k);
+            if (Outcome.isAdmitted(o)) {
+                continue;
+            }
+            if (k < senderSteps) {
+                senderRetry = Math.max(senderRetry, Outcome.retryAfterMicros(o));
+            } else {
+                chatRetry = Math.max(chatRetry, Outcome.retryAfterMicros(o));
+                globalRejected |= globalStep != null && k == r.size() - 1;
+            }
+        }
+        boolean held = !Outcome.isAdmitted(r.outcome(0));
+        if (held) {
+            // Another pool blocked or retired it: stop routing to it and read why.
+            s.heldLocally = true;
+            refreshQuietly(s, now);
+        } else if (senderRetry > 0) {
+            s.notBeforeMicros = saturatedAdd(now, senderRetry);
+            if (!Outcome.isAdmitted(r.outcome(1))) {
+                startCooling(s, saturatedAdd(now, Outcome.retryAfterMicros(r.outcome(1))), now, "gate in the storage");
+            }
+        }
+        if (chatRetry > 0) {
+            if (chatRetry == Long.MAX_VALUE) {
+                return new SendDecision.Rejected(
+                        SendDecision.Reason.NEVER, "a limit of chat '" + m.chat() + "' can never admit the message");
+            }
+            return delayed(
+                    saturatedAdd(now, chatRetry),
+                    now,
+                    globalRejected ? SendDecision.Reason.GLOBAL_LIMIT : SendDecision.Reason.CHAT_LIMIT);
+        }
+        if (!held && senderRetry == Long.MAX_VALUE) {
+            return new SendDecision.Rejected(
+                    SendDecision.Reason.NEVER, "a limit of sender '" + s.id + "' can never admit the message");
+        }
+        return null;
+    }
+
+    private Step[] chatSteps(OutboundMessage m) {
+        Step gate = new Step(new StateKey(chatGateScope, m.chat()), dev.guard.limit.Gate.INSTANCE, 1);
+        Step limit = m.kind() == ChatKind.GROUP
+                ? new Step(new StateKey(groupChatScope, m.chat()), preset.groupChat(), 1)
+                : new Step(new StateKey(privateChatScope, m.chat()), preset.privateChat(), 1);
+        return globalStep == null ? new Step[] {gate, limit} : new Step[] {gate, limit, globalStep};
+    }
+
+    /** Whether {@code s} may carry a message of tag bits {@code mask} at all (status, tags, warm-up). */
+    private static boolean eligible(SenderState s, long mask) {
+        SenderState.View v = s.view;
+        return v.status == SenderStatus.ACTIVE && !s.heldLocally && (mask & ~v.tagMask) == 0;
+    }
+
+    /**
+     * Power of two choices over the eligible senders that are free now: two at random, the better score wins.
+     * Ejected senders count only when every eligible sender is ejected, so ejection never empties the pool.
+     */
+    private SenderState pick(SenderState[] all, long mask, long now) {
+        int free = 0;
+        int freeEjected = 0;
+        boolean anyEligibleNotEjected = false;
+        for (SenderState s : all) {
+            if (!eligible(s, mask)) {
+                continue;
+            }
+            boolean ejected = now < s.ejectedUntilMicros;
+            anyEligibleNotEjected |= !ejected;
+            if (now >= s.notBeforeMicros) {
+                if (ejected) {
+                    freeEjected++;
+                } else {
+                    free++;
+                }
+            }
+            endCooling(s, now);
+        }
+        boolean withEjected = !anyEligibleNotEjected;
+        int n = withEjected ? freeEjected : free;
+        if (n == 0) {
+            return null;
+        }
+        RandomGenerator rnd = random != null ? random : ThreadLocalRandom.current();
+        int a = rnd.nextInt(n);
+        if (n == 1) {
+            return nth(all, mask, now, withEjected, a);
+        }
+        int b = rnd.nextInt(n - 1);
+        if (b >= a) {
+            b++;
+        }
+        SenderState first = nth(all, mask, now, withEjected, a);
+        SenderState second = nth(all, mask, now, withEjected, b);
+        return score(second, now) > score(first, now) ? second : first;
+    }
+
+    private static SenderState nth(SenderState[] all, long mask, long now, boolean ejected, int n) {
+        for (SenderState s : all) {
+            if (eligible(s, mask) && now >= s.notBeforeMicros && (now < s.ejectedUntilMicros) == ejected && n-- == 0) {
+                return s;
+            }
+        }
+        throw new IllegalStateException("senders changed while picking");
+    }
+
+    private static double score(SenderState s, long now) {
+        SenderState.View v = s.view;
+        return s.score(now, s.pacedLimit(v));
+    }
+
+    /**
+     * The sender that {@code key} maps to by rendezvous hashing over the eligible senders, when it is free now:
+     * every process computes the same one, and adding a sender moves only the keys that now map to it.
+     */
+    private SenderState rendezvous(SenderState[] all, long mask, String key, long now) {
+        long keyHash = SenderState.mix(key.hashCode());
+        SenderState best = null;
+        long bestWeight = Long.MIN_VALUE;
+        for (SenderState s : all) {
+            if (!eligible(s, mask)) {
+                continue;
+            }
+            long weight = SenderState.mix(keyHash ^ s.affinitySeed);
+            if (best == null || weight > bestWeight) {
+                best = s;
+                bestWeight = weight;
+            }
+        }
+        return best != null && now >= best.notBeforeMicros ? best : null;
+    }
+
+    private SendDecision exhausted(SenderState[] all, long mask, OutboundMessage m, long now) {
+        long earliest = Long.MAX_VALUE;
+        for (SenderState s : all) {
+            if (eligible(s, mask)) {
+                earliest = Math.min(earliest, Math.max(now, s.notBeforeMicros));
+            }
+        }
+        if (earliest == Long.MAX_VALUE) {
+            boolean none = m.tags().isEmpty();
+            String detail = none
+                    ? "every sender of pool '" + name + "' is blocked or retired"
+                    : "no active sender of pool '" + name + "' may carry " + m.tags();
+            return rejected(SendDecision.Reason.NO_ELIGIBLE_SENDER, detail, now, none);
+        }
+        if (exhausted.compareAndSet(false, true)) {
+            emit(PoolEvent.Type.POOL_EXHAUSTED, "", now, "every eligible sender is busy until " + instant(earliest));
+        }
+        return delayed(earliest, now, SendDecision.Reason.SENDERS_BUSY);
+    }
+
+    /** A rejection; one that leaves the pool without any sender for the message also marks the pool exhausted. */
+    private SendDecision rejected(SendDecision.Reason reason, String detail, long now, boolean poolEmpty) {
+        if (poolEmpty && exhausted.compareAndSet(false, true)) {
+            emit(PoolEvent.Type.POOL_EXHAUSTED, "", now, detail);
+        }
+        return new SendDecision.Rejected(reason, detail);
+    }
+
+    private static SendDecision delayed(long untilMicros, long now, SendDecision.Reason reason) {
+        long until = Math.max(untilMicros, now);
+        return new SendDecision.Delayed(instant(until), Duration.of(until - now, ChronoUnit.MICROS), reason);
+    }
+
+    // ------------------------------------------------------------------------------------------------ feedback
+
+    /**
+     * The platform accepted a message sent through {@code sender} after {@code latency}: success for its health and
+     * additive recovery of its pacing. A latency more than twice the moving average (and above 500 ms) counts as the
+     * platform queueing: multiplicative back-off instead. Local; no storage call.
+     *
+     * @throws IllegalArgumentException if {@code sender} is unknown or {@code latency} is null or negative
+     */
+    public void delivered(String sender, Duration latency) {
+        SenderState s = state(sender);
+        long micros = nonNegativeMicros("latency", latency);
+        s.delivered(micros, ticker.epochMicros(), recoveryPerSecond, latencyBackoff);
+    }
+
+    /**
+     * A send through {@code sender} failed for a reason other than pushback or a block (a timeout, a 5xx): failure
+     * for its health; {@code ejectAfterFailures} failures in a row eject it from routing for a while, unless that
+     * would leave too few senders. Local; no storage call.
+     *
+     * @throws IllegalArgumentException if {@code sender} is unknown
+     */
+    public void failed(String sender, String cause) {
+        SenderState s = state(sender);
+        long now = ticker.epochMicros();
+        int inRow = s.failed(hourOfWeek(now));
+        if (inRow >= ejectAfterFailures) {
+            eject(s, now, cause);
+        }
+    }
+
+    /**
+     * The platform pushed back on {@code sender} ({@code 429} with {@code retry_after}): the sender takes nothing for
+     * exactly {@code retryAfter}, in every pool over the storage (a gate; concurrent pushbacks merge by the later
+     * deadline), and its per-second pacing halves (AIMD). The message was not sent: acquire again.
+     *
+     * <p>A {@code retry_after} of hours is honoured as given: the sender is cooling that long and traffic moves to
+     * the others (Telegram answers long waits after abuse; shortening them would defy the platform). Zero only
+     * counts the pushback.
+     *
+     * @throws IllegalArgumentException if {@code sender} is unknown, or {@code retryAfter} is null, negative or longer
+     *     than 2^53 microseconds
+     * @throws GuardStorageException if the storage fails (the gate then holds in this process only)
+     */
+    public void retryAfter(String sender, Duration retryAfter) {
+        pushback(state(sender), null, retryAfter);
+    }
+
+    /**
+     * The platform pushed back on {@code sender} because of {@code chat} (a busy group, too many messages to one
+     * user): gates the sender and the chat for exactly {@code retryAfter} in every pool over the storage, as {@link
+     * #retryAfter(String, Duration)} does for the sender alone.
+     *
+     * @throws IllegalArgumentException if {@code sender} is unknown, {@code chat} is empty, or {@code retryAfter} is
+     *     null, negative or longer than 2^53 microseconds
+     * @throws GuardStorageException if the storage fails
+     */
+    public void retryAfter(String sender, String chat, Duration retryAfter) {
+        if (chat == null || chat.isEmpty()) {
+            throw new IllegalArgumentException("chat must not be empty but was " + (chat == null ? "null" : "''"));
+        }
+        pushback(state(sender), chat, retryAfter);
+    }
+
+    private void pushback(SenderState s, String chat, Duration retryAfter) {
+        long micros = nonNegativeMicros("retryAfter", retryAfter);
+        long now = ticker.epochMicros();
+        s.pushedBack(hourOfWeek(now), now, backoff);
+        if (micros == 0) {
+            return;
+        }
+        long until = saturatedAdd(now, micros);
+        // Gate this process first, so that a failing storage still leaves the sender gated here.
+        s.notBeforeMicros = Math.max(s.notBeforeMicros, until);
+        // The deadline in force may be later than ours: another pool was pushed back for longer.
+        long inForce = storage.raiseGate(s.gateKey, until);
+        s.notBeforeMicros = Math.max(s.notBeforeMicros, inForce);
+        startCooling(s, inForce, now, "retry after " + retryAfter);
+        if (chat != null) {
+            storage.raiseGate(new StateKey(chatGateScope, chat), until);
+        }
+    }
+
+    /**
+     * A recipient blocked {@code sender} (Telegram's 403 "bot was blocked by the user"): counts in its block rate,
+     * its risk and its warm-up quality; the sender keeps working. Local; no storage call.
+     *
+     * @throws IllegalArgumentException if {@code sender} is unknown
+     */
+    public void recipientBlocked(String sender) {
+        SenderState s = state(sender);
+        s.recipientBlocked(hourOfWeek(ticker.epochMicros()));
+    }
+
+    /**
+     * The platform blocked {@code sender}: it takes no more traffic in any pool over the storage (until set {@link
+     * SenderStatus#ACTIVE} again), and a warming sender steps back one stage.
+     *
+     * @throws IllegalArgumentException if {@code sender} is unknown
+     * @throws GuardStorageException if the storage fails (the block then holds in this process only)
+     */
+    public void blocked(String sender) {
+        SenderState s = state(sender);
+        long now = ticker.epochMicros();
+        s.blocked(hourOfWeek(now));
+        s.heldLocally = true;
+        storage.addMember(s.heldKey, Long.MAX_VALUE);
+        int[] stages = new int[2];
+        updateRecord(s, now, r -> {
+            stages[0] = r.stage();
+            stages[1] = s.config.warmUp() == null ? r.stage() : Math.max(0, Math.min(r.stage(), stageCount(s)) - 1);
+            return r.withStatus(SenderStatus.BLOCKED).withStage(stages[1], now);
+        });
+        emit(PoolEvent.Type.SENDER_BLOCKED, s.id, now, "blocked by the platform");
+        if (s.config.warmUp() != null && stages[1] < stages[0]) {
+            emit(PoolEvent.Type.WARM_UP_STEPPED_BACK, s.id, now, "stage " + stages[0] + " -> " + stages[1]);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ operations
+
+    /**
+     * Sets the status of {@code sender} in every pool over the storage: {@link SenderStatus#BLOCKED} and {@link
+     * SenderStatus#RETIRED} stop its traffic at once; {@link SenderStatus#ACTIVE} lets it take traffic again after a
+     * short re-entry gate of one sync interval, so that every pool has re-read its warm-up stage first.
+     *
+     * @throws IllegalArgumentException if {@code sender} is unknown or {@code status} is {@link SenderStatus#COOLING}
+     *     (which is derived from gates)
+     * @throws GuardStorageException if the storage fails
+     */
+    public void setStatus(String sender, SenderStatus status) {
+        apply(List.of(state(sender)), status);
+    }
+
+    /**
+     * Sets the status of every sender in {@code group}, as {@link #setStatus} does for one.
+     *
+     * @return how many senders the group holds
+     * @throws IllegalArgumentException if no sender is in {@code group}, or {@code status} is {@link
+     *     SenderStatus#COOLING}
+     * @throws GuardStorageException if the storage fails
+     */
+    public int setGroupStatus(String group, SenderStatus status) {
+        List<SenderState> members = group(group);
+        apply(members, status);
+        return members.size();
+    }
+
+    private void apply(List<SenderState> targets, SenderStatus status) {
+        if (status == null || status == SenderStatus.COOLING) {
+            throw new IllegalArgumentException("status must be ACTIVE, BLOCKED or RETIRED but was " + status);
+        }
+        long now = ticker.epochMicros();
+        for (SenderState s : targets) {
+            if (status == SenderStatus.ACTIVE) {
+                // Record first, gate next, membership last: no pool can route to it before its record says ACTIVE,
+                // and none can send on a stale warm-up stage before re-reading it (the gate outlasts a sync).
+                updateRecord(s, now, r -> r.withStatus(SenderStatus.ACTIVE));
+                long until = saturatedAdd(now, syncIntervalMicros + 1);
+                storage.raiseGate(s.gateKey, until);
+                s.notBeforeMicros = until;
+                storage.removeMember(s.heldKey);
+                s.heldLocally = false;
+                s.ejectedUntilMicros = 0;
+                s.resetFailures();
+            } else {
+                s.heldLocally = true;
+                storage.addMember(s.heldKey, Long.MAX_VALUE);
+                updateRecord(s, now, r -> r.withStatus(status));
+            }
+            emit(PoolEvent.Type.STATUS_CHANGED, s.id, now, "status " + status);
+        }
+    }
+
+    /**
+     * Sets the per-second and per-day limits of every sender in {@code group}, in every pool over the storage (each
+     * pool applies them at its next sync). Quotas already used still count: the storage keeps the counts and only
+     * the limits change.
+     *
+     * @param perSecond messages per second per sender
+     * @param perDay messages per moving 24 hours per sender, or zero for the configured value
+     * @return how many senders the group holds
+     * @throws IllegalArgumentException if no sender is in {@code group}, {@code perSecond} is not positive or {@code
+     *     perDay} is negative
+     * @throws GuardStorageException if the storage fails
+     */
+    public int setGroupLimits(String group, long perSecond, long perDay) {
+        if (perSecond <= 0) {
+            throw new IllegalArgumentException("perSecond must be positive but was " + perSecond);
+        }
+        if (perDay < 0) {
+            throw new IllegalArgumentException("perDay must not be negative but was " + perDay);
+        }
+        List<SenderState> members = group(group);
+        long now = ticker.epochMicros();
+        for (SenderState s : members) {
+            updateRecord(s, now, r -> r.withLimits(perSecond, perDay));
+        }
+        return members.size();
+    }
+
+    /**
+     * Lets every sender in {@code group} carry {@code tag}, in every pool over the storage.
+     *
+     * @return how many senders the group holds
+     * @throws IllegalArgumentException if no sender is in {@code group}, the tag is malformed, or the pool would hold
+     *     more than 64 distinct tags
+     * @throws GuardStorageException if the storage fails
+     */
+    public int addGroupTag(String group, String tag) {
+        Sender.checkTag(tag);
+        List<SenderState> members = group(group);
+        registerTag(tag);
+        long now = ticker.epochMicros();
+        for (SenderState s : members) {
+            updateRecord(s, now, r -> {
+                Set<String> tags = new LinkedHashSet<>(SenderState.tags(s.config, r));
+                return tags.add(tag) ? r.withTags(tags) : null;
+            });
+        }
+        return members.size();
+    }
+
+    /**
+     * Stops every sender in {@code group} from carrying {@code tag}, in every pool over the storage.
+     *
+     * @return how many senders the group holds
+     * @throws IllegalArgumentException if no sender is in {@code group} or the tag is malformed
+     * @throws GuardStorageException if the storage fails
+     */
+    public int removeGroupTag(String group, String tag) {
+        Sender.checkTag(tag);
+        List<SenderState> members = group(group);
+        long now = ticker.epochMicros();
+        for (SenderState s : members) {
+            updateRecord(s, now, r -> {
+                Set<String> tags = new LinkedHashSet<>(SenderState.tags(s.config, r));
+                return tags.remove(tag) ? r.withTags(tags) : null;
+            });
+        }
+        return members.size();
+    }
+
+    /**
+     * The status of {@code sender} now: {@link SenderStatus#COOLING} while a gate this pool knows of holds it.
+     *
+     * @throws IllegalArgumentException if {@code sender} is unknown
+     */
+    public SenderStatus status(String sender) {
+        return status(state(sender), ticker.epochMicros());
+    }
+
+    private static SenderStatus status(SenderState s, long now) {
+        SenderStatus stored = s.view.status;
+        if (stored == SenderStatus.ACTIVE && s.heldLocally) {
+            return SenderStatus.BLOCKED;
+        }
+        return stored == SenderStatus.ACTIVE && now < s.coolingUntilMicros ? SenderStatus.COOLING : stored;
+    }
+
+    /**
+     * The warm-up stage of {@code sender} as last read from the storage, or -1 when it has no schedule.
+     *
+     * @throws IllegalArgumentException if {@code sender} is unknown
+     */
+    public int warmUpStage(String sender) {
+        SenderState s = state(sender);
+        return s.config.warmUp() == null ? -1 : s.view.stage;
+    }
+
+    /**
+     * The messages {@code sender} may send per warm-up window now, or {@link Long#MAX_VALUE} when it is warm.
+     *
+     * @throws IllegalArgumentException if {@code sender} is unknown
+     */
+    public long allowance(String sender) {
+        return state(sender).view.allowance;
+    }
+
+    /**
+     * Re-reads every sender's record from the storage now, and advances or holds warming senders whose stage has
+     * ended. {@link #acquire} does this on its own every {@code syncInterval}.
+     *
+     * @throws GuardStorageException if the storage fails
+     */
+    public void sync() {
+        long now = ticker.epochMicros();
+        nextSyncMicros = saturatedAdd(now, syncIntervalMicros);
+        for (SenderState s : senders) {
+            refresh(s, now);
+            probeHeld(s, now);
+            advance(s, now);
+        }
+    }
+
+    private void sync(long now) {
+        if (!syncing.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            if (now < nextSyncMicros) {
+                return;
+            }
+            nextSyncMicros = saturatedAdd(now, syncIntervalMicros);
+            for (SenderState s : senders) {
+                refresh(s, now);
+                probeHeld(s, now);
+                advance(s, now);
+            }
+        } catch (GuardStorageException e) {
+            LOG.warn("pool '{}' could not sync its senders: {}", name, e.getMessage());
+        } finally {
+            syncing.set(false);
+        }
+    }
+
+    private void refreshQuietly(SenderState s, long now) {
+        try {
+            refresh(s, now);
+        } catch (GuardStorageException e) {
+            LOG.warn("pool '{}' could not read sender '{}': {}", name, s.id, e.getMessage());
+        }
+    }
+
+    /** Reads the record of {@code s} (creating it when absent) and rebuilds its view. */
+    private void refresh(SenderState s, long now) {
+        Optional<VersionedRecord> stored = storage.getRecord(s.recordKey);
+        SenderRecord record;
+        if (stored.isPresent()) {
+            record = SenderRecord.decode(s.id, stored.get().value());
+        } else {
+            record = SenderRecord.initial(now);
+            if (storage.putRecord(s.recordKey, record.encode(), 0) < 0) {
+                record = SenderRecord.decode(
+                        s.id, storage.getRecord(s.recordKey).orElseThrow().value());
+            }
+        }
+        install(s, record);
+    }
+
+    private void install(SenderState s, SenderRecord record) {
+        SenderState.View old = s.view;
+        SenderState.View next = view(s, record);
+        s.view = next;
+        if (old.stage != next.stage || old.stageStartMicros != next.stageStartMicros) {
+            s.stageSent.set(0);
+            s.stageFailed.set(0);
+            s.stageBlocked.set(0);
+        }
+        if (record.status() != SenderStatus.ACTIVE) {
+            s.heldLocally = true;
+        } else if (old.status != SenderStatus.ACTIVE) {
+            s.heldLocally = false;
+        }
+    }
+
+    /**
+     * Clears the local "held" mark of an active sender once the storage no longer holds it: the mark may come from
+     * a batch that saw a block before this pool read the record, and the block may since have been lifted.
+     */
+    private void probeHeld(SenderState s, long now) {
+        if (s.heldLocally && s.view.status == SenderStatus.ACTIVE && !storage.isMember(s.heldKey, now)) {
+            s.heldLocally = false;
+        }
+    }
+
+    private SenderState.View view(SenderState s, SenderRecord r) {
+        Sender c = s.config;
+        long perSecond = r.perSecond() > 0 ? r.perSecond() : c.perSecond() > 0 ? c.perSecond() : preset.perSecond();
+        long perDay = r.perDay() > 0 ? r.perDay() : c.perDay() > 0 ? c.perDay() : preset.perDay();
+        Set<String> tags = SenderState.tags(c, r);
+        WarmUpSchedule schedule = c.warmUp();
+        int stage = r.stage();
+        boolean warming = schedule != null && stage < schedule.stages();
+        long mask = 0;
+        Map<String, Integer> bits = tagBits;
+        for (String tag : tags) {
+            Integer bit = bits.get(tag);
+            if (bit == null) {
+                // A tag another process added at run time: learn it, unless the pool is full of tags.
+                try {
+                    registerTag(tag);
+                    bits = tagBits;
+                    bit = bits.get(tag);
+                } catch (IllegalArgumentException e) {
+                    LOG.warn("pool '{}' ignores tag '{}' of sender '{}': {}", name, tag, s.id, e.getMessage());
+                }
+            }
+            Integer needs = tagStages.get(tag);
+            if (bit != null && (!warming || needs == null || stage >= needs)) {
+                mask |= 1L << bit;
+            }
+        }
+        Step day = perDay == 0
+                ? null
+                : new Step(s.dayKey, new SlidingWindowCounter(perDay, Duration.ofHours(24), DAY_BUCKETS), 1);
+        Step warm = null;
+        long allowance = Long.MAX_VALUE;
+        if (warming) {
+            allowance = schedule.allowance(stage);
+            warm = new Step(s.warmKey, new SlidingWindowCounter(allowance, schedule.window(), WARM_BUCKETS), 1);
+        }
+        return new SenderState.View(
+                r.status(),
+                stage,
+                r.stageStartMicros(),
+                perSecond,
+                perDay,
+                Set.copyOf(tags),
+                mask,
+                day,
+                warm,
+                allowance);
+    }
+
+    /** Ends the stage of a warming sender whose stage is over: the next stage if its quality held, else the same. */
+    private void advance(SenderState s, long now) {
+        WarmUpSchedule schedule = s.config.warmUp();
+        SenderState.View v = s.view;
+        if (schedule == null || v.stage >= schedule.stages() || v.status != SenderStatus.ACTIVE) {
+            return;
+        }
+        long length = micros(schedule.stageLength());
+        if (now < saturatedAdd(v.stageStartMicros, length)) {
+            return;
+        }
+        long sent = s.stageSent.get();
+        double failureRate = sent == 0 ? 0 : (double) s.stageFailed.get() / sent;
+        double blockRate = sent == 0 ? 0 : (double) s.stageBlocked.get() / sent;
+        boolean quality = failureRate <= maxWarmUpFailureRate && blockRate <= maxWarmUpBlockRate;
+        int stage = v.stage;
+        long start = v.stageStartMicros;
+        boolean[] changed = new boolean[1];
+        updateRecord(s, now, r -> {
+            if (r.stage() != stage || r.stageStartMicros() != start || r.status() != SenderStatus.ACTIVE) {
+                return null; // another pool ended this stage first
+            }
+            changed[0] = true;
+            return r.withStage(quality ? stage + 1 : stage, now);
+        });
+        if (changed[0]) {
+            String rates = String.format(
+                    java.util.Locale.ROOT,
+                    "failure rate %.4f, block rate %.4f over %d sent",
+                    failureRate,
+                    blockRate,
+                    sent);
+            if (quality) {
+                emit(
+                        PoolEvent.Type.WARM_UP_ADVANCED,
+                        s.id,
+                        now,
+                        "stage " + stage + " -> " + (stage + 1) + ", " + rates);
+            } else {
+                emit(PoolEvent.Type.WARM_UP_HELD, s.id, now, "stage " + stage + " again, " + rates);
+            }
+        }
+    }
+
+    /**
+     * Changes the record of {@code s} with {@code change} (null: no change) by compare-and-set, retrying on a
+     * concurrent change, and installs the result locally.
+     */
+    private void updateRecord(SenderState s, long now, UnaryOperator<SenderRecord> change) {
+        for (int attempt = 0; ; attempt++) {
+            Optional<VersionedRecord> stored = storage.getRecord(s.recordKey);
+            SenderRecord current =
+                    stored.map(r -> SenderRecord.decode(s.id, r.value())).orElseGet(() -> SenderRecord.initial(now));
+            long version = stored.map(VersionedRecord::version).orElse(0L);
+            SenderRecord next = change.apply(current);
+            if (next == null) {
+                install(s, current);
+                return;
+            }
+            if (storage.putRecord(s.recordKey, next.encode(), version) >= 0) {
+                install(s, next);
+                return;
+            }
+            if (attempt == 100) {
+                throw new GuardStorageException(
+                        "route",
+                        "putRecord",
+                        "the record of sender '" + s.id + "' kept changing under 100 updates",
+                        null);
+            }
+        }
+    }
+
+    private void eject(SenderState s, long now, String cause) {
+        boolean ejected = false;
+        synchronized (lock) {
+            if (now < s.ejectedUntilMicros) {
+                return;
+            }
+            int active = 0;
+            int alreadyEjected = 0;
+            for (SenderState o : senders) {
+                if (o.view.status == SenderStatus.ACTIVE && !o.heldLocally) {
+                    active++;
+                    if (now < o.ejectedUntilMicros) {
+                        alreadyEjected++;
+                    }
+                }
+            }
+            int max = Math.min(active - 1, (int) Math.floor(active * maxEjectedFraction));
+            if (alreadyEjected < max) {
+                s.ejections++;
+                s.ejectedUntilMicros = saturatedAdd(now, ejectionMicros * Math.min(s.ejections, 10));
+                s.resetFailures();
+                ejected = true;
+            }
+        }
+        if (ejected) {
+            emit(
+                    PoolEvent.Type.SENDER_EJECTED,
+                    s.id,
+                    now,
+                    "failing in a row (" + cause + ") until " + instant(s.ejectedUntilMicros));
+        }
+    }
+
+    private void startCooling(SenderState s, long until, long now, String why) {
+        long previous;
+        synchronized (s) {
+            previous = s.coolingUntilMicros;
+            if (until <= previous) {
+                return;
+            }
+            s.coolingUntilMicros = until;
+        }
+        if (previous <= now) {
+            emit(PoolEvent.Type.COOLING_STARTED, s.id, now, why + ", until " + instant(until));
+        }
+    }
+
+    private void endCooling(SenderState s, long now) {
+        long until = s.coolingUntilMicros;
+        if (until == 0 || now < until) {
+            return;
+        }
+        synchronized (s) {
+            if (s.coolingUntilMicros != until) {
+                return;
+            }
+            s.coolingUntilMicros = 0;
+        }
+        emit(PoolEvent.Type.COOLING_ENDED, s.id, now, "gate passed at " + instant(until));
+    }
+
+    // ------------------------------------------------------------------------------------------------ stats
+
+    /** A snapshot of the stats per sender and per group. Not O(1): copies every counter. */
+    public PoolStats stats() {
+        long now = ticker.epochMicros();
+        List<SenderStats> all = new ArrayList<>();
+        for (SenderState s : senders) {
+            all.add(s.stats(status(s, now), s.config.warmUp()));
+        }
+        return PoolStats.of(name, instant(now), all);
+    }
+
+    /**
+     * Tests whether A/B groups {@code groupA} and {@code groupB} differ in {@code metric}, from this process's
+     * counters: a two-proportion z-test.
+     *
+     * @throws IllegalArgumentException if either group has no sender
+     */
+    public GroupComparison compare(String groupA, String groupB, GroupComparison.Metric metric) {
+        group(groupA);
+        group(groupB);
+        if (metric == null) {
+            throw new IllegalArgumentException("metric must not be null");
+        }
+        PoolStats stats = stats();
+        GroupStats a = stats.group(groupA);
+        GroupStats b = stats.group(groupB);
+        return GroupComparison.test(groupA, groupB, metric, a.events(metric), a.sent(), b.events(metric), b.sent());
+    }
+
+    // ------------------------------------------------------------------------------------------------ helpers
+
+    private SenderState state(String sender) {
+        if (sender == null) {
+            throw new IllegalArgumentException("sender must not be null");
+        }
+        SenderState s = byId.get(sender);
+        if (s == null) {
+            throw new IllegalArgumentException("unknown sender '" + sender + "' in pool '" + name + "'");
+        }
+        return s;
+    }
+
+    private List<SenderState> group(String group) {
+        List<SenderState> members = new ArrayList<>();
+        for (SenderState s : senders) {
+            if (s.config.group().equals(group)) {
+                members.add(s);
+            }
+        }
+        if (members.isEmpty()) {
+            throw new IllegalArgumentException("unknown group '" + group + "' in pool '" + name + "'");
+        }
+        return members;
+    }
+
+    private int stageCount(SenderState s) {
+        return s.config.warmUp().stages();
+    }
+
+    private void registerTag(String tag) {
+        synchronized (lock) {
+            if (tagBits.containsKey(tag)) {
+                return;
+            }
+            if (tagBits.size() == MAX_TAGS) {
+                throw new IllegalArgumentException("pool '" + name + "' may hold at most " + MAX_TAGS
+                        + " distinct tags; '" + tag + "' is one too many");
+            }
+            Map<String, Integer> next = new HashMap<>(tagBits);
+            next.put(tag, tagBits.size());
+            tagBits = Map.copyOf(next);
+        }
+    }
+
+    private long mask(OutboundMessage m) {
+        String[] tags = m.tagArray();
+        if (tags.length == 0) {
+            return 0;
+        }
+        Map<String, Integer> bits = tagBits;
+        long mask = 0;
+        for (String tag : tags) {
+            Integer bit = bits.get(tag);
+            if (bit == null) {
+                return UNKNOWN_TAG;
+            }
+            mask |= 1L << bit;
+        }
+        return mask;
+    }
+
+    /** The hour of the week (Monday 00:00 is 0) in the stats zone; the epoch began on a Thursday. */
+    int hourOfWeek(long micros) {
+        long hours = Math.floorDiv(Math.floorDiv(micros, 1_000_000L) + zoneOffsetSeconds, 3600L);
+        return (int) Math.floorMod(hours + 3 * 24, (long) HeatMap.CELLS);
+    }
+
+    private void emit(PoolEvent.Type type, String sender, long now, String detail) {
+        if (listeners.isEmpty()) {
+            return;
+        }
+        PoolEvent event = new PoolEvent(type, sender, instant(now), detail);
+        for (PoolListener l : listeners) {
+            try {
+                l.onEvent(event);
+            } catch (RuntimeException e) {
+                LOG.warn("listener of pool '{}' failed on {}", name, event, e);
+            }
+        }
+    }
+
+    static Instant instant(long micros) {
+        return Instant.ofEpochSecond(Math.floorDiv(micros, 1_000_000L), Math.floorMod(micros, 1_000_000L) * 1_000L);
+    }
+
+    static long micros(Duration d) {
+        return Math.addExact(Math.multiplyExact(d.getSeconds(), 1_000_000L), d.getNano() / 1_000);
+    }
+
+    private static long nonNegativeMicros(String field, Duration d) {
+        if (d == null) {
+            throw new IllegalArgumentException(field + " must not be null");
+        }
+        if (d.isNegative()) {
+            throw new IllegalArgumentException(field + " must not be negative but was " + d);
+        }
+        if (d.getSeconds() > MAX_MICROS / 1_000_000L) {
+            throw new IllegalArgumentException(field + " must be at most 2^53 microseconds but was " + d);
+        }
+        return micros(d);
+    }
+
+    private static long saturatedAdd(long a, long b) {
+        long sum = a + b;
+        return ((a ^ sum) & (b ^ sum)) < 0 ? Long.MAX_VALUE : sum;
+    }
+
+    @Override
+    public String toString() {
+        return "SenderPool[" + name + ", " + preset.name() + ", " + senders.length + " senders]";
+    }
+
+    /** Builds a {@link SenderPool}; not thread-safe. Every setter fails at once on a bad value. */
+    public static final class Builder {
+        private final Storage storage;
+        private Ticker ticker = Ticker.system();
+        private String name = "default";
+        private PlatformPreset preset = PlatformPreset.telegram();
+        private final Map<String, Sender> sendersById = new LinkedHashMap<>();
+        private final List<Sender> senders = new ArrayList<>();
+        private final List<PoolListener> listeners = new ArrayList<>();
+        private Duration syncInterval = Duration.ofSeconds(1);
+        private int maxAttempts = 3;
+        private double backoff = 0.5;
+        private double recoveryPerSecond = 0.05;
+        private double latencyBackoff = 0.8;
+        private int ejectAfterFailures = 5;
+        private Duration ejection = Duration.ofSeconds(30);
+        private double maxEjectedFraction = 0.5;
+        private double maxWarmUpFailureRate = 0.05;
+        private double maxWarmUpBlockRate = 0.02;
+        private final Map<String, Integer> tagStages = new LinkedHashMap<>();
+        private ZoneOffset zone = ZoneOffset.UTC;
+        private RandomGenerator random;
+
+        private Builder(Storage storage) {
+            this.storage = storage;
+        }
+
+        /**
+         * The pool's name (default {@code default}): pools of the same name over one storage share every limit,
+         * gate and sender record; give unrelated pools different names.
+         *
+         * @throws IllegalArgumentException if {@code name} is null or empty
+         */
+        public Builder name(String name) {
+            if (name == null || name.isEmpty()) {
+                throw new IllegalArgumentException("name must not be empty but was " + (name == null ? "null" : "''"));
+            }
+            this.name = name;
+            return this;
+        }
+
+        /**
+         * The clock (default {@link Ticker#system()}); tests pass a {@link dev.guard.ManualTicker}.
+         *
+         * @throws IllegalArgumentException if {@code ticker} is null
+         */
+        public Builder ticker(Ticker ticker) {
+            if (ticker == null) {
+                throw new IllegalArgumentException("ticker must not be null");
+            }
+            this.ticker = ticker;
+            return this;
+        }
+
+        /**
+         * The platform's limits (default {@link PlatformPreset#telegram()}).
+         *
+         * @throws IllegalArgumentException if {@code preset} is null
+         */
+        public Builder preset(PlatformPreset preset) {
+            if (preset == null) {
+                throw new IllegalArgumentException("preset must not be null");
+            }
+            this.preset = preset;
+            return this;
+        }
+
+        /**
+         * Adds a sender.
+         *
+         * @throws IllegalArgumentException if {@code sender} is null or its id is already added
+         */
+        public Builder sender(Sender sender) {
+            if (sender == null) {
+                throw new IllegalArgumentException("sender must not be null");
+            }
+            if (sendersById.putIfAbsent(sender.id(), sender) != null) {
+                throw new IllegalArgumentException("sender '" + sender.id() + "' is already configured");
+            }
+            senders.add(sender);
+            return this;
+        }
+
+        /**
+         * Adds a listener of {@link PoolEvent}s.
+         *
+         * @throws IllegalArgumentException if {@code listener} is null
+         */
+        public Builder listener(PoolListener listener) {
+            if (listener == null) {
+                throw new IllegalArgumentException("listener must not be null");
+            }
+            listeners.add(listener);
+            return this;
+        }
+
+        /**
+         * How often the pool re-reads its senders' records (status, warm-up stage, limits set at run time) from the
+         * storage (default 1 s). Changes made by other processes reach this pool within it.
+         *
+         * @throws IllegalArgumentException if {@code interval} is not positive or longer than one hour
+         */
+        public Builder syncInterval(Duration interval) {
+            if (interval == null || interval.isNegative() || interval.isZero() || interval.toHours() >= 1) {
+                throw new IllegalArgumentException(
+                        "syncInterval must be positive and under one hour but was " + interval);
+            }
+            this.syncInterval = interval;
+            return this;
+        }
+
+        /**
+         * The most storage calls one {@link SenderPool#acquire} makes (default 3): when a sender turns out to be
+         * busy the pool tries another, up to this many.
+         *
+         * @throws IllegalArgumentException if {@code maxAttempts} is not between 1 and 16
+         */
+        public Builder maxAttempts(int maxAttempts) {
+            if (maxAttempts < 1 || maxAttempts > 16) {
+                throw new IllegalArgumentException("maxAttempts must be between 1 and 16 but was " + maxAttempts);
+            }
+            this.maxAttempts = maxAttempts;
+            return this;
+        }
+
+        /**
+         * The AIMD pacing of a sender's per-second limit: multiplied by {@code backoff} on each pushback, and raised
+         * by {@code recoveryPerSecond} (of the full limit) per second of successful sending, up to the full limit.
+         * Defaults 0.5 and 0.05 (full speed again 10 s after one pushback).
+         *
+         * @throws IllegalArgumentException if {@code backoff} is not in (0, 1) or {@code recoveryPerSecond} not in
+         *     (0, 1]
+         */
+        public Builder aimd(double backoff, double recoveryPerSecond) {
+            if (!(backoff > 0 && backoff < 1)) {
+                throw new IllegalArgumentException("backoff must be between 0 and 1 but was " + backoff);
+            }
+            if (!(recoveryPerSecond > 0 && recoveryPerSecond <= 1)) {
+                throw new IllegalArgumentException(
+                        "recoveryPerSecond must be above 0 and at most 1 but was " + recoveryPerSecond);
+            }
+            this.backoff = backoff;
+            this.recoveryPerSecond = recoveryPerSecond;
+            return this;
+        }
+
+        /**
+         * Outlier ejection: a sender that fails {@code failuresInRow} times in a row leaves routing for {@code
+         * duration} times the number of its ejections (at most 10 times), but never more than {@code maxFraction} of
+         * the active senders and never the last one. Defaults 5, 30 s, 0.5.
+         *
+         * @throws IllegalArgumentException if {@code failuresInRow} is not positive, {@code duration} is not positive
+         *     or {@code maxFraction} is not in [0, 1]
+         */
+        public Builder ejection(int failuresInRow, Duration duration, double maxFraction) {
+            if (failuresInRow <= 0) {
+                throw new IllegalArgumentException("failuresInRow must be positive but was " + failuresInRow);
+            }
+            if (duration == null || duration.isNegative() || duration.isZero() || duration.toDays() > 1) {
+                throw new IllegalArgumentException("duration must be positive and at most one day but was " + duration);
+            }
+            if (!(maxFraction >= 0 && maxFraction <= 1)) {
+                throw new IllegalArgumentException("maxFraction must be between 0 and 1 but was " + maxFraction);
+            }
+            this.ejectAfterFailures = failuresInRow;
+            this.ejection = duration;
+            this.maxEjectedFraction = maxFraction;
+            return this;
+        }
+
+        /**
+         * The quality a warming sender must keep over a stage to advance: failures and blocks (platform and
+         * recipients) per message sent at most these. Defaults 0.05 and 0.02.
+         *
+         * @throws IllegalArgumentException if a rate is not in [0, 1]
+         */
+        public Builder warmUpQuality(double maxFailureRate, double maxBlockRate) {
+            if (!(maxFailureRate >= 0 && maxFailureRate <= 1)) {
+                throw new IllegalArgumentException("maxFailureRate must be between 0 and 1 but was " + maxFailureRate);
+            }
+            if (!(maxBlockRate >= 0 && maxBlockRate <= 1)) {
+                throw new IllegalArgumentException("maxBlockRate must be between 0 and 1 but was " + maxBlockRate);
+            }
+            this.maxWarmUpFailureRate = maxFailureRate;
+            this.maxWarmUpBlockRate = maxBlockRate;
+            return this;
+        }
+
+        /**
+         * Content with {@code tag} (such as {@code links}) goes only to senders that carry the tag and, if they are
+         * warming up, have reached {@code stage}.
+         *
+         * @throws IllegalArgumentException if the tag is malformed or {@code stage} is negative
+         */
+        public Builder tagNeedsWarmUpStage(String tag, int stage) {
+            Sender.checkTag(tag);
+            if (stage < 0) {
+                throw new IllegalArgumentException("stage must not be negative but was " + stage);
+            }
+            tagStages.put(tag, stage);
+            return this;
+        }
+
+        /**
+         * The zone of the stats' hour-of-week heat maps (default UTC).
+         *
+         * @throws IllegalArgumentException if {@code zone} is null
+         */
+        public Builder statsZone(ZoneOffset zone) {
+            if (zone == null) {
+                throw new IllegalArgumentException("zone must not be null");
+            }
+            this.zone = zone;
+            return this;
+        }
+
+        /**
+         * The random source of the power-of-two choices (default {@link ThreadLocalRandom}); tests pass a seeded one
+         * for repeatable runs. Must be thread-safe if the pool is used by several threads.
+         *
+         * @throws IllegalArgumentException if {@code random} is null
+         */
+        public Builder random(RandomGenerator random) {
+            if (random == null) {
+                throw new IllegalArgumentException("random must not be null");
+            }
+            this.random = random;
+            return this;
+        }
+
+        /**
+         * The pool: reads (or creates) every sender's record in the storage.
+         *
+         * @throws GuardStorageException if the storage fails
+         */
+        public SenderPool build() {
+            return new SenderPool(this);
+        }
+    }
+}

@@ -1,0 +1,321 @@
+package dev.guard.route;
+
+import dev.guard.limit.Gate;
+import dev.guard.limit.Membership;
+import dev.guard.limit.SlidingWindowCounter;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
+import java.time.Duration;
+import java.util.LinkedHashSet;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * One sender as this pool sees it: its keys in the storage, a view of its shared record, and what only this process
+ * knows (health, risk, pacing, hints of when it is free again, counters). Routing reads volatile fields only;
+ * feedback updates health under the state's monitor.
+ */
+final class SenderState {
+    /** The most per-second limits whose steps are cached; paced limits above it allocate a step. */
+    static final int RATE_CACHE = 1024;
+
+    /** Everything routing needs from the configuration and the shared record, replaced as a whole on change. */
+    static final class View {
+        final SenderStatus status;
+        final int stage;
+        final long stageStartMicros;
+        final long perSecond;
+        final long perDay;
+        final Set<String> tags;
+        final long tagMask;
+        final Step dayStep;
+        final Step warmStep;
+        final long allowance;
+        final Step[] rateSteps;
+        /** The step at the full per-second limit when that is above the cache; set once, racily and harmlessly. */
+        Step fullRate;
+
+        View(
+                SenderStatus status,
+                int stage,
+                long stageStartMicros,
+                long perSecond,
+                long perDay,
+                Set<String> tags,
+                long tagMask,
+                Step dayStep,
+                Step warmStep,
+                long allowance) {
+            this.status = status;
+            this.stage = stage;
+            this.stageStartMicros = stageStartMicros;
+            this.perSecond = perSecond;
+            this.perDay = perDay;
+            this.tags = tags;
+            this.tagMask = tagMask;
+            this.dayStep = dayStep;
+            this.warmStep = warmStep;
+            this.allowance = allowance;
+            this.rateSteps = new Step[(int) Math.min(perSecond, RATE_CACHE) + 1];
+        }
+
+        boolean warming() {
+            return warmStep != null;
+        }
+    }
+
+    final String id;
+    final Sender config;
+    final StateKey heldKey;
+    final StateKey gateKey;
+    final StateKey rateKey;
+    final StateKey dayKey;
+    final StateKey warmKey;
+    final StateKey recordKey;
+    final Step heldStep;
+    final Step gateStep;
+    final long affinitySeed;
+
+    volatile View view;
+    /** Set when the storage said this sender is held (blocked or retired) before our record said so. */
+    volatile boolean heldLocally;
+
+    volatile long notBeforeMicros;
+    volatile long coolingUntilMicros;
+    volatile long ejectedUntilMicros;
+    volatile long remainingHint = -1;
+    volatile long remainingAtMicros;
+    /** Health times risk, for routing; recomputed on feedback. */
+    volatile double score = 1.0;
+
+    volatile double pacing = 1.0;
+
+    // Guarded by this.
+    private double latencyMicros;
+    private double success = 1.0;
+    private double pushbackAverage;
+    private double failFast;
+    private double failSlow;
+    private double blockAverage;
+    private double risk;
+    private long pacingAtMicros;
+    private int consecutiveFailures;
+    int ejections;
+
+    final LongAdder sent = new LongAdder();
+    final LongAdder delivered = new LongAdder();
+    final LongAdder failed = new LongAdder();
+    final LongAdder pushbacks = new LongAdder();
+    final LongAdder recipientBlocks = new LongAdder();
+    final LongAdder blocks = new LongAdder();
+    final AtomicLongArray sentByHour = new AtomicLongArray(HeatMap.CELLS);
+    final AtomicLongArray failuresByHour = new AtomicLongArray(HeatMap.CELLS);
+    final AtomicLongArray blocksByHour = new AtomicLongArray(HeatMap.CELLS);
+
+    /** Counters of the current warm-up stage, reset when the stage changes. */
+    final AtomicLong stageSent = new AtomicLong();
+
+    final AtomicLong stageFailed = new AtomicLong();
+    final AtomicLong stageBlocked = new AtomicLong();
+
+    SenderState(String prefix, Sender config) {
+        this.id = config.id();
+        this.config = config;
+        this.heldKey = new StateKey(prefix + "held", id);
+        this.gateKey = new StateKey(prefix + "gate", id);
+        this.rateKey = new StateKey(prefix + "rate", id);
+        this.dayKey = new StateKey(prefix + "day", id);
+        this.warmKey = new StateKey(prefix + "warm", id);
+        this.recordKey = new StateKey(prefix + "sender", id);
+        this.heldStep = new Step(heldKey, Membership.MUST_BE_ABSENT, 1);
+        this.gateStep = new Step(gateKey, Gate.INSTANCE, 1);
+        this.affinitySeed = mix(id.hashCode());
+    }
+
+    /** The step of the per-second limit at {@code limit} permits (the AIMD-paced one); cached per limit. */
+    Step rateStep(View v, long limit) {
+        if (limit >= v.rateSteps.length) {
+            if (limit == v.perSecond) {
+                Step full = v.fullRate;
+                if (full == null) {
+                    full = newRateStep(limit);
+                    v.fullRate = full;
+                }
+                return full;
+            }
+            return newRateStep(limit);
+        }
+        int i = (int) limit;
+        Step step = v.rateSteps[i];
+        if (step == null) {
+            // A racy cache is fine: Steps are immutable and equal.
+            step = newRateStep(limit);
+            v.rateSteps[i] = step;
+        }
+        return step;
+    }
+
+    private Step newRateStep(long limit) {
+        return new Step(
+                rateKey, new SlidingWindowCounter(limit, Duration.ofSeconds(1), PlatformPreset.SECOND_BUCKETS), 1);
+    }
+
+    /** The per-second limit after pacing: never below one. */
+    long pacedLimit(View v) {
+        return Math.max(1, (long) (v.perSecond * pacing));
+    }
+
+    /** The tags in force: the record's override or the configuration's. */
+    static Set<String> tags(Sender config, SenderRecord record) {
+        return record.tags() == null ? config.tags() : new LinkedHashSet<>(record.tags());
+    }
+
+    static long mix(long h) {
+        h ^= h >>> 33;
+        h *= 0xff51afd7ed558ccdL;
+        h ^= h >>> 33;
+        h *= 0xc4ceb9fe1a85ec53L;
+        h ^= h >>> 33;
+        return h;
+    }
+
+    void granted(long nowMicros, int hourOfWeek, long remaining) {
+        sent.increment();
+        sentByHour.incrementAndGet(hourOfWeek);
+        if (view.warming()) {
+            stageSent.incrementAndGet();
+        }
+        remainingHint = remaining;
+        remainingAtMicros = nowMicros;
+    }
+
+    /** The routing score at {@code nowMicros}: health and risk, times the share of capacity believed left. */
+    double score(long nowMicros, long limit) {
+        double s = score;
+        long hint = remainingHint;
+        if (hint >= 0 && nowMicros - remainingAtMicros < 1_000_000L) {
+            s *= (hint + 1.0) / (limit + 1.0);
+        }
+        return s;
+    }
+
+    synchronized void delivered(long latency, long nowMicros, double recoveryPerSecond, double latencyBackoff) {
+        delivered.increment();
+        consecutiveFailures = 0;
+        double previousLatency = latencyMicros;
+        latencyMicros = latencyMicros == 0 ? latency : latencyMicros + 0.1 * (latency - latencyMicros);
+        success += 0.1 * (1 - success);
+        observe(0, 0, 0);
+        boolean slowing = previousLatency > 0 && latency > 2 * previousLatency && latency > 500_000;
+        if (slowing) {
+            // Delivery latency doubling is the platform queueing our messages: back off before it says 429.
+            pace(latencyBackoff, nowMicros);
+        } else {
+            double elapsed = pacingAtMicros == 0 ? 0 : (nowMicros - pacingAtMicros) / 1e6;
+            if (pacing < 1.0 && elapsed > 0) {
+                pacing = Math.min(1.0, pacing + recoveryPerSecond * elapsed);
+            }
+            pacingAtMicros = nowMicros;
+        }
+        rescore();
+    }
+
+    /** Records a failure; answers the number of failures in a row. */
+    synchronized int failed(int hourOfWeek) {
+        failed.increment();
+        failuresByHour.incrementAndGet(hourOfWeek);
+        if (view.warming()) {
+            stageFailed.incrementAndGet();
+        }
+        success += 0.1 * (0 - success);
+        observe(0, 1, 0);
+        rescore();
+        return ++consecutiveFailures;
+    }
+
+    synchronized void pushedBack(int hourOfWeek, long nowMicros, double backoff) {
+        pushbacks.increment();
+        failuresByHour.incrementAndGet(hourOfWeek);
+        success += 0.1 * (0 - success);
+        observe(1, 0, 0);
+        pace(backoff, nowMicros);
+        rescore();
+    }
+
+    synchronized void recipientBlocked(int hourOfWeek) {
+        recipientBlocks.increment();
+        blocksByHour.incrementAndGet(hourOfWeek);
+        if (view.warming()) {
+            stageBlocked.incrementAndGet();
+        }
+        observe(0, 0, 1);
+        rescore();
+    }
+
+    synchronized void blocked(int hourOfWeek) {
+        blocks.increment();
+        blocksByHour.incrementAndGet(hourOfWeek);
+        observe(1, 1, 1);
+        risk = 1.0;
+        score = 1e-9;
+    }
+
+    synchronized void resetFailures() {
+        consecutiveFailures = 0;
+    }
+
+    private void pace(double factor, long nowMicros) {
+        pacing = Math.max(1.0 / Math.max(1, view.perSecond), pacing * factor);
+        pacingAtMicros = nowMicros;
+    }
+
+    /** Moving averages of pushback, failure (fast and slow, for the trend) and recipient blocks per event. */
+    private void observe(double pushback, double failure, double block) {
+        pushbackAverage += 0.05 * (pushback - pushbackAverage);
+        failFast += 0.2 * (failure - failFast);
+        failSlow += 0.02 * (failure - failSlow);
+        blockAverage += 0.05 * (block - blockAverage);
+        // Weights: a block is the strongest warning, pushback next; a failure rate rising faster than its long-run
+        // average is a trend that tends to come before a block. A heuristic, documented as such.
+        double x = 4 * pushbackAverage + 2 * failFast + 8 * blockAverage + 4 * Math.max(0, failFast - failSlow);
+        risk = 1 - Math.exp(-x);
+    }
+
+    private void rescore() {
+        double latencyFactor = 1 / (1 + latencyMicros / 1_000_000.0);
+        score = Math.max(1e-9, success * latencyFactor * (1 - risk) * pacing);
+    }
+
+    synchronized SenderStats stats(SenderStatus status, WarmUpSchedule schedule) {
+        View v = view;
+        return new SenderStats(
+                id,
+                config.group(),
+                status,
+                schedule == null ? -1 : v.stage,
+                v.allowance,
+                sent.sum(),
+                delivered.sum(),
+                failed.sum(),
+                pushbacks.sum(),
+                recipientBlocks.sum(),
+                blocks.sum(),
+                Duration.ofNanos((long) (latencyMicros * 1000)),
+                success,
+                pacing,
+                risk,
+                snapshot(sentByHour),
+                snapshot(failuresByHour),
+                snapshot(blocksByHour));
+    }
+
+    private static HeatMap snapshot(AtomicLongArray cells) {
+        long[] copy = new long[HeatMap.CELLS];
+        for (int i = 0; i < copy.length; i++) {
+            copy[i] = cells.get(i);
+        }
+        return new HeatMap(copy);
+    }
+}

@@ -1,0 +1,58 @@
+package dev.guard.route;
+
+import java.time.Duration;
+
+/**
+ * A snapshot of one sender's counters, health and warm-up, as seen by this pool (counters and health are local to
+ * the process; status and warm-up stage come from the storage).
+ *
+ * @param sender the sender's id
+ * @param group its A/B group
+ * @param status its status now
+ * @param warmUpStage its warm-up stage, or -1 when it has no schedule
+ * @param allowance messages allowed per warm-up window now, or {@link Long#MAX_VALUE} when warm
+ * @param sent permits granted
+ * @param delivered sends reported delivered
+ * @param failed sends reported failed
+ * @param pushbacks platform pushbacks ({@code retry_after}) reported
+ * @param recipientBlocks recipients who blocked the sender
+ * @param blocks times the platform blocked the sender
+ * @param latency the moving average of delivery latency
+ * @param success the moving average of success (1 delivered, 0 failed or pushed back)
+ * @param pacing the AIMD factor applied to its per-second limit, in (0, 1]
+ * @param risk an estimate in [0, 1] that rises with recent pushback, failures and blocks and their trend, before
+ *     a platform blocks the sender; a heuristic, not a probability
+ * @param sentByHour permits granted by hour of the week
+ * @param failuresByHour failures and pushbacks by hour of the week
+ * @param blocksByHour blocks (platform and recipients) by hour of the week
+ */
+public record SenderStats(
+        String sender,
+        String group,
+        SenderStatus status,
+        int warmUpStage,
+        long allowance,
+        long sent,
+        long delivered,
+        long failed,
+        long pushbacks,
+        long recipientBlocks,
+        long blocks,
+        Duration latency,
+        double success,
+        double pacing,
+        double risk,
+        HeatMap sentByHour,
+        HeatMap failuresByHour,
+        HeatMap blocksByHour) {
+
+    /** Failures per message sent; zero before the first. */
+    public double failureRate() {
+        return sent == 0 ? 0 : (double) failed / sent;
+    }
+
+    /** Blocks (platform and recipients) per message sent; zero before the first. */
+    public double blockRate() {
+        return sent == 0 ? 0 : (double) (recipientBlocks + blocks) / sent;
+    }
+}

@@ -1,0 +1,33 @@
+/**
+ * The outbound sender pool: routes a bot's outgoing messages over several sender accounts within every platform
+ * limit, warms new senders up, and backs off when the platform pushes back. Start at {@link
+ * dev.guard.route.SenderPool}.
+ *
+ * <h2>Why it is built this way</h2>
+ *
+ * <ul>
+ *   <li><b>Exact where it must be, local where it may be.</b> What two processes must agree on lives in the storage
+ *       and is decided there atomically: quotas, gates, blocks, warm-up allowances (one {@link
+ *       dev.guard.spi.Storage#evaluate} per permit, all-or-nothing). What only steers the choice stays in local
+ *       memory: health, risk, pacing, hints of when a sender is free. Routing therefore costs one storage call, and
+ *       a stale local hint can only cost an extra call, never an extra message.
+ *   <li><b>Every quota is a {@link dev.guard.limit.SlidingWindowCounter}.</b> Its state does not depend on its limit,
+ *       so a limit that changes at run time (AIMD pacing, a warm-up stage, an operator's bulk change) keeps the key
+ *       and its counts: nothing already sent is forgotten, and no interval of the window ever holds more than the
+ *       limit (the counter errs on the safe side, rejecting at most one sub-bucket early). The chat limits, which
+ *       never change at run time, are exact {@link dev.guard.limit.SlidingWindowLog}s.
+ *   <li><b>Shared records, refreshed on a timer; decreases guarded by a gate.</b> A sender's status, warm-up stage
+ *       and run-time limits are a versioned record changed by compare-and-set and re-read every sync interval. The
+ *       only change that lowers an allowance, a step back after a block, happens while the sender is held by a set
+ *       membership that every permit checks, and a sender set active again waits behind a gate longer than the sync
+ *       interval, so no process sends on a stale, larger allowance.
+ *   <li><b>Chat limits per recipient.</b> The recipient chat's limit is keyed by the chat alone, so spreading one
+ *       chat's messages over several senders never multiplies what a person receives.
+ *   <li><b>Honest with the platforms.</b> The pool keeps a bot inside the limits that the platforms publish and honours
+ *       their pushback exactly. It never fabricates conversations or otherwise deceives a platform's abuse detection.
+ * </ul>
+ *
+ * <p>Keys in the storage are {@code route/<pool name>/<what>} with the sender's or the chat's id as subject, so
+ * {@link dev.guard.spi.Storage#forget} of a chat id removes that chat's limits and gates.
+ */
+package dev.guard.route;

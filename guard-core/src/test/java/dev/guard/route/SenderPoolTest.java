@@ -1,0 +1,769 @@
+package dev.guard.route;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.guard.ManualTicker;
+import dev.guard.limit.SlidingWindowLog;
+import dev.guard.spi.Batch;
+import dev.guard.spi.BatchResult;
+import dev.guard.spi.GuardStorageException;
+import dev.guard.spi.ReferenceStorage;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Storage;
+import dev.guard.spi.StorageHealth;
+import dev.guard.spi.VersionedRecord;
+import java.time.DayOfWeek;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class SenderPoolTest {
+    private static final long SECOND = 1_000_000L;
+
+    private final ManualTicker ticker = ManualTicker.create();
+    private final ReferenceStorage storage = ReferenceStorage.create();
+    private final List<PoolEvent> events = new ArrayList<>();
+    private int chats;
+
+    private SenderPool.Builder builder(Sender... senders) {
+        SenderPool.Builder b =
+                SenderPool.builder(storage).ticker(ticker).random(new Random(7)).listener(events::add);
+        for (Sender s : senders) {
+            b.sender(s);
+        }
+        return b;
+    }
+
+    private SenderPool pool(String... ids) {
+        SenderPool.Builder b = builder();
+        for (String id : ids) {
+            b.sender(Sender.of(id));
+        }
+        return b.build();
+    }
+
+    /** A message to a chat never used before, so that only sender and global limits matter. */
+    private OutboundMessage fresh() {
+        return OutboundMessage.to("chat-" + chats++);
+    }
+
+    private static String granted(SendDecision d) {
+        assertThat(d).isInstanceOf(SendDecision.Granted.class);
+        return ((SendDecision.Granted) d).sender();
+    }
+
+    /** Acquires fresh messages until the pool says no; answers the grants per sender. */
+    private Map<String, Integer> drain(SenderPool pool) {
+        Map<String, Integer> grants = new HashMap<>();
+        for (SendDecision d = pool.acquire(fresh()); d.granted(); d = pool.acquire(fresh())) {
+            grants.merge(((SendDecision.Granted) d).sender(), 1, Integer::sum);
+        }
+        return grants;
+    }
+
+    // ------------------------------------------------------------------------------------------------ bad input
+
+    @Test
+    void acquire_emptyPool_isRejectedWithNoSenders() {
+        SendDecision d = pool().acquire(fresh());
+
+        assertThat(d)
+                .isEqualTo(new SendDecision.Rejected(SendDecision.Reason.NO_SENDERS, "pool 'default' has no senders"));
+        assertThat(events).extracting(PoolEvent::type).containsExactly(PoolEvent.Type.POOL_EXHAUSTED);
+    }
+
+    @Test
+    void feedback_unknownSender_throwsNamingIt() {
+        SenderPool pool = pool("bot-a");
+
+        assertThatThrownBy(() -> pool.delivered("bot-x", Duration.ZERO))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("unknown sender 'bot-x' in pool 'default'");
+        assertThatThrownBy(() -> pool.retryAfter("bot-x", Duration.ofSeconds(1)))
+                .hasMessage("unknown sender 'bot-x' in pool 'default'");
+        assertThatThrownBy(() -> pool.failed("bot-x", "timeout"))
+                .hasMessage("unknown sender 'bot-x' in pool 'default'");
+        assertThatThrownBy(() -> pool.blocked("bot-x")).hasMessage("unknown sender 'bot-x' in pool 'default'");
+        assertThatThrownBy(() -> pool.recipientBlocked("bot-x")).hasMessage("unknown sender 'bot-x' in pool 'default'");
+        assertThatThrownBy(() -> pool.status("bot-x")).hasMessage("unknown sender 'bot-x' in pool 'default'");
+        assertThatThrownBy(() -> pool.acquire(fresh().pinnedTo("bot-x")))
+                .hasMessage("unknown sender 'bot-x' in pool 'default'");
+    }
+
+    @Test
+    void feedback_negativeOrAbsurdDurations_throwNamingTheField() {
+        SenderPool pool = pool("bot-a");
+
+        assertThatThrownBy(() -> pool.retryAfter("bot-a", Duration.ofSeconds(-1)))
+                .hasMessage("retryAfter must not be negative but was PT-1S");
+        assertThatThrownBy(() -> pool.retryAfter("bot-a", "chat", Duration.ofMillis(-5)))
+                .hasMessage("retryAfter must not be negative but was PT-0.005S");
+        assertThatThrownBy(() -> pool.retryAfter("bot-a", null)).hasMessage("retryAfter must not be null");
+        assertThatThrownBy(() -> pool.retryAfter("bot-a", Duration.ofDays(365L * 300)))
+                .hasMessage("retryAfter must be at most 2^53 microseconds but was PT2628000H");
+        assertThatThrownBy(() -> pool.delivered("bot-a", Duration.ofMillis(-1)))
+                .hasMessage("latency must not be negative but was PT-0.001S");
+        assertThatThrownBy(() -> pool.retryAfter("bot-a", "", Duration.ZERO))
+                .hasMessage("chat must not be empty but was ''");
+        // Nothing was gated by the failed calls.
+        assertThat(pool.acquire(fresh()).granted()).isTrue();
+    }
+
+    @Test
+    void builder_rejectsBadSettings_namingTheSetting() {
+        SenderPool.Builder b = SenderPool.builder(storage).sender(Sender.of("bot-a"));
+
+        assertThatThrownBy(() -> SenderPool.builder(null)).hasMessage("storage must not be null");
+        assertThatThrownBy(() -> b.sender(Sender.of("bot-a"))).hasMessage("sender 'bot-a' is already configured");
+        assertThatThrownBy(() -> b.maxAttempts(0)).hasMessage("maxAttempts must be between 1 and 16 but was 0");
+        assertThatThrownBy(() -> b.syncInterval(Duration.ZERO))
+                .hasMessage("syncInterval must be positive and under one hour but was PT0S");
+        assertThatThrownBy(() -> b.aimd(1.5, 0.1)).hasMessage("backoff must be between 0 and 1 but was 1.5");
+        assertThatThrownBy(() -> b.ejection(0, Duration.ofSeconds(1), 0.5))
+                .hasMessage("failuresInRow must be positive but was 0");
+        assertThatThrownBy(() -> b.warmUpQuality(-0.1, 0.1))
+                .hasMessage("maxFailureRate must be between 0 and 1 but was -0.1");
+        assertThatThrownBy(() -> b.tagNeedsWarmUpStage("Links!", 1))
+                .hasMessage("tag must hold only a-z, 0-9, '-', '_' and '.' but was 'Links!'");
+        assertThatThrownBy(() -> b.name("")).hasMessage("name must not be empty but was ''");
+        assertThatThrownBy(() -> Sender.builder("x").perSecond(0)).hasMessage("perSecond must be positive but was 0");
+        assertThatThrownBy(() -> OutboundMessage.to(null)).hasMessage("chat must not be empty but was null");
+    }
+
+    @Test
+    void operations_rejectUnknownGroupsAndDerivedStatus() {
+        SenderPool pool = pool("bot-a");
+
+        assertThatThrownBy(() -> pool.setGroupStatus("nope", SenderStatus.RETIRED))
+                .hasMessage("unknown group 'nope' in pool 'default'");
+        assertThatThrownBy(() -> pool.setStatus("bot-a", SenderStatus.COOLING))
+                .hasMessage("status must be ACTIVE, BLOCKED or RETIRED but was COOLING");
+        assertThatThrownBy(() -> pool.setGroupLimits("default", 0, 0))
+                .hasMessage("perSecond must be positive but was 0");
+        assertThatThrownBy(() -> pool.add(Sender.of("bot-a")))
+                .hasMessage("sender 'bot-a' is already in pool 'default'");
+    }
+
+    @Test
+    void acquire_storageFailing_isRejectedAsUnavailable_neverThrown() {
+        FailingStorage failing = new FailingStorage(storage);
+        SenderPool pool = SenderPool.builder(failing)
+                .ticker(ticker)
+                .sender(Sender.of("bot-a"))
+                .build();
+        failing.failing = true;
+
+        SendDecision d = pool.acquire(fresh());
+
+        assertThat(d).isInstanceOf(SendDecision.Rejected.class);
+        assertThat(((SendDecision.Rejected) d).reason()).isEqualTo(SendDecision.Reason.STORAGE_UNAVAILABLE);
+        assertThat(((SendDecision.Rejected) d).detail()).isEqualTo("test evaluate failed: down");
+        failing.failing = false;
+        assertThat(pool.acquire(fresh()).granted()).isTrue();
+    }
+
+    // ------------------------------------------------------------------------------------------------ gates
+
+    @Test
+    void retryAfterOfHours_gatesTheSenderExactlyThatLong_andIsHonoured() {
+        SenderPool pool = pool("bot-a");
+        SendDecision.Granted g = (SendDecision.Granted) pool.acquire(fresh());
+        Instant deadline = ticker.now().plus(Duration.ofHours(3));
+
+        g.retryAfter(Duration.ofHours(3));
+
+        SendDecision d = pool.acquire(fresh());
+        assertThat(d)
+                .isEqualTo(new SendDecision.Delayed(deadline, Duration.ofHours(3), SendDecision.Reason.SENDERS_BUSY));
+        assertThat(pool.status("bot-a")).isEqualTo(SenderStatus.COOLING);
+        ticker.advance(Duration.ofHours(3).minusNanos(1_000));
+        assertThat(pool.acquire(fresh()).granted()).isFalse();
+        ticker.advanceMicros(1);
+        assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-a");
+        assertThat(pool.status("bot-a")).isEqualTo(SenderStatus.ACTIVE);
+        assertThat(events)
+                .extracting(PoolEvent::type)
+                .containsSubsequence(PoolEvent.Type.COOLING_STARTED, PoolEvent.Type.COOLING_ENDED);
+    }
+
+    @Test
+    void retryAfterInChat_gatesTheChatForEverySender_andTheSender() {
+        SenderPool pool = pool("bot-a", "bot-b");
+        OutboundMessage busy = OutboundMessage.to("group-1").inGroup();
+        SendDecision.Granted g = (SendDecision.Granted) pool.acquire(busy);
+
+        g.retryAfterInChat(Duration.ofSeconds(10));
+
+        SendDecision d = pool.acquire(busy);
+        assertThat(d).isInstanceOf(SendDecision.Delayed.class);
+        assertThat(((SendDecision.Delayed) d).reason()).isEqualTo(SendDecision.Reason.CHAT_LIMIT);
+        assertThat(((SendDecision.Delayed) d).retryAfter()).isEqualTo(Duration.ofSeconds(10));
+        // Other chats go through the sender that was not pushed back.
+        String other = g.sender().equals("bot-a") ? "bot-b" : "bot-a";
+        assertThat(granted(pool.acquire(fresh()))).isEqualTo(other);
+        ticker.advance(Duration.ofSeconds(10));
+        assertThat(pool.acquire(busy).granted()).isTrue();
+    }
+
+    @Test
+    void chatLimits_delayTheMessage_withoutMovingItToAnotherSender() {
+        SenderPool pool = pool("bot-a", "bot-b");
+        OutboundMessage user = OutboundMessage.to("user-1");
+        assertThat(pool.acquire(user).granted()).isTrue();
+
+        SendDecision d = pool.acquire(user);
+
+        assertThat(d)
+                .isEqualTo(new SendDecision.Delayed(
+                        ticker.now().plusSeconds(1), Duration.ofSeconds(1), SendDecision.Reason.CHAT_LIMIT));
+        OutboundMessage group = OutboundMessage.to("group-1").inGroup();
+        for (int i = 0; i < 20; i++) {
+            assertThat(pool.acquire(group).granted()).isTrue();
+        }
+        assertThat(((SendDecision.Delayed) pool.acquire(group)).reason()).isEqualTo(SendDecision.Reason.CHAT_LIMIT);
+    }
+
+    @Test
+    void globalLimit_whatsAppTier250_admitsExactly250Messages_sharedByAllNumbers() {
+        SenderPool pool = builder(Sender.of("num-1"), Sender.of("num-2"), Sender.of("num-3"))
+                .preset(PlatformPreset.whatsAppCloud(PlatformPreset.WhatsAppTier.TIER_250))
+                .build();
+
+        int grants = 0;
+        SendDecision d;
+        for (d = pool.acquire(fresh()); ; d = pool.acquire(fresh())) {
+            if (d.granted()) {
+                grants++;
+            } else if (((SendDecision.Delayed) d).reason() == SendDecision.Reason.SENDERS_BUSY) {
+                ticker.advance(((SendDecision.Delayed) d).retryAfter()); // 3 x 80 per second
+            } else {
+                break;
+            }
+        }
+
+        assertThat(grants).isEqualTo(250);
+        assertThat(((SendDecision.Delayed) d).reason()).isEqualTo(SendDecision.Reason.GLOBAL_LIMIT);
+        // The moving 24 hours start to free capacity about a day later (one sub-bucket of an hour early at most).
+        assertThat(((SendDecision.Delayed) d).retryAfter()).isBetween(Duration.ofHours(23), Duration.ofHours(25));
+    }
+
+    @Test
+    void perDayLimit_admitsItsQuota_thenDelaysForAboutADay() {
+        SenderPool pool = builder(Sender.builder("bot-a").perDay(5).build()).build();
+        int granted = 0;
+        SendDecision d;
+        for (d = pool.acquire(fresh()); d.granted(); d = pool.acquire(fresh())) {
+            granted++;
+        }
+
+        assertThat(granted).isEqualTo(5);
+        // The moving 24 hours free capacity one sub-bucket (an hour) after the day at most.
+        assertThat(((SendDecision.Delayed) d).retryAfter()).isBetween(Duration.ofHours(24), Duration.ofHours(25));
+    }
+
+    @Test
+    void poolExhausted_isReportedOncePerEpisode_andRecoveryToo() {
+        SenderPool pool = builder(Sender.builder("bot-a").perSecond(1).build()).build();
+        assertThat(pool.acquire(fresh()).granted()).isTrue();
+
+        pool.acquire(fresh());
+        pool.acquire(fresh());
+        ticker.advance(Duration.ofSeconds(2));
+        assertThat(pool.acquire(fresh()).granted()).isTrue();
+
+        assertThat(events)
+                .extracting(PoolEvent::type)
+                .containsExactly(PoolEvent.Type.POOL_EXHAUSTED, PoolEvent.Type.POOL_RECOVERED);
+    }
+
+    // ------------------------------------------------------------------------------------------------ routing
+
+    @Test
+    void tags_routeContentOnlyToSendersAllowedToCarryIt() {
+        SenderPool pool = builder(Sender.builder("bot-links").tags("links").build(), Sender.of("bot-plain"))
+                .build();
+
+        for (int i = 0; i < 20; i++) {
+            assertThat(granted(pool.acquire(fresh().carrying("links")))).isEqualTo("bot-links");
+        }
+        SendDecision media = pool.acquire(fresh().carrying("media"));
+        assertThat(media)
+                .isEqualTo(new SendDecision.Rejected(
+                        SendDecision.Reason.NO_ELIGIBLE_SENDER, "no sender of pool 'default' may carry [media]"));
+
+        assertThat(pool.addGroupTag("default", "media")).isEqualTo(2);
+        assertThat(pool.acquire(fresh().carrying("media")).granted()).isTrue();
+        pool.removeGroupTag("default", "links");
+        assertThat(((SendDecision.Rejected) pool.acquire(fresh().carrying("links"))).reason())
+                .isEqualTo(SendDecision.Reason.NO_ELIGIBLE_SENDER);
+    }
+
+    @Test
+    void tagNeedsWarmUpStage_keepsLinksAwayFromAColdSender_untilItReachesTheStage() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(1000, 1000).withStageLength(Duration.ofMinutes(1));
+        SenderPool pool = builder(
+                        Sender.builder("bot-new").tags("links").warmUp(schedule).build(),
+                        Sender.builder("bot-old").tags("links").build())
+                .tagNeedsWarmUpStage("links", 1)
+                .build();
+
+        for (int i = 0; i < 20; i++) {
+            assertThat(granted(pool.acquire(fresh().carrying("links")))).isEqualTo("bot-old");
+        }
+        ticker.advance(Duration.ofMinutes(1));
+        pool.sync();
+
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
+        List<String> senders = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            senders.add(granted(pool.acquire(fresh().carrying("links"))));
+        }
+        assertThat(senders).contains("bot-new");
+    }
+
+    @Test
+    void routing_prefersHealthySenders_overOnesThatFailOrAreSlow() {
+        SenderPool pool = builder(
+                        Sender.builder("bot-a").perSecond(1000).build(),
+                        Sender.builder("bot-b").perSecond(1000).build(),
+                        Sender.builder("bot-c").perSecond(1000).build(),
+                        Sender.builder("bot-d").perSecond(1000).build())
+                .build();
+        for (int i = 0; i < 3; i++) {
+            pool.failed("bot-a", "timeout");
+        }
+        pool.delivered("bot-b", Duration.ofSeconds(4));
+
+        Map<String, Integer> grants = new HashMap<>();
+        for (int i = 0; i < 400; i++) {
+            grants.merge(granted(pool.acquire(fresh())), 1, Integer::sum);
+        }
+
+        // Power of two choices: the worst sender wins no comparison, the second worst only against the worst.
+        assertThat(grants.getOrDefault("bot-a", 0)).isZero();
+        assertThat(grants.get("bot-b")).isBetween(40, 100);
+        assertThat(grants.get("bot-c") + grants.get("bot-d")).isGreaterThan(300);
+    }
+
+    @Test
+    void stickyBy_sendsAKeyToTheSameSender_inEveryPool() {
+        SenderPool one = pool("bot-a", "bot-b", "bot-c", "bot-d");
+        SenderPool two = builder(Sender.of("bot-a"), Sender.of("bot-b"), Sender.of("bot-c"), Sender.of("bot-d"))
+                .random(new Random(99))
+                .build();
+        Map<String, Integer> byFirst = new HashMap<>();
+
+        for (int k = 0; k < 40; k++) {
+            String key = "user-" + k;
+            String first = granted(one.acquire(OutboundMessage.to("a-" + k).stickyBy(key)));
+            String second = granted(two.acquire(OutboundMessage.to("b-" + k).stickyBy(key)));
+            assertThat(second).as(key).isEqualTo(first);
+            byFirst.merge(first, 1, Integer::sum);
+        }
+        assertThat(byFirst).hasSize(4);
+    }
+
+    @Test
+    void pinnedTo_usesOnlyThatSender_delaysWhileBusy_andRejectsWhenBlocked() {
+        SenderPool pool = builder(Sender.builder("bot-a").perSecond(2).build(), Sender.of("bot-b"))
+                .build();
+
+        assertThat(granted(pool.acquire(fresh().pinnedTo("bot-a")))).isEqualTo("bot-a");
+        assertThat(granted(pool.acquire(fresh().pinnedTo("bot-a")))).isEqualTo("bot-a");
+        SendDecision busy = pool.acquire(fresh().pinnedTo("bot-a"));
+        assertThat(((SendDecision.Delayed) busy).reason()).isEqualTo(SendDecision.Reason.SENDERS_BUSY);
+
+        pool.blocked("bot-a");
+
+        assertThat(pool.acquire(fresh().pinnedTo("bot-a")))
+                .isEqualTo(new SendDecision.Rejected(
+                        SendDecision.Reason.PINNED_SENDER_UNAVAILABLE,
+                        "sender 'bot-a' is BLOCKED or may not carry []"));
+    }
+
+    @Test
+    void pushback_halvesThePacedLimit_andSuccessRecoversItAdditively() {
+        SenderPool pool = builder(Sender.builder("bot-a").perSecond(10).build()).build();
+        assertThat(drain(pool)).containsEntry("bot-a", 10);
+
+        pool.retryAfter("bot-a", Duration.ZERO);
+        ticker.advance(Duration.ofMillis(1100));
+
+        assertThat(drain(pool)).containsEntry("bot-a", 5);
+        // 0.05 of the limit per second of successful sending: back to full speed 10 s later.
+        for (int i = 0; i < 11; i++) {
+            ticker.advance(Duration.ofSeconds(1));
+            pool.delivered("bot-a", Duration.ofMillis(30));
+        }
+        ticker.advance(Duration.ofMillis(1100));
+        assertThat(drain(pool)).containsEntry("bot-a", 10);
+        assertThat(pool.stats().sender("bot-a").pacing()).isEqualTo(1.0);
+    }
+
+    @Test
+    void ejection_takesAFailingSenderOut_butNeverEmptiesThePool() {
+        SenderPool pool = pool("bot-a", "bot-b");
+
+        for (int i = 0; i < 5; i++) {
+            pool.failed("bot-a", "timeout");
+        }
+        for (int i = 0; i < 20; i++) {
+            pool.failed("bot-b", "timeout");
+        }
+
+        assertThat(events)
+                .filteredOn(e -> e.type() == PoolEvent.Type.SENDER_EJECTED)
+                .extracting(PoolEvent::sender)
+                .containsExactly("bot-a");
+        for (int i = 0; i < 20; i++) {
+            assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-b");
+        }
+        ticker.advance(Duration.ofSeconds(30));
+        List<String> after = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            after.add(granted(pool.acquire(fresh())));
+        }
+        assertThat(after).contains("bot-a");
+    }
+
+    @Test
+    void ejection_ofTheOnlySenderForAMessage_isIgnored() {
+        SenderPool pool = builder(Sender.builder("bot-a").tags("media").build(), Sender.of("bot-b"), Sender.of("bot-c"))
+                .build();
+
+        for (int i = 0; i < 5; i++) {
+            pool.failed("bot-a", "timeout");
+        }
+
+        assertThat(events).extracting(PoolEvent::type).contains(PoolEvent.Type.SENDER_EJECTED);
+        assertThat(granted(pool.acquire(fresh().carrying("media")))).isEqualTo("bot-a");
+    }
+
+    // ------------------------------------------------------------------------------------------------ warm-up
+
+    @Test
+    void warmUp_holdsAStage_whenTheFailureRateIsTooHigh() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(100, 200).withStageLength(Duration.ofMinutes(1));
+        SenderPool pool = builder(Sender.builder("bot-new").warmUp(schedule).build())
+                .ejection(1_000, Duration.ofSeconds(1), 0.5)
+                .build();
+        for (int i = 0; i < 20; i++) {
+            SendDecision.Granted g = (SendDecision.Granted) pool.acquire(fresh());
+            if (i % 5 == 0) {
+                g.failed("timeout"); // 20% > 5%
+            } else {
+                g.delivered(Duration.ofMillis(20));
+            }
+        }
+
+        ticker.advance(Duration.ofMinutes(1));
+        pool.sync();
+
+        assertThat(pool.warmUpStage("bot-new")).isZero();
+        assertThat(events)
+                .filteredOn(e -> e.type() == PoolEvent.Type.WARM_UP_HELD)
+                .hasSize(1);
+        // A clean stage next: it advances.
+        ticker.advance(Duration.ofMinutes(1));
+        pool.sync();
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
+        assertThat(pool.allowance("bot-new")).isEqualTo(200);
+    }
+
+    @Test
+    void blocked_stepsAWarmingSenderBack_andActiveAgainWaitsOneSyncInterval() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(10, 20, 40).withStageLength(Duration.ofMinutes(1));
+        SenderPool pool = builder(Sender.builder("bot-new").warmUp(schedule).build(), Sender.of("bot-old"))
+                .build();
+        ticker.advance(Duration.ofMinutes(1));
+        pool.sync();
+        ticker.advance(Duration.ofMinutes(1));
+        pool.sync();
+        assertThat(pool.allowance("bot-new")).isEqualTo(40);
+
+        pool.blocked("bot-new");
+
+        assertThat(pool.status("bot-new")).isEqualTo(SenderStatus.BLOCKED);
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
+        assertThat(pool.allowance("bot-new")).isEqualTo(20);
+        assertThat(events)
+                .extracting(PoolEvent::type)
+                .contains(PoolEvent.Type.SENDER_BLOCKED, PoolEvent.Type.WARM_UP_STEPPED_BACK);
+        for (int i = 0; i < 20; i++) {
+            assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-old");
+        }
+
+        pool.setStatus("bot-new", SenderStatus.ACTIVE);
+
+        assertThat(pool.acquire(fresh().pinnedTo("bot-new")).granted()).isFalse();
+        ticker.advance(Duration.ofMillis(1001));
+        assertThat(granted(pool.acquire(fresh().pinnedTo("bot-new")))).isEqualTo("bot-new");
+    }
+
+    // ------------------------------------------------------------------------------------------------ bulk
+
+    @Test
+    void groupChanges_applyToEverySenderOfTheGroup() {
+        SenderPool pool = builder(
+                        Sender.builder("a-1").group("a").build(),
+                        Sender.builder("a-2").group("a").build(),
+                        Sender.builder("b-1").group("b").build())
+                .build();
+
+        assertThat(pool.setGroupStatus("b", SenderStatus.RETIRED)).isEqualTo(1);
+        assertThat(pool.setGroupLimits("a", 3, 0)).isEqualTo(2);
+
+        Map<String, Integer> grants = drain(pool);
+        assertThat(grants)
+                .containsOnlyKeys("a-1", "a-2")
+                .containsEntry("a-1", 3)
+                .containsEntry("a-2", 3);
+        assertThat(pool.status("b-1")).isEqualTo(SenderStatus.RETIRED);
+        assertThat(pool.setGroupStatus("a", SenderStatus.RETIRED)).isEqualTo(2);
+        assertThat(pool.acquire(fresh()))
+                .isEqualTo(new SendDecision.Rejected(
+                        SendDecision.Reason.NO_ELIGIBLE_SENDER,
+                        "every sender of pool 'default' is blocked or retired"));
+    }
+
+    // ------------------------------------------------------------------------------------------------ sharing
+
+    @Test
+    void twoPoolsOverOneStorage_shareTheSendersQuotaAndGate() {
+        SenderPool one = builder(Sender.builder("bot-a").perSecond(6).build()).build();
+        SenderPool two = builder(Sender.builder("bot-a").perSecond(6).build()).build();
+        int granted = 0;
+        for (int i = 0; i < 20; i++) {
+            granted += (i % 2 == 0 ? one : two).acquire(fresh()).granted() ? 1 : 0;
+        }
+        assertThat(granted).isEqualTo(6);
+
+        ticker.advance(Duration.ofSeconds(2));
+        one.retryAfter("bot-a", Duration.ofSeconds(5));
+
+        SendDecision d = two.acquire(fresh());
+        assertThat(((SendDecision.Delayed) d).retryAfter()).isEqualTo(Duration.ofSeconds(5));
+        ticker.advance(Duration.ofSeconds(5));
+        assertThat(two.acquire(fresh()).granted()).isTrue();
+    }
+
+    @Test
+    void twoPoolsOverOneStorage_aBlockInOneStopsTheOther() {
+        SenderPool one = pool("bot-a", "bot-b");
+        SenderPool two = builder(Sender.of("bot-a"), Sender.of("bot-b"))
+                .random(new Random(3))
+                .build();
+
+        one.blocked("bot-a");
+
+        for (int i = 0; i < 30; i++) {
+            assertThat(granted(two.acquire(fresh()))).isEqualTo("bot-b");
+        }
+        assertThat(two.status("bot-a")).isEqualTo(SenderStatus.BLOCKED);
+    }
+
+    // ------------------------------------------------------------------------------------------------ stats
+
+    @Test
+    void stats_countPerSenderAndGroup_withHeatMapsAndExports() throws Exception {
+        SenderPool pool = builder(
+                        Sender.builder("a-1").group("a").build(),
+                        Sender.builder("b,1").group("b").build())
+                .build();
+        for (int i = 0; i < 10; i++) {
+            pool.acquire(fresh().pinnedTo("a-1"));
+            pool.acquire(fresh().pinnedTo("b,1"));
+        }
+        pool.delivered("a-1", Duration.ofMillis(100));
+        pool.failed("a-1", "timeout");
+        pool.recipientBlocked("b,1");
+        pool.retryAfter("b,1", Duration.ofSeconds(1));
+
+        PoolStats stats = pool.stats();
+
+        SenderStats a = stats.sender("a-1");
+        assertThat(a.sent()).isEqualTo(10);
+        assertThat(a.delivered()).isEqualTo(1);
+        assertThat(a.failed()).isEqualTo(1);
+        assertThat(a.failureRate()).isEqualTo(0.1);
+        // 2026-01-01T00:00Z is a Thursday.
+        assertThat(a.sentByHour().count(DayOfWeek.THURSDAY, 0)).isEqualTo(10);
+        assertThat(a.failuresByHour().count(DayOfWeek.THURSDAY, 0)).isEqualTo(1);
+        SenderStats b = stats.sender("b,1");
+        assertThat(b.blockRate()).isEqualTo(0.1);
+        assertThat(b.pushbacks()).isEqualTo(1);
+        assertThat(b.risk()).isPositive();
+        assertThat(stats.group("b").recipientBlocks()).isEqualTo(1);
+
+        String csv = stats.toCsv();
+        assertThat(csv)
+                .startsWith("sender,group,status,stage,allowance,sent,delivered,failed,pushbacks,recipient_blocks,"
+                        + "blocks,failure_rate,block_rate,latency_ms,success,pacing,risk\n");
+        assertThat(csv).contains("\na-1,a,ACTIVE,-1,,10,1,1,0,0,0,0.100000,0.000000,");
+        assertThat(csv).contains("\n\"b,1\",b,COOLING,");
+        assertThat(stats.heatMapCsv().lines()).hasSize(1 + 2 * 3 * 7);
+
+        JsonNode json = new ObjectMapper().readTree(stats.toJson());
+        assertThat(json.get("pool").asText()).isEqualTo("default");
+        assertThat(json.get("senders").get(0).get("sent").asLong()).isEqualTo(10);
+        assertThat(json.get("senders").get(1).get("sender").asText()).isEqualTo("b,1");
+        assertThat(json.get("senders").get(0).get("sentByHour").get(3).get(0).asLong())
+                .isEqualTo(10);
+        assertThat(json.get("groups").get(1).get("blockRate").asDouble()).isEqualTo(0.1);
+    }
+
+    @Test
+    void heatMaps_countInTheStatsZone() {
+        SenderPool pool = builder(Sender.of("bot-a"))
+                .statsZone(java.time.ZoneOffset.ofHours(-3))
+                .build();
+
+        pool.failed("bot-a", "timeout");
+
+        // 2026-01-01T00:00Z is Wednesday 21:00 three hours west of UTC.
+        assertThat(pool.stats().sender("bot-a").failuresByHour().count(DayOfWeek.WEDNESDAY, 21))
+                .isEqualTo(1);
+    }
+
+    @Test
+    void risk_risesWithPushbackAndFailures_beforeABlock() {
+        SenderPool pool = pool("bot-a");
+        double previous = pool.stats().sender("bot-a").risk();
+        for (int i = 0; i < 5; i++) {
+            pool.retryAfter("bot-a", Duration.ZERO);
+            pool.failed("bot-a", "timeout");
+            double risk = pool.stats().sender("bot-a").risk();
+            assertThat(risk).isGreaterThan(previous);
+            previous = risk;
+        }
+        assertThat(previous).isGreaterThan(0.5).isLessThan(1.0);
+    }
+
+    @Test
+    void compare_findsTheGroupWithMoreBlocks() {
+        SenderPool pool = builder(
+                        Sender.builder("a-1").group("a").perSecond(1000).build(),
+                        Sender.builder("b-1").group("b").perSecond(1000).build())
+                .build();
+        for (int i = 0; i < 500; i++) {
+            pool.acquire(fresh().pinnedTo("a-1"));
+            pool.acquire(fresh().pinnedTo("b-1"));
+            if (i % 10 == 0) {
+                pool.recipientBlocked("a-1"); // 10%
+            }
+            if (i % 50 == 0) {
+                pool.recipientBlocked("b-1"); // 2%
+            }
+        }
+
+        GroupComparison c = pool.compare("a", "b", GroupComparison.Metric.BLOCK_RATE);
+
+        assertThat(c.trialsA()).isEqualTo(500);
+        assertThat(c.rateA()).isEqualTo(0.1);
+        assertThat(c.rateB()).isEqualTo(0.02);
+        assertThat(c.significant(0.001)).isTrue();
+        assertThatThrownBy(() -> pool.compare("a", "c", GroupComparison.Metric.BLOCK_RATE))
+                .hasMessage("unknown group 'c' in pool 'default'");
+    }
+
+    @Test
+    void listenerFailure_neverBreaksRouting() {
+        SenderPool pool = builder(Sender.of("bot-a"))
+                .listener(e -> {
+                    throw new IllegalStateException("listener bug");
+                })
+                .build();
+
+        pool.retryAfter("bot-a", Duration.ofSeconds(1));
+
+        assertThat(pool.acquire(fresh()).granted()).isFalse();
+        assertThat(events).extracting(PoolEvent::type).contains(PoolEvent.Type.COOLING_STARTED);
+    }
+
+    @Test
+    void customPreset_appliesItsChatLimits() {
+        SenderPool pool = builder(Sender.of("bot-a"))
+                .preset(PlatformPreset.of(
+                        "custom",
+                        100,
+                        new SlidingWindowLog(3, Duration.ofSeconds(10)),
+                        new SlidingWindowLog(1, Duration.ofMinutes(1))))
+                .build();
+        OutboundMessage user = OutboundMessage.to("user-1");
+
+        for (int i = 0; i < 3; i++) {
+            assertThat(pool.acquire(user).granted()).isTrue();
+        }
+        assertThat(((SendDecision.Delayed) pool.acquire(user)).retryAfter()).isEqualTo(Duration.ofSeconds(10));
+    }
+
+    /** A storage that fails every evaluate while {@code failing}, delegating everything else. */
+    private static final class FailingStorage implements Storage {
+        private final Storage delegate;
+        volatile boolean failing;
+
+        FailingStorage(Storage delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public BatchResult evaluate(Batch batch, long nowMicros) {
+            if (failing) {
+                throw new GuardStorageException("test", "evaluate", "down", null);
+            }
+            return delegate.evaluate(batch, nowMicros);
+        }
+
+        @Override
+        public long raiseGate(StateKey key, long untilMicros) {
+            return delegate.raiseGate(key, untilMicros);
+        }
+
+        @Override
+        public void addMember(StateKey key, long expiresAtMicros) {
+            delegate.addMember(key, expiresAtMicros);
+        }
+
+        @Override
+        public boolean removeMember(StateKey key) {
+            return delegate.removeMember(key);
+        }
+
+        @Override
+        public boolean isMember(StateKey key, long nowMicros) {
+            return delegate.isMember(key, nowMicros);
+        }
+
+        @Override
+        public Optional<VersionedRecord> getRecord(StateKey key) {
+            return delegate.getRecord(key);
+        }
+
+        @Override
+        public long putRecord(StateKey key, byte[] value, long expectedVersion) {
+            return delegate.putRecord(key, value, expectedVersion);
+        }
+
+        @Override
+        public long forget(String subject) {
+            return delegate.forget(subject);
+        }
+
+        @Override
+        public StorageHealth health() {
+            return delegate.health();
+        }
+
+        @Override
+        public void close() {}
+    }
+}

@@ -1,0 +1,64 @@
+package dev.guard.route;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+class WarmUpScheduleTest {
+
+    @Test
+    void sendGrid_startsAt20PerHourAndGrowsAbout1point4PerDay() {
+        WarmUpSchedule s = WarmUpSchedule.sendGrid();
+
+        assertThat(s.allowance(0)).isEqualTo(20);
+        assertThat(s.allowance(1)).isEqualTo(28);
+        assertThat(s.allowance(2)).isEqualTo(39);
+        for (int k = 1; k < s.stages(); k++) {
+            assertThat((double) s.allowance(k) / s.allowance(k - 1)).isBetween(1.3, 1.5);
+        }
+        assertThat(s.allowance(s.stages() - 1)).isLessThan(100_000);
+        assertThat(s.allowance(s.stages())).isEqualTo(Long.MAX_VALUE);
+        assertThat(s.window()).isEqualTo(Duration.ofHours(1));
+        assertThat(s.stageLength()).isEqualTo(Duration.ofDays(1));
+    }
+
+    @Test
+    void linear_addsTheStepPerStageUntilTheCeiling() {
+        WarmUpSchedule s = WarmUpSchedule.linear(100, 50, 300);
+
+        assertThat(s.stages()).isEqualTo(4);
+        assertThat(s.allowance(0)).isEqualTo(100);
+        assertThat(s.allowance(3)).isEqualTo(250);
+        assertThat(s.allowance(4)).isEqualTo(Long.MAX_VALUE);
+    }
+
+    @Test
+    void table_isUsedAsGiven_andWithersKeepIt() {
+        WarmUpSchedule s = WarmUpSchedule.table(5, 7, 9).withWindow(Duration.ofMinutes(1));
+
+        assertThat(s.stages()).isEqualTo(3);
+        assertThat(s.allowance(1)).isEqualTo(7);
+        assertThat(s.window()).isEqualTo(Duration.ofMinutes(1));
+        assertThat(s).isEqualTo(WarmUpSchedule.table(5, 7, 9).withWindow(Duration.ofSeconds(60)));
+    }
+
+    @Test
+    void factories_rejectBadValues_namingTheField() {
+        assertThatThrownBy(() -> WarmUpSchedule.geometric(0, 1.4, 100)).hasMessage("start must be positive but was 0");
+        assertThatThrownBy(() -> WarmUpSchedule.geometric(20, 1.0, 100))
+                .hasMessage("factor must be above 1 but was 1.0");
+        assertThatThrownBy(() -> WarmUpSchedule.geometric(20, 1.4, 10))
+                .hasMessage("ceiling must be at least start 20 but was 10");
+        assertThatThrownBy(() -> WarmUpSchedule.linear(1, 1, 5_000)).hasMessageContaining("more than 1000");
+        assertThatThrownBy(() -> WarmUpSchedule.table()).hasMessage("allowances must not be empty");
+        assertThatThrownBy(() -> WarmUpSchedule.table(5, -1)).hasMessage("allowances[1] must be positive but was -1");
+        assertThatThrownBy(() -> WarmUpSchedule.sendGrid().withWindow(Duration.ofSeconds(-1)))
+                .hasMessage("window must be positive but was PT-1S");
+        assertThatThrownBy(() -> WarmUpSchedule.sendGrid().withStageLength(Duration.ofNanos(1_500_000)))
+                .hasMessage("stageLength must be a whole number of milliseconds but was PT0.0015S");
+        assertThatThrownBy(() -> WarmUpSchedule.sendGrid().allowance(-1))
+                .hasMessage("stage must not be negative but was -1");
+    }
+}

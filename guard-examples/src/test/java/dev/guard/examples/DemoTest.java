@@ -1,0 +1,56 @@
+package dev.guard.examples;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.guard.Reason;
+import dev.guard.storage.memory.MemoryStorage;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+class DemoTest {
+    @Test
+    void run_simulatedTraffic_hitsEveryKindOfFilterAndPrintsTheTable() {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        Demo.Summary summary;
+        try (MemoryStorage storage = MemoryStorage.create()) {
+            summary = Demo.run(storage, 20_000, new PrintStream(bytes, true, StandardCharsets.UTF_8));
+        }
+        String printed = bytes.toString(StandardCharsets.UTF_8);
+
+        assertThat(summary.total()).isEqualTo(20_000);
+        assertThat(summary.byReason().values().stream()
+                        .mapToInt(Integer::intValue)
+                        .sum())
+                .isEqualTo(20_000);
+        assertThat(summary.byReason())
+                .containsKeys(
+                        Reason.ALLOWED,
+                        Reason.BLOCKED,
+                        Reason.CUSTOM,
+                        Reason.DUPLICATE,
+                        Reason.RATE_LIMITED,
+                        Reason.THROTTLED);
+        // Ordinary users mostly get through; the flooders mostly do not.
+        assertThat(summary.byReason().get(Reason.ALLOWED)).isGreaterThan(20_000 / 2);
+        assertThat(summary.byFilter()).containsKeys("blocklist", "no-bots", "duplicates", "per-chat", "per-user");
+        assertThat(printed)
+                .contains("decision latency: p50")
+                .contains("BLOCKED")
+                .contains("per-chat");
+    }
+
+    @Test
+    void options_badValues_areRejectedWithTheirName() {
+        assertThatThrownBy(() -> Demo.Options.parse(new String[] {"--messages", "many"}))
+                .hasMessage("--messages must be a number but was 'many'");
+        assertThatThrownBy(() -> Demo.Options.parse(new String[] {"--messages", "0"}))
+                .hasMessage("--messages must be positive but was 0");
+        assertThatThrownBy(() -> Demo.Options.parse(new String[] {"--verbose"}))
+                .hasMessageStartingWith("unknown option '--verbose'");
+        assertThatThrownBy(() -> Storages.open("mongodb://x"))
+                .hasMessage("--storage must be memory, a redis:// URI or a jdbc: URL but was 'mongodb://x'");
+    }
+}

@@ -1,0 +1,1023 @@
+package dev.guard.storage.jdbc;
+
+import dev.guard.Ticker;
+import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Membership;
+import dev.guard.spi.Batch;
+import dev.guard.spi.BatchResult;
+import dev.guard.spi.GuardStorageException;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
+import dev.guard.spi.Storage;
+import dev.guard.spi.StorageHealth;
+import dev.guard.spi.VersionedRecord;
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.DatabaseMetaData;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.sql.Types;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import javax.sql.DataSource;
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.Jdbi;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A {@link Storage} in a SQL database: PostgreSQL, MariaDB, MySQL or H2, through a {@link DataSource} (a connection
+ * pool) or a {@link Jdbi}. Several bot processes that share the database share one set of limits.
+ *
+ * <pre>{@code
+ * JdbcStorage storage = JdbcStorage.builder(dataSource).build();
+ * storage.createSchema(); // or run the DDL from the README with your migration tool
+ * }</pre>
+ *
+ * <p><b>One transaction per decision.</b> Every step of a batch is evaluated in one transaction that locks the
+ * batch's rows in one fixed order (their key hashes), so concurrent decisions never deadlock, and a key's first touch
+ * inserts its row inside that same transaction. On PostgreSQL the whole decision is one call of a PL/pgSQL function
+ * installed by {@link #createSchema()}: one round trip whatever the chain's length. On MariaDB it is three (lock and
+ * read, write, commit; a rejected decision that finds nothing expired skips the write), on MySQL four. Configure the
+ * pool with {@code autoCommit=false} on MariaDB and MySQL, whose drivers spend a round trip on each auto-commit switch.
+ *
+ * <p><b>Durability.</b> On PostgreSQL decisions commit with {@code synchronous_commit = off} unless {@link
+ * Builder#synchronousCommit(boolean)} says otherwise: rate state is cheap to lose, and waiting for the WAL flush
+ * costs more than the rest of a decision. A crash may then forget the last fraction of a second of decisions; it never
+ * corrupts anything. Gates, set members and records always commit with the server's setting.
+ *
+ * <p><b>Expiry.</b> Every row carries {@code expires_at} (microseconds since the epoch, from the callers' clock); a
+ * row that has expired reads as absent at once. A sweeper deletes expired rows in small batches, skipping rows that a
+ * decision holds, so it never blocks one; it runs every {@link Builder#sweepInterval(Duration)} or when {@link
+ * #sweep()} is called.
+ *
+ * <p><b>Failures and timeouts.</b> Every statement carries the {@link Builder#timeout(Duration) timeout}; acquiring a
+ * connection is bounded by the pool's own timeout (HikariCP's {@code connectionTimeout}). Every failure surfaces as a
+ * {@link GuardStorageException} whose message names the dialect and the SQL state and never holds a password. The
+ * storage keeps no connection of its own between calls, so it works again as soon as the pool reconnects.
+ *
+ * <p>Thread-safe. {@link #close()} stops the sweeper; it does not close the data source or the Jdbi.
+ */
+public final class JdbcStorage implements Storage {
+    private static final Logger LOG = LoggerFactory.getLogger(JdbcStorage.class);
+    private static final int H2_DUPLICATE_RETRIES = 10;
+    private static final int SWEEP_BATCHES_PER_CALL = 100;
+
+    private final ConnectionSource connections;
+    private final JdbcDialect dialect;
+    private final TableSql sql;
+    private final int timeoutSeconds;
+    private final boolean storedFunction;
+    private final boolean synchronousCommit;
+    private final boolean unloggedTable;
+    private final Executor executor;
+    private final Ticker ticker;
+    private final long sweepGraceMicros;
+    private final int sweepBatchSize;
+    private final ScheduledExecutorService sweeper;
+    private byte[] sweepCursor = new byte[KeyCodec.HASH_BYTES];
+
+    private JdbcStorage(Builder b, JdbcDialect dialect) {
+        this.connections = b.connections;
+        this.dialect = dialect;
+        this.sql = new TableSql(dialect, b.table);
+        this.timeoutSeconds = (int) Math.min(Integer.MAX_VALUE, Math.max(1, ceilSeconds(b.timeout)));
+        this.storedFunction = dialect == JdbcDialect.POSTGRESQL && b.storedFunction;
+        this.synchronousCommit = b.synchronousCommit;
+        this.unloggedTable = b.unloggedTable;
+        this.executor = b.executor;
+        this.ticker = b.ticker;
+        this.sweepGraceMicros = micros(b.sweepGrace);
+        this.sweepBatchSize = b.sweepBatchSize;
+        if (b.sweepInterval.isZero()) {
+            this.sweeper = null;
+        } else {
+            this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "guard-jdbc-sweeper");
+                t.setDaemon(true);
+                return t;
+            });
+            long every = micros(b.sweepInterval);
+            sweeper.scheduleWithFixedDelay(this::sweepQuietly, every, every, TimeUnit.MICROSECONDS);
+        }
+    }
+
+    /** A builder over a data source, normally a connection pool such as HikariCP. */
+    public static Builder builder(DataSource dataSource) {
+        if (dataSource == null) {
+            throw new IllegalArgumentException("dataSource must not be null");
+        }
+        return new Builder(() -> {
+            Connection c = dataSource.getConnection();
+            return new Lease(c, c::close);
+        });
+    }
+
+    /** A builder over a Jdbi: each call opens a handle and closes it when done. */
+    public static Builder builder(Jdbi jdbi) {
+        if (jdbi == null) {
+            throw new IllegalArgumentException("jdbi must not be null");
+        }
+        return new Builder(() -> {
+            Handle handle = jdbi.open();
+            return new Lease(handle.getConnection(), handle::close);
+        });
+    }
+
+    /** The dialect in use, detected or configured. */
+    public JdbcDialect dialect() {
+        return dialect;
+    }
+
+    /** The name of the state table. */
+    public String table() {
+        return sql.table;
+    }
+
+    /**
+     * The DDL of the dialect's schema for the default table {@code guard_state}, as shipped in this jar: for people who
+     * manage migrations themselves. Statements are separated by {@code -- statement} lines.
+     */
+    public static String schemaDdl(JdbcDialect dialect) {
+        return TableSql.resource(
+                Objects.requireNonNull(dialect, "dialect must not be null").schemaResource());
+    }
+
+    /**
+     * Creates the table, its index and (on PostgreSQL) the evaluate function if they do not exist yet, replacing the
+     * function if it does. Idempotent; on PostgreSQL concurrent calls serialise on an advisory lock.
+     *
+     * @throws GuardStorageException if the database refuses (for example for lack of privileges)
+     */
+    public void createSchema() {
+        List<String> statements = sql.schema(unloggedTable);
+        inTransaction("createSchema", c -> {
+            try (Statement s = c.createStatement()) {
+                s.setQueryTimeout(Math.max(timeoutSeconds, 30));
+                if (dialect == JdbcDialect.POSTGRESQL) {
+                    s.execute("SELECT pg_advisory_xact_lock(hashtext('dev.guard.storage.jdbc." + sql.table + "'))");
+                }
+                for (String statement : statements) {
+                    s.execute(statement);
+                }
+            }
+            return null;
+        });
+    }
+
+    @Override
+    public BatchResult evaluate(Batch batch, long nowMicros) {
+        int n = batch.size();
+        StateKey[] keys = new StateKey[n];
+        LimitSpec[] specs = new LimitSpec[n];
+        long[] permits = new long[n];
+        for (int i = 0; i < n; i++) {
+            Step step = batch.step(i);
+            keys[i] = step.key();
+            specs[i] = step.spec();
+            permits[i] = step.permits();
+        }
+        return BatchResult.of(decide("evaluate", keys, specs, permits, nowMicros));
+    }
+
+    /**
+     * Runs {@link #evaluate} on the {@link Builder#executor(Executor) executor} when one was given (JDBC blocks), and
+     * in the calling thread otherwise.
+     */
+    @Override
+    public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
+        if (executor == null) {
+            return Storage.super.evaluateAsync(batch, nowMicros);
+        }
+        return CompletableFuture.supplyAsync(() -> evaluate(batch, nowMicros), executor);
+    }
+
+    @Override
+    public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
+        Objects.requireNonNull(key, "key must not be null");
+        Objects.requireNonNull(spec, "spec must not be null");
+        if (permits < 0) {
+            throw new IllegalArgumentException("permits must not be negative but was " + permits);
+        }
+        return decide("acquire", new StateKey[] {key}, new LimitSpec[] {spec}, new long[] {permits}, nowMicros)[0];
+    }
+
+    /** Evaluates steps given as parallel arrays; answers outcomes in the same order. */
+    private long[] decide(String operation, StateKey[] keys, LimitSpec[] specs, long[] permits, long nowMicros) {
+        int n = keys.length;
+        byte[][] hashes = new byte[n][];
+        for (int i = 0; i < n; i++) {
+            hashes[i] = KeyCodec.keyHash(keys[i]);
+        }
+        int[] order = sortedOrder(hashes);
+        long[] sorted = storedFunction
+                ? inFunction(operation, keys, specs, permits, hashes, order, nowMicros)
+                : inTransaction(operation, c -> inJava(c, keys, specs, permits, hashes, order, nowMicros));
+        long[] outcomes = new long[n];
+        for (int i = 0; i < n; i++) {
+            outcomes[order[i]] = sorted[i];
+        }
+        return outcomes;
+    }
+
+    /** The indexes of {@code hashes} in lock order. Insertion sort: batches are a handful of steps. */
+    private static int[] sortedOrder(byte[][] hashes) {
+        int n = hashes.length;
+        int[] order = new int[n];
+        for (int i = 0; i < n; i++) {
+            int j = i;
+            while (j > 0 && KeyCodec.compare(hashes[order[j - 1]], hashes[i]) > 0) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = i;
+        }
+        return order;
+    }
+
+    /** PostgreSQL: the whole decision in one call of the evaluate function; one round trip under auto-commit. */
+    private long[] inFunction(
+            String operation,
+            StateKey[] keys,
+            LimitSpec[] specs,
+            long[] permits,
+            byte[][] hashes,
+            int[] order,
+            long nowMicros) {
+        int n = keys.length;
+        byte[][] sortedHashes = new byte[n][];
+        byte[][] subjectHashes = new byte[n][];
+        String[] scopes = new String[n];
+        String[] subjects = new String[n];
+        Long[] codes = new Long[n * SpecCodes.STRIDE];
+        for (int i = 0; i < n; i++) {
+            int s = order[i];
+            sortedHashes[i] = hashes[s];
+            subjectHashes[i] = KeyCodec.subjectHash(keys[s].subject());
+            scopes[i] = KeyCodec.displayText(keys[s].scope());
+            subjects[i] = KeyCodec.displayText(keys[s].subject());
+            SpecCodes.encode(specs[s], permits[s], codes, i * SpecCodes.STRIDE);
+        }
+        return inStatement(operation, c -> {
+            try (PreparedStatement ps = c.prepareStatement(sql.evaluateFunction())) {
+                ps.setQueryTimeout(timeoutSeconds);
+                ps.setLong(1, nowMicros);
+                ps.setArray(2, c.createArrayOf("bytea", sortedHashes));
+                ps.setArray(3, c.createArrayOf("bytea", subjectHashes));
+                ps.setArray(4, c.createArrayOf("text", scopes));
+                ps.setArray(5, c.createArrayOf("text", subjects));
+                ps.setArray(6, c.createArrayOf("int8", codes));
+                ps.setBoolean(7, synchronousCommit);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        throw new SQLException("the evaluate function answered no row");
+                    }
+                    return longs(rs.getArray(1), n);
+                }
+            }
+        });
+    }
+
+    /** The generic decision: lock and read the rows, run the reference semantics here, write back. */
+    private long[] inJava(
+            Connection c,
+            StateKey[] keys,
+            LimitSpec[] specs,
+            long[] permits,
+            byte[][] hashes,
+            int[] order,
+            long nowMicros)
+            throws SQLException {
+        int n = keys.length;
+        StateKey[] sortedKeys = new StateKey[n];
+        byte[][] sortedHashes = new byte[n][];
+        for (int i = 0; i < n; i++) {
+            sortedKeys[i] = keys[order[i]];
+            sortedHashes[i] = hashes[order[i]];
+        }
+        StoredRow[] rows = lock(c, sortedKeys, sortedHashes);
+        long[] outcomes = new long[n];
+        long[][] states = new long[n][];
+        boolean admitted = true;
+        for (int i = 0; i < n; i++) {
+            int s = order[i];
+            states[i] = rows[i].liveState(nowMicros);
+            outcomes[i] = specs[s].evaluate(states[i], nowMicros, permits[s]);
+            admitted &= outcomes[i] >= 0;
+        }
+        List<RowWrite> writes = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            int s = order[i];
+            if (admitted && SpecCodes.commits(specs[s])) {
+                long[] next = specs[s].commit(states[i], nowMicros, permits[s]);
+                long ttl = next == null ? 0 : specs[s].ttlMicros(next, nowMicros);
+                writes.add(
+                        ttl <= 0
+                                ? RowWrite.absent(sortedHashes[i])
+                                : RowWrite.limit(sortedHashes[i], next, expiry(nowMicros, ttl)));
+            } else if (rows[i].expired(nowMicros)) {
+                // The reference drops expired state when it reads it: absent from now on, even if the clock goes back.
+                writes.add(RowWrite.absent(sortedHashes[i]));
+            }
+        }
+        write(c, writes);
+        return outcomes;
+    }
+
+    private static long expiry(long nowMicros, long ttlMicros) {
+        return ttlMicros == Long.MAX_VALUE ? Long.MAX_VALUE : nowMicros + ttlMicros;
+    }
+
+    /**
+     * Inserts a placeholder for every key without a row, locks all of them in the given (sorted) order and reads them:
+     * one statement, two on MySQL. H2 reports a key inserted concurrently by another transaction as a duplicate once
+     * that one commits; the row exists then, so the statement is simply run again.
+     */
+    private StoredRow[] lock(Connection c, StateKey[] keys, byte[][] hashes) throws SQLException {
+        int n = keys.length;
+        for (int attempt = 0; ; attempt++) {
+            try (PreparedStatement ps = c.prepareStatement(sql.lock(n))) {
+                ps.setQueryTimeout(timeoutSeconds);
+                int p = 1;
+                for (int i = 0; i < n; i++) {
+                    ps.setBytes(p++, hashes[i]);
+                    ps.setBytes(p++, KeyCodec.subjectHash(keys[i].subject()));
+                    ps.setString(p++, KeyCodec.displayText(keys[i].scope()));
+                    ps.setString(p++, KeyCodec.displayText(keys[i].subject()));
+                }
+                if (dialect == JdbcDialect.MYSQL) {
+                    ps.executeUpdate();
+                    return selectLocked(c, hashes);
+                }
+                try (ResultSet rs = ps.executeQuery()) {
+                    return readRows(rs, hashes);
+                }
+            } catch (SQLException e) {
+                if (dialect != JdbcDialect.H2 || !"23505".equals(e.getSQLState()) || attempt >= H2_DUPLICATE_RETRIES) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private StoredRow[] selectLocked(Connection c, byte[][] hashes) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(sql.selectLocked(hashes.length))) {
+            ps.setQueryTimeout(timeoutSeconds);
+            for (int i = 0; i < hashes.length; i++) {
+                ps.setBytes(i + 1, hashes[i]);
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                return readRows(rs, hashes);
+            }
+        }
+    }
+
+    /** Reads key_hash, kind, state, version, expires_at rows into the order of {@code hashes}. */
+    private StoredRow[] readRows(ResultSet rs, byte[][] hashes) throws SQLException {
+        StoredRow[] rows = new StoredRow[hashes.length];
+        while (rs.next()) {
+            byte[] hash = rs.getBytes(1);
+            int at = indexOf(hashes, hash);
+            if (at < 0) {
+                throw new SQLException("the database answered a row that was not asked for");
+            }
+            rows[at] = new StoredRow(rs.getInt(2), readState(rs, 3), rs.getLong(4), rs.getLong(5));
+        }
+        for (StoredRow row : rows) {
+            if (row == null) {
+                throw new SQLException("a locked row is missing from the database's answer");
+            }
+        }
+        return rows;
+    }
+
+    private static int indexOf(byte[][] hashes, byte[] hash) {
+        for (int i = 0; i < hashes.length; i++) {
+            if (Arrays.equals(hashes[i], hash)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private long[] readState(ResultSet rs, int column) throws SQLException {
+        if (dialect == JdbcDialect.POSTGRESQL) {
+            Array array = rs.getArray(column);
+            return array == null ? null : longs(array, -1);
+        }
+        return KeyCodec.decodeState(rs.getBytes(column));
+    }
+
+    private static long[] longs(Array array, int expected) throws SQLException {
+        Object[] values = (Object[]) array.getArray();
+        if (expected >= 0 && values.length != expected) {
+            throw new SQLException("expected " + expected + " outcomes but the database answered " + values.length);
+        }
+        long[] out = new long[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = ((Number) values[i]).longValue();
+        }
+        array.free();
+        return out;
+    }
+
+    /** A row's new content, written over a row that this transaction has locked. */
+    private record RowWrite(byte[] hash, int kind, long[] state, byte[] record, long version, long expiresAtMicros) {
+        static RowWrite absent(byte[] hash) {
+            return new RowWrite(hash, StoredRow.ABSENT, null, null, 0, 0);
+        }
+
+        static RowWrite limit(byte[] hash, long[] state, long expiresAtMicros) {
+            return new RowWrite(hash, StoredRow.LIMIT, state, null, 0, expiresAtMicros);
+        }
+    }
+
+    /** Writes rows in one statement execution: a JDBC batch, which the drivers send in one round trip. */
+    private void write(Connection c, List<RowWrite> writes) throws SQLException {
+        if (writes.isEmpty()) {
+            return;
+        }
+        try (PreparedStatement ps = c.prepareStatement(sql.write())) {
+            ps.setQueryTimeout(timeoutSeconds);
+            for (RowWrite w : writes) {
+                ps.setInt(1, w.kind());
+                bindState(c, ps, 2, w.state());
+                if (w.record() == null) {
+                    ps.setNull(3, Types.VARBINARY);
+                } else {
+                    ps.setBytes(3, w.record());
+                }
+                ps.setLong(4, w.version());
+                ps.setLong(5, w.expiresAtMicros());
+                ps.setBytes(6, w.hash());
+                if (writes.size() > 1) {
+                    ps.addBatch();
+                }
+            }
+            if (writes.size() > 1) {
+                ps.executeBatch();
+            } else {
+                ps.executeUpdate();
+            }
+        }
+    }
+
+    private void bindState(Connection c, PreparedStatement ps, int index, long[] state) throws SQLException {
+        if (dialect == JdbcDialect.POSTGRESQL) {
+            if (state == null) {
+                ps.setNull(index, Types.ARRAY);
+            } else {
+                Long[] boxed = new Long[state.length];
+                for (int i = 0; i < state.length; i++) {
+                    boxed[i] = state[i];
+                }
+                ps.setArray(index, c.createArrayOf("int8", boxed));
+            }
+        } else if (state == null) {
+            ps.setNull(index, Types.VARBINARY);
+        } else {
+            ps.setBytes(index, KeyCodec.encodeState(state));
+        }
+    }
+
+    /** Locks (creating if need be) the one row of {@code key} and answers it with its hash. */
+    private StoredRow lockOne(Connection c, StateKey key, byte[] hash) throws SQLException {
+        return lock(c, new StateKey[] {key}, new byte[][] {hash})[0];
+    }
+
+    @Override
+    public long raiseGate(StateKey key, long untilMicros) {
+        Objects.requireNonNull(key, "key must not be null");
+        byte[] hash = KeyCodec.keyHash(key);
+        return inTransaction("raiseGate", c -> {
+            StoredRow row = lockOne(c, key, hash);
+            long current = row.kind() == StoredRow.GATE ? row.expiresAtMicros() : Long.MIN_VALUE;
+            long until = Math.max(current, untilMicros);
+            write(c, List.of(new RowWrite(hash, StoredRow.GATE, null, null, 0, until)));
+            return until;
+        });
+    }
+
+    @Override
+    public void addMember(StateKey key, long expiresAtMicros) {
+        Objects.requireNonNull(key, "key must not be null");
+        byte[] hash = KeyCodec.keyHash(key);
+        inTransaction("addMember", c -> {
+            lockOne(c, key, hash);
+            write(c, List.of(new RowWrite(hash, StoredRow.MEMBER, null, null, 0, expiresAtMicros)));
+            return null;
+        });
+    }
+
+    @Override
+    public boolean removeMember(StateKey key) {
+        Objects.requireNonNull(key, "key must not be null");
+        byte[] hash = KeyCodec.keyHash(key);
+        return inTransaction("removeMember", c -> {
+            StoredRow row = lockOne(c, key, hash);
+            delete(c, List.of(hash));
+            return row.hasState();
+        });
+    }
+
+    @Override
+    public boolean isMember(StateKey key, long nowMicros) {
+        Objects.requireNonNull(key, "key must not be null");
+        byte[] hash = KeyCodec.keyHash(key);
+        return inStatement("isMember", c -> {
+            StoredRow row;
+            try (PreparedStatement ps = c.prepareStatement(sql.read())) {
+                ps.setQueryTimeout(timeoutSeconds);
+                ps.setBytes(1, hash);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        return false;
+                    }
+                    row = new StoredRow(rs.getInt(1), readState(rs, 2), rs.getLong(3), rs.getLong(4));
+                }
+            }
+            if (row.expired(nowMicros)) {
+                // As in a decision: expired state reads as absent from now on, even if the clock goes back later.
+                try (PreparedStatement ps = c.prepareStatement(sql.resetExpired())) {
+                    ps.setQueryTimeout(timeoutSeconds);
+                    ps.setBytes(1, hash);
+                    ps.setLong(2, nowMicros);
+                    ps.executeUpdate();
+                }
+                return false;
+            }
+            return Membership.isMember(row.liveState(nowMicros), nowMicros);
+        });
+    }
+
+    @Override
+    public Optional<VersionedRecord> getRecord(StateKey key) {
+        Objects.requireNonNull(key, "key must not be null");
+        byte[] hash = KeyCodec.keyHash(key);
+        return inStatement("getRecord", c -> {
+            try (PreparedStatement ps = c.prepareStatement(sql.read())) {
+                ps.setQueryTimeout(timeoutSeconds);
+                ps.setBytes(1, hash);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next() || rs.getInt(1) != StoredRow.RECORD) {
+                        return Optional.empty();
+                    }
+                    return Optional.of(new VersionedRecord(rs.getBytes(5), rs.getLong(3)));
+                }
+            }
+        });
+    }
+
+    @Override
+    public long putRecord(StateKey key, byte[] value, long expectedVersion) {
+        Objects.requireNonNull(key, "key must not be null");
+        Objects.requireNonNull(value, "value must not be null");
+        if (expectedVersion < 0) {
+            throw new IllegalArgumentException("expectedVersion must not be negative but was " + expectedVersion);
+        }
+        byte[] copy = value.clone();
+        byte[] hash = KeyCodec.keyHash(key);
+        return inTransaction("putRecord", c -> {
+            StoredRow row = lockOne(c, key, hash);
+            long version = row.kind() == StoredRow.RECORD ? row.version() : 0;
+            if (version != expectedVersion) {
+                c.rollback(); // also drops the placeholder a first touch inserted
+                return -1L;
+            }
+            write(c, List.of(new RowWrite(hash, StoredRow.RECORD, null, copy, version + 1, Long.MAX_VALUE)));
+            return version + 1;
+        });
+    }
+
+    /**
+     * Deletes every row of {@code subject}, one by one in key order (the lock order of decisions, so a concurrent
+     * decision waits rather than deadlocks). Not a hot-path operation: it reads the subject's index first.
+     */
+    @Override
+    public long forget(String subject) {
+        Objects.requireNonNull(subject, "subject must not be null");
+        byte[] subjectHash = KeyCodec.subjectHash(subject);
+        return inTransaction("forget", c -> {
+            List<byte[]> hashes = new ArrayList<>();
+            List<Integer> kinds = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement(sql.subjectKeys())) {
+                ps.setQueryTimeout(timeoutSeconds);
+                ps.setBytes(1, subjectHash);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        hashes.add(rs.getBytes(1));
+                        kinds.add(rs.getInt(2));
+                    }
+                }
+            }
+            Integer[] order = new Integer[hashes.size()];
+            for (int i = 0; i < order.length; i++) {
+                order[i] = i;
+            }
+            Arrays.sort(order, (a, b) -> KeyCodec.compare(hashes.get(a), hashes.get(b)));
+            List<byte[]> sorted = new ArrayList<>(order.length);
+            for (Integer i : order) {
+                sorted.add(hashes.get(i));
+            }
+            int[] deleted = delete(c, sorted);
+            long removed = 0;
+            for (int i = 0; i < order.length; i++) {
+                // A placeholder is absent state: deleting it removes no key. SUCCESS_NO_INFO (-2) counts as deleted.
+                if (deleted[i] != 0 && kinds.get(order[i]) != StoredRow.ABSENT) {
+                    removed++;
+                }
+            }
+            return removed;
+        });
+    }
+
+    private int[] delete(Connection c, List<byte[]> hashes) throws SQLException {
+        if (hashes.isEmpty()) {
+            return new int[0];
+        }
+        try (PreparedStatement ps = c.prepareStatement(sql.delete())) {
+            ps.setQueryTimeout(timeoutSeconds);
+            for (byte[] hash : hashes) {
+                ps.setBytes(1, hash);
+                ps.addBatch();
+            }
+            return ps.executeBatch();
+        }
+    }
+
+    /**
+     * Deletes rows that expired before the {@link Builder#ticker(Ticker) ticker}'s now minus the {@link
+     * Builder#sweepGrace(Duration) grace}, in batches of {@link Builder#sweepBatchSize(int)}, each its own short
+     * transaction that skips rows a decision holds. One call walks at most 100 batches and continues where the last
+     * call stopped. The background sweeper calls this; call it yourself when {@link Builder#sweepInterval} is zero.
+     *
+     * @return how many rows were deleted
+     * @throws GuardStorageException if the database fails
+     */
+    public synchronized long sweep() {
+        long before = ticker.epochMicros() - sweepGraceMicros;
+        long total = 0;
+        for (int batch = 0; batch < SWEEP_BATCHES_PER_CALL; batch++) {
+            byte[] from = sweepCursor;
+            List<byte[]> found = new ArrayList<>();
+            total += inTransaction("sweep", c -> {
+                if (dialect == JdbcDialect.MARIADB || dialect == JdbcDialect.MYSQL) {
+                    // REPEATABLE READ would lock the scanned gaps and hold up first touches; no gap locks wanted.
+                    try (Statement s = c.createStatement()) {
+                        s.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+                    }
+                }
+                try (PreparedStatement ps = c.prepareStatement(sql.sweepSelect())) {
+                    ps.setQueryTimeout(timeoutSeconds);
+                    ps.setBytes(1, from);
+                    ps.setLong(2, before);
+                    ps.setInt(3, sweepBatchSize);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        while (rs.next()) {
+                            found.add(rs.getBytes(1));
+                        }
+                    }
+                }
+                if (found.isEmpty()) {
+                    return 0L;
+                }
+                try (PreparedStatement ps = c.prepareStatement(sql.sweepDelete())) {
+                    ps.setQueryTimeout(timeoutSeconds);
+                    for (byte[] hash : found) {
+                        ps.setBytes(1, hash);
+                        ps.setLong(2, before);
+                        ps.addBatch();
+                    }
+                    long deleted = 0;
+                    for (int count : ps.executeBatch()) {
+                        deleted += count == Statement.SUCCESS_NO_INFO ? 1 : count;
+                    }
+                    return deleted;
+                }
+            });
+            byte[] next = found.isEmpty() ? null : successor(found.get(found.size() - 1));
+            if (found.size() < sweepBatchSize || next == null) {
+                sweepCursor = new byte[KeyCodec.HASH_BYTES];
+                break;
+            }
+            sweepCursor = next;
+        }
+        return total;
+    }
+
+    /** The smallest hash after {@code hash}, or null when it is the largest. */
+    private static byte[] successor(byte[] hash) {
+        byte[] next = hash.clone();
+        for (int i = next.length - 1; i >= 0; i--) {
+            next[i]++;
+            if (next[i] != 0) {
+                return next;
+            }
+        }
+        return null;
+    }
+
+    private void sweepQuietly() {
+        try {
+            long deleted = sweep();
+            LOG.debug("guard jdbc sweeper deleted {} expired rows from {}", deleted, sql.table);
+        } catch (RuntimeException e) {
+            // The next run retries; decisions never depend on the sweeper.
+            LOG.warn("guard jdbc sweeper failed: {}", e.getMessage());
+        }
+    }
+
+    /** Probes the table with one indexed read; never throws. */
+    @Override
+    public StorageHealth health() {
+        long start = System.nanoTime();
+        try {
+            inStatement("health", c -> {
+                try (PreparedStatement ps = c.prepareStatement(sql.probe())) {
+                    ps.setQueryTimeout(timeoutSeconds);
+                    ps.setBytes(1, new byte[KeyCodec.HASH_BYTES]);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        rs.next();
+                    }
+                }
+                return null;
+            });
+            return StorageHealth.up(Duration.ofNanos(System.nanoTime() - start), dialect.label() + " " + sql.table);
+        } catch (RuntimeException e) {
+            return StorageHealth.down(Duration.ofNanos(System.nanoTime() - start), e.getMessage());
+        }
+    }
+
+    /** Stops the sweeper. The data source or Jdbi stays open: it belongs to the caller. */
+    @Override
+    public void close() {
+        if (sweeper != null) {
+            sweeper.shutdownNow();
+        }
+    }
+
+    @FunctionalInterface
+    private interface Work<T> {
+        T run(Connection c) throws SQLException;
+    }
+
+    /** Runs {@code work} in a transaction of its own, committed when it returns and rolled back when it throws. */
+    private <T> T inTransaction(String operation, Work<T> work) {
+        try (Lease lease = connections.open()) {
+            Connection c = lease.connection();
+            boolean autoCommit = c.getAutoCommit();
+            if (autoCommit) {
+                c.setAutoCommit(false);
+            }
+            try {
+                T result = work.run(c);
+                c.commit();
+                return result;
+            } catch (SQLException | RuntimeException e) {
+                rollbackQuietly(c, e);
+                throw e;
+            } finally {
+                if (autoCommit) {
+                    c.setAutoCommit(true);
+                }
+            }
+        } catch (SQLException | RuntimeException e) {
+            throw failure(operation, e);
+        }
+    }
+
+    /**
+     * Runs one statement's {@code work}: in auto-commit when the connection is in it (no round trip spent on
+     * transaction control), otherwise followed by a commit.
+     */
+    private <T> T inStatement(String operation, Work<T> work) {
+        try (Lease lease = connections.open()) {
+            Connection c = lease.connection();
+            if (c.getAutoCommit()) {
+                return work.run(c);
+            }
+            try {
+                T result = work.run(c);
+                c.commit();
+                return result;
+            } catch (SQLException | RuntimeException e) {
+                rollbackQuietly(c, e);
+                throw e;
+            }
+        } catch (SQLException | RuntimeException e) {
+            throw failure(operation, e);
+        }
+    }
+
+    private RuntimeException failure(String operation, Exception e) {
+        if (e instanceof GuardStorageException g) {
+            return g;
+        }
+        return StorageFailures.of(dialect, operation, e);
+    }
+
+    private static void rollbackQuietly(Connection c, Exception failure) {
+        try {
+            c.rollback();
+        } catch (SQLException | RuntimeException e) {
+            failure.addSuppressed(e);
+        }
+    }
+
+    private static long micros(Duration d) {
+        return Math.addExact(Math.multiplyExact(d.getSeconds(), 1_000_000L), d.getNano() / 1_000);
+    }
+
+    private static long ceilSeconds(Duration d) {
+        return d.getSeconds() + (d.getNano() > 0 ? 1 : 0);
+    }
+
+    /** Where connections come from: a data source, or Jdbi handles. */
+    @FunctionalInterface
+    private interface ConnectionSource {
+        Lease open() throws SQLException;
+    }
+
+    /** A borrowed connection and how to give it back. */
+    private record Lease(Connection connection, Closer closer) implements AutoCloseable {
+        @Override
+        public void close() throws SQLException {
+            closer.close();
+        }
+    }
+
+    @FunctionalInterface
+    private interface Closer {
+        void close() throws SQLException;
+    }
+
+    /**
+     * Configures a {@link JdbcStorage}. Setters fail at once on a bad value with a message naming the setting and the
+     * value. Not thread-safe; build once.
+     */
+    public static final class Builder {
+        private final ConnectionSource connections;
+        private JdbcDialect dialect;
+        private String table = TableSql.DEFAULT_TABLE;
+        private Duration timeout = Duration.ofSeconds(2);
+        private boolean unloggedTable;
+        private boolean synchronousCommit;
+        private boolean storedFunction = true;
+        private Executor executor;
+        private Ticker ticker = Ticker.system();
+        private Duration sweepInterval = Duration.ofMinutes(1);
+        private Duration sweepGrace = Duration.ofMinutes(1);
+        private int sweepBatchSize = 500;
+
+        private Builder(ConnectionSource connections) {
+            this.connections = connections;
+        }
+
+        /** The database's dialect; detected from the connection's metadata when not set. */
+        public Builder dialect(JdbcDialect dialect) {
+            this.dialect = Objects.requireNonNull(dialect, "dialect must not be null");
+            return this;
+        }
+
+        /**
+         * The state table's name (default {@code guard_state}); also the prefix of its index and functions. Letters,
+         * digits and underscores, at most 40 characters; resolved through the connection's schema search path.
+         */
+        public Builder table(String table) {
+            this.table = TableSql.checkTable(table);
+            return this;
+        }
+
+        /**
+         * The timeout of every statement (default 2 s), enforced by the driver's query timeout in whole seconds
+         * (rounded up), which also bounds lock waits on a hot key. Acquiring a connection is bounded by the pool.
+         */
+        public Builder timeout(Duration timeout) {
+            this.timeout = positive("timeout", timeout);
+            return this;
+        }
+
+        /**
+         * PostgreSQL only: {@link JdbcStorage#createSchema()} creates an UNLOGGED table (default false). Writes skip
+         * the WAL entirely; a crash or an unclean shutdown empties the table, which resets every limit.
+         */
+        public Builder unloggedTable(boolean unlogged) {
+            this.unloggedTable = unlogged;
+            return this;
+        }
+
+        /**
+         * PostgreSQL only: whether a decision waits for its WAL flush (default false: {@code synchronous_commit = off}
+         * for decisions). True gives decisions the durability of the server's setting at the cost of a disk flush
+         * each.
+         */
+        public Builder synchronousCommit(boolean synchronous) {
+            this.synchronousCommit = synchronous;
+            return this;
+        }
+
+        /**
+         * PostgreSQL only: whether decisions call the evaluate function that {@link JdbcStorage#createSchema()}
+         * installs (default true, one round trip). False evaluates in Java inside a transaction as on the other
+         * databases (three round trips), for databases where functions may not be created.
+         */
+        public Builder storedFunction(boolean use) {
+            this.storedFunction = use;
+            return this;
+        }
+
+        /** Where {@link JdbcStorage#evaluateAsync} runs the blocking JDBC call; without one it runs in the caller. */
+        public Builder executor(Executor executor) {
+            this.executor = Objects.requireNonNull(executor, "executor must not be null");
+            return this;
+        }
+
+        /** The clock the sweeper reads to decide what has expired (default the system clock). */
+        public Builder ticker(Ticker ticker) {
+            this.ticker = Objects.requireNonNull(ticker, "ticker must not be null");
+            return this;
+        }
+
+        /** How often the background sweeper runs (default 1 minute); {@link Duration#ZERO} turns it off. */
+        public Builder sweepInterval(Duration interval) {
+            if (interval == null || interval.isNegative()) {
+                throw new IllegalArgumentException("sweepInterval must not be negative but was " + interval);
+            }
+            this.sweepInterval = interval;
+            return this;
+        }
+
+        /**
+         * How long after its expiry a row may still be swept (default 1 minute): processes whose clocks run behind
+         * the sweeper's still read such a row as live, and deleting it early would grant them extra permits.
+         */
+        public Builder sweepGrace(Duration grace) {
+            if (grace == null || grace.isNegative()) {
+                throw new IllegalArgumentException("sweepGrace must not be negative but was " + grace);
+            }
+            this.sweepGrace = grace;
+            return this;
+        }
+
+        /** How many rows one sweeper transaction deletes at most (default 500). */
+        public Builder sweepBatchSize(int size) {
+            if (size < 1 || size > 10_000) {
+                throw new IllegalArgumentException("sweepBatchSize must be between 1 and 10000 but was " + size);
+            }
+            this.sweepBatchSize = size;
+            return this;
+        }
+
+        /**
+         * Builds the storage; detects the dialect first when none was set, which opens one connection.
+         *
+         * @throws IllegalArgumentException if the database is not one Guard knows, or an option does not apply to it
+         * @throws GuardStorageException if the dialect must be detected and the database cannot be reached
+         */
+        public JdbcStorage build() {
+            JdbcDialect resolved = dialect != null ? dialect : detect();
+            if (unloggedTable && resolved != JdbcDialect.POSTGRESQL) {
+                throw new IllegalArgumentException(
+                        "unloggedTable is only available on postgresql but the dialect is " + resolved.label());
+            }
+            return new JdbcStorage(this, resolved);
+        }
+
+        private JdbcDialect detect() {
+            String product;
+            String version;
+            try (Lease lease = connections.open()) {
+                DatabaseMetaData meta = lease.connection().getMetaData();
+                product = meta.getDatabaseProductName();
+                version = meta.getDatabaseProductVersion();
+            } catch (SQLException | RuntimeException e) {
+                throw StorageFailures.of(null, "detect dialect", e);
+            }
+            JdbcDialect detected = JdbcDialect.detect(product, version);
+            if (detected == null) {
+                throw new IllegalArgumentException("database '" + product + "' is not supported; supported are"
+                        + " postgresql, mariadb, mysql and h2 (set dialect to use one of them anyway)");
+            }
+            return detected;
+        }
+
+        private static Duration positive(String field, Duration value) {
+            if (value == null || value.isNegative() || value.isZero()) {
+                throw new IllegalArgumentException(field + " must be positive but was " + value);
+            }
+            return value;
+        }
+    }
+}

@@ -1,0 +1,191 @@
+package dev.guard.storage.jdbc;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.regex.Pattern;
+
+/** The SQL of one state table in one dialect. Every value is a parameter; only the validated table name is spliced. */
+final class TableSql {
+    static final String DEFAULT_TABLE = "guard_state";
+    private static final Pattern IDENTIFIER = Pattern.compile("[A-Za-z_][A-Za-z0-9_]{0,39}");
+    private static final String STATEMENT_SEPARATOR = "\n-- statement\n";
+    private static final String RETURNED = "key_hash, kind, state, version, expires_at";
+
+    final JdbcDialect dialect;
+    final String table;
+    private final ConcurrentMap<Integer, String> lockByCount = new ConcurrentHashMap<>();
+    private final ConcurrentMap<Integer, String> selectByCount = new ConcurrentHashMap<>();
+
+    TableSql(JdbcDialect dialect, String table) {
+        this.dialect = dialect;
+        this.table = table;
+    }
+
+    /**
+     * Checks a table name: letters, digits and underscores, at most 40 characters, so that the names derived from it
+     * (indexes, functions) stay within every database's identifier limit.
+     */
+    static String checkTable(String table) {
+        if (table == null || !IDENTIFIER.matcher(table).matches()) {
+            throw new IllegalArgumentException("table must be a plain identifier (letters, digits, underscores, at most"
+                    + " 40 characters, not starting with a digit) but was "
+                    + (table == null ? "null" : "'" + table + "'"));
+        }
+        return table;
+    }
+
+    /**
+     * Inserts an absent placeholder for each of {@code n} keys that has no row, locks every row in the order given
+     * (the callers sort by key hash) and, except on MySQL, answers them: {@link #RETURNED}. Four parameters per key:
+     * key hash, subject hash, scope, subject. On MariaDB and MySQL the duplicate branch takes an exclusive record lock
+     * at once (never a shared one that two transactions would both try to upgrade), and no statement ever locks a
+     * missing key's gap, so concurrent first touches of distinct keys cannot deadlock.
+     */
+    String lock(int n) {
+        return lockByCount.computeIfAbsent(n, this::buildLock);
+    }
+
+    private String buildLock(int n) {
+        StringBuilder sb = new StringBuilder();
+        switch (dialect) {
+            case POSTGRESQL -> {
+                sb.append("INSERT INTO ")
+                        .append(table)
+                        .append(" AS t (key_hash, subject_hash, scope, subject, kind,")
+                        .append(" expires_at) VALUES ");
+                rows(sb, n, "(?, ?, ?, ?, 0, 0)");
+                sb.append(" ON CONFLICT (key_hash) DO UPDATE SET kind = t.kind RETURNING ")
+                        .append(RETURNED);
+            }
+            case MARIADB, MYSQL -> {
+                sb.append("INSERT INTO ")
+                        .append(table)
+                        .append(" (key_hash, subject_hash, scope, subject, kind,")
+                        .append(" expires_at) VALUES ");
+                rows(sb, n, "(?, ?, ?, ?, 0, 0)");
+                sb.append(" ON DUPLICATE KEY UPDATE kind = kind");
+                if (dialect == JdbcDialect.MARIADB) {
+                    sb.append(" RETURNING ").append(RETURNED);
+                }
+            }
+            case H2 -> {
+                sb.append("SELECT ")
+                        .append(RETURNED)
+                        .append(" FROM FINAL TABLE (MERGE INTO ")
+                        .append(table)
+                        .append(" t USING (VALUES ");
+                rows(
+                        sb,
+                        n,
+                        "(CAST(? AS BINARY(32)), CAST(? AS BINARY(32)), CAST(? AS CHARACTER VARYING),"
+                                + " CAST(? AS CHARACTER VARYING))");
+                sb.append(") s(key_hash, subject_hash, scope, subject) ON t.key_hash = s.key_hash")
+                        .append(" WHEN MATCHED THEN UPDATE SET kind = t.kind")
+                        .append(" WHEN NOT MATCHED THEN INSERT (key_hash, subject_hash, scope, subject, kind,")
+                        .append(" expires_at) VALUES (s.key_hash, s.subject_hash, s.scope, s.subject, 0, 0))");
+            }
+        }
+        return sb.toString();
+    }
+
+    /** MySQL only: reads the {@code n} rows that {@link #lock} locked. One parameter per key: its hash. */
+    String selectLocked(int n) {
+        return selectByCount.computeIfAbsent(n, count -> {
+            StringBuilder sb = new StringBuilder("SELECT ")
+                    .append(RETURNED)
+                    .append(" FROM ")
+                    .append(table)
+                    .append(" WHERE key_hash IN (");
+            rows(sb, count, "?");
+            return sb.append(") FOR UPDATE").toString();
+        });
+    }
+
+    private static void rows(StringBuilder sb, int n, String row) {
+        for (int i = 0; i < n; i++) {
+            sb.append(i == 0 ? "" : ", ").append(row);
+        }
+    }
+
+    /** Overwrites a locked row: kind, state, record, version, expires_at, then the key hash. */
+    String write() {
+        return "UPDATE " + table + " SET kind = ?, state = ?, record = ?, version = ?, expires_at = ?"
+                + " WHERE key_hash = ?";
+    }
+
+    /** PostgreSQL's one-round-trip decision: see postgresql.sql. */
+    String evaluateFunction() {
+        return "SELECT " + table + "_evaluate(?, ?, ?, ?, ?, ?, ?)";
+    }
+
+    /** A row without locking it: kind, state, version, expires_at, record. */
+    String read() {
+        return "SELECT kind, state, version, expires_at, record FROM " + table + " WHERE key_hash = ?";
+    }
+
+    /** Makes a row absent if it still holds state that expired: key hash, now. */
+    String resetExpired() {
+        return "UPDATE " + table + " SET kind = 0, state = NULL, record = NULL, version = 0, expires_at = 0"
+                + " WHERE key_hash = ? AND kind BETWEEN 1 AND 3 AND expires_at <= ?";
+    }
+
+    /** The keys of one subject: key_hash, kind. */
+    String subjectKeys() {
+        return "SELECT key_hash, kind FROM " + table + " WHERE subject_hash = ?";
+    }
+
+    String delete() {
+        return "DELETE FROM " + table + " WHERE key_hash = ?";
+    }
+
+    /**
+     * The next expired rows after a key hash, locked, skipping rows that a decision holds: key hash, expiry, limit.
+     * Walks the primary key, so that successive batches make progress without an index on expires_at.
+     */
+    String sweepSelect() {
+        return "SELECT key_hash FROM " + table + " WHERE key_hash > ? AND expires_at <= ? ORDER BY key_hash LIMIT ?"
+                + " FOR UPDATE SKIP LOCKED";
+    }
+
+    /** Deletes one swept row if it is still expired: key hash, expiry. */
+    String sweepDelete() {
+        return "DELETE FROM " + table + " WHERE key_hash = ? AND expires_at <= ?";
+    }
+
+    String probe() {
+        return "SELECT COUNT(*) FROM " + table + " WHERE key_hash = ?";
+    }
+
+    /** The schema's statements for this table, from the dialect's DDL resource. */
+    List<String> schema(boolean unlogged) {
+        String script = resource(dialect.schemaResource()).replace(DEFAULT_TABLE, table);
+        if (unlogged) {
+            script = script.replace("CREATE TABLE IF NOT EXISTS", "CREATE UNLOGGED TABLE IF NOT EXISTS");
+        }
+        List<String> statements = new ArrayList<>();
+        for (String part : script.split(Pattern.quote(STATEMENT_SEPARATOR))) {
+            if (!part.isBlank()) {
+                statements.add(part.strip());
+            }
+        }
+        return statements;
+    }
+
+    /** The text of a DDL resource as shipped, for people who manage migrations themselves. */
+    static String resource(String name) {
+        try (InputStream in = TableSql.class.getResourceAsStream(name)) {
+            if (in == null) {
+                throw new IllegalStateException("resource " + name + " is missing from guard-storage-jdbc");
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read resource " + name, e);
+        }
+    }
+}

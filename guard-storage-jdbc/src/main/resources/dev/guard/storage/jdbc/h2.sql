@@ -1,0 +1,21 @@
+-- Guard's JDBC storage schema for H2 (2.x). JdbcStorage.createSchema() runs this file with "guard_state" replaced by
+-- the configured table name. Statements are separated by "-- statement" lines.
+--
+-- One row per state key. key_hash is the identity: SHA-256 over the key's UTF-16 code units, length-prefixed; scope
+-- and subject keep the full key for people (NUL characters are stored as U+FFFD). kind: 0 absent (a placeholder
+-- from a first touch), 1 limit state, 2 gate, 3 set member, 4 record. state is a limit's long[] as big-endian bytes.
+-- A row whose expires_at (microseconds since the epoch) is not after "now" is absent.
+
+CREATE TABLE IF NOT EXISTS guard_state (
+    key_hash     BINARY(32)        NOT NULL PRIMARY KEY,
+    subject_hash BINARY(32)        NOT NULL,
+    scope        CHARACTER VARYING NOT NULL,
+    subject      CHARACTER VARYING NOT NULL,
+    kind         TINYINT           NOT NULL,
+    state        BINARY VARYING,
+    record       BINARY VARYING,
+    version      BIGINT            NOT NULL DEFAULT 0,
+    expires_at   BIGINT            NOT NULL
+);
+-- statement
+CREATE INDEX IF NOT EXISTS guard_state_subject ON guard_state (subject_hash, key_hash);

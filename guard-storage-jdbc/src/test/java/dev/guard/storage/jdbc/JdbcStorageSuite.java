@@ -1,0 +1,474 @@
+package dev.guard.storage.jdbc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.guard.ManualTicker;
+import dev.guard.limit.Cooldown;
+import dev.guard.limit.FixedWindow;
+import dev.guard.limit.Gate;
+import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Membership;
+import dev.guard.limit.Outcome;
+import dev.guard.limit.SlidingWindowCounter;
+import dev.guard.limit.SlidingWindowLog;
+import dev.guard.limit.TokenBucket;
+import dev.guard.spi.Batch;
+import dev.guard.spi.GuardStorageException;
+import dev.guard.spi.ReferenceStorage;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
+import dev.guard.spi.Storage;
+import dev.guard.spi.VersionedRecord;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Optional;
+import java.util.Random;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.sql.DataSource;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * What every database must show beyond the contract suite: identical decisions to the reference under random
+ * operations of every kind, no deadlock on concurrent first touches, exact admission across storages and threads,
+ * round trips per decision, keys of any content, timeouts, schema and sweeper. Extended once per database.
+ */
+abstract class JdbcStorageSuite {
+    private final List<Storage> opened = new ArrayList<>();
+    private final String prefix = "suite-" + UUID.randomUUID() + "/";
+    private ManualTicker ticker;
+
+    /** The database under test. */
+    abstract TestDatabase database();
+
+    /** Statements plus transaction control of one decision, admitted or not. */
+    abstract int roundTripsPerDecision();
+
+    /** Options this test class sets on every storage it builds. */
+    JdbcStorage.Builder configure(JdbcStorage.Builder builder) {
+        return builder;
+    }
+
+    @BeforeEach
+    final void start() {
+        ticker = ManualTicker.create();
+        database().dataSource();
+    }
+
+    @AfterEach
+    final void closeStorages() {
+        opened.forEach(Storage::close);
+        opened.clear();
+    }
+
+    private JdbcStorage open() {
+        return track(configure(database().builder()).build());
+    }
+
+    private JdbcStorage track(JdbcStorage storage) {
+        opened.add(storage);
+        return storage;
+    }
+
+    private StateKey key(String scope) {
+        return new StateKey(prefix + scope, "user-" + UUID.randomUUID());
+    }
+
+    private long now() {
+        return ticker.epochMicros();
+    }
+
+    // -----------------------------------------------------------------------------------------------------------------
+    // Differential: random operations of every kind against ReferenceStorage
+
+    @Test
+    void differential_randomOperationsOfEveryKind_matchReferenceStorage() {
+        JdbcStorage storage = open();
+        for (int seed = 1; seed <= 3; seed++) {
+            runDifferential(storage, seed, 250);
+        }
+    }
+
+    private void runDifferential(JdbcStorage storage, long seed, int operations) {
+        Random random = new Random(seed);
+        ReferenceStorage reference = ReferenceStorage.create();
+        String run = prefix + "diff-" + seed + "/";
+        String[] subjects = {run + "alice", "bob \"quoted\"\n" + run, "\u0000\ud800 lone " + run};
+        LimitSpec[] limits = {
+            new TokenBucket(3, 2, Duration.ofSeconds(1)),
+            new TokenBucket(10, 3, Duration.ofSeconds(1)),
+            new FixedWindow(3, Duration.ofSeconds(2)),
+            new SlidingWindowLog(4, Duration.ofSeconds(2)),
+            new SlidingWindowCounter(5, Duration.ofSeconds(2), 4),
+            new Cooldown(Duration.ofMillis(1500)),
+        };
+        List<StateKey> limitKeys = new ArrayList<>();
+        List<LimitSpec> limitSpecs = new ArrayList<>();
+        for (int s = 0; s < subjects.length; s++) {
+            for (int l = 0; l < limits.length; l++) {
+                limitKeys.add(new StateKey(run + "limit-" + l, subjects[s]));
+                limitSpecs.add(limits[l]);
+            }
+        }
+        StateKey[] gates = {new StateKey(run + "gate", subjects[0]), new StateKey(run + "gate", subjects[1])};
+        StateKey[] members = {new StateKey(run + "set", subjects[0]), new StateKey(run + "set", subjects[2])};
+        StateKey[] records = {new StateKey(run + "record", subjects[1]), new StateKey(run + "record", subjects[2])};
+        long now = ticker.epochMicros();
+        for (int op = 0; op < operations; op++) {
+            int r = random.nextInt(100);
+            now += random.nextInt(10) == 0 ? -random.nextInt(1_000_000) : random.nextInt(700_000);
+            String context = "seed " + seed + " operation " + op + " at " + now;
+            if (r < 60) {
+                List<Step> steps = new ArrayList<>();
+                List<Integer> picks = new ArrayList<>();
+                for (int i = 0; i < limitKeys.size(); i++) {
+                    picks.add(i);
+                }
+                Collections.shuffle(picks, random);
+                int size = 1 + random.nextInt(4);
+                for (int i = 0; i < size; i++) {
+                    int k = picks.get(i);
+                    steps.add(new Step(limitKeys.get(k), limitSpecs.get(k), random.nextInt(4)));
+                }
+                if (random.nextInt(4) == 0) {
+                    steps.add(new Step(gates[random.nextInt(2)], Gate.INSTANCE, 1));
+                }
+                if (random.nextInt(4) == 0) {
+                    Membership m = random.nextBoolean() ? Membership.MUST_BE_ABSENT : Membership.MUST_BE_PRESENT;
+                    steps.add(new Step(members[random.nextInt(2)], m, 1));
+                }
+                Collections.shuffle(steps, random);
+                Batch batch = new Batch(steps);
+                assertThat(storage.evaluate(batch, now))
+                        .as(context + " " + batch)
+                        .isEqualTo(reference.evaluate(batch, now));
+            } else if (r < 66) {
+                StateKey gate = gates[random.nextInt(2)];
+                long until = now - 500_000 + random.nextInt(3_000_000);
+                assertThat(storage.raiseGate(gate, until)).as(context).isEqualTo(reference.raiseGate(gate, until));
+            } else if (r < 72) {
+                StateKey member = members[random.nextInt(2)];
+                long until = random.nextInt(3) == 0 ? Long.MAX_VALUE : now + random.nextInt(3_000_000);
+                storage.addMember(member, until);
+                reference.addMember(member, until);
+            } else if (r < 76) {
+                StateKey member = members[random.nextInt(2)];
+                assertThat(storage.removeMember(member)).as(context).isEqualTo(reference.removeMember(member));
+            } else if (r < 84) {
+                StateKey member = members[random.nextInt(2)];
+                assertThat(storage.isMember(member, now)).as(context).isEqualTo(reference.isMember(member, now));
+            } else if (r < 92) {
+                StateKey record = records[random.nextInt(2)];
+                long expected = reference
+                        .getRecord(record)
+                        .map(VersionedRecord::version)
+                        .orElse(0L);
+                if (random.nextInt(4) == 0) {
+                    expected += 1 + random.nextInt(2);
+                }
+                byte[] value = new byte[random.nextInt(20)];
+                random.nextBytes(value);
+                assertThat(storage.putRecord(record, value, expected))
+                        .as(context)
+                        .isEqualTo(reference.putRecord(record, value, expected));
+            } else if (r < 98) {
+                StateKey record = records[random.nextInt(2)];
+                assertThat(storage.getRecord(record)).as(context).isEqualTo(reference.getRecord(record));
+            } else {
+                String subject = subjects[random.nextInt(subjects.length)];
+                assertThat(storage.forget(subject)).as(context).isEqualTo(reference.forget(subject));
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------------------------------
+    // Concurrency
+
+    @Test
+    void firstTouch_tenThousandDistinctKeysFromEightThreads_admitsAllWithoutDeadlockOrError() throws Exception {
+        JdbcStorage storage = open();
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+        int threads = 8;
+        int batchesPerThread = 1_250;
+        String scope = prefix + "first-touch";
+        AtomicInteger admitted = new AtomicInteger();
+        // Threads 2p and 2p+1 touch the same two fresh keys at once, in opposite chain orders: 10,000 distinct keys.
+        runThreads(threads, t -> {
+            for (int i = 0; i < batchesPerThread; i++) {
+                StateKey a = new StateKey(scope, "p" + t / 2 + "-" + i + "-a");
+                StateKey b = new StateKey(scope, "p" + t / 2 + "-" + i + "-b");
+                Batch batch = t % 2 == 0
+                        ? Batch.of(new Step(a, bucket, 1), new Step(b, bucket, 1))
+                        : Batch.of(new Step(b, bucket, 1), new Step(a, bucket, 1));
+                if (storage.evaluate(batch, now()).admitted()) {
+                    admitted.incrementAndGet();
+                }
+            }
+        });
+        assertThat(admitted.get()).isEqualTo(threads * batchesPerThread);
+    }
+
+    @Test
+    void hotKey_threeStoragesEightThreads_admitExactlyTheLimit() throws Exception {
+        JdbcStorage[] storages = {open(), open(), open()};
+        FixedWindow window = new FixedWindow(150, Duration.ofHours(1));
+        TokenBucket global = new TokenBucket(1_000, 1, Duration.ofHours(1));
+        StateKey hot = key("hot");
+        StateKey globalKey = key("global");
+        AtomicInteger admitted = new AtomicInteger();
+        runThreads(8, t -> {
+            JdbcStorage storage = storages[t % storages.length];
+            for (int i = 0; i < 30; i++) {
+                Batch batch = i % 2 == 0
+                        ? Batch.of(new Step(hot, window, 1), new Step(globalKey, global, 1))
+                        : Batch.of(new Step(globalKey, global, 1), new Step(hot, window, 1));
+                if (storage.evaluate(batch, now()).admitted()) {
+                    admitted.incrementAndGet();
+                }
+            }
+        });
+        assertThat(admitted.get()).isEqualTo(150);
+        assertThat(storages[0].acquire(globalKey, global, 0, now())).isEqualTo(Outcome.admitted(1_000 - 150));
+    }
+
+    @FunctionalInterface
+    interface ThreadBody {
+        void run(int thread) throws Exception;
+    }
+
+    private static void runThreads(int threads, ThreadBody body) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        CountDownLatch gate = new CountDownLatch(1);
+        try {
+            List<Future<?>> futures = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int thread = t;
+                futures.add(pool.submit(() -> {
+                    gate.await();
+                    body.run(thread);
+                    return null;
+                }));
+            }
+            gate.countDown();
+            for (Future<?> f : futures) {
+                f.get(120, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------------------------------
+    // Round trips
+
+    @Test
+    void roundTrips_oneStepDecision_stayWithinThreeOnFirstTouchAndAfter() {
+        CountingDataSource counting = new CountingDataSource(database().dataSource());
+        JdbcStorage storage = track(configure(JdbcStorage.builder(counting)
+                        .table(TestDatabase.TABLE)
+                        .sweepInterval(Duration.ZERO)
+                        .dialect(database().builder().build().dialect()))
+                .build());
+        TokenBucket bucket = new TokenBucket(1, 1, Duration.ofHours(1));
+        StateKey k = key("trips");
+
+        assertThat(storage.acquire(k, bucket, 1, now())).isEqualTo(Outcome.admitted(0));
+        assertThat(counting.total()).as("first touch").isEqualTo(roundTripsPerDecision());
+
+        counting.reset();
+        assertThat(Outcome.isAdmitted(storage.acquire(k, bucket, 1, now()))).isFalse();
+        assertThat(counting.total()).as("rejected").isLessThanOrEqualTo(roundTripsPerDecision());
+    }
+
+    @Test
+    void roundTrips_fourStepChain_sameAsOneStep() {
+        CountingDataSource counting = new CountingDataSource(database().dataSource());
+        JdbcStorage storage = track(configure(JdbcStorage.builder(counting)
+                        .table(TestDatabase.TABLE)
+                        .sweepInterval(Duration.ZERO)
+                        .dialect(database().builder().build().dialect()))
+                .build());
+        Batch chain = Batch.of(
+                new Step(key("user"), new TokenBucket(5, 1, Duration.ofSeconds(1)), 1),
+                new Step(key("chat"), new FixedWindow(20, Duration.ofMinutes(1)), 1),
+                new Step(key("text"), new Cooldown(Duration.ofSeconds(1)), 1),
+                new Step(key("global"), new SlidingWindowCounter(100, Duration.ofSeconds(10), 10), 1));
+
+        assertThat(storage.evaluate(chain, now()).admitted()).isTrue();
+        assertThat(counting.total()).as("first touch").isEqualTo(roundTripsPerDecision());
+
+        counting.reset();
+        ticker.advance(Duration.ofSeconds(2));
+        assertThat(storage.evaluate(chain, now()).admitted()).isTrue();
+        assertThat(counting.total()).as("steady state").isEqualTo(roundTripsPerDecision());
+    }
+
+    // -----------------------------------------------------------------------------------------------------------------
+    // Keys, schema, sweeper, timeouts
+
+    @Test
+    void keys_anyContent_areDistinctAndForgettable() {
+        JdbcStorage storage = open();
+        String big = prefix + "\u00e9\ud83d\ude00".repeat(2_600) + "{}'\"\n\t ";
+        String[] subjects = {
+            "plain",
+            "",
+            "with space",
+            "new\nline",
+            "quote'\"",
+            "{braces}",
+            "\u0000nul",
+            "\ud800",
+            "\udc00",
+            big,
+            big + "x"
+        };
+        TokenBucket bucket = new TokenBucket(1, 1, Duration.ofHours(1));
+        String scope = prefix + "any \u0000 scope\n" + big;
+        for (String subject : subjects) {
+            assertThat(storage.acquire(new StateKey(scope, subject), bucket, 1, now()))
+                    .as("first request of %s", subject.length() > 20 ? subject.length() + " chars" : subject)
+                    .isEqualTo(Outcome.admitted(0));
+        }
+        for (String subject : subjects) {
+            assertThat(Outcome.isAdmitted(storage.acquire(new StateKey(scope, subject), bucket, 1, now())))
+                    .isFalse();
+        }
+        assertThat(storage.forget(big)).isEqualTo(1);
+        assertThat(storage.acquire(new StateKey(scope, big), bucket, 1, now())).isEqualTo(Outcome.admitted(0));
+        assertThat(Outcome.isAdmitted(storage.acquire(new StateKey(scope, big + "x"), bucket, 1, now())))
+                .isFalse();
+    }
+
+    @Test
+    void createSchema_runTwice_isIdempotent() {
+        JdbcStorage storage = open();
+        storage.createSchema();
+        storage.createSchema();
+        assertThat(storage.health().up()).isTrue();
+        assertThat(storage.health().detail()).isEqualTo(storage.dialect().label() + " " + TestDatabase.TABLE);
+    }
+
+    @Test
+    void health_missingTable_isDownWithoutThrowing() {
+        JdbcStorage storage = track(configure(JdbcStorage.builder(database().dataSource())
+                        .table("guard_state_missing")
+                        .sweepInterval(Duration.ZERO))
+                .build());
+        assertThat(storage.health().up()).isFalse();
+        assertThat(storage.health().detail())
+                .startsWith("jdbc health failed: " + storage.dialect().label());
+    }
+
+    @Test
+    void sweep_deletesExpiredRowsOnlyAfterTheGrace() {
+        String table = "guard_sweep_test";
+        ManualTicker sweepClock = ManualTicker.create();
+        JdbcStorage storage = track(configure(database()
+                        .builder(table)
+                        .ticker(sweepClock)
+                        .sweepGrace(Duration.ofSeconds(10))
+                        .sweepBatchSize(3))
+                .build());
+        storage.sweep(); // leftovers of earlier runs
+        sweepClock.set(ticker.now());
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(5));
+        List<StateKey> keys = new ArrayList<>();
+        for (int i = 0; i < 7; i++) {
+            keys.add(key("sweep"));
+            storage.acquire(keys.get(i), cooldown, 1, now());
+        }
+        StateKey lasting = key("sweep");
+        storage.addMember(lasting, Long.MAX_VALUE);
+
+        sweepClock.advance(Duration.ofSeconds(14));
+        assertThat(storage.sweep()).as("expired 9 s ago, within the grace").isZero();
+        assertThat(Outcome.isAdmitted(storage.acquire(keys.get(0), cooldown, 0, now())))
+                .isFalse();
+
+        sweepClock.advance(Duration.ofSeconds(2));
+        assertThat(storage.sweep()).isEqualTo(7);
+        assertThat(storage.sweep()).isZero();
+        assertThat(storage.isMember(lasting, sweepClock.epochMicros())).isTrue();
+        // Deleted rows are absent, which is what they already were: the cooldown passes.
+        assertThat(storage.acquire(keys.get(0), cooldown, 1, sweepClock.epochMicros()))
+                .isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void acquire_rowLockedLongerThanTheTimeout_failsWithGuardStorageExceptionAndRecovers() throws Exception {
+        JdbcStorage storage = track(
+                configure(database().builder()).timeout(Duration.ofSeconds(1)).build());
+        TokenBucket bucket = new TokenBucket(5, 1, Duration.ofHours(1));
+        StateKey k = key("locked");
+        assertThat(storage.acquire(k, bucket, 1, now())).isEqualTo(Outcome.admitted(4));
+
+        DataSource ds = database().dataSource();
+        try (Connection holder = ds.getConnection()) {
+            holder.setAutoCommit(false);
+            try (PreparedStatement ps = holder.prepareStatement(
+                    "SELECT kind FROM " + TestDatabase.TABLE + " WHERE key_hash = ? FOR UPDATE")) {
+                ps.setBytes(1, KeyCodec.keyHash(k));
+                try (ResultSet rs = ps.executeQuery()) {
+                    assertThat(rs.next()).isTrue();
+                }
+            }
+            assertThatThrownBy(() -> storage.acquire(k, bucket, 1, now()))
+                    .isInstanceOf(GuardStorageException.class)
+                    .hasMessageStartingWith(
+                            "jdbc acquire failed: " + storage.dialect().label());
+            holder.rollback();
+            holder.setAutoCommit(true);
+        }
+        assertThat(storage.acquire(k, bucket, 1, now())).isEqualTo(Outcome.admitted(3));
+    }
+
+    @Test
+    void recordsAndMembers_writeReadRemove_leaveNoRowBehind() throws SQLException {
+        JdbcStorage storage = open();
+        StateKey record = key("record");
+        assertThat(storage.getRecord(record)).isEmpty();
+        assertThat(storage.putRecord(record, new byte[] {1, 2}, 1)).isEqualTo(-1);
+        assertThat(storage.putRecord(record, new byte[] {1, 2}, 0)).isEqualTo(1);
+        assertThat(storage.putRecord(record, new byte[] {3}, 1)).isEqualTo(2);
+        assertThat(storage.getRecord(record)).isEqualTo(Optional.of(new VersionedRecord(new byte[] {3}, 2)));
+
+        StateKey member = key("set");
+        storage.addMember(member, now() + 1_000_000);
+        assertThat(storage.isMember(member, now())).isTrue();
+        assertThat(storage.acquire(member, Membership.MUST_BE_ABSENT, 1, now())).isEqualTo(Outcome.rejected(1_000_000));
+        assertThat(storage.removeMember(member)).isTrue();
+        assertThat(storage.removeMember(member)).isFalse();
+        assertThat(rowCount(KeyCodec.keyHash(member))).isZero();
+    }
+
+    private long rowCount(byte[] hash) throws SQLException {
+        try (Connection c = database().dataSource().getConnection();
+                PreparedStatement ps =
+                        c.prepareStatement("SELECT COUNT(*) FROM " + TestDatabase.TABLE + " WHERE key_hash = ?")) {
+            ps.setBytes(1, hash);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                long n = rs.getLong(1);
+                if (!c.getAutoCommit()) {
+                    c.commit();
+                }
+                return n;
+            }
+        }
+    }
+}

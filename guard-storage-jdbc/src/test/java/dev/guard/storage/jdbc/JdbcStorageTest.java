@@ -1,0 +1,150 @@
+package dev.guard.storage.jdbc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.guard.limit.Outcome;
+import dev.guard.limit.TokenBucket;
+import dev.guard.spi.GuardStorageException;
+import dev.guard.spi.StateKey;
+import java.lang.reflect.InvocationHandler;
+import java.lang.reflect.Proxy;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicBoolean;
+import javax.sql.DataSource;
+import org.jdbi.v3.core.Jdbi;
+import org.junit.jupiter.api.Test;
+
+/** What needs no server: builder checks, dialect detection, failures and recovery, Jdbi, codecs. */
+class JdbcStorageTest {
+    private static final String SECRET = "hunter2";
+
+    @Test
+    void builder_badValues_failWithMessagesNamingTheSettingAndValue() {
+        JdbcStorage.Builder b = JdbcStorage.builder(TestDatabase.H2.dataSource());
+        assertThatThrownBy(() -> b.timeout(Duration.ZERO))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("timeout must be positive but was PT0S");
+        assertThatThrownBy(() -> b.table("guard state; drop"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("table must be a plain identifier")
+                .hasMessageEndingWith("but was 'guard state; drop'");
+        assertThatThrownBy(() -> b.sweepBatchSize(0))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("sweepBatchSize must be between 1 and 10000 but was 0");
+        assertThatThrownBy(() -> b.sweepInterval(Duration.ofSeconds(-1)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("sweepInterval must not be negative but was PT-1S");
+        assertThatThrownBy(() -> JdbcStorage.builder((DataSource) null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("dataSource must not be null");
+        assertThatThrownBy(() -> JdbcStorage.builder(TestDatabase.H2.dataSource())
+                        .unloggedTable(true)
+                        .build())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("unloggedTable is only available on postgresql but the dialect is h2");
+    }
+
+    @Test
+    void detect_productNamesAndVersions_pickTheDialect() {
+        assertThat(JdbcDialect.detect("PostgreSQL", "15.2")).isEqualTo(JdbcDialect.POSTGRESQL);
+        assertThat(JdbcDialect.detect("MariaDB", "10.11.19-MariaDB")).isEqualTo(JdbcDialect.MARIADB);
+        assertThat(JdbcDialect.detect("MySQL", "5.5.5-10.11.19-MariaDB-0+deb12u1"))
+                .isEqualTo(JdbcDialect.MARIADB);
+        assertThat(JdbcDialect.detect("MySQL", "8.0.36")).isEqualTo(JdbcDialect.MYSQL);
+        assertThat(JdbcDialect.detect("H2", "2.4.240")).isEqualTo(JdbcDialect.H2);
+        assertThat(JdbcDialect.detect("Oracle", "23")).isNull();
+        assertThat(JdbcStorage.builder(TestDatabase.H2.dataSource()).build().dialect())
+                .isEqualTo(JdbcDialect.H2);
+    }
+
+    @Test
+    void acquire_databaseDown_throwsGuardStorageExceptionWithoutSecretsThenRecovers() {
+        AtomicBoolean down = new AtomicBoolean();
+        DataSource real = TestDatabase.H2.dataSource();
+        DataSource flaky = (DataSource) Proxy.newProxyInstance(
+                DataSource.class.getClassLoader(), new Class<?>[] {DataSource.class}, failingWhen(down, real));
+        TestDatabase.H2.builder().build().close(); // creates the schema
+        JdbcStorage storage = JdbcStorage.builder(flaky)
+                .dialect(JdbcDialect.H2)
+                .table(TestDatabase.TABLE)
+                .sweepInterval(Duration.ZERO)
+                .build();
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+        StateKey key = new StateKey("down-" + System.nanoTime(), "user");
+        assertThat(storage.acquire(key, bucket, 1, 1_000_000)).isEqualTo(Outcome.admitted(1));
+
+        down.set(true);
+        JdbcStorage failing = storage;
+        assertThatThrownBy(() -> failing.acquire(key, bucket, 1, 1_000_000))
+                .isInstanceOfSatisfying(GuardStorageException.class, e -> {
+                    assertThat(e.backend()).isEqualTo("jdbc");
+                    assertThat(e.operation()).isEqualTo("acquire");
+                    assertThat(e.getMessage())
+                            .isEqualTo("jdbc acquire failed: h2 sqlstate 08001: connection to"
+                                    + " jdbc:postgresql://***@127.0.0.1/test?password=*** refused");
+                    for (Throwable t = e; t != null; t = t.getCause()) {
+                        assertThat(String.valueOf(t.getMessage())).doesNotContain(SECRET);
+                    }
+                })
+                .hasCauseInstanceOf(SQLException.class);
+        assertThat(storage.health().up()).isFalse();
+        assertThat(storage.health().detail()).doesNotContain(SECRET);
+
+        down.set(false);
+        assertThat(storage.acquire(key, bucket, 1, 1_000_000)).isEqualTo(Outcome.admitted(0));
+        assertThat(storage.health().up()).isTrue();
+    }
+
+    private static InvocationHandler failingWhen(AtomicBoolean down, DataSource real) {
+        return (proxy, method, args) -> {
+            if (method.getName().equals("getConnection") && down.get()) {
+                throw new SQLException(
+                        "connection to jdbc:postgresql://bob:" + SECRET + "@127.0.0.1/test?password=" + SECRET
+                                + " refused",
+                        "08001",
+                        new IllegalStateException("login with password=" + SECRET + " failed"));
+            }
+            return method.invoke(real, args);
+        };
+    }
+
+    @Test
+    void builder_fromJdbi_decidesThroughJdbiHandles() {
+        TestDatabase.H2.builder().build().close(); // creates the schema
+        Jdbi jdbi = Jdbi.create(TestDatabase.H2.dataSource());
+        try (JdbcStorage storage = JdbcStorage.builder(jdbi)
+                .table(TestDatabase.TABLE)
+                .sweepInterval(Duration.ZERO)
+                .build()) {
+            StateKey key = new StateKey("jdbi-" + System.nanoTime(), "user");
+            TokenBucket bucket = new TokenBucket(1, 1, Duration.ofHours(1));
+            assertThat(storage.acquire(key, bucket, 1, 1_000_000)).isEqualTo(Outcome.admitted(0));
+            assertThat(Outcome.isAdmitted(storage.acquire(key, bucket, 1, 1_000_000)))
+                    .isFalse();
+        }
+    }
+
+    @Test
+    void keyHash_lengthPrefix_keepsSplitPointsApart() {
+        assertThat(KeyCodec.keyHash(new StateKey("ab", "c"))).isNotEqualTo(KeyCodec.keyHash(new StateKey("a", "bc")));
+        assertThat(KeyCodec.keyHash(new StateKey("s", "\ud800")))
+                .isNotEqualTo(KeyCodec.keyHash(new StateKey("s", "\udc00")));
+        long[] state = {Long.MIN_VALUE, -1, 0, 1, Long.MAX_VALUE};
+        assertThat(KeyCodec.decodeState(KeyCodec.encodeState(state))).containsExactly(state);
+    }
+
+    @Test
+    void schemaDdl_isShippedForEveryDialect() throws SQLException {
+        assertThat(JdbcStorage.schemaDdl(JdbcDialect.POSTGRESQL))
+                .contains("CREATE TABLE IF NOT EXISTS guard_state")
+                .contains("guard_state_evaluate");
+        assertThat(JdbcStorage.schemaDdl(JdbcDialect.MARIADB)).contains("ENGINE = InnoDB");
+        assertThat(JdbcStorage.schemaDdl(JdbcDialect.H2)).contains("CREATE INDEX IF NOT EXISTS guard_state_subject");
+        try (Connection c = TestDatabase.H2.dataSource().getConnection()) {
+            assertThat(c.isValid(1)).isTrue();
+        }
+    }
+}

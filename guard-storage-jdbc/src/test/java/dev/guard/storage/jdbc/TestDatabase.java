@@ -1,0 +1,126 @@
+package dev.guard.storage.jdbc;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import dev.guard.storage.tck.RequiredServer;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.Properties;
+import java.util.Set;
+
+/**
+ * The databases the tests run on, each with one shared pool per JVM. Servers are found through {@code
+ * GUARD_POSTGRES_URL} and {@code GUARD_MARIADB_URL} (users from {@code GUARD_POSTGRES_USER}, {@code
+ * GUARD_MARIADB_USER}, passwords from the matching {@code _PASSWORD} variables); without one the tests skip, under
+ * {@code CI=true} they fail.
+ */
+enum TestDatabase {
+    H2("H2 in memory", "jdbc:h2:mem:guard;DB_CLOSE_DELAY=-1;LOCK_TIMEOUT=2000", "", "", false, null, null),
+    POSTGRES(
+            "PostgreSQL",
+            RequiredServer.env("GUARD_POSTGRES_URL", "jdbc:postgresql://127.0.0.1:5432/test"),
+            RequiredServer.env("GUARD_POSTGRES_USER", "postgres"),
+            RequiredServer.env("GUARD_POSTGRES_PASSWORD", ""),
+            true,
+            "GUARD_POSTGRES_URL",
+            "start PostgreSQL on 127.0.0.1:5432 with a database 'test', or set GUARD_POSTGRES_URL"),
+    // autoCommit=false is the configuration JdbcStorage recommends on MariaDB: its driver spends a round trip on
+    // every auto-commit switch.
+    MARIADB(
+            "MariaDB",
+            RequiredServer.env("GUARD_MARIADB_URL", "jdbc:mariadb://127.0.0.1:3306/test"),
+            RequiredServer.env("GUARD_MARIADB_USER", "root"),
+            RequiredServer.env("GUARD_MARIADB_PASSWORD", ""),
+            false,
+            "GUARD_MARIADB_URL",
+            "start MariaDB on 127.0.0.1:3306 with a database 'test', or set GUARD_MARIADB_URL");
+
+    static final String TABLE = "guard_state_test";
+
+    private final String description;
+    private final String url;
+    private final String user;
+    private final String password;
+    private final boolean autoCommit;
+    private final String variable;
+    private final String howToRun;
+    private HikariDataSource pool;
+    private final Set<String> tables = new HashSet<>();
+
+    TestDatabase(
+            String description,
+            String url,
+            String user,
+            String password,
+            boolean autoCommit,
+            String variable,
+            String howToRun) {
+        this.description = description;
+        this.url = url;
+        this.user = user;
+        this.password = password;
+        this.autoCommit = autoCommit;
+        this.variable = variable;
+        this.howToRun = howToRun;
+    }
+
+    /** The shared pool, after skipping (or failing under CI) when the server is not reachable. */
+    synchronized HikariDataSource dataSource() {
+        if (pool == null) {
+            if (variable != null) {
+                probe();
+            }
+            HikariConfig config = new HikariConfig();
+            config.setJdbcUrl(url);
+            if (!user.isEmpty() && !url.contains("user=")) {
+                config.setUsername(user);
+                config.setPassword(password);
+            }
+            config.setAutoCommit(autoCommit);
+            config.setMaximumPoolSize(16);
+            config.setConnectionTimeout(Duration.ofSeconds(10).toMillis());
+            config.setPoolName("guard-test-" + name().toLowerCase(java.util.Locale.ROOT));
+            pool = new HikariDataSource(config);
+        }
+        return pool;
+    }
+
+    private void probe() {
+        Properties props = new Properties();
+        if (!user.isEmpty() && !url.contains("user=")) {
+            props.setProperty("user", user);
+            props.setProperty("password", password);
+        }
+        props.setProperty("connectTimeout", "2");
+        SQLException failure = null;
+        DriverManager.setLoginTimeout(3);
+        try (Connection c = DriverManager.getConnection(url, props)) {
+            c.isValid(2);
+        } catch (SQLException e) {
+            failure = e;
+        }
+        RequiredServer.assume(description + " (" + variable + ")", failure == null, howToRun, failure);
+    }
+
+    /** A builder on the shared pool and test table with the sweeper off; the schema is created once per JVM. */
+    JdbcStorage.Builder builder() {
+        return builder(TABLE);
+    }
+
+    /** A builder on the shared pool and {@code table}, created once per JVM. */
+    synchronized JdbcStorage.Builder builder(String table) {
+        JdbcStorage.Builder b = JdbcStorage.builder(dataSource()).table(table).sweepInterval(Duration.ZERO);
+        if (tables.add(table)) {
+            try (JdbcStorage s = JdbcStorage.builder(dataSource())
+                    .table(table)
+                    .sweepInterval(Duration.ZERO)
+                    .build()) {
+                s.createSchema();
+            }
+        }
+        return b;
+    }
+}

@@ -1,0 +1,159 @@
+package dev.guard.storage.memory;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.guard.ManualTicker;
+import dev.guard.limit.Cooldown;
+import dev.guard.limit.FixedWindow;
+import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Membership;
+import dev.guard.limit.Outcome;
+import dev.guard.limit.SlidingWindowCounter;
+import dev.guard.limit.SlidingWindowLog;
+import dev.guard.limit.TokenBucket;
+import dev.guard.spi.ReferenceStorage;
+import dev.guard.spi.StateKey;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * When the cache evicts keys: never while their state lives, and soon after, so that memory is bounded by the active
+ * keys. The cache's clock is driven through {@link MemoryStorage#cleanUp(long)}, which also runs eviction at once.
+ */
+class MemoryStorageExpiryTest {
+    private static final long T0 = ManualTicker.create().epochMicros();
+    private static final long SECOND = 1_000_000;
+    /** A holder's lifetime beyond its longest ttl: the cache clock's slack. */
+    private static final long SLACK = CallerClock.SLACK_MICROS;
+
+    private final MemoryStorage storage = MemoryStorage.create();
+    private final StateKey key = new StateKey("limit", "user-1");
+
+    @AfterEach
+    void close() {
+        storage.close();
+    }
+
+    @Test
+    void cleanUp_tokenBucket_keepsKeyForItsLongestTtlAndSlackThenEvicts() {
+        // Two tokens at one per second: the longest ttl is two seconds.
+        storage.acquire(key, new TokenBucket(2, 1, Duration.ofSeconds(1)), 2, T0);
+
+        storage.cleanUp(T0 + 2 * SECOND + SLACK - 1);
+        assertThat(storage.holder(key)).isNotNull();
+        storage.cleanUp(T0 + 2 * SECOND + SLACK);
+        assertThat(storage.holder(key)).isNull();
+        // The cache's timer wheel removes the entry itself within about a second (its finest bucket).
+        storage.cleanUp(T0 + 4 * SECOND);
+        assertThat(storage.estimatedSize()).isZero();
+    }
+
+    @Test
+    void cleanUp_readsOfAHotKey_keepItAndItsState() {
+        TokenBucket bucket = new TokenBucket(20, 1, Duration.ofSeconds(1));
+        long lifetime = 20 * SECOND + SLACK;
+        storage.acquire(key, bucket, 20, T0);
+
+        long last = T0;
+        for (int i = 1; i <= 30; i++) {
+            last = T0 + i * SECOND;
+            // One token per second comes back and goes again: the bucket never refills, the key never goes.
+            assertThat(storage.acquire(key, bucket, 1, last)).isEqualTo(Outcome.admitted(0));
+            storage.cleanUp(last);
+        }
+        storage.cleanUp(last + lifetime - 1);
+        assertThat(storage.holder(key)).isNotNull();
+        storage.cleanUp(last + 2 * lifetime);
+        assertThat(storage.holder(key)).isNull();
+    }
+
+    @Test
+    void cleanUp_gate_evictsExactlyAtDeadline() {
+        storage.raiseGate(key, T0 + 10 * SECOND);
+
+        storage.cleanUp(T0 + 10 * SECOND - 1);
+        assertThat(storage.holder(key)).isNotNull();
+        storage.cleanUp(T0 + 10 * SECOND);
+        assertThat(storage.holder(key)).isNull();
+    }
+
+    @Test
+    void cleanUp_permanentMemberAndRecord_stayForGood() {
+        StateKey record = new StateKey("record", "user-1");
+        storage.addMember(key, Long.MAX_VALUE);
+        storage.putRecord(record, new byte[] {1}, 0);
+
+        storage.cleanUp(T0 + Duration.ofDays(36_500).toNanos() / 1_000);
+
+        assertThat(storage.isMember(key, T0 + Duration.ofDays(36_500).toNanos() / 1_000))
+                .isTrue();
+        assertThat(storage.getRecord(record)).isPresent();
+    }
+
+    @Test
+    void cleanUp_manyIdleKeys_leavesOnlyActiveOnes() {
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(1));
+        for (int i = 0; i < 1_000; i++) {
+            storage.acquire(new StateKey("cooldown", "idle-" + i), cooldown, 1, T0);
+        }
+        assertThat(storage.estimatedSize()).isEqualTo(1_000);
+
+        for (int i = 0; i < 10; i++) {
+            storage.acquire(new StateKey("cooldown", "active-" + i), cooldown, 1, T0 + 5 * SECOND);
+        }
+        storage.cleanUp(T0 + 5 * SECOND);
+
+        assertThat(storage.estimatedSize()).isEqualTo(10);
+    }
+
+    @Test
+    void evictionAtAnyMoment_neverChangesADecision() {
+        List<LimitSpec> specs = List.of(
+                new TokenBucket(3, 1, Duration.ofSeconds(1)),
+                new TokenBucket(3, 10_000, Duration.ofNanos(1_000)),
+                new FixedWindow(3, Duration.ofSeconds(2)),
+                new SlidingWindowLog(3, Duration.ofSeconds(2)),
+                new SlidingWindowCounter(3, Duration.ofSeconds(2), 4),
+                new Cooldown(Duration.ofSeconds(2)));
+        ReferenceStorage reference = ReferenceStorage.create();
+        long t = T0;
+        for (LimitSpec spec : specs) {
+            StateKey k = new StateKey(spec.kind(), spec.toString());
+            assertThat(storage.acquire(k, spec, 3, t)).isEqualTo(reference.acquire(k, spec, 3, t));
+            long step = spec.maxTtlMicros() / 16;
+            for (int i = 1; i <= 40; i++) {
+                t += step;
+                storage.cleanUp(t);
+                long permits = i % 3;
+                assertThat(Outcome.toString(storage.acquire(k, spec, permits, t)))
+                        .as("%s, %d permits at +%d", spec, permits, i * step)
+                        .isEqualTo(Outcome.toString(reference.acquire(k, spec, permits, t)));
+            }
+        }
+        StateKey member = new StateKey("blocklist", "user-1");
+        storage.addMember(member, t + 3 * SECOND);
+        reference.addMember(member, t + 3 * SECOND);
+        for (int i = 0; i < 10; i++) {
+            t += 500_000;
+            storage.cleanUp(t);
+            assertThat(storage.acquire(member, Membership.MUST_BE_ABSENT, 1, t))
+                    .isEqualTo(reference.acquire(member, Membership.MUST_BE_ABSENT, 1, t));
+        }
+    }
+
+    @Test
+    void clock_movesWithCallersInSlackSizedStepsAndNeverBack() {
+        storage.acquire(key, new Cooldown(Duration.ofSeconds(1)), 1, T0);
+        assertThat(storage.clockMicros()).isEqualTo(T0);
+
+        storage.acquire(key, new Cooldown(Duration.ofSeconds(1)), 1, T0 + SLACK);
+        assertThat(storage.clockMicros()).isEqualTo(T0);
+        storage.acquire(key, new Cooldown(Duration.ofSeconds(1)), 1, T0 + SLACK + 1);
+        assertThat(storage.clockMicros()).isEqualTo(T0 + SLACK + 1);
+
+        storage.acquire(key, new Cooldown(Duration.ofSeconds(1)), 1, T0 - SECOND);
+        assertThat(storage.clockMicros()).isEqualTo(T0 + SLACK + 1);
+    }
+}

@@ -1,0 +1,137 @@
+package dev.guard.storage.memory;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.guard.ManualTicker;
+import dev.guard.limit.Cooldown;
+import dev.guard.limit.FixedWindow;
+import dev.guard.limit.Gate;
+import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Membership;
+import dev.guard.limit.Outcome;
+import dev.guard.limit.SlidingWindowLog;
+import dev.guard.limit.TokenBucket;
+import dev.guard.spi.Batch;
+import dev.guard.spi.ReferenceStorage;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Random histories in which one key is used by several specs whose states share a shape (a bucket reconfigured with
+ * another rate, a cooldown key read as a gate), and time runs beyond 2^53: beyond what the contract suite's
+ * differential test does, these drive the memory storage's conversions between holders. Every answer must equal
+ * the reference's.
+ */
+class MemoryStorageMixedHistoryTest {
+    private static final long T0 = ManualTicker.create().epochMicros();
+
+    /** Groups of specs whose states have one shape, so that the reference can read one group's state with another. */
+    private static final List<List<LimitSpec>> GROUPS = List.of(
+            List.of(
+                    new TokenBucket(3, 1, Duration.ofSeconds(1)),
+                    new TokenBucket(5, 2, Duration.ofSeconds(1)),
+                    new TokenBucket(4, 3, Duration.ofMillis(700)),
+                    new TokenBucket(2, 10_000, Duration.ofNanos(1_000))),
+            List.of(new FixedWindow(2, Duration.ofSeconds(1)), new FixedWindow(3, Duration.ofMillis(500))),
+            List.of(new SlidingWindowLog(2, Duration.ofSeconds(1)), new SlidingWindowLog(3, Duration.ofSeconds(2))),
+            List.of(
+                    new Cooldown(Duration.ofMillis(500)),
+                    new Cooldown(Duration.ofSeconds(1)),
+                    Gate.INSTANCE,
+                    Membership.MUST_BE_ABSENT,
+                    Membership.MUST_BE_PRESENT));
+
+    @Test
+    void mixedHistories_answerExactlyAsTheReference() {
+        for (long seed = 1; seed <= 4; seed++) {
+            new History(seed).run(2_000);
+        }
+    }
+
+    private static final class History {
+        private final long seed;
+        private final Random random;
+        private final MemoryStorage storage = MemoryStorage.create();
+        private final ReferenceStorage reference = ReferenceStorage.create();
+        private final List<StateKey> keys = new ArrayList<>();
+        private final List<List<LimitSpec>> groups = new ArrayList<>();
+        private long now = T0;
+        private int step;
+
+        History(long seed) {
+            this.seed = seed;
+            this.random = new Random(seed);
+            for (int i = 0; i < 8; i++) {
+                keys.add(new StateKey("mixed", "k" + i));
+                groups.add(GROUPS.get(random.nextInt(GROUPS.size())));
+            }
+        }
+
+        void run(int operations) {
+            for (step = 0; step < operations; step++) {
+                if (step == operations * 3 / 4) {
+                    // Beyond 2^53 microseconds the lock-free encodings step aside.
+                    now = (1L << 53) - 500_000;
+                }
+                now += random.nextInt(4) == 0 ? 0 : 1 + random.nextInt(300_000);
+                storage.cleanUp(now - random.nextInt(2) * 1_000_000L);
+                operate();
+            }
+            storage.close();
+        }
+
+        private void operate() {
+            int i = random.nextInt(keys.size());
+            StateKey key = keys.get(i);
+            int r = random.nextInt(100);
+            if (groups.get(i) == GROUPS.get(3) && r >= 70) {
+                long deadline = r >= 90 ? Long.MAX_VALUE : now + 1 + random.nextInt(2_000_000);
+                if (r < 80) {
+                    check("raiseGate", storage.raiseGate(key, deadline), reference.raiseGate(key, deadline));
+                } else if (r < 90) {
+                    storage.addMember(key, deadline);
+                    reference.addMember(key, deadline);
+                } else {
+                    check("isMember", storage.isMember(key, now), reference.isMember(key, now));
+                    check("removeMember", storage.removeMember(key), reference.removeMember(key));
+                }
+                return;
+            }
+            if (r < 50) {
+                Step s = step(i);
+                long actual = storage.acquire(s.key(), s.spec(), s.permits(), now);
+                long expected = reference.acquire(s.key(), s.spec(), s.permits(), now);
+                check("acquire " + s, Outcome.toString(actual), Outcome.toString(expected));
+                return;
+            }
+            List<Step> steps = new ArrayList<>();
+            List<Integer> used = new ArrayList<>();
+            int size = 1 + random.nextInt(3);
+            while (steps.size() < size) {
+                int j = random.nextInt(keys.size());
+                if (!used.contains(j)) {
+                    used.add(j);
+                    steps.add(step(j));
+                }
+            }
+            Batch batch = new Batch(steps);
+            check("evaluate " + steps, storage.evaluate(batch, now), reference.evaluate(batch, now));
+        }
+
+        private Step step(int i) {
+            List<LimitSpec> group = groups.get(i);
+            return new Step(keys.get(i), group.get(random.nextInt(group.size())), random.nextInt(5));
+        }
+
+        private void check(String what, Object actual, Object expected) {
+            assertThat(actual)
+                    .as("seed %d, step %d, now %d: %s", seed, step, now, what)
+                    .isEqualTo(expected);
+        }
+    }
+}

@@ -1,0 +1,265 @@
+package dev.guard.storage.tck;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.guard.limit.Cooldown;
+import dev.guard.limit.FixedWindow;
+import dev.guard.limit.Gate;
+import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Membership;
+import dev.guard.limit.Outcome;
+import dev.guard.limit.SlidingWindowCounter;
+import dev.guard.limit.SlidingWindowLog;
+import dev.guard.limit.TokenBucket;
+import dev.guard.spi.Batch;
+import dev.guard.spi.BatchResult;
+import dev.guard.spi.ReferenceStorage;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
+import dev.guard.spi.Storage;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
+import java.util.function.Function;
+
+/**
+ * One seeded random history for the differential test: the same calls go to the backend (spread over its clients)
+ * and to a {@link ReferenceStorage}, and every answer must be identical.
+ *
+ * <p>The clock mostly moves forward, sometimes not at all, and sometimes a little backwards. Before it moves back,
+ * every key is read at the newest time so far: a backend may expire state by the newest time it has seen (Caffeine
+ * driven by callers' clocks, Redis by its own), while the reference drops expired state only when it reads it; the
+ * read makes both sides agree on what has expired. For the same reason gates and memberships are set to deadlines
+ * after the newest time, and a membership is read before it is removed.
+ */
+final class RandomHistory {
+    /** Specs that hit their limits often under the time steps below; one needs the overflow-safe bucket path. */
+    private static final List<LimitSpec> CATALOG = List.of(
+            new TokenBucket(5, 2, Duration.ofSeconds(1)),
+            new TokenBucket(3, 3, Duration.ofMillis(700)),
+            new TokenBucket(1, 1, Duration.ofMillis(50)),
+            // 10 tokens per microsecond: now * ticksPerMicro overflows a long, so GCRA encodings must fall back.
+            new TokenBucket(40, 10_000_000, Duration.ofMillis(1)),
+            new FixedWindow(4, Duration.ofSeconds(1)),
+            new FixedWindow(2, Duration.ofMillis(300)),
+            new SlidingWindowLog(4, Duration.ofSeconds(2)),
+            new SlidingWindowLog(2, Duration.ofMillis(500)),
+            new SlidingWindowCounter(6, Duration.ofSeconds(2), 4),
+            new SlidingWindowCounter(3, Duration.ofMillis(900), 3),
+            new Cooldown(Duration.ofMillis(500)),
+            new Cooldown(Duration.ofMillis(1_500)),
+            Gate.INSTANCE,
+            Membership.MUST_BE_ABSENT);
+
+    private final long seed;
+    private final Random random;
+    private final List<Storage> clients;
+    private final BiConsumer<Storage, Long> maintenance;
+    private final ReferenceStorage reference = ReferenceStorage.create();
+    private final List<StateKey> keys = new ArrayList<>();
+    private final List<LimitSpec> specs = new ArrayList<>();
+    private long now;
+    private long newest;
+    private int step;
+
+    /**
+     * A history of {@code seed} over {@code clients} of one backend, with keys from {@code keyFactory}, starting at
+     * {@code startMicros}; {@code maintenance} runs the backend's expiry work now and then.
+     */
+    RandomHistory(
+            long seed,
+            List<Storage> clients,
+            Function<String, StateKey> keyFactory,
+            long startMicros,
+            BiConsumer<Storage, Long> maintenance) {
+        this.seed = seed;
+        this.random = new Random(seed);
+        this.clients = clients;
+        this.maintenance = maintenance;
+        this.now = startMicros;
+        this.newest = startMicros;
+        int count = 6 + random.nextInt(6);
+        for (int i = 0; i < count; i++) {
+            LimitSpec spec = CATALOG.get(random.nextInt(CATALOG.size()));
+            keys.add(keyFactory.apply("k" + i));
+            specs.add(spec);
+        }
+    }
+
+    void run(int operations) {
+        try {
+            for (step = 0; step < operations; step++) {
+                moveClock();
+                operate();
+                if (random.nextInt(8) == 0) {
+                    // Eviction at any moment must not change a decision.
+                    maintenance.accept(clients.get(0), newest);
+                }
+            }
+        } finally {
+            reference.close();
+        }
+    }
+
+    /** The newest time this history has passed to the storage. */
+    long newest() {
+        return newest;
+    }
+
+    private void moveClock() {
+        int r = random.nextInt(100);
+        if (r < 4) {
+            touchEveryKeyAtNewest();
+            now = newest - 1 - random.nextInt(300_000);
+            return;
+        }
+        long delta;
+        if (r < 30) {
+            delta = 0;
+        } else if (r < 60) {
+            delta = 1 + random.nextInt(1_000);
+        } else if (r < 92) {
+            delta = 1 + random.nextInt(200_000);
+        } else {
+            delta = 1 + random.nextInt(5_000_000);
+        }
+        now += delta;
+        newest = Math.max(newest, now);
+    }
+
+    private void touchEveryKeyAtNewest() {
+        for (int i = 0; i < keys.size(); i++) {
+            Batch look = Batch.of(new Step(keys.get(i), specs.get(i), 0));
+            compareEvaluate(client(), look, newest, "look before the clock goes back");
+        }
+    }
+
+    private void operate() {
+        int r = random.nextInt(100);
+        if (r < 60) {
+            compareEvaluate(client(), randomBatch(), now, "evaluate");
+        } else if (r < 72) {
+            Step s = randomStep(random.nextInt(keys.size()));
+            Storage client = client();
+            long backend = client.acquire(s.key(), s.spec(), s.permits(), now);
+            long expected = reference.acquire(s.key(), s.spec(), s.permits(), now);
+            checkOutcome("acquire " + s, backend, expected);
+        } else if (r < 78) {
+            Batch batch = randomBatch();
+            BatchResult backend;
+            try {
+                backend =
+                        client().evaluateAsync(batch, now).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                throw new AssertionError(where("evaluateAsync " + batch.steps()) + " failed", e);
+            }
+            check("evaluateAsync " + batch.steps(), backend, reference.evaluate(batch, now));
+        } else {
+            operateOnSetsAndGates(r);
+        }
+    }
+
+    private void operateOnSetsAndGates(int r) {
+        int i = random.nextInt(keys.size());
+        StateKey key = keys.get(i);
+        LimitSpec spec = specs.get(i);
+        Storage client = client();
+        if (spec instanceof Gate) {
+            long until = newest + 1 + random.nextInt(2_000_000);
+            check("raiseGate " + key + " to " + until, client.raiseGate(key, until), reference.raiseGate(key, until));
+        } else if (spec instanceof Membership) {
+            if (r < 86) {
+                long expiresAt = random.nextInt(5) == 0 ? Long.MAX_VALUE : newest + 1 + random.nextInt(3_000_000);
+                client.addMember(key, expiresAt);
+                reference.addMember(key, expiresAt);
+            } else {
+                check("isMember " + key, client.isMember(key, now), reference.isMember(key, now));
+                if (r < 93) {
+                    check("removeMember " + key, client.removeMember(key), reference.removeMember(key));
+                }
+            }
+        } else {
+            compareEvaluate(client, Batch.of(randomStep(i)), now, "evaluate");
+        }
+    }
+
+    private Batch randomBatch() {
+        int size = 1 + random.nextInt(3);
+        List<Integer> chosen = new ArrayList<>();
+        while (chosen.size() < Math.min(size, keys.size())) {
+            int i = random.nextInt(keys.size());
+            if (!chosen.contains(i)) {
+                chosen.add(i);
+            }
+        }
+        List<Step> steps = new ArrayList<>();
+        for (int i : chosen) {
+            steps.add(randomStep(i));
+        }
+        return new Batch(steps);
+    }
+
+    private Step randomStep(int i) {
+        LimitSpec spec = specs.get(i);
+        long permits;
+        if (spec instanceof TokenBucket b) {
+            permits = randomPermits(b.capacity());
+        } else if (spec instanceof FixedWindow w) {
+            permits = randomPermits(w.limit());
+        } else if (spec instanceof SlidingWindowLog w) {
+            permits = randomPermits(w.limit());
+        } else if (spec instanceof SlidingWindowCounter c) {
+            permits = randomPermits(c.limit());
+        } else if (spec instanceof Cooldown) {
+            permits = random.nextInt(3);
+        } else {
+            permits = random.nextInt(2);
+        }
+        if (spec instanceof Membership && random.nextBoolean()) {
+            spec = Membership.MUST_BE_PRESENT;
+        }
+        return new Step(keys.get(i), spec, permits);
+    }
+
+    /** Mostly one permit, sometimes none, sometimes up to one more than the limit. */
+    private long randomPermits(long limit) {
+        int r = random.nextInt(100);
+        if (r < 12) {
+            return 0;
+        }
+        if (r < 75) {
+            return 1;
+        }
+        return 1 + random.nextInt((int) Math.min(limit + 1, 50));
+    }
+
+    private Storage client() {
+        return clients.get(random.nextInt(clients.size()));
+    }
+
+    private void compareEvaluate(Storage client, Batch batch, long at, String what) {
+        BatchResult backend = client.evaluate(batch, at);
+        BatchResult expected = reference.evaluate(batch, at);
+        check(what + " " + batch.steps(), backend, expected);
+    }
+
+    private void check(String what, Object backend, Object expected) {
+        assertThat(backend)
+                .as(() -> where(what) + ": the backend answered " + backend + " but the reference " + expected)
+                .isEqualTo(expected);
+    }
+
+    private void checkOutcome(String what, long backend, long expected) {
+        if (backend != expected) {
+            throw new AssertionError(where(what) + ": the backend answered " + Outcome.toString(backend)
+                    + " but the reference " + Outcome.toString(expected));
+        }
+    }
+
+    private String where(String what) {
+        return "seed " + seed + ", step " + step + ", now " + now + " (newest " + newest + "): " + what;
+    }
+}
