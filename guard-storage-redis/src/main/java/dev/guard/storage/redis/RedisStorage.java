@@ -68,7 +68,8 @@ import java.util.function.Supplier;
  *
  * <p><b>Time.</b> Decisions use the {@code nowMicros} the caller passes, unless {@link Builder#serverTime(boolean)}
  * is set: then every script reads the Redis server's {@code TIME}, so processes with skewed clocks agree. Every key
- * expires exactly when its state would equal absent ({@code SET ... PX}, rounded up to the millisecond).
+ * expires when its state would equal absent ({@code SET ... PX}, rounded up to the millisecond) plus a {@link
+ * Builder#expiryMargin margin} that absorbs clock differences between the callers and Redis.
  *
  * <p><b>Failures.</b> Every call answers or throws {@link GuardStorageException} within the {@link
  * Builder#timeout(Duration) timeout} (500 ms by default). When the storage opens its own connection (from a URI or a
@@ -88,6 +89,7 @@ public final class RedisStorage implements Storage {
     private final boolean cluster;
     private final RedisKeys keys;
     private final long timeoutNanos;
+    private final byte[] margin;
     private final boolean serverTime;
     private final Ticker ticker;
     private final String description;
@@ -109,6 +111,7 @@ public final class RedisStorage implements Storage {
         this.resources = connected.resources;
         this.keys = new RedisKeys(builder.keyPrefix, builder.singleSlot);
         this.timeoutNanos = builder.timeout.toNanos();
+        this.margin = LuaArgs.number(builder.expiryMargin.toMillis());
         this.serverTime = builder.serverTime;
         this.ticker = builder.ticker;
     }
@@ -188,8 +191,8 @@ public final class RedisStorage implements Storage {
         if (cluster && batch.size() > 1) {
             int[][] groups = CrossSlotBatch.groups(stateKeys);
             if (groups.length > 1) {
-                CompletableFuture<long[]> outcomes =
-                        CrossSlotBatch.evaluate(commands, batch, stateKeys, groups, nowArg(nowMicros), timeoutNanos);
+                CompletableFuture<long[]> outcomes = CrossSlotBatch.evaluate(
+                        commands, batch, stateKeys, groups, nowArg(nowMicros), margin, timeoutNanos);
                 return decodeOutcomes(join(outcomes, "evaluate"), nowMicros);
             }
         }
@@ -208,7 +211,8 @@ public final class RedisStorage implements Storage {
             int[][] groups = CrossSlotBatch.groups(stateKeys);
             if (groups.length > 1) {
                 return async(
-                        CrossSlotBatch.evaluate(commands, batch, stateKeys, groups, nowArg(nowMicros), timeoutNanos),
+                        CrossSlotBatch.evaluate(
+                                commands, batch, stateKeys, groups, nowArg(nowMicros), margin, timeoutNanos),
                         "evaluate",
                         outcomes -> decodeOutcomes(outcomes, nowMicros));
             }
@@ -223,10 +227,11 @@ public final class RedisStorage implements Storage {
     public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
         Step step = new Step(key, spec, permits);
         checkNow(nowMicros);
-        byte[][] args = new byte[2 + LuaArgs.PER_STEP][];
+        byte[][] args = new byte[LuaArgs.EVALUATE_HEADER + LuaArgs.PER_STEP][];
         args[0] = nowArg(nowMicros);
         args[1] = LuaArgs.ONE_OUTCOME;
-        LuaArgs.put(args, 2, step);
+        args[2] = margin;
+        LuaArgs.put(args, LuaArgs.EVALUATE_HEADER, step);
         Long reply =
                 script("acquire", RedisScript.EVALUATE, ScriptOutputType.INTEGER, new byte[][] {keys.state(key)}, args);
         return LuaArgs.outcome(reply, nowMicros);
@@ -241,11 +246,12 @@ public final class RedisStorage implements Storage {
     }
 
     private byte[][] batchArgs(Batch batch, long nowMicros) {
-        byte[][] args = new byte[2 + batch.size() * LuaArgs.PER_STEP][];
+        byte[][] args = new byte[LuaArgs.EVALUATE_HEADER + batch.size() * LuaArgs.PER_STEP][];
         args[0] = nowArg(nowMicros);
         args[1] = LuaArgs.OUTCOMES;
+        args[2] = margin;
         for (int i = 0; i < batch.size(); i++) {
-            LuaArgs.put(args, 2 + i * LuaArgs.PER_STEP, batch.step(i));
+            LuaArgs.put(args, LuaArgs.EVALUATE_HEADER + i * LuaArgs.PER_STEP, batch.step(i));
         }
         return args;
     }
@@ -319,7 +325,8 @@ public final class RedisStorage implements Storage {
                 ScriptOutputType.INTEGER,
                 new byte[][] {keys.state(key)},
                 LuaArgs.deadline(clampDeadline(untilMicros)),
-                expiryClock());
+                expiryClock(),
+                margin);
         return LuaArgs.deadlineOf(reply);
     }
 
@@ -340,7 +347,8 @@ public final class RedisStorage implements Storage {
                 new byte[][] {keys.state(key)},
                 LuaArgs.ADD,
                 LuaArgs.deadline(clampDeadline(expiresAtMicros)),
-                expiryClock());
+                expiryClock(),
+                margin);
     }
 
     /** {@inheritDoc} One {@code DEL}. */
@@ -550,6 +558,7 @@ public final class RedisStorage implements Storage {
         private final Function<Builder, Connected> connector;
         private String keyPrefix = "guard:";
         private Duration timeout = Duration.ofMillis(500);
+        private Duration expiryMargin = Duration.ofSeconds(1);
         private boolean serverTime;
         private boolean singleSlot;
         private Ticker ticker = Ticker.system();
@@ -580,6 +589,23 @@ public final class RedisStorage implements Storage {
                 throw new IllegalArgumentException("timeout must be positive but was " + timeout);
             }
             this.timeout = timeout;
+            return this;
+        }
+
+        /**
+         * How long a key outlives its ttl in Redis; one second by default. Redis expires keys on its own clock while
+         * decisions run on the callers' clocks, so a caller whose clock lags Redis' (or another bot process's) could
+         * find its state expired early and admit too much; the margin absorbs that difference. State read after its
+         * ttl is absent all the same, so the margin changes no decision, only how long a key stays in memory. Tests
+         * whose manual clock stands still while real time passes want a margin as long as the test.
+         *
+         * @throws IllegalArgumentException if {@code margin} is null or negative
+         */
+        public Builder expiryMargin(Duration margin) {
+            if (margin == null || margin.isNegative()) {
+                throw new IllegalArgumentException("expiryMargin must not be negative but was " + margin);
+            }
+            this.expiryMargin = margin;
             return this;
         }
 

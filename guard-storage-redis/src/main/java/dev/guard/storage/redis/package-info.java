@@ -25,9 +25,12 @@
  * the only hash tag, and {@code forget(subject)} finds exactly that subject's keys with one {@code SCAN MATCH}
  * pattern (over every master of a Cluster).
  *
- * <p>Each key expires with {@code SET ... PX} exactly when its state would equal absent (rounded up to the next
- * millisecond, never earlier), so Redis holds only active state and eviction never grants extra permits. A state read
- * after its ttl on the caller's clock counts as absent and is deleted, as the reference drops it. Gates and set
+ * <p>Each key expires with {@code SET ... PX} when its state would equal absent (rounded up to the next millisecond,
+ * never earlier), plus a margin (one second by default, {@link
+ * dev.guard.storage.redis.RedisStorage.Builder#expiryMargin}): Redis expires keys on its own clock while decisions run
+ * on the callers' clocks, and the margin keeps a caller whose clock lags from finding its state gone early, which would
+ * grant extra permits. Redis thus holds only recently active state. A state read after its ttl on the caller's clock
+ * counts as absent and is deleted, as the reference drops it, so the margin changes no decision. Gates and set
  * memberships carry absolute deadlines; their expiry is the deadline minus the caller's clock (see {@link
  * dev.guard.storage.redis.RedisStorage.Builder#ticker}).
  *

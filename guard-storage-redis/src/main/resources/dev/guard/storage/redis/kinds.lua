@@ -466,8 +466,13 @@ local function load(key, kind, now, a, b, c)
   return s, raw
 end
 
--- Writes s at key to expire exactly at its ttl (rounded up to whole milliseconds: never earlier), or deletes the
--- key when s equals absent. Returns the text written, or false.
+-- How many milliseconds a key outlives its ttl in Redis, so that callers whose clocks lag Redis' (or each other's)
+-- never find their state gone early; every script that writes sets it from its arguments. A key read after its ttl
+-- on the caller's clock is absent anyway (see load).
+local margin = 0
+
+-- Writes s at key to expire at its ttl (rounded up to whole milliseconds: never earlier) plus the margin, or deletes
+-- the key when s equals absent. Returns the text written, or false.
 local function put(key, kind, s, now, existed, a, b, c)
   local ttl = 0
   if s then
@@ -483,7 +488,7 @@ local function put(key, kind, s, now, existed, a, b, c)
   if ttl == INF then
     call('SET', key, text)
   else
-    call('SET', key, text, 'PX', cdiv(ttl, 1000))
+    call('SET', key, text, 'PX', cdiv(ttl, 1000) + margin)
   end
   return text
 end
