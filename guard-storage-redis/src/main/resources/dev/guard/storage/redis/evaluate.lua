@@ -50,9 +50,6 @@ if admit then
     end
   end
 end
-if mode == 'i' then
-  return out[1]
-end
 if mode == 'j' then
   out[n + 1] = now
   for i = 1, n do

@@ -96,10 +96,6 @@ local function clock(arg)
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
--- Each kind: eval(s, now, p, a, b, c) -> reply; commit(...) -> next state or nil; ttl(s, now, a, b, c) -> micros
--- (0: equals absent, INF: never expires); refund(s, written, now, p, a, b, c) -> s without this batch's permits;
--- size(b) -> the length of a well-formed state (nil: any). Gates and sets have no commit: others write them.
-
 -- A deadline's ttl, for gates and set memberships: {untilMicros}, INF for never.
 local function deadline(s, now)
   if s[1] == INF then
@@ -108,7 +104,10 @@ local function deadline(s, now)
   return max(0, s[1] - now)
 end
 
--- The kinds, each built the first time a call needs it: a script's closures are created anew on every call, so a
+-- Each kind: eval(s, now, p, a, b, c) -> reply; commit(...) -> next state or nil; ttl(s, now, a, b, c) -> micros
+-- (0: equals absent, INF: never expires); refund(s, written, now, p, a, b, c) -> s without this batch's permits;
+-- size(b) -> the length of a well-formed state (nil: any). Gates and sets have no commit: others write them.
+-- The kinds are built the first time a call needs them: a script's closures are created anew on every call, so a
 -- call pays only for the kinds it uses.
 local K = setmetatable({}, {
   __index = function(kinds, code)
