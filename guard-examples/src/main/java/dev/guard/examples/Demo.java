@@ -8,6 +8,7 @@ import dev.guard.Reason;
 import dev.guard.spi.Storage;
 import java.io.PrintStream;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
@@ -15,6 +16,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
+import java.util.UUID;
 
 /**
  * The demo: five simulated minutes of bot traffic through a guard, then a table of outcomes per reason and the
@@ -38,8 +40,9 @@ public final class Demo {
     /** Runs the demo; see the class comment for the options. */
     public static void main(String[] args) throws Exception {
         Options options = Options.parse(args);
-        try (Storage storage = Storages.open(options.storage)) {
-            run(storage, options.messages, System.out);
+        try (Storages.Opened opened = Storages.open(options.storage)) {
+            run(opened.storage(), options.messages, System.out);
+            BroadcastDemo.run(opened.storage(), System.out);
         }
     }
 
@@ -80,10 +83,14 @@ public final class Demo {
 
     /** Runs {@code messages} simulated updates through a guard on {@code storage} and prints the outcome. */
     static Summary run(Storage storage, int messages, PrintStream out) {
-        ManualTicker ticker = ManualTicker.create();
+        // Simulated time starts at the real now, and each run is its own tenant, so that runs on a shared storage
+        // (Redis, a database) neither see each other's state nor disagree with the server about expiry.
+        ManualTicker ticker = ManualTicker.at(Instant.now());
+        String run = "demo-" + UUID.randomUUID();
         Guard<Update> guard = Guard.<Update>builder()
                 .storage(storage)
                 .ticker(ticker)
+                .tenant(update -> run)
                 .userId(Update::userId)
                 .chatId(Update::chatId)
                 .filter("no-bots", update -> !update.fromBot())
@@ -94,7 +101,7 @@ public final class Demo {
                 .slidingWindow("per-user-minute", KeyBy.USER, 30, Duration.ofMinutes(1))
                 .build();
         // The blocklist lives in the storage: on a shared storage every bot process sees this at once.
-        guard.blocklist().add(SPAMMER, Duration.ofHours(1));
+        guard.blocklist(run).add(SPAMMER, Duration.ofHours(1));
 
         Traffic traffic = new Traffic(new Random(20261122L));
         // Five simulated minutes, whatever the number of messages.

@@ -1,22 +1,69 @@
 package dev.guard.examples;
 
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
 import dev.guard.spi.Storage;
+import dev.guard.storage.jdbc.JdbcStorage;
 import dev.guard.storage.memory.MemoryStorage;
+import dev.guard.storage.redis.RedisStorage;
+import java.io.Closeable;
+import java.io.IOException;
 
 /** Opens the storage the demo's {@code --storage} option names. */
 final class Storages {
     private Storages() {}
 
+    /** A storage with what was opened for it (a connection pool); closing closes both. */
+    record Opened(Storage storage, Closeable resources) implements Closeable {
+        @Override
+        public void close() throws IOException {
+            try {
+                storage.close();
+            } finally {
+                resources.close();
+            }
+        }
+    }
+
     /**
-     * {@code memory} (the default), a {@code redis://} URI or a {@code jdbc:} URL.
+     * {@code memory} (the default), a {@code redis://} URI (also {@code rediss://} and {@code redis-sentinel://}) or a
+     * {@code jdbc:} URL (PostgreSQL, MariaDB/MySQL, H2; the schema is created when missing).
      *
      * @throws IllegalArgumentException for anything else
      */
-    static Storage open(String spec) {
+    static Opened open(String spec) {
         if (spec.equals("memory")) {
-            return MemoryStorage.create();
+            return new Opened(MemoryStorage.create(), () -> {});
+        }
+        if (spec.startsWith("redis://") || spec.startsWith("rediss://") || spec.startsWith("redis-sentinel://")) {
+            return new Opened(RedisStorage.create(spec), () -> {});
+        }
+        if (spec.startsWith("jdbc:")) {
+            return jdbc(spec);
         }
         throw new IllegalArgumentException(
                 "--storage must be memory, a redis:// URI or a jdbc: URL but was '" + spec + "'");
+    }
+
+    private static Opened jdbc(String url) {
+        HikariConfig config = new HikariConfig();
+        config.setJdbcUrl(url);
+        if (url.startsWith("jdbc:postgresql:") && !url.contains("user=")) {
+            config.setUsername("postgres");
+        } else if ((url.startsWith("jdbc:mariadb:") || url.startsWith("jdbc:mysql:")) && !url.contains("user=")) {
+            config.setUsername("root");
+        }
+        // MariaDB/MySQL: transactions without the driver's extra autocommit round trips (see guard-storage-jdbc).
+        config.setAutoCommit(!(url.startsWith("jdbc:mariadb:") || url.startsWith("jdbc:mysql:")));
+        config.setMaximumPoolSize(4);
+        HikariDataSource dataSource = new HikariDataSource(config);
+        try {
+            JdbcStorage storage = JdbcStorage.builder(dataSource).build();
+            storage.createSchema();
+            return new Opened(storage, dataSource);
+        } catch (RuntimeException e) {
+            dataSource.close();
+            throw e;
+        }
     }
 }
