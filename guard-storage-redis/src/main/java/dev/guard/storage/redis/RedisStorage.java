@@ -213,13 +213,14 @@ public final class RedisStorage implements Storage {
                 return async(
                         CrossSlotBatch.evaluate(
                                 commands, batch, stateKeys, groups, nowArg(nowMicros), margin, timeoutNanos),
+                        crossSlotTimeoutNanos(),
                         "evaluate",
                         outcomes -> decodeOutcomes(outcomes, nowMicros));
             }
         }
         CompletableFuture<List<Object>> reply =
                 RedisScript.EVALUATE.run(commands, ScriptOutputType.MULTI, stateKeys, batchArgs(batch, nowMicros));
-        return async(reply, "evaluate", r -> outcomes(r, batch.size(), nowMicros));
+        return async(reply, timeoutNanos, "evaluate", r -> outcomes(r, batch.size(), nowMicros));
     }
 
     /** {@inheritDoc} One {@code EVALSHA}, answering one integer. */
@@ -491,10 +492,14 @@ public final class RedisStorage implements Storage {
         return LettuceFutures.awaitOrCancel(future, timeoutNanos, TimeUnit.NANOSECONDS);
     }
 
+    /** Each command of a cross-slot batch has the timeout; the refunds after a rejection may add one more. */
+    private long crossSlotTimeoutNanos() {
+        return 2 * timeoutNanos + TimeUnit.MILLISECONDS.toNanos(100);
+    }
+
     private <T> T join(CompletableFuture<T> future, String operation) {
         try {
-            // Each command below has the timeout; the refunds of a cross-slot batch may add one more.
-            return future.get(2 * timeoutNanos + TimeUnit.MILLISECONDS.toNanos(100), TimeUnit.NANOSECONDS);
+            return future.get(crossSlotTimeoutNanos(), TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw failure(operation, e);
@@ -503,9 +508,10 @@ public final class RedisStorage implements Storage {
         }
     }
 
-    private <T, R> CompletionStage<R> async(CompletableFuture<T> source, String operation, Function<T, R> map) {
+    private <T, R> CompletionStage<R> async(
+            CompletableFuture<T> source, long withinNanos, String operation, Function<T, R> map) {
         CompletableFuture<R> result = new CompletableFuture<>();
-        source.orTimeout(timeoutNanos, TimeUnit.NANOSECONDS).whenComplete((value, error) -> {
+        source.orTimeout(withinNanos, TimeUnit.NANOSECONDS).whenComplete((value, error) -> {
             if (error != null) {
                 result.completeExceptionally(failure(operation, error));
                 return;
