@@ -72,11 +72,16 @@ public final class Guard<M> {
     private static final String STORAGE_FILTER = "storage";
 
     private final Plan<M> plan;
-    private final String handlerPrefix;
+    /** Per stateful filter, its keys' scope in this view (handler prefix applied), built once. */
+    private final String[] scopes;
 
     private Guard(Plan<M> plan, String handlerPrefix) {
         this.plan = plan;
-        this.handlerPrefix = handlerPrefix;
+        this.scopes = new String[plan.statefuls.length];
+        for (int i = 0; i < scopes.length; i++) {
+            Stateful<M> f = plan.statefuls[i];
+            scopes[i] = f.scoped ? handlerPrefix + f.base : f.base;
+        }
     }
 
     /** A builder for a guard over messages of type {@code M}. */
@@ -266,19 +271,21 @@ public final class Guard<M> {
         Steps steps = new Steps(p.statefuls.length);
         String user = id(p.userId, message);
         String chat = id(p.chatId, message);
-        String tenant = p.tenant == null ? "" : Subjects.tenantPrefix(id(p.tenant, message));
-        steps.noticeSubject = user != null ? Subjects.user(user) : chat != null ? Subjects.chat(chat) : null;
+        String tenant = p.tenant == null ? null : Subjects.tenantPrefix(id(p.tenant, message));
+        String userSubject = user == null ? null : Subjects.user(user);
+        String chatSubject = chat == null ? null : Subjects.chat(chat);
+        steps.noticeSubject = userSubject != null ? userSubject : chatSubject;
         for (int i = 0; i < p.statefuls.length; i++) {
             Stateful<M> f = p.statefuls[i];
             String subject;
-            String scope = f.scoped ? tenant + handlerPrefix + f.base : tenant + f.base;
+            String scope = tenant == null ? scopes[i] : tenant + scopes[i];
             switch (f.keyBy) {
-                case USER -> subject = user == null ? null : Subjects.user(user);
-                case CHAT -> subject = chat == null ? null : Subjects.chat(chat);
+                case USER -> subject = userSubject;
+                case CHAT -> subject = chatSubject;
                 case CHAT_USER -> {
-                    subject = user == null || chat == null ? null : Subjects.user(user);
-                    if (chat != null) {
-                        scope = scope + "\0" + Subjects.chat(chat);
+                    subject = chatSubject == null ? null : userSubject;
+                    if (chatSubject != null) {
+                        scope = scope + "\0" + chatSubject;
                     }
                 }
                 case GLOBAL -> subject = StateKey.GLOBAL;

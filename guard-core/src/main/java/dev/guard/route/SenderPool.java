@@ -380,6 +380,26 @@ public final class SenderPool {
      * Ejected senders count only when every eligible sender is ejected, so ejection never empties the pool.
      */
     private SenderState pick(SenderState[] all, long mask, long now) {
+        RandomGenerator rnd = random != null ? random : ThreadLocalRandom.current();
+        int size = all.length;
+        // The common case, most senders free: draw two distinct ones at random and keep them if both qualify.
+        // Rejection sampling keeps the pair uniform over the qualifying senders; a few misses fall back to a count.
+        if (size >= 2) {
+            for (int draw = 0; draw < 4; draw++) {
+                int a = rnd.nextInt(size);
+                int b = rnd.nextInt(size - 1);
+                if (b >= a) {
+                    b++;
+                }
+                SenderState first = all[a];
+                SenderState second = all[b];
+                if (routable(first, mask, now) && routable(second, mask, now)) {
+                    endCooling(first, now);
+                    endCooling(second, now);
+                    return score(second, now) > score(first, now) ? second : first;
+                }
+            }
+        }
         int free = 0;
         int freeEjected = 0;
         boolean anyEligibleNotEjected = false;
@@ -403,7 +423,6 @@ public final class SenderPool {
         if (n == 0) {
             return null;
         }
-        RandomGenerator rnd = random != null ? random : ThreadLocalRandom.current();
         int a = rnd.nextInt(n);
         if (n == 1) {
             return nth(all, mask, now, withEjected, a);
@@ -415,6 +434,11 @@ public final class SenderPool {
         SenderState first = nth(all, mask, now, withEjected, a);
         SenderState second = nth(all, mask, now, withEjected, b);
         return score(second, now) > score(first, now) ? second : first;
+    }
+
+    /** Eligible, free now and not ejected: a sender the fast draw may take. */
+    private static boolean routable(SenderState s, long mask, long now) {
+        return eligible(s, mask) && now >= s.notBeforeMicros && now >= s.ejectedUntilMicros;
     }
 
     private static SenderState nth(SenderState[] all, long mask, long now, boolean ejected, int n) {
@@ -793,6 +817,7 @@ public final class SenderPool {
                 refresh(s, now);
                 probeHeld(s, now);
                 advance(s, now);
+                endCooling(s, now);
             }
         } catch (GuardStorageException e) {
             LOG.warn("pool '{}' could not sync its senders: {}", name, e.getMessage());

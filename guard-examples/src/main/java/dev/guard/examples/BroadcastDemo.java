@@ -11,6 +11,8 @@ import dev.guard.route.WarmUpSchedule;
 import dev.guard.spi.Storage;
 import java.io.PrintStream;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -44,7 +46,8 @@ public final class BroadcastDemo {
      * fresh pool name, so runs never see each other's state.
      */
     public static void run(Storage storage, PrintStream out) {
-        ManualTicker ticker = ManualTicker.create();
+        // Simulated time starts at the real now: a shared backend (Redis, a database) expires keys on its own clock.
+        ManualTicker ticker = ManualTicker.at(Instant.now().truncatedTo(ChronoUnit.SECONDS));
         List<PoolEvent> events = new ArrayList<>();
         WarmUpSchedule compressed = WarmUpSchedule.geometric(20, 1.4, 1_000)
                 .withWindow(Duration.ofMinutes(1))
@@ -136,7 +139,7 @@ public final class BroadcastDemo {
         out.println("Events:");
         for (PoolEvent e : events) {
             if (e.type() != PoolEvent.Type.POOL_EXHAUSTED && e.type() != PoolEvent.Type.POOL_RECOVERED) {
-                long at = (e.at().getEpochSecond() * SECOND - start) / SECOND;
+                long at = e.at().getEpochSecond() - start / SECOND;
                 out.printf(
                         Locale.ROOT, "  %3d:%02d %-20s %-8s %s%n", at / 60, at % 60, e.type(), e.sender(), e.detail());
             }

@@ -41,6 +41,7 @@ final class CrossSlotBatch {
     private final byte[][] keys;
     private final int[][] groups;
     private final byte[] now;
+    private final byte[] margin;
     private final long timeoutNanos;
 
     private CrossSlotBatch(
@@ -49,12 +50,14 @@ final class CrossSlotBatch {
             byte[][] keys,
             int[][] groups,
             byte[] now,
+            byte[] margin,
             long timeoutNanos) {
         this.commands = commands;
         this.batch = batch;
         this.keys = keys;
         this.groups = groups;
         this.now = now;
+        this.margin = margin;
         this.timeoutNanos = timeoutNanos;
     }
 
@@ -98,20 +101,22 @@ final class CrossSlotBatch {
             byte[][] keys,
             int[][] groups,
             byte[] now,
+            byte[] margin,
             long timeoutNanos) {
-        return new CrossSlotBatch(commands, batch, keys, groups, now, timeoutNanos).evaluate();
+        return new CrossSlotBatch(commands, batch, keys, groups, now, margin, timeoutNanos).evaluate();
     }
 
     private CompletableFuture<long[]> evaluate() {
         List<CompletableFuture<List<Object>>> calls = new ArrayList<>(groups.length);
         for (int[] group : groups) {
-            byte[][] args = new byte[2 + group.length * LuaArgs.PER_STEP][];
+            byte[][] args = new byte[LuaArgs.EVALUATE_HEADER + group.length * LuaArgs.PER_STEP][];
             args[0] = now;
             args[1] = LuaArgs.JOURNAL;
+            args[2] = margin;
             byte[][] groupKeys = new byte[group.length][];
             for (int j = 0; j < group.length; j++) {
                 groupKeys[j] = keys[group[j]];
-                LuaArgs.put(args, 2 + j * LuaArgs.PER_STEP, batch.step(group[j]));
+                LuaArgs.put(args, LuaArgs.EVALUATE_HEADER + j * LuaArgs.PER_STEP, batch.step(group[j]));
             }
             calls.add(RedisScript.EVALUATE
                     .<List<Object>>run(commands, ScriptOutputType.MULTI, groupKeys, args)
@@ -198,14 +203,15 @@ final class CrossSlotBatch {
             return null;
         }
         byte[][] refundKeys = new byte[writers.size()][];
-        byte[][] args = new byte[1 + writers.size() * LuaArgs.PER_REFUND][];
+        byte[][] args = new byte[LuaArgs.REFUND_HEADER + writers.size() * LuaArgs.PER_REFUND][];
         // The script's own clock reading, so that a refund under the server's TIME uses the commit's instant.
         args[0] = LuaArgs.number((Long) reply.get(m));
+        args[1] = margin;
         for (int w = 0; w < writers.size(); w++) {
             int j = writers.get(w);
             Step step = batch.step(group[j]);
             refundKeys[w] = keys[group[j]];
-            int at = 1 + w * LuaArgs.PER_REFUND;
+            int at = LuaArgs.REFUND_HEADER + w * LuaArgs.PER_REFUND;
             LuaArgs.put(args, at, step);
             args[at + LuaArgs.PER_STEP] = text(reply.get(m + 2 * j + 1));
             args[at + LuaArgs.PER_STEP + 1] = text(reply.get(m + 2 * j + 2));

@@ -18,6 +18,12 @@ import java.nio.charset.StandardCharsets;
  * number cannot hold exactly.
  */
 final class LuaArgs {
+    /** Arguments of {@code evaluate.lua} before its steps: now, the reply's form, the expiry margin. */
+    static final int EVALUATE_HEADER = 3;
+
+    /** Arguments of {@code refund.lua} before its steps: now, the expiry margin. */
+    static final int REFUND_HEADER = 2;
+
     /** Arguments per step in {@code evaluate.lua}. */
     static final int PER_STEP = 5;
 

@@ -23,7 +23,6 @@ import io.lettuce.core.ScanArgs;
 import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.SocketOptions;
 import io.lettuce.core.TimeoutOptions;
-import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.cluster.ClusterClientOptions;
 import io.lettuce.core.cluster.ClusterTopologyRefreshOptions;
@@ -69,7 +68,8 @@ import java.util.function.Supplier;
  *
  * <p><b>Time.</b> Decisions use the {@code nowMicros} the caller passes, unless {@link Builder#serverTime(boolean)}
  * is set: then every script reads the Redis server's {@code TIME}, so processes with skewed clocks agree. Every key
- * expires ({@code PEXPIRE}) exactly when its state would equal absent, rounded up to the millisecond.
+ * expires when its state would equal absent ({@code SET ... PX}, rounded up to the millisecond) plus a {@link
+ * Builder#expiryMargin margin} that absorbs clock differences between the callers and Redis.
  *
  * <p><b>Failures.</b> Every call answers or throws {@link GuardStorageException} within the {@link
  * Builder#timeout(Duration) timeout} (500 ms by default). When the storage opens its own connection (from a URI or a
@@ -85,11 +85,11 @@ public final class RedisStorage implements Storage {
     private static final byte[] DATA = LuaArgs.ascii("d");
     private static final int SCAN_PAGE = 1_000;
 
-    private final StatefulConnection<byte[], byte[]> connection;
     private final RedisClusterAsyncCommands<byte[], byte[]> commands;
     private final boolean cluster;
     private final RedisKeys keys;
     private final long timeoutNanos;
+    private final byte[] margin;
     private final boolean serverTime;
     private final Ticker ticker;
     private final String description;
@@ -104,7 +104,6 @@ public final class RedisStorage implements Storage {
     private volatile long latestNow = Long.MIN_VALUE;
 
     private RedisStorage(Builder builder, Connected connected) {
-        this.connection = connected.connection;
         this.commands = connected.commands;
         this.cluster = connected.cluster;
         this.description = connected.description;
@@ -112,6 +111,7 @@ public final class RedisStorage implements Storage {
         this.resources = connected.resources;
         this.keys = new RedisKeys(builder.keyPrefix, builder.singleSlot);
         this.timeoutNanos = builder.timeout.toNanos();
+        this.margin = LuaArgs.number(builder.expiryMargin.toMillis());
         this.serverTime = builder.serverTime;
         this.ticker = builder.ticker;
     }
@@ -145,7 +145,7 @@ public final class RedisStorage implements Storage {
         Objects.requireNonNull(client, "client must not be null");
         return new Builder(b -> {
             StatefulRedisConnection<byte[], byte[]> c = client.connect(ByteArrayCodec.INSTANCE);
-            return new Connected(c, c.async(), false, "redis standalone", List.of(c::close), null);
+            return new Connected(c.async(), false, "redis standalone", List.of(c::close), null);
         });
     }
 
@@ -157,21 +157,20 @@ public final class RedisStorage implements Storage {
         Objects.requireNonNull(client, "client must not be null");
         return new Builder(b -> {
             StatefulRedisClusterConnection<byte[], byte[]> c = client.connect(ByteArrayCodec.INSTANCE);
-            return new Connected(c, c.async(), true, "redis cluster", List.of(c::close), null);
+            return new Connected(c.async(), true, "redis cluster", List.of(c::close), null);
         });
     }
 
     /** A builder for a storage over {@code connection}, which stays yours: closing the storage leaves it open. */
     public static Builder builder(StatefulRedisConnection<byte[], byte[]> connection) {
         Objects.requireNonNull(connection, "connection must not be null");
-        return new Builder(
-                b -> new Connected(connection, connection.async(), false, "redis standalone", List.of(), null));
+        return new Builder(b -> new Connected(connection.async(), false, "redis standalone", List.of(), null));
     }
 
     /** A builder for a storage over the Cluster {@code connection}, which stays yours. */
     public static Builder builder(StatefulRedisClusterConnection<byte[], byte[]> connection) {
         Objects.requireNonNull(connection, "connection must not be null");
-        return new Builder(b -> new Connected(connection, connection.async(), true, "redis cluster", List.of(), null));
+        return new Builder(b -> new Connected(connection.async(), true, "redis cluster", List.of(), null));
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -192,8 +191,8 @@ public final class RedisStorage implements Storage {
         if (cluster && batch.size() > 1) {
             int[][] groups = CrossSlotBatch.groups(stateKeys);
             if (groups.length > 1) {
-                CompletableFuture<long[]> outcomes =
-                        CrossSlotBatch.evaluate(commands, batch, stateKeys, groups, nowArg(nowMicros), timeoutNanos);
+                CompletableFuture<long[]> outcomes = CrossSlotBatch.evaluate(
+                        commands, batch, stateKeys, groups, nowArg(nowMicros), margin, timeoutNanos);
                 return decodeOutcomes(join(outcomes, "evaluate"), nowMicros);
             }
         }
@@ -212,14 +211,16 @@ public final class RedisStorage implements Storage {
             int[][] groups = CrossSlotBatch.groups(stateKeys);
             if (groups.length > 1) {
                 return async(
-                        CrossSlotBatch.evaluate(commands, batch, stateKeys, groups, nowArg(nowMicros), timeoutNanos),
+                        CrossSlotBatch.evaluate(
+                                commands, batch, stateKeys, groups, nowArg(nowMicros), margin, timeoutNanos),
+                        crossSlotTimeoutNanos(),
                         "evaluate",
                         outcomes -> decodeOutcomes(outcomes, nowMicros));
             }
         }
         CompletableFuture<List<Object>> reply =
                 RedisScript.EVALUATE.run(commands, ScriptOutputType.MULTI, stateKeys, batchArgs(batch, nowMicros));
-        return async(reply, "evaluate", r -> outcomes(r, batch.size(), nowMicros));
+        return async(reply, timeoutNanos, "evaluate", r -> outcomes(r, batch.size(), nowMicros));
     }
 
     /** {@inheritDoc} One {@code EVALSHA}, answering one integer. */
@@ -227,10 +228,11 @@ public final class RedisStorage implements Storage {
     public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
         Step step = new Step(key, spec, permits);
         checkNow(nowMicros);
-        byte[][] args = new byte[2 + LuaArgs.PER_STEP][];
+        byte[][] args = new byte[LuaArgs.EVALUATE_HEADER + LuaArgs.PER_STEP][];
         args[0] = nowArg(nowMicros);
         args[1] = LuaArgs.ONE_OUTCOME;
-        LuaArgs.put(args, 2, step);
+        args[2] = margin;
+        LuaArgs.put(args, LuaArgs.EVALUATE_HEADER, step);
         Long reply =
                 script("acquire", RedisScript.EVALUATE, ScriptOutputType.INTEGER, new byte[][] {keys.state(key)}, args);
         return LuaArgs.outcome(reply, nowMicros);
@@ -245,11 +247,12 @@ public final class RedisStorage implements Storage {
     }
 
     private byte[][] batchArgs(Batch batch, long nowMicros) {
-        byte[][] args = new byte[2 + batch.size() * LuaArgs.PER_STEP][];
+        byte[][] args = new byte[LuaArgs.EVALUATE_HEADER + batch.size() * LuaArgs.PER_STEP][];
         args[0] = nowArg(nowMicros);
         args[1] = LuaArgs.OUTCOMES;
+        args[2] = margin;
         for (int i = 0; i < batch.size(); i++) {
-            LuaArgs.put(args, 2 + i * LuaArgs.PER_STEP, batch.step(i));
+            LuaArgs.put(args, LuaArgs.EVALUATE_HEADER + i * LuaArgs.PER_STEP, batch.step(i));
         }
         return args;
     }
@@ -323,7 +326,8 @@ public final class RedisStorage implements Storage {
                 ScriptOutputType.INTEGER,
                 new byte[][] {keys.state(key)},
                 LuaArgs.deadline(clampDeadline(untilMicros)),
-                expiryClock());
+                expiryClock(),
+                margin);
         return LuaArgs.deadlineOf(reply);
     }
 
@@ -344,7 +348,8 @@ public final class RedisStorage implements Storage {
                 new byte[][] {keys.state(key)},
                 LuaArgs.ADD,
                 LuaArgs.deadline(clampDeadline(expiresAtMicros)),
-                expiryClock());
+                expiryClock(),
+                margin);
     }
 
     /** {@inheritDoc} One {@code DEL}. */
@@ -487,10 +492,14 @@ public final class RedisStorage implements Storage {
         return LettuceFutures.awaitOrCancel(future, timeoutNanos, TimeUnit.NANOSECONDS);
     }
 
+    /** Each command of a cross-slot batch has the timeout; the refunds after a rejection may add one more. */
+    private long crossSlotTimeoutNanos() {
+        return 2 * timeoutNanos + TimeUnit.MILLISECONDS.toNanos(100);
+    }
+
     private <T> T join(CompletableFuture<T> future, String operation) {
         try {
-            // Each command below has the timeout; the refunds of a cross-slot batch may add one more.
-            return future.get(2 * timeoutNanos + TimeUnit.MILLISECONDS.toNanos(100), TimeUnit.NANOSECONDS);
+            return future.get(crossSlotTimeoutNanos(), TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw failure(operation, e);
@@ -499,9 +508,10 @@ public final class RedisStorage implements Storage {
         }
     }
 
-    private <T, R> CompletionStage<R> async(CompletableFuture<T> source, String operation, Function<T, R> map) {
+    private <T, R> CompletionStage<R> async(
+            CompletableFuture<T> source, long withinNanos, String operation, Function<T, R> map) {
         CompletableFuture<R> result = new CompletableFuture<>();
-        source.orTimeout(timeoutNanos, TimeUnit.NANOSECONDS).whenComplete((value, error) -> {
+        source.orTimeout(withinNanos, TimeUnit.NANOSECONDS).whenComplete((value, error) -> {
             if (error != null) {
                 result.completeExceptionally(failure(operation, error));
                 return;
@@ -540,7 +550,6 @@ public final class RedisStorage implements Storage {
 
     /** An open connection, and what closing the storage releases, in order. */
     private record Connected(
-            StatefulConnection<byte[], byte[]> connection,
             RedisClusterAsyncCommands<byte[], byte[]> commands,
             boolean cluster,
             String description,
@@ -555,6 +564,7 @@ public final class RedisStorage implements Storage {
         private final Function<Builder, Connected> connector;
         private String keyPrefix = "guard:";
         private Duration timeout = Duration.ofMillis(500);
+        private Duration expiryMargin = Duration.ofSeconds(1);
         private boolean serverTime;
         private boolean singleSlot;
         private Ticker ticker = Ticker.system();
@@ -585,6 +595,23 @@ public final class RedisStorage implements Storage {
                 throw new IllegalArgumentException("timeout must be positive but was " + timeout);
             }
             this.timeout = timeout;
+            return this;
+        }
+
+        /**
+         * How long a key outlives its ttl in Redis; one second by default. Redis expires keys on its own clock while
+         * decisions run on the callers' clocks, so a caller whose clock lags Redis' (or another bot process's) could
+         * find its state expired early and admit too much; the margin absorbs that difference. State read after its
+         * ttl is absent all the same, so the margin changes no decision, only how long a key stays in memory. Tests
+         * whose manual clock stands still while real time passes want a margin as long as the test.
+         *
+         * @throws IllegalArgumentException if {@code margin} is null or negative
+         */
+        public Builder expiryMargin(Duration margin) {
+            if (margin == null || margin.isNegative()) {
+                throw new IllegalArgumentException("expiryMargin must not be negative but was " + margin);
+            }
+            this.expiryMargin = margin;
             return this;
         }
 
@@ -675,12 +702,7 @@ public final class RedisStorage implements Storage {
                 open.add(0, standalone::close);
                 if (sentinel || !isCluster(standalone)) {
                     return new Connected(
-                            standalone,
-                            standalone.async(),
-                            false,
-                            "redis standalone " + where,
-                            List.copyOf(open),
-                            resources);
+                            standalone.async(), false, "redis standalone " + where, List.copyOf(open), resources);
                 }
                 // A Cluster node: keep only the threads, and connect again as a Cluster client.
                 open.remove(0).run();
@@ -694,7 +716,7 @@ public final class RedisStorage implements Storage {
                 open.add(0, () -> clusterClient.shutdown(0, 2, TimeUnit.SECONDS));
                 StatefulRedisClusterConnection<byte[], byte[]> c = clusterClient.connect(ByteArrayCodec.INSTANCE);
                 open.add(0, c::close);
-                return new Connected(c, c.async(), true, "redis cluster " + where, List.copyOf(open), resources);
+                return new Connected(c.async(), true, "redis cluster " + where, List.copyOf(open), resources);
             } catch (RuntimeException e) {
                 open.forEach(Runnable::run);
                 throw new GuardStorageException(BACKEND, "connect", describe(e), e);

@@ -3,13 +3,31 @@
 -- every step admits does every step commit.
 -- KEYS: the steps' state keys. ARGV[1]: now in micros, '' for the server's TIME. ARGV[2]: the reply, 'i' the one
 -- step's outcome, 'm' the outcomes, 'j' the outcomes, now, then each step's text before and after the commit (false
--- when absent or not written) so that a cross-slot batch can be refunded. Then 5 values per step: kind, permits and
--- the kind's parameters a, b, c.
+-- when absent or not written) so that a cross-slot batch can be refunded. ARGV[3]: the expiry margin in
+-- milliseconds. Then 5 values per step: kind, permits and the kind's parameters a, b, c.
+local KEYS, ARGV = KEYS, ARGV -- globals are slow to read in Redis' protected environment
 local now, mode, n = clock(ARGV[1]), ARGV[2], #KEYS
+margin = tonumber(ARGV[3])
+
+if n == 1 and mode == 'i' then
+  -- One step, one outcome: the common single-limit call, without the batch's bookkeeping.
+  local kind = K[ARGV[4]]
+  if not kind then
+    return redis.error_reply('guard: unknown limit kind ' .. ARGV[4])
+  end
+  local p, a, b, c = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+  local s, raw = load(KEYS[1], kind, now, a, b, c)
+  local out = kind.eval(s, now, p, a, b, c)
+  if out >= 0 and kind.commit then
+    put(KEYS[1], kind, kind.commit(s, now, p, a, b, c), now, raw, a, b, c)
+  end
+  return out
+end
+
 local kinds, p, a, b, c, states, raws, out = {}, {}, {}, {}, {}, {}, {}, {}
 local admit = true
 for i = 1, n do
-  local o = 2 + (i - 1) * 5
+  local o = 3 + (i - 1) * 5
   local kind = K[ARGV[o + 1]]
   if not kind then
     return redis.error_reply('guard: unknown limit kind ' .. ARGV[o + 1])
@@ -31,9 +49,6 @@ if admit then
       after[i] = put(KEYS[i], kind, kind.commit(states[i], now, p[i], a[i], b[i], c[i]), now, raws[i], a[i], b[i], c[i])
     end
   end
-end
-if mode == 'i' then
-  return out[1]
 end
 if mode == 'j' then
   out[n + 1] = now

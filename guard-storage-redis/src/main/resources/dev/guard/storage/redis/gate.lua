@@ -1,7 +1,8 @@
 
 -- Raises a gate, merging by maximum with the deadline already set, and answers the deadline in force.
 -- KEYS[1]: the gate. ARGV[1]: the deadline in micros, 'max' for never. ARGV[2]: now in micros for the expiry, ''
--- for the server's TIME.
+-- for the server's TIME. ARGV[3]: the expiry margin in milliseconds.
+margin = tonumber(ARGV[3])
 local target = INF
 if ARGV[1] ~= 'max' then
   target = tonumber(ARGV[1])

@@ -3,6 +3,7 @@ package dev.guard.storage.redis;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.guard.spi.GuardStorageException;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
@@ -26,6 +27,21 @@ class RedisStorageBuilderTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("uri is not a Redis URI: http://***@127.0.0.1:6379")
                 .hasNoCause();
+    }
+
+    @Test
+    void build_unreachableRedisWithPassword_failsWithoutThePassword() {
+        // Port 1 on loopback: nothing listens, the connection is refused at once.
+        assertThatThrownBy(() -> RedisStorage.builder("redis://guard:s3cret@127.0.0.1:1")
+                        .timeout(Duration.ofMillis(200))
+                        .build())
+                .isInstanceOf(GuardStorageException.class)
+                .hasMessageStartingWith("redis connect failed: ")
+                .satisfies(e -> {
+                    for (Throwable t = e; t != null; t = t.getCause()) {
+                        assertThat(String.valueOf(t.getMessage())).doesNotContain("s3cret");
+                    }
+                });
     }
 
     @Test

@@ -1,0 +1,68 @@
+/**
+ * Guard's Redis storage, {@link dev.guard.storage.redis.RedisStorage}: limits shared by every bot process that uses one
+ * Redis (standalone, Sentinel or Cluster), each decision one round trip.
+ *
+ * <h2>Scripts</h2>
+ *
+ * <p>Every limit kind of {@code dev.guard.limit} has a Lua twin in {@code kinds.lua} that follows the Java reference
+ * step for step: the same state layout, the same integer arithmetic (every value stays below 2<sup>53</sup>, where Lua's
+ * doubles are exact; divisions are corrected for rounding), the same handling of a clock that goes backwards. A
+ * batch is one {@code EVALSHA} of {@code evaluate.lua}: it reads every step's state, evaluates every step against the
+ * state before the batch, and only when every step admits writes every step's new state, atomically. Scripts are
+ * called by their SHA-1, computed locally; a server that answers {@code NOSCRIPT} gets the script's text once. The
+ * differential tests run random operation sequences against Redis and {@link dev.guard.spi.ReferenceStorage} and
+ * demand identical answers.
+ *
+ * <p>Replies are integers: an {@link dev.guard.limit.Outcome} as is, with three sentinels for what a double cannot
+ * hold: 2<sup>53</sup> for the {@code Long.MAX_VALUE} "remaining" of gates and sets, -2<sup>53</sup> for {@link
+ * dev.guard.limit.Outcome#NEVER}, and -2<sup>53</sup>-2 for a gate raised to {@code Long.MAX_VALUE}.
+ *
+ * <h2>Keys</h2>
+ *
+ * <p>{@code <prefix>s:<scope>{<subject>}} for limit, gate and set state, {@code <prefix>r:<scope>{<subject>}} for
+ * records (a hash of version and bytes). Scope and subject are escaped ({@code %}, braces and the glob characters as
+ * {@code %XX}, unpaired surrogates as {@code %uXXXX}), so keys of any content are distinct and safe, the subject is
+ * the only hash tag, and {@code forget(subject)} finds exactly that subject's keys with one {@code SCAN MATCH}
+ * pattern (over every master of a Cluster).
+ *
+ * <p>Each key expires with {@code SET ... PX} when its state would equal absent (rounded up to the next millisecond,
+ * never earlier), plus a margin (one second by default, {@link
+ * dev.guard.storage.redis.RedisStorage.Builder#expiryMargin}): Redis expires keys on its own clock while decisions run
+ * on the callers' clocks, and the margin keeps a caller whose clock lags from finding its state gone early, which would
+ * grant extra permits. Redis thus holds only recently active state. A state read after its ttl on the caller's clock
+ * counts as absent and is deleted, as the reference drops it, so the margin changes no decision. Gates and set
+ * memberships carry absolute deadlines; their expiry is the deadline minus the caller's clock (see {@link
+ * dev.guard.storage.redis.RedisStorage.Builder#ticker}).
+ *
+ * <h2>Cluster</h2>
+ *
+ * <p>A script may only touch keys of one slot, so the hash tag is chosen on purpose: the subject. All state of one user
+ * (or one chat, one sender) lives in one slot, so a chain of per-user limits is one atomic script, and users spread over
+ * the masters. A batch whose keys span slots (a per-user limit with a per-chat or global one) is evaluated per slot:
+ *
+ * <ol>
+ *   <li>one script per slot, all sent at once (still one round trip of latency), each atomic and all-or-nothing within
+ *       its slot, each journaling the text of every state it wrote, before and after;
+ *   <li>when every slot admits, the batch is admitted;
+ *   <li>when a slot rejects, every slot that committed runs {@code refund.lua}: a key nobody wrote since gets its
+ *       previous text back exactly; a key others wrote since loses only this batch's permits (tokens back, a count or
+ *       log entry out, a cooldown that is someone else's kept). The outcomes are those each slot computed against its
+ *       state before the batch, as one script would have.
+ * </ol>
+ *
+ * <p>The difference from one script: during the refund's round trip other callers see the refunded permits as taken,
+ * so under contention a cross-slot batch may reject a request that one script would have admitted. It never admits
+ * more than a limit allows. If a slot fails or times out, the slots that committed are refunded and the call fails
+ * ({@link dev.guard.spi.GuardStorageException}); the failed slot's own commit is then unknown. A failed refund leaves its
+ * permits taken until the state expires. {@link dev.guard.storage.redis.RedisStorage.Builder#singleSlot(boolean)}
+ * puts every key in one slot instead ({@code {g}}): every batch is one script, and one master holds all of Guard's
+ * state.
+ *
+ * <h2>Failures</h2>
+ *
+ * <p>Every call has a timeout (500 ms by default) and fails with {@link dev.guard.spi.GuardStorageException}; the
+ * clients the storage creates reject commands at once while disconnected (so a dead Redis costs nothing per call and
+ * nothing is replayed late), reconnect in the background with a backoff capped at one second, and time out every
+ * command. {@link dev.guard.Guard}'s failure policy and breaker turn the exceptions into decisions.
+ */
+package dev.guard.storage.redis;
