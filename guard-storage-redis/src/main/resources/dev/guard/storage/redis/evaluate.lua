@@ -11,15 +11,15 @@ margin = tonumber(ARGV[3])
 
 if n == 1 and mode == 'i' then
   -- One step, one outcome: the common single-limit call, without the batch's bookkeeping.
-  local kind = K[ARGV[4]]
-  if not kind then
-    return redis.error_reply('guard: unknown limit kind ' .. ARGV[4])
+  local kind = ARGV[4]
+  if not known(kind) then
+    return redis.error_reply('guard: unknown limit kind ' .. kind)
   end
   local p, a, b, c = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
   local s, raw = load(KEYS[1], kind, now, a, b, c)
-  local out = kind.eval(s, now, p, a, b, c)
-  if out >= 0 and kind.commit then
-    put(KEYS[1], kind, kind.commit(s, now, p, a, b, c), now, raw, a, b, c)
+  local out = eval(kind, s, now, p, a, b, c)
+  if out >= 0 and writes(kind) then
+    put(KEYS[1], kind, commit(kind, s, now, p, a, b, c), now, raw, a, b, c)
   end
   return out
 end
@@ -28,14 +28,14 @@ local kinds, p, a, b, c, states, raws, out = {}, {}, {}, {}, {}, {}, {}, {}
 local admit = true
 for i = 1, n do
   local o = 3 + (i - 1) * 5
-  local kind = K[ARGV[o + 1]]
-  if not kind then
-    return redis.error_reply('guard: unknown limit kind ' .. ARGV[o + 1])
+  local kind = ARGV[o + 1]
+  if not known(kind) then
+    return redis.error_reply('guard: unknown limit kind ' .. kind)
   end
   kinds[i], p[i], a[i], b[i], c[i] =
     kind, tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5])
   states[i], raws[i] = load(KEYS[i], kind, now, a[i], b[i], c[i])
-  out[i] = kind.eval(states[i], now, p[i], a[i], b[i], c[i])
+  out[i] = eval(kind, states[i], now, p[i], a[i], b[i], c[i])
   if out[i] < 0 then
     admit = false
   end
@@ -44,9 +44,9 @@ local before, after = {}, {}
 if admit then
   for i = 1, n do
     local kind = kinds[i]
-    if kind.commit then
+    if writes(kind) then
       before[i] = raws[i]
-      after[i] = put(KEYS[i], kind, kind.commit(states[i], now, p[i], a[i], b[i], c[i]), now, raws[i], a[i], b[i], c[i])
+      after[i] = put(KEYS[i], kind, commit(kind, states[i], now, p[i], a[i], b[i], c[i]), now, raws[i], a[i], b[i], c[i])
     end
   end
 end

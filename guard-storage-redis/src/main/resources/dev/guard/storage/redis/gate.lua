@@ -12,7 +12,7 @@ local s = decode(raw)
 if s and #s == 1 and s[1] > target then
   target = s[1]
 end
-put(KEYS[1], K.g, { target }, clock(ARGV[2]), raw, 0, 0, 0)
+put(KEYS[1], 'g', { target }, clock(ARGV[2]), raw, 0, 0, 0)
 if target == INF then
   return UNLIMITED
 end

@@ -9,10 +9,10 @@ if ARGV[1] == 'add' then
   if ARGV[2] ~= 'max' then
     expires = tonumber(ARGV[2])
   end
-  put(KEYS[1], K.p, { expires }, clock(ARGV[3]), true, 0, 0, 0)
+  put(KEYS[1], 'p', { expires }, clock(ARGV[3]), true, 0, 0, 0)
   return 1
 end
-if load(KEYS[1], K.p, clock(ARGV[2]), 0, 0, 0) then
+if load(KEYS[1], 'p', clock(ARGV[2]), 0, 0, 0) then
   return 1
 end
 return 0

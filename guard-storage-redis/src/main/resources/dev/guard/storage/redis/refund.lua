@@ -3,11 +3,59 @@
 -- KEYS: the committed steps' keys. ARGV[1]: the now that evaluate.lua used. ARGV[2]: the expiry margin in
 -- milliseconds. Then 7 values per step: kind, permits, a, b, c, and the text before and after evaluate.lua's commit
 -- ('' when absent).
+
+-- s without the p permits that a batch took when it wrote `written`, for a key that others have written since.
+local function refund(kind, s, written, now, p, a, b, c)
+  if kind == 't' then
+    -- Put the tokens back, up to a full bucket.
+    local cap = c * b
+    local lvl = level(s, now, cap, a) + p * b
+    if lvl > cap then
+      lvl = cap
+    end
+    return { lvl, max(s[2], now) }
+  elseif kind == 'f' then
+    -- Take the count out of the window the batch counted in, if it is still the one held.
+    if s[1] == written[1] then
+      s[2] = max(0, s[2] - p)
+    end
+    return s
+  elseif kind == 'l' then
+    -- Drop p copies of the stamp the batch appended; copies are equal, so which ones does not matter.
+    local stamp, left, drop = written[#written], p, {}
+    for i = #s, 1, -1 do
+      if left > 0 and s[i] == stamp then
+        drop[i] = true
+        left = left - 1
+      end
+    end
+    local nxt, n = {}, 0
+    for i = 1, #s do
+      if not drop[i] then
+        n = n + 1
+        nxt[n] = s[i]
+      end
+    end
+    return nxt
+  elseif kind == 'c' then
+    -- Take the count out of the bucket the batch counted in, if it is still held.
+    local slots, index = b + 1, written[1]
+    if index <= s[1] and index > s[1] - slots then
+      local at = 2 + fmod(index, slots)
+      s[at] = max(0, s[at] - p)
+    end
+    return s
+  end
+  -- Cooldown: a different deadline is a newer cooldown that somebody else started legitimately; keep it.
+  return s
+end
+
+local KEYS, ARGV = KEYS, ARGV
 local now = tonumber(ARGV[1])
 margin = tonumber(ARGV[2])
 for i = 1, #KEYS do
   local o = 2 + (i - 1) * 7
-  local kind = K[ARGV[o + 1]]
+  local kind = ARGV[o + 1]
   local p, a, b, c = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5])
   local before, after = ARGV[o + 6], ARGV[o + 7]
   if before == '' then
@@ -16,15 +64,16 @@ for i = 1, #KEYS do
   if after == '' then
     after = false
   end
-  local cur = redis.call('GET', KEYS[i])
+  local cur = call('GET', KEYS[i])
   if cur == after then
     -- Nobody wrote the key since the batch did: put back exactly what was there.
     put(KEYS[i], kind, decode(before), now, cur, a, b, c)
   elseif cur and after then
     -- Others wrote it since: take back only this batch's permits and keep theirs.
     local s = decode(cur)
-    if not kind.size or #s == kind.size(b) then
-      put(KEYS[i], kind, kind.refund(s, decode(after), now, p, a, b, c), now, true, a, b, c)
+    local want = size(kind, b)
+    if not want or #s == want then
+      put(KEYS[i], kind, refund(kind, s, decode(after), now, p, a, b, c), now, true, a, b, c)
     end
   end
 end
