@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 
 /**
@@ -67,6 +68,7 @@ public final class ReferenceStorage implements Storage {
 
     @Override
     public synchronized BatchResult evaluate(Batch batch, long nowMicros) {
+        Objects.requireNonNull(batch, "batch must not be null");
         int n = batch.size();
         long[] outcomes = new long[n];
         long[][] states = new long[n][];
@@ -92,6 +94,7 @@ public final class ReferenceStorage implements Storage {
 
     @Override
     public synchronized long raiseGate(StateKey key, long untilMicros) {
+        Objects.requireNonNull(key, "key must not be null");
         // A gate's deadline is absolute, so "now" for expiry purposes is irrelevant: keep it until the deadline.
         Entry old = entries.get(key);
         long current = old != null && old.state != null && old.spec instanceof Gate ? old.state[0] : Long.MIN_VALUE;
@@ -105,6 +108,7 @@ public final class ReferenceStorage implements Storage {
 
     @Override
     public synchronized void addMember(StateKey key, long expiresAtMicros) {
+        Objects.requireNonNull(key, "key must not be null");
         Entry e = new Entry(Membership.MUST_BE_ABSENT);
         e.state = Membership.member(expiresAtMicros);
         e.expiresAtMicros = expiresAtMicros;
@@ -113,23 +117,28 @@ public final class ReferenceStorage implements Storage {
 
     @Override
     public synchronized boolean removeMember(StateKey key) {
+        Objects.requireNonNull(key, "key must not be null");
         Entry e = entries.remove(key);
         return e != null && e.state != null;
     }
 
     @Override
     public synchronized boolean isMember(StateKey key, long nowMicros) {
+        Objects.requireNonNull(key, "key must not be null");
         return Membership.isMember(live(key, nowMicros), nowMicros);
     }
 
     @Override
     public synchronized Optional<VersionedRecord> getRecord(StateKey key) {
+        Objects.requireNonNull(key, "key must not be null");
         Entry e = entries.get(key);
         return e == null || e.record == null ? Optional.empty() : Optional.of(new VersionedRecord(e.record, e.version));
     }
 
     @Override
     public synchronized long putRecord(StateKey key, byte[] value, long expectedVersion) {
+        Objects.requireNonNull(key, "key must not be null");
+        Objects.requireNonNull(value, "value must not be null");
         if (expectedVersion < 0) {
             throw new IllegalArgumentException("expectedVersion must not be negative but was " + expectedVersion);
         }
@@ -147,6 +156,7 @@ public final class ReferenceStorage implements Storage {
 
     @Override
     public synchronized long forget(String subject) {
+        Objects.requireNonNull(subject, "subject must not be null");
         long removed = 0;
         for (Iterator<StateKey> it = entries.keySet().iterator(); it.hasNext(); ) {
             if (it.next().subject().equals(subject)) {

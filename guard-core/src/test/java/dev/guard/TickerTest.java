@@ -1,0 +1,41 @@
+package dev.guard;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import java.time.Instant;
+import org.junit.jupiter.api.Test;
+
+class TickerTest {
+    @Test
+    void system_readsTheWallClockInMicroseconds() {
+        long before = System.currentTimeMillis() * 1_000L;
+        long micros = Ticker.system().epochMicros();
+        long after = System.currentTimeMillis() * 1_000L;
+
+        // The offset is calibrated from currentTimeMillis, so it may trail by under a millisecond of granularity.
+        assertThat(micros).isBetween(before - 2_000L, after + 2_000L);
+    }
+
+    @Test
+    void manual_movesOnlyWhenTold() {
+        ManualTicker ticker = ManualTicker.at(Instant.parse("2026-03-01T12:00:00Z"));
+        long start = ticker.epochMicros();
+
+        ticker.advance(Duration.ofMillis(1500)).advanceMicros(7);
+
+        assertThat(ticker.epochMicros() - start).isEqualTo(1_500_007L);
+        assertThat(ticker.now()).isEqualTo(Instant.parse("2026-03-01T12:00:01.500007Z"));
+        ticker.set(Instant.parse("2026-03-01T11:00:00Z"));
+        assertThat(ticker.epochMicros()).isEqualTo(start - 3_600_000_000L);
+    }
+
+    @Test
+    void manual_rejectsNegativeSteps() {
+        ManualTicker ticker = ManualTicker.create();
+        assertThatThrownBy(() -> ticker.advance(Duration.ofSeconds(-1)))
+                .hasMessage("duration must not be negative but was PT-1S");
+        assertThatThrownBy(() -> ticker.advanceMicros(-1)).hasMessage("delta must not be negative but was -1");
+    }
+}
