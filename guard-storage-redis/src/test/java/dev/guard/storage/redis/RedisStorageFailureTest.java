@@ -52,7 +52,9 @@ class RedisStorageFailureTest {
             adminConnection.close();
             admin.shutdown(Duration.ZERO, Duration.ofSeconds(2));
         }
-        server.close();
+        if (server != null) {
+            server.close();
+        }
     }
 
     private RedisStorage open(Duration timeout) {
