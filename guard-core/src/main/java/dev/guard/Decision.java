@@ -13,7 +13,8 @@ import java.util.Objects;
  * @param reason why
  * @param retryAfter when the same message could pass if nothing else happens: {@link Duration#ZERO} when allowed,
  *     {@link #NEVER} when waiting does not help (blocked, unregistered, custom)
- * @param remaining the fewest permits left across the stateful filters after this message (when allowed), or 0
+ * @param remaining the fewest permits left across the quota filters (buckets, windows, throttles) after this message
+ *     when allowed, {@link Long#MAX_VALUE} when no quota applied, 0 when rejected
  * @param degraded whether the decision was made without the configured storage (a fallback storage, or the
  *     fail-open or fail-closed policy)
  */

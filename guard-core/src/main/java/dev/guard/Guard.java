@@ -393,7 +393,8 @@ public final class Guard<M> {
 
     private Decision toDecision(Steps steps, long outcome) {
         if (Outcome.isAdmitted(outcome)) {
-            return Decision.allowed(Outcome.remaining(outcome));
+            return Decision.allowed(
+                    plan.statefuls[steps.filterIndex[0]].quota ? Outcome.remaining(outcome) : Long.MAX_VALUE);
         }
         Stateful<M> f = plan.statefuls[steps.filterIndex[0]];
         return Decision.rejected(f.name, f.reason, Durations.ofMicros(Outcome.retryAfterMicros(outcome)));
@@ -401,7 +402,14 @@ public final class Guard<M> {
 
     private Decision toDecision(Steps steps, BatchResult result) {
         if (result.admitted()) {
-            return Decision.allowed(result.remaining());
+            // Only quotas have a meaningful remainder: a passed duplicate check or cooldown is not "0 left".
+            long remaining = Long.MAX_VALUE;
+            for (int i = 0; i < result.size(); i++) {
+                if (plan.statefuls[steps.filterIndex[i]].quota) {
+                    remaining = Math.min(remaining, Outcome.remaining(result.outcome(i)));
+                }
+            }
+            return Decision.allowed(remaining);
         }
         Stateful<M> f = plan.statefuls[steps.filterIndex[result.firstRejected()]];
         return Decision.rejected(f.name, f.reason, Durations.ofMicros(result.retryAfterMicros()));
@@ -481,6 +489,8 @@ public final class Guard<M> {
         final Reason reason;
         final boolean scoped;
         final Function<? super M, ? extends CharSequence> content;
+        /** Whether the filter counts permits (a bucket, a window), as opposed to a check or a cooldown. */
+        final boolean quota;
 
         Stateful(
                 String name,
@@ -498,6 +508,10 @@ public final class Guard<M> {
             this.reason = reason;
             this.scoped = scoped;
             this.content = content;
+            this.quota = spec instanceof TokenBucket
+                    || spec instanceof FixedWindow
+                    || spec instanceof SlidingWindowLog
+                    || spec instanceof SlidingWindowCounter;
         }
     }
 

@@ -57,7 +57,11 @@ class GuardTest {
                 .tokenBucket("per-user", KeyBy.USER, 2, 1, Duration.ofHours(1))
                 .build();
 
-        assertThat(guard.check(Msg.of(1, 10, "hello")).allowed()).isTrue();
+        Decision first = guard.check(Msg.of(1, 10, "hello"));
+        assertThat(first.allowed()).isTrue();
+        assertThat(first.remaining())
+                .as("the bucket's remainder, not the duplicate check's")
+                .isEqualTo(1);
         for (int i = 0; i < 5; i++) {
             Decision copy = guard.check(Msg.of(1, 10, "hello"));
             assertThat(copy.reason()).isEqualTo(Reason.DUPLICATE);
