@@ -22,7 +22,7 @@ public final class MemberSet {
 
     /** Adds {@code userId} for good. */
     public void add(Object userId) {
-        storage.addMember(key(userId), Long.MAX_VALUE);
+        storage.addMember(key(userId), Long.MAX_VALUE, ticker.epochMicros());
     }
 
     /**
@@ -36,7 +36,7 @@ public final class MemberSet {
         }
         long micros = Durations.toMicrosSaturated(duration);
         long now = ticker.epochMicros();
-        storage.addMember(key(userId), micros >= Long.MAX_VALUE - now ? Long.MAX_VALUE : now + micros);
+        storage.addMember(key(userId), micros >= Long.MAX_VALUE - now ? Long.MAX_VALUE : now + micros, now);
     }
 
     /** Removes {@code userId}; returns whether it was a member. */

@@ -55,15 +55,15 @@ class GuardFailureTest {
         }
 
         @Override
-        public long raiseGate(StateKey key, long untilMicros) {
+        public long raiseGate(StateKey key, long untilMicros, long nowMicros) {
             call("raiseGate");
-            return delegate.raiseGate(key, untilMicros);
+            return delegate.raiseGate(key, untilMicros, nowMicros);
         }
 
         @Override
-        public void addMember(StateKey key, long expiresAtMicros) {
+        public void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
             call("addMember");
-            delegate.addMember(key, expiresAtMicros);
+            delegate.addMember(key, expiresAtMicros, nowMicros);
         }
 
         @Override

@@ -584,11 +584,11 @@ public final class SenderPool {
         // Gate this process first, so that a failing storage still leaves the sender gated here.
         s.notBeforeMicros = Math.max(s.notBeforeMicros, until);
         // The deadline in force may be later than ours: another pool was pushed back for longer.
-        long inForce = storage.raiseGate(s.gateKey, until);
+        long inForce = storage.raiseGate(s.gateKey, until, now);
         s.notBeforeMicros = Math.max(s.notBeforeMicros, inForce);
         startCooling(s, inForce, now, "retry after " + retryAfter);
         if (chat != null) {
-            storage.raiseGate(new StateKey(chatGateScope, chat), until);
+            storage.raiseGate(new StateKey(chatGateScope, chat), until, now);
         }
     }
 
@@ -615,7 +615,7 @@ public final class SenderPool {
         long now = ticker.epochMicros();
         s.blocked(hourOfWeek(now));
         s.heldLocally = true;
-        storage.addMember(s.heldKey, Long.MAX_VALUE);
+        storage.addMember(s.heldKey, Long.MAX_VALUE, now);
         int[] stages = new int[2];
         updateRecord(s, now, r -> {
             stages[0] = r.stage();
@@ -668,7 +668,7 @@ public final class SenderPool {
                 // and none can send on a stale warm-up stage before re-reading it (the gate outlasts a sync).
                 updateRecord(s, now, r -> r.withStatus(SenderStatus.ACTIVE));
                 long until = saturatedAdd(now, syncIntervalMicros + 1);
-                storage.raiseGate(s.gateKey, until);
+                storage.raiseGate(s.gateKey, until, now);
                 s.notBeforeMicros = until;
                 storage.removeMember(s.heldKey);
                 s.heldLocally = false;
@@ -676,7 +676,7 @@ public final class SenderPool {
                 s.resetFailures();
             } else {
                 s.heldLocally = true;
-                storage.addMember(s.heldKey, Long.MAX_VALUE);
+                storage.addMember(s.heldKey, Long.MAX_VALUE, now);
                 updateRecord(s, now, r -> r.withStatus(status));
             }
             emit(PoolEvent.Type.STATUS_CHANGED, s.id, now, "status " + status);

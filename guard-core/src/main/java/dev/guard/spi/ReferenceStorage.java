@@ -93,9 +93,9 @@ public final class ReferenceStorage implements Storage {
     }
 
     @Override
-    public synchronized long raiseGate(StateKey key, long untilMicros) {
+    public synchronized long raiseGate(StateKey key, long untilMicros, long nowMicros) {
         Objects.requireNonNull(key, "key must not be null");
-        // A gate's deadline is absolute, so "now" for expiry purposes is irrelevant: keep it until the deadline.
+        // A gate's deadline is absolute and this model expires entries on absolute time: it needs no "now" here.
         Entry old = entries.get(key);
         long current = old != null && old.state != null && old.spec instanceof Gate ? old.state[0] : Long.MIN_VALUE;
         long until = Math.max(current, untilMicros);
@@ -107,7 +107,7 @@ public final class ReferenceStorage implements Storage {
     }
 
     @Override
-    public synchronized void addMember(StateKey key, long expiresAtMicros) {
+    public synchronized void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
         Objects.requireNonNull(key, "key must not be null");
         Entry e = new Entry(Membership.MUST_BE_ABSENT);
         e.state = Membership.member(expiresAtMicros);

@@ -61,17 +61,25 @@ public interface Storage extends AutoCloseable {
      * Raises the {@link dev.guard.limit.Gate} at {@code key} to {@code untilMicros}, merging by maximum with a
      * deadline already set, and returns the deadline now in force. The state expires at that deadline.
      *
+     * <p>{@code nowMicros} is the caller's time, used to turn the deadline into an expiry (a backend that expires keys
+     * in relative time needs it); the deadline itself stays absolute. A deadline at or before {@code nowMicros} changes
+     * nothing observable: a gate in force stays as it was, and an open gate stays open.
+     *
      * @throws GuardStorageException if the backend fails
      */
-    long raiseGate(StateKey key, long untilMicros);
+    long raiseGate(StateKey key, long untilMicros, long nowMicros);
 
     /**
      * Adds {@code key.subject()} to the set {@code key.scope()} until {@code expiresAtMicros} ({@link
      * Long#MAX_VALUE}: for good), replacing an earlier expiry. {@link dev.guard.limit.Membership} steps read it.
      *
+     * <p>{@code nowMicros} is the caller's time, used to turn the expiry into a backend's expiry (a backend that expires
+     * keys in relative time needs it); the expiry itself stays absolute. An expiry at or before {@code nowMicros} stores
+     * no membership: the subject is then not a member at {@code nowMicros}, whatever it was before.
+     *
      * @throws GuardStorageException if the backend fails
      */
-    void addMember(StateKey key, long expiresAtMicros);
+    void addMember(StateKey key, long expiresAtMicros, long nowMicros);
 
     /**
      * Removes {@code key.subject()} from the set {@code key.scope()}.

@@ -98,17 +98,17 @@ class ReferenceStorageTest {
     @Test
     void raiseGate_mergesByMaximumAndAnswersTheDeadlineInForce() {
         StateKey gate = new StateKey("sender-gate", "bot-1");
-        assertThat(storage.raiseGate(gate, t0 + 10_000_000)).isEqualTo(t0 + 10_000_000);
-        assertThat(storage.raiseGate(gate, t0 + 5_000_000)).isEqualTo(t0 + 10_000_000);
+        assertThat(storage.raiseGate(gate, t0 + 10_000_000, now())).isEqualTo(t0 + 10_000_000);
+        assertThat(storage.raiseGate(gate, t0 + 5_000_000, now())).isEqualTo(t0 + 10_000_000);
         assertThat(acquire(gate, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(10_000_000));
-        assertThat(storage.raiseGate(gate, t0 + 15_000_000)).isEqualTo(t0 + 15_000_000);
+        assertThat(storage.raiseGate(gate, t0 + 15_000_000, now())).isEqualTo(t0 + 15_000_000);
         assertThat(acquire(gate, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(15_000_000));
     }
 
     @Test
     void raiseGate_deadlineReached_opensTheGateAndForgetsIt() {
         StateKey gate = new StateKey("sender-gate", "bot-1");
-        storage.raiseGate(gate, t0 + 10_000_000);
+        storage.raiseGate(gate, t0 + 10_000_000, now());
         clock.advanceMicros(9_999_999);
         assertThat(acquire(gate, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(1));
         clock.advanceMicros(1);
@@ -121,15 +121,15 @@ class ReferenceStorageTest {
         StateKey gate = new StateKey("sender-gate", "bot-1");
         assertThat(acquire(gate, Gate.INSTANCE, 3)).isEqualTo(Long.MAX_VALUE);
         assertThat(storage.forget("bot-1")).isZero();
-        storage.raiseGate(gate, t0 - 1);
+        storage.raiseGate(gate, t0 - 1, now());
         assertThat(acquire(gate, Gate.INSTANCE, 3)).isEqualTo(Long.MAX_VALUE);
-        assertThat(storage.raiseGate(gate, t0 + 1)).isEqualTo(t0 + 1);
+        assertThat(storage.raiseGate(gate, t0 + 1, now())).isEqualTo(t0 + 1);
     }
 
     @Test
     void addMember_expiringMembership_holdsUntilItsExpiry() {
         StateKey blocked = new StateKey("blocklist", "mallory");
-        storage.addMember(blocked, t0 + 10_000_000);
+        storage.addMember(blocked, t0 + 10_000_000, now());
         assertThat(storage.isMember(blocked, now())).isTrue();
         assertThat(acquire(blocked, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.rejected(10_000_000));
         assertThat(acquire(blocked, Membership.MUST_BE_PRESENT, 1)).isEqualTo(Long.MAX_VALUE);
@@ -143,7 +143,7 @@ class ReferenceStorageTest {
     @Test
     void addMember_forGood_neverExpires() {
         StateKey registered = new StateKey("registered", "alice");
-        storage.addMember(registered, Long.MAX_VALUE);
+        storage.addMember(registered, Long.MAX_VALUE, now());
         clock.advance(Duration.ofDays(365 * 100));
         assertThat(storage.isMember(registered, now())).isTrue();
         assertThat(acquire(registered, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.NEVER);
@@ -153,15 +153,15 @@ class ReferenceStorageTest {
     @Test
     void addMember_again_replacesTheEarlierExpiry() {
         StateKey blocked = new StateKey("blocklist", "mallory");
-        storage.addMember(blocked, Long.MAX_VALUE);
-        storage.addMember(blocked, t0 + 5_000_000);
+        storage.addMember(blocked, Long.MAX_VALUE, now());
+        storage.addMember(blocked, t0 + 5_000_000, now());
         assertThat(acquire(blocked, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.rejected(5_000_000));
     }
 
     @Test
     void evaluate_membershipStepsInAnAdmittedBatch_neverChangeTheSet() {
         StateKey registered = new StateKey("registered", "alice");
-        storage.addMember(registered, t0 + 10_000_000);
+        storage.addMember(registered, t0 + 10_000_000, now());
         Batch batch = Batch.of(
                 new Step(registered, Membership.MUST_BE_PRESENT, 1),
                 new Step(new StateKey("blocklist", "alice"), Membership.MUST_BE_ABSENT, 1),
@@ -174,7 +174,7 @@ class ReferenceStorageTest {
     @Test
     void removeMember_answersWhetherItWasAMember() {
         StateKey blocked = new StateKey("blocklist", "mallory");
-        storage.addMember(blocked, Long.MAX_VALUE);
+        storage.addMember(blocked, Long.MAX_VALUE, now());
         assertThat(storage.removeMember(blocked)).isTrue();
         assertThat(storage.isMember(blocked, now())).isFalse();
         assertThat(storage.removeMember(blocked)).isFalse();
@@ -229,8 +229,8 @@ class ReferenceStorageTest {
     void forget_subject_removesEveryKindOfStateOfThatSubjectOnly() {
         acquire(aliceMessages, fivePerSecond, 5);
         acquire(bobMessages, fivePerSecond, 5);
-        storage.raiseGate(new StateKey("gate", "alice"), t0 + 60_000_000);
-        storage.addMember(new StateKey("blocklist", "alice"), Long.MAX_VALUE);
+        storage.raiseGate(new StateKey("gate", "alice"), t0 + 60_000_000, now());
+        storage.addMember(new StateKey("blocklist", "alice"), Long.MAX_VALUE, now());
         storage.putRecord(new StateKey("profile", "alice"), bytes("a"), 0);
 
         assertThat(storage.forget("alice")).isEqualTo(4);

@@ -724,13 +724,13 @@ class SenderPoolTest {
         }
 
         @Override
-        public long raiseGate(StateKey key, long untilMicros) {
-            return delegate.raiseGate(key, untilMicros);
+        public long raiseGate(StateKey key, long untilMicros, long nowMicros) {
+            return delegate.raiseGate(key, untilMicros, nowMicros);
         }
 
         @Override
-        public void addMember(StateKey key, long expiresAtMicros) {
-            delegate.addMember(key, expiresAtMicros);
+        public void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
+            delegate.addMember(key, expiresAtMicros, nowMicros);
         }
 
         @Override

@@ -498,7 +498,7 @@ public final class JdbcStorage implements Storage {
     }
 
     @Override
-    public long raiseGate(StateKey key, long untilMicros) {
+    public long raiseGate(StateKey key, long untilMicros, long nowMicros) {
         Objects.requireNonNull(key, "key must not be null");
         byte[] hash = KeyCodec.keyHash(key);
         return inTransaction("raiseGate", c -> {
@@ -511,7 +511,7 @@ public final class JdbcStorage implements Storage {
     }
 
     @Override
-    public void addMember(StateKey key, long expiresAtMicros) {
+    public void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
         Objects.requireNonNull(key, "key must not be null");
         byte[] hash = KeyCodec.keyHash(key);
         inTransaction("addMember", c -> {

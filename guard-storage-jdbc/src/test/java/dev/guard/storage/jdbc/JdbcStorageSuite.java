@@ -159,12 +159,14 @@ abstract class JdbcStorageSuite {
             } else if (r < 66) {
                 StateKey gate = gates[random.nextInt(2)];
                 long until = now - 500_000 + random.nextInt(3_000_000);
-                assertThat(storage.raiseGate(gate, until)).as(context).isEqualTo(reference.raiseGate(gate, until));
+                assertThat(storage.raiseGate(gate, until, now))
+                        .as(context)
+                        .isEqualTo(reference.raiseGate(gate, until, now));
             } else if (r < 72) {
                 StateKey member = members[random.nextInt(2)];
                 long until = random.nextInt(3) == 0 ? Long.MAX_VALUE : now + random.nextInt(3_000_000);
-                storage.addMember(member, until);
-                reference.addMember(member, until);
+                storage.addMember(member, until, now);
+                reference.addMember(member, until, now);
             } else if (r < 76) {
                 StateKey member = members[random.nextInt(2)];
                 assertThat(storage.removeMember(member)).as(context).isEqualTo(reference.removeMember(member));
@@ -393,7 +395,7 @@ abstract class JdbcStorageSuite {
             storage.acquire(keys.get(i), cooldown, 1, now());
         }
         StateKey lasting = key("sweep");
-        storage.addMember(lasting, Long.MAX_VALUE);
+        storage.addMember(lasting, Long.MAX_VALUE, now());
 
         sweepClock.advance(Duration.ofSeconds(14));
         assertThat(storage.sweep()).as("expired 9 s ago, within the grace").isZero();
@@ -448,7 +450,7 @@ abstract class JdbcStorageSuite {
         assertThat(storage.getRecord(record)).isEqualTo(Optional.of(new VersionedRecord(new byte[] {3}, 2)));
 
         StateKey member = key("set");
-        storage.addMember(member, now() + 1_000_000);
+        storage.addMember(member, now() + 1_000_000, now());
         assertThat(storage.isMember(member, now())).isTrue();
         assertThat(storage.acquire(member, Membership.MUST_BE_ABSENT, 1, now())).isEqualTo(Outcome.rejected(1_000_000));
         assertThat(storage.removeMember(member)).isTrue();

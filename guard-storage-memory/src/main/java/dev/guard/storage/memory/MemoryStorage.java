@@ -422,8 +422,9 @@ public final class MemoryStorage implements Storage {
      * @throws NullPointerException if {@code key} is null
      */
     @Override
-    public long raiseGate(StateKey key, long untilMicros) {
+    public long raiseGate(StateKey key, long untilMicros, long nowMicros) {
         Objects.requireNonNull(key, "key must not be null");
+        clock.observe(nowMicros);
         long clockMicros = clock.newestMicros();
         long[] result = new long[1];
         map.compute(key, (k, current) -> {
@@ -459,8 +460,9 @@ public final class MemoryStorage implements Storage {
      * @throws NullPointerException if {@code key} is null
      */
     @Override
-    public void addMember(StateKey key, long expiresAtMicros) {
+    public void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
         Objects.requireNonNull(key, "key must not be null");
+        clock.observe(nowMicros);
         long clockMicros = clock.newestMicros();
         map.compute(key, (k, current) -> {
             if (current != null) {

@@ -33,7 +33,7 @@ class MemoryStorageAllocationTest {
         for (int i = 0; i < keys.length; i++) {
             keys[i] = new StateKey("limit-" + i, "user-1");
         }
-        storage.addMember(keys[2], Long.MAX_VALUE);
+        storage.addMember(keys[2], Long.MAX_VALUE, T0);
         long now = T0;
         long sink = 0;
         long allocated = -1;

@@ -52,8 +52,8 @@ class MemoryStorageArgumentsTest {
         assertNullRejected(() -> storage.acquire(null, bucket, 1, T0), "key must not be null");
         assertNullRejected(() -> storage.acquire(key, null, 1, T0), "spec must not be null");
         assertNullRejected(() -> storage.evaluate(null, T0), "batch must not be null");
-        assertNullRejected(() -> storage.raiseGate(null, T0), "key must not be null");
-        assertNullRejected(() -> storage.addMember(null, T0), "key must not be null");
+        assertNullRejected(() -> storage.raiseGate(null, T0, T0), "key must not be null");
+        assertNullRejected(() -> storage.addMember(null, T0, T0), "key must not be null");
         assertNullRejected(() -> storage.removeMember(null), "key must not be null");
         assertNullRejected(() -> storage.isMember(null, T0), "key must not be null");
         assertNullRejected(() -> storage.getRecord(null), "key must not be null");

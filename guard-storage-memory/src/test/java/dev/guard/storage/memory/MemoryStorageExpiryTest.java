@@ -72,7 +72,7 @@ class MemoryStorageExpiryTest {
 
     @Test
     void cleanUp_gate_evictsExactlyAtDeadline() {
-        storage.raiseGate(key, T0 + 10 * SECOND);
+        storage.raiseGate(key, T0 + 10 * SECOND, T0);
 
         storage.cleanUp(T0 + 10 * SECOND - 1);
         assertThat(storage.holder(key)).isNotNull();
@@ -83,7 +83,7 @@ class MemoryStorageExpiryTest {
     @Test
     void cleanUp_permanentMemberAndRecord_stayForGood() {
         StateKey record = new StateKey("record", "user-1");
-        storage.addMember(key, Long.MAX_VALUE);
+        storage.addMember(key, Long.MAX_VALUE, T0);
         storage.putRecord(record, new byte[] {1}, 0);
 
         storage.cleanUp(T0 + Duration.ofDays(36_500).toNanos() / 1_000);
@@ -134,8 +134,8 @@ class MemoryStorageExpiryTest {
             }
         }
         StateKey member = new StateKey("blocklist", "user-1");
-        storage.addMember(member, t + 3 * SECOND);
-        reference.addMember(member, t + 3 * SECOND);
+        storage.addMember(member, t + 3 * SECOND, t);
+        reference.addMember(member, t + 3 * SECOND, t);
         for (int i = 0; i < 10; i++) {
             t += 500_000;
             storage.cleanUp(t);

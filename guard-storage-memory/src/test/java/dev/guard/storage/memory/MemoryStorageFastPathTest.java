@@ -65,8 +65,8 @@ class MemoryStorageFastPathTest {
         StateKey member = new StateKey("blocklist", "user-1");
 
         storage.acquire(key, new Cooldown(Duration.ofSeconds(1)), 1, T0);
-        storage.raiseGate(gate, T0 + SECOND);
-        storage.addMember(member, Long.MAX_VALUE);
+        storage.raiseGate(gate, T0 + SECOND, T0);
+        storage.addMember(member, Long.MAX_VALUE, T0);
 
         assertThat(storage.holder(key)).isInstanceOf(DeadlineHolder.class);
         assertThat(storage.holder(gate)).isInstanceOf(DeadlineHolder.class);
@@ -164,10 +164,12 @@ class MemoryStorageFastPathTest {
         both(cooldown, 1, T0 + 3);
         both(Gate.INSTANCE, 1, T0 + 4);
         both(Membership.MUST_BE_ABSENT, 1, T0 + 5);
-        assertThat(storage.raiseGate(key, T0 + SECOND)).isEqualTo(reference.raiseGate(key, T0 + SECOND));
+        assertThat(storage.raiseGate(key, T0 + SECOND, T0 + 5))
+                .isEqualTo(reference.raiseGate(key, T0 + SECOND, T0 + 5));
         both(Gate.INSTANCE, 1, T0 + 6);
         both(cooldown, 1, T0 + 7);
-        assertThat(storage.raiseGate(key, T0 + 2 * SECOND)).isEqualTo(reference.raiseGate(key, T0 + 2 * SECOND));
+        assertThat(storage.raiseGate(key, T0 + 2 * SECOND, T0 + 7))
+                .isEqualTo(reference.raiseGate(key, T0 + 2 * SECOND, T0 + 7));
         assertThat(storage.isMember(key, T0 + 8)).isEqualTo(reference.isMember(key, T0 + 8));
         assertThat(storage.removeMember(key)).isEqualTo(reference.removeMember(key));
     }

@@ -92,10 +92,10 @@ class MemoryStorageMixedHistoryTest {
             if (groups.get(i) == GROUPS.get(3) && r >= 70) {
                 long deadline = r >= 90 ? Long.MAX_VALUE : now + 1 + random.nextInt(2_000_000);
                 if (r < 80) {
-                    check("raiseGate", storage.raiseGate(key, deadline), reference.raiseGate(key, deadline));
+                    check("raiseGate", storage.raiseGate(key, deadline, now), reference.raiseGate(key, deadline, now));
                 } else if (r < 90) {
-                    storage.addMember(key, deadline);
-                    reference.addMember(key, deadline);
+                    storage.addMember(key, deadline, now);
+                    reference.addMember(key, deadline, now);
                 } else {
                     check("isMember", storage.isMember(key, now), reference.isMember(key, now));
                     check("removeMember", storage.removeMember(key), reference.removeMember(key));

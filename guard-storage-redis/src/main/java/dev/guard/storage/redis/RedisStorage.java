@@ -1,6 +1,5 @@
 package dev.guard.storage.redis;
 
-import dev.guard.Ticker;
 import dev.guard.limit.LimitSpec;
 import dev.guard.spi.Batch;
 import dev.guard.spi.BatchResult;
@@ -91,17 +90,10 @@ public final class RedisStorage implements Storage {
     private final long timeoutNanos;
     private final byte[] margin;
     private final boolean serverTime;
-    private final Ticker ticker;
     private final String description;
     private final List<Runnable> owned;
     private final ClientResources resources;
     private final AtomicBoolean closed = new AtomicBoolean();
-
-    /**
-     * The {@code nowMicros} of the latest call that passed one, or {@link Long#MIN_VALUE}: the caller's clock, which is
-     * the clock its absolute deadlines are computed on.
-     */
-    private volatile long latestNow = Long.MIN_VALUE;
 
     private RedisStorage(Builder builder, Connected connected) {
         this.commands = connected.commands;
@@ -113,7 +105,6 @@ public final class RedisStorage implements Storage {
         this.timeoutNanos = builder.timeout.toNanos();
         this.margin = LuaArgs.number(builder.expiryMargin.toMillis());
         this.serverTime = builder.serverTime;
-        this.ticker = builder.ticker;
     }
 
     /**
@@ -276,27 +267,9 @@ public final class RedisStorage implements Storage {
         return serverTime ? LuaArgs.EMPTY : LuaArgs.number(nowMicros);
     }
 
-    /**
-     * The time that turns an absolute deadline into a Redis expiry: Redis' own with server time; else the earlier of
-     * the {@link Builder#ticker ticker} and the latest {@code nowMicros} a caller passed. Both read the caller's clock
-     * when the ticker is the caller's; when it is not (a test's manual clock, a default system ticker), the caller's
-     * own {@code now} still keeps the expiry from coming early. An earlier reading only makes the expiry later.
-     */
-    private byte[] expiryClock() {
-        if (serverTime) {
-            return LuaArgs.EMPTY;
-        }
-        long now = ticker.epochMicros();
-        long latest = latestNow;
-        return LuaArgs.number(latest == Long.MIN_VALUE ? now : Math.min(now, latest));
-    }
-
-    private void checkNow(long nowMicros) {
+    private static void checkNow(long nowMicros) {
         if (nowMicros < 0 || nowMicros >= LimitSpec.EXACT_LIMIT) {
             throw new IllegalArgumentException("nowMicros must be between 0 and 2^53 but was " + nowMicros);
-        }
-        if (latestNow != nowMicros) {
-            latestNow = nowMicros;
         }
     }
 
@@ -314,19 +287,23 @@ public final class RedisStorage implements Storage {
     /**
      * {@inheritDoc}
      *
-     * <p>The key expires at the deadline on the caller's clock (see {@link Builder#ticker}); a deadline past 2<sup>53
-     * </sup> microseconds (the year 2255) means never. One round trip.
+     * <p>The key expires after the deadline minus {@code nowMicros} (Redis' {@code TIME} with {@link
+     * Builder#serverTime(boolean)}), plus the {@link Builder#expiryMargin margin}; a deadline past 2<sup>53</sup>
+     * microseconds (the year 2255) means never. One round trip.
+     *
+     * @throws IllegalArgumentException if {@code nowMicros} is not between 0 and 2<sup>53</sup>
      */
     @Override
-    public long raiseGate(StateKey key, long untilMicros) {
+    public long raiseGate(StateKey key, long untilMicros, long nowMicros) {
         Objects.requireNonNull(key, "key must not be null");
+        checkNow(nowMicros);
         Long reply = script(
                 "raiseGate",
                 RedisScript.GATE,
                 ScriptOutputType.INTEGER,
                 new byte[][] {keys.state(key)},
                 LuaArgs.deadline(clampDeadline(untilMicros)),
-                expiryClock(),
+                nowArg(nowMicros),
                 margin);
         return LuaArgs.deadlineOf(reply);
     }
@@ -334,13 +311,17 @@ public final class RedisStorage implements Storage {
     /**
      * {@inheritDoc}
      *
-     * <p>The key expires at {@code expiresAtMicros} on the caller's clock (see {@link Builder#ticker}); a membership
-     * that is already over is not stored; an expiry past 2<sup>53</sup> microseconds (the year 2255) means never. One
-     * round trip.
+     * <p>The key expires after {@code expiresAtMicros} minus {@code nowMicros} (Redis' {@code TIME} with {@link
+     * Builder#serverTime(boolean)}), plus the {@link Builder#expiryMargin margin}; a membership that is already over is
+     * not stored (and an earlier one is deleted); an expiry past 2<sup>53</sup> microseconds (the year 2255) means
+     * never. One round trip.
+     *
+     * @throws IllegalArgumentException if {@code nowMicros} is not between 0 and 2<sup>53</sup>
      */
     @Override
-    public void addMember(StateKey key, long expiresAtMicros) {
+    public void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
         Objects.requireNonNull(key, "key must not be null");
+        checkNow(nowMicros);
         script(
                 "addMember",
                 RedisScript.MEMBER,
@@ -348,7 +329,7 @@ public final class RedisStorage implements Storage {
                 new byte[][] {keys.state(key)},
                 LuaArgs.ADD,
                 LuaArgs.deadline(clampDeadline(expiresAtMicros)),
-                expiryClock(),
+                nowArg(nowMicros),
                 margin);
     }
 
@@ -567,7 +548,6 @@ public final class RedisStorage implements Storage {
         private Duration expiryMargin = Duration.ofSeconds(1);
         private boolean serverTime;
         private boolean singleSlot;
-        private Ticker ticker = Ticker.system();
 
         private Builder(Function<Builder, Connected> connector) {
             this.connector = connector;
@@ -631,23 +611,6 @@ public final class RedisStorage implements Storage {
          */
         public Builder singleSlot(boolean singleSlot) {
             this.singleSlot = singleSlot;
-            return this;
-        }
-
-        /**
-         * The clock that absolute deadlines ({@link #raiseGate}, {@link #addMember}) are computed on: Guard's, {@link
-         * Ticker#system()} by default. Redis expires keys in relative time, so a deadline becomes an expiry by
-         * subtracting now: the earlier of this ticker and the latest {@code nowMicros} a decision passed, so that an
-         * expiry never comes early. Give Guard's ticker here when it is not the system clock (a test's manual clock).
-         * Unused with {@link #serverTime(boolean)}.
-         *
-         * @throws IllegalArgumentException if {@code ticker} is null
-         */
-        public Builder ticker(Ticker ticker) {
-            if (ticker == null) {
-                throw new IllegalArgumentException("ticker must not be null");
-            }
-            this.ticker = ticker;
             return this;
         }
 

@@ -31,8 +31,8 @@
  * on the callers' clocks, and the margin keeps a caller whose clock lags from finding its state gone early, which would
  * grant extra permits. Redis thus holds only recently active state. A state read after its ttl on the caller's clock
  * counts as absent and is deleted, as the reference drops it, so the margin changes no decision. Gates and set
- * memberships carry absolute deadlines; their expiry is the deadline minus the caller's clock (see {@link
- * dev.guard.storage.redis.RedisStorage.Builder#ticker}).
+ * memberships carry absolute deadlines; their expiry is the deadline minus the {@code nowMicros} the caller passes with
+ * it (Redis' {@code TIME} with server time), plus the margin.
  *
  * <h2>Cluster</h2>
  *

@@ -40,7 +40,7 @@ class RedisConcurrencyTest {
         ExecutorService pool = Executors.newFixedThreadPool(threads);
         try {
             for (int s = 0; s < STORAGES; s++) {
-                storages.add(target.builder(prefix, ticker).build());
+                storages.add(target.builder(prefix).build());
             }
             CyclicBarrier gate = new CyclicBarrier(threads);
             List<Future<Integer>> admitted = new ArrayList<>();
@@ -110,7 +110,7 @@ class RedisConcurrencyTest {
         long admitted = race(target, prefix, s -> s.evaluate(chain, now).admitted());
 
         assertThat(admitted).isEqualTo(500);
-        try (RedisStorage storage = target.builder(prefix, ticker).build()) {
+        try (RedisStorage storage = target.builder(prefix).build()) {
             // Exactly the admitted batches' tokens are gone: every refund put back exactly what its batch took.
             assertThat(storage.acquire(user, perUser, 0, now)).isEqualTo(Outcome.admitted(10_000 - 500));
             assertThat(storage.acquire(global, everyone, 0, now)).isEqualTo(Outcome.admitted(0));

@@ -45,7 +45,7 @@ class RedisReferenceTest {
     void randomOperations_answerExactlyAsTheReference(Target target) {
         for (long seed = 1; seed <= 3; seed++) {
             ManualTicker ticker = ManualTicker.create();
-            try (RedisStorage redis = target.builder(ticker).build()) {
+            try (RedisStorage redis = target.builder().build()) {
                 run(new Random(seed * 7919 + target.ordinal()), ticker, redis, ReferenceStorage.create(), seed);
             }
         }
@@ -56,7 +56,7 @@ class RedisReferenceTest {
     void clockGoingBackwards_everyKind_answersExactlyAsTheReference(Target target) {
         ManualTicker ticker = ManualTicker.create();
         Storage reference = ReferenceStorage.create();
-        try (RedisStorage redis = target.builder(ticker).build()) {
+        try (RedisStorage redis = target.builder().build()) {
             for (Limit limit : limits().subList(0, 8)) {
                 String what = limit.spec().toString();
                 // Drain the limit, step back 1.2 s (an NTP correction), then ask again, and again later.
@@ -127,14 +127,14 @@ class RedisReferenceTest {
             } else if (dice < 66) {
                 StateKey gate = gates.get(random.nextInt(gates.size())).key();
                 long until = random.nextInt(20) == 0 ? Long.MAX_VALUE : now + random.nextInt(3_000_000);
-                assertThat(redis.raiseGate(gate, until))
+                assertThat(redis.raiseGate(gate, until, now))
                         .as("%s: raiseGate %s", where, gate)
-                        .isEqualTo(reference.raiseGate(gate, until));
+                        .isEqualTo(reference.raiseGate(gate, until, now));
             } else if (dice < 72) {
                 StateKey member = sets.get(random.nextInt(sets.size())).key();
                 long expires = random.nextInt(10) == 0 ? Long.MAX_VALUE : now + 1 + random.nextInt(5_000_000);
-                redis.addMember(member, expires);
-                reference.addMember(member, expires);
+                redis.addMember(member, expires, now);
+                reference.addMember(member, expires, now);
             } else if (dice < 75) {
                 StateKey member = sets.get(random.nextInt(sets.size())).key();
                 assertThat(redis.removeMember(member))

@@ -12,7 +12,7 @@ class RedisSenderPoolTest extends SenderPoolContractTest {
     protected Storage open() {
         // The suite's manual clock stands still while real time passes: keys must outlive their ttl by the whole run.
         return Target.STANDALONE
-                .builder(prefix, ticker)
+                .builder(prefix)
                 .expiryMargin(Duration.ofMinutes(5))
                 .build();
     }

@@ -20,10 +20,8 @@ class RedisSentinelTest {
                 RedisProcess sentinel = RedisProcess.startSentinel(master);
                 RedisStorage viaSentinel = RedisStorage.builder(
                                 "redis-sentinel://127.0.0.1:" + sentinel.port() + "#mymaster")
-                        .ticker(ticker)
                         .build();
-                RedisStorage direct =
-                        RedisStorage.builder(master.uri()).ticker(ticker).build()) {
+                RedisStorage direct = RedisStorage.builder(master.uri()).build()) {
             long now = ticker.epochMicros();
             assertThat(viaSentinel.acquire(key, bucket, 1, now)).isEqualTo(Outcome.admitted(1));
             // The same state, read without the Sentinel: the storage wrote to the master.

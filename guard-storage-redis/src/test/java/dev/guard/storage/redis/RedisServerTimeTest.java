@@ -44,7 +44,7 @@ class RedisServerTimeTest {
                 .serverTime(true)
                 .build()) {
             long now = Ticker.system().epochMicros();
-            assertThat(storage.raiseGate(gate, now + HOUR)).isEqualTo(now + HOUR);
+            assertThat(storage.raiseGate(gate, now + HOUR, now)).isEqualTo(now + HOUR);
             long wait = Outcome.retryAfterMicros(storage.acquire(gate, Gate.INSTANCE, 1, 0));
             assertThat(wait).isBetween(HOUR - Duration.ofMinutes(1).toNanos() / 1_000, HOUR);
         }

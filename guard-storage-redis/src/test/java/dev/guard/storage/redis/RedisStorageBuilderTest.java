@@ -55,13 +55,6 @@ class RedisStorageBuilderTest {
     }
 
     @Test
-    void ticker_null_isRejected() {
-        assertThatThrownBy(() -> builder.ticker(null))
-                .isInstanceOf(IllegalArgumentException.class)
-                .hasMessage("ticker must not be null");
-    }
-
-    @Test
     void redact_uriWithCredentials_hidesThem() {
         assertThat(RedisStorage.redact("redis://default:pw@host:6379/0")).isEqualTo("redis://***@host:6379/0");
         assertThat(RedisStorage.redact("redis://host:6379")).isEqualTo("redis://host:6379");

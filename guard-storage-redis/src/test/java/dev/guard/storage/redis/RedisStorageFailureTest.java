@@ -58,10 +58,7 @@ class RedisStorageFailureTest {
     }
 
     private RedisStorage open(Duration timeout) {
-        return RedisStorage.builder(server.uri())
-                .timeout(timeout)
-                .ticker(ticker)
-                .build();
+        return RedisStorage.builder(server.uri()).timeout(timeout).build();
     }
 
     /** A connection of the test's own, to pause the server. */
@@ -117,8 +114,8 @@ class RedisStorageFailureTest {
             Batch batch = Batch.of(new Step(KEY, BUCKET, 1));
             assertFailsFast("evaluate", () -> storage.evaluate(batch, now()));
             assertFailsFast("acquire", () -> storage.acquire(KEY, BUCKET, 1, now()));
-            assertFailsFast("raiseGate", () -> storage.raiseGate(KEY, now() + 1_000_000));
-            assertFailsFast("addMember", () -> storage.addMember(KEY, Long.MAX_VALUE));
+            assertFailsFast("raiseGate", () -> storage.raiseGate(KEY, now() + 1_000_000, now()));
+            assertFailsFast("addMember", () -> storage.addMember(KEY, Long.MAX_VALUE, now()));
             assertFailsFast("removeMember", () -> storage.removeMember(KEY));
             assertFailsFast("isMember", () -> storage.isMember(KEY, now()));
             assertFailsFast("getRecord", () -> storage.getRecord(KEY));

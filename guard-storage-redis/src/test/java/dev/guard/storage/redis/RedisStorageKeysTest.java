@@ -42,7 +42,7 @@ class RedisStorageKeysTest {
     void keysOfAnyContent_areIndependentKeys(Target target) {
         FixedWindow window = new FixedWindow(100, Duration.ofMinutes(1));
         long now = ticker.epochMicros();
-        try (RedisStorage storage = target.builder(ticker).build()) {
+        try (RedisStorage storage = target.builder().build()) {
             List<StateKey> keys = new ArrayList<>();
             for (String scope : AWKWARD) {
                 for (String subject : AWKWARD) {
@@ -69,14 +69,14 @@ class RedisStorageKeysTest {
     void forget_awkwardSubjects_removesExactlyThatSubjectsKeys(Target target) {
         FixedWindow window = new FixedWindow(10, Duration.ofMinutes(1));
         long now = ticker.epochMicros();
-        try (RedisStorage storage = target.builder(ticker).build()) {
+        try (RedisStorage storage = target.builder().build()) {
             for (String subject : AWKWARD) {
                 storage.evaluate(
                         Batch.of(
                                 new Step(new StateKey("throttle", subject), window, 1),
                                 new Step(new StateKey("throttle {per chat}", subject), window, 1)),
                         now);
-                storage.addMember(new StateKey("set:blocklist", subject), Long.MAX_VALUE);
+                storage.addMember(new StateKey("set:blocklist", subject), Long.MAX_VALUE, now);
                 storage.putRecord(new StateKey("record", subject), subject.getBytes(StandardCharsets.UTF_8), 0);
             }
             for (String subject : AWKWARD) {
@@ -96,9 +96,9 @@ class RedisStorageKeysTest {
     @EnumSource(Target.class)
     void forget_globSubject_leavesSubjectsItWouldMatchAlone(Target target) {
         long now = ticker.epochMicros();
-        try (RedisStorage storage = target.builder(ticker).build()) {
+        try (RedisStorage storage = target.builder().build()) {
             for (String subject : List.of("a*", "ab", "a?", "a[b]", "[a]")) {
-                storage.addMember(new StateKey("set:blocklist", subject), Long.MAX_VALUE);
+                storage.addMember(new StateKey("set:blocklist", subject), Long.MAX_VALUE, now);
             }
             assertThat(storage.forget("a*")).isEqualTo(1);
             assertThat(storage.forget("[a]")).isEqualTo(1);
@@ -120,7 +120,7 @@ class RedisStorageKeysTest {
             bytes[i] = (byte) i;
         }
         StateKey key = new StateKey("sender", "{bot} 1");
-        try (RedisStorage storage = target.builder(ticker).build()) {
+        try (RedisStorage storage = target.builder().build()) {
             assertThat(storage.putRecord(key, bytes, 0)).isEqualTo(1);
             assertThat(storage.putRecord(key, new byte[0], 0)).isEqualTo(-1);
             assertThat(storage.getRecord(key)).contains(new VersionedRecord(bytes, 1));

@@ -1,6 +1,5 @@
 package dev.guard.storage.redis;
 
-import dev.guard.Ticker;
 import java.util.UUID;
 
 /** The deployments a test runs against: a standalone Redis, a Cluster with one slot per subject, a Cluster in one slot. */
@@ -20,15 +19,12 @@ enum Target {
     }
 
     /** A builder for this target under a fresh key prefix. */
-    RedisStorage.Builder builder(Ticker ticker) {
-        return builder(freshPrefix(), ticker);
+    RedisStorage.Builder builder() {
+        return builder(freshPrefix());
     }
 
     /** A builder for this target under {@code prefix}: storages with one prefix share their state. */
-    RedisStorage.Builder builder(String prefix, Ticker ticker) {
-        return RedisStorage.builder(uri())
-                .keyPrefix(prefix)
-                .singleSlot(this == CLUSTER_SINGLE_SLOT)
-                .ticker(ticker);
+    RedisStorage.Builder builder(String prefix) {
+        return RedisStorage.builder(uri()).keyPrefix(prefix).singleSlot(this == CLUSTER_SINGLE_SLOT);
     }
 }

@@ -172,12 +172,15 @@ final class RandomHistory {
         Storage client = client();
         if (spec instanceof Gate) {
             long until = newest + 1 + random.nextInt(2_000_000);
-            check("raiseGate " + key + " to " + until, client.raiseGate(key, until), reference.raiseGate(key, until));
+            check(
+                    "raiseGate " + key + " to " + until,
+                    client.raiseGate(key, until, now),
+                    reference.raiseGate(key, until, now));
         } else if (spec instanceof Membership) {
             if (r < 86) {
                 long expiresAt = random.nextInt(5) == 0 ? Long.MAX_VALUE : newest + 1 + random.nextInt(3_000_000);
-                client.addMember(key, expiresAt);
-                reference.addMember(key, expiresAt);
+                client.addMember(key, expiresAt, now);
+                reference.addMember(key, expiresAt, now);
             } else {
                 check("isMember " + key, client.isMember(key, now), reference.isMember(key, now));
                 if (r < 93) {

@@ -410,12 +410,12 @@ public abstract class StorageContractTest {
         StateKey k = key("gate");
 
         assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
-        assertThat(storage.raiseGate(k, T0 + 5 * SECOND)).isEqualTo(T0 + 5 * SECOND);
-        assertThat(storage.raiseGate(k, T0 + 3 * SECOND)).isEqualTo(T0 + 5 * SECOND);
+        assertThat(storage.raiseGate(k, T0 + 5 * SECOND, now())).isEqualTo(T0 + 5 * SECOND);
+        assertThat(storage.raiseGate(k, T0 + 3 * SECOND, now())).isEqualTo(T0 + 5 * SECOND);
 
         at(T0 + SECOND);
         assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(4_000_000));
-        assertThat(storage.raiseGate(k, T0 + 8 * SECOND)).isEqualTo(T0 + 8 * SECOND);
+        assertThat(storage.raiseGate(k, T0 + 8 * SECOND, now())).isEqualTo(T0 + 8 * SECOND);
         assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(7_000_000));
 
         at(T0 + 8 * SECOND - 1);
@@ -425,19 +425,32 @@ public abstract class StorageContractTest {
     }
 
     @Test
+    void raiseGate_deadlineAtOrBeforeNow_changesNothingObservable() {
+        StateKey open = key("gate");
+        StateKey closed = key("gate");
+
+        assertThat(storage.raiseGate(open, now(), now())).isEqualTo(now());
+        assertThat(acquire(open, Gate.INSTANCE, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+
+        storage.raiseGate(closed, T0 + 5 * SECOND, now());
+        assertThat(storage.raiseGate(closed, T0 - SECOND, now())).isEqualTo(T0 + 5 * SECOND);
+        assertThat(acquire(closed, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(5_000_000));
+    }
+
+    @Test
     void gate_passedInAdmittedBatch_keepsItsDeadline() {
         StateKey gate = key("gate");
         StateKey bucketKey = key("bucket");
         TokenBucket bucket = new TokenBucket(10, 1, Duration.ofSeconds(1));
 
-        storage.raiseGate(gate, T0 + 2 * SECOND);
+        storage.raiseGate(gate, T0 + 2 * SECOND, now());
         assertThat(evaluate(new Step(gate, Gate.INSTANCE, 1), new Step(bucketKey, bucket, 1)))
                 .isEqualTo(BatchResult.of(Outcome.rejected(2_000_000), Outcome.admitted(9)));
         at(T0 + 2 * SECOND);
         assertThat(evaluate(new Step(gate, Gate.INSTANCE, 1), new Step(bucketKey, bucket, 1)))
                 .isEqualTo(BatchResult.of(Outcome.admitted(Long.MAX_VALUE), Outcome.admitted(9)));
         // Raising it again later still merges with nothing left over from passing it.
-        assertThat(storage.raiseGate(gate, T0 + 4 * SECOND)).isEqualTo(T0 + 4 * SECOND);
+        assertThat(storage.raiseGate(gate, T0 + 4 * SECOND, now())).isEqualTo(T0 + 4 * SECOND);
         assertThat(look(gate, Gate.INSTANCE)).isEqualTo(Outcome.rejected(2_000_000));
     }
 
@@ -452,7 +465,7 @@ public abstract class StorageContractTest {
         assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
         assertThat(acquire(k, Membership.MUST_BE_PRESENT, 1)).isEqualTo(Outcome.NEVER);
 
-        storage.addMember(k, Long.MAX_VALUE);
+        storage.addMember(k, Long.MAX_VALUE, now());
         ticker.advance(Duration.ofDays(3_650));
         assertThat(storage.isMember(k, now())).isTrue();
         assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.NEVER);
@@ -468,7 +481,7 @@ public abstract class StorageContractTest {
     void membership_withExpiry_endsExactlyAtExpiry() {
         StateKey k = key("blocklist");
 
-        storage.addMember(k, T0 + 30 * SECOND);
+        storage.addMember(k, T0 + 30 * SECOND, now());
         assertThat(storage.isMember(k, now())).isTrue();
         assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.rejected(30_000_000));
         at(T0 + 30 * SECOND - 1);
@@ -481,15 +494,30 @@ public abstract class StorageContractTest {
     }
 
     @Test
+    void addMember_expiryAtOrBeforeNow_leavesNoMembership() {
+        StateKey fresh = key("blocklist");
+        StateKey earlier = key("blocklist");
+
+        storage.addMember(fresh, now(), now());
+        assertThat(storage.isMember(fresh, now())).isFalse();
+        assertThat(acquire(fresh, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+
+        storage.addMember(earlier, Long.MAX_VALUE, now());
+        storage.addMember(earlier, now() - SECOND, now());
+        assertThat(storage.isMember(earlier, now())).isFalse();
+        assertThat(acquire(earlier, Membership.MUST_BE_PRESENT, 1)).isEqualTo(Outcome.NEVER);
+    }
+
+    @Test
     void addMember_again_replacesEarlierExpiry() {
         StateKey k = key("registered");
 
-        storage.addMember(k, T0 + 60 * SECOND);
-        storage.addMember(k, T0 + 10 * SECOND);
+        storage.addMember(k, T0 + 60 * SECOND, now());
+        storage.addMember(k, T0 + 10 * SECOND, now());
         at(T0 + 10 * SECOND);
         assertThat(storage.isMember(k, now())).isFalse();
 
-        storage.addMember(k, Long.MAX_VALUE);
+        storage.addMember(k, Long.MAX_VALUE, now());
         at(T0 + 100 * SECOND);
         assertThat(storage.isMember(k, now())).isTrue();
     }
@@ -499,7 +527,7 @@ public abstract class StorageContractTest {
         String subject = "user-" + UUID.randomUUID();
         StateKey blocked = key("blocklist", subject);
 
-        storage.addMember(blocked, Long.MAX_VALUE);
+        storage.addMember(blocked, Long.MAX_VALUE, now());
         assertThat(storage.isMember(key("registered", subject), now())).isFalse();
         assertThat(storage.isMember(key("blocklist", subject + "0"), now())).isFalse();
         assertThat(storage.isMember(blocked, now())).isTrue();
@@ -556,7 +584,7 @@ public abstract class StorageContractTest {
         FixedWindow window = new FixedWindow(2, Duration.ofSeconds(10));
         SlidingWindowLog log = new SlidingWindowLog(2, Duration.ofSeconds(10));
         SlidingWindowCounter counter = new SlidingWindowCounter(2, Duration.ofSeconds(10), 2);
-        storage.addMember(blocked, T0 + 20 * SECOND);
+        storage.addMember(blocked, T0 + 20 * SECOND, now());
 
         for (int i = 0; i < 3; i++) {
             BatchResult r = evaluate(
@@ -615,7 +643,7 @@ public abstract class StorageContractTest {
         assertThat(storage.acquire(k, bucket, 1, now())).isEqualTo(Outcome.admitted(1));
         assertThat(other.acquire(k, bucket, 1, now())).isEqualTo(Outcome.admitted(0));
         assertThat(storage.acquire(k, bucket, 1, now())).isEqualTo(Outcome.rejected(3_600_000_000L));
-        storage.addMember(key("set", k.subject()), Long.MAX_VALUE);
+        storage.addMember(key("set", k.subject()), Long.MAX_VALUE, now());
         assertThat(other.isMember(key("set", k.subject()), now())).isTrue();
     }
 
@@ -905,16 +933,16 @@ public abstract class StorageContractTest {
     void expiry_gate_holdsUntilDeadline() {
         StateKey k = key("gate");
 
-        storage.raiseGate(k, T0 + 7 * SECOND);
+        storage.raiseGate(k, T0 + 7 * SECOND, now());
         assertHoldsUntil(k, Gate.INSTANCE, T0 + 7 * SECOND, 1, Long.MAX_VALUE);
-        assertThat(storage.raiseGate(k, T0 + 9 * SECOND)).isEqualTo(T0 + 9 * SECOND);
+        assertThat(storage.raiseGate(k, T0 + 9 * SECOND, now())).isEqualTo(T0 + 9 * SECOND);
     }
 
     @Test
     void expiry_membership_holdsUntilExpiry() {
         StateKey k = key("blocklist");
 
-        storage.addMember(k, T0 + 9 * SECOND);
+        storage.addMember(k, T0 + 9 * SECOND, now());
         expireUntil(T0 + 9 * SECOND - 1);
         assertThat(storage.isMember(k, now())).isTrue();
         assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.rejected(1));
@@ -951,8 +979,8 @@ public abstract class StorageContractTest {
         for (String s : List.of(subject, longer)) {
             assertThat(acquire(key("bucket", s), bucket, 2)).isEqualTo(Outcome.admitted(1));
             assertThat(acquire(key("cooldown", s), cooldown, 1)).isEqualTo(Outcome.admitted(0));
-            storage.addMember(key("blocklist", s), Long.MAX_VALUE);
-            storage.raiseGate(key("gate", s), T0 + 100 * SECOND);
+            storage.addMember(key("blocklist", s), Long.MAX_VALUE, now());
+            storage.raiseGate(key("gate", s), T0 + 100 * SECOND, now());
             assertThat(storage.putRecord(key("record", s), new byte[] {1}, 0)).isEqualTo(1);
         }
 
@@ -975,7 +1003,7 @@ public abstract class StorageContractTest {
     @Test
     void forget_again_removesNothing() {
         String subject = "user-" + UUID.randomUUID();
-        storage.addMember(key("blocklist", subject), Long.MAX_VALUE);
+        storage.addMember(key("blocklist", subject), Long.MAX_VALUE, now());
 
         assertThat(storage.forget(subject)).isEqualTo(1);
         assertThat(storage.forget(subject)).isZero();
@@ -989,7 +1017,7 @@ public abstract class StorageContractTest {
         String globMatch = base + "Q%a_Z";
         String likeMatch = base + "*Q[ab]Z?";
         for (String s : List.of(pattern, globMatch, likeMatch)) {
-            storage.addMember(key("blocklist", s), Long.MAX_VALUE);
+            storage.addMember(key("blocklist", s), Long.MAX_VALUE, now());
         }
 
         assertThat(storage.forget(pattern)).isEqualTo(1);
@@ -1123,7 +1151,7 @@ public abstract class StorageContractTest {
             assertThat(storage.putRecord(new StateKey(k.scope() + "#record", k.subject()), bytes("v" + i), 0))
                     .isEqualTo(1);
             if (i % 2 == 0) {
-                storage.addMember(new StateKey(k.scope() + "#set", k.subject()), Long.MAX_VALUE);
+                storage.addMember(new StateKey(k.scope() + "#set", k.subject()), Long.MAX_VALUE, now());
             }
         }
         for (int i = 0; i < keys.size(); i++) {
