@@ -51,7 +51,7 @@ import org.junit.jupiter.api.Test;
 public abstract class SenderPoolContractTest {
     private static final long SECOND = 1_000_000L;
 
-    private final List<Storage> opened = new ArrayList<>();
+    private final OpenedStorages opened = new OpenedStorages();
     private final List<PoolEvent> events = new CopyOnWriteArrayList<>();
     private final AtomicInteger chats = new AtomicInteger();
     private String name;
@@ -73,22 +73,7 @@ public abstract class SenderPoolContractTest {
 
     @AfterEach
     final void closeStorages() {
-        RuntimeException failure = null;
-        for (Storage s : opened) {
-            try {
-                s.close();
-            } catch (RuntimeException e) {
-                if (failure == null) {
-                    failure = e;
-                } else {
-                    failure.addSuppressed(e);
-                }
-            }
-        }
-        opened.clear();
-        if (failure != null) {
-            throw failure;
-        }
+        opened.closeAll();
     }
 
     /** A pool over a new client, named like every other pool of this test, with the given senders. */

@@ -68,7 +68,7 @@ public abstract class StorageContractTest {
 
     private static final long SECOND = 1_000_000L;
 
-    private final List<Storage> opened = new ArrayList<>();
+    private final OpenedStorages opened = new OpenedStorages();
     private final String prefix = "tck-" + UUID.randomUUID() + "/";
 
     /** The storage under test, opened before each test by {@link #open()}. */
@@ -124,22 +124,7 @@ public abstract class StorageContractTest {
 
     @AfterEach
     final void closeStorages() {
-        RuntimeException failure = null;
-        for (Storage s : opened) {
-            try {
-                s.close();
-            } catch (RuntimeException e) {
-                if (failure == null) {
-                    failure = e;
-                } else {
-                    failure.addSuppressed(e);
-                }
-            }
-        }
-        opened.clear();
-        if (failure != null) {
-            throw failure;
-        }
+        opened.closeAll();
     }
 
     /** Opens one more client over the same backend; the suite closes it after the test. */
