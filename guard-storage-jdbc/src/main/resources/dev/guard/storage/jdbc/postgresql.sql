@@ -31,6 +31,14 @@ CREATE OR REPLACE FUNCTION guard_state_cdiv(a bigint, b bigint) RETURNS bigint
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     AS 'SELECT CASE WHEN a <= 0 THEN -((-a) / b) ELSE (a + b - 1) / b END';
 -- statement
+-- A token bucket's level in ticks at p_now (TokenBucket.level): refilled since st[2], capped at cap; absent is full.
+CREATE OR REPLACE FUNCTION guard_state_bucket_level(st bigint[], p_now bigint, cap bigint, rate bigint)
+    RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS 'SELECT CASE WHEN st IS NULL THEN cap
+                    WHEN p_now - st[2] <= 0 THEN st[1]
+                    WHEN p_now - st[2] >= guard_state_cdiv(cap - st[1], rate) THEN cap
+                    ELSE st[1] + (p_now - st[2]) * rate END';
+-- statement
 -- Evaluates one batch atomically: the same semantics as dev.guard.limit's reference functions and
 -- dev.guard.spi.ReferenceStorage, in one round trip. Steps arrive sorted by key_hash (the lock order); p_specs holds
 -- 5 numbers per step: [spec kind, permits, parameter 1, parameter 2, parameter 3]. Spec kinds: 1 token bucket
@@ -114,15 +122,7 @@ BEGIN
             IF permits > p1 THEN
                 o := never;
             ELSE
-                IF st IS NULL THEN
-                    lvl := cap;
-                ELSIF p_now - st[2] <= 0 THEN
-                    lvl := st[1];
-                ELSIF p_now - st[2] >= guard_state_cdiv(cap - st[1], p2) THEN
-                    lvl := cap;
-                ELSE
-                    lvl := st[1] + (p_now - st[2]) * p2;
-                END IF;
+                lvl := guard_state_bucket_level(st, p_now, cap, p2);
                 IF lvl >= permits * p3 THEN
                     o := (lvl - permits * p3) / p3;
                 ELSE
@@ -230,15 +230,7 @@ BEGIN
             st := CASE WHEN st_len[i] < 0 THEN NULL ELSE st_all[st_off[i] + 1 : st_off[i] + st_len[i]] END;
             IF sk = 1 THEN
                 cap := p1 * p3;
-                IF st IS NULL THEN
-                    lvl := cap;
-                ELSIF p_now - st[2] <= 0 THEN
-                    lvl := st[1];
-                ELSIF p_now - st[2] >= guard_state_cdiv(cap - st[1], p2) THEN
-                    lvl := cap;
-                ELSE
-                    lvl := st[1] + (p_now - st[2]) * p2;
-                END IF;
+                lvl := guard_state_bucket_level(st, p_now, cap, p2);
                 last := CASE WHEN st IS NULL THEN p_now ELSE greatest(st[2], p_now) END;
                 nx := ARRAY[lvl - permits * p3, last];
                 -- The level at now after the commit is nx[1] itself (last >= now): full means absent.
