@@ -27,6 +27,15 @@ public record Decision(
     private static final Decision ALLOWED_UNLIMITED =
             new Decision(true, null, Reason.ALLOWED, Duration.ZERO, Long.MAX_VALUE, false);
 
+    /** Allowed decisions with few permits left, the common case of small per-user quotas, shared. */
+    private static final Decision[] ALLOWED_SMALL = new Decision[256];
+
+    static {
+        for (int i = 0; i < ALLOWED_SMALL.length; i++) {
+            ALLOWED_SMALL[i] = new Decision(true, null, Reason.ALLOWED, Duration.ZERO, i, false);
+        }
+    }
+
     /** Creates a decision; prefer the factories. */
     public Decision {
         Objects.requireNonNull(reason, "reason must not be null");
@@ -38,8 +47,11 @@ public record Decision(
 
     /** An allowed decision with {@code remaining} permits left ({@link Long#MAX_VALUE}: no quota applied). */
     public static Decision allowed(long remaining) {
-        return remaining == Long.MAX_VALUE
-                ? ALLOWED_UNLIMITED
+        if (remaining == Long.MAX_VALUE) {
+            return ALLOWED_UNLIMITED;
+        }
+        return remaining >= 0 && remaining < ALLOWED_SMALL.length
+                ? ALLOWED_SMALL[(int) remaining]
                 : new Decision(true, null, Reason.ALLOWED, Duration.ZERO, remaining, false);
     }
 

@@ -262,45 +262,35 @@ public final class Guard<M> {
         }
 
         Batch batch() {
-            return new Batch(Arrays.asList(steps).subList(0, count));
+            // List.of copies once, and Batch keeps an immutable list as it is.
+            return new Batch(List.of(count == steps.length ? steps : Arrays.copyOf(steps, count)));
         }
     }
 
     private Steps steps(M message) {
         Plan<M> p = plan;
         Steps steps = new Steps(p.statefuls.length);
-        String user = id(p.userId, message);
-        String chat = id(p.chatId, message);
+        String userSubject = subject(Subjects.USER, p.userId, message);
+        String chatSubject = subject(Subjects.CHAT, p.chatId, message);
         String tenant = p.tenant == null ? null : Subjects.tenantPrefix(id(p.tenant, message));
-        String userSubject = user == null ? null : Subjects.user(user);
-        String chatSubject = chat == null ? null : Subjects.chat(chat);
         steps.noticeSubject = userSubject != null ? userSubject : chatSubject;
         for (int i = 0; i < p.statefuls.length; i++) {
             Stateful<M> f = p.statefuls[i];
-            String subject;
             String scope = tenant == null ? scopes[i] : tenant + scopes[i];
-            switch (f.keyBy) {
-                case USER -> subject = userSubject;
-                case CHAT -> subject = chatSubject;
-                case CHAT_USER -> {
-                    subject = chatSubject == null ? null : userSubject;
-                    if (chatSubject != null) {
-                        scope = scope + "\0" + chatSubject;
-                    }
-                }
-                case GLOBAL -> subject = StateKey.GLOBAL;
-                default -> throw new IllegalStateException("unknown key " + f.keyBy);
-            }
+            // The chat of a CHAT_USER key is part of its scope, so that its subject stays the user (forget finds it).
+            String chatPart = null;
+            String subject =
+                    switch (f.keyBy) {
+                        case USER -> userSubject;
+                        case CHAT -> chatSubject;
+                        case CHAT_USER -> {
+                            chatPart = chatSubject;
+                            yield chatSubject == null ? null : userSubject;
+                        }
+                        case GLOBAL -> StateKey.GLOBAL;
+                    };
             if (f.customKey != null) {
-                String custom = id(f.customKey, message);
-                subject = custom == null ? null : Subjects.custom(custom);
-            }
-            if (subject != null && f.content != null) {
-                CharSequence content = contentOf(f, message);
-                if (content == null) {
-                    continue; // nothing to compare: a message without the content is never a duplicate
-                }
-                scope = scope + "\0d:" + Fingerprint.of(content);
+                subject = subject(Subjects.CUSTOM, f.customKey, message);
             }
             if (subject == null) {
                 if (p.missingKeys == MissingKeyPolicy.REJECT) {
@@ -309,11 +299,40 @@ public final class Guard<M> {
                 }
                 continue;
             }
+            if (f.content != null) {
+                CharSequence content = contentOf(f, message);
+                if (content == null) {
+                    continue; // nothing to compare: a message without the content is never a duplicate
+                }
+                // One concatenation per key: these strings are built for every message.
+                String fingerprint = Fingerprint.of(content);
+                scope = chatPart == null
+                        ? scope + "\0d:" + fingerprint
+                        : scope + "\0" + chatPart + "\0d:" + fingerprint;
+            } else if (chatPart != null) {
+                scope = scope + "\0" + chatPart;
+            }
             steps.steps[steps.count] = new Step(new StateKey(scope, subject), f.spec, 1);
             steps.filterIndex[steps.count] = i;
             steps.count++;
         }
         return steps;
+    }
+
+    /** The subject {@code prefix + id} for the id {@code extractor} reads, or null when there is none. */
+    private static <M> String subject(String prefix, Function<? super M, ?> extractor, M message) {
+        Object id = extract(extractor, message);
+        if (id == null) {
+            return null;
+        }
+        // Numeric ids (Telegram's are longs) format straight into the subject, without a string of their own.
+        if (id instanceof Long l) {
+            return prefix + l.longValue();
+        }
+        if (id instanceof Integer n) {
+            return prefix + n.intValue();
+        }
+        return prefix + id;
     }
 
     private static <M> CharSequence contentOf(Stateful<M> f, M message) {
@@ -326,17 +345,20 @@ public final class Guard<M> {
     }
 
     private static <M> String id(Function<? super M, ?> extractor, M message) {
+        Object id = extract(extractor, message);
+        return id == null ? null : id.toString();
+    }
+
+    private static <M> Object extract(Function<? super M, ?> extractor, M message) {
         if (extractor == null) {
             return null;
         }
-        Object id;
         try {
-            id = extractor.apply(message);
+            return extractor.apply(message);
         } catch (RuntimeException e) {
             LOG.warn("key extractor threw; the message is treated as having no such id", e);
             return null;
         }
-        return id == null ? null : id.toString();
     }
 
     private Decision evaluate(Steps steps, long now) {
@@ -444,9 +466,10 @@ public final class Guard<M> {
     private void notice(M message, Decision decision, Steps steps, long now) {
         String subject = steps != null ? steps.noticeSubject : null;
         if (subject == null) {
-            String user = id(plan.userId, message);
-            String chat = id(plan.chatId, message);
-            subject = user != null ? Subjects.user(user) : chat != null ? Subjects.chat(chat) : null;
+            subject = subject(Subjects.USER, plan.userId, message);
+            if (subject == null) {
+                subject = subject(Subjects.CHAT, plan.chatId, message);
+            }
         }
         if (subject == null) {
             return;

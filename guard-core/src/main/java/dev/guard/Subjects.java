@@ -8,16 +8,16 @@ package dev.guard;
 final class Subjects {
     private Subjects() {}
 
+    static final String USER = "u:";
+    static final String CHAT = "c:";
+    static final String CUSTOM = "k:";
+
     static String user(String id) {
-        return "u:" + id;
+        return USER + id;
     }
 
     static String chat(String id) {
-        return "c:" + id;
-    }
-
-    static String custom(String id) {
-        return "k:" + id;
+        return CHAT + id;
     }
 
     static String tenantPrefix(String tenant) {

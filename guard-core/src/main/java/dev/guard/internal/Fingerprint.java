@@ -1,5 +1,7 @@
 package dev.guard.internal;
 
+import java.nio.charset.StandardCharsets;
+
 /**
  * A 128-bit content fingerprint for duplicate suppression, as 32 hex digits: two independent 64-bit FNV-1a style
  * hashes over the UTF-16 code units, each finished with a strong mixer. Not cryptographic: a collision merely drops
@@ -17,7 +19,10 @@ public final class Fingerprint {
             h1 = (h1 ^ c) * 0x100000001b3L;
             h2 = (h2 ^ c) * 0x9e3779b97f4a7c15L;
         }
-        return hex(mix(h1)) + hex(mix(h2 ^ h1));
+        byte[] hex = new byte[32];
+        hex(mix(h1), hex, 0);
+        hex(mix(h2 ^ h1), hex, 16);
+        return new String(hex, StandardCharsets.ISO_8859_1);
     }
 
     private static long mix(long z) {
@@ -26,8 +31,13 @@ public final class Fingerprint {
         return z ^ (z >>> 31);
     }
 
-    private static String hex(long v) {
-        String s = Long.toHexString(v);
-        return "0".repeat(16 - s.length()) + s;
+    private static final byte[] DIGITS = "0123456789abcdef".getBytes(StandardCharsets.ISO_8859_1);
+
+    /** Writes {@code v} as 16 lowercase hex digits at {@code at}, most significant first. */
+    private static void hex(long v, byte[] into, int at) {
+        for (int i = 15; i >= 0; i--) {
+            into[at + i] = DIGITS[(int) (v & 0xf)];
+            v >>>= 4;
+        }
     }
 }

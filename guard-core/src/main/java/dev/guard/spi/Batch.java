@@ -22,8 +22,10 @@ public record Batch(List<Step> steps) {
         // Chains are short: pairwise comparison beats hashing into a fresh set on the per-message path.
         for (int i = 1; i < steps.size(); i++) {
             StateKey key = steps.get(i).key();
+            int hash = key.hashCode();
             for (int j = 0; j < i; j++) {
-                if (steps.get(j).key().equals(key)) {
+                StateKey other = steps.get(j).key();
+                if (other.hashCode() == hash && other.equals(key)) {
                     throw new IllegalArgumentException("key " + key + " appears twice in one batch");
                 }
             }

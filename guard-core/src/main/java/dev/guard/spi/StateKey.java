@@ -28,4 +28,17 @@ public record StateKey(String scope, String subject) {
         }
         Objects.requireNonNull(subject, "subject must not be null");
     }
+
+    // Explicit rather than generated: every storage lookup hashes and compares keys, and the generated methods go
+    // through method handles that the JIT does not always inline on that path.
+
+    @Override
+    public boolean equals(Object o) {
+        return this == o || (o instanceof StateKey k && scope.equals(k.scope) && subject.equals(k.subject));
+    }
+
+    @Override
+    public int hashCode() {
+        return scope.hashCode() * 31 + subject.hashCode();
+    }
 }

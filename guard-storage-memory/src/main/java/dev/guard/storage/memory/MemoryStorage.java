@@ -329,17 +329,12 @@ public final class MemoryStorage implements Storage {
     }
 
     private static int compare(StateKey a, StateKey b) {
-        // String caches its hash: two field reads, where a record's generated hashCode() is a method handle chain.
-        int c = Integer.compare(hash(a), hash(b));
+        int c = Integer.compare(a.hashCode(), b.hashCode());
         if (c != 0) {
             return c;
         }
         c = a.scope().compareTo(b.scope());
         return c != 0 ? c : a.subject().compareTo(b.subject());
-    }
-
-    private static int hash(StateKey key) {
-        return key.scope().hashCode() * 31 + key.subject().hashCode();
     }
 
     /**
