@@ -124,6 +124,23 @@ final class CoarseTicker implements Ticker {
         }
     }
 
+    /**
+     * Makes the clock stale whatever it holds: the ticking thread's last act when it ends abnormally, so that readers
+     * compute the time themselves (and start a new thread) instead of reading a value that nobody refreshes.
+     */
+    void stop() {
+        while (true) {
+            long w = word;
+            if (w == STALE) {
+                return;
+            }
+            floorMicros = w >> 1;
+            if (WORD.compareAndSet(this, w, STALE)) {
+                return;
+            }
+        }
+    }
+
     /** The daemon thread that ticks {@link #SYSTEM}: started by the first read, parked while the clock is idle. */
     private static final class ClockThread {
         private static volatile Thread thread;
@@ -149,14 +166,21 @@ final class CoarseTicker implements Ticker {
         }
 
         private static void run() {
-            while (true) {
-                // An interrupt would make every park return at once; nothing here is interruptible work.
-                Thread.interrupted();
-                if (SYSTEM.tick()) {
-                    LockSupport.parkNanos(TICK_NANOS);
-                } else {
-                    LockSupport.park();
+            try {
+                while (true) {
+                    // An interrupt would make every park return at once; nothing here is interruptible work.
+                    Thread.interrupted();
+                    if (SYSTEM.tick()) {
+                        LockSupport.parkNanos(TICK_NANOS);
+                    } else {
+                        LockSupport.park();
+                    }
                 }
+            } finally {
+                // Only an error (out of memory) ends the loop. A frozen clock would stop every bucket's refill: forget
+                // this thread first, then go stale, so the next read computes the time and starts a new thread.
+                thread = null;
+                SYSTEM.stop();
             }
         }
     }

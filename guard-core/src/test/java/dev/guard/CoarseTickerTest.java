@@ -166,6 +166,32 @@ class CoarseTickerTest {
     }
 
     @Test
+    void stop_makesTheNextReadComputeTheTimeAndWakeANewThread() {
+        ticker.epochMicros();
+        elapse(3 * MS);
+        ticker.tick();
+
+        ticker.stop();
+        elapse(2 * MS);
+
+        assertThat(ticker.tick()).isFalse();
+        assertThat(ticker.epochMicros()).isEqualTo(START_MICROS + 5_000);
+        assertThat(wakes).hasValue(2);
+    }
+
+    @Test
+    void stop_wallClockSetBack_keepsTheLastPublishedTimeAsTheFloor() {
+        ticker.epochMicros();
+        elapse(3 * MS);
+        ticker.tick();
+        ticker.stop();
+        wallStep.set(-60_000);
+        elapse(IDLE);
+
+        assertThat(ticker.epochMicros()).isEqualTo(START_MICROS + 3_000);
+    }
+
+    @Test
     void precise_followsNanoTimeAndRecalibratesEverySecond() {
         PreciseTicker precise =
                 new PreciseTicker(nanos::get, () -> START_MILLIS + (nanos.get() - START_NANOS) / MS + wallStep.get());
