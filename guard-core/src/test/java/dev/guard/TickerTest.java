@@ -9,13 +9,25 @@ import org.junit.jupiter.api.Test;
 
 class TickerTest {
     @Test
-    void system_readsTheWallClockInMicroseconds() {
+    void precise_readsTheWallClockInMicroseconds() {
         long before = System.currentTimeMillis() * 1_000L;
-        long micros = Ticker.system().epochMicros();
+        long micros = Ticker.precise().epochMicros();
         long after = System.currentTimeMillis() * 1_000L;
 
         // The offset is calibrated from currentTimeMillis, so it may trail by under a millisecond of granularity.
         assertThat(micros).isBetween(before - 2_000L, after + 2_000L);
+    }
+
+    @Test
+    void system_readsTheWallClockNeverAheadAndNeverBackwards() {
+        long before = System.currentTimeMillis() * 1_000L;
+        long first = Ticker.system().epochMicros();
+        long second = Ticker.system().epochMicros();
+        long after = System.currentTimeMillis() * 1_000L;
+
+        // Cached: behind by the ticking thread's lateness (a second bounds it unless the machine starves it).
+        assertThat(first).isBetween(before - 1_000_000L, after + 2_000L);
+        assertThat(second).isBetween(first, after + 2_000L);
     }
 
     @Test

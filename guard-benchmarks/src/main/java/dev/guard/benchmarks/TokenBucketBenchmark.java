@@ -31,7 +31,10 @@ import org.openjdk.jmh.annotations.Warmup;
  * One hot key, a limit never reached: the cost of one permit on the synchronous path, Guard's memory storage beside
  * Bucket4j's default (lock-free) local bucket, Resilience4j's RateLimiter and Guava's RateLimiter, measured in the
  * same run. Guard is called through {@link Storage#acquire}, the single-step path a {@code Guard} with one stateful
- * filter takes, with a key built once, as a bot holds the key of a hot chat.
+ * filter takes, with a key built once, as a bot holds the key of a hot chat. {@code guard} reads time as a {@code
+ * Guard} does by default ({@link Ticker#system()}, a cached clock of millisecond resolution); {@code guard-precise}
+ * reads the operating system's clock on every call ({@link Ticker#precise()}), as the peers do (Bucket4j's default
+ * calls {@code System.currentTimeMillis()}, Resilience4j and Guava {@code System.nanoTime()}).
  *
  * <p>What differs: Guard and Bucket4j keep a greedy token bucket; Resilience4j hands out permits per refresh period
  * (a fixed window); Guava smooths to a steady rate. All four admit every call here.
@@ -46,7 +49,7 @@ public class TokenBucketBenchmark {
     /** Large enough never to be reached, small enough to keep every implementation's arithmetic exact. */
     static final long CAPACITY = 1_000_000_000L;
 
-    @Param({"guard", "bucket4j", "resilience4j", "guava"})
+    @Param({"guard", "guard-precise", "bucket4j", "resilience4j", "guava"})
     public String impl;
 
     private Storage storage;
@@ -61,11 +64,11 @@ public class TokenBucketBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         switch (impl) {
-            case "guard" -> {
+            case "guard", "guard-precise" -> {
                 storage = MemoryStorage.create();
                 spec = new TokenBucket(CAPACITY, CAPACITY, Duration.ofSeconds(1));
                 key = new StateKey("bench", "hot");
-                ticker = Ticker.system();
+                ticker = impl.equals("guard") ? Ticker.system() : Ticker.precise();
                 acquirer = () -> storage.acquire(key, spec, 1, ticker.epochMicros()) >= 0;
             }
             case "bucket4j" -> {
@@ -93,7 +96,7 @@ public class TokenBucketBenchmark {
             }
             default ->
                 throw new IllegalArgumentException(
-                        "impl must be guard, bucket4j, resilience4j or guava but was " + impl);
+                        "impl must be guard, guard-precise, bucket4j, resilience4j or guava but was " + impl);
         }
     }
 

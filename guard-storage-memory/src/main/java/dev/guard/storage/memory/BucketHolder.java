@@ -90,7 +90,12 @@ final class BucketHolder extends Holder {
             long ahead = present(word, nowMicros * rate) ? Math.max(0, lastSeen - nowMicros) : 0;
             return Outcome.rejected(ahead + ceilDiv(need - level, rate));
         }
-        return Outcome.admitted((level - need) / spec.ticksPerToken());
+        return Outcome.admitted(tokens(level - need, spec.ticksPerToken()));
+    }
+
+    /** Whole tokens in {@code ticks}: a 64-bit division only when a token is more than one tick. */
+    private static long tokens(long ticks, long ticksPerToken) {
+        return ticksPerToken == 1 ? ticks : ticks / ticksPerToken;
     }
 
     private long level(long word, long lastSeen, long nowMicros) {
@@ -120,13 +125,33 @@ final class BucketHolder extends Holder {
         if (!accepts(other, nowMicros)) {
             return SLOW;
         }
-        long nowTicks = nowMicros * spec.ticksPerMicro();
+        TokenBucket bucket = spec;
+        long rate = bucket.ticksPerMicro();
+        long nowTicks = nowMicros * rate;
+        long need = permits * bucket.ticksPerToken();
+        // The common step first: a live bucket that holds the permits. Its word moves by need, its last to
+        // max(now, last): a write that a clock reading the same value as the last call (a coarse clock, a burst)
+        // can skip.
+        boolean common = need > 0 && permits <= bucket.capacity();
         while (true) {
             // last before tat: a last published by a commit is then never newer than the tat read after it.
             long lastSeen = (long) LAST.getAcquire(this);
             long word = word();
             if (word == DEAD || word == BUSY) {
                 return SLOW;
+            }
+            if (common && present(word, nowTicks)) {
+                long last = Math.max(nowMicros, lastSeen);
+                long left = bucket.capacityTicks() - (word - last * rate) - need;
+                if (left >= 0) {
+                    if (!casWord(word, word + need)) {
+                        continue;
+                    }
+                    if (last != lastSeen) {
+                        LAST.setRelease(this, last);
+                    }
+                    return Outcome.admitted(tokens(left, bucket.ticksPerToken()));
+                }
             }
             long outcome = outcome(word, lastSeen, permits, nowMicros);
             boolean present = present(word, nowTicks);
