@@ -324,6 +324,27 @@ class GuardTest {
     }
 
     @Test
+    void check_idsOfAnyTypeWithTheSameText_shareOneState() {
+        // Long ids take a shortcut into the key; it must name the same key as the id's text, which pause, forget,
+        // the blocklist and other processes (with ids of another type) use.
+        Guard<Object> guard = Guard.<Object>builder()
+                .storage(storage)
+                .ticker(ticker)
+                .userId(id -> id)
+                .blocklist()
+                .tokenBucket("per-user", KeyBy.USER, 3, 1, Duration.ofHours(1))
+                .build();
+
+        assertThat(guard.check(42L).remaining()).isEqualTo(2);
+        assertThat(guard.check(42).remaining()).isEqualTo(1);
+        assertThat(guard.check("42").remaining()).isZero();
+        guard.blocklist().add(-7);
+        assertThat(guard.check(-7L).reason()).isEqualTo(Reason.BLOCKED);
+        assertThat(guard.forgetUser("42")).isEqualTo(1);
+        assertThat(guard.check(42L).remaining()).isEqualTo(2);
+    }
+
+    @Test
     void wrap_runsTheHandlerOnlyForAllowedMessages() throws Exception {
         List<String> handled = new ArrayList<>();
         Guard<Msg> guard =
