@@ -58,13 +58,16 @@ import java.util.function.Supplier;
  *         .build();
  * }</pre>
  *
- * <p><b>One round trip per decision.</b> {@link #evaluate} sends the whole batch to one Lua script that evaluates every
- * step with the reference semantics of its {@link LimitSpec} and commits all-or-nothing, atomically. Scripts are called
- * by their SHA-1 and sent in full only when a server answers {@code NOSCRIPT}. In a Cluster a batch whose keys span
- * slots runs one script per slot at once, with a refund when a slot rejects: see the package documentation.
+ * <p><b>One round trip per decision.</b> {@link #evaluate} sends the whole batch to one Lua function that evaluates
+ * every step with the reference semantics of its {@link LimitSpec} and commits all-or-nothing, atomically: one {@code
+ * FCALL} of Guard's Redis Functions library, which {@link Builder#build()} loads (on every master of a Cluster) and
+ * which is loaded again when a server answers {@code Function not found}. On a server without Functions (before Redis
+ * 7) the same code runs as scripts, one {@code EVALSHA} each, sent in full only when a server answers {@code
+ * NOSCRIPT}. In a Cluster a batch whose keys span slots runs one call per slot at once, with a refund when a slot
+ * rejects: see the package documentation.
  *
  * <p><b>Time.</b> Decisions use the {@code nowMicros} the caller passes, unless {@link Builder#serverTime(boolean)}
- * is set: then every script reads the Redis server's {@code TIME}, so processes with skewed clocks agree. Every key
+ * is set: then every call reads the Redis server's {@code TIME}, so processes with skewed clocks agree. Every key
  * expires when its state would equal absent ({@code SET ... PX}, rounded up to the millisecond) plus a {@link
  * Builder#expiryMargin margin} that absorbs clock differences between the callers and Redis.
  *
@@ -170,7 +173,7 @@ public final class RedisStorage implements Storage {
     /**
      * {@inheritDoc}
      *
-     * <p>One {@code EVALSHA} (in a Cluster: one per slot the keys span, sent at once).
+     * <p>One {@code FCALL} ({@code EVALSHA} before Redis 7; in a Cluster: one per slot the keys span, sent at once).
      *
      * @throws IllegalArgumentException if {@code nowMicros} is not between 0 and 2<sup>53</sup>
      */
@@ -213,7 +216,7 @@ public final class RedisStorage implements Storage {
         return async(reply, timeoutNanos, "evaluate", r -> outcomes(r, batch.size(), nowMicros));
     }
 
-    /** {@inheritDoc} One {@code EVALSHA}, answering one integer. */
+    /** {@inheritDoc} One {@code FCALL} ({@code EVALSHA} before Redis 7), answering one integer. */
     @Override
     public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
         Step step = new Step(key, spec, permits);
@@ -621,7 +624,8 @@ public final class RedisStorage implements Storage {
 
         /**
          * Connects and returns the storage. From a URI it opens its own client and detects a Cluster with {@code INFO
-         * cluster}. Loads the scripts into the server's cache.
+         * cluster}. Loads the Lua code: the Functions library ({@code FUNCTION LOAD REPLACE}, on every master of a
+         * Cluster), or on a server without Functions the scripts into its script cache.
          *
          * @throws IllegalArgumentException if the URI is not a Redis URI
          * @throws GuardStorageException if Redis cannot be reached
