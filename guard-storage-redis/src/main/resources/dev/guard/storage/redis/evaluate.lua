@@ -60,27 +60,27 @@ local function evaluate(keys, args)
       admit = false
     end
   end
-  local before, after = {}, {}
+  -- The journal (mode 'j') follows the outcomes: now, then each step's text before and after the commit.
+  local journal = mode == 'j'
+  if journal then
+    out[n + 1] = now
+  end
   for i = 1, n do
     local o = 3 + (i - 1) * 5
-    local kind, raw = args[o + 1], raws[i]
+    local kind, raw, before, written = args[o + 1], raws[i], false, false
     if admit and writes(kind) then
       local p, a, b, c = tonumber(args[o + 2]), tonumber(args[o + 3]), tonumber(args[o + 4]), tonumber(args[o + 5])
-      before[i] = live[i] and raw
       if kind == 't' then
-        after[i] = bucketPut(keys[i], raw, now, states[i], lasts[i], p, a, b, c)
+        written = bucketPut(keys[i], raw, now, states[i], lasts[i], p, a, b, c)
       else
-        after[i] = put(keys[i], kind, commit(kind, states[i], now, p, a, b, c), now, raw, a, b, c)
+        written = put(keys[i], kind, commit(kind, states[i], now, p, a, b, c), now, raw, a, b, c)
       end
+      before = live[i] and raw
     elseif raw and not live[i] then
       call('DEL', keys[i])
     end
-  end
-  if mode == 'j' then
-    out[n + 1] = now
-    for i = 1, n do
-      out[n + 2 * i] = before[i] or false
-      out[n + 2 * i + 1] = after[i] or false
+    if journal then
+      out[n + 2 * i], out[n + 2 * i + 1] = before, written
     end
   end
   return out
