@@ -41,10 +41,11 @@ import org.openjdk.jmh.annotations.Warmup;
  * run against the same Redis ({@code -p uri=...}, default {@code redis://127.0.0.1:6379}).
  *
  * <ul>
- *   <li>{@code oneLimit}: one bucket, 1 and 16 threads. Guard sends one {@code EVALSHA}; Bucket4j reads the state
+ *   <li>{@code oneLimit}: one bucket, 1 and 16 threads. Guard sends one {@code FCALL} of its Redis Functions library
+ *       ({@code EVALSHA} on a Redis without Functions); Bucket4j reads the state
  *       ({@code GET}), computes in Java and writes it back with a compare-and-swap script ({@code EVAL}), retrying when
  *       another thread won the race.
- *   <li>{@code chain}: three limits per decision. Guard evaluates all three in one script, all-or-nothing; Bucket4j uses
+ *   <li>{@code chain}: three limits per decision. Guard evaluates all three in one call, all-or-nothing; Bucket4j uses
  *       three buckets, one after the other (and cannot give back the first two when the third rejects).
  *   <li>{@code ping}: a Lettuce {@code PING} on a connection of its own, the floor of one round trip (independent of
  *       {@code impl}; measured once per value as a check of the run's noise).

@@ -4,7 +4,6 @@ import dev.guard.spi.Batch;
 import dev.guard.spi.Step;
 import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.cluster.SlotHash;
-import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -36,7 +35,7 @@ import org.slf4j.LoggerFactory;
 final class CrossSlotBatch {
     private static final Logger LOG = LoggerFactory.getLogger(CrossSlotBatch.class);
 
-    private final RedisClusterAsyncCommands<byte[], byte[]> commands;
+    private final LuaCalls lua;
     private final Batch batch;
     private final byte[][] keys;
     private final int[][] groups;
@@ -45,14 +44,8 @@ final class CrossSlotBatch {
     private final long timeoutNanos;
 
     private CrossSlotBatch(
-            RedisClusterAsyncCommands<byte[], byte[]> commands,
-            Batch batch,
-            byte[][] keys,
-            int[][] groups,
-            byte[] now,
-            byte[] margin,
-            long timeoutNanos) {
-        this.commands = commands;
+            LuaCalls lua, Batch batch, byte[][] keys, int[][] groups, byte[] now, byte[] margin, long timeoutNanos) {
+        this.lua = lua;
         this.batch = batch;
         this.keys = keys;
         this.groups = groups;
@@ -96,14 +89,8 @@ final class CrossSlotBatch {
      * with the first slot's failure (not yet a {@link dev.guard.spi.GuardStorageException}).
      */
     static CompletableFuture<long[]> evaluate(
-            RedisClusterAsyncCommands<byte[], byte[]> commands,
-            Batch batch,
-            byte[][] keys,
-            int[][] groups,
-            byte[] now,
-            byte[] margin,
-            long timeoutNanos) {
-        return new CrossSlotBatch(commands, batch, keys, groups, now, margin, timeoutNanos).evaluate();
+            LuaCalls lua, Batch batch, byte[][] keys, int[][] groups, byte[] now, byte[] margin, long timeoutNanos) {
+        return new CrossSlotBatch(lua, batch, keys, groups, now, margin, timeoutNanos).evaluate();
     }
 
     private CompletableFuture<long[]> evaluate() {
@@ -118,8 +105,7 @@ final class CrossSlotBatch {
                 groupKeys[j] = keys[group[j]];
                 LuaArgs.put(args, LuaArgs.EVALUATE_HEADER + j * LuaArgs.PER_STEP, batch.step(group[j]));
             }
-            calls.add(RedisScript.EVALUATE
-                    .<List<Object>>run(commands, ScriptOutputType.MULTI, groupKeys, args)
+            calls.add(lua.<List<Object>>run(RedisScript.EVALUATE, ScriptOutputType.MULTI, groupKeys, args)
                     .orTimeout(timeoutNanos, TimeUnit.NANOSECONDS));
         }
         // Wait for every slot, failed or not: a slot that committed must be refunded even when another one failed.
@@ -216,8 +202,7 @@ final class CrossSlotBatch {
             args[at + LuaArgs.PER_STEP] = text(reply.get(m + 2 * j + 1));
             args[at + LuaArgs.PER_STEP + 1] = text(reply.get(m + 2 * j + 2));
         }
-        return RedisScript.REFUND
-                .<Long>run(commands, ScriptOutputType.INTEGER, refundKeys, args)
+        return lua.<Long>run(RedisScript.REFUND, ScriptOutputType.INTEGER, refundKeys, args)
                 .orTimeout(timeoutNanos, TimeUnit.NANOSECONDS);
     }
 

@@ -13,7 +13,7 @@ import dev.guard.spi.Step;
 import java.nio.charset.StandardCharsets;
 
 /**
- * The arguments and replies of the Lua scripts: each step is five values (kind, permits, and the kind's parameters
+ * The arguments and replies of the Lua functions: each step is five values (kind, permits, and the kind's parameters
  * a, b, c as {@code kinds.lua} documents them), and each outcome is an integer with three sentinels for what a Lua
  * number cannot hold exactly.
  */

@@ -1,56 +1,100 @@
 package dev.guard.storage.redis;
 
-import io.lettuce.core.RedisFuture;
-import io.lettuce.core.RedisNoScriptException;
-import io.lettuce.core.ScriptOutputType;
-import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
+import java.util.List;
 
 /**
- * One Lua script of this backend ({@code kinds.lua} followed by the script's own file), called by its SHA-1.
+ * One operation of this backend's Lua code ({@code kinds.lua}, then one file per operation that defines a function of
+ * the operation's name taking {@code keys} and {@code args}), in the two forms Redis runs it in.
  *
- * <p>The digest is computed here, so no {@code SCRIPT LOAD} is needed up front: {@code EVALSHA} runs the cached
- * script, and when a server answers {@code NOSCRIPT} (it restarted, was flushed, or is a new cluster node) the call
- * is repeated once as {@code EVAL}, which also caches the script on that server. Immutable and thread-safe.
+ * <ul>
+ *   <li>A function of the {@link #LIBRARY library}, called with {@code FCALL} (Redis 7 and later). The library is
+ *       created once per server ({@code FUNCTION LOAD}), so a call runs only the operation, not the definition of
+ *       every helper function that a script body repeats on each call. Its name carries a digest of the code, so
+ *       storages of different Guard versions can share a server without replacing each other's functions.
+ *   <li>A script, {@code kinds.lua} and the operation's file followed by a call of the function, sent by its SHA-1
+ *       ({@code EVALSHA}); for servers without Functions.
+ * </ul>
+ *
+ * <p>Immutable and thread-safe. {@link LuaCalls} chooses the form and reloads what a server lost.
  */
 final class RedisScript {
-    static final RedisScript EVALUATE = load("evaluate");
-    static final RedisScript REFUND = load("refund");
-    static final RedisScript GATE = load("gate");
-    static final RedisScript MEMBER = load("member");
-    static final RedisScript RECORD = load("record");
+    private static final String KINDS = resource("kinds.lua");
+    private static final List<String> OPERATIONS = List.of("evaluate", "refund", "gate", "member", "record");
+
+    /** {@code guard_} and 16 hex digits of the SHA-1 of the library's Lua code. */
+    static final String LIBRARY_NAME = "guard_" + libraryDigest();
+
+    /** The text that {@code FUNCTION LOAD} takes. */
+    static final String LIBRARY = library();
+
+    static final RedisScript EVALUATE = new RedisScript("evaluate");
+    static final RedisScript REFUND = new RedisScript("refund");
+    static final RedisScript GATE = new RedisScript("gate");
+    static final RedisScript MEMBER = new RedisScript("member");
+    static final RedisScript RECORD = new RedisScript("record");
 
     private final String name;
+    private final String function;
     private final byte[] body;
     private final String sha;
 
-    private RedisScript(String name, byte[] body) {
+    private RedisScript(String name) {
         this.name = name;
-        this.body = body;
+        this.function = LIBRARY_NAME + "_" + name;
+        this.body = (KINDS + resource(name + ".lua") + "\nreturn " + name + "(KEYS, ARGV)\n")
+                .getBytes(StandardCharsets.UTF_8);
         this.sha = sha1(body);
     }
 
-    private static RedisScript load(String name) {
-        byte[] kinds = resource("kinds.lua");
-        byte[] own = resource(name + ".lua");
-        byte[] body = new byte[kinds.length + own.length];
-        System.arraycopy(kinds, 0, body, 0, kinds.length);
-        System.arraycopy(own, 0, body, kinds.length, own.length);
-        return new RedisScript(name, body);
+    private static String libraryDigest() {
+        StringBuilder code = new StringBuilder(KINDS);
+        for (String operation : OPERATIONS) {
+            code.append(resource(operation + ".lua"));
+        }
+        return sha1(code.toString().getBytes(StandardCharsets.UTF_8)).substring(0, 16);
     }
 
-    private static byte[] resource(String file) {
+    /**
+     * The library: while it loads, Redis offers only {@code redis.register_function} (not even {@code string} or
+     * {@code redis.call}), so the code that captures those runs on the first call, once, and keeps its functions.
+     */
+    private static String library() {
+        StringBuilder text = new StringBuilder("#!lua name=")
+                .append(LIBRARY_NAME)
+                .append("\nlocal ops\nlocal function init()\n")
+                .append(KINDS);
+        for (String operation : OPERATIONS) {
+            text.append(resource(operation + ".lua"));
+        }
+        text.append("\nreturn {");
+        for (String operation : OPERATIONS) {
+            text.append(' ').append(operation).append(" = ").append(operation).append(',');
+        }
+        text.append(" }\nend\n");
+        for (String operation : OPERATIONS) {
+            text.append("redis.register_function('")
+                    .append(LIBRARY_NAME)
+                    .append('_')
+                    .append(operation)
+                    .append("', function(keys, args)\n  ops = ops or init()\n  return ops.")
+                    .append(operation)
+                    .append("(keys, args)\nend)\n");
+        }
+        return text.toString();
+    }
+
+    private static String resource(String file) {
         try (InputStream in = RedisScript.class.getResourceAsStream(file)) {
             if (in == null) {
                 throw new IllegalStateException("script resource " + file + " is missing from the jar");
             }
-            return in.readAllBytes();
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read script resource " + file, e);
         }
@@ -69,9 +113,14 @@ final class RedisScript {
         }
     }
 
-    /** The script's name, for messages. */
+    /** The operation's name, for messages. */
     String name() {
         return name;
+    }
+
+    /** The operation's function in the library, as {@code FCALL} names it. */
+    String function() {
+        return function;
     }
 
     /** The script's SHA-1 in lowercase hex, as {@code SCRIPT LOAD} answers it. */
@@ -82,30 +131,5 @@ final class RedisScript {
     /** The script's text, as {@code SCRIPT LOAD} takes it; not to be modified. */
     byte[] body() {
         return body;
-    }
-
-    /** Sends the script by its digest; the future fails with {@link RedisNoScriptException} if it is not cached. */
-    <T> RedisFuture<T> evalsha(
-            RedisClusterAsyncCommands<byte[], byte[]> commands, ScriptOutputType type, byte[][] keys, byte[]... args) {
-        return commands.evalsha(sha, type, keys, args);
-    }
-
-    /** Sends the script by its text, which also caches it on the server that runs it. */
-    <T> RedisFuture<T> eval(
-            RedisClusterAsyncCommands<byte[], byte[]> commands, ScriptOutputType type, byte[][] keys, byte[]... args) {
-        return commands.eval(body, type, keys, args);
-    }
-
-    /** Runs the script by its digest and, on {@code NOSCRIPT}, once more by its text; never blocks. */
-    <T> CompletableFuture<T> run(
-            RedisClusterAsyncCommands<byte[], byte[]> commands, ScriptOutputType type, byte[][] keys, byte[]... args) {
-        CompletableFuture<T> call = commands.<T>evalsha(sha, type, keys, args).toCompletableFuture();
-        return call.exceptionallyCompose(e -> {
-            Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
-            if (cause instanceof RedisNoScriptException) {
-                return commands.<T>eval(body, type, keys, args).toCompletableFuture();
-            }
-            return CompletableFuture.failedFuture(cause);
-        });
     }
 }

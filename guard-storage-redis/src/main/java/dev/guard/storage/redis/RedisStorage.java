@@ -16,7 +16,6 @@ import io.lettuce.core.LettuceFutures;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisCommandTimeoutException;
 import io.lettuce.core.RedisFuture;
-import io.lettuce.core.RedisNoScriptException;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.ScanArgs;
 import io.lettuce.core.ScriptOutputType;
@@ -38,7 +37,6 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -60,13 +58,16 @@ import java.util.function.Supplier;
  *         .build();
  * }</pre>
  *
- * <p><b>One round trip per decision.</b> {@link #evaluate} sends the whole batch to one Lua script that evaluates every
- * step with the reference semantics of its {@link LimitSpec} and commits all-or-nothing, atomically. Scripts are called
- * by their SHA-1 and sent in full only when a server answers {@code NOSCRIPT}. In a Cluster a batch whose keys span
- * slots runs one script per slot at once, with a refund when a slot rejects: see the package documentation.
+ * <p><b>One round trip per decision.</b> {@link #evaluate} sends the whole batch to one Lua function that evaluates
+ * every step with the reference semantics of its {@link LimitSpec} and commits all-or-nothing, atomically: one {@code
+ * FCALL} of Guard's Redis Functions library, which {@link Builder#build()} loads (on every master of a Cluster) and
+ * which is loaded again when a server answers {@code Function not found}. On a server without Functions (before Redis
+ * 7) the same code runs as scripts, one {@code EVALSHA} each, sent in full only when a server answers {@code
+ * NOSCRIPT}. In a Cluster a batch whose keys span slots runs one call per slot at once, with a refund when a slot
+ * rejects: see the package documentation.
  *
  * <p><b>Time.</b> Decisions use the {@code nowMicros} the caller passes, unless {@link Builder#serverTime(boolean)}
- * is set: then every script reads the Redis server's {@code TIME}, so processes with skewed clocks agree. Every key
+ * is set: then every call reads the Redis server's {@code TIME}, so processes with skewed clocks agree. Every key
  * expires when its state would equal absent ({@code SET ... PX}, rounded up to the millisecond) plus a {@link
  * Builder#expiryMargin margin} that absorbs clock differences between the callers and Redis.
  *
@@ -85,6 +86,7 @@ public final class RedisStorage implements Storage {
     private static final int SCAN_PAGE = 1_000;
 
     private final RedisClusterAsyncCommands<byte[], byte[]> commands;
+    private final LuaCalls lua;
     private final boolean cluster;
     private final RedisKeys keys;
     private final long timeoutNanos;
@@ -95,8 +97,9 @@ public final class RedisStorage implements Storage {
     private final ClientResources resources;
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    private RedisStorage(Builder builder, Connected connected) {
+    private RedisStorage(Builder builder, Connected connected, LuaCalls lua) {
         this.commands = connected.commands;
+        this.lua = lua;
         this.cluster = connected.cluster;
         this.description = connected.description;
         this.owned = connected.owned;
@@ -170,7 +173,7 @@ public final class RedisStorage implements Storage {
     /**
      * {@inheritDoc}
      *
-     * <p>One {@code EVALSHA} (in a Cluster: one per slot the keys span, sent at once).
+     * <p>One {@code FCALL} ({@code EVALSHA} before Redis 7; in a Cluster: one per slot the keys span, sent at once).
      *
      * @throws IllegalArgumentException if {@code nowMicros} is not between 0 and 2<sup>53</sup>
      */
@@ -182,8 +185,8 @@ public final class RedisStorage implements Storage {
         if (cluster && batch.size() > 1) {
             int[][] groups = CrossSlotBatch.groups(stateKeys);
             if (groups.length > 1) {
-                CompletableFuture<long[]> outcomes = CrossSlotBatch.evaluate(
-                        commands, batch, stateKeys, groups, nowArg(nowMicros), margin, timeoutNanos);
+                CompletableFuture<long[]> outcomes =
+                        CrossSlotBatch.evaluate(lua, batch, stateKeys, groups, nowArg(nowMicros), margin, timeoutNanos);
                 return decodeOutcomes(join(outcomes, "evaluate"), nowMicros);
             }
         }
@@ -202,19 +205,18 @@ public final class RedisStorage implements Storage {
             int[][] groups = CrossSlotBatch.groups(stateKeys);
             if (groups.length > 1) {
                 return async(
-                        CrossSlotBatch.evaluate(
-                                commands, batch, stateKeys, groups, nowArg(nowMicros), margin, timeoutNanos),
+                        CrossSlotBatch.evaluate(lua, batch, stateKeys, groups, nowArg(nowMicros), margin, timeoutNanos),
                         crossSlotTimeoutNanos(),
                         "evaluate",
                         outcomes -> decodeOutcomes(outcomes, nowMicros));
             }
         }
         CompletableFuture<List<Object>> reply =
-                RedisScript.EVALUATE.run(commands, ScriptOutputType.MULTI, stateKeys, batchArgs(batch, nowMicros));
+                lua.run(RedisScript.EVALUATE, ScriptOutputType.MULTI, stateKeys, batchArgs(batch, nowMicros));
         return async(reply, timeoutNanos, "evaluate", r -> outcomes(r, batch.size(), nowMicros));
     }
 
-    /** {@inheritDoc} One {@code EVALSHA}, answering one integer. */
+    /** {@inheritDoc} One {@code FCALL} ({@code EVALSHA} before Redis 7), answering one integer. */
     @Override
     public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
         Step step = new Step(key, spec, permits);
@@ -452,9 +454,14 @@ public final class RedisStorage implements Storage {
             String operation, RedisScript script, ScriptOutputType type, byte[][] scriptKeys, byte[]... args) {
         try {
             try {
-                return await(script.<T>evalsha(commands, type, scriptKeys, args));
-            } catch (RedisNoScriptException e) {
-                return await(script.<T>eval(commands, type, scriptKeys, args));
+                return await(lua.<T>send(script, type, scriptKeys, args));
+            } catch (RuntimeException e) {
+                if (!lua.recoverable(e)) {
+                    throw e;
+                }
+                return lua.<T>resend(script, type, scriptKeys, args)
+                        .orTimeout(timeoutNanos, TimeUnit.NANOSECONDS)
+                        .join();
             }
         } catch (RuntimeException e) {
             throw failure(operation, e);
@@ -507,11 +514,11 @@ public final class RedisStorage implements Storage {
     }
 
     private GuardStorageException failure(String operation, Throwable error) {
-        Throwable cause = error;
-        while ((cause instanceof CompletionException || cause instanceof ExecutionException)
-                && cause.getCause() != null) {
-            cause = cause.getCause();
-        }
+        return failure(operation, error, timeoutNanos);
+    }
+
+    private static GuardStorageException failure(String operation, Throwable error, long timeoutNanos) {
+        Throwable cause = LuaCalls.unwrap(error);
         if (cause instanceof GuardStorageException g) {
             return g;
         }
@@ -548,6 +555,7 @@ public final class RedisStorage implements Storage {
         private Duration expiryMargin = Duration.ofSeconds(1);
         private boolean serverTime;
         private boolean singleSlot;
+        private boolean functions = true;
 
         private Builder(Function<Builder, Connected> connector) {
             this.connector = connector;
@@ -616,7 +624,8 @@ public final class RedisStorage implements Storage {
 
         /**
          * Connects and returns the storage. From a URI it opens its own client and detects a Cluster with {@code INFO
-         * cluster}. Loads the scripts into the server's cache.
+         * cluster}. Loads the Lua code: the Functions library ({@code FUNCTION LOAD REPLACE}, on every master of a
+         * Cluster), or on a server without Functions the scripts into its script cache.
          *
          * @throws IllegalArgumentException if the URI is not a Redis URI
          * @throws GuardStorageException if Redis cannot be reached
@@ -630,14 +639,24 @@ public final class RedisStorage implements Storage {
             } catch (RuntimeException e) {
                 throw new GuardStorageException(BACKEND, "connect", describe(e), e);
             }
-            RedisStorage storage = new RedisStorage(this, connected);
+            LuaCalls lua;
             try {
-                storage.loadScripts();
+                lua = loadCode(connected.commands, functions, timeout.toNanos());
             } catch (RuntimeException e) {
-                storage.close();
+                connected.owned.forEach(Runnable::run);
                 throw e;
             }
-            return storage;
+            return new RedisStorage(this, connected, lua);
+        }
+
+        /**
+         * Whether to call the Lua code as Redis Functions where the server has them; true by default. Off, or on a
+         * server without Functions (before Redis 7, or an ACL that denies {@code FUNCTION}), the storage calls scripts
+         * by their SHA-1 instead. For tests of the script path.
+         */
+        Builder functions(boolean functions) {
+            this.functions = functions;
+            return this;
         }
 
         private Connected connectUri(String text) {
@@ -708,11 +727,35 @@ public final class RedisStorage implements Storage {
         }
     }
 
-    private void loadScripts() {
+    /**
+     * Puts the Lua code on the server: the Functions library (on every master of a Cluster) when {@code functions}
+     * and the server has Functions, else every script into the script cache.
+     */
+    private static LuaCalls loadCode(
+            RedisClusterAsyncCommands<byte[], byte[]> commands, boolean functions, long timeoutNanos) {
+        if (functions) {
+            try {
+                new LuaCalls(commands, true).loadLibrary().get(timeoutNanos, TimeUnit.NANOSECONDS);
+                return new LuaCalls(commands, true);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw failure("loadScripts", e, timeoutNanos);
+            } catch (ExecutionException | TimeoutException | RuntimeException e) {
+                if (!LuaCalls.unsupported(e)) {
+                    throw failure("loadScripts", e, timeoutNanos);
+                }
+            }
+        }
         for (RedisScript script : new RedisScript[] {
             RedisScript.EVALUATE, RedisScript.REFUND, RedisScript.GATE, RedisScript.MEMBER, RedisScript.RECORD
         }) {
-            String sha = call("loadScripts", () -> commands.scriptLoad(script.body()));
+            String sha;
+            try {
+                sha = LettuceFutures.awaitOrCancel(
+                        commands.scriptLoad(script.body()), timeoutNanos, TimeUnit.NANOSECONDS);
+            } catch (RuntimeException e) {
+                throw failure("loadScripts", e, timeoutNanos);
+            }
             if (!script.sha().equals(sha)) {
                 throw new GuardStorageException(
                         BACKEND,
@@ -721,6 +764,7 @@ public final class RedisStorage implements Storage {
                         null);
             }
         }
+        return new LuaCalls(commands, false);
     }
 
     private static String describe(Throwable e) {

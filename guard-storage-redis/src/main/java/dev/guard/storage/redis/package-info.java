@@ -2,16 +2,28 @@
  * Guard's Redis storage, {@link dev.guard.storage.redis.RedisStorage}: limits shared by every bot process that uses one
  * Redis (standalone, Sentinel or Cluster), each decision one round trip.
  *
- * <h2>Scripts</h2>
+ * <h2>Lua code</h2>
  *
  * <p>Every limit kind of {@code dev.guard.limit} has a Lua twin in {@code kinds.lua} that follows the Java reference
  * step for step: the same state layout, the same integer arithmetic (every value stays below 2<sup>53</sup>, where Lua's
  * doubles are exact; divisions are corrected for rounding), the same handling of a clock that goes backwards. A
- * batch is one {@code EVALSHA} of {@code evaluate.lua}: it reads every step's state, evaluates every step against the
- * state before the batch, and only when every step admits writes every step's new state, atomically. Scripts are
- * called by their SHA-1, computed locally; a server that answers {@code NOSCRIPT} gets the script's text once. The
- * differential tests run random operation sequences against Redis and {@link dev.guard.spi.ReferenceStorage} and
- * demand identical answers.
+ * batch is one call of {@code evaluate}: it reads every step's state, evaluates every step against the state before
+ * the batch, and only when every step admits writes every step's new state, atomically. Token buckets, the most
+ * common kind, take a path of their own that works on two numbers instead of a state table. The differential tests
+ * run random operation sequences against Redis and {@link dev.guard.spi.ReferenceStorage} and demand identical
+ * answers.
+ *
+ * <p>What Guard sends: on Redis 7 and later, the code is one Redis Functions library, {@code guard_} and a digest of
+ * the code, loaded once per server with {@code FUNCTION LOAD REPLACE} (on every master of a Cluster) when the storage
+ * is built; each call is one {@code FCALL guard_<digest>_evaluate} (or {@code _refund}, {@code _gate}, {@code
+ * _member}, {@code _record}), which runs only the operation: a script body would define every helper function again
+ * on every call, a measurable part of its time in Redis. A server that answers {@code Function not
+ * found} (it restarted without persistence, its functions were flushed, a master joined) gets the library again, on
+ * every master, and the call is repeated once. Storages of different Guard versions use different libraries, so they
+ * never replace each other's code; a library that no storage uses any more stays until {@code FUNCTION DELETE}. On a
+ * server without Functions (or whose ACL denies {@code FUNCTION}), the same code runs as one script per operation,
+ * called by its SHA-1 ({@code EVALSHA}); a server that answers {@code NOSCRIPT} gets the script's text once ({@code
+ * EVAL}).
  *
  * <p>Replies are integers: an {@link dev.guard.limit.Outcome} as is, with three sentinels for what a double cannot
  * hold: 2<sup>53</sup> for the {@code Long.MAX_VALUE} "remaining" of gates and sets, -2<sup>53</sup> for {@link
@@ -30,32 +42,33 @@
  * dev.guard.storage.redis.RedisStorage.Builder#expiryMargin}): Redis expires keys on its own clock while decisions run
  * on the callers' clocks, and the margin keeps a caller whose clock lags from finding its state gone early, which would
  * grant extra permits. Redis thus holds only recently active state. A state read after its ttl on the caller's clock
- * counts as absent and is deleted, as the reference drops it, so the margin changes no decision. Gates and set
+ * counts as absent and is deleted (unless the same call writes it anyway), as the reference drops it, so the margin
+ * changes no decision. Gates and set
  * memberships carry absolute deadlines; their expiry is the deadline minus the {@code nowMicros} the caller passes with
  * it (Redis' {@code TIME} with server time), plus the margin.
  *
  * <h2>Cluster</h2>
  *
- * <p>A script may only touch keys of one slot, so the hash tag is chosen on purpose: the subject. All state of one user
- * (or one chat, one sender) lives in one slot, so a chain of per-user limits is one atomic script, and users spread over
+ * <p>One function call may only touch keys of one slot, so the hash tag is chosen on purpose: the subject. All state of one user
+ * (or one chat, one sender) lives in one slot, so a chain of per-user limits is one atomic call, and users spread over
  * the masters. A batch whose keys span slots (a per-user limit with a per-chat or global one) is evaluated per slot:
  *
  * <ol>
- *   <li>one script per slot, all sent at once (still one round trip of latency), each atomic and all-or-nothing within
+ *   <li>one call per slot, all sent at once (still one round trip of latency), each atomic and all-or-nothing within
  *       its slot, each journaling the text of every state it wrote, before and after;
  *   <li>when every slot admits, the batch is admitted;
  *   <li>when a slot rejects, every slot that committed runs {@code refund.lua}: a key nobody wrote since gets its
  *       previous text back exactly; a key others wrote since loses only this batch's permits (tokens back, a count or
  *       log entry out, a cooldown that is someone else's kept). The outcomes are those each slot computed against its
- *       state before the batch, as one script would have.
+ *       state before the batch, as one call would have.
  * </ol>
  *
- * <p>The difference from one script: during the refund's round trip other callers see the refunded permits as taken,
- * so under contention a cross-slot batch may reject a request that one script would have admitted. It never admits
+ * <p>The difference from one call: during the refund's round trip other callers see the refunded permits as taken,
+ * so under contention a cross-slot batch may reject a request that one call would have admitted. It never admits
  * more than a limit allows. If a slot fails or times out, the slots that committed are refunded and the call fails
  * ({@link dev.guard.spi.GuardStorageException}); the failed slot's own commit is then unknown. A failed refund leaves its
  * permits taken until the state expires. {@link dev.guard.storage.redis.RedisStorage.Builder#singleSlot(boolean)}
- * puts every key in one slot instead ({@code {g}}): every batch is one script, and one master holds all of Guard's
+ * puts every key in one slot instead ({@code {g}}): every batch is one call, and one master holds all of Guard's
  * state.
  *
  * <h2>Failures</h2>

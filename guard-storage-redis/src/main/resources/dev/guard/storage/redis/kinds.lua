@@ -1,5 +1,6 @@
--- Guard's limit kinds: the reference semantics of dev.guard.limit.* in Lua, step for step. Every script of this
--- backend starts with this file (RedisScript concatenates them).
+-- Guard's limit kinds: the reference semantics of dev.guard.limit.* in Lua, step for step. The operations' files
+-- follow this one: as a Redis Functions library, created once per server (FUNCTION LOAD), or, where Redis has no
+-- Functions, as one script per operation that ends by calling its function (RedisScript assembles both).
 --
 -- Lua numbers are IEEE-754 doubles. Every value here is an integer below 2^53 in magnitude, where doubles are
 -- exact, and every division goes through fdiv, which corrects the off-by-one of a rounded quotient.
@@ -99,15 +100,12 @@ end
 -- The kinds, one function per operation and one branch per kind, in the order of dev.guard.limit. A kind is a
 -- one-letter code: t TokenBucket, f FixedWindow, l SlidingWindowLog, c SlidingWindowCounter, d Cooldown, g Gate,
 -- a Membership.MUST_BE_ABSENT, p Membership.MUST_BE_PRESENT; a, b, c are its parameters, as each branch says.
--- Branches rather than a table of functions per kind: Redis runs the whole script on every call, creating every
--- function anew, and each closure costs a measurable part of a call.
+-- TokenBucket, the most common kind, has a path of its own below (bucketEval, bucketPut) that works on two numbers
+-- instead of a state table.
 
--- TokenBucket's level in ticks at now: refilled since the last update, capped at cap.
-local function level(s, now, cap, rate)
-  if not s then
-    return cap
-  end
-  local lvl, elapsed = s[1], now - s[2]
+-- TokenBucket's level in ticks at now for a state {lvl, last}: refilled since the last update, capped at cap.
+local function level(lvl, last, now, cap, rate)
+  local elapsed = now - last
   if elapsed <= 0 then
     return lvl
   end
@@ -116,6 +114,16 @@ local function level(s, now, cap, rate)
     return cap
   end
   return lvl + elapsed * rate
+end
+
+-- Micros from now until a bucket at level lvl (its level at now) whose last update is last is full again.
+local function bucketTtl(lvl, last, now, cap, rate)
+  local missing = cap - lvl
+  if missing == 0 then
+    return 0
+  end
+  -- A clock that went backwards leaves last ahead of now: keep the state until then too.
+  return max(0, last - now) + cdiv(missing, rate)
 end
 
 -- SlidingWindowLog's index of the first timestamp still counted at now.
@@ -162,12 +170,7 @@ end
 local function ttl(kind, s, now, a, b, c)
   if kind == 't' then
     -- TokenBucket. a = ticksPerMicro, b = ticksPerToken, c = capacity. State {levelTicks, lastMicros}.
-    local missing = c * b - level(s, now, c * b, a)
-    if missing == 0 then
-      return 0
-    end
-    -- A clock that went backwards leaves lastMicros ahead of now: keep the state until then too.
-    return max(0, s[2] - now) + cdiv(missing, a)
+    return bucketTtl(level(s[1], s[2], now, c * b, a), s[2], now, c * b, a)
   elseif kind == 'f' then
     -- FixedWindow. a = limit, b = windowMicros. State {windowIndex, count}.
     return max(0, (s[1] + 1) * b - now)
@@ -189,23 +192,9 @@ local function ttl(kind, s, now, a, b, c)
   return max(0, s[1] - now)
 end
 
--- The outcome of p permits against s at now, changing nothing.
+-- The outcome of p permits against s at now, changing nothing. Every kind but the token bucket.
 local function eval(kind, s, now, p, a, b, c)
-  if kind == 't' then
-    if p > c then
-      return NEVER
-    end
-    local lvl, need = level(s, now, c * b, a), p * b
-    if lvl >= need then
-      return admitted(fdiv(lvl - need, b))
-    end
-    -- A clock that went backwards leaves lastMicros ahead of now, and refill resumes only from there.
-    local ahead = 0
-    if s and s[2] > now then
-      ahead = s[2] - now
-    end
-    return rejected(ahead + cdiv(need - lvl, a))
-  elseif kind == 'f' then
+  if kind == 'f' then
     if p > a then
       return NEVER
     end
@@ -294,15 +283,10 @@ local function eval(kind, s, now, p, a, b, c)
   return redis.error_reply('guard: unknown limit kind ' .. tostring(kind))
 end
 
--- The state after admitting p permits at now (may change s itself), or nil for absent. Only kinds that write.
+-- The state after admitting p permits at now (may change s itself), or nil for absent. Only kinds that write, but
+-- the token bucket.
 local function commit(kind, s, now, p, a, b, c)
-  if kind == 't' then
-    local lvl = level(s, now, c * b, a) - p * b
-    if not s then
-      return { lvl, now }
-    end
-    return { lvl, max(s[2], now) }
-  elseif kind == 'f' then
+  if kind == 'f' then
     local index, count = fdiv(now, b), 0
     if s and s[1] >= index then
       index, count = s[1], s[2]
@@ -353,45 +337,96 @@ local function commit(kind, s, now, p, a, b, c)
   return s
 end
 
--- Reads the state at key; a state past its ttl (or of another shape: the limit was reconfigured) is deleted and
--- reads as absent, as ReferenceStorage drops expired entries when it reads them. Returns the state and its text.
-local function load(key, kind, now, a, b, c)
-  local raw = call('GET', key)
+-- The state that the text raw (false: no key) holds at now, or nil when it is absent, past its ttl or of another
+-- shape (the limit was reconfigured). A key whose text reads as absent must be deleted unless the caller writes it
+-- anyway, as ReferenceStorage drops expired entries when it reads them: see evaluate.
+local function state(raw, kind, now, a, b, c)
   if not raw then
-    return nil, false
+    return nil
   end
   local s = decode(raw)
   local want = size(kind, b)
   if (want and #s ~= want) or ttl(kind, s, now, a, b, c) <= 0 then
-    call('DEL', key)
-    return nil, false
+    return nil
   end
-  return s, raw
+  return s
 end
 
 -- How many milliseconds a key outlives its ttl in Redis, so that callers whose clocks lag Redis' (or each other's)
 -- never find their state gone early; every script that writes sets it from its arguments. A key read after its ttl
--- on the caller's clock is absent anyway (see load).
+-- on the caller's clock is absent anyway (see state).
 local margin = 0
 
--- Writes s at key to expire at its ttl (rounded up to whole milliseconds: never earlier) plus the margin, or deletes
--- the key when s equals absent. Returns the text written, or false.
-local function put(key, kind, s, now, existed, a, b, c)
-  local left = 0
-  if s then
-    left = ttl(kind, s, now, a, b, c)
-  end
+-- Writes text at key to expire in left micros (rounded up to whole milliseconds: never earlier) plus the margin, or
+-- never when left is INF; deletes the key instead when left <= 0 (the state equals absent). Returns what it wrote, or
+-- false.
+local function store(key, existed, left, text)
   if left <= 0 then
     if existed then
       call('DEL', key)
     end
     return false
   end
-  local text = encode(s)
   if left == INF then
     call('SET', key, text)
   else
     call('SET', key, text, 'PX', cdiv(left, 1000) + margin)
   end
   return text
+end
+
+-- Writes s at key (existed: the key holds text) to expire at its ttl, or deletes the key when s equals absent.
+-- Returns the text written, or false.
+local function put(key, kind, s, now, existed, a, b, c)
+  local left = 0
+  if s then
+    left = ttl(kind, s, now, a, b, c)
+  end
+  return store(key, existed, left, left > 0 and encode(s))
+end
+
+-- TokenBucket's path. a = rate (ticksPerMicro), per = ticksPerToken, cap = capacity. The state's text is
+-- "levelTicks lastMicros", as encode writes it.
+
+-- The outcome of p permits against the text raw (false: no key) at now, the level in ticks at now, and the last
+-- update of a live state (nil when absent, past its ttl or of another shape).
+local function bucketEval(raw, now, p, rate, per, cap)
+  local capT = cap * per
+  local lvl, last = capT, nil
+  if raw then
+    local space = find(raw, ' ', 1, true)
+    if space then
+      local l, t = tonumber(sub(raw, 1, space - 1)), tonumber(sub(raw, space + 1))
+      if l and t then
+        l = level(l, t, now, capT, rate)
+        if bucketTtl(l, t, now, capT, rate) > 0 then
+          lvl, last = l, t
+        end
+      end
+    end
+  end
+  if p > cap then
+    return NEVER, lvl, last
+  end
+  local need = p * per
+  if lvl >= need then
+    return admitted(fdiv(lvl - need, per)), lvl, last
+  end
+  -- A clock that went backwards leaves last ahead of now, and refill resumes only from there.
+  local ahead = 0
+  if last and last > now then
+    ahead = last - now
+  end
+  return rejected(ahead + cdiv(need - lvl, rate)), lvl, last
+end
+
+-- Takes p permits from a bucket at level lvl (last: its last update, nil when absent) and writes it at key as put
+-- does (existed: the key holds text). Returns the text written, or false.
+local function bucketPut(key, existed, now, lvl, last, p, rate, per, cap)
+  lvl = lvl - p * per
+  if not last or last < now then
+    last = now
+  end
+  local left = bucketTtl(lvl, last, now, cap * per, rate)
+  return store(key, existed, left, left > 0 and format('%d %d', lvl, last))
 end

@@ -1,18 +1,24 @@
 
--- Set memberships. KEYS[1]: the membership.
--- ARGV[1] 'add': ARGV[2] the expiry in micros ('max' for never), ARGV[3] now for the expiry ('' for the server's
--- TIME), ARGV[4] the expiry margin in milliseconds; answers 1.
--- ARGV[1] 'is': ARGV[2] now ('' for the server's TIME); answers 1 for a member in force, else 0.
-if ARGV[1] == 'add' then
-  margin = tonumber(ARGV[4])
-  local expires = INF
-  if ARGV[2] ~= 'max' then
-    expires = tonumber(ARGV[2])
+-- Set memberships. keys[1]: the membership.
+-- args[1] 'add': args[2] the expiry in micros ('max' for never), args[3] now for the expiry ('' for the server's
+-- TIME), args[4] the expiry margin in milliseconds; answers 1.
+-- args[1] 'is': args[2] now ('' for the server's TIME); answers 1 for a member in force, else 0.
+local function member(keys, args)
+  if args[1] == 'add' then
+    margin = tonumber(args[4])
+    local expires = INF
+    if args[2] ~= 'max' then
+      expires = tonumber(args[2])
+    end
+    put(keys[1], 'p', { expires }, clock(args[3]), true, 0, 0, 0)
+    return 1
   end
-  put(KEYS[1], 'p', { expires }, clock(ARGV[3]), true, 0, 0, 0)
-  return 1
+  local raw = call('GET', keys[1])
+  if state(raw, 'p', clock(args[2]), 0, 0, 0) then
+    return 1
+  end
+  if raw then
+    call('DEL', keys[1])
+  end
+  return 0
 end
-if load(KEYS[1], 'p', clock(ARGV[2]), 0, 0, 0) then
-  return 1
-end
-return 0

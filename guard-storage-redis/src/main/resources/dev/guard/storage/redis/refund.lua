@@ -1,15 +1,15 @@
 
 -- Takes back what evaluate.lua committed for the steps of a cross-slot batch whose other slots rejected.
--- KEYS: the committed steps' keys. ARGV[1]: the now that evaluate.lua used. ARGV[2]: the expiry margin in
+-- keys: the committed steps' keys. args[1]: the now that evaluate.lua used. args[2]: the expiry margin in
 -- milliseconds. Then 7 values per step: kind, permits, a, b, c, and the text before and after evaluate.lua's commit
 -- ('' when absent).
 
 -- s without the p permits that a batch took when it wrote `written`, for a key that others have written since.
-local function refund(kind, s, written, now, p, a, b, c)
+local function giveBack(kind, s, written, now, p, a, b, c)
   if kind == 't' then
     -- Put the tokens back, up to a full bucket.
     local cap = c * b
-    local lvl = level(s, now, cap, a) + p * b
+    local lvl = level(s[1], s[2], now, cap, a) + p * b
     if lvl > cap then
       lvl = cap
     end
@@ -50,31 +50,32 @@ local function refund(kind, s, written, now, p, a, b, c)
   return s
 end
 
-local KEYS, ARGV = KEYS, ARGV
-local now = tonumber(ARGV[1])
-margin = tonumber(ARGV[2])
-for i = 1, #KEYS do
-  local o = 2 + (i - 1) * 7
-  local kind = ARGV[o + 1]
-  local p, a, b, c = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5])
-  local before, after = ARGV[o + 6], ARGV[o + 7]
-  if before == '' then
-    before = false
-  end
-  if after == '' then
-    after = false
-  end
-  local cur = call('GET', KEYS[i])
-  if cur == after then
-    -- Nobody wrote the key since the batch did: put back exactly what was there.
-    put(KEYS[i], kind, decode(before), now, cur, a, b, c)
-  elseif cur and after then
-    -- Others wrote it since: take back only this batch's permits and keep theirs.
-    local s = decode(cur)
-    local want = size(kind, b)
-    if not want or #s == want then
-      put(KEYS[i], kind, refund(kind, s, decode(after), now, p, a, b, c), now, true, a, b, c)
+local function refund(keys, args)
+  local now = tonumber(args[1])
+  margin = tonumber(args[2])
+  for i = 1, #keys do
+    local o = 2 + (i - 1) * 7
+    local kind = args[o + 1]
+    local p, a, b, c = tonumber(args[o + 2]), tonumber(args[o + 3]), tonumber(args[o + 4]), tonumber(args[o + 5])
+    local before, after = args[o + 6], args[o + 7]
+    if before == '' then
+      before = false
+    end
+    if after == '' then
+      after = false
+    end
+    local cur = call('GET', keys[i])
+    if cur == after then
+      -- Nobody wrote the key since the batch did: put back exactly what was there.
+      put(keys[i], kind, decode(before), now, cur, a, b, c)
+    elseif cur and after then
+      -- Others wrote it since: take back only this batch's permits and keep theirs.
+      local s = decode(cur)
+      local want = size(kind, b)
+      if not want or #s == want then
+        put(keys[i], kind, giveBack(kind, s, decode(after), now, p, a, b, c), now, true, a, b, c)
+      end
     end
   end
+  return #keys
 end
-return #KEYS

@@ -28,7 +28,7 @@ final class CommandStats implements AutoCloseable {
         }
     }
 
-    /** The count of every command so far, by name ({@code evalsha}, {@code get}, ...), {@code info} left out. */
+    /** The count of every command so far, by name ({@code fcall}, {@code get}, ...), {@code info} left out. */
     Map<String, Long> counts() {
         Map<String, Long> counts = new HashMap<>();
         for (StatefulRedisConnection<String, String> connection : connections) {

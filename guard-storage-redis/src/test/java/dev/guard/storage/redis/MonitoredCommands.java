@@ -41,7 +41,7 @@ final class MonitoredCommands implements AutoCloseable {
     }
 
     /**
-     * The commands executed since the last call (or since monitoring began), by name: {@code evalsha} for what clients
+     * The commands executed since the last call (or since monitoring began), by name: {@code fcall} for what clients
      * sent, {@code lua:get} for what scripts ran. Waits for a marker sent after them, so none is missed.
      */
     Map<String, Long> drain() {

@@ -16,6 +16,7 @@ import dev.guard.spi.Batch;
 import dev.guard.spi.BatchResult;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
+import io.lettuce.core.FlushMode;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.cluster.SlotHash;
@@ -23,6 +24,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CyclicBarrier;
@@ -36,11 +38,11 @@ import org.junit.jupiter.api.Test;
  * Round trips counted where they happen: Redis' {@code INFO commandstats}. A private redis-server keeps the counts
  * free of other clients; the Cluster tests sum the counts of its three masters.
  *
- * <p>Commandstats also counts the commands that scripts run: every script reads each of its keys with one {@code
- * GET} and writes with {@code SET} or {@code DEL}. So "one round trip per decision" reads: one {@code EVALSHA} per
- * decision, exactly one {@code GET} per step (the script's own reads, none from the client), and no other command.
- * The shared Cluster may serve other clients meanwhile, so there the count comes from {@code MONITOR}, restricted to
- * the test's own keys, with the scripts' commands told apart ({@code lua:get}).
+ * <p>Commandstats also counts the commands that Lua code runs: every call reads each of its keys with one {@code GET}
+ * and writes with {@code SET} or {@code DEL}. So "one round trip per decision" reads: one {@code FCALL} per decision
+ * ({@code EVALSHA} on the script path), exactly one {@code GET} per step (the function's own reads, none from the
+ * client), and no other command. The shared Cluster may serve other clients meanwhile, so there the count comes from
+ * {@code MONITOR}, restricted to the test's own keys, with the functions' commands told apart ({@code lua:get}).
  */
 class RedisRoundTripTest {
     record Msg(long user, long chat, String text) {}
@@ -48,9 +50,19 @@ class RedisRoundTripTest {
     private final ManualTicker ticker = ManualTicker.create();
 
     @Test
-    void guardCheck_fourStepChain_isOneEvalshaPerDecision() {
+    void guardCheck_fourStepChain_isOneFcallPerDecision() {
+        assertOneCommandPerDecision(true, "fcall");
+    }
+
+    @Test
+    void guardCheck_fourStepChainOnScripts_isOneEvalshaPerDecision() {
+        assertOneCommandPerDecision(false, "evalsha");
+    }
+
+    private void assertOneCommandPerDecision(boolean functions, String command) {
         try (RedisProcess server = RedisProcess.start();
-                RedisStorage storage = RedisStorage.builder(server.uri()).build();
+                RedisStorage storage =
+                        RedisStorage.builder(server.uri()).functions(functions).build();
                 CommandStats stats = new CommandStats(List.of(server.uri()))) {
             Guard<Msg> guard = Guard.<Msg>builder()
                     .storage(storage)
@@ -74,8 +86,8 @@ class RedisRoundTripTest {
             }
             Map<String, Long> executed = CommandStats.delta(before, stats.counts());
 
-            assertThat(executed).containsEntry("evalsha", 200L).containsEntry("get", 4 * 200L);
-            assertThat(executed.keySet()).isSubsetOf("evalsha", "get", "set", "del");
+            assertThat(executed).containsEntry(command, 200L).containsEntry("get", 4 * 200L);
+            assertThat(executed.keySet()).isSubsetOf(command, "get", "set", "del");
             // Every path through the script was taken: admitted, and rejected by the duplicate and chat steps.
             assertThat(reasons).containsKeys(Reason.ALLOWED, Reason.DUPLICATE, Reason.THROTTLED);
         }
@@ -87,7 +99,8 @@ class RedisRoundTripTest {
         Batch batch = Batch.of(new Step(key, new TokenBucket(10, 1, Duration.ofSeconds(1)), 1));
         RedisClient admin;
         try (RedisProcess server = RedisProcess.start();
-                RedisStorage storage = RedisStorage.builder(server.uri()).build();
+                RedisStorage storage =
+                        RedisStorage.builder(server.uri()).functions(false).build();
                 CommandStats stats = new CommandStats(List.of(server.uri()))) {
             admin = RedisClient.create(server.uri());
             try (StatefulRedisConnection<String, String> connection = admin.connect()) {
@@ -106,6 +119,48 @@ class RedisRoundTripTest {
             assertThat(CommandStats.delta(before, middle))
                     .isEqualTo(Map.of("evalsha", 1L, "eval", 1L, "get", 1L, "set", 1L));
             assertThat(CommandStats.delta(middle, after)).isEqualTo(Map.of("evalsha", 1L, "get", 1L, "set", 1L));
+        }
+    }
+
+    @Test
+    void evaluate_functionsFlushed_loadsTheLibraryOnceThenCallsItAgain() {
+        StateKey key = new StateKey("bucket", "user-1");
+        TokenBucket bucket = new TokenBucket(10, 1, Duration.ofSeconds(1));
+        Batch batch = Batch.of(new Step(key, bucket, 1));
+        try (RedisProcess server = RedisProcess.start();
+                RedisStorage storage = RedisStorage.builder(server.uri()).build();
+                CommandStats stats = new CommandStats(List.of(server.uri()))) {
+            RedisClient admin = RedisClient.create(server.uri());
+            try (StatefulRedisConnection<String, String> connection = admin.connect()) {
+                assertThat(storage.evaluate(batch, ticker.epochMicros()).outcome(0))
+                        .isEqualTo(Outcome.admitted(9));
+                connection.sync().functionFlush(FlushMode.SYNC);
+
+                Map<String, Long> before = stats.counts();
+                assertThat(storage.evaluate(batch, ticker.epochMicros()).outcome(0))
+                        .isEqualTo(Outcome.admitted(8));
+                Map<String, Long> middle = stats.counts();
+                connection.sync().functionFlush(FlushMode.SYNC);
+                assertThat(storage.evaluateAsync(batch, ticker.epochMicros())
+                                .toCompletableFuture()
+                                .join()
+                                .outcome(0))
+                        .isEqualTo(Outcome.admitted(7));
+                Map<String, Long> afterAsync = stats.counts();
+                assertThat(storage.acquire(key, bucket, 1, ticker.epochMicros()))
+                        .isEqualTo(Outcome.admitted(6));
+                Map<String, Long> after = stats.counts();
+
+                // "Function not found", the library once, the call again; from then on one FCALL.
+                Map<String, Long> reloaded = Map.of("fcall", 2L, "function|load", 1L, "get", 1L, "set", 1L);
+                assertThat(CommandStats.delta(before, middle)).isEqualTo(reloaded);
+                Map<String, Long> flushedAndReloaded = new HashMap<>(reloaded);
+                flushedAndReloaded.put("function|flush", 1L);
+                assertThat(CommandStats.delta(middle, afterAsync)).isEqualTo(flushedAndReloaded);
+                assertThat(CommandStats.delta(afterAsync, after)).isEqualTo(Map.of("fcall", 1L, "get", 1L, "set", 1L));
+            } finally {
+                admin.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+            }
         }
     }
 
@@ -155,7 +210,7 @@ class RedisRoundTripTest {
                 // One script per call, the same for callers that won and lost: nothing is retried. The script reads
                 // the key once per call and writes it once per admitted call.
                 long calls = (long) threads * perThread;
-                assertThat(executed).isEqualTo(Map.of("evalsha", calls, "get", calls, "set", capacity));
+                assertThat(executed).isEqualTo(Map.of("fcall", calls, "get", calls, "set", capacity));
             } finally {
                 pool.shutdownNow();
                 opened.forEach(RedisStorage::close);
@@ -183,7 +238,7 @@ class RedisRoundTripTest {
             assertThat(first.admitted()).isTrue();
             assertThat(copy.firstRejected()).isEqualTo(1);
             // Four reads per script; the admitted one wrote the cooldown, the window and the bucket.
-            assertThat(executed).isEqualTo(Map.of("evalsha", 2L, "lua:get", 8L, "lua:set", 3L));
+            assertThat(executed).isEqualTo(Map.of("fcall", 2L, "lua:get", 8L, "lua:set", 3L));
         }
     }
 
@@ -209,8 +264,8 @@ class RedisRoundTripTest {
             assertThat(admitted).isEqualTo(BatchResult.of(Outcome.admitted(4), Outcome.admitted(0)));
             assertThat(rejected).isEqualTo(BatchResult.of(Outcome.admitted(3), Outcome.rejected(60_000_000)));
             // Two slots, two scripts sent at once; the rejection adds one refund for the slot that admitted.
-            assertThat(first).isEqualTo(Map.of("evalsha", 2L, "lua:get", 2L, "lua:set", 2L));
-            assertThat(second).isEqualTo(Map.of("evalsha", 3L, "lua:get", 3L, "lua:set", 2L));
+            assertThat(first).isEqualTo(Map.of("fcall", 2L, "lua:get", 2L, "lua:set", 2L));
+            assertThat(second).isEqualTo(Map.of("fcall", 3L, "lua:get", 3L, "lua:set", 2L));
             // The refund gave the user's token back.
             assertThat(storage.acquire(user, perUser, 0, now)).isEqualTo(Outcome.admitted(4));
         }

@@ -1,0 +1,112 @@
+package dev.guard.storage.redis;
+
+import io.lettuce.core.RedisCommandExecutionException;
+import io.lettuce.core.RedisFuture;
+import io.lettuce.core.RedisNoScriptException;
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.cluster.api.async.RedisAdvancedClusterAsyncCommands;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+
+/**
+ * How a storage calls its {@link RedisScript operations} on its connection: {@code FCALL} of the Functions library
+ * where the server has Functions (Redis 7 and later), else {@code EVALSHA} of the scripts. Either way one command
+ * per call, and what a server lost is sent again without the caller noticing.
+ *
+ * <ul>
+ *   <li>Functions: the library is loaded ({@code FUNCTION LOAD REPLACE}) when the storage is built, on every master
+ *       of a Cluster. A server that answers {@code Function not found} (it restarted without persistence, was flushed,
+ *       or is a master that joined later) gets the library again, on every master, and the call is repeated once.
+ *   <li>Scripts: a server that answers {@code NOSCRIPT} gets the call again as {@code EVAL}, which also caches the
+ *       script there.
+ * </ul>
+ *
+ * <p>Immutable and thread-safe; nothing blocks.
+ */
+final class LuaCalls {
+    private final RedisClusterAsyncCommands<byte[], byte[]> commands;
+    private final boolean functions;
+
+    LuaCalls(RedisClusterAsyncCommands<byte[], byte[]> commands, boolean functions) {
+        this.commands = commands;
+        this.functions = functions;
+    }
+
+    /** Whether calls are {@code FCALL}s of the library (else {@code EVALSHA}s). */
+    boolean functions() {
+        return functions;
+    }
+
+    /**
+     * Sends one call: {@code FCALL} or {@code EVALSHA}. The future fails as Redis answered, including the failures
+     * that {@link #recoverable} names.
+     */
+    <T> RedisFuture<T> send(RedisScript script, ScriptOutputType type, byte[][] keys, byte[]... args) {
+        if (functions) {
+            return commands.fcall(script.function(), type, keys, args);
+        }
+        return commands.evalsha(script.sha(), type, keys, args);
+    }
+
+    /** Whether {@code error} says that the server lacks this storage's code, which {@link #resend} cures. */
+    boolean recoverable(Throwable error) {
+        Throwable cause = unwrap(error);
+        if (functions) {
+            return cause instanceof RedisCommandExecutionException
+                    && cause.getMessage() != null
+                    && cause.getMessage().startsWith("ERR Function not found");
+        }
+        return cause instanceof RedisNoScriptException;
+    }
+
+    /** After a {@link #recoverable} failure: sends the code (the library, or the script's text) and calls again. */
+    <T> CompletableFuture<T> resend(RedisScript script, ScriptOutputType type, byte[][] keys, byte[]... args) {
+        if (functions) {
+            return loadLibrary().thenCompose(ignored -> commands.<T>fcall(script.function(), type, keys, args)
+                    .toCompletableFuture());
+        }
+        return commands.<T>eval(script.body(), type, keys, args).toCompletableFuture();
+    }
+
+    /** Sends one call and, when the server lacks the code, sends the code and calls once more. */
+    <T> CompletableFuture<T> run(RedisScript script, ScriptOutputType type, byte[][] keys, byte[]... args) {
+        CompletableFuture<T> call = this.<T>send(script, type, keys, args).toCompletableFuture();
+        return call.exceptionallyCompose(e ->
+                recoverable(e) ? this.<T>resend(script, type, keys, args) : CompletableFuture.failedFuture(unwrap(e)));
+    }
+
+    /**
+     * Loads the library on the server, on every master of a Cluster; replacing a library of the same name is harmless,
+     * since the name holds the code's digest.
+     */
+    CompletableFuture<?> loadLibrary() {
+        if (commands instanceof RedisAdvancedClusterAsyncCommands<byte[], byte[]> cluster) {
+            // FUNCTION LOAD goes to one node of its own accord; each master needs the library.
+            return cluster.upstream()
+                    .commands()
+                    .functionLoad(RedisScript.LIBRARY, true)
+                    .toCompletableFuture();
+        }
+        return commands.functionLoad(RedisScript.LIBRARY, true).toCompletableFuture();
+    }
+
+    /** Whether {@code error}, the answer to {@code FUNCTION LOAD}, says the server has no Functions for this client. */
+    static boolean unsupported(Throwable error) {
+        Throwable cause = unwrap(error);
+        String message = cause.getMessage();
+        return cause instanceof RedisCommandExecutionException
+                && message != null
+                && (message.startsWith("ERR unknown command") || message.startsWith("NOPERM"));
+    }
+
+    static Throwable unwrap(Throwable error) {
+        Throwable cause = error;
+        while ((cause instanceof CompletionException || cause instanceof ExecutionException)
+                && cause.getCause() != null) {
+            cause = cause.getCause();
+        }
+        return cause;
+    }
+}
