@@ -51,8 +51,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>One transaction per decision.</b> Every step of a batch is evaluated in one transaction that locks the
  * batch's rows in one fixed order (their key hashes), so concurrent decisions never deadlock, and a key's first touch
- * inserts its row inside that same transaction. On PostgreSQL the whole decision is one call of a PL/pgSQL function
- * installed by {@link #createSchema()}: one round trip whatever the chain's length. On MariaDB it is three (lock and
+ * inserts its row inside that same transaction. On PostgreSQL the whole decision is one statement, one round trip
+ * whatever the chain's length: a plain upsert for a single token bucket, otherwise one call of a PL/pgSQL function
+ * installed by {@link #createSchema()}. On MariaDB it is three (lock and
  * read, write, commit; a rejected decision that finds nothing expired skips the write), on MySQL four. Configure the
  * pool with {@code autoCommit=false} on MariaDB and MySQL, whose drivers spend a round trip on each auto-commit switch.
  *
