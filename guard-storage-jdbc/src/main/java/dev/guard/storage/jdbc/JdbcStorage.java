@@ -3,6 +3,8 @@ package dev.guard.storage.jdbc;
 import dev.guard.Ticker;
 import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Membership;
+import dev.guard.limit.Outcome;
+import dev.guard.limit.TokenBucket;
 import dev.guard.spi.Batch;
 import dev.guard.spi.BatchResult;
 import dev.guard.spi.GuardStorageException;
@@ -25,6 +27,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
@@ -48,8 +51,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>One transaction per decision.</b> Every step of a batch is evaluated in one transaction that locks the
  * batch's rows in one fixed order (their key hashes), so concurrent decisions never deadlock, and a key's first touch
- * inserts its row inside that same transaction. On PostgreSQL the whole decision is one call of a PL/pgSQL function
- * installed by {@link #createSchema()}: one round trip whatever the chain's length. On MariaDB it is three (lock and
+ * inserts its row inside that same transaction. On PostgreSQL the whole decision is one statement, one round trip
+ * whatever the chain's length: a plain upsert for a single token bucket, otherwise one call of a PL/pgSQL function
+ * installed by {@link #createSchema()}. On MariaDB it is three (lock and
  * read, write, commit; a rejected decision that finds nothing expired skips the write), on MySQL four. Configure the
  * pool with {@code autoCommit=false} on MariaDB and MySQL, whose drivers spend a round trip on each auto-commit switch.
  *
@@ -80,6 +84,7 @@ public final class JdbcStorage implements Storage {
     private final TableSql sql;
     private final int timeoutSeconds;
     private final boolean storedFunction;
+    private final TableSql.NamedSql bucketDecision;
     private final boolean synchronousCommit;
     private final boolean unloggedTable;
     private final Executor executor;
@@ -96,6 +101,7 @@ public final class JdbcStorage implements Storage {
         this.timeoutSeconds = (int) Math.min(Integer.MAX_VALUE, Math.max(1, ceilSeconds(b.timeout)));
         this.storedFunction = dialect == JdbcDialect.POSTGRESQL && b.storedFunction;
         this.synchronousCommit = b.synchronousCommit;
+        this.bucketDecision = storedFunction ? sql.bucketDecision(!synchronousCommit) : null;
         this.unloggedTable = b.unloggedTable;
         this.executor = b.executor;
         this.ticker = b.ticker;
@@ -221,6 +227,16 @@ public final class JdbcStorage implements Storage {
         for (int i = 0; i < n; i++) {
             hashes[i] = KeyCodec.keyHash(keys[i]);
         }
+        if (bucketDecision != null
+                && n == 1
+                && specs[0] instanceof TokenBucket bucket
+                && permits[0] >= 1
+                && permits[0] <= bucket.capacity()) {
+            OptionalLong outcome = inBucketStatement(operation, keys[0], bucket, permits[0], hashes[0], nowMicros);
+            if (outcome.isPresent()) {
+                return new long[] {outcome.getAsLong()};
+            }
+        }
         int[] order = sortedOrder(hashes);
         long[] sorted = storedFunction
                 ? inFunction(operation, keys, specs, permits, hashes, order, nowMicros)
@@ -245,6 +261,60 @@ public final class JdbcStorage implements Storage {
             order[j] = i;
         }
         return order;
+    }
+
+    /**
+     * PostgreSQL, one token bucket step: the decision in one plain statement ({@link TableSql#bucketDecision}), one
+     * round trip under auto-commit. Empty when the statement could not decide exactly (a concurrent first touch, a gate
+     * or membership under the key, a level above capacity): nothing was written then, and the evaluate function
+     * decides.
+     */
+    private OptionalLong inBucketStatement(
+            String operation, StateKey key, TokenBucket bucket, long permits, byte[] hash, long nowMicros) {
+        long[] first = bucket.commit(null, nowMicros, permits);
+        long firstTtl = bucket.ttlMicros(first, nowMicros);
+        Object[] values = new Object[TableSql.BucketParam.values().length];
+        values[TableSql.BucketParam.HASH.ordinal()] = hash;
+        values[TableSql.BucketParam.SUBJECT_HASH.ordinal()] = KeyCodec.subjectHash(key.subject());
+        values[TableSql.BucketParam.SCOPE.ordinal()] = KeyCodec.displayText(key.scope());
+        values[TableSql.BucketParam.SUBJECT.ordinal()] = KeyCodec.displayText(key.subject());
+        values[TableSql.BucketParam.FIRST_LEVEL.ordinal()] = first[0];
+        values[TableSql.BucketParam.FIRST_EXPIRY.ordinal()] = expiry(nowMicros, firstTtl);
+        values[TableSql.BucketParam.NOW.ordinal()] = nowMicros;
+        values[TableSql.BucketParam.CAP.ordinal()] = bucket.capacityTicks();
+        values[TableSql.BucketParam.RATE.ordinal()] = bucket.ticksPerMicro();
+        values[TableSql.BucketParam.COST.ordinal()] = permits * bucket.ticksPerToken();
+        return inStatement(operation, c -> {
+            try (PreparedStatement ps = c.prepareStatement(bucketDecision.sql())) {
+                ps.setQueryTimeout(timeoutSeconds);
+                int[] slots = bucketDecision.slots();
+                for (int i = 0; i < slots.length; i++) {
+                    Object v = values[slots[i]];
+                    if (v instanceof byte[] bytes) {
+                        ps.setBytes(i + 1, bytes);
+                    } else if (v instanceof String text) {
+                        ps.setString(i + 1, text);
+                    } else {
+                        ps.setLong(i + 1, (Long) v);
+                    }
+                }
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        return OptionalLong.empty();
+                    }
+                    long[] state = readState(rs, 3);
+                    if (rs.getBoolean(1)) {
+                        return OptionalLong.of(Outcome.admitted(state[0] / bucket.ticksPerToken()));
+                    }
+                    StoredRow row = new StoredRow(rs.getInt(2), state, 0, rs.getLong(4));
+                    long outcome = row.kind() == StoredRow.LIMIT
+                            ? bucket.evaluate(row.liveState(nowMicros), nowMicros, permits)
+                            : 0;
+                    // The statement refused exactly what the reference rejects; anything else goes the general way.
+                    return Outcome.isAdmitted(outcome) ? OptionalLong.empty() : OptionalLong.of(outcome);
+                }
+            }
+        });
     }
 
     /** PostgreSQL: the whole decision in one call of the evaluate function; one round trip under auto-commit. */

@@ -6,6 +6,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.regex.Pattern;
@@ -117,6 +118,93 @@ final class TableSql {
     String write() {
         return "UPDATE " + table + " SET kind = ?, state = ?, record = ?, version = ?, expires_at = ?"
                 + " WHERE key_hash = ?";
+    }
+
+    /**
+     * PostgreSQL, one token bucket step with {@code 1 <= permits <= capacity}: the whole decision in one plain
+     * statement, which costs the server a fraction of a call of the evaluate function (a PL/pgSQL function
+     * initialises each of its expressions again in every transaction). The upsert inserts a first touch as already
+     * consumed, or locks the existing row and updates it only if the bucket holds enough; the same arithmetic as
+     * {@code TokenBucket} and the evaluate function, through the schema's inlinable helpers. It answers one row:
+     * {@code admitted, kind, state, expires_at}, the new state when admitted, otherwise the row as locked (locking it
+     * again follows its update chain to the version the upsert saw, whatever this statement's snapshot holds). No row
+     * means that a concurrent first touch inserted the key after this statement's snapshot; the caller then decides
+     * with the evaluate function. Parameters by {@link BucketParam}.
+     */
+    NamedSql bucketDecision(boolean asyncCommit) {
+        // Each expression appears once per use, spelled out rather than through guard_state_bucket_level: the
+        // executor builds every expression of a statement again at each execution, so their size is the cost.
+        String live = "t.kind = 1 AND t.expires_at > :now";
+        String level = "CASE WHEN NOT (" + live + ") THEN :cap WHEN t.state[2] >= :now THEN t.state[1]"
+                + " WHEN :now - t.state[2] >= " + table + "_cdiv(:cap - t.state[1], :rate) THEN :cap"
+                + " ELSE t.state[1] + (:now - t.state[2]) * :rate END";
+        String last = "CASE WHEN " + live + " THEN GREATEST(t.state[2], :now) ELSE :now END";
+        String sql = "WITH up AS (INSERT INTO " + table + " AS t"
+                + " (key_hash, subject_hash, scope, subject, kind, state, version, expires_at)"
+                + " SELECT :hash, :subject_hash, :scope, :subject, 1, ARRAY[:first_level, :now], 0, :first_expiry"
+                // Inside the statement's own transaction, so that only this decision skips the WAL flush wait.
+                + (asyncCommit ? " WHERE set_config('synchronous_commit', 'off', true) = 'off'" : "")
+                + " ON CONFLICT (key_hash) DO UPDATE SET kind = 1, record = NULL, version = 0,"
+                + " state = ARRAY[(" + level + ") - :cost, " + last + "],"
+                // The ttl: the ceiling of missing / rate, where missing >= 1 (the WHERE below).
+                + " expires_at = " + last + " + (:cap - (" + level + ") + :cost - 1) / :rate + 1"
+                // Admits when 0 <= level - cost < capacity. Gates and memberships under the same key, and a level
+                // above capacity (the spec shrank), take the general path: the statement leaves them alone.
+                + " WHERE NOT (t.kind IN (2, 3) AND t.expires_at > :now)"
+                + " AND (" + level + ") - :cost <@ int8range(0, :cap)"
+                + " RETURNING t.state)"
+                + " SELECT TRUE, 1, state, 0 FROM up"
+                + " UNION ALL SELECT FALSE, r.kind, r.state, r.expires_at FROM (SELECT kind, state, expires_at FROM "
+                + table + " WHERE key_hash = :hash AND NOT EXISTS (SELECT 1 FROM up) FOR UPDATE) r";
+        return NamedSql.of(sql, BucketParam.class);
+    }
+
+    /** The parameters of {@link #bucketDecision}. */
+    enum BucketParam {
+        HASH,
+        SUBJECT_HASH,
+        SCOPE,
+        SUBJECT,
+        /** A first touch's level after the step, in ticks. */
+        FIRST_LEVEL,
+        /** A first touch's expiry. */
+        FIRST_EXPIRY,
+        NOW,
+        /** Capacity in ticks. */
+        CAP,
+        /** Ticks per microsecond. */
+        RATE,
+        /** The step's permits in ticks. */
+        COST
+    }
+
+    /** SQL written with {@code :name} parameters, and which parameter each JDBC position binds. */
+    record NamedSql(String sql, int[] slots) {
+        static <E extends Enum<E>> NamedSql of(String named, Class<E> params) {
+            StringBuilder sb = new StringBuilder(named.length());
+            List<Integer> slots = new ArrayList<>();
+            int i = 0;
+            while (i < named.length()) {
+                char c = named.charAt(i);
+                boolean cast = i > 0 && named.charAt(i - 1) == ':';
+                if (c == ':' && !cast && i + 1 < named.length() && Character.isLowerCase(named.charAt(i + 1))) {
+                    int end = i + 1;
+                    while (end < named.length()
+                            && (Character.isLowerCase(named.charAt(end)) || named.charAt(end) == '_')) {
+                        end++;
+                    }
+                    slots.add(Enum.valueOf(params, named.substring(i + 1, end).toUpperCase(Locale.ROOT))
+                            .ordinal());
+                    sb.append('?');
+                    i = end;
+                } else {
+                    sb.append(c);
+                    i++;
+                }
+            }
+            return new NamedSql(
+                    sb.toString(), slots.stream().mapToInt(Integer::intValue).toArray());
+        }
     }
 
     /** PostgreSQL's one-round-trip decision: see postgresql.sql. */

@@ -23,12 +23,16 @@ CREATE TABLE IF NOT EXISTS guard_state (
 -- statement
 CREATE INDEX IF NOT EXISTS guard_state_subject ON guard_state (subject_hash, key_hash);
 -- statement
+-- Floor and ceiling division. Not STRICT: the planner inlines a SQL function's body into the calling expression
+-- only if that keeps the function's null behaviour, which a CASE body cannot promise for a STRICT function. A
+-- helper that is not inlined is planned again in every transaction that calls it (a NULL argument gives NULL
+-- either way).
 CREATE OR REPLACE FUNCTION guard_state_fdiv(a bigint, b bigint) RETURNS bigint
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS 'SELECT CASE WHEN a >= 0 THEN a / b ELSE -((b - 1 - a) / b) END';
 -- statement
 CREATE OR REPLACE FUNCTION guard_state_cdiv(a bigint, b bigint) RETURNS bigint
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS 'SELECT CASE WHEN a <= 0 THEN -((-a) / b) ELSE (a + b - 1) / b END';
 -- statement
 -- A token bucket's level in ticks at p_now (TokenBucket.level): refilled since st[2], capped at cap; absent is full.
@@ -83,10 +87,12 @@ DECLARE
     first    int;
     live     int;
     m        int;
+    setting  text;
 BEGIN
     IF NOT p_sync THEN
         -- Rate state is cheap to lose: do not wait for the WAL flush (a crash loses the last fraction of a second).
-        PERFORM set_config('synchronous_commit', 'off', true);
+        -- An assignment, not PERFORM: a simple expression skips the executor start-up of a query.
+        setting := set_config('synchronous_commit', 'off', true);
     END IF;
     -- Lock (or create, then lock) each key in the order given, which is key_hash order: every transaction takes
     -- its keys in one global order, so none waits for another that waits for it. Index lookups only, one key at a

@@ -84,6 +84,15 @@ abstract class JdbcStorageSuite {
         return storage;
     }
 
+    /** A storage on the test table whose statements {@code counting} counts. */
+    private JdbcStorage countedBy(CountingDataSource counting) {
+        return track(configure(JdbcStorage.builder(counting)
+                        .table(TestDatabase.TABLE)
+                        .sweepInterval(Duration.ZERO)
+                        .dialect(database().builder().build().dialect()))
+                .build());
+    }
+
     private StateKey key(String scope) {
         return new StateKey(prefix + scope, "user-" + UUID.randomUUID());
     }
@@ -198,6 +207,71 @@ abstract class JdbcStorageSuite {
     }
 
     // -----------------------------------------------------------------------------------------------------------------
+    // One token bucket: PostgreSQL decides it in one plain statement, with the evaluate function behind it
+
+    @Test
+    void tokenBucket_firstTouchRefillAndRejection_matchTheReferenceInOneDecisionEach() {
+        CountingDataSource counting = new CountingDataSource(database().dataSource());
+        JdbcStorage storage = countedBy(counting);
+        ReferenceStorage reference = ReferenceStorage.create();
+        TokenBucket bucket = new TokenBucket(5, 2, Duration.ofSeconds(1));
+        StateKey k = key("bucket");
+        long[] permits = {3, 2, 1, 1, 5, 2, 2};
+        long[] advanceMillis = {0, 0, 0, 300, 0, 1_000, 0};
+        long[] expected = {
+            Outcome.admitted(2),
+            Outcome.admitted(0),
+            Outcome.rejected(500_000),
+            Outcome.rejected(200_000),
+            Outcome.rejected(2_200_000),
+            Outcome.admitted(0),
+            Outcome.rejected(700_000)
+        };
+        for (int i = 0; i < permits.length; i++) {
+            ticker.advance(Duration.ofMillis(advanceMillis[i]));
+            counting.reset();
+            long outcome = storage.acquire(k, bucket, permits[i], now());
+            assertThat(outcome)
+                    .as("step %d: %s", i, Outcome.toString(outcome))
+                    .isEqualTo(expected[i])
+                    .isEqualTo(reference.acquire(k, bucket, permits[i], now()));
+            assertThat(counting.total()).as("step %d", i).isLessThanOrEqualTo(roundTripsPerDecision());
+        }
+    }
+
+    @Test
+    void tokenBucket_stateAboveASmallerCapacity_matchesTheReference() {
+        JdbcStorage storage = open();
+        ReferenceStorage reference = ReferenceStorage.create();
+        TokenBucket large = new TokenBucket(10, 1, Duration.ofHours(1));
+        TokenBucket small = new TokenBucket(5, 1, Duration.ofHours(1));
+        StateKey k = key("shrunk");
+        assertThat(storage.acquire(k, large, 1, now())).isEqualTo(reference.acquire(k, large, 1, now()));
+        // Nine tokens left against a capacity of five: the plain statement leaves this to the general path.
+        for (int i = 0; i < 3; i++) {
+            assertThat(storage.acquire(k, small, 1, now()))
+                    .as("acquire %d", i)
+                    .isEqualTo(reference.acquire(k, small, 1, now()));
+        }
+        ticker.advance(Duration.ofMinutes(1));
+        assertThat(storage.acquire(k, small, 5, now())).isEqualTo(reference.acquire(k, small, 5, now()));
+    }
+
+    @Test
+    void tokenBucket_gateUnderTheSameKey_matchesTheReference() {
+        JdbcStorage storage = open();
+        ReferenceStorage reference = ReferenceStorage.create();
+        StateKey k = key("gate-then-bucket");
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofSeconds(1));
+        assertThat(storage.raiseGate(k, now() + 1_000_000, now()))
+                .isEqualTo(reference.raiseGate(k, now() + 1_000_000, now()));
+        ticker.advance(Duration.ofSeconds(2));
+        // The gate has passed: its expired row reads as absent, and the bucket starts full.
+        assertThat(storage.acquire(k, bucket, 1, now())).isEqualTo(reference.acquire(k, bucket, 1, now()));
+        assertThat(storage.acquire(k, bucket, 2, now())).isEqualTo(reference.acquire(k, bucket, 2, now()));
+    }
+
+    // -----------------------------------------------------------------------------------------------------------------
     // Concurrency
 
     @Test
@@ -280,11 +354,7 @@ abstract class JdbcStorageSuite {
     @Test
     void roundTrips_oneStepDecision_stayWithinThreeOnFirstTouchAndAfter() {
         CountingDataSource counting = new CountingDataSource(database().dataSource());
-        JdbcStorage storage = track(configure(JdbcStorage.builder(counting)
-                        .table(TestDatabase.TABLE)
-                        .sweepInterval(Duration.ZERO)
-                        .dialect(database().builder().build().dialect()))
-                .build());
+        JdbcStorage storage = countedBy(counting);
         TokenBucket bucket = new TokenBucket(1, 1, Duration.ofHours(1));
         StateKey k = key("trips");
 
@@ -299,11 +369,7 @@ abstract class JdbcStorageSuite {
     @Test
     void roundTrips_fourStepChain_sameAsOneStep() {
         CountingDataSource counting = new CountingDataSource(database().dataSource());
-        JdbcStorage storage = track(configure(JdbcStorage.builder(counting)
-                        .table(TestDatabase.TABLE)
-                        .sweepInterval(Duration.ZERO)
-                        .dialect(database().builder().build().dialect()))
-                .build());
+        JdbcStorage storage = countedBy(counting);
         Batch chain = Batch.of(
                 new Step(key("user"), new TokenBucket(5, 1, Duration.ofSeconds(1)), 1),
                 new Step(key("chat"), new FixedWindow(20, Duration.ofMinutes(1)), 1),
