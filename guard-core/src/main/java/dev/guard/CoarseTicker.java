@@ -13,10 +13,10 @@ import java.util.concurrent.locks.LockSupport;
  * bit a mark that someone read it since the last idle check. A reader that finds the mark set (the common case)
  * writes nothing, so a hot clock costs no shared write per read; the first reader after a check sets it by
  * compare-and-set. The ticking thread replaces the time keeping the mark, and once per {@link #IDLE_NANOS} clears it,
- * or, if nobody set it since the last check, publishes {@link #STALE} and stops.
+ * or, if nobody set it since the last check, publishes {@link #STALE} and ends.
  *
  * <p><b>Stale.</b> A reader that finds {@link #STALE} computes the time itself (one precise read), publishes it
- * marked, and wakes the thread. Every value published is at least every value published before ({@link #floorMicros}
+ * marked, and starts a thread. Every value published is at least every value published before ({@link #floorMicros}
  * carries it across a stale period), so reads never go backwards, even when the wall clock is set back.
  */
 final class CoarseTicker implements Ticker {
@@ -55,8 +55,8 @@ final class CoarseTicker implements Ticker {
     private long checkedAtNanos;
 
     /**
-     * A stale clock over {@code source}; {@code wake} must make the ticking thread call {@link #tick} again (start it
-     * on first use, unpark it after).
+     * A stale clock over {@code source}; {@code wake} must see to it that a thread calls {@link #tick} again (start one
+     * if none runs); if it throws, the clock goes stale again and the read rethrows.
      */
     CoarseTicker(PreciseTicker source, Runnable wake) {
         this.source = source;
@@ -76,7 +76,14 @@ final class CoarseTicker implements Ticker {
             if (w == STALE) {
                 long micros = Math.max(source.epochMicros(), floorMicros);
                 if (WORD.compareAndSet(this, STALE, micros << 1 | 1)) {
-                    wake.run();
+                    try {
+                        wake.run();
+                    } catch (RuntimeException | Error e) {
+                        // No thread will tick this value (one could not start): stale again, so the next read
+                        // computes the time and tries again, rather than a clock frozen at this value.
+                        stop();
+                        throw e;
+                    }
                     return micros;
                 }
             } else if (WORD.compareAndSet(this, w, w | 1)) {
@@ -94,7 +101,7 @@ final class CoarseTicker implements Ticker {
      * One step of the ticking thread: publishes the current time (never behind the published one) and, once per
      * {@link #IDLE_NANOS}, checks for readers.
      *
-     * @return whether to tick again in {@link #TICK_NANOS}; false when the clock went (or is) stale: park until woken
+     * @return whether to tick again in {@link #TICK_NANOS}; false when the clock went (or is) stale: the thread ends
      */
     boolean tick() {
         long nanos = source.nanoTime();
@@ -124,9 +131,15 @@ final class CoarseTicker implements Ticker {
         }
     }
 
+    /** Whether no thread ticks the clock: the next read computes the time and calls {@code wake}. */
+    boolean isStale() {
+        return word == STALE;
+    }
+
     /**
-     * Makes the clock stale whatever it holds: the ticking thread's last act when it ends abnormally, so that readers
-     * compute the time themselves (and start a new thread) instead of reading a value that nobody refreshes.
+     * Makes the clock stale whatever it holds: the ticking thread's last act when it ends abnormally, and a reader's
+     * when no thread could be started, so that readers compute the time themselves (and start a new thread) instead
+     * of reading a value that nobody refreshes.
      */
     void stop() {
         while (true) {
@@ -141,47 +154,71 @@ final class CoarseTicker implements Ticker {
         }
     }
 
-    /** The daemon thread that ticks {@link #SYSTEM}: started by the first read, parked while the clock is idle. */
+    /**
+     * The daemon thread that ticks {@link #SYSTEM}: started by the read that finds the clock stale, ended once the
+     * clock goes stale for want of readers, so that an idle application holds no thread (nor, through it, its class
+     * loader). At most one runs: starting and ending both happen under the class's lock.
+     */
     private static final class ClockThread {
-        private static volatile Thread thread;
+        /** The running thread, or null; written under the class's lock. */
+        private static Thread thread;
 
         private ClockThread() {}
 
-        static void wake() {
-            Thread t = thread;
-            LockSupport.unpark(t != null ? t : start());
-        }
-
-        private static synchronized Thread start() {
-            Thread t = thread;
-            if (t == null) {
-                t = new Thread(ClockThread::run, "guard-clock");
-                t.setDaemon(true);
-                // Not the first reader's loader: a web application's class loader must not be pinned by this thread.
-                t.setContextClassLoader(null);
-                t.start();
-                thread = t;
+        static synchronized void wake() {
+            if (thread != null) {
+                // Still running, possibly about to end: it checks for a fresh value under this lock before it does.
+                return;
             }
-            return t;
+            // No inherited thread-locals and no context loader: nothing of the first reader's stays reachable.
+            Thread t = new Thread(null, ClockThread::run, "guard-clock", 0, false);
+            t.setDaemon(true);
+            t.setContextClassLoader(null);
+            thread = t;
+            try {
+                t.start();
+            } catch (RuntimeException | Error e) {
+                thread = null;
+                throw e;
+            }
         }
 
         private static void run() {
+            Thread self = Thread.currentThread();
+            boolean idle = false;
             try {
-                while (true) {
+                while (!idle) {
                     // An interrupt would make every park return at once; nothing here is interruptible work.
                     Thread.interrupted();
                     if (SYSTEM.tick()) {
                         LockSupport.parkNanos(TICK_NANOS);
                     } else {
-                        LockSupport.park();
+                        idle = endIfStale(self);
                     }
                 }
             } finally {
-                // Only an error (out of memory) ends the loop. A frozen clock would stop every bucket's refill: forget
-                // this thread first, then go stale, so the next read computes the time and starts a new thread.
-                thread = null;
-                SYSTEM.stop();
+                if (!idle) {
+                    // Only an error (out of memory) gets here. A frozen clock would stop every bucket's refill:
+                    // forget this thread, then go stale, so the next read computes the time and starts a new one.
+                    synchronized (ClockThread.class) {
+                        if (thread == self) {
+                            thread = null;
+                        }
+                    }
+                    SYSTEM.stop();
+                }
             }
+        }
+
+        /** Ends the thread unless a reader published a time after the clock went stale (and so did not start one). */
+        private static synchronized boolean endIfStale(Thread self) {
+            if (!SYSTEM.isStale()) {
+                return false;
+            }
+            if (thread == self) {
+                thread = null;
+            }
+            return true;
         }
     }
 }

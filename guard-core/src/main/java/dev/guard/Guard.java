@@ -332,7 +332,8 @@ public final class Guard<M> {
         if (id instanceof Integer n) {
             return prefix + n.intValue();
         }
-        return prefix + id;
+        String text = id.toString();
+        return text == null ? null : prefix + text;
     }
 
     private static <M> CharSequence contentOf(Stateful<M> f, M message) {

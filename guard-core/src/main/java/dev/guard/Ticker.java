@@ -20,16 +20,19 @@ public interface Ticker {
      *
      * <ul>
      *   <li><b>Resolution</b> about one millisecond; coarser when the machine is overloaded and the thread runs late.
-     *   <li><b>Lateness only makes limits stricter.</b> A value behind the true time means buckets refill later and
-     *       windows roll later for that moment, never earlier: no limit admits more than it would with an exact
-     *       clock. Between processes that share a storage it behaves like clock skew, which the limits tolerate.
+     *   <li><b>Lateness acts like clock skew.</b> A read may be behind the true time by up to the lag (about a
+     *       millisecond, more on an overloaded machine), and the lag differs from read to read. A limit therefore may
+     *       grant up to one lag's worth of extra refill, or count a message in the window before the one it arrived
+     *       in, exactly as with processes whose clocks differ by that much; nothing worse. Use {@link #precise()}
+     *       where a millisecond matters.
      *   <li><b>Monotonic</b>: successive reads never go backwards, even when the wall clock is set back (the value
      *       then holds still until the wall clock catches up).
-     *   <li><b>Idle cost</b>: when no one has read the clock for about a second the thread stops ticking and parks;
-     *       the next read computes the time itself (exactly, as {@link #precise()} does) and wakes the thread.
+     *   <li><b>Idle cost</b>: when no one has read the clock for about a second the thread ends; the next read
+     *       computes the time itself (exactly, as {@link #precise()} does) and starts a new one.
      * </ul>
      *
-     * <p>The thread starts on the first read, is a daemon and never keeps the JVM alive.
+     * <p>The thread starts on the first read, is a daemon, never keeps the JVM alive, inherits no thread-locals,
+     * and, having ended while idle, keeps no class loader reachable after an application is undeployed.
      */
     static Ticker system() {
         return CoarseTicker.SYSTEM;

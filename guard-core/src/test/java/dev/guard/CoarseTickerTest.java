@@ -1,6 +1,7 @@
 package dev.guard;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -44,6 +45,27 @@ class CoarseTickerTest {
     }
 
     @Test
+    void read_whenNoThreadCanStart_rethrowsAndLeavesTheClockStaleForTheNextRead() {
+        PreciseTicker source =
+                new PreciseTicker(nanos::get, () -> START_MILLIS + (nanos.get() - START_NANOS) / MS + wallStep.get());
+        AtomicInteger attempts = new AtomicInteger();
+        CoarseTicker failing = new CoarseTicker(source, () -> {
+            if (attempts.incrementAndGet() == 1) {
+                throw new OutOfMemoryError("unable to create native thread");
+            }
+        });
+
+        assertThatThrownBy(failing::epochMicros).isInstanceOf(OutOfMemoryError.class);
+        assertThat(failing.isStale()).isTrue();
+        elapse(5 * MS);
+
+        // Not frozen at the first value: the next read computes the time and starts a thread.
+        assertThat(failing.epochMicros()).isEqualTo(START_MICROS + 5_000);
+        assertThat(attempts).hasValue(2);
+        assertThat(failing.isStale()).isFalse();
+    }
+
+    @Test
     void reads_betweenTicks_returnTheCachedValueWithoutWaking() {
         ticker.epochMicros();
         elapse(700_000);
@@ -67,7 +89,7 @@ class CoarseTickerTest {
     }
 
     @Test
-    void tick_onAStaleClock_publishesNothingAndAsksToPark() {
+    void tick_onAStaleClock_publishesNothingAndAsksTheThreadToEnd() {
         elapse(5 * MS);
 
         assertThat(ticker.tick()).isFalse();

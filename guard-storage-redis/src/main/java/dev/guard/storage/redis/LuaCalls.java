@@ -9,6 +9,7 @@ import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * How a storage calls its {@link RedisScript operations} on its connection: {@code FCALL} of the Functions library
@@ -18,16 +19,23 @@ import java.util.concurrent.ExecutionException;
  * <ul>
  *   <li>Functions: the library is loaded ({@code FUNCTION LOAD REPLACE}) when the storage is built, on every master
  *       of a Cluster. A server that answers {@code Function not found} (it restarted without persistence, was flushed,
- *       or is a master that joined later) gets the library again, on every master, and the call is repeated once.
+ *       or is a master that joined later) gets the library again, on every master (one load shared by the calls that
+ *       failed meanwhile), and the call is repeated once, even if some other master could not load it.
  *   <li>Scripts: a server that answers {@code NOSCRIPT} gets the call again as {@code EVAL}, which also caches the
  *       script there.
  * </ul>
  *
- * <p>Immutable and thread-safe; nothing blocks.
+ * <p>Thread-safe; nothing blocks.
  */
 final class LuaCalls {
     private final RedisClusterAsyncCommands<byte[], byte[]> commands;
     private final boolean functions;
+
+    /**
+     * The library load in flight, if any: the calls that find the library missing at the same time (every call in
+     * flight when a master restarts) share one load instead of each compiling the library on every master.
+     */
+    private final AtomicReference<CompletableFuture<?>> loading = new AtomicReference<>();
 
     LuaCalls(RedisClusterAsyncCommands<byte[], byte[]> commands, boolean functions) {
         this.commands = commands;
@@ -64,7 +72,10 @@ final class LuaCalls {
     /** After a {@link #recoverable} failure: sends the code (the library, or the script's text) and calls again. */
     <T> CompletableFuture<T> resend(RedisScript script, ScriptOutputType type, byte[][] keys, byte[]... args) {
         if (functions) {
-            return loadLibrary().thenCompose(ignored -> commands.<T>fcall(script.function(), type, keys, args)
+            // Call again whatever the load answered: a Cluster load fails as a whole when any one master is down,
+            // while the master of these keys may have the library again; if it does not, this call fails as before.
+            return sharedLoad().handle((ignored, failure) -> null).thenCompose(ignored -> commands.<T>fcall(
+                            script.function(), type, keys, args)
                     .toCompletableFuture());
         }
         return commands.<T>eval(script.body(), type, keys, args).toCompletableFuture();
@@ -75,6 +86,28 @@ final class LuaCalls {
         CompletableFuture<T> call = this.<T>send(script, type, keys, args).toCompletableFuture();
         return call.exceptionallyCompose(e ->
                 recoverable(e) ? this.<T>resend(script, type, keys, args) : CompletableFuture.failedFuture(unwrap(e)));
+    }
+
+    /** The load in flight, or a new one that later callers share until it completes. */
+    private CompletableFuture<?> sharedLoad() {
+        while (true) {
+            CompletableFuture<?> current = loading.get();
+            if (current != null) {
+                return current;
+            }
+            CompletableFuture<Object> mine = new CompletableFuture<>();
+            if (loading.compareAndSet(null, mine)) {
+                loadLibrary().whenComplete((result, failure) -> {
+                    loading.compareAndSet(mine, null);
+                    if (failure != null) {
+                        mine.completeExceptionally(failure);
+                    } else {
+                        mine.complete(result);
+                    }
+                });
+                return mine;
+            }
+        }
     }
 
     /**

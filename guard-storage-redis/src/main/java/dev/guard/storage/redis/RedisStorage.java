@@ -64,7 +64,10 @@ import java.util.function.Supplier;
  * which is loaded again when a server answers {@code Function not found}. On a server without Functions (before Redis
  * 7) the same code runs as scripts, one {@code EVALSHA} each, sent in full only when a server answers {@code
  * NOSCRIPT}. In a Cluster a batch whose keys span slots runs one call per slot at once, with a refund when a slot
- * rejects: see the package documentation.
+ * rejects: see the package documentation. The functions are registered as writing (decisions write), so a server
+ * that refuses writes (at {@code maxmemory} with {@code noeviction}, or short of {@code min-replicas-to-write})
+ * refuses every call, rejections and membership reads included, where scripts failed only on an actual write: the
+ * {@link dev.guard.FailurePolicy} then decides.
  *
  * <p><b>Time.</b> Decisions use the {@code nowMicros} the caller passes, unless {@link Builder#serverTime(boolean)}
  * is set: then every call reads the Redis server's {@code TIME}, so processes with skewed clocks agree. Every key

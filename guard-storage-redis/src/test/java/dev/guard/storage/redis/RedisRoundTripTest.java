@@ -27,6 +27,7 @@ import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -119,6 +120,40 @@ class RedisRoundTripTest {
             assertThat(CommandStats.delta(before, middle))
                     .isEqualTo(Map.of("evalsha", 1L, "eval", 1L, "get", 1L, "set", 1L));
             assertThat(CommandStats.delta(middle, after)).isEqualTo(Map.of("evalsha", 1L, "get", 1L, "set", 1L));
+        }
+    }
+
+    @Test
+    void evaluateAsync_functionsFlushedUnderManyCallsInFlight_shareOneLoadOfTheLibrary() {
+        TokenBucket bucket = new TokenBucket(10, 1, Duration.ofSeconds(1));
+        int calls = 16;
+        try (RedisProcess server = RedisProcess.start();
+                RedisStorage storage = RedisStorage.builder(server.uri()).build();
+                CommandStats stats = new CommandStats(List.of(server.uri()))) {
+            RedisClient admin = RedisClient.create(server.uri());
+            try (StatefulRedisConnection<String, String> connection = admin.connect()) {
+                connection.sync().functionFlush(FlushMode.SYNC);
+                Map<String, Long> before = stats.counts();
+
+                // Pipelined on the storage's one connection: every "Function not found" arrives before the reply
+                // to the load that the first of them started, so all of them find that load in flight.
+                List<CompletableFuture<BatchResult>> inFlight = new ArrayList<>();
+                for (int i = 0; i < calls; i++) {
+                    Batch batch = Batch.of(new Step(new StateKey("bucket", "user-" + i), bucket, 1));
+                    inFlight.add(
+                            storage.evaluateAsync(batch, ticker.epochMicros()).toCompletableFuture());
+                }
+                for (CompletableFuture<BatchResult> result : inFlight) {
+                    assertThat(result.join().outcome(0)).isEqualTo(Outcome.admitted(9));
+                }
+                Map<String, Long> after = stats.counts();
+
+                assertThat(CommandStats.delta(before, after))
+                        .containsEntry("function|load", 1L)
+                        .containsEntry("fcall", 2L * calls);
+            } finally {
+                admin.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+            }
         }
     }
 
