@@ -78,12 +78,14 @@ public final class JdbcStorage implements Storage {
     private static final Logger LOG = LoggerFactory.getLogger(JdbcStorage.class);
     private static final int H2_DUPLICATE_RETRIES = 10;
     private static final int SWEEP_BATCHES_PER_CALL = 100;
+    private static final TableSql.BucketParam[] BUCKET_PARAMS = TableSql.BucketParam.values();
 
     private final ConnectionSource connections;
     private final JdbcDialect dialect;
     private final TableSql sql;
     private final int timeoutSeconds;
     private final boolean storedFunction;
+    private final TableSql.NamedSql bucketUpdate;
     private final TableSql.NamedSql bucketDecision;
     private final boolean synchronousCommit;
     private final boolean unloggedTable;
@@ -101,6 +103,7 @@ public final class JdbcStorage implements Storage {
         this.timeoutSeconds = (int) Math.min(Integer.MAX_VALUE, Math.max(1, ceilSeconds(b.timeout)));
         this.storedFunction = dialect == JdbcDialect.POSTGRESQL && b.storedFunction;
         this.synchronousCommit = b.synchronousCommit;
+        this.bucketUpdate = storedFunction ? sql.bucketUpdate(!synchronousCommit) : null;
         this.bucketDecision = storedFunction ? sql.bucketDecision(!synchronousCommit) : null;
         this.unloggedTable = b.unloggedTable;
         this.executor = b.executor;
@@ -232,7 +235,10 @@ public final class JdbcStorage implements Storage {
                 && specs[0] instanceof TokenBucket bucket
                 && permits[0] >= 1
                 && permits[0] <= bucket.capacity()) {
-            OptionalLong outcome = inBucketStatement(operation, keys[0], bucket, permits[0], hashes[0], nowMicros);
+            OptionalLong outcome = inBucketUpdate(operation, bucket, permits[0], hashes[0], nowMicros);
+            if (outcome.isEmpty()) {
+                outcome = inBucketStatement(operation, keys[0], bucket, permits[0], hashes[0], nowMicros);
+            }
             if (outcome.isPresent()) {
                 return new long[] {outcome.getAsLong()};
             }
@@ -264,8 +270,40 @@ public final class JdbcStorage implements Storage {
     }
 
     /**
-     * PostgreSQL, one token bucket step: the decision in one plain statement ({@link TableSql#bucketDecision}), one
-     * round trip under auto-commit. Empty when the statement could not decide exactly (a concurrent first touch, a gate
+     * PostgreSQL, one token bucket step that the bucket admits, on a key that has a row: one plain {@code UPDATE}
+     * ({@link TableSql#bucketUpdate}), one round trip under auto-commit. Empty when it updated nothing, having written
+     * nothing: a first touch, a rejection or anything unusual, which {@link #inBucketStatement} then decides.
+     */
+    private OptionalLong inBucketUpdate(
+            String operation, TokenBucket bucket, long permits, byte[] hash, long nowMicros) {
+        long cost = permits * bucket.ticksPerToken();
+        return inStatement(operation, c -> {
+            try (PreparedStatement ps = c.prepareStatement(bucketUpdate.sql())) {
+                ps.setQueryTimeout(timeoutSeconds);
+                int[] slots = bucketUpdate.slots();
+                for (int i = 0; i < slots.length; i++) {
+                    TableSql.BucketParam param = BUCKET_PARAMS[slots[i]];
+                    switch (param) {
+                        case HASH -> ps.setBytes(i + 1, hash);
+                        case NOW -> ps.setLong(i + 1, nowMicros);
+                        case CAP -> ps.setLong(i + 1, bucket.capacityTicks());
+                        case RATE -> ps.setLong(i + 1, bucket.ticksPerMicro());
+                        case COST -> ps.setLong(i + 1, cost);
+                        default -> throw new IllegalStateException("the bucket update does not take " + param);
+                    }
+                }
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next()
+                            ? OptionalLong.of(Outcome.admitted(rs.getLong(1) / bucket.ticksPerToken()))
+                            : OptionalLong.empty();
+                }
+            }
+        });
+    }
+
+    /**
+     * PostgreSQL, one token bucket step that {@link #inBucketUpdate} left undecided: the decision in one plain
+     * statement ({@link TableSql#bucketDecision}), one round trip under auto-commit. Empty when the statement could not decide exactly (a concurrent first touch, a gate
      * or membership under the key, a level above capacity): nothing was written then, and the evaluate function
      * decides.
      */
@@ -273,7 +311,7 @@ public final class JdbcStorage implements Storage {
             String operation, StateKey key, TokenBucket bucket, long permits, byte[] hash, long nowMicros) {
         long[] first = bucket.commit(null, nowMicros, permits);
         long firstTtl = bucket.ttlMicros(first, nowMicros);
-        Object[] values = new Object[TableSql.BucketParam.values().length];
+        Object[] values = new Object[BUCKET_PARAMS.length];
         values[TableSql.BucketParam.HASH.ordinal()] = hash;
         values[TableSql.BucketParam.SUBJECT_HASH.ordinal()] = KeyCodec.subjectHash(key.subject());
         values[TableSql.BucketParam.SCOPE.ordinal()] = KeyCodec.displayText(key.scope());
