@@ -78,6 +78,9 @@ public final class JdbcStorage implements Storage {
     private static final Logger LOG = LoggerFactory.getLogger(JdbcStorage.class);
     private static final int H2_DUPLICATE_RETRIES = 10;
     private static final int SWEEP_BATCHES_PER_CALL = 100;
+    /** The longest chain of token buckets decided by one plain statement; longer ones call the evaluate function. */
+    private static final int MAX_CHAIN_STATEMENT = 8;
+
     private static final TableSql.BucketParam[] BUCKET_PARAMS = TableSql.BucketParam.values();
 
     private final ConnectionSource connections;
@@ -244,6 +247,15 @@ public final class JdbcStorage implements Storage {
             }
         }
         int[] order = sortedOrder(hashes);
+        if (bucketDecision != null
+                && n >= 2
+                && n <= MAX_CHAIN_STATEMENT
+                && bucketChain(specs, permits, hashes, order)) {
+            long[] outcomes = inChainUpdate(operation, specs, permits, hashes, nowMicros);
+            if (outcomes != null) {
+                return outcomes;
+            }
+        }
         long[] sorted = storedFunction
                 ? inFunction(operation, keys, specs, permits, hashes, order, nowMicros)
                 : inTransaction(operation, c -> inJava(c, keys, specs, permits, hashes, order, nowMicros));
@@ -351,6 +363,65 @@ public final class JdbcStorage implements Storage {
                     // The statement refused exactly what the reference rejects; anything else goes the general way.
                     return Outcome.isAdmitted(outcome) ? OptionalLong.empty() : OptionalLong.of(outcome);
                 }
+            }
+        });
+    }
+
+    /**
+     * Whether {@link TableSql#chainUpdate} may decide a batch: token buckets only, each with {@code 1 <= permits <=
+     * capacity}, on distinct keys ({@code order} sorts the hashes, so equal ones are neighbours).
+     */
+    private static boolean bucketChain(LimitSpec[] specs, long[] permits, byte[][] hashes, int[] order) {
+        for (int i = 0; i < specs.length; i++) {
+            if (!(specs[i] instanceof TokenBucket bucket) || permits[i] < 1 || permits[i] > bucket.capacity()) {
+                return false;
+            }
+            if (i > 0 && KeyCodec.compare(hashes[order[i - 1]], hashes[order[i]]) == 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * PostgreSQL, a chain of token buckets that all admit on rows that exist: one statement ({@link
+     * TableSql#chainUpdate}), one round trip under auto-commit. Null when it updated nothing, having written nothing
+     * but row locks: a first touch, a rejection or anything unusual, which the evaluate function then decides.
+     */
+    private long[] inChainUpdate(String operation, LimitSpec[] specs, long[] permits, byte[][] hashes, long nowMicros) {
+        int n = specs.length;
+        return inStatement(operation, c -> {
+            try (PreparedStatement ps = c.prepareStatement(sql.chainUpdate(n, !synchronousCommit))) {
+                ps.setQueryTimeout(timeoutSeconds);
+                int p = 1;
+                for (int i = 0; i < n; i++) {
+                    TokenBucket bucket = (TokenBucket) specs[i];
+                    ps.setBytes(p++, hashes[i]);
+                    ps.setLong(p++, bucket.capacityTicks());
+                    ps.setLong(p++, bucket.ticksPerMicro());
+                    ps.setLong(p++, permits[i] * bucket.ticksPerToken());
+                }
+                ps.setLong(p, nowMicros);
+                long[] outcomes = new long[n];
+                int found = 0;
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        int at = indexOf(hashes, rs.getBytes(1));
+                        if (at < 0) {
+                            throw new SQLException("the database answered a row that was not asked for");
+                        }
+                        outcomes[at] = Outcome.admitted(rs.getLong(2) / ((TokenBucket) specs[at]).ticksPerToken());
+                        found++;
+                    }
+                }
+                if (found == 0) {
+                    return null;
+                }
+                if (found != n) {
+                    // Unreachable: the statement writes all rows it locked or none.
+                    throw new SQLException("the chain statement updated " + found + " of " + n + " rows");
+                }
+                return outcomes;
             }
         });
     }
@@ -866,6 +937,21 @@ public final class JdbcStorage implements Storage {
         } catch (RuntimeException e) {
             return StorageHealth.down(Duration.ofNanos(System.nanoTime() - start), e.getMessage());
         }
+    }
+
+    /**
+     * The dialect, the table and, on PostgreSQL, how decisions commit: for logs. Never a URL, user or password (the
+     * storage does not know them; its data source does).
+     */
+    @Override
+    public String toString() {
+        return "JdbcStorage[" + dialect.label() + ", table " + sql.table
+                + (dialect == JdbcDialect.POSTGRESQL
+                        ? (unloggedTable ? ", unlogged" : "")
+                                + (synchronousCommit ? ", synchronous commit" : ", asynchronous commit")
+                                + (storedFunction ? "" : ", without the stored function")
+                        : "")
+                + "]";
     }
 
     /** Stops the sweeper. The data source or Jdbi stays open: it belongs to the caller. */

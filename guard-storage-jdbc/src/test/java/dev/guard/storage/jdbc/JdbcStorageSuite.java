@@ -26,6 +26,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Optional;
@@ -59,7 +60,8 @@ abstract class JdbcStorageSuite {
     abstract int roundTripsPerDecision();
 
     /**
-     * Round trips of a one-bucket decision that its cheapest statement cannot take alone: a first touch or a rejection.
+     * Round trips of a decision on token buckets only that its cheapest statement cannot take alone: a first touch or
+     * a rejection.
      * The same as {@link #roundTripsPerDecision()} unless the dialect tries such a statement first.
      */
     int roundTripsPerBucketMiss() {
@@ -356,6 +358,38 @@ abstract class JdbcStorageSuite {
         }
     }
 
+    @Test
+    void bucketChain_eightThreadsOnOneHotBucket_admitExactlyItsCapacityAndConsumeNothingElseOnRejection()
+            throws Exception {
+        JdbcStorage[] storages = {open(), open(), open()};
+        TokenBucket hotBucket = new TokenBucket(100, 1, Duration.ofHours(1));
+        TokenBucket own = new TokenBucket(1_000, 1, Duration.ofHours(1));
+        StateKey hot = key("hot-bucket");
+        StateKey[] owners = new StateKey[8];
+        for (int t = 0; t < owners.length; t++) {
+            owners[t] = key("owner-" + t);
+        }
+        AtomicInteger[] admittedBy = new AtomicInteger[owners.length];
+        Arrays.setAll(admittedBy, t -> new AtomicInteger());
+        runThreads(owners.length, t -> {
+            JdbcStorage storage = storages[t % storages.length];
+            for (int i = 0; i < 30; i++) {
+                Batch chain = i % 2 == 0
+                        ? Batch.of(new Step(owners[t], own, 1), new Step(hot, hotBucket, 1))
+                        : Batch.of(new Step(hot, hotBucket, 1), new Step(owners[t], own, 1));
+                if (storage.evaluate(chain, now()).admitted()) {
+                    admittedBy[t].incrementAndGet();
+                }
+            }
+        });
+        assertThat(Arrays.stream(admittedBy).mapToInt(AtomicInteger::get).sum()).isEqualTo(100);
+        for (int t = 0; t < owners.length; t++) {
+            assertThat(storages[0].acquire(owners[t], own, 0, now()))
+                    .as("thread %d", t)
+                    .isEqualTo(Outcome.admitted(1_000 - admittedBy[t].get()));
+        }
+    }
+
     @FunctionalInterface
     interface ThreadBody {
         void run(int thread) throws Exception;
@@ -442,6 +476,26 @@ abstract class JdbcStorageSuite {
         ticker.advance(Duration.ofSeconds(2));
         assertThat(storage.evaluate(chain, now()).admitted()).isTrue();
         assertThat(counting.total()).as("steady state").isEqualTo(roundTripsPerDecision());
+    }
+
+    @Test
+    void roundTrips_chainOfBuckets_oneDecisionOnceItsRowsExist() {
+        CountingDataSource counting = new CountingDataSource(database().dataSource());
+        JdbcStorage storage = countedBy(counting);
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+        Batch chain = Batch.of(
+                new Step(key("user"), bucket, 1), new Step(key("chat"), bucket, 1), new Step(key("tenant"), bucket, 1));
+
+        assertThat(storage.evaluate(chain, now()).admitted()).isTrue();
+        assertThat(counting.total()).as("first touch").isEqualTo(roundTripsPerBucketMiss());
+
+        counting.reset();
+        assertThat(storage.evaluate(chain, now()).admitted()).isTrue();
+        assertThat(counting.total()).as("live rows").isEqualTo(roundTripsPerDecision());
+
+        counting.reset();
+        assertThat(storage.evaluate(chain, now()).admitted()).isFalse();
+        assertThat(counting.total()).as("rejected").isLessThanOrEqualTo(roundTripsPerBucketMiss());
     }
 
     // -----------------------------------------------------------------------------------------------------------------
