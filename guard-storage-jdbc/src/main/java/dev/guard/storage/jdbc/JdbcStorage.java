@@ -51,16 +51,20 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>One transaction per decision.</b> Every step of a batch is evaluated in one transaction that locks the
  * batch's rows in one fixed order (their key hashes), so concurrent decisions never deadlock, and a key's first touch
- * inserts its row inside that same transaction. On PostgreSQL the whole decision is one statement, one round trip
- * whatever the chain's length: a plain upsert for a single token bucket, otherwise one call of a PL/pgSQL function
- * installed by {@link #createSchema()}. On MariaDB it is three (lock and
+ * inserts its row inside that same transaction. On PostgreSQL a decision is one statement, one round trip whatever
+ * the chain's length, in auto-commit: one call of the PL/pgSQL function that {@link #createSchema()} installs, or for
+ * a single token bucket a plain {@code UPDATE} of its row that writes only if the bucket admits; when that writes
+ * nothing (a first touch, a rejection) an upsert decides in a second round trip. On MariaDB it is three (lock and
  * read, write, commit; a rejected decision that finds nothing expired skips the write), on MySQL four. Configure the
- * pool with {@code autoCommit=false} on MariaDB and MySQL, whose drivers spend a round trip on each auto-commit switch.
+ * pool with {@code autoCommit=false} on MariaDB and MySQL, whose drivers spend a round trip on each auto-commit
+ * switch.
  *
  * <p><b>Durability.</b> On PostgreSQL decisions commit with {@code synchronous_commit = off} unless {@link
  * Builder#synchronousCommit(boolean)} says otherwise: rate state is cheap to lose, and waiting for the WAL flush
  * costs more than the rest of a decision. A crash may then forget the last fraction of a second of decisions; it never
- * corrupts anything. Gates, set members and records always commit with the server's setting.
+ * corrupts anything. The setting is made inside each decision's own statement ({@code set_config(..., true)}, local
+ * to its transaction), never on the session, so a pooled connection goes back to the pool as it came. Gates, set
+ * members and records always commit with the server's setting.
  *
  * <p><b>Expiry.</b> Every row carries {@code expires_at} (microseconds since the epoch, from the callers' clock); a
  * row that has expired reads as absent at once. A sweeper deletes expired rows in small batches, skipping rows that a
@@ -78,9 +82,6 @@ public final class JdbcStorage implements Storage {
     private static final Logger LOG = LoggerFactory.getLogger(JdbcStorage.class);
     private static final int H2_DUPLICATE_RETRIES = 10;
     private static final int SWEEP_BATCHES_PER_CALL = 100;
-    /** The longest chain of token buckets decided by one plain statement; longer ones call the evaluate function. */
-    private static final int MAX_CHAIN_STATEMENT = 8;
-
     private static final TableSql.BucketParam[] BUCKET_PARAMS = TableSql.BucketParam.values();
 
     private final ConnectionSource connections;
@@ -247,15 +248,6 @@ public final class JdbcStorage implements Storage {
             }
         }
         int[] order = sortedOrder(hashes);
-        if (bucketDecision != null
-                && n >= 2
-                && n <= MAX_CHAIN_STATEMENT
-                && bucketChain(specs, permits, hashes, order)) {
-            long[] outcomes = inChainUpdate(operation, specs, permits, hashes, nowMicros);
-            if (outcomes != null) {
-                return outcomes;
-            }
-        }
         long[] sorted = storedFunction
                 ? inFunction(operation, keys, specs, permits, hashes, order, nowMicros)
                 : inTransaction(operation, c -> inJava(c, keys, specs, permits, hashes, order, nowMicros));
@@ -363,65 +355,6 @@ public final class JdbcStorage implements Storage {
                     // The statement refused exactly what the reference rejects; anything else goes the general way.
                     return Outcome.isAdmitted(outcome) ? OptionalLong.empty() : OptionalLong.of(outcome);
                 }
-            }
-        });
-    }
-
-    /**
-     * Whether {@link TableSql#chainUpdate} may decide a batch: token buckets only, each with {@code 1 <= permits <=
-     * capacity}, on distinct keys ({@code order} sorts the hashes, so equal ones are neighbours).
-     */
-    private static boolean bucketChain(LimitSpec[] specs, long[] permits, byte[][] hashes, int[] order) {
-        for (int i = 0; i < specs.length; i++) {
-            if (!(specs[i] instanceof TokenBucket bucket) || permits[i] < 1 || permits[i] > bucket.capacity()) {
-                return false;
-            }
-            if (i > 0 && KeyCodec.compare(hashes[order[i - 1]], hashes[order[i]]) == 0) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    /**
-     * PostgreSQL, a chain of token buckets that all admit on rows that exist: one statement ({@link
-     * TableSql#chainUpdate}), one round trip under auto-commit. Null when it updated nothing, having written nothing
-     * but row locks: a first touch, a rejection or anything unusual, which the evaluate function then decides.
-     */
-    private long[] inChainUpdate(String operation, LimitSpec[] specs, long[] permits, byte[][] hashes, long nowMicros) {
-        int n = specs.length;
-        return inStatement(operation, c -> {
-            try (PreparedStatement ps = c.prepareStatement(sql.chainUpdate(n, !synchronousCommit))) {
-                ps.setQueryTimeout(timeoutSeconds);
-                int p = 1;
-                for (int i = 0; i < n; i++) {
-                    TokenBucket bucket = (TokenBucket) specs[i];
-                    ps.setBytes(p++, hashes[i]);
-                    ps.setLong(p++, bucket.capacityTicks());
-                    ps.setLong(p++, bucket.ticksPerMicro());
-                    ps.setLong(p++, permits[i] * bucket.ticksPerToken());
-                }
-                ps.setLong(p, nowMicros);
-                long[] outcomes = new long[n];
-                int found = 0;
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        int at = indexOf(hashes, rs.getBytes(1));
-                        if (at < 0) {
-                            throw new SQLException("the database answered a row that was not asked for");
-                        }
-                        outcomes[at] = Outcome.admitted(rs.getLong(2) / ((TokenBucket) specs[at]).ticksPerToken());
-                        found++;
-                    }
-                }
-                if (found == 0) {
-                    return null;
-                }
-                if (found != n) {
-                    // Unreachable: the statement writes all rows it locked or none.
-                    throw new SQLException("the chain statement updated " + found + " of " + n + " rows");
-                }
-                return outcomes;
             }
         });
     }
@@ -1123,9 +1056,10 @@ public final class JdbcStorage implements Storage {
         }
 
         /**
-         * PostgreSQL only: whether decisions call the evaluate function that {@link JdbcStorage#createSchema()}
-         * installs (default true, one round trip). False evaluates in Java inside a transaction as on the other
-         * databases (three round trips), for databases where functions may not be created.
+         * PostgreSQL only: whether decisions use the statements and the evaluate function that {@link
+         * JdbcStorage#createSchema()} installs (default true, one round trip). False evaluates in Java inside a
+         * transaction as on the other databases (three round trips), for databases where functions may not be
+         * created.
          */
         public Builder storedFunction(boolean use) {
             this.storedFunction = use;

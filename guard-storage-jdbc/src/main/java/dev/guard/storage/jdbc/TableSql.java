@@ -22,7 +22,6 @@ final class TableSql {
     final String table;
     private final ConcurrentMap<Integer, String> lockByCount = new ConcurrentHashMap<>();
     private final ConcurrentMap<Integer, String> selectByCount = new ConcurrentHashMap<>();
-    private final ConcurrentMap<Integer, String> chainByCount = new ConcurrentHashMap<>();
 
     TableSql(JdbcDialect dialect, String table) {
         this.dialect = dialect;
@@ -145,49 +144,6 @@ final class TableSql {
                 + (asyncCommit ? " AND set_config('synchronous_commit', 'off', true) = 'off'" : "")
                 + " RETURNING t.state[1]";
         return NamedSql.of(sql, BucketParam.class);
-    }
-
-    /**
-     * PostgreSQL, a chain of {@code n} token buckets on distinct keys, each with {@code 1 <= permits <= capacity}, the
-     * common case: one statement that admits all of them or changes nothing. The {@code lk} query locks the chain's
-     * rows in key-hash order (the global lock order: its locking sits above the sort) and computes each bucket's
-     * level on the row version it locked; the {@code UPDATE} then writes every row, the same values as {@link
-     * #bucketUpdate}, only if all {@code n} rows were found and every bucket admits. It answers {@code key_hash,
-     * level} per row: {@code n} rows when admitted, none otherwise (a first touch, a rejection, a live gate or
-     * membership under a key, a level outside {@code [0, capacity)}), and the caller then decides with the evaluate
-     * function. Parameters: per step its hash, capacity in ticks, ticks per microsecond and cost in ticks; then now.
-     */
-    String chainUpdate(int n, boolean asyncCommit) {
-        return chainByCount.computeIfAbsent(2 * n + (asyncCommit ? 1 : 0), key -> {
-            StringBuilder sb = new StringBuilder("WITH lk AS (SELECT t.key_hash, ")
-                    .append(bucketLevel("v."))
-                    .append(" AS lvl, ")
-                    .append(bucketLast("v."))
-                    .append(" AS last, v.cap, v.rate, v.cost FROM ")
-                    .append(table)
-                    // A subquery that the planner flattens: each number is bound once.
-                    .append(" AS t JOIN (SELECT s.hash, s.cap, s.rate, s.cost, p.now FROM (VALUES ");
-            rows(sb, n, "(CAST(? AS bytea), CAST(? AS bigint), CAST(? AS bigint), CAST(? AS bigint))");
-            sb.append(") AS s(hash, cap, rate, cost) CROSS JOIN (SELECT CAST(? AS bigint) AS now) AS p) AS v")
-                    .append(" ON t.key_hash = v.hash WHERE NOT (t.kind IN (2, 3) AND t.expires_at > v.now)");
-            if (asyncCommit) {
-                // Here, on every row before it is locked: a rejection writes row locks too, and must not wait for
-                // their flush either.
-                sb.append(" AND set_config('synchronous_commit', 'off', true) = 'off'");
-            }
-            // Locked above the sort: in key-hash order, the global lock order.
-            sb.append(" ORDER BY t.key_hash FOR UPDATE OF t)")
-                    .append(" UPDATE ")
-                    .append(table)
-                    .append(" AS t SET kind = 1, record = NULL, version = 0, state = ARRAY[lk.lvl - lk.cost, lk.last],")
-                    .append(" expires_at = lk.last + (lk.cap - lk.lvl + lk.cost - 1) / lk.rate + 1")
-                    .append(" FROM lk WHERE t.key_hash = lk.key_hash")
-                    // Evaluated once, before any row is written: every row found, every bucket admits.
-                    .append(" AND (SELECT count(*) FROM lk WHERE lk.lvl - lk.cost <@ int8range(0, lk.cap)) = ")
-                    .append(n)
-                    .append(" RETURNING t.key_hash, t.state[1]");
-            return sb.toString();
-        });
     }
 
     /**

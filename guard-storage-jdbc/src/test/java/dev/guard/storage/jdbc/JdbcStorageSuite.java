@@ -60,8 +60,7 @@ abstract class JdbcStorageSuite {
     abstract int roundTripsPerDecision();
 
     /**
-     * Round trips of a decision on token buckets only that its cheapest statement cannot take alone: a first touch or
-     * a rejection.
+     * Round trips of a one-bucket decision that its cheapest statement cannot take alone: a first touch or a rejection.
      * The same as {@link #roundTripsPerDecision()} unless the dialect tries such a statement first.
      */
     int roundTripsPerBucketMiss() {
@@ -476,26 +475,6 @@ abstract class JdbcStorageSuite {
         ticker.advance(Duration.ofSeconds(2));
         assertThat(storage.evaluate(chain, now()).admitted()).isTrue();
         assertThat(counting.total()).as("steady state").isEqualTo(roundTripsPerDecision());
-    }
-
-    @Test
-    void roundTrips_chainOfBuckets_oneDecisionOnceItsRowsExist() {
-        CountingDataSource counting = new CountingDataSource(database().dataSource());
-        JdbcStorage storage = countedBy(counting);
-        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
-        Batch chain = Batch.of(
-                new Step(key("user"), bucket, 1), new Step(key("chat"), bucket, 1), new Step(key("tenant"), bucket, 1));
-
-        assertThat(storage.evaluate(chain, now()).admitted()).isTrue();
-        assertThat(counting.total()).as("first touch").isEqualTo(roundTripsPerBucketMiss());
-
-        counting.reset();
-        assertThat(storage.evaluate(chain, now()).admitted()).isTrue();
-        assertThat(counting.total()).as("live rows").isEqualTo(roundTripsPerDecision());
-
-        counting.reset();
-        assertThat(storage.evaluate(chain, now()).admitted()).isFalse();
-        assertThat(counting.total()).as("rejected").isLessThanOrEqualTo(roundTripsPerBucketMiss());
     }
 
     // -----------------------------------------------------------------------------------------------------------------

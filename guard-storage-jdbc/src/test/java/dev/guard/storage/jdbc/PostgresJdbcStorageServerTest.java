@@ -1,6 +1,6 @@
 package dev.guard.storage.jdbc;
 
-/** The JDBC suite on a real PostgreSQL ({@code GUARD_POSTGRES_URL}): one statement per decision, two for a first touch or a rejection of token buckets alone. */
+/** The JDBC suite on a real PostgreSQL ({@code GUARD_POSTGRES_URL}): one statement per decision, two for a single bucket's first touch or rejection. */
 class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
     @Override
     TestDatabase database() {
@@ -12,7 +12,7 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
         return 1;
     }
 
-    /** The plain UPDATE that found nothing to admit, then the upsert or the evaluate function that decides. */
+    /** The plain UPDATE that found nothing to admit, then the upsert that decides. */
     @Override
     int roundTripsPerBucketMiss() {
         return 2;
