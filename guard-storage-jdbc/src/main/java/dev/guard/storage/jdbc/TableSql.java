@@ -179,12 +179,13 @@ final class TableSql {
      * execution, so their size is the cost.
      */
     private String bucketUpdateSet(String p) {
-        return "kind = 1, record = NULL, version = 0, state = ARRAY[(" + bucketLevel(p) + ") - " + p + "cost, "
-                + bucketLast(p) + "],"
+        String level = bucketLevel(p);
+        String last = bucketLast(p);
+        String cost = p + "cost";
+        return "kind = 1, record = NULL, version = 0, state = ARRAY[(" + level + ") - " + cost + ", " + last + "],"
                 // The ttl: the ceiling of missing / rate, where missing >= 1 (bucketAdmits).
-                + " expires_at = " + bucketLast(p) + " + (" + p + "cap - (" + bucketLevel(p) + ") + " + p
-                + "cost - 1) / "
-                + p + "rate + 1";
+                + " expires_at = " + last + " + (" + p + "cap - (" + level + ") + " + cost + " - 1) / " + p
+                + "rate + 1";
     }
 
     /**
@@ -214,7 +215,7 @@ final class TableSql {
         return "t.kind = 1 AND t.expires_at > " + p + "now";
     }
 
-    /** The parameters of {@link #bucketDecision}. */
+    /** The parameters of {@link #bucketUpdate} and {@link #bucketDecision}. */
     enum BucketParam {
         HASH,
         SUBJECT_HASH,
