@@ -32,10 +32,13 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Threads;
 
 /**
- * Token buckets in PostgreSQL: Guard's {@code JdbcStorage} (one statement per decision: a plain upsert for one
- * bucket, one call of its PL/pgSQL function for a chain) beside Bucket4j's select-for-update proxy manager (SELECT ...
- * FOR UPDATE, UPDATE, COMMIT per bucket), measured in the same run over the same kind of pool. The limit is never
- * reached, so every decision writes.
+ * Token buckets in PostgreSQL: Guard's {@code JdbcStorage} beside Bucket4j's select-for-update proxy manager (SELECT
+ * ... FOR UPDATE, UPDATE, COMMIT per bucket), measured in the same run over the same kind of pool. Guard sends one
+ * statement per decision in auto-commit: for one limit a plain {@code UPDATE ... RETURNING} of the bucket's row that
+ * writes only if the bucket admits (a key's first touch finds no row and costs a second statement, the upsert, as a
+ * rejection would); for the chain one call of its PL/pgSQL evaluate function. The limit is never reached, so every
+ * decision writes; the buckets refill within a microsecond, so most rows Guard finds have expired, which the update
+ * treats as full buckets.
  *
  * <p>{@code limits}: 1 is one bucket per user; 3 is a chain of three buckets on three different keys (user, chat,
  * tenant). Guard evaluates the chain in one atomic call; Bucket4j needs one transaction per bucket and cannot make them

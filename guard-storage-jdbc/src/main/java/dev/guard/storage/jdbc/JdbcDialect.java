@@ -8,7 +8,8 @@ import java.util.Locale;
  */
 public enum JdbcDialect {
     /**
-     * PostgreSQL 11 or later: a decision is one call of a PL/pgSQL function installed with the schema, one round trip.
+     * PostgreSQL 11 or later: a decision is one statement, one round trip (a call of a PL/pgSQL function installed with
+     * the schema, or a plain update for a single token bucket); a single bucket's first touch or rejection costs two.
      */
     POSTGRESQL("postgresql", "postgresql.sql"),
     /**

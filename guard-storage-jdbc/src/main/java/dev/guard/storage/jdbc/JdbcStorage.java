@@ -51,16 +51,20 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>One transaction per decision.</b> Every step of a batch is evaluated in one transaction that locks the
  * batch's rows in one fixed order (their key hashes), so concurrent decisions never deadlock, and a key's first touch
- * inserts its row inside that same transaction. On PostgreSQL the whole decision is one statement, one round trip
- * whatever the chain's length: a plain upsert for a single token bucket, otherwise one call of a PL/pgSQL function
- * installed by {@link #createSchema()}. On MariaDB it is three (lock and
+ * inserts its row inside that same transaction. On PostgreSQL a decision is one statement, one round trip whatever
+ * the chain's length, in auto-commit: one call of the PL/pgSQL function that {@link #createSchema()} installs, or for
+ * a single token bucket a plain {@code UPDATE} of its row that writes only if the bucket admits; when that writes
+ * nothing (a first touch, a rejection) an upsert decides in a second round trip. On MariaDB it is three (lock and
  * read, write, commit; a rejected decision that finds nothing expired skips the write), on MySQL four. Configure the
- * pool with {@code autoCommit=false} on MariaDB and MySQL, whose drivers spend a round trip on each auto-commit switch.
+ * pool with {@code autoCommit=false} on MariaDB and MySQL, whose drivers spend a round trip on each auto-commit
+ * switch.
  *
  * <p><b>Durability.</b> On PostgreSQL decisions commit with {@code synchronous_commit = off} unless {@link
  * Builder#synchronousCommit(boolean)} says otherwise: rate state is cheap to lose, and waiting for the WAL flush
  * costs more than the rest of a decision. A crash may then forget the last fraction of a second of decisions; it never
- * corrupts anything. Gates, set members and records always commit with the server's setting.
+ * corrupts anything. The setting is made inside each decision's own statement ({@code set_config(..., true)}, local
+ * to its transaction), never on the session, so a pooled connection goes back to the pool as it came. Gates, set
+ * members and records always commit with the server's setting.
  *
  * <p><b>Expiry.</b> Every row carries {@code expires_at} (microseconds since the epoch, from the callers' clock); a
  * row that has expired reads as absent at once. A sweeper deletes expired rows in small batches, skipping rows that a
@@ -78,12 +82,14 @@ public final class JdbcStorage implements Storage {
     private static final Logger LOG = LoggerFactory.getLogger(JdbcStorage.class);
     private static final int H2_DUPLICATE_RETRIES = 10;
     private static final int SWEEP_BATCHES_PER_CALL = 100;
+    private static final TableSql.BucketParam[] BUCKET_PARAMS = TableSql.BucketParam.values();
 
     private final ConnectionSource connections;
     private final JdbcDialect dialect;
     private final TableSql sql;
     private final int timeoutSeconds;
     private final boolean storedFunction;
+    private final TableSql.NamedSql bucketUpdate;
     private final TableSql.NamedSql bucketDecision;
     private final boolean synchronousCommit;
     private final boolean unloggedTable;
@@ -101,6 +107,7 @@ public final class JdbcStorage implements Storage {
         this.timeoutSeconds = (int) Math.min(Integer.MAX_VALUE, Math.max(1, ceilSeconds(b.timeout)));
         this.storedFunction = dialect == JdbcDialect.POSTGRESQL && b.storedFunction;
         this.synchronousCommit = b.synchronousCommit;
+        this.bucketUpdate = storedFunction ? sql.bucketUpdate(!synchronousCommit) : null;
         this.bucketDecision = storedFunction ? sql.bucketDecision(!synchronousCommit) : null;
         this.unloggedTable = b.unloggedTable;
         this.executor = b.executor;
@@ -232,7 +239,10 @@ public final class JdbcStorage implements Storage {
                 && specs[0] instanceof TokenBucket bucket
                 && permits[0] >= 1
                 && permits[0] <= bucket.capacity()) {
-            OptionalLong outcome = inBucketStatement(operation, keys[0], bucket, permits[0], hashes[0], nowMicros);
+            OptionalLong outcome = inBucketUpdate(operation, bucket, permits[0], hashes[0], nowMicros);
+            if (outcome.isEmpty()) {
+                outcome = inBucketStatement(operation, keys[0], bucket, permits[0], hashes[0], nowMicros);
+            }
             if (outcome.isPresent()) {
                 return new long[] {outcome.getAsLong()};
             }
@@ -264,16 +274,48 @@ public final class JdbcStorage implements Storage {
     }
 
     /**
-     * PostgreSQL, one token bucket step: the decision in one plain statement ({@link TableSql#bucketDecision}), one
-     * round trip under auto-commit. Empty when the statement could not decide exactly (a concurrent first touch, a gate
-     * or membership under the key, a level above capacity): nothing was written then, and the evaluate function
-     * decides.
+     * PostgreSQL, one token bucket step that the bucket admits, on a key that has a row: one plain {@code UPDATE}
+     * ({@link TableSql#bucketUpdate}), one round trip under auto-commit. Empty when it updated nothing, having written
+     * nothing: a first touch, a rejection or anything unusual, which {@link #inBucketStatement} then decides.
+     */
+    private OptionalLong inBucketUpdate(
+            String operation, TokenBucket bucket, long permits, byte[] hash, long nowMicros) {
+        long cost = permits * bucket.ticksPerToken();
+        return inStatement(operation, c -> {
+            try (PreparedStatement ps = c.prepareStatement(bucketUpdate.sql())) {
+                ps.setQueryTimeout(timeoutSeconds);
+                int[] slots = bucketUpdate.slots();
+                for (int i = 0; i < slots.length; i++) {
+                    TableSql.BucketParam param = BUCKET_PARAMS[slots[i]];
+                    switch (param) {
+                        case HASH -> ps.setBytes(i + 1, hash);
+                        case NOW -> ps.setLong(i + 1, nowMicros);
+                        case CAP -> ps.setLong(i + 1, bucket.capacityTicks());
+                        case RATE -> ps.setLong(i + 1, bucket.ticksPerMicro());
+                        case COST -> ps.setLong(i + 1, cost);
+                        default -> throw new IllegalStateException("the bucket update does not take " + param);
+                    }
+                }
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next()
+                            ? OptionalLong.of(Outcome.admitted(rs.getLong(1) / bucket.ticksPerToken()))
+                            : OptionalLong.empty();
+                }
+            }
+        });
+    }
+
+    /**
+     * PostgreSQL, one token bucket step that {@link #inBucketUpdate} left undecided: the decision in one plain
+     * statement ({@link TableSql#bucketDecision}), one round trip under auto-commit. Empty when the statement could not
+     * decide exactly (a concurrent first touch, a gate or membership under the key, a level above capacity): nothing
+     * was written then, and the evaluate function decides.
      */
     private OptionalLong inBucketStatement(
             String operation, StateKey key, TokenBucket bucket, long permits, byte[] hash, long nowMicros) {
         long[] first = bucket.commit(null, nowMicros, permits);
         long firstTtl = bucket.ttlMicros(first, nowMicros);
-        Object[] values = new Object[TableSql.BucketParam.values().length];
+        Object[] values = new Object[BUCKET_PARAMS.length];
         values[TableSql.BucketParam.HASH.ordinal()] = hash;
         values[TableSql.BucketParam.SUBJECT_HASH.ordinal()] = KeyCodec.subjectHash(key.subject());
         values[TableSql.BucketParam.SCOPE.ordinal()] = KeyCodec.displayText(key.scope());
@@ -830,6 +872,21 @@ public final class JdbcStorage implements Storage {
         }
     }
 
+    /**
+     * The dialect, the table and, on PostgreSQL, how decisions commit: for logs. Never a URL, user or password (the
+     * storage does not know them; its data source does).
+     */
+    @Override
+    public String toString() {
+        return "JdbcStorage[" + dialect.label() + ", table " + sql.table
+                + (dialect == JdbcDialect.POSTGRESQL
+                        ? (unloggedTable ? ", unlogged" : "")
+                                + (synchronousCommit ? ", synchronous commit" : ", asynchronous commit")
+                                + (storedFunction ? "" : ", without the stored function")
+                        : "")
+                + "]";
+    }
+
     /** Stops the sweeper. The data source or Jdbi stays open: it belongs to the caller. */
     @Override
     public void close() {
@@ -999,9 +1056,10 @@ public final class JdbcStorage implements Storage {
         }
 
         /**
-         * PostgreSQL only: whether decisions call the evaluate function that {@link JdbcStorage#createSchema()}
-         * installs (default true, one round trip). False evaluates in Java inside a transaction as on the other
-         * databases (three round trips), for databases where functions may not be created.
+         * PostgreSQL only: whether decisions use the statements and the evaluate function that {@link
+         * JdbcStorage#createSchema()} installs (default true, one round trip). False evaluates in Java inside a
+         * transaction as on the other databases (three round trips), for databases where functions may not be
+         * created.
          */
         public Builder storedFunction(boolean use) {
             this.storedFunction = use;

@@ -121,37 +121,50 @@ final class TableSql {
     }
 
     /**
-     * PostgreSQL, one token bucket step with {@code 1 <= permits <= capacity}: the whole decision in one plain
-     * statement, which costs the server a fraction of a call of the evaluate function (a PL/pgSQL function
-     * initialises each of its expressions again in every transaction). The upsert inserts a first touch as already
-     * consumed, or locks the existing row and updates it only if the bucket holds enough; the same arithmetic as
-     * {@code TokenBucket} and the evaluate function, through the schema's inlinable helpers. It answers one row:
-     * {@code admitted, kind, state, expires_at}, the new state when admitted, otherwise the row as locked (locking it
-     * again follows its update chain to the version the upsert saw, whatever this statement's snapshot holds). No row
-     * means that a concurrent first touch inserted the key after this statement's snapshot; the caller then decides
-     * with the evaluate function. Parameters by {@link BucketParam}.
+     * PostgreSQL, one token bucket step with {@code 1 <= permits <= capacity}, the common case: a plain {@code UPDATE}
+     * of the key's row when the bucket admits, which costs the server less than {@link #bucketDecision}'s upsert (no
+     * insert to prepare, no conflict check, no second branch). Its {@code SET} and {@code WHERE} are the upsert's
+     * {@code DO UPDATE} branch word for word, so it decides exactly as that branch does: a row that is absent, expired
+     * or of another kind than a live gate or membership counts as a full bucket. It answers one row, the new level in
+     * ticks, or updates nothing and writes nothing: no row yet, a rejection (which must consume nothing), a live gate or
+     * membership under the key, or a level outside {@code [0, capacity)}; the caller then decides with {@link
+     * #bucketDecision}. Under concurrent updates PostgreSQL locks the row and evaluates the conditions again on its
+     * newest version (READ COMMITTED), so the decision is the reference's on the state it replaces. Parameters by
+     * {@link BucketParam}: hash, now, cap, rate and cost, each bound once.
+     */
+    NamedSql bucketUpdate(boolean asyncCommit) {
+        // Each number is bound once, through a one-row subquery that the planner flattens away (its columns become
+        // the parameters themselves): five parameters to bind instead of forty.
+        String sql = "UPDATE " + table + " AS t SET " + bucketUpdateSet("p.")
+                + " FROM (SELECT CAST(:now AS bigint) AS now, CAST(:cap AS bigint) AS cap,"
+                + " CAST(:rate AS bigint) AS rate, CAST(:cost AS bigint) AS cost) AS p"
+                + " WHERE t.key_hash = :hash AND " + bucketAdmits("p.")
+                // Inside the statement's own transaction: only this decision skips the WAL flush wait. When no row is
+                // updated nothing is written, whether or not this ran.
+                + (asyncCommit ? " AND set_config('synchronous_commit', 'off', true) = 'off'" : "")
+                + " RETURNING t.state[1]";
+        return NamedSql.of(sql, BucketParam.class);
+    }
+
+    /**
+     * PostgreSQL, one token bucket step with {@code 1 <= permits <= capacity}, when {@link #bucketUpdate} updated
+     * nothing: the whole decision in one plain statement, which costs the server a fraction of a call of the evaluate
+     * function (a PL/pgSQL function initialises each of its expressions again in every transaction). The upsert
+     * inserts a first touch as already consumed, or locks the existing row and updates it only if the bucket holds
+     * enough; the same arithmetic as {@code TokenBucket} and the evaluate function, through the schema's inlinable
+     * helpers. It answers one row: {@code admitted, kind, state, expires_at}, the new state when admitted, otherwise
+     * the row as locked (locking it again follows its update chain to the version the upsert saw, whatever this
+     * statement's snapshot holds). No row means that a concurrent first touch inserted the key after this statement's
+     * snapshot; the caller then decides with the evaluate function. Parameters by {@link BucketParam}.
      */
     NamedSql bucketDecision(boolean asyncCommit) {
-        // Each expression appears once per use, spelled out rather than through guard_state_bucket_level: the
-        // executor builds every expression of a statement again at each execution, so their size is the cost.
-        String live = "t.kind = 1 AND t.expires_at > :now";
-        String level = "CASE WHEN NOT (" + live + ") THEN :cap WHEN t.state[2] >= :now THEN t.state[1]"
-                + " WHEN :now - t.state[2] >= " + table + "_cdiv(:cap - t.state[1], :rate) THEN :cap"
-                + " ELSE t.state[1] + (:now - t.state[2]) * :rate END";
-        String last = "CASE WHEN " + live + " THEN GREATEST(t.state[2], :now) ELSE :now END";
         String sql = "WITH up AS (INSERT INTO " + table + " AS t"
                 + " (key_hash, subject_hash, scope, subject, kind, state, version, expires_at)"
                 + " SELECT :hash, :subject_hash, :scope, :subject, 1, ARRAY[:first_level, :now], 0, :first_expiry"
                 // Inside the statement's own transaction, so that only this decision skips the WAL flush wait.
                 + (asyncCommit ? " WHERE set_config('synchronous_commit', 'off', true) = 'off'" : "")
-                + " ON CONFLICT (key_hash) DO UPDATE SET kind = 1, record = NULL, version = 0,"
-                + " state = ARRAY[(" + level + ") - :cost, " + last + "],"
-                // The ttl: the ceiling of missing / rate, where missing >= 1 (the WHERE below).
-                + " expires_at = " + last + " + (:cap - (" + level + ") + :cost - 1) / :rate + 1"
-                // Admits when 0 <= level - cost < capacity. Gates and memberships under the same key, and a level
-                // above capacity (the spec shrank), take the general path: the statement leaves them alone.
-                + " WHERE NOT (t.kind IN (2, 3) AND t.expires_at > :now)"
-                + " AND (" + level + ") - :cost <@ int8range(0, :cap)"
+                + " ON CONFLICT (key_hash) DO UPDATE SET " + bucketUpdateSet(":")
+                + " WHERE " + bucketAdmits(":")
                 + " RETURNING t.state)"
                 + " SELECT TRUE, 1, state, 0 FROM up"
                 + " UNION ALL SELECT FALSE, r.kind, r.state, r.expires_at FROM (SELECT kind, state, expires_at FROM "
@@ -159,7 +172,50 @@ final class TableSql {
         return NamedSql.of(sql, BucketParam.class);
     }
 
-    /** The parameters of {@link #bucketDecision}. */
+    /**
+     * The new bucket row of {@link #bucketUpdate} and {@link #bucketDecision}: level minus cost, last update, expiry;
+     * {@code p} prefixes the numbers' names (":" for parameters). Each expression appears once per use, spelled out
+     * rather than through guard_state_bucket_level: the executor builds every expression of a statement again at each
+     * execution, so their size is the cost.
+     */
+    private String bucketUpdateSet(String p) {
+        String level = bucketLevel(p);
+        String last = bucketLast(p);
+        String cost = p + "cost";
+        return "kind = 1, record = NULL, version = 0, state = ARRAY[(" + level + ") - " + cost + ", " + last + "],"
+                // The ttl: the ceiling of missing / rate, where missing >= 1 (bucketAdmits).
+                + " expires_at = " + last + " + (" + p + "cap - (" + level + ") + " + cost + " - 1) / " + p
+                + "rate + 1";
+    }
+
+    /**
+     * Admits when 0 <= level - cost < capacity. Gates and memberships under the same key, and a level above capacity
+     * (the spec shrank), take the general path: the statements leave them alone.
+     */
+    private String bucketAdmits(String p) {
+        return "NOT (t.kind IN (2, 3) AND t.expires_at > " + p + "now) AND (" + bucketLevel(p) + ") - " + p
+                + "cost <@ int8range(0, " + p + "cap)";
+    }
+
+    /** The bucket's level at now in ticks; a row that is not a live limit counts as a full bucket. */
+    private String bucketLevel(String p) {
+        String now = p + "now";
+        String cap = p + "cap";
+        String rate = p + "rate";
+        return "CASE WHEN NOT (" + bucketLive(p) + ") THEN " + cap + " WHEN t.state[2] >= " + now + " THEN t.state[1]"
+                + " WHEN " + now + " - t.state[2] >= " + table + "_cdiv(" + cap + " - t.state[1], " + rate + ") THEN "
+                + cap + " ELSE t.state[1] + (" + now + " - t.state[2]) * " + rate + " END";
+    }
+
+    private static String bucketLast(String p) {
+        return "CASE WHEN " + bucketLive(p) + " THEN GREATEST(t.state[2], " + p + "now) ELSE " + p + "now END";
+    }
+
+    private static String bucketLive(String p) {
+        return "t.kind = 1 AND t.expires_at > " + p + "now";
+    }
+
+    /** The parameters of {@link #bucketUpdate} and {@link #bucketDecision}. */
     enum BucketParam {
         HASH,
         SUBJECT_HASH,

@@ -48,6 +48,30 @@ class JdbcStorageTest {
     }
 
     @Test
+    void toString_namesDialectTableAndCommitMode_withoutTheConnectionsSecrets() {
+        JdbcStorage h2 = JdbcStorage.builder(TestDatabase.H2.dataSource())
+                .table("bot_limits")
+                .sweepInterval(Duration.ZERO)
+                .build();
+        assertThat(h2).hasToString("JdbcStorage[h2, table bot_limits]");
+        JdbcStorage postgres = JdbcStorage.builder(TestDatabase.H2.dataSource())
+                .dialect(JdbcDialect.POSTGRESQL)
+                .sweepInterval(Duration.ZERO)
+                .build();
+        assertThat(postgres).hasToString("JdbcStorage[postgresql, table guard_state, asynchronous commit]");
+        JdbcStorage durable = JdbcStorage.builder(TestDatabase.H2.dataSource())
+                .dialect(JdbcDialect.POSTGRESQL)
+                .unloggedTable(true)
+                .synchronousCommit(true)
+                .storedFunction(false)
+                .sweepInterval(Duration.ZERO)
+                .build();
+        assertThat(durable)
+                .hasToString("JdbcStorage[postgresql, table guard_state, unlogged, synchronous commit,"
+                        + " without the stored function]");
+    }
+
+    @Test
     void detect_productNamesAndVersions_pickTheDialect() {
         assertThat(JdbcDialect.detect("PostgreSQL", "15.2")).isEqualTo(JdbcDialect.POSTGRESQL);
         assertThat(JdbcDialect.detect("MariaDB", "10.11.19-MariaDB")).isEqualTo(JdbcDialect.MARIADB);

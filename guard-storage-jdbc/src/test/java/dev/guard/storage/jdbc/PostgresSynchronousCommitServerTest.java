@@ -1,0 +1,187 @@
+package dev.guard.storage.jdbc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.guard.ManualTicker;
+import dev.guard.limit.Outcome;
+import dev.guard.limit.TokenBucket;
+import dev.guard.spi.Batch;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
+import java.io.PrintWriter;
+import java.lang.reflect.InvocationHandler;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.logging.Logger;
+import javax.sql.DataSource;
+import org.junit.jupiter.api.Test;
+
+/**
+ * On a real PostgreSQL ({@code GUARD_POSTGRES_URL}): each kind of decision statement commits with {@code
+ * synchronous_commit = off} unless the storage is told otherwise, and leaves the pooled connection's session setting
+ * as it found it. The connections are handed out outside auto-commit, so that the storage commits itself and the test
+ * can read the setting inside the decision's transaction, just before its commit.
+ */
+class PostgresSynchronousCommitServerTest {
+    private final ManualTicker ticker = ManualTicker.create();
+    private final String scope = "sync-commit-" + UUID.randomUUID();
+
+    @Test
+    void asyncCommit_everyDecisionStatement_commitsWithoutWaitingAndLeavesTheSessionAlone() throws SQLException {
+        SettingAtCommit settings = new SettingAtCommit(TestDatabase.POSTGRES.dataSource());
+        String server = settings.sessionSetting();
+        try (JdbcStorage storage = storage(settings, false)) {
+            assertDecisions(storage, settings, "off");
+        }
+        assertThat(settings.afterCommit).as("session setting after each commit").containsOnly(server);
+    }
+
+    @Test
+    void synchronousCommit_everyDecisionStatement_commitsWithTheServerSetting() throws SQLException {
+        SettingAtCommit settings = new SettingAtCommit(TestDatabase.POSTGRES.dataSource());
+        String server = settings.sessionSetting();
+        try (JdbcStorage storage = storage(settings, true)) {
+            assertDecisions(storage, settings, server);
+        }
+    }
+
+    private JdbcStorage storage(SettingAtCommit settings, boolean synchronous) {
+        // Creates the test table and its function once.
+        TestDatabase.POSTGRES.builder().build().close();
+        return JdbcStorage.builder(settings)
+                .table(TestDatabase.TABLE)
+                .dialect(JdbcDialect.POSTGRESQL)
+                .sweepInterval(Duration.ZERO)
+                .synchronousCommit(synchronous)
+                .build();
+    }
+
+    /**
+     * One bucket: a first touch (update, then upsert), a live row (update), a rejection (update, then upsert). A chain:
+     * the evaluate function.
+     */
+    private void assertDecisions(JdbcStorage storage, SettingAtCommit settings, String expected) {
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+        StateKey key = new StateKey(scope, "user");
+        long now = ticker.epochMicros();
+
+        settings.atCommit.clear();
+        assertThat(storage.acquire(key, bucket, 1, now)).isEqualTo(Outcome.admitted(1));
+        // The plain update found no row and wrote nothing (a transaction without a write waits for no flush); the
+        // upsert after it wrote the row.
+        assertThat(settings.atCommit).as("first touch").hasSize(2).last().isEqualTo(expected);
+
+        settings.atCommit.clear();
+        assertThat(storage.acquire(key, bucket, 1, now)).isEqualTo(Outcome.admitted(0));
+        assertThat(settings.atCommit).as("live row").hasSize(1).containsOnly(expected);
+
+        settings.atCommit.clear();
+        assertThat(Outcome.isAdmitted(storage.acquire(key, bucket, 1, now))).isFalse();
+        assertThat(settings.atCommit).as("rejection").hasSize(2).last().isEqualTo(expected);
+
+        settings.atCommit.clear();
+        Batch chain = Batch.of(
+                new Step(new StateKey(scope, "chat"), bucket, 1), new Step(new StateKey(scope, "tenant"), bucket, 1));
+        assertThat(storage.evaluate(chain, now).admitted()).isTrue();
+        assertThat(settings.atCommit).as("chain").containsOnly(expected);
+    }
+
+    /**
+     * Hands out the pool's connections outside auto-commit and records {@code synchronous_commit} just before and
+     * just after each commit.
+     */
+    private static final class SettingAtCommit implements DataSource {
+        private final DataSource target;
+        final List<String> atCommit = new ArrayList<>();
+        final List<String> afterCommit = new ArrayList<>();
+
+        SettingAtCommit(DataSource target) {
+            this.target = target;
+        }
+
+        String sessionSetting() throws SQLException {
+            try (Connection c = target.getConnection()) {
+                return show(c);
+            }
+        }
+
+        private static String show(Connection c) throws SQLException {
+            try (Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SHOW synchronous_commit")) {
+                rs.next();
+                return rs.getString(1);
+            }
+        }
+
+        @Override
+        public Connection getConnection() throws SQLException {
+            Connection connection = target.getConnection();
+            connection.setAutoCommit(false);
+            InvocationHandler handler = (proxy, method, args) -> {
+                if (method.getName().equals("commit")) {
+                    atCommit.add(show(connection));
+                    connection.commit();
+                    afterCommit.add(show(connection));
+                    // SHOW opened a transaction of its own: end it so that the next statement starts afresh.
+                    connection.commit();
+                    return null;
+                }
+                if (method.getName().equals("close")) {
+                    connection.rollback();
+                    connection.setAutoCommit(true);
+                }
+                try {
+                    return method.invoke(connection, args);
+                } catch (InvocationTargetException e) {
+                    throw e.getCause();
+                }
+            };
+            return (Connection) Proxy.newProxyInstance(
+                    Connection.class.getClassLoader(), new Class<?>[] {Connection.class}, handler);
+        }
+
+        @Override
+        public Connection getConnection(String user, String password) throws SQLException {
+            throw new SQLException("not used");
+        }
+
+        @Override
+        public PrintWriter getLogWriter() {
+            return null;
+        }
+
+        @Override
+        public void setLogWriter(PrintWriter out) {}
+
+        @Override
+        public void setLoginTimeout(int seconds) {}
+
+        @Override
+        public int getLoginTimeout() {
+            return 0;
+        }
+
+        @Override
+        public Logger getParentLogger() {
+            return Logger.getGlobal();
+        }
+
+        @Override
+        public <T> T unwrap(Class<T> iface) throws SQLException {
+            throw new SQLException("not a wrapper");
+        }
+
+        @Override
+        public boolean isWrapperFor(Class<?> iface) {
+            return false;
+        }
+    }
+}
