@@ -21,8 +21,9 @@ final class ArrayHolder extends Holder {
     private volatile long expiresAt;
 
     /** A holder of {@code state}; its state word is only a lock (0 when free). */
-    ArrayHolder(LimitSpec writer, long horizonMicros, long[] state, long expiresAtMicros, long clockMicros) {
-        super(0);
+    ArrayHolder(
+            String scope, LimitSpec writer, long horizonMicros, long[] state, long expiresAtMicros, long clockMicros) {
+        super(scope, 0);
         this.writer = writer;
         this.horizonMicros = horizonMicros;
         this.state = state;
