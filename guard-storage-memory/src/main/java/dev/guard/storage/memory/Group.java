@@ -7,8 +7,8 @@ import java.util.Arrays;
  * touches five keys of one user finds them with one cache lookup and a scan of a few slots, and a new key of the
  * subject (a fingerprint for duplicate suppression, say) is a new slot rather than a new cache entry.
  *
- * <p><b>Slots.</b> {@link #slots} is an immutable array of {@code scope, holder} pairs, replaced as a whole (copy on
- * write) by the thread that owns the group's word ({@link #lock}); readers scan it without a lock. A holder leaves
+ * <p><b>Slots.</b> {@link #slots} is an immutable array of {@code scope, holder} pairs and the scopes' hash codes,
+ * replaced as a whole (copy on write) by the thread that owns the group's word ({@link #lock}); readers scan it without a lock. A holder leaves
  * the group only retired (dead), so that a reader that found it just before goes back to the cache, as it does for
  * a holder that the cache evicted. Every rewrite drops the holders whose state has expired ({@link
  * Holder#prunable}).
@@ -22,40 +22,62 @@ import java.util.Arrays;
  * owns a group's word while calling the cache or while owning a holder for a batch.
  */
 final class Group extends Entry {
-    private static final Object[] NONE = {};
+    private static final Object[] NONE = {new int[0]};
 
     final String subject;
 
-    /** Scope and holder pairs; replaced, never changed, by the group's owner. */
+    /**
+     * The scopes' hash codes (an {@code int[]}, first, so that a scan for a scope never touches a string it does
+     * not match), then scope and holder pairs; replaced, never changed, by the group's owner.
+     */
     private volatile Object[] slots;
 
     /** Until when (cache clock, microseconds) the cache keeps the group at least: what it last granted. Owner only. */
     private long coveredMicros = Long.MIN_VALUE;
 
+    /**
+     * A cache clock before which no slot is prunable, as far as the last rewrite saw: the sweep passes the group by
+     * with one read until then. Commits only move expiries later, so it stays a lower bound except for the
+     * conversions of a key between kinds, whose slot a later rewrite or the group's expiry then drops.
+     */
+    private volatile long sweepFromMicros;
+
     /** A group of {@code holders} (each of a different scope), none of them dead. */
     Group(String subject, Holder... holders) {
         super(0);
         this.subject = subject;
-        Object[] s = new Object[2 * holders.length];
+        Object[] s = new Object[1 + 2 * holders.length];
         for (int i = 0; i < holders.length; i++) {
-            s[2 * i] = holders[i].scope;
-            s[2 * i + 1] = holders[i];
+            s[1 + 2 * i] = holders[i].scope;
+            s[2 + 2 * i] = holders[i];
         }
-        this.slots = s;
+        this.slots = withHashes(s);
+    }
+
+    /** {@code s} with its hash codes filled in at index 0. */
+    private static Object[] withHashes(Object[] s) {
+        int[] hashes = new int[s.length / 2];
+        for (int k = 0; k < hashes.length; k++) {
+            hashes[k] = s[1 + 2 * k].hashCode();
+        }
+        s[0] = hashes;
+        return s;
     }
 
     @Override
     Holder slot(String scope) {
         Object[] s = slots;
         // Scopes are mostly the same constant strings: identity first, which touches only this array.
-        for (int i = 0; i < s.length; i += 2) {
+        for (int i = 1; i < s.length; i += 2) {
             if (s[i] == scope) {
                 return (Holder) s[i + 1];
             }
         }
-        for (int i = 0; i < s.length; i += 2) {
-            if (scope.equals(s[i])) {
-                return (Holder) s[i + 1];
+        int[] hashes = (int[]) s[0];
+        int hash = scope.hashCode();
+        for (int k = 0; k < hashes.length; k++) {
+            if (hashes[k] == hash && scope.equals(s[1 + 2 * k])) {
+                return (Holder) s[2 + 2 * k];
             }
         }
         return null;
@@ -70,8 +92,8 @@ final class Group extends Entry {
     Holder[] holders() {
         Object[] s = slots;
         Holder[] holders = new Holder[s.length / 2];
-        for (int i = 0; i < holders.length; i++) {
-            holders[i] = (Holder) s[2 * i + 1];
+        for (int k = 0; k < holders.length; k++) {
+            holders[k] = (Holder) s[2 + 2 * k];
         }
         return holders;
     }
@@ -82,7 +104,7 @@ final class Group extends Entry {
         if (owned != DEAD) {
             markDead();
             Object[] s = slots;
-            for (int i = 1; i < s.length; i += 2) {
+            for (int i = 2; i < s.length; i += 2) {
                 ((Holder) s[i]).retire();
             }
         }
@@ -117,18 +139,32 @@ final class Group extends Entry {
      */
     int rewrite(long clockMicros, Holder added) {
         Object[] s = slots;
-        Object[] next = new Object[s.length + (added == null ? 0 : 2)];
-        int n = 0;
-        for (int i = 0; i < s.length; i += 2) {
-            Holder h = (Holder) s[i + 1];
-            if (!dropped(h, clockMicros)) {
-                next[n++] = s[i];
+        // Which slots stay, decided once (dropping retires): a bit each for the first 64, the rest counted again.
+        long dropped = 0;
+        int kept = 0;
+        for (int i = 2; i < s.length; i += 2) {
+            if (dropped((Holder) s[i], clockMicros)) {
+                dropped |= i < 2 + 2 * 64 ? 1L << ((i - 2) / 2) : 0;
+            } else {
+                kept++;
+            }
+        }
+        Object[] next = new Object[1 + 2 * (kept + (added == null ? 0 : 1))];
+        int n = 1;
+        long sweepFrom = Long.MAX_VALUE;
+        for (int i = 2; i < s.length; i += 2) {
+            Holder h = (Holder) s[i];
+            boolean drop = i < 2 + 2 * 64 ? (dropped & (1L << ((i - 2) / 2))) != 0 : h.isDead();
+            if (!drop && n < next.length) {
+                next[n++] = s[i - 1];
                 next[n++] = h;
+                sweepFrom = Math.min(sweepFrom, prunableFrom(h));
             }
         }
         if (added != null) {
             next[n++] = added.scope;
             next[n++] = added;
+            sweepFrom = Math.min(sweepFrom, prunableFrom(added));
             long interval = added.intervalMicros();
             if (interval != Long.MAX_VALUE && coveredMicros != Long.MAX_VALUE) {
                 // The cache keeps the group until coveredMicros: renew it while more than this interval is left.
@@ -136,8 +172,14 @@ final class Group extends Entry {
                 extensionDueMicros(Math.min(extensionDueMicros(), due));
             }
         }
-        slots = n == 0 ? NONE : n == next.length ? next : Arrays.copyOf(next, n);
+        slots = n == 1 ? NONE : withHashes(n == next.length ? next : Arrays.copyOf(next, n));
+        sweepFromMicros = sweepFrom;
         return n / 2;
+    }
+
+    private static long prunableFrom(Holder h) {
+        long word = h.word();
+        return word == BUSY || word == DEAD ? Long.MIN_VALUE : h.prunableFromMicros(word);
     }
 
     /** Whether {@code h} is dead or expired; an expired one is retired here. */
@@ -159,12 +201,15 @@ final class Group extends Entry {
 
     /**
      * Drops expired slots at {@code clockMicros} if there are any (the storage's sweep); answers the number of slots
-     * left, or -1 if the group is dead.
+     * left (or any positive number if it did nothing), or -1 if the group is dead.
      */
     int prune(long clockMicros) {
+        if (clockMicros < sweepFromMicros) {
+            return 1;
+        }
         Object[] s = slots;
         boolean any = false;
-        for (int i = 1; i < s.length && !any; i += 2) {
+        for (int i = 2; i < s.length && !any; i += 2) {
             Holder h = (Holder) s[i];
             any = h.isDead() || h.prunable(h.word(), clockMicros);
         }
@@ -188,7 +233,7 @@ final class Group extends Entry {
         if (word == DEAD) {
             return true;
         }
-        if (slots.length == 0) {
+        if (slots.length == 1) {
             markDead();
             return true;
         }
@@ -216,7 +261,7 @@ final class Group extends Entry {
             long lifetime = atLeastNanos;
             long interval = 0;
             Object[] s = slots;
-            for (int i = 1; i < s.length; i += 2) {
+            for (int i = 2; i < s.length; i += 2) {
                 Holder h = (Holder) s[i];
                 lifetime = Math.max(lifetime, h.lifetimeNanos(currentNanos));
                 long hi = h.intervalMicros();

@@ -112,10 +112,14 @@ abstract class Holder extends Entry {
      * state is absent or expired (for the reference, absent), and it was created more than one interval ago, so
      * that a holder that a caller has just added and not yet committed to is not pruned under it. Records never are.
      */
-    boolean prunable(long word, long clockMicros) {
-        return word != BUSY
-                && word != DEAD
-                && expiresAtMicros(word) <= clockMicros
-                && (extensionDueMicros() == Long.MAX_VALUE || clockMicros >= extensionDueMicros());
+    final boolean prunable(long word, long clockMicros) {
+        return word != BUSY && word != DEAD && clockMicros >= prunableFromMicros(word);
+    }
+
+    /** The cache clock from which the holder is {@linkplain #prunable prunable} unless it changes: {@code word}'s. */
+    long prunableFromMicros(long word) {
+        long expiry = expiresAtMicros(word);
+        long created = extensionDueMicros();
+        return created == Long.MAX_VALUE ? expiry : Math.max(expiry, created);
     }
 }

@@ -26,6 +26,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.Executor;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.UnaryOperator;
 
@@ -93,6 +94,12 @@ public final class MemoryStorage implements Storage {
     private final AtomicBoolean sweeping = new AtomicBoolean();
 
     private Iterator<Entry> sweep;
+
+    /**
+     * One slot addition in this many (at random, so that threads share nothing to count) advances the sweep by one
+     * entry. Groups that are written prune themselves; the sweep is for those that are not, and costs cache misses.
+     */
+    static final int SWEEP_EVERY = 8;
 
     private MemoryStorage(Builder builder) {
         this.cache = Caffeine.newBuilder()
@@ -233,11 +240,12 @@ public final class MemoryStorage implements Storage {
     }
 
     /**
-     * Walks one step of the sweep: drops the expired slots of the next group (and the group if none is left).
-     * Called after every slot addition; a thread that finds another sweeping skips its turn.
+     * Walks one step of the sweep, one time in {@link #SWEEP_EVERY}: drops the expired slots of the next group (and
+     * the group if none is left). Called after every slot addition; a thread that finds another sweeping skips its
+     * turn.
      */
     private void sweep() {
-        if (!sweeping.compareAndSet(false, true)) {
+        if ((ThreadLocalRandom.current().nextInt() & (SWEEP_EVERY - 1)) != 0 || !sweeping.compareAndSet(false, true)) {
             return;
         }
         try {

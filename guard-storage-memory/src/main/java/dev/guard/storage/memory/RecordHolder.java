@@ -53,8 +53,8 @@ final class RecordHolder extends Holder {
     }
 
     @Override
-    boolean prunable(long word, long clockMicros) {
-        return false;
+    long prunableFromMicros(long word) {
+        return Long.MAX_VALUE;
     }
 
     @Override
