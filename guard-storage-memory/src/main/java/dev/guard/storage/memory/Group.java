@@ -42,6 +42,16 @@ final class Group extends Entry {
      */
     private volatile long sweepFromMicros;
 
+    /**
+     * How many slots the group may have before an addition drops the expired ones: twice as many as the last such
+     * rewrite kept, at least {@link #MIN_PRUNE_AT}. Between, an addition only appends, and an expired slot whose
+     * scope comes back (a bucket that refilled) is used again rather than dropped and recreated. Owner only.
+     */
+    private int pruneAt = MIN_PRUNE_AT;
+
+    /** The fewest slots at which an addition looks for expired ones. */
+    static final int MIN_PRUNE_AT = 8;
+
     /** A group of {@code holders} (each of a different scope), none of them dead. */
     Group(String subject, Holder... holders) {
         super(0);
@@ -126,10 +136,39 @@ final class Group extends Entry {
             if (existing != null) {
                 return existing;
             }
-            rewrite(clockMicros, fresh);
+            if (size() < pruneAt) {
+                append(fresh);
+            } else {
+                rewrite(clockMicros, fresh);
+            }
             return fresh;
         } finally {
             unlock(word);
+        }
+    }
+
+    /** Replaces the slots by a copy with {@code added} at the end; the caller owns the group. */
+    private void append(Holder added) {
+        Object[] s = slots;
+        Object[] next = Arrays.copyOf(s, s.length + 2);
+        int[] hashes = (int[]) s[0];
+        int[] nextHashes = Arrays.copyOf(hashes, hashes.length + 1);
+        nextHashes[hashes.length] = added.scope.hashCode();
+        next[0] = nextHashes;
+        next[s.length] = added.scope;
+        next[s.length + 1] = added;
+        slots = next;
+        sweepFromMicros = Math.min(sweepFromMicros, prunableFrom(added));
+        coverInterval(added);
+    }
+
+    /** Brings the next renewal forward if {@code added} needs it sooner than the group's holders so far. */
+    private void coverInterval(Holder added) {
+        long interval = added.intervalMicros();
+        if (interval != Long.MAX_VALUE && coveredMicros != Long.MAX_VALUE) {
+            // The cache keeps the group until coveredMicros: renew it while more than this interval is left.
+            long due = coveredMicros < Long.MIN_VALUE + interval ? Long.MIN_VALUE : coveredMicros - interval;
+            extensionDueMicros(Math.min(extensionDueMicros(), due));
         }
     }
 
@@ -150,30 +189,31 @@ final class Group extends Entry {
             }
         }
         Object[] next = new Object[1 + 2 * (kept + (added == null ? 0 : 1))];
+        int[] hashes = (int[]) s[0];
+        int[] nextHashes = new int[next.length / 2];
         int n = 1;
         long sweepFrom = Long.MAX_VALUE;
         for (int i = 2; i < s.length; i += 2) {
             Holder h = (Holder) s[i];
             boolean drop = i < 2 + 2 * 64 ? (dropped & (1L << ((i - 2) / 2))) != 0 : h.isDead();
             if (!drop && n < next.length) {
+                nextHashes[n / 2] = hashes[i / 2 - 1];
                 next[n++] = s[i - 1];
                 next[n++] = h;
                 sweepFrom = Math.min(sweepFrom, prunableFrom(h));
             }
         }
         if (added != null) {
+            nextHashes[n / 2] = added.scope.hashCode();
             next[n++] = added.scope;
             next[n++] = added;
             sweepFrom = Math.min(sweepFrom, prunableFrom(added));
-            long interval = added.intervalMicros();
-            if (interval != Long.MAX_VALUE && coveredMicros != Long.MAX_VALUE) {
-                // The cache keeps the group until coveredMicros: renew it while more than this interval is left.
-                long due = coveredMicros < Long.MIN_VALUE + interval ? Long.MIN_VALUE : coveredMicros - interval;
-                extensionDueMicros(Math.min(extensionDueMicros(), due));
-            }
+            coverInterval(added);
         }
-        slots = n == 1 ? NONE : withHashes(n == next.length ? next : Arrays.copyOf(next, n));
+        next[0] = nextHashes;
+        slots = n == 1 ? NONE : next;
         sweepFromMicros = sweepFrom;
+        pruneAt = Math.max(MIN_PRUNE_AT, n);
         return n / 2;
     }
 

@@ -95,6 +95,9 @@ public final class MemoryStorage implements Storage {
 
     private Iterator<Entry> sweep;
 
+    /** The number of entries when {@link #sweep} started; owned by the sweeping thread. */
+    private long sweepStartSize;
+
     /**
      * One slot addition in this many (at random, so that threads share nothing to count) advances the sweep by one
      * entry. Groups that are written prune themselves; the sweep is for those that are not, and costs cache misses.
@@ -250,9 +253,13 @@ public final class MemoryStorage implements Storage {
         }
         try {
             Iterator<Entry> entries = sweep;
-            if (entries == null || !entries.hasNext()) {
+            long size = cache.estimatedSize();
+            // An iterator keeps the hash table it started on: once the map has doubled since, that table is garbage
+            // worth more than the pass's progress, so start over on the current one.
+            if (entries == null || !entries.hasNext() || size > 2 * sweepStartSize + 16) {
                 entries = map.values().iterator();
                 sweep = entries;
+                sweepStartSize = size;
                 if (!entries.hasNext()) {
                     return;
                 }
