@@ -1,7 +1,5 @@
 package dev.guard.storage.memory;
 
-import static dev.guard.storage.memory.Entry.saturatedAdd;
-
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import com.github.benmanes.caffeine.cache.Policy;
@@ -65,15 +63,19 @@ import java.util.function.UnaryOperator;
  * seen may be gone even for a later call that carries an earlier time, and deadlines before 1970 count as passed.
  *
  * <p><b>Memory.</b> Entries that expire are bounded as before: by the subjects used in the last two intervals of
- * their longest key, plus what expired since the last write. Within an entry, a slot whose state has expired (at
- * least one interval after it was created) is dropped whenever its group is rewritten, that is when a slot is
- * added to or removed from it. A group that outlives its other keys (a member of a set for ever, a record) would
- * otherwise keep their expired slots for ever: every slot addition, and every new entry, also sweeps one other
- * group, walking the cache with one resumable, weakly consistent iterator, and drops its expired slots (and the
- * group, if none is left). So an expired slot is reclaimed at the latest when its group is next written or the sweep
- * next passes it, one pass taking as many slot additions as there are entries (entries created during a pass may
- * wait for the next one); writes are what add slots, so between writes nothing grows. A lone key costs one cache
- * entry and its holder, as before groups (about 130 bytes for a token bucket); a group adds about 48 bytes and 8 per
+ * their longest-lived key, plus what expired since the last write. Within a group, a slot whose state has expired
+ * (and that was created more than one interval ago, so that nobody is about to use it) is dropped when the group
+ * is pruned: an addition prunes once the group has twice as many slots as its last prune kept, and at least eight,
+ * so that a group being written holds at most twice its live slots, or eight. In between an addition only appends,
+ * and an expired slot whose scope comes back (a bucket that refilled between two messages) is used again. A group
+ * that is no longer written but outlives its other keys (a member of a set for ever, a record) would keep their
+ * expired slots: so one slot addition in 32, at random, also advances a sweep by one entry,
+ * walking the cache with one resumable, weakly consistent iterator, and prunes that group (or drops it if nothing
+ * is left). A pass over n entries takes about 32·n slot additions, and an expired slot of an
+ * idle group is reclaimed at most one pass after it expired. A pass starts over when the number of entries has
+ * doubled since it began (its iterator keeps the hash table it started on), which only a growing map does. Between
+ * writes nothing is added, so nothing grows. A lone key costs one cache entry and its holder (about 131 bytes for a
+ * token bucket, measured by the benchmarks' {@code ResidentKeys}); a group costs about 90 bytes more, plus 12 per
  * slot.
  *
  * <p><b>Concurrency.</b> Thread-safe. Calls that do not overlap behave exactly as the reference; overlapping calls
@@ -102,7 +104,7 @@ public final class MemoryStorage implements Storage {
      * One slot addition in this many (at random, so that threads share nothing to count) advances the sweep by one
      * entry. Groups that are written prune themselves; the sweep is for those that are not, and costs cache misses.
      */
-    static final int SWEEP_EVERY = 8;
+    static final int SWEEP_EVERY = 32;
 
     private MemoryStorage(Builder builder) {
         this.cache = Caffeine.newBuilder()
@@ -354,15 +356,11 @@ public final class MemoryStorage implements Storage {
         }
     }
 
-    /**
-     * Renews the expiry of {@code subject}'s entry if {@code holder} now holds state that lives longer than its
-     * interval covers: a spec's commit on state that another spec wrote (a fixed window of half-second windows read
-     * as one of whole seconds) can give it a ttl beyond the spec's longest.
-     */
+    /** Renews the expiry of {@code subject}'s entry if {@code holder} has {@linkplain ArrayHolder#outlived outlived} its interval. */
     private void renewIfOutlived(String subject, Holder holder) {
         if (holder instanceof ArrayHolder a) {
             long clockMicros = clock.newestMicros();
-            if (a.expiresAtMicros(0) > saturatedAdd(clockMicros, a.intervalMicros())) {
+            if (a.outlived(clockMicros)) {
                 Entry entry = cache.getIfPresent(subject);
                 if (entry != null) {
                     entry.extended(clockMicros);

@@ -91,19 +91,19 @@ class MemoryStorageGroupTest {
         Holder windowHolder = storage.holder(window);
         assertThat(((Group) storage.entry(user)).size()).isEqualTo(3);
 
-        // An hour later the user is idle and other subjects are written: each new slot may advance the sweep by one
-        // entry (one in SWEEP_EVERY, at random): 4,000 additions over 41 entries pass the user's group about 12
-        // times on average; missing it every time is not a chance worth counting.
+        // An hour later the user is idle and other subjects are written: each new slot advances the sweep by one
+        // entry one time in SWEEP_EVERY, at random. 20,000 additions make 625 steps on average (standard deviation
+        // 25) over 41 entries; the user's group is passed after at most 41 (plus restarts while the map doubles).
         long later = T0 + 3_600 * SECOND;
-        for (int i = 0; i < 4_000; i++) {
+        for (int i = 0; i < 20_000; i++) {
             storage.acquire(dup("u:" + (2 + i % 40), i), duplicates, 1, later + i);
         }
 
         assertThat(((Group) storage.entry(user)).size()).isEqualTo(1);
         assertThat(bucketHolder.isDead()).isTrue();
         assertThat(windowHolder.isDead()).isTrue();
-        assertThat(storage.isMember(registered, later + 4_000)).isTrue();
-        assertThat(storage.acquire(bucket, new TokenBucket(5, 1, Duration.ofSeconds(1)), 1, later + 4_000))
+        assertThat(storage.isMember(registered, later + 20_000)).isTrue();
+        assertThat(storage.acquire(bucket, new TokenBucket(5, 1, Duration.ofSeconds(1)), 1, later + 20_000))
                 .isEqualTo(Outcome.admitted(4));
     }
 
