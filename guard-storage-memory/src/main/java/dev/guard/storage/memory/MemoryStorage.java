@@ -74,8 +74,8 @@ import java.util.function.UnaryOperator;
  * is left). A pass over n entries takes about 32·n slot additions, and an expired slot of an
  * idle group is reclaimed at most one pass after it expired. A pass starts over when the number of entries has
  * doubled since it began (its iterator keeps the hash table it started on), which only a growing map does. Between
- * writes nothing is added, so nothing grows. A lone key costs one cache entry and its holder (about 131 bytes for a
- * token bucket, measured by the benchmarks' {@code ResidentKeys}); a group costs about 90 bytes more, plus 12 per
+ * writes nothing is added, so nothing grows. A lone key costs one cache entry and its holder (130 to 140 bytes for a
+ * token bucket, measured by the benchmarks' {@code ResidentKeys}, the upper figure while the map grows and the sweep's iterator still holds the previous hash table); a group costs about 90 bytes more, plus 12 per
  * slot.
  *
  * <p><b>Concurrency.</b> Thread-safe. Calls that do not overlap behave exactly as the reference; overlapping calls
