@@ -62,21 +62,21 @@ import java.util.function.UnaryOperator;
  * {@linkplain Builder#executor executor} is given; no thread is started. State whose ttl ended on the newest clock
  * seen may be gone even for a later call that carries an earlier time, and deadlines before 1970 count as passed.
  *
- * <p><b>Memory.</b> Entries that expire are bounded as before: by the subjects used in the last two intervals of
- * their longest-lived key, plus what expired since the last write. Within a group, a slot whose state has expired
- * (and that was created more than one interval ago, so that nobody is about to use it) is dropped when the group
- * is pruned: an addition prunes once the group has twice as many slots as its last prune kept, and at least eight,
- * so that a group being written holds at most twice its live slots, or eight. In between an addition only appends,
- * and an expired slot whose scope comes back (a bucket that refilled between two messages) is used again. A group
- * that is no longer written but outlives its other keys (a member of a set for ever, a record) would keep their
- * expired slots: so one slot addition in 32, at random, also advances a sweep by one entry,
- * walking the cache with one resumable, weakly consistent iterator, and prunes that group (or drops it if nothing
- * is left). A pass over n entries takes about 32·n slot additions, and an expired slot of an
- * idle group is reclaimed at most one pass after it expired. A pass starts over when the number of entries has
- * doubled since it began (its iterator keeps the hash table it started on), which only a growing map does. Between
- * writes nothing is added, so nothing grows. A lone key costs one cache entry and its holder (130 to 140 bytes for a
- * token bucket, measured by the benchmarks' {@code ResidentKeys}, the upper figure while the map grows and the sweep's iterator still holds the previous hash table); a group costs about 90 bytes more, plus 12 per
- * slot.
+ * <p><b>Memory.</b> Entries that expire are bounded as before: by the subjects used in the last two intervals of their
+ * longest-lived key, plus what expired since the last write. Within a group, a slot whose state has expired (and that
+ * was created more than one interval ago, so that nobody is about to use it) is dropped when the group is pruned: an
+ * addition prunes once the group has twice as many slots as its last prune kept, and at least eight, so that a group
+ * being written holds at most twice its live slots, or eight. In between an addition only appends, and an expired slot
+ * whose scope comes back (a bucket that refilled between two messages) is used again. A group that is no longer written
+ * but outlives its other keys (a member of a set for ever, a record) would keep their expired slots: so one slot
+ * addition in 32, at random, also advances a sweep by one entry, walking the cache with one resumable, weakly
+ * consistent iterator, and prunes that group (or drops it if nothing is left). A pass over n entries takes about 32·n
+ * slot additions, and an expired slot of an idle group is reclaimed at most one pass after it expired. A pass starts
+ * over when the number of entries has doubled since it began (its iterator keeps the hash table it started on), which
+ * only a growing map does. Between writes nothing is added, so nothing grows. A lone key costs one cache entry and its
+ * holder (130 to 140 bytes for a token bucket, measured by the benchmarks' {@code ResidentKeys}, the upper figure while
+ * the map grows and the sweep's iterator still holds the previous hash table); a group costs about 90 bytes more, plus
+ * 12 per slot.
  *
  * <p><b>Concurrency.</b> Thread-safe. Calls that do not overlap behave exactly as the reference; overlapping calls
  * are linearizable, except that a token bucket read by a caller whose clock is behind a concurrent commit's may see
