@@ -8,10 +8,11 @@ import java.util.Arrays;
  * subject (a fingerprint for duplicate suppression, say) is a new slot rather than a new cache entry.
  *
  * <p><b>Slots.</b> {@link #slots} is an immutable array of {@code scope, holder} pairs and the scopes' hash codes,
- * replaced as a whole (copy on write) by the thread that owns the group's word ({@link #lock}); readers scan it without a lock. A holder leaves
- * the group only retired (dead), so that a reader that found it just before goes back to the cache, as it does for
- * a holder that the cache evicted. A rewrite drops the holders whose state has expired ({@link Holder#prunable});
- * an addition rewrites only once the group has doubled since the last one ({@link #pruneAt}), else it appends.
+ * replaced as a whole (copy on write) by the thread that owns the group's word ({@link #lock}); readers scan it without
+ * a lock. A holder leaves the group only retired (dead), so that a reader that found it just before goes back to the
+ * cache, as it does for a holder that the cache evicted. A rewrite drops the holders whose state has expired ({@link
+ * Holder#prunable}); an addition rewrites only once the group has doubled since the last one ({@link #pruneAt}), else
+ * it appends.
  *
  * <p><b>Cache expiry.</b> The cache asks the group how long to keep it ({@link HolderExpiry}); the group answers the
  * longest lifetime of its holders and notes, under its lock, what it granted ({@link #coveredMicros}) and when the

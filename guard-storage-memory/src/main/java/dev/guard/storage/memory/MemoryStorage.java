@@ -356,7 +356,10 @@ public final class MemoryStorage implements Storage {
         }
     }
 
-    /** Renews the expiry of {@code subject}'s entry if {@code holder} has {@linkplain ArrayHolder#outlived outlived} its interval. */
+    /**
+     * Renews the expiry of {@code subject}'s entry if {@code holder} has {@linkplain ArrayHolder#outlived outlived}
+     * its interval.
+     */
     private void renewIfOutlived(String subject, Holder holder) {
         if (holder instanceof ArrayHolder a) {
             long clockMicros = clock.newestMicros();
