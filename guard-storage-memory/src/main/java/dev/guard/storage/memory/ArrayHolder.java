@@ -20,9 +20,13 @@ final class ArrayHolder extends Holder {
     private long[] state;
     private volatile long expiresAt;
 
+    /** The expiry for which the cache last renewed this holder beyond its interval; see {@link #outlived}. */
+    private long renewedFor = Long.MIN_VALUE;
+
     /** A holder of {@code state}; its state word is only a lock (0 when free). */
-    ArrayHolder(LimitSpec writer, long horizonMicros, long[] state, long expiresAtMicros, long clockMicros) {
-        super(0);
+    ArrayHolder(
+            String scope, LimitSpec writer, long horizonMicros, long[] state, long expiresAtMicros, long clockMicros) {
+        super(scope, 0);
         this.writer = writer;
         this.horizonMicros = horizonMicros;
         this.state = state;
@@ -87,6 +91,21 @@ final class ArrayHolder extends Holder {
     @Override
     long expiresAtMicros(long word) {
         return expiresAt;
+    }
+
+    /**
+     * Whether the state now lives longer than the holder's interval covers from {@code clockMicros} and the cache
+     * has not been told yet (then it is, by the caller, at once): a spec's commit on state that another spec wrote
+     * (a fixed window of half-second windows read as one of whole seconds) can give it a ttl beyond the spec's
+     * longest. Racy by design: a race only renews once more.
+     */
+    boolean outlived(long clockMicros) {
+        long expiry = expiresAt;
+        if (expiry <= saturatedAdd(clockMicros, intervalMicros()) || expiry == renewedFor) {
+            return false;
+        }
+        renewedFor = expiry;
+        return true;
     }
 
     /** The deadline of a gate for {@link MemoryStorage#raiseGate}: present state written by a gate, else MIN. */

@@ -46,8 +46,8 @@ final class BucketHolder extends Holder {
     private long last;
 
     /** An absent bucket; its state word is the theoretical arrival time in ticks. */
-    BucketHolder(TokenBucket spec, long clockMicros) {
-        super(ABSENT);
+    BucketHolder(String scope, TokenBucket spec, long clockMicros) {
+        super(scope, ABSENT);
         this.spec = spec;
         extended(clockMicros);
     }

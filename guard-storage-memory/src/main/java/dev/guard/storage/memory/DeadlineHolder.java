@@ -22,8 +22,8 @@ final class DeadlineHolder extends Holder {
      * A holder of {@code until} written by {@code spec} (a {@link Cooldown}, {@link Gate#INSTANCE} or a {@link
      * Membership}); {@code until} must be {@link #ABSENT} or {@linkplain #holds held}.
      */
-    DeadlineHolder(LimitSpec spec, long until, long clockMicros) {
-        super(until);
+    DeadlineHolder(String scope, LimitSpec spec, long until, long clockMicros) {
+        super(scope, until);
         this.spec = spec;
         extended(clockMicros);
     }

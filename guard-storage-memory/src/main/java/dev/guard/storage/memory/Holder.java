@@ -1,11 +1,10 @@
 package dev.guard.storage.memory;
 
 import dev.guard.limit.LimitSpec;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 
 /**
- * The value the cache keeps for one key: limit state in the representation that suits its kind, or a record.
+ * The state of one key (a scope of a subject): limit state in the representation that suits its kind, or a record.
+ * The cache keeps it as its subject's entry while it is the subject's only key, else in the subject's {@link Group}.
  *
  * <p><b>Exclusivity.</b> Each holder has one word that a thread swaps for {@link #BUSY} to own the state ({@link
  * #lock}); lock-free callers ({@link #tryAcquire}) change that word by compare-and-set and go to the slow path when
@@ -13,68 +12,32 @@ import java.lang.invoke.VarHandle;
  * ({@link #peek}), then either commits each step ({@link #commit}) or drops what expired ({@link #settle}), and
  * unlocks with the new words. The critical sections never block and never call the cache.
  *
- * <p><b>Leaving the cache.</b> A holder removed from the cache (evicted, forgotten, replaced by another
- * representation) is retired: locked and marked {@link #DEAD}, inside the cache's atomic removal of its key. A
- * caller that meets a dead holder looks the key up again, so no update lands on a holder the cache no longer has.
+ * <p><b>Leaving the cache.</b> A holder removed from the cache (evicted, forgotten, pruned from its group, replaced
+ * by another representation) is retired: locked and marked {@link #DEAD}, inside the atomic removal. A caller that
+ * meets a dead holder looks the key up again, so no update lands on a holder the cache no longer has.
  *
- * <p><b>Cache expiry.</b> Reads go around the cache's bookkeeping (which costs more than everything else on the hot
- * path); {@link #touch} tells the cache about use only when a holder's last extension is older than its {@link
- * #intervalMicros} and the cache keeps every holder for two intervals after an extension, so at every use it still
- * has more than one interval: more than any state committed then can live.
+ * <p><b>Cache expiry.</b> As a subject's only key, the storage tells the cache about use only when a holder's last
+ * extension is older than its {@link #intervalMicros} and the cache keeps every holder for two intervals after an
+ * extension, so at every use it still has more than one interval: more than any state committed then can live.
  */
-abstract class Holder {
-    /** No state: the key is absent. */
-    static final long ABSENT = Long.MIN_VALUE;
-
-    /** The holder left the cache: look the key up again. */
-    static final long DEAD = Long.MIN_VALUE + 1;
-
-    /** A thread owns the state: wait, or take the slow path. */
-    static final long BUSY = Long.MIN_VALUE + 2;
-
+abstract class Holder extends Entry {
     /** Not an {@link dev.guard.limit.Outcome} (those are >= 0, <= -2 or MIN): "take the slow path". */
     static final long SLOW = -1;
 
     /** Fast paths accept times in [0, 2^53): the range where every encoding below stays exact. */
     static final long FAST_TIME_LIMIT = LimitSpec.EXACT_LIMIT;
 
-    private static final VarHandle WORD;
-    private static final VarHandle DUE;
+    /** The scope of the key this holder keeps state for (its subject is the cache's key). */
+    final String scope;
 
-    static {
-        try {
-            MethodHandles.Lookup lookup = MethodHandles.lookup();
-            WORD = lookup.findVarHandle(Holder.class, "word", long.class);
-            DUE = lookup.findVarHandle(Holder.class, "extensionDueMicros", long.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
+    Holder(String scope, long word) {
+        super(word);
+        this.scope = scope;
     }
 
-    /**
-     * The state word: the whole state of a lock-free holder ({@link #ABSENT} or a value), a lock (0 when free) for
-     * the others; {@link #BUSY} while owned, {@link #DEAD} once retired. Accessed through {@link #WORD}.
-     */
-    private volatile long word;
-
-    /**
-     * The cache clock from which the cache must renew this holder's expiry before a use: one interval after the last
-     * renewal ({@link Long#MAX_VALUE}: never). Accessed through {@link #DUE}.
-     */
-    private long extensionDueMicros = Long.MAX_VALUE;
-
-    Holder(long word) {
-        this.word = word;
-    }
-
-    /** The state word now. */
-    final long word() {
-        return word;
-    }
-
-    /** Compare-and-set of the state word. */
-    final boolean casWord(long expected, long next) {
-        return WORD.compareAndSet(this, expected, next);
+    @Override
+    final Holder slot(String other) {
+        return scope == other || scope.equals(other) ? this : null;
     }
 
     static boolean fastTime(long nowMicros) {
@@ -98,25 +61,6 @@ abstract class Holder {
         return SLOW;
     }
 
-    /** Owns the state, spinning while another thread does; answers the state word, or {@link #DEAD}. */
-    final long lock() {
-        for (int spins = 0; ; spins++) {
-            long current = word;
-            if (current == DEAD) {
-                return DEAD;
-            }
-            if (current != BUSY && WORD.compareAndSet(this, current, BUSY)) {
-                return current;
-            }
-            backOff(spins);
-        }
-    }
-
-    /** Releases the state, writing {@code next} as its new word (a release store: what the owner wrote is visible). */
-    final void unlock(long next) {
-        WORD.setRelease(this, next);
-    }
-
     /** The reference outcome of a step on the state {@code word} (owned); changes nothing. */
     abstract long peek(long word, LimitSpec spec, long permits, long nowMicros);
 
@@ -132,29 +76,6 @@ abstract class Holder {
     /** When the state of {@code word} expires: the reference's {@code expiresAtMicros}. */
     abstract long expiresAtMicros(long word);
 
-    /**
-     * Retires the holder (inside the cache's removal of its key): owns it, marks it dead.
-     *
-     * @return the word it held, or {@link #DEAD} if it already was
-     */
-    final long retire() {
-        long owned = lock();
-        if (owned != DEAD) {
-            markDead();
-        }
-        return owned;
-    }
-
-    /** Sets the state word to {@link #DEAD}; the caller owns the state. */
-    final void markDead() {
-        word = DEAD;
-    }
-
-    /** Whether the holder is dead. */
-    final boolean isDead() {
-        return word == DEAD;
-    }
-
     /** Whether {@code owned} (a word from {@link #lock}) holds limit or set state, expired or not. */
     boolean hasState(long owned) {
         return raw(owned) != null;
@@ -167,37 +88,38 @@ abstract class Holder {
      */
     abstract long intervalMicros();
 
-    /** The cache lifetime to set at {@code currentNanos} (creation, update, extension): see {@link HolderExpiry}. */
-    abstract long lifetimeNanos(long currentNanos);
-
-    /** Whether the cache must renew this holder's expiry before a use at {@code clockMicros}: one compare. */
-    final boolean needsExtension(long clockMicros) {
-        return clockMicros >= (long) DUE.getOpaque(this);
-    }
-
     /**
      * Notes that the cache set (creation) or renewed this holder's expiry when its clock read {@code clockMicros}.
      * Races only make the next renewal come sooner: every value written follows a renewal at that clock.
      */
+    @Override
     final void extended(long clockMicros) {
         long interval = intervalMicros();
-        DUE.setOpaque(this, interval == Long.MAX_VALUE ? Long.MAX_VALUE : saturatedAdd(clockMicros, interval));
+        extensionDueMicros(interval == Long.MAX_VALUE ? Long.MAX_VALUE : saturatedAdd(clockMicros, interval));
     }
 
-    static void backOff(int spins) {
-        if (spins < 100) {
-            Thread.onSpinWait();
-        } else {
-            Thread.yield();
+    @Override
+    final long retire() {
+        long owned = lock();
+        if (owned != DEAD) {
+            markDead();
         }
+        return owned;
     }
 
-    static long saturatedAdd(long a, long b) {
-        long r = a + b;
-        return ((a ^ r) & (b ^ r)) < 0 ? Long.MAX_VALUE : r;
+    /**
+     * Whether a group may drop this holder at the cache clock {@code clockMicros}, its word being {@code word}: its
+     * state is absent or expired (for the reference, absent), and it was created more than one interval ago, so
+     * that a holder that a caller has just added and not yet committed to is not pruned under it. Records never are.
+     */
+    final boolean prunable(long word, long clockMicros) {
+        return word != BUSY && word != DEAD && clockMicros >= prunableFromMicros(word);
     }
 
-    static long microsToNanos(long micros) {
-        return micros >= Long.MAX_VALUE / 1_000 ? Long.MAX_VALUE : micros * 1_000;
+    /** The cache clock from which the holder is {@linkplain #prunable prunable} unless it changes: {@code word}'s. */
+    long prunableFromMicros(long word) {
+        long expiry = expiresAtMicros(word);
+        long created = extensionDueMicros();
+        return created == Long.MAX_VALUE ? expiry : Math.max(expiry, created);
     }
 }

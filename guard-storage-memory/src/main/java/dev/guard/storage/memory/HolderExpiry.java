@@ -1,28 +1,27 @@
 package dev.guard.storage.memory;
 
 import com.github.benmanes.caffeine.cache.Expiry;
-import dev.guard.spi.StateKey;
 
 /**
- * The cache's per-key expiry: each holder says how long it must live ({@link Holder#lifetimeNanos}), which for a
- * holder changed in place is two of its {@linkplain Holder#intervalMicros intervals}. The storage reads quietly and
- * renews a holder through a cache read only once an interval has passed since the last renewal ({@link
- * Holder#needsExtension}); such a read keeps the longer of the remaining and the new lifetime. An entry therefore
- * lives more than one and at most two intervals after its last use.
+ * The cache's per-subject expiry: each entry says how long it must live ({@link Entry#lifetimeNanos}). For a lone
+ * holder changed in place that is two of its {@linkplain Holder#intervalMicros intervals}; for a group, the longest
+ * of its holders'. The storage reads quietly and renews an entry through a cache read only once its renewal is due
+ * ({@link Entry#needsExtension}); such a read keeps the longer of the remaining and the new lifetime. A lone holder
+ * therefore lives more than one and at most two intervals after its last use.
  */
-final class HolderExpiry implements Expiry<StateKey, Holder> {
+final class HolderExpiry implements Expiry<String, Entry> {
     @Override
-    public long expireAfterCreate(StateKey key, Holder holder, long currentTime) {
-        return holder.lifetimeNanos(currentTime);
+    public long expireAfterCreate(String subject, Entry entry, long currentTime) {
+        return entry.lifetimeNanos(currentTime);
     }
 
     @Override
-    public long expireAfterUpdate(StateKey key, Holder holder, long currentTime, long currentDuration) {
-        return holder.lifetimeNanos(currentTime);
+    public long expireAfterUpdate(String subject, Entry entry, long currentTime, long currentDuration) {
+        return entry.lifetimeNanos(currentTime);
     }
 
     @Override
-    public long expireAfterRead(StateKey key, Holder holder, long currentTime, long currentDuration) {
-        return Math.max(currentDuration, holder.lifetimeNanos(currentTime));
+    public long expireAfterRead(String subject, Entry entry, long currentTime, long currentDuration) {
+        return entry.renewedNanos(currentTime, currentDuration);
     }
 }

@@ -18,13 +18,15 @@ import dev.guard.spi.Storage;
 import dev.guard.spi.StorageHealth;
 import dev.guard.spi.VersionedRecord;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
+import java.util.Iterator;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.Executor;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.UnaryOperator;
 
 /**
  * Guard's in-memory {@link Storage}, the embedded default: state in a Caffeine cache, evaluated with the reference
@@ -34,35 +36,75 @@ import java.util.concurrent.Executor;
  * Storage storage = MemoryStorage.create();
  * }</pre>
  *
+ * <p><b>Layout.</b> The cache maps a subject (a user, a chat, ...) to all of its state: the one holder of its only
+ * key, or a group of holders, one slot per scope. A message that reads five keys of its user and one of its chat
+ * costs two cache lookups, and a key the subject did not have (a duplicate-suppression fingerprint) is a new slot in
+ * the subject's entry, not a new cache entry. Slots are scanned, comparing scopes by identity first (guards pass the
+ * same scope strings every time), then by value.
+ *
  * <p><b>Fast paths.</b> A token bucket is kept in GCRA form (one theoretical arrival time) and a cooldown, gate or
- * membership as one deadline, so {@link #acquire} on an existing key is a cache read plus one compare-and-set: lock
- * free and allocation free. Other kinds, and batches of several steps, own the keys' holders in one global order
- * (by key hash, then scope, then subject: deadlock free), evaluate every step, and commit all or none; they hold
- * them only for that and never wait for anything else meanwhile. Every path gives the decisions of {@link
- * dev.guard.spi.ReferenceStorage}; the contract suite's differential test checks it.
+ * membership as one deadline, so {@link #acquire} on an existing key is a cache read, a slot scan and one
+ * compare-and-set: lock free and allocation free. Other kinds, and batches of several steps, own the keys' holders
+ * in one global order (by key hash, then scope, then subject: deadlock free), evaluate every step, and commit all
+ * or none; they hold them only for that and never wait for anything else meanwhile. Adding or removing a slot
+ * replaces the group's slot array (copy on write) while owning the group, which readers never wait for; a holder
+ * that leaves a group is marked dead first, so that a caller that found it goes back to the cache. Every path gives
+ * the decisions of {@link dev.guard.spi.ReferenceStorage}; the contract suite's differential test checks it.
  *
  * <p><b>Time and expiry.</b> The storage never reads the wall clock: the cache's clock is the newest {@code
- * nowMicros} that callers passed. A key's state is absent for the decisions exactly when its ttl has run out, and the
- * cache drops the key some time after that, never before: one to two intervals after its last use, an interval being
- * the limit's longest ttl ({@link LimitSpec#maxTtlMicros()}, rounded up to at most twice that for token buckets) plus
- * one millisecond; gates and memberships at their deadline; records never. The cache evicts during its maintenance,
- * which writes (new keys, updates) trigger and which runs on the calling thread unless an {@linkplain
- * Builder#executor executor} is given; no thread is started. Memory is therefore bounded by the keys used in the last
- * two intervals, plus what expired since the last write. State whose ttl ended on the newest clock seen may be gone
- * even for a later call that carries an earlier time, and deadlines before 1970 count as passed.
+ * nowMicros} that callers passed. A key's state is absent for the decisions exactly when its ttl has run out, and
+ * is dropped some time after that, never before. A subject's entry lives as long as its longest-lived key needs:
+ * one to two intervals after that key's last use, an interval being the limit's longest ttl ({@link
+ * LimitSpec#maxTtlMicros()}, rounded up to at most twice that for token buckets) plus one millisecond; gates and
+ * memberships until their deadline; records for ever. Reads do not touch the cache's expiry; a use renews it only
+ * once it is due, which an entry always is before the cache could drop state that a commit then could create. The
+ * cache evicts during its maintenance, which writes trigger and which runs on the calling thread unless an
+ * {@linkplain Builder#executor executor} is given; no thread is started. State whose ttl ended on the newest clock
+ * seen may be gone even for a later call that carries an earlier time, and deadlines before 1970 count as passed.
+ *
+ * <p><b>Memory.</b> Entries that expire are bounded as before: by the subjects used in the last two intervals of their
+ * longest-lived key, plus what expired since the last write. Within a group, a slot whose state has expired (and that
+ * was created more than one interval ago, so that nobody is about to use it) is dropped when the group is pruned: an
+ * addition prunes once the group has twice as many slots as its last prune kept, and at least eight, so that a group
+ * being written holds at most twice its live slots, or eight. In between an addition only appends, and an expired slot
+ * whose scope comes back (a bucket that refilled between two messages) is used again. A group that is no longer written
+ * but outlives its other keys (a member of a set for ever, a record) would keep their expired slots: so one slot
+ * addition in 32, at random, also advances a sweep by one entry, walking the cache with one resumable, weakly
+ * consistent iterator, and prunes that group (or drops it if nothing is left). A pass over n entries takes about 32·n
+ * slot additions, and an expired slot of an idle group is reclaimed at most one pass after it expired. A pass starts
+ * over when the number of entries has doubled since it began (its iterator keeps the hash table it started on), which
+ * only a growing map does. Between writes nothing is added, so nothing grows. A lone key costs one cache entry and its
+ * holder (130 to 140 bytes for a token bucket, measured by the benchmarks' {@code ResidentKeys}, the upper figure while
+ * the map grows and the sweep's iterator still holds the previous hash table); a group costs about 90 bytes more, plus
+ * 12 per slot.
  *
  * <p><b>Concurrency.</b> Thread-safe. Calls that do not overlap behave exactly as the reference; overlapping calls
  * are linearizable, except that a token bucket read by a caller whose clock is behind a concurrent commit's may see
  * the bucket refilled up to its own time rather than the commit's (never more permissive).
  *
  * <p>A key holds either limit state or a record: a limit step on a record's key drops the record. {@link #forget}
- * scans every key. {@link #close()} drops all state; the storage stays usable, empty.
+ * removes the subject's entry, all its keys at once. {@link #close()} drops all state; the storage stays usable,
+ * empty.
  */
 public final class MemoryStorage implements Storage {
     private final CallerClock clock = new CallerClock();
-    private final Cache<StateKey, Holder> cache;
-    private final ConcurrentMap<StateKey, Holder> map;
-    private final Policy<StateKey, Holder> policy;
+    private final Cache<String, Entry> cache;
+    private final ConcurrentMap<String, Entry> map;
+    private final Policy<String, Entry> policy;
+
+    /** Who sweeps now (the others skip their turn), and where the sweep is: owned by that thread. */
+    private final AtomicBoolean sweeping = new AtomicBoolean();
+
+    private Iterator<Entry> sweep;
+
+    /** The number of entries when {@link #sweep} started; owned by the sweeping thread. */
+    private long sweepStartSize;
+
+    /**
+     * One slot addition in this many (at random, so that threads share nothing to count) advances the sweep by one
+     * entry. Groups that are written prune themselves; the sweep is for those that are not, and costs cache misses.
+     */
+    static final int SWEEP_EVERY = 32;
 
     private MemoryStorage(Builder builder) {
         this.cache = Caffeine.newBuilder()
@@ -86,34 +128,151 @@ public final class MemoryStorage implements Storage {
         return new Builder();
     }
 
-    private static void evicted(StateKey key, Holder holder, RemovalCause cause) {
-        if (holder != null) {
-            holder.retire();
+    private static void evicted(String subject, Entry entry, RemovalCause cause) {
+        if (entry != null) {
+            entry.retire();
         }
     }
 
     /**
-     * The live holder at {@code key}, or null. Reads around the cache's bookkeeping, and renews the key's expiry in
-     * the cache only when the holder says it is due.
+     * The live entry of {@code subject}, or null. Reads around the cache's bookkeeping, and renews the entry's
+     * expiry in the cache only when it is due.
      */
-    private Holder lookup(StateKey key) {
-        Holder holder = policy.getIfPresentQuietly(key);
-        if (holder != null) {
+    private Entry lookupEntry(String subject) {
+        Entry entry = policy.getIfPresentQuietly(subject);
+        if (entry != null) {
             long clockMicros = clock.newestMicros();
-            if (holder.needsExtension(clockMicros)) {
-                holder = cache.getIfPresent(key);
-                if (holder != null) {
-                    holder.extended(clockMicros);
+            if (entry.needsExtension(clockMicros)) {
+                entry = cache.getIfPresent(subject);
+                if (entry != null) {
+                    entry.extended(clockMicros);
                 }
             }
         }
-        return holder;
+        return entry;
+    }
+
+    /** The live holder at {@code key}, or null. */
+    private Holder lookup(StateKey key) {
+        Entry entry = lookupEntry(key.subject());
+        return entry == null ? null : entry.slot(key.scope());
     }
 
     /** The holder at {@code key}, created for a first committing step of {@code spec} if there is none. */
     private Holder lookupOrCreate(StateKey key, LimitSpec spec, long nowMicros) {
-        Holder holder = lookup(key);
-        return holder != null ? holder : cache.get(key, k -> fresh(spec, nowMicros, clock.newestMicros()));
+        while (true) {
+            Entry entry = lookupEntry(key.subject());
+            Holder holder = entry == null ? null : entry.slot(key.scope());
+            if (holder != null) {
+                return holder;
+            }
+            holder = entry instanceof Group g ? added(g, key, spec, nowMicros) : created(key, spec, nowMicros);
+            if (holder != null) {
+                return holder;
+            }
+        }
+    }
+
+    /**
+     * A new slot for {@code key} in {@code group}, without the cache unless the group's renewal is due; null if the
+     * group left the cache meanwhile (start over).
+     */
+    private Holder added(Group group, StateKey key, LimitSpec spec, long nowMicros) {
+        long clockMicros = clock.newestMicros();
+        Holder holder = group.add(fresh(key.scope(), spec, nowMicros, clockMicros), clockMicros);
+        if (holder == null || (group.needsExtension(clockMicros) && cache.getIfPresent(group.subject) != group)) {
+            return null;
+        }
+        sweep();
+        return holder;
+    }
+
+    /** The holder for {@code key} through the cache's atomic update of its subject: a new entry, or a group. */
+    private Holder created(StateKey key, LimitSpec spec, long nowMicros) {
+        long clockMicros = clock.newestMicros();
+        Entry entry =
+                update(key, current -> current != null ? current : fresh(key.scope(), spec, nowMicros, clockMicros));
+        sweep();
+        return entry == null ? null : entry.slot(key.scope());
+    }
+
+    /**
+     * Replaces the holder at {@code key} (null if none) by what {@code change} answers for it (null: none), inside
+     * the cache's atomic update of the subject and owning its group if it has one; answers the subject's entry after.
+     * A holder replaced is retired; {@code change} may own and retire it itself, and must not call the cache.
+     */
+    private Entry update(StateKey key, UnaryOperator<Holder> change) {
+        String scope = key.scope();
+        return map.compute(key.subject(), (subject, entry) -> {
+            if (entry instanceof Group group) {
+                long word = group.lock();
+                boolean dead = false;
+                try {
+                    Holder current = group.slot(scope);
+                    Holder next = change.apply(current);
+                    if (next == current) {
+                        return group;
+                    }
+                    if (current != null) {
+                        current.retire();
+                    }
+                    if (group.rewrite(clock.newestMicros(), next) > 0) {
+                        return group;
+                    }
+                    group.markDead();
+                    dead = true;
+                    return null;
+                } finally {
+                    if (!dead) {
+                        group.unlock(word);
+                    }
+                }
+            }
+            Holder current = entry == null ? null : entry.slot(scope);
+            Holder next = change.apply(current);
+            if (next == current) {
+                return entry;
+            }
+            if (current != null) {
+                current.retire();
+            }
+            if (entry == current) {
+                return next;
+            }
+            // The subject's lone holder is of another scope: both go into a new group. The lone one stays live.
+            return next == null ? entry : new Group(subject, (Holder) entry, next);
+        });
+    }
+
+    /**
+     * Walks one step of the sweep, one time in {@link #SWEEP_EVERY}: drops the expired slots of the next group (and
+     * the group if none is left). Called after every slot addition; a thread that finds another sweeping skips its
+     * turn.
+     */
+    private void sweep() {
+        if ((ThreadLocalRandom.current().nextInt() & (SWEEP_EVERY - 1)) != 0 || !sweeping.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            Iterator<Entry> entries = sweep;
+            long size = cache.estimatedSize();
+            // An iterator keeps the hash table it started on: once the map has doubled since, that table is garbage
+            // worth more than the pass's progress, so start over on the current one.
+            if (entries == null || !entries.hasNext() || size > 2 * sweepStartSize + 16) {
+                entries = map.values().iterator();
+                sweep = entries;
+                sweepStartSize = size;
+                if (!entries.hasNext()) {
+                    return;
+                }
+            }
+            if (entries.next() instanceof Group group && group.prune(clock.newestMicros()) == 0) {
+                map.computeIfPresent(
+                        group.subject, (subject, entry) -> entry == group && group.retireIfEmpty() ? null : entry);
+            }
+        } finally {
+            sweeping.set(false);
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -183,14 +342,32 @@ public final class MemoryStorage implements Storage {
                 Holder.backOff(attempt);
                 continue;
             }
+            long outcome;
             try {
-                long outcome = holder.peek(word, spec, permits, nowMicros);
+                outcome = holder.peek(word, spec, permits, nowMicros);
                 word = Outcome.isAdmitted(outcome) && commits(spec)
                         ? holder.commit(word, spec, permits, nowMicros)
                         : holder.settle(word, nowMicros);
-                return outcome;
             } finally {
                 holder.unlock(word);
+            }
+            renewIfOutlived(key.subject(), holder);
+            return outcome;
+        }
+    }
+
+    /**
+     * Renews the expiry of {@code subject}'s entry if {@code holder} has {@linkplain ArrayHolder#outlived outlived}
+     * its interval.
+     */
+    private void renewIfOutlived(String subject, Holder holder) {
+        if (holder instanceof ArrayHolder a) {
+            long clockMicros = clock.newestMicros();
+            if (a.outlived(clockMicros)) {
+                Entry entry = cache.getIfPresent(subject);
+                if (entry != null) {
+                    entry.extended(clockMicros);
+                }
             }
         }
     }
@@ -206,14 +383,14 @@ public final class MemoryStorage implements Storage {
     }
 
     /** The holder for a new key whose first committing step has {@code spec}. */
-    private static Holder fresh(LimitSpec spec, long nowMicros, long clockMicros) {
+    private static Holder fresh(String scope, LimitSpec spec, long nowMicros, long clockMicros) {
         if (spec instanceof TokenBucket b && BucketHolder.eligible(b) && Holder.fastTime(nowMicros)) {
-            return new BucketHolder(b, clockMicros);
+            return new BucketHolder(scope, b, clockMicros);
         }
         if (spec instanceof Cooldown && Holder.fastTime(nowMicros)) {
-            return new DeadlineHolder(spec, Holder.ABSENT, clockMicros);
+            return new DeadlineHolder(scope, spec, Holder.ABSENT, clockMicros);
         }
-        return new ArrayHolder(spec, ArrayHolder.horizonOf(spec), null, 0, clockMicros);
+        return new ArrayHolder(scope, spec, ArrayHolder.horizonOf(spec), null, 0, clockMicros);
     }
 
     /**
@@ -222,6 +399,7 @@ public final class MemoryStorage implements Storage {
      */
     private static final class Scratch {
         Holder[] holders = new Holder[8];
+        Entry[] entries = new Entry[8];
         long[] words = new long[8];
         long[] outcomes = new long[8];
         int[] order = new int[8];
@@ -229,6 +407,7 @@ public final class MemoryStorage implements Storage {
         Scratch fit(int n) {
             if (holders.length < n) {
                 holders = new Holder[n];
+                entries = new Entry[n];
                 words = new long[n];
                 outcomes = new long[n];
                 order = new int[n];
@@ -247,11 +426,11 @@ public final class MemoryStorage implements Storage {
         int n = batch.size();
         Scratch scratch = SCRATCH.get().fit(n);
         Holder[] holders = scratch.holders;
+        Entry[] entries = scratch.entries;
         try {
             for (int attempt = 0; ; attempt++) {
                 for (int i = 0; i < n; i++) {
-                    Step step = batch.step(i);
-                    holders[i] = resolve(step.key(), step.spec(), nowMicros);
+                    holders[i] = resolve(batch, i, entries, nowMicros);
                 }
                 // Reading gates and sets without owning them saves a compare-and-set each, but two batches can keep
                 // finding each other's holders busy: after a few rounds, own everything.
@@ -259,6 +438,9 @@ public final class MemoryStorage implements Storage {
                 int locking = lockOrder(batch, holders, scratch.order, ownAll);
                 if (runLocked(
                         batch, holders, scratch.order, locking, ownAll, scratch.words, scratch.outcomes, nowMicros)) {
+                    for (int i = 0; i < n; i++) {
+                        renewIfOutlived(batch.step(i).key().subject(), holders[i]);
+                    }
                     return BatchResult.of(Arrays.copyOf(scratch.outcomes, n));
                 }
                 Holder.backOff(attempt);
@@ -266,7 +448,37 @@ public final class MemoryStorage implements Storage {
         } finally {
             // Keep no holder reachable from the thread after the batch.
             Arrays.fill(holders, 0, n, null);
+            Arrays.fill(entries, 0, n, null);
         }
+    }
+
+    /**
+     * The holder step {@code i} of {@code batch} runs on, as {@link #resolve(StateKey, LimitSpec, long)}; a subject
+     * met by an earlier step is not looked up again: {@code entries} holds what each step found (null: look up).
+     */
+    private Holder resolve(Batch batch, int i, Entry[] entries, long nowMicros) {
+        Step step = batch.step(i);
+        StateKey key = step.key();
+        String subject = key.subject();
+        Entry entry = null;
+        for (int j = 0; j < i; j++) {
+            if (batch.step(j).key().subject() == subject) {
+                entry = entries[j];
+                break;
+            }
+        }
+        if (entry == null) {
+            entry = lookupEntry(subject);
+        }
+        Holder holder = entry == null ? null : entry.slot(key.scope());
+        LimitSpec spec = step.spec();
+        if (commits(spec) && (holder == null || !holder.accepts(spec, nowMicros))) {
+            holder = resolve(key, spec, nowMicros);
+            // A group stays the subject's entry when a slot is added to it (if it died, its holders say so).
+            entry = entry instanceof Group ? entry : null;
+        }
+        entries[i] = entry;
+        return holder;
     }
 
     /** The holder a step runs on: created or converted for committing steps, possibly null for read-only ones. */
@@ -283,19 +495,20 @@ public final class MemoryStorage implements Storage {
 
     /**
      * Replaces {@code old} at {@code key} by an {@link ArrayHolder} with the same state that {@code spec} can run
-     * on, inside the cache's atomic update of the key.
+     * on, inside the cache's atomic update of the subject.
      */
     private Holder convert(StateKey key, Holder old, LimitSpec spec, long nowMicros) {
         long clockMicros = clock.newestMicros();
-        return map.compute(key, (k, current) -> {
+        Entry entry = update(key, current -> {
             if (current == null) {
-                return fresh(spec, nowMicros, clockMicros);
+                return fresh(key.scope(), spec, nowMicros, clockMicros);
             }
             if (current != old && current.accepts(spec, nowMicros)) {
                 return current;
             }
             long word = current.lock();
             ArrayHolder converted = new ArrayHolder(
+                    key.scope(),
                     current.writer(),
                     ArrayHolder.horizonOf(spec),
                     current.raw(word),
@@ -304,6 +517,7 @@ public final class MemoryStorage implements Storage {
             current.markDead();
             return converted;
         });
+        return entry.slot(key.scope());
     }
 
     /**
@@ -422,7 +636,7 @@ public final class MemoryStorage implements Storage {
         clock.observe(nowMicros);
         long clockMicros = clock.newestMicros();
         long[] result = new long[1];
-        map.compute(key, (k, current) -> {
+        update(key, current -> {
             long deadline = untilMicros;
             if (current != null) {
                 long word = current.lock();
@@ -434,17 +648,18 @@ public final class MemoryStorage implements Storage {
                 current.markDead();
             }
             result[0] = deadline;
-            return deadlineHolder(Gate.INSTANCE, deadline, clockMicros);
+            return deadlineHolder(key.scope(), Gate.INSTANCE, deadline, clockMicros);
         });
+        sweep();
         return result[0];
     }
 
-    private static Holder deadlineHolder(LimitSpec writer, long until, long clockMicros) {
+    private static Holder deadlineHolder(String scope, LimitSpec writer, long until, long clockMicros) {
         if (DeadlineHolder.holds(until)) {
-            return new DeadlineHolder(writer, until, clockMicros);
+            return new DeadlineHolder(scope, writer, until, clockMicros);
         }
         // Deadlines in the sentinels' range (before the year -292000) keep the reference's exact behaviour.
-        return new ArrayHolder(writer, 0, new long[] {until}, until, clockMicros);
+        return new ArrayHolder(scope, writer, 0, new long[] {until}, until, clockMicros);
     }
 
     /**
@@ -459,12 +674,8 @@ public final class MemoryStorage implements Storage {
         Objects.requireNonNull(key, "key must not be null");
         clock.observe(nowMicros);
         long clockMicros = clock.newestMicros();
-        map.compute(key, (k, current) -> {
-            if (current != null) {
-                current.retire();
-            }
-            return deadlineHolder(Membership.MUST_BE_ABSENT, expiresAtMicros, clockMicros);
-        });
+        update(key, current -> deadlineHolder(key.scope(), Membership.MUST_BE_ABSENT, expiresAtMicros, clockMicros));
+        sweep();
     }
 
     /**
@@ -478,9 +689,11 @@ public final class MemoryStorage implements Storage {
     public boolean removeMember(StateKey key) {
         Objects.requireNonNull(key, "key must not be null");
         boolean[] member = new boolean[1];
-        map.computeIfPresent(key, (k, current) -> {
-            long word = current.retire();
-            member[0] = word != Holder.DEAD && current.hasState(word);
+        update(key, current -> {
+            if (current != null) {
+                long word = current.retire();
+                member[0] = word != Holder.DEAD && current.hasState(word);
+            }
             return null;
         });
         return member[0];
@@ -509,7 +722,7 @@ public final class MemoryStorage implements Storage {
     @Override
     public Optional<VersionedRecord> getRecord(StateKey key) {
         Objects.requireNonNull(key, "key must not be null");
-        return policy.getIfPresentQuietly(key) instanceof RecordHolder r
+        return holder(key) instanceof RecordHolder r
                 ? Optional.of(new VersionedRecord(r.value, r.version))
                 : Optional.empty();
     }
@@ -531,17 +744,17 @@ public final class MemoryStorage implements Storage {
         }
         byte[] copy = value.clone();
         long[] result = {-1};
-        map.compute(key, (k, current) -> {
+        update(key, current -> {
             long version = current instanceof RecordHolder r ? r.version : 0;
             if (version != expectedVersion) {
                 return current;
             }
-            if (current != null) {
-                current.retire();
-            }
             result[0] = version + 1;
-            return new RecordHolder(copy, version + 1);
+            return new RecordHolder(key.scope(), copy, version + 1);
         });
+        if (result[0] > 0) {
+            sweep();
+        }
         return result[0];
     }
 
@@ -551,56 +764,61 @@ public final class MemoryStorage implements Storage {
     /**
      * {@inheritDoc}
      *
-     * <p>In memory: scans every key. State whose ttl has run out is counted while the cache still holds it.
+     * <p>In memory: one atomic removal of the subject's entry. State whose ttl has run out is counted while the
+     * storage still holds it.
      *
      * @throws NullPointerException if {@code subject} is null
      */
     @Override
     public long forget(String subject) {
         Objects.requireNonNull(subject, "subject must not be null");
-        List<StateKey> keys = new ArrayList<>();
-        for (StateKey key : map.keySet()) {
-            if (key.subject().equals(subject)) {
-                keys.add(key);
-            }
-        }
-        long removed = 0;
-        for (StateKey key : keys) {
-            if (remove(key)) {
-                removed++;
-            }
-        }
-        return removed;
+        return remove(subject);
     }
 
-    /** Removes {@code key}; whether it held state or a record. */
-    private boolean remove(StateKey key) {
-        boolean[] held = new boolean[1];
-        map.computeIfPresent(key, (k, current) -> {
-            long word = current.retire();
-            held[0] = word != Holder.DEAD && (current instanceof RecordHolder || current.hasState(word));
+    /** Removes the entry of {@code subject}; answers how many of its keys held state or a record. */
+    private long remove(String subject) {
+        long[] held = new long[1];
+        map.computeIfPresent(subject, (s, entry) -> {
+            if (entry instanceof Group group) {
+                // Counted while owned: no slot comes or goes until the group is dead.
+                long word = group.lock();
+                if (word != Holder.DEAD) {
+                    for (Holder holder : group.holders()) {
+                        held[0] += held(holder);
+                    }
+                    group.markDead();
+                }
+            } else {
+                held[0] += held((Holder) entry);
+            }
             return null;
         });
         return held[0];
     }
 
-    /** Always up: memory does not fail; the detail gives the number of keys held. */
+    /** Retires {@code holder}; 1 if it held state or a record, else 0. */
+    private static int held(Holder holder) {
+        long word = holder.retire();
+        return word != Holder.DEAD && (holder instanceof RecordHolder || holder.hasState(word)) ? 1 : 0;
+    }
+
+    /** Always up: memory does not fail; the detail gives the number of subjects held. */
     @Override
     public StorageHealth health() {
-        return StorageHealth.up(Duration.ZERO, "memory, " + cache.estimatedSize() + " keys");
+        return StorageHealth.up(Duration.ZERO, "memory, " + cache.estimatedSize() + " subjects");
     }
 
     /** Drops all state. The storage stays usable, empty; closing again does nothing more. */
     @Override
     public void close() {
-        for (StateKey key : map.keySet()) {
-            remove(key);
+        for (String subject : map.keySet()) {
+            remove(subject);
         }
     }
 
     @Override
     public String toString() {
-        return "MemoryStorage[" + cache.estimatedSize() + " keys]";
+        return "MemoryStorage[" + cache.estimatedSize() + " subjects]";
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -612,14 +830,20 @@ public final class MemoryStorage implements Storage {
         cache.cleanUp();
     }
 
-    /** The number of keys the cache holds, expired ones included until maintenance evicts them. */
+    /** The number of subjects the cache holds, expired ones included until maintenance evicts them. */
     long estimatedSize() {
         return cache.estimatedSize();
     }
 
-    /** The holder at {@code key} without touching its expiry, or null. */
+    /** The holder at {@code key} without touching its subject's expiry, or null. */
     Holder holder(StateKey key) {
-        return cache.policy().getIfPresentQuietly(key);
+        Entry entry = policy.getIfPresentQuietly(key.subject());
+        return entry == null ? null : entry.slot(key.scope());
+    }
+
+    /** The entry of {@code subject} without touching its expiry, or null. */
+    Entry entry(String subject) {
+        return policy.getIfPresentQuietly(subject);
     }
 
     /** The cache's clock in microseconds. */

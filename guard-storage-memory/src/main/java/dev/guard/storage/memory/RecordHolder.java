@@ -11,8 +11,8 @@ final class RecordHolder extends Holder {
     final long version;
 
     /** A record of {@code value} (not copied: the caller hands over a private copy) at {@code version}. */
-    RecordHolder(byte[] value, long version) {
-        super(0);
+    RecordHolder(String scope, byte[] value, long version) {
+        super(scope, 0);
         this.value = value;
         this.version = version;
     }
@@ -50,6 +50,11 @@ final class RecordHolder extends Holder {
     @Override
     long expiresAtMicros(long word) {
         return Long.MIN_VALUE;
+    }
+
+    @Override
+    long prunableFromMicros(long word) {
+        return Long.MAX_VALUE;
     }
 
     @Override

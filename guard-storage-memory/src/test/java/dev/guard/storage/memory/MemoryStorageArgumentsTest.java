@@ -76,10 +76,10 @@ class MemoryStorageArgumentsTest {
     }
 
     @Test
-    void health_reportsUpWithKeyCount() {
+    void health_reportsUpWithSubjectCount() {
         storage.acquire(key, bucket, 1, T0);
 
         assertThat(storage.health().up()).isTrue();
-        assertThat(storage.health().detail()).isEqualTo("memory, 1 keys");
+        assertThat(storage.health().detail()).isEqualTo("memory, 1 subjects");
     }
 }
