@@ -20,6 +20,7 @@ import io.lettuce.core.FlushMode;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.cluster.SlotHash;
+import io.lettuce.core.codec.ByteArrayCodec;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -128,21 +129,27 @@ class RedisRoundTripTest {
         TokenBucket bucket = new TokenBucket(10, 1, Duration.ofSeconds(1));
         int calls = 16;
         try (RedisProcess server = RedisProcess.start();
-                RedisStorage storage = RedisStorage.builder(server.uri()).build();
                 CommandStats stats = new CommandStats(List.of(server.uri()))) {
-            RedisClient admin = RedisClient.create(server.uri());
-            try (StatefulRedisConnection<String, String> connection = admin.connect()) {
-                connection.sync().functionFlush(FlushMode.SYNC);
+            RedisClient client = RedisClient.create(server.uri());
+            try (StatefulRedisConnection<String, String> admin = client.connect();
+                    StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
+                    RedisStorage storage = RedisStorage.builder(connection).build()) {
+                admin.sync().functionFlush(FlushMode.SYNC);
                 Map<String, Long> before = stats.counts();
 
-                // Pipelined on the storage's one connection: every "Function not found" arrives before the reply
-                // to the load that the first of them started, so all of them find that load in flight.
+                // All calls leave in one write, so Redis reads every one of them before the first reply ("Function
+                // not found") reaches the client and starts the load: every call finds that one load in flight.
+                connection.setAutoFlushCommands(false);
                 List<CompletableFuture<BatchResult>> inFlight = new ArrayList<>();
                 for (int i = 0; i < calls; i++) {
                     Batch batch = Batch.of(new Step(new StateKey("bucket", "user-" + i), bucket, 1));
                     inFlight.add(
                             storage.evaluateAsync(batch, ticker.epochMicros()).toCompletableFuture());
                 }
+                connection.flushCommands();
+                // The load and the calls again go out as they come; the second flush sends any queued before.
+                connection.setAutoFlushCommands(true);
+                connection.flushCommands();
                 for (CompletableFuture<BatchResult> result : inFlight) {
                     assertThat(result.join().outcome(0)).isEqualTo(Outcome.admitted(9));
                 }
@@ -152,7 +159,7 @@ class RedisRoundTripTest {
                         .containsEntry("function|load", 1L)
                         .containsEntry("fcall", 2L * calls);
             } finally {
-                admin.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+                client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
             }
         }
     }
