@@ -71,12 +71,14 @@ import org.slf4j.LoggerFactory;
  * decision holds, so it never blocks one; it runs every {@link Builder#sweepInterval(Duration)} or when {@link
  * #sweep()} is called.
  *
- * <p><b>Failures and timeouts.</b> Every statement carries the {@link Builder#timeout(Duration) timeout}; acquiring a
- * connection is bounded by the pool's own timeout (HikariCP's {@code connectionTimeout}). Every failure surfaces as a
- * {@link GuardStorageException} whose message names the dialect and the SQL state and never holds a password. The
- * storage keeps no connection of its own between calls, so it works again as soon as the pool reconnects.
+ * <p><b>Failures and timeouts.</b> Every statement carries the {@link Builder#timeout(Duration) timeout}: on PostgreSQL
+ * a decision's statement is cancelled by the storage's watchdog thread once it runs past it, every other statement by
+ * the driver's query timeout. Acquiring a connection is bounded by the pool's own timeout (HikariCP's {@code
+ * connectionTimeout}). Every failure surfaces as a {@link GuardStorageException} whose message names the dialect and
+ * the SQL state and never holds a password. The storage keeps no connection of its own between calls, so it works
+ * again as soon as the pool reconnects.
  *
- * <p>Thread-safe. {@link #close()} stops the sweeper; it does not close the data source or the Jdbi.
+ * <p>Thread-safe. {@link #close()} stops the sweeper and the watchdog; it does not close the data source or the Jdbi.
  */
 public final class JdbcStorage implements Storage {
     private static final Logger LOG = LoggerFactory.getLogger(JdbcStorage.class);
@@ -98,6 +100,7 @@ public final class JdbcStorage implements Storage {
     private final long sweepGraceMicros;
     private final int sweepBatchSize;
     private final ScheduledExecutorService sweeper;
+    private final StatementWatchdog watchdog;
     private byte[] sweepCursor = new byte[KeyCodec.HASH_BYTES];
 
     private JdbcStorage(Builder b, JdbcDialect dialect) {
@@ -109,6 +112,7 @@ public final class JdbcStorage implements Storage {
         this.synchronousCommit = b.synchronousCommit;
         this.bucketUpdate = storedFunction ? sql.bucketUpdate(!synchronousCommit) : null;
         this.bucketDecision = storedFunction ? sql.bucketDecision(!synchronousCommit) : null;
+        this.watchdog = storedFunction ? new StatementWatchdog(b.timeout, "guard-jdbc-watchdog") : null;
         this.unloggedTable = b.unloggedTable;
         this.executor = b.executor;
         this.ticker = b.ticker;
@@ -283,7 +287,6 @@ public final class JdbcStorage implements Storage {
         long cost = permits * bucket.ticksPerToken();
         return inStatement(operation, c -> {
             try (PreparedStatement ps = c.prepareStatement(bucketUpdate.sql())) {
-                ps.setQueryTimeout(timeoutSeconds);
                 int[] slots = bucketUpdate.slots();
                 for (int i = 0; i < slots.length; i++) {
                     TableSql.BucketParam param = BUCKET_PARAMS[slots[i]];
@@ -296,7 +299,7 @@ public final class JdbcStorage implements Storage {
                         default -> throw new IllegalStateException("the bucket update does not take " + param);
                     }
                 }
-                try (ResultSet rs = ps.executeQuery()) {
+                try (ResultSet rs = watchdog.executeQuery(ps)) {
                     return rs.next()
                             ? OptionalLong.of(Outcome.admitted(rs.getLong(1) / bucket.ticksPerToken()))
                             : OptionalLong.empty();
@@ -328,7 +331,6 @@ public final class JdbcStorage implements Storage {
         values[TableSql.BucketParam.COST.ordinal()] = permits * bucket.ticksPerToken();
         return inStatement(operation, c -> {
             try (PreparedStatement ps = c.prepareStatement(bucketDecision.sql())) {
-                ps.setQueryTimeout(timeoutSeconds);
                 int[] slots = bucketDecision.slots();
                 for (int i = 0; i < slots.length; i++) {
                     Object v = values[slots[i]];
@@ -340,7 +342,7 @@ public final class JdbcStorage implements Storage {
                         ps.setLong(i + 1, (Long) v);
                     }
                 }
-                try (ResultSet rs = ps.executeQuery()) {
+                try (ResultSet rs = watchdog.executeQuery(ps)) {
                     if (!rs.next()) {
                         return OptionalLong.empty();
                     }
@@ -373,7 +375,7 @@ public final class JdbcStorage implements Storage {
         byte[][] subjectHashes = new byte[n][];
         String[] scopes = new String[n];
         String[] subjects = new String[n];
-        Long[] codes = new Long[n * SpecCodes.STRIDE];
+        long[] codes = new long[n * SpecCodes.STRIDE];
         for (int i = 0; i < n; i++) {
             int s = order[i];
             sortedHashes[i] = hashes[s];
@@ -384,15 +386,15 @@ public final class JdbcStorage implements Storage {
         }
         return inStatement(operation, c -> {
             try (PreparedStatement ps = c.prepareStatement(sql.evaluateFunction())) {
-                ps.setQueryTimeout(timeoutSeconds);
+                // Java arrays, which pgjdbc sends as binary arrays: no array text to build and escape.
                 ps.setLong(1, nowMicros);
-                ps.setArray(2, c.createArrayOf("bytea", sortedHashes));
-                ps.setArray(3, c.createArrayOf("bytea", subjectHashes));
-                ps.setArray(4, c.createArrayOf("text", scopes));
-                ps.setArray(5, c.createArrayOf("text", subjects));
-                ps.setArray(6, c.createArrayOf("int8", codes));
+                ps.setObject(2, sortedHashes);
+                ps.setObject(3, subjectHashes);
+                ps.setObject(4, scopes);
+                ps.setObject(5, subjects);
+                ps.setObject(6, codes);
                 ps.setBoolean(7, synchronousCommit);
-                try (ResultSet rs = ps.executeQuery()) {
+                try (ResultSet rs = watchdog.executeQuery(ps)) {
                     if (!rs.next()) {
                         throw new SQLException("the evaluate function answered no row");
                     }
@@ -887,11 +889,14 @@ public final class JdbcStorage implements Storage {
                 + "]";
     }
 
-    /** Stops the sweeper. The data source or Jdbi stays open: it belongs to the caller. */
+    /** Stops the sweeper and the watchdog. The data source or Jdbi stays open: it belongs to the caller. */
     @Override
     public void close() {
         if (sweeper != null) {
             sweeper.shutdownNow();
+        }
+        if (watchdog != null) {
+            watchdog.close();
         }
     }
 
@@ -1028,8 +1033,9 @@ public final class JdbcStorage implements Storage {
         }
 
         /**
-         * The timeout of every statement (default 2 s), enforced by the driver's query timeout in whole seconds
-         * (rounded up), which also bounds lock waits on a hot key. Acquiring a connection is bounded by the pool.
+         * The timeout of every statement (default 2 s), which also bounds lock waits on a hot key. PostgreSQL decisions
+         * are cancelled by the storage's watchdog thread (one per storage) once they run past it; every other statement
+         * by the driver's query timeout, in whole seconds (rounded up). Acquiring a connection is bounded by the pool.
          */
         public Builder timeout(Duration timeout) {
             this.timeout = positive("timeout", timeout);

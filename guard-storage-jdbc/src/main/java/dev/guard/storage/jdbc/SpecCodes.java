@@ -16,7 +16,7 @@ final class SpecCodes {
     private SpecCodes() {}
 
     /** Writes {@code [kind, permits, p1, p2, p3]} of one step into {@code out} at {@code at}. */
-    static void encode(LimitSpec spec, long permits, Long[] out, int at) {
+    static void encode(LimitSpec spec, long permits, long[] out, int at) {
         long kind;
         long p1 = 0;
         long p2 = 0;

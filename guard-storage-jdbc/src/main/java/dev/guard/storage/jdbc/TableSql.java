@@ -151,8 +151,7 @@ final class TableSql {
      * nothing: the whole decision in one plain statement, which costs the server a fraction of a call of the evaluate
      * function (a PL/pgSQL function initialises each of its expressions again in every transaction). The upsert
      * inserts a first touch as already consumed, or locks the existing row and updates it only if the bucket holds
-     * enough; the same arithmetic as {@code TokenBucket} and the evaluate function, through the schema's inlinable
-     * helpers. It answers one row: {@code admitted, kind, state, expires_at}, the new state when admitted, otherwise
+     * enough; the same arithmetic as {@code TokenBucket} and the evaluate function. It answers one row: {@code admitted, kind, state, expires_at}, the new state when admitted, otherwise
      * the row as locked (locking it again follows its update chain to the version the upsert saw, whatever this
      * statement's snapshot holds). No row means that a concurrent first touch inserted the key after this statement's
      * snapshot; the caller then decides with the evaluate function. Parameters by {@link BucketParam}.
@@ -197,14 +196,20 @@ final class TableSql {
                 + "cost <@ int8range(0, " + p + "cap)";
     }
 
-    /** The bucket's level at now in ticks; a row that is not a live limit counts as a full bucket. */
+    /**
+     * The bucket's level at now in ticks; a row that is not a live limit counts as a full bucket. Full once the time
+     * since the last update, {@code d >= 1} in that branch, reaches {@code ceil(missing / rate)}, which for integers is
+     * {@code d > (missing - 1) / rate} with truncating division, also when nothing is missing: one subscript and one
+     * division instead of the inlined ceiling's three subscripts under a CASE (the executor builds every expression of
+     * the statement again at each execution, so the expression's size is its cost).
+     */
     private String bucketLevel(String p) {
         String now = p + "now";
         String cap = p + "cap";
         String rate = p + "rate";
         return "CASE WHEN NOT (" + bucketLive(p) + ") THEN " + cap + " WHEN t.state[2] >= " + now + " THEN t.state[1]"
-                + " WHEN " + now + " - t.state[2] >= " + table + "_cdiv(" + cap + " - t.state[1], " + rate + ") THEN "
-                + cap + " ELSE t.state[1] + (" + now + " - t.state[2]) * " + rate + " END";
+                + " WHEN " + now + " - t.state[2] > (" + cap + " - t.state[1] - 1) / " + rate + " THEN " + cap
+                + " ELSE t.state[1] + (" + now + " - t.state[2]) * " + rate + " END";
     }
 
     private static String bucketLast(String p) {

@@ -570,7 +570,7 @@ abstract class JdbcStorageSuite {
     }
 
     @Test
-    void acquire_rowLockedLongerThanTheTimeout_failsWithGuardStorageExceptionAndRecovers() throws Exception {
+    void decisions_rowLockedLongerThanTheTimeout_failWithGuardStorageExceptionAndRecover() throws Exception {
         JdbcStorage storage = track(
                 configure(database().builder()).timeout(Duration.ofSeconds(1)).build());
         TokenBucket bucket = new TokenBucket(5, 1, Duration.ofHours(1));
@@ -591,6 +591,12 @@ abstract class JdbcStorageSuite {
                     .isInstanceOf(GuardStorageException.class)
                     .hasMessageStartingWith(
                             "jdbc acquire failed: " + storage.dialect().label());
+            // A chain goes another way (PostgreSQL's evaluate function) under the same timeout.
+            Batch chain = Batch.of(new Step(key("free"), bucket, 1), new Step(k, bucket, 1));
+            assertThatThrownBy(() -> storage.evaluate(chain, now()))
+                    .isInstanceOf(GuardStorageException.class)
+                    .hasMessageStartingWith(
+                            "jdbc evaluate failed: " + storage.dialect().label());
             holder.rollback();
             holder.setAutoCommit(true);
         }

@@ -1,0 +1,88 @@
+package dev.guard.storage.jdbc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.lang.reflect.Proxy;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** The watchdog against statements that run until cancelled or answer at once; no database. */
+class StatementWatchdogTest {
+    /**
+     * A statement whose query blocks until cancelled (then fails as pgjdbc does, SQL state 57014), or answers null at
+     * once when {@code blocks} is false; it counts its cancels.
+     */
+    private static final class FakeStatement {
+        final AtomicInteger cancels = new AtomicInteger();
+        final CountDownLatch cancelled = new CountDownLatch(1);
+        final PreparedStatement statement;
+
+        FakeStatement(boolean blocks) {
+            statement = (PreparedStatement) Proxy.newProxyInstance(
+                    StatementWatchdogTest.class.getClassLoader(),
+                    new Class<?>[] {PreparedStatement.class},
+                    (proxy, method, args) -> switch (method.getName()) {
+                        case "cancel" -> {
+                            cancels.incrementAndGet();
+                            cancelled.countDown();
+                            yield null;
+                        }
+                        case "executeQuery" -> {
+                            if (!blocks) {
+                                yield null;
+                            }
+                            if (!cancelled.await(30, TimeUnit.SECONDS)) {
+                                throw new AssertionError("the watchdog never cancelled the statement");
+                            }
+                            throw new SQLException("canceling statement due to user request", "57014");
+                        }
+                        default -> throw new UnsupportedOperationException(method.getName());
+                    });
+        }
+    }
+
+    @Test
+    void executeQuery_runningPastTheTimeout_isCancelledOnce() {
+        try (StatementWatchdog watchdog = new StatementWatchdog(Duration.ofMillis(1), "test-watchdog")) {
+            FakeStatement slow = new FakeStatement(true);
+            assertThatThrownBy(() -> watchdog.executeQuery(slow.statement))
+                    .isInstanceOf(SQLException.class)
+                    .hasMessage("canceling statement due to user request");
+            assertThat(slow.cancels).hasValue(1);
+        }
+    }
+
+    @Test
+    void executeQuery_answeredWithinTheTimeout_isNotCancelledAfterwards() throws SQLException {
+        try (StatementWatchdog watchdog = new StatementWatchdog(Duration.ofMillis(1), "test-watchdog")) {
+            FakeStatement fast = new FakeStatement(false);
+            ResultSet answer = watchdog.executeQuery(fast.statement);
+            assertThat(answer).isNull();
+            // The slow statement's cancel comes from a pass of the thread after the fast one's deadline.
+            FakeStatement slow = new FakeStatement(true);
+            assertThatThrownBy(() -> watchdog.executeQuery(slow.statement)).isInstanceOf(SQLException.class);
+            assertThat(slow.cancels).hasValue(1);
+            assertThat(fast.cancels).hasValue(0);
+        }
+    }
+
+    @Test
+    void close_endsTheThread() throws InterruptedException {
+        StatementWatchdog watchdog = new StatementWatchdog(Duration.ofHours(1), "test-watchdog");
+        Thread thread = watchdog.thread();
+        assertThat(thread.isDaemon()).isTrue();
+        assertThat(thread.getName()).isEqualTo("test-watchdog");
+
+        watchdog.close();
+        watchdog.close();
+        thread.join(TimeUnit.SECONDS.toMillis(30));
+        assertThat(thread.isAlive()).isFalse();
+    }
+}
