@@ -5,9 +5,9 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
-import java.util.Iterator;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -15,8 +15,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Cancels statements that run past a timeout, from one daemon thread: the driver's query timeout without its cost per
  * statement. pgjdbc's {@code setQueryTimeout} schedules a task on a {@code java.util.Timer} for every execution and
- * cancels it afterwards, which costs a decision more client CPU than binding and reading it; here a statement costs
- * an insertion into and a removal from a concurrent set.
+ * cancels it afterwards, which costs a decision more client CPU than binding and reading it. Here a statement takes a
+ * slot of a fixed array with one compare-and-set and frees it with one write; when every slot is taken (more
+ * statements at once than slots) it goes into a concurrent set instead.
  *
  * <p>Cancelling goes through {@link Statement#cancel()}. pgjdbc cancels only while the statement executes, and an
  * execution that ends during a cancel waits for the cancel to finish before it returns, so a late cancel never hits the
@@ -26,16 +27,26 @@ import org.slf4j.LoggerFactory;
  * <p>Thread-safe. {@link #close()} stops the thread; statements still watched then are no longer cancelled.
  */
 final class StatementWatchdog implements AutoCloseable {
+    /** Slots of a storage's watchdog: more than the statements that a connection pool runs at once. */
+    static final int SLOTS = 64;
+
     private static final Logger LOG = LoggerFactory.getLogger(StatementWatchdog.class);
 
     private final long timeoutNanos;
-    private final Set<Watch> watches = ConcurrentHashMap.newKeySet();
+    private final AtomicReferenceArray<Watch> slots;
+    private final Set<Watch> overflow = ConcurrentHashMap.newKeySet();
     private final Thread thread;
     private volatile boolean closed;
 
-    /** Starts the watchdog's daemon thread, named {@code name}. */
+    /** Starts the watchdog's daemon thread, named {@code name}, with {@link #SLOTS} slots. */
     StatementWatchdog(Duration timeout, String name) {
+        this(timeout, name, SLOTS);
+    }
+
+    /** Starts the watchdog's daemon thread, named {@code name}, with {@code slotCount} slots (tests use few). */
+    StatementWatchdog(Duration timeout, String name, int slotCount) {
         this.timeoutNanos = timeout.toNanos();
+        this.slots = new AtomicReferenceArray<>(slotCount);
         this.thread = new Thread(this::run, name);
         thread.setDaemon(true);
         thread.start();
@@ -43,22 +54,33 @@ final class StatementWatchdog implements AutoCloseable {
 
     /** Executes {@code statement}'s query, cancelled if it runs longer than the timeout. */
     ResultSet executeQuery(PreparedStatement statement) throws SQLException {
-        Watch w = watch(statement);
+        Watch w = new Watch(statement, System.nanoTime() + timeoutNanos);
+        int slot = claim(w);
         try {
             return statement.executeQuery();
         } finally {
-            w.close();
+            // Only the claiming thread empties its slot: the watchdog only reads slots.
+            if (slot >= 0) {
+                slots.set(slot, null);
+            } else {
+                overflow.remove(w);
+            }
         }
     }
 
-    /**
-     * Watches {@code statement} from now on: it is cancelled if the returned watch is still open after the timeout.
-     * Close the watch once the statement has executed (and before closing the statement).
-     */
-    Watch watch(Statement statement) {
-        Watch w = new Watch(statement, System.nanoTime() + timeoutNanos);
-        watches.add(w);
-        return w;
+    /** The slot that now holds {@code w}, or -1 when it went into the overflow set. */
+    private int claim(Watch w) {
+        int n = slots.length();
+        // A thread starts from a slot of its own, so that threads rarely compete for one.
+        int start = Math.floorMod(System.identityHashCode(Thread.currentThread()), n);
+        for (int i = 0; i < n; i++) {
+            int s = (start + i) % n;
+            if (slots.get(s) == null && slots.compareAndSet(s, null, w)) {
+                return s;
+            }
+        }
+        overflow.add(w);
+        return -1;
     }
 
     /** The watchdog's thread: for tests, which check that {@link #close()} ends it. */
@@ -70,50 +92,53 @@ final class StatementWatchdog implements AutoCloseable {
         while (!closed) {
             long now = System.nanoTime();
             long wait = timeoutNanos;
-            for (Iterator<Watch> it = watches.iterator(); it.hasNext(); ) {
-                Watch w = it.next();
-                long left = w.deadlineNanos - now;
-                if (left > 0) {
-                    wait = Math.min(wait, left);
-                } else if (watches.remove(w)) {
-                    cancel(w.statement);
+            for (int s = 0; s < slots.length(); s++) {
+                Watch w = slots.get(s);
+                if (w != null) {
+                    wait = Math.min(wait, check(w, now));
                 }
+            }
+            for (Watch w : overflow) {
+                wait = Math.min(wait, check(w, now));
             }
             // The longest wait is one timeout: any watch started during it expires at its end or later.
             LockSupport.parkNanos(this, wait);
         }
     }
 
-    private static void cancel(Statement statement) {
+    /** Cancels {@code w}'s statement once it is due; answers how long until it is due (the timeout once handled). */
+    private long check(Watch w, long now) {
+        long left = w.deadlineNanos - now;
+        if (w.cancelled || left > 0) {
+            return w.cancelled ? timeoutNanos : left;
+        }
+        w.cancelled = true;
         try {
-            statement.cancel();
+            w.statement.cancel();
         } catch (SQLException | RuntimeException e) {
             // The statement may have finished or been closed meanwhile; it then needs no cancelling.
             LOG.debug("guard jdbc watchdog could not cancel a statement: {}", e.getMessage());
         }
+        return timeoutNanos;
     }
 
     /** Stops the thread without waiting for a cancel in progress. Idempotent. */
     @Override
     public void close() {
         closed = true;
-        watches.clear();
         LockSupport.unpark(thread);
     }
 
-    /** One watched statement; closing it stops the watch. */
-    final class Watch implements AutoCloseable {
+    /** One statement under watch. */
+    private static final class Watch {
         private final Statement statement;
         private final long deadlineNanos;
+        /** Read and written by the watchdog's thread only. */
+        private boolean cancelled;
 
         private Watch(Statement statement, long deadlineNanos) {
             this.statement = statement;
             this.deadlineNanos = deadlineNanos;
-        }
-
-        @Override
-        public void close() {
-            watches.remove(this);
         }
     }
 }

@@ -8,7 +8,12 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
@@ -25,6 +30,11 @@ class StatementWatchdogTest {
         final PreparedStatement statement;
 
         FakeStatement(boolean blocks) {
+            this(blocks, new CountDownLatch(0));
+        }
+
+        /** A statement whose query first waits for {@code gate}, then runs as {@link #FakeStatement(boolean)}'s. */
+        FakeStatement(boolean blocks, CountDownLatch gate) {
             statement = (PreparedStatement) Proxy.newProxyInstance(
                     StatementWatchdogTest.class.getClassLoader(),
                     new Class<?>[] {PreparedStatement.class},
@@ -35,6 +45,10 @@ class StatementWatchdogTest {
                             yield null;
                         }
                         case "executeQuery" -> {
+                            gate.countDown();
+                            if (!gate.await(30, TimeUnit.SECONDS)) {
+                                throw new AssertionError("the other statements never started");
+                            }
                             if (!blocks) {
                                 yield null;
                             }
@@ -61,8 +75,10 @@ class StatementWatchdogTest {
 
     @Test
     void executeQuery_answeredWithinTheTimeout_isNotCancelledAfterwards() throws SQLException {
-        try (StatementWatchdog watchdog = new StatementWatchdog(Duration.ofMillis(1), "test-watchdog")) {
-            FakeStatement fast = new FakeStatement(false);
+        FakeStatement fast = new FakeStatement(false);
+        // Once outside the watchdog, so that the watched call is quick: well within its 100 ms.
+        assertThat(fast.statement.executeQuery()).isNull();
+        try (StatementWatchdog watchdog = new StatementWatchdog(Duration.ofMillis(100), "test-watchdog")) {
             ResultSet answer = watchdog.executeQuery(fast.statement);
             assertThat(answer).isNull();
             // The slow statement's cancel comes from a pass of the thread after the fast one's deadline.
@@ -70,6 +86,30 @@ class StatementWatchdogTest {
             assertThatThrownBy(() -> watchdog.executeQuery(slow.statement)).isInstanceOf(SQLException.class);
             assertThat(slow.cancels).hasValue(1);
             assertThat(fast.cancels).hasValue(0);
+        }
+    }
+
+    @Test
+    void executeQuery_moreStatementsAtOnceThanSlots_cancelsEachOnce() throws Exception {
+        ExecutorService callers = Executors.newFixedThreadPool(3);
+        try (StatementWatchdog watchdog = new StatementWatchdog(Duration.ofMillis(1), "test-watchdog", 1)) {
+            // All three are executing at once: one holds the only slot, two go to the overflow set.
+            CountDownLatch allStarted = new CountDownLatch(3);
+            List<FakeStatement> statements = new ArrayList<>();
+            List<Future<?>> calls = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                FakeStatement slow = new FakeStatement(true, allStarted);
+                statements.add(slow);
+                calls.add(callers.submit(() -> watchdog.executeQuery(slow.statement)));
+            }
+            for (Future<?> call : calls) {
+                assertThatThrownBy(() -> call.get(30, TimeUnit.SECONDS))
+                        .hasCauseInstanceOf(SQLException.class)
+                        .hasMessageContaining("canceling statement due to user request");
+            }
+            assertThat(statements).allSatisfy(s -> assertThat(s.cancels).hasValue(1));
+        } finally {
+            callers.shutdownNow();
         }
     }
 
