@@ -63,10 +63,11 @@ public final class BatchBuffer {
         if (permits < 0) {
             throw new IllegalArgumentException("permits must not be negative but was " + permits);
         }
-        // Chains are short: a pairwise comparison, as Batch does. Strings cache their hash codes.
+        // Chains are short: a pairwise comparison, as Batch does. The steps of a chain differ by scope, whose hash
+        // codes the strings cache (a storage hashes them anyway): one int comparison per step, mostly.
         int scopeHash = scope.hashCode();
         for (int i = 0; i < size; i++) {
-            if (subjects[i].equals(subject) && scopes[i].hashCode() == scopeHash && scopes[i].equals(scope)) {
+            if (scopes[i].hashCode() == scopeHash && scopes[i].equals(scope) && subjects[i].equals(subject)) {
                 throw new IllegalArgumentException(
                         "key " + new StateKey(scope, subject) + " appears twice in one batch");
             }
