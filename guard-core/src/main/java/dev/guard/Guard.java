@@ -368,6 +368,9 @@ public final class Guard<M> {
             chars = new char[Math.max(length, 2 * chars.length)];
             SCOPE_CHARS.set(chars);
         }
+        // The content first: it is the caller's code, and whatever it does (even a check of its own on this thread,
+        // which would use the same array) happens before this call writes anything into the array.
+        int end = Fingerprint.write(content, chars, length - Fingerprint.LENGTH);
         int at = scope.length();
         scope.getChars(0, at, chars, 0);
         if (chatPart != null) {
@@ -377,9 +380,8 @@ public final class Guard<M> {
         }
         chars[at++] = '\0';
         chars[at++] = 'd';
-        chars[at++] = ':';
-        at = Fingerprint.write(content, chars, at);
-        return new String(chars, 0, at);
+        chars[at] = ':';
+        return new String(chars, 0, end);
     }
 
     /** The subject {@code prefix + id} for the id {@code extractor} reads, or null when there is none. */

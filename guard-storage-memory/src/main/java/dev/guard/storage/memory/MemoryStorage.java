@@ -47,8 +47,9 @@ import java.util.function.UnaryOperator;
  * membership as one deadline, so {@link #acquire} on an existing key is a cache read, a slot scan and one
  * compare-and-set: lock free and allocation free. Other kinds, and batches of several steps, own the keys' holders
  * in one global order (by key hash, then scope, then subject: deadlock free), evaluate every step, and commit all
- * or none; they hold them only for that and never wait for anything else meanwhile. Adding or removing a slot
- * replaces the group's slot array (copy on write) while owning the group, which readers never wait for; a holder
+ * or none; they hold them only for that and never wait for anything else meanwhile. Adding a slot appends it
+ * in place while the group's array has room (up to its next prune), removing one replaces the array (copy on write),
+ * both while owning the group, which readers never wait for; a holder
  * that leaves a group is marked dead first, so that a caller that found it goes back to the cache. Every path gives
  * the decisions of {@link dev.guard.spi.ReferenceStorage}; the contract suite's differential test checks it.
  *
