@@ -41,13 +41,23 @@ public final class Fingerprint {
         return z ^ (z >>> 31);
     }
 
-    private static final char[] DIGITS = "0123456789abcdef".toCharArray();
+    /** The two lowercase hex digits of each byte value, packed high digit first: half the lookups of one per digit. */
+    private static final int[] PAIRS = new int[256];
+
+    static {
+        String digits = "0123456789abcdef";
+        for (int b = 0; b < 256; b++) {
+            PAIRS[b] = digits.charAt(b >>> 4) << 16 | digits.charAt(b & 0xf);
+        }
+    }
 
     /** Writes {@code v} as 16 lowercase hex digits at {@code at}, most significant first. */
     private static void hex(long v, char[] into, int at) {
-        for (int i = 15; i >= 0; i--) {
-            into[at + i] = DIGITS[(int) (v & 0xf)];
-            v >>>= 4;
+        for (int i = 14; i >= 0; i -= 2) {
+            int pair = PAIRS[(int) (v & 0xff)];
+            into[at + i] = (char) (pair >>> 16);
+            into[at + i + 1] = (char) pair;
+            v >>>= 8;
         }
     }
 }
