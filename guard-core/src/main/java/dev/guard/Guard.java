@@ -12,14 +12,13 @@ import dev.guard.limit.SlidingWindowCounter;
 import dev.guard.limit.SlidingWindowLog;
 import dev.guard.limit.TokenBucket;
 import dev.guard.spi.Batch;
+import dev.guard.spi.BatchBuffer;
 import dev.guard.spi.BatchResult;
 import dev.guard.spi.StateKey;
-import dev.guard.spi.Step;
 import dev.guard.spi.Storage;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Objects;
@@ -98,12 +97,18 @@ public final class Guard<M> {
         long start = plan.listeners.length == 0 ? 0 : System.nanoTime();
         long now = plan.ticker.epochMicros();
         Decision decision = decideLocally(message);
-        Steps steps = null;
-        if (decision == null) {
-            steps = steps(message);
-            decision = steps.missing != null ? steps.missing : evaluate(steps, now);
+        if (decision != null) {
+            finish(message, decision, null, now, start);
+            return decision;
         }
-        finish(message, decision, steps, now, start);
+        Steps steps = Steps.acquire(plan.statefuls.length);
+        try {
+            fill(steps, message);
+            decision = steps.missing != null ? steps.missing : evaluate(steps, now);
+            finish(message, decision, steps, now, start);
+        } finally {
+            steps.release();
+        }
         return decision;
     }
 
@@ -120,8 +125,10 @@ public final class Guard<M> {
             finish(message, local, null, now, start);
             return CompletableFuture.completedFuture(local);
         }
-        Steps steps = steps(message);
-        if (steps.missing != null || steps.count == 0) {
+        // The steps outlive this call (the stage completes later, maybe on another thread): a buffer of their own.
+        Steps steps = new Steps(plan.statefuls.length);
+        fill(steps, message);
+        if (steps.missing != null || steps.count() == 0) {
             Decision decision = steps.missing != null ? steps.missing : Decision.allowed(Long.MAX_VALUE);
             finish(message, decision, steps, now, start);
             return CompletableFuture.completedFuture(decision);
@@ -248,28 +255,63 @@ public final class Guard<M> {
         return null;
     }
 
-    /** The stateful steps of one message. */
+    /**
+     * The stateful steps of one message, in a buffer that the storage evaluates in place. {@link #check} reuses one
+     * per thread: a check that runs inside another on the same thread (a listener that checks a message) finds it in
+     * use and gets a new one, so that the outer check's steps and results stay intact.
+     */
     private static final class Steps {
-        final Step[] steps;
-        final int[] filterIndex;
-        int count;
+        private static final ThreadLocal<Steps> PER_THREAD = ThreadLocal.withInitial(() -> new Steps(8));
+
+        final BatchBuffer buffer;
+        int[] filterIndex;
         Decision missing;
         String noticeSubject;
+        /** Whether a check on the owning thread is using this per-thread instance. */
+        private boolean inUse;
 
         Steps(int capacity) {
-            steps = new Step[capacity];
+            buffer = new BatchBuffer(capacity);
             filterIndex = new int[capacity];
         }
 
+        /** This thread's steps, emptied, or new ones if a check on this thread already uses them. */
+        static Steps acquire(int capacity) {
+            Steps steps = PER_THREAD.get();
+            if (steps.inUse) {
+                return new Steps(capacity);
+            }
+            steps.inUse = true;
+            if (steps.filterIndex.length < capacity) {
+                steps.filterIndex = new int[capacity];
+            }
+            return steps;
+        }
+
+        /** Ends a check's use; keeps no message's keys reachable from the thread. */
+        void release() {
+            buffer.clear();
+            missing = null;
+            noticeSubject = null;
+            inUse = false;
+        }
+
+        int count() {
+            return buffer.size();
+        }
+
+        void add(String scope, String subject, LimitSpec spec, int filter) {
+            filterIndex[buffer.size()] = filter;
+            buffer.add(scope, subject, spec, 1);
+        }
+
         Batch batch() {
-            // List.of copies once, and Batch keeps an immutable list as it is.
-            return new Batch(List.of(count == steps.length ? steps : Arrays.copyOf(steps, count)));
+            return buffer.toBatch();
         }
     }
 
-    private Steps steps(M message) {
+    private void fill(Steps steps, M message) {
         Plan<M> p = plan;
-        Steps steps = new Steps(p.statefuls.length);
         String userSubject = subject(Subjects.USER, p.userId, message);
         String chatSubject = subject(Subjects.CHAT, p.chatId, message);
         String tenant = p.tenant == null ? null : Subjects.tenantPrefix(id(p.tenant, message));
@@ -295,7 +337,7 @@ public final class Guard<M> {
             if (subject == null) {
                 if (p.missingKeys == MissingKeyPolicy.REJECT) {
                     steps.missing = Decision.rejected(f.name, Reason.MISSING_KEY, Decision.NEVER);
-                    return steps;
+                    return;
                 }
                 continue;
             }
@@ -304,19 +346,42 @@ public final class Guard<M> {
                 if (content == null) {
                     continue; // nothing to compare: a message without the content is never a duplicate
                 }
-                // One concatenation per key: these strings are built for every message.
-                String fingerprint = Fingerprint.of(content);
-                scope = chatPart == null
-                        ? scope + "\0d:" + fingerprint
-                        : scope + "\0" + chatPart + "\0d:" + fingerprint;
+                scope = duplicateScope(scope, chatPart, content);
             } else if (chatPart != null) {
                 scope = scope + "\0" + chatPart;
             }
-            steps.steps[steps.count] = new Step(new StateKey(scope, subject), f.spec, 1);
-            steps.filterIndex[steps.count] = i;
-            steps.count++;
+            steps.add(scope, subject, f.spec, i);
         }
-        return steps;
+    }
+
+    /** A thread's room to build duplicate-suppression scopes in: one string per message, no parts of it. */
+    private static final ThreadLocal<char[]> SCOPE_CHARS = ThreadLocal.withInitial(() -> new char[128]);
+
+    /**
+     * The scope of a duplicate-suppression key: {@code scope + "\0" + chatPart + "\0d:" + fingerprint} (without the
+     * chat part when null), built in one pass in a per-thread array; the only object is the string.
+     */
+    private static String duplicateScope(String scope, String chatPart, CharSequence content) {
+        int length = scope.length() + (chatPart == null ? 0 : chatPart.length() + 1) + 3 + Fingerprint.LENGTH;
+        char[] chars = SCOPE_CHARS.get();
+        if (chars.length < length) {
+            chars = new char[Math.max(length, 2 * chars.length)];
+            SCOPE_CHARS.set(chars);
+        }
+        // The content first: it is the caller's code, and whatever it does (even a check of its own on this thread,
+        // which would use the same array) happens before this call writes anything into the array.
+        int end = Fingerprint.write(content, chars, length - Fingerprint.LENGTH);
+        int at = scope.length();
+        scope.getChars(0, at, chars, 0);
+        if (chatPart != null) {
+            chars[at++] = '\0';
+            chatPart.getChars(0, chatPart.length(), chars, at);
+            at += chatPart.length();
+        }
+        chars[at++] = '\0';
+        chars[at++] = 'd';
+        chars[at] = ':';
+        return new String(chars, 0, end);
     }
 
     /** The subject {@code prefix + id} for the id {@code extractor} reads, or null when there is none. */
@@ -363,7 +428,7 @@ public final class Guard<M> {
     }
 
     private Decision evaluate(Steps steps, long now) {
-        if (steps.count == 0) {
+        if (steps.count() == 0) {
             return Decision.allowed(Long.MAX_VALUE);
         }
         if (!plan.breaker.allows(now)) {
@@ -371,13 +436,14 @@ public final class Guard<M> {
         }
         try {
             Decision decision;
-            if (steps.count == 1) {
+            BatchBuffer buffer = steps.buffer;
+            if (buffer.size() == 1) {
                 // The single-step path: no batch, no result object.
-                Step step = steps.steps[0];
-                long outcome = plan.storage.acquire(step.key(), step.spec(), step.permits(), now);
+                long outcome = plan.storage.acquire(buffer.key(0), buffer.spec(0), buffer.permits(0), now);
                 decision = toDecision(steps, outcome);
             } else {
-                decision = toDecision(steps, plan.storage.evaluate(steps.batch(), now));
+                plan.storage.evaluateInPlace(buffer, now);
+                decision = toDecision(steps, buffer);
             }
             plan.breaker.success();
             return decision;
@@ -421,6 +487,21 @@ public final class Guard<M> {
         }
         Stateful<M> f = plan.statefuls[steps.filterIndex[0]];
         return Decision.rejected(f.name, f.reason, Durations.ofMicros(Outcome.retryAfterMicros(outcome)));
+    }
+
+    private Decision toDecision(Steps steps, BatchBuffer result) {
+        if (result.admitted()) {
+            // Only quotas have a meaningful remainder: a passed duplicate check or cooldown is not "0 left".
+            long remaining = Long.MAX_VALUE;
+            for (int i = 0; i < result.size(); i++) {
+                if (plan.statefuls[steps.filterIndex[i]].quota) {
+                    remaining = Math.min(remaining, Outcome.remaining(result.outcome(i)));
+                }
+            }
+            return Decision.allowed(remaining);
+        }
+        Stateful<M> f = plan.statefuls[steps.filterIndex[result.firstRejected()]];
+        return Decision.rejected(f.name, f.reason, Durations.ofMicros(result.retryAfterMicros()));
     }
 
     private Decision toDecision(Steps steps, BatchResult result) {

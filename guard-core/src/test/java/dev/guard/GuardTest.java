@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
 class GuardTest {
@@ -48,6 +49,36 @@ class GuardTest {
 
         ticker.advance(Duration.ofSeconds(1));
         assertThat(guard.check(Msg.of(1, 10, "d")).allowed()).isTrue();
+    }
+
+    @Test
+    void check_calledAgainWhileTheStepsAreBuilt_leavesTheOuterCheckIntact() {
+        AtomicReference<Guard<Msg>> self = new AtomicReference<>();
+        List<Decision> inner = new ArrayList<>();
+        Guard<Msg> guard = builder()
+                .tokenBucket("per-user", KeyBy.USER, 2, 1, Duration.ofHours(1))
+                .duplicates(Duration.ofSeconds(10), m -> {
+                    // A check of another user's message in the middle of building the outer one's steps.
+                    if (m.text().equals("nested")) {
+                        inner.add(self.get().check(Msg.of(2, 20, "plain")));
+                    }
+                    return m.text();
+                })
+                .build();
+        self.set(guard);
+
+        Decision outer = guard.check(Msg.of(1, 10, "nested"));
+
+        assertThat(inner).hasSize(1);
+        assertThat(inner.get(0).remaining()).isEqualTo(1);
+        assertThat(outer.allowed()).isTrue();
+        assertThat(outer.remaining()).as("user 1's bucket, not user 2's").isEqualTo(1);
+        // The outer check marked its text as seen (its copy nests again, and the inner copy is a duplicate too).
+        assertThat(guard.check(Msg.of(1, 10, "nested")).reason()).isEqualTo(Reason.DUPLICATE);
+        assertThat(inner.get(1).reason()).isEqualTo(Reason.DUPLICATE);
+        // Each first check consumed one token of its own user; the duplicates consumed nothing.
+        assertThat(guard.check(Msg.of(1, 10, "next")).remaining()).isZero();
+        assertThat(guard.check(Msg.of(2, 20, "next")).remaining()).isZero();
     }
 
     @Test

@@ -84,7 +84,8 @@ public final class SlidingWindowLog implements LimitSpec {
     public long[] commit(long[] state, long nowMicros, long permits) {
         int first = state == null ? 0 : firstLive(state, nowMicros);
         int live = state == null ? 0 : state.length - first;
-        long[] next = new long[live + (int) permits];
+        // As many permits leave as come (a steady rate): the same array, shifted, rather than a new one.
+        long[] next = state != null && live + permits == state.length ? state : new long[live + (int) permits];
         if (live > 0) {
             System.arraycopy(state, first, next, 0, live);
         }

@@ -36,6 +36,24 @@ public interface Storage extends AutoCloseable {
     BatchResult evaluate(Batch batch, long nowMicros);
 
     /**
+     * Evaluates the steps in {@code buffer} atomically at {@code nowMicros}, as {@link #evaluate}, and writes each
+     * step's {@link Outcome} into the buffer ({@link BatchBuffer#outcome}); answers whether the batch was admitted.
+     * The buffer belongs to the caller and to the calling thread: the storage reads it and writes its outcomes during
+     * the call only, and keeps no reference to it. The results are valid until the caller reuses the buffer.
+     *
+     * <p>The default builds a {@link Batch} and calls {@link #evaluate}; a backend whose evaluation is cheap (in
+     * memory) overrides it to evaluate without the batch's and result's objects.
+     *
+     * @throws IllegalArgumentException if {@code buffer} is empty
+     * @throws GuardStorageException as {@link #evaluate}; the buffer's outcomes are then undefined
+     */
+    default boolean evaluateInPlace(BatchBuffer buffer, long nowMicros) {
+        BatchResult result = evaluate(buffer.toBatch(), nowMicros);
+        buffer.setOutcomes(result);
+        return result.admitted();
+    }
+
+    /**
      * {@link #evaluate} without blocking the caller. The default completes at once with {@link #evaluate}; remote
      * backends override it. The stage fails with {@link GuardStorageException} where {@link #evaluate} throws.
      */

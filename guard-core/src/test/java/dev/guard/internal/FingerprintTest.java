@@ -26,4 +26,14 @@ class FingerprintTest {
         assertThat(Fingerprint.of(new StringBuilder("same text"))).isEqualTo(Fingerprint.of("same text"));
         assertThat(Fingerprint.of("same text")).isNotEqualTo(Fingerprint.of("same text "));
     }
+
+    @Test
+    void write_atAnOffset_writesTheSameDigitsAndAnswersTheEnd() {
+        char[] into = "<<<<".concat(".".repeat(40)).toCharArray();
+        int end = Fingerprint.write("hello", into, 4);
+        assertThat(end).isEqualTo(4 + Fingerprint.LENGTH);
+        assertThat(new String(into, 4, Fingerprint.LENGTH)).isEqualTo("16fe05a1c75bcd0f22b0d67b4be53c16");
+        assertThat(new String(into, 0, 4)).isEqualTo("<<<<");
+        assertThat(new String(into, end, into.length - end)).isEqualTo("........");
+    }
 }

@@ -89,6 +89,17 @@ class SlidingWindowLogTest {
     }
 
     @Test
+    void commit_asManyLeavingAsComing_shiftsTheSameArray() {
+        long[] state = full();
+        long[] next = takeAt(state, 12_500_000, 2);
+        assertThat(next).isSameAs(state).containsExactly(t0 + 5_000_000, t0 + 12_500_000, t0 + 12_500_000);
+        // One more leaves than comes: a new, shorter array, the old one untouched.
+        long[] shorter = takeAt(next, 22_500_000, 1);
+        assertThat(shorter).isNotSameAs(next).containsExactly(t0 + 22_500_000);
+        assertThat(next).containsExactly(t0 + 5_000_000, t0 + 12_500_000, t0 + 12_500_000);
+    }
+
+    @Test
     void commit_clockGoneBackwards_stampsAtTheNewestTimeToStayAscending() {
         long[] state = takeAt(null, 5_000_000, 1);
         state = takeAt(state, 1_000_000, 1);

@@ -1,5 +1,7 @@
 package dev.guard.storage.memory;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.Arrays;
 
 /**
@@ -7,12 +9,15 @@ import java.util.Arrays;
  * touches five keys of one user finds them with one cache lookup and a scan of a few slots, and a new key of the
  * subject (a fingerprint for duplicate suppression, say) is a new slot rather than a new cache entry.
  *
- * <p><b>Slots.</b> {@link #slots} is an immutable array of {@code scope, holder} pairs and the scopes' hash codes,
- * replaced as a whole (copy on write) by the thread that owns the group's word ({@link #lock}); readers scan it without
- * a lock. A holder leaves the group only retired (dead), so that a reader that found it just before goes back to the
- * cache, as it does for a holder that the cache evicted. A rewrite drops the holders whose state has expired ({@link
- * Holder#prunable}); an addition rewrites only once the group has doubled since the last one ({@link #pruneAt}), else
- * it appends.
+ * <p><b>Slots.</b> {@link #slots} is an array of {@code scope, holder} pairs and the scopes' hash codes, with room
+ * for the slots up to the next prune; only the thread that owns the group's word ({@link #lock}) changes it, and
+ * readers scan it without a lock. An addition appends in place while there is room: it writes the hash and the scope,
+ * then publishes the holder with a release store, and a reader takes a holder with an acquire load (a scope whose
+ * holder it does not see yet reads as absent, and the caller adds it under the lock, where it finds it). Slots in
+ * place are never overwritten: a rewrite replaces the whole array (copy on write). A holder leaves the group only
+ * retired (dead), so that a reader that found it just before goes back to the cache, as it does for a holder that the
+ * cache evicted. A rewrite drops the holders whose state has expired ({@link Holder#prunable}); an addition rewrites
+ * only once the group has doubled since the last one ({@link #pruneAt}), else it appends.
  *
  * <p><b>Cache expiry.</b> The cache asks the group how long to keep it ({@link HolderExpiry}); the group answers the
  * longest lifetime of its holders and notes, under its lock, what it granted ({@link #coveredMicros}) and when the
@@ -25,13 +30,20 @@ import java.util.Arrays;
 final class Group extends Entry {
     private static final Object[] NONE = {new int[0]};
 
+    /** Release stores and acquire loads of the holders in {@link #slots}. */
+    private static final VarHandle SLOT = MethodHandles.arrayElementVarHandle(Object[].class);
+
     final String subject;
 
     /**
      * The scopes' hash codes (an {@code int[]}, first, so that a scan for a scope never touches a string it does
-     * not match), then scope and holder pairs; replaced, never changed, by the group's owner.
+     * not match), then scope and holder pairs, then room (nulls) for slots to come: the owner appends there, and
+     * replaces the array as a whole to drop slots.
      */
     private volatile Object[] slots;
+
+    /** The number of slots in {@link #slots} (the rest is room). Owner only. */
+    private int used;
 
     /** Until when (cache clock, microseconds) the cache keeps the group at least: what it last granted. Owner only. */
     private long coveredMicros = Long.MIN_VALUE;
@@ -57,38 +69,34 @@ final class Group extends Entry {
     Group(String subject, Holder... holders) {
         super(0);
         this.subject = subject;
-        Object[] s = new Object[1 + 2 * holders.length];
+        int room = Math.max(holders.length, MIN_PRUNE_AT);
+        Object[] s = new Object[1 + 2 * room];
+        int[] hashes = new int[room];
         for (int i = 0; i < holders.length; i++) {
+            hashes[i] = holders[i].scope.hashCode();
             s[1 + 2 * i] = holders[i].scope;
             s[2 + 2 * i] = holders[i];
         }
-        this.slots = withHashes(s);
-    }
-
-    /** {@code s} with its hash codes filled in at index 0. */
-    private static Object[] withHashes(Object[] s) {
-        int[] hashes = new int[s.length / 2];
-        for (int k = 0; k < hashes.length; k++) {
-            hashes[k] = s[1 + 2 * k].hashCode();
-        }
         s[0] = hashes;
-        return s;
+        this.used = holders.length;
+        this.slots = s;
     }
 
     @Override
     Holder slot(String scope) {
         Object[] s = slots;
-        // Scopes are mostly the same constant strings: identity first, which touches only this array.
+        // Scopes are mostly the same constant strings: identity first, which touches only this array. A slot being
+        // appended may show its scope before its holder: then it reads as absent (null), as it was a moment ago.
         for (int i = 1; i < s.length; i += 2) {
             if (s[i] == scope) {
-                return (Holder) s[i + 1];
+                return (Holder) SLOT.getAcquire(s, i + 1);
             }
         }
         int[] hashes = (int[]) s[0];
         int hash = scope.hashCode();
         for (int k = 0; k < hashes.length; k++) {
             if (hashes[k] == hash && scope.equals(s[1 + 2 * k])) {
-                return (Holder) s[2 + 2 * k];
+                return (Holder) SLOT.getAcquire(s, 2 + 2 * k);
             }
         }
         return null;
@@ -96,17 +104,21 @@ final class Group extends Entry {
 
     /** The number of slots, expired ones included until a rewrite drops them. */
     int size() {
-        return slots.length / 2;
+        return holders().length;
     }
 
     /** The holders, for tests and counting. */
     Holder[] holders() {
         Object[] s = slots;
+        int n = 0;
         Holder[] holders = new Holder[s.length / 2];
-        for (int k = 0; k < holders.length; k++) {
-            holders[k] = (Holder) s[2 + 2 * k];
+        for (int i = 2; i < s.length; i += 2) {
+            Holder h = (Holder) SLOT.getAcquire(s, i);
+            if (h != null) {
+                holders[n++] = h;
+            }
         }
-        return holders;
+        return Arrays.copyOf(holders, n);
     }
 
     @Override
@@ -115,7 +127,7 @@ final class Group extends Entry {
         if (owned != DEAD) {
             markDead();
             Object[] s = slots;
-            for (int i = 2; i < s.length; i += 2) {
+            for (int i = 2; i < 2 + 2 * used; i += 2) {
                 ((Holder) s[i]).retire();
             }
         }
@@ -137,7 +149,7 @@ final class Group extends Entry {
             if (existing != null) {
                 return existing;
             }
-            if (size() < pruneAt) {
+            if (used < pruneAt) {
                 append(fresh);
             } else {
                 rewrite(clockMicros, fresh);
@@ -148,17 +160,27 @@ final class Group extends Entry {
         }
     }
 
-    /** Replaces the slots by a copy with {@code added} at the end; the caller owns the group. */
+    /**
+     * Adds {@code added} after the last slot, in place if there is room, else in a larger copy; the caller owns the
+     * group.
+     */
     private void append(Holder added) {
         Object[] s = slots;
-        Object[] next = Arrays.copyOf(s, s.length + 2);
         int[] hashes = (int[]) s[0];
-        int[] nextHashes = Arrays.copyOf(hashes, hashes.length + 1);
-        nextHashes[hashes.length] = added.scope.hashCode();
-        next[0] = nextHashes;
-        next[s.length] = added.scope;
-        next[s.length + 1] = added;
-        slots = next;
+        if (used == hashes.length) {
+            int room = Math.max(MIN_PRUNE_AT, 2 * used);
+            hashes = Arrays.copyOf(hashes, room);
+            s = Arrays.copyOf(s, 1 + 2 * room);
+            s[0] = hashes;
+        }
+        hashes[used] = added.scope.hashCode();
+        s[1 + 2 * used] = added.scope;
+        // Publishes the holder, its fields and the two writes above to readers that load it with acquire.
+        SLOT.setRelease(s, 2 + 2 * used, added);
+        used++;
+        if (s != slots) {
+            slots = s;
+        }
         sweepFromMicros = Math.min(sweepFromMicros, prunableFrom(added));
         coverInterval(added);
     }
@@ -179,25 +201,30 @@ final class Group extends Entry {
      */
     int rewrite(long clockMicros, Holder added) {
         Object[] s = slots;
+        int end = 2 + 2 * used;
         // Which slots stay, decided once (dropping retires): a bit each for the first 64, the rest counted again.
         long dropped = 0;
         int kept = 0;
-        for (int i = 2; i < s.length; i += 2) {
+        for (int i = 2; i < end; i += 2) {
             if (dropped((Holder) s[i], clockMicros)) {
                 dropped |= i < 2 + 2 * 64 ? 1L << ((i - 2) / 2) : 0;
             } else {
                 kept++;
             }
         }
-        Object[] next = new Object[1 + 2 * (kept + (added == null ? 0 : 1))];
+        int count = kept + (added == null ? 0 : 1);
+        // Room up to the next prune (twice the slots kept), so that additions until then append in place.
+        int room = Math.max(MIN_PRUNE_AT, 2 * count);
+        Object[] next = new Object[1 + 2 * room];
         int[] hashes = (int[]) s[0];
-        int[] nextHashes = new int[next.length / 2];
+        int[] nextHashes = new int[room];
         int n = 1;
+        int last = 1 + 2 * count;
         long sweepFrom = Long.MAX_VALUE;
-        for (int i = 2; i < s.length; i += 2) {
+        for (int i = 2; i < end; i += 2) {
             Holder h = (Holder) s[i];
             boolean drop = i < 2 + 2 * 64 ? (dropped & (1L << ((i - 2) / 2))) != 0 : h.isDead();
-            if (!drop && n < next.length) {
+            if (!drop && n < last) {
                 nextHashes[n / 2] = hashes[i / 2 - 1];
                 next[n++] = s[i - 1];
                 next[n++] = h;
@@ -212,10 +239,11 @@ final class Group extends Entry {
             coverInterval(added);
         }
         next[0] = nextHashes;
+        used = n / 2;
         slots = n == 1 ? NONE : next;
         sweepFromMicros = sweepFrom;
-        pruneAt = Math.max(MIN_PRUNE_AT, n);
-        return n / 2;
+        pruneAt = Math.max(MIN_PRUNE_AT, 2 * used);
+        return used;
     }
 
     private static long prunableFrom(Holder h) {
@@ -250,12 +278,16 @@ final class Group extends Entry {
         }
         Object[] s = slots;
         boolean any = false;
+        int live = 0;
         for (int i = 2; i < s.length && !any; i += 2) {
-            Holder h = (Holder) s[i];
-            any = h.isDead() || h.prunable(h.word(), clockMicros);
+            Holder h = (Holder) SLOT.getAcquire(s, i);
+            if (h != null) {
+                live++;
+                any = h.isDead() || h.prunable(h.word(), clockMicros);
+            }
         }
         if (!any) {
-            return s.length / 2;
+            return live;
         }
         long word = lock();
         if (word == DEAD) {
@@ -274,7 +306,7 @@ final class Group extends Entry {
         if (word == DEAD) {
             return true;
         }
-        if (slots.length == 1) {
+        if (used == 0) {
             markDead();
             return true;
         }
@@ -302,7 +334,7 @@ final class Group extends Entry {
             long lifetime = atLeastNanos;
             long interval = 0;
             Object[] s = slots;
-            for (int i = 2; i < s.length; i += 2) {
+            for (int i = 2; i < 2 + 2 * used; i += 2) {
                 Holder h = (Holder) s[i];
                 lifetime = Math.max(lifetime, h.lifetimeNanos(currentNanos));
                 long hi = h.intervalMicros();

@@ -11,6 +11,7 @@ import dev.guard.limit.Membership;
 import dev.guard.limit.Outcome;
 import dev.guard.limit.TokenBucket;
 import dev.guard.spi.Batch;
+import dev.guard.spi.BatchBuffer;
 import dev.guard.spi.BatchResult;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
@@ -46,8 +47,9 @@ import java.util.function.UnaryOperator;
  * membership as one deadline, so {@link #acquire} on an existing key is a cache read, a slot scan and one
  * compare-and-set: lock free and allocation free. Other kinds, and batches of several steps, own the keys' holders
  * in one global order (by key hash, then scope, then subject: deadlock free), evaluate every step, and commit all
- * or none; they hold them only for that and never wait for anything else meanwhile. Adding or removing a slot
- * replaces the group's slot array (copy on write) while owning the group, which readers never wait for; a holder
+ * or none; they hold them only for that and never wait for anything else meanwhile. Adding a slot appends it
+ * in place while the group's array has room (up to its next prune), removing one replaces the array (copy on write),
+ * both while owning the group, which readers never wait for; a holder
  * that leaves a group is marked dead first, so that a caller that found it goes back to the cache. Every path gives
  * the decisions of {@link dev.guard.spi.ReferenceStorage}; the contract suite's differential test checks it.
  *
@@ -166,7 +168,7 @@ public final class MemoryStorage implements Storage {
             if (holder != null) {
                 return holder;
             }
-            holder = entry instanceof Group g ? added(g, key, spec, nowMicros) : created(key, spec, nowMicros);
+            holder = entry instanceof Group g ? added(g, key.scope(), spec, nowMicros) : created(key, spec, nowMicros);
             if (holder != null) {
                 return holder;
             }
@@ -177,9 +179,9 @@ public final class MemoryStorage implements Storage {
      * A new slot for {@code key} in {@code group}, without the cache unless the group's renewal is due; null if the
      * group left the cache meanwhile (start over).
      */
-    private Holder added(Group group, StateKey key, LimitSpec spec, long nowMicros) {
+    private Holder added(Group group, String scope, LimitSpec spec, long nowMicros) {
         long clockMicros = clock.newestMicros();
-        Holder holder = group.add(fresh(key.scope(), spec, nowMicros, clockMicros), clockMicros);
+        Holder holder = group.add(fresh(scope, spec, nowMicros, clockMicros), clockMicros);
         if (holder == null || (group.needsExtension(clockMicros) && cache.getIfPresent(group.subject) != group)) {
             return null;
         }
@@ -294,7 +296,43 @@ public final class MemoryStorage implements Storage {
             Step step = batch.step(0);
             return BatchResult.of(acquireObserved(step.key(), step.spec(), step.permits(), nowMicros));
         }
-        return evaluateLocked(batch, nowMicros);
+        // The storage's own buffer for this thread: nothing it calls evaluates another batch on the same thread.
+        BatchBuffer buffer = SCRATCH.get().buffer;
+        try {
+            for (int i = 0; i < batch.size(); i++) {
+                buffer.add(batch.step(i));
+            }
+            evaluateLocked(buffer, nowMicros);
+            return buffer.toResult();
+        } finally {
+            buffer.clear();
+        }
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>In memory: {@link #evaluate} without its objects: no batch, step, key or result is created on an existing
+     * subject (a new key creates its holder, and the cache's maintenance allocates now and then).
+     *
+     * @throws NullPointerException if {@code buffer} is null
+     * @throws IllegalArgumentException if {@code buffer} is empty
+     */
+    @Override
+    public boolean evaluateInPlace(BatchBuffer buffer, long nowMicros) {
+        Objects.requireNonNull(buffer, "buffer must not be null");
+        int n = buffer.size();
+        if (n == 0) {
+            throw new IllegalArgumentException("buffer must not be empty");
+        }
+        clock.observe(nowMicros);
+        if (n == 1) {
+            long outcome = acquireObserved(buffer.key(0), buffer.spec(0), buffer.permits(0), nowMicros);
+            buffer.setOutcome(0, outcome);
+            return Outcome.isAdmitted(outcome);
+        }
+        evaluateLocked(buffer, nowMicros);
+        return buffer.admitted();
     }
 
     /**
@@ -373,8 +411,8 @@ public final class MemoryStorage implements Storage {
     }
 
     /** Whether a batch reads {@code holder} for {@code step} without owning it: a gate or set read of one deadline. */
-    private static boolean readsWithoutLock(Step step, Holder holder) {
-        return holder instanceof DeadlineHolder && !commits(step.spec());
+    private static boolean readsWithoutLock(LimitSpec spec, Holder holder) {
+        return holder instanceof DeadlineHolder && !commits(spec);
     }
 
     /** Whether steps of {@code spec} change state; gates and memberships only read theirs. */
@@ -398,6 +436,7 @@ public final class MemoryStorage implements Storage {
      * into code that could start another one on the same thread.
      */
     private static final class Scratch {
+        final BatchBuffer buffer = new BatchBuffer(8);
         Holder[] holders = new Holder[8];
         Entry[] entries = new Entry[8];
         long[] words = new long[8];
@@ -421,8 +460,11 @@ public final class MemoryStorage implements Storage {
     /** Attempts after which a batch owns even the holders it only reads. */
     private static final int OWN_ALL_AFTER = 4;
 
-    /** Evaluates a batch owning all its holders, retrying when one left the cache meanwhile. */
-    private BatchResult evaluateLocked(Batch batch, long nowMicros) {
+    /**
+     * Evaluates a batch owning all its holders, retrying when one left the cache meanwhile; writes the outcomes into
+     * {@code batch}.
+     */
+    private void evaluateLocked(BatchBuffer batch, long nowMicros) {
         int n = batch.size();
         Scratch scratch = SCRATCH.get().fit(n);
         Holder[] holders = scratch.holders;
@@ -439,9 +481,10 @@ public final class MemoryStorage implements Storage {
                 if (runLocked(
                         batch, holders, scratch.order, locking, ownAll, scratch.words, scratch.outcomes, nowMicros)) {
                     for (int i = 0; i < n; i++) {
-                        renewIfOutlived(batch.step(i).key().subject(), holders[i]);
+                        renewIfOutlived(batch.subject(i), holders[i]);
+                        batch.setOutcome(i, scratch.outcomes[i]);
                     }
-                    return BatchResult.of(Arrays.copyOf(scratch.outcomes, n));
+                    return;
                 }
                 Holder.backOff(attempt);
             }
@@ -456,13 +499,12 @@ public final class MemoryStorage implements Storage {
      * The holder step {@code i} of {@code batch} runs on, as {@link #resolve(StateKey, LimitSpec, long)}; a subject
      * met by an earlier step is not looked up again: {@code entries} holds what each step found (null: look up).
      */
-    private Holder resolve(Batch batch, int i, Entry[] entries, long nowMicros) {
-        Step step = batch.step(i);
-        StateKey key = step.key();
-        String subject = key.subject();
+    private Holder resolve(BatchBuffer batch, int i, Entry[] entries, long nowMicros) {
+        String subject = batch.subject(i);
+        String scope = batch.scope(i);
         Entry entry = null;
         for (int j = 0; j < i; j++) {
-            if (batch.step(j).key().subject() == subject) {
+            if (batch.subject(j) == subject) {
                 entry = entries[j];
                 break;
             }
@@ -470,10 +512,17 @@ public final class MemoryStorage implements Storage {
         if (entry == null) {
             entry = lookupEntry(subject);
         }
-        Holder holder = entry == null ? null : entry.slot(key.scope());
-        LimitSpec spec = step.spec();
+        Holder holder = entry == null ? null : entry.slot(scope);
+        LimitSpec spec = batch.spec(i);
         if (commits(spec) && (holder == null || !holder.accepts(spec, nowMicros))) {
-            holder = resolve(key, spec, nowMicros);
+            if (holder == null && entry instanceof Group group) {
+                // A new key of a subject that has a group (a fingerprint): a slot in the group just found, without
+                // looking the subject up again.
+                holder = added(group, scope, spec, nowMicros);
+            }
+            if (holder == null || !holder.accepts(spec, nowMicros)) {
+                holder = resolve(batch.key(i), spec, nowMicros);
+            }
             // A group stays the subject's entry when a slot is added to it (if it died, its holders say so).
             entry = entry instanceof Group ? entry : null;
         }
@@ -525,15 +574,14 @@ public final class MemoryStorage implements Storage {
      * unless {@code ownAll}) in the one order in which every batch locks: by key hash, then scope, then subject (a
      * total order on keys, cheap in the common case); answers how many there are.
      */
-    private static int lockOrder(Batch batch, Holder[] holders, int[] order, boolean ownAll) {
+    private static int lockOrder(BatchBuffer batch, Holder[] holders, int[] order, boolean ownAll) {
         int filled = 0;
         for (int i = 0; i < batch.size(); i++) {
-            if (holders[i] == null || (!ownAll && readsWithoutLock(batch.step(i), holders[i]))) {
+            if (holders[i] == null || (!ownAll && readsWithoutLock(batch.spec(i), holders[i]))) {
                 continue;
             }
             int j = filled++;
-            while (j > 0
-                    && compare(batch.step(order[j - 1]).key(), batch.step(i).key()) > 0) {
+            while (j > 0 && compare(batch, order[j - 1], i) > 0) {
                 order[j] = order[j - 1];
                 j--;
             }
@@ -542,13 +590,19 @@ public final class MemoryStorage implements Storage {
         return filled;
     }
 
-    private static int compare(StateKey a, StateKey b) {
-        int c = Integer.compare(a.hashCode(), b.hashCode());
+    /** The order of the keys of steps {@code a} and {@code b}: by {@link StateKey#hashCode}, scope, subject. */
+    private static int compare(BatchBuffer batch, int a, int b) {
+        String scopeA = batch.scope(a);
+        String scopeB = batch.scope(b);
+        String subjectA = batch.subject(a);
+        String subjectB = batch.subject(b);
+        int c = Integer.compare(
+                scopeA.hashCode() * 31 + subjectA.hashCode(), scopeB.hashCode() * 31 + subjectB.hashCode());
         if (c != 0) {
             return c;
         }
-        c = a.scope().compareTo(b.scope());
-        return c != 0 ? c : a.subject().compareTo(b.subject());
+        c = scopeA.compareTo(scopeB);
+        return c != 0 ? c : subjectA.compareTo(subjectB);
     }
 
     /**
@@ -556,7 +610,7 @@ public final class MemoryStorage implements Storage {
      * or none, exactly as {@code ReferenceStorage.evaluate}; false (nothing done) if a holder was dead.
      */
     private static boolean runLocked(
-            Batch batch,
+            BatchBuffer batch,
             Holder[] holders,
             int[] order,
             int locking,
@@ -576,7 +630,7 @@ public final class MemoryStorage implements Storage {
             int n = batch.size();
             for (int i = 0; i < n; i++) {
                 Holder h = holders[i];
-                if (h != null && !ownAll && readsWithoutLock(batch.step(i), h)) {
+                if (h != null && !ownAll && readsWithoutLock(batch.spec(i), h)) {
                     // Read once while every other holder is owned: that instant is the batch's linearization point.
                     // A busy holder may belong to a batch waiting for one of ours: start over rather than wait.
                     words[i] = h.word();
@@ -587,20 +641,19 @@ public final class MemoryStorage implements Storage {
             }
             boolean admitted = true;
             for (int i = 0; i < n; i++) {
-                Step step = batch.step(i);
                 Holder h = holders[i];
                 outcomes[i] = h == null
-                        ? step.spec().evaluate(null, nowMicros, step.permits())
-                        : h.peek(words[i], step.spec(), step.permits(), nowMicros);
+                        ? batch.spec(i).evaluate(null, nowMicros, batch.permits(i))
+                        : h.peek(words[i], batch.spec(i), batch.permits(i), nowMicros);
                 admitted &= Outcome.isAdmitted(outcomes[i]);
             }
             for (int i = 0; i < n; i++) {
-                Step step = batch.step(i);
+                LimitSpec spec = batch.spec(i);
                 Holder h = holders[i];
                 if (h == null) {
                     continue;
                 }
-                if (!ownAll && readsWithoutLock(step, h)) {
+                if (!ownAll && readsWithoutLock(spec, h)) {
                     // Dropping an expired deadline is the only write; if the word changed meanwhile, so be it.
                     long settled = h.settle(words[i], nowMicros);
                     if (settled != words[i]) {
@@ -608,8 +661,8 @@ public final class MemoryStorage implements Storage {
                     }
                     continue;
                 }
-                words[i] = admitted && commits(step.spec())
-                        ? h.commit(words[i], step.spec(), step.permits(), nowMicros)
+                words[i] = admitted && commits(spec)
+                        ? h.commit(words[i], spec, batch.permits(i), nowMicros)
                         : h.settle(words[i], nowMicros);
             }
             return true;

@@ -12,6 +12,7 @@ import dev.guard.limit.SlidingWindowCounter;
 import dev.guard.limit.SlidingWindowLog;
 import dev.guard.limit.TokenBucket;
 import dev.guard.spi.Batch;
+import dev.guard.spi.BatchBuffer;
 import dev.guard.spi.BatchResult;
 import dev.guard.spi.ReferenceStorage;
 import dev.guard.spi.StateKey;
@@ -34,6 +35,10 @@ import java.util.function.Function;
  * driven by callers' clocks, Redis by its own), while the reference drops expired state only when it reads it; the
  * read makes both sides agree on what has expired. For the same reason gates and memberships are set to deadlines
  * after the newest time, and a membership is read before it is removed.
+ *
+ * <p>Batches go alternately through {@link Storage#evaluate} and {@link Storage#evaluateInPlace}, the latter with one
+ * {@link BatchBuffer} that the history reuses for every call, so that the differential test covers both paths and a
+ * backend's reuse of a caller's buffer.
  */
 final class RandomHistory {
     /** Specs that hit their limits often under the time steps below; one needs the overflow-safe bucket path. */
@@ -64,9 +69,11 @@ final class RandomHistory {
     private final ReferenceStorage reference = ReferenceStorage.create();
     private final List<StateKey> keys = new ArrayList<>();
     private final List<LimitSpec> specs = new ArrayList<>();
+    private final BatchBuffer buffer = new BatchBuffer(1);
     private long now;
     private long newest;
     private int step;
+    private boolean inPlace;
 
     /**
      * A history of {@code seed} over {@code clients} of one backend, with keys from {@code keyFactory}, starting at
@@ -247,7 +254,20 @@ final class RandomHistory {
     }
 
     private void compareEvaluate(Storage client, Batch batch, long at, String what) {
-        BatchResult backend = client.evaluate(batch, at);
+        inPlace = !inPlace;
+        BatchResult backend;
+        if (inPlace) {
+            buffer.clear();
+            for (Step s : batch.steps()) {
+                buffer.add(s);
+            }
+            boolean admitted = client.evaluateInPlace(buffer, at);
+            backend = buffer.toResult();
+            check(what + " in place " + batch.steps() + ": admitted", admitted, backend.admitted());
+            what += " in place";
+        } else {
+            backend = client.evaluate(batch, at);
+        }
         BatchResult expected = reference.evaluate(batch, at);
         check(what + " " + batch.steps(), backend, expected);
     }

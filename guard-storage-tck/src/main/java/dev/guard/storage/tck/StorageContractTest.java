@@ -14,6 +14,7 @@ import dev.guard.limit.SlidingWindowCounter;
 import dev.guard.limit.SlidingWindowLog;
 import dev.guard.limit.TokenBucket;
 import dev.guard.spi.Batch;
+import dev.guard.spi.BatchBuffer;
 import dev.guard.spi.BatchResult;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
@@ -672,6 +673,72 @@ public abstract class StorageContractTest {
             assertThat(async).as("request %d", i).isEqualTo(sync);
             ticker.advance(Duration.ofMillis(200));
         }
+    }
+
+    @Test
+    void evaluateInPlace_reusedBuffer_agreesWithEvaluateAndIsAllOrNothing() {
+        TokenBucket bucket = new TokenBucket(3, 1, Duration.ofSeconds(1));
+        Cooldown duplicate = new Cooldown(Duration.ofMillis(500));
+        SlidingWindowLog log = new SlidingWindowLog(4, Duration.ofSeconds(2));
+        FixedWindow window = new FixedWindow(5, Duration.ofSeconds(1));
+        String viaEvaluate = "user-" + UUID.randomUUID();
+        String inPlace = "user-" + UUID.randomUUID();
+        StateKey blocklist = key("blocklist", inPlace);
+        StateKey blocklistOfOther = key("blocklist", viaEvaluate);
+        BatchBuffer buffer = new BatchBuffer(2);
+        for (int i = 0; i < 24; i++) {
+            // Each text comes twice in a row: the copy rejects the batch, which must then consume nothing.
+            String text = "text-" + (i / 2);
+            List<Step> steps = new ArrayList<>();
+            steps.add(new Step(key("bucket", viaEvaluate), bucket, 1));
+            steps.add(new Step(key("duplicate/" + text, viaEvaluate), duplicate, 1));
+            steps.add(new Step(key("log", viaEvaluate), log, 1));
+            steps.add(new Step(key("window", "chat-of-" + viaEvaluate), window, 1));
+            steps.add(new Step(blocklistOfOther, Membership.MUST_BE_ABSENT, 1));
+            BatchResult expected = storage.evaluate(new Batch(steps), now());
+
+            buffer.clear();
+            for (Step step : steps) {
+                StateKey k = step.key();
+                String subject = k.subject().equals(viaEvaluate)
+                        ? inPlace
+                        : k.subject().equals("chat-of-" + viaEvaluate) ? "chat-of-" + inPlace : k.subject();
+                buffer.add(k.scope(), subject, step.spec(), step.permits());
+            }
+            boolean admitted = storage.evaluateInPlace(buffer, now());
+
+            assertThat(buffer.size()).as("request %d", i).isEqualTo(steps.size());
+            assertThat(buffer.toResult()).as("request %d", i).isEqualTo(expected);
+            assertThat(admitted).as("request %d", i).isEqualTo(expected.admitted());
+            assertThat(buffer.admitted()).as("request %d", i).isEqualTo(expected.admitted());
+            assertThat(buffer.firstRejected()).as("request %d", i).isEqualTo(expected.firstRejected());
+            assertThat(buffer.retryAfterMicros()).as("request %d", i).isEqualTo(expected.retryAfterMicros());
+            ticker.advance(Duration.ofMillis(150));
+        }
+        // Both histories saw rejections, and consumed the same: the next looks agree.
+        assertThat(look(key("bucket", inPlace), bucket)).isEqualTo(look(key("bucket", viaEvaluate), bucket));
+        assertThat(look(key("log", inPlace), log)).isEqualTo(look(key("log", viaEvaluate), log));
+
+        // Blocked: nothing in the batch consumes, whatever the other steps would have admitted.
+        storage.addMember(blocklist, Long.MAX_VALUE, now());
+        StateKey freshBucket = key("fresh-bucket", inPlace);
+        buffer.clear();
+        buffer.add(freshBucket.scope(), inPlace, bucket, 1);
+        buffer.add(key("fresh-text", inPlace).scope(), inPlace, duplicate, 1);
+        buffer.add(blocklist.scope(), inPlace, Membership.MUST_BE_ABSENT, 1);
+        assertThat(storage.evaluateInPlace(buffer, now())).isFalse();
+        assertThat(buffer.firstRejected()).isEqualTo(2);
+        assertThat(buffer.outcome(0)).isEqualTo(Outcome.admitted(2));
+        assertThat(buffer.outcome(2)).isEqualTo(Outcome.NEVER);
+        assertThat(look(freshBucket, bucket)).isEqualTo(Outcome.admitted(3));
+        assertThat(acquire(key("fresh-text", inPlace), duplicate, 1)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void evaluateInPlace_emptyBuffer_isRejectedWithAClearError() {
+        assertThatThrownBy(() -> storage.evaluateInPlace(new BatchBuffer(4), now()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("must not be empty");
     }
 
     @Test
