@@ -415,7 +415,8 @@ local function store(key, existed, left, text)
   if left == INF then
     call('SET', key, text)
   else
-    call('SET', key, text, 'PX', cdiv(left, 1000) + margin)
+    -- The milliseconds as text: the server turns a Lua number into text through a double format, slower than %d.
+    call('SET', key, text, 'PX', format('%d', cdiv(left, 1000) + margin))
   end
   return text
 end
