@@ -96,14 +96,14 @@ final class CrossSlotBatch {
     private CompletableFuture<long[]> evaluate() {
         List<CompletableFuture<List<Object>>> calls = new ArrayList<>(groups.length);
         for (int[] group : groups) {
-            byte[][] args = new byte[LuaArgs.EVALUATE_HEADER + group.length * LuaArgs.PER_STEP][];
+            byte[][] args = new byte[LuaArgs.EVALUATE_HEADER + group.length][];
             args[0] = now;
             args[1] = LuaArgs.JOURNAL;
             args[2] = margin;
             byte[][] groupKeys = new byte[group.length][];
             for (int j = 0; j < group.length; j++) {
                 groupKeys[j] = keys[group[j]];
-                LuaArgs.put(args, LuaArgs.EVALUATE_HEADER + j * LuaArgs.PER_STEP, batch.step(group[j]));
+                args[LuaArgs.EVALUATE_HEADER + j] = LuaArgs.step(batch.step(group[j]));
             }
             calls.add(lua.<List<Object>>run(RedisScript.EVALUATE, ScriptOutputType.MULTI, groupKeys, args)
                     .orTimeout(timeoutNanos, TimeUnit.NANOSECONDS));
@@ -198,9 +198,9 @@ final class CrossSlotBatch {
             Step step = batch.step(group[j]);
             refundKeys[w] = keys[group[j]];
             int at = LuaArgs.REFUND_HEADER + w * LuaArgs.PER_REFUND;
-            LuaArgs.put(args, at, step);
-            args[at + LuaArgs.PER_STEP] = text(reply.get(m + 2 * j + 1));
-            args[at + LuaArgs.PER_STEP + 1] = text(reply.get(m + 2 * j + 2));
+            args[at] = LuaArgs.step(step);
+            args[at + 1] = text(reply.get(m + 2 * j + 1));
+            args[at + 2] = text(reply.get(m + 2 * j + 2));
         }
         return lua.<Long>run(RedisScript.REFUND, ScriptOutputType.INTEGER, refundKeys, args)
                 .orTimeout(timeoutNanos, TimeUnit.NANOSECONDS);

@@ -13,9 +13,11 @@ import dev.guard.spi.Step;
 import java.nio.charset.StandardCharsets;
 
 /**
- * The arguments and replies of the Lua functions: each step is five values (kind, permits, and the kind's parameters
- * a, b, c as {@code kinds.lua} documents them), and each outcome is an integer with three sentinels for what a Lua
- * number cannot hold exactly.
+ * The arguments and replies of the Lua functions: each step is one argument, its text {@code "kind permits a b c"}
+ * (the kind's one-letter code, then decimal numbers: the permits and the kind's parameters a, b, c as {@code
+ * kinds.lua} documents them), and each outcome is an integer with three sentinels for what a Lua number cannot hold
+ * exactly. One argument per step keeps a call's argument count, and the server's work to receive and convert it,
+ * small; the server keeps the texts it has parsed, so the steps of a limit that repeats are not parsed again.
  */
 final class LuaArgs {
     /** Arguments of {@code evaluate.lua} before its steps: now, the reply's form, the expiry margin. */
@@ -24,11 +26,8 @@ final class LuaArgs {
     /** Arguments of {@code refund.lua} before its steps: now, the expiry margin. */
     static final int REFUND_HEADER = 2;
 
-    /** Arguments per step in {@code evaluate.lua}. */
-    static final int PER_STEP = 5;
-
-    /** Arguments per step in {@code refund.lua}: a step's five, then the text before and after the commit. */
-    static final int PER_REFUND = PER_STEP + 2;
+    /** Arguments per step in {@code refund.lua}: the step's text, then the text before and after the commit. */
+    static final int PER_REFUND = 3;
 
     /** 2^53: admitted with {@link Long#MAX_VALUE} remaining. */
     static final long UNLIMITED = 1L << 53;
@@ -48,14 +47,6 @@ final class LuaArgs {
     static final byte[] IS = ascii("is");
 
     private static final byte[] ZERO = ascii("0");
-    private static final byte[] TOKEN_BUCKET = ascii("t");
-    private static final byte[] FIXED_WINDOW = ascii("f");
-    private static final byte[] SLIDING_LOG = ascii("l");
-    private static final byte[] SLIDING_COUNTER = ascii("c");
-    private static final byte[] COOLDOWN = ascii("d");
-    private static final byte[] GATE = ascii("g");
-    private static final byte[] MUST_BE_ABSENT = ascii("a");
-    private static final byte[] MUST_BE_PRESENT = ascii("p");
 
     private LuaArgs() {}
 
@@ -63,8 +54,14 @@ final class LuaArgs {
         return text.getBytes(StandardCharsets.US_ASCII);
     }
 
+    /** {@code value} in decimal ASCII. */
     static byte[] number(long value) {
-        return value == 0 ? ZERO : ascii(Long.toString(value));
+        if (value == 0) {
+            return ZERO;
+        }
+        byte[] text = new byte[length(value)];
+        write(text, text.length, value);
+        return text;
     }
 
     /** A deadline: {@link Long#MAX_VALUE} (never) as {@code max}, others as decimal. */
@@ -72,47 +69,92 @@ final class LuaArgs {
         return micros == Long.MAX_VALUE ? MAX : number(micros);
     }
 
-    /** Writes the five values of {@code step} into {@code args} from {@code at}. */
-    static void put(byte[][] args, int at, Step step) {
+    /**
+     * The text of {@code step}: its kind's code, then its permits and the kind's parameters a, b, c (0 where the kind
+     * has none), separated by single spaces, in an array of exactly its length.
+     */
+    static byte[] step(Step step) {
         LimitSpec spec = step.spec();
-        args[at + 1] = number(step.permits());
-        byte[] a = ZERO;
-        byte[] b = ZERO;
-        byte[] c = ZERO;
-        byte[] kind;
+        long p = step.permits();
+        long a = 0;
+        long b = 0;
+        long c = 0;
+        byte kind;
         if (spec instanceof TokenBucket t) {
-            kind = TOKEN_BUCKET;
-            a = number(t.ticksPerMicro());
-            b = number(t.ticksPerToken());
-            c = number(t.capacity());
+            kind = 't';
+            a = t.ticksPerMicro();
+            b = t.ticksPerToken();
+            c = t.capacity();
         } else if (spec instanceof FixedWindow f) {
-            kind = FIXED_WINDOW;
-            a = number(f.limit());
-            b = number(f.windowMicros());
+            kind = 'f';
+            a = f.limit();
+            b = f.windowMicros();
         } else if (spec instanceof SlidingWindowLog l) {
-            kind = SLIDING_LOG;
-            a = number(l.limit());
-            b = number(l.windowMicros());
+            kind = 'l';
+            a = l.limit();
+            b = l.windowMicros();
         } else if (spec instanceof SlidingWindowCounter s) {
-            kind = SLIDING_COUNTER;
-            a = number(s.limit());
-            b = number(s.buckets());
-            c = number(s.bucketMicros());
+            kind = 'c';
+            a = s.limit();
+            b = s.buckets();
+            c = s.bucketMicros();
         } else if (spec instanceof Cooldown d) {
-            kind = COOLDOWN;
-            a = number(d.periodMicros());
+            kind = 'd';
+            a = d.periodMicros();
         } else if (spec instanceof Gate) {
-            kind = GATE;
+            kind = 'g';
         } else if (spec instanceof Membership m) {
-            kind = m.required() ? MUST_BE_PRESENT : MUST_BE_ABSENT;
+            kind = m.required() ? (byte) 'p' : (byte) 'a';
         } else {
             // LimitSpec is sealed: a new kind must be taught to kinds.lua and here.
             throw new IllegalArgumentException("spec " + spec + " has no Redis script");
         }
-        args[at] = kind;
-        args[at + 2] = a;
-        args[at + 3] = b;
-        args[at + 4] = c;
+        int lp = length(p);
+        int la = length(a);
+        int lb = length(b);
+        int lc = length(c);
+        byte[] text = new byte[5 + lp + la + lb + lc];
+        text[0] = kind;
+        int end = 2 + lp;
+        text[1] = ' ';
+        write(text, end, p);
+        text[end] = ' ';
+        end += 1 + la;
+        write(text, end, a);
+        text[end] = ' ';
+        end += 1 + lb;
+        write(text, end, b);
+        text[end] = ' ';
+        end += 1 + lc;
+        write(text, end, c);
+        return text;
+    }
+
+    /** How many characters {@code value} takes in decimal, its minus sign included. */
+    static int length(long value) {
+        if (value < 0) {
+            // Long.MIN_VALUE has no positive counterpart: its digits are Long.MAX_VALUE's, bar the last.
+            return 1 + (value == Long.MIN_VALUE ? 19 : length(-value));
+        }
+        int digits = 1;
+        for (long rest = value; rest >= 10; rest /= 10) {
+            digits++;
+        }
+        return digits;
+    }
+
+    /** Writes {@code value} in decimal into {@code text}, its last digit just before {@code end}. */
+    private static void write(byte[] text, int end, long value) {
+        int at = end;
+        // Negative digits, so that Long.MIN_VALUE needs no case of its own.
+        long rest = value < 0 ? value : -value;
+        do {
+            text[--at] = (byte) ('0' - rest % 10);
+            rest /= 10;
+        } while (rest != 0);
+        if (value < 0) {
+            text[--at] = '-';
+        }
     }
 
     /** Whether a step of {@code spec} writes its state when its batch is admitted (gates and sets only read). */

@@ -224,13 +224,15 @@ public final class RedisStorage implements Storage {
     public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
         Step step = new Step(key, spec, permits);
         checkNow(nowMicros);
-        byte[][] args = new byte[LuaArgs.EVALUATE_HEADER + LuaArgs.PER_STEP][];
-        args[0] = nowArg(nowMicros);
-        args[1] = LuaArgs.ONE_OUTCOME;
-        args[2] = margin;
-        LuaArgs.put(args, LuaArgs.EVALUATE_HEADER, step);
-        Long reply =
-                script("acquire", RedisScript.EVALUATE, ScriptOutputType.INTEGER, new byte[][] {keys.state(key)}, args);
+        Long reply = script(
+                "acquire",
+                RedisScript.EVALUATE,
+                ScriptOutputType.INTEGER,
+                new byte[][] {keys.state(key)},
+                nowArg(nowMicros),
+                LuaArgs.ONE_OUTCOME,
+                margin,
+                LuaArgs.step(step));
         return LuaArgs.outcome(reply, nowMicros);
     }
 
@@ -243,12 +245,12 @@ public final class RedisStorage implements Storage {
     }
 
     private byte[][] batchArgs(Batch batch, long nowMicros) {
-        byte[][] args = new byte[LuaArgs.EVALUATE_HEADER + batch.size() * LuaArgs.PER_STEP][];
+        byte[][] args = new byte[LuaArgs.EVALUATE_HEADER + batch.size()][];
         args[0] = nowArg(nowMicros);
         args[1] = LuaArgs.OUTCOMES;
         args[2] = margin;
         for (int i = 0; i < batch.size(); i++) {
-            LuaArgs.put(args, LuaArgs.EVALUATE_HEADER + i * LuaArgs.PER_STEP, batch.step(i));
+            args[LuaArgs.EVALUATE_HEADER + i] = LuaArgs.step(batch.step(i));
         }
         return args;
     }

@@ -4,7 +4,7 @@
 -- keys: the steps' state keys. args[1]: now in micros, '' for the server's TIME. args[2]: the reply, 'i' the one
 -- step's outcome, 'm' the outcomes, 'j' the outcomes, now, then each step's text before and after the commit (false
 -- when absent or not written) so that a cross-slot batch can be refunded. args[3]: the expiry margin in
--- milliseconds. Then 5 values per step: kind, permits and the kind's parameters a, b, c.
+-- milliseconds. Then one value per step, its text "kind permits a b c" (see step).
 -- A key whose state reads as absent (past its ttl) is deleted, unless the batch writes it anyway.
 local function evaluate(keys, args)
   local now, mode, n = clock(args[1]), args[2], #keys
@@ -12,8 +12,11 @@ local function evaluate(keys, args)
 
   if n == 1 and mode == 'i' then
     -- One step, one outcome: the common single-limit call, without the batch's bookkeeping.
-    local key, kind = keys[1], args[4]
-    local p, a, b, c = tonumber(args[5]), tonumber(args[6]), tonumber(args[7]), tonumber(args[8])
+    local key, st = keys[1], step(args[4])
+    if not st then
+      return malformed(args[4])
+    end
+    local kind, p, a, b, c = st[1], st[2], st[3], st[4], st[5]
     local raw = call('GET', key)
     if kind == 't' then
       local out, lvl, last = bucketEval(raw, now, p, a, b, c)
@@ -23,9 +26,6 @@ local function evaluate(keys, args)
         call('DEL', key)
       end
       return out
-    end
-    if not known(kind) then
-      return redis.error_reply('guard: unknown limit kind ' .. kind)
     end
     local s = state(raw, kind, now, a, b, c)
     local out = eval(kind, s, now, p, a, b, c)
@@ -37,46 +37,51 @@ local function evaluate(keys, args)
     return out
   end
 
-  -- states[i]: the state table, or for a token bucket its level at now; lasts[i]: a token bucket's last update.
-  local out, raws, states, lasts, live = {}, {}, {}, {}, {}
+  -- held[4i-3 .. 4i]: step i's parsed step, its key's text (false: none), its state (for a token bucket its level
+  -- at now; false: absent), and for a token bucket its last update, else whether its state is live (false: absent).
+  local journal = mode == 'j'
+  local out, held = slots(journal and 3 * n + 1 or n), slots(4 * n)
   local admit = true
   for i = 1, n do
-    local o = 3 + (i - 1) * 5
-    local kind = args[o + 1]
-    local p, a, b, c = tonumber(args[o + 2]), tonumber(args[o + 3]), tonumber(args[o + 4]), tonumber(args[o + 5])
-    local raw = call('GET', keys[i])
-    raws[i] = raw
-    if kind == 't' then
-      out[i], states[i], lasts[i] = bucketEval(raw, now, p, a, b, c)
-      live[i] = lasts[i] ~= nil
-    elseif known(kind) then
-      local s = state(raw, kind, now, a, b, c)
-      states[i], live[i] = s, s ~= nil
-      out[i] = eval(kind, s, now, p, a, b, c)
-    else
-      return redis.error_reply('guard: unknown limit kind ' .. kind)
+    local st = step(args[3 + i])
+    if not st then
+      return malformed(args[3 + i])
     end
-    if out[i] < 0 then
+    local kind, p, a, b, c = st[1], st[2], st[3], st[4], st[5]
+    local raw, h = call('GET', keys[i]), 4 * i
+    held[h - 3], held[h - 2] = st, raw
+    local o
+    if kind == 't' then
+      local lvl, last
+      o, lvl, last = bucketEval(raw, now, p, a, b, c)
+      held[h - 1], held[h] = lvl, last or false
+    else
+      local s = state(raw, kind, now, a, b, c)
+      o = eval(kind, s, now, p, a, b, c)
+      held[h - 1], held[h] = s or false, s ~= nil
+    end
+    out[i] = o
+    if o < 0 then
       admit = false
     end
   end
   -- The journal (mode 'j') follows the outcomes: now, then each step's text before and after the commit.
-  local journal = mode == 'j'
   if journal then
     out[n + 1] = now
   end
   for i = 1, n do
-    local o = 3 + (i - 1) * 5
-    local kind, raw, before, written = args[o + 1], raws[i], false, false
+    local h = 4 * i
+    local st, raw, live = held[h - 3], held[h - 2], held[h] ~= false
+    local kind, before, written = st[1], false, false
     if admit and writes(kind) then
-      local p, a, b, c = tonumber(args[o + 2]), tonumber(args[o + 3]), tonumber(args[o + 4]), tonumber(args[o + 5])
+      local p, a, b, c = st[2], st[3], st[4], st[5]
       if kind == 't' then
-        written = bucketPut(keys[i], raw, now, states[i], lasts[i], p, a, b, c)
+        written = bucketPut(keys[i], raw, now, held[h - 1], held[h], p, a, b, c)
       else
-        written = put(keys[i], kind, commit(kind, states[i], now, p, a, b, c), now, raw, a, b, c)
+        written = put(keys[i], kind, commit(kind, held[h - 1] or nil, now, p, a, b, c), now, raw, a, b, c)
       end
-      before = live[i] and raw
-    elseif raw and not live[i] then
+      before = live and raw
+    elseif raw and not live then
       call('DEL', keys[i])
     end
     if journal then

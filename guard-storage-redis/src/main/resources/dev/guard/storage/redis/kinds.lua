@@ -6,8 +6,8 @@
 -- exact, and every division goes through fdiv, which corrects the off-by-one of a rounded quotient.
 -- A state is a list of numbers stored as decimal text separated by spaces, "max" standing for Long.MAX_VALUE.
 
-local tonumber, floor, max, find, sub, format, concat =
-  tonumber, math.floor, math.max, string.find, string.sub, string.format, table.concat
+local tonumber, floor, max, find, sub, match, format, concat, unpack =
+  tonumber, math.floor, math.max, string.find, string.sub, string.match, string.format, table.concat, unpack
 local call = redis.call
 
 local EXACT = 9007199254740992 -- 2^53
@@ -164,6 +164,51 @@ end
 -- Whether kind is one of the codes above.
 local function known(kind)
   return #kind == 1 and find('tflcdgap', kind, 1, true) ~= nil
+end
+
+-- Step texts already parsed: text -> { kind, permits, a, b, c }. A step is one argument, its text "kind permits a b
+-- c" (LuaArgs), and most calls repeat a few limits, so a text seen before costs one table lookup. The library's
+-- functions share the table across calls (a script's is its own call's); it is emptied when it holds STEPS_KEPT
+-- texts, so that limits which vary without end cannot grow it without bound.
+local STEPS_KEPT = 1000
+local parsed, parsedCount = {}, 0
+
+-- The step that text stands for, { kind, p, a, b, c } (not to be modified), or nil when text is not a step of a
+-- known kind.
+local function step(text)
+  local s = parsed[text]
+  if s then
+    return s
+  end
+  local kind, p, a, b, c = match(text, '^(%a) (%-?%d+) (%-?%d+) (%-?%d+) (%-?%d+)$')
+  if not kind or not known(kind) then
+    return nil
+  end
+  if parsedCount >= STEPS_KEPT then
+    parsed, parsedCount = {}, 0
+  end
+  s = { kind, tonumber(p), tonumber(a), tonumber(b), tonumber(c) }
+  parsed[text] = s
+  parsedCount = parsedCount + 1
+  return s
+end
+
+local function malformed(text)
+  return redis.error_reply('guard: not a limit step of a known kind: ' .. text)
+end
+
+-- A table whose array part already holds n slots (false), so that filling slots 1 to n never resizes it; a plain
+-- table past 64.
+local FALSES = {}
+for i = 1, 64 do
+  FALSES[i] = false
+end
+
+local function slots(n)
+  if n <= 64 then
+    return { unpack(FALSES, 1, n) }
+  end
+  return {}
 end
 
 -- Micros from now until s equals absent; 0 when it already does, INF when it never expires on its own.
@@ -370,7 +415,8 @@ local function store(key, existed, left, text)
   if left == INF then
     call('SET', key, text)
   else
-    call('SET', key, text, 'PX', cdiv(left, 1000) + margin)
+    -- The milliseconds as text: the server turns a Lua number into text through a double format, slower than %d.
+    call('SET', key, text, 'PX', format('%d', cdiv(left, 1000) + margin))
   end
   return text
 end

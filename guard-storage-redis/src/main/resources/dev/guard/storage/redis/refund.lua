@@ -1,8 +1,8 @@
 
 -- Takes back what evaluate.lua committed for the steps of a cross-slot batch whose other slots rejected.
 -- keys: the committed steps' keys. args[1]: the now that evaluate.lua used. args[2]: the expiry margin in
--- milliseconds. Then 7 values per step: kind, permits, a, b, c, and the text before and after evaluate.lua's commit
--- ('' when absent).
+-- milliseconds. Then 3 values per step: its text "kind permits a b c" (see step), and the text before and after
+-- evaluate.lua's commit ('' when absent).
 
 -- s without the p permits that a batch took when it wrote `written`, for a key that others have written since.
 local function giveBack(kind, s, written, now, p, a, b, c)
@@ -54,10 +54,13 @@ local function refund(keys, args)
   local now = tonumber(args[1])
   margin = tonumber(args[2])
   for i = 1, #keys do
-    local o = 2 + (i - 1) * 7
-    local kind = args[o + 1]
-    local p, a, b, c = tonumber(args[o + 2]), tonumber(args[o + 3]), tonumber(args[o + 4]), tonumber(args[o + 5])
-    local before, after = args[o + 6], args[o + 7]
+    local o = 2 + (i - 1) * 3
+    local st = step(args[o + 1])
+    if not st then
+      return malformed(args[o + 1])
+    end
+    local kind, p, a, b, c = st[1], st[2], st[3], st[4], st[5]
+    local before, after = args[o + 2], args[o + 3]
     if before == '' then
       before = false
     end

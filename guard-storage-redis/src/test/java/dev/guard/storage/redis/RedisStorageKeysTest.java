@@ -6,7 +6,9 @@ import dev.guard.ManualTicker;
 import dev.guard.limit.FixedWindow;
 import dev.guard.limit.Membership;
 import dev.guard.limit.Outcome;
+import dev.guard.limit.TokenBucket;
 import dev.guard.spi.Batch;
+import dev.guard.spi.BatchResult;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
 import dev.guard.spi.VersionedRecord;
@@ -60,6 +62,33 @@ class RedisStorageKeysTest {
                 assertThat(storage.acquire(keys.get(i), window, 0, now))
                         .as("key %d", i)
                         .isEqualTo(Outcome.admitted(100 - (i % 50 + 1)));
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void chainsOnKeysOfAnyContent_countEachKeyOnItsOwn(Target target) {
+        TokenBucket bucket = new TokenBucket(100, 1, Duration.ofMinutes(1));
+        long now = ticker.epochMicros();
+        try (RedisStorage storage = target.builder().build()) {
+            for (int round = 1; round <= 3; round++) {
+                for (String subject : AWKWARD) {
+                    // Per user, per chat, and a global step whose scope holds the awkward text (another slot in a
+                    // Cluster).
+                    BatchResult result = storage.evaluate(
+                            Batch.of(
+                                    new Step(new StateKey("per-user", subject), bucket, 1),
+                                    new Step(new StateKey("per-chat " + subject, subject), bucket, 2),
+                                    new Step(new StateKey("global " + subject, StateKey.GLOBAL), bucket, 3)),
+                            now);
+                    assertThat(result)
+                            .as("round %d, subject of %d chars", round, subject.length())
+                            .isEqualTo(BatchResult.of(
+                                    Outcome.admitted(100 - round),
+                                    Outcome.admitted(100 - 2 * round),
+                                    Outcome.admitted(100 - 3 * round)));
+                }
             }
         }
     }
