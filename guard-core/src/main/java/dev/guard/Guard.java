@@ -13,7 +13,6 @@ import dev.guard.limit.SlidingWindowLog;
 import dev.guard.limit.TokenBucket;
 import dev.guard.spi.Batch;
 import dev.guard.spi.BatchBuffer;
-import dev.guard.spi.BatchResult;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Storage;
 import java.time.Duration;
@@ -133,18 +132,18 @@ public final class Guard<M> {
             finish(message, decision, steps, now, start);
             return CompletableFuture.completedFuture(decision);
         }
-        Batch batch = steps.batch();
         CompletionStage<Decision> stage;
         if (!plan.breaker.allows(now)) {
-            stage = CompletableFuture.completedFuture(degrade(steps, batch, now));
+            stage = CompletableFuture.completedFuture(degrade(steps, now));
         } else {
-            stage = plan.storage.evaluateAsync(batch, now).handle((result, failure) -> {
+            stage = plan.storage.evaluateAsync(steps.buffer.toBatch(), now).handle((result, failure) -> {
                 if (failure == null) {
                     plan.breaker.success();
-                    return toDecision(steps, result);
+                    steps.buffer.setOutcomes(result);
+                    return toDecision(steps, steps.buffer);
                 }
                 storageFailed(failure, now);
-                return degrade(steps, batch, now);
+                return degrade(steps, now);
             });
         }
         return stage.thenApply(decision -> {
@@ -304,10 +303,6 @@ public final class Guard<M> {
             filterIndex[buffer.size()] = filter;
             buffer.add(scope, subject, spec, 1);
         }
-
-        Batch batch() {
-            return buffer.toBatch();
-        }
     }
 
     private void fill(Steps steps, M message) {
@@ -432,7 +427,7 @@ public final class Guard<M> {
             return Decision.allowed(Long.MAX_VALUE);
         }
         if (!plan.breaker.allows(now)) {
-            return degrade(steps, null, now);
+            return degrade(steps, now);
         }
         try {
             Decision decision;
@@ -449,7 +444,7 @@ public final class Guard<M> {
             return decision;
         } catch (RuntimeException e) {
             storageFailed(e, now);
-            return degrade(steps, null, now);
+            return degrade(steps, now);
         }
     }
 
@@ -463,15 +458,15 @@ public final class Guard<M> {
         }
     }
 
-    private Decision degrade(Steps steps, Batch batch, long now) {
+    private Decision degrade(Steps steps, long now) {
         FailurePolicy policy = plan.failurePolicy;
         if (policy.kind() == FailurePolicy.Kind.CLOSED) {
             return new Decision(false, STORAGE_FILTER, Reason.STORAGE_UNAVAILABLE, plan.breakerOpen, 0, true);
         }
         if (policy.kind() == FailurePolicy.Kind.FALLBACK) {
             try {
-                Batch b = batch != null ? batch : steps.batch();
-                return toDecision(steps, policy.fallback().evaluate(b, now)).asDegraded();
+                policy.fallback().evaluateInPlace(steps.buffer, now);
+                return toDecision(steps, steps.buffer).asDegraded();
             } catch (RuntimeException e) {
                 LOG.debug("fallback storage failed too; allowing", e);
             }
@@ -490,21 +485,6 @@ public final class Guard<M> {
     }
 
     private Decision toDecision(Steps steps, BatchBuffer result) {
-        if (result.admitted()) {
-            // Only quotas have a meaningful remainder: a passed duplicate check or cooldown is not "0 left".
-            long remaining = Long.MAX_VALUE;
-            for (int i = 0; i < result.size(); i++) {
-                if (plan.statefuls[steps.filterIndex[i]].quota) {
-                    remaining = Math.min(remaining, Outcome.remaining(result.outcome(i)));
-                }
-            }
-            return Decision.allowed(remaining);
-        }
-        Stateful<M> f = plan.statefuls[steps.filterIndex[result.firstRejected()]];
-        return Decision.rejected(f.name, f.reason, Durations.ofMicros(result.retryAfterMicros()));
-    }
-
-    private Decision toDecision(Steps steps, BatchResult result) {
         if (result.admitted()) {
             // Only quotas have a meaningful remainder: a passed duplicate check or cooldown is not "0 left".
             long remaining = Long.MAX_VALUE;

@@ -160,21 +160,12 @@ public final class BatchBuffer {
 
     /** The index of the first rejecting step in chain order, or -1 when the last evaluation admitted the batch. */
     public int firstRejected() {
-        for (int i = 0; i < size; i++) {
-            if (!Outcome.isAdmitted(outcomes[i])) {
-                return i;
-            }
-        }
-        return -1;
+        return BatchResult.firstRejected(outcomes, size);
     }
 
     /** As {@link BatchResult#retryAfterMicros()}, for the last evaluation. */
     public long retryAfterMicros() {
-        long max = 0;
-        for (int i = 0; i < size; i++) {
-            max = Math.max(max, Outcome.retryAfterMicros(outcomes[i]));
-        }
-        return max;
+        return BatchResult.retryAfterMicros(outcomes, size);
     }
 
     /** The outcomes of the last evaluation as a {@link BatchResult} (a copy). */

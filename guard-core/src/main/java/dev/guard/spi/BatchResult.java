@@ -25,14 +25,26 @@ public final class BatchResult {
         if (outcomes.length == 0) {
             throw new IllegalArgumentException("outcomes must not be empty");
         }
-        int first = -1;
-        for (int i = 0; i < outcomes.length; i++) {
+        return new BatchResult(outcomes.clone(), firstRejected(outcomes, outcomes.length));
+    }
+
+    /** The index of the first of {@code outcomes[0..size)} that rejects, or -1 when all admit. */
+    static int firstRejected(long[] outcomes, int size) {
+        for (int i = 0; i < size; i++) {
             if (!Outcome.isAdmitted(outcomes[i])) {
-                first = i;
-                break;
+                return i;
             }
         }
-        return new BatchResult(outcomes.clone(), first);
+        return -1;
+    }
+
+    /** The largest retry-after among {@code outcomes[0..size)}, as {@link #retryAfterMicros()} documents it. */
+    static long retryAfterMicros(long[] outcomes, int size) {
+        long max = 0;
+        for (int i = 0; i < size; i++) {
+            max = Math.max(max, Outcome.retryAfterMicros(outcomes[i]));
+        }
+        return max;
     }
 
     /** Whether every step admitted, so the batch consumed its permits. */
@@ -60,11 +72,7 @@ public final class BatchResult {
      * admitted, {@link Long#MAX_VALUE} when some step can never admit.
      */
     public long retryAfterMicros() {
-        long max = 0;
-        for (long outcome : outcomes) {
-            max = Math.max(max, Outcome.retryAfterMicros(outcome));
-        }
-        return max;
+        return retryAfterMicros(outcomes, outcomes.length);
     }
 
     /** The fewest permits that remain across the steps; meaningful when admitted. */
