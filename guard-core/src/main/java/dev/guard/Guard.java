@@ -260,12 +260,15 @@ public final class Guard<M> {
      * use and gets a new one, so that the outer check's steps and results stay intact.
      */
     private static final class Steps {
+        private static final char[] NO_CHARS = {};
         private static final ThreadLocal<Steps> PER_THREAD = ThreadLocal.withInitial(() -> new Steps(8));
 
         final BatchBuffer buffer;
         int[] filterIndex;
         Decision missing;
         String noticeSubject;
+        /** Room to build duplicate-suppression scopes in (grown on first use): one string per message, no parts. */
+        char[] chars = NO_CHARS;
         /** Whether a check on the owning thread is using this per-thread instance. */
         private boolean inUse;
 
@@ -307,8 +310,8 @@ public final class Guard<M> {
 
     private void fill(Steps steps, M message) {
         Plan<M> p = plan;
-        String userSubject = subject(Subjects.USER, p.userId, message);
-        String chatSubject = subject(Subjects.CHAT, p.chatId, message);
+        String userSubject = subject(p.users, p.userId, message);
+        String chatSubject = subject(p.chats, p.chatId, message);
         String tenant = p.tenant == null ? null : Subjects.tenantPrefix(id(p.tenant, message));
         steps.noticeSubject = userSubject != null ? userSubject : chatSubject;
         for (int i = 0; i < p.statefuls.length; i++) {
@@ -327,7 +330,7 @@ public final class Guard<M> {
                         case GLOBAL -> StateKey.GLOBAL;
                     };
             if (f.customKey != null) {
-                subject = subject(Subjects.CUSTOM, f.customKey, message);
+                subject = subject(p.customs, f.customKey, message);
             }
             if (subject == null) {
                 if (p.missingKeys == MissingKeyPolicy.REJECT) {
@@ -341,7 +344,7 @@ public final class Guard<M> {
                 if (content == null) {
                     continue; // nothing to compare: a message without the content is never a duplicate
                 }
-                scope = duplicateScope(scope, chatPart, content);
+                scope = duplicateScope(steps, scope, chatPart, content);
             } else if (chatPart != null) {
                 scope = scope + "\0" + chatPart;
             }
@@ -349,22 +352,19 @@ public final class Guard<M> {
         }
     }
 
-    /** A thread's room to build duplicate-suppression scopes in: one string per message, no parts of it. */
-    private static final ThreadLocal<char[]> SCOPE_CHARS = ThreadLocal.withInitial(() -> new char[128]);
-
     /**
      * The scope of a duplicate-suppression key: {@code scope + "\0" + chatPart + "\0d:" + fingerprint} (without the
-     * chat part when null), built in one pass in a per-thread array; the only object is the string.
+     * chat part when null), built in one pass in the steps' array; the only object is the string.
      */
-    private static String duplicateScope(String scope, String chatPart, CharSequence content) {
+    private static String duplicateScope(Steps steps, String scope, String chatPart, CharSequence content) {
         int length = scope.length() + (chatPart == null ? 0 : chatPart.length() + 1) + 3 + Fingerprint.LENGTH;
-        char[] chars = SCOPE_CHARS.get();
+        char[] chars = steps.chars;
         if (chars.length < length) {
             chars = new char[Math.max(length, 2 * chars.length)];
-            SCOPE_CHARS.set(chars);
+            steps.chars = chars;
         }
-        // The content first: it is the caller's code, and whatever it does (even a check of its own on this thread,
-        // which would use the same array) happens before this call writes anything into the array.
+        // The content first: it is the caller's code, and whatever it does happens before this call writes into the
+        // array (a check of its own on this thread would find these steps in use and take others).
         int end = Fingerprint.write(content, chars, length - Fingerprint.LENGTH);
         int at = scope.length();
         scope.getChars(0, at, chars, 0);
@@ -380,20 +380,20 @@ public final class Guard<M> {
     }
 
     /** The subject {@code prefix + id} for the id {@code extractor} reads, or null when there is none. */
-    private static <M> String subject(String prefix, Function<? super M, ?> extractor, M message) {
+    private static <M> String subject(SubjectMemo memo, Function<? super M, ?> extractor, M message) {
         Object id = extract(extractor, message);
         if (id == null) {
             return null;
         }
-        // Numeric ids (Telegram's are longs) format straight into the subject, without a string of their own.
+        // Numeric ids (Telegram's are longs): the subject of a recent id again, else formatted straight into one.
         if (id instanceof Long l) {
-            return prefix + l.longValue();
+            return memo.of(l);
         }
         if (id instanceof Integer n) {
-            return prefix + n.intValue();
+            return memo.of(n);
         }
         String text = id.toString();
-        return text == null ? null : prefix + text;
+        return text == null ? null : memo.prefix + text;
     }
 
     private static <M> CharSequence contentOf(Stateful<M> f, M message) {
@@ -528,9 +528,9 @@ public final class Guard<M> {
     private void notice(M message, Decision decision, Steps steps, long now) {
         String subject = steps != null ? steps.noticeSubject : null;
         if (subject == null) {
-            subject = subject(Subjects.USER, plan.userId, message);
+            subject = subject(plan.users, plan.userId, message);
             if (subject == null) {
-                subject = subject(Subjects.CHAT, plan.chatId, message);
+                subject = subject(plan.chats, plan.chatId, message);
             }
         }
         if (subject == null) {
@@ -615,6 +615,9 @@ public final class Guard<M> {
         final FailurePolicy failurePolicy;
         final Breaker breaker;
         final Duration breakerOpen;
+        final SubjectMemo users = new SubjectMemo(Subjects.USER);
+        final SubjectMemo chats = new SubjectMemo(Subjects.CHAT);
+        final SubjectMemo customs = new SubjectMemo(Subjects.CUSTOM);
 
         @SuppressWarnings({"unchecked", "rawtypes"}) // generic arrays, filled only with elements of the right type
         Plan(Builder<M> b) {
