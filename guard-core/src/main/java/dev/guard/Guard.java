@@ -310,8 +310,8 @@ public final class Guard<M> {
 
     private void fill(Steps steps, M message) {
         Plan<M> p = plan;
-        String userSubject = subject(p.users, p.userId, message);
-        String chatSubject = subject(p.chats, p.chatId, message);
+        String userSubject = subject(Subjects.USER, p.userId, message);
+        String chatSubject = subject(Subjects.CHAT, p.chatId, message);
         String tenant = p.tenant == null ? null : Subjects.tenantPrefix(id(p.tenant, message));
         steps.noticeSubject = userSubject != null ? userSubject : chatSubject;
         for (int i = 0; i < p.statefuls.length; i++) {
@@ -330,7 +330,7 @@ public final class Guard<M> {
                         case GLOBAL -> StateKey.GLOBAL;
                     };
             if (f.customKey != null) {
-                subject = subject(p.customs, f.customKey, message);
+                subject = subject(Subjects.CUSTOM, f.customKey, message);
             }
             if (subject == null) {
                 if (p.missingKeys == MissingKeyPolicy.REJECT) {
@@ -380,20 +380,20 @@ public final class Guard<M> {
     }
 
     /** The subject {@code prefix + id} for the id {@code extractor} reads, or null when there is none. */
-    private static <M> String subject(SubjectMemo memo, Function<? super M, ?> extractor, M message) {
+    private static <M> String subject(String prefix, Function<? super M, ?> extractor, M message) {
         Object id = extract(extractor, message);
         if (id == null) {
             return null;
         }
-        // Numeric ids (Telegram's are longs): the subject of a recent id again, else formatted straight into one.
+        // Numeric ids (Telegram's are longs) format straight into the subject, without a string of their own.
         if (id instanceof Long l) {
-            return memo.of(l);
+            return prefix + l.longValue();
         }
         if (id instanceof Integer n) {
-            return memo.of(n);
+            return prefix + n.intValue();
         }
         String text = id.toString();
-        return text == null ? null : memo.prefix + text;
+        return text == null ? null : prefix + text;
     }
 
     private static <M> CharSequence contentOf(Stateful<M> f, M message) {
@@ -528,9 +528,9 @@ public final class Guard<M> {
     private void notice(M message, Decision decision, Steps steps, long now) {
         String subject = steps != null ? steps.noticeSubject : null;
         if (subject == null) {
-            subject = subject(plan.users, plan.userId, message);
+            subject = subject(Subjects.USER, plan.userId, message);
             if (subject == null) {
-                subject = subject(plan.chats, plan.chatId, message);
+                subject = subject(Subjects.CHAT, plan.chatId, message);
             }
         }
         if (subject == null) {
@@ -615,9 +615,6 @@ public final class Guard<M> {
         final FailurePolicy failurePolicy;
         final Breaker breaker;
         final Duration breakerOpen;
-        final SubjectMemo users = new SubjectMemo(Subjects.USER);
-        final SubjectMemo chats = new SubjectMemo(Subjects.CHAT);
-        final SubjectMemo customs = new SubjectMemo(Subjects.CUSTOM);
 
         @SuppressWarnings({"unchecked", "rawtypes"}) // generic arrays, filled only with elements of the right type
         Plan(Builder<M> b) {

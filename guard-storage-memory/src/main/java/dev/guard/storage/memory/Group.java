@@ -13,12 +13,11 @@ import java.util.Arrays;
  * for the slots up to the next prune; only the thread that owns the group's word ({@link #lock}) changes it, and
  * readers scan it without a lock. An addition appends in place while there is room: it writes the hash and the scope,
  * then publishes the holder with a release store, and a reader takes a holder with an acquire load (a scope whose
- * holder it does not see yet reads as absent, and the caller adds it under the lock, where it finds it). A holder
- * leaves the group only retired (dead), so that a reader that found it just before goes back to the cache, as it does
- * for a holder that the cache evicted. Once the group has doubled since its last rewrite ({@link #pruneAt}), an
- * addition takes the slot of an expired holder ({@link Holder#prunable}) in place, and a reader checks that the
- * holder it took belongs to the scope it matched; only when every holder is live does it rewrite: a new array
- * (copy on write) without the expired ones.
+ * holder it does not see yet reads as absent, and the caller adds it under the lock, where it finds it). Slots in
+ * place are never overwritten: a rewrite replaces the whole array (copy on write). A holder leaves the group only
+ * retired (dead), so that a reader that found it just before goes back to the cache, as it does for a holder that the
+ * cache evicted. A rewrite drops the holders whose state has expired ({@link Holder#prunable}); an addition rewrites
+ * only once the group has doubled since the last one ({@link #pruneAt}), else it appends.
  *
  * <p><b>Cache expiry.</b> The cache asks the group how long to keep it ({@link HolderExpiry}); the group answers the
  * longest lifetime of its holders and notes, under its lock, what it granted ({@link #coveredMicros}) and when the
@@ -90,36 +89,22 @@ final class Group extends Entry {
         // appended may show its scope before its holder: then it reads as absent (null), as it was a moment ago.
         for (int i = 1; i < s.length; i += 2) {
             if (s[i] == scope) {
-                return consistent((Holder) SLOT.getAcquire(s, i + 1), scope);
+                return (Holder) SLOT.getAcquire(s, i + 1);
             }
         }
         int[] hashes = (int[]) s[0];
         int hash = scope.hashCode();
         for (int k = 0; k < hashes.length; k++) {
-            Object slotScope = s[1 + 2 * k];
-            if (hashes[k] == hash && scope.equals(slotScope)) {
-                return consistent((Holder) SLOT.getAcquire(s, 2 + 2 * k), slotScope);
+            if (hashes[k] == hash && scope.equals(s[1 + 2 * k])) {
+                return (Holder) SLOT.getAcquire(s, 2 + 2 * k);
             }
         }
         return null;
     }
 
-    /**
-     * {@code holder} if it is the one of {@code slotScope}, the scope read from its slot; else null: the slot was
-     * {@linkplain #reuseExpired reused} between the two reads, and the scope that was there had expired (absent).
-     */
-    private static Holder consistent(Holder holder, Object slotScope) {
-        return holder != null && holder.scope == slotScope ? holder : null;
-    }
-
     /** The number of slots, expired ones included until a rewrite drops them. */
     int size() {
         return holders().length;
-    }
-
-    /** The slot array now, for tests: the same instance as long as no rewrite replaced it. */
-    Object[] slotArray() {
-        return slots;
     }
 
     /** The holders, for tests and counting. */
@@ -166,7 +151,7 @@ final class Group extends Entry {
             }
             if (used < pruneAt) {
                 append(fresh);
-            } else if (!reuseExpired(fresh, clockMicros)) {
+            } else {
                 rewrite(clockMicros, fresh);
             }
             return fresh;
@@ -198,31 +183,6 @@ final class Group extends Entry {
         }
         sweepFromMicros = Math.min(sweepFromMicros, prunableFrom(added));
         coverInterval(added);
-    }
-
-    /**
-     * Puts {@code added} in the slot of the first dead or {@linkplain Holder#prunable prunable} holder (retiring it),
-     * in place: a full group whose keys come and go (fingerprints) neither grows nor copies its array. Answers false
-     * if every holder is live. The caller owns the group.
-     *
-     * <p>Readers scan without a lock and may read the slot's old scope with the new holder or the other way round:
-     * {@link #consistent} reads that as absent, which is what the old scope was (expired) and the new one was a moment
-     * ago; a caller that is about to add it finds it under the lock.
-     */
-    private boolean reuseExpired(Holder added, long clockMicros) {
-        Object[] s = slots;
-        int[] hashes = (int[]) s[0];
-        for (int k = 0; k < used; k++) {
-            if (dropped((Holder) s[2 + 2 * k], clockMicros)) {
-                hashes[k] = added.scope.hashCode();
-                s[1 + 2 * k] = added.scope;
-                SLOT.setRelease(s, 2 + 2 * k, added);
-                sweepFromMicros = Math.min(sweepFromMicros, prunableFrom(added));
-                coverInterval(added);
-                return true;
-            }
-        }
-        return false;
     }
 
     /** Brings the next renewal forward if {@code added} needs it sooner than the group's holders so far. */

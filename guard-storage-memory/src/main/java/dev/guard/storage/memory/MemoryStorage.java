@@ -48,8 +48,8 @@ import java.util.function.UnaryOperator;
  * compare-and-set: lock free and allocation free. Other kinds, and batches of several steps, own the keys' holders
  * in one global order (by key hash, then scope, then subject: deadlock free), evaluate every step, and commit all
  * or none; they hold them only for that and never wait for anything else meanwhile. Adding a slot appends it
- * in place while the group's array has room (up to its next prune), then takes the slot of an expired key in place;
- * removing one replaces the array (copy on write); all while owning the group, which readers never wait for; a holder
+ * in place while the group's array has room (up to its next prune), removing one replaces the array (copy on write),
+ * both while owning the group, which readers never wait for; a holder
  * that leaves a group is marked dead first, so that a caller that found it goes back to the cache. Every path gives
  * the decisions of {@link dev.guard.spi.ReferenceStorage}; the contract suite's differential test checks it.
  *
@@ -68,10 +68,8 @@ import java.util.function.UnaryOperator;
  * longest-lived key, plus what expired since the last write. Within a group, a slot whose state has expired (and that
  * was created more than one interval ago, so that nobody is about to use it) is dropped when the group is pruned: an
  * addition prunes once the group has twice as many slots as its last prune kept, and at least eight, so that a group
- * being written holds at most twice the live slots of its last prune, or eight. In between an addition only appends,
- * and an expired slot whose scope comes back (a bucket that refilled between two messages) is used again. A pruning
- * addition takes over the first expired slot in place; it copies the array only when no slot has expired, so that a
- * subject whose keys come and go (a fingerprint per message) neither grows nor allocates arrays. A group that is no longer written
+ * being written holds at most twice its live slots, or eight. In between an addition only appends, and an expired slot
+ * whose scope comes back (a bucket that refilled between two messages) is used again. A group that is no longer written
  * but outlives its other keys (a member of a set for ever, a record) would keep their expired slots: so one slot
  * addition in 32, at random, also advances a sweep by one entry, walking the cache with one resumable, weakly
  * consistent iterator, and prunes that group (or drops it if nothing is left). A pass over n entries takes about 32·n

@@ -55,44 +55,6 @@ class MemoryStorageGroupTest {
     }
 
     @Test
-    void aFullGroupWhoseFingerprintsExpire_takesTheirSlotsInPlace_andKeepsItsLiveKeys() {
-        storage.addMember(registered, Long.MAX_VALUE, T0);
-        StateKey bucket = new StateKey("per-user", user);
-        TokenBucket perUser = new TokenBucket(5, 1, Duration.ofSeconds(1));
-        storage.acquire(bucket, perUser, 1, T0);
-        Holder registeredHolder = storage.holder(registered);
-
-        // A message every 3 seconds, each with a new fingerprint whose 2-second window has passed at the next one.
-        long now = T0;
-        Object[] array = null;
-        int copies = 0;
-        for (int i = 0; i < 400; i++) {
-            now += 3 * SECOND;
-            assertThat(storage.acquire(dup(user, i), duplicates, 1, now)).isEqualTo(Outcome.admitted(0));
-            assertThat(storage.acquire(dup(user, i), duplicates, 1, now)).isEqualTo(Outcome.rejected(2 * SECOND));
-            // The bucket refilled since the last message: its expired slot may be taken, and it starts full again.
-            assertThat(storage.acquire(bucket, perUser, 1, now)).isEqualTo(Outcome.admitted(4));
-            if (i >= 2) {
-                // The expired fingerprint before the last is absent; its slot may have been taken by now.
-                assertThat(storage.acquire(dup(user, i - 2), duplicates, 0, now))
-                        .isEqualTo(Outcome.admitted(1));
-            }
-            Group group = (Group) storage.entry(user);
-            assertThat(group.size()).isLessThanOrEqualTo(Group.MIN_PRUNE_AT);
-            copies += group.slotArray() == array ? 0 : 1;
-            array = group.slotArray();
-        }
-        // Two additions a round (the fingerprint and the refilled bucket), 800 in all. Copying the array at every
-        // prune would copy it about every fifth addition (160 times); taking expired slots in place leaves only
-        // the sweep's prunes, one addition in SWEEP_EVERY at random: 25 on average, standard deviation 5.
-        assertThat(copies).isLessThan(80);
-
-        assertThat(storage.holder(registered)).isSameAs(registeredHolder);
-        assertThat(storage.isMember(registered, now)).isTrue();
-        assertThat(storage.holder(dup(user, 0))).isNull();
-    }
-
-    @Test
     void duplicateSlot_expiresForDecisions_thenIsPrunedWhenTheGroupIsRewritten() {
         storage.addMember(registered, Long.MAX_VALUE, T0);
         StateKey first = dup(user, 1);
