@@ -54,6 +54,15 @@ public class ChainBenchmark {
     @Param({"100", "10000"})
     public int users;
 
+    /**
+     * Which filters the guard has: {@code all} (the chain above). To see what each part costs, in the same run:
+     * {@code no-duplicates} drops duplicate suppression, {@code no-sets} the blocklist and registration, {@code
+     * limits} both (throttle, token bucket and sliding window remain), and {@code bucket} leaves the token bucket
+     * alone (one step: the single-key path).
+     */
+    @Param({"all"})
+    public String filters;
+
     private long tickMicros;
 
     private final ManualTicker ticker = ManualTicker.create();
@@ -70,18 +79,32 @@ public class ChainBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         storage = MemoryStorage.create();
-        guard = Guard.<Message>builder()
+        boolean sets = filters.equals("all") || filters.equals("no-duplicates");
+        boolean duplicates = filters.equals("all") || filters.equals("no-sets");
+        boolean limits = !filters.equals("bucket");
+        if (!sets && !duplicates && limits && !filters.equals("limits")) {
+            throw new IllegalArgumentException(
+                    "filters must be all, no-duplicates, no-sets, limits or bucket but was " + filters);
+        }
+        Guard.Builder<Message> builder = Guard.<Message>builder()
                 .storage(storage)
                 .ticker(ticker)
                 .userId(Message::userId)
-                .chatId(Message::chatId)
-                .blocklist()
-                .requireRegistration()
-                .duplicates(Duration.ofSeconds(2), Message::text)
-                .throttle("per-chat", KeyBy.CHAT, 20, Duration.ofMinutes(1))
-                .tokenBucket("per-user", KeyBy.USER, 5, 1, Duration.ofSeconds(1))
-                .slidingWindow("per-user-minute", KeyBy.USER, 30, Duration.ofMinutes(1))
-                .build();
+                .chatId(Message::chatId);
+        if (sets) {
+            builder.blocklist().requireRegistration();
+        }
+        if (duplicates) {
+            builder.duplicates(Duration.ofSeconds(2), Message::text);
+        }
+        if (limits) {
+            builder.throttle("per-chat", KeyBy.CHAT, 20, Duration.ofMinutes(1));
+        }
+        builder.tokenBucket("per-user", KeyBy.USER, 5, 1, Duration.ofSeconds(1));
+        if (limits) {
+            builder.slidingWindow("per-user-minute", KeyBy.USER, 30, Duration.ofMinutes(1));
+        }
+        guard = builder.build();
         tickMicros = PERIOD_MICROS / users;
         for (int u = 0; u < users; u++) {
             guard.registrations().add((long) u);
