@@ -22,10 +22,16 @@ final class Durations {
         return micros == 0 ? Duration.ZERO : Duration.ofSeconds(micros / 1_000_000L, (micros % 1_000_000L) * 1_000L);
     }
 
-    /** Checks that {@code value} is positive, naming {@code field} otherwise. */
+    /**
+     * Checks that {@code value} is at least one microsecond (the storage's unit: a shorter one would be 0 there),
+     * naming {@code field} otherwise.
+     */
     static Duration positive(String field, Duration value) {
         if (value == null || value.isNegative() || value.isZero()) {
             throw new IllegalArgumentException(field + " must be positive but was " + value);
+        }
+        if (toMicrosSaturated(value) < 1) {
+            throw new IllegalArgumentException(field + " must be at least 1 microsecond but was " + value);
         }
         return value;
     }

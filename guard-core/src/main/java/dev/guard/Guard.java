@@ -13,7 +13,9 @@ import dev.guard.limit.SlidingWindowLog;
 import dev.guard.limit.TokenBucket;
 import dev.guard.spi.Batch;
 import dev.guard.spi.BatchBuffer;
+import dev.guard.spi.BatchResult;
 import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
 import dev.guard.spi.Storage;
 import java.time.Duration;
 import java.time.Instant;
@@ -113,7 +115,9 @@ public final class Guard<M> {
 
     /**
      * {@link #check} without blocking on the storage: local filters run in the caller's thread, the storage call
-     * completes the stage. The stage never completes exceptionally for a storage failure.
+     * completes the stage. The stage never completes exceptionally for a storage failure, and this method does not
+     * throw for one. The reject notice's storage call is asynchronous too, and the stage completes after it; the
+     * listeners run on the thread that completes the stage (for a remote storage, possibly its client's thread).
      */
     public CompletionStage<Decision> checkAsync(M message) {
         Objects.requireNonNull(message, "message must not be null");
@@ -121,35 +125,37 @@ public final class Guard<M> {
         long now = plan.ticker.epochMicros();
         Decision local = decideLocally(message);
         if (local != null) {
-            finish(message, local, null, now, start);
-            return CompletableFuture.completedFuture(local);
+            return finishAsync(message, local, null, now, start);
         }
         // The steps outlive this call (the stage completes later, maybe on another thread): a buffer of their own.
         Steps steps = new Steps(plan.statefuls.length);
         fill(steps, message);
         if (steps.missing != null || steps.count() == 0) {
             Decision decision = steps.missing != null ? steps.missing : Decision.allowed(Long.MAX_VALUE);
-            finish(message, decision, steps, now, start);
-            return CompletableFuture.completedFuture(decision);
+            return finishAsync(message, decision, steps, now, start);
         }
         CompletionStage<Decision> stage;
         if (!plan.breaker.allows(now)) {
             stage = CompletableFuture.completedFuture(degrade(steps, now));
         } else {
-            stage = plan.storage.evaluateAsync(steps.buffer.toBatch(), now).handle((result, failure) -> {
-                if (failure == null) {
-                    plan.breaker.success();
-                    steps.buffer.setOutcomes(result);
-                    return toDecision(steps, steps.buffer);
+            stage = evaluateAsync(steps.buffer.toBatch(), now).handle((result, failure) -> {
+                Throwable failed = failure;
+                if (failed == null) {
+                    try {
+                        steps.buffer.setOutcomes(result);
+                        Decision decision = toDecision(steps, steps.buffer);
+                        plan.breaker.success();
+                        return decision;
+                    } catch (RuntimeException e) {
+                        // An answer that does not fit the batch is the storage's failure, not the caller's.
+                        failed = e;
+                    }
                 }
-                storageFailed(failure, now);
+                storageFailed(failed, now);
                 return degrade(steps, now);
             });
         }
-        return stage.thenApply(decision -> {
-            finish(message, decision, steps, now, start);
-            return decision;
-        });
+        return stage.thenCompose(decision -> finishAsync(message, decision, steps, now, start));
     }
 
     /**
@@ -500,18 +506,76 @@ public final class Guard<M> {
     }
 
     private void finish(M message, Decision decision, Steps steps, long now, long start) {
-        if (decision.rejected()) {
-            for (RejectListener<? super M> listener : plan.rejectListeners) {
-                try {
-                    listener.onReject(message, decision);
-                } catch (RuntimeException e) {
-                    LOG.warn("reject listener threw", e);
-                }
+        rejected(message, decision);
+        StateKey noticeKey = noticeKey(message, decision, steps);
+        if (noticeKey != null && plan.breaker.allows(now)) {
+            boolean send;
+            try {
+                send = Outcome.isAdmitted(plan.storage.acquire(noticeKey, plan.notice.spec, 1, now));
+                plan.breaker.success();
+            } catch (RuntimeException e) {
+                storageFailed(e, now);
+                send = false;
             }
-            if (plan.notice != null && decision.reason() != Reason.STORAGE_UNAVAILABLE) {
-                notice(message, decision, steps, now);
+            if (send) {
+                sendNotice(message, decision);
             }
         }
+        decided(message, decision, start);
+    }
+
+    /**
+     * {@link #finish} for {@link #checkAsync}: the notice's storage call does not block the thread that completed
+     * the decision (for a remote storage, its client's network thread); the stage completes once the notice is
+     * sent or skipped, with {@code decision}.
+     */
+    private CompletionStage<Decision> finishAsync(M message, Decision decision, Steps steps, long now, long start) {
+        rejected(message, decision);
+        StateKey noticeKey = noticeKey(message, decision, steps);
+        if (noticeKey == null || !plan.breaker.allows(now)) {
+            decided(message, decision, start);
+            return CompletableFuture.completedFuture(decision);
+        }
+        return evaluateAsync(Batch.of(new Step(noticeKey, plan.notice.spec, 1)), now)
+                .handle((result, failure) -> {
+                    if (failure != null) {
+                        storageFailed(failure, now);
+                    } else {
+                        plan.breaker.success();
+                        if (result.admitted()) {
+                            sendNotice(message, decision);
+                        }
+                    }
+                    decided(message, decision, start);
+                    return decision;
+                });
+    }
+
+    /** The storage's answer to {@code batch}, or a failed stage if the storage threw instead of answering one. */
+    private CompletionStage<BatchResult> evaluateAsync(Batch batch, long now) {
+        try {
+            return plan.storage.evaluateAsync(batch, now);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /** Runs the reject listeners if {@code decision} rejects. */
+    private void rejected(M message, Decision decision) {
+        if (!decision.rejected()) {
+            return;
+        }
+        for (RejectListener<? super M> listener : plan.rejectListeners) {
+            try {
+                listener.onReject(message, decision);
+            } catch (RuntimeException e) {
+                LOG.warn("reject listener threw", e);
+            }
+        }
+    }
+
+    /** Runs the decision listeners. */
+    private void decided(M message, Decision decision, long start) {
         if (plan.listeners.length > 0) {
             long nanos = System.nanoTime() - start;
             for (GuardListener<? super M> listener : plan.listeners) {
@@ -524,8 +588,14 @@ public final class Guard<M> {
         }
     }
 
-    /** Sends the reject notice unless one went to the same user (or chat) within the notice window. */
-    private void notice(M message, Decision decision, Steps steps, long now) {
+    /**
+     * The key of the reject notice's cooldown for {@code message} (its user, else its chat, under its tenant), or
+     * null when no notice applies: none configured, an allowed decision, a storage failure, or no id.
+     */
+    private StateKey noticeKey(M message, Decision decision, Steps steps) {
+        if (plan.notice == null || !decision.rejected() || decision.reason() == Reason.STORAGE_UNAVAILABLE) {
+            return null;
+        }
         String subject = steps != null ? steps.noticeSubject : null;
         if (subject == null) {
             subject = subject(Subjects.USER, plan.userId, message);
@@ -534,18 +604,14 @@ public final class Guard<M> {
             }
         }
         if (subject == null) {
-            return;
+            return null;
         }
         String tenant = plan.tenant == null ? "" : Subjects.tenantPrefix(id(plan.tenant, message));
-        try {
-            long outcome = plan.storage.acquire(new StateKey(tenant + NOTICE_SCOPE, subject), plan.notice.spec, 1, now);
-            if (!Outcome.isAdmitted(outcome)) {
-                return;
-            }
-        } catch (RuntimeException e) {
-            LOG.debug("reject notice skipped: storage failed", e);
-            return;
-        }
+        return new StateKey(tenant + NOTICE_SCOPE, subject);
+    }
+
+    /** Calls the notice listener: the notice's cooldown admitted it. */
+    private void sendNotice(M message, Decision decision) {
         try {
             plan.notice.listener.onReject(message, decision);
         } catch (RuntimeException e) {

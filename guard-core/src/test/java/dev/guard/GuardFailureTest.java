@@ -24,10 +24,18 @@ class GuardFailureTest {
         final ReferenceStorage delegate = ReferenceStorage.create();
         final AtomicInteger calls = new AtomicInteger();
         volatile boolean down;
+        /** Only acquire fails (the reject notice's call). */
+        volatile boolean failAcquire;
+        /** evaluateAsync throws instead of returning a stage. */
+        volatile boolean throwOnAsync;
+        /** evaluateAsync answers one outcome more than the batch has steps. */
+        volatile boolean wrongSizeAsync;
+        /** Every synchronous call fails: only the asynchronous one works. */
+        volatile boolean failSync;
 
         private void call(String operation) {
             calls.incrementAndGet();
-            if (down) {
+            if (down || failSync) {
                 throw new GuardStorageException("test", operation, "connection refused", null);
             }
         }
@@ -41,6 +49,13 @@ class GuardFailureTest {
         @Override
         public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
             calls.incrementAndGet();
+            if (throwOnAsync) {
+                throw new IllegalStateException("not a stage");
+            }
+            if (wrongSizeAsync) {
+                long[] outcomes = new long[batch.size() + 1];
+                return CompletableFuture.completedFuture(BatchResult.of(outcomes));
+            }
             if (down) {
                 return CompletableFuture.failedFuture(
                         new GuardStorageException("test", "evaluate", "connection refused", null));
@@ -51,6 +66,9 @@ class GuardFailureTest {
         @Override
         public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
             call("acquire");
+            if (failAcquire) {
+                throw new GuardStorageException("test", "acquire", "connection refused", null);
+            }
             return delegate.acquire(key, spec, permits, nowMicros);
         }
 
@@ -224,5 +242,94 @@ class GuardFailureTest {
         guard.check(new Msg(1, "a"));
 
         assertThat(notices).hasValue(0);
+    }
+
+    @Test
+    void rejectNotice_goesThroughTheBreaker_soAFloodAgainstADeadStorageCostsNoCallPerRejection() {
+        AtomicInteger notices = new AtomicInteger();
+        Guard<Msg> guard = builder()
+                .breaker(1, Duration.ofMinutes(5))
+                .onStorageFailure(FailurePolicy.fallbackTo(ReferenceStorage.create()))
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> notices.incrementAndGet())
+                .build();
+        storage.down = true;
+
+        for (int i = 0; i < 5; i++) {
+            guard.check(new Msg(1, "m" + i));
+        }
+
+        // The first decision fails and opens the breaker; the fallback rejects the next four (throttled), and
+        // their notices do not call the dead storage either.
+        assertThat(storage.calls).hasValue(1);
+        assertThat(notices).hasValue(0);
+    }
+
+    @Test
+    void rejectNotice_failures_countForTheBreaker() {
+        AtomicInteger notices = new AtomicInteger();
+        // Two filters: the decision is one batch (evaluate), and the notice is the only single-key call (acquire).
+        Guard<Msg> guard = builder()
+                .throttle("per-user-hour", KeyBy.USER, 10, Duration.ofHours(1))
+                .breaker(1, Duration.ofMinutes(5))
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> notices.incrementAndGet())
+                .build();
+        guard.check(new Msg(1, "a"));
+        storage.failAcquire = true;
+
+        Decision throttled = guard.check(new Msg(1, "b"));
+        int callsAfterTheNotice = storage.calls.get();
+        Decision next = guard.check(new Msg(1, "c"));
+
+        assertThat(throttled.reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(notices).hasValue(0);
+        // The notice's failed call opened the breaker: the next decision does not call the storage.
+        assertThat(next.degraded()).isTrue();
+        assertThat(storage.calls).hasValue(callsAfterTheNotice);
+    }
+
+    @Test
+    void checkAsync_aStorageThatThrowsInsteadOfAnsweringAStage_givesADegradedDecision() throws Exception {
+        Guard<Msg> guard = builder().build();
+        storage.throwOnAsync = true;
+
+        Decision decision =
+                guard.checkAsync(new Msg(1, "a")).toCompletableFuture().get();
+
+        assertThat(decision.allowed()).isTrue();
+        assertThat(decision.reason()).isEqualTo(Reason.STORAGE_UNAVAILABLE);
+        assertThat(decision.degraded()).isTrue();
+    }
+
+    @Test
+    void checkAsync_anAnswerThatDoesNotFitTheBatch_isAStorageFailure() throws Exception {
+        Guard<Msg> guard = builder()
+                .throttle("per-user-hour", KeyBy.USER, 10, Duration.ofHours(1))
+                .build();
+        storage.wrongSizeAsync = true;
+
+        Decision decision =
+                guard.checkAsync(new Msg(1, "a")).toCompletableFuture().get();
+
+        assertThat(decision.reason()).isEqualTo(Reason.STORAGE_UNAVAILABLE);
+        assertThat(decision.degraded()).isTrue();
+    }
+
+    @Test
+    void checkAsync_sendsTheRejectNoticeWithoutASynchronousStorageCall() throws Exception {
+        AtomicInteger notices = new AtomicInteger();
+        Guard<Msg> guard = builder()
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> notices.incrementAndGet())
+                .build();
+        guard.checkAsync(new Msg(1, "a")).toCompletableFuture().get();
+        // A remote storage completes stages on its client's thread, where a blocking call would stall it.
+        storage.failSync = true;
+
+        Decision throttled =
+                guard.checkAsync(new Msg(1, "b")).toCompletableFuture().get();
+        Decision again = guard.checkAsync(new Msg(1, "c")).toCompletableFuture().get();
+
+        assertThat(throttled.reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(again.reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(notices).as("one notice per window").hasValue(1);
     }
 }

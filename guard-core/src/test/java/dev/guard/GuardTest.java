@@ -445,6 +445,12 @@ class GuardTest {
                 .hasMessage("consecutiveFailures must be positive but was 0");
         assertThatThrownBy(() -> builder().duplicates(Duration.ZERO, Msg::text))
                 .hasMessage("window must be positive but was PT0S");
+        assertThatThrownBy(() -> builder().duplicates(Duration.ofNanos(1), Msg::text))
+                .hasMessage("window must be at least 1 microsecond but was PT0.000000001S");
+        assertThatThrownBy(() -> builder().breaker(1, Duration.ofNanos(1)))
+                .hasMessage("openFor must be at least 1 microsecond but was PT0.000000001S");
+        assertThatThrownBy(() -> builder().rejectNotice(Duration.ofNanos(999), (m, d) -> {}))
+                .hasMessage("window must be at least 1 microsecond but was PT0.000000999S");
         assertThatThrownBy(() -> builder().build().pause("nope", 1L, Duration.ofSeconds(1)))
                 .hasMessage("there is no gate filter named 'nope'");
     }

@@ -38,7 +38,7 @@ public final class Breaker {
             return true;
         }
         // Half-open: the first caller past the deadline re-arms it and becomes the one probe.
-        return nowMicros >= until && openUntil.compareAndSet(until, nowMicros + openMicros);
+        return nowMicros >= until && openUntil.compareAndSet(until, openUntil(nowMicros));
     }
 
     /** Records a successful call: the breaker closes. */
@@ -54,8 +54,20 @@ public final class Breaker {
     /** Records a failed call at {@code nowMicros}. */
     public void failure(long nowMicros) {
         if (failures.incrementAndGet() >= threshold) {
-            openUntil.set(nowMicros + openMicros);
+            openUntil.set(openUntil(nowMicros));
         }
+    }
+
+    /**
+     * When a breaker opened at {@code nowMicros} lets the next probe through: saturated, so that a huge open duration
+     * means never rather than a time in the past; never 0, which means closed.
+     */
+    private long openUntil(long nowMicros) {
+        long until = nowMicros + openMicros;
+        if (((nowMicros ^ until) & (openMicros ^ until)) < 0) {
+            until = Long.MAX_VALUE;
+        }
+        return until == 0 ? 1 : until;
     }
 
     /** Whether the breaker is open (refusing calls) at {@code nowMicros}. */
