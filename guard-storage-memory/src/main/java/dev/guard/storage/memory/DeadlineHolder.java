@@ -19,12 +19,20 @@ final class DeadlineHolder extends Holder {
     private final LimitSpec spec;
 
     /**
+     * The deadline this holder was made with. A gate's or membership's word only ever goes from it to {@link #ABSENT}
+     * (or to {@link #BUSY} while a caller owns the holder, and {@link #DEAD}), so the cache's lifetime is read here:
+     * read from the word, an owned holder would have asked for none and been evicted before its deadline.
+     */
+    private final long deadline;
+
+    /**
      * A holder of {@code until} written by {@code spec} (a {@link Cooldown}, {@link Gate#INSTANCE} or a {@link
      * Membership}); {@code until} must be {@link #ABSENT} or {@linkplain #holds held}.
      */
     DeadlineHolder(String scope, LimitSpec spec, long until, long clockMicros) {
         super(scope, until);
         this.spec = spec;
+        this.deadline = until;
         extended(clockMicros);
     }
 
@@ -130,10 +138,9 @@ final class DeadlineHolder extends Holder {
         if (spec instanceof Cooldown) {
             return microsToNanos(saturatedAdd(intervalMicros(), intervalMicros()));
         }
-        long word = word();
-        if (word == Long.MAX_VALUE) {
+        if (deadline == Long.MAX_VALUE) {
             return Long.MAX_VALUE;
         }
-        return Math.max(0, microsToNanos(Math.max(0, word)) - currentNanos);
+        return Math.max(0, microsToNanos(Math.max(0, deadline)) - currentNanos);
     }
 }

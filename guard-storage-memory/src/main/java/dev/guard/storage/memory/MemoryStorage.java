@@ -479,7 +479,16 @@ public final class MemoryStorage implements Storage {
                 boolean ownAll = attempt >= OWN_ALL_AFTER;
                 int locking = lockOrder(batch, holders, scratch.order, ownAll);
                 if (runLocked(
-                        batch, holders, scratch.order, locking, ownAll, scratch.words, scratch.outcomes, nowMicros)) {
+                        this,
+                        batch,
+                        holders,
+                        entries,
+                        scratch.order,
+                        locking,
+                        ownAll,
+                        scratch.words,
+                        scratch.outcomes,
+                        nowMicros)) {
                     for (int i = 0; i < n; i++) {
                         renewIfOutlived(batch.subject(i), holders[i]);
                         batch.setOutcome(i, scratch.outcomes[i]);
@@ -607,11 +616,14 @@ public final class MemoryStorage implements Storage {
 
     /**
      * Owns the holders in {@code order}, evaluates every step against the state before the batch, then commits all
-     * or none, exactly as {@code ReferenceStorage.evaluate}; false (nothing done) if a holder was dead.
+     * or none, exactly as {@code ReferenceStorage.evaluate}; false (nothing done) if a holder was dead or a key that
+     * the batch read as absent has appeared since it was resolved.
      */
     private static boolean runLocked(
+            MemoryStorage storage,
             BatchBuffer batch,
             Holder[] holders,
+            Entry[] entries,
             int[] order,
             int locking,
             boolean ownAll,
@@ -630,6 +642,11 @@ public final class MemoryStorage implements Storage {
             int n = batch.size();
             for (int i = 0; i < n; i++) {
                 Holder h = holders[i];
+                if (h == null && storage.appeared(batch, i, entries[i])) {
+                    // A key that was absent when the batch resolved it (a gate or a set read) exists now: the batch
+                    // must read it at its linearization point, which is now. Start over.
+                    return false;
+                }
                 if (h != null && !ownAll && readsWithoutLock(batch.spec(i), h)) {
                     // Read once while every other holder is owned: that instant is the batch's linearization point.
                     // A busy holder may belong to a batch waiting for one of ours: start over rather than wait.
@@ -671,6 +688,22 @@ public final class MemoryStorage implements Storage {
                 holders[order[k]].unlock(words[order[k]]);
             }
         }
+    }
+
+    /**
+     * Whether step {@code i}'s key, absent when the batch resolved it in {@code found} (the subject's entry then, or
+     * null), has a live holder now. A group that is still alive is still the subject's entry, and a new key of the
+     * subject would be its slot: one scan. Otherwise a quiet read of the cache: no maintenance (whose eviction could
+     * retire a holder the batch owns) and no renewal.
+     */
+    private boolean appeared(BatchBuffer batch, int i, Entry found) {
+        Entry entry =
+                found instanceof Group group && !group.isDead() ? group : policy.getIfPresentQuietly(batch.subject(i));
+        if (entry == null) {
+            return false;
+        }
+        Holder holder = entry.slot(batch.scope(i));
+        return holder != null && !holder.isDead();
     }
 
     // ---------------------------------------------------------------------------------------------------------------
