@@ -206,29 +206,45 @@ public final class Guard<M> {
     }
 
     /**
-     * Closes the gate filter {@code gateName} for {@code id} (a user or chat id, as the gate is keyed; ignored for a
-     * global gate) for {@code duration}: nothing passes it until then. Deadlines merge by maximum, so a shorter pause
-     * never shortens a longer one. One storage call; throws {@link dev.guard.spi.GuardStorageException} on failure.
+     * Closes the gate filter {@code gateName} for {@code id} (a user or chat id, as the gate is keyed; for a gate with
+     * a custom key, the value its key extractor returns; ignored for a global gate) for {@code duration}: nothing
+     * passes it until then. Deadlines merge by maximum, so a shorter pause never shortens a longer one. Messages
+     * without a tenant; see {@link #pause(String, String, Object, Duration)} for a tenant's. One storage call; throws
+     * {@link dev.guard.spi.GuardStorageException} on failure.
      *
      * @return the deadline now in force
      * @throws IllegalArgumentException if there is no gate of that name, or it is keyed per user in chat
      */
     public Instant pause(String gateName, Object id, Duration duration) {
+        return pause(null, gateName, id, duration);
+    }
+
+    /**
+     * {@link #pause(String, Object, Duration)} for the messages of {@code tenant} (as the guard's tenant extractor
+     * returns it; null: messages without a tenant).
+     */
+    public Instant pause(String tenant, String gateName, Object id, Duration duration) {
         Durations.positive("duration", duration);
         Stateful<M> gate = plan.gate(gateName);
-        String subject =
-                switch (gate.keyBy) {
-                    case USER -> Subjects.user(String.valueOf(Objects.requireNonNull(id, "id must not be null")));
-                    case CHAT -> Subjects.chat(String.valueOf(Objects.requireNonNull(id, "id must not be null")));
-                    case GLOBAL -> StateKey.GLOBAL;
-                    case CHAT_USER ->
-                        throw new IllegalArgumentException("gate '" + gateName
-                                + "' is keyed by CHAT_USER; pause needs a USER, CHAT or GLOBAL gate");
-                };
+        String subject;
+        if (gate.customKey != null) {
+            subject = Subjects.CUSTOM + String.valueOf(Objects.requireNonNull(id, "id must not be null"));
+        } else {
+            subject = switch (gate.keyBy) {
+                case USER -> Subjects.user(String.valueOf(Objects.requireNonNull(id, "id must not be null")));
+                case CHAT -> Subjects.chat(String.valueOf(Objects.requireNonNull(id, "id must not be null")));
+                case GLOBAL -> StateKey.GLOBAL;
+                case CHAT_USER ->
+                    throw new IllegalArgumentException("gate '" + gateName
+                            + "' is keyed by CHAT_USER; pause needs a USER, CHAT, GLOBAL or custom-keyed gate");
+            };
+        }
         long now = plan.ticker.epochMicros();
         long micros = Durations.toMicrosSaturated(duration);
         long until = plan.storage.raiseGate(
-                new StateKey(gate.base, subject), micros >= Long.MAX_VALUE - now ? Long.MAX_VALUE : now + micros, now);
+                new StateKey(Subjects.tenantPrefix(tenant) + gate.base, subject),
+                micros >= Long.MAX_VALUE - now ? Long.MAX_VALUE : now + micros,
+                now);
         return Instant.ofEpochSecond(Math.floorDiv(until, 1_000_000L), Math.floorMod(until, 1_000_000L) * 1_000L);
     }
 
@@ -856,9 +872,13 @@ public final class Guard<M> {
                     new Stateful<>(checkedName(name), key(key), null, Gate.INSTANCE, Reason.COOLDOWN, false, null));
         }
 
-        /** Any {@link LimitSpec}, keyed by {@code key}. The reason follows the kind of limit. */
+        /**
+         * Any {@link LimitSpec}, keyed by {@code key}. The reason follows the kind of limit. Scoped per handler, but
+         * for a {@link Gate} or a {@link Membership}: those are about the user, as {@link #gate} and the sets are.
+         */
         public Builder<M> limit(String name, KeyBy key, LimitSpec spec) {
-            return stateful(new Stateful<>(checkedName(name), key(key), null, spec(spec), reasonOf(spec), true, null));
+            return stateful(new Stateful<>(
+                    checkedName(name), key(key), null, spec(spec), reasonOf(spec), scopedPerHandler(spec), null));
         }
 
         /**
@@ -867,8 +887,13 @@ public final class Guard<M> {
          */
         public Builder<M> limit(String name, Function<? super M, ?> key, LimitSpec spec) {
             Objects.requireNonNull(key, "key must not be null");
-            return stateful(
-                    new Stateful<>(checkedName(name), KeyBy.GLOBAL, key, spec(spec), reasonOf(spec), true, null));
+            return stateful(new Stateful<>(
+                    checkedName(name), KeyBy.GLOBAL, key, spec(spec), reasonOf(spec), scopedPerHandler(spec), null));
+        }
+
+        /** Whether a filter of {@code spec} gets its own keys per handler scope: all but gates and sets. */
+        private static boolean scopedPerHandler(LimitSpec spec) {
+            return !(spec instanceof Gate || spec instanceof Membership);
         }
 
         /** A custom local filter; runs before the stateful filters, in the order added; {@link Reason#CUSTOM}. */

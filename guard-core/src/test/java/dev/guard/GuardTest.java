@@ -3,6 +3,7 @@ package dev.guard;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.guard.limit.Gate;
 import dev.guard.limit.SlidingWindowCounter;
 import dev.guard.spi.ReferenceStorage;
 import java.time.Duration;
@@ -323,6 +324,39 @@ class GuardTest {
         ticker.advance(Duration.ofSeconds(30));
         guard.check(Msg.of(1, 10, "again"));
         assertThat(notices).hasSize(2);
+    }
+
+    @Test
+    void pause_ofATenant_closesTheGateForThatTenantOnly() {
+        Guard<Msg> guard = builder().gate("mod", KeyBy.USER).build();
+
+        guard.pause("acme", "mod", 42L, Duration.ofHours(1));
+
+        assertThat(guard.check(new Msg(42L, 1L, "x", "acme")).reason()).isEqualTo(Reason.COOLDOWN);
+        assertThat(guard.check(new Msg(42L, 1L, "x", "other")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(42, 1, "x")).allowed()).isTrue();
+        guard.pause("mod", 42L, Duration.ofHours(1));
+        assertThat(guard.check(Msg.of(42, 1, "y")).reason()).isEqualTo(Reason.COOLDOWN);
+    }
+
+    @Test
+    void aGateAddedAsALimit_isSharedByHandlerScopes_soPauseClosesItForEveryHandler() {
+        Guard<Msg> guard = builder().limit("mod", KeyBy.USER, Gate.INSTANCE).build();
+
+        guard.pause("mod", 42L, Duration.ofHours(1));
+
+        assertThat(guard.check(Msg.of(42, 1, "x")).reason()).isEqualTo(Reason.COOLDOWN);
+        assertThat(guard.scope("search").check(Msg.of(42, 1, "y")).reason()).isEqualTo(Reason.COOLDOWN);
+    }
+
+    @Test
+    void aGateWithACustomKey_isClosedByPauseWithTheKeysValue() {
+        Guard<Msg> guard = builder().limit("per-text", Msg::text, Gate.INSTANCE).build();
+
+        guard.pause("per-text", "spam", Duration.ofHours(1));
+
+        assertThat(guard.check(Msg.of(1, 1, "spam")).reason()).isEqualTo(Reason.COOLDOWN);
+        assertThat(guard.check(Msg.of(1, 1, "ham")).allowed()).isTrue();
     }
 
     @Test

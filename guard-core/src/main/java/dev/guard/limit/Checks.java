@@ -47,4 +47,12 @@ final class Checks {
         }
         return permits;
     }
+
+    /**
+     * {@code state} if it has {@code size} values, else null: state that another limit wrote at the same key (a
+     * filter whose parameters or kind changed under the same name) reads as absent, as the Redis scripts read it.
+     */
+    static long[] shaped(long[] state, int size) {
+        return state == null || state.length == size ? state : null;
+    }
 }

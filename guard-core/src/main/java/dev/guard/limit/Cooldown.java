@@ -41,6 +41,7 @@ public final class Cooldown implements LimitSpec {
 
     @Override
     public long evaluate(long[] state, long nowMicros, long permits) {
+        state = Checks.shaped(state, 1);
         Checks.permits(permits);
         if (state == null || nowMicros >= state[0]) {
             return Outcome.admitted(permits == 0 ? 1 : 0);
@@ -50,6 +51,7 @@ public final class Cooldown implements LimitSpec {
 
     @Override
     public long[] commit(long[] state, long nowMicros, long permits) {
+        state = Checks.shaped(state, 1);
         if (permits == 0) {
             return state;
         }
@@ -63,6 +65,7 @@ public final class Cooldown implements LimitSpec {
 
     @Override
     public long ttlMicros(long[] state, long nowMicros) {
+        state = Checks.shaped(state, 1);
         return state == null ? 0 : Math.max(0, state[0] - nowMicros);
     }
 

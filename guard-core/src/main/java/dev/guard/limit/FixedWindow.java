@@ -58,6 +58,7 @@ public final class FixedWindow implements LimitSpec {
 
     @Override
     public long evaluate(long[] state, long nowMicros, long permits) {
+        state = Checks.shaped(state, 2);
         Checks.permits(permits);
         if (permits > limit) {
             return Outcome.NEVER;
@@ -72,6 +73,7 @@ public final class FixedWindow implements LimitSpec {
 
     @Override
     public long[] commit(long[] state, long nowMicros, long permits) {
+        state = Checks.shaped(state, 2);
         long index = index(state, nowMicros);
         long count = count(state, index) + permits;
         if (state == null) {
@@ -84,6 +86,7 @@ public final class FixedWindow implements LimitSpec {
 
     @Override
     public long ttlMicros(long[] state, long nowMicros) {
+        state = Checks.shaped(state, 2);
         if (state == null) {
             return 0;
         }

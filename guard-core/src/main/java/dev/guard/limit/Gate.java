@@ -20,6 +20,7 @@ public final class Gate implements LimitSpec {
 
     @Override
     public long evaluate(long[] state, long nowMicros, long permits) {
+        state = Checks.shaped(state, 1);
         Checks.permits(permits);
         if (state == null || nowMicros >= state[0]) {
             return Outcome.admitted(Long.MAX_VALUE);
@@ -29,11 +30,13 @@ public final class Gate implements LimitSpec {
 
     @Override
     public long[] commit(long[] state, long nowMicros, long permits) {
+        state = Checks.shaped(state, 1);
         return state;
     }
 
     /** The state after raising the gate to {@code untilMicros}: the later of the two deadlines. */
     public long[] raise(long[] state, long untilMicros) {
+        state = Checks.shaped(state, 1);
         if (state == null) {
             return new long[] {untilMicros};
         }
@@ -43,6 +46,7 @@ public final class Gate implements LimitSpec {
 
     @Override
     public long ttlMicros(long[] state, long nowMicros) {
+        state = Checks.shaped(state, 1);
         return state == null ? 0 : Math.max(0, state[0] - nowMicros);
     }
 

@@ -18,6 +18,10 @@ package dev.guard.limit;
  * lives, and the storage contract suite demands identical decisions. All arithmetic is on integers whose
  * magnitude stays below 2<sup>53</sup>, so that a Lua (double) implementation is exact too. Time is in
  * microseconds since the epoch and is always passed in; a clock that goes backwards never grants extra permits.
+ *
+ * <p>A key keeps its state when the limit at it changes (a filter whose parameters or kind changed under the same
+ * name, in a deploy): a state of the size the new limit reads is read by it; a state of another size (a counter with
+ * other sub-buckets, a deadline read as a bucket) reads as absent. Every backend does the same.
  */
 public sealed interface LimitSpec
         permits TokenBucket, FixedWindow, SlidingWindowLog, SlidingWindowCounter, Cooldown, Gate, Membership {

@@ -33,11 +33,13 @@ public final class Membership implements LimitSpec {
 
     /** Whether {@code state} is a membership that is still in force at {@code nowMicros}. */
     public static boolean isMember(long[] state, long nowMicros) {
+        state = Checks.shaped(state, 1);
         return state != null && nowMicros < state[0];
     }
 
     @Override
     public long evaluate(long[] state, long nowMicros, long permits) {
+        state = Checks.shaped(state, 1);
         Checks.permits(permits);
         boolean member = isMember(state, nowMicros);
         if (member == required) {
@@ -51,6 +53,7 @@ public final class Membership implements LimitSpec {
 
     @Override
     public long[] commit(long[] state, long nowMicros, long permits) {
+        state = Checks.shaped(state, 1);
         return state;
     }
 
@@ -61,6 +64,7 @@ public final class Membership implements LimitSpec {
 
     @Override
     public long ttlMicros(long[] state, long nowMicros) {
+        state = Checks.shaped(state, 1);
         if (state == null) {
             return 0;
         }

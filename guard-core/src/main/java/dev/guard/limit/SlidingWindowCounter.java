@@ -103,6 +103,7 @@ public final class SlidingWindowCounter implements LimitSpec {
 
     @Override
     public long evaluate(long[] state, long nowMicros, long permits) {
+        state = Checks.shaped(state, 1 + slots());
         Checks.permits(permits);
         if (permits > limit) {
             return Outcome.NEVER;
@@ -126,6 +127,7 @@ public final class SlidingWindowCounter implements LimitSpec {
 
     @Override
     public long[] commit(long[] state, long nowMicros, long permits) {
+        state = Checks.shaped(state, 1 + slots());
         long current = current(state, nowMicros);
         long[] next = state == null ? new long[slots() + 1] : state;
         if (state != null) {
@@ -142,6 +144,7 @@ public final class SlidingWindowCounter implements LimitSpec {
 
     @Override
     public long ttlMicros(long[] state, long nowMicros) {
+        state = Checks.shaped(state, 1 + slots());
         if (state == null) {
             return 0;
         }

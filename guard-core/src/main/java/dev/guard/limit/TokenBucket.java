@@ -86,6 +86,7 @@ public final class TokenBucket implements LimitSpec {
 
     /** The level in ticks at {@code nowMicros}: refilled since the last update, capped at capacity. */
     public long level(long[] state, long nowMicros) {
+        state = Checks.shaped(state, 2);
         long cap = capacityTicks;
         if (state == null) {
             return cap;
@@ -102,6 +103,7 @@ public final class TokenBucket implements LimitSpec {
 
     @Override
     public long evaluate(long[] state, long nowMicros, long permits) {
+        state = Checks.shaped(state, 2);
         Checks.permits(permits);
         if (permits > capacity) {
             return Outcome.NEVER;
@@ -119,6 +121,7 @@ public final class TokenBucket implements LimitSpec {
 
     @Override
     public long[] commit(long[] state, long nowMicros, long permits) {
+        state = Checks.shaped(state, 2);
         long level = level(state, nowMicros) - permits * ticksPerToken;
         long last = state == null ? nowMicros : Math.max(state[1], nowMicros);
         if (state == null) {
@@ -131,6 +134,7 @@ public final class TokenBucket implements LimitSpec {
 
     @Override
     public long ttlMicros(long[] state, long nowMicros) {
+        state = Checks.shaped(state, 2);
         if (state == null) {
             return 0;
         }

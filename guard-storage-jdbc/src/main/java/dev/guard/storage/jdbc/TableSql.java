@@ -216,8 +216,9 @@ final class TableSql {
         return "CASE WHEN " + bucketLive(p) + " THEN GREATEST(t.state[2], " + p + "now) ELSE " + p + "now END";
     }
 
+    /** A live limit row of a bucket's shape; state of another shape (another limit at the key) counts as absent. */
     private static String bucketLive(String p) {
-        return "t.kind = 1 AND t.expires_at > " + p + "now";
+        return "t.kind = 1 AND t.expires_at > " + p + "now AND cardinality(t.state) = 2";
     }
 
     /** The parameters of {@link #bucketUpdate} and {@link #bucketDecision}. */

@@ -16,6 +16,7 @@ import dev.guard.limit.TokenBucket;
 import dev.guard.spi.Batch;
 import dev.guard.spi.BatchBuffer;
 import dev.guard.spi.BatchResult;
+import dev.guard.spi.ReferenceStorage;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
 import dev.guard.spi.Storage;
@@ -177,6 +178,37 @@ public abstract class StorageContractTest {
 
     // ---------------------------------------------------------------------------------------------------------------
     // Token bucket
+
+    @Test
+    void aKeyWhoseLimitChanges_isDecidedAsTheReference_andNeverFails() {
+        // A deploy that changes a filter's parameters or its kind keeps the filter's name, and so its keys: state of
+        // another shape reads as absent, state of the same shape is read by the new limit.
+        LimitSpec[] specs = {
+            new SlidingWindowCounter(10, Duration.ofSeconds(10), 10),
+            new SlidingWindowCounter(10, Duration.ofSeconds(10), 20),
+            new FixedWindow(5, Duration.ofSeconds(10)),
+            new TokenBucket(3, 1, Duration.ofSeconds(1)),
+            new Cooldown(Duration.ofSeconds(5)),
+            new SlidingWindowLog(4, Duration.ofSeconds(10)),
+            new TokenBucket(2, 1, Duration.ofSeconds(2)),
+            new SlidingWindowCounter(10, Duration.ofSeconds(10), 10),
+            new Cooldown(Duration.ofSeconds(1)),
+            new FixedWindow(5, Duration.ofSeconds(10)),
+        };
+        ReferenceStorage reference = ReferenceStorage.create();
+        StateKey k = key("changing");
+        for (int round = 0; round < 2; round++) {
+            for (LimitSpec spec : specs) {
+                for (int i = 0; i < 3; i++) {
+                    long now = ticker.epochMicros();
+                    assertThat(acquire(k, spec, 1))
+                            .as("%s, call %d", spec, i)
+                            .isEqualTo(reference.acquire(k, spec, 1, now));
+                    ticker.advance(Duration.ofMillis(300));
+                }
+            }
+        }
+    }
 
     @Test
     void tokenBucket_newKey_admitsBurstUpToCapacityThenRejectsWithRetryAfter() {
