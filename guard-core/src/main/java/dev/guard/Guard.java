@@ -493,8 +493,8 @@ public final class Guard<M> {
                 LOG.debug("fallback storage failed too; allowing", e);
             }
         }
-        // Fail open, also when the fallback failed.
-        return new Decision(true, STORAGE_FILTER, Reason.STORAGE_UNAVAILABLE, Duration.ZERO, 0, true);
+        // Fail open, also when the fallback failed; no quota applied, so nothing is known to remain.
+        return new Decision(true, STORAGE_FILTER, Reason.STORAGE_UNAVAILABLE, Duration.ZERO, Long.MAX_VALUE, true);
     }
 
     private Decision toDecision(Steps steps, long outcome) {

@@ -148,6 +148,7 @@ class GuardFailureTest {
         assertThat(decision.reason()).isEqualTo(Reason.STORAGE_UNAVAILABLE);
         assertThat(decision.filter()).isEqualTo("storage");
         assertThat(decision.degraded()).isTrue();
+        assertThat(decision.remaining()).as("no quota applied").isEqualTo(Long.MAX_VALUE);
     }
 
     @Test

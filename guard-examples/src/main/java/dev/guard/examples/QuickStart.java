@@ -26,9 +26,11 @@ public final class QuickStart {
                 .slidingWindow("per-user-minute", KeyBy.USER, 30, Duration.ofMinutes(1))
                 .rejectNotice(
                         Duration.ofSeconds(30),
-                        (update, decision) -> System.out.printf(
-                                "to %d: slow down, try again in %d s%n",
-                                update.userId(), decision.retryAfter().toSeconds()))
+                        (update, decision) -> System.out.println(
+                                decision.retryAfter().equals(Decision.NEVER) // blocked: waiting does not help
+                                        ? "to " + update.userId() + ": not allowed (" + decision.reason() + ")"
+                                        : "to " + update.userId() + ": slow down, try again in "
+                                                + decision.retryAfter().toSeconds() + " s"))
                 .build();
 
         GuardedHandler<Update> handler = guard.wrap(update -> System.out.println("handled: " + update.text()));
