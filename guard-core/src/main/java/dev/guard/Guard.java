@@ -728,7 +728,8 @@ public final class Guard<M> {
 
     /**
      * Builds a {@link Guard}. Every setter checks its arguments at once and throws {@link IllegalArgumentException}
-     * naming the setting and the value; {@link #build()} checks the whole. Not thread-safe; the guard it builds is.
+     * naming the setting and the value ({@link NullPointerException} naming the argument for a null extractor,
+     * listener or spec); {@link #build()} checks the whole. Not thread-safe; the guard it builds is.
      *
      * @param <M> the bot's update type
      */
