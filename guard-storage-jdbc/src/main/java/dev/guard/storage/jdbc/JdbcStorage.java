@@ -211,14 +211,21 @@ public final class JdbcStorage implements Storage {
 
     /**
      * Runs {@link #evaluate} on the {@link Builder#executor(Executor) executor} when one was given (JDBC blocks), and
-     * in the calling thread otherwise.
+     * in the calling thread otherwise. Never throws: when the executor rejects the task (it was shut down, or its
+     * queue is full) the stage fails with a {@link GuardStorageException} whose cause is the executor's exception.
      */
     @Override
     public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
         if (executor == null) {
             return Storage.super.evaluateAsync(batch, nowMicros);
         }
-        return CompletableFuture.supplyAsync(() -> evaluate(batch, nowMicros), executor);
+        try {
+            return CompletableFuture.supplyAsync(() -> evaluate(batch, nowMicros), executor);
+        } catch (RuntimeException e) {
+            // supplyAsync hands the task to the executor at once, so a rejection is thrown here, not in the stage.
+            return CompletableFuture.failedFuture(new GuardStorageException(
+                    StorageFailures.BACKEND, "evaluate", "the executor rejected the task", e));
+        }
     }
 
     @Override

@@ -5,13 +5,21 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.guard.limit.Outcome;
 import dev.guard.limit.TokenBucket;
+import dev.guard.spi.Batch;
+import dev.guard.spi.BatchResult;
 import dev.guard.spi.GuardStorageException;
 import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import javax.sql.DataSource;
 import org.jdbi.v3.core.Jdbi;
@@ -133,6 +141,30 @@ class JdbcStorageTest {
             }
             return method.invoke(real, args);
         };
+    }
+
+    @Test
+    void evaluateAsync_executorRejects_answersAStageFailedWithGuardStorageException() {
+        ExecutorService executor = Executors.newSingleThreadExecutor();
+        executor.shutdown();
+        try (JdbcStorage storage = TestDatabase.H2.builder().executor(executor).build()) {
+            StateKey key = new StateKey("rejected-" + System.nanoTime(), "user");
+            Batch batch = Batch.of(new Step(key, new TokenBucket(1, 1, Duration.ofHours(1)), 1));
+
+            CompletableFuture<BatchResult> stage =
+                    storage.evaluateAsync(batch, 1_000_000).toCompletableFuture();
+
+            assertThat(stage).isCompletedExceptionally();
+            assertThatThrownBy(stage::join)
+                    .isInstanceOf(CompletionException.class)
+                    .cause()
+                    .isInstanceOfSatisfying(GuardStorageException.class, e -> {
+                        assertThat(e.backend()).isEqualTo("jdbc");
+                        assertThat(e.operation()).isEqualTo("evaluate");
+                        assertThat(e.getMessage()).isEqualTo("jdbc evaluate failed: the executor rejected the task");
+                    })
+                    .hasCauseInstanceOf(RejectedExecutionException.class);
+        }
     }
 
     @Test
