@@ -112,23 +112,38 @@ public final class JdbcStorage implements Storage {
         this.synchronousCommit = b.synchronousCommit;
         this.bucketUpdate = storedFunction ? sql.bucketUpdate(!synchronousCommit) : null;
         this.bucketDecision = storedFunction ? sql.bucketDecision(!synchronousCommit) : null;
-        this.watchdog = storedFunction ? new StatementWatchdog(b.timeout, "guard-jdbc-watchdog") : null;
         this.unloggedTable = b.unloggedTable;
         this.executor = b.executor;
         this.ticker = b.ticker;
         this.sweepGraceMicros = micros(b.sweepGrace);
         this.sweepBatchSize = b.sweepBatchSize;
-        if (b.sweepInterval.isZero()) {
-            this.sweeper = null;
-        } else {
-            this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "guard-jdbc-sweeper");
-                t.setDaemon(true);
-                return t;
-            });
-            long every = micros(b.sweepInterval);
-            sweeper.scheduleWithFixedDelay(this::sweepQuietly, every, every, TimeUnit.MICROSECONDS);
+        long sweepEveryMicros = micros(b.sweepInterval);
+        // Threads start last, once everything that can fail has been computed, so that a failed build leaves none.
+        this.watchdog = storedFunction ? new StatementWatchdog(b.timeout, "guard-jdbc-watchdog") : null;
+        try {
+            this.sweeper = sweepEveryMicros == 0 ? null : startSweeper(sweepEveryMicros);
+        } catch (RuntimeException | Error e) {
+            if (watchdog != null) {
+                watchdog.close();
+            }
+            throw e;
         }
+    }
+
+    /** Starts the sweeper's daemon thread, running every {@code everyMicros}; shuts it down again if that fails. */
+    private ScheduledExecutorService startSweeper(long everyMicros) {
+        ScheduledExecutorService started = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "guard-jdbc-sweeper");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            started.scheduleWithFixedDelay(this::sweepQuietly, everyMicros, everyMicros, TimeUnit.MICROSECONDS);
+        } catch (RuntimeException | Error e) {
+            started.shutdownNow();
+            throw e;
+        }
+        return started;
     }
 
     /** A builder over a data source, normally a connection pool such as HikariCP. */
@@ -211,14 +226,21 @@ public final class JdbcStorage implements Storage {
 
     /**
      * Runs {@link #evaluate} on the {@link Builder#executor(Executor) executor} when one was given (JDBC blocks), and
-     * in the calling thread otherwise.
+     * in the calling thread otherwise. Never throws: when the executor rejects the task (it was shut down, or its
+     * queue is full) the stage fails with a {@link GuardStorageException} whose cause is the executor's exception.
      */
     @Override
     public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
         if (executor == null) {
             return Storage.super.evaluateAsync(batch, nowMicros);
         }
-        return CompletableFuture.supplyAsync(() -> evaluate(batch, nowMicros), executor);
+        try {
+            return CompletableFuture.supplyAsync(() -> evaluate(batch, nowMicros), executor);
+        } catch (RuntimeException e) {
+            // supplyAsync hands the task to the executor at once, so a rejection is thrown here, not in the stage.
+            return CompletableFuture.failedFuture(new GuardStorageException(
+                    StorageFailures.BACKEND, "evaluate", "the executor rejected the task", e));
+        }
     }
 
     @Override
@@ -1000,6 +1022,11 @@ public final class JdbcStorage implements Storage {
      * value. Not thread-safe; build once.
      */
     public static final class Builder {
+        /** The longest timeout that the watchdog can count in nanoseconds (a long holds about 106751.99 days). */
+        private static final Duration MAX_TIMEOUT = Duration.ofDays(106_751);
+        /** The longest sweep interval or grace in microseconds of a long (about 106751991.17 days). */
+        private static final Duration MAX_SWEEP_DURATION = Duration.ofDays(106_751_991);
+
         private final ConnectionSource connections;
         private JdbcDialect dialect;
         private String table = TableSql.DEFAULT_TABLE;
@@ -1036,9 +1063,10 @@ public final class JdbcStorage implements Storage {
          * The timeout of every statement (default 2 s), which also bounds lock waits on a hot key. PostgreSQL decisions
          * are cancelled by the storage's watchdog thread (one per storage) once they run past it; every other statement
          * by the driver's query timeout, in whole seconds (rounded up). Acquiring a connection is bounded by the pool.
+         * At most 106751 days.
          */
         public Builder timeout(Duration timeout) {
-            this.timeout = positive("timeout", timeout);
+            this.timeout = atMost("timeout", positive("timeout", timeout), MAX_TIMEOUT);
             return this;
         }
 
@@ -1084,24 +1112,28 @@ public final class JdbcStorage implements Storage {
             return this;
         }
 
-        /** How often the background sweeper runs (default 1 minute); {@link Duration#ZERO} turns it off. */
+        /**
+         * How often the background sweeper runs (default 1 minute); {@link Duration#ZERO} turns it off. At most
+         * 106751991 days.
+         */
         public Builder sweepInterval(Duration interval) {
             if (interval == null || interval.isNegative()) {
                 throw new IllegalArgumentException("sweepInterval must not be negative but was " + interval);
             }
-            this.sweepInterval = interval;
+            this.sweepInterval = atMost("sweepInterval", interval, MAX_SWEEP_DURATION);
             return this;
         }
 
         /**
          * How long after its expiry a row may still be swept (default 1 minute): processes whose clocks run behind
-         * the sweeper's still read such a row as live, and deleting it early would grant them extra permits.
+         * the sweeper's still read such a row as live, and deleting it early would grant them extra permits. At most
+         * 106751991 days.
          */
         public Builder sweepGrace(Duration grace) {
             if (grace == null || grace.isNegative()) {
                 throw new IllegalArgumentException("sweepGrace must not be negative but was " + grace);
             }
-            this.sweepGrace = grace;
+            this.sweepGrace = atMost("sweepGrace", grace, MAX_SWEEP_DURATION);
             return this;
         }
 
@@ -1145,6 +1177,14 @@ public final class JdbcStorage implements Storage {
                         + " postgresql, mariadb, mysql and h2 (set dialect to use one of them anyway)");
             }
             return detected;
+        }
+
+        private static Duration atMost(String field, Duration value, Duration max) {
+            if (value.compareTo(max) > 0) {
+                throw new IllegalArgumentException(
+                        field + " must be at most " + max.toDays() + " days but was " + value);
+            }
+            return value;
         }
 
         private static Duration positive(String field, Duration value) {

@@ -2,6 +2,7 @@ package dev.guard.storage.jdbc;
 
 import dev.guard.spi.GuardStorageException;
 import java.sql.SQLException;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
@@ -11,9 +12,23 @@ import java.util.regex.Pattern;
 final class StorageFailures {
     static final String BACKEND = "jdbc";
 
+    /**
+     * A key that names a secret ({@code password}, {@code sslPassword}, {@code trustStorePassword}, {@code
+     * client_secret}, quoted or not), a {@code =} or {@code :}, and its value: quoted in single or double quotes (with
+     * backslash or doubled-quote escapes; an unclosed quote runs to the end of the line), or bare up to a delimiter.
+     * MySQL's "using password: YES" names no secret and stays readable.
+     */
     private static final Pattern SECRET_PARAMETER =
-            Pattern.compile("(?i)\\b(password|passwd|pwd|secret|sslpassword)(\\s*[=:]\\s*)[^\\s&;,)'\"]+");
-    private static final Pattern URL_USER_INFO = Pattern.compile("//[^/\\s@]+@");
+            Pattern.compile("(?i)(?<!using )\\b([\\w.-]*?(?:password|passwd|pwd|secret))"
+                    + "([\"']?\\s*[=:]\\s*)"
+                    + "(?:([\"'])(?:\\\\.|\\3\\3|(?!\\3).)*+\\3?|[^\\s&;,)'\"]+)");
+    /**
+     * The user info of a URL: from {@code //} to the last {@code @} before the host, so that a password holding an
+     * {@code @} is hidden whole. It ends where the authority does ({@code /}, {@code ?}, {@code #} or a space): an
+     * {@code @} in the path or the query ({@code ?user=admin@server}) leaves the host readable.
+     */
+    private static final Pattern URL_USER_INFO = Pattern.compile("//[^/?#\\s]*@");
+
     private static final int MAX_CAUSES = 8;
 
     private StorageFailures() {}
@@ -29,7 +44,10 @@ final class StorageFailures {
 
     /** {@code text} with passwords and URL user info replaced by {@code ***}. */
     static String redact(String text) {
-        String out = SECRET_PARAMETER.matcher(text).replaceAll("$1$2***");
+        String out = SECRET_PARAMETER.matcher(text).replaceAll(m -> {
+            String quote = m.group(3) == null ? "" : m.group(3);
+            return Matcher.quoteReplacement(m.group(1) + m.group(2) + quote + "***" + quote);
+        });
         return URL_USER_INFO.matcher(out).replaceAll("//***@");
     }
 

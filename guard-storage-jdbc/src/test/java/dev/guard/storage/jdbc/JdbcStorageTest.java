@@ -5,14 +5,24 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.guard.limit.Outcome;
 import dev.guard.limit.TokenBucket;
+import dev.guard.spi.Batch;
+import dev.guard.spi.BatchResult;
 import dev.guard.spi.GuardStorageException;
 import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Collectors;
 import javax.sql.DataSource;
 import org.jdbi.v3.core.Jdbi;
 import org.junit.jupiter.api.Test;
@@ -45,6 +55,48 @@ class JdbcStorageTest {
                         .build())
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("unloggedTable is only available on postgresql but the dialect is h2");
+    }
+
+    @Test
+    void build_durationTooLongToCount_failsNamingItAndLeavesNoThread() {
+        Set<Thread> before = guardJdbcThreads();
+        assertThatThrownBy(() -> JdbcStorage.builder(TestDatabase.H2.dataSource())
+                        .dialect(JdbcDialect.POSTGRESQL)
+                        .sweepGrace(Duration.ofSeconds(Long.MAX_VALUE / 100))
+                        .build())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("sweepGrace must be at most 106751991 days but was PT25620477880152H9M18S");
+        assertThatThrownBy(() -> JdbcStorage.builder(TestDatabase.H2.dataSource())
+                        .dialect(JdbcDialect.POSTGRESQL)
+                        .sweepInterval(Duration.ofDays(106_751_992))
+                        .build())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("sweepInterval must be at most 106751991 days but was PT2562047808H");
+        assertThatThrownBy(() -> JdbcStorage.builder(TestDatabase.H2.dataSource())
+                        .dialect(JdbcDialect.POSTGRESQL)
+                        .timeout(Duration.ofDays(106_752))
+                        .build())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("timeout must be at most 106751 days but was PT2562048H");
+        assertThat(guardJdbcThreads()).isEqualTo(before);
+    }
+
+    @Test
+    void build_longestDurations_buildAndCloseCleanly() {
+        JdbcStorage storage = JdbcStorage.builder(TestDatabase.H2.dataSource())
+                .dialect(JdbcDialect.POSTGRESQL)
+                .timeout(Duration.ofDays(106_751))
+                .sweepInterval(Duration.ofDays(106_751_991))
+                .sweepGrace(Duration.ofDays(106_751_991))
+                .build();
+        storage.close();
+    }
+
+    /** The live threads that storages start: their watchdogs and sweepers. */
+    private static Set<Thread> guardJdbcThreads() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.isAlive() && t.getName().startsWith("guard-jdbc"))
+                .collect(Collectors.toSet());
     }
 
     @Test
@@ -133,6 +185,30 @@ class JdbcStorageTest {
             }
             return method.invoke(real, args);
         };
+    }
+
+    @Test
+    void evaluateAsync_executorRejects_answersAStageFailedWithGuardStorageException() {
+        ExecutorService executor = Executors.newSingleThreadExecutor();
+        executor.shutdown();
+        try (JdbcStorage storage = TestDatabase.H2.builder().executor(executor).build()) {
+            StateKey key = new StateKey("rejected-" + System.nanoTime(), "user");
+            Batch batch = Batch.of(new Step(key, new TokenBucket(1, 1, Duration.ofHours(1)), 1));
+
+            CompletableFuture<BatchResult> stage =
+                    storage.evaluateAsync(batch, 1_000_000).toCompletableFuture();
+
+            assertThat(stage).isCompletedExceptionally();
+            assertThatThrownBy(stage::join)
+                    .isInstanceOf(CompletionException.class)
+                    .cause()
+                    .isInstanceOfSatisfying(GuardStorageException.class, e -> {
+                        assertThat(e.backend()).isEqualTo("jdbc");
+                        assertThat(e.operation()).isEqualTo("evaluate");
+                        assertThat(e.getMessage()).isEqualTo("jdbc evaluate failed: the executor rejected the task");
+                    })
+                    .hasCauseInstanceOf(RejectedExecutionException.class);
+        }
     }
 
     @Test

@@ -1,0 +1,86 @@
+package dev.guard.storage.jdbc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.sql.SQLException;
+import org.junit.jupiter.api.Test;
+
+/** Redaction of passwords and URL credentials in driver messages. */
+class StorageFailuresTest {
+    @Test
+    void redact_unquotedValues_hidesThem() {
+        assertThat(StorageFailures.redact("url?user=bob&password=s3cret&ssl=true"))
+                .isEqualTo("url?user=bob&password=***&ssl=true");
+        assertThat(StorageFailures.redact("pwd: s3cret; next")).isEqualTo("pwd: ***; next");
+    }
+
+    @Test
+    void redact_singleQuotedValue_hidesAllOfIt() {
+        assertThat(StorageFailures.redact("options password='s3cret' sslmode=require"))
+                .isEqualTo("options password='***' sslmode=require");
+        assertThat(StorageFailures.redact("password = 's3 cret, with spaces' end"))
+                .isEqualTo("password = '***' end");
+        assertThat(StorageFailures.redact("password='it''s' end")).isEqualTo("password='***' end");
+    }
+
+    @Test
+    void redact_doubleQuotedValue_hidesAllOfIt() {
+        assertThat(StorageFailures.redact("password=\"s3cret\" user=\"bob\""))
+                .isEqualTo("password=\"***\" user=\"bob\"");
+        assertThat(StorageFailures.redact("password=\"s3\\\"cret\" end")).isEqualTo("password=\"***\" end");
+    }
+
+    @Test
+    void redact_jsonStyle_hidesTheValueOnly() {
+        assertThat(StorageFailures.redact("{\"user\":\"bob\",\"password\":\"s3cret\",\"ssl\":true}"))
+                .isEqualTo("{\"user\":\"bob\",\"password\":\"***\",\"ssl\":true}");
+        assertThat(StorageFailures.redact("{'password': 's3cret'}")).isEqualTo("{'password': '***'}");
+        assertThat(StorageFailures.redact("{\"sslPassword\" : \"s3cret\"}")).isEqualTo("{\"sslPassword\" : \"***\"}");
+    }
+
+    @Test
+    void redact_prefixedKeys_hideTheirValues() {
+        assertThat(StorageFailures.redact("javax.net.ssl.trustStorePassword=s3cret"))
+                .isEqualTo("javax.net.ssl.trustStorePassword=***");
+        assertThat(StorageFailures.redact("client_secret=s3cret")).isEqualTo("client_secret=***");
+    }
+
+    @Test
+    void redact_unterminatedQuote_hidesTheRest() {
+        assertThat(StorageFailures.redact("password='s3cret")).isEqualTo("password='***'");
+    }
+
+    @Test
+    void redact_urlUserInfo_hidesUpToTheLastAtBeforeTheHost() {
+        assertThat(StorageFailures.redact("jdbc:postgresql://u:p@ss@host:5432/test"))
+                .isEqualTo("jdbc:postgresql://***@host:5432/test");
+        assertThat(StorageFailures.redact("jdbc:mariadb://bob:s3cret@db/test refused"))
+                .isEqualTo("jdbc:mariadb://***@db/test refused");
+        assertThat(StorageFailures.redact("from //a:b@h1/x and //c:d@e@h2/y"))
+                .isEqualTo("from //***@h1/x and //***@h2/y");
+    }
+
+    @Test
+    void redact_ordinaryMessages_stayAsTheyWere() {
+        for (String message : new String[] {
+            "FATAL: password authentication failed for user \"bob\"",
+            "Connection to 127.0.0.1:5432 refused. Check that the hostname and port are correct",
+            "jdbc:postgresql://127.0.0.1:5432/test?ssl=false",
+            "jdbc:postgresql://db.example.com:5432/app?user=admin@db",
+            "Duplicate entry 'x' for key 'PRIMARY'",
+            "Access denied for user 'root'@'localhost' (using password: YES)",
+            "ERROR: relation \"guard_state\" does not exist",
+        }) {
+            assertThat(StorageFailures.redact(message)).isEqualTo(message);
+        }
+    }
+
+    @Test
+    void of_quotedPasswordInTheCause_isRedactedThroughout() {
+        SQLException cause =
+                new SQLException("login failed", "28P01", new IllegalStateException("options password=\"s3cret\""));
+        Throwable copy =
+                StorageFailures.of(JdbcDialect.POSTGRESQL, "acquire", cause).getCause();
+        assertThat(copy.getCause()).hasMessage("java.lang.IllegalStateException: options password=\"***\"");
+    }
+}
