@@ -8,7 +8,9 @@
  * step for step: the same state layout, the same integer arithmetic (every value stays below 2<sup>53</sup>, where Lua's
  * doubles are exact; divisions are corrected for rounding), the same handling of a clock that goes backwards. A
  * batch is one call of {@code evaluate}: it reads every step's state, evaluates every step against the state before
- * the batch, and only when every step admits writes every step's new state, atomically. Token buckets, the most
+ * the batch, and only when every step admits writes every step's new state, atomically. A step whose now plus its
+ * window or period reaches 2<sup>53</sup> (a period of decades) would round in Lua, so {@code RedisStorage} refuses it
+ * with an {@code IllegalArgumentException} before sending, where the reference would compute exactly. Token buckets, the most
  * common kind, take a path of their own that works on two numbers instead of a state table. The differential tests
  * run random operation sequences against Redis and {@link dev.guard.spi.ReferenceStorage} and demand identical
  * answers.
