@@ -601,9 +601,13 @@ public final class RedisStorage implements Storage {
 
         /**
          * The namespace every key starts with; {@code guard:} by default. Several bots (or environments) can share a
-         * Redis under different prefixes.
+         * Redis under different prefixes: their keys never meet, and {@link #forget} removes only its own prefix's
+         * keys. Every key starts with the prefix and one {@code :}, which the prefix may end with or leave out
+         * ({@code mybot:} and {@code mybot} are the same prefix) but holds nowhere else, so that the first {@code :}
+         * of a key ends its prefix: use {@code mybot-prod}, not {@code mybot:prod:}.
          *
-         * @throws IllegalArgumentException if {@code prefix} is null or holds a brace (braces choose Cluster slots)
+         * @throws IllegalArgumentException if {@code prefix} is null, empty, holds a brace (braces choose Cluster
+         *     slots) or a {@code :} before its last character
          */
         public Builder keyPrefix(String prefix) {
             RedisKeys.checkPrefix(prefix);

@@ -33,8 +33,11 @@
  *
  * <h2>Keys</h2>
  *
- * <p>{@code <prefix>s:<scope>{<subject>}} for limit, gate and set state, {@code <prefix>r:<scope>{<subject>}} for
- * records (a hash of version and bytes). Scope and subject are escaped ({@code %}, braces and the glob characters as
+ * <p>{@code <prefix>:s:<scope>{<subject>}} for limit, gate and set state, {@code <prefix>:r:<scope>{<subject>}} for
+ * records (a hash of version and bytes), where {@code <prefix>} is the configured key prefix ({@code guard:} by default)
+ * without its trailing {@code :}. A prefix holds no other {@code :}, so the first {@code :} of a key ends it: storages
+ * with different prefixes on one Redis never share a key and never {@code forget} each other's. Scope and subject are
+ * escaped ({@code %}, braces and the glob characters as
  * {@code %XX}, unpaired surrogates as {@code %uXXXX}), so keys of any content are distinct and safe, the subject is
  * the only hash tag, and {@code forget(subject)} finds exactly that subject's keys with one {@code SCAN MATCH}
  * pattern (over every master of a Cluster).
