@@ -157,6 +157,25 @@ final class LuaArgs {
         }
     }
 
+    /**
+     * How far past now {@code kinds.lua} computes for {@code spec}, in micros: a deadline, a window's end or a ttl that
+     * is now plus up to this much. Zero for kinds that never add to now: a token bucket works on elapsed time and the
+     * level, gates and sets on deadlines that {@link RedisStorage} clamps.
+     */
+    static long reach(LimitSpec spec) {
+        if (spec instanceof FixedWindow f) {
+            return f.windowMicros();
+        } else if (spec instanceof SlidingWindowLog l) {
+            return l.windowMicros();
+        } else if (spec instanceof SlidingWindowCounter s) {
+            // A rejection waits and a state lives until the bucket after the counted span begins.
+            return s.maxTtlMicros();
+        } else if (spec instanceof Cooldown d) {
+            return d.periodMicros();
+        }
+        return 0;
+    }
+
     /** Whether a step of {@code spec} writes its state when its batch is admitted (gates and sets only read). */
     static boolean commits(LimitSpec spec) {
         return !(spec instanceof Gate || spec instanceof Membership);

@@ -5,8 +5,14 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
 /**
- * Turns {@link StateKey}s into Redis keys: {@code <prefix>[{g}]<type>:<scope>{<subject>}}, where {@code type} is
- * {@code s} for limit, gate and set state and {@code r} for records.
+ * Turns {@link StateKey}s into Redis keys: {@code <prefix>:[{g}]<type>:<scope>{<subject>}}, where {@code prefix} is
+ * the configured key prefix without its trailing {@code :} and {@code type} is {@code s} for limit, gate and set state
+ * and {@code r} for records.
+ *
+ * <p>The prefix holds no {@code :} of its own, so the first {@code :} of a key ends it: storages with different
+ * prefixes on one Redis never share a key, and {@code forget} never reaches another prefix's keys (a prefix that held
+ * colons, like {@code bot:} beside {@code bot:7:}, was read as the start of a longer one). A configured prefix may end
+ * with the {@code :}, so {@code guard:} and {@code guard} are the same prefix.
  *
  * <p>Scope and subject are escaped so that any content is safe: {@code %}, the braces and the glob characters
  * {@code * ? [ ] \} become {@code %XX}, an unpaired surrogate becomes {@code %uXXXX}, the empty subject becomes a lone
@@ -24,10 +30,18 @@ final class RedisKeys {
 
     RedisKeys(String prefix, boolean singleSlot) {
         checkPrefix(prefix);
-        this.prefix = (prefix + (singleSlot ? "{g}" : "")).getBytes(StandardCharsets.UTF_8);
+        this.prefix = (name(prefix) + ":" + (singleSlot ? "{g}" : "")).getBytes(StandardCharsets.UTF_8);
     }
 
-    /** Checks a key prefix: braces in it would choose the Cluster hash tag instead of the subject. */
+    /** The prefix without the {@code :} that may end it. */
+    private static String name(String prefix) {
+        return prefix.endsWith(":") ? prefix.substring(0, prefix.length() - 1) : prefix;
+    }
+
+    /**
+     * Checks a key prefix: braces in it would choose the Cluster hash tag instead of the subject, and a {@code :} but
+     * the last would let the prefix run into a longer prefix's keys.
+     */
     static void checkPrefix(String prefix) {
         if (prefix == null) {
             throw new IllegalArgumentException("keyPrefix must not be null");
@@ -35,6 +49,14 @@ final class RedisKeys {
         if (prefix.indexOf('{') >= 0 || prefix.indexOf('}') >= 0) {
             throw new IllegalArgumentException(
                     "keyPrefix must not contain braces, which choose the Cluster slot, but was '" + prefix + "'");
+        }
+        String name = name(prefix);
+        if (name.isEmpty()) {
+            throw new IllegalArgumentException("keyPrefix must not be empty but was '" + prefix + "'");
+        }
+        if (name.indexOf(':') >= 0) {
+            throw new IllegalArgumentException("keyPrefix must not contain ':' but as its last character (the ':' that"
+                    + " ends the prefix in every key) but was '" + prefix + "'");
         }
     }
 
@@ -57,7 +79,9 @@ final class RedisKeys {
             }
             out.add(b);
         }
-        // The type, then any escaped scope (it holds no brace), then exactly this escaped subject at the end.
+        // The prefix ends with its ':', which no other prefix holds there; then the type, any escaped scope (it holds
+        // no
+        // brace), and exactly this escaped subject at the end.
         out.add('?').add(':').add('*').add('{');
         escape(subject, out);
         return out.add('}').toArray();

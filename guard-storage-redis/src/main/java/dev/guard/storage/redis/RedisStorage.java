@@ -178,12 +178,15 @@ public final class RedisStorage implements Storage {
      *
      * <p>One {@code FCALL} ({@code EVALSHA} before Redis 7; in a Cluster: one per slot the keys span, sent at once).
      *
-     * @throws IllegalArgumentException if {@code nowMicros} is not between 0 and 2<sup>53</sup>
+     * @throws IllegalArgumentException if {@code nowMicros} is not between 0 and 2<sup>53</sup>, or {@code nowMicros}
+     *     plus a step's window or period (a sliding counter's window and one bucket) reaches 2<sup>53</sup>, past which
+     *     Lua's numbers are not exact (with {@link Builder#serverTime(boolean)}, checked on {@code nowMicros})
      */
     @Override
     public BatchResult evaluate(Batch batch, long nowMicros) {
         Objects.requireNonNull(batch, "batch must not be null");
         checkNow(nowMicros);
+        checkExact(batch, nowMicros);
         byte[][] stateKeys = stateKeys(batch);
         if (cluster && batch.size() > 1) {
             int[][] groups = CrossSlotBatch.groups(stateKeys);
@@ -198,11 +201,16 @@ public final class RedisStorage implements Storage {
         return outcomes(reply, batch.size(), nowMicros);
     }
 
-    /** {@inheritDoc} Never blocks the caller; the stage completes on a Lettuce thread. */
+    /**
+     * {@inheritDoc} Never blocks the caller; the stage completes on a Lettuce thread.
+     *
+     * @throws IllegalArgumentException as {@link #evaluate} does, before sending
+     */
     @Override
     public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
         Objects.requireNonNull(batch, "batch must not be null");
         checkNow(nowMicros);
+        checkExact(batch, nowMicros);
         byte[][] stateKeys = stateKeys(batch);
         if (cluster && batch.size() > 1) {
             int[][] groups = CrossSlotBatch.groups(stateKeys);
@@ -219,11 +227,16 @@ public final class RedisStorage implements Storage {
         return async(reply, timeoutNanos, "evaluate", r -> outcomes(r, batch.size(), nowMicros));
     }
 
-    /** {@inheritDoc} One {@code FCALL} ({@code EVALSHA} before Redis 7), answering one integer. */
+    /**
+     * {@inheritDoc} One {@code FCALL} ({@code EVALSHA} before Redis 7), answering one integer.
+     *
+     * @throws IllegalArgumentException as {@link #evaluate} does
+     */
     @Override
     public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
         Step step = new Step(key, spec, permits);
         checkNow(nowMicros);
+        checkExact(0, step, nowMicros);
         Long reply = script(
                 "acquire",
                 RedisScript.EVALUATE,
@@ -277,6 +290,26 @@ public final class RedisStorage implements Storage {
     private static void checkNow(long nowMicros) {
         if (nowMicros < 0 || nowMicros >= LimitSpec.EXACT_LIMIT) {
             throw new IllegalArgumentException("nowMicros must be between 0 and 2^53 but was " + nowMicros);
+        }
+    }
+
+    private static void checkExact(Batch batch, long nowMicros) {
+        for (int i = 0; i < batch.size(); i++) {
+            checkExact(i, batch.step(i), nowMicros);
+        }
+    }
+
+    /**
+     * Refuses a step whose Lua arithmetic would pass 2^53 (a period of decades at today's clock), where Lua's doubles
+     * round: Redis would store a deadline off by some micros where the reference is exact. Both terms are below 2^53, so
+     * their sum cannot overflow.
+     */
+    private static void checkExact(int index, Step step, long nowMicros) {
+        long reach = LuaArgs.reach(step.spec());
+        if (nowMicros + reach >= LimitSpec.EXACT_LIMIT) {
+            throw new IllegalArgumentException("step " + index + " (" + step.spec() + ") reaches nowMicros " + nowMicros
+                    + " + " + reach + " = " + (nowMicros + reach)
+                    + " micros, past 2^53 where Redis' Lua numbers are not exact; use a shorter period");
         }
     }
 
@@ -568,9 +601,13 @@ public final class RedisStorage implements Storage {
 
         /**
          * The namespace every key starts with; {@code guard:} by default. Several bots (or environments) can share a
-         * Redis under different prefixes.
+         * Redis under different prefixes: their keys never meet, and {@link #forget} removes only its own prefix's
+         * keys. Every key starts with the prefix and one {@code :}, which the prefix may end with or leave out
+         * ({@code mybot:} and {@code mybot} are the same prefix) but holds nowhere else, so that the first {@code :}
+         * of a key ends its prefix: use {@code mybot-prod}, not {@code mybot:prod:}.
          *
-         * @throws IllegalArgumentException if {@code prefix} is null or holds a brace (braces choose Cluster slots)
+         * @throws IllegalArgumentException if {@code prefix} is null, empty, holds a brace (braces choose Cluster
+         *     slots) or a {@code :} before its last character
          */
         public Builder keyPrefix(String prefix) {
             RedisKeys.checkPrefix(prefix);

@@ -8,7 +8,9 @@
  * step for step: the same state layout, the same integer arithmetic (every value stays below 2<sup>53</sup>, where Lua's
  * doubles are exact; divisions are corrected for rounding), the same handling of a clock that goes backwards. A
  * batch is one call of {@code evaluate}: it reads every step's state, evaluates every step against the state before
- * the batch, and only when every step admits writes every step's new state, atomically. Token buckets, the most
+ * the batch, and only when every step admits writes every step's new state, atomically. A step whose now plus its
+ * window or period reaches 2<sup>53</sup> (a period of decades) would round in Lua, so {@code RedisStorage} refuses it
+ * with an {@code IllegalArgumentException} before sending, where the reference would compute exactly. Token buckets, the most
  * common kind, take a path of their own that works on two numbers instead of a state table. The differential tests
  * run random operation sequences against Redis and {@link dev.guard.spi.ReferenceStorage} and demand identical
  * answers.
@@ -31,8 +33,11 @@
  *
  * <h2>Keys</h2>
  *
- * <p>{@code <prefix>s:<scope>{<subject>}} for limit, gate and set state, {@code <prefix>r:<scope>{<subject>}} for
- * records (a hash of version and bytes). Scope and subject are escaped ({@code %}, braces and the glob characters as
+ * <p>{@code <prefix>:s:<scope>{<subject>}} for limit, gate and set state, {@code <prefix>:r:<scope>{<subject>}} for
+ * records (a hash of version and bytes), where {@code <prefix>} is the configured key prefix ({@code guard:} by default)
+ * without its trailing {@code :}. A prefix holds no other {@code :}, so the first {@code :} of a key ends it: storages
+ * with different prefixes on one Redis never share a key and never {@code forget} each other's. Scope and subject are
+ * escaped ({@code %}, braces and the glob characters as
  * {@code %XX}, unpaired surrogates as {@code %uXXXX}), so keys of any content are distinct and safe, the subject is
  * the only hash tag, and {@code forget(subject)} finds exactly that subject's keys with one {@code SCAN MATCH}
  * pattern (over every master of a Cluster).

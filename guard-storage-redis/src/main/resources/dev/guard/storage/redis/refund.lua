@@ -4,16 +4,28 @@
 -- milliseconds. Then 3 values per step: its text "kind permits a b c" (see step), and the text before and after
 -- evaluate.lua's commit ('' when absent).
 
--- s without the p permits that a batch took when it wrote `written`, for a key that others have written since.
-local function giveBack(kind, s, written, now, p, a, b, c)
+-- s without the p permits that a batch took when it turned `held` (nil: absent) into `written`, for a key that others
+-- have written since.
+local function giveBack(kind, s, held, written, now, p, a, b, c)
   if kind == 't' then
-    -- Put the tokens back, up to a full bucket.
+    -- Give back what the batch's commit still costs the bucket at t, not the p tokens it took: refilling since then
+    -- may have filled it to the cap, which would have discarded part of them had the batch never run. The level
+    -- without the batch is the current one plus that cost, at most a full bucket and never less than now.
     local cap = c * b
-    local lvl = level(s[1], s[2], now, cap, a) + p * b
-    if lvl > cap then
-      lvl = cap
+    local t = max(s[2], now)
+    local lvl = level(s[1], s[2], t, cap, a)
+    local kept = cap
+    if held then
+      kept = level(held[1], held[2], t, cap, a)
     end
-    return { lvl, max(s[2], now) }
+    local back = lvl + kept - level(written[1], written[2], t, cap, a)
+    if back > cap then
+      back = cap
+    end
+    if back > lvl then
+      lvl = back
+    end
+    return { lvl, t }
   elseif kind == 'f' then
     -- Take the count out of the window the batch counted in, if it is still the one held.
     if s[1] == written[1] then
@@ -75,8 +87,9 @@ local function refund(keys, args)
       -- Others wrote it since: take back only this batch's permits and keep theirs.
       local s = decode(cur)
       local want = size(kind, b)
-      if not want or #s == want then
-        put(keys[i], kind, giveBack(kind, s, decode(after), now, p, a, b, c), now, true, a, b, c)
+      local held, written = decode(before), decode(after)
+      if not want or (#s == want and #written == want and (not held or #held == want)) then
+        put(keys[i], kind, giveBack(kind, s, held, written, now, p, a, b, c), now, true, a, b, c)
       end
     end
   end

@@ -80,6 +80,43 @@ class RedisKeysTest {
     }
 
     @Test
+    void keyPrefix_withOrWithoutItsColon_isOnePrefixEndedByOneColon() {
+        assertThat(text(new RedisKeys("guard", false).state(new StateKey("f:per-user", "u:42"))))
+                .isEqualTo("guard:s:f:per-user{u:42}");
+        assertThat(new RedisKeys("guard", true).record(new StateKey("sender", "bot-1")))
+                .isEqualTo(new RedisKeys("guard:", true).record(new StateKey("sender", "bot-1")));
+    }
+
+    @Test
+    void keyPrefix_colonBeforeItsEnd_isRejected() {
+        // "bot:7:" beside "bot:" was matched by the other's forget pattern; "bot:s:" shared its keys.
+        for (String prefix : List.of("bot:7:", "bot:s:", "bot::", "a:b")) {
+            assertThatThrownBy(
+                            () -> RedisStorage.builder("redis://127.0.0.1:6379").keyPrefix(prefix))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessage("keyPrefix must not contain ':' but as its last character (the ':' that ends the"
+                            + " prefix in every key) but was '" + prefix + "'");
+        }
+        for (String prefix : List.of("", ":")) {
+            assertThatThrownBy(() -> new RedisKeys(prefix, false))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessage("keyPrefix must not be empty but was '" + prefix + "'");
+        }
+    }
+
+    @Test
+    void keyPrefix_differentPrefixes_neverShareAKeyOrAForgetPattern() {
+        // Each was a collision before every prefix ended with the one colon it may hold: scope "s:x" under "bot"
+        // equalled scope "x" under "bots:", and the pattern of "bot" matched the keys of "bots:".
+        RedisKeys bot = new RedisKeys("bot", false);
+        RedisKeys bots = new RedisKeys("bots:", false);
+        assertThat(text(bot.state(new StateKey("s:x", "alice")))).isEqualTo("bot:s:s:x{alice}");
+        assertThat(text(bots.state(new StateKey("x", "alice")))).isEqualTo("bots:s:x{alice}");
+        assertThat(text(bot.subjectPattern("alice"))).isEqualTo("bot:?:*{alice}");
+        assertThat(text(bots.subjectPattern("alice"))).isEqualTo("bots:?:*{alice}");
+    }
+
+    @Test
     void keyPrefix_withBraces_isRejected() {
         assertThatThrownBy(() -> new RedisKeys("guard{1}:", false))
                 .isInstanceOf(IllegalArgumentException.class)

@@ -16,6 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.UUID;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -138,6 +139,31 @@ class RedisStorageKeysTest {
             }
             assertThat(storage.acquire(new StateKey("set:blocklist", "ab"), Membership.MUST_BE_ABSENT, 1, now))
                     .isEqualTo(Outcome.NEVER);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void storagesWithPrefixesThatStartAlike_shareNoKeyAndForgetOnlyTheirOwn(Target target) {
+        // Before every prefix ended with a colon of its own, scope "s:x" under "<p>" was the key of scope "x" under
+        // "<p>s:", and forget under "<p>" matched "<p>s:"'s keys too.
+        String name = "t" + UUID.randomUUID();
+        FixedWindow window = new FixedWindow(10, Duration.ofMinutes(1));
+        long now = ticker.epochMicros();
+        try (RedisStorage shorter = target.builder(name).build();
+                RedisStorage longer = target.builder(name + "s:").build()) {
+            assertThat(shorter.acquire(new StateKey("s:x", "alice"), window, 3, now))
+                    .isEqualTo(Outcome.admitted(7));
+            assertThat(longer.acquire(new StateKey("x", "alice"), window, 1, now))
+                    .isEqualTo(Outcome.admitted(9));
+            longer.addMember(new StateKey("set:blocklist", "alice"), Long.MAX_VALUE, now);
+
+            assertThat(shorter.forget("alice")).isEqualTo(1);
+            assertThat(longer.acquire(new StateKey("x", "alice"), window, 0, now))
+                    .isEqualTo(Outcome.admitted(9));
+            assertThat(longer.isMember(new StateKey("set:blocklist", "alice"), now))
+                    .isTrue();
+            assertThat(longer.forget("alice")).isEqualTo(2);
         }
     }
 
