@@ -45,8 +45,10 @@ public final class WarmUpSchedule {
     }
 
     /**
-     * A geometric schedule: {@code start} per window at stage 0, times {@code factor} per stage (rounded), until the
-     * allowance reaches {@code ceiling}.
+     * A geometric schedule: {@code start} per window at stage 0, times {@code factor} per stage (rounded, and at least
+     * one more than the stage before), until the allowance reaches {@code ceiling}: every stage after the first allows
+     * less than {@code ceiling}, and the sender is warm when the next would not. Stage 0 always allows {@code start},
+     * so {@code ceiling == start} gives one stage.
      *
      * @throws IllegalArgumentException if {@code start} is not positive, {@code factor} is not above 1, {@code
      *     ceiling} is below {@code start}, or the schedule would need more than {@value #MAX_STAGES} stages
@@ -74,9 +76,13 @@ public final class WarmUpSchedule {
             previous = allowance;
             value *= factor;
         }
+        if (n == 0) {
+            // ceiling == start: the loop stored nothing, and a stage of 0 would forbid every message.
+            stages[n++] = start;
+        }
         return new WarmUpSchedule(
                 "geometric(start=" + start + ", factor=" + factor + ", ceiling=" + ceiling + ")",
-                Arrays.copyOf(stages, Math.max(n, 1)),
+                Arrays.copyOf(stages, n),
                 Duration.ofHours(1),
                 Duration.ofDays(1));
     }

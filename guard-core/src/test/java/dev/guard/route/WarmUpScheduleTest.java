@@ -61,4 +61,49 @@ class WarmUpScheduleTest {
         assertThatThrownBy(() -> WarmUpSchedule.sendGrid().allowance(-1))
                 .hasMessage("stage must not be negative but was -1");
     }
+
+    @Test
+    void geometric_ceilingEqualToStart_isOneStageAllowingStart() {
+        WarmUpSchedule s = WarmUpSchedule.geometric(50, 1.4, 50);
+
+        assertThat(s.stages()).isEqualTo(1);
+        assertThat(s.allowance(0)).isEqualTo(50);
+        assertThat(s.allowance(1)).isEqualTo(Long.MAX_VALUE);
+    }
+
+    @Test
+    void geometric_ceilingReachedAtTheSecondStage_keepsTheFirstOnly() {
+        WarmUpSchedule s = WarmUpSchedule.geometric(50, 2.0, 100);
+
+        assertThat(s.stages()).isEqualTo(1);
+        assertThat(s.allowance(0)).isEqualTo(50);
+    }
+
+    @Test
+    void linear_ceilingEqualToStart_isOneStageAllowingStart() {
+        WarmUpSchedule s = WarmUpSchedule.linear(50, 10, 50);
+
+        assertThat(s.stages()).isEqualTo(1);
+        assertThat(s.allowance(0)).isEqualTo(50);
+    }
+
+    @Test
+    void everyFactory_givesOnlyPositiveAllowances() {
+        WarmUpSchedule[] schedules = {
+            WarmUpSchedule.geometric(1, 1.0001, 1),
+            WarmUpSchedule.geometric(1, 1e300, Long.MAX_VALUE),
+            WarmUpSchedule.geometric(Long.MAX_VALUE, 2.0, Long.MAX_VALUE),
+            WarmUpSchedule.linear(1, 1, 1),
+            WarmUpSchedule.linear(Long.MAX_VALUE, 1, Long.MAX_VALUE),
+            WarmUpSchedule.linear(1, Long.MAX_VALUE, Long.MAX_VALUE),
+            WarmUpSchedule.table(1),
+            WarmUpSchedule.sendGrid()
+        };
+        for (WarmUpSchedule s : schedules) {
+            assertThat(s.stages()).as("%s", s).isPositive();
+            for (int k = 0; k < s.stages(); k++) {
+                assertThat(s.allowance(k)).as("%s stage %d", s, k).isPositive();
+            }
+        }
+    }
 }
