@@ -89,7 +89,8 @@ public final class WarmUpSchedule {
 
     /**
      * A linear schedule: {@code start} per window at stage 0, plus {@code step} per stage, until the allowance
-     * reaches {@code ceiling}.
+     * reaches {@code ceiling}: every stage after the first allows less than {@code ceiling}, and the sender is warm
+     * when the next would not. Stage 0 always allows {@code start}, so {@code ceiling == start} gives one stage.
      *
      * @throws IllegalArgumentException if a value is not positive, {@code ceiling} is below {@code start}, or the
      *     schedule would need more than {@value #MAX_STAGES} stages
@@ -98,7 +99,10 @@ public final class WarmUpSchedule {
         positive("start", start);
         positive("step", step);
         atLeast("ceiling", ceiling, start);
-        long count = Math.max(1, (ceiling - start + step - 1) / step);
+        // ceil((ceiling - start) / step) without the overflow of (ceiling - start + step - 1): ceiling >= start > 0,
+        // so the difference fits a long, and each stage start + i * step below it does too.
+        long span = ceiling - start;
+        long count = Math.max(1, span / step + (span % step == 0 ? 0 : 1));
         if (count > MAX_STAGES) {
             throw new IllegalArgumentException("a linear schedule from " + start + " in steps of " + step + " needs "
                     + count + " stages to reach " + ceiling + ", more than " + MAX_STAGES);

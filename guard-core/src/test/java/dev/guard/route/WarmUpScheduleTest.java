@@ -88,6 +88,25 @@ class WarmUpScheduleTest {
     }
 
     @Test
+    void linear_nearLongMaxValue_countsStagesWithoutOverflow() {
+        long step = 1L << 62;
+        WarmUpSchedule s = WarmUpSchedule.linear(1, step, Long.MAX_VALUE);
+
+        assertThat(s.stages()).isEqualTo(2);
+        assertThat(s.allowance(0)).isEqualTo(1);
+        assertThat(s.allowance(1)).isEqualTo(1 + step);
+
+        WarmUpSchedule big = WarmUpSchedule.linear(Long.MAX_VALUE - 10, Long.MAX_VALUE, Long.MAX_VALUE);
+        assertThat(big.stages()).isEqualTo(1);
+        assertThat(big.allowance(0)).isEqualTo(Long.MAX_VALUE - 10);
+
+        long half = 1L << 61;
+        WarmUpSchedule exact = WarmUpSchedule.linear(Long.MAX_VALUE - 2 * half, half, Long.MAX_VALUE);
+        assertThat(exact.stages()).isEqualTo(2);
+        assertThat(exact.allowance(1)).isEqualTo(Long.MAX_VALUE - half);
+    }
+
+    @Test
     void everyFactory_givesOnlyPositiveAllowances() {
         WarmUpSchedule[] schedules = {
             WarmUpSchedule.geometric(1, 1.0001, 1),
