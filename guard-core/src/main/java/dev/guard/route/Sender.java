@@ -103,6 +103,11 @@ public final class Sender {
                         "tag must hold only a-z, 0-9, '-', '_' and '.' but was '" + tag + "'");
             }
         }
+        if (tag.equals("-")) {
+            // A stored tag list of just "-" would read back as "the configured tags" (see SenderRecord).
+            throw new IllegalArgumentException(
+                    "tag must not be '-', which sender records use for the configured tags, but was '-'");
+        }
         return tag;
     }
 
@@ -160,7 +165,8 @@ public final class Sender {
         /**
          * Adds content tags it may carry ({@code links}, {@code media}, ...).
          *
-         * @throws IllegalArgumentException if a tag is empty or holds characters other than a-z, 0-9, '-', '_', '.'
+         * @throws IllegalArgumentException if a tag is empty, is {@code "-"} alone, or holds characters other than
+         *     a-z, 0-9, '-', '_', '.'
          */
         public Builder tags(String... tags) {
             Arrays.stream(tags).map(Sender::checkTag).forEach(this.tags::add);

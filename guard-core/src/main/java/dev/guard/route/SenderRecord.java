@@ -11,6 +11,9 @@ import java.util.Set;
  * status, its warm-up stage and when the stage began, and the limits and tags an operator set at run time (zero and
  * null: the configured ones). Encoded as one line of text, {@code 1|status|stage|stageStartMicros|perSecond|perDay|
  * tags}, where tags is {@code -} for "as configured" or a comma-separated list (tags cannot hold '|' or ',').
+ *
+ * <p>The encoding is injective: {@link #encode()} refuses the tag sets it could not read back, an empty tag, a tag
+ * holding ',' or '|', and the set of the one tag {@code "-"}; {@link Sender#checkTag} keeps them out of every record.
  */
 record SenderRecord(
         SenderStatus status, int stage, long stageStartMicros, long perSecond, long perDay, Set<String> tags) {
@@ -35,7 +38,24 @@ record SenderRecord(
         return new SenderRecord(status, stage, stageStartMicros, perSecond, perDay, tags);
     }
 
+    /**
+     * This record as one line of text.
+     *
+     * @throws IllegalArgumentException if a tag is empty or holds ',' or '|', or the tags are exactly {@code ["-"]}
+     */
     byte[] encode() {
+        if (tags != null) {
+            for (String tag : tags) {
+                if (tag == null || tag.isEmpty() || tag.indexOf(',') >= 0 || tag.indexOf('|') >= 0) {
+                    throw new IllegalArgumentException("tag must not be empty or hold ',' or '|' but was "
+                            + (tag == null ? "null" : "'" + tag + "'"));
+                }
+            }
+            if (tags.size() == 1 && tags.contains("-")) {
+                throw new IllegalArgumentException("tags must not be exactly ['-'], which a sender record reads as the"
+                        + " configured tags, but were " + tags);
+            }
+        }
         String t = tags == null ? "-" : String.join(",", tags);
         return ("1|" + status + "|" + stage + "|" + stageStartMicros + "|" + perSecond + "|" + perDay + "|" + t)
                 .getBytes(StandardCharsets.UTF_8);

@@ -1,0 +1,66 @@
+package dev.guard.route;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class SenderRecordTest {
+
+    private static SenderRecord withTags(Set<String> tags) {
+        return new SenderRecord(SenderStatus.ACTIVE, 3, 1_000_000L, 5, 1_000, tags);
+    }
+
+    private static Set<String> tags(String... tags) {
+        return new LinkedHashSet<>(Arrays.asList(tags));
+    }
+
+    @Test
+    void encodeThenDecode_keepsEveryTagSet_andTellsConfiguredFromEmpty() {
+        List<Set<String>> cases = Arrays.asList(
+                null,
+                tags(),
+                tags("a"),
+                tags("links", "media"),
+                tags("-a"),
+                tags("a-"),
+                tags("--"),
+                tags("-", "a"),
+                tags("a", "-"),
+                tags("a.b_c-d", "0"));
+        for (Set<String> t : cases) {
+            SenderRecord r = withTags(t);
+
+            assertThat(SenderRecord.decode("bot-1", r.encode())).as("%s", t).isEqualTo(r);
+        }
+    }
+
+    @Test
+    void encode_rejectsTagSetsItCouldNotReadBack() {
+        assertThatThrownBy(() -> withTags(tags("-")).encode())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("tags must not be exactly ['-'], which a sender record reads as the configured tags,"
+                        + " but were [-]");
+        assertThatThrownBy(() -> withTags(tags("a", "")).encode())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("tag must not be empty or hold ',' or '|' but was ''");
+        assertThatThrownBy(() -> withTags(tags("a,b")).encode())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("tag must not be empty or hold ',' or '|' but was 'a,b'");
+        assertThatThrownBy(() -> withTags(tags("a|b")).encode())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("tag must not be empty or hold ',' or '|' but was 'a|b'");
+    }
+
+    @Test
+    void decode_readsTheDashAsTheConfiguredTags() {
+        SenderRecord r = SenderRecord.decode("bot-1", "1|ACTIVE|0|0|0|0|-".getBytes(StandardCharsets.UTF_8));
+
+        assertThat(r.tags()).isNull();
+    }
+}
