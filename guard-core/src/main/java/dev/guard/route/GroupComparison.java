@@ -11,6 +11,11 @@ package dev.guard.route;
  * ample for significance levels such as 0.05 or 0.001. When a side has no trials, or the pooled rate is 0 or 1,
  * there is no evidence of a difference: {@code z = 0}, {@code pValue = 1}.
  *
+ * <p>Precondition: every event is one of the trials, so {@code 0 <= eventsA <= trialsA} and {@code 0 <= eventsB <=
+ * trialsB}. A failure or block reported for a message must be counted as a message sent, even when the process that
+ * counts did not send it (a sender without a local grant). {@link #test} rejects counts that break this instead of
+ * clamping them: a rate above 1 means the counting is wrong, and a clamped test would hide it.
+ *
  * @param groupA the first group
  * @param groupB the second group
  * @param metric the rate compared
@@ -43,12 +48,13 @@ public record GroupComparison(
     /**
      * Runs the test.
      *
-     * @throws IllegalArgumentException if a count is negative or events exceed trials
+     * @throws IllegalArgumentException if a count is negative or a group's events exceed its trials (see the
+     *     precondition above); the message names the counts, the group and the metric
      */
     public static GroupComparison test(
             String groupA, String groupB, Metric metric, long eventsA, long trialsA, long eventsB, long trialsB) {
-        check("A", eventsA, trialsA);
-        check("B", eventsB, trialsB);
+        check("A", groupA, metric, eventsA, trialsA);
+        check("B", groupB, metric, eventsB, trialsB);
         double z = 0;
         double p = 1;
         if (trialsA > 0 && trialsB > 0) {
@@ -62,14 +68,15 @@ public record GroupComparison(
         return new GroupComparison(groupA, groupB, metric, eventsA, trialsA, eventsB, trialsB, z, p);
     }
 
-    private static void check(String side, long events, long trials) {
+    private static void check(String side, String group, Metric metric, long events, long trials) {
+        String where = " (group '" + group + "', " + metric + ")";
         if (events < 0 || trials < 0) {
-            throw new IllegalArgumentException("counts of group " + side + " must not be negative but were " + events
-                    + " events in " + trials + " trials");
+            throw new IllegalArgumentException("events" + side + " and trials" + side
+                    + " must not be negative but were " + events + " events in " + trials + " trials" + where);
         }
         if (events > trials) {
-            throw new IllegalArgumentException(
-                    "events of group " + side + " must not exceed trials but were " + events + " in " + trials);
+            throw new IllegalArgumentException("events" + side + " must not exceed trials" + side + " but was " + events
+                    + " events in " + trials + " trials" + where);
         }
     }
 

@@ -51,11 +51,29 @@ class GroupComparisonTest {
     @Test
     void test_rejectsImpossibleCounts() {
         assertThatThrownBy(() -> GroupComparison.test("a", "b", Metric.BLOCK_RATE, 5, 4, 0, 1))
-                .hasMessage("events of group A must not exceed trials but were 5 in 4");
+                .hasMessage("eventsA must not exceed trialsA but was 5 events in 4 trials (group 'a', BLOCK_RATE)");
         assertThatThrownBy(() -> GroupComparison.test("a", "b", Metric.BLOCK_RATE, 0, 4, -1, 1))
-                .hasMessage("counts of group B must not be negative but were -1 events in 1 trials");
+                .hasMessage("eventsB and trialsB must not be negative but were -1 events in 1 trials"
+                        + " (group 'b', BLOCK_RATE)");
         assertThatThrownBy(() -> GroupComparison.test("a", "b", Metric.BLOCK_RATE, 0, 4, 0, 1)
                         .significant(1.5))
                 .hasMessage("alpha must be between 0 and 1 but was 1.5");
+    }
+
+    @Test
+    void test_eventsWithoutTrials_isRejectedNamingTheGroupMetricAndCounts() {
+        // Feedback for messages a group sent without counting them (1 block, 0 sends) is not a rate.
+        assertThatThrownBy(() -> GroupComparison.test("control", "new-copy", Metric.FAILURE_RATE, 0, 10, 1, 0))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("eventsB must not exceed trialsB but was 1 events in 0 trials"
+                        + " (group 'new-copy', FAILURE_RATE)");
+    }
+
+    @Test
+    void test_eventsEqualToTrials_isAccepted() {
+        GroupComparison c = GroupComparison.test("a", "b", Metric.FAILURE_RATE, 4, 4, 0, 4);
+
+        assertThat(c.rateA()).isEqualTo(1.0);
+        assertThat(c.rateB()).isZero();
     }
 }
