@@ -366,6 +366,13 @@ public final class SenderPool {
         Step limit = m.kind() == ChatKind.GROUP
                 ? new Step(new StateKey(groupChatScope, m.chat()), preset.groupChat(), 1)
                 : new Step(new StateKey(privateChatScope, m.chat()), preset.privateChat(), 1);
+        if (m.kind() == ChatKind.GROUP && preset.chatLimitInGroups()) {
+            // Telegram's one message per second holds in every chat; a group's 20 per minute comes on top.
+            Step perChat = new Step(new StateKey(privateChatScope, m.chat()), preset.privateChat(), 1);
+            return globalStep == null
+                    ? new Step[] {gate, perChat, limit}
+                    : new Step[] {gate, perChat, limit, globalStep};
+        }
         return globalStep == null ? new Step[] {gate, limit} : new Step[] {gate, limit, globalStep};
     }
 

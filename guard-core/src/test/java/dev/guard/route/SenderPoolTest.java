@@ -228,8 +228,43 @@ class SenderPoolTest {
         OutboundMessage group = OutboundMessage.to("group-1").inGroup();
         for (int i = 0; i < 20; i++) {
             assertThat(pool.acquire(group).granted()).isTrue();
+            ticker.advance(Duration.ofSeconds(1));
         }
         assertThat(((SendDecision.Delayed) pool.acquire(group)).reason()).isEqualTo(SendDecision.Reason.CHAT_LIMIT);
+    }
+
+    @Test
+    void telegramGroup_getsOneMessagePerSecond_and20PerMinute() {
+        SenderPool pool =
+                builder(Sender.of("bot-a")).preset(PlatformPreset.telegram()).build();
+        OutboundMessage group = OutboundMessage.to("g").inGroup();
+        assertThat(pool.acquire(group).granted()).isTrue();
+
+        SendDecision d = pool.acquire(group);
+
+        assertThat(d)
+                .isEqualTo(new SendDecision.Delayed(
+                        ticker.now().plusSeconds(1), Duration.ofSeconds(1), SendDecision.Reason.CHAT_LIMIT));
+        for (int i = 1; i < 20; i++) {
+            ticker.advance(Duration.ofSeconds(1));
+            assertThat(pool.acquire(group).granted()).isTrue();
+        }
+        ticker.advance(Duration.ofSeconds(1));
+        // 20 in the last 20 seconds: the minute's limit holds until the first one is a minute old.
+        assertThat(((SendDecision.Delayed) pool.acquire(group)).retryAfter()).isEqualTo(Duration.ofSeconds(40));
+    }
+
+    @Test
+    void whatsAppGroup_getsThePairLimitOnce() {
+        SenderPool pool = builder(Sender.of("num-a"))
+                .preset(PlatformPreset.whatsAppCloud(PlatformPreset.WhatsAppTier.UNLIMITED))
+                .build();
+        OutboundMessage group = OutboundMessage.to("g").inGroup();
+        assertThat(pool.acquire(group).granted()).isTrue();
+
+        assertThat(((SendDecision.Delayed) pool.acquire(group)).retryAfter()).isEqualTo(Duration.ofSeconds(6));
+        ticker.advance(Duration.ofSeconds(6));
+        assertThat(pool.acquire(group).granted()).isTrue();
     }
 
     @Test
