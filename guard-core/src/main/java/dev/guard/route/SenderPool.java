@@ -65,6 +65,9 @@ import org.slf4j.LoggerFactory;
 public final class SenderPool {
     static final int DAY_BUCKETS = 24;
     private static final int WARM_BUCKETS = 10;
+    /** The most sends a warm-up stage needs before its quality is judged (fewer when the allowance is smaller). */
+    static final long MIN_STAGE_SENT = 20;
+
     private static final int MAX_TAGS = 64;
     private static final long UNKNOWN_TAG = -1L;
     /** A retry_after longer than this cannot be a platform's answer: 2^53 microseconds, about 285 years. */
@@ -673,7 +676,13 @@ public final class SenderPool {
             if (status == SenderStatus.ACTIVE) {
                 // Record first, gate next, membership last: no pool can route to it before its record says ACTIVE,
                 // and none can send on a stale warm-up stage before re-reading it (the gate outlasts a sync).
-                updateRecord(s, now, r -> r.withStatus(SenderStatus.ACTIVE));
+                // Re-activation restarts the stage's clock: the time blocked is no proof of quality.
+                updateRecord(
+                        s,
+                        now,
+                        r -> r.status() == SenderStatus.ACTIVE
+                                ? r
+                                : r.withStatus(SenderStatus.ACTIVE).withStage(r.stage(), now));
                 long until = saturatedAdd(now, syncIntervalMicros + 1);
                 storage.raiseGate(s.gateKey, until, now);
                 s.notBeforeMicros = until;
@@ -944,6 +953,11 @@ public final class SenderPool {
             return;
         }
         long sent = s.stageSent.get();
+        if (sent < minStageSent(schedule, v.stage)) {
+            // No evidence yet: rates over a handful of sends (or none) say nothing about quality. The stage runs
+            // on until the sender has sent enough through this pool.
+            return;
+        }
         double failureRate = sent == 0 ? 0 : (double) s.stageFailed.get() / sent;
         double blockRate = sent == 0 ? 0 : (double) s.stageBlocked.get() / sent;
         boolean quality = failureRate <= maxWarmUpFailureRate && blockRate <= maxWarmUpBlockRate;
@@ -974,6 +988,14 @@ public final class SenderPool {
                 emit(PoolEvent.Type.WARM_UP_HELD, s.id, now, "stage " + stage + " again, " + rates);
             }
         }
+    }
+
+    /**
+     * The messages a warming sender must have sent through this pool in a stage before the stage may end: the
+     * stage's allowance, at most {@link #MIN_STAGE_SENT}.
+     */
+    static long minStageSent(WarmUpSchedule schedule, int stage) {
+        return Math.min(schedule.allowance(stage), MIN_STAGE_SENT);
     }
 
     /**
@@ -1381,7 +1403,9 @@ public final class SenderPool {
 
         /**
          * The quality a warming sender must keep over a stage to advance: failures and blocks (platform and
-         * recipients) per message sent at most these. Defaults 0.05 and 0.02.
+         * recipients) per message sent at most these. Defaults 0.05 and 0.02. A stage ends only once the sender has
+         * sent at least its allowance, or 20 messages if the allowance is larger, through the pool in it: an idle
+         * sender stays at its stage.
          *
          * @throws IllegalArgumentException if a rate is not in [0, 1]
          */

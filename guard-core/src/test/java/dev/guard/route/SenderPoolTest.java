@@ -354,6 +354,7 @@ class SenderPoolTest {
         for (int i = 0; i < 20; i++) {
             assertThat(granted(pool.acquire(fresh().carrying("links")))).isEqualTo("bot-old");
         }
+        sendClean(pool, "bot-new", SenderPool.MIN_STAGE_SENT);
         ticker.advance(Duration.ofMinutes(1));
         pool.sync();
 
@@ -508,6 +509,7 @@ class SenderPoolTest {
                 .filteredOn(e -> e.type() == PoolEvent.Type.WARM_UP_HELD)
                 .hasSize(1);
         // A clean stage next: it advances.
+        sendClean(pool, "bot-new", SenderPool.MIN_STAGE_SENT);
         ticker.advance(Duration.ofMinutes(1));
         pool.sync();
         assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
@@ -515,12 +517,79 @@ class SenderPoolTest {
     }
 
     @Test
-    void blocked_stepsAWarmingSenderBack_andActiveAgainWaitsOneSyncInterval() {
-        WarmUpSchedule schedule = WarmUpSchedule.table(10, 20, 40).withStageLength(Duration.ofMinutes(1));
-        SenderPool pool = builder(Sender.builder("bot-new").warmUp(schedule).build(), Sender.of("bot-old"))
-                .build();
+    void warmUp_idleSender_staysAtItsStage_untilItHasSentEnough() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(100, 200).withStageLength(Duration.ofMinutes(1));
+        SenderPool pool =
+                builder(Sender.builder("bot-new").warmUp(schedule).build()).build();
+
+        for (int i = 0; i < 10; i++) {
+            ticker.advance(Duration.ofMinutes(1));
+            pool.sync();
+        }
+
+        assertThat(pool.warmUpStage("bot-new")).isZero();
+        assertThat(events).extracting(PoolEvent::type).doesNotContain(PoolEvent.Type.WARM_UP_ADVANCED);
+        sendClean(pool, SenderPool.MIN_STAGE_SENT - 1);
+        pool.sync();
+        assertThat(pool.warmUpStage("bot-new")).isZero();
+        sendClean(pool, 1);
+        pool.sync();
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
+    }
+
+    @Test
+    void warmUp_reactivatedAfterALongBlock_restartsTheStage() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(10, 20, 40)
+                .withWindow(Duration.ofMinutes(1))
+                .withStageLength(Duration.ofMinutes(1));
+        SenderPool pool =
+                builder(Sender.builder("bot-new").warmUp(schedule).build()).build();
+        sendClean(pool, 10);
         ticker.advance(Duration.ofMinutes(1));
         pool.sync();
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
+        pool.blocked("bot-new");
+        assertThat(pool.warmUpStage("bot-new")).isZero();
+        ticker.advance(Duration.ofMinutes(5));
+
+        pool.setStatus("bot-new", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofMillis(1001));
+        sendClean(pool, 10);
+        pool.sync();
+
+        // The stage began at re-activation, not at the block: a minute has not passed yet.
+        assertThat(pool.warmUpStage("bot-new")).isZero();
+        ticker.advance(Duration.ofMinutes(1));
+        pool.sync();
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
+    }
+
+    /** Sends {@code n} messages through the pool, each to a fresh chat and delivered. */
+    private void sendClean(SenderPool pool, long n) {
+        for (long i = 0; i < n; i++) {
+            ((SendDecision.Granted) pool.acquire(fresh())).delivered(Duration.ofMillis(20));
+        }
+    }
+
+    /** Sends {@code n} messages through {@code sender}, each to a fresh chat and delivered. */
+    private void sendClean(SenderPool pool, String sender, long n) {
+        for (long i = 0; i < n; i++) {
+            ((SendDecision.Granted) pool.acquire(fresh().pinnedTo(sender))).delivered(Duration.ofMillis(20));
+        }
+    }
+
+    @Test
+    void blocked_stepsAWarmingSenderBack_andActiveAgainWaitsOneSyncInterval() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(10, 20, 40)
+                .withWindow(Duration.ofMinutes(1))
+                .withStageLength(Duration.ofMinutes(1));
+        SenderPool pool = builder(Sender.builder("bot-new").warmUp(schedule).build(), Sender.of("bot-old"))
+                .build();
+        sendClean(pool, "bot-new", 10);
+        ticker.advance(Duration.ofMinutes(1));
+        pool.sync();
+        ticker.advance(Duration.ofMinutes(1)); // the warm-up window forgets stage 0's sends
+        sendClean(pool, "bot-new", 20);
         ticker.advance(Duration.ofMinutes(1));
         pool.sync();
         assertThat(pool.allowance("bot-new")).isEqualTo(40);
@@ -536,6 +605,7 @@ class SenderPoolTest {
         for (int i = 0; i < 20; i++) {
             assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-old");
         }
+        ticker.advance(Duration.ofMinutes(1)); // blocked a while; the warm-up window forgets the earlier sends
 
         pool.setStatus("bot-new", SenderStatus.ACTIVE);
 
