@@ -618,12 +618,14 @@ public final class SenderPool {
      * SenderStatus#ACTIVE} again), and a warming sender steps back one stage.
      *
      * @throws IllegalArgumentException if {@code sender} is unknown
-     * @throws GuardStorageException if the storage fails (the block then holds in this process only)
+     * @throws GuardStorageException if the storage fails (the block then holds in this process only, until the
+     *     sender is set {@link SenderStatus#ACTIVE})
      */
     public void blocked(String sender) {
         SenderState s = state(sender);
         long now = ticker.epochMicros();
         s.blocked(hourOfWeek(now));
+        s.holdUnconfirmed = true;
         s.heldLocally = true;
         storage.addMember(s.heldKey, Long.MAX_VALUE, now);
         int[] stages = new int[2];
@@ -687,10 +689,12 @@ public final class SenderPool {
                 storage.raiseGate(s.gateKey, until, now);
                 s.notBeforeMicros = until;
                 storage.removeMember(s.heldKey);
+                s.holdUnconfirmed = false;
                 s.heldLocally = false;
                 s.ejectedUntilMicros = 0;
                 s.resetFailures();
             } else {
+                s.holdUnconfirmed = true;
                 s.heldLocally = true;
                 storage.addMember(s.heldKey, Long.MAX_VALUE, now);
                 updateRecord(s, now, r -> r.withStatus(status));
@@ -877,17 +881,22 @@ public final class SenderPool {
         }
         if (record.status() != SenderStatus.ACTIVE) {
             s.heldLocally = true;
-        } else if (old.status != SenderStatus.ACTIVE) {
+            s.holdUnconfirmed = false; // the storage has it now
+        } else if (old.status != SenderStatus.ACTIVE && !s.holdUnconfirmed) {
             s.heldLocally = false;
         }
     }
 
     /**
      * Clears the local "held" mark of an active sender once the storage no longer holds it: the mark may come from
-     * a batch that saw a block before this pool read the record, and the block may since have been lifted.
+     * a batch that saw a block before this pool read the record, and the block may since have been lifted. A block
+     * made here that the storage never recorded (it failed) stays: it holds in this process until set active.
      */
     private void probeHeld(SenderState s, long now) {
-        if (s.heldLocally && s.view.status == SenderStatus.ACTIVE && !storage.isMember(s.heldKey, now)) {
+        if (s.heldLocally
+                && !s.holdUnconfirmed
+                && s.view.status == SenderStatus.ACTIVE
+                && !storage.isMember(s.heldKey, now)) {
             s.heldLocally = false;
         }
     }

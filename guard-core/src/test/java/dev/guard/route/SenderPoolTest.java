@@ -171,6 +171,32 @@ class SenderPoolTest {
         assertThat(pool.acquire(fresh()).granted()).isTrue();
     }
 
+    @Test
+    void blocked_whileTheStorageFails_holdsInThisProcess_untilSetActive() {
+        FailingStorage failing = new FailingStorage(storage);
+        SenderPool pool = SenderPool.builder(failing)
+                .ticker(ticker)
+                .sender(Sender.of("bot-a"))
+                .sender(Sender.of("bot-b"))
+                .build();
+        failing.failingWrites = true;
+
+        assertThatThrownBy(() -> pool.blocked("bot-a"))
+                .isInstanceOf(GuardStorageException.class)
+                .hasMessageContaining("down");
+        failing.failingWrites = false;
+        ticker.advance(Duration.ofSeconds(2));
+        pool.sync();
+
+        assertThat(pool.status("bot-a")).isEqualTo(SenderStatus.BLOCKED);
+        for (int i = 0; i < 20; i++) {
+            assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-b");
+        }
+        pool.setStatus("bot-a", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofSeconds(2));
+        assertThat(granted(pool.acquire(fresh().pinnedTo("bot-a")))).isEqualTo("bot-a");
+    }
+
     // ------------------------------------------------------------------------------------------------ gates
 
     @Test
@@ -815,6 +841,8 @@ class SenderPoolTest {
     private static final class FailingStorage implements Storage {
         private final Storage delegate;
         volatile boolean failing;
+        /** Fails every membership and record write. */
+        volatile boolean failingWrites;
 
         FailingStorage(Storage delegate) {
             this.delegate = delegate;
@@ -835,6 +863,9 @@ class SenderPoolTest {
 
         @Override
         public void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
+            if (failingWrites) {
+                throw new GuardStorageException("test", "addMember", "down", null);
+            }
             delegate.addMember(key, expiresAtMicros, nowMicros);
         }
 
@@ -855,6 +886,9 @@ class SenderPoolTest {
 
         @Override
         public long putRecord(StateKey key, byte[] value, long expectedVersion) {
+            if (failingWrites) {
+                throw new GuardStorageException("test", "putRecord", "down", null);
+            }
             return delegate.putRecord(key, value, expectedVersion);
         }
 
