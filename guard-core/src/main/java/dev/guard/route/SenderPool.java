@@ -68,6 +68,9 @@ public final class SenderPool {
     /** The most sends a warm-up stage needs before its quality is judged (fewer when the allowance is smaller). */
     static final long MIN_STAGE_SENT = 20;
 
+    /** The shortest wait a {@link SendDecision.Delayed} for busy senders answers: 1 ms. */
+    private static final long MIN_DELAY_MICROS = 1_000;
+
     private static final int MAX_TAGS = 64;
     private static final long UNKNOWN_TAG = -1L;
     /** A retry_after longer than this cannot be a platform's answer: 2^53 microseconds, about 285 years. */
@@ -487,10 +490,17 @@ public final class SenderPool {
     }
 
     private SendDecision exhausted(SenderState[] all, long mask, OutboundMessage m, long now) {
+        // The wait is the earliest time pick would choose a sender: an ejected one only counts while every eligible
+        // sender is ejected, else once its ejection ends. An ejected sender free now must not make the wait zero.
+        boolean anyNotEjected = false;
+        for (SenderState s : all) {
+            anyNotEjected |= eligible(s, mask) && now >= s.ejectedUntilMicros;
+        }
         long earliest = Long.MAX_VALUE;
         for (SenderState s : all) {
             if (eligible(s, mask)) {
-                earliest = Math.min(earliest, Math.max(now, s.notBeforeMicros));
+                long from = anyNotEjected ? Math.max(now, s.ejectedUntilMicros) : now;
+                earliest = Math.min(earliest, Math.max(from, s.notBeforeMicros));
             }
         }
         if (earliest == Long.MAX_VALUE) {
@@ -503,7 +513,8 @@ public final class SenderPool {
         if (exhausted.compareAndSet(false, true)) {
             emit(PoolEvent.Type.POOL_EXHAUSTED, "", now, "every eligible sender is busy until " + instant(earliest));
         }
-        return delayed(earliest, now, SendDecision.Reason.SENDERS_BUSY);
+        // A sender free now that the attempts did not reach: ask for a short wait, never zero (callers would spin).
+        return delayed(Math.max(earliest, now + MIN_DELAY_MICROS), now, SendDecision.Reason.SENDERS_BUSY);
     }
 
     /** A rejection; one that leaves the pool without any sender for the message also marks the pool exhausted. */

@@ -498,6 +498,28 @@ class SenderPoolTest {
     }
 
     @Test
+    void ejectedSenderFreeWhileTheOtherIsBusy_delaysUntilTheOtherIsFree_neverByZero() {
+        SenderPool pool = builder(Sender.builder("bot-a").perSecond(1).build(), Sender.of("bot-b"))
+                .build();
+        for (int i = 0; i < 5; i++) {
+            pool.failed("bot-b", "timeout");
+        }
+        assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-a");
+
+        Duration wait = Duration.ZERO;
+        for (int i = 0; i < 2; i++) {
+            SendDecision d = pool.acquire(fresh());
+
+            assertThat(d).isInstanceOf(SendDecision.Delayed.class);
+            wait = ((SendDecision.Delayed) d).retryAfter();
+            // bot-a's per-second counter frees up within its window plus one sub-bucket.
+            assertThat(wait).isPositive().isLessThanOrEqualTo(Duration.ofMillis(1100));
+        }
+        ticker.advance(wait);
+        assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-a");
+    }
+
+    @Test
     void ejection_ofTheOnlySenderForAMessage_isIgnored() {
         SenderPool pool = builder(Sender.builder("bot-a").tags("media").build(), Sender.of("bot-b"), Sender.of("bot-c"))
                 .build();
