@@ -890,6 +890,12 @@ public final class SenderPool {
             s.stageFailed.set(0);
             s.stageBlocked.set(0);
         }
+        if (old.perSecond != next.perSecond || old.perDay != next.perDay) {
+            // A "not before" learnt from the old limits (a full day's quota) would hide a raised limit for up to a
+            // day. Keep only a gate's deadline: gates do not depend on limits.
+            long cooling = s.coolingUntilMicros;
+            s.notBeforeMicros = Math.min(s.notBeforeMicros, cooling);
+        }
         if (record.status() != SenderStatus.ACTIVE) {
             s.heldLocally = true;
             s.holdUnconfirmed = false; // the storage has it now

@@ -294,6 +294,23 @@ class SenderPoolTest {
     }
 
     @Test
+    void raisedPerDayLimit_appliesAtOnce_insteadOfAfterTheOldDay() {
+        SenderPool pool =
+                builder(Sender.builder("bot-a").group("g").perDay(3).build()).build();
+        for (int i = 0; i < 3; i++) {
+            assertThat(pool.acquire(fresh()).granted()).isTrue();
+        }
+        assertThat(((SendDecision.Delayed) pool.acquire(fresh())).retryAfter()).isGreaterThan(Duration.ofHours(20));
+
+        pool.setGroupLimits("g", 30, 10);
+
+        for (int i = 0; i < 7; i++) {
+            assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-a");
+        }
+        assertThat(pool.acquire(fresh()).granted()).isFalse();
+    }
+
+    @Test
     void globalLimit_whatsAppTier250_admitsExactly250Messages_sharedByAllNumbers() {
         SenderPool pool = builder(Sender.of("num-1"), Sender.of("num-2"), Sender.of("num-3"))
                 .preset(PlatformPreset.whatsAppCloud(PlatformPreset.WhatsAppTier.TIER_250))
