@@ -470,14 +470,19 @@ public final class SenderPool {
 
     /**
      * The sender that {@code key} maps to by rendezvous hashing over the eligible senders, when it is free now:
-     * every process computes the same one, and adding a sender moves only the keys that now map to it.
+     * every process computes the same one, and adding a sender moves only the keys that now map to it. Ejected
+     * senders are skipped, as pick skips them, unless every eligible sender is ejected.
      */
     private SenderState rendezvous(SenderState[] all, long mask, String key, long now) {
+        boolean anyNotEjected = false;
+        for (SenderState s : all) {
+            anyNotEjected |= eligible(s, mask) && now >= s.ejectedUntilMicros;
+        }
         long keyHash = SenderState.mix(key.hashCode());
         SenderState best = null;
         long bestWeight = Long.MIN_VALUE;
         for (SenderState s : all) {
-            if (!eligible(s, mask)) {
+            if (!eligible(s, mask) || (anyNotEjected && now < s.ejectedUntilMicros)) {
                 continue;
             }
             long weight = SenderState.mix(keyHash ^ s.affinitySeed);

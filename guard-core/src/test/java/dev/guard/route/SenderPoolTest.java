@@ -537,6 +537,22 @@ class SenderPoolTest {
     }
 
     @Test
+    void stickyBy_skipsAnEjectedSender_andReturnsToItAfterTheEjection() {
+        SenderPool pool = pool("bot-a", "bot-b");
+        OutboundMessage sticky = OutboundMessage.to("user-1").stickyBy("user-1");
+        String home = granted(pool.acquire(sticky));
+        String other = home.equals("bot-a") ? "bot-b" : "bot-a";
+        for (int i = 0; i < 5; i++) {
+            pool.failed(home, "timeout");
+        }
+        ticker.advance(Duration.ofSeconds(1)); // past the chat's limit
+
+        assertThat(granted(pool.acquire(sticky))).isEqualTo(other);
+        ticker.advance(Duration.ofSeconds(30));
+        assertThat(granted(pool.acquire(sticky))).isEqualTo(home);
+    }
+
+    @Test
     void ejection_ofTheOnlySenderForAMessage_isIgnored() {
         SenderPool pool = builder(Sender.builder("bot-a").tags("media").build(), Sender.of("bot-b"), Sender.of("bot-c"))
                 .build();
