@@ -1133,7 +1133,8 @@ public final class SenderPool {
 
     /**
      * Tests whether A/B groups {@code groupA} and {@code groupB} differ in {@code metric}, from this process's
-     * counters: a two-proportion z-test.
+     * counters: a two-proportion z-test. A group with more events than grants (feedback for sends granted
+     * elsewhere) counts each event as a send.
      *
      * @throws IllegalArgumentException if either group has no sender
      */
@@ -1146,7 +1147,12 @@ public final class SenderPool {
         PoolStats stats = stats();
         GroupStats a = stats.group(groupA);
         GroupStats b = stats.group(groupB);
-        return GroupComparison.test(groupA, groupB, metric, a.events(metric), a.sent(), b.events(metric), b.sent());
+        long eventsA = a.events(metric);
+        long eventsB = b.events(metric);
+        // Feedback may arrive for sends this process did not grant (another process's, or before a restart): each
+        // such event is a send too, so the trials are never fewer than the events.
+        return GroupComparison.test(
+                groupA, groupB, metric, eventsA, Math.max(a.sent(), eventsA), eventsB, Math.max(b.sent(), eventsB));
     }
 
     // ------------------------------------------------------------------------------------------------ helpers

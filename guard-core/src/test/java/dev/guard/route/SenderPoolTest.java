@@ -835,6 +835,26 @@ class SenderPoolTest {
     }
 
     @Test
+    void compare_feedbackWithoutALocalGrant_countsAsTrials() {
+        SenderPool pool = builder(
+                        Sender.builder("a-1").group("a").build(),
+                        Sender.builder("b-1").group("b").build())
+                .build();
+        pool.acquire(fresh().pinnedTo("a-1"));
+        for (int i = 0; i < 3; i++) {
+            pool.failed("a-1", "timeout"); // two of them for sends another process granted
+        }
+        pool.blocked("b-1");
+
+        GroupComparison failures = pool.compare("a", "b", GroupComparison.Metric.FAILURE_RATE);
+        GroupComparison blocks = pool.compare("a", "b", GroupComparison.Metric.BLOCK_RATE);
+
+        assertThat(failures.trialsA()).isEqualTo(3);
+        assertThat(failures.rateA()).isEqualTo(1.0);
+        assertThat(blocks.rateB()).isEqualTo(1.0);
+    }
+
+    @Test
     void compare_findsTheGroupWithMoreBlocks() {
         SenderPool pool = builder(
                         Sender.builder("a-1").group("a").perSecond(1000).build(),
