@@ -72,7 +72,6 @@ public final class SenderPool {
     private static final long MIN_DELAY_MICROS = 1_000;
 
     private static final int MAX_TAGS = 64;
-    private static final long UNKNOWN_TAG = -1L;
     /** A retry_after longer than this cannot be a platform's answer: 2^53 microseconds, about 285 years. */
     private static final long MAX_MICROS = LimitSpec.EXACT_LIMIT - 1;
 
@@ -237,14 +236,15 @@ public final class SenderPool {
         if (all.length == 0) {
             return rejected(SendDecision.Reason.NO_SENDERS, "pool '" + name + "' has no senders", now, true);
         }
-        long mask = mask(message);
-        if (mask == UNKNOWN_TAG) {
+        // Every long is a valid mask (64 tags fill all bits), so an unknown tag is checked apart, not by a sentinel.
+        if (!knownTags(message)) {
             return rejected(
                     SendDecision.Reason.NO_ELIGIBLE_SENDER,
                     "no sender of pool '" + name + "' may carry " + message.tags(),
                     now,
                     false);
         }
+        long mask = mask(message);
         Step[] chat = chatSteps(message);
         try {
             if (message.pinnedSender() != null) {
@@ -1200,19 +1200,23 @@ public final class SenderPool {
         }
     }
 
-    private long mask(OutboundMessage m) {
-        String[] tags = m.tagArray();
-        if (tags.length == 0) {
-            return 0;
+    /** Whether the pool knows every tag of {@code m}; tags are never forgotten, so a later mask sees them too. */
+    private boolean knownTags(OutboundMessage m) {
+        Map<String, Integer> bits = tagBits;
+        for (String tag : m.tagArray()) {
+            if (!bits.containsKey(tag)) {
+                return false;
+            }
         }
+        return true;
+    }
+
+    /** The tag bits of {@code m}, whose tags {@link #knownTags} found known. */
+    private long mask(OutboundMessage m) {
         Map<String, Integer> bits = tagBits;
         long mask = 0;
-        for (String tag : tags) {
-            Integer bit = bits.get(tag);
-            if (bit == null) {
-                return UNKNOWN_TAG;
-            }
-            mask |= 1L << bit;
+        for (String tag : m.tagArray()) {
+            mask |= 1L << bits.get(tag);
         }
         return mask;
     }

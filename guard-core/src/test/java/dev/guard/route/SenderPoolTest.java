@@ -553,6 +553,20 @@ class SenderPoolTest {
     }
 
     @Test
+    void tags_aMessageCarrying64Tags_goesToTheSenderThatCarriesThemAll() {
+        String[] tags = new String[64];
+        for (int i = 0; i < tags.length; i++) {
+            tags[i] = "t" + i;
+        }
+        SenderPool pool = builder(Sender.builder("bot-a").tags(tags).build()).build();
+
+        assertThat(granted(pool.acquire(fresh().carrying(tags)))).isEqualTo("bot-a");
+        assertThat(pool.acquire(fresh().carrying("t0", "unknown")))
+                .isEqualTo(new SendDecision.Rejected(
+                        SendDecision.Reason.NO_ELIGIBLE_SENDER, "no sender of pool 'default' may carry [t0, unknown]"));
+    }
+
+    @Test
     void ejection_ofTheOnlySenderForAMessage_isIgnored() {
         SenderPool pool = builder(Sender.builder("bot-a").tags("media").build(), Sender.of("bot-b"), Sender.of("bot-c"))
                 .build();
