@@ -1430,7 +1430,10 @@ public final class SenderPool {
             if (failuresInRow <= 0) {
                 throw new IllegalArgumentException("failuresInRow must be positive but was " + failuresInRow);
             }
-            if (duration == null || duration.isNegative() || duration.isZero() || duration.toDays() > 1) {
+            if (duration == null
+                    || duration.isNegative()
+                    || duration.isZero()
+                    || duration.compareTo(Duration.ofDays(1)) > 0) {
                 throw new IllegalArgumentException("duration must be positive and at most one day but was " + duration);
             }
             if (!(maxFraction >= 0 && maxFraction <= 1)) {

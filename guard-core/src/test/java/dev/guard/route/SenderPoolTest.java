@@ -130,6 +130,11 @@ class SenderPoolTest {
         assertThatThrownBy(() -> b.aimd(1.5, 0.1)).hasMessage("backoff must be between 0 and 1 but was 1.5");
         assertThatThrownBy(() -> b.ejection(0, Duration.ofSeconds(1), 0.5))
                 .hasMessage("failuresInRow must be positive but was 0");
+        assertThatThrownBy(() -> b.ejection(5, Duration.ofHours(47), 0.5))
+                .hasMessage("duration must be positive and at most one day but was PT47H");
+        assertThatThrownBy(() -> b.ejection(5, Duration.ofDays(1).plusNanos(1_000), 0.5))
+                .hasMessage("duration must be positive and at most one day but was PT24H0.000001S");
+        b.ejection(5, Duration.ofDays(1), 0.5);
         assertThatThrownBy(() -> b.warmUpQuality(-0.1, 0.1))
                 .hasMessage("maxFailureRate must be between 0 and 1 but was -0.1");
         assertThatThrownBy(() -> b.tagNeedsWarmUpStage("Links!", 1))
