@@ -29,15 +29,24 @@ public final class PlatformPreset {
     private final LimitSpec privateChat;
     private final LimitSpec groupChat;
     private final LimitSpec global;
+    /** Whether a group is also held to {@link #privateChat}, the limit of any one chat, on top of its own. */
+    private final boolean chatLimitInGroups;
 
     private PlatformPreset(
-            String name, long perSecond, long perDay, LimitSpec privateChat, LimitSpec groupChat, LimitSpec global) {
+            String name,
+            long perSecond,
+            long perDay,
+            LimitSpec privateChat,
+            LimitSpec groupChat,
+            LimitSpec global,
+            boolean chatLimitInGroups) {
         this.name = name;
         this.perSecond = perSecond;
         this.perDay = perDay;
         this.privateChat = privateChat;
         this.groupChat = groupChat;
         this.global = global;
+        this.chatLimitInGroups = chatLimitInGroups;
     }
 
     /**
@@ -50,11 +59,12 @@ public final class PlatformPreset {
      * allow more than 30 messages per second or so" for bulk notifications, "not able to send more than 20 messages
      * per minute to the same group". The 429's {@code retry_after} is in {@code ResponseParameters}
      * (https://core.telegram.org/bots/api#responseparameters): feed it to {@link SendDecision.Granted#retryAfter}.
-     * The preset does not use the short bursts: they are unspecified.
+     * The preset does not use the short bursts: they are unspecified. The one message per second holds in every
+     * chat, groups included: a group gets both limits, at most one message per second and 20 per minute.
      */
     public static PlatformPreset telegram() {
         return new PlatformPreset(
-                "telegram", 30, 0, exact(1, Duration.ofSeconds(1)), exact(20, Duration.ofMinutes(1)), null);
+                "telegram", 30, 0, exact(1, Duration.ofSeconds(1)), exact(20, Duration.ofMinutes(1)), null, true);
     }
 
     /**
@@ -72,7 +82,8 @@ public final class PlatformPreset {
                 0,
                 exact(1, Duration.ofSeconds(1)),
                 exact(20, Duration.ofMinutes(1)),
-                null);
+                null,
+                true);
     }
 
     /**
@@ -99,7 +110,9 @@ public final class PlatformPreset {
                 ? null
                 : new SlidingWindowCounter(tier.users, Duration.ofHours(24), SenderPool.DAY_BUCKETS);
         LimitSpec pair = exact(1, Duration.ofSeconds(6));
-        return new PlatformPreset("whatsapp-cloud-" + tier.name().toLowerCase(Locale.ROOT), 80, 0, pair, pair, global);
+        // The pair limit is already the group limit: applying it twice would change nothing.
+        return new PlatformPreset(
+                "whatsapp-cloud-" + tier.name().toLowerCase(Locale.ROOT), 80, 0, pair, pair, global, false);
     }
 
     /**
@@ -108,7 +121,7 @@ public final class PlatformPreset {
      * @param name a name for logs and exports
      * @param perSecond messages per second per sender
      * @param privateChat the limit of one private chat (any {@link LimitSpec} except gates and memberships)
-     * @param groupChat the limit of one group
+     * @param groupChat the limit of one group (a group is held to this limit only, not to {@code privateChat})
      * @throws IllegalArgumentException if {@code name} is empty, {@code perSecond} is not positive or a chat limit
      *     is missing or is a gate or membership
      */
@@ -120,7 +133,13 @@ public final class PlatformPreset {
             throw new IllegalArgumentException("perSecond must be positive but was " + perSecond);
         }
         return new PlatformPreset(
-                name, perSecond, 0, checkQuota("privateChat", privateChat), checkQuota("groupChat", groupChat), null);
+                name,
+                perSecond,
+                0,
+                checkQuota("privateChat", privateChat),
+                checkQuota("groupChat", groupChat),
+                null,
+                false);
     }
 
     /**
@@ -130,7 +149,8 @@ public final class PlatformPreset {
      * @throws IllegalArgumentException if {@code global} is null, a gate or a membership
      */
     public PlatformPreset withGlobal(LimitSpec global) {
-        return new PlatformPreset(name, perSecond, perDay, privateChat, groupChat, checkQuota("global", global));
+        return new PlatformPreset(
+                name, perSecond, perDay, privateChat, groupChat, checkQuota("global", global), chatLimitInGroups);
     }
 
     /**
@@ -142,7 +162,7 @@ public final class PlatformPreset {
         if (perDay < 0) {
             throw new IllegalArgumentException("perDay must not be negative but was " + perDay);
         }
-        return new PlatformPreset(name, perSecond, perDay, privateChat, groupChat, global);
+        return new PlatformPreset(name, perSecond, perDay, privateChat, groupChat, global, chatLimitInGroups);
     }
 
     /** The preset's name. */
@@ -165,9 +185,14 @@ public final class PlatformPreset {
         return privateChat;
     }
 
-    /** The limit of one group. */
+    /** The limit of one group; for Telegram a group is also held to {@link #privateChat()}, the limit of any chat. */
     public LimitSpec groupChat() {
         return groupChat;
+    }
+
+    /** Whether a group is held to {@link #privateChat()} as well as to {@link #groupChat()}. */
+    boolean chatLimitInGroups() {
+        return chatLimitInGroups;
     }
 
     /** The limit shared by the pool, or null. */

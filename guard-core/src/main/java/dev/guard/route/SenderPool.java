@@ -65,8 +65,13 @@ import org.slf4j.LoggerFactory;
 public final class SenderPool {
     static final int DAY_BUCKETS = 24;
     private static final int WARM_BUCKETS = 10;
+    /** The most sends a warm-up stage needs before its quality is judged (fewer when the allowance is smaller). */
+    static final long MIN_STAGE_SENT = 20;
+
+    /** The shortest wait a {@link SendDecision.Delayed} for busy senders answers: 1 ms. */
+    private static final long MIN_DELAY_MICROS = 1_000;
+
     private static final int MAX_TAGS = 64;
-    private static final long UNKNOWN_TAG = -1L;
     /** A retry_after longer than this cannot be a platform's answer: 2^53 microseconds, about 285 years. */
     private static final long MAX_MICROS = LimitSpec.EXACT_LIMIT - 1;
 
@@ -231,14 +236,15 @@ public final class SenderPool {
         if (all.length == 0) {
             return rejected(SendDecision.Reason.NO_SENDERS, "pool '" + name + "' has no senders", now, true);
         }
-        long mask = mask(message);
-        if (mask == UNKNOWN_TAG) {
+        // Every long is a valid mask (64 tags fill all bits), so an unknown tag is checked apart, not by a sentinel.
+        if (!knownTags(message)) {
             return rejected(
                     SendDecision.Reason.NO_ELIGIBLE_SENDER,
                     "no sender of pool '" + name + "' may carry " + message.tags(),
                     now,
                     false);
         }
+        long mask = mask(message);
         Step[] chat = chatSteps(message);
         try {
             if (message.pinnedSender() != null) {
@@ -366,6 +372,13 @@ public final class SenderPool {
         Step limit = m.kind() == ChatKind.GROUP
                 ? new Step(new StateKey(groupChatScope, m.chat()), preset.groupChat(), 1)
                 : new Step(new StateKey(privateChatScope, m.chat()), preset.privateChat(), 1);
+        if (m.kind() == ChatKind.GROUP && preset.chatLimitInGroups()) {
+            // Telegram's one message per second holds in every chat; a group's 20 per minute comes on top.
+            Step perChat = new Step(new StateKey(privateChatScope, m.chat()), preset.privateChat(), 1);
+            return globalStep == null
+                    ? new Step[] {gate, perChat, limit}
+                    : new Step[] {gate, perChat, limit, globalStep};
+        }
         return globalStep == null ? new Step[] {gate, limit} : new Step[] {gate, limit, globalStep};
     }
 
@@ -457,14 +470,19 @@ public final class SenderPool {
 
     /**
      * The sender that {@code key} maps to by rendezvous hashing over the eligible senders, when it is free now:
-     * every process computes the same one, and adding a sender moves only the keys that now map to it.
+     * every process computes the same one, and adding a sender moves only the keys that now map to it. Ejected
+     * senders are skipped, as pick skips them, unless every eligible sender is ejected.
      */
     private SenderState rendezvous(SenderState[] all, long mask, String key, long now) {
+        boolean anyNotEjected = false;
+        for (SenderState s : all) {
+            anyNotEjected |= eligible(s, mask) && now >= s.ejectedUntilMicros;
+        }
         long keyHash = SenderState.mix(key.hashCode());
         SenderState best = null;
         long bestWeight = Long.MIN_VALUE;
         for (SenderState s : all) {
-            if (!eligible(s, mask)) {
+            if (!eligible(s, mask) || (anyNotEjected && now < s.ejectedUntilMicros)) {
                 continue;
             }
             long weight = SenderState.mix(keyHash ^ s.affinitySeed);
@@ -477,10 +495,17 @@ public final class SenderPool {
     }
 
     private SendDecision exhausted(SenderState[] all, long mask, OutboundMessage m, long now) {
+        // The wait is the earliest time pick would choose a sender: an ejected one only counts while every eligible
+        // sender is ejected, else once its ejection ends. An ejected sender free now must not make the wait zero.
+        boolean anyNotEjected = false;
+        for (SenderState s : all) {
+            anyNotEjected |= eligible(s, mask) && now >= s.ejectedUntilMicros;
+        }
         long earliest = Long.MAX_VALUE;
         for (SenderState s : all) {
             if (eligible(s, mask)) {
-                earliest = Math.min(earliest, Math.max(now, s.notBeforeMicros));
+                long from = anyNotEjected ? Math.max(now, s.ejectedUntilMicros) : now;
+                earliest = Math.min(earliest, Math.max(from, s.notBeforeMicros));
             }
         }
         if (earliest == Long.MAX_VALUE) {
@@ -493,7 +518,8 @@ public final class SenderPool {
         if (exhausted.compareAndSet(false, true)) {
             emit(PoolEvent.Type.POOL_EXHAUSTED, "", now, "every eligible sender is busy until " + instant(earliest));
         }
-        return delayed(earliest, now, SendDecision.Reason.SENDERS_BUSY);
+        // A sender free now that the attempts did not reach: ask for a short wait, never zero (callers would spin).
+        return delayed(Math.max(earliest, now + MIN_DELAY_MICROS), now, SendDecision.Reason.SENDERS_BUSY);
     }
 
     /** A rejection; one that leaves the pool without any sender for the message also marks the pool exhausted. */
@@ -608,12 +634,14 @@ public final class SenderPool {
      * SenderStatus#ACTIVE} again), and a warming sender steps back one stage.
      *
      * @throws IllegalArgumentException if {@code sender} is unknown
-     * @throws GuardStorageException if the storage fails (the block then holds in this process only)
+     * @throws GuardStorageException if the storage fails (the block then holds in this process only, until the
+     *     sender is set {@link SenderStatus#ACTIVE})
      */
     public void blocked(String sender) {
         SenderState s = state(sender);
         long now = ticker.epochMicros();
         s.blocked(hourOfWeek(now));
+        s.holdUnconfirmed = true;
         s.heldLocally = true;
         storage.addMember(s.heldKey, Long.MAX_VALUE, now);
         int[] stages = new int[2];
@@ -666,15 +694,23 @@ public final class SenderPool {
             if (status == SenderStatus.ACTIVE) {
                 // Record first, gate next, membership last: no pool can route to it before its record says ACTIVE,
                 // and none can send on a stale warm-up stage before re-reading it (the gate outlasts a sync).
-                updateRecord(s, now, r -> r.withStatus(SenderStatus.ACTIVE));
+                // Re-activation restarts the stage's clock: the time blocked is no proof of quality.
+                updateRecord(
+                        s,
+                        now,
+                        r -> r.status() == SenderStatus.ACTIVE
+                                ? r
+                                : r.withStatus(SenderStatus.ACTIVE).withStage(r.stage(), now));
                 long until = saturatedAdd(now, syncIntervalMicros + 1);
                 storage.raiseGate(s.gateKey, until, now);
                 s.notBeforeMicros = until;
                 storage.removeMember(s.heldKey);
+                s.holdUnconfirmed = false;
                 s.heldLocally = false;
                 s.ejectedUntilMicros = 0;
                 s.resetFailures();
             } else {
+                s.holdUnconfirmed = true;
                 s.heldLocally = true;
                 storage.addMember(s.heldKey, Long.MAX_VALUE, now);
                 updateRecord(s, now, r -> r.withStatus(status));
@@ -859,19 +895,30 @@ public final class SenderPool {
             s.stageFailed.set(0);
             s.stageBlocked.set(0);
         }
+        if (old.perSecond != next.perSecond || old.perDay != next.perDay) {
+            // A "not before" learnt from the old limits (a full day's quota) would hide a raised limit for up to a
+            // day. Keep only a gate's deadline: gates do not depend on limits.
+            long cooling = s.coolingUntilMicros;
+            s.notBeforeMicros = Math.min(s.notBeforeMicros, cooling);
+        }
         if (record.status() != SenderStatus.ACTIVE) {
             s.heldLocally = true;
-        } else if (old.status != SenderStatus.ACTIVE) {
+            s.holdUnconfirmed = false; // the storage has it now
+        } else if (old.status != SenderStatus.ACTIVE && !s.holdUnconfirmed) {
             s.heldLocally = false;
         }
     }
 
     /**
      * Clears the local "held" mark of an active sender once the storage no longer holds it: the mark may come from
-     * a batch that saw a block before this pool read the record, and the block may since have been lifted.
+     * a batch that saw a block before this pool read the record, and the block may since have been lifted. A block
+     * made here that the storage never recorded (it failed) stays: it holds in this process until set active.
      */
     private void probeHeld(SenderState s, long now) {
-        if (s.heldLocally && s.view.status == SenderStatus.ACTIVE && !storage.isMember(s.heldKey, now)) {
+        if (s.heldLocally
+                && !s.holdUnconfirmed
+                && s.view.status == SenderStatus.ACTIVE
+                && !storage.isMember(s.heldKey, now)) {
             s.heldLocally = false;
         }
     }
@@ -937,6 +984,11 @@ public final class SenderPool {
             return;
         }
         long sent = s.stageSent.get();
+        if (sent < minStageSent(schedule, v.stage)) {
+            // No evidence yet: rates over a handful of sends (or none) say nothing about quality. The stage runs
+            // on until the sender has sent enough through this pool.
+            return;
+        }
         double failureRate = sent == 0 ? 0 : (double) s.stageFailed.get() / sent;
         double blockRate = sent == 0 ? 0 : (double) s.stageBlocked.get() / sent;
         boolean quality = failureRate <= maxWarmUpFailureRate && blockRate <= maxWarmUpBlockRate;
@@ -967,6 +1019,14 @@ public final class SenderPool {
                 emit(PoolEvent.Type.WARM_UP_HELD, s.id, now, "stage " + stage + " again, " + rates);
             }
         }
+    }
+
+    /**
+     * The messages a warming sender must have sent through this pool in a stage before the stage may end: the
+     * stage's allowance, at most {@link #MIN_STAGE_SENT}.
+     */
+    static long minStageSent(WarmUpSchedule schedule, int stage) {
+        return Math.min(schedule.allowance(stage), MIN_STAGE_SENT);
     }
 
     /**
@@ -1073,7 +1133,8 @@ public final class SenderPool {
 
     /**
      * Tests whether A/B groups {@code groupA} and {@code groupB} differ in {@code metric}, from this process's
-     * counters: a two-proportion z-test.
+     * counters: a two-proportion z-test. A group with more events than grants (feedback for sends granted
+     * elsewhere) counts each event as a send.
      *
      * @throws IllegalArgumentException if either group has no sender
      */
@@ -1086,7 +1147,12 @@ public final class SenderPool {
         PoolStats stats = stats();
         GroupStats a = stats.group(groupA);
         GroupStats b = stats.group(groupB);
-        return GroupComparison.test(groupA, groupB, metric, a.events(metric), a.sent(), b.events(metric), b.sent());
+        long eventsA = a.events(metric);
+        long eventsB = b.events(metric);
+        // Feedback may arrive for sends this process did not grant (another process's, or before a restart): each
+        // such event is a send too, so the trials are never fewer than the events.
+        return GroupComparison.test(
+                groupA, groupB, metric, eventsA, Math.max(a.sent(), eventsA), eventsB, Math.max(b.sent(), eventsB));
     }
 
     // ------------------------------------------------------------------------------------------------ helpers
@@ -1134,19 +1200,23 @@ public final class SenderPool {
         }
     }
 
-    private long mask(OutboundMessage m) {
-        String[] tags = m.tagArray();
-        if (tags.length == 0) {
-            return 0;
+    /** Whether the pool knows every tag of {@code m}; tags are never forgotten, so a later mask sees them too. */
+    private boolean knownTags(OutboundMessage m) {
+        Map<String, Integer> bits = tagBits;
+        for (String tag : m.tagArray()) {
+            if (!bits.containsKey(tag)) {
+                return false;
+            }
         }
+        return true;
+    }
+
+    /** The tag bits of {@code m}, whose tags {@link #knownTags} found known. */
+    private long mask(OutboundMessage m) {
         Map<String, Integer> bits = tagBits;
         long mask = 0;
-        for (String tag : tags) {
-            Integer bit = bits.get(tag);
-            if (bit == null) {
-                return UNKNOWN_TAG;
-            }
-            mask |= 1L << bit;
+        for (String tag : m.tagArray()) {
+            mask |= 1L << bits.get(tag);
         }
         return mask;
     }
@@ -1360,7 +1430,10 @@ public final class SenderPool {
             if (failuresInRow <= 0) {
                 throw new IllegalArgumentException("failuresInRow must be positive but was " + failuresInRow);
             }
-            if (duration == null || duration.isNegative() || duration.isZero() || duration.toDays() > 1) {
+            if (duration == null
+                    || duration.isNegative()
+                    || duration.isZero()
+                    || duration.compareTo(Duration.ofDays(1)) > 0) {
                 throw new IllegalArgumentException("duration must be positive and at most one day but was " + duration);
             }
             if (!(maxFraction >= 0 && maxFraction <= 1)) {
@@ -1374,7 +1447,9 @@ public final class SenderPool {
 
         /**
          * The quality a warming sender must keep over a stage to advance: failures and blocks (platform and
-         * recipients) per message sent at most these. Defaults 0.05 and 0.02.
+         * recipients) per message sent at most these. Defaults 0.05 and 0.02. A stage ends only once the sender has
+         * sent at least its allowance, or 20 messages if the allowance is larger, through the pool in it: an idle
+         * sender stays at its stage.
          *
          * @throws IllegalArgumentException if a rate is not in [0, 1]
          */

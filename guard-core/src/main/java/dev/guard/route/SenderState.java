@@ -81,6 +81,11 @@ final class SenderState {
     volatile View view;
     /** Set when the storage said this sender is held (blocked or retired) before our record said so. */
     volatile boolean heldLocally;
+    /**
+     * Set while a block or retirement made in this process has not reached the storage (it failed): the local
+     * "held" mark then stays until the record says so or the sender is set active again.
+     */
+    volatile boolean holdUnconfirmed;
 
     volatile long notBeforeMicros;
     volatile long coolingUntilMicros;

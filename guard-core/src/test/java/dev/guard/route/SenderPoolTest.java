@@ -130,6 +130,11 @@ class SenderPoolTest {
         assertThatThrownBy(() -> b.aimd(1.5, 0.1)).hasMessage("backoff must be between 0 and 1 but was 1.5");
         assertThatThrownBy(() -> b.ejection(0, Duration.ofSeconds(1), 0.5))
                 .hasMessage("failuresInRow must be positive but was 0");
+        assertThatThrownBy(() -> b.ejection(5, Duration.ofHours(47), 0.5))
+                .hasMessage("duration must be positive and at most one day but was PT47H");
+        assertThatThrownBy(() -> b.ejection(5, Duration.ofDays(1).plusNanos(1_000), 0.5))
+                .hasMessage("duration must be positive and at most one day but was PT24H0.000001S");
+        b.ejection(5, Duration.ofDays(1), 0.5);
         assertThatThrownBy(() -> b.warmUpQuality(-0.1, 0.1))
                 .hasMessage("maxFailureRate must be between 0 and 1 but was -0.1");
         assertThatThrownBy(() -> b.tagNeedsWarmUpStage("Links!", 1))
@@ -169,6 +174,32 @@ class SenderPoolTest {
         assertThat(((SendDecision.Rejected) d).detail()).isEqualTo("test evaluate failed: down");
         failing.failing = false;
         assertThat(pool.acquire(fresh()).granted()).isTrue();
+    }
+
+    @Test
+    void blocked_whileTheStorageFails_holdsInThisProcess_untilSetActive() {
+        FailingStorage failing = new FailingStorage(storage);
+        SenderPool pool = SenderPool.builder(failing)
+                .ticker(ticker)
+                .sender(Sender.of("bot-a"))
+                .sender(Sender.of("bot-b"))
+                .build();
+        failing.failingWrites = true;
+
+        assertThatThrownBy(() -> pool.blocked("bot-a"))
+                .isInstanceOf(GuardStorageException.class)
+                .hasMessageContaining("down");
+        failing.failingWrites = false;
+        ticker.advance(Duration.ofSeconds(2));
+        pool.sync();
+
+        assertThat(pool.status("bot-a")).isEqualTo(SenderStatus.BLOCKED);
+        for (int i = 0; i < 20; i++) {
+            assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-b");
+        }
+        pool.setStatus("bot-a", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofSeconds(2));
+        assertThat(granted(pool.acquire(fresh().pinnedTo("bot-a")))).isEqualTo("bot-a");
     }
 
     // ------------------------------------------------------------------------------------------------ gates
@@ -228,8 +259,60 @@ class SenderPoolTest {
         OutboundMessage group = OutboundMessage.to("group-1").inGroup();
         for (int i = 0; i < 20; i++) {
             assertThat(pool.acquire(group).granted()).isTrue();
+            ticker.advance(Duration.ofSeconds(1));
         }
         assertThat(((SendDecision.Delayed) pool.acquire(group)).reason()).isEqualTo(SendDecision.Reason.CHAT_LIMIT);
+    }
+
+    @Test
+    void telegramGroup_getsOneMessagePerSecond_and20PerMinute() {
+        SenderPool pool =
+                builder(Sender.of("bot-a")).preset(PlatformPreset.telegram()).build();
+        OutboundMessage group = OutboundMessage.to("g").inGroup();
+        assertThat(pool.acquire(group).granted()).isTrue();
+
+        SendDecision d = pool.acquire(group);
+
+        assertThat(d)
+                .isEqualTo(new SendDecision.Delayed(
+                        ticker.now().plusSeconds(1), Duration.ofSeconds(1), SendDecision.Reason.CHAT_LIMIT));
+        for (int i = 1; i < 20; i++) {
+            ticker.advance(Duration.ofSeconds(1));
+            assertThat(pool.acquire(group).granted()).isTrue();
+        }
+        ticker.advance(Duration.ofSeconds(1));
+        // 20 in the last 20 seconds: the minute's limit holds until the first one is a minute old.
+        assertThat(((SendDecision.Delayed) pool.acquire(group)).retryAfter()).isEqualTo(Duration.ofSeconds(40));
+    }
+
+    @Test
+    void whatsAppGroup_getsThePairLimitOnce() {
+        SenderPool pool = builder(Sender.of("num-a"))
+                .preset(PlatformPreset.whatsAppCloud(PlatformPreset.WhatsAppTier.UNLIMITED))
+                .build();
+        OutboundMessage group = OutboundMessage.to("g").inGroup();
+        assertThat(pool.acquire(group).granted()).isTrue();
+
+        assertThat(((SendDecision.Delayed) pool.acquire(group)).retryAfter()).isEqualTo(Duration.ofSeconds(6));
+        ticker.advance(Duration.ofSeconds(6));
+        assertThat(pool.acquire(group).granted()).isTrue();
+    }
+
+    @Test
+    void raisedPerDayLimit_appliesAtOnce_insteadOfAfterTheOldDay() {
+        SenderPool pool =
+                builder(Sender.builder("bot-a").group("g").perDay(3).build()).build();
+        for (int i = 0; i < 3; i++) {
+            assertThat(pool.acquire(fresh()).granted()).isTrue();
+        }
+        assertThat(((SendDecision.Delayed) pool.acquire(fresh())).retryAfter()).isGreaterThan(Duration.ofHours(20));
+
+        pool.setGroupLimits("g", 30, 10);
+
+        for (int i = 0; i < 7; i++) {
+            assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-a");
+        }
+        assertThat(pool.acquire(fresh()).granted()).isFalse();
     }
 
     @Test
@@ -319,6 +402,7 @@ class SenderPoolTest {
         for (int i = 0; i < 20; i++) {
             assertThat(granted(pool.acquire(fresh().carrying("links")))).isEqualTo("bot-old");
         }
+        sendClean(pool, "bot-new", SenderPool.MIN_STAGE_SENT);
         ticker.advance(Duration.ofMinutes(1));
         pool.sync();
 
@@ -436,6 +520,58 @@ class SenderPoolTest {
     }
 
     @Test
+    void ejectedSenderFreeWhileTheOtherIsBusy_delaysUntilTheOtherIsFree_neverByZero() {
+        SenderPool pool = builder(Sender.builder("bot-a").perSecond(1).build(), Sender.of("bot-b"))
+                .build();
+        for (int i = 0; i < 5; i++) {
+            pool.failed("bot-b", "timeout");
+        }
+        assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-a");
+
+        Duration wait = Duration.ZERO;
+        for (int i = 0; i < 2; i++) {
+            SendDecision d = pool.acquire(fresh());
+
+            assertThat(d).isInstanceOf(SendDecision.Delayed.class);
+            wait = ((SendDecision.Delayed) d).retryAfter();
+            // bot-a's per-second counter frees up within its window plus one sub-bucket.
+            assertThat(wait).isPositive().isLessThanOrEqualTo(Duration.ofMillis(1100));
+        }
+        ticker.advance(wait);
+        assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-a");
+    }
+
+    @Test
+    void stickyBy_skipsAnEjectedSender_andReturnsToItAfterTheEjection() {
+        SenderPool pool = pool("bot-a", "bot-b");
+        OutboundMessage sticky = OutboundMessage.to("user-1").stickyBy("user-1");
+        String home = granted(pool.acquire(sticky));
+        String other = home.equals("bot-a") ? "bot-b" : "bot-a";
+        for (int i = 0; i < 5; i++) {
+            pool.failed(home, "timeout");
+        }
+        ticker.advance(Duration.ofSeconds(1)); // past the chat's limit
+
+        assertThat(granted(pool.acquire(sticky))).isEqualTo(other);
+        ticker.advance(Duration.ofSeconds(30));
+        assertThat(granted(pool.acquire(sticky))).isEqualTo(home);
+    }
+
+    @Test
+    void tags_aMessageCarrying64Tags_goesToTheSenderThatCarriesThemAll() {
+        String[] tags = new String[64];
+        for (int i = 0; i < tags.length; i++) {
+            tags[i] = "t" + i;
+        }
+        SenderPool pool = builder(Sender.builder("bot-a").tags(tags).build()).build();
+
+        assertThat(granted(pool.acquire(fresh().carrying(tags)))).isEqualTo("bot-a");
+        assertThat(pool.acquire(fresh().carrying("unknown")))
+                .isEqualTo(new SendDecision.Rejected(
+                        SendDecision.Reason.NO_ELIGIBLE_SENDER, "no sender of pool 'default' may carry [unknown]"));
+    }
+
+    @Test
     void ejection_ofTheOnlySenderForAMessage_isIgnored() {
         SenderPool pool = builder(Sender.builder("bot-a").tags("media").build(), Sender.of("bot-b"), Sender.of("bot-c"))
                 .build();
@@ -473,6 +609,7 @@ class SenderPoolTest {
                 .filteredOn(e -> e.type() == PoolEvent.Type.WARM_UP_HELD)
                 .hasSize(1);
         // A clean stage next: it advances.
+        sendClean(pool, "bot-new", SenderPool.MIN_STAGE_SENT);
         ticker.advance(Duration.ofMinutes(1));
         pool.sync();
         assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
@@ -480,12 +617,79 @@ class SenderPoolTest {
     }
 
     @Test
-    void blocked_stepsAWarmingSenderBack_andActiveAgainWaitsOneSyncInterval() {
-        WarmUpSchedule schedule = WarmUpSchedule.table(10, 20, 40).withStageLength(Duration.ofMinutes(1));
-        SenderPool pool = builder(Sender.builder("bot-new").warmUp(schedule).build(), Sender.of("bot-old"))
-                .build();
+    void warmUp_idleSender_staysAtItsStage_untilItHasSentEnough() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(100, 200).withStageLength(Duration.ofMinutes(1));
+        SenderPool pool =
+                builder(Sender.builder("bot-new").warmUp(schedule).build()).build();
+
+        for (int i = 0; i < 10; i++) {
+            ticker.advance(Duration.ofMinutes(1));
+            pool.sync();
+        }
+
+        assertThat(pool.warmUpStage("bot-new")).isZero();
+        assertThat(events).extracting(PoolEvent::type).doesNotContain(PoolEvent.Type.WARM_UP_ADVANCED);
+        sendClean(pool, SenderPool.MIN_STAGE_SENT - 1);
+        pool.sync();
+        assertThat(pool.warmUpStage("bot-new")).isZero();
+        sendClean(pool, 1);
+        pool.sync();
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
+    }
+
+    @Test
+    void warmUp_reactivatedAfterALongBlock_restartsTheStage() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(10, 20, 40)
+                .withWindow(Duration.ofMinutes(1))
+                .withStageLength(Duration.ofMinutes(1));
+        SenderPool pool =
+                builder(Sender.builder("bot-new").warmUp(schedule).build()).build();
+        sendClean(pool, 10);
         ticker.advance(Duration.ofMinutes(1));
         pool.sync();
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
+        pool.blocked("bot-new");
+        assertThat(pool.warmUpStage("bot-new")).isZero();
+        ticker.advance(Duration.ofMinutes(5));
+
+        pool.setStatus("bot-new", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofMillis(1001));
+        sendClean(pool, 10);
+        pool.sync();
+
+        // The stage began at re-activation, not at the block: a minute has not passed yet.
+        assertThat(pool.warmUpStage("bot-new")).isZero();
+        ticker.advance(Duration.ofMinutes(1));
+        pool.sync();
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
+    }
+
+    /** Sends {@code n} messages through the pool, each to a fresh chat and delivered. */
+    private void sendClean(SenderPool pool, long n) {
+        for (long i = 0; i < n; i++) {
+            ((SendDecision.Granted) pool.acquire(fresh())).delivered(Duration.ofMillis(20));
+        }
+    }
+
+    /** Sends {@code n} messages through {@code sender}, each to a fresh chat and delivered. */
+    private void sendClean(SenderPool pool, String sender, long n) {
+        for (long i = 0; i < n; i++) {
+            ((SendDecision.Granted) pool.acquire(fresh().pinnedTo(sender))).delivered(Duration.ofMillis(20));
+        }
+    }
+
+    @Test
+    void blocked_stepsAWarmingSenderBack_andActiveAgainWaitsOneSyncInterval() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(10, 20, 40)
+                .withWindow(Duration.ofMinutes(1))
+                .withStageLength(Duration.ofMinutes(1));
+        SenderPool pool = builder(Sender.builder("bot-new").warmUp(schedule).build(), Sender.of("bot-old"))
+                .build();
+        sendClean(pool, "bot-new", 10);
+        ticker.advance(Duration.ofMinutes(1));
+        pool.sync();
+        ticker.advance(Duration.ofMinutes(1)); // the warm-up window forgets stage 0's sends
+        sendClean(pool, "bot-new", 20);
         ticker.advance(Duration.ofMinutes(1));
         pool.sync();
         assertThat(pool.allowance("bot-new")).isEqualTo(40);
@@ -501,6 +705,7 @@ class SenderPoolTest {
         for (int i = 0; i < 20; i++) {
             assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-old");
         }
+        ticker.advance(Duration.ofMinutes(1)); // blocked a while; the warm-up window forgets the earlier sends
 
         pool.setStatus("bot-new", SenderStatus.ACTIVE);
 
@@ -649,6 +854,26 @@ class SenderPoolTest {
     }
 
     @Test
+    void compare_feedbackWithoutALocalGrant_countsAsTrials() {
+        SenderPool pool = builder(
+                        Sender.builder("a-1").group("a").build(),
+                        Sender.builder("b-1").group("b").build())
+                .build();
+        pool.acquire(fresh().pinnedTo("a-1"));
+        for (int i = 0; i < 3; i++) {
+            pool.failed("a-1", "timeout"); // two of them for sends another process granted
+        }
+        pool.blocked("b-1");
+
+        GroupComparison failures = pool.compare("a", "b", GroupComparison.Metric.FAILURE_RATE);
+        GroupComparison blocks = pool.compare("a", "b", GroupComparison.Metric.BLOCK_RATE);
+
+        assertThat(failures.trialsA()).isEqualTo(3);
+        assertThat(failures.rateA()).isEqualTo(1.0);
+        assertThat(blocks.rateB()).isEqualTo(1.0);
+    }
+
+    @Test
     void compare_findsTheGroupWithMoreBlocks() {
         SenderPool pool = builder(
                         Sender.builder("a-1").group("a").perSecond(1000).build(),
@@ -710,6 +935,8 @@ class SenderPoolTest {
     private static final class FailingStorage implements Storage {
         private final Storage delegate;
         volatile boolean failing;
+        /** Fails every membership and record write. */
+        volatile boolean failingWrites;
 
         FailingStorage(Storage delegate) {
             this.delegate = delegate;
@@ -730,6 +957,9 @@ class SenderPoolTest {
 
         @Override
         public void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
+            if (failingWrites) {
+                throw new GuardStorageException("test", "addMember", "down", null);
+            }
             delegate.addMember(key, expiresAtMicros, nowMicros);
         }
 
@@ -750,6 +980,9 @@ class SenderPoolTest {
 
         @Override
         public long putRecord(StateKey key, byte[] value, long expectedVersion) {
+            if (failingWrites) {
+                throw new GuardStorageException("test", "putRecord", "down", null);
+            }
             return delegate.putRecord(key, value, expectedVersion);
         }
 

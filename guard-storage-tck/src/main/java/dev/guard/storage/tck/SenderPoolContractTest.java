@@ -245,6 +245,9 @@ public abstract class SenderPoolContractTest {
         WarmUpSchedule schedule = WarmUpSchedule.table(10, 20).withStageLength(Duration.ofMinutes(1));
         SenderPool one = pool(Sender.builder("bot-new").warmUp(schedule).build());
         SenderPool two = pool(Sender.builder("bot-new").warmUp(schedule).build());
+        for (int i = 0; i < 10; i++) {
+            assertThat(one.acquire(fresh()).granted()).isTrue(); // a stage ends only after enough sends
+        }
         ticker.advance(Duration.ofMinutes(1));
 
         one.sync();
@@ -264,7 +267,10 @@ public abstract class SenderPoolContractTest {
                 WarmUpSchedule.table(5, 50).withWindow(Duration.ofMinutes(1)).withStageLength(Duration.ofMinutes(1));
         SenderPool one = pool(Sender.builder("bot-new").warmUp(schedule).build());
         SenderPool two = pool(Sender.builder("bot-new").warmUp(schedule).build());
-        ticker.advance(Duration.ofMinutes(1));
+        for (int i = 0; i < 5; i++) {
+            assertThat(two.acquire(fresh()).granted()).isTrue(); // a stage ends only after enough sends
+        }
+        ticker.advance(Duration.ofMinutes(2)); // the stage is over and its window has forgotten the sends
         two.sync();
         assertThat(two.allowance("bot-new")).isEqualTo(50);
 
