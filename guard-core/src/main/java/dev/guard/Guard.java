@@ -554,6 +554,10 @@ public final class Guard<M> {
         }
         return evaluateAsync(Batch.of(new Step(noticeKey, plan.notice.spec, 1)), now)
                 .handle((result, failure) -> {
+                    if (failure == null && (result == null || result.size() != 1)) {
+                        // An answer that does not fit the one-step batch is the storage's failure.
+                        failure = new IllegalStateException("storage answered " + result + " for one step");
+                    }
                     if (failure != null) {
                         storageFailed(failure, now);
                     } else {

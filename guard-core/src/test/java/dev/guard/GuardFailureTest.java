@@ -32,6 +32,8 @@ class GuardFailureTest {
         volatile boolean wrongSizeAsync;
         /** Every synchronous call fails: only the asynchronous one works. */
         volatile boolean failSync;
+        /** evaluateAsync answers null for the reject notice's batch. */
+        volatile boolean nullForNotice;
 
         private void call(String operation) {
             calls.incrementAndGet();
@@ -51,6 +53,9 @@ class GuardFailureTest {
             calls.incrementAndGet();
             if (throwOnAsync) {
                 throw new IllegalStateException("not a stage");
+            }
+            if (nullForNotice && batch.step(0).key().scope().endsWith(Guard.NOTICE_SCOPE)) {
+                return CompletableFuture.completedFuture(null);
             }
             if (wrongSizeAsync) {
                 long[] outcomes = new long[batch.size() + 1];
@@ -332,5 +337,24 @@ class GuardFailureTest {
         assertThat(throttled.reason()).isEqualTo(Reason.THROTTLED);
         assertThat(again.reason()).isEqualTo(Reason.THROTTLED);
         assertThat(notices).as("one notice per window").hasValue(1);
+    }
+
+    @Test
+    void checkAsync_aNoticeAnswerThatDoesNotFit_isAStorageFailure_andTheStageStillCompletes() throws Exception {
+        AtomicInteger notices = new AtomicInteger();
+        AtomicInteger decided = new AtomicInteger();
+        Guard<Msg> guard = builder()
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> notices.incrementAndGet())
+                .listener((m, d, nanos) -> decided.incrementAndGet())
+                .build();
+        guard.checkAsync(new Msg(1, "a")).toCompletableFuture().get();
+        storage.nullForNotice = true;
+
+        Decision throttled =
+                guard.checkAsync(new Msg(1, "b")).toCompletableFuture().get();
+
+        assertThat(throttled.reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(notices).hasValue(0);
+        assertThat(decided).hasValue(2);
     }
 }

@@ -609,6 +609,7 @@ public final class SenderPool {
         long until = saturatedAdd(now, micros);
         // Gate this process first, so that a failing storage still leaves the sender gated here.
         s.notBeforeMicros = Math.max(s.notBeforeMicros, until);
+        s.localGateMicros = Math.max(s.localGateMicros, until);
         // The deadline in force may be later than ours: another pool was pushed back for longer.
         long inForce = storage.raiseGate(s.gateKey, until, now);
         s.notBeforeMicros = Math.max(s.notBeforeMicros, inForce);
@@ -635,12 +636,15 @@ public final class SenderPool {
      *
      * @throws IllegalArgumentException if {@code sender} is unknown
      * @throws GuardStorageException if the storage fails (the block then holds in this process only, until the
-     *     sender is set {@link SenderStatus#ACTIVE})
+     *     sender is set {@link SenderStatus#ACTIVE} here, or a record written since says it is active: another pool
+     *     blocked it and set it active again; a {@code setStatus(ACTIVE)} elsewhere that finds the record active
+     *     already writes nothing, and does not end it)
      */
     public void blocked(String sender) {
         SenderState s = state(sender);
         long now = ticker.epochMicros();
         s.blocked(hourOfWeek(now));
+        s.holdSinceMicros = now;
         s.holdUnconfirmed = true;
         s.heldLocally = true;
         storage.addMember(s.heldKey, Long.MAX_VALUE, now);
@@ -710,6 +714,7 @@ public final class SenderPool {
                 s.ejectedUntilMicros = 0;
                 s.resetFailures();
             } else {
+                s.holdSinceMicros = now;
                 s.holdUnconfirmed = true;
                 s.heldLocally = true;
                 storage.addMember(s.heldKey, Long.MAX_VALUE, now);
@@ -898,12 +903,16 @@ public final class SenderPool {
         if (old.perSecond != next.perSecond || old.perDay != next.perDay) {
             // A "not before" learnt from the old limits (a full day's quota) would hide a raised limit for up to a
             // day. Keep only a gate's deadline: gates do not depend on limits.
-            long cooling = s.coolingUntilMicros;
-            s.notBeforeMicros = Math.min(s.notBeforeMicros, cooling);
+            long gate = Math.max(s.coolingUntilMicros, s.localGateMicros);
+            s.notBeforeMicros = Math.min(s.notBeforeMicros, gate);
         }
         if (record.status() != SenderStatus.ACTIVE) {
             s.heldLocally = true;
             s.holdUnconfirmed = false; // the storage has it now
+        } else if (s.holdUnconfirmed && record.stageStartMicros() > s.holdSinceMicros) {
+            // Written after the hold that never reached the storage, and active: another pool set it active since.
+            s.holdUnconfirmed = false;
+            s.heldLocally = false;
         } else if (old.status != SenderStatus.ACTIVE && !s.holdUnconfirmed) {
             s.heldLocally = false;
         }

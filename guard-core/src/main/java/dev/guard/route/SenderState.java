@@ -83,9 +83,19 @@ final class SenderState {
     volatile boolean heldLocally;
     /**
      * Set while a block or retirement made in this process has not reached the storage (it failed): the local
-     * "held" mark then stays until the record says so or the sender is set active again.
+     * "held" mark then stays until the record says so, the sender is set active again here, or a record written
+     * after it ({@link #holdSinceMicros}) says the sender is active (another pool set it active since).
      */
     volatile boolean holdUnconfirmed;
+
+    /** When the unconfirmed hold was made. */
+    volatile long holdSinceMicros;
+
+    /**
+     * The latest retry_after deadline this process was told of, kept even when the storage failed to record it: a
+     * change of limits clears the "not before" learnt from the old limits, but never below this.
+     */
+    volatile long localGateMicros;
 
     volatile long notBeforeMicros;
     volatile long coolingUntilMicros;

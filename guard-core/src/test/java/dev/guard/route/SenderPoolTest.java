@@ -202,6 +202,59 @@ class SenderPoolTest {
         assertThat(granted(pool.acquire(fresh().pinnedTo("bot-a")))).isEqualTo("bot-a");
     }
 
+    @Test
+    void anUnrecordedBlock_endsWhenARecordWrittenSinceSaysActive() {
+        FailingStorage failing = new FailingStorage(storage);
+        SenderPool here = SenderPool.builder(failing)
+                .ticker(ticker)
+                .sender(Sender.of("bot-a"))
+                .sender(Sender.of("bot-b"))
+                .build();
+        SenderPool there = SenderPool.builder(storage)
+                .ticker(ticker)
+                .sender(Sender.of("bot-a"))
+                .sender(Sender.of("bot-b"))
+                .build();
+        failing.failingWrites = true;
+        assertThatThrownBy(() -> here.blocked("bot-a")).isInstanceOf(GuardStorageException.class);
+        failing.failingWrites = false;
+        ticker.advance(Duration.ofSeconds(2));
+
+        // Another pool blocks the sender and sets it active again: its record, written after the unrecorded block,
+        // says active.
+        there.blocked("bot-a");
+        ticker.advance(Duration.ofSeconds(2));
+        there.setStatus("bot-a", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofMinutes(2));
+        here.sync();
+
+        assertThat(here.status("bot-a")).isEqualTo(SenderStatus.ACTIVE);
+        assertThat(granted(here.acquire(fresh().pinnedTo("bot-a")))).isEqualTo("bot-a");
+    }
+
+    @Test
+    void aRetryAfterTheStorageFailedToRecord_survivesAChangeOfLimits() {
+        FailingStorage failing = new FailingStorage(storage);
+        SenderPool pool = SenderPool.builder(failing)
+                .ticker(ticker)
+                .sender(Sender.builder("bot-a").group("g").build())
+                .build();
+        SendDecision.Granted g = (SendDecision.Granted) pool.acquire(fresh());
+        failing.failingGates = true;
+        assertThatThrownBy(() -> g.retryAfter(Duration.ofSeconds(30))).isInstanceOf(GuardStorageException.class);
+        failing.failingGates = false;
+
+        pool.setGroupLimits("g", 10, 1000);
+        ticker.advance(Duration.ofSeconds(10));
+        pool.sync();
+
+        assertThat(pool.acquire(fresh()).granted())
+                .as("still within the platform's retry_after")
+                .isFalse();
+        ticker.advance(Duration.ofSeconds(20));
+        assertThat(pool.acquire(fresh()).granted()).isTrue();
+    }
+
     // ------------------------------------------------------------------------------------------------ gates
 
     @Test
@@ -937,6 +990,8 @@ class SenderPoolTest {
         volatile boolean failing;
         /** Fails every membership and record write. */
         volatile boolean failingWrites;
+        /** Fails every gate raise. */
+        volatile boolean failingGates;
 
         FailingStorage(Storage delegate) {
             this.delegate = delegate;
@@ -952,6 +1007,9 @@ class SenderPoolTest {
 
         @Override
         public long raiseGate(StateKey key, long untilMicros, long nowMicros) {
+            if (failingGates) {
+                throw new GuardStorageException("test", "raiseGate", "down", null);
+            }
             return delegate.raiseGate(key, untilMicros, nowMicros);
         }
 
