@@ -43,6 +43,15 @@ class SenderPoolTest {
         return b;
     }
 
+    /** A pool of bot-a and bot-b over {@code over}. */
+    private SenderPool twoSenders(Storage over) {
+        return SenderPool.builder(over)
+                .ticker(ticker)
+                .sender(Sender.of("bot-a"))
+                .sender(Sender.of("bot-b"))
+                .build();
+    }
+
     private SenderPool pool(String... ids) {
         SenderPool.Builder b = builder();
         for (String id : ids) {
@@ -179,11 +188,7 @@ class SenderPoolTest {
     @Test
     void blocked_whileTheStorageFails_holdsInThisProcess_untilSetActive() {
         FailingStorage failing = new FailingStorage(storage);
-        SenderPool pool = SenderPool.builder(failing)
-                .ticker(ticker)
-                .sender(Sender.of("bot-a"))
-                .sender(Sender.of("bot-b"))
-                .build();
+        SenderPool pool = twoSenders(failing);
         failing.failingWrites = true;
 
         assertThatThrownBy(() -> pool.blocked("bot-a"))
@@ -205,16 +210,8 @@ class SenderPoolTest {
     @Test
     void anUnrecordedBlock_endsWhenARecordWrittenSinceSaysActive() {
         FailingStorage failing = new FailingStorage(storage);
-        SenderPool here = SenderPool.builder(failing)
-                .ticker(ticker)
-                .sender(Sender.of("bot-a"))
-                .sender(Sender.of("bot-b"))
-                .build();
-        SenderPool there = SenderPool.builder(storage)
-                .ticker(ticker)
-                .sender(Sender.of("bot-a"))
-                .sender(Sender.of("bot-b"))
-                .build();
+        SenderPool here = twoSenders(failing);
+        SenderPool there = twoSenders(storage);
         failing.failingWrites = true;
         assertThatThrownBy(() -> here.blocked("bot-a")).isInstanceOf(GuardStorageException.class);
         failing.failingWrites = false;
