@@ -474,10 +474,7 @@ public final class SenderPool {
      * senders are skipped, as pick skips them, unless every eligible sender is ejected.
      */
     private SenderState rendezvous(SenderState[] all, long mask, String key, long now) {
-        boolean anyNotEjected = false;
-        for (SenderState s : all) {
-            anyNotEjected |= eligible(s, mask) && now >= s.ejectedUntilMicros;
-        }
+        boolean anyNotEjected = anyEligibleNotEjected(all, mask, now);
         long keyHash = SenderState.mix(key.hashCode());
         SenderState best = null;
         long bestWeight = Long.MIN_VALUE;
@@ -494,13 +491,20 @@ public final class SenderPool {
         return best != null && now >= best.notBeforeMicros ? best : null;
     }
 
+    /** Whether a sender that may carry {@code mask} is not ejected at {@code now}: then ejected ones are skipped. */
+    private static boolean anyEligibleNotEjected(SenderState[] all, long mask, long now) {
+        for (SenderState s : all) {
+            if (eligible(s, mask) && now >= s.ejectedUntilMicros) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private SendDecision exhausted(SenderState[] all, long mask, OutboundMessage m, long now) {
         // The wait is the earliest time pick would choose a sender: an ejected one only counts while every eligible
         // sender is ejected, else once its ejection ends. An ejected sender free now must not make the wait zero.
-        boolean anyNotEjected = false;
-        for (SenderState s : all) {
-            anyNotEjected |= eligible(s, mask) && now >= s.ejectedUntilMicros;
-        }
+        boolean anyNotEjected = anyEligibleNotEjected(all, mask, now);
         long earliest = Long.MAX_VALUE;
         for (SenderState s : all) {
             if (eligible(s, mask)) {

@@ -109,9 +109,15 @@ BEGIN
         IF r.kind BETWEEN 1 AND 3 THEN
             IF r.expires_at > p_now THEN
                 st := CASE WHEN r.kind = 1 THEN r.state ELSE ARRAY[r.expires_at] END;
-                st_off[i] := cardinality(st_all);
-                st_len[i] := cardinality(st);
-                st_all := st_all || st;
+                -- State of another shape (another limit under the same key: a filter changed) stays absent, as
+                -- when the key has none: the size each spec kind reads, any for a sliding log.
+                sk := p_specs[(i - 1) * 5 + 1];
+                IF cardinality(st) = (CASE WHEN sk IN (1, 2) THEN 2 WHEN sk = 4 THEN p_specs[(i - 1) * 5 + 5] + 2
+                                           WHEN sk = 3 THEN cardinality(st) ELSE 1 END) THEN
+                    st_off[i] := cardinality(st_all);
+                    st_len[i] := cardinality(st);
+                    st_all := st_all || st;
+                END IF;
             ELSE
                 expired[i] := true;
             END IF;
@@ -123,11 +129,6 @@ BEGIN
         sk := p_specs[j + 1]; permits := p_specs[j + 2];
         p1 := p_specs[j + 3]; p2 := p_specs[j + 4]; p3 := p_specs[j + 5];
         st := CASE WHEN st_len[i] < 0 THEN NULL ELSE st_all[st_off[i] + 1 : st_off[i] + st_len[i]] END;
-        -- State of another shape (another limit under the same key: a filter changed) reads as absent.
-        IF cardinality(st) <> (CASE WHEN sk IN (1, 2) THEN 2 WHEN sk = 4 THEN p3 + 2 WHEN sk = 3 THEN cardinality(st)
-                                    ELSE 1 END) THEN
-            st := NULL;
-        END IF;
         IF sk = 1 THEN
             cap := p1 * p3;
             IF permits > p1 THEN
@@ -239,10 +240,6 @@ BEGIN
         p1 := p_specs[j + 3]; p2 := p_specs[j + 4]; p3 := p_specs[j + 5];
         IF admitted AND sk <= 5 THEN
             st := CASE WHEN st_len[i] < 0 THEN NULL ELSE st_all[st_off[i] + 1 : st_off[i] + st_len[i]] END;
-            IF cardinality(st) <> (CASE WHEN sk IN (1, 2) THEN 2 WHEN sk = 4 THEN p3 + 2
-                                        WHEN sk = 3 THEN cardinality(st) ELSE 1 END) THEN
-                st := NULL;
-            END IF;
             IF sk = 1 THEN
                 cap := p1 * p3;
                 lvl := guard_state_bucket_level(st, p_now, cap, p2);

@@ -479,7 +479,6 @@ public final class MemoryStorage implements Storage {
                 boolean ownAll = attempt >= OWN_ALL_AFTER;
                 int locking = lockOrder(batch, holders, scratch.order, ownAll);
                 if (runLocked(
-                        this,
                         batch,
                         holders,
                         entries,
@@ -619,8 +618,7 @@ public final class MemoryStorage implements Storage {
      * or none, exactly as {@code ReferenceStorage.evaluate}; false (nothing done) if a holder was dead or a key that
      * the batch read as absent has appeared since it was resolved.
      */
-    private static boolean runLocked(
-            MemoryStorage storage,
+    private boolean runLocked(
             BatchBuffer batch,
             Holder[] holders,
             Entry[] entries,
@@ -642,7 +640,7 @@ public final class MemoryStorage implements Storage {
             int n = batch.size();
             for (int i = 0; i < n; i++) {
                 Holder h = holders[i];
-                if (h == null && storage.appeared(batch, i, entries[i])) {
+                if (h == null && appeared(batch, i, entries[i])) {
                     // A key that was absent when the batch resolved it (a gate or a set read) exists now: the batch
                     // must read it at its linearization point, which is now. Start over.
                     return false;

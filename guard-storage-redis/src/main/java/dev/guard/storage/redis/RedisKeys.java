@@ -80,8 +80,7 @@ final class RedisKeys {
             out.add(b);
         }
         // The prefix ends with its ':', which no other prefix holds there; then the type, any escaped scope (it holds
-        // no
-        // brace), and exactly this escaped subject at the end.
+        // no brace), and exactly this escaped subject at the end.
         out.add('?').add(':').add('*').add('{');
         escape(subject, out);
         return out.add('}').toArray();
