@@ -3,6 +3,7 @@ package dev.guard;
 import dev.guard.internal.Breaker;
 import dev.guard.internal.Fingerprint;
 import dev.guard.limit.Cooldown;
+import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.FixedWindow;
 import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
@@ -282,15 +283,12 @@ public final class Guard<M> {
      * use and gets a new one, so that the outer check's steps and results stay intact.
      */
     private static final class Steps {
-        private static final char[] NO_CHARS = {};
         private static final ThreadLocal<Steps> PER_THREAD = ThreadLocal.withInitial(() -> new Steps(8));
 
         final BatchBuffer buffer;
         int[] filterIndex;
         Decision missing;
         String noticeSubject;
-        /** Room to build duplicate-suppression scopes in (grown on first use): one string per message, no parts. */
-        char[] chars = NO_CHARS;
         /** Whether a check on the owning thread is using this per-thread instance. */
         private boolean inUse;
 
@@ -324,9 +322,9 @@ public final class Guard<M> {
             return buffer.size();
         }
 
-        void add(String scope, String subject, LimitSpec spec, int filter) {
+        void add(String scope, String subject, LimitSpec spec, int filter, long permits) {
             filterIndex[buffer.size()] = filter;
-            buffer.add(scope, subject, spec, 1);
+            buffer.add(scope, subject, spec, permits);
         }
     }
 
@@ -366,39 +364,18 @@ public final class Guard<M> {
                 if (content == null) {
                     continue; // nothing to compare: a message without the content is never a duplicate
                 }
-                scope = duplicateScope(steps, scope, chatPart, content);
-            } else if (chatPart != null) {
+                if (chatPart != null) {
+                    scope = scope + "\0" + chatPart;
+                }
+                // One key per conversation: the content's fingerprint is the duplicate window's item.
+                steps.add(scope, subject, f.spec, i, Fingerprint.of(content));
+                continue;
+            }
+            if (chatPart != null) {
                 scope = scope + "\0" + chatPart;
             }
-            steps.add(scope, subject, f.spec, i);
+            steps.add(scope, subject, f.spec, i, 1);
         }
-    }
-
-    /**
-     * The scope of a duplicate-suppression key: {@code scope + "\0" + chatPart + "\0d:" + fingerprint} (without the
-     * chat part when null), built in one pass in the steps' array; the only object is the string.
-     */
-    private static String duplicateScope(Steps steps, String scope, String chatPart, CharSequence content) {
-        int length = scope.length() + (chatPart == null ? 0 : chatPart.length() + 1) + 3 + Fingerprint.LENGTH;
-        char[] chars = steps.chars;
-        if (chars.length < length) {
-            chars = new char[Math.max(length, 2 * chars.length)];
-            steps.chars = chars;
-        }
-        // The content first: it is the caller's code, and whatever it does happens before this call writes into the
-        // array (a check of its own on this thread would find these steps in use and take others).
-        int end = Fingerprint.write(content, chars, length - Fingerprint.LENGTH);
-        int at = scope.length();
-        scope.getChars(0, at, chars, 0);
-        if (chatPart != null) {
-            chars[at++] = '\0';
-            chatPart.getChars(0, chatPart.length(), chars, at);
-            at += chatPart.length();
-        }
-        chars[at++] = '\0';
-        chars[at++] = 'd';
-        chars[at] = ':';
-        return new String(chars, 0, end);
     }
 
     /** The subject {@code prefix + id} for the id {@code extractor} reads, or null when there is none. */
@@ -738,6 +715,9 @@ public final class Guard<M> {
      * @param <M> the bot's update type
      */
     public static final class Builder<M> {
+        /** How many recent messages a {@link #duplicates} filter remembers per key unless told otherwise. */
+        public static final int DEFAULT_DUPLICATE_CAPACITY = 32;
+
         private Storage storage;
         private Ticker ticker = Ticker.system();
         private Function<? super M, ?> userId;
@@ -827,7 +807,9 @@ public final class Guard<M> {
         /**
          * Drops copies of the same content from the same user in the same chat within {@code window} (leading edge:
          * the first copy passes, later copies are rejected with {@link Reason#DUPLICATE} and do not extend the
-         * window). Filter name {@code duplicates}. Messages whose content is {@code null} are not checked.
+         * window). Filter name {@code duplicates}. Messages whose content is {@code null} are not checked. Each
+         * conversation remembers its last {@value #DEFAULT_DUPLICATE_CAPACITY} messages at most ({@link
+         * DuplicateWindow}): one storage key per user and chat, however many messages they send.
          */
         public Builder<M> duplicates(Duration window, Function<? super M, ? extends CharSequence> content) {
             return duplicates("duplicates", KeyBy.CHAT_USER, window, content);
@@ -836,10 +818,32 @@ public final class Guard<M> {
         /** {@link #duplicates(Duration, Function)} with a name and a key of your choice. */
         public Builder<M> duplicates(
                 String name, KeyBy key, Duration window, Function<? super M, ? extends CharSequence> content) {
+            return duplicates(name, key, window, DEFAULT_DUPLICATE_CAPACITY, content);
+        }
+
+        /**
+         * {@link #duplicates(String, KeyBy, Duration, Function)} remembering at most {@code capacity} messages per
+         * key: when a key's window holds that many, a new message makes it forget the oldest early, so that a copy of
+         * that one would pass (see {@link DuplicateWindow}).
+         *
+         * @throws IllegalArgumentException if {@code capacity} is not in 1..{@value DuplicateWindow#MAX_CAPACITY}
+         */
+        public Builder<M> duplicates(
+                String name,
+                KeyBy key,
+                Duration window,
+                int capacity,
+                Function<? super M, ? extends CharSequence> content) {
             Objects.requireNonNull(content, "content must not be null");
             Durations.positive("window", window);
             return stateful(new Stateful<>(
-                    checkedName(name), key(key), null, new Cooldown(window), Reason.DUPLICATE, true, content));
+                    checkedName(name),
+                    key(key),
+                    null,
+                    new DuplicateWindow(window, capacity),
+                    Reason.DUPLICATE,
+                    true,
+                    content));
         }
 
         /** At most {@code limit} messages per aligned {@code window} ({@link FixedWindow}); {@link Reason#THROTTLED}. */

@@ -24,7 +24,14 @@ package dev.guard.limit;
  * other sub-buckets, a deadline read as a bucket) reads as absent. Every backend does the same.
  */
 public sealed interface LimitSpec
-        permits TokenBucket, FixedWindow, SlidingWindowLog, SlidingWindowCounter, Cooldown, Gate, Membership {
+        permits TokenBucket,
+                FixedWindow,
+                SlidingWindowLog,
+                SlidingWindowCounter,
+                Cooldown,
+                DuplicateWindow,
+                Gate,
+                Membership {
 
     /** The largest magnitude that stays exact in IEEE-754 doubles (Lua numbers): 2^53. */
     long EXACT_LIMIT = 1L << 53;

@@ -84,10 +84,11 @@ final class Histories {
 
     /** Every kind whose state {@link LimitSpec#commit} writes. */
     static Arbitrary<LimitSpec> committingSpecs() {
-        return Arbitraries.oneOf(tokenBuckets(), fixedWindows(), slidingLogs(), slidingCounters(), cooldowns());
+        return Arbitraries.oneOf(
+                tokenBuckets(), fixedWindows(), slidingLogs(), slidingCounters(), cooldowns(), duplicateWindows());
     }
 
-    /** The kinds that count permits: everything {@link #committingSpecs} holds but the cooldown. */
+    /** The kinds that count permits: everything {@link #committingSpecs} holds but the cooldown and the window. */
     static Arbitrary<LimitSpec> countingSpecs() {
         return Arbitraries.oneOf(tokenBuckets(), fixedWindows(), slidingLogs(), slidingCounters());
     }
@@ -123,6 +124,12 @@ final class Histories {
         return windowMicros().map(period -> new Cooldown(micros(period)));
     }
 
+    /** Small capacities, so that histories (whose items go up to one past it) fill them and make them forget. */
+    static Arbitrary<DuplicateWindow> duplicateWindows() {
+        return Combinators.combine(windowMicros(), Arbitraries.integers().between(1, 4))
+                .as((w, capacity) -> new DuplicateWindow(micros(w), capacity));
+    }
+
     private static Arbitrary<Long> limits() {
         return Arbitraries.longs().between(1, 8);
     }
@@ -149,6 +156,9 @@ final class Histories {
         if (spec instanceof Cooldown c) {
             return c.periodMicros();
         }
+        if (spec instanceof DuplicateWindow w) {
+            return w.windowMicros();
+        }
         return spec.maxTtlMicros();
     }
 
@@ -165,6 +175,9 @@ final class Histories {
         }
         if (spec instanceof SlidingWindowCounter c) {
             return c.limit();
+        }
+        if (spec instanceof DuplicateWindow w) {
+            return w.capacity(); // items, not permits: 0 to one past the capacity
         }
         return 1;
     }

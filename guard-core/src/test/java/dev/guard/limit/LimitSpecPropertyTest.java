@@ -58,8 +58,9 @@ class LimitSpecPropertyTest {
         Replay replay = new Replay(scenario.spec());
         for (Request request : scenario.requests()) {
             long outcome = replay.offer(request);
-            boolean tooMany =
-                    scenario.spec() instanceof Cooldown ? false : request.permits() > limitOf(scenario.spec());
+            boolean tooMany = scenario.spec() instanceof Cooldown || scenario.spec() instanceof DuplicateWindow
+                    ? false
+                    : request.permits() > limitOf(scenario.spec());
             assertThat(outcome == Outcome.NEVER).as("%s", request).isEqualTo(tooMany);
         }
     }
@@ -197,6 +198,47 @@ class LimitSpecPropertyTest {
                         .isEqualTo(cooldown.periodMicros());
             }
         }
+    }
+
+    @Property(tries = TRIES)
+    void duplicateWindow_rejectsExactlyTheItemsAdmittedWithinTheWindow_whileItHasRoom(
+            @ForAll("duplicateWindowScenarios") Scenario scenario) {
+        // A model: every admitted item with its time, none forgotten. While the window never had to forget (fewer
+        // live items than the capacity), the spec must reject exactly the model's live items.
+        DuplicateWindow window = (DuplicateWindow) scenario.spec();
+        Replay replay = new Replay(window);
+        java.util.List<long[]> admitted = new java.util.ArrayList<>();
+        boolean forgot = false;
+        long newest = Long.MIN_VALUE;
+        for (Request request : scenario.requests()) {
+            long now = request.atMicros();
+            long live = admitted.stream()
+                    .filter(a -> a[1] + window.windowMicros() > now)
+                    .count();
+            long outcome = replay.offer(request);
+            if (!forgot && newest <= now) {
+                long[] copy = admitted.stream()
+                        .filter(a -> a[0] == request.permits() && a[1] + window.windowMicros() > now)
+                        .findFirst()
+                        .orElse(null);
+                assertThat(Outcome.toString(outcome))
+                        .as("%s", request)
+                        .isEqualTo(Outcome.toString(
+                                copy == null
+                                        ? Outcome.admitted(0)
+                                        : Outcome.rejected(copy[1] + window.windowMicros() - now)));
+            }
+            if (Outcome.isAdmitted(outcome)) {
+                forgot |= live >= window.capacity();
+                newest = Math.max(newest, now);
+                admitted.add(new long[] {request.permits(), Math.max(now, newest)});
+            }
+        }
+    }
+
+    @Provide
+    Arbitrary<Scenario> duplicateWindowScenarios() {
+        return Histories.monotone(Histories.duplicateWindows());
     }
 
     @Provide

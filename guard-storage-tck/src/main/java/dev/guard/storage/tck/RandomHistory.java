@@ -3,6 +3,7 @@ package dev.guard.storage.tck;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.guard.limit.Cooldown;
+import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.FixedWindow;
 import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
@@ -59,6 +60,8 @@ final class RandomHistory {
             new SlidingWindowCounter(3, Duration.ofMillis(900), 3),
             new Cooldown(Duration.ofMillis(500)),
             new Cooldown(Duration.ofMillis(1_500)),
+            new DuplicateWindow(Duration.ofMillis(800), 2),
+            new DuplicateWindow(Duration.ofSeconds(2), 3),
             Gate.INSTANCE,
             Membership.MUST_BE_ABSENT);
 
@@ -228,6 +231,9 @@ final class RandomHistory {
             permits = randomPermits(c.limit());
         } else if (spec instanceof Cooldown) {
             permits = random.nextInt(3);
+        } else if (spec instanceof DuplicateWindow) {
+            // A few items, so that copies are frequent, and now and then one near 2^53.
+            permits = random.nextInt(10) == 0 ? (1L << 53) - 1 - random.nextInt(2) : random.nextInt(5);
         } else {
             permits = random.nextInt(2);
         }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.guard.ManualTicker;
 import dev.guard.limit.Cooldown;
+import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.FixedWindow;
 import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
@@ -193,6 +194,9 @@ public abstract class StorageContractTest {
             new TokenBucket(2, 1, Duration.ofSeconds(2)),
             new SlidingWindowCounter(10, Duration.ofSeconds(10), 10),
             new Cooldown(Duration.ofSeconds(1)),
+            new DuplicateWindow(Duration.ofSeconds(5), 2),
+            new SlidingWindowLog(2, Duration.ofSeconds(10)),
+            new DuplicateWindow(Duration.ofSeconds(5), 3),
             new FixedWindow(5, Duration.ofSeconds(10)),
         };
         ReferenceStorage reference = ReferenceStorage.create();
@@ -418,6 +422,103 @@ public abstract class StorageContractTest {
         assertThat(acquire(k, cooldown, 5)).isEqualTo(Outcome.admitted(0));
         ticker.advanceMicros(1);
         assertThat(acquire(k, cooldown, 1)).isEqualTo(Outcome.rejected(9_999_999));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Duplicate window
+
+    @Test
+    void duplicateWindow_copiesWithinTheWindow_areRejectedWithoutExtendingIt() {
+        DuplicateWindow window = new DuplicateWindow(Duration.ofSeconds(10), 4);
+        StateKey k = key("window");
+
+        assertThat(acquire(k, window, 17)).isEqualTo(Outcome.admitted(0));
+        at(T0 + 3 * SECOND);
+        assertThat(acquire(k, window, 17)).isEqualTo(Outcome.rejected(7_000_000));
+        assertThat(acquire(k, window, 42)).isEqualTo(Outcome.admitted(0));
+        at(T0 + 5 * SECOND);
+        assertThat(acquire(k, window, 17)).isEqualTo(Outcome.rejected(5_000_000));
+        assertThat(acquire(k, window, 42)).isEqualTo(Outcome.rejected(8_000_000));
+        // Item 0 is an item like any other.
+        assertThat(acquire(k, window, 0)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(k, window, 0)).isEqualTo(Outcome.rejected(10_000_000));
+
+        at(T0 + 10 * SECOND);
+        assertThat(acquire(k, window, 17)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(k, window, 42)).isEqualTo(Outcome.rejected(3_000_000));
+        at(T0 + 13 * SECOND);
+        assertThat(acquire(k, window, 42)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void duplicateWindow_full_forgetsTheOldestItemEarly() {
+        DuplicateWindow window = new DuplicateWindow(Duration.ofMinutes(1), 3);
+        StateKey k = key("window");
+
+        for (long item = 1; item <= 3; item++) {
+            assertThat(acquire(k, window, item)).isEqualTo(Outcome.admitted(0));
+            ticker.advance(Duration.ofSeconds(1));
+        }
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.rejected(57_000_000));
+        assertThat(acquire(k, window, 4)).isEqualTo(Outcome.admitted(0));
+        // 1 was forgotten to make room for 4; 2, 3 and 4 are remembered.
+        assertThat(acquire(k, window, 2)).isEqualTo(Outcome.rejected(58_000_000));
+        // 1 comes back and makes the window forget 2; 2 comes back and makes it forget 3.
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(k, window, 2)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(k, window, 4)).isEqualTo(Outcome.rejected(60_000_000));
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.rejected(60_000_000));
+    }
+
+    @Test
+    void duplicateWindow_itemsUpToTwoToTheFiftyThree_areComparedExactly() {
+        DuplicateWindow window = new DuplicateWindow(Duration.ofSeconds(10), 8);
+        StateKey k = key("window");
+        long top = (1L << 53) - 1;
+
+        assertThat(acquire(k, window, top)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(k, window, top - 1)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(k, window, top)).isEqualTo(Outcome.rejected(10_000_000));
+        assertThat(acquire(k, window, top - 1)).isEqualTo(Outcome.rejected(10_000_000));
+        assertThat(acquire(k, window, top - 2)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void duplicateWindow_itemOutOfRange_isRefusedNamingTheValue() {
+        DuplicateWindow window = new DuplicateWindow(Duration.ofSeconds(10), 8);
+        StateKey k = key("window");
+
+        assertThatThrownBy(() -> acquire(k, window, 1L << 53))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining(Long.toString(1L << 53));
+        assertThatThrownBy(() -> evaluate(new Step(k, window, 1L << 53)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining(Long.toString(1L << 53));
+        // Nothing was remembered.
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void evaluate_duplicateInWindowRejected_consumesNothingAndRemembersNothing() {
+        TokenBucket bucket = new TokenBucket(5, 1, Duration.ofMinutes(1));
+        DuplicateWindow window = new DuplicateWindow(Duration.ofSeconds(10), 4);
+        StateKey bucketKey = key("bucket");
+        StateKey windowKey = key("window");
+
+        assertThat(evaluate(new Step(bucketKey, bucket, 1), new Step(windowKey, window, 7)))
+                .isEqualTo(BatchResult.of(Outcome.admitted(4), Outcome.admitted(0)));
+        ticker.advance(Duration.ofSeconds(1));
+        assertThat(evaluate(new Step(bucketKey, bucket, 1), new Step(windowKey, window, 7)))
+                .isEqualTo(BatchResult.of(Outcome.admitted(3), Outcome.rejected(9_000_000)));
+        assertThat(look(bucketKey, bucket)).isEqualTo(Outcome.admitted(4));
+
+        // A bucket that rejects keeps the window from remembering the item.
+        TokenBucket empty = new TokenBucket(1, 1, Duration.ofMinutes(1));
+        StateKey emptyKey = key("empty");
+        assertThat(acquire(emptyKey, empty, 1)).isEqualTo(Outcome.admitted(0));
+        assertThat(evaluate(new Step(emptyKey, empty, 1), new Step(windowKey, window, 8)))
+                .isEqualTo(BatchResult.of(Outcome.rejected(60_000_000), Outcome.admitted(0)));
+        assertThat(acquire(windowKey, window, 8)).isEqualTo(Outcome.admitted(0));
     }
 
     // ---------------------------------------------------------------------------------------------------------------
