@@ -1,6 +1,7 @@
 package dev.guard.storage.jdbc;
 
 import dev.guard.limit.Cooldown;
+import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.FixedWindow;
 import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
@@ -42,6 +43,10 @@ final class SpecCodes {
         } else if (spec instanceof Cooldown c) {
             kind = 5;
             p1 = c.periodMicros();
+        } else if (spec instanceof DuplicateWindow w) {
+            kind = 9; // the permits are the item, which JdbcStorage checked before encoding
+            p1 = w.windowMicros();
+            p2 = w.capacity();
         } else if (spec instanceof Gate) {
             kind = 6;
         } else if (spec instanceof Membership m) {

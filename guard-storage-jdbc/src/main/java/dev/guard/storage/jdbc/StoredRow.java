@@ -11,7 +11,7 @@ package dev.guard.storage.jdbc;
 record StoredRow(int kind, long[] state, long version, long expiresAtMicros) {
     /** A placeholder from a first touch, or state that expired or ran out its ttl. */
     static final int ABSENT = 0;
-    /** A limit's state (token bucket, windows, cooldown). */
+    /** A limit's state (token bucket, windows, cooldown, duplicate window). */
     static final int LIMIT = 1;
     /** A gate's deadline, held in expires_at. */
     static final int GATE = 2;

@@ -24,8 +24,10 @@
  *       function with one client) and cost the server twice as much with eight, because PostgreSQL re-checks each
  *       row that another transaction updated since the statement's snapshot by starting the whole plan again
  *       (EvalPlanQual), and a chain's shared keys (chat, tenant, global) are exactly the contended ones; the
- *       function's statements each take a fresh snapshot after locking. Elsewhere Java runs the reference functions
- *       between the locking read and the write. The differential tests hold all of them to {@link
+ *       function's statements each take a fresh snapshot after locking. The function knows every limit kind,
+ *       {@link dev.guard.limit.DuplicateWindow} included (its item travels as the step's permits and is checked in
+ *       Java before anything is sent). Elsewhere Java runs the reference functions between the locking read and the
+ *       write, for every kind alike. The differential tests hold all of them to {@link
  *       dev.guard.spi.ReferenceStorage}.
  *   <li>Asynchronous commit is set per decision, inside the deciding statement ({@code set_config('synchronous_commit',
  *       'off', true)}, transaction-local), not once per session: a session setting would outlive the decision on a

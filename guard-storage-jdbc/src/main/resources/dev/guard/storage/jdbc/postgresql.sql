@@ -48,7 +48,8 @@ CREATE OR REPLACE FUNCTION guard_state_bucket_level(st bigint[], p_now bigint, c
 -- 5 numbers per step: [spec kind, permits, parameter 1, parameter 2, parameter 3]. Spec kinds: 1 token bucket
 -- (capacity, ticks per micro, ticks per token), 2 fixed window (limit, window), 3 sliding log (limit, window),
 -- 4 sliding counter (limit, bucket micros, buckets), 5 cooldown (period), 6 gate, 7 member forbidden,
--- 8 member required. Answers one packed dev.guard.limit.Outcome per step, in the order given.
+-- 8 member required, 9 duplicate window (window, capacity; the permits are the item). Answers one packed
+-- dev.guard.limit.Outcome per step, in the order given.
 CREATE OR REPLACE FUNCTION guard_state_evaluate(
     p_now bigint, p_keys bytea[], p_subject_keys bytea[], p_scopes text[], p_subjects text[], p_specs bigint[],
     p_sync boolean)
@@ -110,10 +111,15 @@ BEGIN
             IF r.expires_at > p_now THEN
                 st := CASE WHEN r.kind = 1 THEN r.state ELSE ARRAY[r.expires_at] END;
                 -- State of another shape (another limit under the same key: a filter changed) stays absent, as
-                -- when the key has none: the size each spec kind reads, any for a sliding log.
+                -- when the key has none: the size each spec kind reads, any for a sliding log, pairs up to the
+                -- capacity for a duplicate window.
                 sk := p_specs[(i - 1) * 5 + 1];
                 IF cardinality(st) = (CASE WHEN sk IN (1, 2) THEN 2 WHEN sk = 4 THEN p_specs[(i - 1) * 5 + 5] + 2
-                                           WHEN sk = 3 THEN cardinality(st) ELSE 1 END) THEN
+                                           WHEN sk = 3 THEN cardinality(st)
+                                           WHEN sk = 9 THEN CASE WHEN cardinality(st) % 2 = 0
+                                                                  AND cardinality(st) <= 2 * p_specs[(i - 1) * 5 + 4]
+                                                                 THEN cardinality(st) ELSE -1 END
+                                           ELSE 1 END) THEN
                     st_off[i] := cardinality(st_all);
                     st_len[i] := cardinality(st);
                     st_all := st_all || st;
@@ -225,6 +231,20 @@ BEGIN
             ELSE
                 o := -greatest(1, st[1] - p_now) - 1;
             END IF;
+        ELSIF sk = 9 THEN
+            -- Pairs [item, admitted at], oldest first: the item is rejected while a live pair holds it.
+            o := 0;
+            first := 1;
+            WHILE st IS NOT NULL AND first < cardinality(st) AND st[first + 1] + p1 <= p_now LOOP
+                first := first + 2;
+            END LOOP;
+            WHILE st IS NOT NULL AND first < cardinality(st) LOOP
+                IF st[first] = permits THEN
+                    o := -greatest(1, st[first + 1] + p1 - p_now) - 1;
+                    EXIT;
+                END IF;
+                first := first + 2;
+            END LOOP;
         ELSE
             RAISE EXCEPTION 'unknown spec kind %', sk;
         END IF;
@@ -238,7 +258,7 @@ BEGIN
         j := (i - 1) * 5;
         sk := p_specs[j + 1]; permits := p_specs[j + 2];
         p1 := p_specs[j + 3]; p2 := p_specs[j + 4]; p3 := p_specs[j + 5];
-        IF admitted AND sk <= 5 THEN
+        IF admitted AND (sk <= 5 OR sk = 9) THEN
             st := CASE WHEN st_len[i] < 0 THEN NULL ELSE st_all[st_off[i] + 1 : st_off[i] + st_len[i]] END;
             IF sk = 1 THEN
                 cap := p1 * p3;
@@ -284,7 +304,23 @@ BEGIN
                 b := 2 + (cur - slots * guard_state_fdiv(cur, slots))::int;
                 nx[b] := nx[b] + permits;
                 ttl := greatest(0, (cur + slots) * p2 - p_now);
-            ELSE
+            ELSIF sk = 9 THEN
+                first := 1;
+                WHILE st IS NOT NULL AND first < cardinality(st) AND st[first + 1] + p1 <= p_now LOOP
+                    first := first + 2;
+                END LOOP;
+                live := CASE WHEN st IS NULL THEN 0 ELSE cardinality(st) - first + 1 END;
+                IF live = 2 * p2 THEN
+                    -- Full: the oldest item is forgotten early.
+                    first := first + 2;
+                    live := live - 2;
+                END IF;
+                nx := CASE WHEN live > 0 THEN st[first : cardinality(st)] ELSE '{}'::bigint[] END;
+                -- A clock that went backwards must not break the oldest-first order.
+                last := CASE WHEN live > 0 THEN greatest(p_now, nx[live]) ELSE p_now END;
+                nx := nx || ARRAY[permits, last];
+                ttl := greatest(0, last + p1 - p_now);
+            ELSE -- 5, cooldown
                 IF permits = 0 THEN
                     nx := st;
                 ELSE
