@@ -1,6 +1,7 @@
 package dev.guard.storage.jdbc;
 
 import dev.guard.Ticker;
+import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Membership;
 import dev.guard.limit.Outcome;
@@ -258,6 +259,11 @@ public final class JdbcStorage implements Storage {
         int n = keys.length;
         byte[][] hashes = new byte[n][];
         for (int i = 0; i < n; i++) {
+            if (specs[i] instanceof DuplicateWindow) {
+                // Refused before anything is sent: the evaluate function would take any number as the item, and the
+                // Java path would fail inside its transaction, as a storage failure.
+                DuplicateWindow.item(permits[i]);
+            }
             hashes[i] = KeyCodec.keyHash(keys[i]);
         }
         if (bucketDecision != null
