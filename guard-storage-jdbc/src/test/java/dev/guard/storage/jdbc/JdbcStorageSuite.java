@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.guard.ManualTicker;
 import dev.guard.limit.Cooldown;
+import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.FixedWindow;
 import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
@@ -38,6 +39,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiConsumer;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -133,6 +135,7 @@ abstract class JdbcStorageSuite {
             new SlidingWindowLog(4, Duration.ofSeconds(2)),
             new SlidingWindowCounter(5, Duration.ofSeconds(2), 4),
             new Cooldown(Duration.ofMillis(1500)),
+            new DuplicateWindow(Duration.ofMillis(1500), 2),
         };
         List<StateKey> limitKeys = new ArrayList<>();
         List<LimitSpec> limitSpecs = new ArrayList<>();
@@ -160,7 +163,11 @@ abstract class JdbcStorageSuite {
                 int size = 1 + random.nextInt(4);
                 for (int i = 0; i < size; i++) {
                     int k = picks.get(i);
-                    steps.add(new Step(limitKeys.get(k), limitSpecs.get(k), random.nextInt(4)));
+                    // A duplicate window's permits are its item: now and then one at the top of its range.
+                    long permits = limitSpecs.get(k) instanceof DuplicateWindow && random.nextInt(8) == 0
+                            ? (1L << 53) - 1 - random.nextInt(2)
+                            : random.nextInt(4);
+                    steps.add(new Step(limitKeys.get(k), limitSpecs.get(k), permits));
                 }
                 if (random.nextInt(4) == 0) {
                     steps.add(new Step(gates[random.nextInt(2)], Gate.INSTANCE, 1));
@@ -281,6 +288,63 @@ abstract class JdbcStorageSuite {
         // The gate has passed: its expired row reads as absent, and the bucket starts full.
         assertThat(storage.acquire(k, bucket, 1, now())).isEqualTo(reference.acquire(k, bucket, 1, now()));
         assertThat(storage.acquire(k, bucket, 2, now())).isEqualTo(reference.acquire(k, bucket, 2, now()));
+    }
+
+    // -----------------------------------------------------------------------------------------------------------------
+    // Duplicate window: PostgreSQL's evaluate function checks a state's shape where it loads it
+
+    @Test
+    void duplicateWindow_stateOfAnotherShape_readsAsAbsentAsInTheReference() {
+        JdbcStorage storage = open();
+        ReferenceStorage reference = ReferenceStorage.create();
+        StateKey k = key("reshaped");
+        DuplicateWindow three = new DuplicateWindow(Duration.ofSeconds(10), 3);
+        DuplicateWindow two = new DuplicateWindow(Duration.ofSeconds(10), 2);
+        BiConsumer<LimitSpec, Long> acquire = (spec, permits) -> {
+            ticker.advance(Duration.ofMillis(100));
+            assertThat(storage.acquire(k, spec, permits, now()))
+                    .as("%s with %d", spec, permits)
+                    .isEqualTo(reference.acquire(k, spec, permits, now()));
+        };
+        acquire.accept(three, 1L);
+        acquire.accept(three, 2L);
+        acquire.accept(three, 3L);
+        // Three pairs are more than a capacity of two: absent.
+        acquire.accept(two, 1L);
+        acquire.accept(two, 1L);
+        acquire.accept(three, 2L);
+        acquire.accept(three, 1L);
+        // A sliding log reads the two pairs as four times and adds two: five, odd, absent to a window.
+        acquire.accept(new SlidingWindowLog(5, Duration.ofSeconds(10)), 2L);
+        acquire.accept(three, 1L);
+        acquire.accept(two, 1L);
+        // A cooldown's deadline is one number, and so is a gate's.
+        acquire.accept(new Cooldown(Duration.ofSeconds(1)), 1L);
+        acquire.accept(two, 1L);
+        acquire.accept(two, 1L);
+        assertThat(storage.raiseGate(k, now() + 1_000_000, now()))
+                .isEqualTo(reference.raiseGate(k, now() + 1_000_000, now()));
+        acquire.accept(two, 1L);
+        acquire.accept(three, 1L);
+    }
+
+    @Test
+    void duplicateWindow_itemOutOfRange_isRefusedBeforeAnyStatement() {
+        CountingDataSource counting = new CountingDataSource(database().dataSource());
+        JdbcStorage storage = countedBy(counting);
+        DuplicateWindow window = new DuplicateWindow(Duration.ofSeconds(10), 4);
+        StateKey k = key("window");
+
+        assertThatThrownBy(() -> storage.acquire(k, window, Long.MAX_VALUE, now()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining(Long.toString(Long.MAX_VALUE));
+        Batch batch = Batch.of(
+                new Step(key("bucket"), new TokenBucket(5, 1, Duration.ofSeconds(1)), 1),
+                new Step(k, window, 1L << 53));
+        assertThatThrownBy(() -> storage.evaluate(batch, now()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining(Long.toString(1L << 53));
+        assertThat(counting.total()).isZero();
     }
 
     // -----------------------------------------------------------------------------------------------------------------
@@ -465,7 +529,7 @@ abstract class JdbcStorageSuite {
         Batch chain = Batch.of(
                 new Step(key("user"), new TokenBucket(5, 1, Duration.ofSeconds(1)), 1),
                 new Step(key("chat"), new FixedWindow(20, Duration.ofMinutes(1)), 1),
-                new Step(key("text"), new Cooldown(Duration.ofSeconds(1)), 1),
+                new Step(key("conversation"), new DuplicateWindow(Duration.ofSeconds(1), 32), 1),
                 new Step(key("global"), new SlidingWindowCounter(100, Duration.ofSeconds(10), 10), 1));
 
         assertThat(storage.evaluate(chain, now()).admitted()).isTrue();
