@@ -1,6 +1,7 @@
 package dev.guard.storage.redis;
 
 import dev.guard.limit.Cooldown;
+import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.FixedWindow;
 import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
@@ -101,6 +102,10 @@ final class LuaArgs {
         } else if (spec instanceof Cooldown d) {
             kind = 'd';
             a = d.periodMicros();
+        } else if (spec instanceof DuplicateWindow w) {
+            kind = 'w';
+            a = w.capacity();
+            b = w.windowMicros();
         } else if (spec instanceof Gate) {
             kind = 'g';
         } else if (spec instanceof Membership m) {
@@ -172,6 +177,8 @@ final class LuaArgs {
             return s.maxTtlMicros();
         } else if (spec instanceof Cooldown d) {
             return d.periodMicros();
+        } else if (spec instanceof DuplicateWindow w) {
+            return w.windowMicros();
         }
         return 0;
     }

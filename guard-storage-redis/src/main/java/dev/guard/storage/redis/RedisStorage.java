@@ -1,5 +1,6 @@
 package dev.guard.storage.redis;
 
+import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.LimitSpec;
 import dev.guard.spi.Batch;
 import dev.guard.spi.BatchResult;
@@ -180,7 +181,8 @@ public final class RedisStorage implements Storage {
      *
      * @throws IllegalArgumentException if {@code nowMicros} is not between 0 and 2<sup>53</sup>, or {@code nowMicros}
      *     plus a step's window or period (a sliding counter's window and one bucket) reaches 2<sup>53</sup>, past which
-     *     Lua's numbers are not exact (with {@link Builder#serverTime(boolean)}, checked on {@code nowMicros})
+     *     Lua's numbers are not exact (with {@link Builder#serverTime(boolean)}, checked on {@code nowMicros}), or a
+     *     {@link DuplicateWindow}'s item (the step's permits) is not below 2<sup>53</sup>
      */
     @Override
     public BatchResult evaluate(Batch batch, long nowMicros) {
@@ -302,9 +304,13 @@ public final class RedisStorage implements Storage {
     /**
      * Refuses a step whose Lua arithmetic would pass 2^53 (a period of decades at today's clock), where Lua's doubles
      * round: Redis would store a deadline off by some micros where the reference is exact. Both terms are below 2^53, so
-     * their sum cannot overflow.
+     * their sum cannot overflow. Refuses a duplicate window's item (its permits) outside [0, 2^53) as the reference does,
+     * naming the value: Lua would compare it rounded.
      */
     private static void checkExact(int index, Step step, long nowMicros) {
+        if (step.spec() instanceof DuplicateWindow) {
+            DuplicateWindow.item(step.permits());
+        }
         long reach = LuaArgs.reach(step.spec());
         if (nowMicros + reach >= LimitSpec.EXACT_LIMIT) {
             throw new IllegalArgumentException("step " + index + " (" + step.spec() + ") reaches nowMicros " + nowMicros

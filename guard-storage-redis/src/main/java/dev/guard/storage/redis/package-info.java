@@ -10,8 +10,15 @@
  * batch is one call of {@code evaluate}: it reads every step's state, evaluates every step against the state before
  * the batch, and only when every step admits writes every step's new state, atomically. A step whose now plus its
  * window or period reaches 2<sup>53</sup> (a period of decades) would round in Lua, so {@code RedisStorage} refuses it
- * with an {@code IllegalArgumentException} before sending, where the reference would compute exactly. Token buckets, the most
- * common kind, take a path of their own that works on two numbers instead of a state table. The differential tests
+ * with an {@code IllegalArgumentException} before sending, where the reference would compute exactly; so it refuses a
+ * {@link dev.guard.limit.DuplicateWindow}'s item (the step's permits) of 2<sup>53</sup> or more, as the reference does.
+ * Token buckets, the most common kind, take a path of their own that works on two numbers instead of a state table.
+ * Duplicate windows, checked on every message, take one that works on the state's text, pairs {@code item
+ * admittedAt}: it finds the words by their spaces, parses only the times it needs (up to the first pair in the window,
+ * and the last), searches the text for the item once rather than reading every item, and a commit keeps the text of
+ * the pairs it keeps and appends the new pair, so only that pair is formatted. Their step texts are not kept parsed on
+ * the server: the permits are a message's fingerprint, new nearly every time, and would push out the texts that
+ * repeat. The differential tests
  * run random operation sequences against Redis and {@link dev.guard.spi.ReferenceStorage} and demand identical
  * answers.
  *
@@ -64,8 +71,9 @@
  *   <li>when every slot admits, the batch is admitted;
  *   <li>when a slot rejects, every slot that committed runs {@code refund.lua}: a key nobody wrote since gets its
  *       previous text back exactly; a key others wrote since loses only this batch's permits (tokens back, a count or
- *       log entry out, a cooldown that is someone else's kept). The outcomes are those each slot computed against its
- *       state before the batch, as one call would have.
+ *       log entry out, a duplicate window's item forgotten again if the key still holds it as the batch wrote it, a
+ *       cooldown that is someone else's kept). The outcomes are those each slot computed against its state before
+ *       the batch, as one call would have.
  * </ol>
  *
  * <p>The difference from one call: during the refund's round trip other callers see the refunded permits as taken,

@@ -26,6 +26,13 @@ local function evaluate(keys, args)
         call('DEL', key)
       end
       return out
+    elseif kind == 'w' then
+      local out, from, last = windowEval(raw, now, st[6], a, b)
+      -- An admitted item is always written; a rejected one was found in a live state.
+      if out >= 0 then
+        windowPut(key, raw, now, from, last, p, b)
+      end
+      return out
     end
     local s = state(raw, kind, now, a, b, c)
     local out = eval(kind, s, now, p, a, b, c)
@@ -38,7 +45,8 @@ local function evaluate(keys, args)
   end
 
   -- held[4i-3 .. 4i]: step i's parsed step, its key's text (false: none), its state (for a token bucket its level
-  -- at now; false: absent), and for a token bucket its last update, else whether its state is live (false: absent).
+  -- at now, for a duplicate window where the text it keeps begins; false: absent or none), and for a token bucket its
+  -- last update, for a duplicate window its last admittedAt, else whether its state is live (false: absent).
   local journal = mode == 'j'
   local out, held = slots(journal and 3 * n + 1 or n), slots(4 * n)
   local admit = true
@@ -55,6 +63,10 @@ local function evaluate(keys, args)
       local lvl, last
       o, lvl, last = bucketEval(raw, now, p, a, b, c)
       held[h - 1], held[h] = lvl, last or false
+    elseif kind == 'w' then
+      local from, last
+      o, from, last = windowEval(raw, now, st[6], a, b)
+      held[h - 1], held[h] = from or false, last or false
     else
       local s = state(raw, kind, now, a, b, c)
       o = eval(kind, s, now, p, a, b, c)
@@ -77,6 +89,8 @@ local function evaluate(keys, args)
       local p, a, b, c = st[2], st[3], st[4], st[5]
       if kind == 't' then
         written = bucketPut(keys[i], raw, now, held[h - 1], held[h], p, a, b, c)
+      elseif kind == 'w' then
+        written = windowPut(keys[i], raw, now, held[h - 1], held[h], p, b)
       else
         written = put(keys[i], kind, commit(kind, held[h - 1] or nil, now, p, a, b, c), now, raw, a, b, c)
       end

@@ -98,10 +98,11 @@ local function clock(arg)
 end
 
 -- The kinds, one function per operation and one branch per kind, in the order of dev.guard.limit. A kind is a
--- one-letter code: t TokenBucket, f FixedWindow, l SlidingWindowLog, c SlidingWindowCounter, d Cooldown, g Gate,
--- a Membership.MUST_BE_ABSENT, p Membership.MUST_BE_PRESENT; a, b, c are its parameters, as each branch says.
--- TokenBucket, the most common kind, has a path of its own below (bucketEval, bucketPut) that works on two numbers
--- instead of a state table.
+-- one-letter code: t TokenBucket, f FixedWindow, l SlidingWindowLog, c SlidingWindowCounter, d Cooldown, w
+-- DuplicateWindow, g Gate, a Membership.MUST_BE_ABSENT, p Membership.MUST_BE_PRESENT; a, b, c are its parameters, as
+-- each branch says. TokenBucket, the most common kind, has a path of its own below (bucketEval, bucketPut) that works
+-- on two numbers instead of a state table; DuplicateWindow, on every message of a conversation, one (windowEval,
+-- windowPut) that works on the state's text.
 
 -- TokenBucket's level in ticks at now for a state {lvl, last}: refilled since the last update, capped at cap.
 local function level(lvl, last, now, cap, rate)
@@ -144,16 +145,20 @@ local function countOf(s, i, slots)
   return s[2 + fmod(i, slots)]
 end
 
--- The length of a well-formed state, or nil for any (the log).
-local function size(kind, b)
+-- Whether s has the shape of kind's state (a, b: its parameters): two numbers for a bucket or a fixed window, b + 2
+-- for a counter, any number for a log, pairs for a duplicate window (at most a of them), one for the rest.
+local function shaped(kind, s, a, b)
+  local n = #s
   if kind == 't' or kind == 'f' then
-    return 2
+    return n == 2
   elseif kind == 'c' then
-    return b + 2
+    return n == b + 2
   elseif kind == 'l' then
-    return nil
+    return true
+  elseif kind == 'w' then
+    return n % 2 == 0 and n <= 2 * a
   end
-  return 1
+  return n == 1
 end
 
 -- Whether a kind writes its state when a batch is admitted; gates and sets are written by others.
@@ -163,18 +168,19 @@ end
 
 -- Whether kind is one of the codes above.
 local function known(kind)
-  return #kind == 1 and find('tflcdgap', kind, 1, true) ~= nil
+  return #kind == 1 and find('tflcdwgap', kind, 1, true) ~= nil
 end
 
 -- Step texts already parsed: text -> { kind, permits, a, b, c }. A step is one argument, its text "kind permits a b
 -- c" (LuaArgs), and most calls repeat a few limits, so a text seen before costs one table lookup. The library's
 -- functions share the table across calls (a script's is its own call's); it is emptied when it holds STEPS_KEPT
--- texts, so that limits which vary without end cannot grow it without bound.
+-- texts, so that limits which vary without end cannot grow it without bound. A duplicate window's texts are not kept:
+-- their permits are a message's fingerprint, new nearly every time, and would only push out the texts that repeat.
 local STEPS_KEPT = 1000
 local parsed, parsedCount = {}, 0
 
--- The step that text stands for, { kind, p, a, b, c } (not to be modified), or nil when text is not a step of a
--- known kind.
+-- The step that text stands for, { kind, p, a, b, c } and for a duplicate window p's text (not to be modified), or
+-- nil when text is not a step of a known kind.
 local function step(text)
   local s = parsed[text]
   if s then
@@ -184,12 +190,16 @@ local function step(text)
   if not kind or not known(kind) then
     return nil
   end
-  if parsedCount >= STEPS_KEPT then
-    parsed, parsedCount = {}, 0
-  end
   s = { kind, tonumber(p), tonumber(a), tonumber(b), tonumber(c) }
-  parsed[text] = s
-  parsedCount = parsedCount + 1
+  if kind == 'w' then
+    s[6] = p -- the item's text, which windowEval searches for
+  else
+    if parsedCount >= STEPS_KEPT then
+      parsed, parsedCount = {}, 0
+    end
+    parsed[text] = s
+    parsedCount = parsedCount + 1
+  end
   return s
 end
 
@@ -219,8 +229,10 @@ local function ttl(kind, s, now, a, b, c)
   elseif kind == 'f' then
     -- FixedWindow. a = limit, b = windowMicros. State {windowIndex, count}.
     return max(0, (s[1] + 1) * b - now)
-  elseif kind == 'l' then
+  elseif kind == 'l' or kind == 'w' then
     -- SlidingWindowLog. a = limit, b = windowMicros. State: the counted permits' timestamps, ascending.
+    -- DuplicateWindow. a = capacity, b = windowMicros. State: pairs {item, admittedAtMicros}, oldest first.
+    -- Either lives until the window of its last number, a time, ends.
     if #s == 0 then
       return 0
     end
@@ -390,8 +402,7 @@ local function state(raw, kind, now, a, b, c)
     return nil
   end
   local s = decode(raw)
-  local want = size(kind, b)
-  if (want and #s ~= want) or ttl(kind, s, now, a, b, c) <= 0 then
+  if not shaped(kind, s, a, b) or ttl(kind, s, now, a, b, c) <= 0 then
     return nil
   end
   return s
@@ -475,4 +486,89 @@ local function bucketPut(key, existed, now, lvl, last, p, rate, per, cap)
   end
   local left = bucketTtl(lvl, last, now, cap * per, rate)
   return store(key, existed, left, left > 0 and format('%d %d', lvl, last))
+end
+
+-- DuplicateWindow's path. cap = capacity, w = windowMicros. The state's text is pairs "item admittedAt", oldest first,
+-- as windowPut writes it. Every state's words are decimal numbers (a word that is not, "max", stands alone in the
+-- state of a gate or a set, which has an odd number of words), so the pairs are read by their spaces, a plain search
+-- each, without making a string of every word: only the admittedAt of the pairs up to the first live one and of the
+-- last one are parsed, and the item's text is searched for once, so that the item words are compared only where it
+-- occurs. A commit keeps the text of the pairs it keeps and appends the new one: only that pair is formatted.
+
+-- The outcome of the item whose decimal text is text (as LuaArgs writes it and %d would) against the text raw (false:
+-- no key) at now; then, for a live state (nil when absent, past its ttl or of another shape), where the text of the
+-- pairs that a commit keeps begins (false: none) and the last pair's admittedAt.
+local function windowEval(raw, now, text, cap, w)
+  if not raw then
+    return 0
+  end
+  -- The next place where the item's text occurs (nil: nowhere, the common case).
+  local seen = find(raw, text, 1, true)
+  -- n pairs so far, the current one's words beginning at `at` and after `space`, ending before `stop` (nil: at the
+  -- end); the first live pair is pair `live`, its text beginning at `from` and the next one's at `second`; t: the
+  -- admittedAt last parsed, of pair `parsed`; hit: the admittedAt of the first live pair that holds the item.
+  local n, at, space, stop, live, from, second, t, parsed, hit = 0, 1, nil, nil, nil, nil, nil, nil, 0, nil
+  repeat
+    space = find(raw, ' ', at, true)
+    if not space then
+      return 0 -- an odd number of words: another limit's state
+    end
+    stop = find(raw, ' ', space + 1, true)
+    n = n + 1
+    if n > cap then
+      return 0 -- more pairs than the capacity: another limit's state
+    end
+    if not live then
+      t, parsed = tonumber(sub(raw, space + 1, (stop or 0) - 1)), n
+      if not t then
+        return 0 -- not a number: no limit writes such a state
+      elseif t + w > now then
+        live, from, second = n, at, stop and stop + 1
+      end
+    end
+    if live and seen and not hit then
+      if seen < at then
+        seen = find(raw, text, at, true)
+      end
+      if seen == at and space - at == #text then
+        hit = tonumber(sub(raw, space + 1, (stop or 0) - 1))
+      end
+    end
+    at = stop and stop + 1
+  until not stop
+  local last = t
+  if parsed < n then
+    last = tonumber(sub(raw, space + 1))
+  end
+  if not last or last + w <= now then
+    return 0 -- past its ttl (or not a number)
+  end
+  if hit then
+    return rejected(hit + w - now), from, last
+  end
+  if n - live + 1 == cap then
+    from = second or false -- full: the oldest item is forgotten early
+  end
+  return 0, from, last
+end
+
+-- Appends item at now to the pairs of raw that windowEval kept (from: where their text begins, false: none; last: the
+-- last one's admittedAt), and writes the text at key to expire as put does (raw: the key's text, false: none).
+-- Returns the text written.
+local function windowPut(key, raw, now, from, last, item, w)
+  local stamp, text = now, nil
+  if from then
+    -- A clock that went backwards must not break the oldest-first order.
+    if last > now then
+      stamp = last
+    end
+    local kept = raw
+    if from > 1 then
+      kept = sub(raw, from)
+    end
+    text = format('%s %d %d', kept, item, stamp)
+  else
+    text = format('%d %d', item, stamp)
+  end
+  return store(key, raw, stamp + w - now, text)
 end

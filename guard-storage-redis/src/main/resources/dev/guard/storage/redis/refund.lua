@@ -49,6 +49,21 @@ local function giveBack(kind, s, held, written, now, p, a, b, c)
       end
     end
     return nxt
+  elseif kind == 'w' then
+    -- Forget the pair the batch appended, if the state still holds it as the commit wrote it. An item that the commit
+    -- forgot early to make room stays forgotten: the state was full, so the commits that others made since would have
+    -- forgotten it too.
+    local stamp, n = written[#written], #s
+    for i = n - 1, 1, -2 do
+      if s[i + 1] == stamp and s[i] == p then
+        for j = i, n - 2 do
+          s[j] = s[j + 2]
+        end
+        s[n], s[n - 1] = nil, nil
+        return s
+      end
+    end
+    return s
   elseif kind == 'c' then
     -- Take the count out of the bucket the batch counted in, if it is still held.
     local slots, index = b + 1, written[1]
@@ -85,10 +100,8 @@ local function refund(keys, args)
       put(keys[i], kind, decode(before), now, cur, a, b, c)
     elseif cur and after then
       -- Others wrote it since: take back only this batch's permits and keep theirs.
-      local s = decode(cur)
-      local want = size(kind, b)
-      local held, written = decode(before), decode(after)
-      if not want or (#s == want and #written == want and (not held or #held == want)) then
+      local s, held, written = decode(cur), decode(before), decode(after)
+      if shaped(kind, s, a, b) and shaped(kind, written, a, b) and (not held or shaped(kind, held, a, b)) then
         put(keys[i], kind, giveBack(kind, s, held, written, now, p, a, b, c), now, true, a, b, c)
       end
     end

@@ -3,6 +3,7 @@ package dev.guard.storage.redis;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.guard.limit.Cooldown;
+import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.FixedWindow;
 import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
@@ -32,6 +33,8 @@ class LuaArgsTest {
         assertThat(text(new SlidingWindowCounter(6, Duration.ofSeconds(4), 4), 3))
                 .isEqualTo("c 3 6 4 1000000");
         assertThat(text(new Cooldown(Duration.ofMillis(1_500)), 1)).isEqualTo("d 1 1500000 0 0");
+        assertThat(text(new DuplicateWindow(Duration.ofSeconds(10), 32), 9_007_199_254_740_991L))
+                .isEqualTo("w 9007199254740991 32 10000000 0");
         assertThat(text(Gate.INSTANCE, 1)).isEqualTo("g 1 0 0 0");
         assertThat(text(Membership.MUST_BE_ABSENT, 1)).isEqualTo("a 1 0 0 0");
         assertThat(text(Membership.MUST_BE_PRESENT, 10)).isEqualTo("p 10 0 0 0");

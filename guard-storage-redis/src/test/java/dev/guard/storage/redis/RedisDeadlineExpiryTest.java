@@ -4,12 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.guard.ManualTicker;
 import dev.guard.spi.StateKey;
-import io.lettuce.core.RedisClient;
-import io.lettuce.core.api.StatefulRedisConnection;
-import io.lettuce.core.api.sync.RedisCommands;
-import io.lettuce.core.codec.ByteArrayCodec;
 import java.time.Duration;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -59,21 +54,7 @@ class RedisDeadlineExpiryTest {
         });
     }
 
-    /** What a test does with a storage and a synchronous view of the same Redis. */
-    private interface Use {
-        void accept(RedisStorage storage, RedisCommands<byte[], byte[]> redis);
-    }
-
-    private void withStorage(Use use) {
-        RedisClient client = RedisClient.create(RedisServers.standalone());
-        try (StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
-                RedisStorage storage = RedisStorage.builder(connection)
-                        .keyPrefix(prefix)
-                        .expiryMargin(Duration.ofMillis(MARGIN_MILLIS))
-                        .build()) {
-            use.accept(storage, connection.sync());
-        } finally {
-            client.shutdown(0, 2, TimeUnit.SECONDS);
-        }
+    private void withStorage(StandaloneRedis.Use use) {
+        StandaloneRedis.with(prefix, Duration.ofMillis(MARGIN_MILLIS), use);
     }
 }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.guard.limit.Cooldown;
+import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.FixedWindow;
 import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Outcome;
@@ -22,7 +23,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Periods so long that now plus the period passes 2<sup>53</sup>, where Lua's doubles round: the Java checks accept
  * them and the reference computes exactly, so Redis refuses them before sending, naming the values, rather than
- * storing a deadline that is some micros off. On the standalone Redis.
+ * storing a deadline that is some micros off; so are a duplicate window's items of 2<sup>53</sup> or more, which Lua
+ * would compare rounded. On the standalone Redis.
  */
 class RedisExactnessTest {
     private static final long NOW = 1_700_000_000_000_001L;
@@ -53,12 +55,36 @@ class RedisExactnessTest {
         }
     }
 
+    @Test
+    void duplicateWindow_itemOf2To53_isRefusedBeforeSendingOnEveryPath() {
+        DuplicateWindow window = new DuplicateWindow(Duration.ofSeconds(10), 4);
+        StateKey key = new StateKey("duplicates", "user-1");
+        long item = LimitSpec.EXACT_LIMIT;
+        try (RedisStorage storage = Target.STANDALONE.builder().build()) {
+            Batch batch = Batch.of(
+                    new Step(new StateKey("window", "user-1"), new FixedWindow(1, Duration.ofSeconds(1)), 1),
+                    new Step(key, window, item));
+            assertThatThrownBy(() -> storage.evaluateAsync(batch, NOW))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining(Long.toString(item));
+            assertThatThrownBy(() -> storage.acquire(key, window, item, NOW))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining(Long.toString(item));
+            // Nothing was sent: the fixed window's permit is still there, and 2^53 - 1 is an item like any other.
+            assertThat(storage.acquire(
+                            new StateKey("window", "user-1"), new FixedWindow(1, Duration.ofSeconds(1)), 1, NOW))
+                    .isEqualTo(Outcome.admitted(0));
+            assertThat(storage.acquire(key, window, item - 1, NOW)).isEqualTo(Outcome.admitted(0));
+        }
+    }
+
     static Stream<LimitSpec> longSpecs() {
         Duration years = Duration.ofDays(100_000);
         return Stream.of(
                 CENTURIES,
                 new FixedWindow(1, years),
                 new SlidingWindowLog(1, years),
+                new DuplicateWindow(years, 4),
                 new SlidingWindowCounter(1, Duration.ofDays(50_000), 4));
     }
 

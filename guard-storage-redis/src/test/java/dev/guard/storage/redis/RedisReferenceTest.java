@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.guard.ManualTicker;
 import dev.guard.limit.Cooldown;
+import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.FixedWindow;
 import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
@@ -19,6 +20,7 @@ import dev.guard.spi.Step;
 import dev.guard.spi.Storage;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -37,6 +39,8 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 class RedisReferenceTest {
     private static final int OPERATIONS = 1_000;
+    /** How many limits {@link #limits()} has per subject: one of every kind. */
+    private static final int KINDS = 9;
 
     private record Limit(StateKey key, LimitSpec spec) {}
 
@@ -57,7 +61,7 @@ class RedisReferenceTest {
         ManualTicker ticker = ManualTicker.create();
         Storage reference = ReferenceStorage.create();
         try (RedisStorage redis = target.builder().build()) {
-            for (Limit limit : limits().subList(0, 8)) {
+            for (Limit limit : limits().subList(0, KINDS)) {
                 String what = limit.spec().toString();
                 // Drain the limit, step back 1.2 s (an NTP correction), then ask again, and again later.
                 for (int i = 0; i < 6; i++) {
@@ -114,13 +118,15 @@ class RedisReferenceTest {
 
     /** A spec whose step text differs for every i, bar a gate and a blocklist now and then. */
     private static LimitSpec distinctSpec(int i) {
-        return switch (i % 7) {
+        return switch (i % 8) {
             case 0 -> new TokenBucket(3 + i, 1 + i % 4, Duration.ofSeconds(2));
             case 1 -> new FixedWindow(4 + i, Duration.ofSeconds(3));
             case 2 -> new SlidingWindowLog(2 + i % 3 * 2, Duration.ofMillis(2_000 + i));
             case 3 -> new SlidingWindowCounter(6 + i, Duration.ofSeconds(4), 4);
             case 4 -> new Cooldown(Duration.ofMillis(300 + i % 100));
             case 5 -> new TokenBucket(10, 1, Duration.ofMillis(1_000 + i));
+            // Shorter than a round, so that the same item passes again in the next one.
+            case 6 -> new DuplicateWindow(Duration.ofMillis(400).plus(i, ChronoUnit.MICROS), 2);
             default -> i % 2 == 0 ? Gate.INSTANCE : Membership.MUST_BE_ABSENT;
         };
     }
@@ -135,6 +141,7 @@ class RedisReferenceTest {
             limits.add(
                     new Limit(new StateKey("counter", subject), new SlidingWindowCounter(6, Duration.ofSeconds(4), 4)));
             limits.add(new Limit(new StateKey("cooldown", subject), new Cooldown(Duration.ofMillis(1_500))));
+            limits.add(new Limit(new StateKey("duplicates", subject), new DuplicateWindow(Duration.ofSeconds(2), 3)));
             limits.add(new Limit(new StateKey("gate", subject), Gate.INSTANCE));
             limits.add(new Limit(new StateKey("blocked", subject), Membership.MUST_BE_ABSENT));
             limits.add(new Limit(new StateKey("registered", subject), Membership.MUST_BE_PRESENT));
@@ -157,7 +164,7 @@ class RedisReferenceTest {
                 Collections.shuffle(shuffled, random);
                 List<Step> steps = new ArrayList<>();
                 for (Limit limit : shuffled.subList(0, 1 + random.nextInt(4))) {
-                    steps.add(new Step(limit.key(), limit.spec(), permits(random)));
+                    steps.add(new Step(limit.key(), limit.spec(), permits(random, limit.spec())));
                 }
                 Batch batch = new Batch(steps);
                 // Half through the asynchronous path, which must answer the same.
@@ -167,7 +174,7 @@ class RedisReferenceTest {
                 assertThat(answer).as("%s: evaluate %s", where, batch).isEqualTo(reference.evaluate(batch, now));
             } else if (dice < 60) {
                 Limit limit = limits.get(random.nextInt(limits.size()));
-                long permits = permits(random);
+                long permits = permits(random, limit.spec());
                 assertThat(redis.acquire(limit.key(), limit.spec(), permits, now))
                         .as("%s: acquire %s %s x%d", where, limit.key(), limit.spec(), permits)
                         .isEqualTo(reference.acquire(limit.key(), limit.spec(), permits, now));
@@ -210,7 +217,11 @@ class RedisReferenceTest {
         }
     }
 
-    private static long permits(Random random) {
+    /** Permits for a step of {@code spec}: for a duplicate window an item, a few small ones and now and then one near 2^53. */
+    private static long permits(Random random, LimitSpec spec) {
+        if (spec instanceof DuplicateWindow) {
+            return random.nextInt(10) == 0 ? (1L << 53) - 1 - random.nextInt(2) : random.nextInt(5);
+        }
         int dice = random.nextInt(100);
         if (dice < 10) {
             return 0;

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.guard.ManualTicker;
 import dev.guard.limit.Cooldown;
+import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.FixedWindow;
 import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Membership;
@@ -70,7 +71,20 @@ class RedisRefundTest {
                         2,
                         300_000,
                         1),
-                new Case("cooldown", new Cooldown(Duration.ofSeconds(1)), 1, 2 * SECOND, 1, 1, SECOND + 100, 1));
+                new Case("cooldown", new Cooldown(Duration.ofSeconds(1)), 1, 2 * SECOND, 1, 1, SECOND + 100, 1),
+                // Permits are items here: A's item 2 is forgotten again, the earlier item 1 and B's item 3 kept.
+                new Case(
+                        "duplicate window", new DuplicateWindow(Duration.ofSeconds(1), 3), 4, SECOND / 2, 1, 2, 100, 3),
+                // Full: A forgot item 1 early, and so did B's commit in the reference, where A never ran.
+                new Case(
+                        "duplicate window, full",
+                        new DuplicateWindow(Duration.ofSeconds(1), 1),
+                        4,
+                        SECOND / 2,
+                        1,
+                        2,
+                        100,
+                        3));
     }
 
     @ParameterizedTest

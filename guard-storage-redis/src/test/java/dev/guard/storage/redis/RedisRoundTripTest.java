@@ -7,7 +7,7 @@ import dev.guard.Guard;
 import dev.guard.KeyBy;
 import dev.guard.ManualTicker;
 import dev.guard.Reason;
-import dev.guard.limit.Cooldown;
+import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.FixedWindow;
 import dev.guard.limit.Membership;
 import dev.guard.limit.Outcome;
@@ -269,7 +269,8 @@ class RedisRoundTripTest {
             String user = "user-7";
             Batch chain = Batch.of(
                     new Step(new StateKey("set:blocklist", user), Membership.MUST_BE_ABSENT, 1),
-                    new Step(new StateKey("dup\0abc", user), new Cooldown(Duration.ofSeconds(10)), 1),
+                    // The duplicates filter: one key per conversation, the message's fingerprint as the item.
+                    new Step(new StateKey("duplicates", user), new DuplicateWindow(Duration.ofSeconds(10), 32), 4_242),
                     new Step(new StateKey("throttle", user), new FixedWindow(10, Duration.ofMinutes(1)), 1),
                     new Step(new StateKey("bucket", user), new TokenBucket(5, 1, Duration.ofSeconds(1)), 1));
 
@@ -279,7 +280,7 @@ class RedisRoundTripTest {
 
             assertThat(first.admitted()).isTrue();
             assertThat(copy.firstRejected()).isEqualTo(1);
-            // Four reads per script; the admitted one wrote the cooldown, the window and the bucket.
+            // Four reads per script; the admitted one wrote the duplicate window, the fixed window and the bucket.
             assertThat(executed).isEqualTo(Map.of("fcall", 2L, "lua:get", 8L, "lua:set", 3L));
         }
     }
