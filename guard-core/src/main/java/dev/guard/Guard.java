@@ -367,8 +367,14 @@ public final class Guard<M> {
                 if (chatPart != null) {
                     scope = scope + "\0" + chatPart;
                 }
-                // One key per conversation: the content's fingerprint is the duplicate window's item.
-                steps.add(scope, subject, f.spec, i, Fingerprint.of(content));
+                long fingerprint = Fingerprint.of(content);
+                if (f.spec instanceof DuplicateWindow) {
+                    // One key per conversation: the content's fingerprint is the window's item.
+                    steps.add(scope, subject, f.spec, i, fingerprint);
+                } else {
+                    // A key per content (a cooldown), for keys that many people write under.
+                    steps.add(scope + "\0d:" + Long.toHexString(fingerprint), subject, f.spec, i, 1);
+                }
                 continue;
             }
             if (chatPart != null) {
@@ -807,24 +813,37 @@ public final class Guard<M> {
         /**
          * Drops copies of the same content from the same user in the same chat within {@code window} (leading edge:
          * the first copy passes, later copies are rejected with {@link Reason#DUPLICATE} and do not extend the
-         * window). Filter name {@code duplicates}. Messages whose content is {@code null} are not checked. Each
-         * conversation remembers its last {@value #DEFAULT_DUPLICATE_CAPACITY} messages at most ({@link
-         * DuplicateWindow}): one storage key per user and chat, however many messages they send.
+         * window). Filter name {@code duplicates}. Messages whose content is {@code null} are not checked. Each user
+         * in each chat has one storage key that remembers their last {@value #DEFAULT_DUPLICATE_CAPACITY} messages
+         * ({@link DuplicateWindow}), however many they send.
          */
         public Builder<M> duplicates(Duration window, Function<? super M, ? extends CharSequence> content) {
             return duplicates("duplicates", KeyBy.CHAT_USER, window, content);
         }
 
-        /** {@link #duplicates(Duration, Function)} with a name and a key of your choice. */
+        /**
+         * {@link #duplicates(Duration, Function)} with a name and a key of your choice. For a conversation ({@link
+         * KeyBy#CHAT_USER} or {@link KeyBy#USER}) one key remembers the last {@value #DEFAULT_DUPLICATE_CAPACITY}
+         * messages, as there. For a key that many people write under ({@link KeyBy#CHAT}, {@link KeyBy#GLOBAL}: "the
+         * same text from anyone in the chat"), whose window may hold any number of messages, every distinct content
+         * gets a key of its own, which expires with its window: no copy within the window passes, however busy the
+         * chat.
+         */
         public Builder<M> duplicates(
                 String name, KeyBy key, Duration window, Function<? super M, ? extends CharSequence> content) {
+            Durations.positive("window", window);
+            if (key == KeyBy.CHAT || key == KeyBy.GLOBAL) {
+                Objects.requireNonNull(content, "content must not be null");
+                return stateful(new Stateful<>(
+                        checkedName(name), key(key), null, new Cooldown(window), Reason.DUPLICATE, true, content));
+            }
             return duplicates(name, key, window, DEFAULT_DUPLICATE_CAPACITY, content);
         }
 
         /**
-         * {@link #duplicates(String, KeyBy, Duration, Function)} remembering at most {@code capacity} messages per
-         * key: when a key's window holds that many, a new message makes it forget the oldest early, so that a copy of
-         * that one would pass (see {@link DuplicateWindow}).
+         * {@link #duplicates(String, KeyBy, Duration, Function)} with one key per {@code key} that remembers at most
+         * {@code capacity} messages, whatever the key: when it holds that many, a new message makes it forget the
+         * oldest early, so that a copy of that one would pass (see {@link DuplicateWindow}).
          *
          * @throws IllegalArgumentException if {@code capacity} is not in 1..{@value DuplicateWindow#MAX_CAPACITY}
          */
@@ -1009,7 +1028,13 @@ public final class Guard<M> {
         }
 
         private static LimitSpec spec(LimitSpec spec) {
-            return Objects.requireNonNull(spec, "spec must not be null");
+            Objects.requireNonNull(spec, "spec must not be null");
+            if (spec instanceof DuplicateWindow) {
+                // Its steps carry each message's fingerprint, which only a duplicates filter computes.
+                throw new IllegalArgumentException("a DuplicateWindow needs the message's content: use duplicates(name,"
+                        + " key, window, capacity, content) instead of limit(...) for " + spec);
+            }
+            return spec;
         }
 
         private static Reason reasonOf(LimitSpec spec) {

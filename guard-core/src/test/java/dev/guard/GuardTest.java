@@ -3,6 +3,7 @@ package dev.guard;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.Gate;
 import dev.guard.limit.SlidingWindowCounter;
 import dev.guard.spi.ReferenceStorage;
@@ -129,6 +130,55 @@ class GuardTest {
         assertThat(guard.check(Msg.of(1, 10, "/start")).reason()).isEqualTo(Reason.DUPLICATE);
         ticker.advance(Duration.ofSeconds(10));
         assertThat(guard.check(Msg.of(1, 10, "/start")).allowed()).isTrue();
+    }
+
+    @Test
+    void check_conversationDuplicates_rememberTheLastMessagesUpToTheCapacity() {
+        Guard<Msg> guard = builder()
+                .duplicates("duplicates", KeyBy.CHAT_USER, Duration.ofMinutes(1), 3, Msg::text)
+                .build();
+
+        for (String text : new String[] {"a", "b", "c"}) {
+            assertThat(guard.check(Msg.of(1, 10, text)).allowed()).isTrue();
+            ticker.advance(Duration.ofSeconds(1));
+        }
+        assertThat(guard.check(Msg.of(1, 10, "a")).reason()).isEqualTo(Reason.DUPLICATE);
+        assertThat(guard.check(Msg.of(1, 10, "d")).allowed()).isTrue();
+        // Full at three: "d" made the conversation forget "a", the oldest; "b" is still remembered.
+        assertThat(guard.check(Msg.of(1, 10, "b")).reason()).isEqualTo(Reason.DUPLICATE);
+        assertThat(guard.check(Msg.of(1, 10, "a")).allowed()).isTrue();
+    }
+
+    @Test
+    void check_chatWideDuplicates_catchEveryCopyInTheWindowHoweverBusyTheChat() {
+        Guard<Msg> guard = builder()
+                .duplicates("spam-wave", KeyBy.CHAT, Duration.ofMinutes(1), Msg::text)
+                .build();
+
+        assertThat(guard.check(Msg.of(1, 10, "buy now")).allowed()).isTrue();
+        for (int user = 2; user < 2 + 2 * Guard.Builder.DEFAULT_DUPLICATE_CAPACITY; user++) {
+            ticker.advance(Duration.ofMillis(100));
+            assertThat(guard.check(Msg.of(user, 10, "message of " + user)).allowed())
+                    .isTrue();
+        }
+        Decision copy = guard.check(Msg.of(99, 10, "buy now"));
+        assertThat(copy.reason()).isEqualTo(Reason.DUPLICATE);
+        assertThat(copy.retryAfter()).isEqualTo(Duration.ofMinutes(1).minusMillis(6_400));
+        assertThat(guard.check(Msg.of(99, 11, "buy now")).allowed())
+                .as("another chat")
+                .isTrue();
+    }
+
+    @Test
+    void build_duplicateWindowThroughLimit_isRefusedBecauseItNeedsTheContent() {
+        assertThatThrownBy(() -> builder().limit("dups", KeyBy.USER, new DuplicateWindow(Duration.ofSeconds(5), 4)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("duplicates(")
+                .hasMessageContaining("DuplicateWindow[window=PT5S, capacity=4]");
+        assertThatThrownBy(() -> builder().duplicates("dups", KeyBy.CHAT_USER, Duration.ofSeconds(5), 0, Msg::text))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("capacity")
+                .hasMessageContaining("0");
     }
 
     @Test

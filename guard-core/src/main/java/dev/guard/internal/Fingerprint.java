@@ -5,7 +5,7 @@ package dev.guard.internal;
  * step: two independent 64-bit FNV-1a style hashes over the UTF-16 code units, each finished with a strong mixer,
  * combined and cut to 53 bits (exact in every backend, Lua's doubles included). Not cryptographic: a collision merely
  * drops one message as a duplicate, and a window compares a message with the few dozen others of its conversation
- * (about one collision in 10^13 comparisons).
+ * (about one collision in 9·10^15 comparisons).
  */
 public final class Fingerprint {
     private Fingerprint() {}

@@ -21,7 +21,9 @@ package dev.guard.limit;
  *
  * <p>A key keeps its state when the limit at it changes (a filter whose parameters or kind changed under the same
  * name, in a deploy): a state of the size the new limit reads is read by it; a state of another size (a counter with
- * other sub-buckets, a deadline read as a bucket) reads as absent. Every backend does the same.
+ * other sub-buckets, a deadline read as a bucket) reads as absent. Every backend does the same, with one difference
+ * on Redis: there a state whose writer's ttl ended less than the expiry margin ago (a second by default) is still read
+ * by the new limit, by the new limit's own measure of what in it is still live, where the others read it as absent.
  */
 public sealed interface LimitSpec
         permits TokenBucket,

@@ -4,7 +4,7 @@ import java.util.Objects;
 
 /**
  * The key of one piece of state: a {@code scope} (which limit, which handler, which tenant, which set) and a
- * {@code subject} (whom the state is about: a user, a chat, a sender, a content fingerprint, or
+ * {@code subject} (whom the state is about: a user, a chat, a sender, or
  * {@link #GLOBAL}). {@link Storage#forget(String)} removes every key of a subject.
  *
  * <p>Both parts may hold any characters (unicode, newlines, braces, quotes, kilobytes of text); each backend

@@ -8,7 +8,8 @@ import java.util.Objects;
  *
  * @param key where the state lives
  * @param spec the limit and its semantics
- * @param permits how many permits to take; zero only looks
+ * @param permits how many permits to take (zero only looks); for a {@link dev.guard.limit.DuplicateWindow}, the item
+ *     (a content fingerprint in {@code [0, 2^53)}), which zero is like any other
  */
 public record Step(StateKey key, LimitSpec spec, long permits) {
     /**

@@ -7,7 +7,7 @@ import java.util.Arrays;
 /**
  * The holders of one subject that has state under several scopes, kept by the cache as one entry: a message that
  * touches five keys of one user finds them with one cache lookup and a scan of a few slots, and a new key of the
- * subject (a fingerprint for duplicate suppression, say) is a new slot rather than a new cache entry.
+ * subject (a user's first message in another chat, say) is a new slot rather than a new cache entry.
  *
  * <p><b>Slots.</b> {@link #slots} is an array of {@code scope, holder} pairs and the scopes' hash codes, with room
  * for the slots up to the next prune; only the thread that owns the group's word ({@link #lock}) changes it, and

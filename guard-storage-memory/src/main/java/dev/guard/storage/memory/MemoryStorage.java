@@ -39,7 +39,7 @@ import java.util.function.UnaryOperator;
  *
  * <p><b>Layout.</b> The cache maps a subject (a user, a chat, ...) to all of its state: the one holder of its only
  * key, or a group of holders, one slot per scope. A message that reads five keys of its user and one of its chat
- * costs two cache lookups, and a key the subject did not have (a duplicate-suppression fingerprint) is a new slot in
+ * costs two cache lookups, and a key the subject did not have (its duplicate window in a new chat) is a new slot in
  * the subject's entry, not a new cache entry. Slots are scanned, comparing scopes by identity first (guards pass the
  * same scope strings every time), then by value.
  *
@@ -524,7 +524,7 @@ public final class MemoryStorage implements Storage {
         LimitSpec spec = batch.spec(i);
         if (commits(spec) && (holder == null || !holder.accepts(spec, nowMicros))) {
             if (holder == null && entry instanceof Group group) {
-                // A new key of a subject that has a group (a fingerprint): a slot in the group just found, without
+                // A new key of a subject that has a group (a new chat's key): a slot in the group just found, without
                 // looking the subject up again.
                 holder = added(group, scope, spec, nowMicros);
             }
@@ -961,8 +961,8 @@ public final class MemoryStorage implements Storage {
         /**
          * Where the cache runs its maintenance (evicting expired keys), which writes trigger. By default it runs on
          * the calling thread, a little at a time: handing it to another thread costs a wake-up per write, more than
-         * the work itself on a busy machine (measured with the inbound chain, where every message writes a
-         * duplicate-suppression key). {@link java.util.concurrent.ForkJoinPool#commonPool()} or another executor
+         * the work itself on a busy machine (measured with the inbound chain, when every message wrote a
+         * duplicate-suppression key of its own). {@link java.util.concurrent.ForkJoinPool#commonPool()} or another executor
          * moves it off the callers.
          *
          * @throws IllegalArgumentException if {@code executor} is null

@@ -12,7 +12,7 @@
  *   <li><b>One cache entry per subject.</b> A subject's keys live in one entry: its only holder, or a group whose
  *       slots (scope, holder) are an array that its owner appends to in place, with room up to the next prune, and
  *       replaces as a whole to drop expired slots. A message touching five keys of a user and one of a chat makes
- *       two cache lookups, and a new key (a duplicate's fingerprint) is a new slot, not a cache insertion with its
+ *       two cache lookups, and a new key (a user's key in a new chat) is a new slot, not a cache insertion with its
  *       expiry bookkeeping. Expired slots are dropped when their group is rewritten, or by a sweep that the
  *       additions drive, for groups that a permanent key keeps alive.
  *   <li><b>Batches own their holders in one order.</b> Each holder has one word that a thread swaps for a busy
