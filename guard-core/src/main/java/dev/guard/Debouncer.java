@@ -25,7 +25,7 @@ import org.slf4j.LoggerFactory;
  *         .maxWait(Duration.ofSeconds(3))
  *         .build();
  * GuardedHandler<Update> handler = guard.wrap(albums::offer);
- * albums.start(scheduler); // or call flushDue() from your own loop
+ * albums.start(scheduler, Duration.ofMillis(100)); // or call flushDue() from your own loop
  * }</pre>
  *
  * <p>Unlike the leading-edge {@link Guard.Builder#duplicates duplicates} filter, a debouncer must hold the messages

@@ -51,7 +51,7 @@ import org.slf4j.LoggerFactory;
  * <p><b>The decision path.</b> The builder compiles the filters once. Per message: the local {@link Filter}s run in
  * the order they were added; then every stateful filter (blocklist, registration, duplicates, throttles, buckets,
  * windows, cooldowns, gates) becomes one step of a single {@link Batch} that the storage evaluates atomically in one
- * call (one round trip for a remote storage); then the listeners run. <b>All-or-nothing:</b> when any step rejects,
+ * call (one round trip on Redis and, mostly, on PostgreSQL: see each storage); then the listeners run. <b>All-or-nothing:</b> when any step rejects,
  * no step consumes: a duplicate does not eat the user's token bucket, a throttled message is not remembered as seen.
  * When several steps reject, the decision names the first in the order the filters were added and the longest
  * retry-after among them.
@@ -92,7 +92,8 @@ public final class Guard<M> {
 
     /**
      * Decides whether {@code message} may pass, and records it in every stateful filter when it does. Blocks for one
-     * storage call at most (none when the chain has no stateful filter); never throws for a storage failure.
+     * storage call (none when the chain has no stateful filter), plus one for the reject notice when a rejection has
+     * one configured; never throws for a storage failure.
      */
     public Decision check(M message) {
         Objects.requireNonNull(message, "message must not be null");
@@ -901,8 +902,12 @@ public final class Guard<M> {
         }
 
         /**
-         * Any {@link LimitSpec}, keyed by {@code key}. The reason follows the kind of limit. Scoped per handler, but
-         * for a {@link Gate} or a {@link Membership}: those are about the user, as {@link #gate} and the sets are.
+         * Any {@link LimitSpec} but a {@link DuplicateWindow} (whose steps carry the message's fingerprint: use {@link
+         * #duplicates(String, KeyBy, Duration, int, Function)}), keyed by {@code key}. The reason follows the kind of
+         * limit. Scoped per handler, but for a {@link Gate} or a {@link Membership}: those are about the user, as
+         * {@link #gate} and the sets are.
+         *
+         * @throws IllegalArgumentException for a {@link DuplicateWindow}
          */
         public Builder<M> limit(String name, KeyBy key, LimitSpec spec) {
             return stateful(new Stateful<>(
@@ -910,8 +915,10 @@ public final class Guard<M> {
         }
 
         /**
-         * Any {@link LimitSpec}, keyed by what {@code key} extracts from the message (a {@code null} result means the
-         * message has no such key).
+         * Any {@link LimitSpec} but a {@link DuplicateWindow}, keyed by what {@code key} extracts from the message (a
+         * {@code null} result means the message has no such key).
+         *
+         * @throws IllegalArgumentException for a {@link DuplicateWindow}
          */
         public Builder<M> limit(String name, Function<? super M, ?> key, LimitSpec spec) {
             Objects.requireNonNull(key, "key must not be null");

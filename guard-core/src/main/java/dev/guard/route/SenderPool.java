@@ -52,7 +52,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Thread safety and cost.</b> Thread-safe. {@link #acquire} reads only volatile local state besides its
  * storage call(s); feedback methods update local state under a per-sender monitor and call the storage only to
- * raise a gate or change a record. Nothing here blocks besides the storage.
+ * raise a gate, mark a sender held or not (a set membership) or change a record. Nothing here blocks besides the storage.
  *
  * <pre>{@code
  * SenderPool pool = SenderPool.builder(storage)

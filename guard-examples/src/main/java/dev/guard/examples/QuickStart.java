@@ -27,7 +27,7 @@ public final class QuickStart {
                 .rejectNotice(
                         Duration.ofSeconds(30),
                         (update, decision) -> System.out.println(
-                                decision.retryAfter().equals(Decision.NEVER) // blocked: waiting does not help
+                                decision.retryAfter().equals(Decision.NEVER) // blocked for good: waiting does not help
                                         ? "to " + update.userId() + ": not allowed (" + decision.reason() + ")"
                                         : "to " + update.userId() + ": slow down, try again in "
                                                 + decision.retryAfter().toSeconds() + " s"))

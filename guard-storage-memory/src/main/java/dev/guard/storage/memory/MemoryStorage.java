@@ -946,7 +946,8 @@ public final class MemoryStorage implements Storage {
         private Builder() {}
 
         /**
-         * How many keys to size the cache for at first (default 16); it grows as needed.
+         * How many subjects (users, chats: the cache's entries, each holding all of its keys) to size the cache for
+         * at first (default 16); it grows as needed.
          *
          * @throws IllegalArgumentException if {@code keys} is negative
          */

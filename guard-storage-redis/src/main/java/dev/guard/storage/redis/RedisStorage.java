@@ -75,8 +75,10 @@ import java.util.function.Supplier;
  * expires when its state would equal absent ({@code SET ... PX}, rounded up to the millisecond) plus a {@link
  * Builder#expiryMargin margin} that absorbs clock differences between the callers and Redis.
  *
- * <p><b>Failures.</b> Every call answers or throws {@link GuardStorageException} within the {@link
- * Builder#timeout(Duration) timeout} (500 ms by default). When the storage opens its own connection (from a URI or a
+ * <p><b>Failures.</b> Every command answers or throws {@link GuardStorageException} within the {@link
+ * Builder#timeout(Duration) timeout} (500 ms by default); a batch that spans Cluster slots may take up to twice it
+ * plus 100 ms (its refund), a call that loads Guard's code into a Redis that lost it twice it, and {@code forget}
+ * one timeout per page of keys. When the storage opens its own connection (from a URI or a
  * client), a lost connection rejects commands at once instead of queueing them, and a command in flight when the
  * connection broke fails instead of being replayed later; Lettuce reconnects in the background, so the storage
  * recovers by itself when Redis is back. A connection you pass in keeps the options you gave it.
@@ -622,7 +624,8 @@ public final class RedisStorage implements Storage {
         }
 
         /**
-         * How long any call may take before it fails with {@link GuardStorageException}; 500 ms by default.
+         * How long each command may take before the call fails with {@link GuardStorageException}; 500 ms by default
+         * (see the class's notes on failures for the calls that send more than one).
          *
          * @throws IllegalArgumentException if {@code timeout} is null, zero or negative
          */
@@ -638,7 +641,9 @@ public final class RedisStorage implements Storage {
          * How long a key outlives its ttl in Redis; one second by default. Redis expires keys on its own clock while
          * decisions run on the callers' clocks, so a caller whose clock lags Redis' (or another bot process's) could
          * find its state expired early and admit too much; the margin absorbs that difference. State read after its
-         * ttl is absent all the same, so the margin changes no decision, only how long a key stays in memory. Tests
+         * ttl is absent all the same, so the margin changes no decision, only how long a key stays in memory; except
+         * when the limit at a key changes (see {@link dev.guard.limit.LimitSpec}): the new limit may read the old
+         * state up to one margin past its old ttl. Tests
          * whose manual clock stands still while real time passes want a margin as long as the test.
          *
          * @throws IllegalArgumentException if {@code margin} is null or negative
