@@ -76,6 +76,13 @@
  *       the batch, as one call would have.
  * </ol>
  *
+ * <p>A duplicate window's refund leaves the pairs the key would hold had the batch never committed, as far as the
+ * state tells: when the batch's pair took the room of a pair of the state the batch read (its commit, or a later one,
+ * forgot that pair early), that pair comes back in front, unless its window has ended. A known limit: a pair
+ * equal to the batch's (same item, same admittedAt) that another caller added after the batch's pair was pushed out
+ * is taken for the batch's. That takes {@code capacity} admissions on the key within the microsecond of the batch's
+ * pair (a flood of {@code capacity} messages of one conversation in one clock tick, or callers whose clocks lag it).
+ *
  * <p>The difference from one call: during the refund's round trip other callers see the refunded permits as taken,
  * so under contention a cross-slot batch may reject a request that one call would have admitted. It never admits
  * more than a limit allows. If a slot fails or times out, the slots that committed are refunded and the call fails

@@ -50,20 +50,56 @@ local function giveBack(kind, s, held, written, now, p, a, b, c)
     end
     return nxt
   elseif kind == 'w' then
-    -- Forget the pair the batch appended, if the state still holds it as the commit wrote it. An item that the commit
-    -- forgot early to make room stays forgotten: the state was full, so the commits that others made since would have
-    -- forgotten it too.
-    local stamp, n = written[#written], #s
+    -- The pairs the key would hold had the batch never committed. Every commit drops the pairs past their window, then
+    -- the oldest one when the state is full, and appends its pair, so the states with and without the batch differ
+    -- by at most the batch's pair and the one pair of `held` that a commit forgot early in the batch's history only.
+    -- The batch's pair (its item and the last admittedAt of `written`) gone from s: others' commits pushed it out,
+    -- and with it went that pair of `held`, which they would have pushed out too: s is the state without the batch.
+    local stamp, n, at = written[#written], #s, nil
     for i = n - 1, 1, -2 do
       if s[i + 1] == stamp and s[i] == p then
-        for j = i, n - 2 do
-          s[j] = s[j + 2]
-        end
-        s[n], s[n - 1] = nil, nil
-        return s
+        at = i
+        break
       end
     end
-    return s
+    if not at then
+      return s
+    end
+    -- Still held: drop it. The pairs before it are the last ones of `held`; the one of `held` just before them is the
+    -- pair that a commit forgot early, if one did: the batch's, to make room for its pair, or a later one, which
+    -- forgot that oldest pair where without the batch it would have had room. It comes back, in front, if it is in
+    -- its window at the latest now known: a commit that dropped pairs past their window at its now dropped it too
+    -- (it is older), in either history. Every admittedAt is at least its commit's now, and one later than the pair
+    -- before it is exactly that now, so the last admittedAt in s is the latest now of a commit since the batch's when
+    -- it is later than the batch's pair; else the batch's now is the latest one known.
+    local nxt, m = {}, 0
+    local back = held and #held - at -- the index of its item in `held`, if it is at least 1
+    if back and back >= 1 then
+      local known = now
+      if s[n] > stamp then
+        known = s[n]
+      end
+      local same = held[back + 1] + b > known
+      for i = 1, at - 1 do
+        if s[i] ~= held[back + 1 + i] then
+          same = false -- not the pairs of `held`: nothing to say which pair was forgotten
+        end
+      end
+      if same then
+        nxt[1], nxt[2], m = held[back], held[back + 1], 2
+      end
+    end
+    for i = 1, n do
+      if i ~= at and i ~= at + 1 then
+        m = m + 1
+        nxt[m] = s[i]
+      end
+    end
+    -- What the state cannot tell: a pair equal to the batch's (same item and admittedAt) that another caller added
+    -- after the batch's was pushed out, which takes `capacity` admissions in the microsecond of the batch's pair (or
+    -- with clocks behind it), a flood of `capacity` messages of one conversation in one clock tick. That pair is
+    -- taken for the batch's and dropped, and an item of `held` may come back.
+    return nxt
   elseif kind == 'c' then
     -- Take the count out of the bucket the batch counted in, if it is still held.
     local slots, index = b + 1, written[1]
