@@ -55,7 +55,8 @@
  * on the callers' clocks, and the margin keeps a caller whose clock lags from finding its state gone early, which would
  * grant extra permits. Redis thus holds only recently active state. A state read after its ttl on the caller's clock
  * counts as absent and is deleted (unless the same call writes it anyway), as the reference drops it, so the margin
- * changes no decision. Gates and set
+ * changes no decision, except when the limit at a key changes: the new limit may then read the old state up to one
+ * margin past its old ttl ({@link dev.guard.limit.LimitSpec}). Gates and set
  * memberships carry absolute deadlines; their expiry is the deadline minus the {@code nowMicros} the caller passes with
  * it (Redis' {@code TIME} with server time), plus the margin.
  *
@@ -93,7 +94,8 @@
  *
  * <h2>Failures</h2>
  *
- * <p>Every call has a timeout (500 ms by default) and fails with {@link dev.guard.spi.GuardStorageException}; the
+ * <p>Every command has a timeout (500 ms by default; a cross-slot batch may take twice it plus 100 ms, a call that
+ * loads Guard's code again twice it) and fails with {@link dev.guard.spi.GuardStorageException}; the
  * clients the storage creates reject commands at once while disconnected (so a dead Redis costs nothing per call and
  * nothing is replayed late), reconnect in the background with a backoff capped at one second, and time out every
  * command. {@link dev.guard.Guard}'s failure policy and breaker turn the exceptions into decisions.
