@@ -145,6 +145,8 @@ final class RandomHistory {
 
     private void touchEveryKeyAtNewest() {
         for (int i = 0; i < keys.size(); i++) {
+            // Zero permits look, but for a duplicate window, whose zero is an item like any other: it is remembered
+            // (unless already there), the same in the backend and the reference.
             Batch look = Batch.of(new Step(keys.get(i), specs.get(i), 0));
             compareEvaluate(client(), look, newest, "look before the clock goes back");
         }
