@@ -83,10 +83,15 @@
  * equal to the batch's (same item, same admittedAt) that another caller added after the batch's pair was pushed out
  * is taken for the batch's. That takes {@code capacity} admissions on the key within the microsecond of the batch's
  * pair (a flood of {@code capacity} messages of one conversation in one clock tick, or callers whose clocks lag it).
+ * Two more, both needing a full window and a conversation whose messages a limit in another slot keeps rejecting (a
+ * flood): when two such batches on the same key are refunded in the order they committed, the second refund finds
+ * the pairs in front of its own changed by the first and cannot tell which pair its commit pushed out, so the window
+ * may forget one pair for good; and during a refund's round trip, the pair the batch pushed out is missing. Either way
+ * a copy of that one message may pass; the other limits still hold.
  *
  * <p>The difference from one call: during the refund's round trip other callers see the refunded permits as taken,
  * so under contention a cross-slot batch may reject a request that one call would have admitted. It never admits
- * more than a limit allows. If a slot fails or times out, the slots that committed are refunded and the call fails
+ * more than a limit allows (but for the duplicate window's limits above). If a slot fails or times out, the slots that committed are refunded and the call fails
  * ({@link dev.guard.spi.GuardStorageException}); the failed slot's own commit is then unknown. A failed refund leaves its
  * permits taken until the state expires. {@link dev.guard.storage.redis.RedisStorage.Builder#singleSlot(boolean)}
  * puts every key in one slot instead ({@code {g}}): every batch is one call, and one master holds all of Guard's

@@ -55,6 +55,9 @@ local function giveBack(kind, s, held, written, now, p, a, b, c)
     -- by at most the batch's pair and the one pair of `held` that a commit forgot early in the batch's history only.
     -- The batch's pair (its item and the last admittedAt of `written`) gone from s: others' commits pushed it out,
     -- and with it went that pair of `held`, which they would have pushed out too: s is the state without the batch.
+    -- Not exact when another batch's refund changed the key in between (two batches refunded in the order they
+    -- committed): the pairs before this one's then need not end `held`, and the pair its commit pushed out stays
+    -- forgotten. The package notes list this with the other limits.
     local stamp, n, at = written[#written], #s, nil
     for i = n - 1, 1, -2 do
       if s[i + 1] == stamp and s[i] == p then
