@@ -333,6 +333,9 @@ public final class Guard<M> {
         Plan<M> p = plan;
         String userSubject = subject(Subjects.USER, p.userId, message);
         String chatSubject = subject(Subjects.CHAT, p.chatId, message);
+        // A private chat (its id is the user's, as on Telegram): its CHAT_USER keys need no chat part, and no string
+        // built per message for it. Still one key per chat and user: every other chat of the user keeps its part.
+        boolean privateChat = Subjects.sameId(userSubject, chatSubject);
         String tenant = p.tenant == null ? null : Subjects.tenantPrefix(id(p.tenant, message));
         steps.noticeSubject = userSubject != null ? userSubject : chatSubject;
         for (int i = 0; i < p.statefuls.length; i++) {
@@ -345,7 +348,7 @@ public final class Guard<M> {
                         case USER -> userSubject;
                         case CHAT -> chatSubject;
                         case CHAT_USER -> {
-                            chatPart = chatSubject;
+                            chatPart = privateChat ? null : chatSubject;
                             yield chatSubject == null ? null : userSubject;
                         }
                         case GLOBAL -> StateKey.GLOBAL;

@@ -20,6 +20,18 @@ final class Subjects {
         return CHAT + id;
     }
 
+    /**
+     * Whether a user subject and a chat subject (either may be null) name the same id, as a user's private chat does
+     * on Telegram. The prefixes {@link #USER} and {@link #CHAT} have the same length.
+     */
+    static boolean sameId(String userSubject, String chatSubject) {
+        int prefix = USER.length();
+        return userSubject != null
+                && chatSubject != null
+                && userSubject.length() == chatSubject.length()
+                && userSubject.regionMatches(prefix, chatSubject, prefix, userSubject.length() - prefix);
+    }
+
     static String tenantPrefix(String tenant) {
         return tenant == null ? "" : "t" + tenant.length() + ":" + tenant + '\0';
     }

@@ -150,6 +150,43 @@ class GuardTest {
     }
 
     @Test
+    void check_chatUserKeys_aUsersPrivateChatAndOtherChats_keepLimitsOfTheirOwn() {
+        Guard<Msg> guard = builder()
+                .throttle("per-conversation", KeyBy.CHAT_USER, 1, Duration.ofMinutes(1))
+                .duplicates(Duration.ofMinutes(5), Msg::text)
+                .build();
+
+        // Chat 1 is user 1's private chat (the same id, as on Telegram); chat 10 a group; chat 2 user 2's.
+        assertThat(guard.check(Msg.of(1, 1, "hi")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(1, 1, "again")).reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(guard.check(Msg.of(1, 10, "hi")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(1, 10, "again")).reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(guard.check(Msg.of(2, 1, "hi")).allowed())
+                .as("user 2 in chat 1")
+                .isTrue();
+        assertThat(guard.check(Msg.of(1, 2, "hi")).allowed())
+                .as("user 1 in chat 2")
+                .isTrue();
+        assertThat(guard.check(Msg.of(2, 2, "hi")).allowed())
+                .as("user 2's private chat")
+                .isTrue();
+        ticker.advance(Duration.ofMinutes(1));
+        assertThat(guard.check(Msg.of(1, 1, "hi")).reason()).isEqualTo(Reason.DUPLICATE);
+        assertThat(guard.check(Msg.of(1, 1, "new")).allowed()).isTrue();
+    }
+
+    @Test
+    void sameId_userAndChatSubjects_matchOnlyOnTheWholeId() {
+        assertThat(Subjects.sameId("u:42", "c:42")).isTrue();
+        assertThat(Subjects.sameId("u:42", "c:421")).isFalse();
+        assertThat(Subjects.sameId("u:421", "c:42")).isFalse();
+        assertThat(Subjects.sameId("u:42", "c:43")).isFalse();
+        assertThat(Subjects.sameId("u:-5", "c:-5")).isTrue();
+        assertThat(Subjects.sameId(null, "c:42")).isFalse();
+        assertThat(Subjects.sameId("u:42", null)).isFalse();
+    }
+
+    @Test
     void check_chatWideDuplicates_catchEveryCopyInTheWindowHoweverBusyTheChat() {
         Guard<Msg> guard = builder()
                 .duplicates("spam-wave", KeyBy.CHAT, Duration.ofMinutes(1), Msg::text)
