@@ -363,28 +363,25 @@ public final class Guard<M> {
                 }
                 continue;
             }
-            if (f.content != null) {
-                CharSequence content = contentOf(f, message);
-                if (content == null) {
-                    continue; // nothing to compare: a message without the content is never a duplicate
-                }
-                if (chatPart != null) {
-                    scope = scope + "\0" + chatPart;
-                }
-                long fingerprint = Fingerprint.of(content);
-                if (f.spec instanceof DuplicateWindow) {
-                    // One key per conversation: the content's fingerprint is the window's item.
-                    steps.add(scope, subject, f.spec, i, fingerprint);
-                } else {
-                    // A key per content (a cooldown), for keys that many people write under.
-                    steps.add(scope + "\0d:" + Long.toHexString(fingerprint), subject, f.spec, i, 1);
-                }
-                continue;
-            }
             if (chatPart != null) {
                 scope = scope + "\0" + chatPart;
             }
-            steps.add(scope, subject, f.spec, i, 1);
+            if (f.content == null) {
+                steps.add(scope, subject, f.spec, i, 1);
+                continue;
+            }
+            CharSequence content = contentOf(f, message);
+            if (content == null) {
+                continue; // nothing to compare: a message without the content is never a duplicate
+            }
+            long fingerprint = Fingerprint.of(content);
+            if (f.spec instanceof DuplicateWindow) {
+                // One key per conversation: the content's fingerprint is the window's item.
+                steps.add(scope, subject, f.spec, i, fingerprint);
+            } else {
+                // A key per content (a cooldown), for keys that many people write under.
+                steps.add(scope + "\0d:" + Long.toHexString(fingerprint), subject, f.spec, i, 1);
+            }
         }
     }
 
@@ -838,8 +835,7 @@ public final class Guard<M> {
             Durations.positive("window", window);
             if (key == KeyBy.CHAT || key == KeyBy.GLOBAL) {
                 Objects.requireNonNull(content, "content must not be null");
-                return stateful(new Stateful<>(
-                        checkedName(name), key(key), null, new Cooldown(window), Reason.DUPLICATE, true, content));
+                return duplicates(name, key, new Cooldown(window), content);
             }
             return duplicates(name, key, window, DEFAULT_DUPLICATE_CAPACITY, content);
         }
@@ -859,14 +855,13 @@ public final class Guard<M> {
                 Function<? super M, ? extends CharSequence> content) {
             Objects.requireNonNull(content, "content must not be null");
             Durations.positive("window", window);
-            return stateful(new Stateful<>(
-                    checkedName(name),
-                    key(key),
-                    null,
-                    new DuplicateWindow(window, capacity),
-                    Reason.DUPLICATE,
-                    true,
-                    content));
+            return duplicates(name, key, new DuplicateWindow(window, capacity), content);
+        }
+
+        /** A duplicates filter of {@code spec} (a window of items, or a cooldown per content); content checked. */
+        private Builder<M> duplicates(
+                String name, KeyBy key, LimitSpec spec, Function<? super M, ? extends CharSequence> content) {
+            return stateful(new Stateful<>(checkedName(name), key(key), null, spec, Reason.DUPLICATE, true, content));
         }
 
         /** At most {@code limit} messages per aligned {@code window} ({@link FixedWindow}); {@link Reason#THROTTLED}. */
