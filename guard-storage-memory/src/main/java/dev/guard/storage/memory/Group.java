@@ -87,14 +87,21 @@ final class Group extends Entry {
         Object[] s = slots;
         // Scopes are mostly the same constant strings: identity first, which touches only this array. A slot being
         // appended may show its scope before its holder: then it reads as absent (null), as it was a moment ago.
-        for (int i = 1; i < s.length; i += 2) {
-            if (s[i] == scope) {
-                return (Holder) SLOT.getAcquire(s, i + 1);
+        // Slots fill the array from its start, so the first empty one ends the scan: a slot appended after it is
+        // one being appended now, which may read as absent too.
+        int end = 1;
+        for (; end < s.length; end += 2) {
+            Object candidate = s[end];
+            if (candidate == scope) {
+                return (Holder) SLOT.getAcquire(s, end + 1);
+            }
+            if (candidate == null) {
+                break;
             }
         }
         int[] hashes = (int[]) s[0];
         int hash = scope.hashCode();
-        for (int k = 0; k < hashes.length; k++) {
+        for (int k = 0; 1 + 2 * k < end; k++) {
             if (hashes[k] == hash && scope.equals(s[1 + 2 * k])) {
                 return (Holder) SLOT.getAcquire(s, 2 + 2 * k);
             }

@@ -442,6 +442,7 @@ public final class MemoryStorage implements Storage {
         long[] words = new long[8];
         long[] outcomes = new long[8];
         int[] order = new int[8];
+        int[] hashes = new int[8];
 
         Scratch fit(int n) {
             if (holders.length < n) {
@@ -450,6 +451,7 @@ public final class MemoryStorage implements Storage {
                 words = new long[n];
                 outcomes = new long[n];
                 order = new int[n];
+                hashes = new int[n];
             }
             return this;
         }
@@ -477,7 +479,7 @@ public final class MemoryStorage implements Storage {
                 // Reading gates and sets without owning them saves a compare-and-set each, but two batches can keep
                 // finding each other's holders busy: after a few rounds, own everything.
                 boolean ownAll = attempt >= OWN_ALL_AFTER;
-                int locking = lockOrder(batch, holders, scratch.order, ownAll);
+                int locking = lockOrder(batch, holders, scratch.order, scratch.hashes, ownAll);
                 if (runLocked(
                         batch,
                         holders,
@@ -582,14 +584,16 @@ public final class MemoryStorage implements Storage {
      * unless {@code ownAll}) in the one order in which every batch locks: by key hash, then scope, then subject (a
      * total order on keys, cheap in the common case); answers how many there are.
      */
-    private static int lockOrder(BatchBuffer batch, Holder[] holders, int[] order, boolean ownAll) {
+    private static int lockOrder(BatchBuffer batch, Holder[] holders, int[] order, int[] hashes, boolean ownAll) {
         int filled = 0;
         for (int i = 0; i < batch.size(); i++) {
             if (holders[i] == null || (!ownAll && readsWithoutLock(batch.spec(i), holders[i]))) {
                 continue;
             }
+            int hash = batch.scope(i).hashCode() * 31 + batch.subject(i).hashCode();
+            hashes[i] = hash;
             int j = filled++;
-            while (j > 0 && compare(batch, order[j - 1], i) > 0) {
+            while (j > 0 && compare(batch, hashes, order[j - 1], i) > 0) {
                 order[j] = order[j - 1];
                 j--;
             }
@@ -598,19 +602,17 @@ public final class MemoryStorage implements Storage {
         return filled;
     }
 
-    /** The order of the keys of steps {@code a} and {@code b}: by {@link StateKey#hashCode}, scope, subject. */
-    private static int compare(BatchBuffer batch, int a, int b) {
-        String scopeA = batch.scope(a);
-        String scopeB = batch.scope(b);
-        String subjectA = batch.subject(a);
-        String subjectB = batch.subject(b);
-        int c = Integer.compare(
-                scopeA.hashCode() * 31 + subjectA.hashCode(), scopeB.hashCode() * 31 + subjectB.hashCode());
+    /**
+     * The order of the keys of steps {@code a} and {@code b}: by {@link StateKey#hashCode} (in {@code hashes}), then
+     * scope, then subject.
+     */
+    private static int compare(BatchBuffer batch, int[] hashes, int a, int b) {
+        int c = Integer.compare(hashes[a], hashes[b]);
         if (c != 0) {
             return c;
         }
-        c = scopeA.compareTo(scopeB);
-        return c != 0 ? c : subjectA.compareTo(subjectB);
+        c = batch.scope(a).compareTo(batch.scope(b));
+        return c != 0 ? c : batch.subject(a).compareTo(batch.subject(b));
     }
 
     /**
@@ -637,29 +639,32 @@ public final class MemoryStorage implements Storage {
                     return false;
                 }
             }
+            // Every holder the batch owns is owned from here on: reads and evaluations in one pass (peek changes
+            // nothing, so a pass that has to start over has done no harm).
             int n = batch.size();
-            for (int i = 0; i < n; i++) {
-                Holder h = holders[i];
-                if (h == null && appeared(batch, i, entries[i])) {
-                    // A key that was absent when the batch resolved it (a gate or a set read) exists now: the batch
-                    // must read it at its linearization point, which is now. Start over.
-                    return false;
-                }
-                if (h != null && !ownAll && readsWithoutLock(batch.spec(i), h)) {
-                    // Read once while every other holder is owned: that instant is the batch's linearization point.
-                    // A busy holder may belong to a batch waiting for one of ours: start over rather than wait.
-                    words[i] = h.word();
-                    if (words[i] == Holder.BUSY || words[i] == Holder.DEAD) {
-                        return false;
-                    }
-                }
-            }
             boolean admitted = true;
             for (int i = 0; i < n; i++) {
                 Holder h = holders[i];
-                outcomes[i] = h == null
-                        ? batch.spec(i).evaluate(null, nowMicros, batch.permits(i))
-                        : h.peek(words[i], batch.spec(i), batch.permits(i), nowMicros);
+                LimitSpec spec = batch.spec(i);
+                if (h == null) {
+                    if (appeared(batch, i, entries[i])) {
+                        // A key that was absent when the batch resolved it (a gate or a set read) exists now: the
+                        // batch must read it at its linearization point, which is now. Start over.
+                        return false;
+                    }
+                    outcomes[i] = spec.evaluate(null, nowMicros, batch.permits(i));
+                } else {
+                    if (!ownAll && readsWithoutLock(spec, h)) {
+                        // Read once while every other holder is owned: that instant is the batch's linearization
+                        // point. A busy holder may belong to a batch waiting for one of ours: start over rather than
+                        // wait.
+                        words[i] = h.word();
+                        if (words[i] == Holder.BUSY || words[i] == Holder.DEAD) {
+                            return false;
+                        }
+                    }
+                    outcomes[i] = h.peek(words[i], spec, batch.permits(i), nowMicros);
+                }
                 admitted &= Outcome.isAdmitted(outcomes[i]);
             }
             for (int i = 0; i < n; i++) {

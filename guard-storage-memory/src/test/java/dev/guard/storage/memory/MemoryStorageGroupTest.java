@@ -55,6 +55,26 @@ class MemoryStorageGroupTest {
     }
 
     @Test
+    void slots_areFoundByEqualScopes_whereverTheyAre_andAnAbsentScopeIsNot() {
+        // Enough slots to grow the group's array twice; scopes built at run time, so never the same strings.
+        int count = 2 * Group.MIN_PRUNE_AT + 1;
+        TokenBucket bucket = new TokenBucket(5, 1, Duration.ofSeconds(1));
+        for (int i = 0; i < count; i++) {
+            storage.acquire(new StateKey(new StringBuilder("scope-").append(i).toString(), user), bucket, 1, T0);
+        }
+
+        assertThat(storage.entry(user)).isInstanceOf(Group.class);
+        assertThat(((Group) storage.entry(user)).size()).isEqualTo(count);
+        for (int i = 0; i < count; i++) {
+            StateKey key = new StateKey(new StringBuilder("scope-").append(i).toString(), user);
+            assertThat(storage.holder(key)).as("slot %d", i).isNotNull();
+            assertThat(storage.acquire(key, bucket, 1, T0)).as("slot %d", i).isEqualTo(Outcome.admitted(3));
+        }
+        assertThat(storage.holder(new StateKey("scope-" + count, user))).isNull();
+        assertThat(((Group) storage.entry(user)).size()).isEqualTo(count);
+    }
+
+    @Test
     void duplicateSlot_expiresForDecisions_thenIsPrunedWhenTheGroupIsRewritten() {
         storage.addMember(registered, Long.MAX_VALUE, T0);
         StateKey first = dup(user, 1);
