@@ -1,0 +1,162 @@
+package dev.guard.benchmarks;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import java.time.Duration;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * A cost probe for a design of the memory storage, not Guard itself: the six steps of {@link StorageChainBenchmark}
+ * (blocklist, registration, duplicate window, throttle, token bucket, sliding window; same limits, clock and users)
+ * decided on one object of flat fields per subject, a user's and a chat's, each owned with one compare-and-set; run it
+ * with {@link StorageChainBenchmark} to compare with the memory storage's batch path. The probe's arithmetic approximates the limits (a GCRA
+ * bucket, a ring for the log and the window) and it has no expiry, eviction, records or kind conversions: it bounds
+ * what such a design could cost, it is not a limiter. {@code proto}: the objects in a Caffeine cache read with {@code
+ * get(key, mapping)}; {@code proto-chm}: in a {@link ConcurrentHashMap}; {@code proto-prebuilt}: Caffeine with the
+ * subject strings built once instead of per message (all other variants build them per message, as Guard does).
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.NANOSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 4, time = 1)
+@Fork(
+        value = 1,
+        jvmArgsAppend = {"-Xms2g", "-Xmx2g", "-XX:+AlwaysPreTouch"})
+public class FlatStateProbeBenchmark {
+    @Param({"100"})
+    public int users;
+
+    @Param({"proto", "proto-chm", "proto-prebuilt"})
+    public String impl;
+
+    static final class UserState {
+        final AtomicInteger lock = new AtomicInteger();
+        long blockedUntil = Long.MIN_VALUE;
+        long registeredUntil = Long.MAX_VALUE;
+        long bucketTat; // GCRA theoretical arrival time
+        final long[] log = new long[30];
+        int logHead, logCount;
+        final long[] dupItems = new long[32];
+        final long[] dupTimes = new long[32];
+        int dupHead, dupCount;
+    }
+
+    static final class ChatState {
+        final AtomicInteger lock = new AtomicInteger();
+        long window = Long.MIN_VALUE;
+        long count;
+    }
+
+    private Cache<String, Object> cache;
+    private final ConcurrentHashMap<String, Object> map = new ConcurrentHashMap<>();
+    private String[] userSubjects;
+    private String[] chatSubjects;
+    private long now;
+    private long tickMicros;
+    private int next;
+    private long message;
+
+    @Setup
+    public void setUp() {
+        cache = Caffeine.newBuilder().expireAfterAccess(Duration.ofMinutes(10)).build();
+        now = System.currentTimeMillis() * 1_000;
+        tickMicros = ChainBenchmark.PERIOD_MICROS / users;
+        userSubjects = new String[users];
+        chatSubjects = new String[users];
+        for (int u = 0; u < users; u++) {
+            userSubjects[u] = "u:" + u;
+            chatSubjects[u] = "c:" + u;
+        }
+    }
+
+    @Benchmark
+    public boolean check() {
+        long user = next;
+        next = next + 1 == users ? 0 : next + 1;
+        now += tickMicros;
+        boolean prebuilt = impl.equals("proto-prebuilt");
+        String userSubject = prebuilt ? userSubjects[(int) user] : "u:" + user;
+        String chatSubject = prebuilt ? chatSubjects[(int) user] : "c:" + user;
+        long item = message++ & ((1L << 53) - 1);
+        boolean plain = impl.equals("proto-chm");
+        UserState u = (UserState)
+                (plain
+                        ? map.computeIfAbsent(userSubject, k -> new UserState())
+                        : cache.get(userSubject, k -> new UserState()));
+        ChatState c = (ChatState)
+                (plain
+                        ? map.computeIfAbsent(chatSubject, k -> new ChatState())
+                        : cache.get(chatSubject, k -> new ChatState()));
+        // Lock order: by subject (user before chat here, as a global order would give).
+        while (!u.lock.compareAndSet(0, 1)) Thread.onSpinWait();
+        while (!c.lock.compareAndSet(0, 1)) Thread.onSpinWait();
+        try {
+            long t = now;
+            boolean ok = t >= u.blockedUntil && t < u.registeredUntil;
+            // duplicates: scan live items
+            int live = 0;
+            for (int i = 0; i < u.dupCount; i++) {
+                int k = (u.dupHead + i) & 31;
+                if (u.dupTimes[k] + 2_000_000 > t) {
+                    live++;
+                    if (u.dupItems[k] == item) ok = false;
+                }
+            }
+            // fixed window
+            long w = Math.floorDiv(t, 60_000_000L);
+            long cnt = c.window == w ? c.count : 0;
+            ok &= cnt + 1 <= 20;
+            // bucket, GCRA: emission interval 1 s, burst 5
+            long tat = Math.max(u.bucketTat, t);
+            ok &= tat + 1_000_000 - t <= 5_000_000;
+            // sliding log
+            int liveLog = 0;
+            for (int i = 0; i < u.logCount; i++) {
+                if (u.log[(u.logHead + i) % 30] + 60_000_000 > t) liveLog++;
+            }
+            ok &= liveLog + 1 <= 30;
+            if (ok) {
+                c.window = w;
+                c.count = cnt + 1;
+                u.bucketTat = tat + 1_000_000;
+                // drop expired log entries from the head, append
+                while (u.logCount > 0 && u.log[u.logHead] + 60_000_000 <= t) {
+                    u.logHead = (u.logHead + 1) % 30;
+                    u.logCount--;
+                }
+                u.log[(u.logHead + u.logCount) % 30] = t;
+                u.logCount++;
+                while (u.dupCount > 0 && u.dupTimes[u.dupHead] + 2_000_000 <= t) {
+                    u.dupHead = (u.dupHead + 1) & 31;
+                    u.dupCount--;
+                }
+                if (u.dupCount == 32) {
+                    u.dupHead = (u.dupHead + 1) & 31;
+                    u.dupCount--;
+                }
+                int k = (u.dupHead + u.dupCount) & 31;
+                u.dupItems[k] = item;
+                u.dupTimes[k] = t;
+                u.dupCount++;
+            }
+            return ok;
+        } finally {
+            c.lock.set(0);
+            u.lock.set(0);
+        }
+    }
+}
