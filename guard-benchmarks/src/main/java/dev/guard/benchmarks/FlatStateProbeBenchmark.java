@@ -26,7 +26,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * bucket, a ring for the log and the window) and it has no expiry, eviction, records or kind conversions: it bounds
  * what such a design could cost, it is not a limiter. {@code proto}: the objects in a Caffeine cache read with {@code
  * get(key, mapping)}; {@code proto-chm}: in a {@link ConcurrentHashMap}; {@code proto-prebuilt}: Caffeine with the
- * subject strings built once instead of per message (all other variants build them per message, as Guard does).
+ * subject strings built once instead of per message (all other variants build them per message, as Guard does);
+ * {@code proto-quiet}: Caffeine read as the memory storage reads it, with {@code policy().getIfPresentQuietly} (no
+ * maintenance per read), {@code get(key, mapping)} only for a new subject.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -40,7 +42,7 @@ public class FlatStateProbeBenchmark {
     @Param({"100"})
     public int users;
 
-    @Param({"proto", "proto-chm", "proto-prebuilt"})
+    @Param({"proto", "proto-chm", "proto-prebuilt", "proto-quiet"})
     public String impl;
 
     static final class UserState {
@@ -92,6 +94,17 @@ public class FlatStateProbeBenchmark {
         String userSubject = prebuilt ? userSubjects[(int) user] : "u:" + user;
         String chatSubject = prebuilt ? chatSubjects[(int) user] : "c:" + user;
         long item = message++ & ((1L << 53) - 1);
+        if (impl.equals("proto-quiet")) {
+            Object uo = cache.policy().getIfPresentQuietly(userSubject);
+            if (uo == null) {
+                uo = cache.get(userSubject, k -> new UserState());
+            }
+            Object co = cache.policy().getIfPresentQuietly(chatSubject);
+            if (co == null) {
+                co = cache.get(chatSubject, k -> new ChatState());
+            }
+            return decide((UserState) uo, (ChatState) co, item);
+        }
         boolean plain = impl.equals("proto-chm");
         UserState u = (UserState)
                 (plain
@@ -101,6 +114,10 @@ public class FlatStateProbeBenchmark {
                 (plain
                         ? map.computeIfAbsent(chatSubject, k -> new ChatState())
                         : cache.get(chatSubject, k -> new ChatState()));
+        return decide(u, c, item);
+    }
+
+    private boolean decide(UserState u, ChatState c, long item) {
         // Lock order: by subject (user before chat here, as a global order would give).
         while (!u.lock.compareAndSet(0, 1)) Thread.onSpinWait();
         while (!c.lock.compareAndSet(0, 1)) Thread.onSpinWait();
