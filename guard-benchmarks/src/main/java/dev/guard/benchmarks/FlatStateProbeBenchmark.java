@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -63,6 +64,15 @@ public class FlatStateProbeBenchmark {
         long count;
     }
 
+    /** {@link #impl}, resolved once rather than compared as text in every call. */
+    private enum Variant {
+        CACHE,
+        MAP,
+        PREBUILT,
+        QUIET
+    }
+
+    private Variant variant;
     private Cache<String, Object> cache;
     private final ConcurrentHashMap<String, Object> map = new ConcurrentHashMap<>();
     private String[] userSubjects;
@@ -74,6 +84,15 @@ public class FlatStateProbeBenchmark {
 
     @Setup
     public void setUp() {
+        variant = switch (impl) {
+            case "proto" -> Variant.CACHE;
+            case "proto-chm" -> Variant.MAP;
+            case "proto-prebuilt" -> Variant.PREBUILT;
+            case "proto-quiet" -> Variant.QUIET;
+            default ->
+                throw new IllegalArgumentException(
+                        "impl must be proto, proto-chm, proto-prebuilt or proto-quiet but was " + impl);
+        };
         cache = Caffeine.newBuilder().expireAfterAccess(Duration.ofMinutes(10)).build();
         now = System.currentTimeMillis() * 1_000;
         tickMicros = ChainBenchmark.PERIOD_MICROS / users;
@@ -87,34 +106,28 @@ public class FlatStateProbeBenchmark {
 
     @Benchmark
     public boolean check() {
-        long user = next;
+        int user = next;
         next = next + 1 == users ? 0 : next + 1;
         now += tickMicros;
-        boolean prebuilt = impl.equals("proto-prebuilt");
-        String userSubject = prebuilt ? userSubjects[(int) user] : "u:" + user;
-        String chatSubject = prebuilt ? chatSubjects[(int) user] : "c:" + user;
+        String userSubject = variant == Variant.PREBUILT ? userSubjects[user] : "u:" + (long) user;
+        String chatSubject = variant == Variant.PREBUILT ? chatSubjects[user] : "c:" + (long) user;
         long item = message++ & ((1L << 53) - 1);
-        if (impl.equals("proto-quiet")) {
-            Object uo = cache.policy().getIfPresentQuietly(userSubject);
-            if (uo == null) {
-                uo = cache.get(userSubject, k -> new UserState());
-            }
-            Object co = cache.policy().getIfPresentQuietly(chatSubject);
-            if (co == null) {
-                co = cache.get(chatSubject, k -> new ChatState());
-            }
-            return decide((UserState) uo, (ChatState) co, item);
-        }
-        boolean plain = impl.equals("proto-chm");
-        UserState u = (UserState)
-                (plain
-                        ? map.computeIfAbsent(userSubject, k -> new UserState())
-                        : cache.get(userSubject, k -> new UserState()));
-        ChatState c = (ChatState)
-                (plain
-                        ? map.computeIfAbsent(chatSubject, k -> new ChatState())
-                        : cache.get(chatSubject, k -> new ChatState()));
+        UserState u = (UserState) state(userSubject, k -> new UserState());
+        ChatState c = (ChatState) state(chatSubject, k -> new ChatState());
         return decide(u, c, item);
+    }
+
+    /** The state of {@code subject}, found as {@link #impl} finds it, or {@code created} for a new subject. */
+    private Object state(String subject, Function<String, Object> created) {
+        switch (variant) {
+            case MAP:
+                return map.computeIfAbsent(subject, created);
+            case QUIET:
+                Object found = cache.policy().getIfPresentQuietly(subject);
+                return found != null ? found : cache.get(subject, created);
+            default:
+                return cache.get(subject, created);
+        }
     }
 
     private boolean decide(UserState u, ChatState c, long item) {
@@ -124,13 +137,11 @@ public class FlatStateProbeBenchmark {
         try {
             long t = now;
             boolean ok = t >= u.blockedUntil && t < u.registeredUntil;
-            // duplicates: scan live items
-            int live = 0;
+            // duplicates: a live pair holding the item
             for (int i = 0; i < u.dupCount; i++) {
                 int k = (u.dupHead + i) & 31;
-                if (u.dupTimes[k] + 2_000_000 > t) {
-                    live++;
-                    if (u.dupItems[k] == item) ok = false;
+                if (u.dupTimes[k] + 2_000_000 > t && u.dupItems[k] == item) {
+                    ok = false;
                 }
             }
             // fixed window
