@@ -858,7 +858,7 @@ public final class Guard<M> {
             return duplicates(name, key, new DuplicateWindow(window, capacity), content);
         }
 
-        /** A duplicates filter of {@code spec} (a window of items, or a cooldown per content); content checked. */
+        /** A duplicates filter of {@code spec} (a window of items, or a cooldown per content); callers check content. */
         private Builder<M> duplicates(
                 String name, KeyBy key, LimitSpec spec, Function<? super M, ? extends CharSequence> content) {
             return stateful(new Stateful<>(checkedName(name), key(key), null, spec, Reason.DUPLICATE, true, content));
