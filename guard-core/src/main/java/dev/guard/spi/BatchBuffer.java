@@ -39,11 +39,15 @@ public final class BatchBuffer {
         outcomes = new long[capacity];
     }
 
-    /** Empties the buffer for the next batch; the previous steps and results are gone. Keeps the room it has. */
+    /**
+     * Empties the buffer for the next batch; the previous steps and results are gone. Keeps the room it has, and the
+     * last steps' scopes and specs until steps added later overwrite them: a buffer filled again with the same scopes
+     * and specs (a guard's chain, message after message) writes only the subjects, and a store of a reference into a
+     * long-lived array costs the garbage collector's write barrier. The subjects, which are a message's, are
+     * dropped.
+     */
     public void clear() {
-        Arrays.fill(scopes, 0, size, null);
         Arrays.fill(subjects, 0, size, null);
-        Arrays.fill(specs, 0, size, null);
         size = 0;
     }
 
@@ -80,9 +84,16 @@ public final class BatchBuffer {
             this.permits = Arrays.copyOf(this.permits, grown);
             outcomes = Arrays.copyOf(outcomes, grown);
         }
-        scopes[size] = scope;
-        subjects[size] = subject;
-        specs[size] = spec;
+        // Only what changed: see clear().
+        if (scopes[size] != scope) {
+            scopes[size] = scope;
+        }
+        if (subjects[size] != subject) {
+            subjects[size] = subject;
+        }
+        if (specs[size] != spec) {
+            specs[size] = spec;
+        }
         this.permits[size] = permits;
         outcomes[size] = 0;
         size++;

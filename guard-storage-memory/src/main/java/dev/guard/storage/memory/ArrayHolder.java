@@ -62,13 +62,19 @@ final class ArrayHolder extends Holder {
     long commit(long word, LimitSpec spec, long permits, long nowMicros) {
         // Exactly ReferenceStorage's store(): a state whose ttl is over is absent.
         long[] next = spec.commit(live(nowMicros), nowMicros, permits);
-        writer = spec;
+        // Reference fields are written only when they change: mostly they do not (the same spec, a state changed in
+        // place), and a store into a long-lived holder costs the collector's write barrier.
+        if (writer != spec) {
+            writer = spec;
+        }
         long ttl = next == null ? 0 : spec.ttlMicros(next, nowMicros);
         if (ttl <= 0) {
             state = null;
             expiresAt = Long.MIN_VALUE;
         } else {
-            state = next;
+            if (state != next) {
+                state = next;
+            }
             expiresAt = ttl == Long.MAX_VALUE ? Long.MAX_VALUE : nowMicros + ttl;
         }
         return 0;

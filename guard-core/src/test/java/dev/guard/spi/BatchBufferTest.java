@@ -1,0 +1,39 @@
+package dev.guard.spi;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.guard.limit.Cooldown;
+import dev.guard.limit.FixedWindow;
+import dev.guard.limit.TokenBucket;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+class BatchBufferTest {
+    private final TokenBucket bucket = new TokenBucket(5, 1, Duration.ofSeconds(1));
+    private final FixedWindow window = new FixedWindow(3, Duration.ofMinutes(1));
+
+    @Test
+    void refilledAfterClear_readsOnlyTheNewSteps() {
+        BatchBuffer buffer = new BatchBuffer(1);
+        buffer.add("per-user", "u:1", bucket, 1);
+        buffer.add("per-chat", "c:1", window, 2);
+        buffer.setOutcome(1, -5);
+
+        buffer.clear();
+        assertThat(buffer.size()).isZero();
+        assertThatThrownBy(() -> buffer.subject(0))
+                .isInstanceOf(IndexOutOfBoundsException.class)
+                .hasMessageContaining("was 0");
+
+        // The same scope and spec at the first step, other ones at the second: each reads what was added last.
+        buffer.add("per-user", "u:2", bucket, 1);
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(3));
+        buffer.add("cooldown", "u:2", cooldown, 0);
+        assertThat(buffer.toBatch())
+                .isEqualTo(Batch.of(
+                        new Step(new StateKey("per-user", "u:2"), bucket, 1),
+                        new Step(new StateKey("cooldown", "u:2"), cooldown, 0)));
+        assertThat(buffer.outcome(1)).as("outcomes start afresh").isZero();
+    }
+}
