@@ -101,11 +101,16 @@ BEGIN
     FOR i IN 1 .. n LOOP
         SELECT t.kind, t.state, t.expires_at INTO r FROM guard_state t WHERE t.key_hash = p_keys[i] FOR UPDATE;
         IF NOT FOUND THEN
-            -- A first touch inserts an absent placeholder; a concurrent first touch of the same key waits here.
-            INSERT INTO guard_state (key_hash, subject_hash, scope, subject, kind, expires_at)
+            -- A first touch inserts an absent placeholder, which this transaction holds until it ends: a concurrent
+            -- first touch of the same key waits here. Only when another transaction inserted it first (it had
+            -- committed by the time this insert's conflict check waited for it) is there a row to lock and read.
+            INSERT INTO guard_state AS t (key_hash, subject_hash, scope, subject, kind, expires_at)
             VALUES (p_keys[i], p_subject_keys[i], p_scopes[i], p_subjects[i], 0, 0)
-            ON CONFLICT (key_hash) DO NOTHING;
-            SELECT t.kind, t.state, t.expires_at INTO r FROM guard_state t WHERE t.key_hash = p_keys[i] FOR UPDATE;
+            ON CONFLICT (key_hash) DO NOTHING
+            RETURNING t.kind, t.state, t.expires_at INTO r;
+            IF NOT FOUND THEN
+                SELECT t.kind, t.state, t.expires_at INTO r FROM guard_state t WHERE t.key_hash = p_keys[i] FOR UPDATE;
+            END IF;
         END IF;
         IF r.kind BETWEEN 1 AND 3 THEN
             IF r.expires_at > p_now THEN

@@ -422,6 +422,42 @@ abstract class JdbcStorageSuite {
     }
 
     @Test
+    void chain_concurrentFirstTouchesOfEachKey_admitExactlyTheCapacityAndConsumeNothingElseOnRejection()
+            throws Exception {
+        JdbcStorage[] storages = {open(), open(), open()};
+        TokenBucket bucket = new TokenBucket(3, 1, Duration.ofHours(1));
+        TokenBucket own = new TokenBucket(1_000, 1, Duration.ofHours(1));
+        int keys = 100;
+        String scope = prefix + "chain-race";
+        StateKey[] owners = new StateKey[8];
+        Arrays.setAll(owners, t -> key("chain-race-owner-" + t));
+        AtomicInteger[] admittedBy = new AtomicInteger[owners.length];
+        Arrays.setAll(admittedBy, t -> new AtomicInteger());
+        // Eight threads walk the same fresh keys in step, each key in a chain with a bucket of the thread's own: the
+        // first touches of every shared key race one another inside chains (PostgreSQL's stored function).
+        runThreads(owners.length, t -> {
+            JdbcStorage storage = storages[t % storages.length];
+            for (int i = 0; i < keys; i++) {
+                Batch chain = Batch.of(new Step(new StateKey(scope, "k" + i), bucket, 1), new Step(owners[t], own, 1));
+                if (storage.evaluate(chain, now()).admitted()) {
+                    admittedBy[t].incrementAndGet();
+                }
+            }
+        });
+        assertThat(Arrays.stream(admittedBy).mapToInt(AtomicInteger::get).sum()).isEqualTo(3 * keys);
+        for (int i = 0; i < keys; i++) {
+            assertThat(storages[0].acquire(new StateKey(scope, "k" + i), bucket, 0, now()))
+                    .as("key %d", i)
+                    .isEqualTo(Outcome.admitted(0));
+        }
+        for (int t = 0; t < owners.length; t++) {
+            assertThat(storages[0].acquire(owners[t], own, 0, now()))
+                    .as("thread %d", t)
+                    .isEqualTo(Outcome.admitted(1_000 - admittedBy[t].get()));
+        }
+    }
+
+    @Test
     void bucketChain_eightThreadsOnOneHotBucket_admitExactlyItsCapacityAndConsumeNothingElseOnRejection()
             throws Exception {
         JdbcStorage[] storages = {open(), open(), open()};
