@@ -311,7 +311,10 @@ public final class Guard<M> {
             return steps;
         }
 
-        /** Ends a check's use; keeps no message's keys reachable from the thread. */
+        /**
+         * Ends a check's use; keeps no message's subjects reachable from the thread (the buffer keeps the last scopes
+         * until the next check overwrites them: see {@link BatchBuffer#clear}).
+         */
         void release() {
             buffer.clear();
             missing = null;

@@ -43,8 +43,9 @@ public final class BatchBuffer {
      * Empties the buffer for the next batch; the previous steps and results are gone. Keeps the room it has, and the
      * last steps' scopes and specs until steps added later overwrite them: a buffer filled again with the same scopes
      * and specs (a guard's chain, message after message) writes only the subjects, and a store of a reference into a
-     * long-lived array costs the garbage collector's write barrier. The subjects, which are a message's, are
-     * dropped.
+     * long-lived array costs the garbage collector's write barrier. The subjects are dropped. A scope built for one
+     * message (one that names a chat or a tenant, say) therefore stays reachable from the buffer until overwritten:
+     * at most the buffer's capacity of them.
      */
     public void clear() {
         Arrays.fill(subjects, 0, size, null);

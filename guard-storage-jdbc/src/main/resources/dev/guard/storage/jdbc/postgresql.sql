@@ -99,19 +99,19 @@ BEGIN
     -- its keys in one global order, so none waits for another that waits for it. Index lookups only, one key at a
     -- time, so that no plan ever depends on the table's size.
     FOR i IN 1 .. n LOOP
-        SELECT t.kind, t.state, t.expires_at INTO r FROM guard_state t WHERE t.key_hash = p_keys[i] FOR UPDATE;
-        IF NOT FOUND THEN
-            -- A first touch inserts an absent placeholder, which this transaction holds until it ends: a concurrent
-            -- first touch of the same key waits here. Only when another transaction inserted it first (it had
-            -- committed by the time this insert's conflict check waited for it) is there a row to lock and read.
+        -- Until this transaction holds the key's row: the existing row locked, or, on a first touch, an absent
+        -- placeholder it inserted (which it holds until it ends; a concurrent first touch of the same key waits in
+        -- its insert). An insert that lost the race to another transaction returns nothing, and the next round locks
+        -- that transaction's row, or inserts again if the sweeper deleted it meanwhile.
+        LOOP
+            SELECT t.kind, t.state, t.expires_at INTO r FROM guard_state t WHERE t.key_hash = p_keys[i] FOR UPDATE;
+            EXIT WHEN FOUND;
             INSERT INTO guard_state AS t (key_hash, subject_hash, scope, subject, kind, expires_at)
             VALUES (p_keys[i], p_subject_keys[i], p_scopes[i], p_subjects[i], 0, 0)
             ON CONFLICT (key_hash) DO NOTHING
             RETURNING t.kind, t.state, t.expires_at INTO r;
-            IF NOT FOUND THEN
-                SELECT t.kind, t.state, t.expires_at INTO r FROM guard_state t WHERE t.key_hash = p_keys[i] FOR UPDATE;
-            END IF;
-        END IF;
+            EXIT WHEN FOUND;
+        END LOOP;
         IF r.kind BETWEEN 1 AND 3 THEN
             IF r.expires_at > p_now THEN
                 st := CASE WHEN r.kind = 1 THEN r.state ELSE ARRAY[r.expires_at] END;
