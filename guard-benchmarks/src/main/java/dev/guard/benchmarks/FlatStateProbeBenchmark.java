@@ -2,7 +2,16 @@ package dev.guard.benchmarks;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import dev.guard.limit.DuplicateWindow;
+import dev.guard.limit.FixedWindow;
+import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Membership;
+import dev.guard.limit.Outcome;
+import dev.guard.limit.SlidingWindowLog;
+import dev.guard.limit.TokenBucket;
+import dev.guard.spi.BatchBuffer;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -29,7 +38,10 @@ import org.openjdk.jmh.annotations.Warmup;
  * get(key, mapping)}; {@code proto-chm}: in a {@link ConcurrentHashMap}; {@code proto-prebuilt}: Caffeine with the
  * subject strings built once instead of per message (all other variants build them per message, as Guard does);
  * {@code proto-quiet}: Caffeine read as the memory storage reads it, with {@code policy().getIfPresentQuietly} (no
- * maintenance per read), {@code get(key, mapping)} only for a new subject.
+ * maintenance per read), {@code get(key, mapping)} only for a new subject. {@code generic}: the same layout reached
+ * the way a storage behind the SPI would be: the steps filled into a {@link BatchBuffer}, each subject's keys kept as
+ * the reference's {@code long[]} states found by scope, the limits' own reference functions run on them (exact
+ * arithmetic), read quietly from Caffeine as {@code proto-quiet} is.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -43,7 +55,7 @@ public class FlatStateProbeBenchmark {
     @Param({"100"})
     public int users;
 
-    @Param({"proto", "proto-chm", "proto-prebuilt", "proto-quiet"})
+    @Param({"proto", "proto-chm", "proto-prebuilt", "proto-quiet", "generic"})
     public String impl;
 
     static final class UserState {
@@ -69,7 +81,8 @@ public class FlatStateProbeBenchmark {
         CACHE,
         MAP,
         PREBUILT,
-        QUIET
+        QUIET,
+        GENERIC
     }
 
     private Variant variant;
@@ -89,9 +102,10 @@ public class FlatStateProbeBenchmark {
             case "proto-chm" -> Variant.MAP;
             case "proto-prebuilt" -> Variant.PREBUILT;
             case "proto-quiet" -> Variant.QUIET;
+            case "generic" -> Variant.GENERIC;
             default ->
                 throw new IllegalArgumentException(
-                        "impl must be proto, proto-chm, proto-prebuilt or proto-quiet but was " + impl);
+                        "impl must be proto, proto-chm, proto-prebuilt, proto-quiet or generic but was " + impl);
         };
         cache = Caffeine.newBuilder().expireAfterAccess(Duration.ofMinutes(10)).build();
         now = System.currentTimeMillis() * 1_000;
@@ -101,6 +115,13 @@ public class FlatStateProbeBenchmark {
         for (int u = 0; u < users; u++) {
             userSubjects[u] = "u:" + u;
             chatSubjects[u] = "c:" + u;
+            if (variant == Variant.GENERIC) {
+                SubjectState state = new SubjectState();
+                int slot = state.add("set:registered");
+                state.states[slot] = Membership.member(Long.MAX_VALUE);
+                state.expires[slot] = Long.MAX_VALUE;
+                cache.put(userSubjects[u], state);
+            }
         }
     }
 
@@ -112,6 +133,17 @@ public class FlatStateProbeBenchmark {
         String userSubject = variant == Variant.PREBUILT ? userSubjects[user] : "u:" + (long) user;
         String chatSubject = variant == Variant.PREBUILT ? chatSubjects[user] : "c:" + (long) user;
         long item = message++ & ((1L << 53) - 1);
+        if (variant == Variant.GENERIC) {
+            BatchBuffer batch = buffer;
+            batch.clear();
+            batch.add("set:blocklist", userSubject, Membership.MUST_BE_ABSENT, 1);
+            batch.add("set:registered", userSubject, Membership.MUST_BE_PRESENT, 1);
+            batch.add("f:duplicates", userSubject, DUPLICATES, item);
+            batch.add("f:per-chat", chatSubject, THROTTLE, 1);
+            batch.add("f:per-user", userSubject, BUCKET, 1);
+            batch.add("f:per-user-minute", userSubject, SLIDING, 1);
+            return evaluateGeneric(batch, now);
+        }
         UserState u = (UserState) state(userSubject, k -> new UserState());
         ChatState c = (ChatState) state(chatSubject, k -> new ChatState());
         return decide(u, c, item);
@@ -127,6 +159,137 @@ public class FlatStateProbeBenchmark {
                 return found != null ? found : cache.get(subject, created);
             default:
                 return cache.get(subject, created);
+        }
+    }
+
+    private static final LimitSpec THROTTLE = new FixedWindow(20, Duration.ofMinutes(1));
+    private static final LimitSpec BUCKET = new TokenBucket(5, 1, Duration.ofSeconds(1));
+    private static final LimitSpec SLIDING = new SlidingWindowLog(30, Duration.ofMinutes(1));
+    private static final LimitSpec DUPLICATES = new DuplicateWindow(Duration.ofSeconds(2), 32);
+
+    private final BatchBuffer buffer = new BatchBuffer(8);
+    private final SubjectState[] owned = new SubjectState[8];
+    private final int[] ownerOf = new int[8];
+    private final int[] slotOf = new int[8];
+
+    /**
+     * {@code generic}: one object per subject that keeps its keys' states as the reference's {@code long[]}, found by
+     * scope, all owned with the subject's one compare-and-set; the steps arrive in a {@link BatchBuffer} and run the
+     * limits' own reference functions, as a storage behind the SPI would. Still no expiry of subjects or eviction.
+     */
+    static final class SubjectState {
+        final AtomicInteger lock = new AtomicInteger();
+        String[] scopes = new String[8];
+        long[][] states = new long[8][];
+        long[] expires = new long[8];
+        int size;
+
+        int slot(String scope) {
+            for (int i = 0; i < size; i++) {
+                if (scopes[i] == scope) {
+                    return i;
+                }
+            }
+            for (int i = 0; i < size; i++) {
+                if (scopes[i].equals(scope)) {
+                    return i;
+                }
+            }
+            return -1;
+        }
+
+        int add(String scope) {
+            if (size == scopes.length) {
+                scopes = Arrays.copyOf(scopes, size * 2);
+                states = Arrays.copyOf(states, size * 2);
+                expires = Arrays.copyOf(expires, size * 2);
+            }
+            scopes[size] = scope;
+            expires[size] = Long.MIN_VALUE;
+            return size++;
+        }
+
+        long[] live(int slot, long now) {
+            return slot < 0 || expires[slot] <= now ? null : states[slot];
+        }
+    }
+
+    private boolean evaluateGeneric(BatchBuffer batch, long now) {
+        int n = batch.size();
+        int subjects = 0;
+        for (int i = 0; i < n; i++) {
+            String subject = batch.subject(i);
+            int owner = -1;
+            for (int j = 0; j < i; j++) {
+                if (batch.subject(j) == subject) {
+                    owner = ownerOf[j];
+                    break;
+                }
+            }
+            if (owner < 0) {
+                Object found = cache.policy().getIfPresentQuietly(subject);
+                SubjectState state = found != null
+                        ? (SubjectState) found
+                        : (SubjectState) cache.get(subject, k -> new SubjectState());
+                owner = subjects++;
+                owned[owner] = state;
+            }
+            ownerOf[i] = owner;
+        }
+        // One total order of subjects for locking: identity hash here (a real one needs a tie-break).
+        if (subjects == 2 && System.identityHashCode(owned[0]) > System.identityHashCode(owned[1])) {
+            lockBoth(owned[1], owned[0]);
+        } else {
+            for (int k = 0; k < subjects; k++) {
+                while (!owned[k].lock.compareAndSet(0, 1)) {
+                    Thread.onSpinWait();
+                }
+            }
+        }
+        boolean admitted = true;
+        try {
+            for (int i = 0; i < n; i++) {
+                SubjectState state = owned[ownerOf[i]];
+                int slot = state.slot(batch.scope(i));
+                slotOf[i] = slot;
+                long outcome = batch.spec(i).evaluate(state.live(slot, now), now, batch.permits(i));
+                batch.setOutcome(i, outcome);
+                admitted &= Outcome.isAdmitted(outcome);
+            }
+            if (admitted) {
+                for (int i = 0; i < n; i++) {
+                    LimitSpec spec = batch.spec(i);
+                    if (spec instanceof Membership) {
+                        continue;
+                    }
+                    SubjectState state = owned[ownerOf[i]];
+                    int slot = slotOf[i];
+                    long[] next = spec.commit(state.live(slot, now), now, batch.permits(i));
+                    long ttl = next == null ? 0 : spec.ttlMicros(next, now);
+                    if (slot < 0) {
+                        slot = state.add(batch.scope(i));
+                    }
+                    if (state.states[slot] != next) {
+                        state.states[slot] = next;
+                    }
+                    state.expires[slot] = ttl <= 0 ? Long.MIN_VALUE : ttl == Long.MAX_VALUE ? ttl : now + ttl;
+                }
+            }
+        } finally {
+            for (int k = 0; k < subjects; k++) {
+                owned[k].lock.set(0);
+                owned[k] = null;
+            }
+        }
+        return admitted;
+    }
+
+    private static void lockBoth(SubjectState first, SubjectState second) {
+        while (!first.lock.compareAndSet(0, 1)) {
+            Thread.onSpinWait();
+        }
+        while (!second.lock.compareAndSet(0, 1)) {
+            Thread.onSpinWait();
         }
     }
 
