@@ -2,13 +2,9 @@ package dev.guard.benchmarks;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
-import dev.guard.limit.DuplicateWindow;
-import dev.guard.limit.FixedWindow;
 import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Membership;
 import dev.guard.limit.Outcome;
-import dev.guard.limit.SlidingWindowLog;
-import dev.guard.limit.TokenBucket;
 import dev.guard.spi.BatchBuffer;
 import java.time.Duration;
 import java.util.Arrays;
@@ -117,7 +113,7 @@ public class FlatStateProbeBenchmark {
             chatSubjects[u] = "c:" + u;
             if (variant == Variant.GENERIC) {
                 SubjectState state = new SubjectState();
-                int slot = state.add("set:registered");
+                int slot = state.add(StorageChainBenchmark.REGISTERED);
                 state.states[slot] = Membership.member(Long.MAX_VALUE);
                 state.expires[slot] = Long.MAX_VALUE;
                 cache.put(userSubjects[u], state);
@@ -134,15 +130,8 @@ public class FlatStateProbeBenchmark {
         String chatSubject = variant == Variant.PREBUILT ? chatSubjects[user] : "c:" + (long) user;
         long item = message++ & ((1L << 53) - 1);
         if (variant == Variant.GENERIC) {
-            BatchBuffer batch = buffer;
-            batch.clear();
-            batch.add("set:blocklist", userSubject, Membership.MUST_BE_ABSENT, 1);
-            batch.add("set:registered", userSubject, Membership.MUST_BE_PRESENT, 1);
-            batch.add("f:duplicates", userSubject, DUPLICATES, item);
-            batch.add("f:per-chat", chatSubject, THROTTLE, 1);
-            batch.add("f:per-user", userSubject, BUCKET, 1);
-            batch.add("f:per-user-minute", userSubject, SLIDING, 1);
-            return evaluateGeneric(batch, now);
+            StorageChainBenchmark.fill(buffer, userSubject, chatSubject, item);
+            return evaluateGeneric(buffer, now);
         }
         UserState u = (UserState) state(userSubject, k -> new UserState());
         ChatState c = (ChatState) state(chatSubject, k -> new ChatState());
@@ -155,17 +144,13 @@ public class FlatStateProbeBenchmark {
             case MAP:
                 return map.computeIfAbsent(subject, created);
             case QUIET:
+            case GENERIC:
                 Object found = cache.policy().getIfPresentQuietly(subject);
                 return found != null ? found : cache.get(subject, created);
             default:
                 return cache.get(subject, created);
         }
     }
-
-    private static final LimitSpec THROTTLE = new FixedWindow(20, Duration.ofMinutes(1));
-    private static final LimitSpec BUCKET = new TokenBucket(5, 1, Duration.ofSeconds(1));
-    private static final LimitSpec SLIDING = new SlidingWindowLog(30, Duration.ofMinutes(1));
-    private static final LimitSpec DUPLICATES = new DuplicateWindow(Duration.ofSeconds(2), 32);
 
     private final BatchBuffer buffer = new BatchBuffer(8);
     private final SubjectState[] owned = new SubjectState[8];
@@ -227,24 +212,15 @@ public class FlatStateProbeBenchmark {
                 }
             }
             if (owner < 0) {
-                Object found = cache.policy().getIfPresentQuietly(subject);
-                SubjectState state = found != null
-                        ? (SubjectState) found
-                        : (SubjectState) cache.get(subject, k -> new SubjectState());
                 owner = subjects++;
-                owned[owner] = state;
+                owned[owner] = (SubjectState) state(subject, k -> new SubjectState());
             }
             ownerOf[i] = owner;
         }
         // One total order of subjects for locking: identity hash here (a real one needs a tie-break).
-        if (subjects == 2 && System.identityHashCode(owned[0]) > System.identityHashCode(owned[1])) {
-            lockBoth(owned[1], owned[0]);
-        } else {
-            for (int k = 0; k < subjects; k++) {
-                while (!owned[k].lock.compareAndSet(0, 1)) {
-                    Thread.onSpinWait();
-                }
-            }
+        boolean swapped = subjects == 2 && System.identityHashCode(owned[0]) > System.identityHashCode(owned[1]);
+        for (int k = 0; k < subjects; k++) {
+            own(owned[swapped ? 1 - k : k].lock);
         }
         boolean admitted = true;
         try {
@@ -284,19 +260,17 @@ public class FlatStateProbeBenchmark {
         return admitted;
     }
 
-    private static void lockBoth(SubjectState first, SubjectState second) {
-        while (!first.lock.compareAndSet(0, 1)) {
-            Thread.onSpinWait();
-        }
-        while (!second.lock.compareAndSet(0, 1)) {
+    /** Spins until this thread owns {@code lock}. */
+    private static void own(AtomicInteger lock) {
+        while (!lock.compareAndSet(0, 1)) {
             Thread.onSpinWait();
         }
     }
 
     private boolean decide(UserState u, ChatState c, long item) {
         // Lock order: by subject (user before chat here, as a global order would give).
-        while (!u.lock.compareAndSet(0, 1)) Thread.onSpinWait();
-        while (!c.lock.compareAndSet(0, 1)) Thread.onSpinWait();
+        own(u.lock);
+        own(c.lock);
         try {
             long t = now;
             boolean ok = t >= u.blockedUntil && t < u.registeredUntil;

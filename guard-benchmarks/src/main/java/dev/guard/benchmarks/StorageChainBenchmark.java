@@ -44,6 +44,9 @@ public class StorageChainBenchmark {
     private static final LimitSpec SLIDING = new SlidingWindowLog(30, Duration.ofMinutes(1));
     private static final LimitSpec DUPLICATES = new DuplicateWindow(Duration.ofSeconds(2), 32);
 
+    /** The scope of the registration set, whose members {@link #setUp} adds. */
+    static final String REGISTERED = "set:registered";
+
     /** How many users take turns, as in {@link ChainBenchmark}. */
     @Param({"100", "10000"})
     public int users;
@@ -61,7 +64,7 @@ public class StorageChainBenchmark {
         now = System.currentTimeMillis() * 1_000;
         tickMicros = ChainBenchmark.PERIOD_MICROS / users;
         for (long u = 0; u < users; u++) {
-            storage.addMember(new StateKey("set:registered", "u:" + u), Long.MAX_VALUE, now);
+            storage.addMember(new StateKey(REGISTERED, "u:" + u), Long.MAX_VALUE, now);
         }
     }
 
@@ -78,19 +81,27 @@ public class StorageChainBenchmark {
         String userSubject = "u:" + user;
         String chatSubject = "c:" + user;
         BatchBuffer batch = buffer;
-        batch.clear();
-        batch.add("set:blocklist", userSubject, Membership.MUST_BE_ABSENT, 1);
-        batch.add("set:registered", userSubject, Membership.MUST_BE_PRESENT, 1);
         // A different text every message, as in ChainBenchmark: its fingerprint is the window's item.
-        batch.add("f:duplicates", userSubject, DUPLICATES, message++ & ((1L << 53) - 1));
-        batch.add("f:per-chat", chatSubject, THROTTLE, 1);
-        batch.add("f:per-user", userSubject, BUCKET, 1);
-        batch.add("f:per-user-minute", userSubject, SLIDING, 1);
+        fill(batch, userSubject, chatSubject, message++ & ((1L << 53) - 1));
         storage.evaluateInPlace(batch, now);
         if (!batch.admitted()) {
             throw new IllegalStateException(
                     "every message passes the chain, but step " + batch.firstRejected() + " rejected one");
         }
         return true;
+    }
+
+    /**
+     * Empties {@code batch} and fills it with the chain's six steps for one message of the user and chat of these
+     * subjects, whose text has the fingerprint {@code item}.
+     */
+    static void fill(BatchBuffer batch, String userSubject, String chatSubject, long item) {
+        batch.clear();
+        batch.add("set:blocklist", userSubject, Membership.MUST_BE_ABSENT, 1);
+        batch.add(REGISTERED, userSubject, Membership.MUST_BE_PRESENT, 1);
+        batch.add("f:duplicates", userSubject, DUPLICATES, item);
+        batch.add("f:per-chat", chatSubject, THROTTLE, 1);
+        batch.add("f:per-user", userSubject, BUCKET, 1);
+        batch.add("f:per-user-minute", userSubject, SLIDING, 1);
     }
 }
