@@ -63,8 +63,8 @@ public class ChainBenchmark {
     /**
      * Which filters the guard has: {@code all} (the chain above). To see what each part costs, in the same run:
      * {@code no-duplicates} drops duplicate suppression, {@code no-sets} the blocklist and registration, {@code
-     * limits} both (throttle, token bucket and sliding window remain), and {@code bucket} leaves the token bucket
-     * alone (one step: the single-key path).
+     * limits} both (throttle, token bucket and sliding window remain), {@code bucket} leaves the token bucket alone
+     * and {@code throttle} the per-chat throttle alone (one step each: the single-key path).
      */
     @Param({"all"})
     public String filters;
@@ -93,10 +93,11 @@ public class ChainBenchmark {
         storage = MemoryStorage.create();
         boolean sets = filters.equals("all") || filters.equals("no-duplicates");
         boolean duplicates = filters.equals("all") || filters.equals("no-sets");
-        boolean limits = !filters.equals("bucket");
+        boolean single = filters.equals("bucket") || filters.equals("throttle");
+        boolean limits = !single;
         if (!sets && !duplicates && limits && !filters.equals("limits")) {
             throw new IllegalArgumentException(
-                    "filters must be all, no-duplicates, no-sets, limits or bucket but was " + filters);
+                    "filters must be all, no-duplicates, no-sets, limits, bucket or throttle but was " + filters);
         }
         Guard.Builder<Message> builder = Guard.<Message>builder()
                 .storage(storage)
@@ -109,10 +110,12 @@ public class ChainBenchmark {
         if (duplicates) {
             builder.duplicates(Duration.ofSeconds(2), Message::text);
         }
-        if (limits) {
+        if (limits || filters.equals("throttle")) {
             builder.throttle("per-chat", KeyBy.CHAT, 20, Duration.ofMinutes(1));
         }
-        builder.tokenBucket("per-user", KeyBy.USER, 5, 1, Duration.ofSeconds(1));
+        if (!filters.equals("throttle")) {
+            builder.tokenBucket("per-user", KeyBy.USER, 5, 1, Duration.ofSeconds(1));
+        }
         if (limits) {
             builder.slidingWindow("per-user-minute", KeyBy.USER, 30, Duration.ofMinutes(1));
         }

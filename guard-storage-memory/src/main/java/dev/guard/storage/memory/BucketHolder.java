@@ -26,7 +26,7 @@ import java.lang.invoke.VarHandle;
  * 2^53): then {@code now * ticksPerMicro + 2 * capacityTicks} stays below 2^63. Other buckets and times use {@link
  * ArrayHolder}.
  */
-final class BucketHolder extends Holder {
+final class BucketHolder extends PackedHolder<TokenBucket> {
     /** The largest ticks per microsecond whose GCRA arithmetic cannot overflow for times below 2^53. */
     static final long MAX_TICKS_PER_MICRO = 1021;
 
@@ -40,35 +40,18 @@ final class BucketHolder extends Holder {
         }
     }
 
-    private final TokenBucket spec;
-
     /** A lower bound of the reference's {@code last} (exact between calls); accessed through {@link #LAST}. */
     private long last;
 
     /** An absent bucket; its state word is the theoretical arrival time in ticks. */
     BucketHolder(String scope, TokenBucket spec, long clockMicros) {
-        super(scope, ABSENT);
-        this.spec = spec;
+        super(scope, spec);
         extended(clockMicros);
     }
 
     /** Whether {@code spec} may use this representation at all. */
     static boolean eligible(TokenBucket spec) {
         return spec.ticksPerMicro() <= MAX_TICKS_PER_MICRO;
-    }
-
-    @Override
-    LimitSpec writer() {
-        return spec;
-    }
-
-    private boolean own(LimitSpec other) {
-        return other == spec || spec.equals(other);
-    }
-
-    @Override
-    boolean accepts(LimitSpec other, long nowMicros) {
-        return own(other) && fastTime(nowMicros);
     }
 
     // The reference semantics in GCRA form, for this holder's spec and a time in the fast range. A word that is
@@ -225,11 +208,6 @@ final class BucketHolder extends Holder {
         long rate = spec.ticksPerMicro();
         long bound = ((spec.capacityTicks() - 1) >> (63 - Long.numberOfLeadingZeros(rate))) + 1;
         return bound + CallerClock.SLACK_MICROS;
-    }
-
-    @Override
-    long lifetimeNanos(long currentNanos) {
-        return microsToNanos(saturatedAdd(intervalMicros(), intervalMicros()));
     }
 
     static long ceilDiv(long a, long b) {

@@ -5,6 +5,7 @@ import com.github.benmanes.caffeine.cache.Caffeine;
 import com.github.benmanes.caffeine.cache.Policy;
 import com.github.benmanes.caffeine.cache.RemovalCause;
 import dev.guard.limit.Cooldown;
+import dev.guard.limit.FixedWindow;
 import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Membership;
@@ -43,9 +44,9 @@ import java.util.function.UnaryOperator;
  * the subject's entry, not a new cache entry. Slots are scanned, comparing scopes by identity first (guards pass the
  * same scope strings every time), then by value.
  *
- * <p><b>Fast paths.</b> A token bucket is kept in GCRA form (one theoretical arrival time) and a cooldown, gate or
- * membership as one deadline, so {@link #acquire} on an existing key is a cache read, a slot scan and one
- * compare-and-set: lock free and allocation free. Other kinds, and batches of several steps, own the keys' holders
+ * <p><b>Fast paths.</b> A token bucket is kept in GCRA form (one theoretical arrival time), a fixed window as its
+ * window and count in one long, and a cooldown, gate or membership as one deadline, so {@link #acquire} on an
+ * existing key is a cache read, a slot scan and one compare-and-set: lock free and allocation free. Other kinds, and batches of several steps, own the keys' holders
  * in one global order (by key hash, then scope, then subject: deadlock free), evaluate every step, and commit all
  * or none; they hold them only for that and never wait for anything else meanwhile. Adding a slot appends it
  * in place while the group's array has room (up to its next prune), removing one replaces the array (copy on write),
@@ -338,9 +339,9 @@ public final class MemoryStorage implements Storage {
     /**
      * {@inheritDoc}
      *
-     * <p>In memory: lock free and allocation free on an existing key for a token bucket, a cooldown, a gate and a
-     * membership (for buckets whose refill needs at most 1021 ticks per microsecond, and times in [0, 2^53)); other
-     * kinds own the key's holder for the step.
+     * <p>In memory: lock free and allocation free on an existing key for a token bucket, a fixed window, a cooldown, a
+     * gate and a membership (for buckets whose refill needs at most 1021 ticks per microsecond, windows whose count
+     * and index fit one long, and times in [0, 2^53)); other kinds own the key's holder for the step.
      *
      * @throws NullPointerException if {@code key} or {@code spec} is null
      * @throws IllegalArgumentException if {@code permits} is negative
@@ -424,6 +425,9 @@ public final class MemoryStorage implements Storage {
     private static Holder fresh(String scope, LimitSpec spec, long nowMicros, long clockMicros) {
         if (spec instanceof TokenBucket b && BucketHolder.eligible(b) && Holder.fastTime(nowMicros)) {
             return new BucketHolder(scope, b, clockMicros);
+        }
+        if (spec instanceof FixedWindow w && WindowHolder.eligible(w) && Holder.fastTime(nowMicros)) {
+            return new WindowHolder(scope, w, clockMicros);
         }
         if (spec instanceof Cooldown && Holder.fastTime(nowMicros)) {
             return new DeadlineHolder(scope, spec, Holder.ABSENT, clockMicros);

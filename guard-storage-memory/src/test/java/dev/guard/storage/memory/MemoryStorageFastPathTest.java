@@ -60,6 +60,67 @@ class MemoryStorageFastPathTest {
     }
 
     @Test
+    void acquire_fixedWindow_keepsPackedHolderThroughEdgesLooksAndClockBacks() {
+        FixedWindow window = new FixedWindow(3, Duration.ofSeconds(1));
+        long start = Math.floorDiv(T0, SECOND) * SECOND;
+
+        // A look on an absent key writes an empty window, as the reference's commit of zero permits does.
+        both(window, 0, start + 100);
+        assertThat(storage.holder(key)).isInstanceOf(WindowHolder.class);
+        both(window, 2, start + 200);
+        assertThat(both(window, 2, start + 300)).isEqualTo(Outcome.rejected(SECOND - 300));
+        assertThat(both(window, 4, start + 300)).isEqualTo(Outcome.NEVER);
+        both(window, 1, start + SECOND - 1);
+        both(window, 1, start + SECOND);
+        // A clock that went back stays in the newest window seen: one of three taken there.
+        assertThat(both(window, 3, start + SECOND - 5)).isEqualTo(Outcome.rejected(SECOND + 5));
+        both(window, 2, start + SECOND - 5);
+        both(window, 0, start + SECOND - 4);
+        assertThat(storage.holder(key)).isInstanceOf(WindowHolder.class);
+    }
+
+    @Test
+    void acquire_fixedWindowExpiredThenRefusedThenClockBack_readsAbsentAsTheReferenceDropsIt() {
+        FixedWindow window = new FixedWindow(3, Duration.ofSeconds(1));
+        long start = Math.floorDiv(T0, SECOND) * SECOND;
+
+        both(window, 2, start);
+        // Two windows later the state has expired: a step asking more than the limit is refused, and the reference
+        // drops the expired state on that read ...
+        assertThat(both(window, 4, start + 2 * SECOND)).isEqualTo(Outcome.NEVER);
+        // ... so a clock back in the first window finds it empty, not holding two.
+        assertThat(both(window, 3, start + 10)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void acquire_fixedWindowOfOneMicrosecondNear2pow53_staysExactThenConverts() {
+        // The largest limit a window of one microsecond may have in the packed holder: 1,023, ten bits of count.
+        FixedWindow window = new FixedWindow(1_023, Duration.ofNanos(1_000));
+        long late = (1L << 53) - 3;
+
+        both(window, 1_000, late);
+        assertThat(storage.holder(key)).isInstanceOf(WindowHolder.class);
+        both(window, 23, late);
+        assertThat(both(window, 1, late)).isEqualTo(Outcome.rejected(1));
+        both(window, 1_023, late + 1);
+        both(window, 1, late + 2);
+        both(window, 5, 1L << 53);
+        assertThat(storage.holder(key)).isInstanceOf(ArrayHolder.class);
+        both(window, 1, (1L << 53) + 1);
+    }
+
+    @Test
+    void acquire_fixedWindowWhoseEncodingCouldOverflow_usesLockedHolderWithSameDecisions() {
+        // 1,024 per microsecond: eleven bits of count beside the index of any of 2^53 windows would not fit a long.
+        FixedWindow window = new FixedWindow(1_024, Duration.ofNanos(1_000));
+
+        both(window, 1_024, T0);
+        assertThat(storage.holder(key)).isInstanceOf(ArrayHolder.class);
+        both(window, 1, T0);
+        both(window, 3, T0 + 1);
+    }
+
+    @Test
     void acquire_cooldownGateAndMembership_keepDeadlineHolders() {
         StateKey gate = new StateKey("gate", "user-1");
         StateKey member = new StateKey("blocklist", "user-1");

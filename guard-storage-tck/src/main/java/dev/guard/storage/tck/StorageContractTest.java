@@ -979,20 +979,37 @@ public abstract class StorageContractTest {
         long capacity = raceRequests() / 2;
         TokenBucket bucket = new TokenBucket(capacity, 1, Duration.ofDays(1));
         StateKey k = key("bucket");
-        long at = now();
 
-        int admitted = race((client, thread, i) -> {
+        assertThat(raceAcquiresAndBatches(k, bucket)).isEqualTo(capacity);
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(86_400_000_000L));
+    }
+
+    /**
+     * Races single steps of one permit of {@code spec} on {@code k} against batches that take one permit there and one
+     * on a key of their own; answers how many were admitted.
+     */
+    private int raceAcquiresAndBatches(StateKey k, LimitSpec spec) throws Exception {
+        long at = now();
+        return race((client, thread, i) -> {
             if ((thread + i) % 2 == 0) {
-                return Outcome.isAdmitted(client.acquire(k, bucket, 1, at));
+                return Outcome.isAdmitted(client.acquire(k, spec, 1, at));
             }
             // A second step of its own, so that the batch cannot take a single-step path.
             StateKey own = key("own-" + thread + "-" + i, k.subject());
-            return client.evaluate(Batch.of(new Step(own, bucket, 1), new Step(k, bucket, 1)), at)
+            return client.evaluate(Batch.of(new Step(own, spec, 1), new Step(k, spec, 1)), at)
                     .admitted();
         });
+    }
 
-        assertThat(admitted).isEqualTo(capacity);
-        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(86_400_000_000L));
+    @Test
+    void race_acquireAndBatchesOnOneFixedWindow_admitExactlyTheLimit() throws Exception {
+        long limit = raceRequests() / 2;
+        FixedWindow window = new FixedWindow(limit, Duration.ofHours(1));
+        StateKey k = key("window");
+
+        assertThat(raceAcquiresAndBatches(k, window)).isEqualTo(limit);
+        long windowEnd = (Math.floorDiv(now(), window.windowMicros()) + 1) * window.windowMicros();
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.rejected(windowEnd - now()));
     }
 
     @Test
