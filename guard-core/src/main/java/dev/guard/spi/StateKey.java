@@ -39,6 +39,14 @@ public record StateKey(String scope, String subject) {
 
     @Override
     public int hashCode() {
+        return hash(scope, subject);
+    }
+
+    /**
+     * The {@link #hashCode} of the key of {@code scope} and {@code subject}, without building it: for storages that
+     * read a batch's keys as their parts ({@link BatchBuffer#scope}, {@link BatchBuffer#subject}).
+     */
+    public static int hash(String scope, String subject) {
         return scope.hashCode() * 31 + subject.hashCode();
     }
 }

@@ -594,7 +594,7 @@ public final class MemoryStorage implements Storage {
             if (holders[i] == null || (!ownAll && readsWithoutLock(batch.spec(i), holders[i]))) {
                 continue;
             }
-            int hash = batch.scope(i).hashCode() * 31 + batch.subject(i).hashCode();
+            int hash = StateKey.hash(batch.scope(i), batch.subject(i));
             hashes[i] = hash;
             int j = filled++;
             while (j > 0 && compare(batch, hashes, order[j - 1], i) > 0) {
