@@ -61,6 +61,11 @@ final class BucketHolder extends PackedHolder<TokenBucket> {
         return word != ABSENT && word > nowTicks;
     }
 
+    @Override
+    long outcome(long word, long permits, long nowMicros) {
+        return outcome(word, (long) LAST.getAcquire(this), permits, nowMicros);
+    }
+
     private long outcome(long word, long lastSeen, long permits, long nowMicros) {
         if (permits > spec.capacity()) {
             return Outcome.NEVER;
@@ -162,16 +167,6 @@ final class BucketHolder extends PackedHolder<TokenBucket> {
     }
 
     @Override
-    long peek(long word, LimitSpec other, long permits, long nowMicros) {
-        if (own(other) && fastTime(nowMicros)) {
-            return outcome(word, (long) LAST.getAcquire(this), permits, nowMicros);
-        }
-        // Another kind reading this key, or a time outside the fast range: the reference functions themselves.
-        long[] state = expiresAtMicros(word) <= nowMicros ? null : raw(word);
-        return other.evaluate(state, nowMicros, permits);
-    }
-
-    @Override
     long commit(long word, LimitSpec other, long permits, long nowMicros) {
         long lastSeen = (long) LAST.getAcquire(this);
         long next = next(word, lastSeen, permits, nowMicros);
@@ -180,11 +175,6 @@ final class BucketHolder extends PackedHolder<TokenBucket> {
                     this, present(word, nowMicros * spec.ticksPerMicro()) ? Math.max(nowMicros, lastSeen) : nowMicros);
         }
         return next;
-    }
-
-    @Override
-    long settle(long word, long nowMicros) {
-        return expiresAtMicros(word) <= nowMicros ? ABSENT : word;
     }
 
     @Override

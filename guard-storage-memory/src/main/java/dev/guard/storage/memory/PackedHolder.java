@@ -33,6 +33,27 @@ abstract class PackedHolder<S extends LimitSpec> extends Holder {
         return own(other) && fastTime(nowMicros);
     }
 
+    /**
+     * The reference outcome of a step of this holder's spec at a fast time on {@code word} (owned, or read by a
+     * lock-free caller); changes nothing.
+     */
+    abstract long outcome(long word, long permits, long nowMicros);
+
+    @Override
+    final long peek(long word, LimitSpec other, long permits, long nowMicros) {
+        if (accepts(other, nowMicros)) {
+            return outcome(word, permits, nowMicros);
+        }
+        // Another kind reading this key, or a time outside the fast range: the reference functions themselves.
+        long[] state = expiresAtMicros(word) <= nowMicros ? null : raw(word);
+        return other.evaluate(state, nowMicros, permits);
+    }
+
+    @Override
+    final long settle(long word, long nowMicros) {
+        return expiresAtMicros(word) <= nowMicros ? ABSENT : word;
+    }
+
     @Override
     final long lifetimeNanos(long currentNanos) {
         return microsToNanos(saturatedAdd(intervalMicros(), intervalMicros()));

@@ -58,8 +58,8 @@ final class WindowHolder extends PackedHolder<FixedWindow> {
         return ((word >>> shift) + 1) * windowMicros;
     }
 
-    /** The reference outcome for this holder's spec at a fast time. */
-    private long outcome(long word, long permits, long nowMicros) {
+    @Override
+    long outcome(long word, long permits, long nowMicros) {
         if (permits > limit) {
             return Outcome.NEVER;
         }
@@ -97,23 +97,8 @@ final class WindowHolder extends PackedHolder<FixedWindow> {
     }
 
     @Override
-    long peek(long word, LimitSpec other, long permits, long nowMicros) {
-        if (accepts(other, nowMicros)) {
-            return outcome(word, permits, nowMicros);
-        }
-        // Another kind reading this key, or a time outside the fast range: the reference functions themselves.
-        long[] state = expiresAtMicros(word) <= nowMicros ? null : raw(word);
-        return other.evaluate(state, nowMicros, permits);
-    }
-
-    @Override
     long commit(long word, LimitSpec other, long permits, long nowMicros) {
         return next(word, permits, nowMicros);
-    }
-
-    @Override
-    long settle(long word, long nowMicros) {
-        return expiresAtMicros(word) <= nowMicros ? ABSENT : word;
     }
 
     @Override
