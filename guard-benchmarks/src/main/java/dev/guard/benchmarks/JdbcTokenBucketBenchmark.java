@@ -44,10 +44,10 @@ import org.openjdk.jmh.annotations.Threads;
  * tenant). Guard evaluates the chain in one atomic call; Bucket4j needs one transaction per bucket and cannot make them
  * all-or-nothing. (Three limits on one key would be one Bucket4j bucket with three bandwidths; that is not this case.)
  *
- * <p>{@code commit}: the durability both sides run with, always on a logged table. {@code sync}: every decision waits
- * for its WAL flush (Bucket4j's default; Guard with {@code synchronousCommit(true)}). {@code async}: neither waits
- * (Guard's default, {@code synchronous_commit = off} per decision; Bucket4j's connections set it per session). The
- * defaults comparison is Guard async against Bucket4j sync.
+ * <p>{@code commit}: the durability both sides run with, on the {@link #table} both use. {@code sync}: every
+ * decision waits for its WAL flush (Bucket4j's default; Guard with {@code synchronousCommit(true)}). {@code async}:
+ * neither waits (Guard's default, {@code synchronous_commit = off} per decision; Bucket4j's connections set it per
+ * session). The defaults comparison is Guard async against Bucket4j sync.
  *
  * <p>Keys: each operation picks a user uniformly among 10,000; chat and tenant derive from it (1,000 and 100 of them).
  * Server: {@code GUARD_POSTGRES_URL} (default {@code jdbc:postgresql://127.0.0.1:5432/test}), user {@code
@@ -72,6 +72,14 @@ public class JdbcTokenBucketBenchmark {
     @Param({"sync", "async"})
     public String commit;
 
+    /**
+     * The table both sides keep their state in: {@code logged} (PostgreSQL's default) or {@code unlogged} (no WAL for
+     * its rows: Guard's {@code unloggedTable(true)}, and Bucket4j's table created {@code UNLOGGED}, which Bucket4j
+     * leaves to its user). Each kind has a table of its own.
+     */
+    @Param({"logged"})
+    public String table;
+
     private HikariDataSource pool;
     private JdbcStorage guard;
     private final Ticker ticker = Ticker.system();
@@ -85,16 +93,25 @@ public class JdbcTokenBucketBenchmark {
     @Setup(Level.Trial)
     public void setUp() throws SQLException {
         boolean async = "async".equals(commit);
+        boolean unlogged =
+                switch (table) {
+                    case "logged" -> false;
+                    case "unlogged" -> true;
+                    default -> throw new IllegalArgumentException("table must be logged or unlogged but was " + table);
+                };
+        String guardTable = unlogged ? GUARD_TABLE + "_unlogged" : GUARD_TABLE;
+        String bucket4jTable = unlogged ? BUCKET4J_TABLE + "_unlogged" : BUCKET4J_TABLE;
         // Bucket4j has no durability option of its own: its connections get synchronous_commit per session.
         pool = pool(impl.equals("bucket4j") && async ? "SET synchronous_commit TO off" : null);
         if (impl.equals("guard")) {
             guard = JdbcStorage.builder(pool)
-                    .table(GUARD_TABLE)
+                    .table(guardTable)
+                    .unloggedTable(unlogged)
                     .synchronousCommit(!async)
                     .sweepInterval(Duration.ZERO)
                     .build();
             guard.createSchema();
-            execute("TRUNCATE " + GUARD_TABLE);
+            execute("TRUNCATE " + guardTable);
             users = new StateKey[USERS];
             chains = new Batch[USERS];
             for (int u = 0; u < USERS; u++) {
@@ -105,10 +122,11 @@ public class JdbcTokenBucketBenchmark {
                         new Step(new StateKey("tenant", Integer.toString(u % TENANTS)), bucket, 1));
             }
         } else {
-            execute("CREATE TABLE IF NOT EXISTS " + BUCKET4J_TABLE + " (id BIGINT PRIMARY KEY, state BYTEA)");
-            execute("TRUNCATE " + BUCKET4J_TABLE);
+            execute("CREATE " + (unlogged ? "UNLOGGED " : "") + "TABLE IF NOT EXISTS " + bucket4jTable
+                    + " (id BIGINT PRIMARY KEY, state BYTEA)");
+            execute("TRUNCATE " + bucket4jTable);
             ProxyManager<Long> proxies = Bucket4jPostgreSQL.selectForUpdateBasedBuilder(pool)
-                    .table(BUCKET4J_TABLE)
+                    .table(bucket4jTable)
                     .idColumn("id")
                     .stateColumn("state")
                     .build();
