@@ -233,6 +233,9 @@ public final class Debouncer<M> {
             return this;
         }
 
+        /** The longest window whose default maxWait, ten windows, a {@link Duration} can hold. */
+        private static final Duration LONGEST_WINDOW_TIMES_TEN = Duration.ofSeconds(Long.MAX_VALUE / 10);
+
         /**
          * Builds the debouncer.
          *
@@ -240,7 +243,8 @@ public final class Debouncer<M> {
          */
         public Debouncer<M> build() {
             if (maxWait == null) {
-                maxWait = window.multipliedBy(10);
+                // Ten windows, or the window itself where ten would not fit a Duration.
+                maxWait = window.compareTo(LONGEST_WINDOW_TIMES_TEN) > 0 ? window : window.multipliedBy(10);
             }
             if (maxWait.compareTo(window) < 0) {
                 throw new IllegalArgumentException(

@@ -145,7 +145,7 @@ public final class Guard<M> {
                 if (failed == null) {
                     try {
                         steps.buffer.setOutcomes(result);
-                        Decision decision = toDecision(steps, steps.buffer);
+                        Decision decision = toDecision(steps, steps.buffer, now);
                         plan.breaker.success();
                         return decision;
                     } catch (RuntimeException e) {
@@ -444,10 +444,10 @@ public final class Guard<M> {
             if (buffer.size() == 1) {
                 // The single-step path: no batch, no result object.
                 long outcome = plan.storage.acquire(buffer.key(0), buffer.spec(0), buffer.permits(0), now);
-                decision = toDecision(steps, outcome);
+                decision = toDecision(steps, outcome, now);
             } else {
                 plan.storage.evaluateInPlace(buffer, now);
-                decision = toDecision(steps, buffer);
+                decision = toDecision(steps, buffer, now);
             }
             plan.breaker.success();
             return decision;
@@ -475,7 +475,7 @@ public final class Guard<M> {
         if (policy.kind() == FailurePolicy.Kind.FALLBACK) {
             try {
                 policy.fallback().evaluateInPlace(steps.buffer, now);
-                return toDecision(steps, steps.buffer).asDegraded();
+                return toDecision(steps, steps.buffer, now).asDegraded();
             } catch (RuntimeException e) {
                 LOG.debug("fallback storage failed too; allowing", e);
             }
@@ -484,16 +484,24 @@ public final class Guard<M> {
         return new Decision(true, STORAGE_FILTER, Reason.STORAGE_UNAVAILABLE, Duration.ZERO, Long.MAX_VALUE, true);
     }
 
-    private Decision toDecision(Steps steps, long outcome) {
+    private Decision toDecision(Steps steps, long outcome, long now) {
         if (Outcome.isAdmitted(outcome)) {
             return Decision.allowed(
                     plan.statefuls[steps.filterIndex[0]].quota ? Outcome.remaining(outcome) : Long.MAX_VALUE);
         }
         Stateful<M> f = plan.statefuls[steps.filterIndex[0]];
-        return Decision.rejected(f.name, f.reason, Durations.ofMicros(Outcome.retryAfterMicros(outcome)));
+        return Decision.rejected(f.name, f.reason, retryAfter(Outcome.retryAfterMicros(outcome), now));
     }
 
-    private Decision toDecision(Steps steps, BatchBuffer result) {
+    /**
+     * A rejection's wait as a duration: {@link Decision#NEVER} when it would end at the end of time (a gate paused
+     * for ever, whose deadline is {@link Long#MAX_VALUE}), since no wait helps then.
+     */
+    private static Duration retryAfter(long micros, long now) {
+        return micros >= Long.MAX_VALUE - Math.max(0, now) ? Decision.NEVER : Durations.ofMicros(micros);
+    }
+
+    private Decision toDecision(Steps steps, BatchBuffer result, long now) {
         if (result.admitted()) {
             // Only quotas have a meaningful remainder: a passed duplicate check or cooldown is not "0 left".
             long remaining = Long.MAX_VALUE;
@@ -505,7 +513,7 @@ public final class Guard<M> {
             return Decision.allowed(remaining);
         }
         Stateful<M> f = plan.statefuls[steps.filterIndex[result.firstRejected()]];
-        return Decision.rejected(f.name, f.reason, Durations.ofMicros(result.retryAfterMicros()));
+        return Decision.rejected(f.name, f.reason, retryAfter(result.retryAfterMicros(), now));
     }
 
     private void finish(M message, Decision decision, Steps steps, long now, long start) {

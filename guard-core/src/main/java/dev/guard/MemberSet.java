@@ -28,12 +28,11 @@ public final class MemberSet {
     /**
      * Adds {@code userId} for {@code duration}, replacing an earlier expiry.
      *
-     * @throws IllegalArgumentException if {@code duration} is not positive
+     * @throws IllegalArgumentException if {@code duration} is not positive, or shorter than a microsecond (the
+     *     storage's unit, in which it would be no membership at all)
      */
     public void add(Object userId, Duration duration) {
-        if (duration == null || duration.isNegative() || duration.isZero()) {
-            throw new IllegalArgumentException("duration must be positive but was " + duration);
-        }
+        Durations.positive("duration", duration);
         long micros = Durations.toMicrosSaturated(duration);
         long now = ticker.epochMicros();
         storage.addMember(key(userId), micros >= Long.MAX_VALUE - now ? Long.MAX_VALUE : now + micros, now);

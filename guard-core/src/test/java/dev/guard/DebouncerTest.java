@@ -135,4 +135,17 @@ class DebouncerTest {
                         () -> Debouncer.<Part>builder(Part::album, handed::add).maxBurst(0))
                 .hasMessage("maxBurst must be positive but was 0");
     }
+
+    @Test
+    void builder_windowTooLongForTenOfIt_buildsWithMaxWaitOfOneWindow() {
+        Debouncer<Part> longest = Debouncer.<Part>builder(Part::album, handed::add)
+                .window(Duration.ofSeconds(Long.MAX_VALUE / 2))
+                .ticker(ticker)
+                .build();
+
+        longest.offer(new Part("a", 1));
+        ticker.advance(Duration.ofDays(365 * 1000));
+        longest.flushDue();
+        assertThat(handed).isEmpty();
+    }
 }

@@ -8,6 +8,7 @@ import dev.guard.limit.Gate;
 import dev.guard.limit.SlidingWindowCounter;
 import dev.guard.spi.ReferenceStorage;
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -247,6 +248,17 @@ class GuardTest {
     }
 
     @Test
+    void blocklistAdd_forLessThanAMicrosecond_isRefusedNamingTheDuration() {
+        Guard<Msg> guard = builder().blocklist().build();
+
+        assertThatThrownBy(() -> guard.blocklist().add(7L, Duration.ofNanos(500)))
+                .hasMessage("duration must be at least 1 microsecond but was PT0.0000005S");
+        assertThat(guard.blocklist().contains(7L)).isFalse();
+        guard.blocklist().add(7L, Duration.ofNanos(1_000));
+        assertThat(guard.blocklist().contains(7L)).isTrue();
+    }
+
+    @Test
     void check_requiredRegistration_rejectsStrangersUntilRegistered() {
         Guard<Msg> guard = builder().requireRegistration().build();
 
@@ -459,6 +471,21 @@ class GuardTest {
         assertThat(guard.check(Msg.of(1, 11, "x")).allowed()).isTrue();
         ticker.advance(Duration.ofSeconds(20));
         assertThat(guard.check(Msg.of(1, 10, "x")).allowed()).isTrue();
+    }
+
+    @Test
+    void pause_forEver_rejectsWithRetryAfterNever_asAPermanentBlockDoes() {
+        Guard<Msg> guard = builder().gate("paused", KeyBy.CHAT).build();
+
+        guard.pause("paused", 10L, ChronoUnit.FOREVER.getDuration());
+
+        Decision decision = guard.check(Msg.of(1, 10, "x"));
+        assertThat(decision.reason()).isEqualTo(Reason.COOLDOWN);
+        assertThat(decision.retryAfter()).isEqualTo(Decision.NEVER);
+        assertThat(decision.retryable()).isFalse();
+        // A long but finite pause still says how long.
+        guard.pause("paused", 11L, Duration.ofDays(365 * 100));
+        assertThat(guard.check(Msg.of(1, 11, "x")).retryAfter()).isEqualTo(Duration.ofDays(365 * 100));
     }
 
     @Test

@@ -122,16 +122,14 @@ public final class PlatformPreset {
      * @param perSecond messages per second per sender
      * @param privateChat the limit of one private chat (any {@link LimitSpec} except gates and memberships)
      * @param groupChat the limit of one group (a group is held to this limit only, not to {@code privateChat})
-     * @throws IllegalArgumentException if {@code name} is empty, {@code perSecond} is not positive or a chat limit
-     *     is missing or is a gate or membership
+     * @throws IllegalArgumentException if {@code name} is empty, {@code perSecond} is not positive or not below
+     *     2^53, or a chat limit is missing or is a gate or membership
      */
     public static PlatformPreset of(String name, long perSecond, LimitSpec privateChat, LimitSpec groupChat) {
         if (name == null || name.isEmpty()) {
             throw new IllegalArgumentException("name must not be empty but was " + (name == null ? "null" : "''"));
         }
-        if (perSecond <= 0) {
-            throw new IllegalArgumentException("perSecond must be positive but was " + perSecond);
-        }
+        Sender.checkCount("perSecond", perSecond);
         return new PlatformPreset(
                 name,
                 perSecond,
@@ -156,11 +154,11 @@ public final class PlatformPreset {
     /**
      * This preset with a daily limit per sender (moving 24 hours); zero removes it.
      *
-     * @throws IllegalArgumentException if {@code perDay} is negative
+     * @throws IllegalArgumentException if {@code perDay} is negative or not below 2^53
      */
     public PlatformPreset withPerDay(long perDay) {
-        if (perDay < 0) {
-            throw new IllegalArgumentException("perDay must not be negative but was " + perDay);
+        if (perDay != 0) {
+            Sender.checkCount("perDay", perDay);
         }
         return new PlatformPreset(name, perSecond, perDay, privateChat, groupChat, global, chatLimitInGroups);
     }

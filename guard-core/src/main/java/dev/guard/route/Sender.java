@@ -1,5 +1,6 @@
 package dev.guard.route;
 
+import dev.guard.limit.LimitSpec;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashSet;
@@ -91,6 +92,20 @@ public final class Sender {
         return id;
     }
 
+    /**
+     * A count of messages (a rate, a daily limit, a warm-up allowance): positive and below 2^53, the largest count the
+     * limits evaluate exactly (and that every storage, Redis's Lua numbers included, holds exactly).
+     */
+    static long checkCount(String field, long value) {
+        if (value <= 0) {
+            throw new IllegalArgumentException(field + " must be positive but was " + value);
+        }
+        if (value >= LimitSpec.EXACT_LIMIT) {
+            throw new IllegalArgumentException(field + " must be below 2^53 but was " + value);
+        }
+        return value;
+    }
+
     static String checkTag(String tag) {
         if (tag == null || tag.isEmpty()) {
             throw new IllegalArgumentException("tag must not be empty but was " + (tag == null ? "null" : "''"));
@@ -176,26 +191,20 @@ public final class Sender {
         /**
          * Its own messages per second instead of the preset's.
          *
-         * @throws IllegalArgumentException if {@code perSecond} is not positive
+         * @throws IllegalArgumentException if {@code perSecond} is not positive or not below 2^53
          */
         public Builder perSecond(long perSecond) {
-            if (perSecond <= 0) {
-                throw new IllegalArgumentException("perSecond must be positive but was " + perSecond);
-            }
-            this.perSecond = perSecond;
+            this.perSecond = checkCount("perSecond", perSecond);
             return this;
         }
 
         /**
          * Its own messages per moving 24 hours instead of the preset's.
          *
-         * @throws IllegalArgumentException if {@code perDay} is not positive
+         * @throws IllegalArgumentException if {@code perDay} is not positive or not below 2^53
          */
         public Builder perDay(long perDay) {
-            if (perDay <= 0) {
-                throw new IllegalArgumentException("perDay must be positive but was " + perDay);
-            }
-            this.perDay = perDay;
+            this.perDay = checkCount("perDay", perDay);
             return this;
         }
 

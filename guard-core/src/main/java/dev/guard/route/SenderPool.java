@@ -413,6 +413,10 @@ public final class SenderPool {
                 }
             }
         }
+        // One pass over a snapshot: the senders that qualified when the pass saw them, free ones from the front of
+        // the array and free ejected ones from its back. Feedback from other threads (a 429, a block, an ejection)
+        // may change a sender meanwhile; the pick then stands on what the pass saw, as if that feedback came after.
+        SenderState[] found = new SenderState[size];
         int free = 0;
         int freeEjected = 0;
         boolean anyEligibleNotEjected = false;
@@ -424,9 +428,9 @@ public final class SenderPool {
             anyEligibleNotEjected |= !ejected;
             if (now >= s.notBeforeMicros) {
                 if (ejected) {
-                    freeEjected++;
+                    found[size - 1 - freeEjected++] = s;
                 } else {
-                    free++;
+                    found[free++] = s;
                 }
             }
             endCooling(s, now);
@@ -436,31 +440,23 @@ public final class SenderPool {
         if (n == 0) {
             return null;
         }
+        int offset = withEjected ? size - freeEjected : 0;
         int a = rnd.nextInt(n);
         if (n == 1) {
-            return nth(all, mask, now, withEjected, a);
+            return found[offset + a];
         }
         int b = rnd.nextInt(n - 1);
         if (b >= a) {
             b++;
         }
-        SenderState first = nth(all, mask, now, withEjected, a);
-        SenderState second = nth(all, mask, now, withEjected, b);
+        SenderState first = found[offset + a];
+        SenderState second = found[offset + b];
         return score(second, now) > score(first, now) ? second : first;
     }
 
     /** Eligible, free now and not ejected: a sender the fast draw may take. */
     private static boolean routable(SenderState s, long mask, long now) {
         return eligible(s, mask) && now >= s.notBeforeMicros && now >= s.ejectedUntilMicros;
-    }
-
-    private static SenderState nth(SenderState[] all, long mask, long now, boolean ejected, int n) {
-        for (SenderState s : all) {
-            if (eligible(s, mask) && now >= s.notBeforeMicros && (now < s.ejectedUntilMicros) == ejected && n-- == 0) {
-                return s;
-            }
-        }
-        throw new IllegalStateException("senders changed while picking");
     }
 
     private static double score(SenderState s, long now) {
@@ -579,8 +575,8 @@ public final class SenderPool {
      * the others (Telegram answers long waits after abuse; shortening them would defy the platform). Zero only
      * counts the pushback.
      *
-     * @throws IllegalArgumentException if {@code sender} is unknown, or {@code retryAfter} is null, negative or longer
-     *     than 2^53 microseconds
+     * @throws IllegalArgumentException if {@code sender} is unknown, or {@code retryAfter} is null, negative or 2^53
+     *     microseconds or longer
      * @throws GuardStorageException if the storage fails (the gate then holds in this process only)
      */
     public void retryAfter(String sender, Duration retryAfter) {
@@ -593,7 +589,7 @@ public final class SenderPool {
      * #retryAfter(String, Duration)} does for the sender alone.
      *
      * @throws IllegalArgumentException if {@code sender} is unknown, {@code chat} is empty, or {@code retryAfter} is
-     *     null, negative or longer than 2^53 microseconds
+     *     null, negative or 2^53 microseconds or longer
      * @throws GuardStorageException if the storage fails
      */
     public void retryAfter(String sender, String chat, Duration retryAfter) {
@@ -736,16 +732,14 @@ public final class SenderPool {
      * @param perSecond messages per second per sender
      * @param perDay messages per moving 24 hours per sender, or zero for the configured value
      * @return how many senders the group holds
-     * @throws IllegalArgumentException if no sender is in {@code group}, {@code perSecond} is not positive or {@code
-     *     perDay} is negative
+     * @throws IllegalArgumentException if no sender is in {@code group}, {@code perSecond} is not positive, {@code
+     *     perDay} is negative, or either is 2^53 or more
      * @throws GuardStorageException if the storage fails
      */
     public int setGroupLimits(String group, long perSecond, long perDay) {
-        if (perSecond <= 0) {
-            throw new IllegalArgumentException("perSecond must be positive but was " + perSecond);
-        }
-        if (perDay < 0) {
-            throw new IllegalArgumentException("perDay must not be negative but was " + perDay);
+        Sender.checkCount("perSecond", perSecond);
+        if (perDay != 0) {
+            Sender.checkCount("perDay", perDay);
         }
         List<SenderState> members = group(group);
         long now = ticker.epochMicros();
@@ -1269,8 +1263,9 @@ public final class SenderPool {
         if (d.isNegative()) {
             throw new IllegalArgumentException(field + " must not be negative but was " + d);
         }
-        if (d.getSeconds() > MAX_MICROS / 1_000_000L) {
-            throw new IllegalArgumentException(field + " must be at most 2^53 microseconds but was " + d);
+        // Seconds first, so that micros() cannot overflow; then the whole value, the nanoseconds included.
+        if (d.getSeconds() > MAX_MICROS / 1_000_000L || micros(d) > MAX_MICROS) {
+            throw new IllegalArgumentException(field + " must be below 2^53 microseconds but was " + d);
         }
         return micros(d);
     }
@@ -1388,9 +1383,12 @@ public final class SenderPool {
          * @throws IllegalArgumentException if {@code interval} is not positive or longer than one hour
          */
         public Builder syncInterval(Duration interval) {
-            if (interval == null || interval.isNegative() || interval.isZero() || interval.toHours() >= 1) {
+            if (interval == null
+                    || interval.isNegative()
+                    || interval.isZero()
+                    || interval.compareTo(Duration.ofHours(1)) > 0) {
                 throw new IllegalArgumentException(
-                        "syncInterval must be positive and under one hour but was " + interval);
+                        "syncInterval must be positive and at most one hour but was " + interval);
             }
             this.syncInterval = interval;
             return this;

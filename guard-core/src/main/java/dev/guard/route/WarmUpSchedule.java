@@ -1,5 +1,6 @@
 package dev.guard.route;
 
+import dev.guard.limit.LimitSpec;
 import java.time.Duration;
 import java.util.Arrays;
 
@@ -50,11 +51,15 @@ public final class WarmUpSchedule {
      * less than {@code ceiling}, and the sender is warm when the next would not. Stage 0 always allows {@code start},
      * so {@code ceiling == start} gives one stage.
      *
-     * @throws IllegalArgumentException if {@code start} is not positive, {@code factor} is not above 1, {@code
-     *     ceiling} is below {@code start}, or the schedule would need more than {@value #MAX_STAGES} stages
+     * <p>Stages end below 2^53 messages whatever the ceiling: the sender is warm where the next stage would allow
+     * that many.
+     *
+     * @throws IllegalArgumentException if {@code start} is not positive or not below 2^53, {@code factor} is not
+     *     above 1, {@code ceiling} is below {@code start}, or the schedule would need more than {@value #MAX_STAGES}
+     *     stages
      */
     public static WarmUpSchedule geometric(long start, double factor, long ceiling) {
-        positive("start", start);
+        Sender.checkCount("start", start);
         if (!(factor > 1.0) || Double.isInfinite(factor)) {
             throw new IllegalArgumentException("factor must be above 1 but was " + factor);
         }
@@ -65,7 +70,8 @@ public final class WarmUpSchedule {
         long previous = 0;
         while (true) {
             long allowance = Math.max(previous + 1, Math.round(value));
-            if (allowance >= ceiling) {
+            // A stage of 2^53 or more would be no limit anyone could evaluate or reach: warm from there on.
+            if (allowance >= ceiling || allowance >= LimitSpec.EXACT_LIMIT) {
                 break;
             }
             if (n == MAX_STAGES) {
@@ -92,16 +98,20 @@ public final class WarmUpSchedule {
      * reaches {@code ceiling}: every stage after the first allows less than {@code ceiling}, and the sender is warm
      * when the next would not. Stage 0 always allows {@code start}, so {@code ceiling == start} gives one stage.
      *
-     * @throws IllegalArgumentException if a value is not positive, {@code ceiling} is below {@code start}, or the
-     *     schedule would need more than {@value #MAX_STAGES} stages
+     * <p>Stages end below 2^53 messages whatever the ceiling: the sender is warm where the next stage would allow
+     * that many.
+     *
+     * @throws IllegalArgumentException if a value is not positive, {@code start} is not below 2^53, {@code ceiling}
+     *     is below {@code start}, or the schedule would need more than {@value #MAX_STAGES} stages
      */
     public static WarmUpSchedule linear(long start, long step, long ceiling) {
-        positive("start", start);
+        Sender.checkCount("start", start);
         positive("step", step);
         atLeast("ceiling", ceiling, start);
-        // ceil((ceiling - start) / step) without the overflow of (ceiling - start + step - 1): ceiling >= start > 0,
-        // so the difference fits a long, and each stage start + i * step below it does too.
-        long span = ceiling - start;
+        // ceil((top - start) / step) without the overflow of (top - start + step - 1): top >= start > 0, so the
+        // difference fits a long, and each stage start + i * step below it does too. The top is the ceiling, or 2^53
+        // below it: a stage allowing that many would be no limit anyone could evaluate or reach.
+        long span = Math.min(ceiling, LimitSpec.EXACT_LIMIT) - start;
         long count = Math.max(1, span / step + (span % step == 0 ? 0 : 1));
         if (count > MAX_STAGES) {
             throw new IllegalArgumentException("a linear schedule from " + start + " in steps of " + step + " needs "
@@ -122,7 +132,7 @@ public final class WarmUpSchedule {
      * A schedule from a table: stage {@code k} allows {@code allowances[k]} messages per window.
      *
      * @throws IllegalArgumentException if the table is empty, longer than {@value #MAX_STAGES}, or holds a value that
-     *     is not positive
+     *     is not positive or not below 2^53
      */
     public static WarmUpSchedule table(long... allowances) {
         if (allowances == null || allowances.length == 0) {
@@ -133,9 +143,7 @@ public final class WarmUpSchedule {
                     "allowances must hold at most " + MAX_STAGES + " stages but held " + allowances.length);
         }
         for (int i = 0; i < allowances.length; i++) {
-            if (allowances[i] <= 0) {
-                throw new IllegalArgumentException("allowances[" + i + "] must be positive but was " + allowances[i]);
-            }
+            Sender.checkCount("allowances[" + i + "]", allowances[i]);
         }
         return new WarmUpSchedule(
                 "table" + Arrays.toString(allowances), allowances.clone(), Duration.ofHours(1), Duration.ofDays(1));

@@ -118,13 +118,99 @@ class SenderPoolTest {
                 .hasMessage("retryAfter must not be negative but was PT-0.005S");
         assertThatThrownBy(() -> pool.retryAfter("bot-a", null)).hasMessage("retryAfter must not be null");
         assertThatThrownBy(() -> pool.retryAfter("bot-a", Duration.ofDays(365L * 300)))
-                .hasMessage("retryAfter must be at most 2^53 microseconds but was PT2628000H");
+                .hasMessage("retryAfter must be below 2^53 microseconds but was PT2628000H");
         assertThatThrownBy(() -> pool.delivered("bot-a", Duration.ofMillis(-1)))
                 .hasMessage("latency must not be negative but was PT-0.001S");
         assertThatThrownBy(() -> pool.retryAfter("bot-a", "", Duration.ZERO))
                 .hasMessage("chat must not be empty but was ''");
+        // 2^53 microseconds by its nanoseconds too: 9,007,199,254 s and 999,999 us is past it, one microsecond less
+        // than 2^53 is not.
+        assertThatThrownBy(() -> pool.retryAfter("bot-a", Duration.ofSeconds(9_007_199_254L, 999_999_000L)))
+                .hasMessage("retryAfter must be below 2^53 microseconds but was PT2501999H47M34.999999S");
         // Nothing was gated by the failed calls.
         assertThat(pool.acquire(fresh()).granted()).isTrue();
+        pool.retryAfter("bot-a", Duration.ofSeconds(9_007_199_254L, 740_991_000L));
+        assertThat(pool.acquire(fresh()).granted()).isFalse();
+    }
+
+    @Test
+    void builder_syncIntervalOfExactlyOneHour_isAccepted() {
+        SenderPool pool =
+                builder(Sender.of("bot-a")).syncInterval(Duration.ofHours(1)).build();
+
+        assertThat(pool.acquire(fresh()).granted()).isTrue();
+        assertThatThrownBy(() -> builder().syncInterval(Duration.ofHours(1).plusMillis(1)))
+                .hasMessage("syncInterval must be positive and at most one hour but was PT1H0.001S");
+    }
+
+    @Test
+    void limits_of_2pow53OrMore_areRefusedWhereTheyAreSet_namingTheField() {
+        long tooMany = 1L << 53;
+        assertThatThrownBy(() -> Sender.builder("bot-a").perSecond(Long.MAX_VALUE))
+                .hasMessage("perSecond must be below 2^53 but was 9223372036854775807");
+        assertThatThrownBy(() -> Sender.builder("bot-a").perDay(tooMany))
+                .hasMessage("perDay must be below 2^53 but was 9007199254740992");
+        assertThatThrownBy(() -> PlatformPreset.telegram().withPerDay(tooMany))
+                .hasMessage("perDay must be below 2^53 but was 9007199254740992");
+        assertThatThrownBy(() -> WarmUpSchedule.table(1, tooMany))
+                .hasMessage("allowances[1] must be below 2^53 but was 9007199254740992");
+        assertThatThrownBy(() -> WarmUpSchedule.geometric(tooMany, 2.0, Long.MAX_VALUE))
+                .hasMessage("start must be below 2^53 but was 9007199254740992");
+        // The largest count below 2^53 is a limit the pool evaluates.
+        SenderPool big = builder(Sender.builder("bot-a")
+                        .perSecond(tooMany - 1)
+                        .perDay(tooMany - 1)
+                        .build())
+                .build();
+        assertThat(big.acquire(fresh()).granted()).isTrue();
+    }
+
+    @Test
+    void setGroupLimits_of_2pow53OrMore_isRefusedAndWritesNoRecord() {
+        SenderPool pool = pool("bot-a");
+        StateKey record = new StateKey("route/default/sender", "bot-a");
+        Optional<VersionedRecord> before = storage.getRecord(record);
+
+        assertThatThrownBy(() -> pool.setGroupLimits("default", 30, 1L << 53))
+                .hasMessage("perDay must be below 2^53 but was 9007199254740992");
+        assertThatThrownBy(() -> pool.setGroupLimits("default", 1L << 53, 0))
+                .hasMessage("perSecond must be below 2^53 but was 9007199254740992");
+
+        assertThat(storage.getRecord(record)).isEqualTo(before);
+        ticker.advance(Duration.ofSeconds(2));
+        assertThat(pool.acquire(fresh()).granted()).isTrue();
+        assertThat(pool("bot-a").acquire(fresh()).granted()).isTrue();
+    }
+
+    @Test
+    void feedbackWhilePicking_aSenderTheCountSawFree_isStillPicked() {
+        // What another thread does between the pool's count of free senders and its pick: the platform answers a
+        // 429 on bot-a. A random source that runs it at its first draw puts it exactly there, every time.
+        SenderPool[] pool = new SenderPool[1];
+        boolean[] fired = {false};
+        Random draws = new Random(1) {
+            @Override
+            public int nextInt(int bound) {
+                if (!fired[0]) {
+                    fired[0] = true;
+                    pool[0].retryAfter("bot-a", Duration.ofSeconds(5));
+                }
+                return super.nextInt(bound);
+            }
+        };
+        pool[0] = SenderPool.builder(storage)
+                .ticker(ticker)
+                .random(draws)
+                .sender(Sender.of("bot-a"))
+                .build();
+
+        SendDecision decision = pool[0].acquire(OutboundMessage.to("c1"));
+
+        assertThat(fired[0]).isTrue();
+        // No exception: the pick stands on what the count saw, as if the 429 came just after it, and the gate that
+        // the 429 raised in the storage then delays the message by its retry_after.
+        assertThat(decision).isInstanceOf(SendDecision.Delayed.class);
+        assertThat(((SendDecision.Delayed) decision).retryAfter()).isEqualTo(Duration.ofSeconds(5));
     }
 
     @Test
@@ -135,7 +221,7 @@ class SenderPoolTest {
         assertThatThrownBy(() -> b.sender(Sender.of("bot-a"))).hasMessage("sender 'bot-a' is already configured");
         assertThatThrownBy(() -> b.maxAttempts(0)).hasMessage("maxAttempts must be between 1 and 16 but was 0");
         assertThatThrownBy(() -> b.syncInterval(Duration.ZERO))
-                .hasMessage("syncInterval must be positive and under one hour but was PT0S");
+                .hasMessage("syncInterval must be positive and at most one hour but was PT0S");
         assertThatThrownBy(() -> b.aimd(1.5, 0.1)).hasMessage("backoff must be between 0 and 1 but was 1.5");
         assertThatThrownBy(() -> b.ejection(0, Duration.ofSeconds(1), 0.5))
                 .hasMessage("failuresInRow must be positive but was 0");

@@ -88,22 +88,34 @@ class WarmUpScheduleTest {
     }
 
     @Test
-    void linear_nearLongMaxValue_countsStagesWithoutOverflow() {
+    void linear_nearLongMaxValue_countsStagesWithoutOverflow_andStopsBelow2pow53() {
         long step = 1L << 62;
         WarmUpSchedule s = WarmUpSchedule.linear(1, step, Long.MAX_VALUE);
 
-        assertThat(s.stages()).isEqualTo(2);
+        // 1 + 2^62 would be a stage no limit can evaluate: warm from there.
+        assertThat(s.stages()).isEqualTo(1);
         assertThat(s.allowance(0)).isEqualTo(1);
-        assertThat(s.allowance(1)).isEqualTo(1 + step);
 
-        WarmUpSchedule big = WarmUpSchedule.linear(Long.MAX_VALUE - 10, Long.MAX_VALUE, Long.MAX_VALUE);
-        assertThat(big.stages()).isEqualTo(1);
-        assertThat(big.allowance(0)).isEqualTo(Long.MAX_VALUE - 10);
+        long half = 1L << 51;
+        WarmUpSchedule exact = WarmUpSchedule.linear(half, half, Long.MAX_VALUE);
+        assertThat(exact.stages()).isEqualTo(3);
+        assertThat(exact.allowance(2)).isEqualTo(3 * half);
 
-        long half = 1L << 61;
-        WarmUpSchedule exact = WarmUpSchedule.linear(Long.MAX_VALUE - 2 * half, half, Long.MAX_VALUE);
-        assertThat(exact.stages()).isEqualTo(2);
-        assertThat(exact.allowance(1)).isEqualTo(Long.MAX_VALUE - half);
+        WarmUpSchedule top = WarmUpSchedule.linear((1L << 53) - 1, Long.MAX_VALUE, Long.MAX_VALUE);
+        assertThat(top.stages()).isEqualTo(1);
+        assertThat(top.allowance(0)).isEqualTo((1L << 53) - 1);
+        assertThatThrownBy(() -> WarmUpSchedule.linear(1L << 53, 1, Long.MAX_VALUE))
+                .hasMessage("start must be below 2^53 but was 9007199254740992");
+    }
+
+    @Test
+    void geometric_towardsLongMaxValue_stopsBelow2pow53() {
+        WarmUpSchedule s = WarmUpSchedule.geometric(1, 2.0, Long.MAX_VALUE);
+
+        assertThat(s.stages()).isEqualTo(53);
+        assertThat(s.allowance(52)).isEqualTo(1L << 52);
+        assertThatThrownBy(() -> WarmUpSchedule.geometric(Long.MAX_VALUE, 2.0, Long.MAX_VALUE))
+                .hasMessage("start must be below 2^53 but was 9223372036854775807");
     }
 
     @Test
@@ -111,9 +123,9 @@ class WarmUpScheduleTest {
         WarmUpSchedule[] schedules = {
             WarmUpSchedule.geometric(1, 1.0001, 1),
             WarmUpSchedule.geometric(1, 1e300, Long.MAX_VALUE),
-            WarmUpSchedule.geometric(Long.MAX_VALUE, 2.0, Long.MAX_VALUE),
+            WarmUpSchedule.geometric((1L << 53) - 1, 2.0, Long.MAX_VALUE),
             WarmUpSchedule.linear(1, 1, 1),
-            WarmUpSchedule.linear(Long.MAX_VALUE, 1, Long.MAX_VALUE),
+            WarmUpSchedule.linear((1L << 53) - 1, 1, Long.MAX_VALUE),
             WarmUpSchedule.linear(1, Long.MAX_VALUE, Long.MAX_VALUE),
             WarmUpSchedule.table(1),
             WarmUpSchedule.sendGrid()
