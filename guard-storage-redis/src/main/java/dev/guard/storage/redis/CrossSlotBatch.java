@@ -29,7 +29,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>What differs from a single-slot batch: between the commit and the refund (one round trip) other callers see the
  * refunded permits as taken, so under contention a cross-slot batch can reject a request that a single script would
- * have admitted; it never admits more than a limit allows. If a slot's script fails or times out, the slots that
+ * have admitted; it never admits more than a limit allows (a duplicate window's refund can let one copy of a
+ * message pass: see the package documentation). If a slot's script fails or times out, the slots that
  * committed are refunded and the failure is reported; the failed slot's own commit is then unknown. If a refund
  * fails, its permits stay taken until their state expires (at most the limit's ttl): a loss on the safe side.
  */

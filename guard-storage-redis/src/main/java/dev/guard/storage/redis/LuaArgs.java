@@ -33,8 +33,11 @@ final class LuaArgs {
     /** 2^53: admitted with {@link Long#MAX_VALUE} remaining. */
     static final long UNLIMITED = 1L << 53;
 
-    /** -2^53: {@link Outcome#NEVER}. */
-    static final long NEVER = -UNLIMITED;
+    /**
+     * -2^53-4: {@link Outcome#NEVER}. Not -2^53, which is the reply of a rejection whose wait is 2^53-1 microseconds
+     * (a deadline of 2^53-1 read at time 0); a double holds -2^53-4 exactly.
+     */
+    static final long NEVER = -UNLIMITED - 4;
 
     /** -2^53-2: rejected by a gate raised to {@link Long#MAX_VALUE}; the wait is {@code Long.MAX_VALUE - now}. */
     static final long SHUT = -UNLIMITED - 2;

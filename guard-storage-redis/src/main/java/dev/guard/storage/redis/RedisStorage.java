@@ -45,6 +45,7 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import java.util.function.Supplier;
+import java.util.regex.Pattern;
 
 /**
  * Guard's state in Redis, through Lettuce: standalone, Sentinel (the master it names) or Cluster. Several bot
@@ -826,11 +827,16 @@ public final class RedisStorage implements Storage {
 
     /** {@code text} without the user-info part of a URI, which may hold a password. */
     static String redact(String text) {
-        int scheme = text.indexOf("://");
+        // Whatever stands before the last '@' may be a user and password, also in a URI too malformed to parse
+        // ("redis:/:pw@host"); a password may also come as a query parameter.
         int at = text.lastIndexOf('@');
-        if (scheme >= 0 && at > scheme) {
-            return text.substring(0, scheme + 3) + "***" + text.substring(at);
+        String shown = text;
+        if (at >= 0) {
+            int scheme = text.indexOf("://");
+            shown = (scheme >= 0 && scheme < at ? text.substring(0, scheme + 3) : "") + "***" + text.substring(at);
         }
-        return text;
+        return PASSWORD_PARAMETER.matcher(shown).replaceAll("$1***");
     }
+
+    private static final Pattern PASSWORD_PARAMETER = Pattern.compile("(?i)(password=)[^&#]*");
 }

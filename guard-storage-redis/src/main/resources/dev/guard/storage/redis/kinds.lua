@@ -12,7 +12,7 @@ local call = redis.call
 
 local EXACT = 9007199254740992 -- 2^53
 local UNLIMITED = EXACT -- reply: admitted with Long.MAX_VALUE remaining (gates and sets)
-local NEVER = -EXACT -- reply: Outcome.NEVER
+local NEVER = -EXACT - 4 -- reply: Outcome.NEVER (below every rejection's reply, which is at least -2^53)
 local SHUT = -EXACT - 2 -- reply: rejected by a gate raised to Long.MAX_VALUE (Java computes the wait)
 local INF = math.huge -- Long.MAX_VALUE as a deadline or a ttl: never
 

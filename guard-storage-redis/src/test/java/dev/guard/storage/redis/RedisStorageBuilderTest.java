@@ -27,6 +27,10 @@ class RedisStorageBuilderTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("uri is not a Redis URI: http://***@127.0.0.1:6379")
                 .hasNoCause();
+        // A URI too malformed to parse keeps its password out of the message too.
+        assertThatThrownBy(() -> RedisStorage.create("redis:/:S3CRETpw@127.0.0.1:6379"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("uri is not a Redis URI: ***@127.0.0.1:6379");
     }
 
     @Test
@@ -58,5 +62,10 @@ class RedisStorageBuilderTest {
     void redact_uriWithCredentials_hidesThem() {
         assertThat(RedisStorage.redact("redis://default:pw@host:6379/0")).isEqualTo("redis://***@host:6379/0");
         assertThat(RedisStorage.redact("redis://host:6379")).isEqualTo("redis://host:6379");
+        // Malformed URIs, which the builder's error message quotes, and a password as a query parameter.
+        assertThat(RedisStorage.redact("redis:/:S3CRETpw@127.0.0.1:6379")).isEqualTo("***@127.0.0.1:6379");
+        assertThat(RedisStorage.redact("redis//:S3CRETpw@127.0.0.1:6379")).isEqualTo("***@127.0.0.1:6379");
+        assertThat(RedisStorage.redact("redis://127.0.0.1:6379?password=S3CRETpw&timeout=5s"))
+                .isEqualTo("redis://127.0.0.1:6379?password=***&timeout=5s");
     }
 }

@@ -544,6 +544,21 @@ public abstract class StorageContractTest {
     }
 
     @Test
+    void gateAndBlock_untilTheLastExactMicrosecond_readAtTimeZero_waitTheWholeWay() {
+        // The longest wait an outcome can carry below 2^53: it must come back as that wait, not as "never".
+        long last = (1L << 53) - 1;
+        StateKey gate = key("gate");
+        StateKey blocked = key("blocked");
+        at(0);
+
+        storage.raiseGate(gate, last, now());
+        storage.addMember(blocked, last, now());
+
+        assertThat(acquire(gate, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(last));
+        assertThat(acquire(blocked, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.rejected(last));
+    }
+
+    @Test
     void raiseGate_deadlineAtOrBeforeNow_changesNothingObservable() {
         StateKey open = key("gate");
         StateKey closed = key("gate");
