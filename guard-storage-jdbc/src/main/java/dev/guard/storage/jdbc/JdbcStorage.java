@@ -107,7 +107,7 @@ public final class JdbcStorage implements Storage {
     private JdbcStorage(Builder b, JdbcDialect dialect) {
         this.connections = b.connections;
         this.dialect = dialect;
-        this.sql = new TableSql(dialect, b.table);
+        this.sql = new TableSql(dialect, b.table, !b.synchronousCommit);
         this.timeoutSeconds = (int) Math.min(Integer.MAX_VALUE, Math.max(1, ceilSeconds(b.timeout)));
         this.storedFunction = dialect == JdbcDialect.POSTGRESQL && b.storedFunction;
         this.synchronousCommit = b.synchronousCommit;
@@ -235,10 +235,20 @@ public final class JdbcStorage implements Storage {
         if (executor == null) {
             return Storage.super.evaluateAsync(batch, nowMicros);
         }
+        // Completed by hand rather than through supplyAsync, which would fail the stage with a CompletionException
+        // around the storage's exception: the stage fails with the GuardStorageException itself, as the SPI says.
+        CompletableFuture<BatchResult> stage = new CompletableFuture<>();
         try {
-            return CompletableFuture.supplyAsync(() -> evaluate(batch, nowMicros), executor);
+            executor.execute(() -> {
+                try {
+                    stage.complete(evaluate(batch, nowMicros));
+                } catch (RuntimeException | Error e) {
+                    stage.completeExceptionally(e);
+                }
+            });
+            return stage;
         } catch (RuntimeException e) {
-            // supplyAsync hands the task to the executor at once, so a rejection is thrown here, not in the stage.
+            // The executor refuses the task here, not in the stage.
             return CompletableFuture.failedFuture(new GuardStorageException(
                     StorageFailures.BACKEND, "evaluate", "the executor rejected the task", e));
         }

@@ -16,16 +16,23 @@ final class StorageFailures {
      * A key that names a secret ({@code password}, {@code sslPassword}, {@code trustStorePassword}, {@code
      * client_secret}, quoted or not), a {@code =} or {@code :}, and its value: quoted in single or double quotes (with
      * backslash or doubled-quote escapes; an unclosed quote runs to the end of the line), or bare up to a delimiter.
-     * MySQL's "using password: YES" names no secret and stays readable.
+     * MySQL's "(using password: YES)" names no secret and stays readable.
      */
     private static final Pattern SECRET_PARAMETER =
-            Pattern.compile("(?i)(?<!using )\\b([\\w.-]*?(?:password|passwd|pwd|secret))"
+            Pattern.compile("(?i)(?<!\\(using )\\b([\\w.-]*?(?:password|passwd|pwd|secret))"
                     + "([\"']?\\s*[=:]\\s*)"
                     + "(?:([\"'])(?:\\\\.|\\3\\3|(?!\\3).)*+\\3?|[^\\s&;,)'\"]+)");
     /**
-     * The user info of a URL: from {@code //} to the last {@code @} before the host, so that a password holding an
-     * {@code @} is hidden whole. It ends where the authority does ({@code /}, {@code ?}, {@code #} or a space): an
-     * {@code @} in the path or the query ({@code ?user=admin@server}) leaves the host readable.
+     * The user info of a URL with a password: from {@code //} to the last {@code @} of the same word when a {@code :}
+     * stands between them, so that a password holding {@code @}, {@code /}, {@code ?} or {@code #} is hidden whole.
+     * That also hides the host of a URL whose query holds an {@code @} after a port ({@code
+     * //host:5432/db?user=admin@server}): a text cannot tell the two apart, and a hidden host is the safe mistake.
+     */
+    private static final Pattern URL_USER_INFO_WITH_PASSWORD = Pattern.compile("//\\S*:\\S*@");
+    /**
+     * The user info of a URL without a password ({@code //user@host}): up to the {@code @} before the authority ends
+     * ({@code /}, {@code ?}, {@code #} or a space), so that an {@code @} in the path or the query leaves the host
+     * readable.
      */
     private static final Pattern URL_USER_INFO = Pattern.compile("//[^/?#\\s]*@");
 
@@ -48,6 +55,7 @@ final class StorageFailures {
             String quote = m.group(3) == null ? "" : m.group(3);
             return Matcher.quoteReplacement(m.group(1) + m.group(2) + quote + "***" + quote);
         });
+        out = URL_USER_INFO_WITH_PASSWORD.matcher(out).replaceAll("//***@");
         return URL_USER_INFO.matcher(out).replaceAll("//***@");
     }
 

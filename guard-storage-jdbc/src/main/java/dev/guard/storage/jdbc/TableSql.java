@@ -20,12 +20,20 @@ final class TableSql {
 
     final JdbcDialect dialect;
     final String table;
+    /**
+     * Whether decisions on PostgreSQL commit without waiting for the WAL flush: the locking statement of the Java
+     * path then sets {@code synchronous_commit = off} for its own transaction, as the evaluate function and the
+     * bucket statements do for theirs.
+     */
+    private final boolean asyncCommit;
+
     private final ConcurrentMap<Integer, String> lockByCount = new ConcurrentHashMap<>();
     private final ConcurrentMap<Integer, String> selectByCount = new ConcurrentHashMap<>();
 
-    TableSql(JdbcDialect dialect, String table) {
+    TableSql(JdbcDialect dialect, String table, boolean asyncCommit) {
         this.dialect = dialect;
         this.table = table;
+        this.asyncCommit = asyncCommit;
     }
 
     /**
@@ -63,6 +71,11 @@ final class TableSql {
                 rows(sb, n, "(?, ?, ?, ?, 0, 0)");
                 sb.append(" ON CONFLICT (key_hash) DO UPDATE SET kind = t.kind RETURNING ")
                         .append(RETURNED);
+                if (asyncCommit) {
+                    // Evaluated for every row returned, and there is always one: only this transaction skips the
+                    // WAL flush wait. The column after RETURNED's is not read.
+                    sb.append(", set_config('synchronous_commit', 'off', true)");
+                }
             }
             case MARIADB, MYSQL -> {
                 sb.append("INSERT INTO ")

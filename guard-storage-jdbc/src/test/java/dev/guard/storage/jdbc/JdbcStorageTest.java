@@ -188,6 +188,42 @@ class JdbcStorageTest {
     }
 
     @Test
+    void evaluateAsync_onAnExecutor_databaseDown_failsTheStageWithTheGuardStorageExceptionItself() {
+        AtomicBoolean down = new AtomicBoolean(true);
+        DataSource real = TestDatabase.H2.dataSource();
+        DataSource flaky = (DataSource) Proxy.newProxyInstance(
+                DataSource.class.getClassLoader(), new Class<?>[] {DataSource.class}, failingWhen(down, real));
+        TestDatabase.H2.builder().build().close(); // creates the schema
+        ExecutorService executor = Executors.newSingleThreadExecutor();
+        try (JdbcStorage storage = JdbcStorage.builder(flaky)
+                .dialect(JdbcDialect.H2)
+                .table(TestDatabase.TABLE)
+                .sweepInterval(Duration.ZERO)
+                .executor(executor)
+                .build()) {
+            StateKey key = new StateKey("async-down-" + System.nanoTime(), "user");
+            Batch batch = Batch.of(new Step(key, new TokenBucket(1, 1, Duration.ofHours(1)), 1));
+
+            // What a caller's handle() or exceptionally() sees: the storage's exception, as without an executor.
+            Throwable seen = storage.evaluateAsync(batch, 1_000_000)
+                    .handle((result, failure) -> failure)
+                    .toCompletableFuture()
+                    .join();
+
+            assertThat(seen).isInstanceOfSatisfying(GuardStorageException.class, e -> assertThat(e.operation())
+                    .isEqualTo("evaluate"));
+            down.set(false);
+            assertThat(storage.evaluateAsync(batch, 1_000_000)
+                            .toCompletableFuture()
+                            .join()
+                            .admitted())
+                    .isTrue();
+        } finally {
+            executor.shutdown();
+        }
+    }
+
+    @Test
     void evaluateAsync_executorRejects_answersAStageFailedWithGuardStorageException() {
         ExecutorService executor = Executors.newSingleThreadExecutor();
         executor.shutdown();

@@ -45,6 +45,34 @@ class PostgresSynchronousCommitServerTest {
     }
 
     @Test
+    void asyncCommit_withoutTheStoredFunction_everyDecisionCommitsWithoutWaiting() throws SQLException {
+        SettingAtCommit settings = new SettingAtCommit(TestDatabase.POSTGRES.dataSource());
+        String server = settings.sessionSetting();
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+        long now = ticker.epochMicros();
+        try (JdbcStorage storage = JdbcStorage.builder(settings)
+                .table(TestDatabase.TABLE)
+                .dialect(JdbcDialect.POSTGRESQL)
+                .sweepInterval(Duration.ZERO)
+                .storedFunction(false)
+                .build()) {
+            settings.atCommit.clear();
+            // A first touch, a live row, and a chain: each one transaction of the Java path.
+            assertThat(storage.acquire(new StateKey(scope, "user"), bucket, 1, now))
+                    .isEqualTo(Outcome.admitted(1));
+            assertThat(storage.acquire(new StateKey(scope, "user"), bucket, 1, now))
+                    .isEqualTo(Outcome.admitted(0));
+            Batch chain = Batch.of(
+                    new Step(new StateKey(scope, "chat"), bucket, 1),
+                    new Step(new StateKey(scope, "tenant"), bucket, 1));
+            assertThat(storage.evaluate(chain, now).admitted()).isTrue();
+
+            assertThat(settings.atCommit).as("at each commit").hasSize(3).containsOnly("off");
+        }
+        assertThat(settings.afterCommit).as("session setting after each commit").containsOnly(server);
+    }
+
+    @Test
     void synchronousCommit_everyDecisionStatement_commitsWithTheServerSetting() throws SQLException {
         SettingAtCommit settings = new SettingAtCommit(TestDatabase.POSTGRES.dataSource());
         String server = settings.sessionSetting();

@@ -61,12 +61,33 @@ class StorageFailuresTest {
     }
 
     @Test
+    void redact_urlPasswordHoldingSlashQuestionMarkOrHash_hidesItWhole() {
+        assertThat(StorageFailures.redact("jdbc:mysql://root:pa/ss@db:3306/test refused"))
+                .isEqualTo("jdbc:mysql://***@db:3306/test refused");
+        assertThat(StorageFailures.redact("jdbc:mysql://root:pa?ss@db:3306/test refused"))
+                .isEqualTo("jdbc:mysql://***@db:3306/test refused");
+        assertThat(StorageFailures.redact("jdbc:mysql://root:pa#ss@db:3306/test refused"))
+                .isEqualTo("jdbc:mysql://***@db:3306/test refused");
+        // Ambiguous with a password holding '/': the host goes too, the safe mistake.
+        assertThat(StorageFailures.redact("jdbc:postgresql://db.example.com:5432/app?user=admin@db"))
+                .isEqualTo("jdbc:postgresql://***@db");
+        // A user without a password: an '@' in the query leaves the host readable.
+        assertThat(StorageFailures.redact("jdbc:postgresql://db.example.com/app?user=admin@db"))
+                .isEqualTo("jdbc:postgresql://db.example.com/app?user=admin@db");
+    }
+
+    @Test
+    void redact_usingPasswordOutsideMySqlsPhrase_hidesTheValue() {
+        assertThat(StorageFailures.redact("Using password=hunter2")).isEqualTo("Using password=***");
+        assertThat(StorageFailures.redact("using password: hunter2")).isEqualTo("using password: ***");
+    }
+
+    @Test
     void redact_ordinaryMessages_stayAsTheyWere() {
         for (String message : new String[] {
             "FATAL: password authentication failed for user \"bob\"",
             "Connection to 127.0.0.1:5432 refused. Check that the hostname and port are correct",
             "jdbc:postgresql://127.0.0.1:5432/test?ssl=false",
-            "jdbc:postgresql://db.example.com:5432/app?user=admin@db",
             "Duplicate entry 'x' for key 'PRIMARY'",
             "Access denied for user 'root'@'localhost' (using password: YES)",
             "ERROR: relation \"guard_state\" does not exist",
