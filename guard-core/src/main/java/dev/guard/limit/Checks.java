@@ -48,6 +48,18 @@ final class Checks {
         return permits;
     }
 
+    /** Whether {@code stampMicros} lies more than {@link LimitSpec#MAX_LEAD_MICROS} after {@code nowMicros}. */
+    static boolean dated(long stampMicros, long nowMicros) {
+        return stampMicros > latest(nowMicros);
+    }
+
+    /** The latest time a state may carry at {@code nowMicros}: one lead after it, saturated. */
+    static long latest(long nowMicros) {
+        return nowMicros > Long.MAX_VALUE - LimitSpec.MAX_LEAD_MICROS
+                ? Long.MAX_VALUE
+                : nowMicros + LimitSpec.MAX_LEAD_MICROS;
+    }
+
     /**
      * {@code state} if it has {@code size} values, else null: state that another limit wrote at the same key (a
      * filter whose parameters or kind changed under the same name) reads as absent, as the Redis scripts read it.

@@ -75,9 +75,17 @@ public final class DuplicateWindow implements LimitSpec {
         return item;
     }
 
-    /** {@code state} if it is pairs, at most {@link #capacity} of them; else null (another limit's state). */
-    private long[] shaped(long[] state) {
-        return state == null || (state.length & 1) != 0 || state.length > 2 * capacity ? null : state;
+    /**
+     * {@code state} if it is pairs, at most {@link #capacity} of them, admitted no later than {@link
+     * LimitSpec#MAX_LEAD_MICROS} after now (the oldest and the newest, which bound the others); else null (another
+     * limit's state).
+     */
+    private long[] live(long[] state, long nowMicros) {
+        if (state == null || (state.length & 1) != 0 || state.length > 2 * capacity) {
+            return null;
+        }
+        int n = state.length;
+        return n > 0 && (Checks.dated(state[1], nowMicros) || Checks.dated(state[n - 1], nowMicros)) ? null : state;
     }
 
     /** Index of the first pair still in its window at {@code nowMicros}: the pairs are oldest first. */
@@ -92,7 +100,7 @@ public final class DuplicateWindow implements LimitSpec {
     @Override
     public long evaluate(long[] state, long nowMicros, long permits) {
         item(permits);
-        state = shaped(state);
+        state = live(state, nowMicros);
         if (state != null) {
             for (int i = firstLive(state, nowMicros); i < state.length; i += 2) {
                 if (state[i] == permits) {
@@ -106,7 +114,7 @@ public final class DuplicateWindow implements LimitSpec {
     @Override
     public long[] commit(long[] state, long nowMicros, long permits) {
         item(permits);
-        state = shaped(state);
+        state = live(state, nowMicros);
         int first = state == null ? 0 : firstLive(state, nowMicros);
         int live = state == null ? 0 : state.length - first;
         if (live == 2 * capacity) {
@@ -125,7 +133,7 @@ public final class DuplicateWindow implements LimitSpec {
 
     @Override
     public long ttlMicros(long[] state, long nowMicros) {
-        state = shaped(state);
+        state = live(state, nowMicros);
         if (state == null || state.length == 0) {
             return 0;
         }

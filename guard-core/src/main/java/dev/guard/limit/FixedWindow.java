@@ -46,6 +46,15 @@ public final class FixedWindow implements LimitSpec {
         return "fixed_window";
     }
 
+    /**
+     * {@code state} unless another limit wrote it: of another shape, or of a window that begins more than {@link
+     * LimitSpec#MAX_LEAD_MICROS} after now (a shorter window's index, before a deploy lengthened it).
+     */
+    private long[] live(long[] state, long nowMicros) {
+        state = Checks.shaped(state, 2);
+        return state != null && state[0] > Math.floorDiv(Checks.latest(nowMicros), windowMicros) ? null : state;
+    }
+
     private long index(long[] state, long nowMicros) {
         long index = Math.floorDiv(nowMicros, windowMicros);
         // A clock that went backwards stays in the newest window seen.
@@ -58,7 +67,7 @@ public final class FixedWindow implements LimitSpec {
 
     @Override
     public long evaluate(long[] state, long nowMicros, long permits) {
-        state = Checks.shaped(state, 2);
+        state = live(state, nowMicros);
         Checks.permits(permits);
         if (permits > limit) {
             return Outcome.NEVER;
@@ -73,7 +82,7 @@ public final class FixedWindow implements LimitSpec {
 
     @Override
     public long[] commit(long[] state, long nowMicros, long permits) {
-        state = Checks.shaped(state, 2);
+        state = live(state, nowMicros);
         long index = index(state, nowMicros);
         long count = count(state, index) + permits;
         if (state == null) {
@@ -86,7 +95,7 @@ public final class FixedWindow implements LimitSpec {
 
     @Override
     public long ttlMicros(long[] state, long nowMicros) {
-        state = Checks.shaped(state, 2);
+        state = live(state, nowMicros);
         if (state == null) {
             return 0;
         }

@@ -17,11 +17,15 @@ package dev.guard.limit;
  * <p>The in-memory backend runs these functions; the Redis and JDBC backends run equivalents where the state
  * lives, and the storage contract suite demands identical decisions. All arithmetic is on integers whose
  * magnitude stays below 2<sup>53</sup>, so that a Lua (double) implementation is exact too. Time is in
- * microseconds since the epoch and is always passed in; a clock that goes backwards never grants extra permits.
+ * microseconds since the epoch and is always passed in; a clock that goes backwards by up to a day ({@link
+ * #MAX_LEAD_MICROS}) never grants extra permits.
  *
  * <p>A key keeps its state when the limit at it changes (a filter whose parameters or kind changed under the same
  * name, in a deploy): a state of the size the new limit reads is read by it; a state of another size (a counter with
- * other sub-buckets, a deadline read as a bucket) reads as absent. Every backend does the same, with one difference
+ * other sub-buckets, a deadline read as a bucket) reads as absent, and so does one dated more than {@link
+ * #MAX_LEAD_MICROS} after now (a minute window's index read by an hour window, whose window would begin thousands of
+ * years ahead and never reset; a deadline that never ends read as a log's timestamp; or state that a clock more than
+ * a day ahead wrote). Every backend does the same, with one difference
  * on Redis: there a state whose writer's ttl ended less than the expiry margin ago (a second by default) is still read
  * by the new limit, by the new limit's own measure of what in it is still live, where the others read it as absent.
  */
@@ -37,6 +41,15 @@ public sealed interface LimitSpec
 
     /** The largest magnitude that stays exact in IEEE-754 doubles (Lua numbers): 2^53. */
     long EXACT_LIMIT = 1L << 53;
+
+    /**
+     * How far after a caller's {@code nowMicros} the time that a state carries (a window's index, a timestamp, a
+     * bucket's last update) may lie: one day. State dated later was written by another limit under the same key (a
+     * window that was shorter before a deploy lengthened it, a deadline that never ends read as a timestamp) or by a
+     * clock more than a day ahead, and reads as absent, as state of another shape does. Deadlines (cooldowns, gates,
+     * memberships) are not dated: they may lie any time ahead.
+     */
+    long MAX_LEAD_MICROS = 86_400_000_000L;
 
     /** A short stable name of this kind, used by backends to pick the matching script or SQL. */
     String kind();

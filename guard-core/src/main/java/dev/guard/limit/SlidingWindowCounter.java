@@ -76,6 +76,15 @@ public final class SlidingWindowCounter implements LimitSpec {
         return buckets + 1;
     }
 
+    /**
+     * {@code state} unless another limit wrote it: of another shape, or whose newest bucket begins more than {@link
+     * LimitSpec#MAX_LEAD_MICROS} after now.
+     */
+    private long[] live(long[] state, long nowMicros) {
+        state = Checks.shaped(state, 1 + slots());
+        return state != null && state[0] > Math.floorDiv(Checks.latest(nowMicros), bucketMicros) ? null : state;
+    }
+
     private long current(long[] state, long nowMicros) {
         long index = Math.floorDiv(nowMicros, bucketMicros);
         return state == null ? index : Math.max(index, state[0]);
@@ -103,7 +112,7 @@ public final class SlidingWindowCounter implements LimitSpec {
 
     @Override
     public long evaluate(long[] state, long nowMicros, long permits) {
-        state = Checks.shaped(state, 1 + slots());
+        state = live(state, nowMicros);
         Checks.permits(permits);
         if (permits > limit) {
             return Outcome.NEVER;
@@ -127,7 +136,7 @@ public final class SlidingWindowCounter implements LimitSpec {
 
     @Override
     public long[] commit(long[] state, long nowMicros, long permits) {
-        state = Checks.shaped(state, 1 + slots());
+        state = live(state, nowMicros);
         long current = current(state, nowMicros);
         long[] next = state == null ? new long[slots() + 1] : state;
         if (state != null) {
@@ -144,7 +153,7 @@ public final class SlidingWindowCounter implements LimitSpec {
 
     @Override
     public long ttlMicros(long[] state, long nowMicros) {
-        state = Checks.shaped(state, 1 + slots());
+        state = live(state, nowMicros);
         if (state == null) {
             return 0;
         }

@@ -55,6 +55,15 @@ public final class SlidingWindowLog implements LimitSpec {
         return "sliding_log";
     }
 
+    /**
+     * {@code state} unless another limit wrote it: a timestamp more than {@link LimitSpec#MAX_LEAD_MICROS} after now
+     * at either end (the log is ascending, so the ends bound it; a deadline that never ends, read as a log, is one).
+     */
+    private static long[] live(long[] state, long nowMicros) {
+        int n = state == null ? 0 : state.length;
+        return n > 0 && (Checks.dated(state[0], nowMicros) || Checks.dated(state[n - 1], nowMicros)) ? null : state;
+    }
+
     /** Index of the first timestamp still counted at {@code nowMicros}. */
     private int firstLive(long[] state, long nowMicros) {
         int i = 0;
@@ -66,6 +75,7 @@ public final class SlidingWindowLog implements LimitSpec {
 
     @Override
     public long evaluate(long[] state, long nowMicros, long permits) {
+        state = live(state, nowMicros);
         Checks.permits(permits);
         if (permits > limit) {
             return Outcome.NEVER;
@@ -82,6 +92,7 @@ public final class SlidingWindowLog implements LimitSpec {
 
     @Override
     public long[] commit(long[] state, long nowMicros, long permits) {
+        state = live(state, nowMicros);
         int first = state == null ? 0 : firstLive(state, nowMicros);
         int live = state == null ? 0 : state.length - first;
         // As many permits leave as come (a steady rate): the same array, shifted, rather than a new one.
@@ -97,6 +108,7 @@ public final class SlidingWindowLog implements LimitSpec {
 
     @Override
     public long ttlMicros(long[] state, long nowMicros) {
+        state = live(state, nowMicros);
         if (state == null || state.length == 0) {
             return 0;
         }

@@ -84,9 +84,18 @@ public final class TokenBucket implements LimitSpec {
         return "token_bucket";
     }
 
+    /**
+     * {@code state} unless another limit wrote it: of another shape, or updated more than {@link
+     * LimitSpec#MAX_LEAD_MICROS} after now.
+     */
+    private static long[] live(long[] state, long nowMicros) {
+        state = Checks.shaped(state, 2);
+        return state != null && Checks.dated(state[1], nowMicros) ? null : state;
+    }
+
     /** The level in ticks at {@code nowMicros}: refilled since the last update, capped at capacity. */
     public long level(long[] state, long nowMicros) {
-        state = Checks.shaped(state, 2);
+        state = live(state, nowMicros);
         long cap = capacityTicks;
         if (state == null) {
             return cap;
@@ -103,7 +112,7 @@ public final class TokenBucket implements LimitSpec {
 
     @Override
     public long evaluate(long[] state, long nowMicros, long permits) {
-        state = Checks.shaped(state, 2);
+        state = live(state, nowMicros);
         Checks.permits(permits);
         if (permits > capacity) {
             return Outcome.NEVER;
@@ -121,7 +130,7 @@ public final class TokenBucket implements LimitSpec {
 
     @Override
     public long[] commit(long[] state, long nowMicros, long permits) {
-        state = Checks.shaped(state, 2);
+        state = live(state, nowMicros);
         long level = level(state, nowMicros) - permits * ticksPerToken;
         long last = state == null ? nowMicros : Math.max(state[1], nowMicros);
         if (state == null) {
@@ -134,7 +143,7 @@ public final class TokenBucket implements LimitSpec {
 
     @Override
     public long ttlMicros(long[] state, long nowMicros) {
-        state = Checks.shaped(state, 2);
+        state = live(state, nowMicros);
         if (state == null) {
             return 0;
         }

@@ -229,9 +229,13 @@ final class TableSql {
         return "CASE WHEN " + bucketLive(p) + " THEN GREATEST(t.state[2], " + p + "now) ELSE " + p + "now END";
     }
 
-    /** A live limit row of a bucket's shape; state of another shape (another limit at the key) counts as absent. */
+    /**
+     * A live limit row of a bucket's shape, updated no more than {@link dev.guard.limit.LimitSpec#MAX_LEAD_MICROS}
+     * after now; state of another shape, or dated later (another limit at the key), counts as absent.
+     */
     private static String bucketLive(String p) {
-        return "t.kind = 1 AND t.expires_at > " + p + "now AND cardinality(t.state) = 2";
+        return "t.kind = 1 AND t.expires_at > " + p + "now AND cardinality(t.state) = 2 AND t.state[2] <= " + p
+                + "now + " + dev.guard.limit.LimitSpec.MAX_LEAD_MICROS;
     }
 
     /** The parameters of {@link #bucketUpdate} and {@link #bucketDecision}. */

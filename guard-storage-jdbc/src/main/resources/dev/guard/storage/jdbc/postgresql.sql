@@ -57,6 +57,7 @@ RETURNS bigint[] LANGUAGE plpgsql AS $fn$
 DECLARE
     never    CONSTANT bigint := -9223372036854775808;
     forever  CONSTANT bigint := 9223372036854775807;
+    lead     CONSTANT bigint := 86400000000; -- LimitSpec.MAX_LEAD_MICROS
     n        int := cardinality(p_keys);
     outs     bigint[] := array_fill(0::bigint, ARRAY[n]);
     st_all   bigint[] := '{}';
@@ -117,14 +118,24 @@ BEGIN
                 st := CASE WHEN r.kind = 1 THEN r.state ELSE ARRAY[r.expires_at] END;
                 -- State of another shape (another limit under the same key: a filter changed) stays absent, as
                 -- when the key has none: the size each spec kind reads, any for a sliding log, pairs up to the
-                -- capacity for a duplicate window.
+                -- capacity for a duplicate window. So does state dated more than a day after now
+                -- (LimitSpec.MAX_LEAD_MICROS): a window's index, a timestamp at either end of a log or of a duplicate
+                -- window's pairs, a bucket's last update; another limit wrote it (a shorter window, a deadline that
+                -- never ends), or a clock more than a day ahead did.
                 sk := p_specs[(i - 1) * 5 + 1];
                 IF cardinality(st) = (CASE WHEN sk IN (1, 2) THEN 2 WHEN sk = 4 THEN p_specs[(i - 1) * 5 + 5] + 2
                                            WHEN sk = 3 THEN cardinality(st)
                                            WHEN sk = 9 THEN CASE WHEN cardinality(st) % 2 = 0
                                                                   AND cardinality(st) <= 2 * p_specs[(i - 1) * 5 + 4]
                                                                  THEN cardinality(st) ELSE -1 END
-                                           ELSE 1 END) THEN
+                                           ELSE 1 END)
+                   AND NOT COALESCE(CASE WHEN sk = 1 THEN st[2] > p_now + lead
+                                         WHEN sk IN (2, 4)
+                                         THEN st[1] > guard_state_fdiv(p_now + lead, p_specs[(i - 1) * 5 + 4])
+                                         WHEN sk IN (3, 9) AND cardinality(st) > 0
+                                         THEN st[CASE WHEN sk = 3 THEN 1 ELSE 2 END] > p_now + lead
+                                              OR st[cardinality(st)] > p_now + lead
+                                         ELSE false END, false) THEN
                     st_off[i] := cardinality(st_all);
                     st_len[i] := cardinality(st);
                     st_all := st_all || st;

@@ -61,6 +61,19 @@ final class BucketHolder extends PackedHolder<TokenBucket> {
         return word != ABSENT && word > nowTicks;
     }
 
+    /**
+     * Whether a present state's last update lies more than {@link LimitSpec#MAX_LEAD_MICROS} after now: the
+     * reference reads it as absent (a full bucket), and a commit replaces it.
+     */
+    private static boolean dated(long lastSeen, long nowMicros) {
+        return lastSeen > nowMicros + LimitSpec.MAX_LEAD_MICROS;
+    }
+
+    /** Whether {@code word} is state that counts at now: present and not dated. */
+    private static boolean counts(long word, long lastSeen, long nowMicros, long nowTicks) {
+        return present(word, nowTicks) && !dated(lastSeen, nowMicros);
+    }
+
     @Override
     long outcome(long word, long permits, long nowMicros) {
         return outcome(word, (long) LAST.getAcquire(this), permits, nowMicros);
@@ -75,7 +88,7 @@ final class BucketHolder extends PackedHolder<TokenBucket> {
         long level = level(word, lastSeen, nowMicros);
         if (level < need) {
             // Refill resumes only from last when the clock is behind it.
-            long ahead = present(word, nowMicros * rate) ? Math.max(0, lastSeen - nowMicros) : 0;
+            long ahead = counts(word, lastSeen, nowMicros, nowMicros * rate) ? Math.max(0, lastSeen - nowMicros) : 0;
             return Outcome.rejected(ahead + ceilDiv(need - level, rate));
         }
         return Outcome.admitted(tokens(level - need, spec.ticksPerToken()));
@@ -88,7 +101,7 @@ final class BucketHolder extends PackedHolder<TokenBucket> {
 
     private long level(long word, long lastSeen, long nowMicros) {
         long rate = spec.ticksPerMicro();
-        if (!present(word, nowMicros * rate)) {
+        if (!counts(word, lastSeen, nowMicros, nowMicros * rate)) {
             return spec.capacityTicks();
         }
         return spec.capacityTicks() - (word - Math.max(nowMicros, lastSeen) * rate);
@@ -98,7 +111,7 @@ final class BucketHolder extends PackedHolder<TokenBucket> {
     private long next(long word, long lastSeen, long permits, long nowMicros) {
         long nowTicks = nowMicros * spec.ticksPerMicro();
         long need = permits * spec.ticksPerToken();
-        if (!present(word, nowTicks)) {
+        if (!counts(word, lastSeen, nowMicros, nowTicks)) {
             return need == 0 ? ABSENT : nowTicks + need;
         }
         if (need == 0 && level(word, lastSeen, nowMicros) == spec.capacityTicks()) {
@@ -128,7 +141,7 @@ final class BucketHolder extends PackedHolder<TokenBucket> {
             if (word == DEAD || word == BUSY) {
                 return SLOW;
             }
-            if (common && present(word, nowTicks)) {
+            if (common && counts(word, lastSeen, nowMicros, nowTicks)) {
                 long last = Math.max(nowMicros, lastSeen);
                 long left = bucket.capacityTicks() - (word - last * rate) - need;
                 if (left >= 0) {
@@ -142,10 +155,11 @@ final class BucketHolder extends PackedHolder<TokenBucket> {
                 }
             }
             long outcome = outcome(word, lastSeen, permits, nowMicros);
-            boolean present = present(word, nowTicks);
+            boolean present = counts(word, lastSeen, nowMicros, nowTicks);
             if (!Outcome.isAdmitted(outcome)) {
-                // Nothing commits, but an expired state is dropped as the reference drops it on reading.
-                if (present || word == ABSENT || casWord(word, ABSENT)) {
+                // Nothing commits, but an expired state is dropped as the reference drops it on reading (a dated one
+                // is not expired: it stays, as in the reference).
+                if (word == ABSENT || present(word, nowTicks) || casWord(word, ABSENT)) {
                     return outcome;
                 }
                 continue;
@@ -172,7 +186,10 @@ final class BucketHolder extends PackedHolder<TokenBucket> {
         long next = next(word, lastSeen, permits, nowMicros);
         if (next != ABSENT) {
             LAST.setRelease(
-                    this, present(word, nowMicros * spec.ticksPerMicro()) ? Math.max(nowMicros, lastSeen) : nowMicros);
+                    this,
+                    counts(word, lastSeen, nowMicros, nowMicros * spec.ticksPerMicro())
+                            ? Math.max(nowMicros, lastSeen)
+                            : nowMicros);
         }
         return next;
     }

@@ -48,9 +48,16 @@ final class WindowHolder extends PackedHolder<FixedWindow> {
         return shift < 63 && indexes <= 1L << (63 - shift);
     }
 
-    /** Whether {@code word} holds a window that lives at {@code nowMicros}. */
+    /**
+     * Whether {@code word} holds a window that lives at {@code nowMicros}: not yet ended, and begun no more than
+     * {@link LimitSpec#MAX_LEAD_MICROS} after now (a later one reads as absent, as the reference reads it).
+     */
     private boolean live(long word, long nowMicros) {
-        return word >= 0 && nowMicros < end(word);
+        if (word < 0) {
+            return false;
+        }
+        long end = end(word);
+        return nowMicros < end && end - windowMicros <= nowMicros + LimitSpec.MAX_LEAD_MICROS;
     }
 
     /** The end of the window that {@code word} (present) holds: when it expires. */

@@ -15,6 +15,7 @@ local UNLIMITED = EXACT -- reply: admitted with Long.MAX_VALUE remaining (gates 
 local NEVER = -EXACT - 4 -- reply: Outcome.NEVER (below every rejection's reply, which is at least -2^53)
 local SHUT = -EXACT - 2 -- reply: rejected by a gate raised to Long.MAX_VALUE (Java computes the wait)
 local INF = math.huge -- Long.MAX_VALUE as a deadline or a ttl: never
+local LEAD = 86400000000 -- LimitSpec.MAX_LEAD_MICROS: a state dated later after now is another limit's: absent
 
 local function fdiv(a, b)
   local q = floor(a / b)
@@ -394,15 +395,34 @@ local function commit(kind, s, now, p, a, b, c)
   return s
 end
 
--- The state that the text raw (false: no key) holds at now, or nil when it is absent, past its ttl or of another
--- shape (the limit was reconfigured). A key whose text reads as absent must be deleted unless the caller writes it
+-- Whether s (of kind's shape) carries a time more than LEAD after now: a window's index, a timestamp at either end of a
+-- log or of a duplicate window's pairs, a bucket's last update. Another limit wrote it (a shorter window, a deadline
+-- that never ends) or a clock more than a day ahead did; it reads as absent. Deadlines are not dated.
+local function dated(kind, s, now, a, b, c)
+  local latest = now + LEAD
+  if kind == 't' then
+    return s[2] > latest
+  elseif kind == 'f' then
+    return s[1] > fdiv(latest, b)
+  elseif kind == 'c' then
+    return s[1] > fdiv(latest, c)
+  elseif kind == 'l' then
+    return #s > 0 and (s[1] > latest or s[#s] > latest)
+  elseif kind == 'w' then
+    return #s > 0 and (s[2] > latest or s[#s] > latest)
+  end
+  return false
+end
+
+-- The state that the text raw (false: no key) holds at now, or nil when it is absent, past its ttl, of another
+-- shape (the limit was reconfigured) or dated. A key whose text reads as absent must be deleted unless the caller writes it
 -- anyway, as ReferenceStorage drops expired entries when it reads them: see evaluate.
 local function state(raw, kind, now, a, b, c)
   if not raw then
     return nil
   end
   local s = decode(raw)
-  if not shaped(kind, s, a, b) or ttl(kind, s, now, a, b, c) <= 0 then
+  if not shaped(kind, s, a, b) or dated(kind, s, now, a, b, c) or ttl(kind, s, now, a, b, c) <= 0 then
     return nil
   end
   return s
@@ -454,7 +474,7 @@ local function bucketEval(raw, now, p, rate, per, cap)
     local space = find(raw, ' ', 1, true)
     if space then
       local l, t = tonumber(sub(raw, 1, space - 1)), tonumber(sub(raw, space + 1))
-      if l and t then
+      if l and t and t <= now + LEAD then
         l = level(l, t, now, capT, rate)
         if bucketTtl(l, t, now, capT, rate) > 0 then
           lvl, last = l, t
@@ -508,6 +528,7 @@ local function windowEval(raw, now, text, cap, w)
   -- end); the first live pair is pair `live`, its text beginning at `from` and the next one's at `second`; t: the
   -- admittedAt last parsed, of pair `parsed`; hit: the admittedAt of the first live pair that holds the item.
   local n, at, space, stop, live, from, second, t, parsed, hit = 0, 1, nil, nil, nil, nil, nil, nil, 0, nil
+  local oldest -- the first pair's admittedAt
   repeat
     space = find(raw, ' ', at, true)
     if not space then
@@ -520,6 +541,9 @@ local function windowEval(raw, now, text, cap, w)
     end
     if not live then
       t, parsed = tonumber(sub(raw, space + 1, (stop or 0) - 1)), n
+      if n == 1 then
+        oldest = t
+      end
       if not t then
         return 0 -- not a number: no limit writes such a state
       elseif t + w > now then
@@ -542,6 +566,9 @@ local function windowEval(raw, now, text, cap, w)
   end
   if not last or last + w <= now then
     return 0 -- past its ttl (or not a number)
+  end
+  if oldest > now + LEAD or last > now + LEAD then
+    return 0 -- dated: another limit's state, read as absent
   end
   if hit then
     return rejected(hit + w - now), from, last

@@ -522,6 +522,63 @@ public abstract class StorageContractTest {
     }
 
     // ---------------------------------------------------------------------------------------------------------------
+    // State that another limit wrote, or that is dated more than a day after the caller's now
+
+    @Test
+    void fixedWindow_lengthenedUnderTheSameKey_readsTheShorterWindowsStateAsAbsent() {
+        StateKey k = key("throttle");
+        FixedWindow minute = new FixedWindow(2, Duration.ofMinutes(1));
+        FixedWindow hour = new FixedWindow(2, Duration.ofHours(1));
+        long hourMicros = 3_600 * SECOND;
+
+        assertThat(acquire(k, minute, 2)).isEqualTo(Outcome.admitted(0));
+        // Read as an hour window's, the minute window's index would begin some 3,000 years from now, and its count
+        // would never reset: it reads as absent instead.
+        assertThat(acquire(k, hour, 1)).isEqualTo(Outcome.admitted(1));
+        assertThat(acquire(k, hour, 1)).isEqualTo(Outcome.admitted(0));
+        long hourEnds = (Math.floorDiv(now(), hourMicros) + 1) * hourMicros;
+        assertThat(acquire(k, hour, 1)).isEqualTo(Outcome.rejected(hourEnds - now()));
+    }
+
+    @Test
+    void logsAndWindows_onAnotherKindsState_readItAsAbsentAndNeverFail() {
+        SlidingWindowLog log = new SlidingWindowLog(5, Duration.ofSeconds(10));
+        FixedWindow window = new FixedWindow(5, Duration.ofSeconds(10));
+        StateKey member = key("set");
+        StateKey logged = key("log");
+
+        // A membership that never ends, read as a log: a timestamp at the end of time.
+        storage.addMember(member, Long.MAX_VALUE, now());
+        assertThat(acquire(member, log, 1)).isEqualTo(Outcome.admitted(4));
+        // A log of two timestamps, read as a fixed window: an index of microseconds, not of windows.
+        assertThat(acquire(logged, log, 2)).isEqualTo(Outcome.admitted(3));
+        at(T0 + 1_000);
+        assertThat(acquire(logged, window, 1)).isEqualTo(Outcome.admitted(4));
+    }
+
+    @Test
+    void bucketAndWindow_readByAClockMoreThanADayBehind_readTheirStateAsAbsent() {
+        long day = 86_400 * SECOND;
+        long hourMicros = 3_600 * SECOND;
+        StateKey bucketKey = key("bucket");
+        StateKey windowKey = key("window");
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+        FixedWindow window = new FixedWindow(2, Duration.ofHours(1));
+        assertThat(acquire(bucketKey, bucket, 2)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(windowKey, window, 2)).isEqualTo(Outcome.admitted(0));
+        long windowStart = Math.floorDiv(T0, hourMicros) * hourMicros;
+
+        // Up to a day behind, the state holds: refill resumes from the bucket's last update, the window stays.
+        at(T0 - day);
+        assertThat(acquire(bucketKey, bucket, 1)).isEqualTo(Outcome.rejected(T0 - now() + hourMicros));
+        assertThat(acquire(windowKey, window, 1)).isEqualTo(Outcome.rejected(windowStart + hourMicros - now()));
+        // More than a day behind both (the window began before T0): the state reads as absent.
+        at(windowStart - day - 1);
+        assertThat(acquire(bucketKey, bucket, 1)).isEqualTo(Outcome.admitted(1));
+        assertThat(acquire(windowKey, window, 1)).isEqualTo(Outcome.admitted(1));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
     // Gate
 
     @Test
