@@ -56,7 +56,9 @@
  * grant extra permits. Redis thus holds only recently active state. A state read after its ttl on the caller's clock
  * counts as absent and is deleted (unless the same call writes it anyway), as the reference drops it, so the margin
  * changes no decision, except when the limit at a key changes: the new limit may then read the old state up to one
- * margin past its old ttl ({@link dev.guard.limit.LimitSpec}). Gates and set
+ * margin past its old ttl ({@link dev.guard.limit.LimitSpec}). A state that the limit reading it cannot read (of
+ * another shape, or dated: another limit's) also counts as absent, but stays until its own expiry, as the reference
+ * keeps it. Gates and set
  * memberships carry absolute deadlines; their expiry is the deadline minus the {@code nowMicros} the caller passes with
  * it (Redis' {@code TIME} with server time), plus the margin.
  *

@@ -5,7 +5,8 @@
 -- step's outcome, 'm' the outcomes, 'j' the outcomes, now, then each step's text before and after the commit (false
 -- when absent or not written) so that a cross-slot batch can be refunded. args[3]: the expiry margin in
 -- milliseconds. Then one value per step, its text "kind permits a b c" (see step).
--- A key whose state reads as absent (past its ttl) is deleted, unless the batch writes it anyway.
+-- A key whose state reads as absent because it expired is deleted, unless the batch writes it anyway; another limit's
+-- state (of another shape, or dated) stays.
 local function evaluate(keys, args)
   local now, mode, n = clock(args[1]), args[2], #keys
   margin = tonumber(args[3])
@@ -22,7 +23,7 @@ local function evaluate(keys, args)
       local out, lvl, last = bucketEval(raw, now, p, a, b, c)
       if out >= 0 then
         bucketPut(key, raw, now, lvl, last, p, a, b, c)
-      elseif raw and not last then
+      elseif raw and not last and stale(raw, kind, now, a, b, c) then
         call('DEL', key)
       end
       return out
@@ -38,7 +39,7 @@ local function evaluate(keys, args)
     local out = eval(kind, s, now, p, a, b, c)
     if out >= 0 and writes(kind) then
       put(key, kind, commit(kind, s, now, p, a, b, c), now, raw, a, b, c)
-    elseif raw and not s then
+    elseif raw and not s and stale(raw, kind, now, a, b, c) then
       call('DEL', key)
     end
     return out
@@ -95,7 +96,7 @@ local function evaluate(keys, args)
         written = put(keys[i], kind, commit(kind, held[h - 1] or nil, now, p, a, b, c), now, raw, a, b, c)
       end
       before = live and raw
-    elseif raw and not live then
+    elseif raw and not live and stale(raw, kind, now, st[3], st[4], st[5]) then
       call('DEL', keys[i])
     end
     if journal then

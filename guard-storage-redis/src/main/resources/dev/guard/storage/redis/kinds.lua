@@ -428,6 +428,14 @@ local function state(raw, kind, now, a, b, c)
   return s
 end
 
+-- Whether the text raw at a key, which reads as absent for kind at now, is expired state to drop on reading, as
+-- ReferenceStorage drops what expired: of kind's shape, not dated, its ttl run out. State of another shape, or dated,
+-- is another limit's: it reads as absent but stays, as the reference keeps it, until its own expiry in Redis.
+local function stale(raw, kind, now, a, b, c)
+  local s = decode(raw)
+  return shaped(kind, s, a, b) and not dated(kind, s, now, a, b, c) and ttl(kind, s, now, a, b, c) <= 0
+end
+
 -- How many milliseconds a key outlives its ttl in Redis, so that callers whose clocks lag Redis' (or each other's)
 -- never find their state gone early; every script that writes sets it from its arguments. A key read after its ttl
 -- on the caller's clock is absent anyway (see state).

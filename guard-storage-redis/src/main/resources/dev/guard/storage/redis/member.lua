@@ -13,11 +13,11 @@ local function member(keys, args)
     put(keys[1], 'p', { expires }, clock(args[3]), true, 0, 0, 0)
     return 1
   end
-  local raw = call('GET', keys[1])
-  if state(raw, 'p', clock(args[2]), 0, 0, 0) then
+  local raw, now = call('GET', keys[1]), clock(args[2])
+  if state(raw, 'p', now, 0, 0, 0) then
     return 1
   end
-  if raw then
+  if raw and stale(raw, 'p', now, 0, 0, 0) then
     call('DEL', keys[1])
   end
   return 0

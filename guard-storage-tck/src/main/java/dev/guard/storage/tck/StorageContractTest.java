@@ -557,6 +557,20 @@ public abstract class StorageContractTest {
     }
 
     @Test
+    void readsByAnotherKind_leaveTheLimitsStateAtTheKey() {
+        StateKey k = key("mixed");
+        TokenBucket bucket = new TokenBucket(3, 1, Duration.ofHours(1));
+        assertThat(acquire(k, bucket, 3)).isEqualTo(Outcome.admitted(0));
+
+        // A membership and a gate read the bucket's state as absent, and change nothing.
+        assertThat(storage.isMember(k, now())).isFalse();
+        assertThat(look(k, Gate.INSTANCE)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+        assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(3_600 * SECOND));
+    }
+
+    @Test
     void bucketAndWindow_readByAClockMoreThanADayBehind_readTheirStateAsAbsent() {
         long day = 86_400 * SECOND;
         long hourMicros = 3_600 * SECOND;
