@@ -145,9 +145,9 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
 
     /**
      * No sender can take the message before {@link #until()}; nothing was consumed. An estimate from the limits'
-     * retry-after values: another process may take the capacity first, so acquire again then. A zero {@link
-     * #retryAfter()} means the pool ran out of attempts while senders it has not tried may be free: acquire again at
-     * once.
+     * retry-after values: another process may take the capacity first, so acquire again then. When the pool ran out
+     * of attempts while senders it has not tried may be free, the wait is the shortest the pool gives (a
+     * millisecond), never zero, so that a caller that waits it out does not spin.
      *
      * @param until the earliest time a sender may take the message
      * @param retryAfter how long from the decision until then

@@ -1088,7 +1088,9 @@ public final class JdbcStorage implements Storage {
 
         /**
          * PostgreSQL only: {@link JdbcStorage#createSchema()} creates an UNLOGGED table (default false). Writes skip
-         * the WAL entirely; a crash or an unclean shutdown empties the table, which resets every limit.
+         * the WAL entirely; a crash or an unclean shutdown empties the table, which resets every limit. It applies when
+         * the table is created: an existing table keeps its kind ({@code ALTER TABLE ... SET UNLOGGED} changes it),
+         * and {@link JdbcStorage#toString()} says what was asked for.
          */
         public Builder unloggedTable(boolean unlogged) {
             this.unloggedTable = unlogged;
