@@ -21,8 +21,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Cancelling goes through {@link Statement#cancel()}. pgjdbc cancels only while the statement executes, and an
  * execution that ends during a cancel waits for the cancel to finish before it returns, so a late cancel never hits the
- * connection's next statement. Every watch has the same timeout, so a watch started while the thread waits never
- * expires before the thread wakes: nothing needs to wake it early.
+ * connection's next statement. A cancel that arrives before the driver has started to execute the statement (a thread
+ * paused between the watch and the execution for longer than the timeout) is lost, so a statement still watched is
+ * cancelled again every {@link #RECANCEL_NANOS} (or timeout, if longer) until it ends. Every watch has the same
+ * timeout, so a watch started while the thread waits never expires before the thread wakes: nothing needs to wake it
+ * early.
  *
  * <p>Thread-safe. {@link #close()} stops the thread; statements still watched then are no longer cancelled.
  */
@@ -30,9 +33,13 @@ final class StatementWatchdog implements AutoCloseable {
     /** Slots of a storage's watchdog: more than the statements that a connection pool runs at once. */
     static final int SLOTS = 64;
 
+    /** The least time between two cancels of one statement: a statement that a cancel ends has left by then. */
+    static final long RECANCEL_NANOS = 1_000_000_000L;
+
     private static final Logger LOG = LoggerFactory.getLogger(StatementWatchdog.class);
 
     private final long timeoutNanos;
+    private final long recancelNanos;
     private final AtomicReferenceArray<Watch> slots;
     private final Set<Watch> overflow = ConcurrentHashMap.newKeySet();
     private final Thread thread;
@@ -40,12 +47,16 @@ final class StatementWatchdog implements AutoCloseable {
 
     /** Starts the watchdog's daemon thread, named {@code name}, with {@link #SLOTS} slots. */
     StatementWatchdog(Duration timeout, String name) {
-        this(timeout, name, SLOTS);
+        this(timeout, name, SLOTS, Math.max(RECANCEL_NANOS, timeout.toNanos()));
     }
 
-    /** Starts the watchdog's daemon thread, named {@code name}, with {@code slotCount} slots (tests use few). */
-    StatementWatchdog(Duration timeout, String name, int slotCount) {
+    /**
+     * Starts the watchdog's daemon thread, named {@code name}, with {@code slotCount} slots, cancelling a statement
+     * again every {@code recancelNanos} while it runs (tests use few slots and a short interval).
+     */
+    StatementWatchdog(Duration timeout, String name, int slotCount, long recancelNanos) {
         this.timeoutNanos = timeout.toNanos();
+        this.recancelNanos = recancelNanos;
         this.slots = new AtomicReferenceArray<>(slotCount);
         this.thread = new Thread(this::run, name);
         thread.setDaemon(true);
@@ -106,20 +117,23 @@ final class StatementWatchdog implements AutoCloseable {
         }
     }
 
-    /** Cancels {@code w}'s statement once it is due; answers how long until it is due (the timeout once handled). */
+    /**
+     * Cancels {@code w}'s statement once it is due, and again every {@link #recancelNanos} while it is still watched;
+     * answers how long until it is due next.
+     */
     private long check(Watch w, long now) {
         long left = w.deadlineNanos - now;
-        if (w.cancelled || left > 0) {
-            return w.cancelled ? timeoutNanos : left;
+        if (left > 0) {
+            return left;
         }
-        w.cancelled = true;
+        w.deadlineNanos = now + recancelNanos;
         try {
             w.statement.cancel();
         } catch (SQLException | RuntimeException e) {
             // The statement may have finished or been closed meanwhile; it then needs no cancelling.
             LOG.debug("guard jdbc watchdog could not cancel a statement: {}", e.getMessage());
         }
-        return timeoutNanos;
+        return recancelNanos;
     }
 
     /** Stops the thread without waiting for a cancel in progress. Idempotent. */
@@ -132,9 +146,8 @@ final class StatementWatchdog implements AutoCloseable {
     /** One statement under watch. */
     private static final class Watch {
         private final Statement statement;
-        private final long deadlineNanos;
-        /** Read and written by the watchdog's thread only. */
-        private boolean cancelled;
+        /** When the statement is cancelled next; after creation, read and written by the watchdog's thread only. */
+        private long deadlineNanos;
 
         private Watch(Statement statement, long deadlineNanos) {
             this.statement = statement;

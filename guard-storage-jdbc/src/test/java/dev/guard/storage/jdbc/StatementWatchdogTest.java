@@ -26,15 +26,20 @@ class StatementWatchdogTest {
      */
     private static final class FakeStatement {
         final AtomicInteger cancels = new AtomicInteger();
-        final CountDownLatch cancelled = new CountDownLatch(1);
+        final CountDownLatch cancelled;
         final PreparedStatement statement;
 
         FakeStatement(boolean blocks) {
-            this(blocks, new CountDownLatch(0));
+            this(blocks, new CountDownLatch(0), 1);
         }
 
-        /** A statement whose query first waits for {@code gate}, then runs as {@link #FakeStatement(boolean)}'s. */
-        FakeStatement(boolean blocks, CountDownLatch gate) {
+        /**
+         * A statement whose query first waits for {@code gate}, then runs as {@link #FakeStatement(boolean)}'s, ending
+         * at its {@code cancelsToEnd}th cancel (the earlier ones lost, as a cancel before the driver starts the query
+         * is).
+         */
+        FakeStatement(boolean blocks, CountDownLatch gate, int cancelsToEnd) {
+            cancelled = new CountDownLatch(cancelsToEnd);
             statement = (PreparedStatement) Proxy.newProxyInstance(
                     StatementWatchdogTest.class.getClassLoader(),
                     new Class<?>[] {PreparedStatement.class},
@@ -74,6 +79,17 @@ class StatementWatchdogTest {
     }
 
     @Test
+    void executeQuery_whoseFirstCancelIsLost_isCancelledAgainUntilItEnds() {
+        try (StatementWatchdog watchdog = new StatementWatchdog(Duration.ofMillis(1), "test-watchdog", 4, 1_000_000)) {
+            FakeStatement slow = new FakeStatement(true, new CountDownLatch(0), 2);
+            assertThatThrownBy(() -> watchdog.executeQuery(slow.statement))
+                    .isInstanceOf(SQLException.class)
+                    .hasMessage("canceling statement due to user request");
+            assertThat(slow.cancels.get()).isGreaterThanOrEqualTo(2);
+        }
+    }
+
+    @Test
     void executeQuery_answeredWithinTheTimeout_isNotCancelledAfterwards() throws SQLException {
         FakeStatement fast = new FakeStatement(false);
         // Once outside the watchdog, so that the watched call is quick: well within its 100 ms.
@@ -92,13 +108,14 @@ class StatementWatchdogTest {
     @Test
     void executeQuery_moreStatementsAtOnceThanSlots_cancelsEachOnce() throws Exception {
         ExecutorService callers = Executors.newFixedThreadPool(3);
-        try (StatementWatchdog watchdog = new StatementWatchdog(Duration.ofMillis(1), "test-watchdog", 1)) {
+        try (StatementWatchdog watchdog =
+                new StatementWatchdog(Duration.ofMillis(1), "test-watchdog", 1, StatementWatchdog.RECANCEL_NANOS)) {
             // All three are executing at once: one holds the only slot, two go to the overflow set.
             CountDownLatch allStarted = new CountDownLatch(3);
             List<FakeStatement> statements = new ArrayList<>();
             List<Future<?>> calls = new ArrayList<>();
             for (int i = 0; i < 3; i++) {
-                FakeStatement slow = new FakeStatement(true, allStarted);
+                FakeStatement slow = new FakeStatement(true, allStarted, 1);
                 statements.add(slow);
                 calls.add(callers.submit(() -> watchdog.executeQuery(slow.statement)));
             }
