@@ -519,7 +519,9 @@ public final class Guard<M> {
     private void finish(M message, Decision decision, Steps steps, long now, long start) {
         rejected(message, decision);
         StateKey noticeKey = noticeKey(message, decision, steps);
-        if (noticeKey != null && plan.breaker.allows(now)) {
+        if (noticeKey != null && decision.degraded()) {
+            noticeOnFallback(message, decision, noticeKey, now);
+        } else if (noticeKey != null && plan.breaker.allows(now)) {
             boolean send;
             try {
                 send = Outcome.isAdmitted(plan.storage.acquire(noticeKey, plan.notice.spec, 1, now));
@@ -543,7 +545,10 @@ public final class Guard<M> {
     private CompletionStage<Decision> finishAsync(M message, Decision decision, Steps steps, long now, long start) {
         rejected(message, decision);
         StateKey noticeKey = noticeKey(message, decision, steps);
-        if (noticeKey == null || !plan.breaker.allows(now)) {
+        if (noticeKey != null && decision.degraded()) {
+            noticeOnFallback(message, decision, noticeKey, now);
+        }
+        if (noticeKey == null || decision.degraded() || !plan.breaker.allows(now)) {
             decided(message, decision, start);
             return CompletableFuture.completedFuture(decision);
         }
@@ -564,6 +569,27 @@ public final class Guard<M> {
                     decided(message, decision, start);
                     return decision;
                 });
+    }
+
+    /**
+     * The notice of a rejection that the fallback storage decided (the configured storage failing): its cooldown is
+     * kept there too, so that the user still hears once per window, and the failing storage gets no call for it.
+     */
+    private void noticeOnFallback(M message, Decision decision, StateKey noticeKey, long now) {
+        Storage fallback = plan.failurePolicy.fallback();
+        if (fallback == null) {
+            return; // only the fallback policy decides rejections without the storage; kept for safety
+        }
+        boolean send;
+        try {
+            send = Outcome.isAdmitted(fallback.acquire(noticeKey, plan.notice.spec, 1, now));
+        } catch (RuntimeException e) {
+            LOG.debug("fallback storage failed on a reject notice; no notice", e);
+            send = false;
+        }
+        if (send) {
+            sendNotice(message, decision);
+        }
     }
 
     /** The storage's answer to {@code batch}, or a failed stage if the storage threw instead of answering one. */

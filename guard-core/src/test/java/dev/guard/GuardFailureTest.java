@@ -265,9 +265,31 @@ class GuardFailureTest {
         }
 
         // The first decision fails and opens the breaker; the fallback rejects the next four (throttled), and
-        // their notices do not call the dead storage either.
+        // their notices do not call the dead storage either: the fallback keeps their cooldown, one per window.
         assertThat(storage.calls).hasValue(1);
-        assertThat(notices).hasValue(0);
+        assertThat(notices).hasValue(1);
+    }
+
+    @Test
+    void rejectNotice_ofAFallbackDecision_whileTheBreakerIsClosed_goesToTheFallbackOnly() throws Exception {
+        AtomicInteger notices = new AtomicInteger();
+        Guard<Msg> guard = builder()
+                .breaker(100, Duration.ofMinutes(5))
+                .onStorageFailure(FailurePolicy.fallbackTo(ReferenceStorage.create()))
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> notices.incrementAndGet())
+                .build();
+        storage.down = true;
+
+        guard.check(new Msg(1, "a"));
+        Decision throttled = guard.check(new Msg(1, "b"));
+        Decision again = guard.checkAsync(new Msg(1, "c")).toCompletableFuture().get();
+
+        assertThat(throttled.degraded()).isTrue();
+        assertThat(throttled.rejected()).isTrue();
+        assertThat(again.rejected()).isTrue();
+        // One call per decision to the failing storage, none for the notices; one notice in the window.
+        assertThat(storage.calls).hasValue(3);
+        assertThat(notices).hasValue(1);
     }
 
     @Test
