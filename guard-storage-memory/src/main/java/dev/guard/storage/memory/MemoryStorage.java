@@ -85,7 +85,9 @@ import java.util.function.UnaryOperator;
  * are linearizable, except that a token bucket read by a caller whose clock is behind a concurrent commit's may see
  * the bucket refilled up to its own time rather than the commit's (never more permissive).
  *
- * <p>A key holds either limit state or a record: a limit step on a record's key drops the record. {@link #forget}
+ * <p>A key holds either limit state or a record: a limit step that may commit drops the record at its key, here even
+ * when the step or its batch is then rejected (the reference drops it only on a commit; a key that a record and a
+ * limit share is no use of Guard's own, whose records and limits have scopes of their own). {@link #forget}
  * removes the subject's entry, all its keys at once. {@link #close()} drops all state; the storage stays usable,
  * empty.
  */
@@ -551,14 +553,17 @@ public final class MemoryStorage implements Storage {
         }
         Holder holder = lookupOrCreate(key, spec, nowMicros);
         while (!holder.accepts(spec, nowMicros)) {
-            holder = convert(key, holder, spec, nowMicros);
+            Holder converted = convert(key, holder, spec, nowMicros);
+            // The key may have left its subject's group right after the conversion (removed, or pruned by a
+            // rewrite): look it up again.
+            holder = converted != null ? converted : lookupOrCreate(key, spec, nowMicros);
         }
         return holder;
     }
 
     /**
      * Replaces {@code old} at {@code key} by an {@link ArrayHolder} with the same state that {@code spec} can run
-     * on, inside the cache's atomic update of the subject.
+     * on, inside the cache's atomic update of the subject; null if the key left the subject's entry right after.
      */
     private Holder convert(StateKey key, Holder old, LimitSpec spec, long nowMicros) {
         long clockMicros = clock.newestMicros();
