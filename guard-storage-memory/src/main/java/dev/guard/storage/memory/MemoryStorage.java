@@ -85,9 +85,8 @@ import java.util.function.UnaryOperator;
  * are linearizable, except that a token bucket read by a caller whose clock is behind a concurrent commit's may see
  * the bucket refilled up to its own time rather than the commit's (never more permissive).
  *
- * <p>A key holds either limit state or a record: a limit step that may commit drops the record at its key, here even
- * when the step or its batch is then rejected (the reference drops it only on a commit; a key that a record and a
- * limit share is no use of Guard's own, whose records and limits have scopes of their own). {@link #forget}
+ * <p>A key holds either limit state or a record: a limit step reads a record's key as absent, and one that commits
+ * drops the record (a rejected step or batch leaves it). {@link #forget}
  * removes the subject's entry, all its keys at once. {@link #close()} drops all state; the storage stays usable,
  * empty.
  */
@@ -373,8 +372,9 @@ public final class MemoryStorage implements Storage {
 
     /** One step owning its holder: the batch path without a batch's arrays. */
     private long acquireLocked(StateKey key, LimitSpec spec, long permits, long nowMicros) {
+        boolean convertRecords = false;
         for (int attempt = 0; ; attempt++) {
-            Holder holder = resolve(key, spec, nowMicros);
+            Holder holder = resolve(key, spec, nowMicros, convertRecords);
             if (holder == null) {
                 return spec.evaluate(null, nowMicros, permits);
             }
@@ -386,6 +386,11 @@ public final class MemoryStorage implements Storage {
             long outcome;
             try {
                 outcome = holder.peek(word, spec, permits, nowMicros);
+                if (Outcome.isAdmitted(outcome) && commits(spec) && holder instanceof RecordHolder) {
+                    // The step commits where a record is: only now is the record dropped, as the reference drops it.
+                    convertRecords = true;
+                    continue;
+                }
                 word = Outcome.isAdmitted(outcome) && commits(spec)
                         ? holder.commit(word, spec, permits, nowMicros)
                         : holder.settle(word, nowMicros);
@@ -465,6 +470,15 @@ public final class MemoryStorage implements Storage {
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
+    /** What {@link #runLocked} did: evaluated and committed or settled the batch. */
+    private static final int DONE = 0;
+
+    /** What {@link #runLocked} did: nothing, a holder was dead or a key appeared; start over. */
+    private static final int RETRY = 1;
+
+    /** What {@link #runLocked} did: nothing, the batch admits and commits at a record's key; convert it first. */
+    private static final int CONVERT_RECORDS = 2;
+
     /** Attempts after which a batch owns even the holders it only reads. */
     private static final int OWN_ALL_AFTER = 4;
 
@@ -478,15 +492,16 @@ public final class MemoryStorage implements Storage {
         Holder[] holders = scratch.holders;
         Entry[] entries = scratch.entries;
         try {
+            boolean convertRecords = false;
             for (int attempt = 0; ; attempt++) {
                 for (int i = 0; i < n; i++) {
-                    holders[i] = resolve(batch, i, entries, nowMicros);
+                    holders[i] = resolve(batch, i, entries, nowMicros, convertRecords);
                 }
                 // Reading gates and sets without owning them saves a compare-and-set each, but two batches can keep
                 // finding each other's holders busy: after a few rounds, own everything.
                 boolean ownAll = attempt >= OWN_ALL_AFTER;
                 int locking = lockOrder(batch, holders, scratch.order, scratch.hashes, ownAll);
-                if (runLocked(
+                int ran = runLocked(
                         batch,
                         holders,
                         entries,
@@ -495,12 +510,18 @@ public final class MemoryStorage implements Storage {
                         ownAll,
                         scratch.words,
                         scratch.outcomes,
-                        nowMicros)) {
+                        nowMicros);
+                if (ran == DONE) {
                     for (int i = 0; i < n; i++) {
                         renewIfOutlived(batch.subject(i), holders[i]);
                         batch.setOutcome(i, scratch.outcomes[i]);
                     }
                     return;
+                }
+                if (ran == CONVERT_RECORDS) {
+                    // The batch commits where records are: only now are they dropped, as the reference drops them.
+                    convertRecords = true;
+                    continue;
                 }
                 Holder.backOff(attempt);
             }
@@ -512,10 +533,10 @@ public final class MemoryStorage implements Storage {
     }
 
     /**
-     * The holder step {@code i} of {@code batch} runs on, as {@link #resolve(StateKey, LimitSpec, long)}; a subject
+     * The holder step {@code i} of {@code batch} runs on, as {@link #resolve(StateKey, LimitSpec, long, boolean)}; a subject
      * met by an earlier step is not looked up again: {@code entries} holds what each step found (null: look up).
      */
-    private Holder resolve(BatchBuffer batch, int i, Entry[] entries, long nowMicros) {
+    private Holder resolve(BatchBuffer batch, int i, Entry[] entries, long nowMicros, boolean convertRecords) {
         String subject = batch.subject(i);
         String scope = batch.scope(i);
         Entry entry = null;
@@ -530,14 +551,17 @@ public final class MemoryStorage implements Storage {
         }
         Holder holder = entry == null ? null : entry.slot(scope);
         LimitSpec spec = batch.spec(i);
-        if (commits(spec) && (holder == null || !holder.accepts(spec, nowMicros))) {
+        if (commits(spec)
+                && (holder == null
+                        || !holder.accepts(spec, nowMicros) && (convertRecords || !(holder instanceof RecordHolder)))) {
             if (holder == null && entry instanceof Group group) {
                 // A new key of a subject that has a group (a new chat's key): a slot in the group just found, without
                 // looking the subject up again.
                 holder = added(group, scope, spec, nowMicros);
             }
-            if (holder == null || !holder.accepts(spec, nowMicros)) {
-                holder = resolve(batch.key(i), spec, nowMicros);
+            if (holder == null
+                    || !holder.accepts(spec, nowMicros) && (convertRecords || !(holder instanceof RecordHolder))) {
+                holder = resolve(batch.key(i), spec, nowMicros, convertRecords);
             }
             // A group stays the subject's entry when a slot is added to it (if it died, its holders say so).
             entry = entry instanceof Group ? entry : null;
@@ -546,13 +570,17 @@ public final class MemoryStorage implements Storage {
         return holder;
     }
 
-    /** The holder a step runs on: created or converted for committing steps, possibly null for read-only ones. */
-    private Holder resolve(StateKey key, LimitSpec spec, long nowMicros) {
+    /**
+     * The holder a step runs on: created or converted for committing steps, possibly null for read-only ones. A
+     * record's holder is converted only when {@code convertRecords} (the step is known to commit): a rejected step
+     * must leave the record, as the reference does, and a record's holder reads as absent.
+     */
+    private Holder resolve(StateKey key, LimitSpec spec, long nowMicros, boolean convertRecords) {
         if (!commits(spec)) {
             return lookup(key);
         }
         Holder holder = lookupOrCreate(key, spec, nowMicros);
-        while (!holder.accepts(spec, nowMicros)) {
+        while (!holder.accepts(spec, nowMicros) && (convertRecords || !(holder instanceof RecordHolder))) {
             Holder converted = convert(key, holder, spec, nowMicros);
             // The key may have left its subject's group right after the conversion (removed, or pruned by a
             // rewrite): look it up again.
@@ -626,10 +654,11 @@ public final class MemoryStorage implements Storage {
 
     /**
      * Owns the holders in {@code order}, evaluates every step against the state before the batch, then commits all
-     * or none, exactly as {@code ReferenceStorage.evaluate}; false (nothing done) if a holder was dead or a key that
-     * the batch read as absent has appeared since it was resolved.
+     * or none, exactly as {@code ReferenceStorage.evaluate}: {@link #DONE}; or does nothing and answers {@link #RETRY}
+     * if a holder was dead or a key that the batch read as absent has appeared since it was resolved, or {@link
+     * #CONVERT_RECORDS} if the batch admits and would commit at a record's key (whose holder cannot hold a limit).
      */
-    private boolean runLocked(
+    private int runLocked(
             BatchBuffer batch,
             Holder[] holders,
             Entry[] entries,
@@ -645,7 +674,7 @@ public final class MemoryStorage implements Storage {
                 int i = order[locked];
                 words[i] = holders[i].lock();
                 if (words[i] == Holder.DEAD) {
-                    return false;
+                    return RETRY;
                 }
             }
             // Every holder the batch owns is owned from here on: reads and evaluations in one pass (peek changes
@@ -659,7 +688,7 @@ public final class MemoryStorage implements Storage {
                     if (appeared(batch, i, entries[i])) {
                         // A key that was absent when the batch resolved it (a gate or a set read) exists now: the
                         // batch must read it at its linearization point, which is now. Start over.
-                        return false;
+                        return RETRY;
                     }
                     outcomes[i] = spec.evaluate(null, nowMicros, batch.permits(i));
                 } else {
@@ -669,12 +698,19 @@ public final class MemoryStorage implements Storage {
                         // wait.
                         words[i] = h.word();
                         if (words[i] == Holder.BUSY || words[i] == Holder.DEAD) {
-                            return false;
+                            return RETRY;
                         }
                     }
                     outcomes[i] = h.peek(words[i], spec, batch.permits(i), nowMicros);
                 }
                 admitted &= Outcome.isAdmitted(outcomes[i]);
+            }
+            if (admitted) {
+                for (int i = 0; i < n; i++) {
+                    if (holders[i] instanceof RecordHolder && commits(batch.spec(i))) {
+                        return CONVERT_RECORDS;
+                    }
+                }
             }
             for (int i = 0; i < n; i++) {
                 LimitSpec spec = batch.spec(i);
@@ -694,7 +730,7 @@ public final class MemoryStorage implements Storage {
                         ? h.commit(words[i], spec, batch.permits(i), nowMicros)
                         : h.settle(words[i], nowMicros);
             }
-            return true;
+            return DONE;
         } finally {
             for (int k = 0; k < locked; k++) {
                 holders[order[k]].unlock(words[order[k]]);

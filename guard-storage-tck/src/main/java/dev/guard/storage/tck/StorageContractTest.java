@@ -557,6 +557,26 @@ public abstract class StorageContractTest {
     }
 
     @Test
+    void limitStepsOnARecordsKey_thatAreRejected_leaveTheRecord() {
+        StateKey k = key("profile");
+        StateKey gate = key("gate");
+        TokenBucket bucket = new TokenBucket(5, 1, Duration.ofSeconds(1));
+        storage.putRecord(k, new byte[] {1, 2, 3}, 0);
+
+        // Rejected on its own (more than the capacity), and in a batch that another step rejects: the record stays.
+        assertThat(acquire(k, bucket, 6)).isEqualTo(Outcome.NEVER);
+        storage.raiseGate(gate, now() + SECOND, now());
+        assertThat(evaluate(new Step(k, bucket, 1), new Step(gate, Gate.INSTANCE, 1))
+                        .admitted())
+                .isFalse();
+        assertThat(storage.getRecord(k)).map(VersionedRecord::version).contains(1L);
+
+        // A step that commits there reads the key as absent (whether the record then stays is the backend's: the
+        // SPI keeps records and limit state apart, and Redis keeps both).
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.admitted(4));
+    }
+
+    @Test
     void readsByAnotherKind_leaveTheLimitsStateAtTheKey() {
         StateKey k = key("mixed");
         TokenBucket bucket = new TokenBucket(3, 1, Duration.ofHours(1));
