@@ -399,13 +399,14 @@ end
 -- log or of a duplicate window's pairs, a bucket's last update. Another limit wrote it (a shorter window, a deadline
 -- that never ends) or a clock more than a day ahead did; it reads as absent. Deadlines are not dated.
 local function dated(kind, s, now, a, b, c)
-  local latest = now + LEAD
+  local latest = now + LEAD -- may round above 2^53, which changes no comparison with a value below it
   if kind == 't' then
     return s[2] > latest
   elseif kind == 'f' then
-    return s[1] > fdiv(latest, b)
+    -- floor((now + LEAD) / b) from terms below 2^53: the rounded sum could be off by one window near 2^53.
+    return s[1] > fdiv(now, b) + fdiv(fmod(now, b) + LEAD, b)
   elseif kind == 'c' then
-    return s[1] > fdiv(latest, c)
+    return s[1] > fdiv(now, c) + fdiv(fmod(now, c) + LEAD, c)
   elseif kind == 'l' then
     return #s > 0 and (s[1] > latest or s[#s] > latest)
   elseif kind == 'w' then
@@ -430,7 +431,9 @@ end
 
 -- Whether the text raw at a key, which reads as absent for kind at now, is expired state to drop on reading, as
 -- ReferenceStorage drops what expired: of kind's shape, not dated, its ttl run out. State of another shape, or dated,
--- is another limit's: it reads as absent but stays, as the reference keeps it, until its own expiry in Redis.
+-- is another limit's: it reads as absent but stays, as the reference keeps it, until its own expiry in Redis. (State of
+-- the same shape that another limit wrote is judged by kind's measure: a ten-second window drops an hour window's
+-- state whose hour is still running, which the reference keeps; Redis's text cannot tell who wrote it.)
 local function stale(raw, kind, now, a, b, c)
   local s = decode(raw)
   return shaped(kind, s, a, b) and not dated(kind, s, now, a, b, c) and ttl(kind, s, now, a, b, c) <= 0

@@ -577,6 +577,20 @@ public abstract class StorageContractTest {
     }
 
     @Test
+    void datedIndex_aDayBeforeTheEndOfExactTime_isJudgedExactly() {
+        // A bucket's state [k, now] read as a fixed window's index k at now = k seconds - 1 day - 1 us: the window
+        // k begins one microsecond more than a day after now, so the state is dated (absent). Near 2^53 a day added
+        // to now in doubles rounds up, which must not make the index read as a day ahead only.
+        long k = 9_007_199_255L;
+        long at = k * SECOND - 86_400 * SECOND - 1;
+        StateKey key = key("near-the-end");
+        at(at);
+        assertThat(acquire(key, new TokenBucket(k + 1, 1, Duration.ofNanos(1_000)), 1))
+                .isEqualTo(Outcome.admitted(k));
+        assertThat(acquire(key, new FixedWindow(3, Duration.ofSeconds(1)), 1)).isEqualTo(Outcome.admitted(2));
+    }
+
+    @Test
     void readsByAnotherKind_leaveTheLimitsStateAtTheKey() {
         StateKey k = key("mixed");
         TokenBucket bucket = new TokenBucket(3, 1, Duration.ofHours(1));
