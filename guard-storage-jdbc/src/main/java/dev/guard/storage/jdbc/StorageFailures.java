@@ -60,8 +60,10 @@ final class StorageFailures {
     }
 
     /**
-     * The cause itself when its message (and its causes') hold nothing to redact; otherwise a copy with the redacted
-     * message and the original stack trace, so a logged stack trace never shows a secret either.
+     * The cause itself when its message, its causes', its suppressed exceptions' and (for an {@link SQLException}) its
+     * next exceptions' hold nothing to redact; otherwise a copy with the redacted messages and the original stack
+     * traces, so a logged stack trace never shows a secret either. At most {@link #MAX_CAUSES} deep: what lies beyond
+     * is dropped.
      */
     private static Throwable scrub(Throwable t, int depth) {
         if (t == null || depth >= MAX_CAUSES) {
@@ -69,9 +71,19 @@ final class StorageFailures {
         }
         Throwable cause = t.getCause() == t ? null : t.getCause();
         Throwable scrubbedCause = scrub(cause, depth + 1);
+        // A driver chains the errors of a batch, one per statement, as next exceptions rather than causes.
+        SQLException next = t instanceof SQLException sql ? sql.getNextException() : null;
+        Throwable scrubbedNext = next == null || next == t ? null : scrub(next, depth + 1);
+        Throwable[] suppressed = t.getSuppressed();
+        Throwable[] scrubbedSuppressed = new Throwable[suppressed.length];
+        boolean same = scrubbedCause == cause && scrubbedNext == next;
+        for (int i = 0; i < suppressed.length; i++) {
+            scrubbedSuppressed[i] = scrub(suppressed[i], depth + 1);
+            same &= scrubbedSuppressed[i] == suppressed[i];
+        }
         String message = t.getMessage();
         String redacted = message == null ? null : redact(message);
-        if (scrubbedCause == cause && (message == null || message.equals(redacted))) {
+        if (same && (message == null || message.equals(redacted))) {
             return t;
         }
         Throwable copy = t instanceof SQLException sql
@@ -80,6 +92,14 @@ final class StorageFailures {
         copy.setStackTrace(t.getStackTrace());
         if (scrubbedCause != null) {
             copy.initCause(scrubbedCause);
+        }
+        if (copy instanceof SQLException sqlCopy && scrubbedNext instanceof SQLException scrubbedSql) {
+            sqlCopy.setNextException(scrubbedSql);
+        }
+        for (Throwable s : scrubbedSuppressed) {
+            if (s != null) {
+                copy.addSuppressed(s);
+            }
         }
         return copy;
     }

@@ -97,6 +97,22 @@ class StorageFailuresTest {
     }
 
     @Test
+    void of_passwordsInNextAndSuppressedExceptions_areRedactedToo() {
+        SQLException cause = new SQLException("batch entry 0 failed", "22003");
+        cause.setNextException(new SQLException("connection to //bob:s3cret@db refused", "08001"));
+        cause.addSuppressed(new IllegalStateException("retry with password=s3cret failed"));
+
+        Throwable copy =
+                StorageFailures.of(JdbcDialect.POSTGRESQL, "evaluate", cause).getCause();
+
+        SQLException next = ((SQLException) copy).getNextException();
+        assertThat((Throwable) next).hasMessage("java.sql.SQLException: connection to //***@db refused");
+        assertThat(next.getSQLState()).isEqualTo("08001");
+        assertThat(copy.getSuppressed()).singleElement().satisfies(s -> assertThat(s)
+                .hasMessage("java.lang.IllegalStateException: retry with password=*** failed"));
+    }
+
+    @Test
     void of_quotedPasswordInTheCause_isRedactedThroughout() {
         SQLException cause =
                 new SQLException("login failed", "28P01", new IllegalStateException("options password=\"s3cret\""));
