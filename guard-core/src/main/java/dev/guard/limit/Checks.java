@@ -53,6 +53,24 @@ final class Checks {
         return stampMicros > latest(nowMicros);
     }
 
+    /**
+     * {@code state} unless its first value, the index of a window of {@code unitMicros}, is a window that begins more
+     * than {@link LimitSpec#MAX_LEAD_MICROS} after {@code nowMicros}; null (absent) then, or when {@code state} is.
+     */
+    static long[] undatedIndex(long[] state, long unitMicros, long nowMicros) {
+        return state != null && state[0] > Math.floorDiv(latest(nowMicros), unitMicros) ? null : state;
+    }
+
+    /**
+     * {@code state} unless the timestamp at {@code first} or its last value, the ends of an ascending run of times,
+     * lies more than {@link LimitSpec#MAX_LEAD_MICROS} after {@code nowMicros}; null (absent) then, or when {@code
+     * state} is. An empty state stays.
+     */
+    static long[] undatedEnds(long[] state, int first, long nowMicros) {
+        int n = state == null ? 0 : state.length;
+        return n > first && (dated(state[first], nowMicros) || dated(state[n - 1], nowMicros)) ? null : state;
+    }
+
     /** The latest time a state may carry at {@code nowMicros}: one lead after it, saturated. */
     static long latest(long nowMicros) {
         return nowMicros > Long.MAX_VALUE - LimitSpec.MAX_LEAD_MICROS

@@ -84,8 +84,7 @@ public final class DuplicateWindow implements LimitSpec {
         if (state == null || (state.length & 1) != 0 || state.length > 2 * capacity) {
             return null;
         }
-        int n = state.length;
-        return n > 0 && (Checks.dated(state[1], nowMicros) || Checks.dated(state[n - 1], nowMicros)) ? null : state;
+        return Checks.undatedEnds(state, 1, nowMicros);
     }
 
     /** Index of the first pair still in its window at {@code nowMicros}: the pairs are oldest first. */

@@ -51,8 +51,7 @@ public final class FixedWindow implements LimitSpec {
      * LimitSpec#MAX_LEAD_MICROS} after now (a shorter window's index, before a deploy lengthened it).
      */
     private long[] live(long[] state, long nowMicros) {
-        state = Checks.shaped(state, 2);
-        return state != null && state[0] > Math.floorDiv(Checks.latest(nowMicros), windowMicros) ? null : state;
+        return Checks.undatedIndex(Checks.shaped(state, 2), windowMicros, nowMicros);
     }
 
     private long index(long[] state, long nowMicros) {

@@ -81,8 +81,7 @@ public final class SlidingWindowCounter implements LimitSpec {
      * LimitSpec#MAX_LEAD_MICROS} after now.
      */
     private long[] live(long[] state, long nowMicros) {
-        state = Checks.shaped(state, 1 + slots());
-        return state != null && state[0] > Math.floorDiv(Checks.latest(nowMicros), bucketMicros) ? null : state;
+        return Checks.undatedIndex(Checks.shaped(state, 1 + slots()), bucketMicros, nowMicros);
     }
 
     private long current(long[] state, long nowMicros) {

@@ -60,8 +60,7 @@ public final class SlidingWindowLog implements LimitSpec {
      * at either end (the log is ascending, so the ends bound it; a deadline that never ends, read as a log, is one).
      */
     private static long[] live(long[] state, long nowMicros) {
-        int n = state == null ? 0 : state.length;
-        return n > 0 && (Checks.dated(state[0], nowMicros) || Checks.dated(state[n - 1], nowMicros)) ? null : state;
+        return Checks.undatedEnds(state, 0, nowMicros);
     }
 
     /** Index of the first timestamp still counted at {@code nowMicros}. */

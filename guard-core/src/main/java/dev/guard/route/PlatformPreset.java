@@ -157,9 +157,7 @@ public final class PlatformPreset {
      * @throws IllegalArgumentException if {@code perDay} is negative or not below 2^53
      */
     public PlatformPreset withPerDay(long perDay) {
-        if (perDay != 0) {
-            Sender.checkCount("perDay", perDay);
-        }
+        Sender.checkCountOrZero("perDay", perDay);
         return new PlatformPreset(name, perSecond, perDay, privateChat, groupChat, global, chatLimitInGroups);
     }
 

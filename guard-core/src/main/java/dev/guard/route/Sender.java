@@ -106,6 +106,11 @@ public final class Sender {
         return value;
     }
 
+    /** {@link #checkCount}, or zero: a limit that a record or preset leaves as configured, or unset. */
+    static long checkCountOrZero(String field, long value) {
+        return value == 0 ? 0 : checkCount(field, value);
+    }
+
     static String checkTag(String tag) {
         if (tag == null || tag.isEmpty()) {
             throw new IllegalArgumentException("tag must not be empty but was " + (tag == null ? "null" : "''"));

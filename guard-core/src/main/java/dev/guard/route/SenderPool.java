@@ -738,9 +738,7 @@ public final class SenderPool {
      */
     public int setGroupLimits(String group, long perSecond, long perDay) {
         Sender.checkCount("perSecond", perSecond);
-        if (perDay != 0) {
-            Sender.checkCount("perDay", perDay);
-        }
+        Sender.checkCountOrZero("perDay", perDay);
         List<SenderState> members = group(group);
         long now = ticker.epochMicros();
         for (SenderState s : members) {

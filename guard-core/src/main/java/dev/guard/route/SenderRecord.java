@@ -79,16 +79,10 @@ record SenderRecord(
                     tags.addAll(Arrays.asList(f[6].split(",")));
                 }
             }
-            long perSecond = Long.parseLong(f[4]);
-            long perDay = Long.parseLong(f[5]);
             // Zero: as configured. Anything else is what setGroupLimits accepts, so that no record, whoever wrote it,
             // can give a pool a limit it cannot evaluate.
-            if (perSecond != 0) {
-                Sender.checkCount("perSecond", perSecond);
-            }
-            if (perDay != 0) {
-                Sender.checkCount("perDay", perDay);
-            }
+            long perSecond = Sender.checkCountOrZero("perSecond", Long.parseLong(f[4]));
+            long perDay = Sender.checkCountOrZero("perDay", Long.parseLong(f[5]));
             return new SenderRecord(status, Integer.parseInt(f[2]), Long.parseLong(f[3]), perSecond, perDay, tags);
         } catch (IllegalArgumentException e) {
             throw new GuardStorageException(

@@ -551,16 +551,13 @@ public final class MemoryStorage implements Storage {
         }
         Holder holder = entry == null ? null : entry.slot(scope);
         LimitSpec spec = batch.spec(i);
-        if (commits(spec)
-                && (holder == null
-                        || !holder.accepts(spec, nowMicros) && (convertRecords || !(holder instanceof RecordHolder)))) {
+        if (commits(spec) && (holder == null || needsConversion(holder, spec, nowMicros, convertRecords))) {
             if (holder == null && entry instanceof Group group) {
                 // A new key of a subject that has a group (a new chat's key): a slot in the group just found, without
                 // looking the subject up again.
                 holder = added(group, scope, spec, nowMicros);
             }
-            if (holder == null
-                    || !holder.accepts(spec, nowMicros) && (convertRecords || !(holder instanceof RecordHolder))) {
+            if (holder == null || needsConversion(holder, spec, nowMicros, convertRecords)) {
                 holder = resolve(batch.key(i), spec, nowMicros, convertRecords);
             }
             // A group stays the subject's entry when a slot is added to it (if it died, its holders say so).
@@ -580,13 +577,21 @@ public final class MemoryStorage implements Storage {
             return lookup(key);
         }
         Holder holder = lookupOrCreate(key, spec, nowMicros);
-        while (!holder.accepts(spec, nowMicros) && (convertRecords || !(holder instanceof RecordHolder))) {
+        while (needsConversion(holder, spec, nowMicros, convertRecords)) {
             Holder converted = convert(key, holder, spec, nowMicros);
             // The key may have left its subject's group right after the conversion (removed, or pruned by a
             // rewrite): look it up again.
             holder = converted != null ? converted : lookupOrCreate(key, spec, nowMicros);
         }
         return holder;
+    }
+
+    /**
+     * Whether a committing step of {@code spec} must convert {@code holder} before it runs: the holder cannot run it,
+     * and it is not a record's that is to be kept until the step is known to commit ({@code convertRecords} false).
+     */
+    private static boolean needsConversion(Holder holder, LimitSpec spec, long nowMicros, boolean convertRecords) {
+        return !holder.accepts(spec, nowMicros) && (convertRecords || !(holder instanceof RecordHolder));
     }
 
     /**

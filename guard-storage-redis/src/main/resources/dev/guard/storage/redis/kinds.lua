@@ -395,6 +395,12 @@ local function commit(kind, s, now, p, a, b, c)
   return s
 end
 
+-- Whether index, of windows unit micros long, is a window that begins more than LEAD after now: floor((now + LEAD) /
+-- unit) from terms below 2^53, since the rounded sum could be off by one window near 2^53.
+local function indexDated(index, now, unit)
+  return index > fdiv(now, unit) + fdiv(fmod(now, unit) + LEAD, unit)
+end
+
 -- Whether s (of kind's shape) carries a time more than LEAD after now: a window's index, a timestamp at either end of a
 -- log or of a duplicate window's pairs, a bucket's last update. Another limit wrote it (a shorter window, a deadline
 -- that never ends) or a clock more than a day ahead did; it reads as absent. Deadlines are not dated.
@@ -403,10 +409,9 @@ local function dated(kind, s, now, a, b, c)
   if kind == 't' then
     return s[2] > latest
   elseif kind == 'f' then
-    -- floor((now + LEAD) / b) from terms below 2^53: the rounded sum could be off by one window near 2^53.
-    return s[1] > fdiv(now, b) + fdiv(fmod(now, b) + LEAD, b)
+    return indexDated(s[1], now, b)
   elseif kind == 'c' then
-    return s[1] > fdiv(now, c) + fdiv(fmod(now, c) + LEAD, c)
+    return indexDated(s[1], now, c)
   elseif kind == 'l' then
     return #s > 0 and (s[1] > latest or s[#s] > latest)
   elseif kind == 'w' then
