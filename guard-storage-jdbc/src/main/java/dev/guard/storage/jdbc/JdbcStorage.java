@@ -60,6 +60,14 @@ import org.slf4j.LoggerFactory;
  * pool with {@code autoCommit=false} on MariaDB and MySQL, whose drivers spend a round trip on each auto-commit
  * switch.
  *
+ * <p><b>Shared calls (PostgreSQL).</b> At most {@link Builder#concurrentCalls(int)} decision calls are in flight at
+ * once. A decision that arrives while that many are running waits for the next free call, and every decision waiting
+ * then travels in it (up to 64): one round trip, one statement and one transaction for all of them. Each stays atomic
+ * on its own and is decided as if the call's decisions had been sent one after the other; a failure of the call fails
+ * each of them. A decision that finds a call free goes at once, alone, so a lone thread never waits; busy threads share
+ * the server's per-call costs (the transaction, the statement, the round trip), which is most of what a decision costs
+ * PostgreSQL.
+ *
  * <p><b>Durability.</b> On PostgreSQL decisions commit with {@code synchronous_commit = off} unless {@link
  * Builder#synchronousCommit(boolean)} says otherwise: rate state is cheap to lose, and waiting for the WAL flush
  * costs more than the rest of a decision. A crash may then forget the last fraction of a second of decisions; it never
@@ -86,6 +94,8 @@ public final class JdbcStorage implements Storage {
     private static final int H2_DUPLICATE_RETRIES = 10;
     private static final int SWEEP_BATCHES_PER_CALL = 100;
     private static final TableSql.BucketParam[] BUCKET_PARAMS = TableSql.BucketParam.values();
+    /** The most decisions that share one call of the evaluate function. */
+    static final int MAX_DECISIONS_PER_CALL = 64;
 
     private final ConnectionSource connections;
     private final JdbcDialect dialect;
@@ -102,6 +112,7 @@ public final class JdbcStorage implements Storage {
     private final int sweepBatchSize;
     private final ScheduledExecutorService sweeper;
     private final StatementWatchdog watchdog;
+    private final CallCombiner calls;
     private byte[] sweepCursor = new byte[KeyCodec.HASH_BYTES];
 
     private JdbcStorage(Builder b, JdbcDialect dialect) {
@@ -120,6 +131,7 @@ public final class JdbcStorage implements Storage {
         this.sweepBatchSize = b.sweepBatchSize;
         long sweepEveryMicros = micros(b.sweepInterval);
         // Threads start last, once everything that can fail has been computed, so that a failed build leaves none.
+        this.calls = storedFunction ? new CallCombiner(b.concurrentCalls, MAX_DECISIONS_PER_CALL, this::call) : null;
         this.watchdog = storedFunction ? new StatementWatchdog(b.timeout, "guard-jdbc-watchdog") : null;
         try {
             this.sweeper = sweepEveryMicros == 0 ? null : startSweeper(sweepEveryMicros);
@@ -276,28 +288,73 @@ public final class JdbcStorage implements Storage {
             }
             hashes[i] = KeyCodec.keyHash(keys[i]);
         }
-        if (bucketDecision != null
-                && n == 1
-                && specs[0] instanceof TokenBucket bucket
-                && permits[0] >= 1
-                && permits[0] <= bucket.capacity()) {
-            OptionalLong outcome = inBucketUpdate(operation, bucket, permits[0], hashes[0], nowMicros);
-            if (outcome.isEmpty()) {
-                outcome = inBucketStatement(operation, keys[0], bucket, permits[0], hashes[0], nowMicros);
-            }
-            if (outcome.isPresent()) {
-                return new long[] {outcome.getAsLong()};
-            }
+        if (storedFunction) {
+            return calls.decide(new CallCombiner.Request(operation, keys, specs, permits, hashes, nowMicros));
         }
         int[] order = sortedOrder(hashes);
-        long[] sorted = storedFunction
-                ? inFunction(operation, keys, specs, permits, hashes, order, nowMicros)
-                : inTransaction(operation, c -> inJava(c, keys, specs, permits, hashes, order, nowMicros));
+        long[] sorted = inTransaction(operation, c -> inJava(c, keys, specs, permits, hashes, order, nowMicros));
         long[] outcomes = new long[n];
         for (int i = 0; i < n; i++) {
             outcomes[order[i]] = sorted[i];
         }
         return outcomes;
+    }
+
+    /**
+     * PostgreSQL with the evaluate function: decides {@code batches} (at the times in {@code nowMicros}) in one call,
+     * as the combiner sends the decisions that waited together; answers each batch's outcomes. For tests, which
+     * cannot make threads wait in a given order.
+     */
+    List<long[]> evaluateTogether(List<Batch> batches, long[] nowMicros) {
+        if (!storedFunction) {
+            throw new IllegalStateException("evaluateTogether needs the evaluate function");
+        }
+        List<CallCombiner.Request> group = new ArrayList<>();
+        for (int d = 0; d < batches.size(); d++) {
+            Batch batch = batches.get(d);
+            int n = batch.size();
+            StateKey[] keys = new StateKey[n];
+            LimitSpec[] specs = new LimitSpec[n];
+            long[] permits = new long[n];
+            byte[][] hashes = new byte[n][];
+            for (int i = 0; i < n; i++) {
+                keys[i] = batch.step(i).key();
+                specs[i] = batch.step(i).spec();
+                permits[i] = batch.step(i).permits();
+                hashes[i] = KeyCodec.keyHash(keys[i]);
+            }
+            group.add(new CallCombiner.Request("evaluate", keys, specs, permits, hashes, nowMicros[d]));
+        }
+        inFunction(group);
+        List<long[]> outcomes = new ArrayList<>();
+        for (CallCombiner.Request r : group) {
+            outcomes.add(r.outcomes());
+        }
+        return outcomes;
+    }
+
+    /**
+     * PostgreSQL: decides {@code group}, the decisions that share this call: a lone one-bucket decision by the bucket
+     * statements, anything else in one call of the evaluate function.
+     */
+    private void call(List<CallCombiner.Request> group) {
+        if (group.size() == 1) {
+            CallCombiner.Request r = group.get(0);
+            if (r.keys.length == 1
+                    && r.specs[0] instanceof TokenBucket bucket
+                    && r.permits[0] >= 1
+                    && r.permits[0] <= bucket.capacity()) {
+                OptionalLong outcome = inBucketUpdate(r.operation, bucket, r.permits[0], r.hashes[0], r.nowMicros);
+                if (outcome.isEmpty()) {
+                    outcome = inBucketStatement(r.operation, r.keys[0], bucket, r.permits[0], r.hashes[0], r.nowMicros);
+                }
+                if (outcome.isPresent()) {
+                    r.complete(new long[] {outcome.getAsLong()});
+                    return;
+                }
+            }
+        }
+        inFunction(group);
     }
 
     /** The indexes of {@code hashes} in lock order. Insertion sort: batches are a handful of steps. */
@@ -399,47 +456,81 @@ public final class JdbcStorage implements Storage {
         });
     }
 
-    /** PostgreSQL: the whole decision in one call of the evaluate function; one round trip under auto-commit. */
-    private long[] inFunction(
-            String operation,
-            StateKey[] keys,
-            LimitSpec[] specs,
-            long[] permits,
-            byte[][] hashes,
-            int[] order,
-            long nowMicros) {
-        int n = keys.length;
-        byte[][] sortedHashes = new byte[n][];
-        byte[][] subjectHashes = new byte[n][];
-        String[] scopes = new String[n];
-        String[] subjects = new String[n];
-        long[] codes = new long[n * SpecCodes.STRIDE];
-        for (int i = 0; i < n; i++) {
-            int s = order[i];
-            sortedHashes[i] = hashes[s];
-            subjectHashes[i] = KeyCodec.subjectHash(keys[s].subject());
-            scopes[i] = KeyCodec.displayText(keys[s].scope());
-            subjects[i] = KeyCodec.displayText(keys[s].subject());
-            SpecCodes.encode(specs[s], permits[s], codes, i * SpecCodes.STRIDE);
+    /**
+     * PostgreSQL: the decisions of {@code group} in one call of the evaluate function, one round trip under
+     * auto-commit: their distinct keys in lock order, each decision's steps pointing at them; completes each request.
+     */
+    private void inFunction(List<CallCombiner.Request> group) {
+        int steps = 0;
+        for (CallCombiner.Request r : group) {
+            steps += r.keys.length;
         }
-        return inStatement(operation, c -> {
+        // Every step of the group, ordered by key hash, so that equal keys (of different decisions) are neighbours.
+        StateKey[] stepKeys = new StateKey[steps];
+        byte[][] stepHashes = new byte[steps][];
+        int s = 0;
+        for (CallCombiner.Request r : group) {
+            for (int i = 0; i < r.keys.length; i++, s++) {
+                stepKeys[s] = r.keys[i];
+                stepHashes[s] = r.hashes[i];
+            }
+        }
+        int[] order = sortedOrder(stepHashes);
+        int[] keyOf = new int[steps];
+        List<byte[]> hashes = new ArrayList<>(steps);
+        List<byte[]> subjectHashes = new ArrayList<>(steps);
+        List<String> scopes = new ArrayList<>(steps);
+        List<String> subjects = new ArrayList<>(steps);
+        for (int o = 0; o < steps; o++) {
+            int step = order[o];
+            if (hashes.isEmpty() || !Arrays.equals(hashes.get(hashes.size() - 1), stepHashes[step])) {
+                StateKey key = stepKeys[step];
+                hashes.add(stepHashes[step]);
+                subjectHashes.add(KeyCodec.subjectHash(key.subject()));
+                scopes.add(KeyCodec.displayText(key.scope()));
+                subjects.add(KeyCodec.displayText(key.subject()));
+            }
+            // One-based, as PostgreSQL's arrays are.
+            keyOf[step] = hashes.size();
+        }
+        long[] codes = new long[steps * SpecCodes.STRIDE];
+        int[] ends = new int[group.size()];
+        long[] nows = new long[group.size()];
+        s = 0;
+        for (int d = 0; d < group.size(); d++) {
+            CallCombiner.Request r = group.get(d);
+            for (int i = 0; i < r.keys.length; i++, s++) {
+                SpecCodes.encode(r.specs[i], r.permits[i], codes, s * SpecCodes.STRIDE);
+            }
+            ends[d] = s;
+            nows[d] = r.nowMicros;
+        }
+        int total = steps;
+        long[] outcomes = inStatement(group.get(0).operation, c -> {
             try (PreparedStatement ps = c.prepareStatement(sql.evaluateFunction())) {
                 // Java arrays, which pgjdbc sends as binary arrays: no array text to build and escape.
-                ps.setLong(1, nowMicros);
-                ps.setObject(2, sortedHashes);
-                ps.setObject(3, subjectHashes);
-                ps.setObject(4, scopes);
-                ps.setObject(5, subjects);
+                ps.setObject(1, hashes.toArray(new byte[0][]));
+                ps.setObject(2, subjectHashes.toArray(new byte[0][]));
+                ps.setObject(3, scopes.toArray(new String[0]));
+                ps.setObject(4, subjects.toArray(new String[0]));
+                ps.setObject(5, keyOf);
                 ps.setObject(6, codes);
-                ps.setBoolean(7, synchronousCommit);
+                ps.setObject(7, ends);
+                ps.setObject(8, nows);
+                ps.setBoolean(9, synchronousCommit);
                 try (ResultSet rs = watchdog.executeQuery(ps)) {
                     if (!rs.next()) {
                         throw new SQLException("the evaluate function answered no row");
                     }
-                    return longs(rs.getArray(1), n);
+                    return longs(rs.getArray(1), total);
                 }
             }
         });
+        s = 0;
+        for (CallCombiner.Request r : group) {
+            r.complete(Arrays.copyOfRange(outcomes, s, s + r.keys.length));
+            s += r.keys.length;
+        }
     }
 
     /** The generic decision: lock and read the rows, run the reference semantics here, write back. */
@@ -1040,6 +1131,8 @@ public final class JdbcStorage implements Storage {
     public static final class Builder {
         /** The longest timeout that the watchdog can count in nanoseconds (a long holds about 106751.99 days). */
         private static final Duration MAX_TIMEOUT = Duration.ofDays(106_751);
+        /** The default of {@link #concurrentCalls}. */
+        public static final int DEFAULT_CONCURRENT_CALLS = 2;
         /** The longest sweep interval or grace in microseconds of a long (about 106751991.17 days). */
         private static final Duration MAX_SWEEP_DURATION = Duration.ofDays(106_751_991);
 
@@ -1050,6 +1143,7 @@ public final class JdbcStorage implements Storage {
         private boolean unloggedTable;
         private boolean synchronousCommit;
         private boolean storedFunction = true;
+        private int concurrentCalls = DEFAULT_CONCURRENT_CALLS;
         private Executor executor;
         private Ticker ticker = Ticker.system();
         private Duration sweepInterval = Duration.ofMinutes(1);
@@ -1115,6 +1209,22 @@ public final class JdbcStorage implements Storage {
          */
         public Builder storedFunction(boolean use) {
             this.storedFunction = use;
+            return this;
+        }
+
+        /**
+         * PostgreSQL with the evaluate function only: how many decision calls run at once at most (default {@value
+         * #DEFAULT_CONCURRENT_CALLS}, from 1 to 1024). A decision that arrives while that many are in flight waits,
+         * and the decisions waiting then go together, up to 64, in the next call: one round trip, one statement and
+         * one transaction for all of them, each decision still atomic. A decision that finds a call free goes at
+         * once, alone. More calls at once suit a server with many cores and slow round trips; fewer make busy
+         * threads share more.
+         */
+        public Builder concurrentCalls(int calls) {
+            if (calls < 1 || calls > 1024) {
+                throw new IllegalArgumentException("concurrentCalls must be between 1 and 1024 but was " + calls);
+            }
+            this.concurrentCalls = calls;
             return this;
         }
 

@@ -44,6 +44,12 @@ class JdbcStorageTest {
         assertThatThrownBy(() -> b.sweepBatchSize(0))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("sweepBatchSize must be between 1 and 10000 but was 0");
+        assertThatThrownBy(() -> b.concurrentCalls(0))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("concurrentCalls must be between 1 and 1024 but was 0");
+        assertThatThrownBy(() -> b.concurrentCalls(1025))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("concurrentCalls must be between 1 and 1024 but was 1025");
         assertThatThrownBy(() -> b.sweepInterval(Duration.ofSeconds(-1)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("sweepInterval must not be negative but was PT-1S");

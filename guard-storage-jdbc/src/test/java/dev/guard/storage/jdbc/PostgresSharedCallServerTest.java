@@ -1,0 +1,129 @@
+package dev.guard.storage.jdbc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.guard.limit.Cooldown;
+import dev.guard.limit.DuplicateWindow;
+import dev.guard.limit.FixedWindow;
+import dev.guard.limit.Gate;
+import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Outcome;
+import dev.guard.limit.SlidingWindowCounter;
+import dev.guard.limit.SlidingWindowLog;
+import dev.guard.limit.TokenBucket;
+import dev.guard.spi.Batch;
+import dev.guard.spi.BatchResult;
+import dev.guard.spi.ReferenceStorage;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+import java.util.UUID;
+import org.junit.jupiter.api.Test;
+
+/**
+ * On a real PostgreSQL ({@code GUARD_POSTGRES_URL}): decisions that share one call of the evaluate function (as the
+ * storage sends the decisions that waited while other calls were in flight) are decided exactly as if each had been
+ * sent alone, one after the other, in the call's order.
+ */
+class PostgresSharedCallServerTest {
+    private static final long START = 1_700_000_000_000_000L;
+
+    /** Specs that reach their limits under the time steps below; each key keeps one, some share a key's state. */
+    private static final List<LimitSpec> CATALOG = List.of(
+            new TokenBucket(3, 2, Duration.ofSeconds(1)),
+            new TokenBucket(1, 1, Duration.ofMillis(50)),
+            new FixedWindow(3, Duration.ofSeconds(1)),
+            new SlidingWindowLog(3, Duration.ofSeconds(2)),
+            new SlidingWindowCounter(4, Duration.ofSeconds(2), 4),
+            new Cooldown(Duration.ofMillis(500)),
+            new DuplicateWindow(Duration.ofMillis(800), 2));
+
+    private final String scope = "shared-call-" + UUID.randomUUID();
+
+    @Test
+    void sharedCall_sameKeyInSeveralDecisions_eachSeesTheOnesBefore() {
+        try (JdbcStorage storage = TestDatabase.POSTGRES.builder().build()) {
+            StateKey user = new StateKey(scope, "user");
+            StateKey chat = new StateKey(scope, "chat");
+            FixedWindow window = new FixedWindow(2, Duration.ofMinutes(1));
+            TokenBucket bucket = new TokenBucket(10, 10, Duration.ofSeconds(1));
+            Batch both = Batch.of(new Step(user, window, 1), new Step(chat, bucket, 1));
+            List<long[]> outcomes = storage.evaluateTogether(
+                    List.of(both, both, both, Batch.of(new Step(chat, bucket, 1))),
+                    new long[] {START, START + 1, START + 2, START + 3});
+
+            assertThat(outcomes.get(0)).containsExactly(Outcome.admitted(1), Outcome.admitted(9));
+            assertThat(outcomes.get(1)).containsExactly(Outcome.admitted(0), Outcome.admitted(8));
+            // The window is full: the third decision is rejected as a whole and leaves the bucket as it was.
+            assertThat(Outcome.isAdmitted(outcomes.get(2)[0])).isFalse();
+            assertThat(outcomes.get(2)[1]).isEqualTo(Outcome.admitted(7));
+            assertThat(outcomes.get(3)).containsExactly(Outcome.admitted(7));
+            // And what the call left is what the next call reads.
+            assertThat(storage.acquire(chat, bucket, 1, START + 3)).isEqualTo(Outcome.admitted(6));
+        }
+    }
+
+    @Test
+    void sharedCalls_randomGroups_decideAsTheReferenceDoesOneAfterTheOther() {
+        Random random = new Random(20261205L);
+        try (JdbcStorage storage = TestDatabase.POSTGRES.builder().build();
+                ReferenceStorage reference = ReferenceStorage.create()) {
+            List<StateKey> keys = new ArrayList<>();
+            List<LimitSpec> specs = new ArrayList<>();
+            for (int k = 0; k < 6; k++) {
+                keys.add(new StateKey(scope, "k" + k));
+                specs.add(CATALOG.get(random.nextInt(CATALOG.size())));
+            }
+            // A gate on a key of its own, raised now and then through both.
+            StateKey gate = new StateKey(scope, "gate");
+            long now = START;
+            for (int call = 0; call < 150; call++) {
+                if (random.nextInt(10) == 0) {
+                    long until = now + random.nextInt(400_000);
+                    assertThat(storage.raiseGate(gate, until, now)).isEqualTo(reference.raiseGate(gate, until, now));
+                }
+                int decisions = 1 + random.nextInt(6);
+                List<Batch> batches = new ArrayList<>();
+                long[] nows = new long[decisions];
+                for (int d = 0; d < decisions; d++) {
+                    // Mostly forward, sometimes the same time, sometimes a little back (another process's clock).
+                    int move = random.nextInt(10);
+                    now += move < 6 ? random.nextInt(150_000) : move < 8 ? 0 : -random.nextInt(20_000);
+                    nows[d] = now;
+                    batches.add(randomBatch(random, keys, specs, gate));
+                }
+                List<long[]> together = storage.evaluateTogether(batches, nows);
+                for (int d = 0; d < decisions; d++) {
+                    BatchResult expected = reference.evaluate(batches.get(d), nows[d]);
+                    assertThat(BatchResult.of(together.get(d)))
+                            .as("call %s, decision %s of %s: %s at %s", call, d, decisions, batches.get(d), nows[d])
+                            .isEqualTo(expected);
+                }
+            }
+        }
+    }
+
+    private static Batch randomBatch(Random random, List<StateKey> keys, List<LimitSpec> specs, StateKey gate) {
+        List<Integer> picks = new ArrayList<>();
+        for (int k = 0; k < keys.size(); k++) {
+            picks.add(k);
+        }
+        Collections.shuffle(picks, random);
+        int n = 1 + random.nextInt(3);
+        List<Step> steps = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            int k = picks.get(i);
+            LimitSpec spec = specs.get(k);
+            long permits = spec instanceof DuplicateWindow ? 1 + random.nextInt(3) : random.nextInt(3);
+            steps.add(new Step(keys.get(k), spec, permits));
+        }
+        if (random.nextInt(4) == 0) {
+            steps.add(new Step(gate, Gate.INSTANCE, 1));
+        }
+        return Batch.of(steps.toArray(new Step[0]));
+    }
+}
