@@ -6,23 +6,42 @@ import dev.guard.spi.StateKey;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Consumer;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
 
 /**
  * Lets the decisions of concurrent threads share calls to the database. At most {@code maxCalls} calls run at once; a
- * decision that arrives while that many are in flight waits, and when one returns, the first waiting thread to get
- * the free slot sends every decision waiting then (up to {@code maxPerCall}, oldest first) in one call. A decision
- * that finds a free slot goes at once, alone: one thread never waits for another.
+ * decision that arrives while that many are in flight waits, and the thread that gets the next free slot sends every
+ * decision waiting then (up to {@code maxPerCall}, oldest first) in one call. A decision that arrives while a slot is
+ * free goes at once, with whatever is waiting (nothing, when the calls keep up).
  *
  * <p>Why: on PostgreSQL most of what a decision costs the server is per call (the round trip, the statement, the
  * transaction's start and commit, the set-up of the evaluate function's expressions), and a server whose cores are
  * busy decides more per second when several decisions share those costs. Each decision stays atomic on its own; the
  * decisions of one call are evaluated one after the other, as if they had been sent in that order.
+ *
+ * <p><b>Deadlines.</b> Each decision has the storage's timeout from the moment it arrives: it waits for a call at most
+ * until then (and then fails without having been sent), and a call runs at most until the earliest deadline of its
+ * decisions. When a shared call fails, nothing of it was committed; each of its decisions whose deadline is still
+ * ahead goes again alone, so that a key that one decision waits for (locked elsewhere, say) fails that decision and not
+ * the others it travelled with.
  */
 final class CallCombiner {
+    /** Waiting for a call. */
     private static final int QUEUED = 0;
-    private static final int TAKEN = 1;
-    private static final int DONE = 2;
+    /** Waiting for a call of its own: a shared call that carried it failed. */
+    private static final int ALONE = 1;
+    /** In a call. */
+    private static final int TAKEN = 2;
+    /** Decided, or failed. */
+    private static final int DONE = 3;
+
+    /** Runs one call for a group of decisions, until {@code deadlineNanos} ({@link System#nanoTime()}). */
+    @FunctionalInterface
+    interface Call {
+        /** Completes every request of {@code group}, or throws, having committed nothing. */
+        void run(List<Request> group, long deadlineNanos);
+    }
 
     /** One decision: its steps, and once its call has returned, its outcomes or the failure. */
     static final class Request {
@@ -33,9 +52,10 @@ final class CallCombiner {
         final byte[][] hashes;
         final long nowMicros;
 
-        /** Guarded by the combiner. */
+        /** Guarded by the combiner, as are the fields below. */
         private int state = QUEUED;
 
+        private long deadlineNanos;
         private long[] outcomes;
         private RuntimeException failure;
 
@@ -61,56 +81,101 @@ final class CallCombiner {
 
     private final int maxCalls;
     private final int maxPerCall;
-    private final Consumer<List<Request>> call;
+    private final long timeoutNanos;
+    private final Call call;
+    private final LongSupplier nanoClock;
     private final ArrayDeque<Request> waiting = new ArrayDeque<>();
     private int inFlight;
 
     /**
-     * A combiner that runs {@code call} for each group of decisions; {@code call} completes every request it is
-     * given, or throws, which fails those it left incomplete.
+     * A combiner that runs {@code call} for each group of decisions, giving each decision {@code timeoutNanos} from
+     * its arrival.
      */
-    CallCombiner(int maxCalls, int maxPerCall, Consumer<List<Request>> call) {
+    CallCombiner(int maxCalls, int maxPerCall, long timeoutNanos, Call call) {
+        this(maxCalls, maxPerCall, timeoutNanos, call, System::nanoTime);
+    }
+
+    /** As above, reading deadlines off {@code nanoClock} (tests move it by hand, then {@link #wakeAll()}). */
+    CallCombiner(int maxCalls, int maxPerCall, long timeoutNanos, Call call, LongSupplier nanoClock) {
         if (maxCalls < 1) {
             throw new IllegalArgumentException("maxCalls must be at least 1 but was " + maxCalls);
         }
         if (maxPerCall < 1) {
             throw new IllegalArgumentException("maxPerCall must be at least 1 but was " + maxPerCall);
         }
+        if (timeoutNanos < 1) {
+            throw new IllegalArgumentException("timeoutNanos must be positive but was " + timeoutNanos);
+        }
         this.maxCalls = maxCalls;
         this.maxPerCall = maxPerCall;
+        this.timeoutNanos = timeoutNanos;
         this.call = call;
+        this.nanoClock = nanoClock;
     }
 
     /**
      * Decides {@code request}, in a call of its own or shared with other waiting decisions; answers its outcomes.
      *
-     * @throws GuardStorageException if the call that carried it failed, or the thread was interrupted while the
-     *     decision was still waiting (it was then never sent)
+     * @throws GuardStorageException if the call that carried it failed, or it found no call before its deadline, or
+     *     the thread was interrupted while it was still waiting (it was then never sent)
      */
     long[] decide(Request request) {
         synchronized (this) {
+            request.deadlineNanos = nanoClock.getAsLong() + timeoutNanos;
             waiting.addLast(request);
         }
         while (true) {
             List<Request> group;
             synchronized (this) {
-                awaitTurn(request);
+                boolean bypass = awaitTurn(request);
+                if (request.state != DONE && request.deadlineNanos - nanoClock.getAsLong() <= 0) {
+                    waiting.remove(request);
+                    finish(request, failure(request, "timed out waiting for a call", null));
+                }
                 if (request.state == DONE) {
                     return outcomeOf(request);
                 }
                 inFlight++;
-                int n = Math.min(maxPerCall, waiting.size());
-                group = new ArrayList<>(n);
-                for (int i = 0; i < n; i++) {
-                    Request r = waiting.pollFirst();
-                    r.state = TAKEN;
-                    group.add(r);
+                if (bypass) {
+                    waiting.remove(request);
+                    request.state = TAKEN;
+                    group = new ArrayList<>(List.of(request));
+                } else {
+                    group = take();
                 }
             }
-            // The group may not hold this thread's own request (more were waiting than one call takes): it then
-            // helps the older ones through and goes round again.
-            run(group);
+            // The group may not hold this thread's own request (more were waiting than one call takes, or an older
+            // one goes alone): it then helps those through and goes round again.
+            try {
+                run(group);
+            } catch (Error e) {
+                synchronized (this) {
+                    if (request.state == QUEUED || request.state == ALONE) {
+                        // Never send a decision whose thread has left.
+                        waiting.remove(request);
+                        finish(request, failure(request, "the thread failed while running a call for others", e));
+                    }
+                    // Nor leave while another thread's call carries it: it ends by its deadline.
+                    boolean interrupted = false;
+                    while (request.state == TAKEN) {
+                        try {
+                            wait();
+                        } catch (InterruptedException ie) {
+                            interrupted = true;
+                        }
+                    }
+                    if (interrupted) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                throw e;
+            }
         }
+    }
+
+    /** Wakes every waiting thread to look at its deadline again (tests, after moving the clock). */
+    synchronized void wakeAll() {
+        notifyAll();
     }
 
     /** How many decisions wait for a call now. */
@@ -120,24 +185,48 @@ final class CallCombiner {
 
     /**
      * Waits, holding the monitor, until {@code request} is done or may lead a call: still waiting, with a free slot.
+     * Answers true when it has waited half its time for a slot: it then goes alone at once, beyond the limit, so that
+     * calls that hang (on a row locked elsewhere, say) delay a decision on other keys by half its timeout at most. A
+     * request still waiting at its deadline, or when its thread is interrupted, is withdrawn and fails.
      */
-    private void awaitTurn(Request request) {
+    private boolean awaitTurn(Request request) {
         boolean interrupted = false;
         try {
-            while (request.state == TAKEN || (request.state == QUEUED && inFlight >= maxCalls)) {
+            while (request.state == TAKEN || (request.state != DONE && inFlight >= maxCalls)) {
+                long now = nanoClock.getAsLong();
+                long left = request.deadlineNanos - now;
+                long untilBypass = left - timeoutNanos / 2;
+                if (request.state != TAKEN && untilBypass <= 0 && left > 0 && !interrupted) {
+                    return true;
+                }
+                if (request.state != TAKEN && (left <= 0 || interrupted)) {
+                    waiting.remove(request);
+                    finish(
+                            request,
+                            failure(
+                                    request,
+                                    interrupted
+                                            ? "interrupted while waiting for a call"
+                                            : "timed out waiting for a call",
+                                    null));
+                    return false;
+                }
                 try {
-                    wait();
+                    if (request.state == TAKEN) {
+                        // The call it is in ends by its deadline (the watchdog cancels it then).
+                        wait();
+                    } else {
+                        TimeUnit.NANOSECONDS.timedWait(this, untilBypass);
+                    }
                 } catch (InterruptedException e) {
                     interrupted = true;
-                    if (request.state == QUEUED) {
-                        // Not sent yet: withdraw it. Once taken, the call decides it and this thread waits for that.
-                        waiting.remove(request);
-                        request.state = DONE;
-                        request.failure = new GuardStorageException(
-                                "postgresql", request.operation, "interrupted while waiting for a call", e);
-                    }
                 }
             }
+            if (interrupted && request.state != DONE) {
+                waiting.remove(request);
+                finish(request, failure(request, "interrupted while waiting for a call", null));
+            }
+            return false;
         } finally {
             if (interrupted) {
                 Thread.currentThread().interrupt();
@@ -145,24 +234,71 @@ final class CallCombiner {
         }
     }
 
+    /**
+     * Takes the next group from the waiting decisions: a decision that must go alone by itself, otherwise every
+     * decision up to the next one that must go alone, at most {@link #maxPerCall}.
+     */
+    private List<Request> take() {
+        List<Request> group = new ArrayList<>();
+        long now = nanoClock.getAsLong();
+        while (!waiting.isEmpty() && group.size() < maxPerCall) {
+            Request next = waiting.peekFirst();
+            if (next.state == ALONE && !group.isEmpty()) {
+                break;
+            }
+            waiting.pollFirst();
+            if (next.deadlineNanos - now <= 0) {
+                // Its thread is about to give up on it: sending it would only cut the call's time short.
+                finish(next, failure(next, "timed out waiting for a call", null));
+                continue;
+            }
+            boolean alone = next.state == ALONE;
+            next.state = TAKEN;
+            group.add(next);
+            if (alone) {
+                break;
+            }
+        }
+        return group;
+    }
+
+    /** Runs a call for {@code group} (possibly empty) and settles each of its decisions. */
     private void run(List<Request> group) {
         RuntimeException failed = null;
         try {
-            call.accept(group);
+            if (!group.isEmpty()) {
+                long deadline = group.get(0).deadlineNanos;
+                for (Request r : group) {
+                    deadline = Math.min(deadline, r.deadlineNanos);
+                }
+                call.run(group, deadline);
+            }
         } catch (RuntimeException e) {
             failed = e;
         } catch (Error e) {
-            failed = new GuardStorageException("postgresql", group.get(0).operation, "the call failed", e);
+            failed = new GuardStorageException(StorageFailures.BACKEND, "evaluate", "the call failed: " + e, e);
             throw e;
         } finally {
             synchronized (this) {
+                boolean shared = group.size() > 1;
+                long now = nanoClock.getAsLong();
+                List<Request> again = new ArrayList<>();
                 for (Request r : group) {
-                    if (r.outcomes == null && r.failure == null) {
-                        r.failure = failed != null
-                                ? failed
-                                : new IllegalStateException("the call left a decision without an outcome");
+                    if (r.outcomes != null) {
+                        finish(r, null);
+                    } else if (failed != null && shared && r.deadlineNanos - now > 0) {
+                        // Nothing of the shared call was committed: it goes again alone, before anything newer.
+                        r.state = ALONE;
+                        again.add(r);
+                    } else if (failed == null) {
+                        finish(r, new IllegalStateException("the call left a decision without an outcome"));
+                    } else {
+                        // A lone call's thread gets the failure itself; each thread of a shared call its own copy.
+                        finish(r, shared ? copy(failed, r) : failed);
                     }
-                    r.state = DONE;
+                }
+                for (int i = again.size() - 1; i >= 0; i--) {
+                    waiting.addFirst(again.get(i));
                 }
                 inFlight--;
                 notifyAll();
@@ -170,22 +306,37 @@ final class CallCombiner {
         }
     }
 
+    private static void finish(Request r, RuntimeException failure) {
+        r.failure = failure;
+        r.state = DONE;
+    }
+
+    private static GuardStorageException failure(Request request, String message, Throwable cause) {
+        return new GuardStorageException(StorageFailures.BACKEND, request.operation, message, cause);
+    }
+
+    /**
+     * A failure of its own for {@code request}, of a call it shared: the same message, and the same cause (the
+     * driver's exception, scrubbed), so that no two threads throw one exception object.
+     */
+    private static GuardStorageException copy(RuntimeException failed, Request request) {
+        if (failed instanceof GuardStorageException g) {
+            String prefix = g.backend() + " " + g.operation() + " failed: ";
+            String message = String.valueOf(g.getMessage());
+            return new GuardStorageException(
+                    g.backend(),
+                    request.operation,
+                    message.startsWith(prefix) ? message.substring(prefix.length()) : message,
+                    g.getCause());
+        }
+        return failure(request, "the call failed: " + failed, failed);
+    }
+
     /** The outcomes of a done request, or its failure thrown in this thread. */
     private static long[] outcomeOf(Request request) {
         RuntimeException failure = request.failure;
         if (failure == null) {
             return request.outcomes;
-        }
-        if (failure instanceof GuardStorageException g) {
-            // A fresh exception in each thread that the failed call carried, so that no two threads share one
-            // (and its suppressed list); the call's own failure is the cause.
-            String prefix = g.backend() + " " + g.operation() + " failed: ";
-            String message = g.getMessage();
-            throw new GuardStorageException(
-                    g.backend(),
-                    request.operation,
-                    message != null && message.startsWith(prefix) ? message.substring(prefix.length()) : message,
-                    g);
         }
         throw failure;
     }

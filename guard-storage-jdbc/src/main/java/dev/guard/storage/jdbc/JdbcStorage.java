@@ -50,8 +50,8 @@ import org.slf4j.LoggerFactory;
  * storage.createSchema(); // or run the DDL from the README with your migration tool
  * }</pre>
  *
- * <p><b>One transaction per decision.</b> Every step of a batch is evaluated in one transaction that locks the
- * batch's rows in one fixed order (their key hashes), so concurrent decisions never deadlock, and a key's first touch
+ * <p><b>One transaction per decision</b> (or per shared call, below). Every step of a batch is evaluated in one
+ * transaction that locks the batch's rows in one fixed order (their key hashes), so concurrent decisions never deadlock, and a key's first touch
  * inserts its row inside that same transaction. On PostgreSQL a decision is one statement, one round trip whatever
  * the chain's length, in auto-commit: one call of the PL/pgSQL function that {@link #createSchema()} installs, or for
  * a single token bucket a plain {@code UPDATE} of its row that writes only if the bucket admits; when that writes
@@ -63,10 +63,13 @@ import org.slf4j.LoggerFactory;
  * <p><b>Shared calls (PostgreSQL).</b> At most {@link Builder#concurrentCalls(int)} decision calls are in flight at
  * once. A decision that arrives while that many are running waits for the next free call, and every decision waiting
  * then travels in it (up to 64): one round trip, one statement and one transaction for all of them. Each stays atomic
- * on its own and is decided as if the call's decisions had been sent one after the other; a failure of the call fails
- * each of them. A decision that finds a call free goes at once, alone, so a lone thread never waits; busy threads share
- * the server's per-call costs (the transaction, the statement, the round trip), which is most of what a decision costs
- * PostgreSQL.
+ * on its own and is decided as if the call's decisions had been sent one after the other. A decision that arrives
+ * while a call is free goes at once, with whatever waits then, so a lone thread never waits; busy threads share the
+ * server's per-call costs (the transaction, the statement, the round trip), which is most of what a decision costs
+ * PostgreSQL. Each decision keeps the {@link Builder#timeout(Duration) timeout} from its arrival: it waits for a call
+ * half of it at most and then goes alone beyond the limit, and a call ends by the earliest deadline of its decisions. A
+ * shared call that fails (it waits for a row locked elsewhere a quarter of its time at most) commits nothing, and its
+ * decisions go again, each alone.
  *
  * <p><b>Durability.</b> On PostgreSQL decisions commit with {@code synchronous_commit = off} unless {@link
  * Builder#synchronousCommit(boolean)} says otherwise: rate state is cheap to lose, and waiting for the WAL flush
@@ -101,6 +104,7 @@ public final class JdbcStorage implements Storage {
     private final JdbcDialect dialect;
     private final TableSql sql;
     private final int timeoutSeconds;
+    private final long timeoutNanos;
     private final boolean storedFunction;
     private final TableSql.NamedSql bucketUpdate;
     private final TableSql.NamedSql bucketDecision;
@@ -120,6 +124,7 @@ public final class JdbcStorage implements Storage {
         this.dialect = dialect;
         this.sql = new TableSql(dialect, b.table, !b.synchronousCommit);
         this.timeoutSeconds = (int) Math.min(Integer.MAX_VALUE, Math.max(1, ceilSeconds(b.timeout)));
+        this.timeoutNanos = b.timeout.toNanos();
         this.storedFunction = dialect == JdbcDialect.POSTGRESQL && b.storedFunction;
         this.synchronousCommit = b.synchronousCommit;
         this.bucketUpdate = storedFunction ? sql.bucketUpdate(!synchronousCommit) : null;
@@ -131,7 +136,9 @@ public final class JdbcStorage implements Storage {
         this.sweepBatchSize = b.sweepBatchSize;
         long sweepEveryMicros = micros(b.sweepInterval);
         // Threads start last, once everything that can fail has been computed, so that a failed build leaves none.
-        this.calls = storedFunction ? new CallCombiner(b.concurrentCalls, MAX_DECISIONS_PER_CALL, this::call) : null;
+        this.calls = storedFunction
+                ? new CallCombiner(b.concurrentCalls, MAX_DECISIONS_PER_CALL, b.timeout.toNanos(), this::call)
+                : null;
         this.watchdog = storedFunction ? new StatementWatchdog(b.timeout, "guard-jdbc-watchdog") : null;
         try {
             this.sweeper = sweepEveryMicros == 0 ? null : startSweeper(sweepEveryMicros);
@@ -325,7 +332,7 @@ public final class JdbcStorage implements Storage {
             }
             group.add(new CallCombiner.Request("evaluate", keys, specs, permits, hashes, nowMicros[d]));
         }
-        inFunction(group);
+        inFunction(group, System.nanoTime() + timeoutNanos);
         List<long[]> outcomes = new ArrayList<>();
         for (CallCombiner.Request r : group) {
             outcomes.add(r.outcomes());
@@ -337,16 +344,18 @@ public final class JdbcStorage implements Storage {
      * PostgreSQL: decides {@code group}, the decisions that share this call: a lone one-bucket decision by the bucket
      * statements, anything else in one call of the evaluate function.
      */
-    private void call(List<CallCombiner.Request> group) {
+    private void call(List<CallCombiner.Request> group, long deadlineNanos) {
         if (group.size() == 1) {
             CallCombiner.Request r = group.get(0);
             if (r.keys.length == 1
                     && r.specs[0] instanceof TokenBucket bucket
                     && r.permits[0] >= 1
                     && r.permits[0] <= bucket.capacity()) {
-                OptionalLong outcome = inBucketUpdate(r.operation, bucket, r.permits[0], r.hashes[0], r.nowMicros);
+                OptionalLong outcome =
+                        inBucketUpdate(r.operation, bucket, r.permits[0], r.hashes[0], r.nowMicros, deadlineNanos);
                 if (outcome.isEmpty()) {
-                    outcome = inBucketStatement(r.operation, r.keys[0], bucket, r.permits[0], r.hashes[0], r.nowMicros);
+                    outcome = inBucketStatement(
+                            r.operation, r.keys[0], bucket, r.permits[0], r.hashes[0], r.nowMicros, deadlineNanos);
                 }
                 if (outcome.isPresent()) {
                     r.complete(new long[] {outcome.getAsLong()});
@@ -354,7 +363,7 @@ public final class JdbcStorage implements Storage {
                 }
             }
         }
-        inFunction(group);
+        inFunction(group, deadlineNanos);
     }
 
     /** The indexes of {@code hashes} in lock order. Insertion sort: batches are a handful of steps. */
@@ -378,7 +387,7 @@ public final class JdbcStorage implements Storage {
      * nothing: a first touch, a rejection or anything unusual, which {@link #inBucketStatement} then decides.
      */
     private OptionalLong inBucketUpdate(
-            String operation, TokenBucket bucket, long permits, byte[] hash, long nowMicros) {
+            String operation, TokenBucket bucket, long permits, byte[] hash, long nowMicros, long deadlineNanos) {
         long cost = permits * bucket.ticksPerToken();
         return inStatement(operation, c -> {
             try (PreparedStatement ps = c.prepareStatement(bucketUpdate.sql())) {
@@ -394,7 +403,7 @@ public final class JdbcStorage implements Storage {
                         default -> throw new IllegalStateException("the bucket update does not take " + param);
                     }
                 }
-                try (ResultSet rs = watchdog.executeQuery(ps)) {
+                try (ResultSet rs = watchdog.executeQuery(ps, deadlineNanos)) {
                     return rs.next()
                             ? OptionalLong.of(Outcome.admitted(rs.getLong(1) / bucket.ticksPerToken()))
                             : OptionalLong.empty();
@@ -410,7 +419,13 @@ public final class JdbcStorage implements Storage {
      * was written then, and the evaluate function decides.
      */
     private OptionalLong inBucketStatement(
-            String operation, StateKey key, TokenBucket bucket, long permits, byte[] hash, long nowMicros) {
+            String operation,
+            StateKey key,
+            TokenBucket bucket,
+            long permits,
+            byte[] hash,
+            long nowMicros,
+            long deadlineNanos) {
         long[] first = bucket.commit(null, nowMicros, permits);
         long firstTtl = bucket.ttlMicros(first, nowMicros);
         Object[] values = new Object[BUCKET_PARAMS.length];
@@ -437,7 +452,7 @@ public final class JdbcStorage implements Storage {
                         ps.setLong(i + 1, (Long) v);
                     }
                 }
-                try (ResultSet rs = watchdog.executeQuery(ps)) {
+                try (ResultSet rs = watchdog.executeQuery(ps, deadlineNanos)) {
                     if (!rs.next()) {
                         return OptionalLong.empty();
                     }
@@ -460,7 +475,7 @@ public final class JdbcStorage implements Storage {
      * PostgreSQL: the decisions of {@code group} in one call of the evaluate function, one round trip under
      * auto-commit: their distinct keys in lock order, each decision's steps pointing at them; completes each request.
      */
-    private void inFunction(List<CallCombiner.Request> group) {
+    private void inFunction(List<CallCombiner.Request> group, long deadlineNanos) {
         int steps = 0;
         for (CallCombiner.Request r : group) {
             steps += r.keys.length;
@@ -506,6 +521,11 @@ public final class JdbcStorage implements Storage {
             nows[d] = r.nowMicros;
         }
         int total = steps;
+        // A shared call waits for a row locked elsewhere a quarter of its time at most, then fails whole, having
+        // committed nothing: its decisions go again alone, and only the one that needs the row waits for it.
+        int lockTimeoutMillis = group.size() == 1
+                ? 0
+                : (int) Math.max(1, Math.min(Integer.MAX_VALUE, (deadlineNanos - System.nanoTime()) / 4_000_000));
         long[] outcomes = inStatement(group.get(0).operation, c -> {
             try (PreparedStatement ps = c.prepareStatement(sql.evaluateFunction())) {
                 // Java arrays, which pgjdbc sends as binary arrays: no array text to build and escape.
@@ -518,7 +538,8 @@ public final class JdbcStorage implements Storage {
                 ps.setObject(7, ends);
                 ps.setObject(8, nows);
                 ps.setBoolean(9, synchronousCommit);
-                try (ResultSet rs = watchdog.executeQuery(ps)) {
+                ps.setInt(10, lockTimeoutMillis);
+                try (ResultSet rs = watchdog.executeQuery(ps, deadlineNanos)) {
                     if (!rs.next()) {
                         throw new SQLException("the evaluate function answered no row");
                     }
@@ -1216,9 +1237,9 @@ public final class JdbcStorage implements Storage {
          * PostgreSQL with the evaluate function only: how many decision calls run at once at most (default {@value
          * #DEFAULT_CONCURRENT_CALLS}, from 1 to 1024). A decision that arrives while that many are in flight waits,
          * and the decisions waiting then go together, up to 64, in the next call: one round trip, one statement and
-         * one transaction for all of them, each decision still atomic. A decision that finds a call free goes at
-         * once, alone. More calls at once suit a server with many cores and slow round trips; fewer make busy
-         * threads share more.
+         * one transaction for all of them, each decision still atomic. A decision that arrives while a call is free
+         * goes at once, with whatever waits then. More calls at once suit a server with many cores and slow round
+         * trips; fewer make busy threads share more.
          */
         public Builder concurrentCalls(int calls) {
             if (calls < 1 || calls > 1024) {

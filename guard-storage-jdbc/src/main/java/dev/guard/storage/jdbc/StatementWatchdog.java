@@ -24,8 +24,8 @@ import org.slf4j.LoggerFactory;
  * connection's next statement. A cancel that arrives before the driver has started to execute the statement (a thread
  * paused between the watch and the execution for longer than the timeout) is lost, so a statement still watched is
  * cancelled again every {@link #RECANCEL_NANOS} (or timeout, if longer) until it ends. Every watch has the same
- * timeout, so a watch started while the thread waits never expires before the thread wakes: nothing needs to wake it
- * early.
+ * timeout unless its caller gives an earlier deadline (a shared call, which ends by the earliest deadline of the
+ * decisions it carries); such a watch wakes the thread when it is due before the thread's next look.
  *
  * <p>Thread-safe. {@link #close()} stops the thread; statements still watched then are no longer cancelled.
  */
@@ -44,6 +44,12 @@ final class StatementWatchdog implements AutoCloseable {
     private final Set<Watch> overflow = ConcurrentHashMap.newKeySet();
     private final Thread thread;
     private volatile boolean closed;
+
+    /**
+     * When the watchdog looks again at the latest: one timeout after it started its last look, written before that
+     * look. A watch due earlier, added after the look read its slot, wakes the thread.
+     */
+    private volatile long wakeAtNanos = Long.MIN_VALUE;
 
     /** Starts the watchdog's daemon thread, named {@code name}, with {@link #SLOTS} slots. */
     StatementWatchdog(Duration timeout, String name) {
@@ -65,8 +71,22 @@ final class StatementWatchdog implements AutoCloseable {
 
     /** Executes {@code statement}'s query, cancelled if it runs longer than the timeout. */
     ResultSet executeQuery(PreparedStatement statement) throws SQLException {
-        Watch w = new Watch(statement, System.nanoTime() + timeoutNanos);
+        return executeQuery(statement, System.nanoTime() + timeoutNanos);
+    }
+
+    /**
+     * Executes {@code statement}'s query, cancelled if it runs past {@code deadlineNanos} ({@link System#nanoTime()}),
+     * which is at most one timeout from now: a call that carries decisions which waited for it ends by the earliest of
+     * their deadlines.
+     */
+    ResultSet executeQuery(PreparedStatement statement, long deadlineNanos) throws SQLException {
+        Watch w = new Watch(statement, deadlineNanos);
         int slot = claim(w);
+        if (deadlineNanos - wakeAtNanos < 0) {
+            // Due before the watchdog's next look: wake it (at most one timeout from now, which a watch of the full
+            // timeout never needs).
+            LockSupport.unpark(thread);
+        }
         try {
             return statement.executeQuery();
         } finally {
@@ -102,6 +122,7 @@ final class StatementWatchdog implements AutoCloseable {
     private void run() {
         while (!closed) {
             long now = System.nanoTime();
+            wakeAtNanos = now + timeoutNanos;
             long wait = timeoutNanos;
             for (int s = 0; s < slots.length(); s++) {
                 Watch w = slots.get(s);

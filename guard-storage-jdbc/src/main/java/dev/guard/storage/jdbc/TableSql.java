@@ -288,7 +288,7 @@ final class TableSql {
 
     /** PostgreSQL's one-round-trip decision: see postgresql.sql. */
     String evaluateFunction() {
-        return "SELECT " + table + "_evaluate(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        return "SELECT " + table + "_evaluate(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     }
 
     /** A row without locking it: kind, state, version, expires_at, record. */

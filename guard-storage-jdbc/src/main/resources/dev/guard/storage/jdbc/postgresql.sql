@@ -53,12 +53,16 @@ CREATE OR REPLACE FUNCTION guard_state_bucket_level(st bigint[], p_now bigint, c
 -- token), 2 fixed window (limit, window), 3 sliding log (limit, window), 4 sliding counter (limit, bucket micros,
 -- buckets), 5 cooldown (period), 6 gate, 7 member forbidden, 8 member required, 9 duplicate window (window,
 -- capacity; the permits are the item). Per batch: p_ends holds the index of its last step, p_nows its time in
--- microseconds. Answers one packed dev.guard.limit.Outcome per step, in the order given.
+-- microseconds. p_sync false commits without waiting for the WAL flush; p_lock_ms above 0 sets lock_timeout for the
+-- call (a shared call fails fast on a row locked elsewhere, and its decisions go again alone). Answers one packed
+-- dev.guard.limit.Outcome per step, in the order given.
 DROP FUNCTION IF EXISTS guard_state_evaluate(bigint, bytea[], bytea[], text[], text[], bigint[], boolean);
+-- statement
+DROP FUNCTION IF EXISTS guard_state_evaluate(bytea[], bytea[], text[], text[], int[], bigint[], int[], bigint[], boolean);
 -- statement
 CREATE OR REPLACE FUNCTION guard_state_evaluate(
     p_keys bytea[], p_subject_keys bytea[], p_scopes text[], p_subjects text[],
-    p_step_keys int[], p_specs bigint[], p_ends int[], p_nows bigint[], p_sync boolean)
+    p_step_keys int[], p_specs bigint[], p_ends int[], p_nows bigint[], p_sync boolean, p_lock_ms int)
 RETURNS bigint[] LANGUAGE plpgsql AS $fn$
 DECLARE
     never    CONSTANT bigint := -9223372036854775808;
@@ -85,8 +89,11 @@ DECLARE
     k        int;
     b        int;
     sk       bigint;
-    -- A step's spec: [spec kind, permits, parameter 1, parameter 2, parameter 3].
-    sp       bigint[];
+    j        int;
+    permits  bigint;
+    p1       bigint;
+    p2       bigint;
+    p3       bigint;
     st       bigint[];
     nx       bigint[];
     o        bigint;
@@ -108,6 +115,9 @@ BEGIN
         -- Rate state is cheap to lose: do not wait for the WAL flush (a crash loses the last fraction of a second).
         -- An assignment, not PERFORM: a simple expression skips the executor start-up of a query.
         setting := set_config('synchronous_commit', 'off', true);
+    END IF;
+    IF p_lock_ms > 0 THEN
+        setting := set_config('lock_timeout', p_lock_ms || 'ms', true);
     END IF;
     -- Lock (or create, then lock) each key in the order given, which is key_hash order: every transaction takes
     -- its keys in one global order, so none waits for another that waits for it. Index lookups only, one key at a
@@ -143,8 +153,9 @@ BEGIN
         admitted := true;
         FOR i IN lo .. p_ends[bt] LOOP
             k := p_step_keys[i];
-            sp := p_specs[5 * i - 4 : 5 * i];
-            sk := sp[1];
+            j := 5 * i - 5;
+            sk := p_specs[j + 1]; permits := p_specs[j + 2];
+            p1 := p_specs[j + 3]; p2 := p_specs[j + 4]; p3 := p_specs[j + 5];
             st := NULL;
             q := k_off[k];
             IF st_all[q + 1] > 0 THEN
@@ -161,14 +172,14 @@ BEGIN
                     st := CASE WHEN st_all[q + 1] > 1 THEN ARRAY[st_all[q + 2]]
                                WHEN st_all[q + 3] >= 0 THEN st_all[q + 4 : q + 3 + st_all[q + 3]] END;
                     IF NOT COALESCE(
-                            cardinality(st) = (CASE WHEN sk IN (1, 2) THEN 2 WHEN sk = 4 THEN sp[5] + 2
+                            cardinality(st) = (CASE WHEN sk IN (1, 2) THEN 2 WHEN sk = 4 THEN p3 + 2
                                                     WHEN sk = 3 THEN cardinality(st)
                                                     WHEN sk = 9 THEN CASE WHEN cardinality(st) % 2 = 0
-                                                                           AND cardinality(st) <= 2 * sp[4]
+                                                                           AND cardinality(st) <= 2 * p2
                                                                           THEN cardinality(st) ELSE -1 END
                                                     ELSE 1 END)
                             AND NOT COALESCE(CASE WHEN sk = 1 THEN st[2] > p_now + lead
-                                                  WHEN sk IN (2, 4) THEN st[1] > guard_state_fdiv(p_now + lead, sp[4])
+                                                  WHEN sk IN (2, 4) THEN st[1] > guard_state_fdiv(p_now + lead, p2)
                                                   WHEN sk IN (3, 9) AND cardinality(st) > 0
                                                   THEN st[CASE WHEN sk = 3 THEN 1 ELSE 2 END] > p_now + lead
                                                        OR st[cardinality(st)] > p_now + lead
@@ -180,73 +191,73 @@ BEGIN
             -- o: the outcome; nx and ttl: the state the step writes if its batch admits (nx NULL or no ttl: absent).
             nx := NULL;
             IF sk = 1 THEN
-                cap := sp[3] * sp[5];
-                IF sp[2] > sp[3] THEN
+                cap := p1 * p3;
+                IF permits > p1 THEN
                     o := never;
                 ELSE
-                    lvl := guard_state_bucket_level(st, p_now, cap, sp[4]);
-                    IF lvl >= sp[2] * sp[5] THEN
-                        o := (lvl - sp[2] * sp[5]) / sp[5];
+                    lvl := guard_state_bucket_level(st, p_now, cap, p2);
+                    IF lvl >= permits * p3 THEN
+                        o := (lvl - permits * p3) / p3;
                         last := CASE WHEN st IS NULL THEN p_now ELSE greatest(st[2], p_now) END;
-                        nx := ARRAY[lvl - sp[2] * sp[5], last];
+                        nx := ARRAY[lvl - permits * p3, last];
                         -- The level at now after the commit is nx[1] itself (last >= now): full means absent.
                         ttl := CASE WHEN nx[1] = cap THEN 0
-                                    ELSE greatest(0, last - p_now) + guard_state_cdiv(cap - nx[1], sp[4]) END;
+                                    ELSE greatest(0, last - p_now) + guard_state_cdiv(cap - nx[1], p2) END;
                     ELSE
                         -- A clock that went backwards leaves st[2] ahead of now; refill resumes only from there.
                         o := -greatest(1, CASE WHEN st IS NULL THEN 0 ELSE greatest(0, st[2] - p_now) END
-                                          + guard_state_cdiv(sp[2] * sp[5] - lvl, sp[4])) - 1;
+                                          + guard_state_cdiv(permits * p3 - lvl, p2)) - 1;
                     END IF;
                 END IF;
             ELSIF sk = 2 THEN
-                IF sp[2] > sp[3] THEN
+                IF permits > p1 THEN
                     o := never;
                 ELSE
-                    idx := guard_state_fdiv(p_now, sp[4]);
+                    idx := guard_state_fdiv(p_now, p2);
                     IF st IS NOT NULL THEN idx := greatest(idx, st[1]); END IF;
                     cnt := CASE WHEN st IS NOT NULL AND st[1] = idx THEN st[2] ELSE 0 END;
-                    IF cnt + sp[2] <= sp[3] THEN
-                        o := sp[3] - cnt - sp[2];
-                        nx := ARRAY[idx, cnt + sp[2]];
-                        ttl := greatest(0, (idx + 1) * sp[4] - p_now);
+                    IF cnt + permits <= p1 THEN
+                        o := p1 - cnt - permits;
+                        nx := ARRAY[idx, cnt + permits];
+                        ttl := greatest(0, (idx + 1) * p2 - p_now);
                     ELSE
-                        o := -greatest(1, (idx + 1) * sp[4] - p_now) - 1;
+                        o := -greatest(1, (idx + 1) * p2 - p_now) - 1;
                     END IF;
                 END IF;
             ELSIF sk = 3 THEN
-                IF sp[2] > sp[3] THEN
+                IF permits > p1 THEN
                     o := never;
                 ELSE
                     first := 1;
-                    WHILE st IS NOT NULL AND first <= cardinality(st) AND st[first] + sp[4] <= p_now LOOP
+                    WHILE st IS NOT NULL AND first <= cardinality(st) AND st[first] + p2 <= p_now LOOP
                         first := first + 1;
                     END LOOP;
                     live := CASE WHEN st IS NULL THEN 0 ELSE cardinality(st) - first + 1 END;
-                    excess := live + sp[2] - sp[3];
+                    excess := live + permits - p1;
                     IF excess <= 0 THEN
                         o := -excess;
                         nx := CASE WHEN live > 0 THEN st[first : cardinality(st)] ELSE '{}'::bigint[] END;
                         last := CASE WHEN live > 0 THEN greatest(p_now, nx[live]) ELSE p_now END;
-                        IF sp[2] > 0 THEN
-                            nx := nx || array_fill(last, ARRAY[sp[2]::int]);
+                        IF permits > 0 THEN
+                            nx := nx || array_fill(last, ARRAY[permits::int]);
                         END IF;
                         ttl := CASE WHEN cardinality(nx) = 0 THEN 0
-                                    ELSE greatest(0, nx[cardinality(nx)] + sp[4] - p_now) END;
+                                    ELSE greatest(0, nx[cardinality(nx)] + p2 - p_now) END;
                     ELSE
-                        o := -greatest(1, st[first + excess::int - 1] + sp[4] - p_now) - 1;
+                        o := -greatest(1, st[first + excess::int - 1] + p2 - p_now) - 1;
                     END IF;
                 END IF;
             ELSIF sk = 4 THEN
-                IF sp[2] > sp[3] THEN
+                IF permits > p1 THEN
                     o := never;
                 ELSE
-                    slots := sp[5] + 1;
-                    cur := guard_state_fdiv(p_now, sp[4]);
+                    slots := p3 + 1;
+                    cur := guard_state_fdiv(p_now, p2);
                     cnt := 0;
                     IF st IS NOT NULL THEN
                         cur := greatest(cur, st[1]);
                         -- WHILE, not FOR: a FOR loop's variable is an integer and bucket indexes are not.
-                        idx := cur - sp[5];
+                        idx := cur - p3;
                         WHILE idx <= cur LOOP
                             IF idx <= st[1] AND idx > st[1] - slots THEN
                                 cnt := cnt + st[2 + (idx - slots * guard_state_fdiv(idx, slots))::int];
@@ -254,14 +265,14 @@ BEGIN
                             idx := idx + 1;
                         END LOOP;
                     END IF;
-                    excess := cnt + sp[2] - sp[3];
+                    excess := cnt + permits - p1;
                     IF excess <= 0 THEN
                         o := -excess;
                         IF st IS NULL THEN
                             nx := array_fill(0::bigint, ARRAY[slots::int + 1]);
                         ELSE
                             nx := st;
-                            idx := greatest(st[1] + 1, cur - sp[5]);
+                            idx := greatest(st[1] + 1, cur - p3);
                             WHILE idx <= cur LOOP
                                 nx[2 + (idx - slots * guard_state_fdiv(idx, slots))::int] := 0;
                                 idx := idx + 1;
@@ -269,33 +280,33 @@ BEGIN
                         END IF;
                         nx[1] := cur;
                         b := 2 + (cur - slots * guard_state_fdiv(cur, slots))::int;
-                        nx[b] := nx[b] + sp[2];
-                        ttl := greatest(0, (cur + slots) * sp[4] - p_now);
+                        nx[b] := nx[b] + permits;
+                        ttl := greatest(0, (cur + slots) * p2 - p_now);
                     ELSE
                         cnt := 0;
                         o := NULL;
                         FOR m IN 1 .. slots LOOP
-                            idx := cur - sp[5] + m - 1;
+                            idx := cur - p3 + m - 1;
                             IF idx <= st[1] AND idx > st[1] - slots THEN
                                 cnt := cnt + st[2 + (idx - slots * guard_state_fdiv(idx, slots))::int];
                             END IF;
                             IF cnt >= excess THEN
-                                o := -greatest(1, (cur + m) * sp[4] - p_now) - 1;
+                                o := -greatest(1, (cur + m) * p2 - p_now) - 1;
                                 EXIT;
                             END IF;
                         END LOOP;
                         IF o IS NULL THEN
-                            RAISE EXCEPTION 'unreachable: sp[2] % within limit %', sp[2], sp[3];
+                            RAISE EXCEPTION 'unreachable: permits % within limit %', permits, p1;
                         END IF;
                     END IF;
                 END IF;
             ELSIF sk = 5 OR sk = 6 THEN
                 IF st IS NULL OR p_now >= st[1] THEN
-                    o := CASE WHEN sk = 6 THEN forever WHEN sp[2] = 0 THEN 1 ELSE 0 END;
-                    -- A cooldown that admits starts its period (none for zero sp[2]: absent).
-                    IF sp[2] > 0 THEN
-                        nx := ARRAY[p_now + sp[3]];
-                        ttl := greatest(0, sp[3]);
+                    o := CASE WHEN sk = 6 THEN forever WHEN permits = 0 THEN 1 ELSE 0 END;
+                    -- A cooldown that admits starts its period (none for zero permits: absent).
+                    IF permits > 0 THEN
+                        nx := ARRAY[p_now + p1];
+                        ttl := greatest(0, p1);
                     END IF;
                 ELSE
                     o := -greatest(1, st[1] - p_now) - 1;
@@ -312,20 +323,20 @@ BEGIN
                 -- Pairs [item, admitted at], oldest first: the item is rejected while a live pair holds it.
                 o := 0;
                 first := 1;
-                WHILE st IS NOT NULL AND first < cardinality(st) AND st[first + 1] + sp[3] <= p_now LOOP
+                WHILE st IS NOT NULL AND first < cardinality(st) AND st[first + 1] + p1 <= p_now LOOP
                     first := first + 2;
                 END LOOP;
                 b := first;
                 WHILE st IS NOT NULL AND b < cardinality(st) LOOP
-                    IF st[b] = sp[2] THEN
-                        o := -greatest(1, st[b + 1] + sp[3] - p_now) - 1;
+                    IF st[b] = permits THEN
+                        o := -greatest(1, st[b + 1] + p1 - p_now) - 1;
                         EXIT;
                     END IF;
                     b := b + 2;
                 END LOOP;
                 IF o = 0 THEN
                     live := CASE WHEN st IS NULL THEN 0 ELSE cardinality(st) - first + 1 END;
-                    IF live = 2 * sp[4] THEN
+                    IF live = 2 * p2 THEN
                         -- Full: the oldest item is forgotten early.
                         first := first + 2;
                         live := live - 2;
@@ -333,8 +344,8 @@ BEGIN
                     nx := CASE WHEN live > 0 THEN st[first : cardinality(st)] ELSE '{}'::bigint[] END;
                     -- A clock that went backwards must not break the oldest-first order.
                     last := CASE WHEN live > 0 THEN greatest(p_now, nx[live]) ELSE p_now END;
-                    nx := nx || ARRAY[sp[2], last];
-                    ttl := greatest(0, last + sp[3] - p_now);
+                    nx := nx || ARRAY[permits, last];
+                    ttl := greatest(0, last + p1 - p_now);
                 END IF;
             ELSE
                 RAISE EXCEPTION 'unknown spec kind %', sk;

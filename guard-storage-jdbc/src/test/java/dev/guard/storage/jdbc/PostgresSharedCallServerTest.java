@@ -1,21 +1,29 @@
 package dev.guard.storage.jdbc;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.guard.limit.Cooldown;
 import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.FixedWindow;
 import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Membership;
 import dev.guard.limit.Outcome;
 import dev.guard.limit.SlidingWindowCounter;
 import dev.guard.limit.SlidingWindowLog;
 import dev.guard.limit.TokenBucket;
 import dev.guard.spi.Batch;
 import dev.guard.spi.BatchResult;
+import dev.guard.spi.GuardStorageException;
 import dev.guard.spi.ReferenceStorage;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
+import dev.guard.spi.VersionedRecord;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -41,6 +49,10 @@ class PostgresSharedCallServerTest {
             new SlidingWindowCounter(4, Duration.ofSeconds(2), 4),
             new Cooldown(Duration.ofMillis(500)),
             new DuplicateWindow(Duration.ofMillis(800), 2));
+
+    /** Steps that only read: a gate, and both kinds of membership. */
+    private static final List<LimitSpec> READS =
+            List.of(Gate.INSTANCE, Membership.MUST_BE_ABSENT, Membership.MUST_BE_PRESENT);
 
     private final String scope = "shared-call-" + UUID.randomUUID();
 
@@ -68,6 +80,37 @@ class PostgresSharedCallServerTest {
     }
 
     @Test
+    void sharedCall_onARowLockedElsewhere_failsAtItsLockTimeoutAndCommitsNothing() throws SQLException {
+        // A quarter of this timeout is the shared call's lock timeout, well before the watchdog's cancel.
+        try (JdbcStorage storage =
+                TestDatabase.POSTGRES.builder().timeout(Duration.ofMillis(800)).build()) {
+            StateKey hot = new StateKey(scope, "hot");
+            StateKey cold = new StateKey(scope, "cold");
+            FixedWindow window = new FixedWindow(5, Duration.ofMinutes(1));
+            assertThat(storage.acquire(hot, window, 1, START)).isEqualTo(Outcome.admitted(4));
+            assertThat(storage.acquire(cold, window, 1, START)).isEqualTo(Outcome.admitted(4));
+            try (Connection other = TestDatabase.POSTGRES.dataSource().getConnection()) {
+                other.setAutoCommit(false);
+                try (PreparedStatement lock = other.prepareStatement(
+                        "SELECT kind FROM " + TestDatabase.TABLE + " WHERE key_hash = ? FOR UPDATE")) {
+                    lock.setBytes(1, KeyCodec.keyHash(hot));
+                    try (ResultSet rs = lock.executeQuery()) {
+                        assertThat(rs.next()).isTrue();
+                    }
+                }
+                List<Batch> group = List.of(Batch.of(new Step(cold, window, 1)), Batch.of(new Step(hot, window, 1)));
+
+                assertThatThrownBy(() -> storage.evaluateTogether(group, new long[] {START + 1, START + 1}))
+                        .isInstanceOf(GuardStorageException.class)
+                        .hasMessageContaining("sqlstate 55P03");
+                other.rollback();
+            }
+            // The cold decision of the failed call was not committed.
+            assertThat(storage.acquire(cold, window, 1, START + 2)).isEqualTo(Outcome.admitted(3));
+        }
+    }
+
+    @Test
     void sharedCalls_randomGroups_decideAsTheReferenceDoesOneAfterTheOther() {
         Random random = new Random(20261205L);
         try (JdbcStorage storage = TestDatabase.POSTGRES.builder().build();
@@ -78,13 +121,35 @@ class PostgresSharedCallServerTest {
                 keys.add(new StateKey(scope, "k" + k));
                 specs.add(CATALOG.get(random.nextInt(CATALOG.size())));
             }
-            // A gate on a key of its own, raised now and then through both.
-            StateKey gate = new StateKey(scope, "gate");
             long now = START;
-            for (int call = 0; call < 150; call++) {
-                if (random.nextInt(10) == 0) {
-                    long until = now + random.nextInt(400_000);
-                    assertThat(storage.raiseGate(gate, until, now)).isEqualTo(reference.raiseGate(gate, until, now));
+            for (int call = 0; call < 300; call++) {
+                // Now and then a gate, a set member or a record lands on a key, through both.
+                StateKey target = keys.get(random.nextInt(keys.size()));
+                int op = random.nextInt(16);
+                if (op == 0) {
+                    long until = now + random.nextInt(400_000) - 100_000;
+                    assertThat(storage.raiseGate(target, until, now))
+                            .isEqualTo(reference.raiseGate(target, until, now));
+                } else if (op == 1) {
+                    long expires = now + random.nextInt(400_000) - 100_000;
+                    storage.addMember(target, expires, now);
+                    reference.addMember(target, expires, now);
+                } else if (op == 2) {
+                    byte[] value = {(byte) call};
+                    long stored = storage.putRecord(
+                            target,
+                            value,
+                            storage.getRecord(target)
+                                    .map(VersionedRecord::version)
+                                    .orElse(0L));
+                    long expected = reference.putRecord(
+                            target,
+                            value,
+                            reference
+                                    .getRecord(target)
+                                    .map(VersionedRecord::version)
+                                    .orElse(0L));
+                    assertThat(stored).isEqualTo(expected);
                 }
                 int decisions = 1 + random.nextInt(6);
                 List<Batch> batches = new ArrayList<>();
@@ -94,7 +159,7 @@ class PostgresSharedCallServerTest {
                     int move = random.nextInt(10);
                     now += move < 6 ? random.nextInt(150_000) : move < 8 ? 0 : -random.nextInt(20_000);
                     nows[d] = now;
-                    batches.add(randomBatch(random, keys, specs, gate));
+                    batches.add(randomBatch(random, keys, specs));
                 }
                 List<long[]> together = storage.evaluateTogether(batches, nows);
                 for (int d = 0; d < decisions; d++) {
@@ -107,7 +172,11 @@ class PostgresSharedCallServerTest {
         }
     }
 
-    private static Batch randomBatch(Random random, List<StateKey> keys, List<LimitSpec> specs, StateKey gate) {
+    /**
+     * One to three distinct keys, each mostly with its own spec, sometimes with another (a filter changed: state of
+     * another shape) or a read (gate, membership).
+     */
+    private static Batch randomBatch(Random random, List<StateKey> keys, List<LimitSpec> specs) {
         List<Integer> picks = new ArrayList<>();
         for (int k = 0; k < keys.size(); k++) {
             picks.add(k);
@@ -117,12 +186,12 @@ class PostgresSharedCallServerTest {
         List<Step> steps = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             int k = picks.get(i);
-            LimitSpec spec = specs.get(k);
+            int pick = random.nextInt(10);
+            LimitSpec spec = pick < 7
+                    ? specs.get(k)
+                    : pick < 9 ? CATALOG.get(random.nextInt(CATALOG.size())) : READS.get(random.nextInt(READS.size()));
             long permits = spec instanceof DuplicateWindow ? 1 + random.nextInt(3) : random.nextInt(3);
             steps.add(new Step(keys.get(k), spec, permits));
-        }
-        if (random.nextInt(4) == 0) {
-            steps.add(new Step(gate, Gate.INSTANCE, 1));
         }
         return Batch.of(steps.toArray(new Step[0]));
     }
