@@ -68,6 +68,21 @@ class StatementWatchdogTest {
     }
 
     @Test
+    void executeQuery_withAnEarlierDeadline_isCancelledAtItEvenWhileTheWatchdogSleepsForItsTimeout()
+            throws SQLException {
+        // An hour's timeout: the watchdog sleeps for an hour unless an earlier deadline wakes it.
+        try (StatementWatchdog watchdog = new StatementWatchdog(Duration.ofHours(1), "test-watchdog")) {
+            FakeStatement quick = new FakeStatement(false);
+            assertThat(watchdog.executeQuery(quick.statement)).isNull();
+            FakeStatement slow = new FakeStatement(true);
+            assertThatThrownBy(() -> watchdog.executeQuery(slow.statement, System.nanoTime() + 1_000_000))
+                    .isInstanceOf(SQLException.class)
+                    .hasMessage("canceling statement due to user request");
+            assertThat(slow.cancels).hasValue(1);
+        }
+    }
+
+    @Test
     void executeQuery_runningPastTheTimeout_isCancelledOnce() {
         try (StatementWatchdog watchdog = new StatementWatchdog(Duration.ofMillis(1), "test-watchdog")) {
             FakeStatement slow = new FakeStatement(true);
