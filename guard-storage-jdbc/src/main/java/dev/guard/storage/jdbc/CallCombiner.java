@@ -269,7 +269,10 @@ final class CallCombiner {
             if (!group.isEmpty()) {
                 long deadline = group.get(0).deadlineNanos;
                 for (Request r : group) {
-                    deadline = Math.min(deadline, r.deadlineNanos);
+                    // Compared by difference, as System.nanoTime() values must be (a far deadline may wrap around).
+                    if (r.deadlineNanos - deadline < 0) {
+                        deadline = r.deadlineNanos;
+                    }
                 }
                 call.run(group, deadline);
             }

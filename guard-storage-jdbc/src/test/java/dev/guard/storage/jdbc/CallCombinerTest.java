@@ -23,6 +23,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** Decisions share calls only while others are in flight, each gets its own outcome, and failures reach them all. */
 class CallCombinerTest {
@@ -250,9 +252,11 @@ class CallCombinerTest {
         assertThat(groups).containsExactly(List.of(1L), List.of(2L));
     }
 
-    @Test
-    void sharedCall_runsUntilTheEarliestDeadlineOfItsDecisions() throws Exception {
-        AtomicLong clock = new AtomicLong();
+    @ParameterizedTest
+    @ValueSource(longs = {0, Long.MAX_VALUE - 1_000})
+    void sharedCall_runsUntilTheEarliestDeadlineOfItsDecisions(long start) throws Exception {
+        // From Long.MAX_VALUE - 1000, the later deadline wraps around, as System.nanoTime() values may.
+        AtomicLong clock = new AtomicLong(start);
         CountDownLatch entered = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
         List<Long> deadlines = Collections.synchronizedList(new ArrayList<>());
@@ -278,7 +282,7 @@ class CallCombinerTest {
         second.get(10, TimeUnit.SECONDS);
         third.get(10, TimeUnit.SECONDS);
         assertThat(groups).containsExactly(List.of(1L), List.of(2L, 3L));
-        assertThat(deadlines).containsExactly(1_000L, 1_000L);
+        assertThat(deadlines).containsExactly(start + 1_000, start + 1_000);
     }
 
     @Test
