@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
+import java.util.function.Predicate;
 
 /**
  * Lets the decisions of concurrent threads share calls to the database. At most {@code maxCalls} calls run at once; a
@@ -22,8 +23,8 @@ import java.util.function.LongSupplier;
  *
  * <p><b>Deadlines.</b> Each decision has the storage's timeout from the moment it arrives: it waits for a call at most
  * until then (and then fails without having been sent), and a call runs at most until the earliest deadline of its
- * decisions. When a shared call fails, nothing of it was committed; each of its decisions whose deadline is still
- * ahead goes again alone, so that a key that one decision waits for (locked elsewhere, say) fails that decision and not
+ * decisions. When a shared call fails in a way known to have committed nothing (its statement failed), each of its
+ * decisions whose deadline is still ahead goes again alone, so that a key that one decision waits for (locked elsewhere, say) fails that decision and not
  * the others it travelled with.
  */
 final class CallCombiner {
@@ -83,6 +84,7 @@ final class CallCombiner {
     private final int maxPerCall;
     private final long timeoutNanos;
     private final Call call;
+    private final Predicate<RuntimeException> committedNothing;
     private final LongSupplier nanoClock;
     private final ArrayDeque<Request> waiting = new ArrayDeque<>();
     private int inFlight;
@@ -91,12 +93,23 @@ final class CallCombiner {
      * A combiner that runs {@code call} for each group of decisions, giving each decision {@code timeoutNanos} from
      * its arrival.
      */
-    CallCombiner(int maxCalls, int maxPerCall, long timeoutNanos, Call call) {
-        this(maxCalls, maxPerCall, timeoutNanos, call, System::nanoTime);
+    CallCombiner(
+            int maxCalls, int maxPerCall, long timeoutNanos, Call call, Predicate<RuntimeException> committedNothing) {
+        this(maxCalls, maxPerCall, timeoutNanos, call, committedNothing, System::nanoTime);
     }
 
-    /** As above, reading deadlines off {@code nanoClock} (tests move it by hand, then {@link #wakeAll()}). */
-    CallCombiner(int maxCalls, int maxPerCall, long timeoutNanos, Call call, LongSupplier nanoClock) {
+    /**
+     * As above, reading deadlines off {@code nanoClock} (tests move it by hand, then {@link #wakeAll()}).
+     * {@code committedNothing} tells a failure known to have committed nothing (a statement that failed before its
+     * commit) from one that may have (a connection lost on the way back): only the decisions of the former go again.
+     */
+    CallCombiner(
+            int maxCalls,
+            int maxPerCall,
+            long timeoutNanos,
+            Call call,
+            Predicate<RuntimeException> committedNothing,
+            LongSupplier nanoClock) {
         if (maxCalls < 1) {
             throw new IllegalArgumentException("maxCalls must be at least 1 but was " + maxCalls);
         }
@@ -110,6 +123,7 @@ final class CallCombiner {
         this.maxPerCall = maxPerCall;
         this.timeoutNanos = timeoutNanos;
         this.call = call;
+        this.committedNothing = committedNothing;
         this.nanoClock = nanoClock;
     }
 
@@ -148,20 +162,22 @@ final class CallCombiner {
             // one goes alone): it then helps those through and goes round again.
             try {
                 run(group);
-            } catch (Error e) {
+            } catch (Throwable e) {
+                // Never leave a decision to be sent without its thread: withdraw it while it waits, and while another
+                // thread's call carries it, wait for that call (it ends by the deadline), which may also hand it back
+                // to wait again alone.
                 synchronized (this) {
-                    if (request.state == QUEUED || request.state == ALONE) {
-                        // Never send a decision whose thread has left.
-                        waiting.remove(request);
-                        finish(request, failure(request, "the thread failed while running a call for others", e));
-                    }
-                    // Nor leave while another thread's call carries it: it ends by its deadline.
                     boolean interrupted = false;
-                    while (request.state == TAKEN) {
-                        try {
-                            wait();
-                        } catch (InterruptedException ie) {
-                            interrupted = true;
+                    while (request.state != DONE) {
+                        if (request.state == QUEUED || request.state == ALONE) {
+                            waiting.remove(request);
+                            finish(request, failure(request, "the thread failed while running a call for others", e));
+                        } else {
+                            try {
+                                wait();
+                            } catch (InterruptedException ie) {
+                                interrupted = true;
+                            }
                         }
                     }
                     if (interrupted) {
@@ -278,8 +294,9 @@ final class CallCombiner {
             }
         } catch (RuntimeException e) {
             failed = e;
-        } catch (Error e) {
-            failed = new GuardStorageException(StorageFailures.BACKEND, "evaluate", "the call failed: " + e, e);
+        } catch (Throwable e) {
+            failed = new GuardStorageException(
+                    StorageFailures.BACKEND, group.get(0).operation, "the call failed: " + e, e);
             throw e;
         } finally {
             synchronized (this) {
@@ -289,7 +306,7 @@ final class CallCombiner {
                 for (Request r : group) {
                     if (r.outcomes != null) {
                         finish(r, null);
-                    } else if (failed != null && shared && r.deadlineNanos - now > 0) {
+                    } else if (failed != null && shared && r.deadlineNanos - now > 0 && committedNothing.test(failed)) {
                         // Nothing of the shared call was committed: it goes again alone, before anything newer.
                         r.state = ALONE;
                         again.add(r);

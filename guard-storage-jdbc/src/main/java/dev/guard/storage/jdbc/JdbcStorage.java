@@ -137,7 +137,12 @@ public final class JdbcStorage implements Storage {
         long sweepEveryMicros = micros(b.sweepInterval);
         // Threads start last, once everything that can fail has been computed, so that a failed build leaves none.
         this.calls = storedFunction
-                ? new CallCombiner(b.concurrentCalls, MAX_DECISIONS_PER_CALL, b.timeout.toNanos(), this::call)
+                ? new CallCombiner(
+                        b.concurrentCalls,
+                        MAX_DECISIONS_PER_CALL,
+                        b.timeout.toNanos(),
+                        this::call,
+                        StorageFailures::committedNothing)
                 : null;
         this.watchdog = storedFunction ? new StatementWatchdog(b.timeout, "guard-jdbc-watchdog") : null;
         try {

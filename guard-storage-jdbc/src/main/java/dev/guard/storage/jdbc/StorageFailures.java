@@ -2,6 +2,7 @@ package dev.guard.storage.jdbc;
 
 import dev.guard.spi.GuardStorageException;
 import java.sql.SQLException;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -47,6 +48,25 @@ final class StorageFailures {
         }
         message.append(": ").append(redact(String.valueOf(cause.getMessage())));
         return new GuardStorageException(BACKEND, operation, message.toString(), scrub(cause, 0));
+    }
+
+    /**
+     * SQL states of a statement that PostgreSQL stopped before its end, so that its auto-commit transaction committed
+     * nothing: lock not available (lock_timeout), query cancelled (the watchdog), deadlock, serialization failure.
+     */
+    private static final Set<String> STOPPED_BEFORE_COMMIT = Set.of("55P03", "57014", "40P01", "40001");
+
+    /**
+     * Whether {@code failure} is known to have committed nothing: a driver exception in its causes whose SQL state
+     * says the statement was stopped. A lost connection, say, leaves it unknown.
+     */
+    static boolean committedNothing(RuntimeException failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof SQLException sql && STOPPED_BEFORE_COMMIT.contains(sql.getSQLState())) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** {@code text} with passwords and URL user info replaced by {@code ***}. */

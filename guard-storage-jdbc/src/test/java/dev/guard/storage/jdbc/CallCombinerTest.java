@@ -20,10 +20,14 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
+import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** Decisions share calls only while others are in flight, each gets its own outcome, and failures reach them all. */
@@ -50,6 +54,43 @@ class CallCombinerTest {
                 new long[] {1},
                 new byte[][] {new byte[0]},
                 id);
+    }
+
+    /** A combiner that sends failed shared calls' decisions again when the driver says nothing was committed. */
+    private static CallCombiner combiner(int maxCalls, int maxPerCall, long timeout, CallCombiner.Call call) {
+        return new CallCombiner(maxCalls, maxPerCall, timeout, call, StorageFailures::committedNothing);
+    }
+
+    private static CallCombiner combiner(
+            int maxCalls, int maxPerCall, long timeout, CallCombiner.Call call, LongSupplier clock) {
+        return new CallCombiner(maxCalls, maxPerCall, timeout, call, StorageFailures::committedNothing, clock);
+    }
+
+    /**
+     * A call that records its group; holds decision 1's call until {@code release}; fails with {@code failure} every
+     * other call whose ids {@code fails} picks, and answers the rest each its own time, negated.
+     */
+    private CallCombiner.Call holdingFirstThenFailing(
+            CountDownLatch entered, CountDownLatch release, Predicate<List<Long>> fails, RuntimeException failure) {
+        return (group, deadline) -> {
+            List<Long> ids = new ArrayList<>();
+            group.forEach(r -> ids.add(r.nowMicros));
+            groups.add(ids);
+            if (ids.contains(1L)) {
+                group.get(0).complete(new long[] {0});
+                entered.countDown();
+                try {
+                    assertThat(release.await(10, TimeUnit.SECONDS)).isTrue();
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+                return;
+            }
+            if (fails.test(ids)) {
+                throw failure;
+            }
+            group.forEach(r -> r.complete(new long[] {-r.nowMicros}));
+        };
     }
 
     /** A call that records its group and answers each request its own time, negated. */
@@ -87,7 +128,7 @@ class CallCombinerTest {
     @Test
     void loneDecision_goesAtOnceInItsOwnCall() {
         CountDownLatch released = new CountDownLatch(0);
-        CallCombiner combiner = new CallCombiner(2, 64, TIMEOUT, recording(new CountDownLatch(1), released));
+        CallCombiner combiner = combiner(2, 64, TIMEOUT, recording(new CountDownLatch(1), released));
 
         assertThat(combiner.decide(request(7))).containsExactly(-7);
         assertThat(groups).containsExactly(List.of(7L));
@@ -97,7 +138,7 @@ class CallCombinerTest {
     void decisionsArrivingWhileAllCallsAreInFlight_shareTheNextCall() throws Exception {
         CountDownLatch entered = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
-        CallCombiner combiner = new CallCombiner(1, 64, TIMEOUT, recording(entered, release));
+        CallCombiner combiner = combiner(1, 64, TIMEOUT, recording(entered, release));
         Future<long[]> first = occupy(combiner, entered);
         List<Future<long[]>> later = new ArrayList<>();
         for (long id = 2; id <= 4; id++) {
@@ -120,7 +161,7 @@ class CallCombinerTest {
     void moreWaitingThanOneCallTakes_goInCallsOfAtMostTheLimit() throws Exception {
         CountDownLatch entered = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
-        CallCombiner combiner = new CallCombiner(1, 2, TIMEOUT, recording(entered, release));
+        CallCombiner combiner = combiner(1, 2, TIMEOUT, recording(entered, release));
         Future<long[]> first = occupy(combiner, entered);
         List<Future<long[]>> later = new ArrayList<>();
         for (long id = 2; id <= 6; id++) {
@@ -142,7 +183,7 @@ class CallCombinerTest {
     @Test
     void failedLoneCall_throwsTheCallsOwnFailure() {
         GuardStorageException failure = new GuardStorageException("jdbc", "evaluate", "the statement timed out", null);
-        CallCombiner combiner = new CallCombiner(1, 64, TIMEOUT, (group, deadline) -> {
+        CallCombiner combiner = combiner(1, 64, TIMEOUT, (group, deadline) -> {
             throw failure;
         });
 
@@ -154,26 +195,16 @@ class CallCombinerTest {
         CountDownLatch entered = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
         SQLException cause = new SQLException("canceling statement due to statement timeout", "57014");
-        CallCombiner combiner = new CallCombiner(1, 64, TIMEOUT, (group, deadline) -> {
-            List<Long> ids = new ArrayList<>();
-            group.forEach(r -> ids.add(r.nowMicros));
-            groups.add(ids);
-            if (group.get(0).nowMicros == 1) {
-                group.get(0).complete(new long[] {0});
-                entered.countDown();
-                try {
-                    assertThat(release.await(10, TimeUnit.SECONDS)).isTrue();
-                } catch (InterruptedException e) {
-                    throw new IllegalStateException(e);
-                }
-                return;
-            }
-            // Decision 3 waits for a key that is locked elsewhere: any call that carries it fails.
-            if (ids.contains(3L)) {
-                throw new GuardStorageException("jdbc", "evaluate", "sqlstate 57014", cause);
-            }
-            group.forEach(r -> r.complete(new long[] {-r.nowMicros}));
-        });
+        // Decision 3 waits for a key that is locked elsewhere: any call that carries it fails.
+        CallCombiner combiner = combiner(
+                1,
+                64,
+                TIMEOUT,
+                holdingFirstThenFailing(
+                        entered,
+                        release,
+                        ids -> ids.contains(3L),
+                        new GuardStorageException("jdbc", "evaluate", "sqlstate 57014", cause)));
         Future<long[]> first = occupy(combiner, entered);
         List<CompletableFuture<long[]>> later = new ArrayList<>();
         for (long id = 2; id <= 4; id++) {
@@ -202,7 +233,7 @@ class CallCombinerTest {
         AtomicLong clock = new AtomicLong();
         CountDownLatch entered = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
-        CallCombiner combiner = new CallCombiner(1, 64, 1_000, recording(entered, release), clock::get);
+        CallCombiner combiner = combiner(1, 64, 1_000, recording(entered, release), clock::get);
         Future<long[]> first = occupy(combiner, entered);
         Future<long[]> waiting = threads.submit(() -> combiner.decide(request(2)));
         awaitWaiting(combiner, 1);
@@ -225,7 +256,7 @@ class CallCombinerTest {
         CountDownLatch entered = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
         CallCombiner.Call recorded = recording(entered, release);
-        CallCombiner combiner = new CallCombiner(
+        CallCombiner combiner = combiner(
                 1,
                 64,
                 1_000,
@@ -261,7 +292,7 @@ class CallCombinerTest {
         CountDownLatch release = new CountDownLatch(1);
         List<Long> deadlines = Collections.synchronizedList(new ArrayList<>());
         CallCombiner.Call recorded = recording(entered, release);
-        CallCombiner combiner = new CallCombiner(
+        CallCombiner combiner = combiner(
                 1,
                 64,
                 1_000,
@@ -285,38 +316,69 @@ class CallCombinerTest {
         assertThat(deadlines).containsExactly(start + 1_000, start + 1_000);
     }
 
-    @Test
-    void errorWhileRunningACallForOthers_neverLeavesTheThreadsOwnDecisionToBeSentWithoutIt() throws Exception {
-        // The decisions whose threads have left decide(), and those a call sent after that.
+    @ParameterizedTest
+    @CsvSource({"1, 1", "2, 2", "3, 2", "2, 8"})
+    void errorsAndFailedSharedCalls_neverSendADecisionTwiceOrWithoutItsThread(int maxCalls, int maxPerCall)
+            throws Exception {
+        // Decisions whose id is a multiple of 7 make a lone call throw an Error; a shared call that carries one, or
+        // one whose id is a multiple of 5, fails having committed nothing (a lock timeout), so its decisions go again
+        // alone. A thread that ran a failing call for others throws the Error, and its own decision must then be
+        // neither sent afterwards nor left in the queue.
         Set<Long> left = ConcurrentHashMap.newKeySet();
-        List<Long> sentAfterLeaving = Collections.synchronizedList(new ArrayList<>());
-        List<Long> wrongOutcomes = Collections.synchronizedList(new ArrayList<>());
-        CallCombiner combiner = new CallCombiner(1, 1, TIMEOUT, (group, deadline) -> {
-            for (CallCombiner.Request r : group) {
-                if (left.contains(r.nowMicros)) {
-                    sentAfterLeaving.add(r.nowMicros);
+        Set<Long> inCall = ConcurrentHashMap.newKeySet();
+        Set<Long> committed = ConcurrentHashMap.newKeySet();
+        List<String> problems = Collections.synchronizedList(new ArrayList<>());
+        AtomicInteger calls = new AtomicInteger();
+        SQLException lockTimeout = new SQLException("canceling statement due to lock timeout", "55P03");
+        CallCombiner combiner = combiner(maxCalls, maxPerCall, TIMEOUT, (group, deadline) -> {
+            if (calls.incrementAndGet() > maxCalls) {
+                problems.add("more calls at once than slots");
+            }
+            try {
+                for (CallCombiner.Request r : group) {
+                    if (left.contains(r.nowMicros)) {
+                        problems.add("sent after its thread left: " + r.nowMicros);
+                    }
+                    if (!inCall.add(r.nowMicros)) {
+                        problems.add("in two calls at once: " + r.nowMicros);
+                    }
+                    if (committed.contains(r.nowMicros)) {
+                        problems.add("sent again after its commit: " + r.nowMicros);
+                    }
                 }
-                if (r.nowMicros % 7 == 0) {
-                    throw new AssertionError("a call for " + r.nowMicros + " failed hard");
+                Thread.yield();
+                for (CallCombiner.Request r : group) {
+                    if (group.size() == 1 && r.nowMicros % 7 == 0) {
+                        throw new AssertionError("a call for " + r.nowMicros + " failed hard");
+                    }
+                    if (group.size() > 1 && (r.nowMicros % 5 == 0 || r.nowMicros % 7 == 0)) {
+                        throw new GuardStorageException("jdbc", "evaluate", "sqlstate 55P03", lockTimeout);
+                    }
                 }
-                r.complete(new long[] {-r.nowMicros});
+                for (CallCombiner.Request r : group) {
+                    r.complete(new long[] {-r.nowMicros});
+                    committed.add(r.nowMicros);
+                }
+            } finally {
+                group.forEach(r -> inCall.remove(r.nowMicros));
+                calls.decrementAndGet();
             }
         });
         List<Future<Integer>> workers = new ArrayList<>();
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < 8; t++) {
             long base = t * 1_000_000L;
             workers.add(threads.submit(() -> {
                 int errors = 0;
-                for (long id = base + 1; id <= base + 2_000; id++) {
+                for (long id = base + 1; id <= base + 3_000; id++) {
                     try {
                         if (combiner.decide(request(id))[0] != -id) {
-                            wrongOutcomes.add(id);
+                            problems.add("wrong outcome: " + id);
                         }
                     } catch (AssertionError e) {
                         errors++;
                     } catch (GuardStorageException e) {
                         if (id % 7 != 0) {
-                            wrongOutcomes.add(id);
+                            problems.add("failed though only its lone call could not: " + id);
                         }
                     } finally {
                         left.add(id);
@@ -332,16 +394,50 @@ class CallCombinerTest {
 
         // Some threads did run a failing call for another's decision (else this test shows nothing).
         assertThat(errors).isPositive();
-        assertThat(sentAfterLeaving).isEmpty();
-        assertThat(wrongOutcomes).isEmpty();
+        assertThat(problems).isEmpty();
         assertThat(combiner.waitingCount()).isZero();
+    }
+
+    @Test
+    void failedSharedCall_thatMayHaveCommitted_failsEachDecisionWithoutSendingItAgain() throws Exception {
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        SQLException lost = new SQLException("An I/O error occurred while sending to the backend.", "08006");
+        CallCombiner combiner = combiner(
+                1,
+                64,
+                TIMEOUT,
+                holdingFirstThenFailing(
+                        entered,
+                        release,
+                        ids -> true,
+                        new GuardStorageException("jdbc", "evaluate", "sqlstate 08006", lost)));
+        Future<long[]> first = occupy(combiner, entered);
+        List<CompletableFuture<long[]>> later = new ArrayList<>();
+        for (long id = 2; id <= 3; id++) {
+            long it = id;
+            later.add(CompletableFuture.supplyAsync(() -> combiner.decide(request(it)), threads));
+            awaitWaiting(combiner, (int) id - 1);
+        }
+        release.countDown();
+
+        first.get(10, TimeUnit.SECONDS);
+        for (CompletableFuture<long[]> f : later) {
+            assertThatThrownBy(() -> f.get(10, TimeUnit.SECONDS))
+                    .cause()
+                    .isInstanceOf(GuardStorageException.class)
+                    .hasMessage("jdbc evaluate failed: sqlstate 08006")
+                    .hasCause(lost);
+        }
+        // The connection was lost on the way: the call may have committed, so nothing goes again.
+        assertThat(groups).containsExactly(List.of(1L), List.of(2L, 3L));
     }
 
     @Test
     void interruptedWhileWaiting_withdrawsTheDecisionUnsent() throws Exception {
         CountDownLatch entered = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
-        CallCombiner combiner = new CallCombiner(1, 64, TIMEOUT, recording(entered, release));
+        CallCombiner combiner = combiner(1, 64, TIMEOUT, recording(entered, release));
         Future<long[]> first = occupy(combiner, entered);
         CompletableFuture<Throwable> failure = new CompletableFuture<>();
         CompletableFuture<Boolean> stillInterrupted = new CompletableFuture<>();
@@ -370,13 +466,13 @@ class CallCombinerTest {
 
     @Test
     void limits_belowOne_areRefusedWithTheirValue() {
-        assertThatThrownBy(() -> new CallCombiner(0, 64, TIMEOUT, (group, deadline) -> {}))
+        assertThatThrownBy(() -> combiner(0, 64, TIMEOUT, (group, deadline) -> {}))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("maxCalls must be at least 1 but was 0");
-        assertThatThrownBy(() -> new CallCombiner(1, 0, TIMEOUT, (group, deadline) -> {}))
+        assertThatThrownBy(() -> combiner(1, 0, TIMEOUT, (group, deadline) -> {}))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("maxPerCall must be at least 1 but was 0");
-        assertThatThrownBy(() -> new CallCombiner(1, 1, 0, (group, deadline) -> {}))
+        assertThatThrownBy(() -> combiner(1, 1, 0, (group, deadline) -> {}))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("timeoutNanos must be positive but was 0");
     }

@@ -8,6 +8,26 @@ import org.junit.jupiter.api.Test;
 /** Redaction of passwords and URL credentials in driver messages. */
 class StorageFailuresTest {
     @Test
+    void committedNothing_onlyForStatementsStoppedBeforeTheirCommit() {
+        for (String stopped : new String[] {"55P03", "57014", "40P01", "40001"}) {
+            assertThat(StorageFailures.committedNothing(
+                            StorageFailures.of(JdbcDialect.POSTGRESQL, "evaluate", new SQLException("x", stopped))))
+                    .as(stopped)
+                    .isTrue();
+        }
+        // A connection lost on the way back: the statement may have committed.
+        assertThat(StorageFailures.committedNothing(
+                        StorageFailures.of(JdbcDialect.POSTGRESQL, "evaluate", new SQLException("io", "08006"))))
+                .isFalse();
+        assertThat(StorageFailures.committedNothing(new IllegalStateException("no driver exception")))
+                .isFalse();
+        // Found through wrapping causes too.
+        assertThat(StorageFailures.committedNothing(
+                        new IllegalStateException(new RuntimeException(new SQLException("x", "57014")))))
+                .isTrue();
+    }
+
+    @Test
     void redact_unquotedValues_hidesThem() {
         assertThat(StorageFailures.redact("url?user=bob&password=s3cret&ssl=true"))
                 .isEqualTo("url?user=bob&password=***&ssl=true");
