@@ -68,8 +68,9 @@ import org.slf4j.LoggerFactory;
  * server's per-call costs (the transaction, the statement, the round trip), which is most of what a decision costs
  * PostgreSQL. Each decision keeps the {@link Builder#timeout(Duration) timeout} from its arrival: it waits for a call
  * half of it at most and then goes alone beyond the limit, and a call ends by the earliest deadline of its decisions. A
- * shared call that fails (it waits for a row locked elsewhere a quarter of its time at most) commits nothing, and its
- * decisions go again, each alone.
+ * shared call waits for a row locked elsewhere a quarter of its time at most; when its statement is stopped so (or
+ * cancelled, or chosen as a deadlock's victim) it has committed nothing, and its decisions go again, each alone. Any
+ * other failure of a shared call (a connection lost, which may have come after the commit) fails all of them.
  *
  * <p><b>Durability.</b> On PostgreSQL decisions commit with {@code synchronous_commit = off} unless {@link
  * Builder#synchronousCommit(boolean)} says otherwise: rate state is cheap to lose, and waiting for the WAL flush
