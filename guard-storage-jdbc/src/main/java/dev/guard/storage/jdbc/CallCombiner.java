@@ -28,6 +28,12 @@ import java.util.function.Predicate;
  * the others it travelled with.
  */
 final class CallCombiner {
+    /**
+     * The most steps a shared call carries (a decision with more goes alone): the evaluate function copies its state
+     * array at every write, which grows with the steps, so a call's cost grows faster than its steps.
+     */
+    static final int MAX_STEPS_PER_CALL = 256;
+
     /** Waiting for a call. */
     private static final int QUEUED = 0;
     /** Waiting for a call of its own: a shared call that carried it failed. */
@@ -252,14 +258,16 @@ final class CallCombiner {
 
     /**
      * Takes the next group from the waiting decisions: a decision that must go alone by itself, otherwise every
-     * decision up to the next one that must go alone, at most {@link #maxPerCall}.
+     * decision up to the next one that must go alone, at most {@link #maxPerCall} of them and {@link
+     * #MAX_STEPS_PER_CALL} steps (unless the first has more).
      */
     private List<Request> take() {
         List<Request> group = new ArrayList<>();
         long now = nanoClock.getAsLong();
+        int steps = 0;
         while (!waiting.isEmpty() && group.size() < maxPerCall) {
             Request next = waiting.peekFirst();
-            if (next.state == ALONE && !group.isEmpty()) {
+            if (!group.isEmpty() && (next.state == ALONE || steps + next.keys.length > MAX_STEPS_PER_CALL)) {
                 break;
             }
             waiting.pollFirst();
@@ -271,6 +279,7 @@ final class CallCombiner {
             boolean alone = next.state == ALONE;
             next.state = TAKEN;
             group.add(next);
+            steps += next.keys.length;
             if (alone) {
                 break;
             }

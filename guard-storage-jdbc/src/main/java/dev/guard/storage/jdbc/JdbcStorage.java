@@ -62,7 +62,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Shared calls (PostgreSQL).</b> At most {@link Builder#concurrentCalls(int)} decision calls are in flight at
  * once. A decision that arrives while that many are running waits for the next free call, and every decision waiting
- * then travels in it (up to 64): one round trip, one statement and one transaction for all of them. Each stays atomic
+ * then travels in it (up to 64 decisions and 256 steps): one round trip, one statement and one transaction for all of them. Each stays atomic
  * on its own and is decided as if the call's decisions had been sent one after the other. A decision that arrives
  * while a call is free goes at once, with whatever waits then, so a lone thread never waits; busy threads share the
  * server's per-call costs (the transaction, the statement, the round trip), which is most of what a decision costs
@@ -1242,7 +1242,7 @@ public final class JdbcStorage implements Storage {
         /**
          * PostgreSQL with the evaluate function only: how many decision calls run at once at most (default {@value
          * #DEFAULT_CONCURRENT_CALLS}, from 1 to 1024). A decision that arrives while that many are in flight waits,
-         * and the decisions waiting then go together, up to 64, in the next call: one round trip, one statement and
+         * and the decisions waiting then go together, up to 64 (and 256 steps), in the next call: one round trip, one statement and
          * one transaction for all of them, each decision still atomic. A decision that arrives while a call is free
          * goes at once, with whatever waits then. More calls at once suit a server with many cores and slow round
          * trips; fewer make busy threads share more.

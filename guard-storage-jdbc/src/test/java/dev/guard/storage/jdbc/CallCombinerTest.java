@@ -46,6 +46,21 @@ class CallCombinerTest {
         assertThat(threads.awaitTermination(10, TimeUnit.SECONDS)).isTrue();
     }
 
+    /** A decision of {@code steps} steps on keys of its own, its time {@code id}. */
+    private static CallCombiner.Request request(long id, int steps) {
+        StateKey[] keys = new StateKey[steps];
+        LimitSpec[] specs = new LimitSpec[steps];
+        long[] permits = new long[steps];
+        byte[][] hashes = new byte[steps][];
+        for (int i = 0; i < steps; i++) {
+            keys[i] = new StateKey("s", "u" + id + "-" + i);
+            specs[i] = SPEC;
+            permits[i] = 1;
+            hashes[i] = new byte[0];
+        }
+        return new CallCombiner.Request("evaluate", keys, specs, permits, hashes, id);
+    }
+
     private static CallCombiner.Request request(long id) {
         return new CallCombiner.Request(
                 "evaluate",
@@ -155,6 +170,29 @@ class CallCombinerTest {
         assertThat(groups).hasSize(2);
         assertThat(groups.get(0)).containsExactly(1L);
         assertThat(groups.get(1)).containsExactly(2L, 3L, 4L);
+    }
+
+    @Test
+    void waitingDecisionsWithManySteps_goInCallsOfAtMostTheStepLimit() throws Exception {
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        CallCombiner combiner = combiner(1, 64, TIMEOUT, recording(entered, release));
+        Future<long[]> first = occupy(combiner, entered);
+        int steps = CallCombiner.MAX_STEPS_PER_CALL / 2 - 1;
+        List<Future<long[]>> later = new ArrayList<>();
+        for (long id = 2; id <= 4; id++) {
+            CallCombiner.Request request = request(id, steps);
+            later.add(threads.submit(() -> combiner.decide(request)));
+            awaitWaiting(combiner, (int) id - 1);
+        }
+        release.countDown();
+
+        first.get(10, TimeUnit.SECONDS);
+        for (Future<long[]> f : later) {
+            f.get(10, TimeUnit.SECONDS);
+        }
+        // Two fit under the limit; the third would pass it.
+        assertThat(groups).containsExactly(List.of(1L), List.of(2L, 3L), List.of(4L));
     }
 
     @Test
