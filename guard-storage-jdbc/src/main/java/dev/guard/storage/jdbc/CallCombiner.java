@@ -24,8 +24,8 @@ import java.util.function.Predicate;
  * <p><b>Deadlines.</b> Each decision has the storage's timeout from the moment it arrives: it waits for a call at most
  * until then (and then fails without having been sent), and a call runs at most until the earliest deadline of its
  * decisions. When a shared call fails in a way known to have committed nothing (its statement failed), each of its
- * decisions whose deadline is still ahead goes again alone, so that a key that one decision waits for (locked elsewhere, say) fails that decision and not
- * the others it travelled with.
+ * decisions whose deadline is still ahead goes again alone, so that a key that one decision waits for (locked
+ * elsewhere, say) fails that decision and not the others it travelled with.
  */
 final class CallCombiner {
     /**
@@ -46,7 +46,10 @@ final class CallCombiner {
     /** Runs one call for a group of decisions, until {@code deadlineNanos} ({@link System#nanoTime()}). */
     @FunctionalInterface
     interface Call {
-        /** Completes every request of {@code group}, or throws, having committed nothing. */
+        /**
+         * Completes every request of {@code group}, or throws; the combiner's {@code committedNothing} then tells
+         * whether the call may have committed.
+         */
         void run(List<Request> group, long deadlineNanos);
     }
 
@@ -148,10 +151,6 @@ final class CallCombiner {
             List<Request> group;
             synchronized (this) {
                 boolean bypass = awaitTurn(request);
-                if (request.state != DONE && request.deadlineNanos - nanoClock.getAsLong() <= 0) {
-                    waiting.remove(request);
-                    finish(request, failure(request, "timed out waiting for a call", null));
-                }
                 if (request.state == DONE) {
                     return outcomeOf(request);
                 }
@@ -176,8 +175,7 @@ final class CallCombiner {
                     boolean interrupted = false;
                     while (request.state != DONE) {
                         if (request.state == QUEUED || request.state == ALONE) {
-                            waiting.remove(request);
-                            finish(request, failure(request, "the thread failed while running a call for others", e));
+                            withdraw(request, "the thread failed while running a call for others", e);
                         } else {
                             try {
                                 wait();
@@ -209,7 +207,7 @@ final class CallCombiner {
      * Waits, holding the monitor, until {@code request} is done or may lead a call: still waiting, with a free slot.
      * Answers true when it has waited half its time for a slot: it then goes alone at once, beyond the limit, so that
      * calls that hang (on a row locked elsewhere, say) delay a decision on other keys by half its timeout at most. A
-     * request still waiting at its deadline, or when its thread is interrupted, is withdrawn and fails.
+     * request still waiting at its deadline, or when its thread is interrupted, is withdrawn and fails (done).
      */
     private boolean awaitTurn(Request request) {
         boolean interrupted = false;
@@ -222,16 +220,7 @@ final class CallCombiner {
                     return true;
                 }
                 if (request.state != TAKEN && (left <= 0 || interrupted)) {
-                    waiting.remove(request);
-                    finish(
-                            request,
-                            failure(
-                                    request,
-                                    interrupted
-                                            ? "interrupted while waiting for a call"
-                                            : "timed out waiting for a call",
-                                    null));
-                    return false;
+                    break;
                 }
                 try {
                     if (request.state == TAKEN) {
@@ -244,9 +233,11 @@ final class CallCombiner {
                     interrupted = true;
                 }
             }
-            if (interrupted && request.state != DONE) {
-                waiting.remove(request);
-                finish(request, failure(request, "interrupted while waiting for a call", null));
+            if (request.state != DONE && (interrupted || request.deadlineNanos - nanoClock.getAsLong() <= 0)) {
+                withdraw(
+                        request,
+                        interrupted ? "interrupted while waiting for a call" : "timed out waiting for a call",
+                        null);
             }
             return false;
         } finally {
@@ -333,6 +324,12 @@ final class CallCombiner {
                 notifyAll();
             }
         }
+    }
+
+    /** Takes {@code request}, still waiting, out of the queue, failed with {@code message}. */
+    private void withdraw(Request request, String message, Throwable cause) {
+        waiting.remove(request);
+        finish(request, failure(request, message, cause));
     }
 
     private static void finish(Request r, RuntimeException failure) {

@@ -51,26 +51,27 @@ import org.slf4j.LoggerFactory;
  * }</pre>
  *
  * <p><b>One transaction per decision</b> (or per shared call, below). Every step of a batch is evaluated in one
- * transaction that locks the batch's rows in one fixed order (their key hashes), so concurrent decisions never deadlock, and a key's first touch
- * inserts its row inside that same transaction. On PostgreSQL a decision is one statement, one round trip whatever
- * the chain's length, in auto-commit: one call of the PL/pgSQL function that {@link #createSchema()} installs, or for
- * a single token bucket a plain {@code UPDATE} of its row that writes only if the bucket admits; when that writes
- * nothing (a first touch, a rejection) an upsert decides in a second round trip. On MariaDB it is three (lock and
- * read, write, commit; a rejected decision that finds nothing expired skips the write), on MySQL four. Configure the
- * pool with {@code autoCommit=false} on MariaDB and MySQL, whose drivers spend a round trip on each auto-commit
- * switch.
+ * transaction that locks the batch's rows in one fixed order (their key hashes), so concurrent decisions never
+ * deadlock, and a key's first touch inserts its row inside that same transaction. On PostgreSQL a decision is one
+ * statement, one round trip whatever the chain's length, in auto-commit: one call of the PL/pgSQL function that {@link
+ * #createSchema()} installs, or for a single token bucket a plain {@code UPDATE} of its row that writes only if the
+ * bucket admits; when that writes nothing (a first touch, a rejection) an upsert decides in a second round trip. On
+ * MariaDB it is three (lock and read, write, commit; a rejected decision that finds nothing expired skips the write),
+ * on MySQL four. Configure the pool with {@code autoCommit=false} on MariaDB and MySQL, whose drivers spend a round
+ * trip on each auto-commit switch.
  *
  * <p><b>Shared calls (PostgreSQL).</b> At most {@link Builder#concurrentCalls(int)} decision calls are in flight at
  * once. A decision that arrives while that many are running waits for the next free call, and every decision waiting
- * then travels in it (up to 64 decisions and 256 steps): one round trip, one statement and one transaction for all of them. Each stays atomic
- * on its own and is decided as if the call's decisions had been sent one after the other. A decision that arrives
- * while a call is free goes at once, with whatever waits then, so a lone thread never waits; busy threads share the
- * server's per-call costs (the transaction, the statement, the round trip), which is most of what a decision costs
- * PostgreSQL. Each decision keeps the {@link Builder#timeout(Duration) timeout} from its arrival: it waits for a call
- * half of it at most and then goes alone beyond the limit, and a call ends by the earliest deadline of its decisions. A
- * shared call waits for a row locked elsewhere a quarter of its time at most; when its statement is stopped so (or
- * cancelled, or chosen as a deadlock's victim) it has committed nothing, and its decisions go again, each alone. Any
- * other failure of a shared call (a connection lost, which may have come after the commit) fails all of them.
+ * then travels in it (up to 64 decisions and 256 steps): one round trip, one statement and one transaction for all of
+ * them. Each stays atomic on its own and is decided as if the call's decisions had been sent one after the other. A
+ * decision that arrives while a call is free goes at once, with whatever waits then, so a lone thread never waits; busy
+ * threads share the server's per-call costs (the transaction, the statement, the round trip), which is most of what a
+ * decision costs PostgreSQL. Each decision keeps the {@link Builder#timeout(Duration) timeout} from its arrival: it
+ * waits for a call half of it at most and then goes alone beyond the limit, and a call ends by the earliest deadline of
+ * its decisions. A shared call waits for a row locked elsewhere a quarter of its time at most; when its statement is
+ * stopped so (or cancelled, or chosen as a deadlock's victim) it has committed nothing, and its decisions go again,
+ * each alone. Any other failure of a shared call (a connection lost, which may have come after the commit) fails all of
+ * them.
  *
  * <p><b>Durability.</b> On PostgreSQL decisions commit with {@code synchronous_commit = off} unless {@link
  * Builder#synchronousCommit(boolean)} says otherwise: rate state is cheap to lose, and waiting for the WAL flush
@@ -128,8 +129,8 @@ public final class JdbcStorage implements Storage {
         this.timeoutNanos = b.timeout.toNanos();
         this.storedFunction = dialect == JdbcDialect.POSTGRESQL && b.storedFunction;
         this.synchronousCommit = b.synchronousCommit;
-        this.bucketUpdate = storedFunction ? sql.bucketUpdate(!synchronousCommit) : null;
-        this.bucketDecision = storedFunction ? sql.bucketDecision(!synchronousCommit) : null;
+        this.bucketUpdate = storedFunction ? sql.bucketUpdate() : null;
+        this.bucketDecision = storedFunction ? sql.bucketDecision() : null;
         this.unloggedTable = b.unloggedTable;
         this.executor = b.executor;
         this.ticker = b.ticker;
@@ -141,7 +142,7 @@ public final class JdbcStorage implements Storage {
                 ? new CallCombiner(
                         b.concurrentCalls,
                         MAX_DECISIONS_PER_CALL,
-                        b.timeout.toNanos(),
+                        timeoutNanos,
                         this::call,
                         StorageFailures::committedNothing)
                 : null;
@@ -237,17 +238,25 @@ public final class JdbcStorage implements Storage {
 
     @Override
     public BatchResult evaluate(Batch batch, long nowMicros) {
-        int n = batch.size();
-        StateKey[] keys = new StateKey[n];
-        LimitSpec[] specs = new LimitSpec[n];
-        long[] permits = new long[n];
-        for (int i = 0; i < n; i++) {
-            Step step = batch.step(i);
-            keys[i] = step.key();
-            specs[i] = step.spec();
-            permits[i] = step.permits();
+        Steps steps = Steps.of(batch);
+        return BatchResult.of(decide("evaluate", steps.keys(), steps.specs(), steps.permits(), nowMicros));
+    }
+
+    /** A batch's steps as parallel arrays. */
+    private record Steps(StateKey[] keys, LimitSpec[] specs, long[] permits) {
+        static Steps of(Batch batch) {
+            int n = batch.size();
+            StateKey[] keys = new StateKey[n];
+            LimitSpec[] specs = new LimitSpec[n];
+            long[] permits = new long[n];
+            for (int i = 0; i < n; i++) {
+                Step step = batch.step(i);
+                keys[i] = step.key();
+                specs[i] = step.spec();
+                permits[i] = step.permits();
+            }
+            return new Steps(keys, specs, permits);
         }
-        return BatchResult.of(decide("evaluate", keys, specs, permits, nowMicros));
     }
 
     /**
@@ -292,15 +301,7 @@ public final class JdbcStorage implements Storage {
     /** Evaluates steps given as parallel arrays; answers outcomes in the same order. */
     private long[] decide(String operation, StateKey[] keys, LimitSpec[] specs, long[] permits, long nowMicros) {
         int n = keys.length;
-        byte[][] hashes = new byte[n][];
-        for (int i = 0; i < n; i++) {
-            if (specs[i] instanceof DuplicateWindow) {
-                // Refused before anything is sent: the evaluate function would take any number as the item, and the
-                // Java path would fail inside its transaction, as a storage failure.
-                DuplicateWindow.item(permits[i]);
-            }
-            hashes[i] = KeyCodec.keyHash(keys[i]);
-        }
+        byte[][] hashes = hashes(keys, specs, permits);
         if (storedFunction) {
             return calls.decide(new CallCombiner.Request(operation, keys, specs, permits, hashes, nowMicros));
         }
@@ -311,6 +312,20 @@ public final class JdbcStorage implements Storage {
             outcomes[order[i]] = sorted[i];
         }
         return outcomes;
+    }
+
+    /** The keys' hashes, in step order; a step the database could not take is refused first. */
+    private static byte[][] hashes(StateKey[] keys, LimitSpec[] specs, long[] permits) {
+        byte[][] hashes = new byte[keys.length][];
+        for (int i = 0; i < keys.length; i++) {
+            if (specs[i] instanceof DuplicateWindow) {
+                // Refused before anything is sent: the evaluate function would take any number as the item, and the
+                // Java path would fail inside its transaction, as a storage failure.
+                DuplicateWindow.item(permits[i]);
+            }
+            hashes[i] = KeyCodec.keyHash(keys[i]);
+        }
+        return hashes;
     }
 
     /**
@@ -324,19 +339,10 @@ public final class JdbcStorage implements Storage {
         }
         List<CallCombiner.Request> group = new ArrayList<>();
         for (int d = 0; d < batches.size(); d++) {
-            Batch batch = batches.get(d);
-            int n = batch.size();
-            StateKey[] keys = new StateKey[n];
-            LimitSpec[] specs = new LimitSpec[n];
-            long[] permits = new long[n];
-            byte[][] hashes = new byte[n][];
-            for (int i = 0; i < n; i++) {
-                keys[i] = batch.step(i).key();
-                specs[i] = batch.step(i).spec();
-                permits[i] = batch.step(i).permits();
-                hashes[i] = KeyCodec.keyHash(keys[i]);
-            }
-            group.add(new CallCombiner.Request("evaluate", keys, specs, permits, hashes, nowMicros[d]));
+            Steps steps = Steps.of(batches.get(d));
+            byte[][] hashes = hashes(steps.keys(), steps.specs(), steps.permits());
+            group.add(new CallCombiner.Request(
+                    "evaluate", steps.keys(), steps.specs(), steps.permits(), hashes, nowMicros[d]));
         }
         inFunction(group, System.nanoTime() + timeoutNanos);
         List<long[]> outcomes = new ArrayList<>();
@@ -1241,11 +1247,11 @@ public final class JdbcStorage implements Storage {
 
         /**
          * PostgreSQL with the evaluate function only: how many decision calls run at once at most (default {@value
-         * #DEFAULT_CONCURRENT_CALLS}, from 1 to 1024). A decision that arrives while that many are in flight waits,
-         * and the decisions waiting then go together, up to 64 (and 256 steps), in the next call: one round trip, one statement and
-         * one transaction for all of them, each decision still atomic. A decision that arrives while a call is free
-         * goes at once, with whatever waits then. More calls at once suit a server with many cores and slow round
-         * trips; fewer make busy threads share more.
+         * #DEFAULT_CONCURRENT_CALLS}, from 1 to 1024). A decision that arrives while that many are in flight waits, and
+         * the decisions waiting then go together, up to 64 (and 256 steps), in the next call: one round trip, one
+         * statement and one transaction for all of them, each decision still atomic. A decision that arrives while a
+         * call is free goes at once, with whatever waits then. More calls at once suit a server with many cores and
+         * slow round trips; fewer make busy threads share more.
          */
         public Builder concurrentCalls(int calls) {
             if (calls < 1 || calls > 1024) {

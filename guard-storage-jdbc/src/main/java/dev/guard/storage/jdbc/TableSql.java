@@ -22,8 +22,8 @@ final class TableSql {
     final String table;
     /**
      * Whether decisions on PostgreSQL commit without waiting for the WAL flush: the locking statement of the Java
-     * path then sets {@code synchronous_commit = off} for its own transaction, as the evaluate function and the
-     * bucket statements do for theirs.
+     * path and the bucket statements then set {@code synchronous_commit = off} for their own transaction, as the
+     * evaluate function does for its own.
      */
     private final boolean asyncCommit;
 
@@ -145,7 +145,7 @@ final class TableSql {
      * newest version (READ COMMITTED), so the decision is the reference's on the state it replaces. Parameters by
      * {@link BucketParam}: hash, now, cap, rate and cost, each bound once.
      */
-    NamedSql bucketUpdate(boolean asyncCommit) {
+    NamedSql bucketUpdate() {
         // Each number is bound once, through a one-row subquery that the planner flattens away (its columns become
         // the parameters themselves): five parameters to bind instead of forty.
         String sql = "UPDATE " + table + " AS t SET " + bucketUpdateSet("p.")
@@ -169,7 +169,7 @@ final class TableSql {
      * statement's snapshot holds). No row means that a concurrent first touch inserted the key after this statement's
      * snapshot; the caller then decides with the evaluate function. Parameters by {@link BucketParam}.
      */
-    NamedSql bucketDecision(boolean asyncCommit) {
+    NamedSql bucketDecision() {
         String sql = "WITH up AS (INSERT INTO " + table + " AS t"
                 + " (key_hash, subject_hash, scope, subject, kind, state, version, expires_at)"
                 + " SELECT :hash, :subject_hash, :scope, :subject, 1, ARRAY[:first_level, :now], 0, :first_expiry"
