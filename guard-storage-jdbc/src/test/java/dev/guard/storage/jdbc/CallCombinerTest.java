@@ -134,6 +134,17 @@ class CallCombinerTest {
         return first;
     }
 
+    /**
+     * Decides {@code request} on another thread, once this returns waiting in the combiner's queue behind those that
+     * were (the slots being busy), so that the tests fix the order in which decisions wait.
+     */
+    private CompletableFuture<long[]> enqueue(CallCombiner combiner, CallCombiner.Request request) {
+        int before = combiner.waitingCount();
+        CompletableFuture<long[]> decided = CompletableFuture.supplyAsync(() -> combiner.decide(request), threads);
+        awaitWaiting(combiner, before + 1);
+        return decided;
+    }
+
     private static void awaitWaiting(CallCombiner combiner, int count) {
         while (combiner.waitingCount() < count) {
             Thread.onSpinWait();
@@ -157,9 +168,7 @@ class CallCombinerTest {
         Future<long[]> first = occupy(combiner, entered);
         List<Future<long[]>> later = new ArrayList<>();
         for (long id = 2; id <= 4; id++) {
-            long it = id;
-            later.add(threads.submit(() -> combiner.decide(request(it))));
-            awaitWaiting(combiner, (int) id - 1);
+            later.add(enqueue(combiner, request(id)));
         }
         release.countDown();
 
@@ -181,9 +190,7 @@ class CallCombinerTest {
         int steps = CallCombiner.MAX_STEPS_PER_CALL / 2 - 1;
         List<Future<long[]>> later = new ArrayList<>();
         for (long id = 2; id <= 4; id++) {
-            CallCombiner.Request request = request(id, steps);
-            later.add(threads.submit(() -> combiner.decide(request)));
-            awaitWaiting(combiner, (int) id - 1);
+            later.add(enqueue(combiner, request(id, steps)));
         }
         release.countDown();
 
@@ -203,10 +210,8 @@ class CallCombinerTest {
         Future<long[]> first = occupy(combiner, entered);
         List<Future<long[]>> later = new ArrayList<>();
         for (long id = 2; id <= 6; id++) {
-            long it = id;
-            later.add(threads.submit(() -> combiner.decide(request(it))));
+            later.add(enqueue(combiner, request(id)));
         }
-        awaitWaiting(combiner, 5);
         release.countDown();
 
         first.get(10, TimeUnit.SECONDS);
@@ -246,10 +251,7 @@ class CallCombinerTest {
         Future<long[]> first = occupy(combiner, entered);
         List<CompletableFuture<long[]>> later = new ArrayList<>();
         for (long id = 2; id <= 4; id++) {
-            long it = id;
-            later.add(CompletableFuture.supplyAsync(() -> combiner.decide(request(it)), threads));
-            // One at a time, so that they wait in this order.
-            awaitWaiting(combiner, (int) id - 1);
+            later.add(enqueue(combiner, request(id)));
         }
         release.countDown();
 
@@ -273,8 +275,7 @@ class CallCombinerTest {
         CountDownLatch release = new CountDownLatch(1);
         CallCombiner combiner = combiner(1, 64, 1_000, recording(entered, release), clock::get);
         Future<long[]> first = occupy(combiner, entered);
-        Future<long[]> waiting = threads.submit(() -> combiner.decide(request(2)));
-        awaitWaiting(combiner, 1);
+        Future<long[]> waiting = enqueue(combiner, request(2));
         clock.addAndGet(1_000);
         combiner.wakeAll();
 
@@ -309,8 +310,7 @@ class CallCombinerTest {
                 clock::get);
         // The first call hangs (a row locked elsewhere, say) and holds the only slot.
         Future<long[]> first = occupy(combiner, entered);
-        Future<long[]> second = threads.submit(() -> combiner.decide(request(2)));
-        awaitWaiting(combiner, 1);
+        Future<long[]> second = enqueue(combiner, request(2));
         clock.addAndGet(500);
         combiner.wakeAll();
 
@@ -340,11 +340,9 @@ class CallCombinerTest {
                 },
                 clock::get);
         Future<long[]> first = occupy(combiner, entered);
-        Future<long[]> second = threads.submit(() -> combiner.decide(request(2)));
-        awaitWaiting(combiner, 1);
+        Future<long[]> second = enqueue(combiner, request(2));
         clock.addAndGet(300);
-        Future<long[]> third = threads.submit(() -> combiner.decide(request(3)));
-        awaitWaiting(combiner, 2);
+        Future<long[]> third = enqueue(combiner, request(3));
         release.countDown();
 
         first.get(10, TimeUnit.SECONDS);
@@ -453,9 +451,7 @@ class CallCombinerTest {
         Future<long[]> first = occupy(combiner, entered);
         List<CompletableFuture<long[]>> later = new ArrayList<>();
         for (long id = 2; id <= 3; id++) {
-            long it = id;
-            later.add(CompletableFuture.supplyAsync(() -> combiner.decide(request(it)), threads));
-            awaitWaiting(combiner, (int) id - 1);
+            later.add(enqueue(combiner, request(id)));
         }
         release.countDown();
 
