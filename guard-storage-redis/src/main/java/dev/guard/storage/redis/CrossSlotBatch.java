@@ -22,10 +22,11 @@ import org.slf4j.LoggerFactory;
  * <p>All slots' scripts are sent at once, so an admitted batch still costs one round trip of latency. Each script
  * journals the text of every state it wrote, before and after. When every slot admits, the batch is admitted. When
  * some slot rejects, every slot that admitted (and so committed) runs {@code refund.lua}: a key that nobody wrote
- * since gets its exact previous text back; a key that others wrote since loses only this batch's permits (tokens put
- * back, a count or a log entry taken out, a duplicate window's item forgotten again and an item that the batch's
- * pair pushed out early remembered again). The outcomes reported are each slot's, computed against that slot's state
- * before the batch, exactly as one script would have computed them.
+ * since gets its exact previous text back (another limit's state, which the batch read as absent, with its expiry);
+ * a key that others wrote since loses only this batch's permits (tokens put back, a count or a log entry taken out, a
+ * duplicate window's item forgotten again and an item that the batch's pair pushed out early remembered again). The
+ * outcomes reported are each slot's, computed against that slot's state before the batch, exactly as one script
+ * would have computed them.
  *
  * <p>What differs from a single-slot batch: between the commit and the refund (one round trip) other callers see the
  * refunded permits as taken, so under contention a cross-slot batch can reject a request that a single script would

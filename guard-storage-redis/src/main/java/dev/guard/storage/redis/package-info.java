@@ -73,10 +73,11 @@
  *       its slot, each journaling the text of every state it wrote, before and after;
  *   <li>when every slot admits, the batch is admitted;
  *   <li>when a slot rejects, every slot that committed runs {@code refund.lua}: a key nobody wrote since gets its
- *       previous text back exactly; a key others wrote since loses only this batch's permits (tokens back, a count or
- *       log entry out, a duplicate window's item forgotten again if the key still holds it as the batch wrote it, a
- *       cooldown that is someone else's kept). The outcomes are those each slot computed against its state before
- *       the batch, as one call would have.
+ *       previous text back exactly (another limit's state, which the batch read as absent, with its expiry too); a
+ *       key others wrote since loses only this batch's permits (tokens back, a count or log entry out, a duplicate
+ *       window's item forgotten again if the key still holds it as the batch wrote it, a cooldown that is someone
+ *       else's kept). The outcomes are those each slot computed against its state before the batch, as one call
+ *       would have.
  * </ol>
  *
  * <p>A duplicate window's refund leaves the pairs the key would hold had the batch never committed, as far as the

@@ -1,10 +1,27 @@
 
+-- The journal's text for another limit's state at key, raw, that a commit is about to overwrite (of another shape, or
+-- dated: it reads as absent but stays, as the reference keeps it): '@', the Redis time in milliseconds when the key
+-- expires (-1: never), a space, then raw, so that a refund can put back the text and its expiry.
+local function another(key, raw)
+  local at = redis.pcall('PEXPIRETIME', key)
+  if type(at) ~= 'number' then
+    -- Before Redis 7: the time left, from the server's clock.
+    local left, t = call('PTTL', key), call('TIME')
+    at = -1
+    if left >= 0 then
+      at = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000) + left
+    end
+  end
+  return format('@%d %s', at, raw)
+end
+
 -- Evaluates a batch all-or-nothing: every step is evaluated against the state before the batch, and only when
 -- every step admits does every step commit.
 -- keys: the steps' state keys. args[1]: now in micros, '' for the server's TIME. args[2]: the reply, 'i' the one
 -- step's outcome, 'm' the outcomes, 'j' the outcomes, now, then each step's text before and after the commit (false
--- when absent or not written) so that a cross-slot batch can be refunded. args[3]: the expiry margin in
--- milliseconds. Then one value per step, its text "kind permits a b c" (see step).
+-- when absent or not written; another limit's state as `another` writes it) so that a cross-slot batch can be
+-- refunded. args[3]: the expiry margin in milliseconds. Then one value per step, its text "kind permits a b c" (see
+-- step).
 -- A key whose state reads as absent because it expired is deleted, unless the batch writes it anyway; another limit's
 -- state (of another shape, or dated) stays.
 local function evaluate(keys, args)
@@ -88,6 +105,11 @@ local function evaluate(keys, args)
     local kind, before, written = st[1], false, false
     if admit and writes(kind) then
       local p, a, b, c = st[2], st[3], st[4], st[5]
+      if live then
+        before = raw
+      elseif journal and raw and not stale(raw, kind, now, a, b, c) then
+        before = another(keys[i], raw)
+      end
       if kind == 't' then
         written = bucketPut(keys[i], raw, now, held[h - 1], held[h], p, a, b, c)
       elseif kind == 'w' then
@@ -95,7 +117,6 @@ local function evaluate(keys, args)
       else
         written = put(keys[i], kind, commit(kind, held[h - 1] or nil, now, p, a, b, c), now, raw, a, b, c)
       end
-      before = live and raw
     elseif raw and not live and stale(raw, kind, now, st[3], st[4], st[5]) then
       call('DEL', keys[i])
     end

@@ -2,7 +2,7 @@
 -- Takes back what evaluate.lua committed for the steps of a cross-slot batch whose other slots rejected.
 -- keys: the committed steps' keys. args[1]: the now that evaluate.lua used. args[2]: the expiry margin in
 -- milliseconds. Then 3 values per step: its text "kind permits a b c" (see step), and the text before and after
--- evaluate.lua's commit ('' when absent).
+-- evaluate.lua's commit as it journals them ('' when absent).
 
 -- s without the p permits that a batch took when it turned `held` (nil: absent) into `written`, for a key that others
 -- have written since.
@@ -116,6 +116,17 @@ local function giveBack(kind, s, held, written, now, p, a, b, c)
   return s
 end
 
+-- Puts back at key another limit's state as evaluate.lua's `another` journaled it: its text, and its expiry at the
+-- Redis time it had (a time already past deletes the key, as Redis would have by then).
+local function putBack(key, journaled)
+  local space = find(journaled, ' ', 2, true)
+  local at = tonumber(sub(journaled, 2, space - 1))
+  call('SET', key, sub(journaled, space + 1))
+  if at >= 0 then
+    call('PEXPIREAT', key, format('%d', at))
+  end
+end
+
 local function refund(keys, args)
   local now = tonumber(args[1])
   margin = tonumber(args[2])
@@ -133,13 +144,20 @@ local function refund(keys, args)
     if after == '' then
       after = false
     end
+    -- Another limit's state that the commit overwrote, as evaluate.lua's `another` journals it: the batch read it as
+    -- absent.
+    local other = before and sub(before, 1, 1) == '@'
     local cur = call('GET', keys[i])
     if cur == after then
       -- Nobody wrote the key since the batch did: put back exactly what was there.
-      put(keys[i], kind, decode(before), now, cur, a, b, c)
+      if other then
+        putBack(keys[i], before)
+      else
+        put(keys[i], kind, decode(before), now, cur, a, b, c)
+      end
     elseif cur and after then
       -- Others wrote it since: take back only this batch's permits and keep theirs.
-      local s, held, written = decode(cur), decode(before), decode(after)
+      local s, held, written = decode(cur), decode(not other and before), decode(after)
       if shaped(kind, s, a, b) and shaped(kind, written, a, b) and (not held or shaped(kind, held, a, b)) then
         put(keys[i], kind, giveBack(kind, s, held, written, now, p, a, b, c), now, true, a, b, c)
       end
