@@ -98,6 +98,13 @@ public final class JdbcStorage implements Storage {
     private static final Logger LOG = LoggerFactory.getLogger(JdbcStorage.class);
     private static final int H2_DUPLICATE_RETRIES = 10;
     private static final int SWEEP_BATCHES_PER_CALL = 100;
+
+    /** A sweep batch looks at this many batch sizes of keys at most (its window of the key order). */
+    private static final int SWEEP_WINDOW_BATCHES = 8;
+
+    /** The largest key hash: the upper bound of a sweep window that reaches the end of the table. */
+    private static final byte[] LAST_HASH = lastHash();
+
     private static final TableSql.BucketParam[] BUCKET_PARAMS = TableSql.BucketParam.values();
     /** The most decisions that share one call of the evaluate function. */
     static final int MAX_DECISIONS_PER_CALL = 64;
@@ -936,18 +943,24 @@ public final class JdbcStorage implements Storage {
     /**
      * Deletes rows that expired before the {@link Builder#ticker(Ticker) ticker}'s now minus the {@link
      * Builder#sweepGrace(Duration) grace}, in batches of {@link Builder#sweepBatchSize(int)}, each its own short
-     * transaction that skips rows a decision holds. One call walks at most 100 batches and continues where the last
-     * call stopped. The background sweeper calls this; call it yourself when {@link Builder#sweepInterval} is zero.
+     * transaction that skips rows a decision holds. Each batch looks at the next 8 batch sizes of keys at most (a
+     * window of the primary key's order), however few of them have expired, so that no statement reads a large table
+     * of live rows to its end. One call walks at most 100 batches and continues where the last call stopped. The
+     * background sweeper calls this; call it yourself when {@link Builder#sweepInterval} is zero.
      *
      * @return how many rows were deleted
      * @throws GuardStorageException if the database fails
      */
     public synchronized long sweep() {
         long before = ticker.epochMicros() - sweepGraceMicros;
+        int window = sweepBatchSize * SWEEP_WINDOW_BATCHES;
         long total = 0;
         for (int batch = 0; batch < SWEEP_BATCHES_PER_CALL; batch++) {
             byte[] from = sweepCursor;
+            // The batch's expired rows in key order, which the cursor passes; the sweep deletes those it locked.
             List<byte[]> found = new ArrayList<>();
+            // The last key of the batch's window, or null when the window reaches the end of the table.
+            byte[][] windowEnd = new byte[1][];
             total += inTransaction("sweep", c -> {
                 if (dialect == JdbcDialect.MARIADB || dialect == JdbcDialect.MYSQL) {
                     // REPEATABLE READ would lock the scanned gaps and hold up first touches; no gap locks wanted.
@@ -955,23 +968,47 @@ public final class JdbcStorage implements Storage {
                         s.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
                     }
                 }
-                try (PreparedStatement ps = c.prepareStatement(sql.sweepSelect())) {
-                    ps.setQueryTimeout(timeoutSeconds);
+                // A batch looks at the next `window` keys at most, however few of them have expired: without an index
+                // on expires_at, a search for expired rows alone would read the rest of a table of live rows in one
+                // statement, past any statement timeout, and the cursor would never move.
+                List<byte[]> ends = keyHashes(c, sql.sweepWindowEnd(), ps -> {
                     ps.setBytes(1, from);
-                    ps.setLong(2, before);
-                    ps.setInt(3, sweepBatchSize);
-                    try (ResultSet rs = ps.executeQuery()) {
-                        while (rs.next()) {
-                            found.add(rs.getBytes(1));
-                        }
+                    ps.setInt(2, window - 1);
+                });
+                windowEnd[0] = ends.isEmpty() ? null : ends.get(0);
+                byte[] to = ends.isEmpty() ? LAST_HASH : ends.get(0);
+                List<byte[]> locked;
+                if (sql.sweepLocksSeparately()) {
+                    found.addAll(keyHashes(c, sql.sweepFind(), ps -> {
+                        ps.setBytes(1, from);
+                        ps.setBytes(2, to);
+                        ps.setLong(3, before);
+                        ps.setInt(4, sweepBatchSize);
+                    }));
+                    if (found.isEmpty()) {
+                        return 0L;
                     }
+                    // Rows that a decision revived since are no longer expired, and are neither locked nor deleted.
+                    locked = keyHashes(c, sql.sweepLockRange(), ps -> {
+                        ps.setBytes(1, found.get(0));
+                        ps.setBytes(2, found.get(found.size() - 1));
+                        ps.setLong(3, before);
+                    });
+                } else {
+                    found.addAll(keyHashes(c, sql.sweepSelect(), ps -> {
+                        ps.setBytes(1, from);
+                        ps.setBytes(2, to);
+                        ps.setLong(3, before);
+                        ps.setInt(4, sweepBatchSize);
+                    }));
+                    locked = found;
                 }
-                if (found.isEmpty()) {
+                if (locked.isEmpty()) {
                     return 0L;
                 }
                 try (PreparedStatement ps = c.prepareStatement(sql.sweepDelete())) {
                     ps.setQueryTimeout(timeoutSeconds);
-                    for (byte[] hash : found) {
+                    for (byte[] hash : locked) {
                         ps.setBytes(1, hash);
                         ps.setLong(2, before);
                         ps.addBatch();
@@ -983,26 +1020,39 @@ public final class JdbcStorage implements Storage {
                     return deleted;
                 }
             });
-            byte[] next = found.isEmpty() ? null : successor(found.get(found.size() - 1));
-            if (found.size() < sweepBatchSize || next == null) {
+            if (found.size() == sweepBatchSize) {
+                // The batch filled up inside its window: the next one goes on after its last row.
+                sweepCursor = found.get(found.size() - 1);
+            } else if (windowEnd[0] != null) {
+                // The whole window was looked at.
+                sweepCursor = windowEnd[0];
+            } else {
+                // The end of the table: the next call starts over.
                 sweepCursor = new byte[KeyCodec.HASH_BYTES];
                 break;
             }
-            sweepCursor = next;
         }
         return total;
     }
 
-    /** The smallest hash after {@code hash}, or null when it is the largest. */
-    private static byte[] successor(byte[] hash) {
-        byte[] next = hash.clone();
-        for (int i = next.length - 1; i >= 0; i--) {
-            next[i]++;
-            if (next[i] != 0) {
-                return next;
+    @FunctionalInterface
+    private interface Parameters {
+        void bind(PreparedStatement ps) throws SQLException;
+    }
+
+    /** The key hashes that {@code query} answers in its first column, under the statement timeout. */
+    private List<byte[]> keyHashes(Connection c, String query, Parameters parameters) throws SQLException {
+        List<byte[]> hashes = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement(query)) {
+            ps.setQueryTimeout(timeoutSeconds);
+            parameters.bind(ps);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    hashes.add(rs.getBytes(1));
+                }
             }
         }
-        return null;
+        return hashes;
     }
 
     private void sweepQuietly() {
@@ -1128,6 +1178,12 @@ public final class JdbcStorage implements Storage {
         } catch (SQLException | RuntimeException e) {
             failure.addSuppressed(e);
         }
+    }
+
+    private static byte[] lastHash() {
+        byte[] hash = new byte[KeyCodec.HASH_BYTES];
+        Arrays.fill(hash, (byte) 0xFF);
+        return hash;
     }
 
     private static long micros(Duration d) {
@@ -1298,7 +1354,10 @@ public final class JdbcStorage implements Storage {
             return this;
         }
 
-        /** How many rows one sweeper transaction deletes at most (default 500). */
+        /**
+         * How many rows one sweeper transaction deletes at most (default 500); it looks at 8 times as many keys at
+         * most.
+         */
         public Builder sweepBatchSize(int size) {
             if (size < 1 || size > 10_000) {
                 throw new IllegalArgumentException("sweepBatchSize must be between 1 and 10000 but was " + size);

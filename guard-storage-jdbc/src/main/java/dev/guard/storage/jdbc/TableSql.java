@@ -312,11 +312,48 @@ final class TableSql {
     }
 
     /**
-     * The next expired rows after a key hash, locked, skipping rows that a decision holds: key hash, expiry, limit.
-     * Walks the primary key, so that successive batches make progress without an index on expires_at.
+     * The key a sweep window ends with: the key hash at an offset after a key hash (key hash, offset), or no row when
+     * fewer keys follow. Reads the primary key only, as far as the offset.
+     */
+    String sweepWindowEnd() {
+        return "SELECT key_hash FROM " + table + " WHERE key_hash > ? ORDER BY key_hash LIMIT 1 OFFSET ?";
+    }
+
+    /**
+     * The next expired rows of a window of the key order, locked, skipping rows that a decision holds: key hash after
+     * which the window starts, its last key hash, expiry, limit. Walks the primary key within the window, so that
+     * successive batches make progress without an index on expires_at. Not on H2 ({@link #sweepLocksSeparately()}).
      */
     String sweepSelect() {
-        return "SELECT key_hash FROM " + table + " WHERE key_hash > ? AND expires_at <= ? ORDER BY key_hash LIMIT ?"
+        return "SELECT key_hash FROM " + table + " WHERE key_hash > ? AND key_hash <= ? AND expires_at <= ?"
+                + " ORDER BY key_hash LIMIT ? FOR UPDATE SKIP LOCKED";
+    }
+
+    /**
+     * Whether the sweeper finds a batch with a plain read first and then locks it with {@link #sweepLockRange()}. On
+     * H2 a locking read with ORDER BY does not stop at its LIMIT: it reads every row after the key hash and locks
+     * every expired one among them before it sorts, so that one batch would hold up decisions on expired keys far
+     * beyond its own rows.
+     */
+    boolean sweepLocksSeparately() {
+        return dialect == JdbcDialect.H2;
+    }
+
+    /**
+     * The next expired rows of a window of the key order, without locking them: key hash after which the window
+     * starts, its last key hash, expiry, limit.
+     */
+    String sweepFind() {
+        return "SELECT key_hash FROM " + table + " WHERE key_hash > ? AND key_hash <= ? AND expires_at <= ?"
+                + " ORDER BY key_hash LIMIT ?";
+    }
+
+    /**
+     * The expired rows from one key hash to another (both included), locked, skipping rows that a decision holds:
+     * first key hash, last key hash, expiry.
+     */
+    String sweepLockRange() {
+        return "SELECT key_hash FROM " + table + " WHERE key_hash >= ? AND key_hash <= ? AND expires_at <= ?"
                 + " FOR UPDATE SKIP LOCKED";
     }
 

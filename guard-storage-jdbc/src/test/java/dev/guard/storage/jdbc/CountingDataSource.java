@@ -1,16 +1,10 @@
 package dev.guard.storage.jdbc;
 
-import java.io.PrintWriter;
 import java.lang.reflect.InvocationHandler;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Method;
 import java.lang.reflect.Proxy;
 import java.sql.Connection;
-import java.sql.SQLException;
-import java.sql.SQLFeatureNotSupportedException;
 import java.sql.Statement;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.logging.Logger;
 import javax.sql.DataSource;
 
 /**
@@ -18,13 +12,12 @@ import javax.sql.DataSource;
  * in one round trip) and transaction control (commit, rollback, and auto-commit switches, which MariaDB's driver sends
  * as statements).
  */
-final class CountingDataSource implements DataSource {
-    private final DataSource target;
+final class CountingDataSource extends WrappingDataSource {
     final AtomicInteger executions = new AtomicInteger();
     final AtomicInteger transactionControl = new AtomicInteger();
 
     CountingDataSource(DataSource target) {
-        this.target = target;
+        super(target);
     }
 
     int total() {
@@ -37,16 +30,7 @@ final class CountingDataSource implements DataSource {
     }
 
     @Override
-    public Connection getConnection() throws SQLException {
-        return wrap(target.getConnection());
-    }
-
-    @Override
-    public Connection getConnection(String user, String password) throws SQLException {
-        return wrap(target.getConnection(user, password));
-    }
-
-    private Connection wrap(Connection connection) {
+    Connection wrap(Connection connection) {
         InvocationHandler handler = (proxy, method, args) -> {
             String name = method.getName();
             if (name.equals("commit") || name.equals("rollback")) {
@@ -82,48 +66,5 @@ final class CountingDataSource implements DataSource {
             return new Class<?>[] {java.sql.PreparedStatement.class};
         }
         return new Class<?>[] {Statement.class};
-    }
-
-    private static Object invoke(Method method, Object target, Object[] args) throws Throwable {
-        try {
-            return method.invoke(target, args);
-        } catch (InvocationTargetException e) {
-            throw e.getCause();
-        }
-    }
-
-    @Override
-    public PrintWriter getLogWriter() throws SQLException {
-        return target.getLogWriter();
-    }
-
-    @Override
-    public void setLogWriter(PrintWriter out) throws SQLException {
-        target.setLogWriter(out);
-    }
-
-    @Override
-    public void setLoginTimeout(int seconds) throws SQLException {
-        target.setLoginTimeout(seconds);
-    }
-
-    @Override
-    public int getLoginTimeout() throws SQLException {
-        return target.getLoginTimeout();
-    }
-
-    @Override
-    public Logger getParentLogger() throws SQLFeatureNotSupportedException {
-        return target.getParentLogger();
-    }
-
-    @Override
-    public <T> T unwrap(Class<T> iface) throws SQLException {
-        return target.unwrap(iface);
-    }
-
-    @Override
-    public boolean isWrapperFor(Class<?> iface) throws SQLException {
-        return target.isWrapperFor(iface);
     }
 }

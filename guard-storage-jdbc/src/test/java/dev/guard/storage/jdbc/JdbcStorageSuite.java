@@ -669,6 +669,109 @@ abstract class JdbcStorageSuite {
                 .isEqualTo(Outcome.admitted(0));
     }
 
+    /**
+     * One sweep batch of 2 rows, in flight (its rows locked, its transaction open), must leave every other row free:
+     * a decision on a live row the batch walked past, a first touch of a new key between its rows and a decision
+     * that revives an expired row after it all go through at once. The sweep then goes on past a run of live rows
+     * longer than a batch, deletes every row that expired and keeps the revived one.
+     */
+    @Test
+    void sweep_batchInFlight_locksNothingButItsOwnRows() throws SQLException {
+        String table = "guard_sweep_lock_test";
+        JdbcStorage decisions = track(configure(database().builder(table))
+                .timeout(Duration.ofSeconds(1))
+                .build());
+        execute("DELETE FROM " + table);
+        List<StateKey> keys = new ArrayList<>();
+        for (int i = 0; i < 14; i++) {
+            keys.add(key("sweep-lock"));
+        }
+        keys.sort((a, b) -> Arrays.compareUnsigned(KeyCodec.keyHash(a), KeyCodec.keyHash(b)));
+        // In key hash order: 3 live rows, then expired ones, the batch's 2 (3 and 6) around a new key (4) and a
+        // live row (5); the expired row 7 is revived while the batch is in flight.
+        List<Integer> live = List.of(0, 1, 2, 5, 12);
+        int fresh = 4;
+        int revived = 7;
+        Cooldown shortCooldown = new Cooldown(Duration.ofSeconds(5));
+        Cooldown longCooldown = new Cooldown(Duration.ofHours(1));
+        for (int i = 0; i < keys.size(); i++) {
+            if (i != fresh) {
+                assertThat(decisions.acquire(keys.get(i), live.contains(i) ? longCooldown : shortCooldown, 1, now()))
+                        .isEqualTo(Outcome.admitted(0));
+            }
+        }
+        ticker.advance(Duration.ofSeconds(6));
+
+        List<String> duringBatch = new ArrayList<>();
+        Runnable decide = () -> {
+            for (int i : List.of(5, fresh, revived)) {
+                try {
+                    long outcome = decisions.acquire(keys.get(i), i == 5 ? longCooldown : shortCooldown, 1, now());
+                    duringBatch.add(i + (Outcome.isAdmitted(outcome) ? " admitted" : " rejected"));
+                } catch (GuardStorageException e) {
+                    duringBatch.add(i + " failed: " + e.getMessage());
+                }
+            }
+        };
+        HookedDataSource hooked = new HookedDataSource(database().dataSource(), "SKIP LOCKED", decide);
+        JdbcStorage sweeper = track(configure(JdbcStorage.builder(hooked)
+                        .table(table)
+                        .sweepInterval(Duration.ZERO)
+                        .ticker(ticker)
+                        .sweepGrace(Duration.ZERO)
+                        .sweepBatchSize(2))
+                .build());
+
+        long deleted = sweeper.sweep();
+        assertThat(hooked.ran()).isTrue();
+        assertThat(duringBatch).containsExactly("5 rejected", "4 admitted", "7 admitted");
+        assertThat(deleted).as("expired rows deleted").isEqualTo(7);
+        assertThat(tableRows(table)).as("live, new and revived rows").isEqualTo(7);
+        ticker.advance(Duration.ofSeconds(1));
+        assertThat(Outcome.isAdmitted(decisions.acquire(keys.get(revived), shortCooldown, 1, now())))
+                .as("the revived cooldown still runs")
+                .isFalse();
+        assertThat(Outcome.isAdmitted(decisions.acquire(keys.get(fresh), shortCooldown, 1, now())))
+                .isFalse();
+    }
+
+    /**
+     * A sweep batch looks at a window of 8 batch sizes of keys at most, however few of them have expired: with batches
+     * of one row, one call (100 batches) looks at 800 keys at most, so an expired row behind 850 live ones is left to
+     * the next call, which goes on where the first stopped. A search for expired rows alone would have read past all
+     * the live rows in one statement (a large table of them would run past the statement timeout, for ever).
+     */
+    @Test
+    void sweep_liveRowsBeyondOneCallsWindows_areLookedAtOverSeveralCalls() throws SQLException {
+        String table = "guard_sweep_window_test";
+        JdbcStorage storage = track(configure(database()
+                        .builder(table)
+                        .ticker(ticker)
+                        .sweepGrace(Duration.ZERO)
+                        .sweepBatchSize(1))
+                .build());
+        execute("DELETE FROM " + table);
+        List<StateKey> keys = new ArrayList<>();
+        for (int i = 0; i < 851; i++) {
+            keys.add(key("sweep-window"));
+        }
+        keys.sort((a, b) -> Arrays.compareUnsigned(KeyCodec.keyHash(a), KeyCodec.keyHash(b)));
+        Cooldown shortCooldown = new Cooldown(Duration.ofSeconds(5));
+        Cooldown longCooldown = new Cooldown(Duration.ofHours(1));
+        for (int i = 0; i < keys.size(); i++) {
+            Cooldown cooldown = i == keys.size() - 1 ? shortCooldown : longCooldown;
+            assertThat(storage.acquire(keys.get(i), cooldown, 1, now())).isEqualTo(Outcome.admitted(0));
+        }
+        ticker.advance(Duration.ofSeconds(6));
+
+        assertThat(storage.sweep())
+                .as("the first call's 100 windows end before the expired row")
+                .isZero();
+        assertThat(storage.sweep()).as("the second call goes on and reaches it").isEqualTo(1);
+        assertThat(tableRows(table)).isEqualTo(850);
+        assertThat(storage.sweep()).as("starts over, nothing left to delete").isZero();
+    }
+
     @Test
     void decisions_rowLockedLongerThanTheTimeout_failWithGuardStorageExceptionAndRecover() throws Exception {
         JdbcStorage storage = track(
@@ -720,6 +823,29 @@ abstract class JdbcStorageSuite {
         assertThat(storage.removeMember(member)).isTrue();
         assertThat(storage.removeMember(member)).isFalse();
         assertThat(rowCount(KeyCodec.keyHash(member))).isZero();
+    }
+
+    private void execute(String statement) throws SQLException {
+        try (Connection c = database().dataSource().getConnection();
+                PreparedStatement ps = c.prepareStatement(statement)) {
+            ps.executeUpdate();
+            if (!c.getAutoCommit()) {
+                c.commit();
+            }
+        }
+    }
+
+    private long tableRows(String table) throws SQLException {
+        try (Connection c = database().dataSource().getConnection();
+                PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM " + table);
+                ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            long n = rs.getLong(1);
+            if (!c.getAutoCommit()) {
+                c.commit();
+            }
+            return n;
+        }
     }
 
     private long rowCount(byte[] hash) throws SQLException {
