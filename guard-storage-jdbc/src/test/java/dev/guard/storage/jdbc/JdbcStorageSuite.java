@@ -108,6 +108,16 @@ abstract class JdbcStorageSuite {
         return new StateKey(prefix + scope, "user-" + UUID.randomUUID());
     }
 
+    /** {@code n} new keys of {@code scope}, in the order of their key hashes (the primary key's order). */
+    private List<StateKey> keysInHashOrder(String scope, int n) {
+        List<StateKey> keys = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            keys.add(key(scope));
+        }
+        keys.sort((a, b) -> Arrays.compareUnsigned(KeyCodec.keyHash(a), KeyCodec.keyHash(b)));
+        return keys;
+    }
+
     private long now() {
         return ticker.epochMicros();
     }
@@ -682,11 +692,7 @@ abstract class JdbcStorageSuite {
                 .timeout(Duration.ofSeconds(1))
                 .build());
         execute("DELETE FROM " + table);
-        List<StateKey> keys = new ArrayList<>();
-        for (int i = 0; i < 14; i++) {
-            keys.add(key("sweep-lock"));
-        }
-        keys.sort((a, b) -> Arrays.compareUnsigned(KeyCodec.keyHash(a), KeyCodec.keyHash(b)));
+        List<StateKey> keys = keysInHashOrder("sweep-lock", 14);
         // In key hash order: 3 live rows, then expired ones, the batch's 2 (3 and 6) around a new key (4) and a
         // live row (5); the expired row 7 is revived while the batch is in flight.
         List<Integer> live = List.of(0, 1, 2, 5, 12);
@@ -751,11 +757,7 @@ abstract class JdbcStorageSuite {
                         .sweepBatchSize(1))
                 .build());
         execute("DELETE FROM " + table);
-        List<StateKey> keys = new ArrayList<>();
-        for (int i = 0; i < 851; i++) {
-            keys.add(key("sweep-window"));
-        }
-        keys.sort((a, b) -> Arrays.compareUnsigned(KeyCodec.keyHash(a), KeyCodec.keyHash(b)));
+        List<StateKey> keys = keysInHashOrder("sweep-window", 851);
         Cooldown shortCooldown = new Cooldown(Duration.ofSeconds(5));
         Cooldown longCooldown = new Cooldown(Duration.ofHours(1));
         for (int i = 0; i < keys.size(); i++) {
