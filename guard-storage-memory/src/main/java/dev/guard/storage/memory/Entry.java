@@ -12,6 +12,8 @@ import java.lang.invoke.VarHandle;
  * <p><b>Cache expiry.</b> Reads go around the cache's bookkeeping (which costs more than everything else on the hot
  * path); the storage tells the cache about a use only when the entry's extension is due ({@link #needsExtension}),
  * and an entry is always due before the cache could drop state that a commit at the cache's clock can still create.
+ * Every change of the expiry is an update of the subject in the cache (never a read), so that the last one made is
+ * also the one on the newest clock.
  */
 abstract class Entry {
     /** No state: the key is absent. */
@@ -103,15 +105,10 @@ abstract class Entry {
      */
     abstract long retire();
 
-    /** The cache lifetime to set at {@code currentNanos} (creation, update): see {@link HolderExpiry}. */
+    /** The cache lifetime to set at {@code currentNanos} (creation, update, renewal): see {@link HolderExpiry}. */
     abstract long lifetimeNanos(long currentNanos);
 
-    /** The cache lifetime to set when a read renews the entry whose remaining lifetime is {@code currentDuration}. */
-    long renewedNanos(long currentNanos, long currentDuration) {
-        return Math.max(currentDuration, lifetimeNanos(currentNanos));
-    }
-
-    /** Notes that the cache read this entry to renew its expiry when its clock read {@code clockMicros}. */
+    /** Notes that the cache renewed this entry's expiry, the storage having read its clock at {@code clockMicros}. */
     abstract void extended(long clockMicros);
 
     /** Whether the cache must renew this entry's expiry before a use at {@code clockMicros}: one compare. */

@@ -321,24 +321,16 @@ final class Group extends Entry {
         return false;
     }
 
+    /**
+     * The lifetime to grant at {@code currentNanos}: the longest of the holders'; noted with the next renewal's due
+     * time, under the group's word so that no slot comes or goes in between. The cache asks inside its update of the
+     * subject and sets what this answers before any other update: what is noted is what the cache keeps.
+     */
     @Override
     long lifetimeNanos(long currentNanos) {
-        return granted(currentNanos, 0);
-    }
-
-    @Override
-    long renewedNanos(long currentNanos, long currentDuration) {
-        return granted(currentNanos, currentDuration);
-    }
-
-    /**
-     * The lifetime to grant at {@code currentNanos}: the longest of the holders' and {@code atLeastNanos}; noted
-     * with the next renewal's due time, under the group's word so that no slot comes or goes in between.
-     */
-    private long granted(long currentNanos, long atLeastNanos) {
         long word = lock();
         try {
-            long lifetime = atLeastNanos;
+            long lifetime = 0;
             long interval = 0;
             Object[] s = slots;
             for (int i = 2; i < 2 + 2 * used; i += 2) {
@@ -366,6 +358,6 @@ final class Group extends Entry {
 
     @Override
     void extended(long clockMicros) {
-        // The cache's read asked granted(), which noted the renewal.
+        // The cache's update asked lifetimeNanos(), which noted the renewal.
     }
 }

@@ -5,9 +5,10 @@ import com.github.benmanes.caffeine.cache.Expiry;
 /**
  * The cache's per-subject expiry: each entry says how long it must live ({@link Entry#lifetimeNanos}). For a lone
  * holder changed in place that is two of its {@linkplain Holder#intervalMicros intervals}; for a group, the longest
- * of its holders'. The storage reads quietly and renews an entry through a cache read only once its renewal is due
- * ({@link Entry#needsExtension}); such a read keeps the longer of the remaining and the new lifetime. A lone holder
- * therefore lives more than one and at most two intervals after its last use.
+ * of its holders'. The storage reads quietly and renews an entry only once its renewal is due ({@link
+ * Entry#needsExtension}), through the cache's update of the subject; a read never changes the expiry (the cache
+ * applies a read's by a compare-and-set that may be lost). A lone holder therefore lives more than one and at most
+ * two intervals after its last use.
  */
 final class HolderExpiry implements Expiry<String, Entry> {
     @Override
@@ -22,6 +23,6 @@ final class HolderExpiry implements Expiry<String, Entry> {
 
     @Override
     public long expireAfterRead(String subject, Entry entry, long currentTime, long currentDuration) {
-        return entry.renewedNanos(currentTime, currentDuration);
+        return currentDuration;
     }
 }

@@ -2,6 +2,7 @@ package dev.guard.storage.memory;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.Expiry;
 import com.github.benmanes.caffeine.cache.Policy;
 import com.github.benmanes.caffeine.cache.RemovalCause;
 import dev.guard.limit.Cooldown;
@@ -28,6 +29,7 @@ import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BiFunction;
 import java.util.function.UnaryOperator;
 
 /**
@@ -60,7 +62,9 @@ import java.util.function.UnaryOperator;
  * one to two intervals after that key's last use, an interval being the limit's longest ttl ({@link
  * LimitSpec#maxTtlMicros()}, rounded up to at most twice that for token buckets) plus one millisecond; gates and
  * memberships until their deadline; records for ever. Reads do not touch the cache's expiry; a use renews it only
- * once it is due, which an entry always is before the cache could drop state that a commit then could create. The
+ * once it is due, which an entry always is before the cache could drop state that a commit then could create, and
+ * renews it through the cache's update of the subject (once an interval, under the cache's lock of that entry), so
+ * that of renewals and updates racing on older and newer clocks the newest always stays. The
  * cache evicts during its maintenance, which writes trigger and which runs on the calling thread unless an
  * {@linkplain Builder#executor executor} is given; no thread is started. State whose ttl ended on the newest clock
  * seen may be gone even for a later call that carries an earlier time, and deadlines before 1970 count as passed.
@@ -115,7 +119,7 @@ public final class MemoryStorage implements Storage {
                 .initialCapacity(builder.initialCapacity)
                 .executor(builder.executor)
                 .ticker(clock)
-                .expireAfter(new HolderExpiry())
+                .expireAfter(builder.expiry)
                 .evictionListener(MemoryStorage::evicted)
                 .build();
         this.map = cache.asMap();
@@ -147,13 +151,30 @@ public final class MemoryStorage implements Storage {
         if (entry != null) {
             long clockMicros = clock.newestMicros();
             if (entry.needsExtension(clockMicros)) {
-                entry = cache.getIfPresent(subject);
+                entry = renew(subject);
                 if (entry != null) {
                     entry.extended(clockMicros);
                 }
             }
         }
         return entry;
+    }
+
+    /** Keeps a subject's entry as it is: the cache's update then sets the lifetime the entry asks for now. */
+    private static final BiFunction<String, Entry, Entry> KEEP = (subject, entry) -> entry;
+
+    /**
+     * Renews the expiry of {@code subject}'s entry; answers the entry, or null if the subject has none (it expired).
+     *
+     * <p>Through the cache's atomic update of the subject, not a read: an update reads the cache's clock, asks the
+     * entry for its lifetime and sets it in one step that no other update of the subject interleaves with, so the
+     * expiry that stays is the newest clock's, and what the entry noted of it (a group, inside {@link
+     * Entry#lifetimeNanos}) is what the cache keeps. A read's renewal is a compare-and-set that loses, without a
+     * word, to any change of the expiry since the read began (another renewal or an update, on an older clock): the
+     * storage would then expect a lifetime the cache never set, and skip the renewals that keep its state.
+     */
+    private Entry renew(String subject) {
+        return map.computeIfPresent(subject, KEEP);
     }
 
     /** The live holder at {@code key}, or null. */
@@ -184,7 +205,7 @@ public final class MemoryStorage implements Storage {
     private Holder added(Group group, String scope, LimitSpec spec, long nowMicros) {
         long clockMicros = clock.newestMicros();
         Holder holder = group.add(fresh(scope, spec, nowMicros, clockMicros), clockMicros);
-        if (holder == null || (group.needsExtension(clockMicros) && cache.getIfPresent(group.subject) != group)) {
+        if (holder == null || (group.needsExtension(clockMicros) && renew(group.subject) != group)) {
             return null;
         }
         sweep();
@@ -410,7 +431,7 @@ public final class MemoryStorage implements Storage {
         if (holder instanceof ArrayHolder a) {
             long clockMicros = clock.newestMicros();
             if (a.outlived(clockMicros)) {
-                Entry entry = cache.getIfPresent(subject);
+                Entry entry = renew(subject);
                 if (entry != null) {
                     entry.extended(clockMicros);
                 }
@@ -997,6 +1018,7 @@ public final class MemoryStorage implements Storage {
     public static final class Builder {
         private int initialCapacity = 16;
         private Executor executor = Runnable::run;
+        private Expiry<String, Entry> expiry = new HolderExpiry();
 
         private Builder() {}
 
@@ -1028,6 +1050,15 @@ public final class MemoryStorage implements Storage {
                 throw new IllegalArgumentException("executor must not be null");
             }
             this.executor = executor;
+            return this;
+        }
+
+        /**
+         * For tests in this package: the cache's expiry instead of a plain {@link HolderExpiry} (a wrapper of one that
+         * holds a thread inside a callback, to play a race).
+         */
+        Builder expiry(Expiry<String, Entry> expiry) {
+            this.expiry = Objects.requireNonNull(expiry, "expiry must not be null");
             return this;
         }
 
