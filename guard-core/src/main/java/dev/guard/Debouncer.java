@@ -32,7 +32,8 @@ import org.slf4j.LoggerFactory;
  * themselves, so its bursts live in this process's memory, not in the storage. Time comes from the {@link Ticker};
  * {@link #flushDue()} hands over whatever is due at the ticker's now, which is how tests drive it with a {@link
  * ManualTicker}; {@link #start} calls it periodically. Thread-safe. Bursts are handed over in the thread that calls
- * {@link #flushDue()} (or the one whose {@link #offer} fills a burst to {@code maxBurst}).
+ * {@link #flushDue()} or {@link #flushAll()}, or in the one whose {@link #offer} fills a burst to {@code maxBurst} or
+ * finds its key's burst due. A handler that throws loses that burst (logged); the debouncer goes on.
  *
  * @param <M> the bot's update type
  */
@@ -59,12 +60,12 @@ public final class Debouncer<M> {
         }
     }
 
-    private Debouncer(Builder<M> b) {
+    private Debouncer(Builder<M> b, Duration maxWait) {
         this.key = b.key;
         this.handler = b.handler;
         this.ticker = b.ticker;
         this.windowMicros = Durations.toMicrosSaturated(b.window);
-        this.maxWaitMicros = Durations.toMicrosSaturated(b.maxWait);
+        this.maxWaitMicros = Durations.toMicrosSaturated(maxWait);
         this.maxBurst = b.maxBurst;
     }
 
@@ -76,7 +77,11 @@ public final class Debouncer<M> {
         return new Builder<>(key, handler);
     }
 
-    /** Adds {@code message} to its key's burst; hands the burst over at once if it reached {@code maxBurst}. */
+    /**
+     * Adds {@code message} to its key's burst; hands the burst over at once if it reached {@code maxBurst}. A burst
+     * already due (quiet for the window, or waiting for {@code maxWait}) that no flush has handed over yet is handed
+     * over here, and {@code message} starts a new burst.
+     */
     public void offer(M message) {
         Objects.requireNonNull(message, "message must not be null");
         Object k = key.apply(message);
@@ -85,12 +90,20 @@ public final class Debouncer<M> {
             return;
         }
         long now = ticker.epochMicros();
+        List<M> overdue = null;
         while (true) {
             Burst<M> burst = bursts.computeIfAbsent(k, x -> new Burst<>(now));
             List<M> full = null;
             synchronized (burst) {
                 if (burst.closed) {
                     bursts.remove(k, burst); // handed over concurrently; start a new burst
+                    continue;
+                }
+                if (overdue == null && isDue(burst, now)) {
+                    // Due, but no flush got to it yet: it takes no more messages; hand it over once this one is in.
+                    burst.closed = true;
+                    bursts.remove(k, burst);
+                    overdue = burst.messages;
                     continue;
                 }
                 burst.messages.add(message);
@@ -100,6 +113,9 @@ public final class Debouncer<M> {
                     bursts.remove(k, burst);
                     full = burst.messages;
                 }
+            }
+            if (overdue != null) {
+                deliver(overdue);
             }
             if (full != null) {
                 deliver(full);
@@ -120,8 +136,7 @@ public final class Debouncer<M> {
             Burst<M> burst = entry.getValue();
             List<M> due = null;
             synchronized (burst) {
-                if (!burst.closed
-                        && (now - burst.lastMicros >= windowMicros || now - burst.firstMicros >= maxWaitMicros)) {
+                if (!burst.closed && isDue(burst, now)) {
                     burst.closed = true;
                     due = burst.messages;
                 }
@@ -133,6 +148,11 @@ public final class Debouncer<M> {
             }
         }
         return delivered;
+    }
+
+    /** Whether {@code burst} is quiet for the window, or has waited {@code maxWait}, at {@code now}; under its lock. */
+    private boolean isDue(Burst<M> burst, long now) {
+        return now - burst.lastMicros >= windowMicros || now - burst.firstMicros >= maxWaitMicros;
     }
 
     /** Hands over every pending burst now, due or not (for shutdown). Returns how many. */
@@ -162,7 +182,9 @@ public final class Debouncer<M> {
 
     /**
      * Calls {@link #flushDue()} on {@code scheduler} every {@code resolution}; cancel the returned future to stop.
-     * A burst is handed over at most {@code resolution} after it is due.
+     * A burst is handed over at most {@code resolution} after it is due, plus the time the previous flush took (its
+     * handlers included): the delay runs from the end of one flush to the start of the next. Whatever a handler
+     * throws is logged and costs its burst, and the periodic flush goes on.
      *
      * @throws IllegalArgumentException if {@code resolution} is not positive
      */
@@ -175,7 +197,9 @@ public final class Debouncer<M> {
     private void flushDueQuietly() {
         try {
             flushDue();
-        } catch (RuntimeException e) {
+        } catch (Throwable e) {
+            // Anything escaping would suppress every later run (ScheduledExecutorService's contract): pending bursts
+            // would never be handed over and would pile up.
             LOG.warn("debouncer flush failed", e);
         }
     }
@@ -242,15 +266,15 @@ public final class Debouncer<M> {
          * @throws IllegalArgumentException if {@code maxWait} is shorter than {@code window}
          */
         public Debouncer<M> build() {
-            if (maxWait == null) {
-                // Ten windows, or the window itself where ten would not fit a Duration.
-                maxWait = window.compareTo(LONGEST_WINDOW_TIMES_TEN) > 0 ? window : window.multipliedBy(10);
-            }
-            if (maxWait.compareTo(window) < 0) {
+            // By default ten windows of the window set now, or the window itself where ten would not fit a Duration.
+            Duration wait = maxWait != null
+                    ? maxWait
+                    : window.compareTo(LONGEST_WINDOW_TIMES_TEN) > 0 ? window : window.multipliedBy(10);
+            if (wait.compareTo(window) < 0) {
                 throw new IllegalArgumentException(
-                        "maxWait must not be shorter than window " + window + " but was " + maxWait);
+                        "maxWait must not be shorter than window " + window + " but was " + wait);
             }
-            return new Debouncer<>(this);
+            return new Debouncer<>(this, wait);
         }
     }
 }

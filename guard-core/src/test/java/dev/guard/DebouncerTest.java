@@ -1,6 +1,7 @@
 package dev.guard;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatCode;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.time.Duration;
@@ -10,6 +11,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -147,5 +150,97 @@ class DebouncerTest {
         ticker.advance(Duration.ofDays(365 * 1000));
         longest.flushDue();
         assertThat(handed).isEmpty();
+    }
+
+    @Test
+    void offer_afterTheBurstWentQuiet_startsANewBurstInsteadOfExtendingTheQuietOne() {
+        Debouncer<Part> debouncer = debouncer();
+        debouncer.offer(new Part("a", 0));
+        ticker.advance(Duration.ofMillis(500)); // quiet for the window: the burst is due
+        debouncer.offer(new Part("a", 1)); // arrives before the periodic flush gets to it
+
+        debouncer.flushDue();
+        assertThat(handed).containsExactly(List.of(new Part("a", 0)));
+        ticker.advance(Duration.ofMillis(500));
+        debouncer.flushDue();
+        assertThat(handed).containsExactly(List.of(new Part("a", 0)), List.of(new Part("a", 1)));
+    }
+
+    @Test
+    void offer_afterTheBurstWaitedMaxWait_startsANewBurst() {
+        Debouncer<Part> debouncer = debouncer();
+        for (int i = 0; i < 5; i++) { // parts at 0, 400, ..., 1600 ms with no flush in between
+            debouncer.offer(new Part("mash", i));
+            ticker.advance(Duration.ofMillis(400));
+        }
+        debouncer.offer(new Part("mash", 5)); // 2000 ms after the first: the burst is due
+
+        debouncer.flushDue();
+        assertThat(handed).hasSize(1);
+        assertThat(handed.get(0)).extracting(Part::n).containsExactly(0, 1, 2, 3, 4);
+        assertThat(debouncer.pending()).isEqualTo(1);
+    }
+
+    @Test
+    void start_handlerThrowingAnError_doesNotStopThePeriodicFlush() {
+        // An executor that only records the periodic task, so that the test runs it. A task that throws has its
+        // later runs suppressed (ScheduledExecutorService's contract), so it must not throw.
+        List<Runnable> tasks = new ArrayList<>();
+        ScheduledThreadPoolExecutor scheduler = new ScheduledThreadPoolExecutor(1) {
+            @Override
+            public ScheduledFuture<?> scheduleWithFixedDelay(
+                    Runnable command, long initialDelay, long delay, TimeUnit unit) {
+                tasks.add(command);
+                return null;
+            }
+        };
+        try {
+            Debouncer<Part> debouncer = Debouncer.<Part>builder(Part::album, burst -> {
+                        if (burst.get(0).n() == 0) {
+                            throw new NoClassDefFoundError("com/example/Missing");
+                        }
+                        handed.add(burst);
+                    })
+                    .window(Duration.ofMillis(500))
+                    .ticker(ticker)
+                    .build();
+            debouncer.start(scheduler, Duration.ofMillis(100));
+            assertThat(tasks).hasSize(1);
+
+            debouncer.offer(new Part("a", 0));
+            ticker.advance(Duration.ofMillis(500));
+            assertThatCode(() -> tasks.get(0).run()).doesNotThrowAnyException();
+            assertThat(debouncer.pending()).isZero();
+
+            debouncer.offer(new Part("b", 1));
+            ticker.advance(Duration.ofMillis(500));
+            tasks.get(0).run();
+            assertThat(handed).containsExactly(List.of(new Part("b", 1)));
+        } finally {
+            scheduler.shutdownNow();
+        }
+    }
+
+    @Test
+    void builder_reusedWithALongerWindow_defaultsMaxWaitToTenOfTheNewWindow() {
+        Debouncer.Builder<Part> builder = Debouncer.<Part>builder(Part::album, handed::add)
+                .window(Duration.ofMillis(100))
+                .ticker(ticker);
+        builder.build();
+        // maxWait was never set: its default follows the window set now (20 s), not the first build's (1 s).
+        Debouncer<Part> debouncer = builder.window(Duration.ofSeconds(2)).build();
+
+        debouncer.offer(new Part("a", 0));
+        for (int i = 1; i <= 10; i++) { // a part every 1.9 s, up to 19 s: never quiet for the window
+            ticker.advance(Duration.ofMillis(1900));
+            debouncer.flushDue();
+            debouncer.offer(new Part("a", i));
+        }
+        debouncer.flushDue();
+        assertThat(handed).isEmpty();
+        ticker.advance(Duration.ofSeconds(1)); // 20 s after the first part, 1 s after the last
+        debouncer.flushDue();
+        assertThat(handed).hasSize(1);
+        assertThat(handed.get(0)).hasSize(11);
     }
 }
