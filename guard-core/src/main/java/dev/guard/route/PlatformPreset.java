@@ -123,7 +123,7 @@ public final class PlatformPreset {
      * @param privateChat the limit of one private chat (any {@link LimitSpec} except gates and memberships)
      * @param groupChat the limit of one group (a group is held to this limit only, not to {@code privateChat})
      * @throws IllegalArgumentException if {@code name} is empty, {@code perSecond} is not positive or not below
-     *     2^53, or a chat limit is missing or is a gate or membership
+     *     2^53, or a chat limit is missing or is a gate, a membership or a duplicate window
      */
     public static PlatformPreset of(String name, long perSecond, LimitSpec privateChat, LimitSpec groupChat) {
         if (name == null || name.isEmpty()) {
@@ -144,7 +144,7 @@ public final class PlatformPreset {
      * This preset with a limit shared by every sender of the pool (and every pool of the same name over the same
      * storage), such as a portfolio's daily reach.
      *
-     * @throws IllegalArgumentException if {@code global} is null, a gate or a membership
+     * @throws IllegalArgumentException if {@code global} is null, a gate, a membership or a duplicate window
      */
     public PlatformPreset withGlobal(LimitSpec global) {
         return new PlatformPreset(
@@ -229,7 +229,10 @@ public final class PlatformPreset {
         if (spec == null) {
             throw new IllegalArgumentException(field + " must not be null");
         }
-        if (spec instanceof dev.guard.limit.Gate || spec instanceof dev.guard.limit.Membership) {
+        if (spec instanceof dev.guard.limit.Gate
+                || spec instanceof dev.guard.limit.Membership
+                || spec instanceof dev.guard.limit.DuplicateWindow) {
+            // A duplicate window's permits are the item it remembers: every send, item 1, would be a duplicate.
             throw new IllegalArgumentException(field + " must be a quota, not " + spec);
         }
         return spec;

@@ -632,7 +632,8 @@ public final class SenderPool {
 
     /**
      * The platform blocked {@code sender}: it takes no more traffic in any pool over the storage (until set {@link
-     * SenderStatus#ACTIVE} again), and a warming sender steps back one stage.
+     * SenderStatus#ACTIVE} again), and a warming sender steps back one stage. Reports of a sender that is blocked (or
+     * retired) already, such as those of the other messages it had in flight, change nothing more.
      *
      * @throws IllegalArgumentException if {@code sender} is unknown
      * @throws GuardStorageException if the storage fails (the block then holds in this process only, until the
@@ -651,6 +652,12 @@ public final class SenderPool {
         int[] stages = new int[2];
         updateRecord(s, now, r -> {
             stages[0] = r.stage();
+            stages[1] = r.stage();
+            if (r.status() != SenderStatus.ACTIVE) {
+                // Blocked or retired already: the reports of the other messages in flight when the platform blocked
+                // it are the same block, which steps back once.
+                return null;
+            }
             stages[1] = s.config.warmUp() == null ? r.stage() : Math.max(0, Math.min(r.stage(), stageCount(s)) - 1);
             return r.withStatus(SenderStatus.BLOCKED).withStage(stages[1], now);
         });
@@ -896,9 +903,9 @@ public final class SenderPool {
             s.stageFailed.set(0);
             s.stageBlocked.set(0);
         }
-        if (old.perSecond != next.perSecond || old.perDay != next.perDay) {
-            // A "not before" learnt from the old limits (a full day's quota) would hide a raised limit for up to a
-            // day. Keep only a gate's deadline: gates do not depend on limits.
+        if (old.perSecond != next.perSecond || old.perDay != next.perDay || old.allowance != next.allowance) {
+            // A "not before" learnt from the old limits (a full day's quota, a warm-up stage's allowance used up)
+            // would hide a raised limit for up to a day. Keep only a gate's deadline: gates do not depend on limits.
             long gate = Math.max(s.coolingUntilMicros, s.localGateMicros);
             s.notBeforeMicros = Math.min(s.notBeforeMicros, gate);
         }

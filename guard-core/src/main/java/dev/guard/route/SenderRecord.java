@@ -83,7 +83,11 @@ record SenderRecord(
             // can give a pool a limit it cannot evaluate.
             long perSecond = Sender.checkCountOrZero("perSecond", Long.parseLong(f[4]));
             long perDay = Sender.checkCountOrZero("perDay", Long.parseLong(f[5]));
-            return new SenderRecord(status, Integer.parseInt(f[2]), Long.parseLong(f[3]), perSecond, perDay, tags);
+            int stage = Integer.parseInt(f[2]);
+            if (stage < 0) {
+                throw new IllegalArgumentException("stage must not be negative but was " + stage);
+            }
+            return new SenderRecord(status, stage, Long.parseLong(f[3]), perSecond, perDay, tags);
         } catch (IllegalArgumentException e) {
             throw new GuardStorageException(
                     "route", "getRecord", "the record of sender '" + sender + "' is not a sender record: " + text, e);

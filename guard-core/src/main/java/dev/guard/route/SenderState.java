@@ -228,7 +228,9 @@ final class SenderState {
             // Delivery latency doubling is the platform queueing our messages: back off before it says 429.
             pace(latencyBackoff, nowMicros);
         } else {
-            double elapsed = pacingAtMicros == 0 ? 0 : (nowMicros - pacingAtMicros) / 1e6;
+            // Recovery per second of sending: at most a second counts per delivery, so that neither a retry_after wait
+            // nor an idle hour undoes a back-off at the first delivery after it.
+            double elapsed = pacingAtMicros == 0 ? 0 : Math.min(1.0, (nowMicros - pacingAtMicros) / 1e6);
             if (pacing < 1.0 && elapsed > 0) {
                 pacing = Math.min(1.0, pacing + recoveryPerSecond * elapsed);
             }

@@ -504,6 +504,42 @@ class SenderPoolTest {
                 .containsExactly(PoolEvent.Type.POOL_EXHAUSTED, PoolEvent.Type.POOL_RECOVERED);
     }
 
+    @Test
+    void retryAfter_backOffHalvesPacing_andTheWaitItselfDoesNotUndoIt() {
+        SenderPool pool = builder(Sender.builder("bot-a").perSecond(10).build()).build();
+        granted(pool.acquire(fresh()));
+        pool.delivered("bot-a", Duration.ofMillis(30));
+        pool.retryAfter("bot-a", Duration.ofSeconds(30));
+        double halved = pool.stats().sender("bot-a").pacing();
+        assertThat(halved).isLessThan(1.0);
+
+        ticker.advance(Duration.ofSeconds(30));
+        granted(pool.acquire(fresh()));
+        pool.delivered("bot-a", Duration.ofMillis(30));
+
+        // One delivery recovers one second's worth (0.05 of the limit by default), not the 30 s of the wait.
+        assertThat(pool.stats().sender("bot-a").pacing())
+                .isCloseTo(halved + 0.05, org.assertj.core.data.Offset.offset(1e-9));
+        int granted = 1;
+        for (SendDecision d = pool.acquire(fresh()); d.granted(); d = pool.acquire(fresh())) {
+            granted++;
+        }
+        assertThat(granted).as("sends in the second after the wait").isLessThan(10);
+    }
+
+    @Test
+    void preset_duplicateWindowAsAQuota_isRejectedNamingTheField() {
+        dev.guard.limit.DuplicateWindow window = new dev.guard.limit.DuplicateWindow(Duration.ofMinutes(10), 16);
+        SlidingWindowLog quota = new SlidingWindowLog(20, Duration.ofMinutes(1));
+
+        assertThatThrownBy(() -> PlatformPreset.of("custom", 30, window, quota))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("privateChat must be a quota, not ");
+        assertThatThrownBy(() -> PlatformPreset.of("custom", 30, quota, quota).withGlobal(window))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("global must be a quota, not ");
+    }
+
     // ------------------------------------------------------------------------------------------------ routing
 
     @Test
@@ -847,6 +883,53 @@ class SenderPoolTest {
 
         assertThat(pool.acquire(fresh().pinnedTo("bot-new")).granted()).isFalse();
         ticker.advance(Duration.ofMillis(1001));
+        assertThat(granted(pool.acquire(fresh().pinnedTo("bot-new")))).isEqualTo("bot-new");
+    }
+
+    @Test
+    void blocked_reportedForEveryMessageInFlight_stepsBackOneStage_andLeavesARetiredSenderRetired() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(10, 20, 40, 80)
+                .withWindow(Duration.ofMinutes(1))
+                .withStageLength(Duration.ofMinutes(1));
+        SenderPool pool = builder(Sender.builder("bot-new").warmUp(schedule).build(), Sender.of("bot-old"))
+                .build();
+        long[] allowances = {10, 20, 40};
+        for (long allowance : allowances) {
+            sendClean(pool, "bot-new", Math.min(allowance, SenderPool.MIN_STAGE_SENT));
+            ticker.advance(Duration.ofMinutes(1));
+            pool.sync();
+            ticker.advance(Duration.ofMinutes(1));
+        }
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(3);
+
+        // The platform banned it with three messages in flight: each reports the block.
+        pool.blocked("bot-new");
+        pool.blocked("bot-new");
+        pool.blocked("bot-new");
+
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(2);
+        assertThat(pool.status("bot-new")).isEqualTo(SenderStatus.BLOCKED);
+        assertThat(events)
+                .filteredOn(e -> e.type() == PoolEvent.Type.WARM_UP_STEPPED_BACK)
+                .hasSize(1);
+        pool.setStatus("bot-old", SenderStatus.RETIRED);
+        pool.blocked("bot-old");
+        assertThat(pool.status("bot-old")).isEqualTo(SenderStatus.RETIRED);
+    }
+
+    @Test
+    void warmUp_stageAdvance_endsTheWaitLearntFromTheUsedUpAllowance() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(10, 100).withStageLength(Duration.ofMinutes(1));
+        SenderPool pool =
+                builder(Sender.builder("bot-new").warmUp(schedule).build()).build();
+        sendClean(pool, "bot-new", 10);
+        assertThat(pool.acquire(fresh())).isInstanceOf(SendDecision.Delayed.class);
+
+        ticker.advance(Duration.ofMinutes(1));
+        pool.sync();
+
+        assertThat(pool.allowance("bot-new")).isEqualTo(100);
+        assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-new");
         assertThat(granted(pool.acquire(fresh().pinnedTo("bot-new")))).isEqualTo("bot-new");
     }
 

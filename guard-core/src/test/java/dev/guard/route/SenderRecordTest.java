@@ -3,6 +3,7 @@ package dev.guard.route;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.guard.spi.GuardStorageException;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.LinkedHashSet;
@@ -55,6 +56,14 @@ class SenderRecordTest {
         assertThatThrownBy(() -> withTags(tags("a|b")).encode())
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("tag must not be empty or hold ',' or '|' but was 'a|b'");
+    }
+
+    @Test
+    void decode_negativeStage_isAStorageFailureNamingTheSender() {
+        assertThatThrownBy(() -> SenderRecord.decode("bot-w", "1|ACTIVE|-1|0|0|0|-".getBytes(StandardCharsets.UTF_8)))
+                .isInstanceOf(GuardStorageException.class)
+                .hasMessageContaining("the record of sender 'bot-w' is not a sender record: 1|ACTIVE|-1|0|0|0|-")
+                .hasRootCauseMessage("stage must not be negative but was -1");
     }
 
     @Test
