@@ -48,8 +48,8 @@ public record GroupComparison(
     /**
      * Runs the test.
      *
-     * @throws IllegalArgumentException if a count is negative or a group's events exceed its trials (see the
-     *     precondition above); the message names the counts, the group and the metric
+     * @throws IllegalArgumentException if {@code metric} is null, a count is negative or a group's events exceed its
+     *     trials (see the precondition above); the message names the counts, the group and the metric
      */
     public static GroupComparison test(
             String groupA, String groupB, Metric metric, long eventsA, long trialsA, long eventsB, long trialsB) {
@@ -69,6 +69,9 @@ public record GroupComparison(
     }
 
     private static void check(String side, String group, Metric metric, long events, long trials) {
+        if (metric == null) {
+            throw new IllegalArgumentException("metric must not be null");
+        }
         String where = " (group '" + group + "', " + metric + ")";
         if (events < 0 || trials < 0) {
             throw new IllegalArgumentException("events" + side + " and trials" + side

@@ -53,9 +53,12 @@ public final class OutboundMessage {
      * This message, carrying content with {@code tags}: only senders allowed (and warmed up enough) to carry every
      * one of them may take it.
      *
-     * @throws IllegalArgumentException if a tag is null or empty
+     * @throws IllegalArgumentException if {@code tags} or a tag is null, or a tag is empty
      */
     public OutboundMessage carrying(String... tags) {
+        if (tags == null) {
+            throw new IllegalArgumentException("tags must not be null");
+        }
         String[] all = Arrays.copyOf(this.tags, this.tags.length + tags.length);
         for (int i = 0; i < tags.length; i++) {
             all[this.tags.length + i] = Sender.checkTag(tags[i]);

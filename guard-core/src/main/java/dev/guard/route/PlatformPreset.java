@@ -5,7 +5,6 @@ import dev.guard.limit.SlidingWindowCounter;
 import dev.guard.limit.SlidingWindowLog;
 import java.time.Duration;
 import java.util.Locale;
-import java.util.Objects;
 
 /**
  * A platform's published limits, ready for a {@link SenderPool}: messages per second per sender, the limits of one
@@ -102,10 +101,16 @@ public final class PlatformPreset {
      * level and shared by all business phone numbers". The pool counts messages, not unique users, against the
      * tier: a user messaged
      * twice counts twice, which errs on the safe side. Replies inside a customer service window do not count
-     * towards the tier on WhatsApp; route them through a pool without the global limit.
+     * towards the tier on WhatsApp, but the pool cannot tell them apart. A pool of its own for them, with a custom
+     * preset ({@link #of}) of the same per-number and per-pair limits and no global one, shares those limits with
+     * this pool only if it has the same name: every limit is kept under its pool's name.
+     *
+     * @throws IllegalArgumentException if {@code tier} is null
      */
     public static PlatformPreset whatsAppCloud(WhatsAppTier tier) {
-        Objects.requireNonNull(tier, "tier must not be null");
+        if (tier == null) {
+            throw new IllegalArgumentException("tier must not be null");
+        }
         LimitSpec global = tier.users == 0
                 ? null
                 : new SlidingWindowCounter(tier.users, Duration.ofHours(24), SenderPool.DAY_BUCKETS);

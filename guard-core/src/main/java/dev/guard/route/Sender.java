@@ -185,10 +185,13 @@ public final class Sender {
         /**
          * Adds content tags it may carry ({@code links}, {@code media}, ...).
          *
-         * @throws IllegalArgumentException if a tag is empty, is {@code "-"} alone, or holds characters other than
-         *     a-z, 0-9, '-', '_', '.'
+         * @throws IllegalArgumentException if {@code tags} is null, or a tag is empty, is {@code "-"} alone, or holds
+         *     characters other than a-z, 0-9, '-', '_', '.'
          */
         public Builder tags(String... tags) {
+            if (tags == null) {
+                throw new IllegalArgumentException("tags must not be null");
+            }
             Arrays.stream(tags).map(Sender::checkTag).forEach(this.tags::add);
             return this;
         }

@@ -91,6 +91,22 @@ class SenderPoolTest {
     }
 
     @Test
+    void nullArguments_areRejectedNamingTheField() {
+        assertThatThrownBy(() -> Sender.builder("bot-a").tags((String[]) null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("tags must not be null");
+        assertThatThrownBy(() -> fresh().carrying((String[]) null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("tags must not be null");
+        assertThatThrownBy(() -> PlatformPreset.whatsAppCloud(null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("tier must not be null");
+        assertThatThrownBy(() -> GroupComparison.test("a", "b", null, 1, 10, 2, 10))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("metric must not be null");
+    }
+
+    @Test
     void feedback_unknownSender_throwsNamingIt() {
         SenderPool pool = pool("bot-a");
 
