@@ -51,8 +51,9 @@ import org.slf4j.LoggerFactory;
  * <p><b>The decision path.</b> The builder compiles the filters once. Per message: the local {@link Filter}s run in
  * the order they were added; then every stateful filter (blocklist, registration, duplicates, throttles, buckets,
  * windows, cooldowns, gates) becomes one step of a single {@link Batch} that the storage evaluates atomically in one
- * call (one round trip on Redis and, mostly, on PostgreSQL: see each storage); then the listeners run. <b>All-or-nothing:</b> when any step rejects,
- * no step consumes: a duplicate does not eat the user's token bucket, a throttled message is not remembered as seen.
+ * call (one round trip on Redis and, mostly, on PostgreSQL: see each storage); then the listeners run.
+ * <b>All-or-nothing:</b> when any step rejects, no step consumes: a duplicate does not eat the user's token bucket, a
+ * throttled message is not remembered as seen.
  * When several steps reject, the decision names the first in the order the filters were added and the longest
  * retry-after among them.
  *
@@ -215,7 +216,7 @@ public final class Guard<M> {
      * {@link dev.guard.spi.GuardStorageException} on failure.
      *
      * @return the deadline now in force
-     * @throws IllegalArgumentException if there is no gate of that name, or it is keyed per user in chat
+     * @throws IllegalArgumentException if there is no gate of that name
      */
     public Instant pause(String gateName, Object id, Duration duration) {
         return pause(null, gateName, id, duration);
@@ -236,9 +237,7 @@ public final class Guard<M> {
                 case USER -> Subjects.user(String.valueOf(Objects.requireNonNull(id, "id must not be null")));
                 case CHAT -> Subjects.chat(String.valueOf(Objects.requireNonNull(id, "id must not be null")));
                 case GLOBAL -> StateKey.GLOBAL;
-                case CHAT_USER ->
-                    throw new IllegalArgumentException("gate '" + gateName
-                            + "' is keyed by CHAT_USER; pause needs a USER, CHAT, GLOBAL or custom-keyed gate");
+                case CHAT_USER -> throw new IllegalStateException("the builder refuses a gate keyed by CHAT_USER");
             };
         }
         long now = plan.ticker.epochMicros();
@@ -267,7 +266,7 @@ public final class Guard<M> {
             boolean allowed;
             try {
                 allowed = local.filter.test(message);
-            } catch (RuntimeException e) {
+            } catch (Exception e) { // also what code without checked exceptions (Kotlin) throws undeclared
                 LOG.warn("filter '{}' threw; the message is rejected", local.name, e);
                 allowed = false;
             }
@@ -408,7 +407,7 @@ public final class Guard<M> {
     private static <M> CharSequence contentOf(Stateful<M> f, M message) {
         try {
             return f.content.apply(message);
-        } catch (RuntimeException e) {
+        } catch (Exception e) { // undeclared checked ones too: see decideLocally
             LOG.warn("content extractor of '{}' threw; the filter does not apply", f.name, e);
             return null;
         }
@@ -425,7 +424,7 @@ public final class Guard<M> {
         }
         try {
             return extractor.apply(message);
-        } catch (RuntimeException e) {
+        } catch (Exception e) { // undeclared checked ones too: see decideLocally
             LOG.warn("key extractor threw; the message is treated as having no such id", e);
             return null;
         }
@@ -609,7 +608,7 @@ public final class Guard<M> {
         for (RejectListener<? super M> listener : plan.rejectListeners) {
             try {
                 listener.onReject(message, decision);
-            } catch (RuntimeException e) {
+            } catch (Exception e) { // undeclared checked ones too: see decideLocally
                 LOG.warn("reject listener threw", e);
             }
         }
@@ -622,7 +621,7 @@ public final class Guard<M> {
             for (GuardListener<? super M> listener : plan.listeners) {
                 try {
                     listener.onDecision(message, decision, nanos);
-                } catch (RuntimeException e) {
+                } catch (Exception e) { // undeclared checked ones too: see decideLocally
                     LOG.warn("listener threw", e);
                 }
             }
@@ -655,7 +654,7 @@ public final class Guard<M> {
     private void sendNotice(M message, Decision decision) {
         try {
             plan.notice.listener.onReject(message, decision);
-        } catch (RuntimeException e) {
+        } catch (Exception e) { // undeclared checked ones too: see decideLocally
             LOG.warn("reject notice threw", e);
         }
     }
@@ -895,13 +894,13 @@ public final class Guard<M> {
             return duplicates(name, key, new DuplicateWindow(window, capacity), content);
         }
 
-        /** A duplicates filter of {@code spec} (a window of items, or a cooldown per content); callers check content. */
+        /** A duplicates filter of {@code spec} (a window of items or a cooldown per content); callers check content. */
         private Builder<M> duplicates(
                 String name, KeyBy key, LimitSpec spec, Function<? super M, ? extends CharSequence> content) {
             return stateful(new Stateful<>(checkedName(name), key(key), null, spec, Reason.DUPLICATE, true, content));
         }
 
-        /** At most {@code limit} messages per aligned {@code window} ({@link FixedWindow}); {@link Reason#THROTTLED}. */
+        /** At most {@code limit} messages per aligned {@code window} ({@link FixedWindow}); {@link Reason#THROTTLED} */
         public Builder<M> throttle(String name, KeyBy key, long limit, Duration window) {
             return limit(name, key, new FixedWindow(limit, window));
         }
@@ -930,6 +929,10 @@ public final class Guard<M> {
         /**
          * A gate that nothing passes while it is closed by {@link Guard#pause}, for example after a platform's
          * retry_after or a moderator's timeout; {@link Reason#COOLDOWN}. Not scoped per handler.
+         *
+         * @throws IllegalArgumentException if {@code key} is {@link KeyBy#CHAT_USER}: {@link Guard#pause} takes one
+         *     id, so nothing could close such a gate; key a gate per user in each chat by a custom key instead
+         *     ({@link #limit(String, Function, LimitSpec)} with {@link Gate#INSTANCE})
          */
         public Builder<M> gate(String name, KeyBy key) {
             return stateful(
@@ -942,7 +945,8 @@ public final class Guard<M> {
          * limit. Scoped per handler, but for a {@link Gate} or a {@link Membership}: those are about the user, as
          * {@link #gate} and the sets are.
          *
-         * @throws IllegalArgumentException for a {@link DuplicateWindow}
+         * @throws IllegalArgumentException for a {@link DuplicateWindow}, or a {@link Gate} keyed by {@link
+         *     KeyBy#CHAT_USER} (see {@link #gate})
          */
         public Builder<M> limit(String name, KeyBy key, LimitSpec spec) {
             return stateful(new Stateful<>(
@@ -1050,6 +1054,12 @@ public final class Guard<M> {
         }
 
         private Builder<M> stateful(Stateful<M> filter) {
+            if (filter.spec instanceof Gate && filter.customKey == null && filter.keyBy == KeyBy.CHAT_USER) {
+                // pause(...) closes a gate for one id; a key of two ids would be a gate that never closes.
+                throw new IllegalArgumentException("key of gate '" + filter.name + "' must not be CHAT_USER: pause"
+                        + " closes a gate for one id; for one per user in each chat, use a custom key, as in limit(\""
+                        + filter.name + "\", m -> chat + \"/\" + user, Gate.INSTANCE)");
+            }
             claim(filter.name);
             statefuls.add(filter);
             return this;

@@ -7,6 +7,7 @@ import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.Gate;
 import dev.guard.limit.SlidingWindowCounter;
 import dev.guard.spi.ReferenceStorage;
+import java.io.IOException;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -601,5 +602,115 @@ class GuardTest {
                 .hasMessage("window must be at least 1 microsecond but was PT0.000000999S");
         assertThatThrownBy(() -> builder().build().pause("nope", 1L, Duration.ofSeconds(1)))
                 .hasMessage("there is no gate filter named 'nope'");
+    }
+
+    /**
+     * Throws {@code e} without declaring it, as code in Kotlin or Scala (which have no checked exceptions) throws a
+     * bot API's {@link IOException} through Guard's Java interfaces.
+     */
+    @SuppressWarnings("unchecked")
+    private static <E extends Throwable> RuntimeException sneaky(Throwable e) throws E {
+        throw (E) e;
+    }
+
+    @Test
+    void listenersThatThrowCheckedExceptions_areIgnored_andTheDecisionStands() {
+        List<Reason> seen = new ArrayList<>();
+        AtomicInteger notices = new AtomicInteger();
+        Guard<Msg> guard = builder()
+                .throttle("per-user", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .onReject((m, d) -> {
+                    throw sneaky(new IOException("reply failed"));
+                })
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> {
+                    notices.incrementAndGet();
+                    throw sneaky(new IOException("send failed"));
+                })
+                .listener((m, d, nanos) -> {
+                    seen.add(d.reason());
+                    throw sneaky(new IOException("metrics down"));
+                })
+                .listener((m, d, nanos) -> seen.add(d.reason()))
+                .build();
+
+        Decision first = guard.check(Msg.of(1, 10, "a"));
+        Decision throttled = guard.check(Msg.of(1, 10, "b"));
+        Decision async =
+                guard.checkAsync(Msg.of(1, 10, "c")).toCompletableFuture().join();
+
+        assertThat(first.allowed()).isTrue();
+        assertThat(throttled.reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(async.reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(notices).as("one notice in the window").hasValue(1);
+        // Every listener saw every decision: one that threw did not keep the next from running.
+        assertThat(seen)
+                .containsExactly(
+                        Reason.ALLOWED,
+                        Reason.ALLOWED,
+                        Reason.THROTTLED,
+                        Reason.THROTTLED,
+                        Reason.THROTTLED,
+                        Reason.THROTTLED);
+    }
+
+    @Test
+    void filtersAndExtractorsThatThrowCheckedExceptions_rejectOrCountAsNoId_asTheirJavadocSays() {
+        Guard<Msg> guard = Guard.<Msg>builder()
+                .storage(storage)
+                .ticker(ticker)
+                .userId(m -> {
+                    if (m.user() == 13) {
+                        throw sneaky(new IOException("profile lookup failed"));
+                    }
+                    return m.user();
+                })
+                .chatId(Msg::chat)
+                .filter("spam-check", m -> {
+                    if (m.text().equals("unreachable")) {
+                        throw sneaky(new IOException("spam service down"));
+                    }
+                    return true;
+                })
+                .tokenBucket("per-user", KeyBy.USER, 1, 1, Duration.ofHours(1))
+                .duplicates("same-text", KeyBy.CHAT, Duration.ofMinutes(1), m -> {
+                    if (m.text().equals("unreadable")) {
+                        throw sneaky(new IOException("cannot decode"));
+                    }
+                    return m.text();
+                })
+                .build();
+
+        Decision filtered = guard.check(Msg.of(1, 10, "unreachable"));
+        Decision noUser = guard.check(Msg.of(13, 10, "hello"));
+        Decision noContent = guard.check(Msg.of(2, 10, "unreadable"));
+        Decision asyncFiltered = guard.checkAsync(Msg.of(3, 10, "unreachable"))
+                .toCompletableFuture()
+                .join();
+
+        assertThat(filtered.reason()).isEqualTo(Reason.CUSTOM);
+        assertThat(filtered.filter()).isEqualTo("spam-check");
+        assertThat(asyncFiltered.filter()).isEqualTo("spam-check");
+        assertThat(noUser.allowed()).isTrue();
+        assertThat(noUser.remaining()).as("no user: the bucket did not apply").isEqualTo(Long.MAX_VALUE);
+        assertThat(noContent.allowed()).isTrue();
+        assertThat(noContent.remaining()).as("user 2's bucket still applied").isZero();
+    }
+
+    @Test
+    void gate_keyedByUserInChat_isRefusedWhenConfigured_sincePauseCannotCloseIt() {
+        assertThatThrownBy(() -> builder().gate("mute", KeyBy.CHAT_USER))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("key of gate 'mute' must not be CHAT_USER");
+        assertThatThrownBy(() -> builder().limit("mute", KeyBy.CHAT_USER, Gate.INSTANCE))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("key of gate 'mute' must not be CHAT_USER");
+        // What the message suggests: a custom key per user in each chat, which pause closes.
+        Guard<Msg> guard = builder()
+                .limit("mute", m -> m.chat() + "/" + m.user(), Gate.INSTANCE)
+                .build();
+        guard.pause("mute", "10/1", Duration.ofMinutes(5));
+        assertThat(guard.check(Msg.of(1, 10, "x")).reason()).isEqualTo(Reason.COOLDOWN);
+        assertThat(guard.check(Msg.of(1, 11, "x")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(2, 10, "x")).allowed()).isTrue();
     }
 }
