@@ -66,6 +66,19 @@ public record Decision(
         return allowed || !retryAfter.equals(NEVER);
     }
 
+    /**
+     * {@link #retryAfter()} in whole seconds, rounded up: what to tell a user ("try again in 7 s"), where a wait of
+     * 200 ms reads as 1 s rather than 0. Zero when allowed or no wait is needed; {@link Long#MAX_VALUE} for {@link
+     * #NEVER}.
+     */
+    public long retryAfterSeconds() {
+        if (retryAfter.equals(NEVER)) {
+            return Long.MAX_VALUE;
+        }
+        long seconds = retryAfter.getSeconds();
+        return retryAfter.getNano() > 0 ? seconds + 1 : seconds;
+    }
+
     /** Whether the message was rejected. */
     public boolean rejected() {
         return !allowed;

@@ -26,6 +26,18 @@ final class Durations {
      * Checks that {@code value} is at least one microsecond (the storage's unit: a shorter one would be 0 there),
      * naming {@code field} otherwise.
      */
+    /**
+     * {@code value}, checked as {@link #positive} and as a limit's period: below 2^53 microseconds, which every
+     * storage evaluates exactly.
+     */
+    static Duration positivePeriod(String field, Duration value) {
+        positive(field, value);
+        if (toMicrosSaturated(value) >= dev.guard.limit.LimitSpec.EXACT_LIMIT) {
+            throw new IllegalArgumentException(field + " is too long: " + value);
+        }
+        return value;
+    }
+
     static Duration positive(String field, Duration value) {
         if (value == null || value.isNegative() || value.isZero()) {
             throw new IllegalArgumentException(field + " must be positive but was " + value);

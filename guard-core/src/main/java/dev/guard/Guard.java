@@ -400,8 +400,18 @@ public final class Guard<M> {
         if (id instanceof Integer n) {
             return prefix + n.intValue();
         }
-        String text = id.toString();
+        String text = text(id);
         return text == null ? null : prefix + text;
+    }
+
+    /** {@code id.toString()}, or null (no id) when it throws, as an extractor that throws counts. */
+    private static String text(Object id) {
+        try {
+            return id.toString();
+        } catch (Exception e) { // undeclared checked ones too: see decideLocally
+            LOG.warn("an id's toString() threw; the message is treated as having no such id", e);
+            return null;
+        }
     }
 
     private static <M> CharSequence contentOf(Stateful<M> f, M message) {
@@ -415,7 +425,7 @@ public final class Guard<M> {
 
     private static <M> String id(Function<? super M, ?> extractor, M message) {
         Object id = extract(extractor, message);
-        return id == null ? null : id.toString();
+        return id == null ? null : text(id);
     }
 
     private static <M> Object extract(Function<? super M, ?> extractor, M message) {
@@ -868,7 +878,7 @@ public final class Guard<M> {
          */
         public Builder<M> duplicates(
                 String name, KeyBy key, Duration window, Function<? super M, ? extends CharSequence> content) {
-            Durations.positive("window", window);
+            Durations.positivePeriod("window", window);
             if (key == KeyBy.CHAT || key == KeyBy.GLOBAL) {
                 Objects.requireNonNull(content, "content must not be null");
                 return duplicates(name, key, new Cooldown(window), content);
@@ -994,7 +1004,7 @@ public final class Guard<M> {
             if (notice != null) {
                 throw new IllegalArgumentException("rejectNotice is already configured");
             }
-            notice = new Notice<>(new Cooldown(Durations.positive("window", window)), listener);
+            notice = new Notice<>(new Cooldown(Durations.positivePeriod("window", window)), listener);
             return this;
         }
 

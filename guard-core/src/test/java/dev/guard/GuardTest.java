@@ -600,6 +600,11 @@ class GuardTest {
                 .hasMessage("openFor must be at least 1 microsecond but was PT0.000000001S");
         assertThatThrownBy(() -> builder().rejectNotice(Duration.ofNanos(999), (m, d) -> {}))
                 .hasMessage("window must be at least 1 microsecond but was PT0.000000999S");
+        Duration tooLong = Duration.ofSeconds(1L << 34); // 2^53 microseconds is about 2^33 seconds
+        assertThatThrownBy(() -> builder().rejectNotice(tooLong, (m, d) -> {}))
+                .hasMessage("window is too long: " + tooLong);
+        assertThatThrownBy(() -> builder().duplicates("copies", KeyBy.CHAT, tooLong, Msg::text))
+                .hasMessage("window is too long: " + tooLong);
         assertThatThrownBy(() -> builder().build().pause("nope", 1L, Duration.ofSeconds(1)))
                 .hasMessage("there is no gate filter named 'nope'");
     }
@@ -651,6 +656,27 @@ class GuardTest {
                         Reason.THROTTLED,
                         Reason.THROTTLED,
                         Reason.THROTTLED);
+    }
+
+    @Test
+    void idWhoseToStringThrows_countsAsNoId_asAnExtractorThatThrows() {
+        Object broken = new Object() {
+            @Override
+            public String toString() {
+                throw new IllegalStateException("no text for this id");
+            }
+        };
+        Guard<Msg> guard = Guard.<Msg>builder()
+                .storage(storage)
+                .ticker(ticker)
+                .userId(m -> m.user() == 13 ? broken : m.user())
+                .tokenBucket("per-user", KeyBy.USER, 1, 1, Duration.ofHours(1))
+                .build();
+
+        Decision noUser = guard.check(Msg.of(13, 10, "hello"));
+
+        assertThat(noUser.allowed()).isTrue();
+        assertThat(noUser.remaining()).as("no user: the bucket did not apply").isEqualTo(Long.MAX_VALUE);
     }
 
     @Test

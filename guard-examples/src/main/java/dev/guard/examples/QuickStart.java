@@ -30,7 +30,7 @@ public final class QuickStart {
                                 decision.retryAfter().equals(Decision.NEVER) // blocked for good: waiting does not help
                                         ? "to " + update.userId() + ": not allowed (" + decision.reason() + ")"
                                         : "to " + update.userId() + ": slow down, try again in "
-                                                + decision.retryAfter().toSeconds() + " s"))
+                                                + decision.retryAfterSeconds() + " s"))
                 .build();
 
         GuardedHandler<Update> handler = guard.wrap(update -> System.out.println("handled: " + update.text()));
