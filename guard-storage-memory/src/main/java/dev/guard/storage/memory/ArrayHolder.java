@@ -13,6 +13,11 @@ import dev.guard.limit.LimitSpec;
  * the holder, the word's compare-and-set and release publishing them. {@code horizonMicros} bounds how
  * long after the cache's clock a state committed here can live; a step whose spec could outlive it converts the key
  * to a new holder first, so that the cache's expiry, computed from the horizon, can never drop live state.
+ *
+ * <p>A holder converted from a {@link RecordHolder} (a limit step that may commit at a record's key) keeps the record
+ * until a limit commits here, as the reference drops it only then: meanwhile the key still reads as that record
+ * (no limit state), never expires, and is never pruned. The commit drops it, and the committing caller then renews
+ * the subject's expiry ({@link #outlived}), which the record had made endless.
  */
 final class ArrayHolder extends Holder {
     private final long horizonMicros;
@@ -23,10 +28,29 @@ final class ArrayHolder extends Holder {
     /** The expiry for which the cache last renewed this holder beyond its interval; see {@link #outlived}. */
     private long renewedFor = Long.MIN_VALUE;
 
+    /** The record of the key until a limit commits here, else null; written only by the owner. */
+    private volatile RecordHolder record;
+
+    /** Whether a commit dropped {@link #record} and the cache has not been told yet; see {@link #outlived}. */
+    private boolean recordDropped;
+
     /** A holder of {@code state}; its state word is only a lock (0 when free). */
     ArrayHolder(
             String scope, LimitSpec writer, long horizonMicros, long[] state, long expiresAtMicros, long clockMicros) {
+        this(scope, writer, horizonMicros, state, expiresAtMicros, clockMicros, null);
+    }
+
+    /** A holder of {@code state} that keeps {@code record} (null: none) until a limit commits here. */
+    ArrayHolder(
+            String scope,
+            LimitSpec writer,
+            long horizonMicros,
+            long[] state,
+            long expiresAtMicros,
+            long clockMicros,
+            RecordHolder record) {
         super(scope, 0);
+        this.record = record;
         this.writer = writer;
         this.horizonMicros = horizonMicros;
         this.state = state;
@@ -60,6 +84,11 @@ final class ArrayHolder extends Holder {
 
     @Override
     long commit(long word, LimitSpec spec, long permits, long nowMicros) {
+        if (record != null) {
+            // The reference's store() replaces the key's entry, record and all.
+            record = null;
+            recordDropped = true;
+        }
         // Exactly ReferenceStorage's store(): a state whose ttl is over is absent.
         long[] next = spec.commit(live(nowMicros), nowMicros, permits);
         // Reference fields are written only when they change: mostly they do not (the same spec, a state changed in
@@ -90,6 +119,11 @@ final class ArrayHolder extends Holder {
     }
 
     @Override
+    RecordHolder record() {
+        return record;
+    }
+
+    @Override
     long[] raw(long word) {
         return state;
     }
@@ -103,9 +137,15 @@ final class ArrayHolder extends Holder {
      * Whether the state now lives longer than the holder's interval covers from {@code clockMicros} and the cache
      * has not been told yet (then it is, by the caller, at once): a spec's commit on state that another spec wrote
      * (a fixed window of half-second windows read as one of whole seconds) can give it a ttl beyond the spec's
-     * longest. Racy by design: a race only renews once more.
+     * longest. Also once after a commit dropped the {@linkplain #record record}, for which the cache kept the
+     * holder for ever: the caller that committed asks next, and the renewal then sets a finite lifetime. Racy by
+     * design: a race only renews once more.
      */
     boolean outlived(long clockMicros) {
+        if (recordDropped) {
+            recordDropped = false;
+            return true;
+        }
         long expiry = expiresAt;
         if (expiry <= saturatedAdd(clockMicros, intervalMicros()) || expiry == renewedFor) {
             return false;
@@ -125,9 +165,14 @@ final class ArrayHolder extends Holder {
     }
 
     @Override
+    long prunableFromMicros(long word) {
+        return record != null ? Long.MAX_VALUE : super.prunableFromMicros(word);
+    }
+
+    @Override
     long lifetimeNanos(long currentNanos) {
         long expiry = expiresAt;
-        if (expiry == Long.MAX_VALUE) {
+        if (expiry == Long.MAX_VALUE || record != null) {
             return Long.MAX_VALUE;
         }
         long untilExpiry = Math.max(0, microsToNanos(Math.max(0, expiry)) - currentNanos);

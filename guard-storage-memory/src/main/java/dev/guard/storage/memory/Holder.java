@@ -76,6 +76,14 @@ abstract class Holder extends Entry {
     /** When the state of {@code word} expires: the reference's {@code expiresAtMicros}. */
     abstract long expiresAtMicros(long word);
 
+    /**
+     * The record this key holds: a {@link RecordHolder} itself, or the record that an {@link ArrayHolder} converted
+     * from one keeps until a limit commits there; null if none. Read owning the holder (a record's own: freely).
+     */
+    RecordHolder record() {
+        return null;
+    }
+
     /** Whether {@code owned} (a word from {@link #lock}) holds limit or set state, expired or not. */
     boolean hasState(long owned) {
         return raw(owned) != null;

@@ -617,7 +617,8 @@ public final class MemoryStorage implements Storage {
 
     /**
      * Replaces {@code old} at {@code key} by an {@link ArrayHolder} with the same state that {@code spec} can run
-     * on, inside the cache's atomic update of the subject; null if the key left the subject's entry right after.
+     * on, inside the cache's atomic update of the subject; null if the key left the subject's entry right after. A
+     * record goes along: it stays the key's until a limit commits there, which may not happen (the step rejects).
      */
     private Holder convert(StateKey key, Holder old, LimitSpec spec, long nowMicros) {
         long clockMicros = clock.newestMicros();
@@ -635,7 +636,8 @@ public final class MemoryStorage implements Storage {
                     ArrayHolder.horizonOf(spec),
                     current.raw(word),
                     current.expiresAtMicros(word),
-                    clockMicros);
+                    clockMicros,
+                    current.record());
             current.markDead();
             return converted;
         });
@@ -882,9 +884,22 @@ public final class MemoryStorage implements Storage {
     @Override
     public Optional<VersionedRecord> getRecord(StateKey key) {
         Objects.requireNonNull(key, "key must not be null");
-        return holder(key) instanceof RecordHolder r
-                ? Optional.of(new VersionedRecord(r.value, r.version))
-                : Optional.empty();
+        while (true) {
+            Holder holder = holder(key);
+            RecordHolder r = null;
+            if (holder instanceof ArrayHolder) {
+                // A record that a limit step converted: it goes when the step commits, which owns the holder.
+                long word = holder.lock();
+                if (word == Holder.DEAD) {
+                    continue;
+                }
+                r = holder.record();
+                holder.unlock(word);
+            } else if (holder != null) {
+                r = holder.record();
+            }
+            return r == null ? Optional.empty() : Optional.of(new VersionedRecord(r.value, r.version));
+        }
     }
 
     /**
@@ -905,9 +920,19 @@ public final class MemoryStorage implements Storage {
         byte[] copy = value.clone();
         long[] result = {-1};
         update(key, current -> {
-            long version = current instanceof RecordHolder r ? r.version : 0;
+            // A converted record's holder loses the record when a limit commits there: read it owning the holder.
+            boolean own = current instanceof ArrayHolder;
+            long word = own ? current.lock() : 0;
+            RecordHolder record = current == null ? null : current.record();
+            long version = record == null ? 0 : record.version;
             if (version != expectedVersion) {
+                if (own) {
+                    current.unlock(word);
+                }
                 return current;
+            }
+            if (own) {
+                current.markDead();
             }
             result[0] = version + 1;
             return new RecordHolder(key.scope(), copy, version + 1);
@@ -959,7 +984,7 @@ public final class MemoryStorage implements Storage {
     /** Retires {@code holder}; 1 if it held state or a record, else 0. */
     private static int held(Holder holder) {
         long word = holder.retire();
-        return word != Holder.DEAD && (holder instanceof RecordHolder || holder.hasState(word)) ? 1 : 0;
+        return word != Holder.DEAD && (holder.record() != null || holder.hasState(word)) ? 1 : 0;
     }
 
     /** Always up: memory does not fail; the detail gives the number of subjects held. */

@@ -4,7 +4,8 @@ import dev.guard.limit.LimitSpec;
 
 /**
  * A versioned record: immutable, replaced as a whole by {@link MemoryStorage#putRecord}; never expires. A limit step
- * that reads a record's key sees no state; one that commits converts the key and drops the record.
+ * that reads a record's key sees no state; one that may commit there converts the key to an {@link ArrayHolder} that
+ * keeps the record until a limit commits (a step or batch that then rejects leaves it).
  */
 final class RecordHolder extends Holder {
     final byte[] value;
@@ -15,6 +16,11 @@ final class RecordHolder extends Holder {
         super(scope, 0);
         this.value = value;
         this.version = version;
+    }
+
+    @Override
+    RecordHolder record() {
+        return this;
     }
 
     @Override
