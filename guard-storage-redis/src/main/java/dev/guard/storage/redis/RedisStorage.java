@@ -33,6 +33,7 @@ import io.lettuce.core.resource.ClientResources;
 import io.lettuce.core.resource.Delay;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -217,19 +218,25 @@ public final class RedisStorage implements Storage {
         checkNow(nowMicros);
         checkExact(batch, nowMicros);
         byte[][] stateKeys = stateKeys(batch);
-        if (cluster && batch.size() > 1) {
-            int[][] groups = CrossSlotBatch.groups(stateKeys);
-            if (groups.length > 1) {
-                return async(
-                        CrossSlotBatch.evaluate(lua, batch, stateKeys, groups, nowArg(nowMicros), margin, timeoutNanos),
-                        crossSlotTimeoutNanos(),
-                        "evaluate",
-                        outcomes -> decodeOutcomes(outcomes, nowMicros));
+        try {
+            if (cluster && batch.size() > 1) {
+                int[][] groups = CrossSlotBatch.groups(stateKeys);
+                if (groups.length > 1) {
+                    return async(
+                            CrossSlotBatch.evaluate(
+                                    lua, batch, stateKeys, groups, nowArg(nowMicros), margin, timeoutNanos),
+                            crossSlotTimeoutNanos(),
+                            "evaluate",
+                            outcomes -> decodeOutcomes(outcomes, nowMicros));
+                }
             }
+            CompletableFuture<List<Object>> reply =
+                    lua.run(RedisScript.EVALUATE, ScriptOutputType.MULTI, stateKeys, batchArgs(batch, nowMicros));
+            return async(reply, timeoutNanos, "evaluate", r -> outcomes(r, batch.size(), nowMicros));
+        } catch (RuntimeException e) {
+            // Lettuce may refuse a command by throwing instead of failing its future (a closed client's timer).
+            return CompletableFuture.failedFuture(failure("evaluate", e));
         }
-        CompletableFuture<List<Object>> reply =
-                lua.run(RedisScript.EVALUATE, ScriptOutputType.MULTI, stateKeys, batchArgs(batch, nowMicros));
-        return async(reply, timeoutNanos, "evaluate", r -> outcomes(r, batch.size(), nowMicros));
     }
 
     /**
@@ -596,6 +603,12 @@ public final class RedisStorage implements Storage {
      * thread-safe; build once and share the storage.
      */
     public static final class Builder {
+        /**
+         * Below this, a margin added to an expiry (itself below 2^53 micros) stays exact in Lua and within the PX that
+         * Redis takes; longer ones overflowed Duration.toMillis or made Redis refuse every write.
+         */
+        private static final Duration MAX_MARGIN = Duration.of(LimitSpec.EXACT_LIMIT, ChronoUnit.MICROS);
+
         private final Function<Builder, Connected> connector;
         private String keyPrefix = "guard:";
         private Duration timeout = Duration.ofMillis(500);
@@ -647,11 +660,16 @@ public final class RedisStorage implements Storage {
          * state up to one margin past its old ttl. Tests
          * whose manual clock stands still while real time passes want a margin as long as the test.
          *
-         * @throws IllegalArgumentException if {@code margin} is null or negative
+         * @throws IllegalArgumentException if {@code margin} is null, negative, or 2<sup>53</sup> microseconds (about
+         *     285 years) or longer, past what a key's expiry in Redis holds exactly
          */
         public Builder expiryMargin(Duration margin) {
             if (margin == null || margin.isNegative()) {
                 throw new IllegalArgumentException("expiryMargin must not be negative but was " + margin);
+            }
+            if (margin.compareTo(MAX_MARGIN) >= 0) {
+                throw new IllegalArgumentException(
+                        "expiryMargin must be shorter than 2^53 microseconds (about 285 years) but was " + margin);
             }
             this.expiryMargin = margin;
             return this;

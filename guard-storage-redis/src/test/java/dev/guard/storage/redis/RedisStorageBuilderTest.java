@@ -3,8 +3,14 @@ package dev.guard.storage.redis;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.guard.ManualTicker;
+import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Outcome;
+import dev.guard.limit.TokenBucket;
 import dev.guard.spi.GuardStorageException;
+import dev.guard.spi.StateKey;
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
 import org.junit.jupiter.api.Test;
 
 /** Configuration errors fail at once, naming the setting and the value, and never print a password. */
@@ -56,6 +62,40 @@ class RedisStorageBuilderTest {
         assertThatThrownBy(() -> builder.timeout(null))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("timeout must be positive but was null");
+    }
+
+    @Test
+    void expiryMargin_pastWhatARedisExpiryHolds_isRejectedAtOnce() {
+        // FOREVER used to pass here and fail build() with an ArithmeticException after connecting, leaving the
+        // storage's client and its threads running; Long.MAX_VALUE ms made Redis refuse every write ("invalid expire
+        // time").
+        Duration forever = ChronoUnit.FOREVER.getDuration();
+        assertThatThrownBy(() -> builder.expiryMargin(forever))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("expiryMargin must be shorter than 2^53 microseconds (about 285 years) but was " + forever);
+        assertThatThrownBy(() -> builder.expiryMargin(Duration.ofMillis(Long.MAX_VALUE)))
+                .isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> builder.expiryMargin(Duration.of(LimitSpec.EXACT_LIMIT, ChronoUnit.MICROS)))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void expiryMargin_longestAccepted_isOneThatRedisTakes() {
+        Duration longest = Duration.of(LimitSpec.EXACT_LIMIT - 1, ChronoUnit.MICROS);
+        StateKey key = new StateKey("bucket", "user-1");
+        TokenBucket bucket = new TokenBucket(3, 1, Duration.ofMinutes(1));
+        long now = ManualTicker.create().epochMicros();
+        try (RedisStorage storage = RedisStorage.builder(RedisServers.standalone())
+                .keyPrefix(Target.freshPrefix())
+                .expiryMargin(longest)
+                .build()) {
+            try {
+                assertThat(storage.acquire(key, bucket, 1, now)).isEqualTo(Outcome.admitted(2));
+                assertThat(storage.raiseGate(key, now + 1_000_000, now)).isEqualTo(now + 1_000_000);
+            } finally {
+                assertThat(storage.forget("user-1")).isOne();
+            }
+        }
     }
 
     @Test

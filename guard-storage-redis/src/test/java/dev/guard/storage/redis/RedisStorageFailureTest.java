@@ -124,12 +124,7 @@ class RedisStorageFailureTest {
             assertThat(storage.health().up()).isFalse();
             assertThat(storage.health().detail()).startsWith("redis standalone 127.0.0.1:" + server.port() + ": ");
 
-            CompletableFuture<?> async = storage.evaluateAsync(batch, now()).toCompletableFuture();
-            assertThatThrownBy(() -> async.get(2, TimeUnit.SECONDS))
-                    .isInstanceOf(ExecutionException.class)
-                    .cause()
-                    .isInstanceOf(GuardStorageException.class)
-                    .hasMessageStartingWith("redis evaluate failed: ");
+            assertAsyncEvaluateFails(storage, batch);
         }
     }
 
@@ -224,6 +219,20 @@ class RedisStorageFailureTest {
     }
 
     @Test
+    void evaluateAsync_afterClose_failsItsStageWithGuardStorageExceptionAsEvaluateThrows() {
+        RedisStorage storage = open(Duration.ofSeconds(5));
+        storage.close();
+        Batch batch = Batch.of(new Step(KEY, BUCKET, 1));
+
+        // The closed client's timer refuses every command; evaluate reports that as a storage failure.
+        assertThatThrownBy(() -> storage.evaluate(batch, now()))
+                .isInstanceOf(GuardStorageException.class)
+                .hasMessageStartingWith("redis evaluate failed: ");
+        // So does the stage of evaluateAsync, which must not throw the client's IllegalStateException at the caller.
+        assertAsyncEvaluateFails(storage, batch);
+    }
+
+    @Test
     void build_redisDown_failsWithGuardStorageException() {
         server.stop();
         assertThatThrownBy(() -> open(Duration.ofMillis(200)))
@@ -239,5 +248,15 @@ class RedisStorageFailureTest {
             assertThat(storage.health().latency()).isLessThan(Duration.ofSeconds(1));
             assertThat(storage.toString()).isEqualTo("RedisStorage[redis standalone 127.0.0.1:" + server.port() + "]");
         }
+    }
+
+    /** The stage of {@code storage.evaluateAsync(batch)} fails with a GuardStorageException, within 2 s. */
+    private void assertAsyncEvaluateFails(RedisStorage storage, Batch batch) {
+        CompletableFuture<?> async = storage.evaluateAsync(batch, now()).toCompletableFuture();
+        assertThatThrownBy(() -> async.get(2, TimeUnit.SECONDS))
+                .isInstanceOf(ExecutionException.class)
+                .cause()
+                .isInstanceOf(GuardStorageException.class)
+                .hasMessageStartingWith("redis evaluate failed: ");
     }
 }
