@@ -17,6 +17,8 @@ final class TableSql {
     private static final Pattern IDENTIFIER = Pattern.compile("[A-Za-z_][A-Za-z0-9_]{0,39}");
     private static final String STATEMENT_SEPARATOR = "\n-- statement\n";
     private static final String RETURNED = "key_hash, kind, state, version, expires_at";
+    /** PostgreSQL: whether a function resolves; one parameter, its signature as {@link #evaluateSignature()} has it. */
+    static final String FUNCTION_PROBE = "SELECT to_regprocedure(CAST(? AS text)) IS NOT NULL";
 
     final JdbcDialect dialect;
     final String table;
@@ -29,11 +31,14 @@ final class TableSql {
 
     private final ConcurrentMap<Integer, String> lockByCount = new ConcurrentHashMap<>();
     private final ConcurrentMap<Integer, String> selectByCount = new ConcurrentHashMap<>();
+    /** {@link #lockOne()}: built once. */
+    private final String lockOne;
 
     TableSql(JdbcDialect dialect, String table, boolean asyncCommit) {
         this.dialect = dialect;
         this.table = table;
         this.asyncCommit = asyncCommit;
+        this.lockOne = buildLock(1, false);
     }
 
     /**
@@ -57,10 +62,18 @@ final class TableSql {
      * missing key's gap, so concurrent first touches of distinct keys cannot deadlock.
      */
     String lock(int n) {
-        return lockByCount.computeIfAbsent(n, this::buildLock);
+        return lockByCount.computeIfAbsent(n, count -> buildLock(count, asyncCommit));
     }
 
-    private String buildLock(int n) {
+    /**
+     * {@link #lock} of one key for a gate, a set member or a record, which commit with the server's setting: never
+     * with the asynchronous commit of decisions.
+     */
+    String lockOne() {
+        return lockOne;
+    }
+
+    private String buildLock(int n, boolean async) {
         StringBuilder sb = new StringBuilder();
         switch (dialect) {
             case POSTGRESQL -> {
@@ -71,7 +84,7 @@ final class TableSql {
                 rows(sb, n, "(?, ?, ?, ?, 0, 0)");
                 sb.append(" ON CONFLICT (key_hash) DO UPDATE SET kind = t.kind RETURNING ")
                         .append(RETURNED);
-                if (asyncCommit) {
+                if (async) {
                     // Evaluated for every row returned, and there is always one: only this transaction skips the
                     // WAL flush wait. The column after RETURNED's is not read.
                     sb.append(", set_config('synchronous_commit', 'off', true)");
@@ -284,6 +297,14 @@ final class TableSql {
             return new NamedSql(
                     sb.toString(), slots.stream().mapToInt(Integer::intValue).toArray());
         }
+    }
+
+    /**
+     * PostgreSQL: the evaluate function's name and parameter types as this version calls it, resolved through the
+     * search path as the call is.
+     */
+    String evaluateSignature() {
+        return table + "_evaluate(bytea[], bytea[], text[], text[], int[], bigint[], int[], bigint[], boolean, int)";
     }
 
     /** PostgreSQL's one-round-trip decision: see postgresql.sql. */

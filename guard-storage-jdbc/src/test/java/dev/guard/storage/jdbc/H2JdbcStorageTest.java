@@ -1,5 +1,22 @@
 package dev.guard.storage.jdbc;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.h2.jdbcx.JdbcDataSource;
+import org.junit.jupiter.api.Test;
+
 /** The JDBC suite on embedded H2: lock and read, write, commit. */
 class H2JdbcStorageTest extends JdbcStorageSuite {
     @Override
@@ -11,5 +28,81 @@ class H2JdbcStorageTest extends JdbcStorageSuite {
     int roundTripsPerDecision() {
         // H2 runs in-process: these are statements, not network round trips.
         return 3;
+    }
+
+    /**
+     * Two createSchema() calls at once, on a table whose index is still missing, both succeed. H2 looks for the index
+     * before it waits for the table's lock, so both find it missing; the lock is held here by an open insert until
+     * both calls wait for it inside CREATE INDEX (past that look), and the one that creates the index second must not
+     * fail for it. A database of its own, whose lock timeout outlasts the wait.
+     */
+    @Test
+    void createSchema_twoAtOnceWhileTheIndexIsMissing_bothSucceed() throws Exception {
+        JdbcDataSource ds = new JdbcDataSource();
+        ds.setURL("jdbc:h2:mem:guard_schema_race;DB_CLOSE_DELAY=-1;LOCK_TIMEOUT=60000");
+        String table = "guard_schema_race_test";
+        try (Connection c = ds.getConnection();
+                Statement s = c.createStatement()) {
+            s.execute("DROP TABLE IF EXISTS " + table);
+            // The table alone, as a createSchema() that another process is running has left it so far.
+            s.execute(new TableSql(JdbcDialect.H2, table, false).schema(false).get(0));
+        }
+        ExecutorService workers = Executors.newFixedThreadPool(2);
+        try (Connection holder = ds.getConnection();
+                Statement hs = holder.createStatement()) {
+            holder.setAutoCommit(false);
+            hs.executeUpdate("INSERT INTO " + table + " (key_hash, subject_hash, scope, subject, kind, expires_at)"
+                    + " VALUES (X'00', X'00', 'race', 'race', 0, 0)");
+            List<Thread> threads = new CopyOnWriteArrayList<>();
+            List<Future<?>> calls = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                calls.add(workers.submit(() -> {
+                    threads.add(Thread.currentThread());
+                    try (JdbcStorage storage = JdbcStorage.builder(ds)
+                            .table(table)
+                            .sweepInterval(Duration.ZERO)
+                            .build()) {
+                        storage.createSchema();
+                    }
+                }));
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!bothWaitInCreateIndex(hs, threads)) {
+                assertThat(System.nanoTime() - deadline)
+                        .as("both calls wait for the table inside CREATE INDEX")
+                        .isNegative();
+                Thread.onSpinWait();
+            }
+            holder.rollback();
+            for (Future<?> call : calls) {
+                call.get(30, TimeUnit.SECONDS);
+            }
+        } finally {
+            workers.shutdownNow();
+        }
+        try (JdbcStorage storage = JdbcStorage.builder(ds)
+                .table(table)
+                .sweepInterval(Duration.ZERO)
+                .build()) {
+            assertThat(storage.health().up()).isTrue();
+            assertThat(storage.forget("race")).isZero();
+        }
+    }
+
+    /** Whether both threads wait (H2 runs a statement in its caller's thread) while two sessions run CREATE INDEX. */
+    private static boolean bothWaitInCreateIndex(Statement probe, List<Thread> threads) throws SQLException {
+        if (threads.size() < 2) {
+            return false;
+        }
+        for (Thread t : threads) {
+            if (t.getState() != Thread.State.TIMED_WAITING && t.getState() != Thread.State.WAITING) {
+                return false;
+            }
+        }
+        try (ResultSet rs = probe.executeQuery("SELECT COUNT(*) FROM INFORMATION_SCHEMA.SESSIONS"
+                + " WHERE EXECUTING_STATEMENT LIKE 'CREATE INDEX%'")) {
+            rs.next();
+            return rs.getInt(1) == 2;
+        }
     }
 }

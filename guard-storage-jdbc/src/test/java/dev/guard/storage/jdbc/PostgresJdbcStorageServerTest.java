@@ -1,5 +1,21 @@
 package dev.guard.storage.jdbc;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.guard.limit.Cooldown;
+import dev.guard.spi.Batch;
+import dev.guard.spi.GuardStorageException;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Step;
+import dev.guard.spi.StorageHealth;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.UUID;
+import org.junit.jupiter.api.Test;
+
 /** The JDBC suite on a real PostgreSQL ({@code GUARD_POSTGRES_URL}): one statement per decision, two for a single bucket's first touch or rejection. */
 class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
     @Override
@@ -16,5 +32,46 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
     @Override
     int roundTripsPerBucketMiss() {
         return 2;
+    }
+
+    /**
+     * A table whose evaluate function is missing (an upgrade that did not run the schema again, or a migration that
+     * copied the table alone) fails every chain: health says so, until createSchema() installs the function. Without
+     * the stored function the same table is healthy.
+     */
+    @Test
+    void health_evaluateFunctionMissing_isDownUntilCreateSchema() throws SQLException {
+        String table = "guard_health_function_test";
+        try (JdbcStorage storage = database().builder(table).build();
+                JdbcStorage javaPath =
+                        database().builder(table).storedFunction(false).build()) {
+            storage.createSchema();
+            try (Connection c = database().dataSource().getConnection();
+                    Statement s = c.createStatement()) {
+                s.execute("DROP FUNCTION " + table + "_evaluate(bytea[], bytea[], text[], text[], int[], bigint[],"
+                        + " int[], bigint[], boolean, int)");
+                if (!c.getAutoCommit()) {
+                    c.commit();
+                }
+            }
+            Cooldown cooldown = new Cooldown(Duration.ofSeconds(1));
+            String scope = "health-chain-" + UUID.randomUUID();
+            Batch chain = Batch.of(
+                    new Step(new StateKey(scope, "a"), cooldown, 1), new Step(new StateKey(scope, "b"), cooldown, 1));
+            assertThatThrownBy(() -> storage.evaluate(chain, 1_000_000)).isInstanceOf(GuardStorageException.class);
+
+            StorageHealth health = storage.health();
+            assertThat(health.up()).as("health without the evaluate function").isFalse();
+            assertThat(health.detail())
+                    .startsWith("jdbc health failed: postgresql sqlstate 42883: ")
+                    .contains(table + "_evaluate");
+            assertThat(javaPath.health().up())
+                    .as("the Java path needs no function")
+                    .isTrue();
+
+            storage.createSchema();
+            assertThat(storage.health().up()).isTrue();
+            assertThat(storage.evaluate(chain, 1_000_000).admitted()).isTrue();
+        }
     }
 }

@@ -72,6 +72,39 @@ class PostgresSynchronousCommitServerTest {
         assertThat(settings.afterCommit).as("session setting after each commit").containsOnly(server);
     }
 
+    /**
+     * Only decisions skip the WAL flush wait: a gate, a set member and a record (the state that a crash must not lose)
+     * commit with the server's setting, as documented, also while decisions commit asynchronously.
+     */
+    @Test
+    void asyncCommit_gatesMembersAndRecords_commitWithTheServerSetting() throws SQLException {
+        SettingAtCommit settings = new SettingAtCommit(TestDatabase.POSTGRES.dataSource());
+        String server = settings.sessionSetting();
+        assertThat(server)
+                .as("the server's own setting, which the test tells apart")
+                .isNotEqualTo("off");
+        long now = ticker.epochMicros();
+        try (JdbcStorage storage = storage(settings, false)) {
+            settings.atCommit.clear();
+            StateKey gate = new StateKey(scope, "gate");
+            assertThat(storage.raiseGate(gate, now + 1_000_000, now)).isEqualTo(now + 1_000_000);
+            StateKey member = new StateKey(scope, "member");
+            storage.addMember(member, now + 1_000_000, now);
+            assertThat(storage.removeMember(member)).isTrue();
+            StateKey record = new StateKey(scope, "record");
+            assertThat(storage.putRecord(record, new byte[] {1}, 0)).isEqualTo(1);
+
+            assertThat(settings.atCommit).as("at each commit").hasSize(4).containsOnly(server);
+            // Decisions still commit asynchronously.
+            settings.atCommit.clear();
+            StateKey decision = new StateKey(scope, "decision");
+            assertThat(storage.acquire(decision, new TokenBucket(1, 1, Duration.ofHours(1)), 1, now))
+                    .isEqualTo(Outcome.admitted(0));
+            assertThat(settings.atCommit).as("decision").last().isEqualTo("off");
+        }
+        assertThat(settings.afterCommit).as("session setting after each commit").containsOnly(server);
+    }
+
     @Test
     void synchronousCommit_everyDecisionStatement_commitsWithTheServerSetting() throws SQLException {
         SettingAtCommit settings = new SettingAtCommit(TestDatabase.POSTGRES.dataSource());
