@@ -23,10 +23,6 @@ final class Durations {
     }
 
     /**
-     * Checks that {@code value} is at least one microsecond (the storage's unit: a shorter one would be 0 there),
-     * naming {@code field} otherwise.
-     */
-    /**
      * {@code value}, checked as {@link #positive} and as a limit's period: below 2^53 microseconds, which every
      * storage evaluates exactly.
      */
@@ -38,6 +34,10 @@ final class Durations {
         return value;
     }
 
+    /**
+     * Checks that {@code value} is at least one microsecond (the storage's unit: a shorter one would be 0 there),
+     * naming {@code field} otherwise.
+     */
     static Duration positive(String field, Duration value) {
         if (value == null || value.isNegative() || value.isZero()) {
             throw new IllegalArgumentException(field + " must be positive but was " + value);

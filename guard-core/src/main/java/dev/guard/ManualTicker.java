@@ -44,21 +44,31 @@ public final class ManualTicker implements Ticker {
      * Moves the clock forward by {@code duration}.
      *
      * @throws IllegalArgumentException if {@code duration} is negative (use {@link #set} to go back on purpose)
+     * @throws ArithmeticException if the clock would pass {@link Long#MAX_VALUE} microseconds; it stays where it was
      */
     public ManualTicker advance(Duration duration) {
         if (duration == null || duration.isNegative()) {
             throw new IllegalArgumentException("duration must not be negative but was " + duration);
         }
-        micros.addAndGet(toMicros(duration));
-        return this;
+        return add(toMicros(duration));
     }
 
-    /** Moves the clock forward by {@code micros} microseconds. */
+    /**
+     * Moves the clock forward by {@code delta} microseconds.
+     *
+     * @throws IllegalArgumentException if {@code delta} is negative
+     * @throws ArithmeticException if the clock would pass {@link Long#MAX_VALUE} microseconds; it stays where it was
+     */
     public ManualTicker advanceMicros(long delta) {
         if (delta < 0) {
             throw new IllegalArgumentException("delta must not be negative but was " + delta);
         }
-        micros.addAndGet(delta);
+        return add(delta);
+    }
+
+    /** Adds {@code delta} (not negative) exactly: a sum that wrapped would move the clock back to before 1970. */
+    private ManualTicker add(long delta) {
+        micros.accumulateAndGet(delta, Math::addExact);
         return this;
     }
 

@@ -44,6 +44,21 @@ class TickerTest {
     }
 
     @Test
+    void manual_aStepPastTheEndOfTime_isRefusedAndLeavesTheClockWhereItWas() {
+        ManualTicker ticker = ManualTicker.create();
+        long start = ticker.epochMicros();
+
+        // Each step fits a long on its own; the sum would wrap to a time before 1970.
+        assertThatThrownBy(() -> ticker.advanceMicros(Long.MAX_VALUE)).isInstanceOf(ArithmeticException.class);
+        assertThatThrownBy(() -> ticker.advance(Duration.ofSeconds(Long.MAX_VALUE / 1_000_000L)))
+                .isInstanceOf(ArithmeticException.class);
+        assertThat(ticker.epochMicros()).isEqualTo(start);
+
+        ticker.advanceMicros(Long.MAX_VALUE - start);
+        assertThat(ticker.epochMicros()).as("up to the last microsecond").isEqualTo(Long.MAX_VALUE);
+    }
+
+    @Test
     void manual_rejectsNegativeSteps() {
         ManualTicker ticker = ManualTicker.create();
         assertThatThrownBy(() -> ticker.advance(Duration.ofSeconds(-1)))

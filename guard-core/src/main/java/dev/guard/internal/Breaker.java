@@ -51,10 +51,15 @@ public final class Breaker {
         }
     }
 
-    /** Records a failed call at {@code nowMicros}. */
+    /**
+     * Records a failed call that began at {@code nowMicros}. A call that began before the breaker last opened or let
+     * its probe through (one that ran into a timeout meanwhile) never brings the deadline forward: that would let
+     * further probes through while the first is still under way.
+     */
     public void failure(long nowMicros) {
         if (failures.incrementAndGet() >= threshold) {
-            openUntil.set(openUntil(nowMicros));
+            long until = openUntil(nowMicros);
+            openUntil.accumulateAndGet(until, (current, next) -> current == 0 ? next : Math.max(current, next));
         }
     }
 
