@@ -17,8 +17,12 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntConsumer;
+import java.util.stream.IntStream;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Level;
@@ -50,6 +54,9 @@ import org.openjdk.jmh.annotations.Threads;
  * session). The defaults comparison is Guard async against Bucket4j sync.
  *
  * <p>Keys: each operation picks a user uniformly among 10,000; chat and tenant derive from it (1,000 and 100 of them).
+ * Every key's row is created in the setup, on both sides, so that the measurement sees no first touch: otherwise the
+ * slower side, having covered fewer of the 10,000 users in its warm-up, paid more first touches in its measurement
+ * (Bucket4j's costs a failed {@code SELECT ... FOR UPDATE}, an {@code INSERT} and the {@code SELECT} again).
  * Server: {@code GUARD_POSTGRES_URL} (default {@code jdbc:postgresql://127.0.0.1:5432/test}), user {@code
  * GUARD_POSTGRES_USER} (default {@code postgres}).
  */
@@ -60,6 +67,7 @@ public class JdbcTokenBucketBenchmark {
     static final int USERS = 10_000;
     static final int CHATS = 1_000;
     static final int TENANTS = 100;
+    static final int POOL_SIZE = 10;
     static final String GUARD_TABLE = "guard_bench";
     static final String BUCKET4J_TABLE = "bucket4j_bench";
 
@@ -98,7 +106,7 @@ public class JdbcTokenBucketBenchmark {
     private BucketProxy[] tenantBuckets;
 
     @Setup(Level.Trial)
-    public void setUp() throws SQLException {
+    public void setUp() throws SQLException, InterruptedException, ExecutionException {
         boolean async = "async".equals(commit);
         boolean unlogged =
                 switch (table) {
@@ -129,6 +137,14 @@ public class JdbcTokenBucketBenchmark {
                         new Step(new StateKey("chat", Integer.toString(u % CHATS)), bucket, 1),
                         new Step(new StateKey("tenant", Integer.toString(u % TENANTS)), bucket, 1));
             }
+            long now = ticker.epochMicros();
+            touchAll(USERS, u -> {
+                if (limits == 1) {
+                    guard.acquire(users[u], bucket, 1, now);
+                } else {
+                    guard.evaluate(chains[u], now);
+                }
+            });
         } else {
             execute("CREATE " + (unlogged ? "UNLOGGED " : "") + "TABLE IF NOT EXISTS " + bucket4jTable
                     + " (id BIGINT PRIMARY KEY, state BYTEA)");
@@ -154,6 +170,22 @@ public class JdbcTokenBucketBenchmark {
             for (int t = 0; t < TENANTS; t++) {
                 tenantBuckets[t] = proxies.builder().build(2_000_000L + t, () -> config);
             }
+            touchAll(USERS, u -> userBuckets[u].tryConsume(1));
+            if (limits == 3) {
+                touchAll(CHATS, c -> chatBuckets[c].tryConsume(1));
+                touchAll(TENANTS, t -> tenantBuckets[t].tryConsume(1));
+            }
+        }
+    }
+
+    /** Runs {@code touch} for 0 to {@code n - 1} on as many threads as the pool has connections: creates the rows. */
+    private static void touchAll(int n, IntConsumer touch) throws InterruptedException, ExecutionException {
+        ForkJoinPool threads = new ForkJoinPool(POOL_SIZE);
+        try {
+            threads.submit(() -> IntStream.range(0, n).parallel().forEach(touch))
+                    .get();
+        } finally {
+            threads.shutdown();
         }
     }
 
@@ -177,8 +209,8 @@ public class JdbcTokenBucketBenchmark {
         config.setJdbcUrl(env("GUARD_POSTGRES_URL", "jdbc:postgresql://127.0.0.1:5432/test"));
         config.setUsername(env("GUARD_POSTGRES_USER", "postgres"));
         config.setPassword(env("GUARD_POSTGRES_PASSWORD", ""));
-        config.setMaximumPoolSize(10);
-        config.setMinimumIdle(10);
+        config.setMaximumPoolSize(POOL_SIZE);
+        config.setMinimumIdle(POOL_SIZE);
         config.setPoolName("jdbc-benchmark");
         if (connectionInitSql != null) {
             config.setConnectionInitSql(connectionInitSql);

@@ -29,7 +29,20 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * Many keys, Zipf-distributed (a few hot users, a long tail): one token bucket per key, Guard's memory storage beside
  * Bucket4j's local buckets held in a Caffeine cache, the way Bucket4j's users key their buckets. Keys are built once
- * before the measurement on both sides. Bytes per resident key are measured by {@link ResidentKeys}.
+ * before the measurement on both sides (Guard's {@code StateKey}s, Bucket4j's boxed {@code Integer}s). Bytes per
+ * resident key are measured by {@link ResidentKeys}.
+ *
+ * <p>The limit is never reached, as in {@link TokenBucketBenchmark}: every call admits and writes on both sides. (With
+ * 100 per second per key the hottest keys, hit hundreds of thousands of times a second in this closed loop, rejected
+ * 42 to 48% of the calls, and the faster side rejected more of them, so the two sides did not do the same work.) A
+ * bucket refills in one second on both sides: Caffeine drops a key one second after its last use ({@code
+ * expireAfterAccess}, run by Caffeine's default executor, the common pool), Guard one to two seconds after it (its own
+ * expiry, run on the calling thread), and a dropped key is created again on its next use. All buckets share one {@link
+ * Bandwidth}, as all of Guard's keys share one {@link TokenBucket}.
+ *
+ * <p>{@code guard} reads time from {@link Ticker#system()} (a cached clock, Guard's default); {@code guard-precise}
+ * from {@link Ticker#precise()} (one {@code System.nanoTime} per call), as Bucket4j reads {@code
+ * System.currentTimeMillis()} per call.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -40,7 +53,21 @@ import org.openjdk.jmh.annotations.Warmup;
 public class KeyedBenchmark {
     static final int SAMPLES = 1 << 22;
 
-    @Param({"guard", "bucket4j"})
+    /**
+     * Tokens per second and capacity: far above any key's rate here (Bucket4j allows at most 10^9 per second), and a
+     * power of two times 10^6: Guard's ticks per microsecond are then a power of two, the case where its expiry
+     * interval is the refill time itself (one second plus a millisecond, as with 100 per second) rather than rounded
+     * up to as much as twice it.
+     */
+    static final long CAPACITY = 512_000_000L;
+
+    /** The one limit of every key, shared as Guard's buckets share their spec. */
+    private static final Bandwidth BANDWIDTH = Bandwidth.builder()
+            .capacity(CAPACITY)
+            .refillGreedy(CAPACITY, Duration.ofSeconds(1))
+            .build();
+
+    @Param({"guard", "guard-precise", "bucket4j"})
     public String impl;
 
     @Param({"1000000"})
@@ -51,6 +78,7 @@ public class KeyedBenchmark {
     private StateKey[] stateKeys;
     private Ticker ticker;
     private Cache<Integer, Bucket> buckets;
+    private Integer[] boxedKeys;
     private int[] sample;
 
     /** Each thread walks the shared sample from its own offset. */
@@ -63,20 +91,26 @@ public class KeyedBenchmark {
     public void setUp() {
         sample = Zipf.sample(keys, 1.0, SAMPLES, 42);
         switch (impl) {
-            case "guard" -> {
+            case "guard", "guard-precise" -> {
                 storage = MemoryStorage.create();
-                spec = new TokenBucket(100, 100, Duration.ofSeconds(1));
-                ticker = Ticker.system();
+                spec = new TokenBucket(CAPACITY, CAPACITY, Duration.ofSeconds(1));
+                ticker = impl.equals("guard") ? Ticker.system() : Ticker.precise();
                 stateKeys = new StateKey[keys];
                 for (int i = 0; i < keys; i++) {
                     stateKeys[i] = new StateKey("per-user", "u:" + i);
                 }
             }
-            case "bucket4j" ->
+            case "bucket4j" -> {
                 buckets = Caffeine.newBuilder()
                         .expireAfterAccess(Duration.ofSeconds(1))
                         .build();
-            default -> throw new IllegalArgumentException("impl must be guard or bucket4j but was " + impl);
+                boxedKeys = new Integer[keys];
+                for (int i = 0; i < keys; i++) {
+                    boxedKeys[i] = i;
+                }
+            }
+            default ->
+                throw new IllegalArgumentException("impl must be guard, guard-precise or bucket4j but was " + impl);
         }
     }
 
@@ -88,12 +122,7 @@ public class KeyedBenchmark {
     }
 
     static Bucket newBucket(Integer key) {
-        return Bucket.builder()
-                .addLimit(Bandwidth.builder()
-                        .capacity(100)
-                        .refillGreedy(100, Duration.ofSeconds(1))
-                        .build())
-                .build();
+        return Bucket.builder().addLimit(BANDWIDTH).build();
     }
 
     private boolean acquire(Cursor cursor) {
@@ -102,7 +131,7 @@ public class KeyedBenchmark {
         if (storage != null) {
             return storage.acquire(stateKeys[index], spec, 1, ticker.epochMicros()) >= 0;
         }
-        return buckets.get(index, KeyedBenchmark::newBucket).tryConsume(1);
+        return buckets.get(boxedKeys[index], KeyedBenchmark::newBucket).tryConsume(1);
     }
 
     @Benchmark

@@ -14,7 +14,10 @@ import java.util.Locale;
  * Bytes of heap per resident key: fills Guard's memory storage, and Bucket4j buckets in a Caffeine cache, with one
  * token bucket for each of N keys, and divides the growth of the live heap (after full collections) by N. The key
  * objects themselves are built before the first reading on both sides, so the figure is what the storage adds per
- * key. Run: {@code java -cp guard-benchmarks/target/benchmarks.jar dev.guard.benchmarks.ResidentKeys [N]}.
+ * key. The limit's definition is built once on both sides (Guard's {@link TokenBucket}, the {@link KeyedBenchmark}
+ * buckets' one shared {@code Bandwidth}; until 2026-12-05 each Bucket4j bucket was given a {@code Bandwidth} of its own,
+ * about 64 bytes per key that Guard's side did not pay). Run: {@code java -cp guard-benchmarks/target/benchmarks.jar
+ * dev.guard.benchmarks.ResidentKeys [N]}.
  */
 public final class ResidentKeys {
     private ResidentKeys() {}
@@ -35,7 +38,7 @@ public final class ResidentKeys {
         for (int i = 0; i < n; i++) {
             keys[i] = new StateKey("per-user", "u:" + i);
         }
-        TokenBucket spec = new TokenBucket(100, 100, Duration.ofSeconds(1));
+        TokenBucket spec = new TokenBucket(KeyedBenchmark.CAPACITY, KeyedBenchmark.CAPACITY, Duration.ofSeconds(1));
         long now = System.currentTimeMillis() * 1_000;
         long before = liveHeap();
         MemoryStorage storage = MemoryStorage.create();
