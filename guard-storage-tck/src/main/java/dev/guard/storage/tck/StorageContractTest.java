@@ -29,6 +29,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
@@ -522,6 +523,125 @@ public abstract class StorageContractTest {
     }
 
     // ---------------------------------------------------------------------------------------------------------------
+    // Looks (zero permits), and clocks that go backwards
+
+    /** A limit, and what a look at a fresh key of it answers. */
+    private record LookCase(LimitSpec spec, long freshLook) {}
+
+    @Test
+    void looks_ofEveryKindAndPath_changeNothingThatLaterRequestsSee() {
+        // Each limit runs the same requests at the same times on two keys; one of them is also looked at, before and
+        // after every request, through acquire, evaluate and evaluateInPlace in turn. The requests must not tell the
+        // two keys apart. (A duplicate window has no look: its zero is an item.)
+        List<LookCase> cases = List.of(
+                new LookCase(new TokenBucket(3, 1, Duration.ofSeconds(1)), Outcome.admitted(3)),
+                new LookCase(new FixedWindow(3, Duration.ofSeconds(1)), Outcome.admitted(3)),
+                new LookCase(new SlidingWindowLog(3, Duration.ofSeconds(1)), Outcome.admitted(3)),
+                new LookCase(new SlidingWindowCounter(3, Duration.ofSeconds(1), 2), Outcome.admitted(3)),
+                new LookCase(new Cooldown(Duration.ofMillis(700)), Outcome.admitted(1)));
+        BatchBuffer buffer = new BatchBuffer(1);
+        for (LookCase c : cases) {
+            StateKey plain = key("plain");
+            StateKey looked = key("looked");
+            assertThat(look(looked, c.spec())).as("%s, first look", c.spec()).isEqualTo(c.freshLook());
+            int paths = 0;
+            for (int i = 0; i < 12; i++) {
+                long permits = i % 3 == 2 ? 2 : 1;
+                long before = lookThrough(paths++ % 3, buffer, looked, c.spec());
+                long expected = acquire(plain, c.spec(), permits);
+                assertThat(acquire(looked, c.spec(), permits))
+                        .as("%s, request %d after a look that answered %s", c.spec(), i, Outcome.toString(before))
+                        .isEqualTo(expected);
+                lookThrough(paths++ % 3, buffer, looked, c.spec());
+                ticker.advance(Duration.ofMillis(250));
+            }
+            assertThat(look(looked, c.spec())).as("%s, last look", c.spec()).isEqualTo(look(plain, c.spec()));
+        }
+    }
+
+    /** A look (zero permits) at {@code k} through acquire (0), evaluate (1) or evaluateInPlace (2). */
+    private long lookThrough(int path, BatchBuffer buffer, StateKey k, LimitSpec spec) {
+        if (path == 0) {
+            return acquire(k, spec, 0);
+        }
+        if (path == 1) {
+            return look(k, spec);
+        }
+        buffer.clear();
+        buffer.add(k.scope(), k.subject(), spec, 0);
+        storage.evaluateInPlace(buffer, now());
+        return buffer.outcome(0);
+    }
+
+    @Test
+    void slidingWindowLog_clockBackwards_stampsPermitsAtTheNewestTime() {
+        SlidingWindowLog log = new SlidingWindowLog(3, Duration.ofSeconds(10));
+        StateKey k = key("log");
+
+        at(T0 + 5 * SECOND);
+        assertThat(acquire(k, log, 1)).isEqualTo(Outcome.admitted(2));
+        // Three seconds back: the permit counts as taken at T0+5s, the newest time, so it leaves at T0+15s too.
+        at(T0 + 2 * SECOND);
+        assertThat(acquire(k, log, 1)).isEqualTo(Outcome.admitted(1));
+        at(T0 + 12 * SECOND);
+        assertThat(acquire(k, log, 2)).isEqualTo(Outcome.rejected(3_000_000));
+        at(T0 + 15 * SECOND);
+        assertThat(acquire(k, log, 3)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void slidingWindowCounter_clockBackwards_countsInTheNewestSubBucket() {
+        // 2 per 4 s in sub-buckets of 2 s: a permit of the sub-bucket [T0+4s, T0+6s) counts until T0+10s.
+        SlidingWindowCounter counter = new SlidingWindowCounter(2, Duration.ofSeconds(4), 2);
+        StateKey k = key("counter");
+
+        at(T0 + 5 * SECOND);
+        assertThat(acquire(k, counter, 1)).isEqualTo(Outcome.admitted(1));
+        // Four seconds back, into the sub-bucket [T0, T0+2s): the permit counts in the newest one, [T0+4s, T0+6s).
+        at(T0 + SECOND);
+        assertThat(acquire(k, counter, 1)).isEqualTo(Outcome.admitted(0));
+        at(T0 + 8 * SECOND);
+        assertThat(acquire(k, counter, 1)).isEqualTo(Outcome.rejected(2_000_000));
+        at(T0 + 10 * SECOND);
+        assertThat(acquire(k, counter, 2)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void cooldown_clockBackwards_waitsForTheSameDeadline() {
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(10));
+        StateKey k = key("cooldown");
+
+        at(T0 + 10 * SECOND);
+        assertThat(acquire(k, cooldown, 1)).isEqualTo(Outcome.admitted(0));
+        // Six seconds back: the cooldown still ends at T0+20s, sixteen seconds away, and copies do not extend it.
+        at(T0 + 4 * SECOND);
+        assertThat(acquire(k, cooldown, 1)).isEqualTo(Outcome.rejected(16_000_000));
+        assertThat(acquire(k, cooldown, 0)).isEqualTo(Outcome.rejected(16_000_000));
+        at(T0 + 20 * SECOND - 1);
+        assertThat(acquire(k, cooldown, 1)).isEqualTo(Outcome.rejected(1));
+        at(T0 + 20 * SECOND);
+        assertThat(acquire(k, cooldown, 1)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void duplicateWindow_clockBackwards_remembersItemsFromTheNewestTime() {
+        DuplicateWindow window = new DuplicateWindow(Duration.ofSeconds(10), 4);
+        StateKey k = key("window");
+
+        at(T0 + 10 * SECOND);
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.admitted(0));
+        // Two seconds back: item 2 is remembered as admitted at T0+10s, the newest time, so until T0+20s.
+        at(T0 + 8 * SECOND);
+        assertThat(acquire(k, window, 2)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.rejected(12_000_000));
+        at(T0 + 19 * SECOND);
+        assertThat(acquire(k, window, 2)).isEqualTo(Outcome.rejected(1_000_000));
+        at(T0 + 20 * SECOND);
+        assertThat(acquire(k, window, 2)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.admitted(0));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
     // State that another limit wrote, or that is dated more than a day after the caller's now
 
     @Test
@@ -693,6 +813,57 @@ public abstract class StorageContractTest {
         assertThat(look(gate, Gate.INSTANCE)).isEqualTo(Outcome.rejected(2_000_000));
     }
 
+    @Test
+    void gate_raisedForever_rejectsWithTheWholeWaitAndIsNeverLowered() {
+        StateKey k = key("gate");
+
+        assertThat(storage.raiseGate(k, Long.MAX_VALUE, now())).isEqualTo(Long.MAX_VALUE);
+        assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(Long.MAX_VALUE - now()));
+        assertThat(storage.raiseGate(k, T0 + 5 * SECOND, now())).isEqualTo(Long.MAX_VALUE);
+
+        ticker.advance(Duration.ofDays(3_650));
+        BatchResult r = evaluate(new Step(k, Gate.INSTANCE, 1));
+        assertThat(r).isEqualTo(BatchResult.of(Outcome.rejected(Long.MAX_VALUE - now())));
+        // A wait, however long, is not "never".
+        assertThat(r.retryAfterMicros()).isEqualTo(Long.MAX_VALUE - now());
+    }
+
+    @Test
+    void gateAndMembership_deadlinesLongPast_changeNothingAndNeverFail() {
+        StateKey open = key("gate");
+        StateKey closed = key("gate");
+        StateKey member = key("blocklist");
+        StateKey never = key("blocklist");
+
+        for (long past : new long[] {Long.MIN_VALUE, -1, 0, T0 - 1}) {
+            storage.raiseGate(open, past, now());
+            assertThat(acquire(open, Gate.INSTANCE, 1))
+                    .as("open gate raised to %d", past)
+                    .isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+        }
+        storage.raiseGate(closed, T0 + 5 * SECOND, now());
+        for (long past : new long[] {Long.MIN_VALUE, -1, 0, T0 - 1}) {
+            assertThat(storage.raiseGate(closed, past, now()))
+                    .as("closed gate raised to %d", past)
+                    .isEqualTo(T0 + 5 * SECOND);
+        }
+        assertThat(acquire(closed, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(5_000_000));
+
+        // An expiry in the past stores no membership and ends the one there was.
+        for (long past : new long[] {Long.MIN_VALUE, -1, 0, T0 - 1}) {
+            storage.addMember(member, Long.MAX_VALUE, now());
+            storage.addMember(member, past, now());
+            assertThat(storage.isMember(member, now()))
+                    .as("member until %d", past)
+                    .isFalse();
+            assertThat(acquire(member, Membership.MUST_BE_PRESENT, 1)).isEqualTo(Outcome.NEVER);
+            storage.addMember(never, past, now());
+            assertThat(acquire(never, Membership.MUST_BE_ABSENT, 1))
+                    .as("never a member until %d", past)
+                    .isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Membership
 
@@ -770,6 +941,24 @@ public abstract class StorageContractTest {
         assertThat(storage.isMember(key("registered", subject), now())).isFalse();
         assertThat(storage.isMember(key("blocklist", subject + "0"), now())).isFalse();
         assertThat(storage.isMember(blocked, now())).isTrue();
+    }
+
+    @Test
+    void removeMember_ofANonMember_answersFalseAndLeavesEveryMembership() {
+        String subject = "user-" + UUID.randomUUID();
+        StateKey blocked = key("blocklist", subject);
+        storage.addMember(blocked, Long.MAX_VALUE, now());
+
+        assertThat(storage.removeMember(key("blocklist"))).isFalse();
+        assertThat(storage.removeMember(key("blocklist", subject + "0"))).isFalse();
+        assertThat(storage.removeMember(key("blocklist", subject.substring(0, subject.length() - 1))))
+                .isFalse();
+        assertThat(storage.removeMember(key("registered", subject))).isFalse();
+
+        assertThat(storage.isMember(blocked, now())).isTrue();
+        assertThat(acquire(blocked, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.NEVER);
+        assertThat(storage.removeMember(blocked)).isTrue();
+        assertThat(storage.isMember(blocked, now())).isFalse();
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -868,6 +1057,159 @@ public abstract class StorageContractTest {
         assertThat(r).isEqualTo(BatchResult.of(Outcome.admitted(2), Outcome.NEVER));
         assertThat(r.retryAfterMicros()).isEqualTo(Long.MAX_VALUE);
         assertThat(look(a, bucket)).isEqualTo(Outcome.admitted(3));
+    }
+
+    @Test
+    void evaluate_onlyAMembershipRejects_consumesNothingInAnyKind() {
+        // Limits of two subjects (a user and a chat) and the user's gate and sets: the rejecting membership may live
+        // apart from the limits it must hold back (another Redis Cluster slot, say).
+        String user = "user-" + UUID.randomUUID();
+        String chat = "chat-" + UUID.randomUUID();
+        TokenBucket bucket = new TokenBucket(3, 1, Duration.ofHours(1));
+        FixedWindow window = new FixedWindow(2, Duration.ofSeconds(10));
+        SlidingWindowLog log = new SlidingWindowLog(2, Duration.ofSeconds(10));
+        SlidingWindowCounter counter = new SlidingWindowCounter(2, Duration.ofSeconds(10), 2);
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(10));
+        DuplicateWindow duplicates = new DuplicateWindow(Duration.ofSeconds(10), 4);
+        StateKey gate = key("gate", user);
+        StateKey bucketKey = key("bucket", user);
+        StateKey windowKey = key("window", chat);
+        StateKey logKey = key("log", chat);
+        StateKey counterKey = key("counter", user);
+        StateKey cooldownKey = key("cooldown", chat);
+        StateKey duplicatesKey = key("duplicates", chat);
+        StateKey blocklist = key("blocklist", user);
+        StateKey registered = key("registered", user);
+        Batch batch = Batch.of(
+                new Step(gate, Gate.INSTANCE, 1),
+                new Step(bucketKey, bucket, 1),
+                new Step(windowKey, window, 1),
+                new Step(logKey, log, 1),
+                new Step(counterKey, counter, 1),
+                new Step(cooldownKey, cooldown, 1),
+                new Step(duplicatesKey, duplicates, 5),
+                new Step(blocklist, Membership.MUST_BE_ABSENT, 1),
+                new Step(registered, Membership.MUST_BE_PRESENT, 1));
+        long forever = Outcome.admitted(Long.MAX_VALUE);
+
+        // Not registered: only the last step rejects, again and again, and nothing is taken.
+        for (int i = 0; i < 3; i++) {
+            BatchResult r = storage.evaluate(batch, now());
+            assertThat(r)
+                    .as("unregistered, request %d", i)
+                    .isEqualTo(BatchResult.of(
+                            forever,
+                            Outcome.admitted(2),
+                            Outcome.admitted(1),
+                            Outcome.admitted(1),
+                            Outcome.admitted(1),
+                            Outcome.admitted(0),
+                            Outcome.admitted(0),
+                            forever,
+                            Outcome.NEVER));
+            assertThat(r.firstRejected()).isEqualTo(8);
+        }
+
+        // Registered: the same outcomes, and now every step takes its permit.
+        storage.addMember(registered, Long.MAX_VALUE, now());
+        assertThat(storage.evaluate(batch, now()))
+                .isEqualTo(BatchResult.of(
+                        forever,
+                        Outcome.admitted(2),
+                        Outcome.admitted(1),
+                        Outcome.admitted(1),
+                        Outcome.admitted(1),
+                        Outcome.admitted(0),
+                        Outcome.admitted(0),
+                        forever,
+                        forever));
+        assertThat(look(bucketKey, bucket)).isEqualTo(Outcome.admitted(2));
+        assertThat(look(windowKey, window)).isEqualTo(Outcome.admitted(1));
+        assertThat(look(logKey, log)).isEqualTo(Outcome.admitted(1));
+        assertThat(look(counterKey, counter)).isEqualTo(Outcome.admitted(1));
+        assertThat(look(cooldownKey, cooldown)).isEqualTo(Outcome.rejected(10_000_000));
+
+        // Ten seconds on, the cooldown, the item and the window are over, the log's permit has left and the counter's
+        // still counts (sub-buckets of 5 s); now the user is blocked until T0+30s.
+        storage.addMember(blocklist, T0 + 30 * SECOND, now());
+        at(T0 + 10 * SECOND);
+        BatchResult blocked = storage.evaluate(batch, now());
+        assertThat(blocked)
+                .isEqualTo(BatchResult.of(
+                        forever,
+                        Outcome.admitted(1),
+                        Outcome.admitted(1),
+                        Outcome.admitted(1),
+                        Outcome.admitted(0),
+                        Outcome.admitted(0),
+                        Outcome.admitted(0),
+                        Outcome.rejected(20_000_000),
+                        forever));
+        assertThat(blocked.firstRejected()).isEqualTo(7);
+        assertThat(look(bucketKey, bucket)).isEqualTo(Outcome.admitted(2));
+        assertThat(look(windowKey, window)).isEqualTo(Outcome.admitted(2));
+        assertThat(look(logKey, log)).isEqualTo(Outcome.admitted(2));
+        assertThat(look(counterKey, counter)).isEqualTo(Outcome.admitted(1));
+        assertThat(acquire(cooldownKey, cooldown, 1)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(duplicatesKey, duplicates, 5)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void evaluate_oneScopeUnderTwoSubjects_keepsTwoStates() {
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+        StateKey a = key("bucket", "user-" + UUID.randomUUID());
+        StateKey b = key("bucket", "user-" + UUID.randomUUID());
+
+        assertThat(evaluate(new Step(a, bucket, 2), new Step(b, bucket, 1)))
+                .isEqualTo(BatchResult.of(Outcome.admitted(0), Outcome.admitted(1)));
+        assertThat(evaluate(new Step(b, bucket, 1), new Step(a, bucket, 1)))
+                .isEqualTo(BatchResult.of(Outcome.admitted(0), Outcome.rejected(3_600_000_000L)));
+        assertThat(look(a, bucket)).isEqualTo(Outcome.admitted(0));
+        assertThat(look(b, bucket)).isEqualTo(Outcome.admitted(1));
+    }
+
+    @Test
+    void evaluate_aBatchOf300Steps_isAllOrNothing() {
+        // The SPI sets no size limit: 299 buckets over three subjects and a gate, more steps than a backend might send
+        // in one call or script.
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+        String[] subjects = {"user-" + UUID.randomUUID(), "user-" + UUID.randomUUID(), "user-" + UUID.randomUUID()};
+        StateKey gate = key("gate", subjects[0]);
+        List<Step> steps = new ArrayList<>();
+        for (int i = 0; i < 299; i++) {
+            steps.add(new Step(key("bucket-" + i, subjects[i % 3]), bucket, 1));
+        }
+        steps.add(new Step(gate, Gate.INSTANCE, 1));
+        Batch batch = new Batch(steps);
+        storage.raiseGate(gate, T0 + SECOND, now());
+
+        BatchResult closed = storage.evaluate(batch, now());
+        assertThat(closed.firstRejected()).isEqualTo(299);
+        for (int i = 0; i < 299; i++) {
+            assertThat(closed.outcome(i)).as("step %d behind the gate", i).isEqualTo(Outcome.admitted(1));
+        }
+        assertThat(closed.outcome(299)).isEqualTo(Outcome.rejected(1_000_000));
+
+        at(T0 + SECOND);
+        BatchBuffer buffer = new BatchBuffer(4);
+        for (int round = 0; round < 2; round++) {
+            buffer.clear();
+            for (Step s : steps) {
+                buffer.add(s);
+            }
+            assertThat(storage.evaluateInPlace(buffer, now()))
+                    .as("round %d", round)
+                    .isTrue();
+            for (int i = 0; i < 299; i++) {
+                assertThat(buffer.outcome(i)).as("round %d, step %d", round, i).isEqualTo(Outcome.admitted(1 - round));
+            }
+        }
+        BatchResult empty = storage.evaluate(batch, now());
+        assertThat(empty.firstRejected()).isZero();
+        for (int i = 0; i < 299; i++) {
+            assertThat(empty.outcome(i)).as("step %d, emptied", i).isEqualTo(Outcome.rejected(3_600_000_000L));
+        }
+        assertThat(empty.outcome(299)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -1001,6 +1343,19 @@ public abstract class StorageContractTest {
         assertThat(health.latency().isNegative())
                 .as("latency %s", health.latency())
                 .isFalse();
+    }
+
+    @Test
+    void health_ofAClosedClient_answersWithoutThrowing() {
+        StorageHealth open = storage.health();
+        assertThat(open.detail()).as("health %s", open).isNotBlank();
+
+        // Last in the test: a backend whose clients share one instance is closed here for the rest of the test.
+        Storage other = openClient();
+        other.close();
+        StorageHealth closed = other.health();
+        assertThat(closed).isNotNull();
+        assertThat(closed.latency().isNegative()).as("health %s", closed).isFalse();
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -1170,6 +1525,63 @@ public abstract class StorageContractTest {
         assertThat(ByteBuffer.wrap(record.value()).getLong()).isEqualTo(total);
     }
 
+    @Test
+    void race_acquireAndBatchesOnOneSlidingWindowLog_admitExactlyTheLimit() throws Exception {
+        long limit = Math.min(SlidingWindowLog.MAX_LIMIT, raceRequests() / 3);
+        SlidingWindowLog log = new SlidingWindowLog(limit, Duration.ofHours(1));
+        StateKey k = key("log");
+
+        assertThat(raceAcquiresAndBatches(k, log)).isEqualTo(limit);
+        assertThat(acquire(k, log, 1)).isEqualTo(Outcome.rejected(3_600_000_000L));
+    }
+
+    @Test
+    void race_acquireAndBatchesOnOneSlidingWindowCounter_admitExactlyTheLimit() throws Exception {
+        long limit = raceRequests() / 3;
+        // Sub-buckets of 15 minutes: every permit is in the current one, which stops counting when the fifth after
+        // it begins.
+        SlidingWindowCounter counter = new SlidingWindowCounter(limit, Duration.ofHours(1), 4);
+        StateKey k = key("counter");
+
+        assertThat(raceAcquiresAndBatches(k, counter)).isEqualTo(limit);
+        long bucketMicros = counter.bucketMicros();
+        long leaves = (Math.floorDiv(now(), bucketMicros) + 5) * bucketMicros;
+        assertThat(acquire(k, counter, 1)).isEqualTo(Outcome.rejected(leaves - now()));
+    }
+
+    @Test
+    void race_acquireAndBatchesOnOneDuplicateWindow_admitTheItemOnce() throws Exception {
+        DuplicateWindow window = new DuplicateWindow(Duration.ofHours(1), 4);
+        StateKey k = key("duplicates");
+
+        // Every request carries item 1 (a step's permits).
+        assertThat(raceAcquiresAndBatches(k, window)).isEqualTo(1);
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.rejected(3_600_000_000L));
+    }
+
+    @Test
+    void race_raiseGate_keepsTheLatestDeadline() throws Exception {
+        StateKey k = key("gate");
+        long at = now();
+        int perThread = raceRequestsPerThread();
+
+        // Every raise answers a deadline at least its own, and never one earlier than what its thread saw before (the
+        // deadline in force only moves forward); the latest of all stays.
+        long[] seen = new long[raceThreads()];
+        int answered = race((client, thread, i) -> {
+            long until = at + (long) (thread * perThread + i + 1) * 1_000;
+            long answer = client.raiseGate(k, until, at);
+            boolean merged = answer >= until && answer >= seen[thread];
+            seen[thread] = answer;
+            return merged;
+        });
+
+        assertThat(answered).isEqualTo(raceRequests());
+        long latest = at + (long) raceRequests() * 1_000;
+        assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(latest - now()));
+        assertThat(storage.raiseGate(k, at + 1, at)).isEqualTo(latest);
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Differential test against the reference
 
@@ -1288,6 +1700,68 @@ public abstract class StorageContractTest {
         assertThat(acquire(cooldownKey, cooldown, 1)).isEqualTo(Outcome.rejected(1_000_000));
     }
 
+    @Test
+    void expiry_duplicateWindow_holdsUntilTheItemsWindowEnds() {
+        DuplicateWindow window = new DuplicateWindow(Duration.ofSeconds(3), 2);
+        StateKey k = key("duplicates");
+
+        assertThat(acquire(k, window, 9)).isEqualTo(Outcome.admitted(0));
+        assertHoldsUntil(k, window, T0 + 3 * SECOND, 9, 0);
+    }
+
+    // State last committed by a caller whose clock was behind the newest time lives by that newest time: its ttl from
+    // the caller's now is longer than the limit's longest.
+
+    @Test
+    void expiry_tokenBucketCommittedByAClockThatWentBack_holdsUntilRefilledFromItsNewestTime() {
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofSeconds(1));
+        StateKey k = key("bucket");
+
+        at(T0 + 5 * SECOND);
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.admitted(1));
+        at(T0 + 3 * SECOND);
+        // Empty now, and refilling from T0+5s: full at T0+7s, four seconds after this commit's time.
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.admitted(0));
+        assertHoldsUntil(k, bucket, T0 + 7 * SECOND, 2, 0);
+    }
+
+    @Test
+    void expiry_slidingWindowLogCommittedByAClockThatWentBack_holdsUntilItsNewestPermitLeaves() {
+        SlidingWindowLog log = new SlidingWindowLog(2, Duration.ofSeconds(10));
+        StateKey k = key("log");
+
+        at(T0 + 5 * SECOND);
+        assertThat(acquire(k, log, 1)).isEqualTo(Outcome.admitted(1));
+        at(T0 + 3 * SECOND);
+        assertThat(acquire(k, log, 1)).isEqualTo(Outcome.admitted(0));
+        assertHoldsUntil(k, log, T0 + 15 * SECOND, 2, 0);
+    }
+
+    @Test
+    void expiry_slidingWindowCounterCommittedByAClockThatWentBack_holdsUntilItsNewestSubBucketLeaves() {
+        SlidingWindowCounter counter = new SlidingWindowCounter(2, Duration.ofSeconds(4), 2);
+        StateKey k = key("counter");
+
+        at(T0 + 5 * SECOND);
+        assertThat(acquire(k, counter, 1)).isEqualTo(Outcome.admitted(1));
+        at(T0 + SECOND);
+        // Counted in the sub-bucket [T0+4s, T0+6s), which stops counting at T0+10s.
+        assertThat(acquire(k, counter, 1)).isEqualTo(Outcome.admitted(0));
+        assertHoldsUntil(k, counter, T0 + 10 * SECOND, 2, 0);
+    }
+
+    @Test
+    void expiry_duplicateWindowCommittedByAClockThatWentBack_holdsUntilTheNewestItemsWindowEnds() {
+        DuplicateWindow window = new DuplicateWindow(Duration.ofSeconds(10), 2);
+        StateKey k = key("duplicates");
+
+        at(T0 + 5 * SECOND);
+        assertThat(acquire(k, window, 1)).isEqualTo(Outcome.admitted(0));
+        at(T0 + 3 * SECOND);
+        assertThat(acquire(k, window, 2)).isEqualTo(Outcome.admitted(0));
+        assertHoldsUntil(k, window, T0 + 15 * SECOND, 2, 0);
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // forget
 
@@ -1346,6 +1820,48 @@ public abstract class StorageContractTest {
         assertThat(storage.isMember(key("blocklist", pattern), now())).isFalse();
         assertThat(storage.isMember(key("blocklist", globMatch), now())).isTrue();
         assertThat(storage.isMember(key("blocklist", likeMatch), now())).isTrue();
+    }
+
+    @Test
+    void forget_subject_leavesSubjectsAndScopesThatMerelyResembleIt() {
+        String base = "user-" + UUID.randomUUID();
+        String subject = base + "-1";
+        // Longer and shorter subjects that share its beginning ("user-10" and "user-1"), or its end, or differ only in
+        // case or by a trailing space (which some SQL collations ignore), and a key whose scope names it.
+        List<String> others = List.of(
+                base + "-10",
+                base + "-",
+                base,
+                "x" + subject,
+                "{" + subject + "}",
+                subject + "\n",
+                subject + " ",
+                subject.toUpperCase(Locale.ROOT));
+        StateKey namedInScope = key("of/" + subject, base + "-2");
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+        for (String s : others) {
+            storage.addMember(key("set", s), Long.MAX_VALUE, now());
+        }
+        storage.addMember(namedInScope, Long.MAX_VALUE, now());
+        storage.addMember(key("set", subject), Long.MAX_VALUE, now());
+        assertThat(acquire(key("bucket", subject), bucket, 2)).isEqualTo(Outcome.admitted(0));
+        assertThat(storage.putRecord(key("record", subject), bytes("profile"), 0))
+                .isEqualTo(1);
+
+        assertThat(storage.forget(base + "-10")).isEqualTo(1);
+        assertThat(storage.isMember(key("set", subject), now())).isTrue();
+        assertThat(storage.forget(subject)).isEqualTo(3);
+
+        assertThat(storage.isMember(key("set", subject), now())).isFalse();
+        assertThat(acquire(key("bucket", subject), bucket, 2)).isEqualTo(Outcome.admitted(0));
+        assertThat(storage.getRecord(key("record", subject))).isEmpty();
+        assertThat(storage.isMember(key("set", base + "-10"), now())).isFalse();
+        for (String s : others.subList(1, others.size())) {
+            assertThat(storage.isMember(key("set", s), now()))
+                    .as("member %s", s)
+                    .isTrue();
+        }
+        assertThat(storage.isMember(namedInScope, now())).isTrue();
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -1413,6 +1929,91 @@ public abstract class StorageContractTest {
         return s.getBytes(StandardCharsets.UTF_8);
     }
 
+    @Test
+    void records_forgotten_startAgainAtVersionOne() {
+        String subject = "user-" + UUID.randomUUID();
+        StateKey k = key("record", subject);
+        assertThat(storage.putRecord(k, bytes("first"), 0)).isEqualTo(1);
+        assertThat(storage.putRecord(k, bytes("second"), 1)).isEqualTo(2);
+
+        assertThat(storage.forget(subject)).isEqualTo(1);
+
+        assertThat(storage.getRecord(k)).isEmpty();
+        assertThat(storage.putRecord(k, bytes("stale"), 2)).isEqualTo(-1);
+        assertThat(storage.getRecord(k)).isEmpty();
+        assertThat(storage.putRecord(k, bytes("again"), 0)).isEqualTo(1);
+        assertThat(storage.getRecord(k)).contains(new VersionedRecord(bytes("again"), 1));
+    }
+
+    @Test
+    void putRecord_atAKeyHoldingLimitGateOrMembership_findsNoRecordAndStartsAtVersionOne() {
+        StateKey bucketKey = key("bucket");
+        StateKey gate = key("gate");
+        StateKey member = key("blocklist");
+        assertThat(acquire(bucketKey, new TokenBucket(1, 1, Duration.ofHours(1)), 1))
+                .isEqualTo(Outcome.admitted(0));
+        storage.raiseGate(gate, T0 + 3_600 * SECOND, now());
+        storage.addMember(member, Long.MAX_VALUE, now());
+
+        for (StateKey k : List.of(bucketKey, gate, member)) {
+            assertThat(storage.getRecord(k)).as("record at %s", k.scope()).isEmpty();
+            assertThat(storage.putRecord(k, bytes("stale"), 1))
+                    .as("stale put at %s", k.scope())
+                    .isEqualTo(-1);
+            assertThat(storage.getRecord(k)).as("record at %s", k.scope()).isEmpty();
+            assertThat(storage.putRecord(k, bytes("new"), 0))
+                    .as("put at %s", k.scope())
+                    .isEqualTo(1);
+            assertThat(storage.putRecord(k, bytes("next"), 1))
+                    .as("next put at %s", k.scope())
+                    .isEqualTo(2);
+            assertThat(storage.getRecord(k))
+                    .as("record at %s", k.scope())
+                    .contains(new VersionedRecord(bytes("next"), 2));
+        }
+    }
+
+    @Test
+    void records_atAKeyThatGatesAndMembershipsCheck_stay() {
+        StateKey k = key("profile");
+        StateKey bucketKey = key("bucket");
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+        assertThat(storage.putRecord(k, new byte[] {1, 2, 3}, 0)).isEqualTo(1);
+
+        // Checks only read: an admitted batch that checks the record's key as a gate and as a set changes nothing
+        // there, and neither does a rejected check or isMember.
+        assertThat(evaluate(new Step(k, Gate.INSTANCE, 1), new Step(bucketKey, bucket, 1)))
+                .isEqualTo(BatchResult.of(Outcome.admitted(Long.MAX_VALUE), Outcome.admitted(1)));
+        assertThat(evaluate(new Step(k, Membership.MUST_BE_ABSENT, 1), new Step(bucketKey, bucket, 1)))
+                .isEqualTo(BatchResult.of(Outcome.admitted(Long.MAX_VALUE), Outcome.admitted(0)));
+        assertThat(acquire(k, Membership.MUST_BE_PRESENT, 1)).isEqualTo(Outcome.NEVER);
+        assertThat(storage.isMember(k, now())).isFalse();
+
+        assertThat(storage.getRecord(k)).contains(new VersionedRecord(new byte[] {1, 2, 3}, 1));
+        assertThat(storage.putRecord(k, new byte[] {4}, 1)).isEqualTo(2);
+    }
+
+    @Test
+    void records_afterALimitCommitsAtTheirKey_answerGetAndPutConsistently() {
+        StateKey k = key("profile");
+        assertThat(storage.putRecord(k, bytes("v1"), 0)).isEqualTo(1);
+        assertThat(acquire(k, new TokenBucket(2, 1, Duration.ofHours(1)), 1)).isEqualTo(Outcome.admitted(1));
+
+        // Whether the record survives is the backend's (see limitStepsOnARecordsKey_thatAreRejected_leaveTheRecord);
+        // either way, what getRecord answers is what putRecord compares with.
+        Optional<VersionedRecord> kept = storage.getRecord(k);
+        if (kept.isPresent()) {
+            assertThat(kept).contains(new VersionedRecord(bytes("v1"), 1));
+            assertThat(storage.putRecord(k, bytes("v2"), 0)).isEqualTo(-1);
+            assertThat(storage.putRecord(k, bytes("v2"), 1)).isEqualTo(2);
+            assertThat(storage.getRecord(k)).contains(new VersionedRecord(bytes("v2"), 2));
+        } else {
+            assertThat(storage.putRecord(k, bytes("v2"), 1)).isEqualTo(-1);
+            assertThat(storage.putRecord(k, bytes("v2"), 0)).isEqualTo(1);
+            assertThat(storage.getRecord(k)).contains(new VersionedRecord(bytes("v2"), 1));
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Keys of any content
 
@@ -1464,32 +2065,60 @@ public abstract class StorageContractTest {
             keys.add(key(pair[0], pair[1] + salt));
         }
 
-        for (StateKey k : keys) {
-            assertThat(acquire(k, one, 1)).as("first permit of %s", k).isEqualTo(Outcome.admitted(0));
-        }
-        for (int i = 0; i < keys.size(); i++) {
-            StateKey k = keys.get(i);
-            assertThat(acquire(k, one, 1)).as("second permit of %s", k).isEqualTo(Outcome.rejected(3_600_000_000L));
-            assertThat(storage.putRecord(new StateKey(k.scope() + "#record", k.subject()), bytes("v" + i), 0))
-                    .isEqualTo(1);
-            if (i % 2 == 0) {
-                storage.addMember(new StateKey(k.scope() + "#set", k.subject()), Long.MAX_VALUE, now());
-            }
-        }
-        for (int i = 0; i < keys.size(); i++) {
-            StateKey k = keys.get(i);
-            assertThat(storage.getRecord(new StateKey(k.scope() + "#record", k.subject())))
-                    .as("record of %s", k)
-                    .contains(new VersionedRecord(bytes("v" + i), 1));
-            assertThat(storage.isMember(new StateKey(k.scope() + "#set", k.subject()), now()))
-                    .as("membership of %s", k)
-                    .isEqualTo(i % 2 == 0);
-        }
+        assertKeysApart(keys, one, 2);
         // The salted "a\nb" (odd, so in no set) has a bucket and a record; forget removes exactly those.
         StateKey forgotten = keys.get(9);
         assertThat(storage.forget(forgotten.subject())).isEqualTo(2);
         assertThat(acquire(forgotten, one, 1)).isEqualTo(Outcome.admitted(0));
         assertThat(acquire(keys.get(8), one, 1)).isEqualTo(Outcome.rejected(3_600_000_000L));
+    }
+
+    @Test
+    void keys_withUnpairedSurrogatesAndEscapeLookalikes_neverCollide() {
+        // UTF-8 has no form for an unpaired surrogate: an encoder that replaces them merges them with each other and
+        // with '?'. And text that looks like a backend's escapes must stay apart from what those escapes stand for.
+        String tenKb = "k".repeat(10 * 1024);
+        String[] texts = {
+            "\uD800",
+            "\uDBFF",
+            "\uDC00",
+            "\uDFFF",
+            "?",
+            "\uFFFD",
+            "\0",
+            "\uD800\uDC00",
+            "\uDC00\uD800",
+            "a\uD83Db",
+            "a\uDE00b",
+            "a?b",
+            "%uD800",
+            "%ud800",
+            "%",
+            "%25",
+            "%7B",
+            "\\",
+            tenKb + "\uD800",
+            tenKb + "?",
+        };
+        TokenBucket one = new TokenBucket(1, 1, Duration.ofHours(1));
+        List<StateKey> keys = new ArrayList<>();
+        // Each text as a subject (salted, so that forget below touches this test only) and as a scope.
+        String salt = UUID.randomUUID().toString();
+        for (String text : texts) {
+            keys.add(key("surrogates", text + salt));
+            keys.add(key("surrogates/" + text, salt));
+        }
+
+        assertKeysApart(keys, one, 4);
+        // "\uD800" + salt has a bucket, a record and a membership; forget removes exactly those, not "?" + salt's.
+        StateKey forgotten = keys.get(0);
+        assertThat(storage.forget(forgotten.subject())).isEqualTo(3);
+        assertThat(acquire(forgotten, one, 1)).isEqualTo(Outcome.admitted(0));
+        for (int i = 2; i < keys.size(); i += 2) {
+            assertThat(acquire(keys.get(i), one, 1))
+                    .as("bucket of %s after forget", keys.get(i))
+                    .isEqualTo(Outcome.rejected(3_600_000_000L));
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -1514,5 +2143,156 @@ public abstract class StorageContractTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("permits must not be negative but was -1");
         assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void acquire_negativePermits_ofEveryKind_isRefusedNamingThemAndChangesNothing() {
+        // For each kind: how a key gets state, and a probe whose answer shows that state (a look; for a duplicate
+        // window, item 0, which a fresh key admits and remembers, and a key that remembers it rejects).
+        DuplicateWindow duplicates = new DuplicateWindow(Duration.ofSeconds(10), 2);
+        List<LimitSpec> specs = List.of(
+                new TokenBucket(3, 1, Duration.ofHours(1)),
+                new FixedWindow(3, Duration.ofSeconds(10)),
+                new SlidingWindowLog(3, Duration.ofSeconds(10)),
+                new SlidingWindowCounter(3, Duration.ofSeconds(10), 2),
+                new Cooldown(Duration.ofSeconds(10)),
+                duplicates,
+                Gate.INSTANCE,
+                Membership.MUST_BE_ABSENT,
+                Membership.MUST_BE_PRESENT);
+        for (LimitSpec spec : specs) {
+            StateKey fresh = key("fresh");
+            StateKey held = key("held");
+            if (spec instanceof Gate) {
+                storage.raiseGate(held, T0 + 10 * SECOND, now());
+            } else if (spec instanceof Membership) {
+                storage.addMember(held, T0 + 10 * SECOND, now());
+            } else {
+                assertThat(Outcome.isAdmitted(acquire(held, spec, spec == duplicates ? 0 : 1)))
+                        .as("%s, setup", spec)
+                        .isTrue();
+            }
+            long before = acquire(held, spec, 0);
+
+            for (StateKey k : List.of(fresh, held)) {
+                assertThatThrownBy(() -> storage.acquire(k, spec, -1, now()))
+                        .as("%s at %s", spec, k.scope())
+                        .isInstanceOf(IllegalArgumentException.class)
+                        .hasMessageContaining("permits")
+                        .hasMessageContaining("-1");
+            }
+            assertThat(acquire(held, spec, 0)).as("%s, held key after", spec).isEqualTo(before);
+            long freshLook = acquire(fresh, spec, 0);
+            if (spec == duplicates || spec instanceof Cooldown) {
+                assertThat(freshLook)
+                        .as("%s, fresh key after", spec)
+                        .isEqualTo(Outcome.admitted(spec == duplicates ? 0 : 1));
+            } else if (spec == Membership.MUST_BE_PRESENT) {
+                assertThat(freshLook).as("%s, fresh key after", spec).isEqualTo(Outcome.NEVER);
+            } else if (spec instanceof Gate || spec instanceof Membership) {
+                assertThat(freshLook).as("%s, fresh key after", spec).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+            } else {
+                assertThat(freshLook).as("%s, fresh key after", spec).isEqualTo(Outcome.admitted(3));
+            }
+        }
+    }
+
+    @Test
+    void evaluate_itemOutOfRangeInALongerBatch_isRefusedNamingItAndChangesNothing() {
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+        FixedWindow window = new FixedWindow(2, Duration.ofHours(1));
+        DuplicateWindow duplicates = new DuplicateWindow(Duration.ofSeconds(10), 4);
+        // Three subjects, so that a backend that splits a batch (by Redis Cluster slot, say) splits this one.
+        StateKey bucketKey = key("bucket");
+        StateKey windowKey = key("window");
+        StateKey duplicatesKey = key("duplicates");
+        BatchBuffer buffer = new BatchBuffer(3);
+
+        for (long item : new long[] {1L << 53, Long.MAX_VALUE}) {
+            Step bad = new Step(duplicatesKey, duplicates, item);
+            Step first = new Step(bucketKey, bucket, 1);
+            Step second = new Step(windowKey, window, 1);
+            for (Batch batch : List.of(Batch.of(first, second, bad), Batch.of(bad, first, second))) {
+                assertThatThrownBy(() -> storage.evaluate(batch, now()))
+                        .as("item %d in %s", item, batch.steps())
+                        .isInstanceOf(IllegalArgumentException.class)
+                        .hasMessageContaining(Long.toString(item));
+                buffer.clear();
+                for (Step s : batch.steps()) {
+                    buffer.add(s);
+                }
+                assertThatThrownBy(() -> storage.evaluateInPlace(buffer, now()))
+                        .as("item %d in place in %s", item, batch.steps())
+                        .isInstanceOf(IllegalArgumentException.class)
+                        .hasMessageContaining(Long.toString(item));
+            }
+        }
+        assertThat(look(bucketKey, bucket)).isEqualTo(Outcome.admitted(2));
+        assertThat(look(windowKey, window)).isEqualTo(Outcome.admitted(2));
+        assertThat(acquire(duplicatesKey, duplicates, 1)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void permitsFarAboveTheLimit_areNeverAdmittedAndTakeNothing() {
+        // One token costs 10^6 ticks here: permits above 2^63 / 10^6 overflow a product computed before the check.
+        List<LimitSpec> counting = List.of(
+                new TokenBucket(3, 1, Duration.ofSeconds(1)),
+                new FixedWindow(3, Duration.ofSeconds(1)),
+                new SlidingWindowLog(3, Duration.ofSeconds(1)),
+                new SlidingWindowCounter(3, Duration.ofSeconds(1), 2));
+        long[] huge = {Long.MAX_VALUE / 1_000_000 + 1, 1L << 53, (1L << 53) + 1, Integer.MAX_VALUE + 1L, Long.MAX_VALUE
+        };
+        for (LimitSpec spec : counting) {
+            StateKey k = key("counting");
+            StateKey other = key("other");
+            for (long permits : huge) {
+                assertThat(acquire(k, spec, permits))
+                        .as("%s, %d permits", spec, permits)
+                        .isEqualTo(Outcome.NEVER);
+                assertThat(evaluate(new Step(other, spec, 1), new Step(k, spec, permits)))
+                        .as("%s, %d permits in a batch", spec, permits)
+                        .isEqualTo(BatchResult.of(Outcome.admitted(2), Outcome.NEVER));
+            }
+            assertThat(acquire(k, spec, 3)).as("%s, after", spec).isEqualTo(Outcome.admitted(0));
+            assertThat(acquire(other, spec, 3)).as("%s, other after", spec).isEqualTo(Outcome.admitted(0));
+        }
+
+        // A cooldown takes any number of permits as one; gates and sets do not count them.
+        StateKey cooling = key("cooldown");
+        assertThat(acquire(cooling, new Cooldown(Duration.ofSeconds(5)), Long.MAX_VALUE))
+                .isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(cooling, new Cooldown(Duration.ofSeconds(5)), 1)).isEqualTo(Outcome.rejected(5_000_000));
+        assertThat(acquire(key("gate"), Gate.INSTANCE, Long.MAX_VALUE)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+        assertThat(acquire(key("blocklist"), Membership.MUST_BE_ABSENT, Long.MAX_VALUE))
+                .isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+    }
+
+    /**
+     * Each of {@code keys} a key of its own: a bucket of one token ({@code one}) each, taken and then refused; a
+     * record each, and a membership for every {@code memberEvery}-th, each read back as written.
+     */
+    private void assertKeysApart(List<StateKey> keys, TokenBucket one, int memberEvery) {
+        for (StateKey k : keys) {
+            assertThat(acquire(k, one, 1)).as("first permit of %s", k).isEqualTo(Outcome.admitted(0));
+        }
+        for (int i = 0; i < keys.size(); i++) {
+            StateKey k = keys.get(i);
+            assertThat(acquire(k, one, 1)).as("second permit of %s", k).isEqualTo(Outcome.rejected(3_600_000_000L));
+            assertThat(storage.putRecord(new StateKey(k.scope() + "#record", k.subject()), bytes("v" + i), 0))
+                    .as("record of %s", k)
+                    .isEqualTo(1);
+            if (i % memberEvery == 0) {
+                storage.addMember(new StateKey(k.scope() + "#set", k.subject()), Long.MAX_VALUE, now());
+            }
+        }
+        for (int i = 0; i < keys.size(); i++) {
+            StateKey k = keys.get(i);
+            assertThat(storage.getRecord(new StateKey(k.scope() + "#record", k.subject())))
+                    .as("record of %s", k)
+                    .contains(new VersionedRecord(bytes("v" + i), 1));
+            assertThat(storage.isMember(new StateKey(k.scope() + "#set", k.subject()), now()))
+                    .as("membership of %s", k)
+                    .isEqualTo(i % memberEvery == 0);
+        }
     }
 }
