@@ -27,7 +27,9 @@ import io.lettuce.core.cluster.ClusterClientOptions;
 import io.lettuce.core.cluster.ClusterTopologyRefreshOptions;
 import io.lettuce.core.cluster.RedisClusterClient;
 import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
+import io.lettuce.core.cluster.api.async.RedisAdvancedClusterAsyncCommands;
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import io.lettuce.core.cluster.models.partitions.RedisClusterNode;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.resource.ClientResources;
 import io.lettuce.core.resource.Delay;
@@ -35,9 +37,12 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
@@ -469,16 +474,100 @@ public final class RedisStorage implements Storage {
         }
     }
 
-    /** {@inheritDoc} One {@code PING}, within the timeout. */
+    /**
+     * {@inheritDoc} One {@code PING}, within the timeout. In a Cluster one {@code PING} to every master that serves
+     * slots in the client's view of the topology, all sent at once and awaited together within the timeout: down when
+     * any of them fails or does not answer, naming each such master by host and port, since every decision on its
+     * slots fails.
+     */
     @Override
     public StorageHealth health() {
         long start = System.nanoTime();
+        if (cluster && commands instanceof RedisAdvancedClusterAsyncCommands<byte[], byte[]> clusterCommands) {
+            return clusterHealth(clusterCommands, start);
+        }
         try {
             call("health", commands::ping);
             return StorageHealth.up(Duration.ofNanos(System.nanoTime() - start), description);
         } catch (GuardStorageException e) {
             return StorageHealth.down(Duration.ofNanos(System.nanoTime() - start), description + ": " + e.getMessage());
         }
+    }
+
+    /** Pings every master that serves slots, through the cluster connection's own connections to them. */
+    private StorageHealth clusterHealth(RedisAdvancedClusterAsyncCommands<byte[], byte[]> clusterCommands, long start) {
+        // Sorted by address, so that a report names the same masters in the same order every time.
+        Map<String, CompletableFuture<String>> pings = new TreeMap<>();
+        try {
+            clusterCommands
+                    .nodes(node -> node.is(RedisClusterNode.NodeFlag.UPSTREAM) && !node.hasNoSlots())
+                    .commands()
+                    .ping()
+                    .asMap()
+                    .forEach((node, ping) -> pings.put(address(node), ping));
+            CompletableFuture.allOf(pings.values().toArray(new CompletableFuture<?>[0]))
+                    .get(Math.max(0, timeoutNanos - (System.nanoTime() - start)), TimeUnit.NANOSECONDS);
+        } catch (ExecutionException | TimeoutException e) {
+            // Some master failed or is still silent: each ping is read below.
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return StorageHealth.down(
+                    Duration.ofNanos(System.nanoTime() - start),
+                    description + ": " + failure("health", e).getMessage());
+        } catch (RuntimeException e) {
+            // A closed client refuses to select nodes or to send.
+            return StorageHealth.down(
+                    Duration.ofNanos(System.nanoTime() - start),
+                    description + ": " + failure("health", e).getMessage());
+        }
+        Map<String, String> unreachable = new LinkedHashMap<>();
+        pings.forEach((address, ping) -> {
+            if (!ping.isDone()) {
+                unreachable.put(address, reason(new TimeoutException(), timeoutNanos));
+            } else if (ping.isCompletedExceptionally()) {
+                unreachable.put(
+                        address,
+                        reason(LuaCalls.unwrap(ping.handle((ok, e) -> e).join()), timeoutNanos));
+            }
+        });
+        return clusterHealth(description, pings.size(), unreachable, Duration.ofNanos(System.nanoTime() - start));
+    }
+
+    /**
+     * The health of a Cluster whose {@code masters} masters were pinged, of which {@code unreachable} (address to
+     * reason) failed: up when none did.
+     */
+    static StorageHealth clusterHealth(
+            String description, int masters, Map<String, String> unreachable, Duration latency) {
+        if (masters == 0) {
+            return StorageHealth.down(
+                    latency, description + ": redis health failed: no master serves slots in the client's topology");
+        }
+        if (unreachable.isEmpty()) {
+            return StorageHealth.up(latency, description);
+        }
+        StringBuilder detail = new StringBuilder(description)
+                .append(": redis health failed: ")
+                .append(unreachable.size())
+                .append(" of ")
+                .append(masters)
+                .append(" masters unreachable: ");
+        String separator = "";
+        for (Map.Entry<String, String> master : unreachable.entrySet()) {
+            detail.append(separator)
+                    .append(master.getKey())
+                    .append(" (")
+                    .append(master.getValue())
+                    .append(')');
+            separator = ", ";
+        }
+        return StorageHealth.down(latency, detail.toString());
+    }
+
+    /** A master's host and port (never its URI, which may hold a password); its id when the topology has no address. */
+    private static String address(RedisClusterNode node) {
+        RedisURI uri = node.getUri();
+        return uri == null ? "node " + node.getNodeId() : uri.getHost() + ":" + uri.getPort();
     }
 
     /** Closes the connection and the client the storage opened itself; a connection or client you passed in stays open. */
@@ -576,15 +665,18 @@ public final class RedisStorage implements Storage {
         if (cause instanceof GuardStorageException g) {
             return g;
         }
-        String message;
+        return new GuardStorageException(BACKEND, operation, reason(cause, timeoutNanos), cause);
+    }
+
+    /** What went wrong, in words: a timeout as the time waited, anything else as its message. */
+    private static String reason(Throwable cause, long timeoutNanos) {
         if (cause instanceof TimeoutException || cause instanceof RedisCommandTimeoutException) {
-            message = "no answer within " + TimeUnit.NANOSECONDS.toMillis(timeoutNanos) + " ms";
-        } else if (cause instanceof InterruptedException) {
-            message = "interrupted while waiting for Redis";
-        } else {
-            message = cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage();
+            return "no answer within " + TimeUnit.NANOSECONDS.toMillis(timeoutNanos) + " ms";
         }
-        return new GuardStorageException(BACKEND, operation, message, cause);
+        if (cause instanceof InterruptedException) {
+            return "interrupted while waiting for Redis";
+        }
+        return cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage();
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -608,6 +700,13 @@ public final class RedisStorage implements Storage {
          * Redis takes; longer ones overflowed Duration.toMillis or made Redis refuse every write.
          */
         private static final Duration MAX_MARGIN = Duration.of(LimitSpec.EXACT_LIMIT, ChronoUnit.MICROS);
+
+        /**
+         * The connect timeout goes to Netty in whole milliseconds as an int (Lettuce converts it exactly), so from 2^31
+         * ms on every build failed with "integer overflow". Below it the command timeout (a timer in nanoseconds) and
+         * the cross-slot wait (twice the timeout plus 100 ms, in nanoseconds) are far from overflowing.
+         */
+        private static final Duration MAX_TIMEOUT = Duration.ofMillis(1L << 31);
 
         private final Function<Builder, Connected> connector;
         private String keyPrefix = "guard:";
@@ -639,13 +738,20 @@ public final class RedisStorage implements Storage {
 
         /**
          * How long each command may take before the call fails with {@link GuardStorageException}; 500 ms by default
-         * (see the class's notes on failures for the calls that send more than one).
+         * (see the class's notes on failures for the calls that send more than one). A storage that opens its own
+         * client also waits this long (at least a second) for a connection to open.
          *
-         * @throws IllegalArgumentException if {@code timeout} is null, zero or negative
+         * @throws IllegalArgumentException if {@code timeout} is null, zero, negative, or 2<sup>31</sup> milliseconds
+         *     (about 24.8 days) or longer: the connect timeout reaches Netty as an {@code int} of milliseconds, and a
+         *     longer one failed every {@link #build()}
          */
         public Builder timeout(Duration timeout) {
             if (timeout == null || timeout.isZero() || timeout.isNegative()) {
                 throw new IllegalArgumentException("timeout must be positive but was " + timeout);
+            }
+            if (timeout.compareTo(MAX_TIMEOUT) >= 0) {
+                throw new IllegalArgumentException(
+                        "timeout must be shorter than 2^31 milliseconds (about 24.8 days) but was " + timeout);
             }
             this.timeout = timeout;
             return this;

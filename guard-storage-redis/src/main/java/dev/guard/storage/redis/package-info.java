@@ -107,5 +107,9 @@
  * clients the storage creates reject commands at once while disconnected (so a dead Redis costs nothing per call and
  * nothing is replayed late), reconnect in the background with a backoff capped at one second, and time out every
  * command. {@link dev.guard.Guard}'s failure policy and breaker turn the exceptions into decisions.
+ *
+ * <p>{@code health()} sends one {@code PING} within the timeout; in a Cluster one to every master that serves slots
+ * in the client's view of the topology, all at once, and reports down, naming each master (host and port) that failed
+ * or did not answer in time: with one master of three down, a third of the decisions fail while the others answer.
  */
 package dev.guard.storage.redis;

@@ -10,7 +10,9 @@ import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -24,13 +26,20 @@ final class RedisProcess implements AutoCloseable {
     private static final long START_SECONDS = 10;
 
     private final int port;
+    private final int busPort;
     private final Path dir;
     private final List<String> command;
     private final String readyLine;
+    /** Log lines a test waits for: each latch opens when a line holding its text is logged. */
+    private final List<Expected> expected = new CopyOnWriteArrayList<>();
+
     private Process process;
 
-    private RedisProcess(int port, Path dir, List<String> command, String readyLine) {
+    private record Expected(String text, CountDownLatch seen) {}
+
+    private RedisProcess(int port, int busPort, Path dir, List<String> command, String readyLine) {
         this.port = port;
+        this.busPort = busPort;
         this.dir = dir;
         this.command = command;
         this.readyLine = readyLine;
@@ -42,22 +51,53 @@ final class RedisProcess implements AutoCloseable {
         Path dir = tempDir();
         return started(new RedisProcess(
                 port,
+                0,
                 dir,
-                List.of(
-                        BINARY,
-                        "--port",
-                        Integer.toString(port),
-                        "--bind",
-                        "127.0.0.1",
-                        "--dir",
-                        dir.toString(),
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                        "--enable-debug-command",
-                        "yes"),
+                serverCommand(port, dir, "--enable-debug-command", "yes"),
                 "Ready to accept connections"));
+    }
+
+    /**
+     * Starts a server in cluster mode, its cluster bus on a second free loopback port, that knows no other node and
+     * serves no slot yet (see {@link PrivateCluster}). Its node id lives in its directory, so a restart keeps it.
+     */
+    static RedisProcess startClusterNode() {
+        int port = freePort();
+        int busPort = freePort();
+        while (busPort == port) {
+            busPort = freePort();
+        }
+        Path dir = tempDir();
+        List<String> command = serverCommand(
+                port,
+                dir,
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-port",
+                Integer.toString(busPort),
+                "--cluster-node-timeout",
+                "5000");
+        return started(new RedisProcess(port, busPort, dir, command, "Ready to accept connections"));
+    }
+
+    /** A server on loopback {@code port} that keeps nothing on disk but in {@code dir}, then {@code more} options. */
+    private static List<String> serverCommand(int port, Path dir, String... more) {
+        List<String> command = new ArrayList<>(List.of(
+                BINARY,
+                "--port",
+                Integer.toString(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                dir.toString(),
+                "--save",
+                "",
+                "--appendonly",
+                "no"));
+        command.addAll(List.of(more));
+        return command;
     }
 
     /** Starts a Sentinel that monitors {@code master} as {@code mymaster}, with a quorum of one. */
@@ -74,7 +114,7 @@ final class RedisProcess implements AutoCloseable {
             throw new UncheckedIOException("cannot write " + config, e);
         }
         return started(new RedisProcess(
-                port, dir, List.of(BINARY, config.toString(), "--sentinel"), "+monitor master mymaster"));
+                port, 0, dir, List.of(BINARY, config.toString(), "--sentinel"), "+monitor master mymaster"));
     }
 
     private static RedisProcess started(RedisProcess redis) {
@@ -112,6 +152,21 @@ final class RedisProcess implements AutoCloseable {
         return port;
     }
 
+    /** The port of a cluster node's bus; 0 for a server not in cluster mode. */
+    int busPort() {
+        return busPort;
+    }
+
+    /**
+     * A latch that opens when the server logs a line holding {@code text} from now on: call it before the command
+     * whose effect the line reports.
+     */
+    CountDownLatch expectLine(String text) {
+        CountDownLatch seen = new CountDownLatch(1);
+        expected.add(new Expected(text, seen));
+        return seen;
+    }
+
     /** Starts the server again on the same port (with no data: nothing is persisted) and waits until it is ready. */
     void restart() {
         if (process != null && process.isAlive()) {
@@ -139,6 +194,11 @@ final class RedisProcess implements AutoCloseable {
                             }
                             if (line.contains(readyLine)) {
                                 ready.countDown();
+                            }
+                            for (Expected wanted : expected) {
+                                if (line.contains(wanted.text())) {
+                                    wanted.seen().countDown();
+                                }
                             }
                         }
                     } catch (IOException e) {

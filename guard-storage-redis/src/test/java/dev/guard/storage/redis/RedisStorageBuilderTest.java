@@ -65,6 +65,41 @@ class RedisStorageBuilderTest {
     }
 
     @Test
+    void timeout_pastWhatLettuceTakes_isRejectedAtOnce() {
+        // 2^31 ms used to pass here and fail build() with "redis connect failed: integer overflow", blaming Redis: the
+        // connect timeout reaches Netty as an int of milliseconds.
+        Duration first = Duration.ofMillis(1L << 31);
+        assertThatThrownBy(() -> builder.timeout(first))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("timeout must be shorter than 2^31 milliseconds (about 24.8 days) but was " + first);
+        assertThatThrownBy(() -> builder.timeout(ChronoUnit.FOREVER.getDuration()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("timeout must be shorter than 2^31 milliseconds");
+    }
+
+    @Test
+    void timeout_longestAccepted_isOneLettuceTakes() {
+        Duration longest = Duration.ofMillis(1L << 31).minusNanos(1);
+        assertThat(builder.timeout(longest)).isSameAs(builder);
+        StateKey key = new StateKey("bucket", "user-1");
+        TokenBucket bucket = new TokenBucket(3, 1, Duration.ofMinutes(1));
+        long now = ManualTicker.create().epochMicros();
+        for (String uri : new String[] {RedisServers.standalone(), RedisServers.cluster()}) {
+            try (RedisStorage storage = RedisStorage.builder(uri)
+                    .keyPrefix(Target.freshPrefix())
+                    .timeout(longest)
+                    .build()) {
+                try {
+                    assertThat(storage.acquire(key, bucket, 1, now)).isEqualTo(Outcome.admitted(2));
+                    assertThat(storage.health().up()).as("health on %s", uri).isTrue();
+                } finally {
+                    assertThat(storage.forget("user-1")).isOne();
+                }
+            }
+        }
+    }
+
+    @Test
     void expiryMargin_pastWhatARedisExpiryHolds_isRejectedAtOnce() {
         // FOREVER used to pass here and fail build() with an ArithmeticException after connecting, leaving the
         // storage's client and its threads running; Long.MAX_VALUE ms made Redis refuse every write ("invalid expire
