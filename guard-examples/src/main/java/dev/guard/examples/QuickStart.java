@@ -11,7 +11,7 @@ import java.time.Duration;
 public final class QuickStart {
     private QuickStart() {}
 
-    /** Builds the guard of the README, runs three updates through it, and prints the decisions. */
+    /** Builds the guard of the README, runs two updates through it, and prints the decisions. */
     public static void main(String[] args) throws Exception {
         // README:quickstart:begin
         Guard<Update> guard = Guard.<Update>builder()
