@@ -1000,31 +1000,22 @@ public final class JdbcStorage implements Storage {
                 });
                 windowEnd[0] = ends.isEmpty() ? null : ends.get(0);
                 byte[] to = ends.isEmpty() ? LAST_HASH : ends.get(0);
-                List<byte[]> locked;
-                if (sql.sweepLocksSeparately()) {
-                    found.addAll(keyHashes(c, sql.sweepFind(), ps -> {
-                        ps.setBytes(1, from);
-                        ps.setBytes(2, to);
-                        ps.setLong(3, before);
-                        ps.setInt(4, sweepBatchSize);
-                    }));
-                    if (found.isEmpty()) {
-                        return 0L;
-                    }
+                // The batch's expired rows, locked by the same read except on H2, which locks them in a second one.
+                boolean lockSeparately = sql.sweepLocksSeparately();
+                found.addAll(keyHashes(c, lockSeparately ? sql.sweepFind() : sql.sweepSelect(), ps -> {
+                    ps.setBytes(1, from);
+                    ps.setBytes(2, to);
+                    ps.setLong(3, before);
+                    ps.setInt(4, sweepBatchSize);
+                }));
+                List<byte[]> locked = found;
+                if (lockSeparately && !found.isEmpty()) {
                     // Rows that a decision revived since are no longer expired, and are neither locked nor deleted.
                     locked = keyHashes(c, sql.sweepLockRange(), ps -> {
                         ps.setBytes(1, found.get(0));
                         ps.setBytes(2, found.get(found.size() - 1));
                         ps.setLong(3, before);
                     });
-                } else {
-                    found.addAll(keyHashes(c, sql.sweepSelect(), ps -> {
-                        ps.setBytes(1, from);
-                        ps.setBytes(2, to);
-                        ps.setLong(3, before);
-                        ps.setInt(4, sweepBatchSize);
-                    }));
-                    locked = found;
                 }
                 if (locked.isEmpty()) {
                     return 0L;

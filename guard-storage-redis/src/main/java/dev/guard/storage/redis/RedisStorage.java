@@ -490,8 +490,14 @@ public final class RedisStorage implements Storage {
             call("health", commands::ping);
             return StorageHealth.up(Duration.ofNanos(System.nanoTime() - start), description);
         } catch (GuardStorageException e) {
-            return StorageHealth.down(Duration.ofNanos(System.nanoTime() - start), description + ": " + e.getMessage());
+            return down(start, e);
         }
+    }
+
+    /** A down report of a health check begun at {@code start} that failed with {@code failure}. */
+    private StorageHealth down(long start, GuardStorageException failure) {
+        return StorageHealth.down(
+                Duration.ofNanos(System.nanoTime() - start), description + ": " + failure.getMessage());
     }
 
     /** Pings every master that serves slots, through the cluster connection's own connections to them. */
@@ -509,16 +515,12 @@ public final class RedisStorage implements Storage {
                     .get(Math.max(0, timeoutNanos - (System.nanoTime() - start)), TimeUnit.NANOSECONDS);
         } catch (ExecutionException | TimeoutException e) {
             // Some master failed or is still silent: each ping is read below.
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return StorageHealth.down(
-                    Duration.ofNanos(System.nanoTime() - start),
-                    description + ": " + failure("health", e).getMessage());
-        } catch (RuntimeException e) {
-            // A closed client refuses to select nodes or to send.
-            return StorageHealth.down(
-                    Duration.ofNanos(System.nanoTime() - start),
-                    description + ": " + failure("health", e).getMessage());
+        } catch (InterruptedException | RuntimeException e) {
+            // Interrupted, or a closed client that refuses to select nodes or to send.
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            return down(start, failure("health", e));
         }
         Map<String, String> unreachable = new LinkedHashMap<>();
         pings.forEach((address, ping) -> {
