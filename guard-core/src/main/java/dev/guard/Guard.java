@@ -283,7 +283,10 @@ public final class Guard<M> {
      * use and gets a new one, so that the outer check's steps and results stay intact.
      */
     private static final class Steps {
-        private static final ThreadLocal<Steps> PER_THREAD = ThreadLocal.withInitial(() -> new Steps(8));
+        private static final int RECENT_BITS = 8;
+        private static final int RECENT = 1 << RECENT_BITS;
+        private static final int RECENT_AFTER = 64;
+        private static final ThreadLocal<Steps> PER_THREAD = ThreadLocal.withInitial(() -> new Steps(8, true));
 
         final BatchBuffer buffer;
         int[] filterIndex;
@@ -292,9 +295,52 @@ public final class Guard<M> {
         /** Whether a check on the owning thread is using this per-thread instance. */
         private boolean inUse;
 
+        /**
+         * The subjects of the numeric ids this thread met last, direct-mapped by id (at most {@link #RECENT} of them):
+         * a bot hears from the same users and chats again and again, and a subject found here is neither formatted
+         * nor hashed again (the string keeps its hash code), and is often the very string the memory storage's map
+         * holds, so that its lookup compares by identity. Made only once a thread has checked {@link #RECENT_AFTER}
+         * messages, so that a thread that checks a few (a virtual thread per update) does not pay for it; never in
+         * the steps of an asynchronous check, which are new each time.
+         */
+        private long[] recentIds;
+
+        private String[] recentSubjects;
+
+        /** Whether this instance may keep recent subjects, and how many numeric subjects it has formatted. */
+        private final boolean recent;
+
+        private int formatted;
+
         Steps(int capacity) {
+            this(capacity, false);
+        }
+
+        private Steps(int capacity, boolean recent) {
             buffer = new BatchBuffer(capacity);
             filterIndex = new int[capacity];
+            this.recent = recent;
+        }
+
+        /** {@code prefix + id}, from the recent subjects when it is there (for {@link Subjects#USER} and CHAT). */
+        String subject(String prefix, long id) {
+            if (recentIds == null) {
+                if (!recent || ++formatted < RECENT_AFTER) {
+                    return prefix + id;
+                }
+                recentIds = new long[RECENT];
+                recentSubjects = new String[RECENT];
+            }
+            long mixed = id * 0x9E3779B97F4A7C15L;
+            int slot = (int) (mixed >>> (64 - RECENT_BITS)) & ~1 | (prefix == Subjects.USER ? 0 : 1);
+            String cached = recentSubjects[slot];
+            if (cached != null && recentIds[slot] == id) {
+                return cached;
+            }
+            String subject = prefix + id;
+            recentIds[slot] = id;
+            recentSubjects[slot] = subject;
+            return subject;
         }
 
         /** This thread's steps, emptied, or new ones if a check on this thread already uses them. */
@@ -333,8 +379,8 @@ public final class Guard<M> {
 
     private void fill(Steps steps, M message) {
         Plan<M> p = plan;
-        String userSubject = subject(Subjects.USER, p.userId, message);
-        String chatSubject = subject(Subjects.CHAT, p.chatId, message);
+        String userSubject = subject(steps, Subjects.USER, p.userId, message);
+        String chatSubject = subject(steps, Subjects.CHAT, p.chatId, message);
         // A private chat (its id is the user's, as on Telegram): its CHAT_USER keys need no chat part, and no string
         // built per message for it. Still one key per chat and user: every other chat of the user keeps its part.
         boolean privateChat = Subjects.sameId(userSubject, chatSubject);
@@ -356,7 +402,7 @@ public final class Guard<M> {
                         case GLOBAL -> StateKey.GLOBAL;
                     };
             if (f.customKey != null) {
-                subject = subject(Subjects.CUSTOM, f.customKey, message);
+                subject = subject(steps, Subjects.CUSTOM, f.customKey, message);
             }
             if (subject == null) {
                 if (p.missingKeys == MissingKeyPolicy.REJECT) {
@@ -388,20 +434,25 @@ public final class Guard<M> {
     }
 
     /** The subject {@code prefix + id} for the id {@code extractor} reads, or null when there is none. */
-    private static <M> String subject(String prefix, Function<? super M, ?> extractor, M message) {
+    private static <M> String subject(Steps steps, String prefix, Function<? super M, ?> extractor, M message) {
         Object id = extract(extractor, message);
         if (id == null) {
             return null;
         }
         // Numeric ids (Telegram's are longs) format straight into the subject, without a string of their own.
         if (id instanceof Long l) {
-            return prefix + l.longValue();
+            return numericSubject(steps, prefix, l);
         }
         if (id instanceof Integer n) {
-            return prefix + n.intValue();
+            return numericSubject(steps, prefix, n);
         }
         String text = text(id);
         return text == null ? null : prefix + text;
+    }
+
+    /** {@code prefix + id}; a user's or chat's from {@code steps}' recent subjects if given (null: none). */
+    private static String numericSubject(Steps steps, String prefix, long id) {
+        return steps == null || prefix == Subjects.CUSTOM ? prefix + id : steps.subject(prefix, id);
     }
 
     /** {@code id.toString()}, or null (no id) when it throws, as an extractor that throws counts. */
@@ -648,9 +699,9 @@ public final class Guard<M> {
         }
         String subject = steps != null ? steps.noticeSubject : null;
         if (subject == null) {
-            subject = subject(Subjects.USER, plan.userId, message);
+            subject = subject(null, Subjects.USER, plan.userId, message);
             if (subject == null) {
-                subject = subject(Subjects.CHAT, plan.chatId, message);
+                subject = subject(null, Subjects.CHAT, plan.chatId, message);
             }
         }
         if (subject == null) {

@@ -525,6 +525,38 @@ class GuardTest {
     }
 
     @Test
+    void check_thousandsOfUsersAndChats_eachKeepTheirOwnState_asTheRecentSubjectsTurnOver() {
+        // More users than a thread keeps recent subjects for, so that their ids meet in the same places there; a
+        // user's and a chat's subject with the same id never stand in for each other.
+        Guard<Msg> guard = builder()
+                .throttle("per-user", KeyBy.USER, 1, Duration.ofHours(1))
+                .throttle("per-chat", KeyBy.CHAT, 1, Duration.ofHours(1))
+                .build();
+        int users = 3_000;
+
+        for (int u = 0; u < users; u++) {
+            assertThat(guard.check(Msg.of(u, -u - 1, "hi")).allowed())
+                    .as("user %d", u)
+                    .isTrue();
+        }
+        for (int u = users - 1; u >= 0; u--) {
+            assertThat(guard.check(Msg.of(u, -users - u - 1, "again")).filter())
+                    .as("user %d", u)
+                    .isEqualTo("per-user");
+            assertThat(guard.check(Msg.of(users + u, -u - 1, "other user")).filter())
+                    .as("chat %d", -u - 1)
+                    .isEqualTo("per-chat");
+        }
+        // The chat with user 5's id keeps its state when user 5 is forgotten: it is the chat's, not the user's.
+        assertThat(guard.check(Msg.of(2 * users, 5, "in chat 5")).allowed()).isTrue();
+        assertThat(guard.forgetUser(5L)).isEqualTo(1);
+        assertThat(guard.check(Msg.of(2 * users + 1, 5, "in chat 5 too")).filter())
+                .isEqualTo("per-chat");
+        assertThat(guard.check(Msg.of(5, 3 * users, "user 5, forgotten")).allowed())
+                .isTrue();
+    }
+
+    @Test
     void wrap_runsTheHandlerOnlyForAllowedMessages() throws Exception {
         List<String> handled = new ArrayList<>();
         Guard<Msg> guard =

@@ -120,7 +120,8 @@ public final class DuplicateWindow implements LimitSpec {
             first += 2; // full: the oldest item is forgotten early
             live -= 2;
         }
-        long[] next = new long[live + 2];
+        // As many items leave as come (a steady conversation): the same array, shifted, rather than a new one.
+        long[] next = state != null && live + 2 == state.length ? state : new long[live + 2];
         if (live > 0) {
             System.arraycopy(state, first, next, 0, live);
         }

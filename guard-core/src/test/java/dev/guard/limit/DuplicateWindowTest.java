@@ -57,6 +57,17 @@ class DuplicateWindowTest {
     }
 
     @Test
+    void commit_asManyPairsLeavingAsComing_shiftsTheSameArray() {
+        long[] state = window.commit(window.commit(null, T, 5), T + 1, 6);
+        long[] full = window.commit(state, T + 2, 7);
+        assertThat(full).isSameAs(state).containsExactly(6, T + 1, 7, T + 2);
+        long[] expiredOne = window.commit(full, T + 10_000_001, 8);
+        assertThat(expiredOne).isSameAs(full).containsExactly(7, T + 2, 8, T + 10_000_001);
+        // One pair left behind: a smaller array, not a shift with stale pairs at the end.
+        assertThat(window.commit(expiredOne, T + 20_000_001, 9)).containsExactly(9, T + 20_000_001);
+    }
+
+    @Test
     void evaluate_stateOfAnotherShape_readsAsAbsent() {
         assertThat(window.evaluate(new long[] {5}, T, 5)).isEqualTo(Outcome.admitted(0));
         assertThat(window.evaluate(new long[] {5, T, 6, T, 7, T}, T, 5)).isEqualTo(Outcome.admitted(0));

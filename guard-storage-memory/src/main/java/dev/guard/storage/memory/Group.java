@@ -42,6 +42,13 @@ final class Group extends Entry {
      */
     private volatile Object[] slots;
 
+    /**
+     * A bit per scope hash ({@link #bit}) for every scope the group has had: a superset of its scopes, so that a scan
+     * for a scope it does not have (a user on no blocklist) mostly ends at one test. Only grows; written by the owner
+     * before the slot it announces is published.
+     */
+    private volatile int scopeBits;
+
     /** The number of slots in {@link #slots} (the rest is room). Owner only. */
     private int used;
 
@@ -78,12 +85,26 @@ final class Group extends Entry {
             s[2 + 2 * i] = holders[i];
         }
         s[0] = hashes;
+        int bits = 0;
+        for (Holder h : holders) {
+            bits |= bit(h.scope.hashCode());
+        }
+        this.scopeBits = bits;
         this.used = holders.length;
         this.slots = s;
     }
 
+    /** The bit of {@link #scopeBits} that scopes of hash code {@code hash} set. */
+    private static int bit(int hash) {
+        return 1 << (hash ^ (hash >>> 5) ^ (hash >>> 10));
+    }
+
     @Override
     Holder slot(String scope) {
+        int hash = scope.hashCode();
+        if ((scopeBits & bit(hash)) == 0) {
+            return null;
+        }
         Object[] s = slots;
         // Scopes are mostly the same constant strings: identity first, which touches only this array. A slot being
         // appended may show its scope before its holder: then it reads as absent (null), as it was a moment ago.
@@ -100,7 +121,6 @@ final class Group extends Entry {
             }
         }
         int[] hashes = (int[]) s[0];
-        int hash = scope.hashCode();
         for (int k = 0; 1 + 2 * k < end; k++) {
             if (hashes[k] == hash && scope.equals(s[1 + 2 * k])) {
                 return (Holder) SLOT.getAcquire(s, 2 + 2 * k);
@@ -181,6 +201,7 @@ final class Group extends Entry {
             s[0] = hashes;
         }
         hashes[used] = added.scope.hashCode();
+        scopeBits |= bit(hashes[used]);
         s[1 + 2 * used] = added.scope;
         // Publishes the holder, its fields and the two writes above to readers that load it with acquire.
         SLOT.setRelease(s, 2 + 2 * used, added);
@@ -240,6 +261,7 @@ final class Group extends Entry {
         }
         if (added != null) {
             nextHashes[n / 2] = added.scope.hashCode();
+            scopeBits |= bit(nextHashes[n / 2]);
             next[n++] = added.scope;
             next[n++] = added;
             sweepFrom = Math.min(sweepFrom, prunableFrom(added));
