@@ -6,7 +6,8 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * A circuit breaker on the caller's clock: after {@code threshold} consecutive failures it opens for {@code
  * openMicros}, during which {@link #allows} answers false at the cost of two volatile reads; then it lets exactly one
- * probe through (half-open) and closes on that probe's success or opens again on its failure. Thread-safe, lock-free.
+ * probe through (half-open) and closes on that probe's success or opens again on its failure. A clock set back by more
+ * than an open period counts as past the deadline. Thread-safe, lock-free.
  */
 public final class Breaker {
     private final int threshold;
@@ -38,7 +39,22 @@ public final class Breaker {
             return true;
         }
         // Half-open: the first caller past the deadline re-arms it and becomes the one probe.
-        return nowMicros >= until && openUntil.compareAndSet(until, openUntil(nowMicros));
+        return (nowMicros >= until || wentBack(until, nowMicros))
+                && openUntil.compareAndSet(until, openUntil(nowMicros));
+    }
+
+    /**
+     * Whether {@code nowMicros} is more than an open period before the breaker opened (or let its last probe
+     * through), for a deadline {@code until}: the clock was set back (a wall clock stepped back by an hour would
+     * otherwise keep the storage refused for that hour). A caller whose clock is merely a little behind another's
+     * (read just before another thread re-armed the breaker) is not taken for one, and lets no second probe through.
+     */
+    private boolean wentBack(long until, long nowMicros) {
+        if (until == Long.MAX_VALUE) {
+            return false; // open for ever, or until the end of time
+        }
+        long opened = until - openMicros;
+        return opened >= Long.MIN_VALUE + openMicros && nowMicros < opened - openMicros;
     }
 
     /** Records a successful call: the breaker closes. */
@@ -78,6 +94,6 @@ public final class Breaker {
     /** Whether the breaker is open (refusing calls) at {@code nowMicros}. */
     public boolean isOpen(long nowMicros) {
         long until = openUntil.get();
-        return until != 0 && nowMicros < until;
+        return until != 0 && nowMicros < until && !wentBack(until, nowMicros);
     }
 }

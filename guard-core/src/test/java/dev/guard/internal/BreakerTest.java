@@ -161,6 +161,32 @@ class BreakerTest {
     }
 
     @Test
+    void aClockSetBackByMoreThanTheOpenPeriod_letsTheProbeThrough_ratherThanRefusingUntilItCatchesUp() {
+        Breaker breaker = new Breaker(1, 5_000_000);
+        breaker.failure(NOW);
+        long hourBack = NOW - 3_600_000_000L;
+
+        assertThat(breaker.isOpen(hourBack)).isFalse();
+        assertThat(breaker.allows(hourBack)).as("the probe").isTrue();
+        assertThat(breaker.allows(hourBack)).as("one probe only").isFalse();
+        assertThat(breaker.isOpen(hourBack + 1)).isTrue();
+        assertThat(breaker.allows(hourBack + 5_000_000))
+                .as("the next probe, on the clock set back")
+                .isTrue();
+    }
+
+    @Test
+    void aClockALittleBehind_asAThreadThatReadItBeforeAnotherReArmedTheBreaker_letsNoSecondProbeThrough() {
+        Breaker breaker = new Breaker(1, 5_000_000);
+        breaker.failure(NOW);
+        assertThat(breaker.allows(NOW + 5_000_000)).as("the probe").isTrue();
+
+        assertThat(breaker.allows(NOW + 1)).isFalse();
+        assertThat(breaker.allows(NOW)).as("an open period behind the probe").isFalse();
+        assertThat(breaker.isOpen(NOW)).isTrue();
+    }
+
+    @Test
     void aHugeOpenDuration_keepsTheBreakerOpen_ratherThanOverflowingIntoThePast() {
         Breaker breaker = new Breaker(1, Long.MAX_VALUE);
 
