@@ -70,6 +70,10 @@ public final class OutboundMessage {
      * This message, preferring the sender that {@code key} maps to (rendezvous hashing over the pool's senders, so
      * every process agrees without shared state). When that sender cannot take it now, the pool routes it as usual.
      *
+     * <p>A preference, not a promise: outlier ejection is each process's own, from the failures it saw, so while one
+     * process has ejected the key's sender it prefers the next sender by the same hashing for the key, and a
+     * process that has not goes on using the first. Use {@link #pinnedTo} when the sender must not change.
+     *
      * @throws IllegalArgumentException if {@code key} is null or empty
      */
     public OutboundMessage stickyBy(String key) {

@@ -52,7 +52,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Thread safety and cost.</b> Thread-safe. {@link #acquire} reads only volatile local state besides its
  * storage call(s); feedback methods update local state under a per-sender monitor and call the storage only to
- * raise a gate, mark a sender held or not (a set membership) or change a record. Nothing here blocks besides the storage.
+ * raise a gate, mark a sender held or not (a set membership) or change a record. Nothing here blocks besides the
+ * storage.
  *
  * <pre>{@code
  * SenderPool pool = SenderPool.builder(storage)
@@ -189,7 +190,7 @@ public final class SenderPool {
                 registerTag(tag);
             }
             SenderState state = new SenderState(prefix, sender);
-            state.view = view(state, SenderRecord.initial(now));
+            state.view = view(state, SenderRecord.initial(now), now);
             refresh(state, now);
             byId.put(sender.id(), state);
             SenderState[] next = Arrays.copyOf(senders, senders.length + 1);
@@ -215,8 +216,9 @@ public final class SenderPool {
      * time) or {@link SendDecision.Rejected} (nothing will without a change). Nothing is consumed unless granted.
      *
      * <p>Cost: one storage round trip in the common case, at most {@code maxAttempts}; every {@code syncInterval} one
-     * call also re-reads the senders' records (one small read per sender). A storage failure is answered as {@link
-     * SendDecision.Reason#STORAGE_UNAVAILABLE}, never thrown.
+     * call also re-reads the senders' records (one small read per sender). A sender whose record no sync has re-read
+     * for an interval (the sync runs in another thread, or failed) costs one more read before its attempt. A storage
+     * failure is answered as {@link SendDecision.Reason#STORAGE_UNAVAILABLE}, never thrown.
      *
      * @throws IllegalArgumentException if {@code message} is null or pinned to a sender this pool does not have
      */
@@ -257,7 +259,7 @@ public final class SenderPool {
                 if (s == null) {
                     break;
                 }
-                SendDecision d = attempt(s, message, chat, now);
+                SendDecision d = attempt(s, mask, message, chat, now);
                 if (d != null) {
                     return d;
                 }
@@ -279,7 +281,7 @@ public final class SenderPool {
         if (now < s.notBeforeMicros) {
             return delayed(s.notBeforeMicros, now, SendDecision.Reason.SENDERS_BUSY);
         }
-        SendDecision d = attempt(s, m, chat, now);
+        SendDecision d = attempt(s, mask, m, chat, now);
         if (d != null) {
             return d;
         }
@@ -296,8 +298,18 @@ public final class SenderPool {
      * One storage call for sender {@code s}: the answer when it settles the message (granted, or delayed by the chat
      * or the global limit), null when the sender could not take it and another may.
      */
-    private SendDecision attempt(SenderState s, OutboundMessage m, Step[] chat, long now) {
+    private SendDecision attempt(SenderState s, long mask, OutboundMessage m, Step[] chat, long now) {
         SenderState.View v = s.view;
+        if (now - v.readAtMicros > syncIntervalMicros) {
+            // The pool's sync has not re-read this sender for an interval: it runs in another thread right now, or
+            // it failed. Read the record first: the re-entry gate of a sender set active again lasts one interval,
+            // and only a record read since it was set holds the stage stepped back while the sender was blocked.
+            refresh(s, now);
+            v = s.view;
+            if (!eligible(s, mask)) {
+                return null;
+            }
+        }
         int senderSteps = v.warmStep != null ? 3 : 2;
         senderSteps += v.dayStep != null ? 2 : 1;
         Step[] steps = new Step[senderSteps + chat.length];
@@ -345,7 +357,8 @@ public final class SenderPool {
             s.heldLocally = true;
             refreshQuietly(s, now);
         } else if (senderRetry > 0) {
-            s.notBeforeMicros = saturatedAdd(now, senderRetry);
+            // Merged, not set: feedback from another thread may have set a longer wait since the storage answered.
+            s.waitUntil(saturatedAdd(now, senderRetry));
             if (!Outcome.isAdmitted(r.outcome(1))) {
                 startCooling(s, saturatedAdd(now, Outcome.retryAfterMicros(r.outcome(1))), now, "gate in the storage");
             }
@@ -608,11 +621,10 @@ public final class SenderPool {
         }
         long until = saturatedAdd(now, micros);
         // Gate this process first, so that a failing storage still leaves the sender gated here.
-        s.notBeforeMicros = Math.max(s.notBeforeMicros, until);
-        s.localGateMicros = Math.max(s.localGateMicros, until);
+        s.gated(until);
         // The deadline in force may be later than ours: another pool was pushed back for longer.
         long inForce = storage.raiseGate(s.gateKey, until, now);
-        s.notBeforeMicros = Math.max(s.notBeforeMicros, inForce);
+        s.waitUntil(inForce);
         startCooling(s, inForce, now, "retry after " + retryAfter);
         if (chat != null) {
             storage.raiseGate(new StateKey(chatGateScope, chat), until, now);
@@ -713,8 +725,8 @@ public final class SenderPool {
                                 ? r
                                 : r.withStatus(SenderStatus.ACTIVE).withStage(r.stage(), now));
                 long until = saturatedAdd(now, syncIntervalMicros + 1);
-                storage.raiseGate(s.gateKey, until, now);
-                s.notBeforeMicros = until;
+                // Merged: a sender that was only cooling keeps a longer retry_after, in force or held here alone.
+                s.waitUntil(storage.raiseGate(s.gateKey, until, now));
                 storage.removeMember(s.heldKey);
                 s.holdUnconfirmed = false;
                 s.heldLocally = false;
@@ -891,12 +903,13 @@ public final class SenderPool {
                         s.id, storage.getRecord(s.recordKey).orElseThrow().value());
             }
         }
-        install(s, record);
+        install(s, record, now);
     }
 
-    private void install(SenderState s, SenderRecord record) {
+    /** Installs the view of {@code record}, read at {@code readAt} or later. */
+    private void install(SenderState s, SenderRecord record, long readAt) {
         SenderState.View old = s.view;
-        SenderState.View next = view(s, record);
+        SenderState.View next = view(s, record, readAt);
         s.view = next;
         if (old.stage != next.stage || old.stageStartMicros != next.stageStartMicros) {
             s.stageSent.set(0);
@@ -904,10 +917,7 @@ public final class SenderPool {
             s.stageBlocked.set(0);
         }
         if (old.perSecond != next.perSecond || old.perDay != next.perDay || old.allowance != next.allowance) {
-            // A "not before" learnt from the old limits (a full day's quota, a warm-up stage's allowance used up)
-            // would hide a raised limit for up to a day. Keep only a gate's deadline: gates do not depend on limits.
-            long gate = Math.max(s.coolingUntilMicros, s.localGateMicros);
-            s.notBeforeMicros = Math.min(s.notBeforeMicros, gate);
+            s.forgetWaitsFromOldLimits();
         }
         if (record.status() != SenderStatus.ACTIVE) {
             s.heldLocally = true;
@@ -935,7 +945,7 @@ public final class SenderPool {
         }
     }
 
-    private SenderState.View view(SenderState s, SenderRecord r) {
+    private SenderState.View view(SenderState s, SenderRecord r, long readAt) {
         Sender c = s.config;
         long perSecond = r.perSecond() > 0 ? r.perSecond() : c.perSecond() > 0 ? c.perSecond() : preset.perSecond();
         long perDay = r.perDay() > 0 ? r.perDay() : c.perDay() > 0 ? c.perDay() : preset.perDay();
@@ -981,7 +991,8 @@ public final class SenderPool {
                 mask,
                 day,
                 warm,
-                allowance);
+                allowance,
+                readAt);
     }
 
     /** Ends the stage of a warming sender whose stage is over: the next stage if its quality held, else the same. */
@@ -1053,11 +1064,11 @@ public final class SenderPool {
             long version = stored.map(VersionedRecord::version).orElse(0L);
             SenderRecord next = change.apply(current);
             if (next == null) {
-                install(s, current);
+                install(s, current, now);
                 return;
             }
             if (storage.putRecord(s.recordKey, next.encode(), version) >= 0) {
-                install(s, next);
+                install(s, next, now);
                 return;
             }
             if (attempt == 100) {
@@ -1383,7 +1394,9 @@ public final class SenderPool {
 
         /**
          * How often the pool re-reads its senders' records (status, warm-up stage, limits set at run time) from the
-         * storage (default 1 s). Changes made by other processes reach this pool within it.
+         * storage (default 1 s). Changes made by other processes reach this pool within it, and no permit goes out on
+         * a record read longer ago. Give every pool of one name the same interval: a sender set active again waits
+         * behind a gate of one interval of the pool that set it, so that the others re-read its warm-up stage first.
          *
          * @throws IllegalArgumentException if {@code interval} is not positive or longer than one hour
          */

@@ -33,6 +33,9 @@ final class SenderState {
         final Step dayStep;
         final Step warmStep;
         final long allowance;
+        /** When the record behind this view was read: the reader's clock before the read, so never later than it. */
+        final long readAtMicros;
+
         final Step[] rateSteps;
         /** The step at the full per-second limit when that is above the cache; set once, racily and harmlessly. */
         Step fullRate;
@@ -47,7 +50,8 @@ final class SenderState {
                 long tagMask,
                 Step dayStep,
                 Step warmStep,
-                long allowance) {
+                long allowance,
+                long readAtMicros) {
             this.status = status;
             this.stage = stage;
             this.stageStartMicros = stageStartMicros;
@@ -58,6 +62,7 @@ final class SenderState {
             this.dayStep = dayStep;
             this.warmStep = warmStep;
             this.allowance = allowance;
+            this.readAtMicros = readAtMicros;
             this.rateSteps = new Step[(int) Math.min(perSecond, RATE_CACHE) + 1];
         }
 
@@ -97,7 +102,12 @@ final class SenderState {
      */
     volatile long localGateMicros;
 
+    /**
+     * When this sender is believed free again. Raised only by {@link #waitUntil} and {@link #gated}, lowered only by
+     * {@link #forgetWaitsFromOldLimits}, all under the state's monitor, so that no wait ever replaces a later one.
+     */
     volatile long notBeforeMicros;
+
     volatile long coolingUntilMicros;
     volatile long ejectedUntilMicros;
     volatile long remainingHint = -1;
@@ -281,6 +291,30 @@ final class SenderState {
 
     synchronized void resetFailures() {
         consecutiveFailures = 0;
+    }
+
+    /**
+     * Holds this sender until {@code untilMicros}, unless it is held longer already: waits merge by the later deadline,
+     * as gates do, so that a short wait learnt by one attempt never ends a longer one (a retry_after) set meanwhile.
+     */
+    synchronized void waitUntil(long untilMicros) {
+        if (untilMicros > notBeforeMicros) {
+            notBeforeMicros = untilMicros;
+        }
+    }
+
+    /** Holds this sender until a retry_after deadline, which a change of limits does not end either. */
+    synchronized void gated(long untilMicros) {
+        waitUntil(untilMicros);
+        localGateMicros = Math.max(localGateMicros, untilMicros);
+    }
+
+    /**
+     * Ends the waits learnt from old limits (a full day's quota, a warm-up stage's allowance used up), which would hide
+     * a raised limit for up to a day; a gate's deadline stays, as gates do not depend on limits.
+     */
+    synchronized void forgetWaitsFromOldLimits() {
+        notBeforeMicros = Math.min(notBeforeMicros, Math.max(coolingUntilMicros, localGateMicros));
     }
 
     private void pace(double factor, long nowMicros) {

@@ -20,7 +20,8 @@
  *       and run-time limits are a versioned record changed by compare-and-set and re-read every sync interval. The
  *       only change that lowers an allowance, a step back after a block, happens while the sender is held by a set
  *       membership that every permit checks, and a sender set active again waits behind a gate longer than the sync
- *       interval, so no process sends on a stale, larger allowance.
+ *       interval, while no permit goes out on a record read longer ago than that (a thread that routes while another
+ *       syncs re-reads the sender itself), so no process sends on a stale, larger allowance.
  *   <li><b>Chat limits per recipient.</b> The recipient chat's limit is keyed by the chat alone, so spreading one
  *       chat's messages over several senders never multiplies what a person receives.
  *   <li><b>Honest with the platforms.</b> The pool keeps a bot inside the limits that the platforms publish and honours

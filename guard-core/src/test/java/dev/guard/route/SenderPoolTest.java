@@ -354,6 +354,57 @@ class SenderPoolTest {
         assertThat(pool.acquire(fresh()).granted()).isTrue();
     }
 
+    @Test
+    void aRetryAfterReportedWhileAnAttemptIsAnswered_outlastsTheAttemptsShorterWait() {
+        FailingStorage failing = new FailingStorage(storage);
+        SenderPool pool = SenderPool.builder(failing)
+                .ticker(ticker)
+                .sender(Sender.builder("bot-a").perSecond(1).build())
+                .build();
+        SendDecision.Granted g = (SendDecision.Granted) pool.acquire(fresh());
+        // Another thread reports the platform's retry_after while this thread's attempt, busy for about a second by
+        // the per-second quota, is being answered; the storage fails to record the gate, so only this process has it.
+        failing.afterNextEvaluate = () -> {
+            failing.failingGates = true;
+            assertThatThrownBy(() -> g.retryAfter(Duration.ofSeconds(30))).isInstanceOf(GuardStorageException.class);
+            failing.failingGates = false;
+        };
+        assertThat(pool.acquire(fresh()).granted()).isFalse();
+
+        assertThat(pool.acquire(fresh()))
+                .isEqualTo(new SendDecision.Delayed(
+                        ticker.now().plusSeconds(30), Duration.ofSeconds(30), SendDecision.Reason.SENDERS_BUSY));
+        ticker.advance(Duration.ofSeconds(2));
+        assertThat(pool.acquire(fresh()).granted())
+                .as("still within the platform's retry_after")
+                .isFalse();
+        ticker.advance(Duration.ofSeconds(28));
+        assertThat(pool.acquire(fresh()).granted()).isTrue();
+    }
+
+    @Test
+    void setGroupStatusActive_keepsAMembersLongerRetryAfter() {
+        FailingStorage failing = new FailingStorage(storage);
+        SenderPool pool = SenderPool.builder(failing)
+                .ticker(ticker)
+                .sender(Sender.builder("bot-a").group("g").build())
+                .build();
+        SendDecision.Granted g = (SendDecision.Granted) pool.acquire(fresh());
+        failing.failingGates = true;
+        assertThatThrownBy(() -> g.retryAfter(Duration.ofSeconds(30))).isInstanceOf(GuardStorageException.class);
+        failing.failingGates = false;
+
+        // Re-activates the group's blocked members; bot-a was only cooling, behind a gate longer than re-entry's.
+        pool.setGroupStatus("g", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofSeconds(2));
+
+        assertThat(pool.acquire(fresh()).granted())
+                .as("still within the platform's retry_after")
+                .isFalse();
+        ticker.advance(Duration.ofSeconds(28));
+        assertThat(pool.acquire(fresh()).granted()).isTrue();
+    }
+
     // ------------------------------------------------------------------------------------------------ gates
 
     @Test
@@ -1011,6 +1062,69 @@ class SenderPoolTest {
         assertThat(two.status("bot-a")).isEqualTo(SenderStatus.BLOCKED);
     }
 
+    /**
+     * A pool over {@code over} that read bot-new at warm-up stage 1 (50 per minute) and has not synced since another
+     * pool blocked it, which stepped it back to stage 0 (5 per minute), and set it active again; the re-entry gate is
+     * over, and a sync is due.
+     */
+    private SenderPool steppedBackElsewhere(Storage over) {
+        WarmUpSchedule schedule =
+                WarmUpSchedule.table(5, 50).withWindow(Duration.ofMinutes(1)).withStageLength(Duration.ofMinutes(1));
+        SenderPool one = builder(
+                        Sender.of("bot-x"),
+                        Sender.builder("bot-new").warmUp(schedule).build())
+                .build();
+        SenderPool two = SenderPool.builder(over)
+                .ticker(ticker)
+                .sender(Sender.of("bot-x"))
+                .sender(Sender.builder("bot-new").warmUp(schedule).build())
+                .build();
+        sendClean(two, "bot-new", 5);
+        ticker.advance(Duration.ofMinutes(2)); // the stage is over and its window has forgotten the sends
+        two.sync();
+        assertThat(two.allowance("bot-new")).isEqualTo(50);
+        one.blocked("bot-new");
+        one.setStatus("bot-new", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofSeconds(2));
+        return two;
+    }
+
+    @Test
+    void aStepBackInAnotherPool_holdsForThreadsThatRouteWhileThisPoolSyncs() {
+        FailingStorage hooked = new FailingStorage(storage);
+        SenderPool two = steppedBackElsewhere(hooked);
+
+        // The sync reads bot-x's record first; other threads route meanwhile, before it reads bot-new's.
+        int[] granted = new int[1];
+        hooked.beforeNextGetRecord = () -> {
+            for (int i = 0; i < 20; i++) {
+                granted[0] += two.acquire(fresh().pinnedTo("bot-new")).granted() ? 1 : 0;
+            }
+        };
+        assertThat(granted(two.acquire(fresh().pinnedTo("bot-x")))).isEqualTo("bot-x");
+
+        assertThat(granted[0]).as("grants on the stepped-back allowance").isEqualTo(5);
+        assertThat(two.allowance("bot-new")).isEqualTo(5);
+    }
+
+    @Test
+    void aStepBackInAnotherPool_holdsWhenThisPoolsSyncFailed() {
+        FailingStorage hooked = new FailingStorage(storage);
+        SenderPool two = steppedBackElsewhere(hooked);
+
+        // The sync fails at bot-x's record and reads no other; the next is an interval away.
+        hooked.beforeNextGetRecord = () -> {
+            throw new GuardStorageException("test", "getRecord", "down", null);
+        };
+        int granted = 0;
+        for (int i = 0; i < 20; i++) {
+            granted += two.acquire(fresh().pinnedTo("bot-new")).granted() ? 1 : 0;
+        }
+
+        assertThat(granted).as("grants on the stepped-back allowance").isEqualTo(5);
+        assertThat(two.allowance("bot-new")).isEqualTo(5);
+    }
+
     // ------------------------------------------------------------------------------------------------ stats
 
     @Test
@@ -1166,7 +1280,10 @@ class SenderPoolTest {
         assertThat(((SendDecision.Delayed) pool.acquire(user)).retryAfter()).isEqualTo(Duration.ofSeconds(10));
     }
 
-    /** A storage that fails every evaluate while {@code failing}, delegating everything else. */
+    /**
+     * A storage that fails every evaluate while {@code failing}, delegating everything else, and runs one-shot hooks
+     * inside a call: what another thread does while this one waits for the storage.
+     */
     private static final class FailingStorage implements Storage {
         private final Storage delegate;
         volatile boolean failing;
@@ -1174,6 +1291,10 @@ class SenderPoolTest {
         volatile boolean failingWrites;
         /** Fails every gate raise. */
         volatile boolean failingGates;
+        /** Runs once, inside the next evaluate, after the storage answered: what another thread does meanwhile. */
+        volatile Runnable afterNextEvaluate;
+        /** Runs once, inside the next record read, before it: what another thread does meanwhile. */
+        volatile Runnable beforeNextGetRecord;
 
         FailingStorage(Storage delegate) {
             this.delegate = delegate;
@@ -1184,7 +1305,16 @@ class SenderPoolTest {
             if (failing) {
                 throw new GuardStorageException("test", "evaluate", "down", null);
             }
-            return delegate.evaluate(batch, nowMicros);
+            BatchResult result = delegate.evaluate(batch, nowMicros);
+            runOnce(afterNextEvaluate, () -> afterNextEvaluate = null);
+            return result;
+        }
+
+        private static void runOnce(Runnable hook, Runnable clear) {
+            if (hook != null) {
+                clear.run();
+                hook.run();
+            }
         }
 
         @Override
@@ -1215,6 +1345,7 @@ class SenderPoolTest {
 
         @Override
         public Optional<VersionedRecord> getRecord(StateKey key) {
+            runOnce(beforeNextGetRecord, () -> beforeNextGetRecord = null);
             return delegate.getRecord(key);
         }
 
