@@ -331,6 +331,13 @@ class SenderPoolTest {
         assertThat(granted(here.acquire(fresh().pinnedTo("bot-a")))).isEqualTo("bot-a");
     }
 
+    /** Reports a 30 s retry_after for {@code g} that the storage fails to record: only this process holds it. */
+    private static void retryAfterHeldOnlyHere(FailingStorage failing, SendDecision.Granted g) {
+        failing.failingGates = true;
+        assertThatThrownBy(() -> g.retryAfter(Duration.ofSeconds(30))).isInstanceOf(GuardStorageException.class);
+        failing.failingGates = false;
+    }
+
     @Test
     void aRetryAfterTheStorageFailedToRecord_survivesAChangeOfLimits() {
         FailingStorage failing = new FailingStorage(storage);
@@ -339,9 +346,7 @@ class SenderPoolTest {
                 .sender(Sender.builder("bot-a").group("g").build())
                 .build();
         SendDecision.Granted g = (SendDecision.Granted) pool.acquire(fresh());
-        failing.failingGates = true;
-        assertThatThrownBy(() -> g.retryAfter(Duration.ofSeconds(30))).isInstanceOf(GuardStorageException.class);
-        failing.failingGates = false;
+        retryAfterHeldOnlyHere(failing, g);
 
         pool.setGroupLimits("g", 10, 1000);
         ticker.advance(Duration.ofSeconds(10));
@@ -365,9 +370,7 @@ class SenderPoolTest {
         // Another thread reports the platform's retry_after while this thread's attempt, busy for about a second by
         // the per-second quota, is being answered; the storage fails to record the gate, so only this process has it.
         failing.afterNextEvaluate = () -> {
-            failing.failingGates = true;
-            assertThatThrownBy(() -> g.retryAfter(Duration.ofSeconds(30))).isInstanceOf(GuardStorageException.class);
-            failing.failingGates = false;
+            retryAfterHeldOnlyHere(failing, g);
         };
         assertThat(pool.acquire(fresh()).granted()).isFalse();
 
@@ -390,9 +393,7 @@ class SenderPoolTest {
                 .sender(Sender.builder("bot-a").group("g").build())
                 .build();
         SendDecision.Granted g = (SendDecision.Granted) pool.acquire(fresh());
-        failing.failingGates = true;
-        assertThatThrownBy(() -> g.retryAfter(Duration.ofSeconds(30))).isInstanceOf(GuardStorageException.class);
-        failing.failingGates = false;
+        retryAfterHeldOnlyHere(failing, g);
 
         // Re-activates the group's blocked members; bot-a was only cooling, behind a gate longer than re-entry's.
         pool.setGroupStatus("g", SenderStatus.ACTIVE);
