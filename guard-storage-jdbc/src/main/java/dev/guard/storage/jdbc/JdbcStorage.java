@@ -112,7 +112,13 @@ public final class JdbcStorage implements Storage {
 
     private final ConnectionSource connections;
     private final JdbcDialect dialect;
-    private final TableSql sql;
+    private final String table;
+    /**
+     * The table's statements. Null on H2 until the first connection tells how the database stores unquoted names,
+     * which its settings choose ({@link #connected}); threads that race there build equal ones.
+     */
+    private volatile TableSql sql;
+
     private final int timeoutSeconds;
     private final long timeoutNanos;
     private final boolean storedFunction;
@@ -132,7 +138,12 @@ public final class JdbcStorage implements Storage {
     private JdbcStorage(Builder b, JdbcDialect dialect) {
         this.connections = b.connections;
         this.dialect = dialect;
-        this.sql = new TableSql(dialect, b.table, !b.synchronousCommit);
+        this.table = b.table;
+        this.sql = switch (dialect) {
+            case POSTGRESQL -> new TableSql(dialect, table, TableSql.NameCase.LOWER, !b.synchronousCommit);
+            case MARIADB, MYSQL -> new TableSql(dialect, table, TableSql.NameCase.AS_WRITTEN, !b.synchronousCommit);
+            case H2 -> null;
+        };
         this.timeoutSeconds = (int) Math.min(Integer.MAX_VALUE, Math.max(1, ceilSeconds(b.timeout)));
         this.timeoutNanos = b.timeout.toNanos();
         this.storedFunction = dialect == JdbcDialect.POSTGRESQL && b.storedFunction;
@@ -210,7 +221,7 @@ public final class JdbcStorage implements Storage {
 
     /** The name of the state table. */
     public String table() {
-        return sql.table;
+        return table;
     }
 
     /**
@@ -230,16 +241,16 @@ public final class JdbcStorage implements Storage {
      * @throws GuardStorageException if the database refuses (for example for lack of privileges)
      */
     public void createSchema() {
-        List<String> statements = sql.schema(unloggedTable);
         for (int attempt = 0; ; attempt++) {
             try {
                 inTransaction("createSchema", c -> {
+                    List<String> statements = sql.schema(unloggedTable);
                     try (Statement s = c.createStatement()) {
                         s.setQueryTimeout(Math.max(timeoutSeconds, 30));
                         if (dialect == JdbcDialect.POSTGRESQL) {
                             // The name as PostgreSQL folds it: Guard_State and guard_state are one table, one lock.
                             s.execute("SELECT pg_advisory_xact_lock(hashtext('dev.guard.storage.jdbc."
-                                    + sql.table.toLowerCase(Locale.ROOT) + "'))");
+                                    + table.toLowerCase(Locale.ROOT) + "'))");
                         }
                         for (String statement : statements) {
                             s.execute(statement);
@@ -1072,7 +1083,7 @@ public final class JdbcStorage implements Storage {
     private void sweepQuietly() {
         try {
             long deleted = sweep();
-            LOG.debug("guard jdbc sweeper deleted {} expired rows from {}", deleted, sql.table);
+            LOG.debug("guard jdbc sweeper deleted {} expired rows from {}", deleted, table);
         } catch (RuntimeException e) {
             // The next run retries; decisions never depend on the sweeper.
             LOG.warn("guard jdbc sweeper failed: {}", e.getMessage());
@@ -1112,7 +1123,7 @@ public final class JdbcStorage implements Storage {
                 }
                 return null;
             });
-            return StorageHealth.up(Duration.ofNanos(System.nanoTime() - start), dialect.label() + " " + sql.table);
+            return StorageHealth.up(Duration.ofNanos(System.nanoTime() - start), dialect.label() + " " + table);
         } catch (RuntimeException e) {
             return StorageHealth.down(Duration.ofNanos(System.nanoTime() - start), e.getMessage());
         }
@@ -1124,7 +1135,7 @@ public final class JdbcStorage implements Storage {
      */
     @Override
     public String toString() {
-        return "JdbcStorage[" + dialect.label() + ", table " + sql.table
+        return "JdbcStorage[" + dialect.label() + ", table " + table
                 + (dialect == JdbcDialect.POSTGRESQL
                         ? (unloggedTable ? ", unlogged" : "")
                                 + (synchronousCommit ? ", synchronous commit" : ", asynchronous commit")
@@ -1152,7 +1163,7 @@ public final class JdbcStorage implements Storage {
     /** Runs {@code work} in a transaction of its own, committed when it returns and rolled back when it throws. */
     private <T> T inTransaction(String operation, Work<T> work) {
         try (Lease lease = connections.open()) {
-            Connection c = lease.connection();
+            Connection c = connected(lease.connection());
             boolean autoCommit = c.getAutoCommit();
             if (autoCommit) {
                 c.setAutoCommit(false);
@@ -1180,7 +1191,7 @@ public final class JdbcStorage implements Storage {
      */
     private <T> T inStatement(String operation, Work<T> work) {
         try (Lease lease = connections.open()) {
-            Connection c = lease.connection();
+            Connection c = connected(lease.connection());
             if (c.getAutoCommit()) {
                 return work.run(c);
             }
@@ -1195,6 +1206,14 @@ public final class JdbcStorage implements Storage {
         } catch (SQLException | RuntimeException e) {
             throw failure(operation, e);
         }
+    }
+
+    /** {@code c}, after building {@link #sql} from its metadata if this is the storage's first connection (H2). */
+    private Connection connected(Connection c) throws SQLException {
+        if (sql == null) {
+            sql = new TableSql(dialect, table, TableSql.NameCase.of(c.getMetaData()), !synchronousCommit);
+        }
+        return c;
     }
 
     private RuntimeException failure(String operation, Exception e) {
@@ -1283,7 +1302,10 @@ public final class JdbcStorage implements Storage {
 
         /**
          * The state table's name (default {@code guard_state}); also the prefix of its index and functions. Letters,
-         * digits and underscores, at most 40 characters; resolved through the connection's schema search path.
+         * digits and underscores, at most 40 characters; resolved through the connection's schema search path. A
+         * reserved word such as {@code order} works too: statements quote the name, in the case that the database
+         * gives it unquoted (lower case on PostgreSQL, upper case on H2 unless its settings say otherwise, as written
+         * on MariaDB and MySQL), so that it names the same table as DDL that does not quote it.
          */
         public Builder table(String table) {
             this.table = TableSql.checkTable(table);

@@ -4,24 +4,42 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.sql.DatabaseMetaData;
+import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** The SQL of one state table in one dialect. Every value is a parameter; only the validated table name is spliced. */
+/**
+ * The SQL of one state table in one dialect. Every value is a parameter; only the validated table name is spliced,
+ * quoted wherever it names the table, so that a reserved word ({@code order}, {@code user}) is a name too.
+ */
 final class TableSql {
     static final String DEFAULT_TABLE = "guard_state";
     private static final Pattern IDENTIFIER = Pattern.compile("[A-Za-z_][A-Za-z0-9_]{0,39}");
+    /**
+     * The default table's name in a schema resource, followed by the rest of the name it begins: nothing where it
+     * names the table, a suffix where it names something derived from it ({@code guard_state_subject}).
+     */
+    private static final Pattern RESOURCE_NAME = Pattern.compile("\\b" + DEFAULT_TABLE + "(\\w*)");
+
     private static final String STATEMENT_SEPARATOR = "\n-- statement\n";
     private static final String RETURNED = "key_hash, kind, state, version, expires_at";
     /** PostgreSQL: whether a function resolves; one parameter, its signature as {@link #evaluateSignature()} has it. */
     static final String FUNCTION_PROBE = "SELECT to_regprocedure(CAST(? AS text)) IS NOT NULL";
 
     final JdbcDialect dialect;
+    /** The name as configured: the prefix of the names derived from it, which are never reserved words. */
     final String table;
+    /**
+     * The table's name in SQL: quoted, and in the case that the database gives the name unquoted, so that it names
+     * the same table as DDL that did not quote it.
+     */
+    private final String identifier;
     /**
      * Whether decisions on PostgreSQL commit without waiting for the WAL flush: the locking statement of the Java
      * path and the bucket statements then set {@code synchronous_commit = off} for their own transaction, as the
@@ -34,11 +52,43 @@ final class TableSql {
     /** {@link #lockOne()}: built once. */
     private final String lockOne;
 
-    TableSql(JdbcDialect dialect, String table, boolean asyncCommit) {
+    TableSql(JdbcDialect dialect, String table, NameCase unquoted, boolean asyncCommit) {
         this.dialect = dialect;
         this.table = table;
+        String name = unquoted.apply(table);
+        // MariaDB and MySQL treat a name in backticks as they treat it bare, whatever the case.
+        this.identifier =
+                dialect == JdbcDialect.MARIADB || dialect == JdbcDialect.MYSQL ? "`" + name + "`" : "\"" + name + "\"";
         this.asyncCommit = asyncCommit;
         this.lockOne = buildLock(1, false);
+    }
+
+    /**
+     * What a database makes of a name written without quotes. PostgreSQL folds it to lower case; H2 to upper case
+     * unless its settings say otherwise ({@code DATABASE_TO_LOWER}, {@code DATABASE_TO_UPPER}); MariaDB and MySQL keep
+     * it as written, quoted or not.
+     */
+    enum NameCase {
+        UPPER,
+        LOWER,
+        AS_WRITTEN;
+
+        /** The case of unquoted names in the database of {@code meta}. */
+        static NameCase of(DatabaseMetaData meta) throws SQLException {
+            if (meta.storesUpperCaseIdentifiers()) {
+                return UPPER;
+            }
+            return meta.storesLowerCaseIdentifiers() ? LOWER : AS_WRITTEN;
+        }
+
+        /** The name as the database stores it unquoted; names are ASCII ({@link #checkTable}). */
+        String apply(String name) {
+            return switch (this) {
+                case UPPER -> name.toUpperCase(Locale.ROOT);
+                case LOWER -> name.toLowerCase(Locale.ROOT);
+                case AS_WRITTEN -> name;
+            };
+        }
     }
 
     /**
@@ -78,7 +128,7 @@ final class TableSql {
         switch (dialect) {
             case POSTGRESQL -> {
                 sb.append("INSERT INTO ")
-                        .append(table)
+                        .append(identifier)
                         .append(" AS t (key_hash, subject_hash, scope, subject, kind,")
                         .append(" expires_at) VALUES ");
                 rows(sb, n, "(?, ?, ?, ?, 0, 0)");
@@ -92,7 +142,7 @@ final class TableSql {
             }
             case MARIADB, MYSQL -> {
                 sb.append("INSERT INTO ")
-                        .append(table)
+                        .append(identifier)
                         .append(" (key_hash, subject_hash, scope, subject, kind,")
                         .append(" expires_at) VALUES ");
                 rows(sb, n, "(?, ?, ?, ?, 0, 0)");
@@ -105,7 +155,7 @@ final class TableSql {
                 sb.append("SELECT ")
                         .append(RETURNED)
                         .append(" FROM FINAL TABLE (MERGE INTO ")
-                        .append(table)
+                        .append(identifier)
                         .append(" t USING (VALUES ");
                 rows(
                         sb,
@@ -127,7 +177,7 @@ final class TableSql {
             StringBuilder sb = new StringBuilder("SELECT ")
                     .append(RETURNED)
                     .append(" FROM ")
-                    .append(table)
+                    .append(identifier)
                     .append(" WHERE key_hash IN (");
             rows(sb, count, "?");
             return sb.append(") FOR UPDATE").toString();
@@ -142,7 +192,7 @@ final class TableSql {
 
     /** Overwrites a locked row: kind, state, record, version, expires_at, then the key hash. */
     String write() {
-        return "UPDATE " + table + " SET kind = ?, state = ?, record = ?, version = ?, expires_at = ?"
+        return "UPDATE " + identifier + " SET kind = ?, state = ?, record = ?, version = ?, expires_at = ?"
                 + " WHERE key_hash = ?";
     }
 
@@ -161,7 +211,7 @@ final class TableSql {
     NamedSql bucketUpdate() {
         // Each number is bound once, through a one-row subquery that the planner flattens away (its columns become
         // the parameters themselves): five parameters to bind instead of forty.
-        String sql = "UPDATE " + table + " AS t SET " + bucketUpdateSet("p.")
+        String sql = "UPDATE " + identifier + " AS t SET " + bucketUpdateSet("p.")
                 + " FROM (SELECT CAST(:now AS bigint) AS now, CAST(:cap AS bigint) AS cap,"
                 + " CAST(:rate AS bigint) AS rate, CAST(:cost AS bigint) AS cost) AS p"
                 + " WHERE t.key_hash = :hash AND " + bucketAdmits("p.")
@@ -183,7 +233,7 @@ final class TableSql {
      * snapshot; the caller then decides with the evaluate function. Parameters by {@link BucketParam}.
      */
     NamedSql bucketDecision() {
-        String sql = "WITH up AS (INSERT INTO " + table + " AS t"
+        String sql = "WITH up AS (INSERT INTO " + identifier + " AS t"
                 + " (key_hash, subject_hash, scope, subject, kind, state, version, expires_at)"
                 + " SELECT :hash, :subject_hash, :scope, :subject, 1, ARRAY[:first_level, :now], 0, :first_expiry"
                 // Inside the statement's own transaction, so that only this decision skips the WAL flush wait.
@@ -193,7 +243,7 @@ final class TableSql {
                 + " RETURNING t.state)"
                 + " SELECT TRUE, 1, state, 0 FROM up"
                 + " UNION ALL SELECT FALSE, r.kind, r.state, r.expires_at FROM (SELECT kind, state, expires_at FROM "
-                + table + " WHERE key_hash = :hash AND NOT EXISTS (SELECT 1 FROM up) FOR UPDATE) r";
+                + identifier + " WHERE key_hash = :hash AND NOT EXISTS (SELECT 1 FROM up) FOR UPDATE) r";
         return NamedSql.of(sql, BucketParam.class);
     }
 
@@ -314,22 +364,22 @@ final class TableSql {
 
     /** A row without locking it: kind, state, version, expires_at, record. */
     String read() {
-        return "SELECT kind, state, version, expires_at, record FROM " + table + " WHERE key_hash = ?";
+        return "SELECT kind, state, version, expires_at, record FROM " + identifier + " WHERE key_hash = ?";
     }
 
     /** Makes a row absent if it still holds state that expired: key hash, now. */
     String resetExpired() {
-        return "UPDATE " + table + " SET kind = 0, state = NULL, record = NULL, version = 0, expires_at = 0"
+        return "UPDATE " + identifier + " SET kind = 0, state = NULL, record = NULL, version = 0, expires_at = 0"
                 + " WHERE key_hash = ? AND kind BETWEEN 1 AND 3 AND expires_at <= ?";
     }
 
     /** The keys of one subject: key_hash, kind. */
     String subjectKeys() {
-        return "SELECT key_hash, kind FROM " + table + " WHERE subject_hash = ?";
+        return "SELECT key_hash, kind FROM " + identifier + " WHERE subject_hash = ?";
     }
 
     String delete() {
-        return "DELETE FROM " + table + " WHERE key_hash = ?";
+        return "DELETE FROM " + identifier + " WHERE key_hash = ?";
     }
 
     /**
@@ -337,7 +387,7 @@ final class TableSql {
      * fewer keys follow. Reads the primary key only, as far as the offset.
      */
     String sweepWindowEnd() {
-        return "SELECT key_hash FROM " + table + " WHERE key_hash > ? ORDER BY key_hash LIMIT 1 OFFSET ?";
+        return "SELECT key_hash FROM " + identifier + " WHERE key_hash > ? ORDER BY key_hash LIMIT 1 OFFSET ?";
     }
 
     /**
@@ -346,7 +396,7 @@ final class TableSql {
      * successive batches make progress without an index on expires_at. Not on H2 ({@link #sweepLocksSeparately()}).
      */
     String sweepSelect() {
-        return "SELECT key_hash FROM " + table + " WHERE key_hash > ? AND key_hash <= ? AND expires_at <= ?"
+        return "SELECT key_hash FROM " + identifier + " WHERE key_hash > ? AND key_hash <= ? AND expires_at <= ?"
                 + " ORDER BY key_hash LIMIT ? FOR UPDATE SKIP LOCKED";
     }
 
@@ -365,7 +415,7 @@ final class TableSql {
      * starts, its last key hash, expiry, limit.
      */
     String sweepFind() {
-        return "SELECT key_hash FROM " + table + " WHERE key_hash > ? AND key_hash <= ? AND expires_at <= ?"
+        return "SELECT key_hash FROM " + identifier + " WHERE key_hash > ? AND key_hash <= ? AND expires_at <= ?"
                 + " ORDER BY key_hash LIMIT ?";
     }
 
@@ -374,22 +424,27 @@ final class TableSql {
      * first key hash, last key hash, expiry.
      */
     String sweepLockRange() {
-        return "SELECT key_hash FROM " + table + " WHERE key_hash >= ? AND key_hash <= ? AND expires_at <= ?"
+        return "SELECT key_hash FROM " + identifier + " WHERE key_hash >= ? AND key_hash <= ? AND expires_at <= ?"
                 + " FOR UPDATE SKIP LOCKED";
     }
 
     /** Deletes one swept row if it is still expired: key hash, expiry. */
     String sweepDelete() {
-        return "DELETE FROM " + table + " WHERE key_hash = ? AND expires_at <= ?";
+        return "DELETE FROM " + identifier + " WHERE key_hash = ? AND expires_at <= ?";
     }
 
     String probe() {
-        return "SELECT COUNT(*) FROM " + table + " WHERE key_hash = ?";
+        return "SELECT COUNT(*) FROM " + identifier + " WHERE key_hash = ?";
     }
 
-    /** The schema's statements for this table, from the dialect's DDL resource. */
+    /**
+     * The schema's statements for this table, from the dialect's DDL resource: the table's name quoted where it names
+     * the table, and the prefix of derived names as configured, unquoted as the resource has them.
+     */
     List<String> schema(boolean unlogged) {
-        String script = resource(dialect.schemaResource()).replace(DEFAULT_TABLE, table);
+        String script = RESOURCE_NAME
+                .matcher(resource(dialect.schemaResource()))
+                .replaceAll(m -> Matcher.quoteReplacement(m.group(1).isEmpty() ? identifier : table + m.group(1)));
         if (unlogged) {
             script = script.replace("CREATE TABLE IF NOT EXISTS", "CREATE UNLOGGED TABLE IF NOT EXISTS");
         }

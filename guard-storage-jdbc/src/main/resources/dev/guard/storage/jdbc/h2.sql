@@ -1,5 +1,7 @@
--- Guard's JDBC storage schema for H2 (2.x). JdbcStorage.createSchema() runs this file with "guard_state" replaced by
--- the configured table name. Statements are separated by "-- statement" lines.
+-- Guard's JDBC storage schema for H2 (2.x). JdbcStorage.createSchema() runs this file with the configured table name
+-- in place of guard_state: quoted where it names the table, so that a reserved word works too, in the case that H2
+-- gives unquoted names (upper case unless DATABASE_TO_LOWER or DATABASE_TO_UPPER say otherwise). Statements are
+-- separated by "-- statement" lines.
 --
 -- One row per state key. key_hash is the identity: SHA-256 over the key's UTF-16 code units, length-prefixed; scope
 -- and subject keep the full key for people (NUL characters are stored as U+FFFD). kind: 0 absent (a placeholder

@@ -1,6 +1,7 @@
 -- Guard's JDBC storage schema for MariaDB (10.6 or later) and MySQL (8.0 or later). JdbcStorage.createSchema() runs
--- this file with "guard_state" replaced by the configured table name; you may also run it yourself with the mysql
--- client or a migration tool. Statements are separated by "-- statement" lines.
+-- this file with the configured table name in place of guard_state, in backticks where it names the table, so that a
+-- reserved word works too; you may also run it yourself with the mysql client or a migration tool. Statements are
+-- separated by "-- statement" lines.
 --
 -- One row per state key. key_hash is the identity: SHA-256 over the key's UTF-16 code units, length-prefixed, so
 -- that keys of any content and length (InnoDB cannot index 10 KB of text) fit a fixed-size primary key; scope and

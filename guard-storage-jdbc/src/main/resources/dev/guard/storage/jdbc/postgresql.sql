@@ -1,6 +1,7 @@
--- Guard's JDBC storage schema for PostgreSQL (11 or later). JdbcStorage.createSchema() runs this file with
--- "guard_state" replaced by the configured table name (and CREATE UNLOGGED TABLE when asked for); you may also run it
--- yourself with psql or a migration tool. Statements are separated by "-- statement" lines.
+-- Guard's JDBC storage schema for PostgreSQL (11 or later). JdbcStorage.createSchema() runs this file with the
+-- configured table name in place of guard_state, in double quotes and lower case where it names the table, so that a
+-- reserved word works too (and with CREATE UNLOGGED TABLE when asked for); you may also run it yourself with psql or a
+-- migration tool. Statements are separated by "-- statement" lines.
 --
 -- One row per state key. key_hash is the identity: SHA-256 over the key's UTF-16 code units, length-prefixed, so
 -- that keys of any content and length fit a fixed-size primary key; scope and subject keep the full key for people

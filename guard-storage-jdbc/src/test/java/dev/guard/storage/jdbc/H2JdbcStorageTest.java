@@ -2,6 +2,9 @@ package dev.guard.storage.jdbc;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.guard.limit.Outcome;
+import dev.guard.limit.TokenBucket;
+import dev.guard.spi.StateKey;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -45,7 +48,9 @@ class H2JdbcStorageTest extends JdbcStorageSuite {
                 Statement s = c.createStatement()) {
             s.execute("DROP TABLE IF EXISTS " + table);
             // The table alone, as a createSchema() that another process is running has left it so far.
-            s.execute(new TableSql(JdbcDialect.H2, table, false).schema(false).get(0));
+            s.execute(new TableSql(JdbcDialect.H2, table, TableSql.NameCase.UPPER, false)
+                    .schema(false)
+                    .get(0));
         }
         ExecutorService workers = Executors.newFixedThreadPool(2);
         try (Connection holder = ds.getConnection();
@@ -86,6 +91,48 @@ class H2JdbcStorageTest extends JdbcStorageSuite {
                 .build()) {
             assertThat(storage.health().up()).isTrue();
             assertThat(storage.forget("race")).isZero();
+        }
+    }
+
+    /**
+     * On H2 databases that keep unquoted names in lower case (DATABASE_TO_LOWER, as with its PostgreSQL mode) or as
+     * written (DATABASE_TO_UPPER=FALSE), the table that the shipped DDL created is the one in use, and a reserved
+     * word works: the storage folds the name as the database folds unquoted names before it quotes it.
+     */
+    @Test
+    void table_databaseThatFoldsOtherwise_findsTheShippedDdlsTableAndTakesAReservedWord() throws SQLException {
+        for (String setting : List.of("DATABASE_TO_LOWER=TRUE", "DATABASE_TO_UPPER=FALSE")) {
+            JdbcDataSource ds = new JdbcDataSource();
+            ds.setURL("jdbc:h2:mem:guard_fold_" + setting.replace('=', '_') + ";DB_CLOSE_DELAY=-1;" + setting);
+            try (Connection c = ds.getConnection();
+                    Statement s = c.createStatement()) {
+                for (String statement : JdbcStorage.schemaDdl(JdbcDialect.H2).split("\\n-- statement\\n")) {
+                    s.execute(statement);
+                }
+            }
+            StateKey k = new StateKey("fold", "user");
+            TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+            for (String table : List.of("guard_state", "order")) {
+                try (JdbcStorage storage = JdbcStorage.builder(ds)
+                        .table(table)
+                        .sweepInterval(Duration.ZERO)
+                        .build()) {
+                    if (!table.equals("guard_state")) {
+                        storage.createSchema();
+                    }
+                    assertThat(storage.acquire(k, bucket, 1, 0))
+                            .as("%s, %s", setting, table)
+                            .isEqualTo(Outcome.admitted(1));
+                }
+                try (Connection c = ds.getConnection();
+                        Statement s = c.createStatement();
+                        ResultSet rs = s.executeQuery("SELECT COUNT(*) FROM \"" + table + "\"")) {
+                    rs.next();
+                    assertThat(rs.getLong(1))
+                            .as("%s, rows in %s", setting, table)
+                            .isEqualTo(1);
+                }
+            }
         }
     }
 

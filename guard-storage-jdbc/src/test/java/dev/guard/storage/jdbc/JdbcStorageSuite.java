@@ -25,11 +25,13 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.Random;
 import java.util.UUID;
@@ -633,6 +635,94 @@ abstract class JdbcStorageSuite {
         assertThat(storage.health().detail()).isEqualTo(storage.dialect().label() + " " + TestDatabase.TABLE);
     }
 
+    /**
+     * Tables named by words that PostgreSQL, MariaDB or H2 reserve work: createSchema() creates each under that name
+     * (twice: it is idempotent), and decisions, the stored function's included, records, members, forget and the
+     * sweeper find it there. The state is in that table.
+     */
+    @Test
+    void table_reservedWord_createsTheSchemaAndKeepsTheStateInThatTable() throws SQLException {
+        for (String table : List.of("order", "user", "key")) {
+            ManualTicker sweepClock = ManualTicker.create();
+            sweepClock.set(ticker.now());
+            JdbcStorage storage = track(configure(JdbcStorage.builder(database().dataSource())
+                            .table(table)
+                            .sweepInterval(Duration.ZERO)
+                            .ticker(sweepClock)
+                            .sweepGrace(Duration.ZERO))
+                    .build());
+            storage.createSchema();
+            storage.createSchema();
+            assertThat(storage.health().detail()).isEqualTo(storage.dialect().label() + " " + table);
+            assertThat(storage.health().up()).as("health of %s", table).isTrue();
+            String quoted = quoted(storage.dialect(), table);
+
+            TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+            StateKey k = key("reserved-" + table);
+            assertThat(storage.acquire(k, bucket, 1, now())).isEqualTo(Outcome.admitted(1));
+            Batch chain = Batch.of(new Step(key("reserved-" + table), bucket, 1), new Step(k, bucket, 1));
+            assertThat(storage.evaluate(chain, now()).admitted()).isTrue();
+            assertThat(Outcome.isAdmitted(storage.acquire(k, bucket, 1, now()))).isFalse();
+            assertThat(rowCount(quoted, KeyCodec.keyHash(k)))
+                    .as("%s holds the bucket", quoted)
+                    .isEqualTo(1);
+
+            StateKey record = key("reserved-record");
+            assertThat(storage.putRecord(record, new byte[] {7}, 0)).isEqualTo(1);
+            assertThat(storage.getRecord(record)).isEqualTo(Optional.of(new VersionedRecord(new byte[] {7}, 1)));
+            StateKey member = key("reserved-member");
+            storage.addMember(member, now() + 1_000_000, now());
+            assertThat(storage.isMember(member, now())).isTrue();
+            assertThat(rowCount(quoted, KeyCodec.keyHash(member))).isEqualTo(1);
+
+            assertThat(storage.forget(k.subject())).isEqualTo(1);
+            assertThat(rowCount(quoted, KeyCodec.keyHash(k))).isZero();
+            sweepClock.advance(Duration.ofSeconds(2));
+            assertThat(storage.sweep()).as("the expired membership").isPositive();
+            assertThat(rowCount(quoted, KeyCodec.keyHash(member))).isZero();
+        }
+    }
+
+    /**
+     * A table that the shipped DDL created under another unreserved name, in mixed case and without quotes (the
+     * README's way to use another name), is the table that a storage of that name uses: its statements fold the name
+     * as the database folds an unquoted one.
+     */
+    @Test
+    void table_createdByTheShippedDdlUnderAnotherName_isTheTableInUse() throws SQLException {
+        String table = "Guard_Ddl_Test";
+        JdbcStorage storage = track(configure(JdbcStorage.builder(database().dataSource())
+                        .table(table)
+                        .sweepInterval(Duration.ZERO))
+                .build());
+        String ddl = JdbcStorage.schemaDdl(storage.dialect()).replace("guard_state", table);
+        try (Connection c = database().dataSource().getConnection();
+                Statement s = c.createStatement()) {
+            for (String statement : ddl.split("\n-- statement\n")) {
+                s.execute(statement);
+            }
+            if (!c.getAutoCommit()) {
+                c.commit();
+            }
+        }
+        assertThat(storage.health().up()).isTrue();
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+        StateKey k = key("ddl");
+        assertThat(storage.acquire(k, bucket, 1, now())).isEqualTo(Outcome.admitted(1));
+        Batch chain = Batch.of(new Step(key("ddl"), bucket, 1), new Step(k, bucket, 1));
+        assertThat(storage.evaluate(chain, now()).admitted()).isTrue();
+        assertThat(rowCount(table, KeyCodec.keyHash(k))).isEqualTo(1);
+    }
+
+    /** A table's name as a user quotes it in each dialect: folded as the database folds unquoted names. */
+    private static String quoted(JdbcDialect dialect, String table) {
+        return switch (dialect) {
+            case POSTGRESQL -> '"' + table.toLowerCase(Locale.ROOT) + '"';
+            case H2 -> '"' + table.toUpperCase(Locale.ROOT) + '"';
+            case MARIADB, MYSQL -> '`' + table + '`';
+        };
+    }
+
     @Test
     void health_missingTable_isDownWithoutThrowing() {
         JdbcStorage storage = track(configure(JdbcStorage.builder(database().dataSource())
@@ -851,9 +941,13 @@ abstract class JdbcStorageSuite {
     }
 
     private long rowCount(byte[] hash) throws SQLException {
+        return rowCount(TestDatabase.TABLE, hash);
+    }
+
+    /** The rows of a key hash in {@code table}, as written in SQL. */
+    private long rowCount(String table, byte[] hash) throws SQLException {
         try (Connection c = database().dataSource().getConnection();
-                PreparedStatement ps =
-                        c.prepareStatement("SELECT COUNT(*) FROM " + TestDatabase.TABLE + " WHERE key_hash = ?")) {
+                PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM " + table + " WHERE key_hash = ?")) {
             ps.setBytes(1, hash);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();

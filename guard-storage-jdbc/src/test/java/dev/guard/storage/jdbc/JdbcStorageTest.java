@@ -1,5 +1,6 @@
 package dev.guard.storage.jdbc;
 
+import static org.assertj.core.api.Assertions.as;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -24,6 +25,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
 import javax.sql.DataSource;
+import org.assertj.core.api.InstanceOfAssertFactories;
 import org.jdbi.v3.core.Jdbi;
 import org.junit.jupiter.api.Test;
 
@@ -276,6 +278,33 @@ class JdbcStorageTest {
                 .isNotEqualTo(KeyCodec.keyHash(new StateKey("s", "\udc00")));
         long[] state = {Long.MIN_VALUE, -1, 0, 1, Long.MAX_VALUE};
         assertThat(KeyCodec.decodeState(KeyCodec.encodeState(state))).containsExactly(state);
+    }
+
+    /**
+     * createSchema()'s statements quote the table where they name it, in the case of the database's unquoted names,
+     * and keep the names derived from it (index, functions) as configured and unquoted, as the shipped DDL has them.
+     */
+    @Test
+    void schema_reservedWord_isQuotedWhereItNamesTheTableAndPrefixesDerivedNamesAsConfigured() {
+        String postgres = String.join(
+                "\n", new TableSql(JdbcDialect.POSTGRESQL, "Order", TableSql.NameCase.LOWER, false).schema(true));
+        assertThat(postgres)
+                .contains("CREATE UNLOGGED TABLE IF NOT EXISTS \"order\" (")
+                .contains("CREATE INDEX IF NOT EXISTS Order_subject ON \"order\" (subject_hash, key_hash)")
+                .contains("CREATE OR REPLACE FUNCTION Order_evaluate(")
+                .contains("WHEN p_now - st[2] >= Order_cdiv(cap - st[1], rate) THEN cap")
+                .contains("FROM \"order\" t WHERE t.key_hash = p_keys[k] FOR UPDATE")
+                .contains("INSERT INTO \"order\" AS t (key_hash,")
+                .contains("UPDATE \"order\"\n")
+                .doesNotContain("guard_state");
+        assertThat(new TableSql(JdbcDialect.MARIADB, "Order", TableSql.NameCase.AS_WRITTEN, false).schema(false))
+                .singleElement(as(InstanceOfAssertFactories.STRING))
+                .contains("CREATE TABLE IF NOT EXISTS `Order` (")
+                .contains("KEY Order_subject (subject_hash, key_hash)");
+        assertThat(new TableSql(JdbcDialect.H2, "guard_state_2", TableSql.NameCase.UPPER, false).schema(false))
+                .last(as(InstanceOfAssertFactories.STRING))
+                .isEqualTo("CREATE INDEX IF NOT EXISTS guard_state_2_subject"
+                        + " ON \"GUARD_STATE_2\" (subject_hash, key_hash);");
     }
 
     @Test
