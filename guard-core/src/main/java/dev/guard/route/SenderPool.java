@@ -684,7 +684,10 @@ public final class SenderPool {
     /**
      * Sets the status of {@code sender} in every pool over the storage: {@link SenderStatus#BLOCKED} and {@link
      * SenderStatus#RETIRED} stop its traffic at once; {@link SenderStatus#ACTIVE} lets it take traffic again after a
-     * short re-entry gate of one sync interval, so that every pool has re-read its warm-up stage first.
+     * short re-entry gate of one sync interval, so that every pool has re-read its warm-up stage first. A sender set
+     * active again starts afresh in the routing of every pool that held it (this one at once, the others at their
+     * sync): the health and risk of a new sender, with its measured latency; its stepped-back warm-up stage, not its
+     * score, is what holds it back.
      *
      * @throws IllegalArgumentException if {@code sender} is unknown or {@code status} is {@link SenderStatus#COOLING}
      *     (which is derived from gates)
@@ -729,7 +732,7 @@ public final class SenderPool {
                 s.waitUntil(storage.raiseGate(s.gateKey, until, now));
                 storage.removeMember(s.heldKey);
                 s.holdUnconfirmed = false;
-                s.heldLocally = false;
+                release(s);
                 s.ejectedUntilMicros = 0;
                 s.resetFailures();
             } else {
@@ -925,9 +928,20 @@ public final class SenderPool {
         } else if (s.holdUnconfirmed && record.stageStartMicros() > s.holdSinceMicros) {
             // Written after the hold that never reached the storage, and active: another pool set it active since.
             s.holdUnconfirmed = false;
-            s.heldLocally = false;
+            release(s);
         } else if (old.status != SenderStatus.ACTIVE && !s.holdUnconfirmed) {
+            release(s);
+        }
+    }
+
+    /**
+     * Ends the local hold of {@code s}, set active again, and starts its health and risk afresh if it was held: a
+     * block left its score near zero, and a sender that routing avoids gets no feedback to raise it.
+     */
+    private static void release(SenderState s) {
+        if (s.heldLocally) {
             s.heldLocally = false;
+            s.reactivated();
         }
     }
 
@@ -941,7 +955,7 @@ public final class SenderPool {
                 && !s.holdUnconfirmed
                 && s.view.status == SenderStatus.ACTIVE
                 && !storage.isMember(s.heldKey, now)) {
-            s.heldLocally = false;
+            release(s);
         }
     }
 

@@ -112,7 +112,7 @@ final class SenderState {
     volatile long ejectedUntilMicros;
     volatile long remainingHint = -1;
     volatile long remainingAtMicros;
-    /** Health times risk, for routing; recomputed on feedback. */
+    /** Health times risk, for routing; recomputed on feedback and when the sender is set active again. */
     volatile double score = 1.0;
 
     volatile double pacing = 1.0;
@@ -287,6 +287,24 @@ final class SenderState {
         observe(1, 1, 1);
         risk = 1.0;
         score = 1e-9;
+    }
+
+    /**
+     * Starts the health and risk of a sender set active again afresh, as a sender new to the pool has them, but
+     * keeps its measured latency, a property of the route rather than of its standing. A block left its score near
+     * zero until the next feedback, which a sender that routing avoids never gets. The caution the block calls for
+     * lives in the storage, where every pool sees it: the warm-up stage it stepped back and the re-entry gate.
+     */
+    synchronized void reactivated() {
+        success = 1.0;
+        pacing = 1.0;
+        pushbackAverage = 0;
+        failFast = 0;
+        failSlow = 0;
+        blockAverage = 0;
+        risk = 0;
+        consecutiveFailures = 0;
+        rescore();
     }
 
     synchronized void resetFailures() {

@@ -21,7 +21,8 @@ import java.time.Duration;
  * @param success the moving average of success (1 delivered, 0 failed or pushed back)
  * @param pacing the AIMD factor applied to its per-second limit, in (0, 1]
  * @param risk an estimate in [0, 1] that rises with recent pushback, failures and blocks and their trend, before
- *     a platform blocks the sender; a heuristic, not a probability
+ *     a platform blocks the sender; a heuristic, not a probability. One after a block reported here, until the
+ *     sender is set active again: then health and risk start afresh
  * @param sentByHour permits granted by hour of the week
  * @param failuresByHour failures and pushbacks by hour of the week
  * @param blocksByHour blocks (platform and recipients) by hour of the week

@@ -986,6 +986,34 @@ class SenderPoolTest {
     }
 
     @Test
+    void blocked_thenSetActive_takesItsShareOfLightTrafficAgain() {
+        SenderPool pool = pool("bot-a", "bot-b");
+        sendLightly(pool, 20);
+        pool.blocked("bot-a");
+        ticker.advance(Duration.ofMinutes(5));
+
+        pool.setStatus("bot-a", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofMillis(1001));
+
+        // A message a second leaves bot-b free every time: only the scores decide, so a block that still weighed on
+        // bot-a's score would keep it idle, and without feedback its score would never recover.
+        Map<String, Integer> grants = sendLightly(pool, 100);
+        assertThat(grants.getOrDefault("bot-a", 0)).isBetween(35, 65);
+    }
+
+    /** Routes {@code n} fresh messages a second apart, each delivered after 20 ms; answers the grants per sender. */
+    private Map<String, Integer> sendLightly(SenderPool pool, int n) {
+        Map<String, Integer> grants = new HashMap<>();
+        for (int i = 0; i < n; i++) {
+            SendDecision.Granted g = (SendDecision.Granted) pool.acquire(fresh());
+            g.delivered(Duration.ofMillis(20));
+            grants.merge(g.sender(), 1, Integer::sum);
+            ticker.advance(Duration.ofSeconds(1));
+        }
+        return grants;
+    }
+
+    @Test
     void warmUp_stageAdvance_endsTheWaitLearntFromTheUsedUpAllowance() {
         WarmUpSchedule schedule = WarmUpSchedule.table(10, 100).withStageLength(Duration.ofMinutes(1));
         SenderPool pool =
@@ -1061,6 +1089,35 @@ class SenderPoolTest {
             assertThat(granted(two.acquire(fresh()))).isEqualTo("bot-b");
         }
         assertThat(two.status("bot-a")).isEqualTo(SenderStatus.BLOCKED);
+    }
+
+    @Test
+    void aBlockSeenHere_thenActiveAgainInAnotherPool_letsTheSenderWarmUpHereAgain() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(10, 20, 40)
+                .withWindow(Duration.ofMinutes(1))
+                .withStageLength(Duration.ofMinutes(1));
+        SenderPool here = builder(
+                        Sender.of("bot-old"),
+                        Sender.builder("bot-new").warmUp(schedule).build())
+                .build();
+        SenderPool there = builder(
+                        Sender.of("bot-old"),
+                        Sender.builder("bot-new").warmUp(schedule).build())
+                .build();
+        sendClean(here, "bot-new", 10);
+        ticker.advance(Duration.ofMinutes(1));
+        here.sync();
+        ticker.advance(Duration.ofMinutes(1)); // the warm-up window forgets stage 0's sends
+        here.blocked("bot-new");
+        assertThat(here.warmUpStage("bot-new")).isZero();
+
+        there.setStatus("bot-new", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofSeconds(2));
+
+        // Stage 0 again: 10 a minute, and it ends after a minute of sending them well through this pool.
+        Map<String, Integer> grants = sendLightly(here, 90);
+        assertThat(grants.getOrDefault("bot-new", 0)).isBetween(10, 45);
+        assertThat(here.warmUpStage("bot-new")).isEqualTo(1);
     }
 
     /**
