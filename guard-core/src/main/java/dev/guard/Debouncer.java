@@ -207,7 +207,7 @@ public final class Debouncer<M> {
     private void deliver(List<M> messages) {
         try {
             handler.accept(List.copyOf(messages));
-        } catch (RuntimeException e) {
+        } catch (Exception e) { // also what code without checked exceptions (Kotlin) throws undeclared
             LOG.warn("debounced handler threw; the burst of {} messages is dropped", messages.size(), e);
         }
     }

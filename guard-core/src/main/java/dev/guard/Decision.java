@@ -76,7 +76,8 @@ public record Decision(
             return Long.MAX_VALUE;
         }
         long seconds = retryAfter.getSeconds();
-        return retryAfter.getNano() > 0 ? seconds + 1 : seconds;
+        // Saturated: the longest finite waits round up past Long.MAX_VALUE seconds, which would read as negative.
+        return retryAfter.getNano() > 0 && seconds < Long.MAX_VALUE ? seconds + 1 : seconds;
     }
 
     /** Whether the message was rejected. */

@@ -44,7 +44,9 @@ public final class FailurePolicy {
     }
 
     /**
-     * Decide on {@code fallback} while the storage is unavailable; if the fallback fails too, allow.
+     * Decide on {@code fallback} while the storage is unavailable; if the fallback fails too, allow. The blocklist
+     * and the registrations are not checked there (their members live in the storage that is unavailable): they let
+     * every user pass until it is back, while the limits hold per process.
      *
      * @throws NullPointerException if {@code fallback} is null
      */

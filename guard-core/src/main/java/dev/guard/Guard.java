@@ -74,11 +74,14 @@ public final class Guard<M> {
     private static final String STORAGE_FILTER = "storage";
 
     private final Plan<M> plan;
+    /** The handler scopes of this view, outermost first ("" for the guard the builder built). */
+    private final String handlerPrefix;
     /** Per stateful filter, its keys' scope in this view (handler prefix applied), built once. */
     private final String[] scopes;
 
     private Guard(Plan<M> plan, String handlerPrefix) {
         this.plan = plan;
+        this.handlerPrefix = handlerPrefix;
         this.scopes = new String[plan.statefuls.length];
         for (int i = 0; i < scopes.length; i++) {
             Stateful<M> f = plan.statefuls[i];
@@ -179,13 +182,14 @@ public final class Guard<M> {
     /**
      * This guard with its own limits for one handler: the same user gets separate throttles, buckets, windows,
      * duplicates and cooldowns under {@code scope("search")} and {@code scope("start")}. The blocklist, registration
-     * and gates stay shared: they are about the user, not the handler. Cheap; no state is copied.
+     * and gates stay shared: they are about the user, not the handler. Scopes nest: {@code ban} under {@code
+     * scope("admin")} keeps limits apart from {@code scope("ban")}. Cheap; no state is copied.
      *
      * @throws IllegalArgumentException if {@code name} is blank or holds control characters
      */
     public Guard<M> scope(String name) {
         Subjects.checkName("scope", name);
-        return new Guard<>(plan, Subjects.handlerPrefix(name));
+        return new Guard<>(plan, handlerPrefix + Subjects.handlerPrefix(name));
     }
 
     /** The blocklist (users whose messages are rejected with {@link Reason#BLOCKED}), without a tenant. */
@@ -250,13 +254,17 @@ public final class Guard<M> {
     }
 
     /**
-     * Removes everything the storage keeps about {@code userId}: limits, duplicates, set memberships. One storage
-     * call that may scan; throws {@link dev.guard.spi.GuardStorageException} on failure.
+     * Removes everything the storage keeps about {@code userId}: limits, duplicates, set memberships; and what a
+     * {@link FailurePolicy#fallbackTo fallback} storage kept while the storage was down. One storage call that may
+     * scan (and one to the fallback); throws {@link dev.guard.spi.GuardStorageException} on failure.
      *
      * @return how many keys were removed
      */
     public long forgetUser(Object userId) {
-        return plan.storage.forget(Subjects.user(String.valueOf(Objects.requireNonNull(userId, "userId"))));
+        String subject = Subjects.user(String.valueOf(Objects.requireNonNull(userId, "userId must not be null")));
+        long removed = plan.storage.forget(subject);
+        Storage fallback = plan.failurePolicy.fallback();
+        return fallback == null ? removed : removed + fallback.forget(subject);
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -534,14 +542,43 @@ public final class Guard<M> {
         }
         if (policy.kind() == FailurePolicy.Kind.FALLBACK) {
             try {
-                policy.fallback().evaluateInPlace(steps.buffer, now);
-                return toDecision(steps, steps.buffer, now).asDegraded();
+                Steps limits = withoutSets(steps);
+                if (limits.count() == 0) {
+                    return Decision.allowed(Long.MAX_VALUE).asDegraded();
+                }
+                policy.fallback().evaluateInPlace(limits.buffer, now);
+                return toDecision(limits, limits.buffer, now).asDegraded();
             } catch (RuntimeException e) {
                 LOG.debug("fallback storage failed too; allowing", e);
             }
         }
         // Fail open, also when the fallback failed; no quota applied, so nothing is known to remain.
         return new Decision(true, STORAGE_FILTER, Reason.STORAGE_UNAVAILABLE, Duration.ZERO, Long.MAX_VALUE, true);
+    }
+
+    /**
+     * {@code steps} without their set checks (blocklist, registration), for the fallback storage: the sets' members
+     * live in the storage that fails, so the fallback would find every user unregistered; the sets fail open there.
+     * {@code steps} itself when it has none.
+     */
+    private static Steps withoutSets(Steps steps) {
+        BatchBuffer buffer = steps.buffer;
+        int sets = 0;
+        for (int i = 0; i < buffer.size(); i++) {
+            if (buffer.spec(i) instanceof Membership) {
+                sets++;
+            }
+        }
+        if (sets == 0) {
+            return steps;
+        }
+        Steps limits = new Steps(buffer.size() - sets);
+        for (int i = 0; i < buffer.size(); i++) {
+            if (!(buffer.spec(i) instanceof Membership)) {
+                limits.add(buffer.scope(i), buffer.subject(i), buffer.spec(i), steps.filterIndex[i], buffer.permits(i));
+            }
+        }
+        return limits;
     }
 
     private Decision toDecision(Steps steps, long outcome, long now) {
@@ -579,9 +616,9 @@ public final class Guard<M> {
     private void finish(M message, Decision decision, Steps steps, long now, long start) {
         rejected(message, decision);
         StateKey noticeKey = noticeKey(message, decision, steps);
-        if (noticeKey != null && decision.degraded()) {
+        if (noticeKey != null && (decision.degraded() || !plan.breaker.allows(now))) {
             noticeOnFallback(message, decision, noticeKey, now);
-        } else if (noticeKey != null && plan.breaker.allows(now)) {
+        } else if (noticeKey != null) {
             boolean send;
             try {
                 send = Outcome.isAdmitted(plan.storage.acquire(noticeKey, plan.notice.spec, 1, now));
@@ -605,10 +642,11 @@ public final class Guard<M> {
     private CompletionStage<Decision> finishAsync(M message, Decision decision, Steps steps, long now, long start) {
         rejected(message, decision);
         StateKey noticeKey = noticeKey(message, decision, steps);
-        if (noticeKey != null && decision.degraded()) {
+        boolean onFallback = noticeKey != null && (decision.degraded() || !plan.breaker.allows(now));
+        if (onFallback) {
             noticeOnFallback(message, decision, noticeKey, now);
         }
-        if (noticeKey == null || decision.degraded() || !plan.breaker.allows(now)) {
+        if (noticeKey == null || onFallback) {
             decided(message, decision, start);
             return CompletableFuture.completedFuture(decision);
         }
@@ -632,8 +670,9 @@ public final class Guard<M> {
     }
 
     /**
-     * The notice of a rejection that the fallback storage decided (the configured storage failing): its cooldown is
-     * kept there too, so that the user still hears once per window, and the failing storage gets no call for it.
+     * The notice of a rejection that the fallback storage decided (the configured storage failing), or that a local
+     * filter decided while the breaker refuses the storage: its cooldown is kept on the fallback, so that the user
+     * still hears once per window, and the failing storage gets no call for it. Nothing without a fallback.
      */
     private void noticeOnFallback(M message, Decision decision, StateKey noticeKey, long now) {
         Storage fallback = plan.failurePolicy.fallback();
@@ -652,13 +691,20 @@ public final class Guard<M> {
         }
     }
 
-    /** The storage's answer to {@code batch}, or a failed stage if the storage threw instead of answering one. */
+    /**
+     * The storage's answer to {@code batch}, or a failed stage if the storage threw or returned null instead of
+     * answering one.
+     */
     private CompletionStage<BatchResult> evaluateAsync(Batch batch, long now) {
+        CompletionStage<BatchResult> stage;
         try {
-            return plan.storage.evaluateAsync(batch, now);
+            stage = plan.storage.evaluateAsync(batch, now);
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
+        return stage != null
+                ? stage
+                : CompletableFuture.failedFuture(new IllegalStateException("storage answered no stage"));
     }
 
     /** Runs the reject listeners if {@code decision} rejects. */
@@ -1048,7 +1094,8 @@ public final class Guard<M> {
         /**
          * Called for a rejected message at most once per {@code window} per user (or per chat for messages without a
          * user), through the storage so that every process agrees: the place to answer "slow down, try again in 7 s"
-         * without answering every message of a flood. Storage failures skip the notice.
+         * without answering every message of a flood. Storage failures skip the notice, unless a {@link
+         * FailurePolicy#fallbackTo fallback} is set: it keeps the notice's cooldown while the storage is down.
          */
         public Builder<M> rejectNotice(Duration window, RejectListener<? super M> listener) {
             Objects.requireNonNull(listener, "listener must not be null");

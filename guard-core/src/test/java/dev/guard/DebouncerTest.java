@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatCode;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -242,5 +243,37 @@ class DebouncerTest {
         debouncer.flushDue();
         assertThat(handed).hasSize(1);
         assertThat(handed.get(0)).hasSize(11);
+    }
+
+    /** Throws {@code e} undeclared, as a handler written in Kotlin throws a bot API's {@link IOException}. */
+    @SuppressWarnings("unchecked")
+    private static <E extends Throwable> RuntimeException sneaky(Throwable e) throws E {
+        throw (E) e;
+    }
+
+    @Test
+    void flushDue_handlerThrowingACheckedException_losesOnlyItsBurst_andTheFlushGoesOn() {
+        Debouncer<Part> debouncer = Debouncer.<Part>builder(Part::album, burst -> {
+                    if (burst.get(0).album().equals("a")) {
+                        throw sneaky(new IOException("send failed"));
+                    }
+                    handed.add(burst);
+                })
+                .window(Duration.ofMillis(500))
+                .ticker(ticker)
+                .build();
+        debouncer.offer(new Part("a", 0));
+        debouncer.offer(new Part("b", 1));
+        ticker.advance(Duration.ofMillis(500));
+
+        assertThat(debouncer.flushDue()).isEqualTo(2);
+        assertThat(handed).containsExactly(List.of(new Part("b", 1)));
+        assertThat(debouncer.pending()).isZero();
+
+        // The same from an offer that finds its key's burst due: the caller's message is taken, nothing thrown.
+        debouncer.offer(new Part("a", 2));
+        ticker.advance(Duration.ofMillis(500));
+        assertThatCode(() -> debouncer.offer(new Part("a", 3))).doesNotThrowAnyException();
+        assertThat(debouncer.pending()).isEqualTo(1);
     }
 }

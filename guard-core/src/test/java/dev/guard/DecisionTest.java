@@ -22,4 +22,15 @@ class DecisionTest {
                         .retryAfterSeconds())
                 .isEqualTo(Long.MAX_VALUE);
     }
+
+    @Test
+    void retryAfterSeconds_ofTheLongestFiniteWaits_neverOverflowsToANegativeWait() {
+        Duration longest = Duration.ofSeconds(Long.MAX_VALUE, 999_999_998);
+
+        assertThat(Decision.rejected("paused", Reason.COOLDOWN, longest).retryAfterSeconds())
+                .isEqualTo(Long.MAX_VALUE);
+        assertThat(Decision.rejected("paused", Reason.COOLDOWN, Duration.ofSeconds(Long.MAX_VALUE, 1))
+                        .retryAfterSeconds())
+                .isEqualTo(Long.MAX_VALUE);
+    }
 }

@@ -34,6 +34,8 @@ class GuardFailureTest {
         volatile boolean failSync;
         /** evaluateAsync answers null for the reject notice's batch. */
         volatile boolean nullForNotice;
+        /** evaluateAsync returns null instead of a stage. */
+        volatile boolean noStage;
 
         private void call(String operation) {
             calls.incrementAndGet();
@@ -53,6 +55,9 @@ class GuardFailureTest {
             calls.incrementAndGet();
             if (throwOnAsync) {
                 throw new IllegalStateException("not a stage");
+            }
+            if (noStage) {
+                return null;
             }
             if (nullForNotice && batch.step(0).key().scope().endsWith(Guard.NOTICE_SCOPE)) {
                 return CompletableFuture.completedFuture(null);
@@ -378,5 +383,101 @@ class GuardFailureTest {
         assertThat(throttled.reason()).isEqualTo(Reason.THROTTLED);
         assertThat(notices).hasValue(0);
         assertThat(decided).hasValue(2);
+    }
+
+    @Test
+    void checkAsync_aStorageThatAnswersNoStageAtAll_givesADegradedDecision_andSkipsTheNotice() throws Exception {
+        AtomicInteger notices = new AtomicInteger();
+        Guard<Msg> guard = builder()
+                .filter("no-links", m -> !m.text().contains("http"))
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> notices.incrementAndGet())
+                .build();
+        storage.noStage = true; // as a stub's generated "return null" does
+
+        Decision decision =
+                guard.checkAsync(new Msg(1, "a")).toCompletableFuture().get();
+        Decision link = guard.checkAsync(new Msg(1, "http://spam"))
+                .toCompletableFuture()
+                .get();
+
+        assertThat(decision.reason()).isEqualTo(Reason.STORAGE_UNAVAILABLE);
+        assertThat(decision.degraded()).isTrue();
+        assertThat(link.filter()).isEqualTo("no-links");
+        assertThat(notices).hasValue(0);
+    }
+
+    @Test
+    void rejectNotice_ofALocalRejection_whileTheBreakerIsOpen_goesToTheFallback() {
+        AtomicInteger notices = new AtomicInteger();
+        Guard<Msg> guard = builder()
+                .filter("no-links", m -> !m.text().contains("http"))
+                .breaker(1, Duration.ofMinutes(5))
+                .onStorageFailure(FailurePolicy.fallbackTo(ReferenceStorage.create()))
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> notices.incrementAndGet())
+                .build();
+        storage.down = true;
+        guard.check(new Msg(1, "a")); // fails: the breaker opens
+
+        Decision link = guard.check(new Msg(2, "http://spam"));
+        Decision again = guard.checkAsync(new Msg(2, "http://spam"))
+                .toCompletableFuture()
+                .join();
+
+        assertThat(link.filter()).isEqualTo("no-links");
+        assertThat(again.filter()).isEqualTo("no-links");
+        // As for a rejection the fallback decided: the user hears why while the storage is down, once per window.
+        assertThat(notices).hasValue(1);
+        assertThat(storage.calls).hasValue(1);
+    }
+
+    @Test
+    void fallback_knowsNoSetMembers_soRegisteredUsersAreNotToldTheyAreUnregistered_andLimitsStillHold()
+            throws Exception {
+        Guard<Msg> guard = builder()
+                .requireRegistration()
+                .onStorageFailure(FailurePolicy.fallbackTo(ReferenceStorage.create()))
+                .build();
+        guard.registrations().add(1L);
+        assertThat(guard.check(new Msg(1, "a")).allowed()).isTrue();
+        storage.down = true;
+
+        Decision registered = guard.check(new Msg(1, "b"));
+        Decision throttled =
+                guard.checkAsync(new Msg(1, "c")).toCompletableFuture().get();
+        Decision onlyTheSet = Guard.<Msg>builder()
+                .storage(storage)
+                .ticker(ticker)
+                .userId(Msg::user)
+                .requireRegistration()
+                .onStorageFailure(FailurePolicy.fallbackTo(ReferenceStorage.create()))
+                .build()
+                .check(new Msg(1, "d"));
+
+        // Before, the fallback's empty set rejected every user as UNREGISTERED, for good (retry-after NEVER).
+        assertThat(registered.allowed()).isTrue();
+        assertThat(registered.degraded()).isTrue();
+        assertThat(throttled.reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(throttled.degraded()).isTrue();
+        assertThat(onlyTheSet.allowed()).isTrue();
+        assertThat(onlyTheSet.degraded()).isTrue();
+    }
+
+    @Test
+    void forgetUser_alsoForgetsWhatTheFallbackKeptAboutTheUser() {
+        ReferenceStorage fallback = ReferenceStorage.create();
+        Guard<Msg> guard = builder()
+                .breaker(100, Duration.ofMinutes(5))
+                .onStorageFailure(FailurePolicy.fallbackTo(fallback))
+                .build();
+        storage.down = true;
+        guard.check(new Msg(1, "a"));
+        assertThat(guard.check(new Msg(1, "b")).reason()).isEqualTo(Reason.THROTTLED);
+        storage.down = false;
+
+        long removed = guard.forgetUser(1L);
+        storage.down = true;
+
+        assertThat(guard.check(new Msg(1, "c")).allowed()).isTrue();
+        assertThat(removed).as("the fallback's throttle").isEqualTo(1);
     }
 }

@@ -346,6 +346,20 @@ class GuardTest {
     }
 
     @Test
+    void scope_ofAScope_keepsItsOwnLimits_apartFromTheSameNameUnderAnotherScope() {
+        Guard<Msg> guard = builder()
+                .throttle("per-user", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .build();
+        Guard<Msg> adminBan = guard.scope("admin").scope("ban");
+        Guard<Msg> userBan = guard.scope("user").scope("ban");
+
+        assertThat(adminBan.check(Msg.of(1, 10, "a")).allowed()).isTrue();
+        assertThat(userBan.check(Msg.of(1, 10, "b")).allowed()).isTrue();
+        assertThat(guard.scope("ban").check(Msg.of(1, 10, "c")).allowed()).isTrue();
+        assertThat(adminBan.check(Msg.of(1, 10, "d")).reason()).isEqualTo(Reason.THROTTLED);
+    }
+
+    @Test
     void tenant_keepsLimitsAndBlocklistsApart() {
         Guard<Msg> guard = builder()
                 .blocklist()
@@ -501,6 +515,15 @@ class GuardTest {
         assertThat(guard.forgetUser(1L)).isEqualTo(2);
         assertThat(guard.check(Msg.of(1, 10, "a")).allowed()).isTrue();
         assertThat(guard.check(Msg.of(2, 10, "b")).reason()).isEqualTo(Reason.RATE_LIMITED);
+    }
+
+    @Test
+    void forgetUser_andTheSets_refuseANullUserNamingIt() {
+        Guard<Msg> guard = builder().blocklist().build();
+
+        assertThatThrownBy(() -> guard.forgetUser(null)).hasMessage("userId must not be null");
+        assertThatThrownBy(() -> guard.blocklist().add(null)).hasMessage("userId must not be null");
+        assertThatThrownBy(() -> guard.registrations().contains(null)).hasMessage("userId must not be null");
     }
 
     @Test
