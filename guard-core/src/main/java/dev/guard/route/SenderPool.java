@@ -44,6 +44,14 @@ import org.slf4j.LoggerFactory;
  * the storage rejects the sender it tries another, at most {@code maxAttempts} storage calls in all; when it rejects
  * the chat or the global limit no other sender would help, and the answer is {@link SendDecision.Delayed} at once.
  *
+ * <p><b>Scores forget.</b> A sender's score falls with the failures, pushback and recipient blocks reported on it
+ * and rises with its deliveries; what the reports took off it fades linearly to nothing over the 10 minutes after
+ * the last report. A sender that routing avoids gets no messages, hence no reports: without the fade, a burst of
+ * failures would keep it idle long after the platform's trouble is over; with it, a sender left alone for 10
+ * minutes is scored as a new one (with its measured latency). The pacing of its per-second limit (AIMD) does not
+ * fade: it is earned back by sending. A block reported here does not fade either: it holds until the sender is set
+ * active again.
+ *
  * <p><b>Shared state.</b> Everything that must hold across processes lives in the storage, under keys prefixed
  * with the pool's {@linkplain Builder#name name}: two pools of the same name over one storage (two processes)
  * share quotas, gates, blocks and warm-up stages exactly. Status, warm-up stage and limits changed at run time are a
@@ -573,7 +581,7 @@ public final class SenderPool {
     public void failed(String sender, String cause) {
         SenderState s = state(sender);
         long now = ticker.epochMicros();
-        int inRow = s.failed(hourOfWeek(now));
+        int inRow = s.failed(hourOfWeek(now), now);
         if (inRow >= ejectAfterFailures) {
             eject(s, now, cause);
         }
@@ -639,7 +647,8 @@ public final class SenderPool {
      */
     public void recipientBlocked(String sender) {
         SenderState s = state(sender);
-        s.recipientBlocked(hourOfWeek(ticker.epochMicros()));
+        long now = ticker.epochMicros();
+        s.recipientBlocked(hourOfWeek(now), now);
     }
 
     /**
@@ -656,7 +665,7 @@ public final class SenderPool {
     public void blocked(String sender) {
         SenderState s = state(sender);
         long now = ticker.epochMicros();
-        s.blocked(hourOfWeek(now));
+        s.blocked(hourOfWeek(now), now);
         s.holdSinceMicros = now;
         s.holdUnconfirmed = true;
         s.heldLocally = true;
@@ -1163,7 +1172,7 @@ public final class SenderPool {
         long now = ticker.epochMicros();
         List<SenderStats> all = new ArrayList<>();
         for (SenderState s : senders) {
-            all.add(s.stats(status(s, now), s.config.warmUp()));
+            all.add(s.stats(status(s, now), s.config.warmUp(), now));
         }
         return PoolStats.of(name, instant(now), all);
     }

@@ -21,6 +21,13 @@ final class SenderState {
     /** The most per-second limits whose steps are cached; paced limits above it allocate a step. */
     static final int RATE_CACHE = 1024;
 
+    /**
+     * How long the marks of reports on a sender's score take to fade without further reports: 10 minutes. A sender
+     * that routing avoids gets no messages, hence no reports; without the fade, a burst of failures would keep it
+     * idle for good, long after the platform's trouble is over.
+     */
+    static final long FADE_MICROS = 600_000_000L;
+
     /** Everything routing needs from the configuration and the shared record, replaced as a whole on change. */
     static final class View {
         final SenderStatus status;
@@ -112,19 +119,35 @@ final class SenderState {
     volatile long ejectedUntilMicros;
     volatile long remainingHint = -1;
     volatile long remainingAtMicros;
-    /** Health times risk, for routing; recomputed on feedback and when the sender is set active again. */
-    volatile double score = 1.0;
+    /**
+     * Health times risk as the reports up to {@link #fadedAtMicros} left it; recomputed on feedback and when the
+     * sender is set active again. Routing fades it to the time of the pick: {@link #score(long, long)}.
+     */
+    private volatile double score = 1.0;
 
+    /** The AIMD factor of the per-second limit: earned back by sending, not with time (see {@link #delivered}). */
     volatile double pacing = 1.0;
+
+    // What the score is made of, written under the monitor and read without it by routing, which may then mix two
+    // reports: harmless, as the score only steers the choice of a sender.
+    private volatile double latencyFactor = 1.0;
+    private volatile double success = 1.0;
+    /** The exponent of the risk: risk = 1 - exp(-pressure); infinite after a block. */
+    private volatile double pressure;
+    /** How much of the pacing's back-off weighs on the score: 1 - pacing at a back-off, then fading. */
+    private volatile double pacingDebt;
+    /**
+     * When the marks of past reports were last faded (the last report); the greatest long while a block reported here
+     * holds the sender, whose marks then do not fade until it is set active again.
+     */
+    private volatile long fadedAtMicros;
 
     // Guarded by this.
     private double latencyMicros;
-    private double success = 1.0;
     private double pushbackAverage;
     private double failFast;
     private double failSlow;
     private double blockAverage;
-    private double risk;
     private long pacingAtMicros;
     private int consecutiveFailures;
     int ejections;
@@ -216,9 +239,12 @@ final class SenderState {
         remainingAtMicros = nowMicros;
     }
 
-    /** The routing score at {@code nowMicros}: health and risk, times the share of capacity believed left. */
+    /**
+     * The routing score at {@code nowMicros}: health and risk, faded to then, times the share of capacity believed
+     * left. No allocation, no lock.
+     */
     double score(long nowMicros, long limit) {
-        double s = score;
+        double s = fadedScore(nowMicros);
         long hint = remainingHint;
         if (hint >= 0 && nowMicros - remainingAtMicros < 1_000_000L) {
             s *= (hint + 1.0) / (limit + 1.0);
@@ -226,7 +252,62 @@ final class SenderState {
         return s;
     }
 
+    /**
+     * The share of the marks of past reports still in force at {@code nowMicros}: one at the last report, falling
+     * linearly to zero {@link #FADE_MICROS} later. Linear, not exponential, so that the marks end: a sender
+     * scored even a hair below a healthy one loses every comparison with it.
+     */
+    private double weight(long nowMicros) {
+        long at = fadedAtMicros;
+        if (nowMicros <= at) {
+            return 1;
+        }
+        long since = nowMicros - at;
+        return since >= FADE_MICROS ? 0 : 1 - (double) since / FADE_MICROS;
+    }
+
+    /** The score with the marks of past reports faded to {@code nowMicros}; what {@link #fade} then rescores. */
+    private double fadedScore(long nowMicros) {
+        // Read without the monitor, the weight may not belong to the components; the early answers also keep the
+        // infinite pressure of a block from ever meeting a zero weight.
+        double l = latencyFactor;
+        double s = success;
+        double x = pressure;
+        double d = pacingDebt;
+        double w = weight(nowMicros);
+        if (w == 1) {
+            return score;
+        }
+        return w == 0 ? l : score(l, s, x, d, w);
+    }
+
+    /** Health times risk times the pacing's weight, with the share {@code w} (above zero) of the marks in force. */
+    private static double score(double latencyFactor, double success, double pressure, double pacingDebt, double w) {
+        // Each mark is a gap from the neutral value that fades linearly: 1 - success, the risk's exponent, the debt.
+        double health = latencyFactor * (1 - (1 - success) * w);
+        return Math.max(1e-9, health * Math.exp(-pressure * w) * (1 - pacingDebt * w));
+    }
+
+    /**
+     * Fades the marks of the reports so far to what is left of them at {@code nowMicros}: each report does so first,
+     * so that its own mark counts in full while the older ones keep fading. Pacing itself does not fade.
+     */
+    private void fade(long nowMicros) {
+        if (nowMicros <= fadedAtMicros) {
+            return;
+        }
+        double w = weight(nowMicros);
+        success = 1 - (1 - success) * w;
+        pushbackAverage *= w;
+        failFast *= w;
+        failSlow *= w;
+        blockAverage *= w;
+        pacingDebt *= w;
+        fadedAtMicros = nowMicros;
+    }
+
     synchronized void delivered(long latency, long nowMicros, double recoveryPerSecond, double latencyBackoff) {
+        fade(nowMicros);
         delivered.increment();
         consecutiveFailures = 0;
         double previousLatency = latencyMicros;
@@ -243,6 +324,7 @@ final class SenderState {
             double elapsed = pacingAtMicros == 0 ? 0 : Math.min(1.0, (nowMicros - pacingAtMicros) / 1e6);
             if (pacing < 1.0 && elapsed > 0) {
                 pacing = Math.min(1.0, pacing + recoveryPerSecond * elapsed);
+                pacingDebt = Math.min(pacingDebt, 1 - pacing);
             }
             pacingAtMicros = nowMicros;
         }
@@ -250,7 +332,8 @@ final class SenderState {
     }
 
     /** Records a failure; answers the number of failures in a row. */
-    synchronized int failed(int hourOfWeek) {
+    synchronized int failed(int hourOfWeek, long nowMicros) {
+        fade(nowMicros);
         failed.increment();
         failuresByHour.incrementAndGet(hourOfWeek);
         if (view.warming()) {
@@ -263,6 +346,7 @@ final class SenderState {
     }
 
     synchronized void pushedBack(int hourOfWeek, long nowMicros, double backoff) {
+        fade(nowMicros);
         pushbacks.increment();
         failuresByHour.incrementAndGet(hourOfWeek);
         success += 0.1 * (0 - success);
@@ -271,7 +355,8 @@ final class SenderState {
         rescore();
     }
 
-    synchronized void recipientBlocked(int hourOfWeek) {
+    synchronized void recipientBlocked(int hourOfWeek, long nowMicros) {
+        fade(nowMicros);
         recipientBlocks.increment();
         blocksByHour.incrementAndGet(hourOfWeek);
         if (view.warming()) {
@@ -281,11 +366,14 @@ final class SenderState {
         rescore();
     }
 
-    synchronized void blocked(int hourOfWeek) {
+    synchronized void blocked(int hourOfWeek, long nowMicros) {
+        fade(nowMicros);
         blocks.increment();
         blocksByHour.incrementAndGet(hourOfWeek);
         observe(1, 1, 1);
-        risk = 1.0;
+        // Risk one, unfaded, until the sender is set active again.
+        fadedAtMicros = Long.MAX_VALUE;
+        pressure = Double.POSITIVE_INFINITY;
         score = 1e-9;
     }
 
@@ -298,11 +386,14 @@ final class SenderState {
     synchronized void reactivated() {
         success = 1.0;
         pacing = 1.0;
+        pacingDebt = 0;
         pushbackAverage = 0;
         failFast = 0;
         failSlow = 0;
         blockAverage = 0;
-        risk = 0;
+        pressure = 0;
+        // Nothing is left to fade, at any weight; zero ends a block's hold on the time of the marks.
+        fadedAtMicros = 0;
         consecutiveFailures = 0;
         rescore();
     }
@@ -337,6 +428,7 @@ final class SenderState {
 
     private void pace(double factor, long nowMicros) {
         pacing = Math.max(1.0 / Math.max(1, view.perSecond), pacing * factor);
+        pacingDebt = 1 - pacing;
         pacingAtMicros = nowMicros;
     }
 
@@ -348,17 +440,19 @@ final class SenderState {
         blockAverage += 0.05 * (block - blockAverage);
         // Weights: a block is the strongest warning, pushback next; a failure rate rising faster than its long-run
         // average is a trend that tends to come before a block. A heuristic, documented as such.
-        double x = 4 * pushbackAverage + 2 * failFast + 8 * blockAverage + 4 * Math.max(0, failFast - failSlow);
-        risk = 1 - Math.exp(-x);
+        // Linear in the averages, so fading them all by w fades the exponent by w.
+        pressure = 4 * pushbackAverage + 2 * failFast + 8 * blockAverage + 4 * Math.max(0, failFast - failSlow);
     }
 
     private void rescore() {
-        double latencyFactor = 1 / (1 + latencyMicros / 1_000_000.0);
-        score = Math.max(1e-9, success * latencyFactor * (1 - risk) * pacing);
+        latencyFactor = 1 / (1 + latencyMicros / 1_000_000.0);
+        score = score(latencyFactor, success, pressure, pacingDebt, 1);
     }
 
-    synchronized SenderStats stats(SenderStatus status, WarmUpSchedule schedule) {
+    /** The stats at {@code nowMicros}: success and risk faded to then, as routing sees them. */
+    synchronized SenderStats stats(SenderStatus status, WarmUpSchedule schedule, long nowMicros) {
         View v = view;
+        double w = weight(nowMicros);
         return new SenderStats(
                 id,
                 config.group(),
@@ -372,9 +466,9 @@ final class SenderState {
                 recipientBlocks.sum(),
                 blocks.sum(),
                 Duration.ofNanos((long) (latencyMicros * 1000)),
-                success,
+                1 - (1 - success) * w,
                 pacing,
-                risk,
+                w == 0 ? 0 : 1 - Math.exp(-pressure * w),
                 snapshot(sentByHour),
                 snapshot(failuresByHour),
                 snapshot(blocksByHour));

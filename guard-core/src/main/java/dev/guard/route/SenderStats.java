@@ -18,10 +18,12 @@ import java.time.Duration;
  * @param recipientBlocks recipients who blocked the sender
  * @param blocks times the platform blocked the sender
  * @param latency the moving average of delivery latency
- * @param success the moving average of success (1 delivered, 0 failed or pushed back)
- * @param pacing the AIMD factor applied to its per-second limit, in (0, 1]
+ * @param success the moving average of success (1 delivered, 0 failed or pushed back); what failures took off it
+ *     fades linearly to nothing over the 10 minutes after the last report, as routing sees it
+ * @param pacing the AIMD factor applied to its per-second limit, in (0, 1]; earned back by sending, not with time
  * @param risk an estimate in [0, 1] that rises with recent pushback, failures and blocks and their trend, before
- *     a platform blocks the sender; a heuristic, not a probability. One after a block reported here, until the
+ *     a platform blocks the sender; a heuristic, not a probability. It fades with {@code success}: its exponent
+ *     falls linearly to zero over the 10 minutes after the last report. One after a block reported here, until the
  *     sender is set active again: then health and risk start afresh
  * @param sentByHour permits granted by hour of the week
  * @param failuresByHour failures and pushbacks by hour of the week

@@ -1014,6 +1014,62 @@ class SenderPoolTest {
     }
 
     @Test
+    void aSenderHurtByABurst_isAvoidedAtFirst_thenTakesItsShareOfLightTrafficAgain() {
+        SenderPool pool = pool("bot-a", "bot-b");
+        sendLightly(pool, 20);
+        // A burst of trouble on bot-a, reported on permits it was granted: three timeouts and a 429.
+        for (int i = 0; i < 3; i++) {
+            ((SendDecision.Granted) pool.acquire(fresh().pinnedTo("bot-a"))).failed("timeout");
+        }
+        ((SendDecision.Granted) pool.acquire(fresh().pinnedTo("bot-a"))).retryAfter(Duration.ofSeconds(1));
+        ticker.advance(Duration.ofSeconds(2));
+
+        // Right after it, the reports count: bot-b is free for every message of a light traffic and wins them all.
+        assertThat(sendLightly(pool, 60).getOrDefault("bot-a", 0)).isZero();
+        // Then bot-a gets no message, hence no report, yet the trouble is long over: its marks fade with time alone.
+        sendLightly(pool, 600);
+        Map<String, Integer> grants = sendLightly(pool, 100);
+        assertThat(grants.getOrDefault("bot-a", 0)).isBetween(35, 65);
+        assertThat(pool.stats().sender("bot-a").risk()).isZero();
+    }
+
+    @Test
+    void stats_marksOfReportsFadeLinearlyOverTenMinutes_butPacingIsEarnedBySending() {
+        SenderPool pool = pool("bot-a");
+        pool.failed("bot-a", "timeout");
+        pool.retryAfter("bot-a", Duration.ZERO);
+        SenderStats hurt = pool.stats().sender("bot-a");
+
+        ticker.advance(Duration.ofMinutes(5));
+
+        // Half the marks are left: half the lost success, half the exponent of the risk.
+        SenderStats half = pool.stats().sender("bot-a");
+        assertThat(half.success()).isCloseTo(1 - (1 - hurt.success()) / 2, org.assertj.core.data.Offset.offset(1e-12));
+        assertThat(half.risk()).isCloseTo(1 - Math.sqrt(1 - hurt.risk()), org.assertj.core.data.Offset.offset(1e-12));
+        assertThat(half.pacing()).isEqualTo(hurt.pacing()).isLessThan(1.0);
+        // A report starts the fade anew: ten minutes after the first report, the marks of the second are still there.
+        pool.failed("bot-a", "timeout");
+        ticker.advance(Duration.ofMinutes(5));
+        assertThat(pool.stats().sender("bot-a").success()).isLessThan(1.0);
+        assertThat(pool.stats().sender("bot-a").risk()).isPositive();
+        ticker.advance(Duration.ofMinutes(5));
+        SenderStats faded = pool.stats().sender("bot-a");
+        assertThat(faded.success()).isEqualTo(1.0);
+        assertThat(faded.risk()).isZero();
+        assertThat(faded.pacing()).isEqualTo(hurt.pacing());
+    }
+
+    @Test
+    void blocked_riskStaysOne_untilSetActive_howeverLongItIsHeld() {
+        SenderPool pool = pool("bot-a", "bot-b");
+        pool.blocked("bot-a");
+
+        ticker.advance(Duration.ofHours(5));
+
+        assertThat(pool.stats().sender("bot-a").risk()).isEqualTo(1.0);
+    }
+
+    @Test
     void warmUp_stageAdvance_endsTheWaitLearntFromTheUsedUpAllowance() {
         WarmUpSchedule schedule = WarmUpSchedule.table(10, 100).withStageLength(Duration.ofMinutes(1));
         SenderPool pool =
