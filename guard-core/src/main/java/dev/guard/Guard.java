@@ -315,6 +315,14 @@ public final class Guard<M> {
 
         private String[] recentSubjects;
 
+        /**
+         * Per place of {@link #recentIds}, the id that last missed there: a subject is kept only when its id misses a
+         * second time before another id misses at its place. A store of a new string into a long-lived array costs the
+         * collector's write barrier, more than formatting the string; ids that do not come back soon (a bot with many
+         * more users than places) are then never stored, and cost a store of a number each.
+         */
+        private long[] missedIds;
+
         /** Whether this instance may keep recent subjects, and how many numeric subjects it has formatted. */
         private final boolean recent;
 
@@ -338,6 +346,7 @@ public final class Guard<M> {
                 }
                 recentIds = new long[RECENT];
                 recentSubjects = new String[RECENT];
+                missedIds = new long[RECENT];
             }
             long mixed = id * 0x9E3779B97F4A7C15L;
             int slot = (int) (mixed >>> (64 - RECENT_BITS)) & ~1 | (prefix == Subjects.USER ? 0 : 1);
@@ -346,8 +355,12 @@ public final class Guard<M> {
                 return cached;
             }
             String subject = prefix + id;
-            recentIds[slot] = id;
-            recentSubjects[slot] = subject;
+            if (missedIds[slot] != id) {
+                missedIds[slot] = id;
+            } else {
+                recentIds[slot] = id;
+                recentSubjects[slot] = subject;
+            }
             return subject;
         }
 
