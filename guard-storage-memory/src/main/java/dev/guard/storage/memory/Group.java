@@ -58,7 +58,9 @@ final class Group extends Entry {
     /**
      * A cache clock before which no slot is prunable, as far as the last rewrite saw: the sweep passes the group by
      * with one read until then. Commits only move expiries later, so it stays a lower bound except for the
-     * conversions of a key between kinds, whose slot a later rewrite or the group's expiry then drops.
+     * conversions of a key between kinds, whose slot a later rewrite or the group's expiry then drops, and a commit
+     * that drops a record (a holder that keeps one is never prunable): its caller renews the group next, and the
+     * renewal ({@link #lifetimeNanos}) lowers this to what the slots say then.
      */
     private volatile long sweepFromMicros;
 
@@ -354,6 +356,7 @@ final class Group extends Entry {
         try {
             long lifetime = 0;
             long interval = 0;
+            long sweepFrom = Long.MAX_VALUE;
             Object[] s = slots;
             for (int i = 2; i < 2 + 2 * used; i += 2) {
                 Holder h = (Holder) s[i];
@@ -362,8 +365,10 @@ final class Group extends Entry {
                 if (hi != Long.MAX_VALUE) {
                     interval = Math.max(interval, hi);
                 }
+                sweepFrom = Math.min(sweepFrom, prunableFrom(h));
             }
             if (word != DEAD) {
+                sweepFromMicros = Math.min(sweepFromMicros, sweepFrom);
                 long covered = lifetime == Long.MAX_VALUE
                         ? Long.MAX_VALUE
                         : saturatedAdd(currentNanos / 1_000, lifetime / 1_000);

@@ -128,6 +128,29 @@ class MemoryStorageGroupTest {
     }
 
     @Test
+    void registeredUser_limitSlotThatDroppedARecord_isReclaimedByTheSweepOnceExpired() {
+        // A member for ever, and a record whose key a bucket then takes over: the commit drops the record, and the
+        // bucket's state expires in a second. The group is idle afterwards: only the sweep can reclaim that slot.
+        storage.addMember(registered, Long.MAX_VALUE, T0);
+        StateKey profile = new StateKey("profile", user);
+        storage.putRecord(profile, new byte[] {1}, 0);
+        TokenBucket bucket = new TokenBucket(5, 1, Duration.ofSeconds(1));
+        assertThat(storage.acquire(profile, bucket, 1, T0)).isEqualTo(Outcome.admitted(4));
+        assertThat(storage.getRecord(profile)).isEmpty();
+        Holder limit = storage.holder(profile);
+
+        // An hour later: what the sweep does when it reaches the group.
+        long later = T0 + 3_600 * SECOND;
+        storage.cleanUp(later);
+        Group group = (Group) storage.entry(user);
+        group.prune(storage.clockMicros());
+
+        assertThat(group.size()).isEqualTo(1);
+        assertThat(limit.isDead()).isTrue();
+        assertThat(storage.isMember(registered, later)).isTrue();
+    }
+
+    @Test
     void groupExpiry_followsItsLongestLivedSlot() {
         FixedWindow throttle = new FixedWindow(20, Duration.ofMinutes(1));
         StateKey chat = new StateKey("per-chat", user);
