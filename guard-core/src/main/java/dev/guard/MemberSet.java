@@ -38,7 +38,10 @@ public final class MemberSet {
         storage.addMember(key(userId), micros >= Long.MAX_VALUE - now ? Long.MAX_VALUE : now + micros, now);
     }
 
-    /** Removes {@code userId}; returns whether it was a member. */
+    /**
+     * Removes {@code userId}; returns whether the storage held an entry for it, which a membership that expired but
+     * was not yet swept may still be (use {@link #contains} for whether it was a member now).
+     */
     public boolean remove(Object userId) {
         return storage.removeMember(key(userId));
     }
