@@ -81,7 +81,9 @@ public final class BroadcastDemo {
                         g.delivered(Duration.ofMillis(35));
                         int minute = (int) ((ticker.epochMicros() - start) / (60 * SECOND));
                         perMinute.computeIfAbsent(minute, m -> new HashMap<>()).merge(g.sender(), 1, Integer::sum);
-                        allowanceByMinute.putIfAbsent(
+                        // The stage at the minute's last delivery: the pool advances a stage at its next sync,
+                        // which may come after the minute's first messages went out under the stage before.
+                        allowanceByMinute.put(
                                 minute, new long[] {pool.warmUpStage("bot-new"), pool.allowance("bot-new")});
                         break;
                     }
