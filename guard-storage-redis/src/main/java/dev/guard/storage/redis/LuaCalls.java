@@ -20,7 +20,8 @@ import java.util.concurrent.atomic.AtomicReference;
  *   <li>Functions: the library is loaded ({@code FUNCTION LOAD REPLACE}) when the storage is built, on every master
  *       of a Cluster. A server that answers {@code Function not found} (it restarted without persistence, was flushed,
  *       or is a master that joined later) gets the library again, on every master (one load shared by the calls that
- *       failed meanwhile), and the call is repeated once, even if some other master could not load it.
+ *       failed meanwhile), and the call is repeated once, even if some other master could not load it; the calls go
+ *       again in the order they failed, which on one connection is the order they were made.
  *   <li>Scripts: a server that answers {@code NOSCRIPT} gets the call again as {@code EVAL}, which also caches the
  *       script there.
  * </ul>
@@ -35,7 +36,24 @@ final class LuaCalls {
      * The library load in flight, if any: the calls that find the library missing at the same time (every call in
      * flight when a master restarts) share one load instead of each compiling the library on every master.
      */
-    private final AtomicReference<CompletableFuture<?>> loading = new AtomicReference<>();
+    private final AtomicReference<Load> loading = new AtomicReference<>();
+
+    /**
+     * A load of the library and the calls waiting to be sent again once it completes, in the order they failed: each
+     * call is sent after the one before it, as they were first sent (a CompletableFuture runs its dependents last
+     * first, so the calls of two messages of one user, waiting on the load alone, swapped their decisions).
+     */
+    private static final class Load {
+        final CompletableFuture<?> done;
+
+        /** Completes once the last call queued behind this load has been sent again. */
+        final AtomicReference<CompletableFuture<?>> last;
+
+        Load(CompletableFuture<?> done) {
+            this.done = done;
+            this.last = new AtomicReference<>(done);
+        }
+    }
 
     LuaCalls(RedisClusterAsyncCommands<byte[], byte[]> commands, boolean functions) {
         this.commands = commands;
@@ -74,9 +92,16 @@ final class LuaCalls {
         if (functions) {
             // Call again whatever the load answered: a Cluster load fails as a whole when any one master is down,
             // while the master of these keys may have the library again; if it does not, this call fails as before.
-            return sharedLoad().handle((ignored, failure) -> null).thenCompose(ignored -> commands.<T>fcall(
-                            script.function(), type, keys, args)
-                    .toCompletableFuture());
+            CompletableFuture<Void> sent = new CompletableFuture<>();
+            CompletableFuture<?> previous = sharedLoad().last.getAndSet(sent);
+            return previous.handle((ignored, failure) -> null).thenCompose(ignored -> {
+                try {
+                    return commands.<T>fcall(script.function(), type, keys, args)
+                            .toCompletableFuture();
+                } finally {
+                    sent.complete(null);
+                }
+            });
         }
         return commands.<T>eval(script.body(), type, keys, args).toCompletableFuture();
     }
@@ -89,20 +114,21 @@ final class LuaCalls {
     }
 
     /** The load in flight, or a new one that later callers share until it completes. */
-    private CompletableFuture<?> sharedLoad() {
+    private Load sharedLoad() {
         while (true) {
-            CompletableFuture<?> current = loading.get();
+            Load current = loading.get();
             if (current != null) {
                 return current;
             }
-            CompletableFuture<Object> mine = new CompletableFuture<>();
+            CompletableFuture<Object> done = new CompletableFuture<>();
+            Load mine = new Load(done);
             if (loading.compareAndSet(null, mine)) {
                 loadLibrary().whenComplete((result, failure) -> {
                     loading.compareAndSet(mine, null);
                     if (failure != null) {
-                        mine.completeExceptionally(failure);
+                        done.completeExceptionally(failure);
                     } else {
-                        mine.complete(result);
+                        done.complete(result);
                     }
                 });
                 return mine;

@@ -213,7 +213,9 @@ public final class RedisStorage implements Storage {
     }
 
     /**
-     * {@inheritDoc} Never blocks the caller; the stage completes on a Lettuce thread.
+     * {@inheritDoc} Never blocks the caller; the stage completes on a Lettuce thread, or when it times out on a thread
+     * of {@link CompletableFuture}'s default async pool (never on the JDK's one timer thread, which a continuation that
+     * blocked would hold up for every timeout of the process).
      *
      * @throws IllegalArgumentException as {@link #evaluate} does, before sending
      */
@@ -646,7 +648,14 @@ public final class RedisStorage implements Storage {
         CompletableFuture<R> result = new CompletableFuture<>();
         source.orTimeout(withinNanos, TimeUnit.NANOSECONDS).whenComplete((value, error) -> {
             if (error != null) {
-                result.completeExceptionally(failure(operation, error));
+                GuardStorageException failure = failure(operation, error);
+                if (LuaCalls.unwrap(error) instanceof TimeoutException) {
+                    // orTimeout fails the source on the JDK's one delay thread, which every orTimeout of the JVM
+                    // shares: a caller's continuation that blocked there would hold up every other call's timeout.
+                    result.defaultExecutor().execute(() -> result.completeExceptionally(failure));
+                } else {
+                    result.completeExceptionally(failure);
+                }
                 return;
             }
             try {

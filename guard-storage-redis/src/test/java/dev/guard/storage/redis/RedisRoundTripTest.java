@@ -165,6 +165,40 @@ class RedisRoundTripTest {
     }
 
     @Test
+    void evaluateAsync_functionsFlushedUnderCallsInFlight_runsTheCallsAgainInTheOrderTheyWereMade() {
+        // One permit a minute: of two messages of one user, the first is admitted and the second rejected.
+        TokenBucket bucket = new TokenBucket(1, 1, Duration.ofMinutes(1));
+        Batch batch = Batch.of(new Step(new StateKey("bucket", "user-1"), bucket, 1));
+        int calls = 4;
+        try (RedisProcess server = RedisProcess.start()) {
+            RedisClient client = RedisClient.create(server.uri());
+            try (StatefulRedisConnection<String, String> admin = client.connect();
+                    StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
+                    RedisStorage storage = RedisStorage.builder(connection).build()) {
+                admin.sync().functionFlush(FlushMode.SYNC);
+
+                // Every call leaves in one write and finds the library missing before the load starts.
+                connection.setAutoFlushCommands(false);
+                List<CompletableFuture<BatchResult>> inFlight = new ArrayList<>();
+                for (int i = 0; i < calls; i++) {
+                    inFlight.add(storage.evaluateAsync(batch, ticker.epochMicros() + i)
+                            .toCompletableFuture());
+                }
+                connection.flushCommands();
+                connection.setAutoFlushCommands(true);
+                connection.flushCommands();
+
+                // As without the reload: the calls run in the order they were made on the connection.
+                assertThat(inFlight)
+                        .extracting(result -> result.join().admitted())
+                        .containsExactly(true, false, false, false);
+            } finally {
+                client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+            }
+        }
+    }
+
+    @Test
     void evaluate_functionsFlushed_loadsTheLibraryOnceThenCallsItAgain() {
         StateKey key = new StateKey("bucket", "user-1");
         TokenBucket bucket = new TokenBucket(10, 1, Duration.ofSeconds(1));

@@ -219,6 +219,42 @@ class RedisStorageFailureTest {
     }
 
     @Test
+    void evaluateAsync_continuationOfATimedOutStageBlocks_otherStagesStillTimeOut() throws Exception {
+        RedisClient client = RedisClient.create(server.uri());
+        CountDownLatch release = new CountDownLatch(1);
+        try (StatefulRedisConnection<byte[], byte[]> connection =
+                        client.connect(io.lettuce.core.codec.ByteArrayCodec.INSTANCE);
+                RedisStorage storage = RedisStorage.builder(connection)
+                        .timeout(Duration.ofMillis(200))
+                        .build()) {
+            admin().sync().clientPause(5_000);
+            Batch batch = Batch.of(new Step(KEY, BUCKET, 1));
+            CompletableFuture<?> first = storage.evaluateAsync(batch, now()).toCompletableFuture();
+            CompletableFuture<?> second = storage.evaluateAsync(batch, now()).toCompletableFuture();
+            // A bot's continuation that blocks (a reply over a blocking HTTP client) when the first stage times out.
+            first.handle((result, failure) -> {
+                try {
+                    return release.await(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+            });
+
+            // The first stage's timeout must not hold up the second's: both run out at 200 ms.
+            assertThatThrownBy(() -> second.get(2, TimeUnit.SECONDS))
+                    .isInstanceOf(ExecutionException.class)
+                    .cause()
+                    .isInstanceOf(GuardStorageException.class)
+                    .hasMessage("redis evaluate failed: no answer within 200 ms");
+        } finally {
+            release.countDown();
+            unpause();
+            client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+        }
+    }
+
+    @Test
     void evaluateAsync_afterClose_failsItsStageWithGuardStorageExceptionAsEvaluateThrows() {
         RedisStorage storage = open(Duration.ofSeconds(5));
         storage.close();
