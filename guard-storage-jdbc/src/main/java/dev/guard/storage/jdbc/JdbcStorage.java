@@ -93,7 +93,8 @@ import org.slf4j.LoggerFactory;
  * the SQL state and never holds a password. The storage keeps no connection of its own between calls, so it works
  * again as soon as the pool reconnects.
  *
- * <p>Thread-safe. {@link #close()} stops the sweeper and the watchdog; it does not close the data source or the Jdbi.
+ * <p>Thread-safe. {@link #close()} stops the sweeper and the watchdog (which first sees the statements it watches to
+ * their timeout; PostgreSQL decisions made after it fail); it does not close the data source or the Jdbi.
  */
 public final class JdbcStorage implements Storage {
     private static final Logger LOG = LoggerFactory.getLogger(JdbcStorage.class);
@@ -1144,7 +1145,11 @@ public final class JdbcStorage implements Storage {
                 + "]";
     }
 
-    /** Stops the sweeper and the watchdog. The data source or Jdbi stays open: it belongs to the caller. */
+    /**
+     * Stops the sweeper and the watchdog. Decisions in flight keep their timeout; PostgreSQL decisions sent from now on
+     * fail with a {@link GuardStorageException}, since nothing would bound them. The data source or Jdbi stays open:
+     * it belongs to the caller.
+     */
     @Override
     public void close() {
         if (sweeper != null) {

@@ -27,7 +27,8 @@ import org.slf4j.LoggerFactory;
  * timeout unless its caller gives an earlier deadline (a shared call, which ends by the earliest deadline of the
  * decisions it carries); such a watch wakes the thread when it is due before the thread's next look.
  *
- * <p>Thread-safe. {@link #close()} stops the thread; statements still watched then are no longer cancelled.
+ * <p>Thread-safe. {@link #close()} refuses new statements; the thread ends once the statements watched then have ended
+ * (each still cancelled at its deadline), so that closing never leaves a statement without its timeout.
  */
 final class StatementWatchdog implements AutoCloseable {
     /** Slots of a storage's watchdog: more than the statements that a connection pool runs at once. */
@@ -82,12 +83,17 @@ final class StatementWatchdog implements AutoCloseable {
     ResultSet executeQuery(PreparedStatement statement, long deadlineNanos) throws SQLException {
         Watch w = new Watch(statement, deadlineNanos);
         int slot = claim(w);
-        if (deadlineNanos - wakeAtNanos < 0) {
-            // Due before the watchdog's next look: wake it (at most one timeout from now, which a watch of the full
-            // timeout never needs).
-            LockSupport.unpark(thread);
-        }
         try {
+            if (closed) {
+                // Read after the claim: the thread may have ended without seeing the watch, and nothing would cancel
+                // the statement.
+                throw new SQLException("the storage is closed: its statements are no longer watched");
+            }
+            if (deadlineNanos - wakeAtNanos < 0) {
+                // Due before the watchdog's next look: wake it (at most one timeout from now, which a watch of the
+                // full timeout never needs).
+                LockSupport.unpark(thread);
+            }
             return statement.executeQuery();
         } finally {
             // Only the claiming thread empties its slot: the watchdog only reads slots.
@@ -95,6 +101,10 @@ final class StatementWatchdog implements AutoCloseable {
                 slots.set(slot, null);
             } else {
                 overflow.remove(w);
+            }
+            if (closed) {
+                // The thread may be waiting for this statement alone before it ends.
+                LockSupport.unpark(thread);
             }
         }
     }
@@ -120,18 +130,26 @@ final class StatementWatchdog implements AutoCloseable {
     }
 
     private void run() {
-        while (!closed) {
+        while (true) {
+            // Read before the slots: a statement claimed after this look read its slot sees close() and is refused.
+            boolean closing = closed;
             long now = System.nanoTime();
             wakeAtNanos = now + timeoutNanos;
             long wait = timeoutNanos;
+            boolean watching = !overflow.isEmpty();
             for (int s = 0; s < slots.length(); s++) {
                 Watch w = slots.get(s);
                 if (w != null) {
+                    watching = true;
                     wait = Math.min(wait, check(w, now));
                 }
             }
             for (Watch w : overflow) {
                 wait = Math.min(wait, check(w, now));
+            }
+            if (closing && !watching) {
+                // Closed, and every statement watched then has ended: they kept their timeout.
+                return;
             }
             // The longest wait is one timeout: any watch started during it expires at its end or later.
             LockSupport.parkNanos(this, wait);
@@ -157,7 +175,10 @@ final class StatementWatchdog implements AutoCloseable {
         return recancelNanos;
     }
 
-    /** Stops the thread without waiting for a cancel in progress. Idempotent. */
+    /**
+     * Refuses statements from now on; the thread ends once the statements it watches have ended, each cancelled at
+     * its deadline as before. Does not wait for them. Idempotent.
+     */
     @Override
     public void close() {
         closed = true;

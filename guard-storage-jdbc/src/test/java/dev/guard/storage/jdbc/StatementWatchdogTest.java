@@ -146,6 +146,42 @@ class StatementWatchdogTest {
     }
 
     @Test
+    void close_whileAStatementRuns_stillCancelsItAtItsDeadline_thenEndsTheThreadAndRefusesMore() throws Exception {
+        StatementWatchdog watchdog = new StatementWatchdog(Duration.ofHours(1), "test-watchdog");
+        CountDownLatch gate = new CountDownLatch(2);
+        FakeStatement slow = new FakeStatement(true, gate, 1);
+        ExecutorService caller = Executors.newSingleThreadExecutor();
+        try {
+            Future<Throwable> running = caller.submit(() -> {
+                try {
+                    // Due well after the close below.
+                    watchdog.executeQuery(slow.statement, System.nanoTime() + 500_000_000);
+                    return null;
+                } catch (SQLException e) {
+                    return e;
+                }
+            });
+            // The statement is watched and executing: close now, then let it run on.
+            while (gate.getCount() > 1) {
+                Thread.onSpinWait();
+            }
+            watchdog.close();
+            gate.countDown();
+
+            assertThat(running.get(30, TimeUnit.SECONDS)).hasMessage("canceling statement due to user request");
+            assertThat(slow.cancels).hasValue(1);
+            watchdog.thread().join(TimeUnit.SECONDS.toMillis(30));
+            assertThat(watchdog.thread().isAlive()).isFalse();
+            FakeStatement later = new FakeStatement(false);
+            assertThatThrownBy(() -> watchdog.executeQuery(later.statement))
+                    .isInstanceOf(SQLException.class)
+                    .hasMessage("the storage is closed: its statements are no longer watched");
+        } finally {
+            caller.shutdownNow();
+        }
+    }
+
+    @Test
     void close_endsTheThread() throws InterruptedException {
         StatementWatchdog watchdog = new StatementWatchdog(Duration.ofHours(1), "test-watchdog");
         Thread thread = watchdog.thread();
