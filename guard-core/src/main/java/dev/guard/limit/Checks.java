@@ -22,7 +22,7 @@ final class Checks {
         }
         long micros;
         try {
-            micros = Math.multiplyExact(value.getSeconds(), 1_000_000L) + value.getNano() / 1_000;
+            micros = Math.addExact(Math.multiplyExact(value.getSeconds(), 1_000_000L), value.getNano() / 1_000);
         } catch (ArithmeticException e) {
             throw new IllegalArgumentException(field + " is too long: " + value, e);
         }

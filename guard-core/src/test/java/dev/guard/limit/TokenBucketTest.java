@@ -270,6 +270,18 @@ class TokenBucketTest {
     }
 
     @Test
+    void constructor_periodWhoseMicrosecondsOverflowOnlyWithTheFraction_isTooLong() {
+        // 9_223_372_036_854 s is 9_223_372_036_854_000_000 us, within a long; its 999_999 us more are not.
+        Duration overflowing = Duration.ofSeconds(9_223_372_036_854L, 999_999_000L);
+        assertThatThrownBy(() -> new TokenBucket(1, 1, overflowing))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("refillPeriod is too long: " + overflowing);
+        assertThatThrownBy(() -> new FixedWindow(1, overflowing))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("window is too long: " + overflowing);
+    }
+
+    @Test
     void constructor_capacityTicksJustBelowTwoToThe53_isAccepted() {
         TokenBucket bucket = new TokenBucket((1L << 53) - 1, 1, Duration.ofNanos(1_000));
         assertThat(bucket.capacityTicks()).isEqualTo((1L << 53) - 1);
