@@ -45,11 +45,16 @@ class SenderPoolTest {
 
     /** A pool of bot-a and bot-b over {@code over}. */
     private SenderPool twoSenders(Storage over) {
-        return SenderPool.builder(over)
-                .ticker(ticker)
-                .sender(Sender.of("bot-a"))
-                .sender(Sender.of("bot-b"))
-                .build();
+        return poolOver(over, Sender.of("bot-a"), Sender.of("bot-b"));
+    }
+
+    /** A pool of {@code senders} over {@code over} (a storage that fails on demand, say), on the test's clock. */
+    private SenderPool poolOver(Storage over, Sender... senders) {
+        SenderPool.Builder b = SenderPool.builder(over).ticker(ticker);
+        for (Sender sender : senders) {
+            b.sender(sender);
+        }
+        return b.build();
     }
 
     private SenderPool pool(String... ids) {
@@ -272,10 +277,7 @@ class SenderPoolTest {
     @Test
     void acquire_storageFailing_isRejectedAsUnavailable_neverThrown() {
         FailingStorage failing = new FailingStorage(storage);
-        SenderPool pool = SenderPool.builder(failing)
-                .ticker(ticker)
-                .sender(Sender.of("bot-a"))
-                .build();
+        SenderPool pool = poolOver(failing, Sender.of("bot-a"));
         failing.failing = true;
 
         SendDecision d = pool.acquire(fresh());
@@ -341,10 +343,7 @@ class SenderPoolTest {
     @Test
     void aRetryAfterTheStorageFailedToRecord_survivesAChangeOfLimits() {
         FailingStorage failing = new FailingStorage(storage);
-        SenderPool pool = SenderPool.builder(failing)
-                .ticker(ticker)
-                .sender(Sender.builder("bot-a").group("g").build())
-                .build();
+        SenderPool pool = poolOver(failing, Sender.builder("bot-a").group("g").build());
         SendDecision.Granted g = (SendDecision.Granted) pool.acquire(fresh());
         retryAfterHeldOnlyHere(failing, g);
 
@@ -362,16 +361,11 @@ class SenderPoolTest {
     @Test
     void aRetryAfterReportedWhileAnAttemptIsAnswered_outlastsTheAttemptsShorterWait() {
         FailingStorage failing = new FailingStorage(storage);
-        SenderPool pool = SenderPool.builder(failing)
-                .ticker(ticker)
-                .sender(Sender.builder("bot-a").perSecond(1).build())
-                .build();
+        SenderPool pool = poolOver(failing, Sender.builder("bot-a").perSecond(1).build());
         SendDecision.Granted g = (SendDecision.Granted) pool.acquire(fresh());
         // Another thread reports the platform's retry_after while this thread's attempt, busy for about a second by
         // the per-second quota, is being answered; the storage fails to record the gate, so only this process has it.
-        failing.afterNextEvaluate = () -> {
-            retryAfterHeldOnlyHere(failing, g);
-        };
+        failing.afterNextEvaluate = () -> retryAfterHeldOnlyHere(failing, g);
         assertThat(pool.acquire(fresh()).granted()).isFalse();
 
         assertThat(pool.acquire(fresh()))
@@ -388,10 +382,7 @@ class SenderPoolTest {
     @Test
     void setGroupStatusActive_keepsAMembersLongerRetryAfter() {
         FailingStorage failing = new FailingStorage(storage);
-        SenderPool pool = SenderPool.builder(failing)
-                .ticker(ticker)
-                .sender(Sender.builder("bot-a").group("g").build())
-                .build();
+        SenderPool pool = poolOver(failing, Sender.builder("bot-a").group("g").build());
         SendDecision.Granted g = (SendDecision.Granted) pool.acquire(fresh());
         retryAfterHeldOnlyHere(failing, g);
 
@@ -1188,11 +1179,10 @@ class SenderPoolTest {
                         Sender.of("bot-x"),
                         Sender.builder("bot-new").warmUp(schedule).build())
                 .build();
-        SenderPool two = SenderPool.builder(over)
-                .ticker(ticker)
-                .sender(Sender.of("bot-x"))
-                .sender(Sender.builder("bot-new").warmUp(schedule).build())
-                .build();
+        SenderPool two = poolOver(
+                over,
+                Sender.of("bot-x"),
+                Sender.builder("bot-new").warmUp(schedule).build());
         sendClean(two, "bot-new", 5);
         ticker.advance(Duration.ofMinutes(2)); // the stage is over and its window has forgotten the sends
         two.sync();
