@@ -12,6 +12,10 @@ import java.time.Duration;
  * greatest common divisor), so no rounding error ever accumulates. State: {@code [level, lastMicros]}, the level
  * in ticks. {@code capacity * ticksPerToken} must stay below 2<sup>53</sup>.
  *
+ * <p>A bucket holds at most its capacity, whatever its state says: a level above it (another bucket's, under the
+ * same key, with fewer ticks to a token: a deploy that raised the rate) reads as full. A full bucket is an absent one:
+ * its ttl is 0, and a commit on it starts from now, even if its last update lies ahead (a clock ahead of this one).
+ *
  * <p>The same semantics in GCRA form: a bucket with level {@code L} at time {@code t} has a theoretical arrival
  * time of {@code t * ticksPerMicro + capacityTicks - L} ticks.
  */
@@ -85,22 +89,31 @@ public final class TokenBucket implements LimitSpec {
     }
 
     /**
-     * {@code state} unless another limit wrote it: of another shape, or updated more than {@link
-     * LimitSpec#MAX_LEAD_MICROS} after now.
+     * {@code state} unless it counts as absent: written by another limit (of another shape, or updated more than
+     * {@link LimitSpec#MAX_LEAD_MICROS} after now), or full at now. A full bucket is a new one, whatever its last
+     * update: its ttl is 0, and a commit on it starts from now rather than from a last update that a clock ahead of
+     * this one wrote.
      */
-    private static long[] live(long[] state, long nowMicros) {
+    private long[] live(long[] state, long nowMicros) {
         state = Checks.shaped(state, 2);
-        return state != null && Checks.dated(state[1], nowMicros) ? null : state;
+        return state == null || Checks.dated(state[1], nowMicros) || refilled(state, nowMicros) == capacityTicks
+                ? null
+                : state;
     }
 
-    /** The level in ticks at {@code nowMicros}: refilled since the last update, capped at capacity. */
+    /**
+     * The level in ticks at {@code nowMicros}: refilled since the last update, capped at capacity. A level above
+     * capacity (another bucket's, with fewer ticks to a token, under the same key) is a full bucket too.
+     */
     public long level(long[] state, long nowMicros) {
-        state = live(state, nowMicros);
+        state = Checks.shaped(state, 2);
+        return state == null || Checks.dated(state[1], nowMicros) ? capacityTicks : refilled(state, nowMicros);
+    }
+
+    /** The level of a state of this shape at {@code nowMicros}, at most capacity. */
+    private long refilled(long[] state, long nowMicros) {
         long cap = capacityTicks;
-        if (state == null) {
-            return cap;
-        }
-        long level = state[0];
+        long level = Math.min(state[0], cap);
         long elapsed = nowMicros - state[1];
         if (elapsed <= 0) {
             return level;
@@ -118,7 +131,7 @@ public final class TokenBucket implements LimitSpec {
             return Outcome.NEVER;
         }
         long perToken = ticksPerToken;
-        long level = level(state, nowMicros);
+        long level = state == null ? capacityTicks : refilled(state, nowMicros);
         long need = permits * perToken;
         if (level >= need) {
             return Outcome.admitted((level - need) / perToken);
@@ -131,7 +144,7 @@ public final class TokenBucket implements LimitSpec {
     @Override
     public long[] commit(long[] state, long nowMicros, long permits) {
         state = live(state, nowMicros);
-        long level = level(state, nowMicros) - permits * ticksPerToken;
+        long level = (state == null ? capacityTicks : refilled(state, nowMicros)) - permits * ticksPerToken;
         long last = state == null ? nowMicros : Math.max(state[1], nowMicros);
         if (state == null) {
             return new long[] {level, last};
@@ -147,10 +160,9 @@ public final class TokenBucket implements LimitSpec {
         if (state == null) {
             return 0;
         }
-        long missing = capacityTicks - level(state, nowMicros);
+        long missing = capacityTicks - refilled(state, nowMicros);
         // A clock that went backwards leaves lastMicros ahead of now: keep the state until then too.
-        long ahead = Math.max(0, state[1] - nowMicros);
-        return missing == 0 ? 0 : ahead + ceilDiv(missing, ticksPerMicro);
+        return Math.max(0, state[1] - nowMicros) + ceilDiv(missing, ticksPerMicro);
     }
 
     @Override

@@ -3,11 +3,13 @@ package dev.guard.limit;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.guard.limit.Histories.Scenario;
+import java.time.Duration;
 import java.util.List;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
+import net.jqwik.api.constraints.LongRange;
 
 /** Invariants of {@link TokenBucket} on generated histories, in exact integer arithmetic. */
 class TokenBucketPropertyTest {
@@ -92,6 +94,38 @@ class TokenBucketPropertyTest {
                 assertThat(Outcome.isAdmitted(bucket.evaluate(replay.state(), full - 1, bucket.capacity())))
                         .as("a full burst 1us before the ttl after %s", request)
                         .isFalse();
+            }
+        }
+    }
+
+    /**
+     * Whatever the state holds (another bucket's level under the same key, above this one's capacity, updated by a
+     * clock ahead of this one), the bucket holds at most its capacity, its ttl is never negative, and a state full at
+     * now decides and commits exactly as an absent one: a new bucket starting at now.
+     */
+    @Property(tries = TRIES)
+    void anyStateOfABucketsShape_holdsAtMostCapacity_andFullIsAbsent(
+            @ForAll @LongRange(min = 1, max = 1_000) long capacity,
+            @ForAll @LongRange(min = 1, max = 1_000) long refill,
+            @ForAll @LongRange(min = 1, max = 100_000_000) long periodMicros,
+            @ForAll @LongRange(min = -1_000_000_000_000L, max = 1_000_000_000_000L) long level,
+            @ForAll @LongRange(min = -86_400_000_000L, max = 86_400_000_000L) long lastFromNow,
+            @ForAll @LongRange(min = 0, max = 1_000) long permits) {
+        TokenBucket bucket = new TokenBucket(capacity, refill, Duration.ofNanos(periodMicros * 1_000));
+        long now = 1_780_000_000_000_000L;
+        long[] state = {level, now + lastFromNow};
+        long at = bucket.level(state.clone(), now);
+        assertThat(at).isLessThanOrEqualTo(bucket.capacityTicks());
+        assertThat(bucket.ttlMicros(state.clone(), now)).isNotNegative();
+        long outcome = bucket.evaluate(state.clone(), now, permits);
+        if (Outcome.isAdmitted(outcome)) {
+            assertThat(Outcome.remaining(outcome)).isLessThanOrEqualTo(capacity - permits);
+        }
+        if (at == bucket.capacityTicks()) {
+            assertThat(outcome).isEqualTo(bucket.evaluate(null, now, permits));
+            if (permits <= capacity) {
+                assertThat(bucket.commit(state.clone(), now, permits))
+                        .containsExactly(bucket.commit(null, now, permits));
             }
         }
     }

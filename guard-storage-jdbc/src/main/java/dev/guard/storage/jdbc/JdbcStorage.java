@@ -465,8 +465,8 @@ public final class JdbcStorage implements Storage {
     /**
      * PostgreSQL, one token bucket step that {@link #inBucketUpdate} left undecided: the decision in one plain
      * statement ({@link TableSql#bucketDecision}), one round trip under auto-commit. Empty when the statement could not
-     * decide exactly (a concurrent first touch, a gate or membership under the key, a level above capacity): nothing
-     * was written then, and the evaluate function decides.
+     * decide exactly (a concurrent first touch, a gate or membership under the key, a full bucket whose last update is
+     * not before now): nothing was written then, and the evaluate function decides.
      */
     private OptionalLong inBucketStatement(
             String operation,

@@ -264,12 +264,14 @@ final class TableSql {
     }
 
     /**
-     * Admits when 0 <= level - cost < capacity. Gates and memberships under the same key, and a level above capacity
-     * (the spec shrank), take the general path: the statements leave them alone.
+     * Admits when 0 <= level - cost < capacity. Gates and memberships under the same key take the general path: the
+     * statements leave them alone. So does a row whose last update is not before now and whose level is full or above
+     * it (another bucket's, with fewer ticks to a token): the level is then capped, and a full bucket starts afresh at
+     * now, which {@link #bucketLevel} and {@link #bucketLast} do not spell out.
      */
     private String bucketAdmits(String p) {
-        return "NOT (t.kind IN (2, 3) AND t.expires_at > " + p + "now) AND (" + bucketLevel(p) + ") - " + p
-                + "cost <@ int8range(0, " + p + "cap)";
+        return "NOT (t.kind IN (2, 3) AND t.expires_at > " + p + "now) AND (t.state[2] < " + p + "now OR t.state[1] < "
+                + p + "cap) AND (" + bucketLevel(p) + ") - " + p + "cost <@ int8range(0, " + p + "cap)";
     }
 
     /**

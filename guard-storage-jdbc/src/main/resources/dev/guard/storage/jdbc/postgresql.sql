@@ -36,11 +36,12 @@ CREATE OR REPLACE FUNCTION guard_state_cdiv(a bigint, b bigint) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS 'SELECT CASE WHEN a <= 0 THEN -((-a) / b) ELSE (a + b - 1) / b END';
 -- statement
--- A token bucket's level in ticks at p_now (TokenBucket.level): refilled since st[2], capped at cap; absent is full.
+-- A token bucket's level in ticks at p_now (TokenBucket.level): refilled since st[2], capped at cap (a level above it,
+-- another bucket's with fewer ticks to a token, is full too); absent is full.
 CREATE OR REPLACE FUNCTION guard_state_bucket_level(st bigint[], p_now bigint, cap bigint, rate bigint)
     RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS 'SELECT CASE WHEN st IS NULL THEN cap
-                    WHEN p_now - st[2] <= 0 THEN st[1]
+                    WHEN p_now - st[2] <= 0 THEN least(st[1], cap)
                     WHEN p_now - st[2] >= guard_state_cdiv(cap - st[1], rate) THEN cap
                     ELSE st[1] + (p_now - st[2]) * rate END';
 -- statement
@@ -199,7 +200,8 @@ BEGIN
                     lvl := guard_state_bucket_level(st, p_now, cap, p2);
                     IF lvl >= permits * p3 THEN
                         o := (lvl - permits * p3) / p3;
-                        last := CASE WHEN st IS NULL THEN p_now ELSE greatest(st[2], p_now) END;
+                        -- A full bucket is a new one: it starts from now, whatever its last update.
+                        last := CASE WHEN st IS NULL OR lvl = cap THEN p_now ELSE greatest(st[2], p_now) END;
                         nx := ARRAY[lvl - permits * p3, last];
                         -- The level at now after the commit is nx[1] itself (last >= now): full means absent.
                         ttl := CASE WHEN nx[1] = cap THEN 0

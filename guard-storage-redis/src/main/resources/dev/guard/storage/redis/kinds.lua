@@ -105,8 +105,12 @@ end
 -- on two numbers instead of a state table; DuplicateWindow, on every message of a conversation, one (windowEval,
 -- windowPut) that works on the state's text.
 
--- TokenBucket's level in ticks at now for a state {lvl, last}: refilled since the last update, capped at cap.
+-- TokenBucket's level in ticks at now for a state {lvl, last}: refilled since the last update, capped at cap (a level
+-- above it, another bucket's with fewer ticks to a token, is full too). A full bucket is absent: its ttl is 0.
 local function level(lvl, last, now, cap, rate)
+  if lvl > cap then
+    lvl = cap
+  end
   local elapsed = now - last
   if elapsed <= 0 then
     return lvl

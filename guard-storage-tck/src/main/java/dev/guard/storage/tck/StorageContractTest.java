@@ -312,6 +312,64 @@ public abstract class StorageContractTest {
         assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.rejected(500_000));
     }
 
+    @Test
+    void tokenBucket_whoseRateRises_admitsNoMoreThanItsNewCapacity() {
+        // A deploy turns 10 a minute into 10 a second (or 10 in 50 seconds) under the same name: the old level, 54
+        // million ticks of a minute's bucket, is above the new bucket's full level (1 million, 50 million). A bucket
+        // holds at most its capacity, on the single-key path and in a batch alike, read in the same microsecond and by
+        // a clock behind the old update; and a full bucket is a new one, refilled from now, not from that update.
+        TokenBucket perMinute = new TokenBucket(10, 10, Duration.ofMinutes(1));
+        TokenBucket perSecond = new TokenBucket(10, 10, Duration.ofSeconds(1));
+        TokenBucket perFifty = new TokenBucket(10, 10, Duration.ofSeconds(50));
+        Object[][] cases = {{perSecond, 0L}, {perSecond, 5 * SECOND}, {perFifty, 5 * SECOND}};
+        for (Object[] c : cases) {
+            TokenBucket bucket = (TokenBucket) c[0];
+            long behind = (Long) c[1];
+            String name = bucket + ", " + behind + " us behind";
+            StateKey single = key("single " + name);
+            StateKey batched = key("batched " + name);
+            at(T0 + 10 * SECOND);
+            assertThat(acquire(single, perMinute, 1)).isEqualTo(Outcome.admitted(9));
+            assertThat(acquire(batched, perMinute, 1)).isEqualTo(Outcome.admitted(9));
+
+            at(T0 + 10 * SECOND - behind);
+            for (long left = 9; left >= 0; left--) {
+                assertThat(acquire(single, bucket, 1)).as("single, %s", name).isEqualTo(Outcome.admitted(left));
+                assertThat(evaluate(new Step(batched, bucket, 1), new Step(key("other"), Gate.INSTANCE, 0))
+                                .outcome(0))
+                        .as("batched, %s", name)
+                        .isEqualTo(Outcome.admitted(left));
+            }
+            long token = bucket.ticksPerToken() / bucket.ticksPerMicro();
+            assertThat(acquire(single, bucket, 1)).as("single, %s", name).isEqualTo(Outcome.rejected(token));
+            assertThat(evaluate(new Step(batched, bucket, 1)).outcome(0))
+                    .as("batched, %s", name)
+                    .isEqualTo(Outcome.rejected(token));
+        }
+    }
+
+    @Test
+    void tokenBucket_readFullByAClockBehindItsLastUpdate_refillsFromNow() {
+        // The new bucket reads the old one's level as exactly full: a full bucket is an absent one, so taking from it
+        // starts a bucket at now, whose refill does not wait for the old update five seconds later.
+        TokenBucket four = new TokenBucket(4, 1, Duration.ofSeconds(1));
+        TokenBucket two = new TokenBucket(2, 1, Duration.ofSeconds(1));
+        StateKey single = key("single");
+        StateKey batched = key("batched");
+        at(T0 + 5 * SECOND);
+        assertThat(acquire(single, four, 2)).isEqualTo(Outcome.admitted(2));
+        assertThat(acquire(batched, four, 2)).isEqualTo(Outcome.admitted(2));
+
+        at(T0);
+        assertThat(acquire(single, two, 2)).isEqualTo(Outcome.admitted(0));
+        assertThat(evaluate(new Step(batched, two, 2), new Step(key("other"), Gate.INSTANCE, 0))
+                        .outcome(0))
+                .isEqualTo(Outcome.admitted(0));
+        at(T0 + SECOND);
+        assertThat(acquire(single, two, 1)).isEqualTo(Outcome.admitted(0));
+        assertThat(evaluate(new Step(batched, two, 1)).outcome(0)).isEqualTo(Outcome.admitted(0));
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Fixed window
 
