@@ -9,7 +9,7 @@ import java.util.Arrays;
  * {@value #MAX_LIMIT}. For larger limits use {@link SlidingWindowCounter}.
  *
  * <p>A permit admitted at {@code t} counts while {@code now < t + window}. State: the timestamps of the counted
- * permits, ascending.
+ * permits, ascending; numbers out of that order are another limit's state (under the same key), read as absent.
  */
 public final class SlidingWindowLog implements LimitSpec {
     /** The largest limit a log accepts; its state holds one timestamp per permit. */
@@ -56,11 +56,20 @@ public final class SlidingWindowLog implements LimitSpec {
     }
 
     /**
-     * {@code state} unless another limit wrote it: a timestamp more than {@link LimitSpec#MAX_LEAD_MICROS} after now
-     * at either end (the log is ascending, so the ends bound it; a deadline that never ends, read as a log, is one).
+     * {@code state} unless another limit wrote it: timestamps out of ascending order (a duplicate window's item beside
+     * its admission time), or a timestamp more than {@link LimitSpec#MAX_LEAD_MICROS} after now at either end (the
+     * log is ascending, so the ends bound it; a deadline that never ends, read as a log, is one).
      */
     private static long[] live(long[] state, long nowMicros) {
-        return Checks.undatedEnds(state, 0, nowMicros);
+        state = Checks.undatedEnds(state, 0, nowMicros);
+        if (state != null) {
+            for (int i = 1; i < state.length; i++) {
+                if (state[i] < state[i - 1]) {
+                    return null;
+                }
+            }
+        }
+        return state;
     }
 
     /** Index of the first timestamp still counted at {@code nowMicros}. */

@@ -228,6 +228,15 @@ BEGIN
                     END IF;
                 END IF;
             ELSIF sk = 3 THEN
+                -- Timestamps out of ascending order are another limit's state (a duplicate window's item beside its
+                -- admission time): absent.
+                first := 2;
+                WHILE first <= cardinality(st) AND st[first] >= st[first - 1] LOOP
+                    first := first + 1;
+                END LOOP;
+                IF first <= cardinality(st) THEN
+                    st := NULL;
+                END IF;
                 IF permits > p1 THEN
                     o := never;
                 ELSE

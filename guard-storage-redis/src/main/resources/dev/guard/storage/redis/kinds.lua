@@ -151,7 +151,7 @@ local function countOf(s, i, slots)
 end
 
 -- Whether s has the shape of kind's state (a, b: its parameters): two numbers for a bucket or a fixed window, b + 2
--- for a counter, any number for a log, pairs for a duplicate window (at most a of them), one for the rest.
+-- for a counter, any number in ascending order for a log, pairs for a duplicate window (at most a of them), one for the rest.
 local function shaped(kind, s, a, b)
   local n = #s
   if kind == 't' or kind == 'f' then
@@ -159,6 +159,12 @@ local function shaped(kind, s, a, b)
   elseif kind == 'c' then
     return n == b + 2
   elseif kind == 'l' then
+    -- Timestamps, ascending: numbers out of that order are another limit's (a duplicate window's item and time).
+    for i = 2, n do
+      if s[i] < s[i - 1] then
+        return false
+      end
+    end
     return true
   elseif kind == 'w' then
     return n % 2 == 0 and n <= 2 * a

@@ -415,6 +415,30 @@ public abstract class StorageContractTest {
     // Sliding window log
 
     @Test
+    void slidingWindowLog_readingAnotherLimitsStateOutOfOrder_readsItAsAbsent() {
+        // A duplicate window's pair [item, admittedAt] whose item, a number, lies after its admission time is no log:
+        // read as timestamps they are out of order. Counted as they stand, the later one would hold the key after
+        // the retry-after the earlier one gives, and the ttl (from the last one) would end first: such state is
+        // another limit's, and reads as absent, on the single-key path and in a batch alike.
+        DuplicateWindow duplicates = new DuplicateWindow(Duration.ofSeconds(5), 2);
+        SlidingWindowLog log = new SlidingWindowLog(1, Duration.ofSeconds(10));
+        StateKey single = key("single");
+        StateKey batched = key("batched");
+        long item = T0 + 8 * SECOND;
+        assertThat(acquire(single, duplicates, item)).isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(batched, duplicates, item)).isEqualTo(Outcome.admitted(0));
+
+        at(T0 + SECOND);
+        assertThat(acquire(single, log, 1)).isEqualTo(Outcome.admitted(0));
+        assertThat(evaluate(new Step(batched, log, 1), new Step(key("other"), Gate.INSTANCE, 0))
+                        .outcome(0))
+                .isEqualTo(Outcome.admitted(0));
+        // The log now holds its own permit only.
+        assertThat(acquire(single, log, 1)).isEqualTo(Outcome.rejected(10 * SECOND));
+        assertThat(evaluate(new Step(batched, log, 1)).outcome(0)).isEqualTo(Outcome.rejected(10 * SECOND));
+    }
+
+    @Test
     void slidingWindowLog_limitReached_rejectsUntilOldestPermitLeaves() {
         SlidingWindowLog log = new SlidingWindowLog(3, Duration.ofSeconds(10));
         StateKey k = key("log");
