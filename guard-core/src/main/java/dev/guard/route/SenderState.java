@@ -441,6 +441,11 @@ final class SenderState {
         // Weights: a block is the strongest warning, pushback next; a failure rate rising faster than its long-run
         // average is a trend that tends to come before a block. A heuristic, documented as such.
         // Linear in the averages, so fading them all by w fades the exponent by w.
+        if (fadedAtMicros == Long.MAX_VALUE) {
+            // A block reported here holds the risk at one until the sender is set active again: the reports of the
+            // messages it had in flight (delivered, failed, pushed back) are no sign that the block is over.
+            return;
+        }
         pressure = 4 * pushbackAverage + 2 * failFast + 8 * blockAverage + 4 * Math.max(0, failFast - failSlow);
     }
 

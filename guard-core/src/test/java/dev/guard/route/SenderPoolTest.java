@@ -1061,6 +1061,28 @@ class SenderPoolTest {
     }
 
     @Test
+    void blocked_riskStaysOne_whenTheMessagesItHadInFlightReportAfterTheBlock() {
+        SenderPool pool = pool("bot-a", "bot-b");
+        List<SendDecision.Granted> inFlight = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            inFlight.add((SendDecision.Granted) pool.acquire(fresh().pinnedTo("bot-a")));
+        }
+        inFlight.get(0).blocked();
+
+        // The other messages it had in flight come back after the block: one delivered, one failed, one recipient
+        // block. None is the sender set active again.
+        ticker.advance(Duration.ofSeconds(1));
+        inFlight.get(1).delivered(Duration.ofMillis(20));
+        inFlight.get(2).failed("timeout");
+        inFlight.get(3).recipientBlocked();
+
+        assertThat(pool.stats().sender("bot-a").risk()).isEqualTo(1.0);
+        ticker.advance(Duration.ofHours(1));
+        assertThat(pool.stats().sender("bot-a").risk()).isEqualTo(1.0);
+        assertThat(pool.stats().group("default").risk()).isEqualTo(1.0);
+    }
+
+    @Test
     void warmUp_stageAdvance_endsTheWaitLearntFromTheUsedUpAllowance() {
         WarmUpSchedule schedule = WarmUpSchedule.table(10, 100).withStageLength(Duration.ofMinutes(1));
         SenderPool pool =
