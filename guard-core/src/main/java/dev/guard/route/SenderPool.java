@@ -654,7 +654,9 @@ public final class SenderPool {
     /**
      * The platform blocked {@code sender}: it takes no more traffic in any pool over the storage (until set {@link
      * SenderStatus#ACTIVE} again), and a warming sender steps back one stage. Reports of a sender that is blocked (or
-     * retired) already, such as those of the other messages it had in flight, change nothing more.
+     * retired) already, such as those of the other messages it had in flight, change nothing more in the storage; its
+     * stats (blocks, block rate, heat map, {@link #compare}) and {@link PoolEvent.Type#SENDER_BLOCKED} count a block
+     * reported here once, until the sender is set active again.
      *
      * @throws IllegalArgumentException if {@code sender} is unknown
      * @throws GuardStorageException if the storage fails (the block then holds in this process only, until the
@@ -665,13 +667,15 @@ public final class SenderPool {
     public void blocked(String sender) {
         SenderState s = state(sender);
         long now = ticker.epochMicros();
-        s.blocked(hourOfWeek(now), now);
+        boolean first = s.blocked(hourOfWeek(now), now);
         s.holdSinceMicros = now;
         s.holdUnconfirmed = true;
         s.heldLocally = true;
         storage.addMember(s.heldKey, Long.MAX_VALUE, now);
         int[] stages = new int[2];
+        boolean[] recorded = new boolean[1];
         updateRecord(s, now, r -> {
+            recorded[0] = false;
             stages[0] = r.stage();
             stages[1] = r.stage();
             if (r.status() != SenderStatus.ACTIVE) {
@@ -680,9 +684,13 @@ public final class SenderPool {
                 return null;
             }
             stages[1] = s.config.warmUp() == null ? r.stage() : Math.max(0, Math.min(r.stage(), stageCount(s)) - 1);
+            recorded[0] = true;
             return r.withStatus(SenderStatus.BLOCKED).withStage(stages[1], now);
         });
-        emit(PoolEvent.Type.SENDER_BLOCKED, s.id, now, "blocked by the platform");
+        if (first || recorded[0]) {
+            // Once per block: the first report here, or the one that got it into the storage after a failed one.
+            emit(PoolEvent.Type.SENDER_BLOCKED, s.id, now, "blocked by the platform");
+        }
         if (s.config.warmUp() != null && stages[1] < stages[0]) {
             emit(PoolEvent.Type.WARM_UP_STEPPED_BACK, s.id, now, "stage " + stages[0] + " -> " + stages[1]);
         }

@@ -366,7 +366,14 @@ final class SenderState {
         rescore();
     }
 
-    synchronized void blocked(int hourOfWeek, long nowMicros) {
+    /**
+     * Records a block by the platform; answers whether it is a new one: false while a block reported here holds (until
+     * the sender is set active again), as the reports of the other messages it had in flight are the same block.
+     */
+    synchronized boolean blocked(int hourOfWeek, long nowMicros) {
+        if (fadedAtMicros == Long.MAX_VALUE) {
+            return false;
+        }
         fade(nowMicros);
         blocks.increment();
         blocksByHour.incrementAndGet(hourOfWeek);
@@ -375,6 +382,7 @@ final class SenderState {
         fadedAtMicros = Long.MAX_VALUE;
         pressure = Double.POSITIVE_INFINITY;
         score = 1e-9;
+        return true;
     }
 
     /**

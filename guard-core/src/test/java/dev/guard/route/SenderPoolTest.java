@@ -977,6 +977,42 @@ class SenderPoolTest {
     }
 
     @Test
+    void blocked_reportedForEveryMessageInFlight_countsOneBlock_inTheStatsAndTheGroupComparison() {
+        SenderPool pool = builder(
+                        Sender.builder("a-1").group("a").build(),
+                        Sender.builder("b-1").group("b").build())
+                .build();
+        List<SendDecision.Granted> inFlight = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            inFlight.add((SendDecision.Granted) pool.acquire(fresh().pinnedTo("a-1")));
+            pool.acquire(fresh().pinnedTo("b-1"));
+        }
+        pool.recipientBlocked("b-1");
+
+        // The platform banned a-1 with ten messages in flight: each reports the block.
+        for (SendDecision.Granted g : inFlight) {
+            g.blocked();
+        }
+
+        SenderStats a = pool.stats().sender("a-1");
+        assertThat(a.blocks()).isEqualTo(1);
+        assertThat(a.blockRate()).isEqualTo(0.1);
+        assertThat(a.blocksByHour().total()).isEqualTo(1);
+        assertThat(pool.stats().group("a").blocks()).isEqualTo(1);
+        GroupComparison c = pool.compare("a", "b", GroupComparison.Metric.BLOCK_RATE);
+        assertThat(c.eventsA()).isEqualTo(c.eventsB()).isEqualTo(1);
+        assertThat(c.z()).isZero();
+        assertThat(events)
+                .filteredOn(e -> e.type() == PoolEvent.Type.SENDER_BLOCKED)
+                .hasSize(1);
+        // A block after the sender was set active again is another block.
+        pool.setStatus("a-1", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofSeconds(2));
+        ((SendDecision.Granted) pool.acquire(fresh().pinnedTo("a-1"))).blocked();
+        assertThat(pool.stats().sender("a-1").blocks()).isEqualTo(2);
+    }
+
+    @Test
     void blocked_thenSetActive_takesItsShareOfLightTrafficAgain() {
         SenderPool pool = pool("bot-a", "bot-b");
         sendLightly(pool, 20);
