@@ -198,7 +198,7 @@ public final class SenderPool {
                 registerTag(tag);
             }
             SenderState state = new SenderState(prefix, sender);
-            state.view = view(state, SenderRecord.initial(now), now);
+            state.view = view(state, SenderRecord.initial(now), 0, now);
             refresh(state, now);
             byId.put(sender.id(), state);
             SenderState[] next = Arrays.copyOf(senders, senders.length + 1);
@@ -912,25 +912,48 @@ public final class SenderPool {
 
     /** Reads the record of {@code s} (creating it when absent) and rebuilds its view. */
     private void refresh(SenderState s, long now) {
+        long seen = s.installs;
         Optional<VersionedRecord> stored = storage.getRecord(s.recordKey);
         SenderRecord record;
+        long version;
         if (stored.isPresent()) {
             record = SenderRecord.decode(s.id, stored.get().value());
+            version = stored.get().version();
         } else {
             record = SenderRecord.initial(now);
-            if (storage.putRecord(s.recordKey, record.encode(), 0) < 0) {
-                record = SenderRecord.decode(
-                        s.id, storage.getRecord(s.recordKey).orElseThrow().value());
+            version = storage.putRecord(s.recordKey, record.encode(), 0);
+            if (version < 0) {
+                VersionedRecord written = storage.getRecord(s.recordKey).orElseThrow();
+                record = SenderRecord.decode(s.id, written.value());
+                version = written.version();
             }
         }
-        install(s, record, now);
+        install(s, record, version, seen, now);
     }
 
-    /** Installs the view of {@code record}, read at {@code readAt} or later. */
-    private void install(SenderState s, SenderRecord record, long readAt) {
-        SenderState.View old = s.view;
-        SenderState.View next = view(s, record, readAt);
-        s.view = next;
+    /**
+     * Installs the view of {@code record} at {@code version}, read at {@code readAt} or later by a read that began
+     * when {@code seen} views had been installed; unless it is older than the view in force. A read that another
+     * thread of this process overtook (it wrote or read a later version and installed it while this one was under
+     * way) must not undo what that thread installed: a block reported here would read as active, released with its
+     * health started afresh, and a stepped-back warm-up stage as the stage before. A lower version read after the
+     * view in force was installed is the storage's: it lost the record and began it again.
+     */
+    private void install(SenderState s, SenderRecord record, long version, long seen, long readAt) {
+        SenderState.View next = view(s, record, version, readAt);
+        synchronized (s.installLock) {
+            SenderState.View old = s.view;
+            if (version < old.version && seen < old.sequence) {
+                return;
+            }
+            next.sequence = ++s.installs;
+            s.view = next;
+            installed(s, old, next, record);
+        }
+    }
+
+    /** What follows the installation of {@code next} in place of {@code old}; under the install lock. */
+    private static void installed(SenderState s, SenderState.View old, SenderState.View next, SenderRecord record) {
         if (old.stage != next.stage || old.stageStartMicros != next.stageStartMicros) {
             s.stageSent.set(0);
             s.stageFailed.set(0);
@@ -976,7 +999,7 @@ public final class SenderPool {
         }
     }
 
-    private SenderState.View view(SenderState s, SenderRecord r, long readAt) {
+    private SenderState.View view(SenderState s, SenderRecord r, long version, long readAt) {
         Sender c = s.config;
         long perSecond = r.perSecond() > 0 ? r.perSecond() : c.perSecond() > 0 ? c.perSecond() : preset.perSecond();
         long perDay = r.perDay() > 0 ? r.perDay() : c.perDay() > 0 ? c.perDay() : preset.perDay();
@@ -1023,6 +1046,7 @@ public final class SenderPool {
                 day,
                 warm,
                 allowance,
+                version,
                 readAt);
     }
 
@@ -1089,17 +1113,19 @@ public final class SenderPool {
      */
     private void updateRecord(SenderState s, long now, UnaryOperator<SenderRecord> change) {
         for (int attempt = 0; ; attempt++) {
+            long seen = s.installs;
             Optional<VersionedRecord> stored = storage.getRecord(s.recordKey);
             SenderRecord current =
                     stored.map(r -> SenderRecord.decode(s.id, r.value())).orElseGet(() -> SenderRecord.initial(now));
             long version = stored.map(VersionedRecord::version).orElse(0L);
             SenderRecord next = change.apply(current);
             if (next == null) {
-                install(s, current, now);
+                install(s, current, version, seen, now);
                 return;
             }
-            if (storage.putRecord(s.recordKey, next.encode(), version) >= 0) {
-                install(s, next, now);
+            long written = storage.putRecord(s.recordKey, next.encode(), version);
+            if (written >= 0) {
+                install(s, next, written, seen, now);
                 return;
             }
             if (attempt == 100) {

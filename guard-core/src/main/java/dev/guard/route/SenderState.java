@@ -40,8 +40,12 @@ final class SenderState {
         final Step dayStep;
         final Step warmStep;
         final long allowance;
+        /** The storage's version of the record behind this view; 0 before the first read. */
+        final long version;
         /** When the record behind this view was read: the reader's clock before the read, so never later than it. */
         final long readAtMicros;
+        /** Which install this view was (the count of installs after it), 0 for the first; set before publication. */
+        long sequence;
 
         final Step[] rateSteps;
         /** The step at the full per-second limit when that is above the cache; set once, racily and harmlessly. */
@@ -58,6 +62,7 @@ final class SenderState {
                 Step dayStep,
                 Step warmStep,
                 long allowance,
+                long version,
                 long readAtMicros) {
             this.status = status;
             this.stage = stage;
@@ -69,6 +74,7 @@ final class SenderState {
             this.dayStep = dayStep;
             this.warmStep = warmStep;
             this.allowance = allowance;
+            this.version = version;
             this.readAtMicros = readAtMicros;
             this.rateSteps = new Step[(int) Math.min(perSecond, RATE_CACHE) + 1];
         }
@@ -91,6 +97,10 @@ final class SenderState {
     final long affinitySeed;
 
     volatile View view;
+    /** Orders the installs of views: checked against the view in force and published under it. */
+    final Object installLock = new Object();
+    /** How many views have been installed; written under {@link #installLock}. */
+    volatile long installs;
     /** Set when the storage said this sender is held (blocked or retired) before our record said so. */
     volatile boolean heldLocally;
     /**

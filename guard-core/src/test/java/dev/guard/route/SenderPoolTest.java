@@ -1287,6 +1287,52 @@ class SenderPoolTest {
         assertThat(two.allowance("bot-new")).isEqualTo(5);
     }
 
+    @Test
+    void aBlockReportedWhileASyncReadsTheRecord_isNotUndoneByTheRecordItRead() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(10, 20, 40)
+                .withWindow(Duration.ofMinutes(1))
+                .withStageLength(Duration.ofMinutes(1));
+        FailingStorage hooked = new FailingStorage(storage);
+        SenderPool pool =
+                poolOver(hooked, Sender.builder("bot-new").warmUp(schedule).build(), Sender.of("bot-old"));
+        sendClean(pool, "bot-new", 10);
+        ticker.advance(Duration.ofMinutes(1));
+        pool.sync();
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
+
+        // The sync has read bot-new's record (active, stage 1) when another thread reports the platform's block,
+        // which records it blocked at stage 0; then the sync installs what it read.
+        hooked.afterNextGetRecord = () -> pool.blocked("bot-new");
+        pool.sync();
+
+        assertThat(pool.status("bot-new")).isEqualTo(SenderStatus.BLOCKED);
+        assertThat(pool.warmUpStage("bot-new")).isZero();
+        assertThat(pool.stats().sender("bot-new").risk()).isEqualTo(1.0);
+        // Set active again, it starts afresh; a record the pool reads later is installed as before.
+        pool.setStatus("bot-new", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofSeconds(2));
+        pool.sync();
+        assertThat(pool.status("bot-new")).isEqualTo(SenderStatus.ACTIVE);
+        assertThat(pool.stats().sender("bot-new").risk()).isZero();
+    }
+
+    @Test
+    void aSenderRecordThatTheStorageForgot_isReadAgainFromScratch() {
+        SenderPool pool = pool("bot-a", "bot-b");
+        pool.setGroupLimits("default", 5, 0);
+        pool.blocked("bot-a");
+        pool.setStatus("bot-a", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofSeconds(2));
+        SenderPool other = pool("bot-a", "bot-b");
+
+        // The storage forgets the record (its version starts again at 1), then another pool blocks the sender.
+        storage.forget("bot-a");
+        other.blocked("bot-a");
+        pool.sync();
+
+        assertThat(pool.status("bot-a")).isEqualTo(SenderStatus.BLOCKED);
+    }
+
     // ------------------------------------------------------------------------------------------------ stats
 
     @Test
@@ -1457,6 +1503,8 @@ class SenderPoolTest {
         volatile Runnable afterNextEvaluate;
         /** Runs once, inside the next record read, before it: what another thread does meanwhile. */
         volatile Runnable beforeNextGetRecord;
+        /** Runs once, inside the next record read, after the storage answered: what another thread does meanwhile. */
+        volatile Runnable afterNextGetRecord;
 
         FailingStorage(Storage delegate) {
             this.delegate = delegate;
@@ -1508,7 +1556,9 @@ class SenderPoolTest {
         @Override
         public Optional<VersionedRecord> getRecord(StateKey key) {
             runOnce(beforeNextGetRecord, () -> beforeNextGetRecord = null);
-            return delegate.getRecord(key);
+            Optional<VersionedRecord> record = delegate.getRecord(key);
+            runOnce(afterNextGetRecord, () -> afterNextGetRecord = null);
+            return record;
         }
 
         @Override
