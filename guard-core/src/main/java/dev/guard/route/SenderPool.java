@@ -1141,7 +1141,9 @@ public final class SenderPool {
     private void eject(SenderState s, long now, String cause) {
         boolean ejected = false;
         synchronized (lock) {
-            if (now < s.ejectedUntilMicros) {
+            if (now < s.ejectedUntilMicros || s.view.status != SenderStatus.ACTIVE || s.heldLocally) {
+                // Ejected already, or held (blocked, retired): the failures of the messages it had in flight when it
+                // was held are no reason to eject it, nor to lengthen its ejections once it is set active again.
                 return;
             }
             int active = 0;

@@ -803,6 +803,34 @@ class SenderPoolTest {
     }
 
     @Test
+    void failuresOfABlockedSendersMessagesInFlight_ejectNothing_andLeaveItsNextEjectionItsFirst() {
+        SenderPool pool = pool("bot-a", "bot-b", "bot-c");
+        List<SendDecision.Granted> inFlight = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            inFlight.add((SendDecision.Granted) pool.acquire(fresh().pinnedTo("bot-a")));
+        }
+        // Banned with six messages in flight: one reports the block, the other five time out.
+        inFlight.get(0).blocked();
+        for (SendDecision.Granted g : inFlight.subList(1, 6)) {
+            g.failed("timeout");
+        }
+        assertThat(events).extracting(PoolEvent::type).doesNotContain(PoolEvent.Type.SENDER_EJECTED);
+
+        pool.setStatus("bot-a", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofSeconds(2));
+        for (int i = 0; i < 5; i++) {
+            pool.failed("bot-a", "timeout");
+        }
+
+        // Its first ejection: the default 30 s, not twice that.
+        assertThat(events)
+                .filteredOn(e -> e.type() == PoolEvent.Type.SENDER_EJECTED)
+                .extracting(PoolEvent::detail)
+                .containsExactly(
+                        "failing in a row (timeout) until " + ticker.now().plusSeconds(30));
+    }
+
+    @Test
     void ejection_ofTheOnlySenderForAMessage_isIgnored() {
         SenderPool pool = builder(Sender.builder("bot-a").tags("media").build(), Sender.of("bot-b"), Sender.of("bot-c"))
                 .build();
