@@ -65,7 +65,7 @@ public final class SlidingWindowLog implements LimitSpec {
         return state == null || ascending(state) ? state : null;
     }
 
-    /** Whether {@code state} is in ascending order: one pass without a branch per number, as a log is (nearly) always. */
+    /** Whether {@code state} is in ascending order, in one pass without a branch per number. */
     private static boolean ascending(long[] state) {
         boolean descends = false;
         for (int i = 1; i < state.length; i++) {
