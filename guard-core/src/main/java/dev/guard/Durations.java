@@ -14,6 +14,15 @@ final class Durations {
         return duration.getSeconds() * 1_000_000L + duration.getNano() / 1_000;
     }
 
+    /**
+     * The deadline {@code duration} after {@code nowMicros}, {@link Long#MAX_VALUE} (never) when it does not fit. A
+     * clock before 1970 (a negative now) gets its exact deadline too.
+     */
+    static long deadline(long nowMicros, Duration duration) {
+        long micros = toMicrosSaturated(duration);
+        return nowMicros > 0 && micros >= Long.MAX_VALUE - nowMicros ? Long.MAX_VALUE : nowMicros + micros;
+    }
+
     /** {@code micros} as a duration; {@link Long#MAX_VALUE} means {@link Decision#NEVER}. */
     static Duration ofMicros(long micros) {
         if (micros == Long.MAX_VALUE) {

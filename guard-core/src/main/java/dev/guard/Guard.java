@@ -245,10 +245,9 @@ public final class Guard<M> {
             };
         }
         long now = plan.ticker.epochMicros();
-        long micros = Durations.toMicrosSaturated(duration);
         long until = plan.storage.raiseGate(
                 new StateKey(Subjects.tenantPrefix(tenant) + gate.base, subject),
-                micros >= Long.MAX_VALUE - now ? Long.MAX_VALUE : now + micros,
+                Durations.deadline(now, duration),
                 now);
         return Instant.ofEpochSecond(Math.floorDiv(until, 1_000_000L), Math.floorMod(until, 1_000_000L) * 1_000L);
     }

@@ -33,9 +33,8 @@ public final class MemberSet {
      */
     public void add(Object userId, Duration duration) {
         Durations.positive("duration", duration);
-        long micros = Durations.toMicrosSaturated(duration);
         long now = ticker.epochMicros();
-        storage.addMember(key(userId), micros >= Long.MAX_VALUE - now ? Long.MAX_VALUE : now + micros, now);
+        storage.addMember(key(userId), Durations.deadline(now, duration), now);
     }
 
     /**

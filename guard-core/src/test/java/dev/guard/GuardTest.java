@@ -9,6 +9,7 @@ import dev.guard.limit.SlidingWindowCounter;
 import dev.guard.spi.ReferenceStorage;
 import java.io.IOException;
 import java.time.Duration;
+import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
@@ -231,6 +232,20 @@ class GuardTest {
         assertThat(blocked.retryAfter()).isEqualTo(Duration.ofMinutes(30));
         assertThat(guard.check(Msg.of(8, 10, "hi")).allowed()).isTrue();
 
+        ticker.advance(Duration.ofMinutes(30));
+        assertThat(guard.check(Msg.of(7, 10, "hi")).allowed()).isTrue();
+    }
+
+    @Test
+    void blockAndPause_onAClockBefore1970_lastTheirDurationNotForEver() {
+        // A test's clock may start anywhere; an hour before 1970 the deadline is a negative number of microseconds.
+        Guard<Msg> guard = builder().blocklist().gate("paused", KeyBy.CHAT).build();
+        ticker.set(Instant.parse("1969-12-31T23:00:00Z"));
+        guard.blocklist().add(7L, Duration.ofMinutes(30));
+        assertThat(guard.pause("paused", 10L, Duration.ofMinutes(20))).isEqualTo(Instant.parse("1969-12-31T23:20:00Z"));
+
+        assertThat(guard.check(Msg.of(7, 11, "hi")).retryAfter()).isEqualTo(Duration.ofMinutes(30));
+        assertThat(guard.check(Msg.of(8, 10, "hi")).retryAfter()).isEqualTo(Duration.ofMinutes(20));
         ticker.advance(Duration.ofMinutes(30));
         assertThat(guard.check(Msg.of(7, 10, "hi")).allowed()).isTrue();
     }
