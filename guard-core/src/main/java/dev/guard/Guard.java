@@ -628,7 +628,7 @@ public final class Guard<M> {
     private void finish(M message, Decision decision, Steps steps, long now, long start) {
         rejected(message, decision);
         StateKey noticeKey = noticeKey(message, decision, steps);
-        if (noticeKey != null && (decision.degraded() || !plan.breaker.allows(now))) {
+        if (noticeOnFallback(decision, noticeKey, now)) {
             noticeOnFallback(message, decision, noticeKey, now);
         } else if (noticeKey != null) {
             boolean send;
@@ -654,7 +654,7 @@ public final class Guard<M> {
     private CompletionStage<Decision> finishAsync(M message, Decision decision, Steps steps, long now, long start) {
         rejected(message, decision);
         StateKey noticeKey = noticeKey(message, decision, steps);
-        boolean onFallback = noticeKey != null && (decision.degraded() || !plan.breaker.allows(now));
+        boolean onFallback = noticeOnFallback(decision, noticeKey, now);
         if (onFallback) {
             noticeOnFallback(message, decision, noticeKey, now);
         }
@@ -679,6 +679,15 @@ public final class Guard<M> {
                     decided(message, decision, start);
                     return decision;
                 });
+    }
+
+    /**
+     * Whether the notice under {@code noticeKey} (null: none due) goes to the fallback storage: the fallback decided
+     * the rejection, or the breaker refuses the storage (asked once per notice: a half-open breaker lets one call
+     * through).
+     */
+    private boolean noticeOnFallback(Decision decision, StateKey noticeKey, long now) {
+        return noticeKey != null && (decision.degraded() || !plan.breaker.allows(now));
     }
 
     /**
