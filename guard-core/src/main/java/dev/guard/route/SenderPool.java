@@ -706,6 +706,11 @@ public final class SenderPool {
      * sync): the health and risk of a new sender, with its measured latency; its stepped-back warm-up stage, not its
      * score, is what holds it back.
      *
+     * <p>Setting the status a sender has already changes nothing and emits no {@link PoolEvent.Type#STATUS_CHANGED}:
+     * an active sender (cooling included) set {@link SenderStatus#ACTIVE} keeps its gates, ejection, health and
+     * failures in a row and gets no re-entry gate, unless a block holds it in this process or in the storage while
+     * its record says active (a block whose record write failed); that block ends as above.
+     *
      * @throws IllegalArgumentException if {@code sender} is unknown or {@code status} is {@link SenderStatus#COOLING}
      *     (which is derived from gates)
      * @throws GuardStorageException if the storage fails
@@ -715,7 +720,8 @@ public final class SenderPool {
     }
 
     /**
-     * Sets the status of every sender in {@code group}, as {@link #setStatus} does for one.
+     * Sets the status of every sender in {@code group}, as {@link #setStatus} does for one: the members that have the
+     * status already are left as they are, so re-activating a group does not pause its healthy members.
      *
      * @return how many senders the group holds
      * @throws IllegalArgumentException if no sender is in {@code group}, or {@code status} is {@link
@@ -734,16 +740,21 @@ public final class SenderPool {
         }
         long now = ticker.epochMicros();
         for (SenderState s : targets) {
+            boolean[] written = new boolean[1];
             if (status == SenderStatus.ACTIVE) {
                 // Record first, gate next, membership last: no pool can route to it before its record says ACTIVE,
                 // and none can send on a stale warm-up stage before re-reading it (the gate outlasts a sync).
                 // Re-activation restarts the stage's clock: the time blocked is no proof of quality.
-                updateRecord(
-                        s,
-                        now,
-                        r -> r.status() == SenderStatus.ACTIVE
-                                ? r
-                                : r.withStatus(SenderStatus.ACTIVE).withStage(r.stage(), now));
+                updateRecord(s, now, r -> {
+                    written[0] = r.status() != SenderStatus.ACTIVE;
+                    return written[0] ? r.withStatus(SenderStatus.ACTIVE).withStage(r.stage(), now) : null;
+                });
+                if (!written[0] && !s.heldLocally && !storage.isMember(s.heldKey, now)) {
+                    // Active already, and held neither here nor in the storage: nothing to re-activate. Its gates,
+                    // ejection, health and failures in a row stay as they are, and its group's healthy members
+                    // are not paused behind a re-entry gate.
+                    continue;
+                }
                 long until = saturatedAdd(now, syncIntervalMicros + 1);
                 // Merged: a sender that was only cooling keeps a longer retry_after, in force or held here alone.
                 s.waitUntil(storage.raiseGate(s.gateKey, until, now));
@@ -757,7 +768,13 @@ public final class SenderPool {
                 s.holdUnconfirmed = true;
                 s.heldLocally = true;
                 storage.addMember(s.heldKey, Long.MAX_VALUE, now);
-                updateRecord(s, now, r -> r.withStatus(status));
+                updateRecord(s, now, r -> {
+                    written[0] = r.status() != status;
+                    return written[0] ? r.withStatus(status) : null;
+                });
+                if (!written[0]) {
+                    continue; // the status it has already: the hold above only confirms it
+                }
             }
             emit(PoolEvent.Type.STATUS_CHANGED, s.id, now, "status " + status);
         }

@@ -1188,6 +1188,81 @@ class SenderPoolTest {
                         "every sender of pool 'default' is blocked or retired"));
     }
 
+    @Test
+    void setStatusActive_onActiveSenders_changesNothing_andEmitsNothing() {
+        SenderPool pool = builder(
+                        Sender.builder("bot-a").group("g").build(),
+                        Sender.builder("bot-b").group("g").build())
+                .build();
+        StateKey record = new StateKey("route/default/sender", "bot-a");
+        Optional<VersionedRecord> before = storage.getRecord(record);
+        events.clear();
+
+        assertThat(pool.setGroupStatus("g", SenderStatus.ACTIVE)).isEqualTo(2);
+        pool.setStatus("bot-a", SenderStatus.ACTIVE);
+
+        assertThat(storage.getRecord(record)).as("the record is not rewritten").isEqualTo(before);
+        assertThat(events).isEmpty();
+        assertThat(granted(pool.acquire(fresh().pinnedTo("bot-a")))).isEqualTo("bot-a");
+        assertThat(granted(pool.acquire(fresh().pinnedTo("bot-b")))).isEqualTo("bot-b");
+    }
+
+    @Test
+    void setStatusActive_onAnEjectedActiveSender_keepsItsEjectionAndItsFailuresInARow() {
+        SenderPool pool = pool("bot-a", "bot-b", "bot-c", "bot-d");
+        for (int i = 0; i < 5; i++) {
+            pool.failed("bot-a", "timeout");
+        }
+        for (int i = 0; i < 4; i++) {
+            pool.failed("bot-b", "timeout");
+        }
+
+        pool.setStatus("bot-a", SenderStatus.ACTIVE);
+        pool.setStatus("bot-b", SenderStatus.ACTIVE);
+        pool.failed("bot-b", "timeout");
+
+        assertThat(events)
+                .filteredOn(e -> e.type() == PoolEvent.Type.SENDER_EJECTED)
+                .extracting(PoolEvent::sender)
+                .containsExactly("bot-a", "bot-b");
+        for (int i = 0; i < 20; i++) {
+            assertThat(granted(pool.acquire(fresh()))).isIn("bot-c", "bot-d");
+        }
+    }
+
+    @Test
+    void setStatus_toTheStatusASenderHasAlready_rewritesNoRecordAndEmitsNothing() {
+        SenderPool pool = pool("bot-a", "bot-b");
+        StateKey record = new StateKey("route/default/sender", "bot-a");
+        pool.setStatus("bot-a", SenderStatus.BLOCKED);
+        Optional<VersionedRecord> blocked = storage.getRecord(record);
+        events.clear();
+
+        pool.setStatus("bot-a", SenderStatus.BLOCKED);
+
+        assertThat(storage.getRecord(record)).isEqualTo(blocked);
+        assertThat(events).isEmpty();
+        assertThat(pool.status("bot-a")).isEqualTo(SenderStatus.BLOCKED);
+
+        pool.setStatus("bot-a", SenderStatus.RETIRED);
+
+        assertThat(storage.getRecord(record)).isNotEqualTo(blocked);
+        assertThat(events).extracting(PoolEvent::detail).containsExactly("status RETIRED");
+        assertThat(pool.status("bot-a")).isEqualTo(SenderStatus.RETIRED);
+    }
+
+    @Test
+    void setStatusActive_onASenderHeldInTheStorageOnly_releasesIt() {
+        SenderPool pool = pool("bot-a");
+        // Another pool's block got the sender held but failed to write its record, which still says active.
+        storage.addMember(new StateKey("route/default/held", "bot-a"), Long.MAX_VALUE, ticker.epochMicros());
+
+        pool.setStatus("bot-a", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofSeconds(2));
+
+        assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-a");
+    }
+
     // ------------------------------------------------------------------------------------------------ sharing
 
     @Test
