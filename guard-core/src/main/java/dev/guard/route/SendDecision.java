@@ -20,7 +20,8 @@ import java.util.Objects;
  * if (d instanceof SendDecision.Granted g) {
  *     ... send through g.sender(); then g.delivered(latency), g.retryAfter(retryAfter), g.failed(cause) ...
  * } else if (d instanceof SendDecision.Delayed later) {
- *     scheduler.schedule(task, later.retryAfter().toMillis(), TimeUnit.MILLISECONDS);
+ *     // Rounded up: toMillis() alone would cut 1.9 ms to 1 ms and retry too early.
+ *     scheduler.schedule(task, later.retryAfter().plusNanos(999_999).toMillis(), TimeUnit.MILLISECONDS);
  * }
  * }</pre>
  */
@@ -132,7 +133,10 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
             pool.blocked(sender);
         }
 
-        /** The recipient blocked the sender (Telegram's "bot was blocked by the user"): {@link SenderPool#recipientBlocked}. */
+        /**
+         * The recipient blocked the sender (Telegram's "bot was blocked by the user"): {@link
+         * SenderPool#recipientBlocked}.
+         */
         public void recipientBlocked() {
             pool.recipientBlocked(sender);
         }
@@ -145,9 +149,10 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
 
     /**
      * No sender can take the message before {@link #until()}; nothing was consumed. An estimate from the limits'
-     * retry-after values: another process may take the capacity first, so acquire again then. When the pool ran out
-     * of attempts while senders it has not tried may be free, the wait is the shortest the pool gives (a
-     * millisecond), never zero, so that a caller that waits it out does not spin.
+     * retry-after values: another process may take the capacity first, so acquire again then. The wait is never
+     * shorter than a millisecond, even when a limit frees up sooner or the pool ran out of attempts while senders it
+     * has not tried may be free, so that a caller that waits it out does not spin; it is not always a whole number
+     * of milliseconds, so round it up, not down, for a scheduler that counts in them.
      *
      * @param until the earliest time a sender may take the message
      * @param retryAfter how long from the decision until then

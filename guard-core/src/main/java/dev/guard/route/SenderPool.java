@@ -77,7 +77,11 @@ public final class SenderPool {
     /** The most sends a warm-up stage needs before its quality is judged (fewer when the allowance is smaller). */
     static final long MIN_STAGE_SENT = 20;
 
-    /** The shortest wait a {@link SendDecision.Delayed} for busy senders answers: 1 ms. */
+    /**
+     * The shortest wait a {@link SendDecision.Delayed} answers: 1 ms. A limit may free up sooner (a chat's window
+     * ending in microseconds), but a shorter wait is one that callers with a millisecond scheduler truncate to zero
+     * and retry at once, over and over, until the clock gets there.
+     */
     private static final long MIN_DELAY_MICROS = 1_000;
 
     private static final int MAX_TAGS = 64;
@@ -539,8 +543,8 @@ public final class SenderPool {
         if (exhausted.compareAndSet(false, true)) {
             emit(PoolEvent.Type.POOL_EXHAUSTED, "", now, "every eligible sender is busy until " + instant(earliest));
         }
-        // A sender free now that the attempts did not reach: ask for a short wait, never zero (callers would spin).
-        return delayed(Math.max(earliest, now + MIN_DELAY_MICROS), now, SendDecision.Reason.SENDERS_BUSY);
+        // A sender free now that the attempts did not reach: delayed() asks for the shortest wait, never zero.
+        return delayed(earliest, now, SendDecision.Reason.SENDERS_BUSY);
     }
 
     /** A rejection; one that leaves the pool without any sender for the message also marks the pool exhausted. */
@@ -551,8 +555,9 @@ public final class SenderPool {
         return new SendDecision.Rejected(reason, detail);
     }
 
+    /** A delay until {@code untilMicros}, at least {@link #MIN_DELAY_MICROS} from {@code now}. */
     private static SendDecision delayed(long untilMicros, long now, SendDecision.Reason reason) {
-        long until = Math.max(untilMicros, now);
+        long until = Math.max(untilMicros, saturatedAdd(now, MIN_DELAY_MICROS));
         return new SendDecision.Delayed(instant(until), Duration.of(until - now, ChronoUnit.MICROS), reason);
     }
 

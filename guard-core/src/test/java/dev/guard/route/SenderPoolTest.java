@@ -460,6 +460,38 @@ class SenderPoolTest {
     }
 
     @Test
+    void chatLimitFreeInLessThanAMillisecond_delaysByAMillisecond_neverLess() {
+        SenderPool pool = pool("bot-a");
+        OutboundMessage user = OutboundMessage.to("user-1");
+        assertThat(pool.acquire(user).granted()).isTrue();
+        ticker.advance(Duration.ofSeconds(1).minusNanos(500_000)); // the chat's window ends in 0.5 ms
+
+        SendDecision d = pool.acquire(user);
+
+        assertThat(d)
+                .isEqualTo(new SendDecision.Delayed(
+                        ticker.now().plusMillis(1), Duration.ofMillis(1), SendDecision.Reason.CHAT_LIMIT));
+        ticker.advance(Duration.ofMillis(1));
+        assertThat(pool.acquire(user).granted()).isTrue();
+    }
+
+    @Test
+    void pinnedSenderFreeInLessThanAMillisecond_delaysByAMillisecond_neverLess() {
+        SenderPool pool = builder(Sender.builder("bot-a").perSecond(1).build()).build();
+        assertThat(granted(pool.acquire(fresh().pinnedTo("bot-a")))).isEqualTo("bot-a");
+        Duration busy = ((SendDecision.Delayed) pool.acquire(fresh().pinnedTo("bot-a"))).retryAfter();
+        ticker.advance(busy.minusNanos(500_000)); // the wait it learnt ends in 0.5 ms
+
+        SendDecision d = pool.acquire(fresh().pinnedTo("bot-a"));
+
+        assertThat(d)
+                .isEqualTo(new SendDecision.Delayed(
+                        ticker.now().plusMillis(1), Duration.ofMillis(1), SendDecision.Reason.SENDERS_BUSY));
+        ticker.advance(Duration.ofMillis(1));
+        assertThat(granted(pool.acquire(fresh().pinnedTo("bot-a")))).isEqualTo("bot-a");
+    }
+
+    @Test
     void telegramGroup_getsOneMessagePerSecond_and20PerMinute() {
         SenderPool pool =
                 builder(Sender.of("bot-a")).preset(PlatformPreset.telegram()).build();
