@@ -1,5 +1,7 @@
 package dev.guard.route;
 
+import java.util.Objects;
+
 /**
  * The counters of one A/B group: the sums over its senders.
  *
@@ -27,6 +29,17 @@ public record GroupStats(
         double risk,
         HeatMap failuresByHour,
         HeatMap blocksByHour) {
+
+    /**
+     * Creates the counters.
+     *
+     * @throws NullPointerException if a component of a reference type is null; the message names it
+     */
+    public GroupStats {
+        Objects.requireNonNull(group, "group must not be null");
+        Objects.requireNonNull(failuresByHour, "failuresByHour must not be null");
+        Objects.requireNonNull(blocksByHour, "blocksByHour must not be null");
+    }
 
     /** Failures per message sent; zero before the first. */
     public double failureRate() {

@@ -37,9 +37,10 @@ public final class HeatMap {
     /**
      * The count of {@code hour} (0-23) on {@code day}.
      *
-     * @throws IllegalArgumentException if {@code hour} is not 0-23
+     * @throws IllegalArgumentException if {@code day} is null or {@code hour} is not 0-23
      */
     public long count(DayOfWeek day, int hour) {
+        checkDay(day);
         if (hour < 0 || hour > 23) {
             throw new IllegalArgumentException("hour must be between 0 and 23 but was " + hour);
         }
@@ -55,10 +56,21 @@ public final class HeatMap {
         return sum;
     }
 
-    /** The counts of one day, hour 0 first. */
+    /**
+     * The counts of one day, hour 0 first.
+     *
+     * @throws IllegalArgumentException if {@code day} is null
+     */
     public long[] day(DayOfWeek day) {
+        checkDay(day);
         int from = (day.getValue() - 1) * 24;
         return Arrays.copyOfRange(cells, from, from + 24);
+    }
+
+    private static void checkDay(DayOfWeek day) {
+        if (day == null) {
+            throw new IllegalArgumentException("day must not be null");
+        }
     }
 
     /** A CSV table: a header {@code day,h00..h23}, then one row per day, Monday first. */

@@ -6,6 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * A snapshot of a pool's stats per sender and per A/B group, exportable as CSV and JSON. The JSON is written by hand
@@ -17,10 +18,26 @@ import java.util.Map;
  * @param groups one entry per group, in order of first appearance
  */
 public record PoolStats(String pool, Instant at, List<SenderStats> senders, List<GroupStats> groups) {
-    /** Creates a snapshot; the lists are copied. */
+    /**
+     * Creates a snapshot; the lists are copied.
+     *
+     * @throws NullPointerException if a component is null or a list holds null; the message names it
+     */
     public PoolStats {
-        senders = List.copyOf(senders);
-        groups = List.copyOf(groups);
+        Objects.requireNonNull(pool, "pool must not be null");
+        Objects.requireNonNull(at, "at must not be null");
+        senders = copy("senders", senders);
+        groups = copy("groups", groups);
+    }
+
+    private static <T> List<T> copy(String field, List<T> list) {
+        Objects.requireNonNull(list, field + " must not be null");
+        for (int i = 0; i < list.size(); i++) {
+            if (list.get(i) == null) {
+                throw new NullPointerException(field + " must not hold null but held it at index " + i);
+            }
+        }
+        return List.copyOf(list);
     }
 
     static PoolStats of(String pool, Instant at, List<SenderStats> senders) {

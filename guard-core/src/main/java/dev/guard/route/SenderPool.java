@@ -729,7 +729,7 @@ public final class SenderPool {
      * status already are left as they are, so re-activating a group does not pause its healthy members.
      *
      * @return how many senders the group holds
-     * @throws IllegalArgumentException if no sender is in {@code group}, or {@code status} is {@link
+     * @throws IllegalArgumentException if {@code group} is null or holds no sender, or {@code status} is {@link
      *     SenderStatus#COOLING}
      * @throws GuardStorageException if the storage fails
      */
@@ -793,8 +793,8 @@ public final class SenderPool {
      * @param perSecond messages per second per sender
      * @param perDay messages per moving 24 hours per sender, or zero for the configured value
      * @return how many senders the group holds
-     * @throws IllegalArgumentException if no sender is in {@code group}, {@code perSecond} is not positive, {@code
-     *     perDay} is negative, or either is 2^53 or more
+     * @throws IllegalArgumentException if {@code group} is null or holds no sender, {@code perSecond} is not
+     *     positive, {@code perDay} is negative, or either is 2^53 or more
      * @throws GuardStorageException if the storage fails
      */
     public int setGroupLimits(String group, long perSecond, long perDay) {
@@ -812,8 +812,8 @@ public final class SenderPool {
      * Lets every sender in {@code group} carry {@code tag}, in every pool over the storage.
      *
      * @return how many senders the group holds
-     * @throws IllegalArgumentException if no sender is in {@code group}, the tag is malformed, or the pool would hold
-     *     more than 64 distinct tags
+     * @throws IllegalArgumentException if {@code group} is null or holds no sender, the tag is malformed, or the
+     *     pool would hold more than 64 distinct tags
      * @throws GuardStorageException if the storage fails
      */
     public int addGroupTag(String group, String tag) {
@@ -834,7 +834,7 @@ public final class SenderPool {
      * Stops every sender in {@code group} from carrying {@code tag}, in every pool over the storage.
      *
      * @return how many senders the group holds
-     * @throws IllegalArgumentException if no sender is in {@code group} or the tag is malformed
+     * @throws IllegalArgumentException if {@code group} is null or holds no sender, or the tag is malformed
      * @throws GuardStorageException if the storage fails
      */
     public int removeGroupTag(String group, String tag) {
@@ -1240,7 +1240,7 @@ public final class SenderPool {
      * counters: a two-proportion z-test. A group with more events than grants (feedback for sends granted
      * elsewhere) counts each event as a send.
      *
-     * @throws IllegalArgumentException if either group has no sender
+     * @throws IllegalArgumentException if either group is null or has no sender, or {@code metric} is null
      */
     public GroupComparison compare(String groupA, String groupB, GroupComparison.Metric metric) {
         group(groupA);
@@ -1273,6 +1273,9 @@ public final class SenderPool {
     }
 
     private List<SenderState> group(String group) {
+        if (group == null) {
+            throw new IllegalArgumentException("group must not be null");
+        }
         List<SenderState> members = new ArrayList<>();
         for (SenderState s : senders) {
             if (s.config.group().equals(group)) {

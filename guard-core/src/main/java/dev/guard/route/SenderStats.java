@@ -1,6 +1,7 @@
 package dev.guard.route;
 
 import java.time.Duration;
+import java.util.Objects;
 
 /**
  * A snapshot of one sender's counters, health and warm-up, as seen by this pool (counters and health are local to
@@ -48,6 +49,21 @@ public record SenderStats(
         HeatMap sentByHour,
         HeatMap failuresByHour,
         HeatMap blocksByHour) {
+
+    /**
+     * Creates a snapshot.
+     *
+     * @throws NullPointerException if a component of a reference type is null; the message names it
+     */
+    public SenderStats {
+        Objects.requireNonNull(sender, "sender must not be null");
+        Objects.requireNonNull(group, "group must not be null");
+        Objects.requireNonNull(status, "status must not be null");
+        Objects.requireNonNull(latency, "latency must not be null");
+        Objects.requireNonNull(sentByHour, "sentByHour must not be null");
+        Objects.requireNonNull(failuresByHour, "failuresByHour must not be null");
+        Objects.requireNonNull(blocksByHour, "blocksByHour must not be null");
+    }
 
     /** Failures per message sent; zero before the first. */
     public double failureRate() {

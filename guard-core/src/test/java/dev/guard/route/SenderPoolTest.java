@@ -19,6 +19,7 @@ import java.time.DayOfWeek;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -1516,6 +1517,74 @@ class SenderPoolTest {
         assertThat(json.get("senders").get(0).get("sentByHour").get(3).get(0).asLong())
                 .isEqualTo(10);
         assertThat(json.get("groups").get(1).get("blockRate").asDouble()).isEqualTo(0.1);
+    }
+
+    @Test
+    void stats_nullArguments_areRejectedNamingTheParameter() {
+        SenderPool pool = pool("bot-a");
+        PoolStats stats = pool.stats();
+        HeatMap map = stats.sender("bot-a").sentByHour();
+        SenderStats a = stats.sender("bot-a");
+
+        assertThatThrownBy(() -> map.count(null, 3))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("day must not be null");
+        assertThatThrownBy(() -> map.day(null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("day must not be null");
+        assertThatThrownBy(() -> new PoolStats("p", stats.at(), null, List.of()))
+                .isInstanceOf(NullPointerException.class)
+                .hasMessage("senders must not be null");
+        assertThatThrownBy(() -> new PoolStats("p", stats.at(), List.of(), null))
+                .isInstanceOf(NullPointerException.class)
+                .hasMessage("groups must not be null");
+        assertThatThrownBy(() -> new PoolStats(null, stats.at(), List.of(), List.of()))
+                .isInstanceOf(NullPointerException.class)
+                .hasMessage("pool must not be null");
+        assertThatThrownBy(() -> new PoolStats("p", null, List.of(), List.of()))
+                .isInstanceOf(NullPointerException.class)
+                .hasMessage("at must not be null");
+        assertThatThrownBy(() -> new PoolStats("p", stats.at(), Arrays.asList(a, null), List.of()))
+                .isInstanceOf(NullPointerException.class)
+                .hasMessage("senders must not hold null but held it at index 1");
+        assertThatThrownBy(() -> new SenderStats(
+                        "bot-x",
+                        "g",
+                        SenderStatus.ACTIVE,
+                        -1,
+                        Long.MAX_VALUE,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        null,
+                        1,
+                        1,
+                        0,
+                        map,
+                        map,
+                        map))
+                .isInstanceOf(NullPointerException.class)
+                .hasMessage("latency must not be null");
+        assertThatThrownBy(() -> new GroupStats("g", 1, 0, 0, 0, 0, 0, 0, 0, map, null))
+                .isInstanceOf(NullPointerException.class)
+                .hasMessage("blocksByHour must not be null");
+    }
+
+    @Test
+    void groupOperations_nullGroup_areRejectedNamingTheParameter() {
+        SenderPool pool = pool("bot-a");
+
+        assertThatThrownBy(() -> pool.setGroupStatus(null, SenderStatus.ACTIVE))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("group must not be null");
+        assertThatThrownBy(() -> pool.setGroupLimits(null, 1, 0)).hasMessage("group must not be null");
+        assertThatThrownBy(() -> pool.addGroupTag(null, "links")).hasMessage("group must not be null");
+        assertThatThrownBy(() -> pool.removeGroupTag(null, "links")).hasMessage("group must not be null");
+        assertThatThrownBy(() -> pool.compare("default", null, GroupComparison.Metric.BLOCK_RATE))
+                .hasMessage("group must not be null");
     }
 
     @Test
