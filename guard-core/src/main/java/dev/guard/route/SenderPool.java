@@ -18,6 +18,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -888,18 +889,35 @@ public final class SenderPool {
 
     /**
      * Re-reads every sender's record from the storage now, and advances or holds warming senders whose stage has
-     * ended. {@link #acquire} does this on its own every {@code syncInterval}.
+     * ended. {@link #acquire} does this on its own every {@code syncInterval}, and logs (SLF4J, warning) each sender
+     * it could not sync.
      *
-     * @throws GuardStorageException if the storage fails
+     * <p>A sender whose record cannot be read or decoded does not stop the others: every sender is tried, and the
+     * failures are thrown together afterwards.
+     *
+     * @throws GuardStorageException if the storage fails for one sender or more: the message names them, the first
+     *     failure is the cause and the others are suppressed
      */
     public void sync() {
         long now = ticker.epochMicros();
         nextSyncMicros = saturatedAdd(now, syncIntervalMicros);
-        for (SenderState s : senders) {
-            refresh(s, now);
-            probeHeld(s, now);
-            advance(s, now);
+        Map<String, GuardStorageException> failures = syncEach(now, false);
+        if (failures.isEmpty()) {
+            return;
         }
+        Iterator<GuardStorageException> each = failures.values().iterator();
+        GuardStorageException first = each.next();
+        String ids = failures.size() == 1
+                ? "sender '" + failures.keySet().iterator().next() + "'"
+                : "senders '" + String.join("', '", failures.keySet()) + "'";
+        GuardStorageException e = new GuardStorageException(
+                "route",
+                "sync",
+                "pool '" + name + "' could not read " + ids + " (" + failures.size() + " of " + senders.length
+                        + " senders): " + first.getMessage(),
+                first);
+        each.forEachRemaining(e::addSuppressed);
+        throw e;
     }
 
     private void sync(long now) {
@@ -911,17 +929,37 @@ public final class SenderPool {
                 return;
             }
             nextSyncMicros = saturatedAdd(now, syncIntervalMicros);
-            for (SenderState s : senders) {
-                refresh(s, now);
-                probeHeld(s, now);
-                advance(s, now);
-                endCooling(s, now);
-            }
-        } catch (GuardStorageException e) {
-            LOG.warn("pool '{}' could not sync its senders: {}", name, e.getMessage());
+            syncEach(now, true)
+                    .forEach((id, e) -> LOG.warn(
+                            "pool '{}' could not sync sender '{}' (the others were synced): {}",
+                            name,
+                            id,
+                            e.getMessage()));
         } finally {
             syncing.set(false);
         }
+    }
+
+    /**
+     * Syncs every sender, going on past those the storage fails for (a bad record, a key whose shard is down): one
+     * such sender must not leave the others on records an interval old. Answers the failures by sender id, in the
+     * pool's order.
+     */
+    private Map<String, GuardStorageException> syncEach(long now, boolean endCooling) {
+        Map<String, GuardStorageException> failures = new LinkedHashMap<>();
+        for (SenderState s : senders) {
+            try {
+                refresh(s, now);
+                probeHeld(s, now);
+                advance(s, now);
+            } catch (GuardStorageException e) {
+                failures.put(s.id, e);
+            }
+            if (endCooling) {
+                endCooling(s, now);
+            }
+        }
+        return failures;
     }
 
     private void refreshQuietly(SenderState s, long now) {

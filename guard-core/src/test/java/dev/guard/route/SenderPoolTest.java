@@ -1410,8 +1410,8 @@ class SenderPoolTest {
         FailingStorage hooked = new FailingStorage(storage);
         SenderPool two = steppedBackElsewhere(hooked);
 
-        // The sync fails at bot-x's record and reads no other; the next is an interval away.
-        hooked.beforeNextGetRecord = () -> {
+        // The sync reads bot-x's record, then fails at bot-new's; the next sync is an interval away.
+        hooked.beforeNextGetRecord = () -> hooked.beforeNextGetRecord = () -> {
             throw new GuardStorageException("test", "getRecord", "down", null);
         };
         int granted = 0;
@@ -1450,6 +1450,42 @@ class SenderPoolTest {
         pool.sync();
         assertThat(pool.status("bot-new")).isEqualTo(SenderStatus.ACTIVE);
         assertThat(pool.stats().sender("bot-new").risk()).isZero();
+    }
+
+    @Test
+    void sync_aSenderRecordThatCannotBeRead_isReported_andTheOtherSendersAreStillRead() {
+        FailingStorage failing = new FailingStorage(storage);
+        SenderPool pool = poolOver(failing, Sender.of("bot-a"), Sender.of("bot-b"), Sender.of("bot-c"));
+        SenderPool other = pool("bot-a", "bot-b", "bot-c");
+        other.setStatus("bot-b", SenderStatus.RETIRED);
+        other.setStatus("bot-c", SenderStatus.BLOCKED);
+        failing.unreadableRecord = new StateKey("route/default/sender", "bot-a");
+
+        assertThatThrownBy(pool::sync)
+                .isInstanceOf(GuardStorageException.class)
+                .hasMessage("route sync failed: pool 'default' could not read sender 'bot-a' (1 of 3 senders): "
+                        + "test getRecord failed: cannot read bot-a");
+
+        assertThat(pool.status("bot-b")).isEqualTo(SenderStatus.RETIRED);
+        assertThat(pool.status("bot-c")).isEqualTo(SenderStatus.BLOCKED);
+    }
+
+    @Test
+    void periodicSync_goesOnPastASenderRecordThatCannotBeDecoded() {
+        SenderPool pool = pool("bot-a", "bot-b", "bot-c");
+        SenderPool other = pool("bot-a", "bot-b", "bot-c");
+        StateKey record = new StateKey("route/default/sender", "bot-a");
+        storage.putRecord(
+                record,
+                "not a record".getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                storage.getRecord(record).orElseThrow().version());
+        other.setStatus("bot-c", SenderStatus.RETIRED);
+        ticker.advance(Duration.ofSeconds(2));
+
+        // The sync of this acquire, the pool's own, fails at bot-a's record; bot-b's message needs no other read.
+        assertThat(granted(pool.acquire(fresh().pinnedTo("bot-b")))).isEqualTo("bot-b");
+
+        assertThat(pool.status("bot-c")).isEqualTo(SenderStatus.RETIRED);
     }
 
     @Test
@@ -1709,6 +1745,8 @@ class SenderPoolTest {
         volatile Runnable beforeNextGetRecord;
         /** Runs once, inside the next record read, after the storage answered: what another thread does meanwhile. */
         volatile Runnable afterNextGetRecord;
+        /** Fails every read of this record (one sender's), and only of it. */
+        volatile StateKey unreadableRecord;
 
         FailingStorage(Storage delegate) {
             this.delegate = delegate;
@@ -1759,6 +1797,9 @@ class SenderPoolTest {
 
         @Override
         public Optional<VersionedRecord> getRecord(StateKey key) {
+            if (key.equals(unreadableRecord)) {
+                throw new GuardStorageException("test", "getRecord", "cannot read " + key.subject(), null);
+            }
             runOnce(beforeNextGetRecord, () -> beforeNextGetRecord = null);
             Optional<VersionedRecord> record = delegate.getRecord(key);
             runOnce(afterNextGetRecord, () -> afterNextGetRecord = null);
