@@ -1,5 +1,6 @@
 package dev.guard.route;
 
+import dev.guard.spi.GuardStorageException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Objects;
@@ -108,6 +109,7 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
          * SenderPool#retryAfter(String, Duration)}. Send the message again after a new {@link SenderPool#acquire}.
          *
          * @throws IllegalArgumentException if {@code retryAfter} is null, negative or absurdly long
+         * @throws GuardStorageException if the storage fails to record the gate (it then holds in this process only)
          */
         public void retryAfter(Duration retryAfter) {
             pool.retryAfter(sender, retryAfter);
@@ -118,6 +120,8 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
          * sender and the chat, {@link SenderPool#retryAfter(String, String, Duration)}.
          *
          * @throws IllegalArgumentException if {@code retryAfter} is null, negative or absurdly long
+         * @throws GuardStorageException if the storage fails to record a gate: the sender's then holds in this
+         *     process at least, the chat's possibly nowhere
          */
         public void retryAfterInChat(Duration retryAfter) {
             pool.retryAfter(sender, chat, retryAfter);
@@ -128,7 +132,12 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
             pool.failed(sender, cause);
         }
 
-        /** The platform blocked the sender: {@link SenderPool#blocked}. */
+        /**
+         * The platform blocked the sender: {@link SenderPool#blocked}.
+         *
+         * @throws GuardStorageException if the storage fails to record the block (it then holds in this process
+         *     only, for as long as {@link SenderPool#blocked} says)
+         */
         public void blocked() {
             pool.blocked(sender);
         }
