@@ -94,16 +94,21 @@ public final class PlatformPreset {
      * <p>Sources: Meta, WhatsApp Cloud API "Throughput"
      * (https://developers.facebook.com/documentation/business-messaging/whatsapp/throughput): "up to 80 messages per
      * second (mps) by default" per registered business phone number, error 130429 beyond it, and a "pair rate limit"
-     * for too many messages to the same user. That page gives no number for the pair rate; about one message per 6
-     * seconds (error 131056) is the figure that integrators report, and the preset uses it. "Messaging limits"
-     * (https://developers.facebook.com/docs/whatsapp/messaging-limits): 250 for new business portfolios, then 2,000,
-     * 10,000, 100,000 and unlimited unique users per moving 24 hours, "calculated and set at the business portfolio
-     * level and shared by all business phone numbers". The pool counts messages, not unique users, against the
-     * tier: a user messaged
-     * twice counts twice, which errs on the safe side. Replies inside a customer service window do not count
-     * towards the tier on WhatsApp, but the pool cannot tell them apart. A pool of its own for them, with a custom
-     * preset ({@link #of}) of the same per-number and per-pair limits and no global one, shares those limits with
-     * this pool only if it has the same name: every limit is kept under its pool's name.
+     * for too many messages from one number to the same WhatsApp user, without a number. Meta's error codes list
+     * 131056, "pair rate limit hit": wait before messaging that user again; other users can be messaged at once.
+     * Meta's description of the pair rate, as integrators quote it, is about one message every 6 seconds to the same
+     * user (some 10 a minute), with short bursts allowed (up to 45 messages in 6 seconds) that are paid back by a
+     * correspondingly longer wait afterwards. The preset takes one message per 6 seconds as the ceiling of every
+     * 6-second window and uses no burst, whose payback is not specified closely enough to enforce safely.
+     *
+     * <p>"Messaging limits" (https://developers.facebook.com/docs/whatsapp/messaging-limits): 250 for new business
+     * portfolios, then 2,000, 10,000, 100,000 and unlimited unique users per moving 24 hours, "calculated and set at
+     * the business portfolio level and shared by all business phone numbers". The pool counts messages, not unique
+     * users, against the tier: a user messaged twice counts twice, which errs on the safe side. Replies inside a
+     * customer service window do not count towards the tier on WhatsApp, but the pool cannot tell them apart. A pool
+     * of its own for them, with a custom preset ({@link #of}) of the same per-number and per-pair limits and no
+     * global one, shares those limits with this pool only if it has the same name: every limit is kept under its
+     * pool's name.
      *
      * @throws IllegalArgumentException if {@code tier} is null
      */
