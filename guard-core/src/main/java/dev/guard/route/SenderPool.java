@@ -230,8 +230,10 @@ public final class SenderPool {
      *
      * <p>Cost: one storage round trip in the common case, at most {@code maxAttempts}; every {@code syncInterval} one
      * call also re-reads the senders' records (one small read per sender). A sender whose record no sync has re-read
-     * for an interval (the sync runs in another thread, or failed) costs one more read before its attempt. A storage
-     * failure is answered as {@link SendDecision.Reason#STORAGE_UNAVAILABLE}, never thrown.
+     * for an interval (the sync runs in another thread, or failed) costs one more read before its attempt; a record
+     * that read cannot decode (another version's format, a damaged write) or get passes the sender over for an
+     * interval, and the message goes to another. A storage failure is answered as {@link
+     * SendDecision.Reason#STORAGE_UNAVAILABLE}, never thrown.
      *
      * @throws IllegalArgumentException if {@code message} is null or pinned to a sender this pool does not have
      */
@@ -266,21 +268,48 @@ public final class SenderPool {
                 return acquirePinned(byId.get(message.pinnedSender()), mask, message, chat, now);
             }
             SenderState preferred = message.affinity() == null ? null : rendezvous(all, mask, message.affinity(), now);
+            // A sender whose record could not be read before its attempt is passed over; when no attempt got further,
+            // the storage's failure is the answer.
+            GuardStorageException unread = null;
+            boolean read = false;
             for (int attempt = 0; attempt < maxAttempts; attempt++) {
                 SenderState s = preferred != null ? preferred : pick(all, mask, now);
                 preferred = null;
                 if (s == null) {
                     break;
                 }
-                SendDecision d = attempt(s, mask, message, chat, now);
+                SendDecision d;
+                try {
+                    d = attempt(s, mask, message, chat, now, true);
+                } catch (UnreadRecord e) {
+                    unread = e.failure;
+                    continue;
+                }
+                read = true;
                 if (d != null) {
                     return d;
                 }
+            }
+            if (unread != null && !read) {
+                return new SendDecision.Rejected(SendDecision.Reason.STORAGE_UNAVAILABLE, unread.getMessage());
             }
         } catch (GuardStorageException e) {
             return new SendDecision.Rejected(SendDecision.Reason.STORAGE_UNAVAILABLE, e.getMessage());
         }
         return exhausted(all, mask, message, now);
+    }
+
+    /** A sender's record could not be read before its attempt: the message may go through another sender. */
+    private static final class UnreadRecord extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        /** The storage's failure. */
+        final transient GuardStorageException failure;
+
+        UnreadRecord(GuardStorageException failure) {
+            super(failure.getMessage(), failure, false, false);
+            this.failure = failure;
+        }
     }
 
     private SendDecision acquirePinned(SenderState s, long mask, OutboundMessage m, Step[] chat, long now) {
@@ -294,7 +323,7 @@ public final class SenderPool {
         if (now < s.notBeforeMicros) {
             return delayed(s.notBeforeMicros, now, SendDecision.Reason.SENDERS_BUSY);
         }
-        SendDecision d = attempt(s, mask, m, chat, now);
+        SendDecision d = attempt(s, mask, m, chat, now, false);
         if (d != null) {
             return d;
         }
@@ -311,13 +340,29 @@ public final class SenderPool {
      * One storage call for sender {@code s}: the answer when it settles the message (granted, or delayed by the chat
      * or the global limit), null when the sender could not take it and another may.
      */
-    private SendDecision attempt(SenderState s, long mask, OutboundMessage m, Step[] chat, long now) {
+    private SendDecision attempt(
+            SenderState s, long mask, OutboundMessage m, Step[] chat, long now, boolean passOverUnread) {
         SenderState.View v = s.view;
         if (now - v.readAtMicros > syncIntervalMicros) {
             // The pool's sync has not re-read this sender for an interval: it runs in another thread right now, or
             // it failed. Read the record first: the re-entry gate of a sender set active again lasts one interval,
             // and only a record read since it was set holds the stage stepped back while the sender was blocked.
-            refresh(s, now);
+            try {
+                refresh(s, now);
+            } catch (GuardStorageException e) {
+                if (!passOverUnread) {
+                    throw e;
+                }
+                // A record that does not decode (another version's format, a damaged write) or a read that failed:
+                // route past this sender for an interval, after which a sync or an attempt reads it again.
+                s.waitUntil(saturatedAdd(now, syncIntervalMicros));
+                LOG.debug(
+                        "pool '{}' passes over sender '{}', whose record it cannot read: {}",
+                        name,
+                        s.id,
+                        e.getMessage());
+                throw new UnreadRecord(e);
+            }
             v = s.view;
             if (!eligible(s, mask)) {
                 return null;

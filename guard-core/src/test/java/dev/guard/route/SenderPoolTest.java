@@ -1489,6 +1489,30 @@ class SenderPoolTest {
     }
 
     @Test
+    void routing_passesOverASenderWhoseRecordCannotBeDecoded_toTheOthers() {
+        // A record no sync could read for an interval is read before its sender's attempt; one that does not decode
+        // (another version's format, a damaged write) keeps that sender out, not the message out of the pool.
+        SenderPool pool = pool("bot-a", "bot-b");
+        StateKey record = new StateKey("route/default/sender", "bot-a");
+        storage.putRecord(
+                record,
+                "not a record".getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                storage.getRecord(record).orElseThrow().version());
+        ticker.advance(Duration.ofSeconds(2));
+
+        for (int i = 0; i < 20; i++) {
+            assertThat(granted(pool.acquire(fresh()))).as("message %d", i).isEqualTo("bot-b");
+            ticker.advance(Duration.ofMillis(100));
+        }
+        // Pinned to it, once the interval it is passed over for has ended, a message has nowhere else to go: the
+        // storage's failure says why.
+        ticker.advance(Duration.ofSeconds(2));
+        SendDecision pinned = pool.acquire(fresh().pinnedTo("bot-a"));
+        assertThat(pinned).isInstanceOf(SendDecision.Rejected.class);
+        assertThat(((SendDecision.Rejected) pinned).reason()).isEqualTo(SendDecision.Reason.STORAGE_UNAVAILABLE);
+    }
+
+    @Test
     void aSenderRecordThatTheStorageForgot_isReadAgainFromScratch() {
         SenderPool pool = pool("bot-a", "bot-b");
         pool.setGroupLimits("default", 5, 0);
