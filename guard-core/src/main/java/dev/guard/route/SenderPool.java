@@ -230,9 +230,9 @@ public final class SenderPool {
      *
      * <p>Cost: one storage round trip in the common case, at most {@code maxAttempts}; every {@code syncInterval} one
      * call also re-reads the senders' records (one small read per sender). A sender whose record no sync has re-read
-     * for an interval (the sync runs in another thread, or failed) costs one more read before its attempt; a record
-     * that read cannot decode (another version's format, a damaged write) or get passes the sender over for an
-     * interval, and the message goes to another. A storage failure is answered as {@link
+     * for an interval (the sync runs in another thread, or failed) costs one more read before its attempt; when that
+     * read fails or the record does not decode (another version's format, a damaged write), the sender is passed over
+     * for an interval and the message goes to another. A storage failure is answered as {@link
      * SendDecision.Reason#STORAGE_UNAVAILABLE}, never thrown.
      *
      * @throws IllegalArgumentException if {@code message} is null or pinned to a sender this pool does not have
