@@ -20,6 +20,7 @@ import java.sql.DatabaseMetaData;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.SQLFeatureNotSupportedException;
 import java.sql.Statement;
 import java.sql.Types;
 import java.time.Duration;
@@ -88,10 +89,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Failures and timeouts.</b> Every statement carries the {@link Builder#timeout(Duration) timeout}: on PostgreSQL
  * a decision's statement is cancelled by the storage's watchdog thread once it runs past it, every other statement by
- * the driver's query timeout. Acquiring a connection is bounded by the pool's own timeout (HikariCP's {@code
- * connectionTimeout}). Every failure surfaces as a {@link GuardStorageException} whose message names the dialect and
- * the SQL state and never holds a password. The storage keeps no connection of its own between calls, so it works
- * again as soon as the pool reconnects.
+ * the driver's query timeout. A call's connection may also stay silent for twice the timeout at most ({@link
+ * Connection#setNetworkTimeout}, set back afterwards), so that a server that stops answering altogether fails the call
+ * rather than holding it; on PostgreSQL a statement also waits for its cancel, bounded by pgjdbc's {@code
+ * cancelSignalTimeout} (10 s by default). Acquiring a connection is bounded by the pool's own timeout (HikariCP's
+ * {@code connectionTimeout}). Every failure surfaces as a {@link GuardStorageException} whose message names the
+ * dialect and the SQL state and never holds a password. The storage keeps no connection of its own between calls, so
+ * it works again as soon as the pool reconnects.
  *
  * <p>Thread-safe. {@link #close()} stops the sweeper and the watchdog (which first sees the statements it watches to
  * their timeout; PostgreSQL decisions made after it fail); it does not close the data source or the Jdbi.
@@ -100,6 +104,10 @@ public final class JdbcStorage implements Storage {
     private static final Logger LOG = LoggerFactory.getLogger(JdbcStorage.class);
     private static final int H2_DUPLICATE_RETRIES = 10;
     private static final int SWEEP_BATCHES_PER_CALL = 100;
+    /** The least statement timeout of {@link #createSchema()}, in seconds. */
+    private static final int SCHEMA_TIMEOUT_SECONDS = 30;
+    /** Runs what a driver hands to {@link Connection#setNetworkTimeout} in the calling thread, as HikariCP does. */
+    private static final Executor DIRECT = Runnable::run;
 
     /** A sweep batch looks at this many batch sizes of keys at most (its window of the key order). */
     private static final int SWEEP_WINDOW_BATCHES = 8;
@@ -121,6 +129,18 @@ public final class JdbcStorage implements Storage {
     private volatile TableSql sql;
 
     private final int timeoutSeconds;
+    /**
+     * How long a connection's socket may stay silent in a call, in milliseconds: the statement timeout in whole seconds
+     * twice over (once for the statement, once for its cancel to come back), so that a server that still answers always
+     * answers first, and a server that fell silent (its host gone, its packets dropped) fails the call instead of
+     * holding it until the operating system gives up on the connection.
+     */
+    private final int networkTimeoutMillis;
+    /** {@link #networkTimeoutMillis} for {@link #createSchema()}, whose statements may take 30 seconds. */
+    private final int schemaNetworkTimeoutMillis;
+    /** Cleared when the driver says that it has no network timeout (it then has no socket to bound: H2 in memory). */
+    private volatile boolean networkTimeouts = true;
+
     private final long timeoutNanos;
     private final boolean storedFunction;
     private final TableSql.NamedSql bucketUpdate;
@@ -146,6 +166,8 @@ public final class JdbcStorage implements Storage {
             case H2 -> null;
         };
         this.timeoutSeconds = (int) Math.min(Integer.MAX_VALUE, Math.max(1, ceilSeconds(b.timeout)));
+        this.networkTimeoutMillis = networkTimeoutMillis(timeoutSeconds);
+        this.schemaNetworkTimeoutMillis = networkTimeoutMillis(Math.max(timeoutSeconds, SCHEMA_TIMEOUT_SECONDS));
         this.timeoutNanos = b.timeout.toNanos();
         this.storedFunction = dialect == JdbcDialect.POSTGRESQL && b.storedFunction;
         this.synchronousCommit = b.synchronousCommit;
@@ -244,10 +266,10 @@ public final class JdbcStorage implements Storage {
     public void createSchema() {
         for (int attempt = 0; ; attempt++) {
             try {
-                inTransaction("createSchema", c -> {
+                inTransaction("createSchema", schemaNetworkTimeoutMillis, c -> {
                     List<String> statements = sql.schema(unloggedTable);
                     try (Statement s = c.createStatement()) {
-                        s.setQueryTimeout(Math.max(timeoutSeconds, 30));
+                        s.setQueryTimeout(Math.max(timeoutSeconds, SCHEMA_TIMEOUT_SECONDS));
                         if (dialect == JdbcDialect.POSTGRESQL) {
                             // The name as PostgreSQL folds it: Guard_State and guard_state are one table, one lock.
                             s.execute("SELECT pg_advisory_xact_lock(hashtext('dev.guard.storage.jdbc."
@@ -1167,7 +1189,12 @@ public final class JdbcStorage implements Storage {
 
     /** Runs {@code work} in a transaction of its own, committed when it returns and rolled back when it throws. */
     private <T> T inTransaction(String operation, Work<T> work) {
-        try (Lease lease = connections.open()) {
+        return inTransaction(operation, networkTimeoutMillis, work);
+    }
+
+    /** {@link #inTransaction(String, Work)} with the connection's socket silent for {@code networkMillis} at most. */
+    private <T> T inTransaction(String operation, int networkMillis, Work<T> work) {
+        try (Lease lease = lease(networkMillis)) {
             Connection c = connected(lease.connection());
             boolean autoCommit = c.getAutoCommit();
             if (autoCommit) {
@@ -1195,7 +1222,7 @@ public final class JdbcStorage implements Storage {
      * transaction control), otherwise followed by a commit.
      */
     private <T> T inStatement(String operation, Work<T> work) {
-        try (Lease lease = connections.open()) {
+        try (Lease lease = lease(networkTimeoutMillis)) {
             Connection c = connected(lease.connection());
             if (c.getAutoCommit()) {
                 return work.run(c);
@@ -1211,6 +1238,31 @@ public final class JdbcStorage implements Storage {
         } catch (SQLException | RuntimeException e) {
             throw failure(operation, e);
         }
+    }
+
+    /**
+     * A connection from the source whose socket may stay silent for {@code networkMillis} at most while it is leased,
+     * unless its own network timeout is shorter: the statement timeouts bound a call only while the server answers
+     * (MariaDB and MySQL time statements out on the server, and PostgreSQL's cancel is a message to it). The network
+     * timeout it had is set again when the lease ends, so a pooled connection goes back as it came.
+     */
+    private Lease lease(int networkMillis) throws SQLException {
+        Lease lease = connections.open();
+        if (networkTimeouts) {
+            try {
+                lease.boundNetwork(networkMillis);
+            } catch (SQLFeatureNotSupportedException | UnsupportedOperationException e) {
+                networkTimeouts = false;
+            } catch (SQLException | RuntimeException e) {
+                try {
+                    lease.close();
+                } catch (SQLException | RuntimeException closing) {
+                    e.addSuppressed(closing);
+                }
+                throw e;
+            }
+        }
+        return lease;
     }
 
     /** {@code c}, after building {@link #sql} from its metadata if this is the storage's first connection (H2). */
@@ -1246,6 +1298,11 @@ public final class JdbcStorage implements Storage {
         return Math.addExact(Math.multiplyExact(d.getSeconds(), 1_000_000L), d.getNano() / 1_000);
     }
 
+    /** Twice a statement timeout of {@code seconds} in milliseconds, at most {@link Integer#MAX_VALUE}. */
+    private static int networkTimeoutMillis(int seconds) {
+        return (int) Math.min(Integer.MAX_VALUE, seconds * 2_000L);
+    }
+
     private static long ceilSeconds(Duration d) {
         return d.getSeconds() + (d.getNano() > 0 ? 1 : 0);
     }
@@ -1257,10 +1314,45 @@ public final class JdbcStorage implements Storage {
     }
 
     /** A borrowed connection and how to give it back. */
-    private record Lease(Connection connection, Closer closer) implements AutoCloseable {
+    private static final class Lease implements AutoCloseable {
+        private final Connection connection;
+        private final Closer closer;
+        /** The network timeout to set again when the lease ends, or -1 when it was left as it was. */
+        private int restoreNetworkMillis = -1;
+
+        Lease(Connection connection, Closer closer) {
+            this.connection = connection;
+            this.closer = closer;
+        }
+
+        Connection connection() {
+            return connection;
+        }
+
+        /** Bounds the connection's socket reads to {@code millis} unless they are bounded more tightly already. */
+        void boundNetwork(int millis) throws SQLException {
+            int current = connection.getNetworkTimeout();
+            if (current == 0 || current > millis) {
+                connection.setNetworkTimeout(DIRECT, millis);
+                restoreNetworkMillis = current;
+            }
+        }
+
         @Override
         public void close() throws SQLException {
-            closer.close();
+            try {
+                if (restoreNetworkMillis >= 0 && !connection.isClosed()) {
+                    connection.setNetworkTimeout(DIRECT, restoreNetworkMillis);
+                }
+            } catch (SQLException | RuntimeException e) {
+                // The connection broke as the call ended: the call's own outcome stands, and the pool drops the
+                // connection at its next check.
+                LOG.debug(
+                        "guard jdbc could not restore a connection's network timeout: {}",
+                        StorageFailures.redact(String.valueOf(e.getMessage())));
+            } finally {
+                closer.close();
+            }
         }
     }
 
@@ -1320,8 +1412,8 @@ public final class JdbcStorage implements Storage {
         /**
          * The timeout of every statement (default 2 s), which also bounds lock waits on a hot key. PostgreSQL decisions
          * are cancelled by the storage's watchdog thread (one per storage) once they run past it; every other statement
-         * by the driver's query timeout, in whole seconds (rounded up). Acquiring a connection is bounded by the pool.
-         * At most 106751 days.
+         * by the driver's query timeout, in whole seconds (rounded up); a call's connection may stay silent for twice
+         * that at most. Acquiring a connection is bounded by the pool. At most 106751 days.
          */
         public Builder timeout(Duration timeout) {
             this.timeout = atMost("timeout", positive("timeout", timeout), MAX_TIMEOUT);

@@ -106,6 +106,40 @@ enum TestDatabase {
         RequiredServer.assume(description + " (" + variable + ")", failure == null, howToRun, failure);
     }
 
+    /**
+     * A pool of its own (the caller closes it) whose connections go to {@code host:port} instead of the server's
+     * address, with the same database and credentials: through a proxy, say.
+     */
+    HikariDataSource poolThrough(String host, int port) {
+        dataSource();
+        HikariConfig config = new HikariConfig();
+        config.setJdbcUrl(url.replaceFirst("//[^/]*/", "//" + host + ":" + port + "/"));
+        if (!user.isEmpty() && !url.contains("user=")) {
+            config.setUsername(user);
+            config.setPassword(password);
+        }
+        config.setAutoCommit(autoCommit);
+        config.setMaximumPoolSize(2);
+        config.setConnectionTimeout(Duration.ofSeconds(3).toMillis());
+        if (this == POSTGRES) {
+            // pgjdbc sends a cancel over a connection of its own, and a statement waits for its cancel to end: on a
+            // silent network that takes cancelSignalTimeout (10 s by default), which the README advises to shorten.
+            config.addDataSourceProperty("cancelSignalTimeout", "1");
+        }
+        config.setPoolName("guard-test-proxied-" + name().toLowerCase(java.util.Locale.ROOT));
+        return new HikariDataSource(config);
+    }
+
+    /** The server's host and port, from its URL. */
+    java.net.InetSocketAddress address() {
+        java.util.regex.Matcher m =
+                java.util.regex.Pattern.compile("//([^/:]+):(\\d+)/").matcher(url);
+        if (!m.find()) {
+            throw new IllegalStateException("no host:port in the test database's url");
+        }
+        return java.net.InetSocketAddress.createUnresolved(m.group(1), Integer.parseInt(m.group(2)));
+    }
+
     /** A builder on the shared pool and test table with the sweeper off; the schema is created once per JVM. */
     JdbcStorage.Builder builder() {
         return builder(TABLE);
