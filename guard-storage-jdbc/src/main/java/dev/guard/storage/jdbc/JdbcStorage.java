@@ -1200,18 +1200,27 @@ public final class JdbcStorage implements Storage {
             if (autoCommit) {
                 c.setAutoCommit(false);
             }
+            T result;
             try {
-                T result = work.run(c);
+                result = work.run(c);
                 c.commit();
-                return result;
-            } catch (SQLException | RuntimeException e) {
-                rollbackQuietly(c, e);
-                throw e;
-            } finally {
-                if (autoCommit) {
-                    c.setAutoCommit(true);
+            } catch (Throwable e) {
+                // An Error too (the driver out of memory reading an answer): auto-commit switched back on with the
+                // transaction still open would commit it. Switched back only after a rollback (a connection whose
+                // rollback failed goes back to the pool as it is, which resets it), and never hiding the failure.
+                if (rollbackQuietly(c, e) && autoCommit) {
+                    try {
+                        c.setAutoCommit(true);
+                    } catch (SQLException | RuntimeException restoring) {
+                        e.addSuppressed(restoring);
+                    }
                 }
+                throw e;
             }
+            if (autoCommit) {
+                c.setAutoCommit(true);
+            }
+            return result;
         } catch (SQLException | RuntimeException e) {
             throw failure(operation, e);
         }
@@ -1231,7 +1240,7 @@ public final class JdbcStorage implements Storage {
                 T result = work.run(c);
                 c.commit();
                 return result;
-            } catch (SQLException | RuntimeException e) {
+            } catch (Throwable e) {
                 rollbackQuietly(c, e);
                 throw e;
             }
@@ -1280,11 +1289,14 @@ public final class JdbcStorage implements Storage {
         return StorageFailures.of(dialect, operation, e);
     }
 
-    private static void rollbackQuietly(Connection c, Exception failure) {
+    /** Rolls back, adding a failure to do so to {@code failure}; answers whether the rollback went through. */
+    private static boolean rollbackQuietly(Connection c, Throwable failure) {
         try {
             c.rollback();
+            return true;
         } catch (SQLException | RuntimeException e) {
             failure.addSuppressed(e);
+            return false;
         }
     }
 
