@@ -98,7 +98,8 @@ import org.slf4j.LoggerFactory;
  * it works again as soon as the pool reconnects.
  *
  * <p>Thread-safe. {@link #close()} stops the sweeper and the watchdog (which first sees the statements it watches to
- * their timeout; PostgreSQL decisions made after it fail); it does not close the data source or the Jdbi.
+ * their timeout; PostgreSQL decisions made after it through the evaluate function fail); it does not close the data
+ * source or the Jdbi.
  */
 public final class JdbcStorage implements Storage {
     private static final Logger LOG = LoggerFactory.getLogger(JdbcStorage.class);
@@ -296,8 +297,14 @@ public final class JdbcStorage implements Storage {
         }
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws NullPointerException if {@code batch} is null
+     */
     @Override
     public BatchResult evaluate(Batch batch, long nowMicros) {
+        Objects.requireNonNull(batch, "batch must not be null");
         Steps steps = Steps.of(batch);
         return BatchResult.of(decide("evaluate", steps.keys(), steps.specs(), steps.permits(), nowMicros));
     }

@@ -28,8 +28,10 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
@@ -38,6 +40,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -2205,6 +2208,28 @@ public abstract class StorageContractTest {
 
     // ---------------------------------------------------------------------------------------------------------------
     // Bad arguments
+
+    @Test
+    void nullArguments_areRefusedNamingTheArgument() {
+        StateKey k = key("null");
+        TokenBucket bucket = new TokenBucket(1, 1, Duration.ofSeconds(1));
+        Map<String, ThrowingCallable> calls = new LinkedHashMap<>();
+        calls.put("batch", () -> storage.evaluate(null, now()));
+        calls.put("key", () -> storage.acquire(null, bucket, 1, now()));
+        calls.put("spec", () -> storage.acquire(k, null, 1, now()));
+        calls.put("key ", () -> storage.raiseGate(null, now() + SECOND, now()));
+        calls.put("key  ", () -> storage.addMember(null, now() + SECOND, now()));
+        calls.put("key   ", () -> storage.isMember(null, now()));
+        calls.put("key    ", () -> storage.removeMember(null));
+        calls.put("key     ", () -> storage.getRecord(null));
+        calls.put("value", () -> storage.putRecord(k, null, 0));
+        calls.put("subject", () -> storage.forget(null));
+        calls.forEach((argument, call) -> assertThatThrownBy(call)
+                .as(argument.strip())
+                .isInstanceOf(NullPointerException.class)
+                .hasMessage(argument.strip() + " must not be null"));
+        assertThat(acquire(k, bucket, 1)).isEqualTo(Outcome.admitted(0));
+    }
 
     @Test
     void putRecord_negativeExpectedVersion_isRejectedWithMessage() {
