@@ -360,15 +360,20 @@ public final class RedisStorage implements Storage {
     public long raiseGate(StateKey key, long untilMicros, long nowMicros) {
         Objects.requireNonNull(key, "key must not be null");
         checkNow(nowMicros);
+        long clamped = clampDeadline(untilMicros);
         Long reply = script(
                 "raiseGate",
                 RedisScript.GATE,
                 ScriptOutputType.INTEGER,
                 new byte[][] {keys.state(key)},
-                LuaArgs.deadline(clampDeadline(untilMicros)),
+                LuaArgs.deadline(clamped),
                 nowArg(nowMicros),
                 margin);
-        return LuaArgs.deadlineOf(reply);
+        long merged = LuaArgs.deadlineOf(reply);
+        // A deadline before -2^53 went as -2^53+1. Redis never holds a deadline that low (it keeps none at or before a
+        // now, which is never negative), so that answer means nothing later was set: the deadline in force is the one
+        // passed, exactly, as the reference answers it.
+        return untilMicros < clamped && merged == clamped ? untilMicros : merged;
     }
 
     /**

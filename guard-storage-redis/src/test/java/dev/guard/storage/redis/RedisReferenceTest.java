@@ -83,6 +83,40 @@ class RedisReferenceTest {
     }
 
     /**
+     * A deadline before the year -292000 (below -2<sup>53</sup>, past what Lua holds exactly) comes back as it was
+     * passed from an open gate, as the reference, the memory and the JDBC backends answer it, and changes nothing: it
+     * read back as -2<sup>53</sup>+1 before.
+     */
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void raiseGate_deadlineFarInThePast_answersAsTheReference(Target target) {
+        long now = ManualTicker.create().epochMicros();
+        long[] deadlines = {Long.MIN_VALUE, -(1L << 53) - 1, -(1L << 53), 1 - (1L << 53), -1, 0, now - 1, now};
+        Storage reference = ReferenceStorage.create();
+        try (RedisStorage redis = target.builder().build()) {
+            for (long until : deadlines) {
+                StateKey open = new StateKey("gate", "open " + until);
+                assertThat(redis.raiseGate(open, until, now))
+                        .as("open gate raised to %d", until)
+                        .isEqualTo(reference.raiseGate(open, until, now))
+                        .isEqualTo(until);
+                assertThat(redis.acquire(open, Gate.INSTANCE, 1, now))
+                        .as("open gate raised to %d", until)
+                        .isEqualTo(reference.acquire(open, Gate.INSTANCE, 1, now));
+                for (long closedUntil : new long[] {now + 5_000_000, Long.MAX_VALUE}) {
+                    StateKey closed = new StateKey("gate", "closed " + closedUntil + " " + until);
+                    redis.raiseGate(closed, closedUntil, now);
+                    reference.raiseGate(closed, closedUntil, now);
+                    assertThat(redis.raiseGate(closed, until, now))
+                            .as("gate closed until %d raised to %d", closedUntil, until)
+                            .isEqualTo(reference.raiseGate(closed, until, now))
+                            .isEqualTo(closedUntil);
+                }
+            }
+        }
+    }
+
+    /**
      * Batches of 2,500 steps, nearly each of its own spec: every call carries more step texts than the server keeps
      * parsed (1,000), so the server empties its cache within the call, and parses the first steps' texts again in the
      * single-step calls that follow. In a Cluster the steps span three slots, which reject and refund together.
