@@ -860,6 +860,12 @@ public final class RedisStorage implements Storage {
             } catch (RuntimeException e) {
                 throw new IllegalArgumentException("uri is not a Redis URI: " + redact(text));
             }
+            // The URI's timeout bounds the handshake (HELLO, AUTH, SELECT) and a Cluster's first topology load; left at
+            // Lettuce's default of 60 s, a server that accepted the connection and answered nothing held build() that
+            // long.
+            Duration connect = connectTimeout();
+            uri.setTimeout(connect);
+            uri.getSentinels().forEach(s -> s.setTimeout(connect));
             boolean sentinel = !uri.getSentinels().isEmpty();
             String where =
                     sentinel ? "sentinel master " + uri.getSentinelMasterId() : uri.getHost() + ":" + uri.getPort();
@@ -914,10 +920,14 @@ public final class RedisStorage implements Storage {
             options.disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS);
             options.timeoutOptions(
                     TimeoutOptions.builder().fixedTimeout(timeout).build());
-            Duration connect = timeout.compareTo(Duration.ofSeconds(1)) > 0 ? timeout : Duration.ofSeconds(1);
             options.socketOptions(
-                    SocketOptions.builder().connectTimeout(connect).build());
+                    SocketOptions.builder().connectTimeout(connectTimeout()).build());
             return options;
+        }
+
+        /** How long a storage that opens its own client waits for a connection to open: the timeout, at least 1 s. */
+        private Duration connectTimeout() {
+            return timeout.compareTo(Duration.ofSeconds(1)) > 0 ? timeout : Duration.ofSeconds(1);
         }
     }
 

@@ -179,6 +179,19 @@ class RedisStorageFailureTest {
     }
 
     @Test
+    void build_serverPaused_failsWithinTheConnectTimeout() {
+        // A server that accepts the connection and then answers nothing (paused by a failover, hung): the handshake
+        // waited for Lettuce's default of 60 s, whatever the storage's timeout said.
+        admin().sync().clientPause(10_000);
+        long elapsed = millisOf(() -> assertThatThrownBy(() -> open(Duration.ofMillis(200)))
+                .isInstanceOf(GuardStorageException.class)
+                .hasMessageStartingWith("redis connect failed: "));
+        // The connect timeout is the storage's timeout, but at least a second.
+        assertThat(elapsed).isBetween(1_000L, 3_000L);
+        // The server stays paused until the test kills it.
+    }
+
+    @Test
     void evaluate_givenConnectionPaused_failsWithinTheTimeout() {
         RedisClient client = RedisClient.create(server.uri());
         try (StatefulRedisConnection<byte[], byte[]> connection =
