@@ -87,30 +87,76 @@ final class LuaCalls {
         return cause instanceof RedisNoScriptException;
     }
 
-    /** After a {@link #recoverable} failure: sends the code (the library, or the script's text) and calls again. */
+    /**
+     * After a {@link #recoverable} failure: sends the code (the library, or the script's text) and calls again. When
+     * the returned future fails first (a caller's timeout) or is cancelled, the call is cancelled, or never sent.
+     */
     <T> CompletableFuture<T> resend(RedisScript script, ScriptOutputType type, byte[][] keys, byte[]... args) {
         if (functions) {
             // Call again whatever the load answered: a Cluster load fails as a whole when any one master is down,
             // while the master of these keys may have the library again; if it does not, this call fails as before.
+            CompletableFuture<T> again = new CompletableFuture<>();
             CompletableFuture<Void> sent = new CompletableFuture<>();
             CompletableFuture<?> previous = sharedLoad().last.getAndSet(sent);
-            return previous.handle((ignored, failure) -> null).thenCompose(ignored -> {
+            previous.whenComplete((ignored, failure) -> {
                 try {
-                    return commands.<T>fcall(script.function(), type, keys, args)
-                            .toCompletableFuture();
+                    if (!again.isDone()) {
+                        RedisFuture<T> call = commands.fcall(script.function(), type, keys, args);
+                        cancelOnFailure(again, call);
+                        call.whenComplete((value, error) -> {
+                            if (error != null) {
+                                again.completeExceptionally(error);
+                            } else {
+                                again.complete(value);
+                            }
+                        });
+                    }
+                } catch (RuntimeException e) {
+                    again.completeExceptionally(e);
                 } finally {
+                    // Also when the caller gave up before its turn: the calls queued behind it go on.
                     sent.complete(null);
                 }
             });
+            return again;
         }
+        // The command itself: a caller's timeout or cancel completes it, and Lettuce never sends a completed command.
         return commands.<T>eval(script.body(), type, keys, args).toCompletableFuture();
     }
 
-    /** Sends one call and, when the server lacks the code, sends the code and calls once more. */
+    /**
+     * Sends one call and, when the server lacks the code, sends the code and calls once more. When the returned future
+     * fails first (a caller's timeout) or is cancelled, the commands are cancelled: a connection that queues commands
+     * while disconnected (Lettuce's default) would otherwise send one after it reconnects, and take permits for a call
+     * whose caller was told it failed.
+     */
     <T> CompletableFuture<T> run(RedisScript script, ScriptOutputType type, byte[][] keys, byte[]... args) {
+        CompletableFuture<Void> abandoned = new CompletableFuture<>();
         CompletableFuture<T> call = this.<T>send(script, type, keys, args).toCompletableFuture();
-        return call.exceptionallyCompose(e ->
-                recoverable(e) ? this.<T>resend(script, type, keys, args) : CompletableFuture.failedFuture(unwrap(e)));
+        abandoned.thenRun(() -> call.cancel(false));
+        CompletableFuture<T> result = call.exceptionallyCompose(e -> {
+            if (!recoverable(e)) {
+                return CompletableFuture.failedFuture(unwrap(e));
+            }
+            CompletableFuture<T> again = this.<T>resend(script, type, keys, args);
+            abandoned.thenRun(() -> again.cancel(false));
+            return again;
+        });
+        result.whenComplete((value, failure) -> {
+            if (failure != null) {
+                abandoned.complete(null);
+            }
+        });
+        return result;
+    }
+
+    /** Cancels {@code command} when {@code caller} fails or is cancelled; a command already answered stays as it is. */
+    private static void cancelOnFailure(CompletableFuture<?> caller, RedisFuture<?> command) {
+        caller.whenComplete((value, failure) -> {
+            if (failure != null) {
+                command.cancel(false);
+            }
+        });
     }
 
     /** The load in flight, or a new one that later callers share until it completes. */

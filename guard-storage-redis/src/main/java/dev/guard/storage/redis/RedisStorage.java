@@ -85,10 +85,12 @@ import java.util.regex.Pattern;
  * <p><b>Failures.</b> Every command answers or throws {@link GuardStorageException} within the {@link
  * Builder#timeout(Duration) timeout} (500 ms by default); a batch that spans Cluster slots may take up to twice it
  * plus 100 ms (its refund), a call that loads Guard's code into a Redis that lost it twice it, and {@code forget}
- * one timeout per page of keys. When the storage opens its own connection (from a URI or a
- * client), a lost connection rejects commands at once instead of queueing them, and a command in flight when the
- * connection broke fails instead of being replayed later; Lettuce reconnects in the background, so the storage
- * recovers by itself when Redis is back. A connection you pass in keeps the options you gave it.
+ * one timeout per page of keys. When the storage opens its own client (from a URI), a lost connection rejects
+ * commands at once instead of queueing them, and a command in flight when the connection broke fails instead of being
+ * replayed later; Lettuce reconnects in the background, so the storage recovers by itself when Redis is back. A client
+ * or a connection you pass in keeps the options you gave it; with Lettuce's defaults it queues commands while
+ * disconnected and sends them after reconnecting, but never a Lua call whose caller the storage already failed (timed
+ * out): that call is cancelled, so it cannot take permits later.
  *
  * <p>Thread-safe: one storage serves every thread of a process over one multiplexed connection.
  */

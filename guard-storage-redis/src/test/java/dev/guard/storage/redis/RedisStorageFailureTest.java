@@ -14,6 +14,7 @@ import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.codec.StringCodec;
 import io.lettuce.core.event.connection.ConnectionActivatedEvent;
+import io.lettuce.core.event.connection.ConnectionDeactivatedEvent;
 import io.lettuce.core.output.StatusOutput;
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
@@ -228,6 +229,49 @@ class RedisStorageFailureTest {
                     .hasMessageStartingWith("redis evaluate failed: ");
             // Lettuce would otherwise keep the command to replay it after reconnecting, until the 5 s timeout.
             assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isLessThan(2_000);
+        }
+    }
+
+    @Test
+    void evaluateAsync_givenClientQueuesWhileDisconnected_callThatTimedOutIsNeverSentAfterTheReconnect()
+            throws Exception {
+        // Lettuce's defaults, as a bot that passes its own client has them: commands made while disconnected wait in a
+        // queue and go out once the connection is back.
+        RedisClient client = RedisClient.create(server.uri());
+        CountDownLatch lost = new CountDownLatch(1);
+        CountDownLatch back = new CountDownLatch(1);
+        Disposable subscription = client.getResources().eventBus().get().subscribe(e -> {
+            if (e instanceof ConnectionDeactivatedEvent) {
+                lost.countDown();
+            } else if (e instanceof ConnectionActivatedEvent && lost.getCount() == 0) {
+                back.countDown();
+            }
+        });
+        try (RedisStorage storage =
+                RedisStorage.builder(client).timeout(Duration.ofMillis(200)).build()) {
+            Batch batch = Batch.of(new Step(KEY, BUCKET, 1));
+            assertThat(storage.acquire(KEY, BUCKET, 1, now())).isEqualTo(Outcome.admitted(2));
+            // The restarted server loads this snapshot: Guard's functions and the bucket with 2 tokens.
+            admin().sync().save();
+            server.stop();
+            assertThat(lost.await(10, TimeUnit.SECONDS))
+                    .as("disconnected within 10 s")
+                    .isTrue();
+
+            assertAsyncEvaluateFails(storage, batch);
+            assertThatThrownBy(() -> storage.acquire(KEY, BUCKET, 1, now()))
+                    .isInstanceOf(GuardStorageException.class)
+                    .hasMessage("redis acquire failed: no answer within 200 ms");
+
+            server.restart();
+            assertThat(back.await(10, TimeUnit.SECONDS))
+                    .as("reconnected within 10 s")
+                    .isTrue();
+            // Calls the caller was told had failed must not take a token now.
+            assertThat(storage.acquire(KEY, BUCKET, 0, now())).isEqualTo(Outcome.admitted(2));
+        } finally {
+            subscription.dispose();
+            client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
         }
     }
 
