@@ -95,9 +95,11 @@ public final class ReferenceStorage implements Storage {
     @Override
     public synchronized long raiseGate(StateKey key, long untilMicros, long nowMicros) {
         Objects.requireNonNull(key, "key must not be null");
-        // A gate's deadline is absolute and this model expires entries on absolute time: it needs no "now" here.
         Entry old = entries.get(key);
-        long current = old != null && old.state != null && old.spec instanceof Gate ? old.state[0] : Long.MIN_VALUE;
+        // A deadline that has passed is in force no more: it merges with nothing.
+        long current = old != null && old.state != null && old.spec instanceof Gate && old.state[0] > nowMicros
+                ? old.state[0]
+                : Long.MIN_VALUE;
         long until = Math.max(current, untilMicros);
         Entry e = new Entry(Gate.INSTANCE);
         e.state = new long[] {until};

@@ -77,7 +77,8 @@ public interface Storage extends AutoCloseable {
 
     /**
      * Raises the {@link dev.guard.limit.Gate} at {@code key} to {@code untilMicros}, merging by maximum with a
-     * deadline already set, and returns the deadline now in force. The state expires at that deadline.
+     * deadline in force (one after {@code nowMicros}), and returns the deadline now in force: {@code untilMicros}
+     * itself when it is the later one or the gate was open. The state expires at that deadline.
      *
      * <p>{@code nowMicros} is the caller's time, used to turn the deadline into an expiry (a backend that expires keys
      * in relative time needs it); the deadline itself stays absolute. A deadline at or before {@code nowMicros} changes

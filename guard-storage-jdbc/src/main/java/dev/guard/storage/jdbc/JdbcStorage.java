@@ -850,7 +850,10 @@ public final class JdbcStorage implements Storage {
         byte[] hash = KeyCodec.keyHash(key);
         return inTransaction("raiseGate", c -> {
             StoredRow row = lockOne(c, key, hash);
-            long current = row.kind() == StoredRow.GATE ? row.expiresAtMicros() : Long.MIN_VALUE;
+            // A deadline that has passed is in force no more: it merges with nothing.
+            long current = row.kind() == StoredRow.GATE && row.expiresAtMicros() > nowMicros
+                    ? row.expiresAtMicros()
+                    : Long.MIN_VALUE;
             long until = Math.max(current, untilMicros);
             write(c, List.of(new RowWrite(hash, StoredRow.GATE, null, null, 0, until)));
             return until;

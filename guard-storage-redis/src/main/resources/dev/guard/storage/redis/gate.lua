@@ -1,5 +1,6 @@
 
--- Raises a gate, merging by maximum with the deadline already set, and answers the deadline in force.
+-- Raises a gate, merging by maximum with the deadline in force (one that has not passed), and answers the deadline
+-- in force.
 -- keys[1]: the gate. args[1]: the deadline in micros, 'max' for never. args[2]: now in micros for the expiry, ''
 -- for the server's TIME. args[3]: the expiry margin in milliseconds.
 local function gate(keys, args)
@@ -10,10 +11,12 @@ local function gate(keys, args)
   end
   local raw = call('GET', keys[1])
   local s = decode(raw)
-  if s and #s == 1 and s[1] > target then
+  local now = clock(args[2])
+  -- A deadline that has passed is in force no more: it merges with nothing (the key outlives it by the margin).
+  if s and #s == 1 and s[1] > target and s[1] > now then
     target = s[1]
   end
-  put(keys[1], 'g', { target }, clock(args[2]), raw, 0, 0, 0)
+  put(keys[1], 'g', { target }, now, raw, 0, 0, 0)
   if target == INF then
     return UNLIMITED
   end

@@ -835,6 +835,20 @@ public abstract class StorageContractTest {
     // Gate
 
     @Test
+    void gate_raisedAfterItsDeadline_mergesWithNothing_andAnswersTheDeadlinePassed() {
+        // The deadline in force is what raiseGate answers: one that has passed is in force no more.
+        StateKey k = key("gate");
+        assertThat(storage.raiseGate(k, T0 + SECOND, now())).isEqualTo(T0 + SECOND);
+
+        at(T0 + 2 * SECOND);
+        assertThat(storage.raiseGate(k, T0 + SECOND / 2, now())).isEqualTo(T0 + SECOND / 2);
+        assertThat(storage.raiseGate(k, Long.MIN_VALUE, now())).isEqualTo(Long.MIN_VALUE);
+        assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+        assertThat(storage.raiseGate(k, T0 + 3 * SECOND, now())).isEqualTo(T0 + 3 * SECOND);
+        assertThat(storage.raiseGate(k, T0 + SECOND, now())).isEqualTo(T0 + 3 * SECOND);
+    }
+
+    @Test
     void gate_raised_rejectsUntilDeadlineAndMergesByMaximum() {
         StateKey k = key("gate");
 
