@@ -40,6 +40,10 @@ public final class TokenBucket implements LimitSpec {
         long gcd = gcd(refillTokens, periodMicros);
         this.ticksPerMicro = refillTokens / gcd;
         this.ticksPerToken = periodMicros / gcd;
+        if (ticksPerMicro >= EXACT_LIMIT) {
+            throw new IllegalArgumentException("refillTokens " + refillTokens + " per " + refillPeriod
+                    + " is 2^53 tokens per microsecond or more, which no storage evaluates exactly; lower the refill");
+        }
         // Divide rather than multiply: the product can wrap past 2^63 into a negative long.
         if (capacity > (EXACT_LIMIT - 1) / ticksPerToken) {
             throw new IllegalArgumentException("capacity " + capacity + " with a refill of " + refillTokens + " per "

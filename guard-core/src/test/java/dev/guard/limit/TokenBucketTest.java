@@ -314,6 +314,23 @@ class TokenBucketTest {
     }
 
     @Test
+    void constructor_refillOfTwoToThe53TokensPerMicrosecond_isRefused() {
+        // Redis evaluates in doubles: the ttl of such a bucket rounded to 0 there, deleting the state at once.
+        assertThatThrownBy(() -> new TokenBucket(1, 1L << 53, Duration.ofNanos(1_000)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("refillTokens 9007199254740992 per PT0.000001S is 2^53 tokens per microsecond or more,"
+                        + " which no storage evaluates exactly; lower the refill");
+        assertThatThrownBy(() -> new TokenBucket(1, Long.MAX_VALUE, Duration.ofNanos(1_000)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("refillTokens 9223372036854775807 per PT0.000001S");
+        // Reduced by the period first: 2^53 tokens per second is 2^53 / 10^6 per microsecond, which is fine.
+        assertThat(new TokenBucket(1, 1L << 53, Duration.ofSeconds(1)).ticksPerMicro())
+                .isEqualTo((1L << 53) / 64);
+        assertThat(new TokenBucket(1, (1L << 53) - 1, Duration.ofNanos(1_000)).ticksPerMicro())
+                .isEqualTo((1L << 53) - 1);
+    }
+
+    @Test
     void equals_sameReducedRate_isEqual() {
         TokenBucket a = new TokenBucket(4, 2, Duration.ofSeconds(1));
         TokenBucket b = new TokenBucket(4, 1, Duration.ofMillis(500));

@@ -35,7 +35,7 @@
  * EVAL}).
  *
  * <p>Replies are integers: an {@link dev.guard.limit.Outcome} as is, with three sentinels for what a double cannot
- * hold: 2<sup>53</sup> for the {@code Long.MAX_VALUE} "remaining" of gates and sets, -2<sup>53</sup> for {@link
+ * hold: 2<sup>53</sup> for the {@code Long.MAX_VALUE} "remaining" of gates and sets, -2<sup>53</sup>-4 for {@link
  * dev.guard.limit.Outcome#NEVER}, and -2<sup>53</sup>-2 for a gate raised to {@code Long.MAX_VALUE}.
  *
  * <h2>Keys</h2>
