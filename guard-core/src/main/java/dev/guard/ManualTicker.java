@@ -7,6 +7,9 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * A {@link Ticker} that moves only when told to: the clock for tests (Guard's and yours). Thread-safe.
  *
+ * <p>It reads whole microseconds, the storage's unit, and keeps the nanoseconds below them that an instant or a
+ * step carried: a thousand steps of 1.5 microseconds move it by 1,500, not by 1,000.
+ *
  * <pre>{@code
  * ManualTicker ticker = ManualTicker.at(Instant.parse("2026-01-01T00:00:00Z"));
  * ticker.advance(Duration.ofSeconds(1));
@@ -15,13 +18,17 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class ManualTicker implements Ticker {
     private final AtomicLong micros;
 
-    private ManualTicker(long micros) {
+    /** The nanoseconds past {@link #micros} (0 to 999) that instants and steps carried; guarded by this. */
+    private int nanos;
+
+    private ManualTicker(long micros, int nanos) {
         this.micros = new AtomicLong(micros);
+        this.nanos = nanos;
     }
 
     /** A ticker that reads {@code instant} until moved. */
     public static ManualTicker at(Instant instant) {
-        return new ManualTicker(toMicros("instant", instant));
+        return new ManualTicker(toMicros("instant", instant), instant.getNano() % 1_000);
     }
 
     /** A ticker at 2026-01-01T00:00:00Z. */
@@ -34,7 +41,7 @@ public final class ManualTicker implements Ticker {
         return micros.get();
     }
 
-    /** The current time as an {@link Instant}. */
+    /** The current time as an {@link Instant}, in whole microseconds as {@link #epochMicros()} reads it. */
     public Instant now() {
         long m = micros.get();
         return Instant.ofEpochSecond(Math.floorDiv(m, 1_000_000L), Math.floorMod(m, 1_000_000L) * 1_000L);
@@ -46,11 +53,15 @@ public final class ManualTicker implements Ticker {
      * @throws IllegalArgumentException if {@code duration} is negative (use {@link #set} to go back on purpose)
      * @throws ArithmeticException if the clock would pass {@link Long#MAX_VALUE} microseconds; it stays where it was
      */
-    public ManualTicker advance(Duration duration) {
+    public synchronized ManualTicker advance(Duration duration) {
         if (duration == null || duration.isNegative()) {
             throw new IllegalArgumentException("duration must not be negative but was " + duration);
         }
-        return add(toMicros(duration));
+        // The nanoseconds below a microsecond add up with those kept from before, so that no part of a step is lost.
+        int rest = nanos + duration.getNano() % 1_000;
+        add(Math.addExact(toMicros(duration), rest / 1_000));
+        nanos = rest % 1_000;
+        return this;
     }
 
     /**
@@ -73,8 +84,9 @@ public final class ManualTicker implements Ticker {
     }
 
     /** Sets the clock to {@code instant}, backwards too: for tests of clock skew. */
-    public ManualTicker set(Instant instant) {
+    public synchronized ManualTicker set(Instant instant) {
         micros.set(toMicros("instant", instant));
+        nanos = instant.getNano() % 1_000;
         return this;
     }
 

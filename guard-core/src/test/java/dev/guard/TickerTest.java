@@ -44,6 +44,23 @@ class TickerTest {
     }
 
     @Test
+    void manual_stepsWithPartsOfAMicrosecond_addUpToTheirWholeDuration() {
+        ManualTicker ticker = ManualTicker.at(Instant.parse("2026-03-01T12:00:00.000000600Z"));
+        long start = ticker.epochMicros();
+
+        for (int i = 0; i < 1_000; i++) {
+            ticker.advance(Duration.ofNanos(1_500));
+        }
+        assertThat(ticker.epochMicros() - start).isEqualTo(1_500L);
+        ticker.advance(Duration.ofNanos(399));
+        assertThat(ticker.epochMicros() - start).isEqualTo(1_500L);
+        ticker.advance(Duration.ofNanos(1)); // with the 600 ns the clock began with: a whole microsecond
+        assertThat(ticker.epochMicros() - start).isEqualTo(1_501L);
+        ticker.set(Instant.parse("2026-03-01T12:00:00.000000999Z")).advance(Duration.ofNanos(1));
+        assertThat(ticker.epochMicros()).isEqualTo(start + 1);
+    }
+
+    @Test
     void manual_aStepPastTheEndOfTime_isRefusedAndLeavesTheClockWhereItWas() {
         ManualTicker ticker = ManualTicker.create();
         long start = ticker.epochMicros();
