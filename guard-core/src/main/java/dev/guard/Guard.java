@@ -637,6 +637,9 @@ public final class Guard<M> {
                 plan.breaker.success();
             } catch (RuntimeException e) {
                 storageFailed(e, now);
+                // The storage failed on the notice's own call: the fallback keeps its cooldown, as for a decision
+                // made there (nothing without one).
+                noticeOnFallback(message, decision, noticeKey, now);
                 send = false;
             }
             if (send) {
@@ -670,6 +673,7 @@ public final class Guard<M> {
                     }
                     if (failure != null) {
                         storageFailed(failure, now);
+                        noticeOnFallback(message, decision, noticeKey, now); // as finish does
                     } else {
                         plan.breaker.success();
                         if (result.admitted()) {
@@ -691,14 +695,15 @@ public final class Guard<M> {
     }
 
     /**
-     * The notice of a rejection that the fallback storage decided (the configured storage failing), or that a local
-     * filter decided while the breaker refuses the storage: its cooldown is kept on the fallback, so that the user
-     * still hears once per window, and the failing storage gets no call for it. Nothing without a fallback.
+     * The notice of a rejection that the fallback storage decided (the configured storage failing), that a local
+     * filter decided while the breaker refuses the storage, or whose own call to the storage failed: its cooldown is
+     * kept on the fallback, so that the user still hears once per window, and the failing storage gets no (further)
+     * call for it. Nothing without a fallback.
      */
     private void noticeOnFallback(M message, Decision decision, StateKey noticeKey, long now) {
         Storage fallback = plan.failurePolicy.fallback();
         if (fallback == null) {
-            return; // only the fallback policy decides rejections without the storage; kept for safety
+            return; // without a fallback, storage failures skip the notice
         }
         boolean send;
         try {

@@ -321,6 +321,32 @@ class GuardFailureTest {
     }
 
     @Test
+    void rejectNotice_whoseOwnStorageCallFails_goesToTheFallback_asRejectNoticeSays() throws Exception {
+        AtomicInteger notices = new AtomicInteger();
+        // Two filters: the decision is one batch (evaluate), and the notice is the only single-key call (acquire).
+        Guard<Msg> guard = builder()
+                .throttle("per-user-hour", KeyBy.USER, 10, Duration.ofHours(1))
+                .breaker(100, Duration.ofMinutes(5))
+                .onStorageFailure(FailurePolicy.fallbackTo(ReferenceStorage.create()))
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> notices.incrementAndGet())
+                .build();
+        guard.check(new Msg(1, "a"));
+        guard.check(new Msg(2, "a"));
+        storage.failAcquire = true;
+
+        // The storage decides the rejection, then fails on the notice's call: the fallback keeps its cooldown.
+        Decision throttled = guard.check(new Msg(1, "b"));
+        guard.check(new Msg(1, "c"));
+        storage.nullForNotice = true; // checkAsync's notice is an asynchronous call: it answers nothing that fits
+        Decision async = guard.checkAsync(new Msg(2, "b")).toCompletableFuture().get();
+
+        assertThat(throttled.reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(throttled.degraded()).isFalse();
+        assertThat(async.reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(notices).as("one for user 1 in the window, one for user 2").hasValue(2);
+    }
+
+    @Test
     void checkAsync_aStorageThatThrowsInsteadOfAnsweringAStage_givesADegradedDecision() throws Exception {
         Guard<Msg> guard = builder().build();
         storage.throwOnAsync = true;
