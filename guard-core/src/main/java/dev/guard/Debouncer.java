@@ -33,7 +33,8 @@ import org.slf4j.LoggerFactory;
  * {@link #flushDue()} hands over whatever is due at the ticker's now, which is how tests drive it with a {@link
  * ManualTicker}; {@link #start} calls it periodically. Thread-safe. Bursts are handed over in the thread that calls
  * {@link #flushDue()} or {@link #flushAll()}, or in the one whose {@link #offer} fills a burst to {@code maxBurst} or
- * finds its key's burst due. A handler that throws loses that burst (logged); the debouncer goes on.
+ * finds its key's burst due. A handler that throws loses that burst (logged); the debouncer goes on. An {@link Error}
+ * a handler throws is rethrown, once the other bursts that call hands over have been handed over.
  *
  * @param <M> the bot's update type
  */
@@ -114,12 +115,7 @@ public final class Debouncer<M> {
                     full = burst.messages;
                 }
             }
-            if (overdue != null) {
-                deliver(overdue);
-            }
-            if (full != null) {
-                deliver(full);
-            }
+            rethrow(deliver(full, deliver(overdue, null)));
             return;
         }
     }
@@ -132,6 +128,7 @@ public final class Debouncer<M> {
     public int flushDue() {
         long now = ticker.epochMicros();
         int delivered = 0;
+        Error error = null;
         for (Map.Entry<Object, Burst<M>> entry : bursts.entrySet()) {
             Burst<M> burst = entry.getValue();
             List<M> due = null;
@@ -143,10 +140,11 @@ public final class Debouncer<M> {
             }
             if (due != null) {
                 bursts.remove(entry.getKey(), burst);
-                deliver(due);
+                error = deliver(due, error);
                 delivered++;
             }
         }
+        rethrow(error);
         return delivered;
     }
 
@@ -158,6 +156,7 @@ public final class Debouncer<M> {
     /** Hands over every pending burst now, due or not (for shutdown). Returns how many. */
     public int flushAll() {
         int delivered = 0;
+        Error error = null;
         for (Map.Entry<Object, Burst<M>> entry : bursts.entrySet()) {
             Burst<M> burst = entry.getValue();
             List<M> messages;
@@ -169,9 +168,10 @@ public final class Debouncer<M> {
                 messages = burst.messages;
             }
             bursts.remove(entry.getKey(), burst);
-            deliver(messages);
+            error = deliver(messages, error);
             delivered++;
         }
+        rethrow(error);
         return delivered;
     }
 
@@ -209,6 +209,35 @@ public final class Debouncer<M> {
             handler.accept(List.copyOf(messages));
         } catch (Exception e) { // also what code without checked exceptions (Kotlin) throws undeclared
             LOG.warn("debounced handler threw; the burst of {} messages is dropped", messages.size(), e);
+        }
+    }
+
+    /**
+     * Hands {@code messages} over (nothing when null) and answers the first {@link Error} a handler threw, {@code
+     * earlier} or this one's: a burst taken from the map is handed over or lost, so an error in one handler must not
+     * skip the others a call has taken (or would take next, for a shutdown's {@link #flushAll}); rethrown after them.
+     */
+    private Error deliver(List<M> messages, Error earlier) {
+        if (messages == null) {
+            return earlier;
+        }
+        try {
+            deliver(messages);
+            return earlier;
+        } catch (Error e) {
+            if (earlier == null) {
+                return e;
+            }
+            if (e != earlier) { // a JVM may throw one preallocated error again
+                earlier.addSuppressed(e);
+            }
+            return earlier;
+        }
+    }
+
+    private static void rethrow(Error error) {
+        if (error != null) {
+            throw error;
         }
     }
 

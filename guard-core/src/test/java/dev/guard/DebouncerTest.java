@@ -15,6 +15,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 class DebouncerTest {
@@ -275,5 +276,34 @@ class DebouncerTest {
         ticker.advance(Duration.ofMillis(500));
         assertThatCode(() -> debouncer.offer(new Part("a", 3))).doesNotThrowAnyException();
         assertThat(debouncer.pending()).isEqualTo(1);
+    }
+
+    @Test
+    void flushAllAndFlushDue_handlerThrowingAnError_stillHandOverTheOtherBursts_thenRethrowIt() {
+        AtomicInteger calls = new AtomicInteger();
+        Debouncer<Part> debouncer = Debouncer.<Part>builder(Part::album, burst -> {
+                    if (calls.getAndIncrement() == 0) { // the first burst handed over, whichever key it is
+                        throw new NoClassDefFoundError("com/example/Missing");
+                    }
+                    handed.add(burst);
+                })
+                .window(Duration.ofMillis(500))
+                .ticker(ticker)
+                .build();
+        debouncer.offer(new Part("a", 0));
+        debouncer.offer(new Part("b", 1));
+
+        // Shutdown: one handler's error must not leave the other bursts behind for a flush that never comes.
+        assertThatThrownBy(debouncer::flushAll).isInstanceOf(NoClassDefFoundError.class);
+        assertThat(handed).hasSize(1);
+        assertThat(debouncer.pending()).isZero();
+
+        calls.set(0);
+        debouncer.offer(new Part("c", 2));
+        debouncer.offer(new Part("d", 3));
+        ticker.advance(Duration.ofMillis(500));
+        assertThatThrownBy(debouncer::flushDue).isInstanceOf(NoClassDefFoundError.class);
+        assertThat(handed).hasSize(2);
+        assertThat(debouncer.pending()).isZero();
     }
 }
