@@ -202,6 +202,41 @@ public final class Guard<M> {
         return new MemberSet(plan.storage, plan.ticker, Subjects.tenantPrefix(tenant) + "set:" + BLOCKLIST_SET);
     }
 
+    /**
+     * The set of a {@link Membership} filter added with {@link Builder#limit(String, KeyBy, LimitSpec)} or {@link
+     * Builder#limit(String, Function, LimitSpec)} (an allowlist of admins, a list of muted chats), without a tenant:
+     * its ids are what the filter's key is (user ids for {@link KeyBy#USER}, chat ids for {@link KeyBy#CHAT}, the
+     * custom key's values); for {@link KeyBy#GLOBAL} any id stands for the one global key. As with the blocklist and
+     * the registrations, while a {@link FailurePolicy#fallbackTo fallback} decides, the set lets everyone through.
+     *
+     * @throws IllegalArgumentException if the guard has no membership filter named {@code name}
+     */
+    public MemberSet members(String name) {
+        return members(null, name);
+    }
+
+    /** {@link #members(String)} of {@code tenant} (null: no tenant). */
+    public MemberSet members(String tenant, String name) {
+        Stateful<M> set = plan.filter(name, Membership.class, "membership");
+        return new MemberSet(
+                plan.storage, plan.ticker, Subjects.tenantPrefix(tenant) + set.base, id -> subjectOf(set, id));
+    }
+
+    /** The subject under which {@code filter} (not keyed by chat and user) keeps the state of {@code id}. */
+    private static String subjectOf(Stateful<?> filter, Object id) {
+        if (filter.customKey != null) {
+            return Subjects.CUSTOM + String.valueOf(Objects.requireNonNull(id, "id must not be null"));
+        }
+        return switch (filter.keyBy) {
+            case USER -> Subjects.user(String.valueOf(Objects.requireNonNull(id, "id must not be null")));
+            case CHAT -> Subjects.chat(String.valueOf(Objects.requireNonNull(id, "id must not be null")));
+            case GLOBAL -> StateKey.GLOBAL;
+            case CHAT_USER ->
+                throw new IllegalArgumentException("filter '" + filter.name
+                        + "' is keyed by CHAT_USER: its state is per chat and user, not per id");
+        };
+    }
+
     /** The registered users (see {@link Builder#requireRegistration()}), without a tenant. */
     public MemberSet registrations() {
         return registrations(null);
@@ -232,18 +267,8 @@ public final class Guard<M> {
      */
     public Instant pause(String tenant, String gateName, Object id, Duration duration) {
         Durations.positive("duration", duration);
-        Stateful<M> gate = plan.gate(gateName);
-        String subject;
-        if (gate.customKey != null) {
-            subject = Subjects.CUSTOM + String.valueOf(Objects.requireNonNull(id, "id must not be null"));
-        } else {
-            subject = switch (gate.keyBy) {
-                case USER -> Subjects.user(String.valueOf(Objects.requireNonNull(id, "id must not be null")));
-                case CHAT -> Subjects.chat(String.valueOf(Objects.requireNonNull(id, "id must not be null")));
-                case GLOBAL -> StateKey.GLOBAL;
-                case CHAT_USER -> throw new IllegalStateException("the builder refuses a gate keyed by CHAT_USER");
-            };
-        }
+        Stateful<M> gate = plan.filter(gateName, Gate.class, "gate");
+        String subject = subjectOf(gate, id);
         long now = plan.ticker.epochMicros();
         long until = plan.storage.raiseGate(
                 new StateKey(Subjects.tenantPrefix(tenant) + gate.base, subject),
@@ -873,13 +898,14 @@ public final class Guard<M> {
             breaker = new Breaker(b.breakerFailures, Durations.toMicrosSaturated(b.breakerOpen));
         }
 
-        Stateful<M> gate(String name) {
+        /** The filter named {@code name} whose spec is a {@code kind}, described as {@code what} when there is none. */
+        Stateful<M> filter(String name, Class<? extends LimitSpec> kind, String what) {
             for (Stateful<M> f : statefuls) {
-                if (f.name.equals(name) && f.spec instanceof Gate) {
+                if (f.name.equals(name) && kind.isInstance(f.spec)) {
                     return f;
                 }
             }
-            throw new IllegalArgumentException("there is no gate filter named '" + name + "'");
+            throw new IllegalArgumentException("there is no " + what + " filter named '" + name + "'");
         }
     }
 
@@ -1193,6 +1219,12 @@ public final class Guard<M> {
                 throw new IllegalArgumentException("key of gate '" + filter.name + "' must not be CHAT_USER: pause"
                         + " closes a gate for one id; for one per user in each chat, use a custom key, as in limit(\""
                         + filter.name + "\", m -> chat + \"/\" + user, Gate.INSTANCE)");
+            }
+            if (filter.spec instanceof Membership && filter.customKey == null && filter.keyBy == KeyBy.CHAT_USER) {
+                // members(name) fills a set with ids; a key of two ids would be a set nobody can fill.
+                throw new IllegalArgumentException("key of membership filter '" + filter.name + "' must not be"
+                        + " CHAT_USER: members(name) adds one id; for one entry per user in each chat, use a custom"
+                        + " key, as in limit(\"" + filter.name + "\", m -> chat + \"/\" + user, spec)");
             }
             claim(filter.name);
             statefuls.add(filter);

@@ -3,21 +3,30 @@ package dev.guard;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Storage;
 import java.time.Duration;
+import java.util.function.Function;
 
 /**
- * A set of user ids kept in the guard's storage: the blocklist, or the registered users. Changes are visible at once
- * to every guard (every process) that shares the storage. Each call is one storage round trip and throws {@link
+ * A set of ids kept in the guard's storage: the blocklist, the registered users, or the set of a membership filter
+ * ({@link Guard#members}, whose ids may be chats' or a custom key's; the parameters below say user for short).
+ * Changes are visible at once to every guard (every process) that shares the storage. Each call is one storage round trip and throws {@link
  * dev.guard.spi.GuardStorageException} when the storage fails: these are administration calls, not the message path.
  */
 public final class MemberSet {
     private final Storage storage;
     private final Ticker ticker;
     private final String scope;
+    /** The subject of an id: a user's for the blocklist and the registrations. */
+    private final Function<Object, String> subject;
 
     MemberSet(Storage storage, Ticker ticker, String scope) {
+        this(storage, ticker, scope, id -> Subjects.user(String.valueOf(id)));
+    }
+
+    MemberSet(Storage storage, Ticker ticker, String scope, Function<Object, String> subject) {
         this.storage = storage;
         this.ticker = ticker;
         this.scope = scope;
+        this.subject = subject;
     }
 
     /** Adds {@code userId} for good. */
@@ -54,6 +63,6 @@ public final class MemberSet {
         if (userId == null) {
             throw new IllegalArgumentException("userId must not be null");
         }
-        return new StateKey(scope, Subjects.user(String.valueOf(userId)));
+        return new StateKey(scope, subject.apply(userId));
     }
 }

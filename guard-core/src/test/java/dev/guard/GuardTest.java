@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.Gate;
+import dev.guard.limit.Membership;
 import dev.guard.limit.SlidingWindowCounter;
 import dev.guard.spi.ReferenceStorage;
 import java.io.IOException;
@@ -453,6 +454,57 @@ class GuardTest {
         ticker.advance(Duration.ofSeconds(30));
         guard.check(Msg.of(1, 10, "again"));
         assertThat(notices).hasSize(2);
+    }
+
+    @Test
+    void members_fillTheSetOfAMembershipFilter_byUserOrByChat_perTenant_sharedByHandlerScopes() {
+        Guard<Msg> guard = builder()
+                .limit("admins", KeyBy.USER, Membership.MUST_BE_PRESENT)
+                .limit("muted", KeyBy.CHAT, Membership.MUST_BE_ABSENT)
+                .build();
+        // Before anyone is added, the allowlist lets nobody through.
+        Decision nobody = guard.check(Msg.of(7, 10, "hi"));
+        assertThat(nobody.filter()).isEqualTo("admins");
+        assertThat(nobody.reason()).isEqualTo(Reason.UNREGISTERED);
+
+        guard.members("admins").add(7L);
+        guard.members("muted").add(11L, Duration.ofMinutes(30));
+        assertThat(guard.check(Msg.of(7, 10, "hi")).allowed()).isTrue();
+        assertThat(guard.scope("search").check(Msg.of(7, 10, "hi")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(8, 10, "hi")).reason()).isEqualTo(Reason.UNREGISTERED);
+        Decision muted = guard.check(Msg.of(7, 11, "hi"));
+        assertThat(muted.filter()).isEqualTo("muted");
+        assertThat(muted.reason()).isEqualTo(Reason.BLOCKED);
+        assertThat(muted.retryAfter()).isEqualTo(Duration.ofMinutes(30));
+        // The chat's id, not a user's: user 11 in chat 10 is not muted.
+        assertThat(guard.check(Msg.of(11, 10, "hi")).reason()).isEqualTo(Reason.UNREGISTERED);
+        assertThat(guard.members("muted").contains(11L)).isTrue();
+        assertThat(guard.members("muted").contains(7L)).isFalse();
+
+        // A tenant's set is its own.
+        assertThat(guard.check(new Msg(7L, 10L, "hi", "acme")).reason()).isEqualTo(Reason.UNREGISTERED);
+        guard.members("acme", "admins").add(7L);
+        assertThat(guard.check(new Msg(7L, 10L, "hi", "acme")).allowed()).isTrue();
+
+        assertThat(guard.members("admins").remove(7L)).isTrue();
+        assertThat(guard.check(Msg.of(7, 10, "hi")).reason()).isEqualTo(Reason.UNREGISTERED);
+    }
+
+    @Test
+    void members_ofAFilterThatIsNoMembership_orOfOneKeyedByChatAndUser_areRefusedNamingIt() {
+        Guard<Msg> guard = builder()
+                .limit("admins", KeyBy.USER, Membership.MUST_BE_PRESENT)
+                .throttle("per-chat", KeyBy.CHAT, 20, Duration.ofMinutes(1))
+                .build();
+        assertThatThrownBy(() -> guard.members("per-chat"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("there is no membership filter named 'per-chat'");
+        assertThatThrownBy(() -> guard.members("nope"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("there is no membership filter named 'nope'");
+        assertThatThrownBy(() -> builder().limit("pairs", KeyBy.CHAT_USER, Membership.MUST_BE_ABSENT))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("key of membership filter 'pairs' must not be CHAT_USER");
     }
 
     @Test
