@@ -278,7 +278,8 @@ public final class Guard<M> {
     }
 
     /**
-     * Removes everything the storage keeps about {@code userId}: limits, duplicates, set memberships; and what a
+     * Removes everything the storage keeps about {@code userId}, in every tenant and handler scope: limits,
+     * duplicates, set memberships (a block or a registration too: the user is unblocked and unregistered); and what a
      * {@link FailurePolicy#fallbackTo fallback} storage kept while the storage was down. One storage call that may
      * scan (and one to the fallback); throws {@link dev.guard.spi.GuardStorageException} on failure.
      *
@@ -1209,6 +1210,10 @@ public final class Guard<M> {
             }
             if (notice != null && userId == null && chatId == null) {
                 throw new IllegalStateException("rejectNotice needs a userId or chatId extractor");
+            }
+            if (failurePolicy.fallback() == storage) {
+                // It would fail whenever the storage does: the fallback would never decide anything.
+                throw new IllegalStateException("the fallback storage must not be the guard's own storage " + storage);
             }
             return new Guard<>(new Plan<>(this), "");
         }

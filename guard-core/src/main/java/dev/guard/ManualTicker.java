@@ -50,11 +50,14 @@ public final class ManualTicker implements Ticker {
     /**
      * Moves the clock forward by {@code duration}.
      *
-     * @throws IllegalArgumentException if {@code duration} is negative (use {@link #set} to go back on purpose)
+     * @throws IllegalArgumentException if {@code duration} is null or negative (use {@link #set} to go back on purpose)
      * @throws ArithmeticException if the clock would pass {@link Long#MAX_VALUE} microseconds; it stays where it was
      */
     public synchronized ManualTicker advance(Duration duration) {
-        if (duration == null || duration.isNegative()) {
+        if (duration == null) {
+            throw new IllegalArgumentException("duration must not be null");
+        }
+        if (duration.isNegative()) {
             throw new IllegalArgumentException("duration must not be negative but was " + duration);
         }
         // The nanoseconds below a microsecond add up with those kept from before, so that no part of a step is lost.

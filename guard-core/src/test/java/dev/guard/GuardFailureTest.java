@@ -1,6 +1,7 @@
 package dev.guard;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.guard.limit.LimitSpec;
 import dev.guard.spi.Batch;
@@ -137,6 +138,15 @@ class GuardFailureTest {
 
     final ManualTicker ticker = ManualTicker.create();
     final SwitchableStorage storage = new SwitchableStorage();
+
+    @Test
+    void fallback_thatIsTheGuardsOwnStorage_isRefusedAtBuild() {
+        assertThatThrownBy(() -> builder()
+                        .onStorageFailure(FailurePolicy.fallbackTo(storage))
+                        .build())
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageStartingWith("the fallback storage must not be the guard's own storage");
+    }
 
     Guard.Builder<Msg> builder() {
         return Guard.<Msg>builder()

@@ -81,5 +81,6 @@ class TickerTest {
         assertThatThrownBy(() -> ticker.advance(Duration.ofSeconds(-1)))
                 .hasMessage("duration must not be negative but was PT-1S");
         assertThatThrownBy(() -> ticker.advanceMicros(-1)).hasMessage("delta must not be negative but was -1");
+        assertThatThrownBy(() -> ticker.advance(null)).hasMessage("duration must not be null");
     }
 }
