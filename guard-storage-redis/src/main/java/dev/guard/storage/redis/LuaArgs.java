@@ -39,7 +39,10 @@ final class LuaArgs {
      */
     static final long NEVER = -UNLIMITED - 4;
 
-    /** -2^53-2: rejected by a gate raised to {@link Long#MAX_VALUE}; the wait is {@code Long.MAX_VALUE - now}. */
+    /**
+     * -2^53-2: rejected until {@link Long#MAX_VALUE} (a gate raised to it, a cooldown reading such a deadline); the
+     * wait is {@code Long.MAX_VALUE - now}.
+     */
     static final long SHUT = -UNLIMITED - 2;
 
     static final byte[] EMPTY = new byte[0];

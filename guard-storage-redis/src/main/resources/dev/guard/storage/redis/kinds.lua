@@ -13,7 +13,7 @@ local call = redis.call
 local EXACT = 9007199254740992 -- 2^53
 local UNLIMITED = EXACT -- reply: admitted with Long.MAX_VALUE remaining (gates and sets)
 local NEVER = -EXACT - 4 -- reply: Outcome.NEVER (below every rejection's reply, which is at least -2^53)
-local SHUT = -EXACT - 2 -- reply: rejected by a gate raised to Long.MAX_VALUE (Java computes the wait)
+local SHUT = -EXACT - 2 -- reply: rejected until Long.MAX_VALUE, a gate's or a cooldown's (Java computes the wait)
 local INF = math.huge -- Long.MAX_VALUE as a deadline or a ttl: never
 local LEAD = 86400000000 -- LimitSpec.MAX_LEAD_MICROS: a state dated later after now is another limit's: absent
 
@@ -321,6 +321,10 @@ local function eval(kind, s, now, p, a, b, c)
         return 1
       end
       return 0
+    end
+    -- A deadline that never ends (a gate's or a set's, read as this cooldown's own): as a gate answers it.
+    if s[1] == INF then
+      return SHUT
     end
     return rejected(s[1] - now)
   elseif kind == 'g' then

@@ -810,6 +810,21 @@ public abstract class StorageContractTest {
     }
 
     @Test
+    void cooldown_readingADeadlineThatNeverEnds_rejectsUntilThatDeadline() {
+        // A cooldown reads a gate's or a membership's deadline (one value: its own shape) as its own: one that never
+        // ends is a wait until Long.MAX_VALUE, as a gate there answers, not a request that can never pass.
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(1));
+        StateKey member = key("member-then-cooldown");
+        storage.addMember(member, Long.MAX_VALUE, now());
+        assertThat(acquire(member, cooldown, 1)).isEqualTo(Outcome.rejected(Long.MAX_VALUE - now()));
+        StateKey gate = key("gate-then-cooldown");
+        storage.raiseGate(gate, Long.MAX_VALUE, now());
+        assertThat(acquire(gate, cooldown, 0)).isEqualTo(Outcome.rejected(Long.MAX_VALUE - now()));
+        assertThat(evaluate(new Step(gate, cooldown, 1)).outcome(0))
+                .isEqualTo(Outcome.rejected(Long.MAX_VALUE - now()));
+    }
+
+    @Test
     void bucketAndWindow_readByAClockMoreThanADayBehind_readTheirStateAsAbsent() {
         long day = 86_400 * SECOND;
         long hourMicros = 3_600 * SECOND;
