@@ -356,6 +356,10 @@ public final class RedisStorage implements Storage {
      * Builder#serverTime(boolean)}), plus the {@link Builder#expiryMargin margin}; a deadline past 2<sup>53</sup>
      * microseconds (the year 2255) means never. One round trip.
      *
+     * <p>The stored text does not say which limit wrote it: a deadline in force of another kind at the key (a
+     * cooldown's, a membership's, where a deploy changed the filter's kind) merges by maximum like a gate's, where the
+     * reference and the other backends merge only with a gate's (see {@link LimitSpec}).
+     *
      * @throws IllegalArgumentException if {@code nowMicros} is not between 0 and 2<sup>53</sup>
      */
     @Override

@@ -16,4 +16,9 @@ class RedisStorageContractTest extends StorageContractTest {
                 .expiryMargin(Duration.ofMinutes(5))
                 .build();
     }
+
+    @Override
+    protected boolean knowsWhichLimitWroteAState() {
+        return false;
+    }
 }

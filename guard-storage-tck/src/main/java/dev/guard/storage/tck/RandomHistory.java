@@ -40,6 +40,15 @@ import java.util.function.Function;
  * <p>Batches go alternately through {@link Storage#evaluate} and {@link Storage#evaluateInPlace}, the latter with one
  * {@link BatchBuffer} that the history reuses for every call, so that the differential test covers both paths and a
  * backend's reuse of a caller's buffer.
+ *
+ * <p>A {@linkplain #mixed mixed} history changes a key's limit now and then to another of a wider catalog (another
+ * rate, another capacity, another kind, a gate or a set), as a deploy does that changes a filter under the same name:
+ * the new limit reads the old one's state by the reference's rules (another shape reads as absent, the same shape is
+ * read by the new limit). On a backend that does not know which limit wrote a state (Redis, see {@link
+ * LimitSpec}), the change is made where its documented differences cannot show: the old limit reads the key first
+ * at the same time (so that state over by its writer's measure is gone on both sides), the new limit takes the key
+ * only by writing it (an admitted step, a raised gate, an added member; until then the old one keeps it), and a gate
+ * never takes over a cooldown's or a membership's deadline.
  */
 final class RandomHistory {
     /** Specs that hit their limits often under the time steps below; one needs the overflow-safe bucket path. */
@@ -65,6 +74,21 @@ final class RandomHistory {
             Gate.INSTANCE,
             Membership.MUST_BE_ABSENT);
 
+    /**
+     * The mixed histories' specs: the catalog above and more of the same shapes (sub-buckets, a log of one or two
+     * timestamps beside a cooldown's deadline or a duplicate window's pair), so that one limit often reads another's
+     * state as its own.
+     */
+    private static final List<LimitSpec> MIXED_CATALOG = concat(
+            CATALOG,
+            List.of(
+                    new SlidingWindowCounter(2, Duration.ofMillis(800), 4),
+                    new SlidingWindowCounter(5, Duration.ofSeconds(3), 3),
+                    new SlidingWindowLog(1, Duration.ofMillis(700)),
+                    new FixedWindow(3, Duration.ofSeconds(2)),
+                    new DuplicateWindow(Duration.ofMillis(300), 1),
+                    new TokenBucket(2, 1, Duration.ofMillis(400))));
+
     private final long seed;
     private final Random random;
     private final List<Storage> clients;
@@ -73,6 +97,8 @@ final class RandomHistory {
     private final List<StateKey> keys = new ArrayList<>();
     private final List<LimitSpec> specs = new ArrayList<>();
     private final BatchBuffer buffer = new BatchBuffer(1);
+    private final boolean mixed;
+    private final boolean knowsWriters;
     private long now;
     private long newest;
     private int step;
@@ -88,18 +114,52 @@ final class RandomHistory {
             Function<String, StateKey> keyFactory,
             long startMicros,
             BiConsumer<Storage, Long> maintenance) {
+        this(seed, clients, keyFactory, startMicros, maintenance, false, true);
+    }
+
+    private RandomHistory(
+            long seed,
+            List<Storage> clients,
+            Function<String, StateKey> keyFactory,
+            long startMicros,
+            BiConsumer<Storage, Long> maintenance,
+            boolean mixed,
+            boolean knowsWriters) {
         this.seed = seed;
+        this.mixed = mixed;
+        this.knowsWriters = knowsWriters;
         this.random = new Random(seed);
         this.clients = clients;
         this.maintenance = maintenance;
         this.now = startMicros;
         this.newest = startMicros;
+        List<LimitSpec> catalog = mixed ? MIXED_CATALOG : CATALOG;
         int count = 6 + random.nextInt(6);
         for (int i = 0; i < count; i++) {
-            LimitSpec spec = CATALOG.get(random.nextInt(CATALOG.size()));
+            LimitSpec spec = catalog.get(random.nextInt(catalog.size()));
             keys.add(keyFactory.apply("k" + i));
             specs.add(spec);
         }
+    }
+
+    /**
+     * A history as the constructor's whose keys change their limits now and then; {@code knowsWriters}: whether the
+     * backend knows which limit wrote a state (every backend but Redis).
+     */
+    static RandomHistory mixed(
+            long seed,
+            List<Storage> clients,
+            Function<String, StateKey> keyFactory,
+            long startMicros,
+            BiConsumer<Storage, Long> maintenance,
+            boolean knowsWriters) {
+        return new RandomHistory(seed, clients, keyFactory, startMicros, maintenance, true, knowsWriters);
+    }
+
+    private static List<LimitSpec> concat(List<LimitSpec> a, List<LimitSpec> b) {
+        List<LimitSpec> all = new ArrayList<>(a);
+        all.addAll(b);
+        return List.copyOf(all);
     }
 
     void run(int operations) {
@@ -153,6 +213,10 @@ final class RandomHistory {
     }
 
     private void operate() {
+        if (mixed && random.nextInt(100) < 8) {
+            changeLimit(random.nextInt(keys.size()));
+            return;
+        }
         int r = random.nextInt(100);
         if (r < 60) {
             compareEvaluate(client(), randomBatch(), now, "evaluate");
@@ -177,22 +241,65 @@ final class RandomHistory {
         }
     }
 
+    /** A deploy that changes the limit at key {@code i} to another of the catalog. */
+    private void changeLimit(int i) {
+        LimitSpec old = specs.get(i);
+        LimitSpec next = old;
+        while (next.equals(old)) {
+            next = MIXED_CATALOG.get(random.nextInt(MIXED_CATALOG.size()));
+        }
+        if (knowsWriters) {
+            specs.set(i, next);
+            return;
+        }
+        if (next instanceof Gate && (old instanceof Cooldown || old instanceof Membership)) {
+            // Redis raises a gate over any deadline in force, a cooldown's or a membership's too, where the others
+            // merge only with a gate's: a third difference of a backend that does not know a state's writer.
+            return;
+        }
+        StateKey key = keys.get(i);
+        Storage client = client();
+        compareEvaluate(client, Batch.of(new Step(key, old, 0)), now, "look by " + old + " before " + next);
+        if (next instanceof Gate) {
+            raiseGate(client, key);
+        } else if (next instanceof Membership) {
+            addMember(client, key);
+        } else {
+            Step s = new Step(key, next, permits(next, false));
+            long backend = client.acquire(key, next, s.permits(), now);
+            long expected = reference.acquire(key, next, s.permits(), now);
+            checkOutcome("acquire " + s + " after " + old, backend, expected);
+            if (!Outcome.isAdmitted(expected)) {
+                return; // the old limit's state is still live by the new one's measure: the old limit keeps the key
+            }
+        }
+        specs.set(i, next);
+    }
+
+    private void raiseGate(Storage client, StateKey key) {
+        long until = newest + 1 + random.nextInt(2_000_000);
+        check(
+                "raiseGate " + key + " to " + until,
+                client.raiseGate(key, until, now),
+                reference.raiseGate(key, until, now));
+    }
+
+    private void addMember(Storage client, StateKey key) {
+        long expiresAt = random.nextInt(5) == 0 ? Long.MAX_VALUE : newest + 1 + random.nextInt(3_000_000);
+        client.addMember(key, expiresAt, now);
+        reference.addMember(key, expiresAt, now);
+    }
+
     private void operateOnSetsAndGates(int r) {
         int i = random.nextInt(keys.size());
         StateKey key = keys.get(i);
         LimitSpec spec = specs.get(i);
         Storage client = client();
         if (spec instanceof Gate) {
-            long until = newest + 1 + random.nextInt(2_000_000);
-            check(
-                    "raiseGate " + key + " to " + until,
-                    client.raiseGate(key, until, now),
-                    reference.raiseGate(key, until, now));
+            raiseGate(client, key);
         } else if (spec instanceof Membership) {
             if (r < 86) {
-                long expiresAt = random.nextInt(5) == 0 ? Long.MAX_VALUE : newest + 1 + random.nextInt(3_000_000);
-                client.addMember(key, expiresAt, now);
-                reference.addMember(key, expiresAt, now);
+                addMember(client, key);
             } else {
                 check("isMember " + key, client.isMember(key, now), reference.isMember(key, now));
                 if (r < 93) {
@@ -222,31 +329,34 @@ final class RandomHistory {
 
     private Step randomStep(int i) {
         LimitSpec spec = specs.get(i);
-        long permits;
-        if (spec instanceof TokenBucket b) {
-            permits = randomPermits(b.capacity());
-        } else if (spec instanceof FixedWindow w) {
-            permits = randomPermits(w.limit());
-        } else if (spec instanceof SlidingWindowLog w) {
-            permits = randomPermits(w.limit());
-        } else if (spec instanceof SlidingWindowCounter c) {
-            permits = randomPermits(c.limit());
-        } else if (spec instanceof Cooldown) {
-            permits = random.nextInt(3);
-        } else if (spec instanceof DuplicateWindow) {
-            // A few items, so that copies are frequent, and now and then one near 2^53.
-            permits = random.nextInt(10) == 0 ? (1L << 53) - 1 - random.nextInt(2) : random.nextInt(5);
-        } else {
-            permits = random.nextInt(2);
-        }
+        long permits = permits(spec, true);
         if (spec instanceof Membership && random.nextBoolean()) {
             spec = Membership.MUST_BE_PRESENT;
         }
         return new Step(keys.get(i), spec, permits);
     }
 
-    /** Mostly one permit, sometimes none, sometimes up to one more than the limit. */
-    private long randomPermits(long limit) {
+    /** Random permits for {@code spec}; {@code beyond}: sometimes one more than its limit. */
+    private long permits(LimitSpec spec, boolean beyond) {
+        if (spec instanceof TokenBucket b) {
+            return randomPermits(b.capacity(), beyond);
+        } else if (spec instanceof FixedWindow w) {
+            return randomPermits(w.limit(), beyond);
+        } else if (spec instanceof SlidingWindowLog w) {
+            return randomPermits(w.limit(), beyond);
+        } else if (spec instanceof SlidingWindowCounter c) {
+            return randomPermits(c.limit(), beyond);
+        } else if (spec instanceof Cooldown) {
+            return random.nextInt(3);
+        } else if (spec instanceof DuplicateWindow) {
+            // A few items, so that copies are frequent, and now and then one near 2^53.
+            return random.nextInt(10) == 0 ? (1L << 53) - 1 - random.nextInt(2) : random.nextInt(5);
+        }
+        return random.nextInt(2);
+    }
+
+    /** Mostly one permit, sometimes none, sometimes up to the limit or (when {@code beyond}) one more. */
+    private long randomPermits(long limit, boolean beyond) {
         int r = random.nextInt(100);
         if (r < 12) {
             return 0;
@@ -254,7 +364,7 @@ final class RandomHistory {
         if (r < 75) {
             return 1;
         }
-        return 1 + random.nextInt((int) Math.min(limit + 1, 50));
+        return 1 + random.nextInt((int) Math.min(beyond ? limit + 1 : limit, 50));
     }
 
     private Storage client() {
