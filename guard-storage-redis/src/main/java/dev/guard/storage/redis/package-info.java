@@ -36,8 +36,8 @@
  *
  * <p>Replies are integers: an {@link dev.guard.limit.Outcome} as is, with three sentinels for what a double cannot
  * hold: 2<sup>53</sup> for the {@code Long.MAX_VALUE} "remaining" of gates and sets, -2<sup>53</sup>-4 for {@link
- * dev.guard.limit.Outcome#NEVER}, and -2<sup>53</sup>-2 for a wait until {@code Long.MAX_VALUE} (a gate raised to it, or a
- * cooldown reading such a deadline).
+ * dev.guard.limit.Outcome#NEVER}, and -2<sup>53</sup>-2 for a wait until {@code Long.MAX_VALUE} (a gate raised to
+ * it, or a cooldown reading such a deadline).
  *
  * <h2>Keys</h2>
  *
