@@ -1263,19 +1263,21 @@ public final class JdbcStorage implements Storage {
      * A connection from the source whose socket may stay silent for {@code networkMillis} at most while it is leased,
      * unless its own network timeout is shorter: the statement timeouts bound a call only while the server answers
      * (MariaDB and MySQL time statements out on the server, and PostgreSQL's cancel is a message to it). The network
-     * timeout it had is set again when the lease ends, so a pooled connection goes back as it came.
+     * timeout it had is set again when the lease ends, so a pooled connection goes back as it came. A driver older
+     * than JDBC 4.1 (an {@link AbstractMethodError}, as HikariCP also takes it) has no network timeout; any other
+     * failure, an {@link Error} too, gives the connection back before it is thrown.
      */
     private Lease lease(int networkMillis) throws SQLException {
         Lease lease = connections.open();
         if (networkTimeouts) {
             try {
                 lease.boundNetwork(networkMillis);
-            } catch (SQLFeatureNotSupportedException | UnsupportedOperationException e) {
+            } catch (SQLFeatureNotSupportedException | UnsupportedOperationException | AbstractMethodError e) {
                 networkTimeouts = false;
-            } catch (SQLException | RuntimeException e) {
+            } catch (Throwable e) {
                 try {
                     lease.close();
-                } catch (SQLException | RuntimeException closing) {
+                } catch (Throwable closing) {
                     e.addSuppressed(closing);
                 }
                 throw e;
