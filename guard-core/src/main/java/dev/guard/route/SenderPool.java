@@ -232,8 +232,9 @@ public final class SenderPool {
      * call also re-reads the senders' records (one small read per sender). A sender whose record no sync has re-read
      * for an interval (the sync runs in another thread, or failed) costs one more read before its attempt; when that
      * read fails or the record does not decode (another version's format, a damaged write), the sender is passed over
-     * for an interval and the message goes to another. A storage failure is answered as {@link
-     * SendDecision.Reason#STORAGE_UNAVAILABLE}, never thrown.
+     * for an interval (or until a read of it succeeds) and the message goes to another; while every sender that may
+     * carry it is passed over so, or it is pinned to such a sender, the storage's failure is the answer. A storage
+     * failure is answered as {@link SendDecision.Reason#STORAGE_UNAVAILABLE}, never thrown.
      *
      * @throws IllegalArgumentException if {@code message} is null or pinned to a sender this pool does not have
      */
@@ -355,7 +356,8 @@ public final class SenderPool {
                 }
                 // A record that does not decode (another version's format, a damaged write) or a read that failed:
                 // route past this sender for an interval, after which a sync or an attempt reads it again.
-                s.waitUntil(saturatedAdd(now, syncIntervalMicros));
+                s.unreadFailure = e;
+                s.unreadUntilMicros = saturatedAdd(now, syncIntervalMicros);
                 LOG.debug(
                         "pool '{}' passes over sender '{}', whose record it cannot read: {}",
                         name,
@@ -497,7 +499,7 @@ public final class SenderPool {
             }
             boolean ejected = now < s.ejectedUntilMicros;
             anyEligibleNotEjected |= !ejected;
-            if (now >= s.notBeforeMicros) {
+            if (free(s, now)) {
                 if (ejected) {
                     found[size - 1 - freeEjected++] = s;
                 } else {
@@ -527,7 +529,12 @@ public final class SenderPool {
 
     /** Eligible, free now and not ejected: a sender the fast draw may take. */
     private static boolean routable(SenderState s, long mask, long now) {
-        return eligible(s, mask) && now >= s.notBeforeMicros && now >= s.ejectedUntilMicros;
+        return eligible(s, mask) && free(s, now) && now >= s.ejectedUntilMicros;
+    }
+
+    /** Not waiting, and not passed over for a record that could not be read. */
+    private static boolean free(SenderState s, long now) {
+        return now >= s.notBeforeMicros && now >= s.unreadUntilMicros;
     }
 
     private static double score(SenderState s, long now) {
@@ -555,7 +562,7 @@ public final class SenderPool {
                 bestWeight = weight;
             }
         }
-        return best != null && now >= best.notBeforeMicros ? best : null;
+        return best != null && free(best, now) ? best : null;
     }
 
     /** Whether a sender that may carry {@code mask} is not ejected at {@code now}: then ejected ones are skipped. */
@@ -573,11 +580,25 @@ public final class SenderPool {
         // sender is ejected, else once its ejection ends. An ejected sender free now must not make the wait zero.
         boolean anyNotEjected = anyEligibleNotEjected(all, mask, now);
         long earliest = Long.MAX_VALUE;
+        // Whether every eligible sender is passed over for a record that could not be read: the storage's failure is
+        // then why nothing can be sent, not busy senders.
+        GuardStorageException unread = null;
+        boolean allUnread = true;
         for (SenderState s : all) {
             if (eligible(s, mask)) {
                 long from = anyNotEjected ? Math.max(now, s.ejectedUntilMicros) : now;
-                earliest = Math.min(earliest, Math.max(from, s.notBeforeMicros));
+                long unreadUntil = s.unreadUntilMicros;
+                GuardStorageException failure = s.unreadFailure;
+                if (now < unreadUntil && failure != null) {
+                    unread = failure;
+                } else {
+                    allUnread = false;
+                }
+                earliest = Math.min(earliest, Math.max(from, Math.max(s.notBeforeMicros, unreadUntil)));
             }
+        }
+        if (unread != null && allUnread) {
+            return new SendDecision.Rejected(SendDecision.Reason.STORAGE_UNAVAILABLE, unread.getMessage());
         }
         if (earliest == Long.MAX_VALUE) {
             boolean none = m.tags().isEmpty();
@@ -1053,6 +1074,8 @@ public final class SenderPool {
             }
             next.sequence = ++s.installs;
             s.view = next;
+            // Read: no longer passed over for a record that could not be read.
+            s.unreadUntilMicros = 0;
             installed(s, old, next, record);
         }
     }

@@ -3,6 +3,7 @@ package dev.guard.route;
 import dev.guard.limit.Gate;
 import dev.guard.limit.Membership;
 import dev.guard.limit.SlidingWindowCounter;
+import dev.guard.spi.GuardStorageException;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
 import java.time.Duration;
@@ -124,6 +125,15 @@ final class SenderState {
      * {@link #forgetWaitsFromOldLimits}, all under the state's monitor, so that no wait ever replaces a later one.
      */
     volatile long notBeforeMicros;
+
+    /**
+     * Until when routing passes this sender over because a read of its record failed ({@link #unreadFailure} says
+     * why); 0 once a read succeeds. Apart from {@link #notBeforeMicros}: the sender is not busy, and a message that
+     * only it could take is told the storage's failure.
+     */
+    volatile long unreadUntilMicros;
+    /** The failure of the last read of the record that failed, while {@link #unreadUntilMicros} is set. */
+    volatile GuardStorageException unreadFailure;
 
     volatile long coolingUntilMicros;
     volatile long ejectedUntilMicros;

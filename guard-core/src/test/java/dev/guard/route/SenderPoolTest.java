@@ -1513,6 +1513,37 @@ class SenderPoolTest {
     }
 
     @Test
+    void aSenderPassedOverForItsRecord_isNotBusy_theStorageFailureStaysTheAnswer() {
+        // bot-a's record does not decode, and bot-a is the pool's only sender: no attempt gets further than the read.
+        SenderPool pool = pool("bot-a");
+        StateKey record = new StateKey("route/default/sender", "bot-a");
+        byte[] good = storage.getRecord(record).orElseThrow().value();
+        storage.putRecord(
+                record,
+                "not a record".getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                storage.getRecord(record).orElseThrow().version());
+        ticker.advance(Duration.ofSeconds(2));
+
+        assertThat(reason(pool.acquire(fresh()))).isEqualTo(SendDecision.Reason.STORAGE_UNAVAILABLE);
+        // Within the interval it is passed over for, the storage's failure is still why nothing can be sent: not a
+        // sender busy for a second, and no pool exhausted.
+        ticker.advance(Duration.ofMillis(100));
+        assertThat(reason(pool.acquire(fresh()))).isEqualTo(SendDecision.Reason.STORAGE_UNAVAILABLE);
+        assertThat(reason(pool.acquire(fresh().pinnedTo("bot-a")))).isEqualTo(SendDecision.Reason.STORAGE_UNAVAILABLE);
+        assertThat(events).noneMatch(e -> e.type() == PoolEvent.Type.POOL_EXHAUSTED);
+
+        // Once a read of its record succeeds, the sender takes messages again at once.
+        storage.putRecord(record, good, storage.getRecord(record).orElseThrow().version());
+        pool.sync();
+        assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-a");
+    }
+
+    private static SendDecision.Reason reason(SendDecision d) {
+        assertThat(d).isInstanceOf(SendDecision.Rejected.class);
+        return ((SendDecision.Rejected) d).reason();
+    }
+
+    @Test
     void aSenderRecordThatTheStorageForgot_isReadAgainFromScratch() {
         SenderPool pool = pool("bot-a", "bot-b");
         pool.setGroupLimits("default", 5, 0);
