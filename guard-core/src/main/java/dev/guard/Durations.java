@@ -16,11 +16,14 @@ final class Durations {
 
     /**
      * The deadline {@code duration} after {@code nowMicros}, {@link Long#MAX_VALUE} (never) when it does not fit. A
-     * clock before 1970 (a negative now) gets its exact deadline too.
+     * clock before 1970 (a negative now) gets its exact deadline too, unless the duration itself does not fit in
+     * microseconds: that one ends after every deadline, whatever the clock.
      */
     static long deadline(long nowMicros, Duration duration) {
         long micros = toMicrosSaturated(duration);
-        return nowMicros > 0 && micros >= Long.MAX_VALUE - nowMicros ? Long.MAX_VALUE : nowMicros + micros;
+        return micros == Long.MAX_VALUE || (nowMicros > 0 && micros >= Long.MAX_VALUE - nowMicros)
+                ? Long.MAX_VALUE
+                : nowMicros + micros;
     }
 
     /** {@code micros} as a duration; {@link Long#MAX_VALUE} means {@link Decision#NEVER}. */

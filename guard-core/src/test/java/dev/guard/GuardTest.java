@@ -252,6 +252,22 @@ class GuardTest {
     }
 
     @Test
+    void blockAndPause_longerThanALongOfMicros_onAClockBefore1970_lastForEver() {
+        // A duration past 2^63 microseconds ends after every deadline a long can hold: never, whatever the clock.
+        Guard<Msg> guard = builder().blocklist().gate("paused", KeyBy.CHAT).build();
+        ticker.set(Instant.parse("1969-12-31T23:00:00Z"));
+        Duration forever = Duration.ofSeconds(Long.MAX_VALUE);
+        guard.blocklist().add(7L, forever);
+        Instant never = Instant.ofEpochSecond(Long.MAX_VALUE / 1_000_000L, Long.MAX_VALUE % 1_000_000L * 1_000L);
+        assertThat(guard.pause("paused", 10L, forever)).isEqualTo(never);
+
+        Decision blocked = guard.check(Msg.of(7, 11, "hi"));
+        assertThat(blocked.retryAfter()).isEqualTo(Decision.NEVER);
+        assertThat(blocked.retryable()).isFalse();
+        assertThat(guard.check(Msg.of(8, 10, "hi")).allowed()).isFalse();
+    }
+
+    @Test
     void check_permanentBlock_isNotRetryableAndCanBeLifted() {
         Guard<Msg> guard = builder().blocklist().build();
         guard.blocklist().add(7L);
