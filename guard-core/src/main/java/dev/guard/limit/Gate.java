@@ -25,7 +25,7 @@ public final class Gate implements LimitSpec {
         if (state == null || nowMicros >= state[0]) {
             return Outcome.admitted(Long.MAX_VALUE);
         }
-        return Outcome.rejected(state[0] - nowMicros);
+        return Outcome.rejected(Checks.until(state[0], nowMicros));
     }
 
     @Override
@@ -47,7 +47,7 @@ public final class Gate implements LimitSpec {
     @Override
     public long ttlMicros(long[] state, long nowMicros) {
         state = Checks.shaped(state, 1);
-        return state == null ? 0 : Math.max(0, state[0] - nowMicros);
+        return state == null || state[0] <= nowMicros ? 0 : Checks.until(state[0], nowMicros);
     }
 
     @Override

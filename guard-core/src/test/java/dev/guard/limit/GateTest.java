@@ -16,6 +16,23 @@ class GateTest {
     }
 
     @Test
+    void aDeadlineThatNeverEnds_readOnAClockBefore1970_neverEnds() {
+        // Long.MAX_VALUE - now overflows for a negative now: the wait was 1 us and the ttl 0 (the state dropped).
+        long before1970 = -3_600_000_000L;
+        long[] forever = {Long.MAX_VALUE};
+        assertThat(gate.evaluate(forever, before1970, 1)).isEqualTo(Outcome.NEVER);
+        assertThat(gate.ttlMicros(forever, before1970)).isEqualTo(Long.MAX_VALUE);
+        assertThat(new Cooldown(java.time.Duration.ofSeconds(1)).evaluate(forever, before1970, 1))
+                .isEqualTo(Outcome.NEVER);
+        assertThat(new Cooldown(java.time.Duration.ofSeconds(1)).ttlMicros(forever, before1970))
+                .isEqualTo(Long.MAX_VALUE);
+        // A deadline that fits is read exactly, before 1970 as after.
+        long[] inAnHour = {before1970 + 3_600_000_000L};
+        assertThat(gate.evaluate(inAnHour, before1970, 1)).isEqualTo(Outcome.rejected(3_600_000_000L));
+        assertThat(gate.ttlMicros(inAnHour, before1970)).isEqualTo(3_600_000_000L);
+    }
+
+    @Test
     void evaluate_noDeadline_admitsWithoutLimit() {
         assertThat(gate.evaluate(null, now(), 1_000)).isEqualTo(Long.MAX_VALUE);
     }
