@@ -93,25 +93,24 @@ public final class TokenBucket implements LimitSpec {
     }
 
     /**
-     * {@code state} unless it counts as absent: written by another limit (of another shape, or updated more than
-     * {@link LimitSpec#MAX_LEAD_MICROS} after now), or full at now. A full bucket is a new one, whatever its last
-     * update: its ttl is 0, and a commit on it starts from now rather than from a last update that a clock ahead of
-     * this one wrote.
+     * {@code state} unless another limit wrote it: of another shape, or updated more than {@link
+     * LimitSpec#MAX_LEAD_MICROS} after now. Such state reads as absent, a full bucket.
      */
-    private long[] live(long[] state, long nowMicros) {
+    private static long[] undated(long[] state, long nowMicros) {
         state = Checks.shaped(state, 2);
-        return state == null || Checks.dated(state[1], nowMicros) || refilled(state, nowMicros) == capacityTicks
-                ? null
-                : state;
+        return state != null && Checks.dated(state[1], nowMicros) ? null : state;
     }
 
     /**
      * The level in ticks at {@code nowMicros}: refilled since the last update, capped at capacity. A level above
      * capacity (another bucket's, with fewer ticks to a token, under the same key) is a full bucket too.
+     *
+     * <p>A full bucket is a new one, whatever its last update: its ttl is 0, and a commit on it starts from now rather
+     * than from a last update that a clock ahead of this one wrote.
      */
     public long level(long[] state, long nowMicros) {
-        state = Checks.shaped(state, 2);
-        return state == null || Checks.dated(state[1], nowMicros) ? capacityTicks : refilled(state, nowMicros);
+        state = undated(state, nowMicros);
+        return state == null ? capacityTicks : refilled(state, nowMicros);
     }
 
     /** The level of a state of this shape at {@code nowMicros}, at most capacity. */
@@ -129,7 +128,7 @@ public final class TokenBucket implements LimitSpec {
 
     @Override
     public long evaluate(long[] state, long nowMicros, long permits) {
-        state = live(state, nowMicros);
+        state = undated(state, nowMicros);
         Checks.permits(permits);
         if (permits > capacity) {
             return Outcome.NEVER;
@@ -140,33 +139,35 @@ public final class TokenBucket implements LimitSpec {
         if (level >= need) {
             return Outcome.admitted((level - need) / perToken);
         }
-        // A clock that went backwards leaves lastMicros ahead of now, and refill resumes only from there.
+        // A clock that went backwards leaves lastMicros ahead of now, and refill resumes only from there (a bucket
+        // that is not full, as one that rejects is not).
         long ahead = state == null ? 0 : Math.max(0, state[1] - nowMicros);
         return Outcome.rejected(ahead + ceilDiv(need - level, ticksPerMicro));
     }
 
     @Override
     public long[] commit(long[] state, long nowMicros, long permits) {
-        state = live(state, nowMicros);
-        long level = (state == null ? capacityTicks : refilled(state, nowMicros)) - permits * ticksPerToken;
-        long last = state == null ? nowMicros : Math.max(state[1], nowMicros);
-        if (state == null) {
-            return new long[] {level, last};
+        state = undated(state, nowMicros);
+        long level = state == null ? capacityTicks : refilled(state, nowMicros);
+        long left = level - permits * ticksPerToken;
+        if (level == capacityTicks) {
+            // Absent or full: a new bucket, starting now.
+            return new long[] {left, nowMicros};
         }
-        state[0] = level;
-        state[1] = last;
+        state[0] = left;
+        state[1] = Math.max(state[1], nowMicros);
         return state;
     }
 
     @Override
     public long ttlMicros(long[] state, long nowMicros) {
-        state = live(state, nowMicros);
-        if (state == null) {
+        state = undated(state, nowMicros);
+        long level = state == null ? capacityTicks : refilled(state, nowMicros);
+        if (level == capacityTicks) {
             return 0;
         }
-        long missing = capacityTicks - refilled(state, nowMicros);
         // A clock that went backwards leaves lastMicros ahead of now: keep the state until then too.
-        return Math.max(0, state[1] - nowMicros) + ceilDiv(missing, ticksPerMicro);
+        return Math.max(0, state[1] - nowMicros) + ceilDiv(capacityTicks - level, ticksPerMicro);
     }
 
     @Override
