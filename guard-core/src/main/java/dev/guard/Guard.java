@@ -654,7 +654,7 @@ public final class Guard<M> {
     private void finish(M message, Decision decision, Steps steps, long now, long start) {
         rejected(message, decision);
         StateKey noticeKey = noticeKey(message, decision, steps);
-        if (noticeOnFallback(decision, noticeKey, now)) {
+        if (noticeGoesToFallback(decision, noticeKey, now)) {
             noticeOnFallback(message, decision, noticeKey, now);
         } else if (noticeKey != null) {
             boolean send;
@@ -683,7 +683,7 @@ public final class Guard<M> {
     private CompletionStage<Decision> finishAsync(M message, Decision decision, Steps steps, long now, long start) {
         rejected(message, decision);
         StateKey noticeKey = noticeKey(message, decision, steps);
-        boolean onFallback = noticeOnFallback(decision, noticeKey, now);
+        boolean onFallback = noticeGoesToFallback(decision, noticeKey, now);
         if (onFallback) {
             noticeOnFallback(message, decision, noticeKey, now);
         }
@@ -716,7 +716,7 @@ public final class Guard<M> {
      * the rejection, or the breaker refuses the storage (asked once per notice: a half-open breaker lets one call
      * through).
      */
-    private boolean noticeOnFallback(Decision decision, StateKey noticeKey, long now) {
+    private boolean noticeGoesToFallback(Decision decision, StateKey noticeKey, long now) {
         return noticeKey != null && (decision.degraded() || !plan.breaker.allows(now));
     }
 

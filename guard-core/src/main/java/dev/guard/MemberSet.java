@@ -8,8 +8,9 @@ import java.util.function.Function;
 /**
  * A set of ids kept in the guard's storage: the blocklist, the registered users, or the set of a membership filter
  * ({@link Guard#members}, whose ids may be chats' or a custom key's; the parameters below say user for short).
- * Changes are visible at once to every guard (every process) that shares the storage. Each call is one storage round trip and throws {@link
- * dev.guard.spi.GuardStorageException} when the storage fails: these are administration calls, not the message path.
+ * Changes are visible at once to every guard (every process) that shares the storage. Each call is one storage round
+ * trip and throws {@link dev.guard.spi.GuardStorageException} when the storage fails: these are administration calls,
+ * not the message path.
  */
 public final class MemberSet {
     private final Storage storage;

@@ -391,7 +391,7 @@ final class SenderState {
      * the sender is set active again), as the reports of the other messages it had in flight are the same block.
      */
     synchronized boolean blocked(int hourOfWeek, long nowMicros) {
-        if (fadedAtMicros == Long.MAX_VALUE) {
+        if (blockHeld()) {
             return false;
         }
         fade(nowMicros);
@@ -403,6 +403,11 @@ final class SenderState {
         pressure = Double.POSITIVE_INFINITY;
         score = 1e-9;
         return true;
+    }
+
+    /** Whether a block reported here holds the marks (risk one, unfaded) until the sender is set active again. */
+    private boolean blockHeld() {
+        return fadedAtMicros == Long.MAX_VALUE;
     }
 
     /**
@@ -469,7 +474,7 @@ final class SenderState {
         // Weights: a block is the strongest warning, pushback next; a failure rate rising faster than its long-run
         // average is a trend that tends to come before a block. A heuristic, documented as such.
         // Linear in the averages, so fading them all by w fades the exponent by w.
-        if (fadedAtMicros == Long.MAX_VALUE) {
+        if (blockHeld()) {
             // A block reported here holds the risk at one until the sender is set active again: the reports of the
             // messages it had in flight (delivered, failed, pushed back) are no sign that the block is over.
             return;
