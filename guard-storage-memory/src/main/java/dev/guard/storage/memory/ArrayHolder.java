@@ -1,7 +1,9 @@
 package dev.guard.storage.memory;
 
+import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
+import dev.guard.limit.SlidingWindowLog;
 
 /**
  * State in the reference's own form, a {@code long[]} and its expiry, changed only by its owner through the reference
@@ -90,7 +92,14 @@ final class ArrayHolder extends Holder {
             recordDropped = true;
         }
         // Exactly ReferenceStorage's store(): a state whose ttl is over is absent.
-        long[] next = spec.commit(live(nowMicros), nowMicros, permits);
+        long[] live = live(nowMicros);
+        if (live == null && state != null && spec == writer && logOfTimes(spec)) {
+            // The spec's own log, all of it expired: its commit finds no live entry in it, as in no state, and
+            // writes the new log into the same array when the length fits (a user who writes less often than the
+            // window: one new array per message otherwise).
+            live = state;
+        }
+        long[] next = spec.commit(live, nowMicros, permits);
         // Reference fields are written only when they change: mostly they do not (the same spec, a state changed in
         // place), and a store into a long-lived holder costs the collector's write barrier.
         if (writer != spec) {
@@ -107,6 +116,14 @@ final class ArrayHolder extends Holder {
             expiresAt = ttl == Long.MAX_VALUE ? Long.MAX_VALUE : nowMicros + ttl;
         }
         return 0;
+    }
+
+    /**
+     * Whether {@code spec} keeps a log ordered by time whose commit reads the entries that left its window as gone
+     * (sliding log, duplicate window): on a state of its own whose ttl is over it commits as on no state.
+     */
+    private static boolean logOfTimes(LimitSpec spec) {
+        return spec instanceof DuplicateWindow || spec instanceof SlidingWindowLog;
     }
 
     @Override
