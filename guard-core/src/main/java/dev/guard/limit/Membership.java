@@ -48,7 +48,7 @@ public final class Membership implements LimitSpec {
         if (required) {
             return Outcome.NEVER;
         }
-        return state[0] == Long.MAX_VALUE ? Outcome.NEVER : Outcome.rejected(state[0] - nowMicros);
+        return state[0] == Long.MAX_VALUE ? Outcome.NEVER : Outcome.rejected(Checks.until(state[0], nowMicros));
     }
 
     @Override
@@ -68,7 +68,10 @@ public final class Membership implements LimitSpec {
         if (state == null) {
             return 0;
         }
-        return state[0] == Long.MAX_VALUE ? Long.MAX_VALUE : Math.max(0, state[0] - nowMicros);
+        if (state[0] == Long.MAX_VALUE) {
+            return Long.MAX_VALUE;
+        }
+        return state[0] <= nowMicros ? 0 : Checks.until(state[0], nowMicros);
     }
 
     @Override

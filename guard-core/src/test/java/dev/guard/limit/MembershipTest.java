@@ -34,6 +34,21 @@ class MembershipTest {
     }
 
     @Test
+    void mustBeAbsent_aMembershipEndingPastLongMaxPlusNow_readOnAClockBefore1970_isNeverAdmitted() {
+        // expiry - now overflows for a negative now: the wait was 1 us and the ttl 0. It saturates, as a gate's does.
+        long before1970 = -3_600_000_000L;
+        long[] far = Membership.member(Long.MAX_VALUE - 1);
+        assertThat(Membership.MUST_BE_ABSENT.evaluate(far, before1970, 1)).isEqualTo(Outcome.NEVER);
+        assertThat(Membership.MUST_BE_ABSENT.ttlMicros(far, before1970)).isEqualTo(Long.MAX_VALUE);
+        // An expiry that fits is read exactly, before 1970 as after.
+        long[] inAnHour = Membership.member(before1970 + 3_600_000_000L);
+        assertThat(Membership.MUST_BE_ABSENT.evaluate(inAnHour, before1970, 1))
+                .isEqualTo(Outcome.rejected(3_600_000_000L));
+        assertThat(Membership.MUST_BE_ABSENT.ttlMicros(inAnHour, before1970)).isEqualTo(3_600_000_000L);
+        assertThat(Membership.MUST_BE_ABSENT.ttlMicros(inAnHour, 0)).isZero();
+    }
+
+    @Test
     void mustBeAbsent_memberForGood_isNeverAdmitted() {
         assertThat(Membership.MUST_BE_ABSENT.evaluate(forever, t0, 1)).isEqualTo(Outcome.NEVER);
     }
