@@ -321,7 +321,9 @@ BEGIN
                         ttl := greatest(0, p1);
                     END IF;
                 ELSE
-                    o := -greatest(1, st[1] - p_now) - 1;
+                    -- The wait until st[1] saturates at forever (never), as Checks.until does: for a clock before 1970
+                    -- a deadline past forever + now (one that never ends) is further away than a bigint holds.
+                    o := -greatest(1, least(st[1], forever + least(p_now, 0)) - p_now) - 1;
                 END IF;
             ELSIF sk = 7 OR sk = 8 THEN
                 IF (st IS NOT NULL AND p_now < st[1]) = (sk = 8) THEN
@@ -329,7 +331,7 @@ BEGIN
                 ELSIF sk = 8 OR st[1] = forever THEN
                     o := never;
                 ELSE
-                    o := -greatest(1, st[1] - p_now) - 1;
+                    o := -greatest(1, least(st[1], forever + least(p_now, 0)) - p_now) - 1;
                 END IF;
             ELSIF sk = 9 THEN
                 -- Pairs [item, admitted at], oldest first: the item is rejected while a live pair holds it.

@@ -24,4 +24,9 @@ class RedisClusterContractTest extends StorageContractTest {
     protected boolean knowsWhichLimitWroteAState() {
         return false;
     }
+
+    @Override
+    protected boolean acceptsClocksBefore1970() {
+        return false;
+    }
 }

@@ -25,4 +25,9 @@ class RedisScriptsContractTest extends StorageContractTest {
     protected boolean knowsWhichLimitWroteAState() {
         return false;
     }
+
+    @Override
+    protected boolean acceptsClocksBefore1970() {
+        return false;
+    }
 }

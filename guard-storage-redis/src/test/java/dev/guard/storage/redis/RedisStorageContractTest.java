@@ -21,4 +21,9 @@ class RedisStorageContractTest extends StorageContractTest {
     protected boolean knowsWhichLimitWroteAState() {
         return false;
     }
+
+    @Override
+    protected boolean acceptsClocksBefore1970() {
+        return false;
+    }
 }

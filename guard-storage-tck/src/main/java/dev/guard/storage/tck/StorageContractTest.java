@@ -75,6 +75,9 @@ public abstract class StorageContractTest {
 
     private static final long SECOND = 1_000_000L;
 
+    /** An hour before 1970: a clock a test may start at, whose microseconds are negative. */
+    private static final long BEFORE_1970 = -3_600 * SECOND;
+
     private final OpenedStorages opened = new OpenedStorages();
     private final String prefix = "tck-" + UUID.randomUUID() + "/";
 
@@ -129,6 +132,15 @@ public abstract class StorageContractTest {
      * then changes a key's limit only where those cannot show.
      */
     protected boolean knowsWhichLimitWroteAState() {
+        return true;
+    }
+
+    /**
+     * Whether the backend accepts a clock before 1970 (a negative {@code nowMicros}). Redis does not: it refuses such a
+     * time with an {@link IllegalArgumentException} that names it, which the tests of clocks before 1970 then assert
+     * instead of the decisions.
+     */
+    protected boolean acceptsClocksBefore1970() {
         return true;
     }
 
@@ -831,6 +843,129 @@ public abstract class StorageContractTest {
         assertThat(acquire(gate, cooldown, 0)).isEqualTo(Outcome.rejected(Long.MAX_VALUE - now()));
         assertThat(evaluate(new Step(gate, cooldown, 1)).outcome(0))
                 .isEqualTo(Outcome.rejected(Long.MAX_VALUE - now()));
+    }
+
+    @Test
+    void deadlinesThatNeverEnd_readOnAClockBefore1970_neverEnd() {
+        // The wait until a deadline past Long.MAX_VALUE + now does not fit a long for a negative now: it saturates at
+        // Long.MAX_VALUE, never, as the reference answers.
+        at(BEFORE_1970);
+        StateKey gate = key("gate");
+        StateKey member = key("blocklist");
+        StateKey farGate = key("gate");
+        StateKey farMember = key("blocklist");
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(1));
+        if (!acceptsClocksBefore1970()) {
+            assertRefusesTheClock(() -> storage.raiseGate(gate, Long.MAX_VALUE, now()));
+            assertRefusesTheClock(() -> storage.addMember(member, Long.MAX_VALUE, now()));
+            assertRefusesTheClock(() -> acquire(gate, Gate.INSTANCE, 1));
+            return;
+        }
+        assertThat(storage.raiseGate(gate, Long.MAX_VALUE, now())).isEqualTo(Long.MAX_VALUE);
+        storage.addMember(member, Long.MAX_VALUE, now());
+        storage.raiseGate(farGate, Long.MAX_VALUE - 1, now());
+        storage.addMember(farMember, Long.MAX_VALUE - 1, now());
+
+        for (StateKey k : List.of(gate, member, farGate, farMember)) {
+            assertThat(acquire(k, Gate.INSTANCE, 1)).as("gate at %s", k).isEqualTo(Outcome.NEVER);
+            assertThat(acquire(k, cooldown, 1)).as("cooldown at %s", k).isEqualTo(Outcome.NEVER);
+            assertThat(look(k, cooldown)).as("cooldown looking at %s", k).isEqualTo(Outcome.NEVER);
+            assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1))
+                    .as("blocklist at %s", k)
+                    .isEqualTo(Outcome.NEVER);
+            assertThat(acquire(k, Membership.MUST_BE_PRESENT, 1))
+                    .as("registration at %s", k)
+                    .isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+            assertThat(storage.isMember(k, now())).as("member at %s", k).isTrue();
+        }
+        // In a batch, whose other steps then consume nothing; by every path.
+        StateKey bucketKey = key("bucket");
+        TokenBucket bucket = new TokenBucket(1, 1, Duration.ofHours(1));
+        assertThat(evaluate(new Step(bucketKey, bucket, 1), new Step(gate, Gate.INSTANCE, 1)))
+                .isEqualTo(BatchResult.of(Outcome.admitted(0), Outcome.NEVER));
+        assertThat(storage.evaluateAsync(Batch.of(new Step(farGate, cooldown, 1)), now())
+                        .toCompletableFuture()
+                        .join())
+                .isEqualTo(BatchResult.of(Outcome.NEVER));
+        BatchBuffer buffer = new BatchBuffer(2);
+        buffer.add(new Step(bucketKey, bucket, 1));
+        buffer.add(new Step(member, cooldown, 1));
+        assertThat(storage.evaluateInPlace(buffer, now())).isFalse();
+        assertThat(buffer.outcome(1)).isEqualTo(Outcome.NEVER);
+        assertThat(acquire(bucketKey, bucket, 1)).isEqualTo(Outcome.admitted(0));
+
+        // Still in force two hours later, after 1970.
+        ticker.advance(Duration.ofHours(2));
+        for (StateKey k : List.of(gate, member)) {
+            assertThat(acquire(k, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(Long.MAX_VALUE - now()));
+            assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.NEVER);
+        }
+    }
+
+    @Test
+    void deadlinesThatFit_readOnAClockBefore1970_endExactlyThen() {
+        // The wait across 1970 is exact: it saturates only where it does not fit.
+        at(BEFORE_1970);
+        StateKey gate = key("gate");
+        StateKey member = key("blocklist");
+        if (!acceptsClocksBefore1970()) {
+            assertRefusesTheClock(() -> storage.raiseGate(gate, 2 * SECOND, now()));
+            assertRefusesTheClock(() -> storage.isMember(member, now()));
+            return;
+        }
+        long hour = -BEFORE_1970;
+        assertThat(storage.raiseGate(gate, 2 * hour, now())).isEqualTo(2 * hour);
+        storage.addMember(member, hour, now());
+        assertThat(acquire(gate, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(3 * hour));
+        assertThat(acquire(member, Membership.MUST_BE_ABSENT, 1)).isEqualTo(Outcome.rejected(2 * hour));
+        assertThat(acquire(member, new Cooldown(Duration.ofSeconds(1)), 1)).isEqualTo(Outcome.rejected(2 * hour));
+        at(hour - 1);
+        assertThat(storage.isMember(member, now())).isTrue();
+        at(hour);
+        assertThat(storage.isMember(member, now())).isFalse();
+        assertThat(acquire(gate, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(hour));
+        at(2 * hour);
+        assertThat(acquire(gate, Gate.INSTANCE, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+    }
+
+    @Test
+    void everyKind_onAClockBefore1970_isDecidedAsTheReference() {
+        // Windows aligned to the epoch, buckets and logs whose times are negative, their ttls, a cooldown's deadline.
+        LimitSpec[] specs = {
+            new TokenBucket(3, 1, Duration.ofSeconds(1)),
+            new FixedWindow(2, Duration.ofSeconds(7)),
+            new SlidingWindowLog(2, Duration.ofSeconds(5)),
+            new SlidingWindowCounter(3, Duration.ofSeconds(6), 3),
+            new Cooldown(Duration.ofSeconds(2)),
+            new DuplicateWindow(Duration.ofSeconds(3), 2),
+        };
+        at(-20 * SECOND);
+        if (!acceptsClocksBefore1970()) {
+            assertRefusesTheClock(() -> acquire(key("bucket"), specs[0], 1));
+            return;
+        }
+        ReferenceStorage reference = ReferenceStorage.create();
+        List<StateKey> keys = new ArrayList<>();
+        for (LimitSpec spec : specs) {
+            keys.add(key(spec.kind()));
+        }
+        // Across 1970, in steps of 0.7 s: window edges and expiries on both sides of it.
+        for (int call = 0; now() < 20 * SECOND; call++) {
+            for (int i = 0; i < specs.length; i++) {
+                // A duplicate window's permits are the item: three items that come back.
+                long permits = specs[i] instanceof DuplicateWindow ? call % 3 : 1;
+                assertThat(acquire(keys.get(i), specs[i], permits))
+                        .as("%s at %d", specs[i], now())
+                        .isEqualTo(reference.acquire(keys.get(i), specs[i], permits, now()));
+            }
+            ticker.advance(Duration.ofMillis(700));
+        }
+    }
+
+    private void assertRefusesTheClock(ThrowingCallable call) {
+        assertThatThrownBy(call)
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining(Long.toString(now()));
     }
 
     @Test
