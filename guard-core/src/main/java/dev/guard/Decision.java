@@ -13,7 +13,9 @@ import java.util.Objects;
  * @param reason why
  * @param retryAfter when the same message could pass if nothing else happens: {@link Duration#ZERO} when allowed,
  *     {@link #NEVER} when waiting does not help (blocked for good, unregistered, custom, a missing key); for a
- *     blocklist entry with an expiry, the time until it expires
+ *     blocklist entry with an expiry, the time until it expires; for a storage failure under {@link
+ *     FailurePolicy#failClosed()}, the time until the breaker lets a call try the storage again (zero while it is
+ *     closed)
  * @param remaining the fewest permits left across the quota filters (buckets, windows, throttles) after this message
  *     when allowed, {@link Long#MAX_VALUE} when no quota applied, 0 when rejected
  * @param degraded whether the decision was made without the configured storage (a fallback storage, or the

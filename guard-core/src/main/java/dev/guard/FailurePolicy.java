@@ -10,7 +10,7 @@ import java.util.Objects;
  *
  * <ul>
  *   <li>{@link #failOpen()}: allow (the default: a rate limiter that is down should not take the bot down);
- *   <li>{@link #failClosed()}: reject;
+ *   <li>{@link #failClosed()}: reject, retryable once the breaker lets a call try the storage again;
  *   <li>{@link #fallbackTo(Storage)}: decide on a local storage (typically a {@code MemoryStorage}), so limits
  *       still hold per process while the shared storage is away.
  * </ul>
@@ -38,7 +38,12 @@ public final class FailurePolicy {
         return OPEN;
     }
 
-    /** Reject messages while the storage is unavailable. */
+    /**
+     * Reject messages while the storage is unavailable. A rejection's {@link Decision#retryAfter()} is the time, on the
+     * guard's clock, until its breaker next lets a call try the storage: what is left of the breaker's pause while it
+     * is open, zero while it is closed (the next message tries the storage), {@link Decision#NEVER} when the pause
+     * never ends.
+     */
     public static FailurePolicy failClosed() {
         return CLOSED;
     }

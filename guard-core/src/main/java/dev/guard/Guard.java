@@ -576,7 +576,9 @@ public final class Guard<M> {
     private Decision degrade(Steps steps, long now) {
         FailurePolicy policy = plan.failurePolicy;
         if (policy.kind() == FailurePolicy.Kind.CLOSED) {
-            return new Decision(false, STORAGE_FILTER, Reason.STORAGE_UNAVAILABLE, plan.breakerOpen, 0, true);
+            // Retry when the breaker next lets a call try the storage: what is left of its pause, 0 while it is closed.
+            Duration retryAfter = retryAfter(plan.breaker.waitMicros(now), now);
+            return new Decision(false, STORAGE_FILTER, Reason.STORAGE_UNAVAILABLE, retryAfter, 0, true);
         }
         if (policy.kind() == FailurePolicy.Kind.FALLBACK) {
             try {
@@ -879,7 +881,6 @@ public final class Guard<M> {
         final Notice<M> notice;
         final FailurePolicy failurePolicy;
         final Breaker breaker;
-        final Duration breakerOpen;
 
         @SuppressWarnings({"unchecked", "rawtypes"}) // generic arrays, filled only with elements of the right type
         Plan(Builder<M> b) {
@@ -895,7 +896,6 @@ public final class Guard<M> {
             listeners = b.listeners.toArray(new GuardListener[0]);
             notice = b.notice;
             failurePolicy = b.failurePolicy;
-            breakerOpen = b.breakerOpen;
             breaker = new Breaker(b.breakerFailures, Durations.toMicrosSaturated(b.breakerOpen));
         }
 

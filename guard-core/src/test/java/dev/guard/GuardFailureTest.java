@@ -181,7 +181,73 @@ class GuardFailureTest {
 
         assertThat(decision.allowed()).isFalse();
         assertThat(decision.reason()).isEqualTo(Reason.STORAGE_UNAVAILABLE);
-        assertThat(decision.retryAfter()).isEqualTo(Duration.ofSeconds(10));
+        assertThat(decision.degraded()).isTrue();
+    }
+
+    @Test
+    void failClosed_whileTheBreakerIsOpen_retryAfterIsWhatIsLeftOfItsPause() {
+        // breaker(3, 10 s): the third failure in a row opens it until 10 s after that failure's decision began.
+        Guard<Msg> guard =
+                builder().onStorageFailure(FailurePolicy.failClosed()).build();
+        storage.down = true;
+        guard.check(new Msg(1, "a"));
+        guard.check(new Msg(2, "a"));
+        assertThat(guard.check(new Msg(3, "a")).retryAfter()).isEqualTo(Duration.ofSeconds(10));
+
+        // Open: what is left of the pause, not the whole pause again.
+        ticker.advanceMicros(4_000_001);
+        Decision open = guard.check(new Msg(4, "a"));
+        assertThat(open.rejected()).isTrue();
+        assertThat(open.retryAfter()).isEqualTo(Duration.ofSeconds(6).minusNanos(1_000));
+        assertThat(open.retryAfterSeconds()).isEqualTo(6);
+        assertThat(guard.checkAsync(new Msg(5, "a"))
+                        .toCompletableFuture()
+                        .join()
+                        .retryAfter())
+                .isEqualTo(Duration.ofSeconds(6).minusNanos(1_000));
+        ticker.advanceMicros(5_999_998);
+        assertThat(guard.check(new Msg(6, "a")).retryAfter()).isEqualTo(Duration.ofNanos(1_000));
+        assertThat(storage.calls).hasValue(3);
+
+        // Due: the probe goes out, fails, and opens the breaker for another whole pause from then.
+        ticker.advanceMicros(1);
+        assertThat(guard.check(new Msg(7, "a")).retryAfter()).isEqualTo(Duration.ofSeconds(10));
+        assertThat(storage.calls).hasValue(4);
+    }
+
+    @Test
+    void failClosed_whileTheBreakerIsClosed_retryAfterIsZero_theNextMessageTriesTheStorage() {
+        Guard<Msg> guard =
+                builder().onStorageFailure(FailurePolicy.failClosed()).build();
+        storage.down = true;
+
+        Decision first = guard.check(new Msg(1, "a"));
+        Decision second =
+                guard.checkAsync(new Msg(2, "a")).toCompletableFuture().join();
+
+        assertThat(first.rejected()).isTrue();
+        assertThat(first.retryAfter()).isEqualTo(Duration.ZERO);
+        assertThat(first.retryable()).isTrue();
+        assertThat(second.retryAfter()).isEqualTo(Duration.ZERO);
+        assertThat(storage.calls).hasValue(2);
+    }
+
+    @Test
+    void failClosed_aBreakerOpenForEver_rejectsWithNever() {
+        Guard<Msg> guard = builder()
+                .breaker(1, Duration.ofSeconds(Long.MAX_VALUE))
+                .onStorageFailure(FailurePolicy.failClosed())
+                .build();
+        storage.down = true;
+
+        Decision first = guard.check(new Msg(1, "a"));
+        ticker.advance(Duration.ofDays(365));
+        Decision later = guard.check(new Msg(1, "b"));
+
+        assertThat(first.retryAfter()).isEqualTo(Decision.NEVER);
+        assertThat(later.retryAfter()).isEqualTo(Decision.NEVER);
+        assertThat(later.retryable()).isFalse();
+        assertThat(storage.calls).hasValue(1);
     }
 
     @Test

@@ -96,4 +96,19 @@ public final class Breaker {
         long until = openUntil.get();
         return until != 0 && nowMicros < until && !wentBack(until, nowMicros);
     }
+
+    /**
+     * The wait from {@code nowMicros} until the breaker next lets a call try the storage: 0 when it would let one
+     * through now (closed, or its probe is due), {@link Long#MAX_VALUE} when the wait does not fit a long (a breaker
+     * open until the end of time, read on a clock before 1970). Changes nothing: a probe is let through only by
+     * {@link #allows}.
+     */
+    public long waitMicros(long nowMicros) {
+        long until = openUntil.get();
+        if (until == 0 || nowMicros >= until || wentBack(until, nowMicros)) {
+            return 0;
+        }
+        long wait = until - nowMicros;
+        return wait < 0 ? Long.MAX_VALUE : wait;
+    }
 }

@@ -44,6 +44,34 @@ class BreakerTest {
     }
 
     @Test
+    void waitMicros_isTheTimeUntilTheNextCallMayTryTheStorage() {
+        Breaker breaker = new Breaker(2, 1_000);
+        breaker.failure(NOW);
+        assertThat(breaker.waitMicros(NOW)).as("closed").isZero();
+
+        breaker.failure(NOW);
+        assertThat(breaker.waitMicros(NOW)).isEqualTo(1_000);
+        assertThat(breaker.waitMicros(NOW + 400)).isEqualTo(600);
+        assertThat(breaker.waitMicros(NOW + 999)).isEqualTo(1);
+        assertThat(breaker.waitMicros(NOW + 1_000)).as("the probe is due").isZero();
+        assertThat(breaker.waitMicros(NOW - 2_001))
+                .as("a clock set back past the pause")
+                .isZero();
+        assertThat(breaker.waitMicros(NOW - 500)).as("a clock a little behind").isEqualTo(1_500);
+        // Asking lets no probe through.
+        assertThat(breaker.allows(NOW + 1_000)).as("the probe").isTrue();
+        assertThat(breaker.waitMicros(NOW + 1_000)).as("the probe under way").isEqualTo(1_000);
+    }
+
+    @Test
+    void waitMicros_ofABreakerOpenUntilTheEndOfTime_readOnAClockBefore1970_saturates() {
+        Breaker breaker = new Breaker(1, Long.MAX_VALUE);
+        breaker.failure(NOW);
+        assertThat(breaker.waitMicros(NOW)).isEqualTo(Long.MAX_VALUE - NOW);
+        assertThat(breaker.waitMicros(-3_600_000_000L)).isEqualTo(Long.MAX_VALUE);
+    }
+
+    @Test
     void aFailureReportedLate_byACallThatBeganBeforeTheProbe_letsNoSecondProbeThrough() {
         Breaker breaker = new Breaker(1, 1_000);
         // Two calls go out while the breaker is closed; the first fails and opens it.
