@@ -76,13 +76,15 @@ public interface Storage extends AutoCloseable {
     }
 
     /**
-     * Raises the {@link dev.guard.limit.Gate} at {@code key} to {@code untilMicros}, merging by maximum with a
+     * Raises the {@link dev.guard.limit.Gate} at {@code key} to {@code untilMicros}, merging by maximum with the gate's
      * deadline in force (one after {@code nowMicros}), and returns the deadline now in force: {@code untilMicros}
-     * itself when it is the later one or the gate was open. The state expires at that deadline.
+     * itself when it is the later one or the gate was open. The state expires at that deadline. Another limit's state
+     * at the key (a cooldown's deadline or a membership, where a deploy changed the filter's kind) merges with nothing:
+     * the gate replaces it.
      *
      * <p>{@code nowMicros} is the caller's time, used to turn the deadline into an expiry (a backend that expires keys
      * in relative time needs it); the deadline itself stays absolute. A deadline at or before {@code nowMicros} changes
-     * nothing observable: a gate in force stays as it was, and an open gate stays open.
+     * nothing observable at a gate: a gate in force stays as it was, and an open gate stays open.
      *
      * @throws GuardStorageException if the backend fails
      */

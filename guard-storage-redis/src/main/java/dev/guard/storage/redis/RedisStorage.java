@@ -356,9 +356,12 @@ public final class RedisStorage implements Storage {
      * Builder#serverTime(boolean)}), plus the {@link Builder#expiryMargin margin}; a deadline past 2<sup>53</sup>
      * microseconds (the year 2255) means never. One round trip.
      *
-     * <p>The stored text does not say which limit wrote it: a deadline in force of another kind at the key (a
-     * cooldown's, a membership's, where a deploy changed the filter's kind) merges by maximum like a gate's, where the
-     * reference and the other backends merge only with a gate's (see {@link LimitSpec}).
+     * <p>Only a gate's deadline in force merges, as on every backend: the stored text of a deadline carries a mark of
+     * the kind that wrote it, and a cooldown's or a membership's at the key (where a deploy changed the filter's kind)
+     * is replaced. One number without a mark merges too, where the other backends would not merge: a deadline that a
+     * version before the mark wrote, for a gate or for those kinds alike, merges as it did then, so that an upgrade
+     * never ends a gate early; and a sliding log's one timestamp merges when it lies after both {@code nowMicros} and
+     * {@code untilMicros} (a caller whose clock is behind the log's).
      *
      * @throws IllegalArgumentException if {@code nowMicros} is not between 0 and 2<sup>53</sup>
      */

@@ -63,6 +63,16 @@
  * memberships carry absolute deadlines; their expiry is the deadline minus the {@code nowMicros} the caller passes with
  * it (Redis' {@code TIME} with server time), plus the margin.
  *
+ * <p>The text of a deadline, a gate's, a cooldown's or a membership's, is one number with a mark of its kind: {@code
+ * +} before a gate's ({@code +1767225600000000}, {@code +inf} for never), {@code .} after a cooldown's or a
+ * membership's ({@code 1767225600000000.}, {@code inf}). So a gate raised over a cooldown's or a membership's deadline
+ * replaces it, as on the other backends. Versions
+ * before the mark wrote the bare number; Lua's {@code tonumber} reads each marked text as that number (through the C
+ * library's {@code strtod} for {@code inf}), so their code reads these texts as it read its own, and processes of both
+ * versions can share a Redis during an upgrade. A bare number that they left is read as they read it, and a gate
+ * raised over it merges with it whatever kind wrote it (see {@link
+ * dev.guard.storage.redis.RedisStorage#raiseGate}).
+ *
  * <h2>Cluster</h2>
  *
  * <p>One function call may only touch keys of one slot, so the hash tag is chosen on purpose: the subject. All state of one user

@@ -1,6 +1,6 @@
 
--- Raises a gate, merging by maximum with the deadline in force (one that has not passed), and answers the deadline
--- in force.
+-- Raises a gate, merging by maximum with the gate's deadline in force (one that has not passed), and answers the
+-- deadline in force.
 -- keys[1]: the gate. args[1]: the deadline in micros, 'max' for never. args[2]: now in micros for the expiry, ''
 -- for the server's TIME. args[3]: the expiry margin in milliseconds.
 local function gate(keys, args)
@@ -10,11 +10,17 @@ local function gate(keys, args)
     target = tonumber(args[1])
   end
   local raw = call('GET', keys[1])
-  local s = decode(raw)
   local now = clock(args[2])
+  -- A cooldown's or a membership's deadline (marked '.') is replaced, as is any other limit's state: only a gate's
+  -- merges. So does one number without a mark, which an earlier version wrote for a gate as for those kinds and
+  -- merged: a gate raised after an upgrade never ends earlier than it did before (a sliding log's one timestamp has no
+  -- mark either, and merges when it lies after both now and the deadline raised: a caller's clock behind the log's).
   -- A deadline that has passed is in force no more: it merges with nothing (the key outlives it by the margin).
-  if s and #s == 1 and s[1] > target and s[1] > now then
-    target = s[1]
+  if raw and mark(raw) ~= '.' then
+    local s = decode(raw)
+    if #s == 1 and s[1] > target and s[1] > now then
+      target = s[1]
+    end
   end
   put(keys[1], 'g', { target }, now, raw, 0, 0, 0)
   if target == INF then

@@ -4,10 +4,12 @@
 --
 -- Lua numbers are IEEE-754 doubles. Every value here is an integer below 2^53 in magnitude, where doubles are
 -- exact, and every division goes through fdiv, which corrects the off-by-one of a rounded quotient.
--- A state is a list of numbers stored as decimal text separated by spaces, "max" standing for Long.MAX_VALUE.
+-- A state is a list of numbers stored as decimal text separated by spaces, "max" standing for Long.MAX_VALUE; the one
+-- number of a gate, a cooldown or a set membership carries a mark of its kind (see mark).
 
-local tonumber, floor, max, find, sub, match, format, concat, unpack =
-  tonumber, math.floor, math.max, string.find, string.sub, string.match, string.format, table.concat, unpack
+local tonumber, floor, max, byte, find, sub, match, format, concat, unpack =
+  tonumber, math.floor, math.max, string.byte, string.find, string.sub, string.match, string.format, table.concat,
+  unpack
 local call = redis.call
 
 local EXACT = 9007199254740992 -- 2^53
@@ -60,11 +62,12 @@ local function decode(raw)
     local space = find(raw, ' ', from, true)
     local word = sub(raw, from, (space or 0) - 1)
     n = n + 1
-    if word == 'max' then
-      s[n] = INF
-    else
-      s[n] = tonumber(word)
+    -- tonumber reads a deadline's mark too ("+5", "5.", and "inf" and "+inf" through the C library's strtod).
+    local v = tonumber(word)
+    if not v and (word == 'max' or word == 'inf' or word == '+inf') then
+      v = INF
     end
+    s[n] = v
     if not space then
       return s
     end
@@ -87,6 +90,47 @@ local function encode(s)
     end
   end
   return concat(words, ' ')
+end
+
+-- Gates, cooldowns and set memberships keep one number, a deadline, marked with the kind that wrote it: '+' before a
+-- gate's ("+1767225600000000", "+inf" for never), '.' after a cooldown's or a membership's ("1767225600000000.", "inf"
+-- for never). Only a gate's merges with a gate raised over it. One number without a mark is a sliding log's one
+-- timestamp, or a deadline that an earlier version wrote for any of those kinds (it merges with a gate as it did
+-- then). Lua's tonumber reads every mark as the number itself, and so does the decode of earlier versions, which
+-- therefore read these deadlines as they read their own: processes of both versions can share the keys.
+local DEADLINE = { d = true, g = true, a = true, p = true } -- the kinds whose state is one deadline
+local PLUS, DOT, I = 43, 46, 105 -- '+', '.', 'i'
+
+-- The mark of the text raw, of a state of one number: '+' a gate's, '.' a cooldown's or a membership's, nil none.
+local function mark(raw)
+  local first = byte(raw, 1)
+  if first == PLUS then
+    return '+'
+  elseif first == I or byte(raw, -1) == DOT then
+    return '.'
+  end
+  return nil
+end
+
+-- The text of the deadline d that kind (a deadline kind) writes, with its mark.
+local function deadlineText(kind, d)
+  if kind == 'g' then
+    if d == INF then
+      return '+inf'
+    end
+    return format('+%d', d)
+  elseif d == INF then
+    return 'inf'
+  end
+  return format('%d.', d)
+end
+
+-- Micros from now until the deadline d passes; INF for never.
+local function deadlineTtl(d, now)
+  if d == INF then
+    return INF
+  end
+  return max(0, d - now)
 end
 
 -- The server's clock in microseconds when arg is empty, else the caller's.
@@ -254,10 +298,16 @@ local function ttl(kind, s, now, a, b, c)
     return max(0, (s[1] + b + 1) * c - now)
   end
   -- Cooldown, gates and sets: {untilMicros}, INF for never.
-  if s[1] == INF then
-    return INF
+  return deadlineTtl(s[1], now)
+end
+
+-- Micros from now until the state s, the text raw read by kind, equals absent: a deadline kind's state that carries
+-- its mark by its writer's measure, whoever reads it; any other by kind's.
+local function lifetime(raw, s, kind, now, a, b, c)
+  if #s == 1 and mark(raw) then
+    return deadlineTtl(s[1], now)
   end
-  return max(0, s[1] - now)
+  return ttl(kind, s, now, a, b, c)
 end
 
 -- The outcome of p permits against s at now, changing nothing. Every kind but the token bucket.
@@ -482,14 +532,21 @@ local function store(key, existed, left, text)
   return text
 end
 
--- Writes s at key (existed: the key holds text) to expire at its ttl, or deletes the key when s equals absent.
--- Returns the text written, or false.
+-- Writes s at key (existed: the key holds text) to expire at its ttl, or deletes the key when s equals absent; a
+-- deadline kind's with its mark. Returns the text written, or false.
 local function put(key, kind, s, now, existed, a, b, c)
-  local left = 0
+  local left, text = 0, false
   if s then
     left = ttl(kind, s, now, a, b, c)
   end
-  return store(key, existed, left, left > 0 and encode(s))
+  if left > 0 then
+    if DEADLINE[kind] then
+      text = deadlineText(kind, s[1])
+    else
+      text = encode(s)
+    end
+  end
+  return store(key, existed, left, text)
 end
 
 -- TokenBucket's path. a = rate (ticksPerMicro), per = ticksPerToken, cap = capacity. The state's text is

@@ -5,7 +5,7 @@
 -- evaluate.lua's commit as it journals them ('' when absent).
 
 -- s without the p permits that a batch took when it turned `held` (nil: absent) into `written`, for a key that others
--- have written since.
+-- have written since; a bucket's, a window's, a log's or a counter's (a cooldown's stays as others wrote it).
 local function giveBack(kind, s, held, written, now, p, a, b, c)
   if kind == 't' then
     -- Give back what the batch's commit still costs the bucket at t, not the p tokens it took: refilling since then
@@ -110,9 +110,7 @@ local function giveBack(kind, s, held, written, now, p, a, b, c)
       local at = 2 + fmod(index, slots)
       s[at] = max(0, s[at] - p)
     end
-    return s
   end
-  -- Cooldown: a different deadline is a newer cooldown that somebody else started legitimately; keep it.
   return s
 end
 
@@ -149,14 +147,21 @@ local function refund(keys, args)
     local other = before and sub(before, 1, 1) == '@'
     local cur = call('GET', keys[i])
     if cur == after then
-      -- Nobody wrote the key since the batch did: put back exactly what was there.
+      -- Nobody wrote the key since the batch did: put back exactly what was there, text and expiry (a deadline that
+      -- a log read as its own keeps its mark and its writer's ttl).
       if other then
         putBack(keys[i], before)
       else
-        put(keys[i], kind, decode(before), now, cur, a, b, c)
+        local left = 0
+        if before then
+          left = lifetime(before, decode(before), kind, now, a, b, c)
+        end
+        store(keys[i], cur, left, before)
       end
-    elseif cur and after then
-      -- Others wrote it since: take back only this batch's permits and keep theirs.
+    elseif cur and after and kind ~= 'd' and not mark(cur) then
+      -- Others wrote it since: take back only this batch's permits and keep theirs. A cooldown's deadline there is a
+      -- newer cooldown that somebody else started legitimately, and a deadline kind's state (marked) replaced what the
+      -- batch wrote: both stay as they are.
       local s, held, written = decode(cur), decode(not other and before), decode(after)
       if shaped(kind, s, a, b) and shaped(kind, written, a, b) and (not held or shaped(kind, held, a, b)) then
         put(keys[i], kind, giveBack(kind, s, held, written, now, p, a, b, c), now, true, a, b, c)

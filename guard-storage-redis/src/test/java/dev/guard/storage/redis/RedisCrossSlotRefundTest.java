@@ -117,6 +117,16 @@ class RedisCrossSlotRefundTest {
                         SECOND,
                         Left.OWN,
                         of(1, 2, 3, 4)),
+                // A cooldown's deadline in force, which a log reads as a timestamp of its own: back with its mark.
+                new Case(
+                        "a cooldown's deadline read by a log",
+                        cooldown,
+                        of(1),
+                        new SlidingWindowLog(3, Duration.ofSeconds(20)),
+                        1,
+                        SECOND,
+                        Left.OWN,
+                        of(1, 1)),
                 // Another limit's state, which the batch's limit reads as absent and its commit overwrites.
                 new Case(
                         "a cooldown's deadline read by a bucket",

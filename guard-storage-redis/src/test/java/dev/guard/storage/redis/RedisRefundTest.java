@@ -30,6 +30,7 @@ import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -134,6 +135,35 @@ class RedisRefundTest {
             }
         } catch (Exception e) {
             throw new AssertionError(e);
+        } finally {
+            client.shutdown(0, 2, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void refund_ofALog_afterACooldownWroteTheKey_leavesTheCooldownsDeadline() throws Exception {
+        // A deploy changed the limit from a log to a cooldown between batch A's commit and its refund: the cooldown's
+        // deadline replaced A's timestamp, and stays a cooldown's, which a gate raised there does not merge with.
+        SlidingWindowLog log = new SlidingWindowLog(3, Duration.ofSeconds(1));
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(10));
+        long t = ManualTicker.create().epochMicros();
+        String prefix = Target.freshPrefix();
+        byte[] key = new RedisKeys(prefix, false).state(KEY);
+        RedisClient client = RedisClient.create(RedisServers.standalone());
+        try (StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
+                RedisStorage redis =
+                        RedisStorage.builder(connection).keyPrefix(prefix).build()) {
+            assertThat(redis.acquire(KEY, log, 1, t)).isEqualTo(Outcome.admitted(2));
+            byte[] after = connection.sync().get(key);
+            assertThat(redis.acquire(KEY, cooldown, 1, t + SECOND)).isEqualTo(Outcome.admitted(0));
+            byte[] cooldowns = connection.sync().get(key);
+
+            refund(connection, key, t, new Step(KEY, log, 1), null, after);
+
+            assertThat(connection.sync().get(key))
+                    .asString(StandardCharsets.US_ASCII)
+                    .isEqualTo(new String(cooldowns, StandardCharsets.US_ASCII));
+            assertThat(redis.raiseGate(KEY, t + 2 * SECOND, t + SECOND)).isEqualTo(t + 2 * SECOND);
         } finally {
             client.shutdown(0, 2, TimeUnit.SECONDS);
         }

@@ -47,8 +47,7 @@ import java.util.function.Function;
  * read by the new limit). On a backend that does not know which limit wrote a state (Redis, see {@link
  * LimitSpec}), the change is made where its documented differences cannot show: the old limit reads the key first
  * at the same time (so that state over by its writer's measure is gone on both sides), the new limit takes the key
- * only by writing it (an admitted step, a raised gate, an added member; until then the old one keeps it), and a gate
- * never takes over a cooldown's or a membership's deadline.
+ * only by writing it (an admitted step, a raised gate, an added member; until then the old one keeps it).
  */
 final class RandomHistory {
     /** Specs that hit their limits often under the time steps below; one needs the overflow-safe bucket path. */
@@ -250,11 +249,6 @@ final class RandomHistory {
         }
         if (knowsWriters) {
             specs.set(i, next);
-            return;
-        }
-        if (next instanceof Gate && (old instanceof Cooldown || old instanceof Membership)) {
-            // Redis raises a gate over any deadline in force, a cooldown's or a membership's too, where the others
-            // merge only with a gate's: a third difference of a backend that does not know a state's writer.
             return;
         }
         StateKey key = keys.get(i);

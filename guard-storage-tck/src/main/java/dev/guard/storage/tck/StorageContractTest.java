@@ -128,8 +128,8 @@ public abstract class StorageContractTest {
 
     /**
      * Whether the backend knows which limit wrote a state, and so keeps and expires another limit's state as the
-     * reference does. Redis does not (its documented differences, see {@link LimitSpec}): the mixed differential test
-     * then changes a key's limit only where those cannot show.
+     * reference does. Redis knows it only for deadlines (its documented differences, see {@link LimitSpec}): the mixed
+     * differential test then changes a key's limit only where those cannot show.
      */
     protected boolean knowsWhichLimitWroteAState() {
         return true;
@@ -1084,6 +1084,37 @@ public abstract class StorageContractTest {
         assertThat(r).isEqualTo(BatchResult.of(Outcome.rejected(Long.MAX_VALUE - now())));
         // A wait, however long, is not "never".
         assertThat(r.retryAfterMicros()).isEqualTo(Long.MAX_VALUE - now());
+    }
+
+    @Test
+    void raiseGate_overACooldownsOrAMembershipsDeadline_startsFromTheRaisedDeadlineAlone() {
+        // A deploy that turned a cooldown or a set into a gate under the same name keeps the key: a gate merges only
+        // with a gate's deadline, so the one raised replaces theirs, even an earlier one.
+        StateKey cooled = key("cooldown-then-gate");
+        assertThat(acquire(cooled, new Cooldown(Duration.ofSeconds(10)), 1)).isEqualTo(Outcome.admitted(0));
+        assertThat(storage.raiseGate(cooled, T0 + SECOND, now())).isEqualTo(T0 + SECOND);
+        assertThat(look(cooled, Gate.INSTANCE)).isEqualTo(Outcome.rejected(SECOND));
+        // Now it is a gate's deadline, and merges.
+        assertThat(storage.raiseGate(cooled, T0 + SECOND / 2, now())).isEqualTo(T0 + SECOND);
+
+        StateKey blocked = key("member-then-gate");
+        storage.addMember(blocked, Long.MAX_VALUE, now());
+        assertThat(storage.raiseGate(blocked, T0 + 2 * SECOND, now())).isEqualTo(T0 + 2 * SECOND);
+        assertThat(look(blocked, Gate.INSTANCE)).isEqualTo(Outcome.rejected(2 * SECOND));
+
+        // A deadline already passed replaces a cooldown's too: nothing is left in force.
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(10));
+        StateKey passed = key("cooldown-then-passed-gate");
+        assertThat(acquire(passed, cooldown, 1)).isEqualTo(Outcome.admitted(0));
+        assertThat(storage.raiseGate(passed, T0 - SECOND, now())).isEqualTo(T0 - SECOND);
+        assertThat(acquire(passed, cooldown, 1)).isEqualTo(Outcome.admitted(0));
+
+        at(T0 + 2 * SECOND);
+        assertThat(look(cooled, Gate.INSTANCE)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+        assertThat(look(blocked, Gate.INSTANCE)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+        assertThat(storage.isMember(blocked, now()))
+                .as("the membership the gate replaced")
+                .isFalse();
     }
 
     @Test
