@@ -25,12 +25,13 @@ package dev.guard.limit;
  * other sub-buckets, a deadline read as a bucket) reads as absent, and so does one dated more than {@link
  * #MAX_LEAD_MICROS} after now (a minute window's index read by an hour window, whose window would begin thousands of
  * years ahead and never reset; a deadline that never ends read as a log's timestamp; or state that a clock more than
- * a day ahead wrote). Every backend does the same, with two differences on Redis, whose stored text does not say which
- * limit wrote it (but for a mark that tells a gate's deadline from a cooldown's or a membership's, so that a gate merges
- * only with a gate's): a state whose writer's ttl ended less than the expiry margin ago (a second by default) is still
- * read by the new limit, by the new limit's own measure of what in it is still live, where the others read it as
- * absent; and a read that finds a state of its own size but over by its own measure drops it, although the writer's
- * measure may still hold it (a ten-second window reading an hour window's state), where the others keep it.
+ * a day ahead wrote). Every backend does the same, with two differences on Redis, whose stored text says which limit
+ * wrote it only for a deadline (a gate's, a cooldown's or a membership's carries a mark of its kind, so that it ends at
+ * its time whoever reads it, and a gate merges only with a gate's): a state that a bucket, a window, a log or a counter
+ * wrote whose ttl ended less than the expiry margin ago (a second by default) is still read by the new limit, by the
+ * new limit's own measure of what in it is still live, where the others read it as absent; and a bucket, a window, a
+ * log or a counter whose read finds such a state of its own size but over by its own measure drops it, although the
+ * writer's measure may still hold it (a ten-second window reading an hour window's state), where the others keep it.
  * A gate raised on Redis also merges with one number without a mark (a deadline kept from a version before the mark, a
  * log's one timestamp): see {@code RedisStorage.raiseGate}.
  */

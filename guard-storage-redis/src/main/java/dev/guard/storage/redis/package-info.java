@@ -56,17 +56,18 @@
  * on the callers' clocks, and the margin keeps a caller whose clock lags from finding its state gone early, which would
  * grant extra permits. Redis thus holds only recently active state. A state read after its ttl on the caller's clock
  * counts as absent and is deleted (unless the same call writes it anyway), as the reference drops it, so the margin
- * changes no decision, except when the limit at a key changes: the new limit may then read the old state up to one
- * margin past its old ttl ({@link dev.guard.limit.LimitSpec}). A state that the limit reading it cannot read (of
- * another shape, or dated: another limit's) also counts as absent, but stays until its own expiry, as the reference
- * keeps it. Gates and set
+ * changes no decision, except when the limit at a key changes: the new limit may then read the old state (not a
+ * deadline, which ends at its time whoever reads it) up to one margin past its old ttl ({@link
+ * dev.guard.limit.LimitSpec}). A state that the limit reading it cannot read (of another shape, or dated: another
+ * limit's; or a log's one timestamp that a gate, a cooldown or a set reads as a deadline passed) also counts as absent,
+ * but stays until its own expiry, as the reference keeps it. Gates and set
  * memberships carry absolute deadlines; their expiry is the deadline minus the {@code nowMicros} the caller passes with
  * it (Redis' {@code TIME} with server time), plus the margin.
  *
  * <p>The text of a deadline, a gate's, a cooldown's or a membership's, is one number with a mark of its kind: {@code
  * +} before a gate's ({@code +1767225600000000}, {@code +inf} for never), {@code .} after a cooldown's or a
  * membership's ({@code 1767225600000000.}, {@code inf}). So a gate raised over a cooldown's or a membership's deadline
- * replaces it, as on the other backends. Versions
+ * replaces it, as on the other backends, and a deadline read by another limit (a log) ends at its time. Versions
  * before the mark wrote the bare number; Lua's {@code tonumber} reads each marked text as that number (through the C
  * library's {@code strtod} for {@code inf}), so their code reads these texts as it read its own, and processes of both
  * versions can share a Redis during an upgrade. A bare number that they left is read as they read it, and a gate

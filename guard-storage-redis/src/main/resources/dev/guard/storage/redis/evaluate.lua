@@ -23,7 +23,8 @@ end
 -- refunded. args[3]: the expiry margin in milliseconds. Then one value per step, its text "kind permits a b c" (see
 -- step).
 -- A key whose state reads as absent because it expired is deleted, unless the batch writes it anyway; another limit's
--- state (of another shape, or dated) stays.
+-- state (of another shape, or dated, or one number without a deadline's mark read by a gate, a cooldown or a set)
+-- stays: see stale.
 local function evaluate(keys, args)
   local now, mode, n = clock(args[1]), args[2], #keys
   margin = tonumber(args[3])

@@ -94,7 +94,8 @@ end
 
 -- Gates, cooldowns and set memberships keep one number, a deadline, marked with the kind that wrote it: '+' before a
 -- gate's ("+1767225600000000", "+inf" for never), '.' after a cooldown's or a membership's ("1767225600000000.", "inf"
--- for never). Only a gate's merges with a gate raised over it. One number without a mark is a sliding log's one
+-- for never). A deadline is over at its time whoever reads it, as the reference expires every state at its writer's
+-- ttl, and only a gate's merges with a gate raised over it. One number without a mark is a sliding log's one
 -- timestamp, or a deadline that an earlier version wrote for any of those kinds (it merges with a gate as it did
 -- then). Lua's tonumber reads every mark as the number itself, and so does the decode of earlier versions, which
 -- therefore read these deadlines as they read their own: processes of both versions can share the keys.
@@ -484,27 +485,39 @@ local function dated(kind, s, now, a, b, c)
   return false
 end
 
--- The state that the text raw (false: no key) holds at now, or nil when it is absent, past its ttl, of another
--- shape (the limit was reconfigured) or dated. A key whose text reads as absent must be deleted unless the caller writes it
--- anyway, as ReferenceStorage drops expired entries when it reads them: see evaluate.
+-- The state that the text raw (false: no key) holds at now, or nil when it is absent, past its ttl (its writer's, for
+-- a marked deadline), of another shape (the limit was reconfigured) or dated. A key whose text reads as absent must be
+-- deleted unless the caller writes it anyway, as ReferenceStorage drops expired entries when it reads them: see
+-- evaluate.
 local function state(raw, kind, now, a, b, c)
   if not raw then
     return nil
   end
   local s = decode(raw)
-  if not shaped(kind, s, a, b) or dated(kind, s, now, a, b, c) or ttl(kind, s, now, a, b, c) <= 0 then
+  if not shaped(kind, s, a, b) or dated(kind, s, now, a, b, c) or lifetime(raw, s, kind, now, a, b, c) <= 0 then
     return nil
   end
   return s
 end
 
 -- Whether the text raw at a key, which reads as absent for kind at now, is expired state to drop on reading, as
--- ReferenceStorage drops what expired: of kind's shape, not dated, its ttl run out. State of another shape, or dated,
--- is another limit's: it reads as absent but stays, as the reference keeps it, until its own expiry in Redis. (State of
--- the same shape that another limit wrote is judged by kind's measure: a ten-second window drops an hour window's
--- state whose hour is still running, which the reference keeps; Redis's text cannot tell who wrote it.)
+-- ReferenceStorage drops what expired: a marked deadline that has passed, whoever reads it; else state of kind's shape,
+-- not dated, its ttl run out. State of another shape, or dated, is another limit's: it reads as absent but stays, as
+-- the reference keeps it, until its own expiry in Redis. So does one number without a mark that a deadline kind reads:
+-- a sliding log's timestamp that may still be in its window, or a deadline that a version before the mark wrote,
+-- which Redis expires within the margin.
+-- (State of the same shape that a bucket, a window or a log wrote is judged by kind's measure: a ten-second window
+-- drops an hour window's state whose hour is still running, which the reference keeps; their text does not say who
+-- wrote it.)
 local function stale(raw, kind, now, a, b, c)
   local s = decode(raw)
+  if #s == 1 then
+    if mark(raw) then
+      return deadlineTtl(s[1], now) <= 0
+    elseif DEADLINE[kind] then
+      return false
+    end
+  end
   return shaped(kind, s, a, b) and not dated(kind, s, now, a, b, c) and ttl(kind, s, now, a, b, c) <= 0
 end
 

@@ -7,6 +7,7 @@ import dev.guard.limit.Cooldown;
 import dev.guard.limit.Gate;
 import dev.guard.limit.Membership;
 import dev.guard.limit.Outcome;
+import dev.guard.limit.SlidingWindowLog;
 import dev.guard.spi.StateKey;
 import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.SetArgs;
@@ -82,6 +83,25 @@ class RedisDeadlineMarkTest {
             assertThat(storage.acquire(held, Membership.MUST_BE_ABSENT, 1, now))
                     .isEqualTo(Outcome.rejected(10 * SECOND));
             assertThat(storage.isMember(held, now)).isTrue();
+        });
+    }
+
+    @Test
+    void oneNumberWithoutAMark_pastAsADeadline_staysForTheLogThatMayHoldIt_whileAMarkedOneIsDropped() {
+        StateKey logged = new StateKey("log", "user-1");
+        StateKey gate = new StateKey("gate", "sender-1");
+        SlidingWindowLog log = new SlidingWindowLog(1, Duration.ofSeconds(10));
+        withStorage((storage, redis) -> {
+            assertThat(storage.acquire(logged, log, 1, now)).isEqualTo(Outcome.admitted(0));
+            storage.raiseGate(gate, now + SECOND, now);
+
+            long later = now + 2 * SECOND;
+            assertThat(storage.acquire(logged, Gate.INSTANCE, 0, later)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+            assertThat(storage.acquire(gate, Gate.INSTANCE, 0, later)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+            assertThat(redis.exists(keys.state(logged)))
+                    .as("the log's timestamp")
+                    .isEqualTo(1);
+            assertThat(redis.exists(keys.state(gate))).as("the gate's deadline").isZero();
         });
     }
 

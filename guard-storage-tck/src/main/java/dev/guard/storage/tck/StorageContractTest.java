@@ -903,6 +903,48 @@ public abstract class StorageContractTest {
     }
 
     @Test
+    void gateSetAndCooldownReads_ofALogsTimestampPastAsADeadline_leaveItToTheLog() {
+        // A log's one timestamp is one number, a deadline's size: a gate, a set or a cooldown reads it as a deadline
+        // that has passed, so as absent, but the log's window still holds it, and so must the key.
+        record Read(String by, StateKey key, Runnable check) {}
+        SlidingWindowLog log = new SlidingWindowLog(1, Duration.ofSeconds(10));
+        StateKey gate = key("log-read-by-gate");
+        StateKey isMember = key("log-read-by-isMember");
+        StateKey blocklist = key("log-read-by-blocklist");
+        StateKey registration = key("log-read-by-registration");
+        StateKey cooled = key("log-read-by-cooldown");
+        List<Read> reads = List.of(
+                new Read("a gate", gate, () -> assertThat(look(gate, Gate.INSTANCE))
+                        .isEqualTo(Outcome.admitted(Long.MAX_VALUE))),
+                new Read("isMember", isMember, () -> assertThat(storage.isMember(isMember, now()))
+                        .isFalse()),
+                new Read("a blocklist", blocklist, () -> assertThat(acquire(blocklist, Membership.MUST_BE_ABSENT, 1))
+                        .isEqualTo(Outcome.admitted(Long.MAX_VALUE))),
+                new Read("a registration", registration, () -> assertThat(
+                                acquire(registration, Membership.MUST_BE_PRESENT, 1))
+                        .isEqualTo(Outcome.NEVER)),
+                // A cooldown that admits commits over the timestamp, as in the reference; in a batch that another
+                // step rejects it only reads.
+                new Read("a cooldown", cooled, () -> assertThat(evaluate(
+                                new Step(cooled, new Cooldown(Duration.ofSeconds(1)), 1),
+                                new Step(key("unregistered"), Membership.MUST_BE_PRESENT, 1)))
+                        .isEqualTo(BatchResult.of(Outcome.admitted(0), Outcome.NEVER))));
+        for (Read read : reads) {
+            assertThat(acquire(read.key(), log, 1)).isEqualTo(Outcome.admitted(0));
+        }
+
+        at(T0 + SECOND);
+        for (Read read : reads) {
+            read.check().run();
+        }
+        for (Read read : reads) {
+            assertThat(acquire(read.key(), log, 1))
+                    .as("the log after a read by %s", read.by())
+                    .isEqualTo(Outcome.rejected(9 * SECOND));
+        }
+    }
+
+    @Test
     void deadlinesThatFit_readOnAClockBefore1970_endExactlyThen() {
         // The wait across 1970 is exact: it saturates only where it does not fit.
         at(BEFORE_1970);
@@ -966,6 +1008,24 @@ public abstract class StorageContractTest {
         assertThatThrownBy(call)
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining(Long.toString(now()));
+    }
+
+    @Test
+    void slidingWindowLog_readingADeadlineThatHasPassed_readsItAsAbsent() {
+        // A deadline ends at its time whoever reads it: a log under the same name (a deploy changed the filter's
+        // kind) does not count a passed gate's, cooldown's or membership's deadline as a timestamp in its window.
+        SlidingWindowLog log = new SlidingWindowLog(1, Duration.ofSeconds(10));
+        StateKey gate = key("gate-then-log");
+        StateKey cooled = key("cooldown-then-log");
+        StateKey member = key("member-then-log");
+        storage.raiseGate(gate, T0 + SECOND, now());
+        assertThat(acquire(cooled, new Cooldown(Duration.ofSeconds(1)), 1)).isEqualTo(Outcome.admitted(0));
+        storage.addMember(member, T0 + SECOND, now());
+
+        at(T0 + 2 * SECOND);
+        assertThat(acquire(gate, log, 1)).as("after a gate").isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(cooled, log, 1)).as("after a cooldown").isEqualTo(Outcome.admitted(0));
+        assertThat(acquire(member, log, 1)).as("after a membership").isEqualTo(Outcome.admitted(0));
     }
 
     @Test
