@@ -4,9 +4,13 @@ package dev.guard.route;
  * Receives the pool's {@link PoolEvent}s (sender blocked, cooling started and ended, warm-up advanced or stepped
  * back, pool exhausted, ...).
  *
- * <p>Called synchronously on the thread that caused the event, outside the pool's locks; keep it short (hand off to a
- * queue for slow work). An exception thrown by a listener is logged and swallowed: it never breaks routing.
+ * <p>Called synchronously, outside the pool's locks, on the thread that caused the event; keep it short (hand off to
+ * a queue for slow work). An exception thrown by a listener is logged and swallowed: it never breaks routing.
  * Implementations must be thread-safe when the pool is used by several threads.
+ *
+ * <p>The events of a sender's status and warm-up stage come in the order of the changes they tell of, one at a
+ * time: while a thread hands them to the listeners, another thread's event of the same sender waits in a queue, and
+ * the first thread hands it over next (perhaps after the call that caused it has returned).
  */
 @FunctionalInterface
 public interface PoolListener {

@@ -62,7 +62,10 @@ import org.slf4j.LoggerFactory;
  * <p><b>Thread safety and cost.</b> Thread-safe. {@link #acquire} reads only volatile local state besides its
  * storage call(s); feedback methods update local state under a per-sender monitor and call the storage only to
  * raise a gate, mark a sender held or not (a set membership) or change a record. Nothing here blocks besides the
- * storage.
+ * storage, with one exception: the changes of one sender's status in a process (a block reported, {@link
+ * #setStatus}, the end of a warm-up stage) take turns, each whole, storage calls included, so that they take effect
+ * and reach the listeners as if made one after the other; a second one waits for the storage calls of the first.
+ * Routing never waits for them: a sync that finds one under way leaves that sender's stage to its next round.
  *
  * <pre>{@code
  * SenderPool pool = SenderPool.builder(storage)
@@ -730,6 +733,9 @@ public final class SenderPool {
      * stats (blocks, block rate, heat map, {@link #compare}) and {@link PoolEvent.Type#SENDER_BLOCKED} count a block
      * reported here once, until the sender is set active again.
      *
+     * <p>A block reported while the sender's status is being set in this process ({@link #setStatus}) waits for that
+     * change and comes after it: a block after an activation leaves the sender blocked, and counts as a new block.
+     *
      * @throws IllegalArgumentException if {@code sender} is unknown
      * @throws GuardStorageException if the storage fails (the block then holds in this process only, until the
      *     sender is set {@link SenderStatus#ACTIVE} here, or a record written since says it is active: another pool
@@ -738,6 +744,16 @@ public final class SenderPool {
      */
     public void blocked(String sender) {
         SenderState s = state(sender);
+        s.statusLock.lock();
+        try {
+            block(s);
+        } finally {
+            s.statusLock.unlock();
+            deliver(s);
+        }
+    }
+
+    private void block(SenderState s) {
         long now = ticker.epochMicros();
         boolean first = s.blocked(hourOfWeek(now), now);
         s.holdSinceMicros = now;
@@ -761,10 +777,10 @@ public final class SenderPool {
         });
         if (first || recorded[0]) {
             // Once per block: the first report here, or the one that got it into the storage after a failed one.
-            emit(PoolEvent.Type.SENDER_BLOCKED, s.id, now, "blocked by the platform");
+            queue(s, PoolEvent.Type.SENDER_BLOCKED, now, "blocked by the platform");
         }
         if (s.config.warmUp() != null && stages[1] < stages[0]) {
-            emit(PoolEvent.Type.WARM_UP_STEPPED_BACK, s.id, now, "stage " + stages[0] + " -> " + stages[1]);
+            queue(s, PoolEvent.Type.WARM_UP_STEPPED_BACK, now, "stage " + stages[0] + " -> " + stages[1]);
         }
     }
 
@@ -782,6 +798,10 @@ public final class SenderPool {
      * an active sender (cooling included) set {@link SenderStatus#ACTIVE} keeps its gates, ejection, health and
      * failures in a row and gets no re-entry gate, unless a block holds it in this process or in the storage while
      * its record says active (a block whose record write failed); that block ends as above.
+     *
+     * <p>A status set while a block of the sender is being reported in this process ({@link #blocked}) waits for it
+     * and comes after it, and the reverse: an activation after a block leaves the sender active and the block counted
+     * once; the listeners get the events in that order.
      *
      * @throws IllegalArgumentException if {@code sender} is unknown or {@code status} is {@link SenderStatus#COOLING}
      *     (which is derived from gates)
@@ -810,46 +830,57 @@ public final class SenderPool {
         if (status == null || status == SenderStatus.COOLING) {
             throw new IllegalArgumentException("status must be ACTIVE, BLOCKED or RETIRED but was " + status);
         }
-        long now = ticker.epochMicros();
         for (SenderState s : targets) {
-            boolean[] written = new boolean[1];
-            if (status == SenderStatus.ACTIVE) {
-                // Record first, gate next, membership last: no pool can route to it before its record says ACTIVE,
-                // and none can send on a stale warm-up stage before re-reading it (the gate outlasts a sync).
-                // Re-activation restarts the stage's clock: the time blocked is no proof of quality.
-                updateRecord(s, now, r -> {
-                    written[0] = r.status() != SenderStatus.ACTIVE;
-                    return written[0] ? r.withStatus(SenderStatus.ACTIVE).withStage(r.stage(), now) : null;
-                });
-                if (!written[0] && !s.heldLocally && !storage.isMember(s.heldKey, now)) {
-                    // Active already, and held neither here nor in the storage: nothing to re-activate. Its gates,
-                    // ejection, health and failures in a row stay as they are, and its group's healthy members
-                    // are not paused behind a re-entry gate.
-                    continue;
-                }
-                long until = saturatedAdd(now, syncIntervalMicros + 1);
-                // Merged: a sender that was only cooling keeps a longer retry_after, in force or held here alone.
-                s.waitUntil(storage.raiseGate(s.gateKey, until, now));
-                storage.removeMember(s.heldKey);
-                s.holdUnconfirmed = false;
-                release(s);
-                s.ejectedUntilMicros = 0;
-                s.resetFailures();
-            } else {
-                s.holdSinceMicros = now;
-                s.holdUnconfirmed = true;
-                s.heldLocally = true;
-                storage.addMember(s.heldKey, Long.MAX_VALUE, now);
-                updateRecord(s, now, r -> {
-                    written[0] = r.status() != status;
-                    return written[0] ? r.withStatus(status) : null;
-                });
-                if (!written[0]) {
-                    continue; // the status it has already: the hold above only confirms it
-                }
+            s.statusLock.lock();
+            try {
+                apply(s, status);
+            } finally {
+                s.statusLock.unlock();
+                deliver(s);
             }
-            emit(PoolEvent.Type.STATUS_CHANGED, s.id, now, "status " + status);
         }
+    }
+
+    /** Sets the status of {@code s}, holding its status lock. */
+    private void apply(SenderState s, SenderStatus status) {
+        long now = ticker.epochMicros();
+        boolean[] written = new boolean[1];
+        if (status == SenderStatus.ACTIVE) {
+            // Record first, gate next, membership last: no pool can route to it before its record says ACTIVE,
+            // and none can send on a stale warm-up stage before re-reading it (the gate outlasts a sync).
+            // Re-activation restarts the stage's clock: the time blocked is no proof of quality.
+            updateRecord(s, now, r -> {
+                written[0] = r.status() != SenderStatus.ACTIVE;
+                return written[0] ? r.withStatus(SenderStatus.ACTIVE).withStage(r.stage(), now) : null;
+            });
+            if (!written[0] && !s.heldLocally && !storage.isMember(s.heldKey, now)) {
+                // Active already, and held neither here nor in the storage: nothing to re-activate. Its gates,
+                // ejection, health and failures in a row stay as they are, and its group's healthy members
+                // are not paused behind a re-entry gate.
+                return;
+            }
+            long until = saturatedAdd(now, syncIntervalMicros + 1);
+            // Merged: a sender that was only cooling keeps a longer retry_after, in force or held here alone.
+            s.waitUntil(storage.raiseGate(s.gateKey, until, now));
+            storage.removeMember(s.heldKey);
+            s.holdUnconfirmed = false;
+            release(s);
+            s.ejectedUntilMicros = 0;
+            s.resetFailures();
+        } else {
+            s.holdSinceMicros = now;
+            s.holdUnconfirmed = true;
+            s.heldLocally = true;
+            storage.addMember(s.heldKey, Long.MAX_VALUE, now);
+            updateRecord(s, now, r -> {
+                written[0] = r.status() != status;
+                return written[0] ? r.withStatus(status) : null;
+            });
+            if (!written[0]) {
+                return; // the status it has already: the hold above only confirms it
+            }
+        }
+        queue(s, PoolEvent.Type.STATUS_CHANGED, now, "status " + status);
     }
 
     /**
@@ -955,8 +986,9 @@ public final class SenderPool {
 
     /**
      * Re-reads every sender's record from the storage now, and advances or holds warming senders whose stage has
-     * ended. {@link #acquire} does this on its own every {@code syncInterval}, and logs (SLF4J, warning) each sender
-     * it could not sync.
+     * ended (but for one whose status another thread is changing right then: the next sync ends its stage, if it
+     * is still active). {@link #acquire} does this on its own every {@code syncInterval}, and logs (SLF4J, warning)
+     * each sender it could not sync.
      *
      * <p>A sender whose record cannot be read or decoded does not stop the others: every sender is tried, and the
      * failures are thrown together afterwards.
@@ -1200,30 +1232,38 @@ public final class SenderPool {
         boolean quality = failureRate <= maxWarmUpFailureRate && blockRate <= maxWarmUpBlockRate;
         int stage = v.stage;
         long start = v.stageStartMicros;
-        boolean[] changed = new boolean[1];
-        updateRecord(s, now, r -> {
-            if (r.stage() != stage || r.stageStartMicros() != start || r.status() != SenderStatus.ACTIVE) {
-                return null; // another pool ended this stage first
-            }
-            changed[0] = true;
-            return r.withStage(quality ? stage + 1 : stage, now);
-        });
-        if (changed[0]) {
-            String rates = String.format(
-                    java.util.Locale.ROOT,
-                    "failure rate %.4f, block rate %.4f over %d sent",
-                    failureRate,
-                    blockRate,
-                    sent);
-            if (quality) {
-                emit(
-                        PoolEvent.Type.WARM_UP_ADVANCED,
-                        s.id,
+        if (!s.statusLock.tryLock()) {
+            // A change of its status is under way in another thread (a block, an operator's): this pool's next sync
+            // ends the stage, if the change leaves it active. The routing thread that syncs does not wait for it.
+            return;
+        }
+        try {
+            boolean[] changed = new boolean[1];
+            updateRecord(s, now, r -> {
+                if (r.stage() != stage || r.stageStartMicros() != start || r.status() != SenderStatus.ACTIVE) {
+                    return null; // another pool ended this stage first, or the sender is held
+                }
+                changed[0] = true;
+                return r.withStage(quality ? stage + 1 : stage, now);
+            });
+            if (changed[0]) {
+                String rates = String.format(
+                        java.util.Locale.ROOT,
+                        "failure rate %.4f, block rate %.4f over %d sent",
+                        failureRate,
+                        blockRate,
+                        sent);
+                queue(
+                        s,
+                        quality ? PoolEvent.Type.WARM_UP_ADVANCED : PoolEvent.Type.WARM_UP_HELD,
                         now,
-                        "stage " + stage + " -> " + (stage + 1) + ", " + rates);
-            } else {
-                emit(PoolEvent.Type.WARM_UP_HELD, s.id, now, "stage " + stage + " again, " + rates);
+                        quality
+                                ? "stage " + stage + " -> " + (stage + 1) + ", " + rates
+                                : "stage " + stage + " again, " + rates);
             }
+        } finally {
+            s.statusLock.unlock();
+            deliver(s);
         }
     }
 
@@ -1440,11 +1480,41 @@ public final class SenderPool {
         return (int) Math.floorMod(hours + 3 * 24, (long) HeatMap.CELLS);
     }
 
+    /** Hands an event to the listeners at once: the pool's own events, and a sender's cooling. */
     private void emit(PoolEvent.Type type, String sender, long now, String detail) {
-        if (listeners.isEmpty()) {
-            return;
+        if (!listeners.isEmpty()) {
+            tell(new PoolEvent(type, sender, instant(now), detail));
         }
-        PoolEvent event = new PoolEvent(type, sender, instant(now), detail);
+    }
+
+    /**
+     * Queues an event of {@code s} for {@link #deliver}: called where the change it tells of is made, under the lock
+     * that orders that change with the others of the sender, so that the listeners get them in the same order.
+     */
+    private void queue(SenderState s, PoolEvent.Type type, long now, String detail) {
+        if (!listeners.isEmpty()) {
+            s.events.add(new PoolEvent(type, s.id, instant(now), detail));
+        }
+    }
+
+    /**
+     * Hands the queued events of {@code s} to the listeners, in their order, outside the pool's locks: one thread at
+     * a time; a thread that finds another handing them over leaves its own to it (that thread looks again before it
+     * stops, so none is left behind).
+     */
+    private void deliver(SenderState s) {
+        while (!s.events.isEmpty() && s.delivering.compareAndSet(false, true)) {
+            try {
+                for (PoolEvent e = s.events.poll(); e != null; e = s.events.poll()) {
+                    tell(e);
+                }
+            } finally {
+                s.delivering.set(false);
+            }
+        }
+    }
+
+    private void tell(PoolEvent event) {
         for (PoolListener l : listeners) {
             try {
                 l.onEvent(event);

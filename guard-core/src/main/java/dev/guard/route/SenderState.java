@@ -8,10 +8,14 @@ import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
 import java.time.Duration;
 import java.util.LinkedHashSet;
+import java.util.Queue;
 import java.util.Set;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * One sender as this pool sees it: its keys in the storage, a view of its shared record, and what only this process
@@ -98,6 +102,23 @@ final class SenderState {
     final long affinitySeed;
 
     volatile View view;
+
+    /**
+     * Orders the changes of this sender's status made in this process (a block reported, a status set, the end of a
+     * warm-up stage): each holds it from its first read of the record to its last storage call, so that the record,
+     * the held membership, the local hold, the counts and the events all follow one order of the changes.
+     */
+    final ReentrantLock statusLock = new ReentrantLock();
+
+    /**
+     * The events of this sender not yet handed to the listeners, queued where the change they tell of is made (under
+     * {@link #statusLock} or this state's monitor), so in the order of the changes.
+     */
+    final Queue<PoolEvent> events = new ConcurrentLinkedQueue<>();
+
+    /** Set while a thread hands {@link #events} to the listeners: one thread at a time, so in their order. */
+    final AtomicBoolean delivering = new AtomicBoolean();
+
     /** Orders the installs of views: checked against the view in force and published under it. */
     final Object installLock = new Object();
     /** How many views have been installed; written under {@link #installLock}. */

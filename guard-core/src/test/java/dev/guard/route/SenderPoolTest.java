@@ -25,6 +25,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 class SenderPoolTest {
@@ -49,9 +51,12 @@ class SenderPoolTest {
         return poolOver(over, Sender.of("bot-a"), Sender.of("bot-b"));
     }
 
-    /** A pool of {@code senders} over {@code over} (a storage that fails on demand, say), on the test's clock. */
+    /**
+     * A pool of {@code senders} over {@code over} (a storage that fails on demand, say), on the test's clock, its
+     * events in {@link #events}.
+     */
     private SenderPool poolOver(Storage over, Sender... senders) {
-        SenderPool.Builder b = SenderPool.builder(over).ticker(ticker);
+        SenderPool.Builder b = SenderPool.builder(over).ticker(ticker).listener(events::add);
         for (Sender sender : senders) {
             b.sender(sender);
         }
@@ -1452,6 +1457,118 @@ class SenderPoolTest {
         assertThat(pool.stats().sender("bot-new").risk()).isZero();
     }
 
+    // ------------------------------------------------------------------------------------------------ races
+
+    /**
+     * Another thread's call that a hook starts while this thread is inside the storage: {@link #start} returns once
+     * that call has ended or waits for this thread (a lock it holds), {@link #end} once it has ended, with its failure.
+     */
+    private record Meanwhile(FutureTask<Void> call) {
+        static Meanwhile start(Runnable operation) {
+            FutureTask<Void> call = new FutureTask<>(operation, null);
+            Thread thread = new Thread(call, "meanwhile");
+            thread.start();
+            for (Thread.State s = thread.getState();
+                    s == Thread.State.NEW || s == Thread.State.RUNNABLE;
+                    s = thread.getState()) {
+                Thread.onSpinWait();
+            }
+            return new Meanwhile(call);
+        }
+
+        void end() throws Exception {
+            call.get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** The events of {@code sender} as type and detail, in the order the listener got them. */
+    private List<String> eventsOf(String sender) {
+        List<String> of = new ArrayList<>();
+        for (PoolEvent e : events) {
+            if (e.sender().equals(sender)) {
+                of.add(e.type() + ": " + e.detail());
+            }
+        }
+        return of;
+    }
+
+    @Test
+    void setActiveWhileABlockIsBeingRecorded_takesEffectAfterTheBlock() throws Exception {
+        FailingStorage hooked = new FailingStorage(storage);
+        SenderPool pool = twoSenders(hooked);
+        Meanwhile[] activation = new Meanwhile[1];
+        // The block has read the record (active) and is about to write it when an operator sets the sender active.
+        hooked.beforeNextPutRecord =
+                () -> activation[0] = Meanwhile.start(() -> pool.setStatus("bot-a", SenderStatus.ACTIVE));
+
+        pool.blocked("bot-a");
+        activation[0].end();
+
+        // As if the block came first: active again, the block counted once, the events in that order.
+        assertThat(eventsOf("bot-a"))
+                .containsExactly("SENDER_BLOCKED: blocked by the platform", "STATUS_CHANGED: status ACTIVE");
+        assertThat(pool.status("bot-a")).isEqualTo(SenderStatus.ACTIVE);
+        assertThat(pool.stats().sender("bot-a").blocks()).isEqualTo(1);
+        assertThat(pool.stats().sender("bot-a").risk()).isZero();
+        assertThat(storage.isMember(new StateKey("route/default/held", "bot-a"), ticker.epochMicros()))
+                .isFalse();
+        ticker.advance(Duration.ofSeconds(2));
+        assertThat(granted(pool.acquire(fresh().pinnedTo("bot-a")))).isEqualTo("bot-a");
+    }
+
+    @Test
+    void aBlockWhileSetActiveIsBeingRecorded_takesEffectAfterTheActivation() throws Exception {
+        FailingStorage hooked = new FailingStorage(storage);
+        SenderPool pool = twoSenders(hooked);
+        pool.blocked("bot-a");
+        events.clear();
+        Meanwhile[] block = new Meanwhile[1];
+        // The activation has written the record (active) when the platform's block of a message sent since comes.
+        hooked.afterNextPutRecord = () -> block[0] = Meanwhile.start(() -> pool.blocked("bot-a"));
+
+        pool.setStatus("bot-a", SenderStatus.ACTIVE);
+        block[0].end();
+
+        // As if the activation came first: blocked again, held in every pool, a second block counted.
+        assertThat(eventsOf("bot-a"))
+                .containsExactly("STATUS_CHANGED: status ACTIVE", "SENDER_BLOCKED: blocked by the platform");
+        assertThat(pool.status("bot-a")).isEqualTo(SenderStatus.BLOCKED);
+        assertThat(pool.stats().sender("bot-a").blocks()).isEqualTo(2);
+        assertThat(pool.stats().sender("bot-a").risk()).isEqualTo(1.0);
+        assertThat(storage.isMember(new StateKey("route/default/held", "bot-a"), ticker.epochMicros()))
+                .isTrue();
+        ticker.advance(Duration.ofSeconds(2));
+        for (int i = 0; i < 20; i++) {
+            assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-b");
+        }
+    }
+
+    @Test
+    void aBlockWhileTheEndOfAWarmUpStageIsRecorded_stepsBackAfterTheAdvance() throws Exception {
+        WarmUpSchedule schedule = WarmUpSchedule.table(10, 20, 40)
+                .withWindow(Duration.ofMinutes(1))
+                .withStageLength(Duration.ofMinutes(1));
+        FailingStorage hooked = new FailingStorage(storage);
+        SenderPool pool =
+                poolOver(hooked, Sender.builder("bot-new").warmUp(schedule).build(), Sender.of("bot-old"));
+        sendClean(pool, "bot-new", 10);
+        ticker.advance(Duration.ofMinutes(1));
+        Meanwhile[] block = new Meanwhile[1];
+        // The sync has written the end of stage 0 (stage 1 now) when the platform's block comes.
+        hooked.afterNextPutRecord = () -> block[0] = Meanwhile.start(() -> pool.blocked("bot-new"));
+
+        pool.sync();
+        block[0].end();
+
+        assertThat(pool.warmUpStage("bot-new")).isZero();
+        assertThat(pool.status("bot-new")).isEqualTo(SenderStatus.BLOCKED);
+        assertThat(eventsOf("bot-new"))
+                .containsExactly(
+                        "WARM_UP_ADVANCED: stage 0 -> 1, failure rate 0.0000, block rate 0.0000 over 10 sent",
+                        "SENDER_BLOCKED: blocked by the platform",
+                        "WARM_UP_STEPPED_BACK: stage 1 -> 0");
+    }
+
     @Test
     void sync_aSenderRecordThatCannotBeRead_isReported_andTheOtherSendersAreStillRead() {
         FailingStorage failing = new FailingStorage(storage);
@@ -1802,6 +1919,10 @@ class SenderPoolTest {
         volatile Runnable afterNextGetRecord;
         /** Fails every read of this record (one sender's), and only of it. */
         volatile StateKey unreadableRecord;
+        /** Runs once, inside the next record write, before it: between the writer's read of the record and its write. */
+        volatile Runnable beforeNextPutRecord;
+        /** Runs once, inside the next record write, after the storage answered: before the writer goes on. */
+        volatile Runnable afterNextPutRecord;
 
         FailingStorage(Storage delegate) {
             this.delegate = delegate;
@@ -1866,7 +1987,10 @@ class SenderPoolTest {
             if (failingWrites) {
                 throw new GuardStorageException("test", "putRecord", "down", null);
             }
-            return delegate.putRecord(key, value, expectedVersion);
+            runOnce(beforeNextPutRecord, () -> beforeNextPutRecord = null);
+            long version = delegate.putRecord(key, value, expectedVersion);
+            runOnce(afterNextPutRecord, () -> afterNextPutRecord = null);
+            return version;
         }
 
         @Override
