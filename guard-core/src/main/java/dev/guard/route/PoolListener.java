@@ -8,9 +8,9 @@ package dev.guard.route;
  * a queue for slow work). An exception thrown by a listener is logged and swallowed: it never breaks routing.
  * Implementations must be thread-safe when the pool is used by several threads.
  *
- * <p>The events of a sender's status and warm-up stage come in the order of the changes they tell of, one at a
- * time: while a thread hands them to the listeners, another thread's event of the same sender waits in a queue, and
- * the first thread hands it over next (perhaps after the call that caused it has returned).
+ * <p>The events of a sender's status, warm-up stage and ejection come in the order of the changes they tell of, one
+ * at a time: while a thread hands them to the listeners, another thread's event of the same sender waits in a queue,
+ * and the first thread hands it over next (perhaps after the call that caused it has returned).
  */
 @FunctionalInterface
 public interface PoolListener {

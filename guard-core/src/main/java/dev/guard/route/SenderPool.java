@@ -801,7 +801,8 @@ public final class SenderPool {
      *
      * <p>A status set while a block of the sender is being reported in this process ({@link #blocked}) waits for it
      * and comes after it, and the reverse: an activation after a block leaves the sender active and the block counted
-     * once; the listeners get the events in that order.
+     * once; the listeners get the events in that order. Failures reported while an activation is under way count
+     * before it, while the sender is still held: they eject nothing, and the activation clears them.
      *
      * @throws IllegalArgumentException if {@code sender} is unknown or {@code status} is {@link SenderStatus#COOLING}
      *     (which is derived from gates)
@@ -844,43 +845,60 @@ public final class SenderPool {
     /** Sets the status of {@code s}, holding its status lock. */
     private void apply(SenderState s, SenderStatus status) {
         long now = ticker.epochMicros();
-        boolean[] written = new boolean[1];
         if (status == SenderStatus.ACTIVE) {
-            // Record first, gate next, membership last: no pool can route to it before its record says ACTIVE,
-            // and none can send on a stale warm-up stage before re-reading it (the gate outlasts a sync).
-            // Re-activation restarts the stage's clock: the time blocked is no proof of quality.
-            updateRecord(s, now, r -> {
-                written[0] = r.status() != SenderStatus.ACTIVE;
-                return written[0] ? r.withStatus(SenderStatus.ACTIVE).withStage(r.stage(), now) : null;
-            });
-            if (!written[0] && !s.heldLocally && !storage.isMember(s.heldKey, now)) {
-                // Active already, and held neither here nor in the storage: nothing to re-activate. Its gates,
-                // ejection, health and failures in a row stay as they are, and its group's healthy members
-                // are not paused behind a re-entry gate.
-                return;
+            s.reactivating = true;
+            try {
+                activate(s, now);
+            } finally {
+                s.reactivating = false;
             }
-            long until = saturatedAdd(now, syncIntervalMicros + 1);
-            // Merged: a sender that was only cooling keeps a longer retry_after, in force or held here alone.
-            s.waitUntil(storage.raiseGate(s.gateKey, until, now));
-            storage.removeMember(s.heldKey);
+            return;
+        }
+        s.holdSinceMicros = now;
+        s.holdUnconfirmed = true;
+        s.heldLocally = true;
+        storage.addMember(s.heldKey, Long.MAX_VALUE, now);
+        boolean[] written = new boolean[1];
+        updateRecord(s, now, r -> {
+            written[0] = r.status() != status;
+            return written[0] ? r.withStatus(status) : null;
+        });
+        if (written[0]) { // else the status it has already: the hold above only confirms it
+            queue(s, PoolEvent.Type.STATUS_CHANGED, now, "status " + status);
+        }
+    }
+
+    /** Sets {@code s} active, holding its status lock, with {@link SenderState#reactivating} set. */
+    private void activate(SenderState s, long now) {
+        // Record first, gate next, membership last: no pool can route to it before its record says ACTIVE, and none
+        // can send on a stale warm-up stage before re-reading it (the gate outlasts a sync). Re-activation restarts
+        // the stage's clock: the time blocked is no proof of quality.
+        boolean[] written = new boolean[1];
+        updateRecord(s, now, r -> {
+            written[0] = r.status() != SenderStatus.ACTIVE;
+            return written[0] ? r.withStatus(SenderStatus.ACTIVE).withStage(r.stage(), now) : null;
+        });
+        if (!written[0] && !s.heldLocally && !storage.isMember(s.heldKey, now)) {
+            // Active already, and held neither here nor in the storage: nothing to re-activate. Its gates, ejection,
+            // health and failures in a row stay as they are, and its group's healthy members are not paused behind a
+            // re-entry gate.
+            return;
+        }
+        long until = saturatedAdd(now, syncIntervalMicros + 1);
+        // Merged: a sender that was only cooling keeps a longer retry_after, in force or held here alone.
+        s.waitUntil(storage.raiseGate(s.gateKey, until, now));
+        storage.removeMember(s.heldKey);
+        // The local hold ends here, not when the record written above was installed: in one step with the end of the
+        // ejection and of the failures in a row, under the monitor an ejection takes, so that the failures reported
+        // meanwhile (the messages it had in flight) count before the activation, while it was held, and eject
+        // nothing, and an ejection after this step stands, its event after this one.
+        synchronized (s) {
             s.holdUnconfirmed = false;
-            release(s);
+            s.release();
             s.ejectedUntilMicros = 0;
             s.resetFailures();
-        } else {
-            s.holdSinceMicros = now;
-            s.holdUnconfirmed = true;
-            s.heldLocally = true;
-            storage.addMember(s.heldKey, Long.MAX_VALUE, now);
-            updateRecord(s, now, r -> {
-                written[0] = r.status() != status;
-                return written[0] ? r.withStatus(status) : null;
-            });
-            if (!written[0]) {
-                return; // the status it has already: the hold above only confirms it
-            }
+            queue(s, PoolEvent.Type.STATUS_CHANGED, now, "status " + SenderStatus.ACTIVE);
         }
-        queue(s, PoolEvent.Type.STATUS_CHANGED, now, "status " + status);
     }
 
     /**
@@ -1136,12 +1154,12 @@ public final class SenderPool {
 
     /**
      * Ends the local hold of {@code s}, set active again, and starts its health and risk afresh if it was held: a
-     * block left its score near zero, and a sender that routing avoids gets no feedback to raise it.
+     * block left its score near zero, and a sender that routing avoids gets no feedback to raise it. Not while a
+     * {@code setStatus(ACTIVE)} of this process is under way: that ends the hold itself, at its end.
      */
     private static void release(SenderState s) {
-        if (s.heldLocally) {
-            s.heldLocally = false;
-            s.reactivated();
+        if (!s.reactivating) {
+            s.release();
         }
     }
 
@@ -1307,38 +1325,43 @@ public final class SenderPool {
     }
 
     private void eject(SenderState s, long now, String cause) {
-        boolean ejected = false;
         synchronized (lock) {
-            if (now < s.ejectedUntilMicros || s.view.status != SenderStatus.ACTIVE || s.heldLocally) {
-                // Ejected already, or held (blocked, retired): the failures of the messages it had in flight when it
-                // was held are no reason to eject it, nor to lengthen its ejections once it is set active again.
-                return;
-            }
-            int active = 0;
-            int alreadyEjected = 0;
-            for (SenderState o : senders) {
-                if (o.view.status == SenderStatus.ACTIVE && !o.heldLocally) {
-                    active++;
-                    if (now < o.ejectedUntilMicros) {
-                        alreadyEjected++;
+            // The sender's monitor too, which the end of its hold takes, so the hold and the failures in a row are
+            // read in one state: the end of a hold (or a delivery) may have reset the failures since they were counted.
+            synchronized (s) {
+                if (now < s.ejectedUntilMicros
+                        || s.view.status != SenderStatus.ACTIVE
+                        || s.heldLocally
+                        || s.failuresInRow() < ejectAfterFailures) {
+                    // Ejected already, held (blocked, retired), or set active again since the failures: those of the
+                    // messages it had in flight when it was held are no reason to eject it, nor to lengthen its
+                    // ejections once it is set active again.
+                    return;
+                }
+                int active = 0;
+                int alreadyEjected = 0;
+                for (SenderState o : senders) {
+                    if (o.view.status == SenderStatus.ACTIVE && !o.heldLocally) {
+                        active++;
+                        if (now < o.ejectedUntilMicros) {
+                            alreadyEjected++;
+                        }
                     }
                 }
-            }
-            int max = Math.min(active - 1, (int) Math.floor(active * maxEjectedFraction));
-            if (alreadyEjected < max) {
-                s.ejections++;
-                s.ejectedUntilMicros = saturatedAdd(now, ejectionMicros * Math.min(s.ejections, 10));
-                s.resetFailures();
-                ejected = true;
+                int max = Math.min(active - 1, (int) Math.floor(active * maxEjectedFraction));
+                if (alreadyEjected < max) {
+                    s.ejections++;
+                    s.ejectedUntilMicros = saturatedAdd(now, ejectionMicros * Math.min(s.ejections, 10));
+                    s.resetFailures();
+                    queue(
+                            s,
+                            PoolEvent.Type.SENDER_EJECTED,
+                            now,
+                            "failing in a row (" + cause + ") until " + instant(s.ejectedUntilMicros));
+                }
             }
         }
-        if (ejected) {
-            emit(
-                    PoolEvent.Type.SENDER_EJECTED,
-                    s.id,
-                    now,
-                    "failing in a row (" + cause + ") until " + instant(s.ejectedUntilMicros));
-        }
+        deliver(s);
     }
 
     private void startCooling(SenderState s, long until, long now, String why) {

@@ -119,6 +119,13 @@ final class SenderState {
     /** Set while a thread hands {@link #events} to the listeners: one thread at a time, so in their order. */
     final AtomicBoolean delivering = new AtomicBoolean();
 
+    /**
+     * Set while a {@code setStatus(ACTIVE)} of this process is under way: it ends the local hold itself, at its end,
+     * in one step with the end of the ejection and the failures in a row; a read of the record it wrote meanwhile
+     * leaves the hold to it, so that a failure reported before that step finds the sender held, as before it.
+     */
+    volatile boolean reactivating;
+
     /** Orders the installs of views: checked against the view in force and published under it. */
     final Object installLock = new Object();
     /** How many views have been installed; written under {@link #installLock}. */
@@ -454,6 +461,22 @@ final class SenderState {
 
     synchronized void resetFailures() {
         consecutiveFailures = 0;
+    }
+
+    synchronized int failuresInRow() {
+        return consecutiveFailures;
+    }
+
+    /**
+     * Ends the local hold and, if it held, starts health and risk afresh ({@link #reactivated}): one step under this
+     * state's monitor, which an ejection takes too, so that no ejection sees the hold ended and the failures counted
+     * while it held still there.
+     */
+    synchronized void release() {
+        if (heldLocally) {
+            heldLocally = false;
+            reactivated();
+        }
     }
 
     /**

@@ -1569,6 +1569,68 @@ class SenderPoolTest {
                         "WARM_UP_STEPPED_BACK: stage 1 -> 0");
     }
 
+    /** A pool of four senders over {@code over} where bot-a is blocked with four failures in flight reported. */
+    private SenderPool blockedWithFailuresInFlight(Storage over) {
+        SenderPool pool =
+                poolOver(over, Sender.of("bot-a"), Sender.of("bot-b"), Sender.of("bot-c"), Sender.of("bot-d"));
+        pool.blocked("bot-a");
+        for (int i = 0; i < 4; i++) {
+            pool.failed("bot-a", "timeout");
+        }
+        return pool;
+    }
+
+    /** Five failures of bot-a, which eject it: its first ejection, 30 s, is the only one the listener got. */
+    private void assertFiveFailuresEjectBotAForTheFirstTime(SenderPool pool) {
+        ticker.advance(Duration.ofSeconds(2));
+        for (int i = 0; i < 5; i++) {
+            pool.failed("bot-a", "timeout");
+        }
+        assertThat(events)
+                .filteredOn(e -> e.type() == PoolEvent.Type.SENDER_EJECTED)
+                .extracting(PoolEvent::detail)
+                .containsExactly(
+                        "failing in a row (timeout) until " + ticker.now().plusSeconds(30));
+    }
+
+    @Test
+    void failuresReportedWhileSetActiveIsUnderWay_countBeforeIt_andEjectNothing() {
+        FailingStorage hooked = new FailingStorage(storage);
+        SenderPool pool = blockedWithFailuresInFlight(hooked);
+        events.clear();
+        // The activation has written the record and raises the re-entry gate when more messages in flight fail.
+        hooked.beforeNextRaiseGate = () -> {
+            for (int i = 0; i < 5; i++) {
+                pool.failed("bot-a", "timeout");
+            }
+        };
+
+        pool.setStatus("bot-a", SenderStatus.ACTIVE);
+
+        assertThat(eventsOf("bot-a")).containsExactly("STATUS_CHANGED: status ACTIVE");
+        assertFiveFailuresEjectBotAForTheFirstTime(pool);
+    }
+
+    @Test
+    void aFailureCountedBeforeSetActive_isNoReasonToEjectTheSenderAfterIt() throws Exception {
+        FailingStorage hooked = new FailingStorage(storage);
+        SenderPool pool = blockedWithFailuresInFlight(hooked);
+        events.clear();
+        // Adding a sender holds the pool's lock, which an ejection takes: a fifth failure reported meanwhile is
+        // counted, then waits there to eject the sender, while an operator sets the sender active.
+        Meanwhile[] failure = new Meanwhile[1];
+        hooked.beforeNextGetRecord = () -> {
+            failure[0] = Meanwhile.start(() -> pool.failed("bot-a", "timeout"));
+            pool.setStatus("bot-a", SenderStatus.ACTIVE);
+        };
+
+        pool.add(Sender.of("bot-e"));
+        failure[0].end();
+
+        assertThat(eventsOf("bot-a")).containsExactly("STATUS_CHANGED: status ACTIVE");
+        assertFiveFailuresEjectBotAForTheFirstTime(pool);
+    }
+
     @Test
     void sync_aSenderRecordThatCannotBeRead_isReported_andTheOtherSendersAreStillRead() {
         FailingStorage failing = new FailingStorage(storage);
@@ -1919,10 +1981,12 @@ class SenderPoolTest {
         volatile Runnable afterNextGetRecord;
         /** Fails every read of this record (one sender's), and only of it. */
         volatile StateKey unreadableRecord;
-        /** Runs once, inside the next record write, before it: between the writer's read of the record and its write. */
+        /** Runs once, inside the next record write, before it: between the writer's read and its write. */
         volatile Runnable beforeNextPutRecord;
         /** Runs once, inside the next record write, after the storage answered: before the writer goes on. */
         volatile Runnable afterNextPutRecord;
+        /** Runs once, inside the next gate raise, before it: what another thread does meanwhile. */
+        volatile Runnable beforeNextRaiseGate;
 
         FailingStorage(Storage delegate) {
             this.delegate = delegate;
@@ -1950,6 +2014,7 @@ class SenderPoolTest {
             if (failingGates) {
                 throw new GuardStorageException("test", "raiseGate", "down", null);
             }
+            runOnce(beforeNextRaiseGate, () -> beforeNextRaiseGate = null);
             return delegate.raiseGate(key, untilMicros, nowMicros);
         }
 
