@@ -236,8 +236,10 @@ public final class SenderPool {
      * for an interval (the sync runs in another thread, or failed) costs one more read before its attempt; when that
      * read fails or the record does not decode (another version's format, a damaged write), the sender is passed over
      * for an interval (or until a read of it succeeds) and the message goes to another; while every sender that may
-     * carry it is passed over so, or it is pinned to such a sender, the storage's failure is the answer. A storage
-     * failure is answered as {@link SendDecision.Reason#STORAGE_UNAVAILABLE}, never thrown.
+     * carry it is passed over so, or it is pinned to such a sender, the storage's failure is the answer. A sender that
+     * the storage holds (blocked or retired by another pool) while this pool's record of it says active costs a read
+     * of its record, and of its membership if the record still says active. A storage failure is answered as {@link
+     * SendDecision.Reason#STORAGE_UNAVAILABLE}, never thrown.
      *
      * @throws IllegalArgumentException if {@code message} is null or pinned to a sender this pool does not have
      */
@@ -418,7 +420,7 @@ public final class SenderPool {
         if (held) {
             // Another pool blocked or retired it: stop routing to it and read why.
             s.heldLocally = true;
-            refreshQuietly(s, now);
+            readWhyHeld(s, now);
         } else if (senderRetry > 0) {
             // Merged, not set: feedback from another thread may have set a longer wait since the storage answered.
             s.waitUntil(saturatedAdd(now, senderRetry));
@@ -1078,9 +1080,15 @@ public final class SenderPool {
         return failures;
     }
 
-    private void refreshQuietly(SenderState s, long now) {
+    /**
+     * Reads the record of {@code s}, which an attempt found held in the storage, and ends the mark that the attempt
+     * set if the storage no longer holds it: the sender may have been set active since the storage answered, in this
+     * process (whose activation ended the hold before this mark was set) or in another.
+     */
+    private void readWhyHeld(SenderState s, long now) {
         try {
             refresh(s, now);
+            probeHeld(s, now);
         } catch (GuardStorageException e) {
             LOG.warn("pool '{}' could not read sender '{}': {}", name, s.id, e.getMessage());
         }

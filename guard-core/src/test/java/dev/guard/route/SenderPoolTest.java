@@ -1632,6 +1632,27 @@ class SenderPoolTest {
     }
 
     @Test
+    void setActiveWhileAnAttemptFindsTheSenderHeld_leavesItActive() {
+        FailingStorage hooked = new FailingStorage(storage);
+        SenderPool here = twoSenders(hooked);
+        here.sync();
+        SenderPool there = twoSenders(storage);
+        there.blocked("bot-a");
+        // This pool has not read the block yet: its attempt finds bot-a held, and an operator sets it active as the
+        // storage answers.
+        hooked.afterNextEvaluate = () -> here.setStatus("bot-a", SenderStatus.ACTIVE);
+
+        here.acquire(fresh().pinnedTo("bot-a"));
+
+        assertThat(here.status("bot-a")).isEqualTo(SenderStatus.ACTIVE);
+        assertThat(here.acquire(fresh().pinnedTo("bot-a")))
+                .isEqualTo(new SendDecision.Delayed(
+                        ticker.now().plusMillis(1000).plusNanos(1000),
+                        Duration.ofMillis(1000).plusNanos(1000),
+                        SendDecision.Reason.SENDERS_BUSY));
+    }
+
+    @Test
     void sync_aSenderRecordThatCannotBeRead_isReported_andTheOtherSendersAreStillRead() {
         FailingStorage failing = new FailingStorage(storage);
         SenderPool pool = poolOver(failing, Sender.of("bot-a"), Sender.of("bot-b"), Sender.of("bot-c"));
