@@ -733,7 +733,8 @@ public final class SenderPool {
      * SenderStatus#ACTIVE} again), and a warming sender steps back one stage. Reports of a sender that is blocked (or
      * retired) already, such as those of the other messages it had in flight, change nothing more in the storage; its
      * stats (blocks, block rate, heat map, {@link #compare}) and {@link PoolEvent.Type#SENDER_BLOCKED} count a block
-     * reported here once, until the sender is set active again.
+     * reported here once, until the sender is set active again, in this pool or another (a report here that finds
+     * the record active again, before this pool has read it, is a new block).
      *
      * <p>A block reported while the sender's status is being set in this process ({@link #setStatus}) waits for that
      * change and comes after it: a block after an activation leaves the sender blocked, and counts as a new block.
@@ -757,6 +758,8 @@ public final class SenderPool {
 
     private void block(SenderState s) {
         long now = ticker.epochMicros();
+        // A block made here that the storage has not recorded (its write failed): a report that records it is it.
+        boolean unrecorded = s.holdUnconfirmed;
         boolean first = s.blocked(hourOfWeek(now), now);
         s.holdSinceMicros = now;
         s.holdUnconfirmed = true;
@@ -777,6 +780,13 @@ public final class SenderPool {
             recorded[0] = true;
             return r.withStatus(SenderStatus.BLOCKED).withStage(stages[1], now);
         });
+        if (recorded[0] && !first && !unrecorded) {
+            // A block reported here holds, and the storage recorded it, yet the record said active: another pool set
+            // the sender active since, and this pool has not read it yet. Start afresh as that read would have, and
+            // count a new block.
+            s.reactivated();
+            first = s.blocked(hourOfWeek(now), now);
+        }
         if (first || recorded[0]) {
             // Once per block: the first report here, or the one that got it into the storage after a failed one.
             queue(s, PoolEvent.Type.SENDER_BLOCKED, now, "blocked by the platform");

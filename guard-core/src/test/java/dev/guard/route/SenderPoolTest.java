@@ -1653,6 +1653,23 @@ class SenderPoolTest {
     }
 
     @Test
+    void aBlockAfterAnotherPoolSetTheSenderActive_countsAsANewBlock_beforeThisPoolSyncs() {
+        SenderPool here = pool("bot-a", "bot-b");
+        SenderPool there = pool("bot-a", "bot-b");
+        here.blocked("bot-a");
+        there.setStatus("bot-a", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofSeconds(2));
+
+        // A message sent through another pool since got the sender blocked again; this pool hears of it first.
+        here.blocked("bot-a");
+
+        assertThat(events)
+                .filteredOn(e -> e.type() == PoolEvent.Type.SENDER_BLOCKED)
+                .hasSize(2);
+        assertThat(here.stats().sender("bot-a").blocks()).isEqualTo(2);
+    }
+
+    @Test
     void sync_aSenderRecordThatCannotBeRead_isReported_andTheOtherSendersAreStillRead() {
         FailingStorage failing = new FailingStorage(storage);
         SenderPool pool = poolOver(failing, Sender.of("bot-a"), Sender.of("bot-b"), Sender.of("bot-c"));
