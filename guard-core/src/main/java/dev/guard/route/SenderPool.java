@@ -901,14 +901,18 @@ public final class SenderPool {
         s.waitUntil(storage.raiseGate(s.gateKey, until, now));
         storage.removeMember(s.heldKey);
         // The local hold ends here, not when the record written above was installed: in one step with the end of the
-        // ejection and of the failures in a row, under the monitor an ejection takes, so that the failures reported
-        // meanwhile (the messages it had in flight) count before the activation, while it was held, and eject
-        // nothing, and an ejection after this step stands, its event after this one.
+        // ejection and of the failures in a row (and the start of the stage the record began), under the monitor an
+        // ejection and the reports take, so that the failures reported meanwhile (the messages it had in flight)
+        // count before the activation, while it was held, and neither eject it nor weigh on the new stage, and an
+        // ejection after this step stands, its event after this one.
         synchronized (s) {
             s.holdUnconfirmed = false;
             s.release();
             s.ejectedUntilMicros = 0;
             s.resetFailures();
+            if (written[0]) {
+                s.newStage();
+            }
             queue(s, PoolEvent.Type.STATUS_CHANGED, now, "status " + SenderStatus.ACTIVE);
         }
     }
@@ -1151,9 +1155,7 @@ public final class SenderPool {
     /** What follows the installation of {@code next} in place of {@code old}; under the install lock. */
     private static void installed(SenderState s, SenderState.View old, SenderState.View next, SenderRecord record) {
         if (old.stage != next.stage || old.stageStartMicros != next.stageStartMicros) {
-            s.stageSent.set(0);
-            s.stageFailed.set(0);
-            s.stageBlocked.set(0);
+            s.newStage();
         }
         if (old.perSecond != next.perSecond || old.perDay != next.perDay || old.allowance != next.allowance) {
             s.forgetWaitsFromOldLimits();

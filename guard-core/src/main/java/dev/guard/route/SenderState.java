@@ -463,6 +463,16 @@ final class SenderState {
         consecutiveFailures = 0;
     }
 
+    /**
+     * Starts the counters of a new warm-up stage; under this state's monitor, as the reports that count in them, so
+     * that each report counts in the stage before or in this one.
+     */
+    synchronized void newStage() {
+        stageSent.set(0);
+        stageFailed.set(0);
+        stageBlocked.set(0);
+    }
+
     synchronized int failuresInRow() {
         return consecutiveFailures;
     }

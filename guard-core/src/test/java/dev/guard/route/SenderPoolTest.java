@@ -1612,6 +1612,33 @@ class SenderPoolTest {
     }
 
     @Test
+    void failuresReportedWhileSetActiveIsUnderWay_doNotCountInTheWarmUpStageItBegins() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(100, 200).withStageLength(Duration.ofMinutes(1));
+        FailingStorage hooked = new FailingStorage(storage);
+        SenderPool pool =
+                poolOver(hooked, Sender.builder("bot-new").warmUp(schedule).build(), Sender.of("bot-old"));
+        pool.blocked("bot-new");
+        // The activation has written the record (a new stage begins) and raises the re-entry gate when messages it
+        // had in flight fail: before the activation, so not in the new stage either.
+        hooked.beforeNextRaiseGate = () -> {
+            for (int i = 0; i < 5; i++) {
+                pool.failed("bot-new", "timeout");
+            }
+        };
+        pool.setStatus("bot-new", SenderStatus.ACTIVE);
+        ticker.advance(Duration.ofSeconds(2));
+
+        sendClean(pool, "bot-new", SenderPool.MIN_STAGE_SENT);
+        ticker.advance(Duration.ofMinutes(1));
+        pool.sync();
+
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
+        assertThat(eventsOf("bot-new"))
+                .last()
+                .isEqualTo("WARM_UP_ADVANCED: stage 0 -> 1, failure rate 0.0000, block rate 0.0000 over 20 sent");
+    }
+
+    @Test
     void aFailureCountedBeforeSetActive_isNoReasonToEjectTheSenderAfterIt() throws Exception {
         FailingStorage hooked = new FailingStorage(storage);
         SenderPool pool = blockedWithFailuresInFlight(hooked);
