@@ -855,12 +855,20 @@ class SenderPoolTest {
         assertThat(events).extracting(PoolEvent::type).doesNotContain(PoolEvent.Type.SENDER_EJECTED);
 
         pool.setStatus("bot-a", SenderStatus.ACTIVE);
+
+        // Its first ejection: the default 30 s, not twice that.
+        assertFiveFailuresEjectBotAForTheFirstTime(pool);
+    }
+
+    /**
+     * Five failures of bot-a two seconds on, which eject it: its first ejection, 30 s, is the only one the listener
+     * got.
+     */
+    private void assertFiveFailuresEjectBotAForTheFirstTime(SenderPool pool) {
         ticker.advance(Duration.ofSeconds(2));
         for (int i = 0; i < 5; i++) {
             pool.failed("bot-a", "timeout");
         }
-
-        // Its first ejection: the default 30 s, not twice that.
         assertThat(events)
                 .filteredOn(e -> e.type() == PoolEvent.Type.SENDER_EJECTED)
                 .extracting(PoolEvent::detail)
@@ -1428,16 +1436,25 @@ class SenderPoolTest {
         assertThat(two.allowance("bot-new")).isEqualTo(5);
     }
 
-    @Test
-    void aBlockReportedWhileASyncReadsTheRecord_isNotUndoneByTheRecordItRead() {
+    /**
+     * A pool over {@code over} of bot-new, warming up on 10, 20 and 40 a minute in stages of a minute, and bot-old;
+     * bot-new has sent the 10 of stage 0 cleanly, and the stage is over: the next sync ends it.
+     */
+    private SenderPool warmingAtTheEndOfStage0(Storage over) {
         WarmUpSchedule schedule = WarmUpSchedule.table(10, 20, 40)
                 .withWindow(Duration.ofMinutes(1))
                 .withStageLength(Duration.ofMinutes(1));
-        FailingStorage hooked = new FailingStorage(storage);
         SenderPool pool =
-                poolOver(hooked, Sender.builder("bot-new").warmUp(schedule).build(), Sender.of("bot-old"));
+                poolOver(over, Sender.builder("bot-new").warmUp(schedule).build(), Sender.of("bot-old"));
         sendClean(pool, "bot-new", 10);
         ticker.advance(Duration.ofMinutes(1));
+        return pool;
+    }
+
+    @Test
+    void aBlockReportedWhileASyncReadsTheRecord_isNotUndoneByTheRecordItRead() {
+        FailingStorage hooked = new FailingStorage(storage);
+        SenderPool pool = warmingAtTheEndOfStage0(hooked);
         pool.sync();
         assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
 
@@ -1545,14 +1562,8 @@ class SenderPoolTest {
 
     @Test
     void aBlockWhileTheEndOfAWarmUpStageIsRecorded_stepsBackAfterTheAdvance() throws Exception {
-        WarmUpSchedule schedule = WarmUpSchedule.table(10, 20, 40)
-                .withWindow(Duration.ofMinutes(1))
-                .withStageLength(Duration.ofMinutes(1));
         FailingStorage hooked = new FailingStorage(storage);
-        SenderPool pool =
-                poolOver(hooked, Sender.builder("bot-new").warmUp(schedule).build(), Sender.of("bot-old"));
-        sendClean(pool, "bot-new", 10);
-        ticker.advance(Duration.ofMinutes(1));
+        SenderPool pool = warmingAtTheEndOfStage0(hooked);
         Meanwhile[] block = new Meanwhile[1];
         // The sync has written the end of stage 0 (stage 1 now) when the platform's block comes.
         hooked.afterNextPutRecord = () -> block[0] = Meanwhile.start(() -> pool.blocked("bot-new"));
@@ -1578,19 +1589,6 @@ class SenderPoolTest {
             pool.failed("bot-a", "timeout");
         }
         return pool;
-    }
-
-    /** Five failures of bot-a, which eject it: its first ejection, 30 s, is the only one the listener got. */
-    private void assertFiveFailuresEjectBotAForTheFirstTime(SenderPool pool) {
-        ticker.advance(Duration.ofSeconds(2));
-        for (int i = 0; i < 5; i++) {
-            pool.failed("bot-a", "timeout");
-        }
-        assertThat(events)
-                .filteredOn(e -> e.type() == PoolEvent.Type.SENDER_EJECTED)
-                .extracting(PoolEvent::detail)
-                .containsExactly(
-                        "failing in a row (timeout) until " + ticker.now().plusSeconds(30));
     }
 
     @Test
