@@ -658,9 +658,14 @@ public final class SenderPool {
     public void failed(String sender, String cause) {
         SenderState s = state(sender);
         long now = ticker.epochMicros();
-        int inRow = s.failed(hourOfWeek(now), now);
+        int inRow;
+        int resets;
+        synchronized (s) {
+            inRow = s.failed(hourOfWeek(now), now);
+            resets = s.failureResets();
+        }
         if (inRow >= ejectAfterFailures) {
-            eject(s, now, cause);
+            eject(s, now, cause, resets);
         }
     }
 
@@ -1344,18 +1349,22 @@ public final class SenderPool {
         }
     }
 
-    private void eject(SenderState s, long now, String cause) {
+    /**
+     * Ejects {@code s} for failures in a row counted when {@code resets} clearings of them had been made ({@link
+     * SenderState#failureResets}).
+     */
+    private void eject(SenderState s, long now, String cause, int resets) {
         synchronized (lock) {
-            // The sender's monitor too, which the end of its hold takes, so the hold and the failures in a row are
-            // read in one state: the end of a hold (or a delivery) may have reset the failures since they were counted.
+            // The sender's monitor too, which the end of its hold takes with the clearing of its failures in a row.
             synchronized (s) {
                 if (now < s.ejectedUntilMicros
                         || s.view.status != SenderStatus.ACTIVE
                         || s.heldLocally
-                        || s.failuresInRow() < ejectAfterFailures) {
-                    // Ejected already, held (blocked, retired), or set active again since the failures: those of the
-                    // messages it had in flight when it was held are no reason to eject it, nor to lengthen its
-                    // ejections once it is set active again.
+                        || s.failureResets() != resets) {
+                    // Ejected already, held (blocked, retired), or set active again since the failures were counted:
+                    // those of the messages it had in flight when it was held are no reason to eject it, nor to
+                    // lengthen its ejections once it is set active again. (A delivery since does not undo them: the
+                    // failures came first.)
                     return;
                 }
                 int active = 0;

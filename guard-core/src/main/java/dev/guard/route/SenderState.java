@@ -198,6 +198,12 @@ final class SenderState {
     private double blockAverage;
     private long pacingAtMicros;
     private int consecutiveFailures;
+    /**
+     * How many times the failures in a row were cleared other than by a delivery (the end of a hold, an activation,
+     * an ejection): an ejection decided on a count taken before the latest of these does not happen.
+     */
+    private int failureResets;
+
     int ejections;
 
     final LongAdder sent = new LongAdder();
@@ -455,12 +461,18 @@ final class SenderState {
         pressure = 0;
         // Nothing is left to fade, at any weight; zero ends a block's hold on the time of the marks.
         fadedAtMicros = 0;
-        consecutiveFailures = 0;
+        resetFailures();
         rescore();
     }
 
     synchronized void resetFailures() {
         consecutiveFailures = 0;
+        failureResets++;
+    }
+
+    /** See {@link #failureResets}; read with the count of {@link #failed} under this state's monitor. */
+    synchronized int failureResets() {
+        return failureResets;
     }
 
     /**
@@ -473,14 +485,10 @@ final class SenderState {
         stageBlocked.set(0);
     }
 
-    synchronized int failuresInRow() {
-        return consecutiveFailures;
-    }
-
     /**
-     * Ends the local hold and, if it held, starts health and risk afresh ({@link #reactivated}): one step under this
-     * state's monitor, which an ejection takes too, so that no ejection sees the hold ended and the failures counted
-     * while it held still there.
+     * Ends the local hold and, if it held, starts health and risk afresh ({@link #reactivated}, which clears the
+     * failures in a row): one step under this state's monitor, which an ejection takes too, so that no ejection sees
+     * the hold ended but not the failures counted while it held cleared.
      */
     synchronized void release() {
         if (heldLocally) {

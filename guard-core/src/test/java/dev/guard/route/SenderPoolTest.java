@@ -1641,19 +1641,44 @@ class SenderPoolTest {
         FailingStorage hooked = new FailingStorage(storage);
         SenderPool pool = blockedWithFailuresInFlight(hooked);
         events.clear();
-        // Adding a sender holds the pool's lock, which an ejection takes: a fifth failure reported meanwhile is
-        // counted, then waits there to eject the sender, while an operator sets the sender active.
-        Meanwhile[] failure = new Meanwhile[1];
-        hooked.beforeNextGetRecord = () -> {
-            failure[0] = Meanwhile.start(() -> pool.failed("bot-a", "timeout"));
-            pool.setStatus("bot-a", SenderStatus.ACTIVE);
-        };
 
-        pool.add(Sender.of("bot-e"));
-        failure[0].end();
+        whileAFifthFailureOfBotAWaitsToEjectIt(hooked, pool, () -> pool.setStatus("bot-a", SenderStatus.ACTIVE));
 
         assertThat(eventsOf("bot-a")).containsExactly("STATUS_CHANGED: status ACTIVE");
         assertFiveFailuresEjectBotAForTheFirstTime(pool);
+    }
+
+    @Test
+    void aDeliveryAfterTheFailureThatEjectsTheSender_leavesItEjected() throws Exception {
+        FailingStorage hooked = new FailingStorage(storage);
+        SenderPool pool =
+                poolOver(hooked, Sender.of("bot-a"), Sender.of("bot-b"), Sender.of("bot-c"), Sender.of("bot-d"));
+        for (int i = 0; i < 4; i++) {
+            pool.failed("bot-a", "timeout");
+        }
+
+        whileAFifthFailureOfBotAWaitsToEjectIt(hooked, pool, () -> pool.delivered("bot-a", Duration.ofMillis(20)));
+
+        // As if the failure came first: ejected, and the delivery after it.
+        assertThat(eventsOf("bot-a"))
+                .containsExactly("SENDER_EJECTED: failing in a row (timeout) until "
+                        + ticker.now().plusSeconds(30));
+    }
+
+    /**
+     * Reports a fifth failure of bot-a in another thread and runs {@code meanwhile} once it is counted and waits to
+     * eject the sender: adding a sender holds the pool's lock, which an ejection takes, and the hook of that add's
+     * read of the new sender's record does both.
+     */
+    private static void whileAFifthFailureOfBotAWaitsToEjectIt(
+            FailingStorage hooked, SenderPool pool, Runnable meanwhile) throws Exception {
+        Meanwhile[] failure = new Meanwhile[1];
+        hooked.beforeNextGetRecord = () -> {
+            failure[0] = Meanwhile.start(() -> pool.failed("bot-a", "timeout"));
+            meanwhile.run();
+        };
+        pool.add(Sender.of("bot-e"));
+        failure[0].end();
     }
 
     @Test
