@@ -28,13 +28,17 @@ class MemoryStorageAllocationTest {
     }
 
     /**
-     * {@code allocated} less what two reads of the counter in a row allocate themselves. The rounds stay in each test
-     * method, where the compiler sees them whole: measured through a helper that runs them, the same loops showed a
-     * few hundred bytes a round from outside the storage.
+     * Asserts that {@code allocated} bytes, what the last round of {@code calls} storage calls allocated, are fewer
+     * than one per call: a path that allocates does so on every call, 16 bytes or more each. Not zero: the JVM itself
+     * may allocate a few hundred bytes in a round (an object that compiled code had kept in registers, rebuilt when
+     * that code is dropped; seen: 152 and 344), at moments that depend on the machine's load.
      */
-    private static long lessReadingCost(long allocated) {
+    private static void assertAllocatesNothingPerCall(long allocated, long calls, String what) {
         long before = allocatedBytes();
-        return allocated - (allocatedBytes() - before);
+        long reading = allocatedBytes() - before;
+        assertThat(allocated - reading)
+                .as("bytes allocated by %,d %s", calls, what)
+                .isLessThan(calls);
     }
 
     @Test
@@ -63,9 +67,7 @@ class MemoryStorageAllocationTest {
             }
             allocated = allocatedBytes() - before;
         }
-        assertThat(lessReadingCost(allocated))
-                .as("bytes allocated by 200,000 acquires")
-                .isZero();
+        assertAllocatesNothingPerCall(allocated, 200_000, "acquires");
         assertThat(sink).isNotZero();
     }
 
@@ -90,9 +92,7 @@ class MemoryStorageAllocationTest {
             }
             allocated = allocatedBytes() - before;
         }
-        assertThat(lessReadingCost(allocated))
-                .as("bytes allocated by 40,000 commits on expired logs")
-                .isZero();
+        assertAllocatesNothingPerCall(allocated, 40_000, "commits on expired logs");
         assertThat(admitted).isEqualTo(3 * 40_000);
     }
 }
