@@ -1105,24 +1105,32 @@ public final class Guard<M> {
          * limit. Scoped per handler, but for a {@link Gate} or a {@link Membership}: those are about the user, as
          * {@link #gate} and the sets are.
          *
-         * @throws IllegalArgumentException for a {@link DuplicateWindow}, or a {@link Gate} keyed by {@link
-         *     KeyBy#CHAT_USER} (see {@link #gate})
+         * @throws IllegalArgumentException for a {@link DuplicateWindow}, a {@link Gate} or a {@link Membership} keyed
+         *     by {@link KeyBy#CHAT_USER} (see {@link #gate}), or a {@link Membership} named {@code blocklist} or {@code
+         *     registered}, whose set would be the blocklist's or the registrations'
          */
         public Builder<M> limit(String name, KeyBy key, LimitSpec spec) {
             return stateful(new Stateful<>(
-                    checkedName(name), key(key), null, spec(spec), reasonOf(spec), scopedPerHandler(spec), null));
+                    limitName(name, spec), key(key), null, spec(spec), reasonOf(spec), scopedPerHandler(spec), null));
         }
 
         /**
          * Any {@link LimitSpec} but a {@link DuplicateWindow}, keyed by what {@code key} extracts from the message (a
          * {@code null} result means the message has no such key).
          *
-         * @throws IllegalArgumentException for a {@link DuplicateWindow}
+         * @throws IllegalArgumentException for a {@link DuplicateWindow}, or a {@link Membership} named {@code
+         *     blocklist} or {@code registered}, whose set would be the blocklist's or the registrations'
          */
         public Builder<M> limit(String name, Function<? super M, ?> key, LimitSpec spec) {
             Objects.requireNonNull(key, "key must not be null");
             return stateful(new Stateful<>(
-                    checkedName(name), KeyBy.GLOBAL, key, spec(spec), reasonOf(spec), scopedPerHandler(spec), null));
+                    limitName(name, spec),
+                    KeyBy.GLOBAL,
+                    key,
+                    spec(spec),
+                    reasonOf(spec),
+                    scopedPerHandler(spec),
+                    null));
         }
 
         /** Whether a filter of {@code spec} gets its own keys per handler scope: all but gates and sets. */
@@ -1244,6 +1252,25 @@ public final class Guard<M> {
 
         private static String checkedName(String name) {
             return Subjects.checkName("filter name", name);
+        }
+
+        /**
+         * The name of a filter added by {@code limit(...)}: a {@link Membership} keeps its set under {@code "set:" +
+         * name}, as the blocklist and the registrations do, so it must not take their names (it would be their set).
+         */
+        private static String limitName(String name, LimitSpec spec) {
+            checkedName(name);
+            if (spec instanceof Membership && name.equals(BLOCKLIST_SET)) {
+                throw new IllegalArgumentException("membership filter name must not be '" + BLOCKLIST_SET
+                        + "', the name of the blocklist's set (blocklist(), guard.blocklist()), but was '" + name
+                        + "'");
+            }
+            if (spec instanceof Membership && name.equals(REGISTERED_SET)) {
+                throw new IllegalArgumentException("membership filter name must not be '" + REGISTERED_SET
+                        + "', the name of the registrations' set (requireRegistration(), guard.registrations()), but"
+                        + " was '" + name + "'");
+            }
+            return name;
         }
 
         private static KeyBy key(KeyBy key) {

@@ -524,6 +524,29 @@ class GuardTest {
     }
 
     @Test
+    void membershipFilter_namedAsTheBlocklistOrTheRegistrations_isRefused_sinceItWouldShareTheirSet() {
+        // A set of one's own keeps its members under "set:" + its name, as the blocklist and the registrations do:
+        // under their names it would be their set, and registrations().add(7) would put user 7 on a list of muted
+        // users named "registered" (or members("blocklist").add(7) block user 7 in every guard with blocklist()).
+        assertThatThrownBy(() -> builder().limit("registered", KeyBy.USER, Membership.MUST_BE_ABSENT))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("membership filter name must not be 'registered', the name of the registrations' set"
+                        + " (requireRegistration(), guard.registrations()), but was 'registered'");
+        assertThatThrownBy(() -> builder().limit("blocklist", Msg::user, Membership.MUST_BE_PRESENT))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("membership filter name must not be 'blocklist', the name of the blocklist's set"
+                        + " (blocklist(), guard.blocklist()), but was 'blocklist'");
+        // Other kinds of filter keep keys of their own under those names.
+        Guard<Msg> guard = builder()
+                .requireRegistration()
+                .throttle("blocklist", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .build();
+        guard.registrations().add(1L);
+        assertThat(guard.check(Msg.of(1, 10, "a")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(1, 10, "b")).filter()).isEqualTo("blocklist");
+    }
+
+    @Test
     void pause_ofATenant_closesTheGateForThatTenantOnly() {
         Guard<Msg> guard = builder().gate("mod", KeyBy.USER).build();
 
