@@ -219,17 +219,23 @@ public final class Guard<M> {
     public MemberSet members(String tenant, String name) {
         Stateful<M> set = plan.filter(name, Membership.class, "membership");
         return new MemberSet(
-                plan.storage, plan.ticker, Subjects.tenantPrefix(tenant) + set.base, id -> subjectOf(set, id));
+                plan.storage,
+                plan.ticker,
+                Subjects.tenantPrefix(tenant) + set.base,
+                id -> subjectOf(set, "userId", id));
     }
 
-    /** The subject under which {@code filter} (not keyed by chat and user) keeps the state of {@code id}. */
-    private static String subjectOf(Stateful<?> filter, Object id) {
+    /**
+     * The subject under which {@code filter} (not keyed by chat and user) keeps the state of {@code id}, the argument
+     * {@code what} of the caller.
+     */
+    private static String subjectOf(Stateful<?> filter, String what, Object id) {
         if (filter.customKey != null) {
-            return Subjects.CUSTOM + String.valueOf(Objects.requireNonNull(id, "id must not be null"));
+            return Subjects.CUSTOM + Subjects.text(what, Objects.requireNonNull(id, "id must not be null"));
         }
         return switch (filter.keyBy) {
-            case USER -> Subjects.user(String.valueOf(Objects.requireNonNull(id, "id must not be null")));
-            case CHAT -> Subjects.chat(String.valueOf(Objects.requireNonNull(id, "id must not be null")));
+            case USER -> Subjects.user(Subjects.text(what, Objects.requireNonNull(id, "id must not be null")));
+            case CHAT -> Subjects.chat(Subjects.text(what, Objects.requireNonNull(id, "id must not be null")));
             case GLOBAL -> StateKey.GLOBAL;
             case CHAT_USER ->
                 throw new IllegalArgumentException("filter '" + filter.name
@@ -255,7 +261,8 @@ public final class Guard<M> {
      * {@link dev.guard.spi.GuardStorageException} on failure.
      *
      * @return the deadline now in force
-     * @throws IllegalArgumentException if there is no gate of that name
+     * @throws IllegalArgumentException if there is no gate of that name, or {@code id}'s {@code toString()} returns
+     *     null or throws (it has no text to name its key by)
      */
     public Instant pause(String gateName, Object id, Duration duration) {
         return pause(null, gateName, id, duration);
@@ -268,7 +275,7 @@ public final class Guard<M> {
     public Instant pause(String tenant, String gateName, Object id, Duration duration) {
         Durations.positive("duration", duration);
         Stateful<M> gate = plan.filter(gateName, Gate.class, "gate");
-        String subject = subjectOf(gate, id);
+        String subject = subjectOf(gate, "id", id);
         long now = plan.ticker.epochMicros();
         long until = plan.storage.raiseGate(
                 new StateKey(Subjects.tenantPrefix(tenant) + gate.base, subject),
@@ -284,9 +291,12 @@ public final class Guard<M> {
      * scan (and one to the fallback); throws {@link dev.guard.spi.GuardStorageException} on failure.
      *
      * @return how many keys were removed
+     * @throws IllegalArgumentException if {@code userId}'s {@code toString()} returns null or throws (it has no text
+     *     to name its keys by)
      */
     public long forgetUser(Object userId) {
-        String subject = Subjects.user(String.valueOf(Objects.requireNonNull(userId, "userId must not be null")));
+        String subject =
+                Subjects.user(Subjects.text("userId", Objects.requireNonNull(userId, "userId must not be null")));
         long removed = plan.storage.forget(subject);
         Storage fallback = plan.failurePolicy.fallback();
         return fallback == null ? removed : removed + fallback.forget(subject);

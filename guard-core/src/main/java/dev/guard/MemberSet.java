@@ -10,7 +10,9 @@ import java.util.function.Function;
  * ({@link Guard#members}, whose ids may be chats' or a custom key's; the parameters below say user for short).
  * Changes are visible at once to every guard (every process) that shares the storage. Each call is one storage round
  * trip and throws {@link dev.guard.spi.GuardStorageException} when the storage fails: these are administration calls,
- * not the message path.
+ * not the message path. An id stands for its text ({@code toString()}), as in messages: {@code 42L}, {@code 42} and
+ * {@code "42"} are one id. Each call throws {@link IllegalArgumentException} for a null id or one without a text (its
+ * {@code toString()} returns null or throws).
  */
 public final class MemberSet {
     private final Storage storage;
@@ -20,7 +22,7 @@ public final class MemberSet {
     private final Function<Object, String> subject;
 
     MemberSet(Storage storage, Ticker ticker, String scope) {
-        this(storage, ticker, scope, id -> Subjects.user(String.valueOf(id)));
+        this(storage, ticker, scope, id -> Subjects.user(Subjects.text("userId", id)));
     }
 
     MemberSet(Storage storage, Ticker ticker, String scope, Function<Object, String> subject) {

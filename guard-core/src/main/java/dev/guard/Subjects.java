@@ -32,6 +32,28 @@ final class Subjects {
                 && userSubject.regionMatches(prefix, chatSubject, prefix, userSubject.length() - prefix);
     }
 
+    /**
+     * The text of an id given to an administration call (a set, a pause, forgetting), which names the id's key as the
+     * message path does: {@code id.toString()}. An id without one is refused rather than read as {@code "null"}, the
+     * text of another id.
+     *
+     * @param what the argument's name, for the message
+     * @param id a non-null id
+     * @throws IllegalArgumentException if {@code id.toString()} returns null or throws
+     */
+    static String text(String what, Object id) {
+        String text;
+        try {
+            text = id.toString();
+        } catch (Exception e) { // undeclared checked ones too, as the message path catches them
+            throw new IllegalArgumentException(what + " must have a text but its toString() threw " + e, e);
+        }
+        if (text == null) {
+            throw new IllegalArgumentException(what + " must have a text but its toString() returned null");
+        }
+        return text;
+    }
+
     static String tenantPrefix(String tenant) {
         return tenant == null ? "" : "t" + tenant.length() + ":" + tenant + '\0';
     }

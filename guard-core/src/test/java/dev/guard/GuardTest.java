@@ -633,6 +633,54 @@ class GuardTest {
     }
 
     @Test
+    void setsPauseAndForget_ofAnIdWithoutText_areRefusedNamingIt_ratherThanActingOnTheIdNull() {
+        // A message whose id has no text (toString() returns null or throws) has no such id; the administration calls
+        // took String.valueOf of it, "null", which is the text of another id: the user whose id is the string "null".
+        Object textless = new Object() {
+            @Override
+            public String toString() {
+                return null;
+            }
+        };
+        Object unreadable = new Object() {
+            @Override
+            public String toString() {
+                throw new IllegalStateException("no text for this id");
+            }
+        };
+        Guard<Object> guard = Guard.<Object>builder()
+                .storage(storage)
+                .ticker(ticker)
+                .userId(id -> id)
+                .blocklist()
+                .gate("mod", KeyBy.USER)
+                .limit("muted", id -> id, Membership.MUST_BE_ABSENT)
+                .tokenBucket("per-user", KeyBy.USER, 2, 1, Duration.ofHours(1))
+                .build();
+        assertThat(guard.check("null").remaining()).isEqualTo(1);
+
+        assertThatThrownBy(() -> guard.blocklist().add(textless))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("userId must have a text but its toString() returned null");
+        assertThatThrownBy(() -> guard.members("muted").add(textless))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("userId must have a text but its toString() returned null");
+        assertThatThrownBy(() -> guard.pause("mod", textless, Duration.ofHours(1)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("id must have a text but its toString() returned null");
+        assertThatThrownBy(() -> guard.forgetUser(textless))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("userId must have a text but its toString() returned null");
+        assertThatThrownBy(() -> guard.registrations().contains(unreadable))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("userId must have a text but its toString() threw"
+                        + " java.lang.IllegalStateException: no text for this id")
+                .hasCauseInstanceOf(IllegalStateException.class);
+        // The user "null" was neither blocked, paused, put on the set nor forgotten.
+        assertThat(guard.check("null").remaining()).isZero();
+    }
+
+    @Test
     void check_idsOfAnyTypeWithTheSameText_shareOneState() {
         // Long ids take a shortcut into the key; it must name the same key as the id's text, which pause, forget,
         // the blocklist and other processes (with ids of another type) use.
