@@ -474,11 +474,10 @@ public final class Guard<M> {
                 steps.add(scope, subject, f.spec, i, 1);
                 continue;
             }
-            CharSequence content = contentOf(f, message);
-            if (content == null) {
+            long fingerprint = fingerprintOf(f, message);
+            if (fingerprint < 0) {
                 continue; // nothing to compare: a message without the content is never a duplicate
             }
-            long fingerprint = Fingerprint.of(content);
             if (f.spec instanceof DuplicateWindow) {
                 // One key per conversation: the content's fingerprint is the window's item.
                 steps.add(scope, subject, f.spec, i, fingerprint);
@@ -521,12 +520,20 @@ public final class Guard<M> {
         }
     }
 
-    private static <M> CharSequence contentOf(Stateful<M> f, M message) {
+    /**
+     * The fingerprint of the content {@code f} reads from {@code message}, or -1 when there is none: the extractor
+     * answered null or threw, or the content threw as it was read (a lazily decoded text).
+     */
+    private static <M> long fingerprintOf(Stateful<M> f, M message) {
         try {
-            return f.content.apply(message);
+            CharSequence content = f.content.apply(message);
+            return content == null ? -1 : Fingerprint.of(content);
         } catch (Exception e) { // undeclared checked ones too: see decideLocally
-            LOG.warn("content extractor of '{}' threw; the filter does not apply", f.name, e);
-            return null;
+            LOG.warn(
+                    "content of '{}' could not be read (its extractor or the content threw); the filter does not apply",
+                    f.name,
+                    e);
+            return -1;
         }
     }
 

@@ -889,6 +889,41 @@ class GuardTest {
     }
 
     @Test
+    void contentWhoseCharactersCannotBeRead_countsAsNoContent_asAContentExtractorThatThrows() {
+        // A CharSequence of the bot's framework that fails when read (a lazily decoded text): the duplicates filter
+        // reads it for the fingerprint of its key, and a check must decide rather than throw.
+        CharSequence unreadable = new CharSequence() {
+            @Override
+            public int length() {
+                return 3;
+            }
+
+            @Override
+            public char charAt(int index) {
+                throw new IllegalStateException("text no longer available");
+            }
+
+            @Override
+            public CharSequence subSequence(int start, int end) {
+                throw new IllegalStateException("text no longer available");
+            }
+        };
+        Guard<Msg> guard = builder()
+                .tokenBucket("per-user", KeyBy.USER, 2, 1, Duration.ofHours(1))
+                .duplicates(Duration.ofMinutes(1), m -> m.text().equals("lazy") ? unreadable : m.text())
+                .build();
+
+        Decision sync = guard.check(Msg.of(1, 10, "lazy"));
+        Decision async =
+                guard.checkAsync(Msg.of(1, 10, "lazy")).toCompletableFuture().join();
+
+        assertThat(sync.allowed()).isTrue();
+        assertThat(sync.remaining()).as("the bucket still applied").isEqualTo(1);
+        assertThat(async.allowed()).isTrue();
+        assertThat(async.remaining()).isZero();
+    }
+
+    @Test
     void filtersAndExtractorsThatThrowCheckedExceptions_rejectOrCountAsNoId_asTheirJavadocSays() {
         Guard<Msg> guard = Guard.<Msg>builder()
                 .storage(storage)
