@@ -181,9 +181,10 @@ public final class Guard<M> {
 
     /**
      * This guard with its own limits for one handler: the same user gets separate throttles, buckets, windows,
-     * duplicates and cooldowns under {@code scope("search")} and {@code scope("start")}. The blocklist, registration
-     * and gates stay shared: they are about the user, not the handler. Scopes nest: {@code ban} under {@code
-     * scope("admin")} keeps limits apart from {@code scope("ban")}. Cheap; no state is copied.
+     * duplicates and cooldowns under {@code scope("search")} and {@code scope("start")}. The blocklist, registration,
+     * the sets of {@link #members}, gates and the reject notice's window stay shared: they are about the user, not the
+     * handler. Scopes nest: {@code ban} under {@code scope("admin")} keeps limits apart from {@code scope("ban")}.
+     * Cheap; no state is copied.
      *
      * @throws IllegalArgumentException if {@code name} is blank or holds control characters
      */
@@ -286,17 +287,38 @@ public final class Guard<M> {
 
     /**
      * Removes everything the storage keeps about {@code userId}, in every tenant and handler scope: limits,
-     * duplicates, set memberships (a block or a registration too: the user is unblocked and unregistered); and what a
-     * {@link FailurePolicy#fallbackTo fallback} storage kept while the storage was down. One storage call that may
-     * scan (and one to the fallback); throws {@link dev.guard.spi.GuardStorageException} on failure.
+     * duplicates, set memberships (a block or a registration too: the user is unblocked and unregistered) and the
+     * reject notice's window, of the filters keyed by {@link KeyBy#USER} or {@link KeyBy#CHAT_USER}; and what a {@link
+     * FailurePolicy#fallbackTo fallback} storage kept while the storage was down. Not the state of chats (keyed by
+     * {@link KeyBy#CHAT}, a private chat's too), nor the global state, nor state under a custom key, even one made of
+     * the user's id: see {@link #forgetKey}. One storage call that may scan (and one to the fallback); throws {@link
+     * dev.guard.spi.GuardStorageException} on failure.
      *
      * @return how many keys were removed
      * @throws IllegalArgumentException if {@code userId}'s {@code toString()} returns null or throws (it has no text
      *     to name its keys by)
      */
     public long forgetUser(Object userId) {
-        String subject =
-                Subjects.user(Subjects.text("userId", Objects.requireNonNull(userId, "userId must not be null")));
+        return forget(
+                Subjects.user(Subjects.text("userId", Objects.requireNonNull(userId, "userId must not be null"))));
+    }
+
+    /**
+     * Removes everything the storage (and a {@link FailurePolicy#fallbackTo fallback}) keeps under the custom key
+     * {@code key}, a value that the key extractor of a filter added with {@link Builder#limit(String, Function,
+     * LimitSpec)} returns, in every such filter, tenant and handler scope: for state about a user under a key of your
+     * own (a mute per user in one chat, {@code chat + "/" + user}), which {@link #forgetUser} cannot tell is theirs.
+     * One storage call that may scan (and one to the fallback); throws {@link dev.guard.spi.GuardStorageException} on
+     * failure.
+     *
+     * @return how many keys were removed
+     * @throws IllegalArgumentException if {@code key}'s {@code toString()} returns null or throws
+     */
+    public long forgetKey(Object key) {
+        return forget(Subjects.CUSTOM + Subjects.text("key", Objects.requireNonNull(key, "key must not be null")));
+    }
+
+    private long forget(String subject) {
         long removed = plan.storage.forget(subject);
         Storage fallback = plan.failurePolicy.fallback();
         return fallback == null ? removed : removed + fallback.forget(subject);

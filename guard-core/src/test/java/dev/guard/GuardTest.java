@@ -624,6 +624,29 @@ class GuardTest {
     }
 
     @Test
+    void forgetKey_removesTheStateOfACustomKey_whichForgetUserCannotFind() {
+        // A mute per user in one chat, keyed as the gate's refusal of CHAT_USER suggests: the key is the user's, but
+        // only its text says so.
+        Guard<Msg> guard = builder()
+                .limit("mute", m -> m.chat() + "/" + m.user(), Gate.INSTANCE)
+                .limit("per-command", m -> m.text(), new SlidingWindowCounter(1, Duration.ofHours(1), 10))
+                .build();
+        guard.pause("mute", "10/1", Duration.ofHours(1));
+        guard.pause("acme", "mute", "10/1", Duration.ofHours(1));
+        guard.pause("mute", "10/2", Duration.ofHours(1));
+        assertThat(guard.check(Msg.of(3, 10, "/start")).allowed()).isTrue();
+
+        assertThat(guard.forgetUser(1L)).isZero();
+        assertThat(guard.forgetKey("10/1")).as("the mute, in both tenants").isEqualTo(2);
+
+        assertThat(guard.check(Msg.of(1, 10, "/search")).allowed()).isTrue();
+        assertThat(guard.check(new Msg(1L, 10L, "/help", "acme")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(2, 10, "/about")).reason()).isEqualTo(Reason.COOLDOWN);
+        assertThat(guard.check(Msg.of(4, 10, "/start")).reason()).isEqualTo(Reason.RATE_LIMITED);
+        assertThatThrownBy(() -> guard.forgetKey(null)).hasMessage("key must not be null");
+    }
+
+    @Test
     void forgetUser_andTheSets_refuseANullUserNamingIt() {
         Guard<Msg> guard = builder().blocklist().build();
 
