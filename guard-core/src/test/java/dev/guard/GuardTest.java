@@ -25,6 +25,14 @@ class GuardTest {
         }
     }
 
+    /** An id whose text cannot be read: its {@code toString()} throws. */
+    static final Object UNREADABLE_ID = new Object() {
+        @Override
+        public String toString() {
+            throw new IllegalStateException("no text for this id");
+        }
+    };
+
     final ManualTicker ticker = ManualTicker.create();
     final ReferenceStorage storage = ReferenceStorage.create();
 
@@ -665,12 +673,6 @@ class GuardTest {
                 return null;
             }
         };
-        Object unreadable = new Object() {
-            @Override
-            public String toString() {
-                throw new IllegalStateException("no text for this id");
-            }
-        };
         Guard<Object> guard = Guard.<Object>builder()
                 .storage(storage)
                 .ticker(ticker)
@@ -694,7 +696,7 @@ class GuardTest {
         assertThatThrownBy(() -> guard.forgetUser(textless))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("userId must have a text but its toString() returned null");
-        assertThatThrownBy(() -> guard.registrations().contains(unreadable))
+        assertThatThrownBy(() -> guard.registrations().contains(UNREADABLE_ID))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("userId must have a text but its toString() threw"
                         + " java.lang.IllegalStateException: no text for this id")
@@ -892,16 +894,10 @@ class GuardTest {
 
     @Test
     void idWhoseToStringThrows_countsAsNoId_asAnExtractorThatThrows() {
-        Object broken = new Object() {
-            @Override
-            public String toString() {
-                throw new IllegalStateException("no text for this id");
-            }
-        };
         Guard<Msg> guard = Guard.<Msg>builder()
                 .storage(storage)
                 .ticker(ticker)
-                .userId(m -> m.user() == 13 ? broken : m.user())
+                .userId(m -> m.user() == 13 ? UNREADABLE_ID : m.user())
                 .tokenBucket("per-user", KeyBy.USER, 1, 1, Duration.ofHours(1))
                 .build();
 
