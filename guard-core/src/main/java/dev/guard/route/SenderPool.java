@@ -64,8 +64,9 @@ import org.slf4j.LoggerFactory;
  * raise a gate, mark a sender held or not (a set membership) or change a record. Nothing here blocks besides the
  * storage, with one exception: the changes of one sender's status in a process (a block reported, {@link
  * #setStatus}, the end of a warm-up stage) take turns, each whole, storage calls included, so that they take effect
- * and reach the listeners as if made one after the other; a second one waits for the storage calls of the first.
- * Routing never waits for them: a sync that finds one under way leaves that sender's stage to its next round.
+ * and reach the listeners as if made one after the other; a second one waits for the storage calls of the first
+ * (and for those of a sync or an attempt that ends the sender's stage or its hold). Routing never waits for them: a
+ * sync or an attempt that finds one under way leaves that sender's stage, and the end of its hold, to the next sync.
  *
  * <pre>{@code
  * SenderPool pool = SenderPool.builder(storage)
@@ -1024,10 +1025,10 @@ public final class SenderPool {
     }
 
     /**
-     * Re-reads every sender's record from the storage now, and advances or holds warming senders whose stage has
-     * ended (but for one whose status another thread is changing right then: the next sync ends its stage, if it
-     * is still active). {@link #acquire} does this on its own every {@code syncInterval}, and logs (SLF4J, warning)
-     * each sender it could not sync.
+     * Re-reads every sender's record from the storage now, ends the local hold of a sender that the storage no longer
+     * holds, and advances or holds warming senders whose stage has ended; but for a sender whose status another thread
+     * is changing right then: the next sync ends its hold, and its stage if it is still active. {@link #acquire} does
+     * this on its own every {@code syncInterval}, and logs (SLF4J, warning) each sender it could not sync.
      *
      * <p>A sender whose record cannot be read or decoded does not stop the others: every sender is tried, and the
      * failures are thrown together afterwards.
@@ -1192,13 +1193,27 @@ public final class SenderPool {
      * Clears the local "held" mark of an active sender once the storage no longer holds it: the mark may come from
      * a batch that saw a block before this pool read the record, and the block may since have been lifted. A block
      * made here that the storage never recorded (it failed) stays: it holds in this process until set active.
+     *
+     * <p>Takes its turn with the changes of the sender's status (its status lock), but only tries: the storage's "not
+     * held" may come before a block reported meanwhile, and ending the hold after that block's marks would undo it.
+     * A sync or an attempt that finds a change under way leaves the mark to the next sync.
      */
     private void probeHeld(SenderState s, long now) {
-        if (s.heldLocally
-                && !s.holdUnconfirmed
-                && s.view.status == SenderStatus.ACTIVE
-                && !storage.isMember(s.heldKey, now)) {
-            release(s);
+        if (!s.heldLocally || s.holdUnconfirmed || s.view.status != SenderStatus.ACTIVE) {
+            return;
+        }
+        if (!s.statusLock.tryLock()) {
+            return;
+        }
+        try {
+            if (s.heldLocally
+                    && !s.holdUnconfirmed
+                    && s.view.status == SenderStatus.ACTIVE
+                    && !storage.isMember(s.heldKey, now)) {
+                release(s);
+            }
+        } finally {
+            s.statusLock.unlock();
         }
     }
 

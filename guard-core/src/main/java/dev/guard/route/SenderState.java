@@ -105,8 +105,9 @@ final class SenderState {
 
     /**
      * Orders the changes of this sender's status made in this process (a block reported, a status set, the end of a
-     * warm-up stage): each holds it from its first read of the record to its last storage call, so that the record,
-     * the held membership, the local hold, the counts and the events all follow one order of the changes.
+     * warm-up stage, the end of a local hold that the storage no longer has): each holds it from its first read of
+     * the record (or of the membership) to its last storage call, so that the record, the held membership, the local
+     * hold, the counts and the events all follow one order of the changes. Routing only tries it.
      */
     final ReentrantLock statusLock = new ReentrantLock();
 

@@ -25,6 +25,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -1498,6 +1499,18 @@ class SenderPoolTest {
         }
     }
 
+    /** Waits for {@code latch}, opened by the test's thread once it has done what this thread waits for. */
+    private static void await(CountDownLatch latch) {
+        try {
+            assertThat(latch.await(10, TimeUnit.SECONDS))
+                    .as("the test thread went on")
+                    .isTrue();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** The events of {@code sender} as type and detail, in the order the listener got them. */
     private List<String> eventsOf(String sender) {
         List<String> of = new ArrayList<>();
@@ -1717,6 +1730,36 @@ class SenderPoolTest {
                 .filteredOn(e -> e.type() == PoolEvent.Type.SENDER_BLOCKED)
                 .hasSize(2);
         assertThat(here.stats().sender("bot-a").blocks()).isEqualTo(2);
+    }
+
+    @Test
+    void aBlockReportedWhileASyncAsksWhetherTheStorageStillHoldsTheSender_isNotUndoneByTheAnswer() throws Exception {
+        FailingStorage hooked = new FailingStorage(storage);
+        SenderPool pool = twoSenders(hooked);
+        StateKey held = new StateKey("route/default/held", "bot-a");
+        // Another pool's block got the sender held but failed to write its record, which still says active: an
+        // attempt here finds it held. That pool then sets it active again, which ends the hold in the storage.
+        storage.addMember(held, Long.MAX_VALUE, ticker.epochMicros());
+        assertThat(pool.acquire(fresh().pinnedTo("bot-a")).granted()).isFalse();
+        assertThat(pool.status("bot-a")).isEqualTo(SenderStatus.BLOCKED);
+        storage.removeMember(held);
+        // The sync asks the storage whether it still holds the sender when the platform's block of a message sent
+        // here is reported in another thread, which writes the hold once the sync is done.
+        CountDownLatch synced = new CountDownLatch(1);
+        Meanwhile[] block = new Meanwhile[1];
+        hooked.beforeNextAddMember = () -> await(synced);
+        hooked.beforeNextIsMember = () -> block[0] = Meanwhile.start(() -> pool.blocked("bot-a"));
+
+        pool.sync();
+        synced.countDown();
+        block[0].end();
+
+        // The block stands: risk one, and the reports of the other messages in flight are the same block.
+        assertThat(pool.status("bot-a")).isEqualTo(SenderStatus.BLOCKED);
+        assertThat(pool.stats().sender("bot-a").risk()).isEqualTo(1.0);
+        pool.blocked("bot-a");
+        assertThat(pool.stats().sender("bot-a").blocks()).isEqualTo(1);
+        assertThat(eventsOf("bot-a")).containsExactly("SENDER_BLOCKED: blocked by the platform");
     }
 
     @Test
@@ -2075,6 +2118,10 @@ class SenderPoolTest {
         volatile Runnable afterNextPutRecord;
         /** Runs once, inside the next gate raise, before it: what another thread does meanwhile. */
         volatile Runnable beforeNextRaiseGate;
+        /** Runs once, inside the next membership write, before it: what another thread does meanwhile. */
+        volatile Runnable beforeNextAddMember;
+        /** Runs once, inside the next membership read, before it: what another thread does meanwhile. */
+        volatile Runnable beforeNextIsMember;
 
         FailingStorage(Storage delegate) {
             this.delegate = delegate;
@@ -2111,6 +2158,7 @@ class SenderPoolTest {
             if (failingWrites) {
                 throw new GuardStorageException("test", "addMember", "down", null);
             }
+            runOnce(beforeNextAddMember, () -> beforeNextAddMember = null);
             delegate.addMember(key, expiresAtMicros, nowMicros);
         }
 
@@ -2121,6 +2169,7 @@ class SenderPoolTest {
 
         @Override
         public boolean isMember(StateKey key, long nowMicros) {
+            runOnce(beforeNextIsMember, () -> beforeNextIsMember = null);
             return delegate.isMember(key, nowMicros);
         }
 
