@@ -820,7 +820,8 @@ public final class SenderPool {
      * <p>A status set while a block of the sender is being reported in this process ({@link #blocked}) waits for it
      * and comes after it, and the reverse: an activation after a block leaves the sender active and the block counted
      * once; the listeners get the events in that order. Failures reported while an activation is under way count
-     * before it, while the sender is still held: they eject nothing, and the activation clears them.
+     * before it: while the sender is held in this process (a hold lasts until the activation's end) they eject
+     * nothing, and the activation clears them.
      *
      * @throws IllegalArgumentException if {@code sender} is unknown or {@code status} is {@link SenderStatus#COOLING}
      *     (which is derived from gates)
