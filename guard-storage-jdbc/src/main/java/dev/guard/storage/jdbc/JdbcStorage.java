@@ -30,6 +30,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -37,6 +38,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import javax.sql.DataSource;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.Jdbi;
@@ -87,6 +89,13 @@ import org.slf4j.LoggerFactory;
  * decision holds, so it never blocks one; it runs every {@link Builder#sweepInterval(Duration)} or when {@link
  * #sweep()} is called.
  *
+ * <p><b>Schema version.</b> The DDL records the version of the schema that it installs in the table's comment, and a
+ * storage needs its own version exactly: a schema of another version (the jar upgraded, {@link #createSchema()} or the
+ * DDL not run again) decides with that version's semantics. {@link #health()} is then down, naming both versions and
+ * the fix, and a storage that {@link Builder#build()} finds over such a schema logs the same at WARN, once, at its
+ * first decision. Decisions still run: a schema of another version is no reason to stop a bot's traffic. {@link
+ * #createSchema()} upgrades the schema in place.
+ *
  * <p><b>Failures and timeouts.</b> Every statement carries the {@link Builder#timeout(Duration) timeout}: on PostgreSQL
  * a decision's statement is cancelled by the storage's watchdog thread once it runs past it, every other statement by
  * the driver's query timeout. A call's connection may also stay silent for twice the timeout at most ({@link
@@ -103,6 +112,13 @@ import org.slf4j.LoggerFactory;
  */
 public final class JdbcStorage implements Storage {
     private static final Logger LOG = LoggerFactory.getLogger(JdbcStorage.class);
+    /**
+     * The version of the schema that this Guard installs and needs, which the DDL records in the table's comment.
+     * Bumped whenever a DDL file changes what it installs; SchemaVersionTest pins the DDL's hash to it, and fails
+     * when the DDL changes without it.
+     */
+    static final int SCHEMA_VERSION = 1;
+
     private static final int H2_DUPLICATE_RETRIES = 10;
     private static final int SWEEP_BATCHES_PER_CALL = 100;
     /** The least statement timeout of {@link #createSchema()}, in seconds. */
@@ -156,6 +172,11 @@ public final class JdbcStorage implements Storage {
     private final StatementWatchdog watchdog;
     private final CallCombiner calls;
     private byte[] sweepCursor = new byte[KeyCodec.HASH_BYTES];
+    /**
+     * What the first decision logs at WARN, once: why the schema that {@link Builder#build()} found is not this
+     * version's. Null when there is nothing (left) to log; {@link #createSchema()} clears it.
+     */
+    private final AtomicReference<String> schemaWarning = new AtomicReference<>();
 
     private JdbcStorage(Builder b, JdbcDialect dialect) {
         this.connections = b.connections;
@@ -250,7 +271,8 @@ public final class JdbcStorage implements Storage {
 
     /**
      * The DDL of the dialect's schema for the default table {@code guard_state}, as shipped in this jar: for people who
-     * manage migrations themselves. Statements are separated by {@code -- statement} lines.
+     * manage migrations themselves, who run it again whenever an upgrade of Guard changes the schema's version (its
+     * last statement records it; see {@link #createSchema()}). Statements are separated by {@code -- statement} lines.
      */
     public static String schemaDdl(JdbcDialect dialect) {
         return TableSql.resource(
@@ -259,15 +281,19 @@ public final class JdbcStorage implements Storage {
 
     /**
      * Creates the table, its index and (on PostgreSQL) the evaluate function if they do not exist yet, replacing the
-     * function if it does. Idempotent; on PostgreSQL concurrent calls serialise on an advisory lock, and on H2 a call
-     * that lost a race to create the index runs once more.
+     * function if it does, and records this version of the schema in the table's comment: an upgrade in place of a
+     * schema that an earlier Guard installed (a later one's too: it installs this version). Idempotent: over a schema
+     * of this version it changes nothing, and it leaves the comment alone (on MariaDB and MySQL the {@code ALTER
+     * TABLE} that writes it would wait for every open transaction on the table). On PostgreSQL concurrent calls
+     * serialise on an advisory lock, and on H2 a call that lost a race to create the index runs once more. The storage
+     * then no longer warns of its schema at its first decision.
      *
      * @throws GuardStorageException if the database refuses (for example for lack of privileges)
      */
     public void createSchema() {
         for (int attempt = 0; ; attempt++) {
             try {
-                inTransaction("createSchema", schemaNetworkTimeoutMillis, c -> {
+                OptionalInt before = inTransaction("createSchema", schemaNetworkTimeoutMillis, c -> {
                     List<String> statements = sql.schema(unloggedTable);
                     try (Statement s = c.createStatement()) {
                         s.setQueryTimeout(Math.max(timeoutSeconds, SCHEMA_TIMEOUT_SECONDS));
@@ -276,12 +302,25 @@ public final class JdbcStorage implements Storage {
                             s.execute("SELECT pg_advisory_xact_lock(hashtext('dev.guard.storage.jdbc."
                                     + table.toLowerCase(Locale.ROOT) + "'))");
                         }
+                        OptionalInt installed = installedVersion(c);
+                        boolean current = installed.isPresent() && installed.getAsInt() == SCHEMA_VERSION;
                         for (String statement : statements) {
-                            s.execute(statement);
+                            if (!current || !TableSql.recordsVersion(statement)) {
+                                s.execute(statement);
+                            }
                         }
+                        return installed;
                     }
-                    return null;
                 });
+                schemaWarning.set(null);
+                if (before.isPresent() && before.getAsInt() != SCHEMA_VERSION) {
+                    LOG.info(
+                            "guard jdbc installed schema version {} of {} table {} over {}",
+                            SCHEMA_VERSION,
+                            dialect.label(),
+                            table,
+                            before.getAsInt() == 0 ? "a schema from before versions" : "version " + before.getAsInt());
+                }
                 return;
             } catch (GuardStorageException e) {
                 // H2 looks for an index before it waits for the table's lock: of two sessions that create it at once,
@@ -367,6 +406,9 @@ public final class JdbcStorage implements Storage {
 
     /** Evaluates steps given as parallel arrays; answers outcomes in the same order. */
     private long[] decide(String operation, StateKey[] keys, LimitSpec[] specs, long[] permits, long nowMicros) {
+        if (schemaWarning.get() != null) {
+            warnOfSchema();
+        }
         int n = keys.length;
         byte[][] hashes = hashes(keys, specs, permits);
         if (storedFunction) {
@@ -379,6 +421,18 @@ public final class JdbcStorage implements Storage {
             outcomes[order[i]] = sorted[i];
         }
         return outcomes;
+    }
+
+    /**
+     * Logs, once, that the storage was built over a schema of another version. The decision goes on regardless: a
+     * schema of another version decides with that version's semantics, which is no reason to stop a bot's traffic;
+     * health() reports it for as long as it lasts.
+     */
+    private void warnOfSchema() {
+        String warning = schemaWarning.getAndSet(null);
+        if (warning != null) {
+            LOG.warn("guard jdbc: {}; until then decisions follow the schema as it is", warning);
+        }
     }
 
     /** The keys' hashes, in step order; a step the database could not take is refused first. */
@@ -1124,14 +1178,66 @@ public final class JdbcStorage implements Storage {
     }
 
     /**
-     * Probes the table with one indexed read and, on PostgreSQL with the stored function, checks that the evaluate
-     * function of this version is installed (chains fail without it); never throws.
+     * The schema version that the table records ({@link TableSql#tableComment()}, one query): 0 when it records none,
+     * empty when there is no table.
+     */
+    private OptionalInt installedVersion(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(sql.tableComment())) {
+            ps.setQueryTimeout(timeoutSeconds);
+            ps.setString(1, sql.tableCommentKey());
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? OptionalInt.of(TableSql.schemaVersion(rs.getString(1))) : OptionalInt.empty();
+            }
+        }
+    }
+
+    /**
+     * Why a table of schema version {@code installed} (0: none recorded) does not do for a Guard that needs {@code
+     * needed}, with the fix; null when it does.
+     */
+    static String schemaMismatch(JdbcDialect dialect, String table, int installed, int needed) {
+        if (installed == needed) {
+            return null;
+        }
+        String file = dialect.schemaResource();
+        String has = dialect.label() + " table " + table + " has ";
+        if (installed > needed) {
+            return has + "schema version " + installed + ", newer than the version " + needed + " this Guard needs:"
+                    + " upgrade Guard here too (this Guard's createSchema() or " + file + " would take the table back"
+                    + " to version " + needed + ")";
+        }
+        return has
+                + (installed == 0 ? "no schema version (a schema from before versions)" : "schema version " + installed)
+                + ", this Guard needs version " + needed + ": run createSchema() or " + file + " again";
+    }
+
+    /**
+     * Reads the schema's version for {@link Builder#build()}: over another version's schema, the first decision will
+     * log so ({@link #schemaWarning}). A table that does not exist yet (createSchema() will create it) or a database
+     * that cannot be read now is no warning; health() tells, whenever asked.
+     */
+    private void checkSchemaAtBuild() {
+        try {
+            OptionalInt installed = inStatement("read the schema version", this::installedVersion);
+            if (installed.isPresent()) {
+                schemaWarning.set(schemaMismatch(dialect, table, installed.getAsInt(), SCHEMA_VERSION));
+            }
+        } catch (GuardStorageException e) {
+            LOG.debug("guard jdbc could not read the schema version of {}: {}", table, e.getMessage());
+        }
+    }
+
+    /**
+     * Probes the table with one indexed read, checks that it records this version of the schema (one read of its
+     * comment: a schema of another version decides with that version's semantics) and, on PostgreSQL with the stored
+     * function, that the evaluate function of this version is installed (chains fail without it); never throws. Down
+     * over another version's schema, with both versions and the fix in the detail.
      */
     @Override
     public StorageHealth health() {
         long start = System.nanoTime();
         try {
-            inStatement("health", c -> {
+            String mismatch = inStatement("health", c -> {
                 try (PreparedStatement ps = c.prepareStatement(sql.probe())) {
                     ps.setQueryTimeout(timeoutSeconds);
                     ps.setBytes(1, new byte[KeyCodec.HASH_BYTES]);
@@ -1154,9 +1260,13 @@ public final class JdbcStorage implements Storage {
                         }
                     }
                 }
-                return null;
+                // The table exists: its probe read it.
+                return schemaMismatch(dialect, table, installedVersion(c).orElse(0), SCHEMA_VERSION);
             });
-            return StorageHealth.up(Duration.ofNanos(System.nanoTime() - start), dialect.label() + " " + table);
+            Duration latency = Duration.ofNanos(System.nanoTime() - start);
+            return mismatch == null
+                    ? StorageHealth.up(latency, dialect.label() + " " + table)
+                    : StorageHealth.down(latency, mismatch);
         } catch (RuntimeException e) {
             return StorageHealth.down(Duration.ofNanos(System.nanoTime() - start), e.getMessage());
         }
@@ -1542,7 +1652,10 @@ public final class JdbcStorage implements Storage {
         }
 
         /**
-         * Builds the storage; detects the dialect first when none was set, which opens one connection.
+         * Builds the storage; detects the dialect first when none was set, which opens one connection. Then reads the
+         * schema's version in one query: over a schema of another version, the storage's first decision logs a
+         * warning, once, unless {@link JdbcStorage#createSchema()} runs before it. A table that does not exist yet, or
+         * a database that cannot be read then (after the pool's own connection timeout), fails nothing here.
          *
          * @throws IllegalArgumentException if the database is not one Guard knows, or an option does not apply to it
          * @throws GuardStorageException if the dialect must be detected and the database cannot be reached
@@ -1553,7 +1666,14 @@ public final class JdbcStorage implements Storage {
                 throw new IllegalArgumentException(
                         "unloggedTable is only available on postgresql but the dialect is " + resolved.label());
             }
-            return new JdbcStorage(this, resolved);
+            JdbcStorage storage = new JdbcStorage(this, resolved);
+            try {
+                storage.checkSchemaAtBuild();
+            } catch (RuntimeException | Error e) {
+                storage.close();
+                throw e;
+            }
+            return storage;
         }
 
         private JdbcDialect detect() {

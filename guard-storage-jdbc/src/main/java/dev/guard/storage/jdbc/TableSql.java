@@ -31,6 +31,14 @@ final class TableSql {
     private static final String RETURNED = "key_hash, kind, state, version, expires_at";
     /** PostgreSQL: whether a function resolves; one parameter, its signature as {@link #evaluateSignature()} has it. */
     static final String FUNCTION_PROBE = "SELECT to_regprocedure(CAST(? AS text)) IS NOT NULL";
+    /**
+     * How the table's comment records the schema version that the DDL installed: this, then the version. The statement
+     * of a schema resource that writes it is the one that quotes it ({@link #recordsVersion}).
+     */
+    private static final String VERSION_MARK = "Guard schema version ";
+
+    /** The mark and the version, which a later version's comment may follow with more words. */
+    private static final Pattern VERSION = Pattern.compile(Pattern.quote(VERSION_MARK) + "([1-9][0-9]{0,8})\\b");
 
     final JdbcDialect dialect;
     /** The name as configured: the prefix of the names derived from it, which are never reserved words. */
@@ -40,6 +48,8 @@ final class TableSql {
      * the same table as DDL that did not quote it.
      */
     private final String identifier;
+    /** The table's name as the database stores it, unquoted: what its catalog calls it. */
+    private final String stored;
     /**
      * Whether decisions on PostgreSQL commit without waiting for the WAL flush: the locking statement of the Java
      * path and the bucket statements then set {@code synchronous_commit = off} for their own transaction, as the
@@ -55,10 +65,11 @@ final class TableSql {
     TableSql(JdbcDialect dialect, String table, NameCase unquoted, boolean asyncCommit) {
         this.dialect = dialect;
         this.table = table;
-        String name = unquoted.apply(table);
+        this.stored = unquoted.apply(table);
         // MariaDB and MySQL treat a name in backticks as they treat it bare, whatever the case.
-        this.identifier =
-                dialect == JdbcDialect.MARIADB || dialect == JdbcDialect.MYSQL ? "`" + name + "`" : "\"" + name + "\"";
+        this.identifier = dialect == JdbcDialect.MARIADB || dialect == JdbcDialect.MYSQL
+                ? "`" + stored + "`"
+                : "\"" + stored + "\"";
         this.asyncCommit = asyncCommit;
         this.lockOne = buildLock(1, false);
     }
@@ -437,6 +448,45 @@ final class TableSql {
 
     String probe() {
         return "SELECT COUNT(*) FROM " + identifier + " WHERE key_hash = ?";
+    }
+
+    /**
+     * The table's comment, where the DDL records its schema version: one row of one column (null or empty without a
+     * comment), or no row when the table does not exist. One parameter, {@link #tableCommentKey()}. A look-up in the
+     * catalog by name, resolved as the statements resolve the table: through PostgreSQL's search path, in the current
+     * database on MariaDB and MySQL, in the current schema on H2.
+     */
+    String tableComment() {
+        return switch (dialect) {
+            case POSTGRESQL ->
+                "SELECT obj_description(t.oid, 'pg_class')"
+                        + " FROM (SELECT to_regclass(CAST(? AS text)) AS oid) AS t WHERE t.oid IS NOT NULL";
+            case MARIADB, MYSQL ->
+                "SELECT TABLE_COMMENT FROM information_schema.TABLES"
+                        + " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?";
+            case H2 ->
+                "SELECT REMARKS FROM INFORMATION_SCHEMA.TABLES"
+                        + " WHERE TABLE_SCHEMA = CURRENT_SCHEMA AND TABLE_NAME = ?";
+        };
+    }
+
+    /** The parameter of {@link #tableComment()}: the name in SQL on PostgreSQL, the stored name elsewhere. */
+    String tableCommentKey() {
+        return dialect == JdbcDialect.POSTGRESQL ? identifier : stored;
+    }
+
+    /** The schema version that a table's comment records, or 0 when it records none (any other comment, or none). */
+    static int schemaVersion(String comment) {
+        if (comment == null) {
+            return 0;
+        }
+        Matcher m = VERSION.matcher(comment);
+        return m.lookingAt() ? Integer.parseInt(m.group(1)) : 0;
+    }
+
+    /** Whether {@code statement}, one of {@link #schema}'s, is the one that records the schema version. */
+    static boolean recordsVersion(String statement) {
+        return statement.contains("'" + VERSION_MARK);
     }
 
     /**

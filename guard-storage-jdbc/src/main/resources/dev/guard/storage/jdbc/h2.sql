@@ -21,3 +21,8 @@ CREATE TABLE IF NOT EXISTS guard_state (
 );
 -- statement
 CREATE INDEX IF NOT EXISTS guard_state_subject ON guard_state (subject_hash, key_hash);
+-- statement
+-- The schema's version, in the table's comment (Guard's own: it replaces any other). JdbcStorage needs this version:
+-- over another one its health() is down and a storage warns once, at its first decision, until this file or
+-- createSchema() has run again. createSchema() skips this statement when the table records this version already.
+COMMENT ON TABLE guard_state IS 'Guard schema version 1';

@@ -22,3 +22,10 @@ CREATE TABLE IF NOT EXISTS guard_state (
     expires_at   BIGINT      NOT NULL,
     KEY guard_state_subject (subject_hash, key_hash)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin ROW_FORMAT = DYNAMIC;
+-- statement
+-- The schema's version, in the table's comment (Guard's own: it replaces any other). JdbcStorage needs this version:
+-- over another one its health() is down and a storage warns once, at its first decision, until this file or
+-- createSchema() has run again. createSchema() skips this statement when the table records this version already:
+-- an ALTER TABLE waits for every open transaction on the table, even when it changes nothing, and holds up the
+-- decisions that come after it meanwhile.
+ALTER TABLE guard_state COMMENT = 'Guard schema version 1';

@@ -403,3 +403,8 @@ BEGIN
     RETURN outs;
 END
 $fn$;
+-- statement
+-- The schema's version, in the table's comment (Guard's own: it replaces any other). JdbcStorage needs this version:
+-- over another one its health() is down and a storage warns once, at its first decision, until this file or
+-- createSchema() has run again. createSchema() skips this statement when the table records this version already.
+COMMENT ON TABLE guard_state IS 'Guard schema version 1';

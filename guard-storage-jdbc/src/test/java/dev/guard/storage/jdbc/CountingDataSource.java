@@ -4,17 +4,20 @@ import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.Statement;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.sql.DataSource;
 
 /**
  * Counts what a storage sends to the database: statement executions (a JDBC batch counts once: the drivers send it
  * in one round trip) and transaction control (commit, rollback, and auto-commit switches, which MariaDB's driver sends
- * as statements).
+ * as statements). Keeps the SQL of the plain statements it executed ({@code Statement.execute(String)}: the schema's).
  */
 final class CountingDataSource extends WrappingDataSource {
     final AtomicInteger executions = new AtomicInteger();
     final AtomicInteger transactionControl = new AtomicInteger();
+    final List<String> plainStatements = new CopyOnWriteArrayList<>();
 
     CountingDataSource(DataSource target) {
         super(target);
@@ -27,6 +30,7 @@ final class CountingDataSource extends WrappingDataSource {
     void reset() {
         executions.set(0);
         transactionControl.set(0);
+        plainStatements.clear();
     }
 
     @Override
@@ -49,6 +53,9 @@ final class CountingDataSource extends WrappingDataSource {
         InvocationHandler handler = (proxy, method, args) -> {
             if (method.getName().startsWith("execute")) {
                 executions.incrementAndGet();
+                if (args != null && args.length > 0 && args[0] instanceof String sql) {
+                    plainStatements.add(sql);
+                }
             }
             return invoke(method, statement, args);
         };

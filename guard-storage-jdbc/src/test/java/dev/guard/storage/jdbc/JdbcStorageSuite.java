@@ -1,5 +1,6 @@
 package dev.guard.storage.jdbc;
 
+import static org.assertj.core.api.Assertions.as;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -20,6 +21,7 @@ import dev.guard.spi.ReferenceStorage;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
 import dev.guard.spi.Storage;
+import dev.guard.spi.StorageHealth;
 import dev.guard.spi.VersionedRecord;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -43,9 +45,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
 import javax.sql.DataSource;
+import org.assertj.core.api.InstanceOfAssertFactories;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.slf4j.event.Level;
 
 /**
  * What every database must show beyond the contract suite: identical decisions to the reference under random
@@ -97,13 +101,18 @@ abstract class JdbcStorageSuite {
         return storage;
     }
 
-    /** A storage on the test table whose statements {@code counting} counts. */
+    /**
+     * A storage on the test table whose statements {@code counting} counts, from zero once it is built (building it
+     * reads the schema's version).
+     */
     private JdbcStorage countedBy(CountingDataSource counting) {
-        return track(configure(JdbcStorage.builder(counting)
+        JdbcStorage storage = track(configure(JdbcStorage.builder(counting)
                         .table(TestDatabase.TABLE)
                         .sweepInterval(Duration.ZERO)
                         .dialect(database().builder().build().dialect()))
                 .build());
+        counting.reset();
+        return storage;
     }
 
     private StateKey key(String scope) {
@@ -627,12 +636,206 @@ abstract class JdbcStorageSuite {
     }
 
     @Test
-    void createSchema_runTwice_isIdempotent() {
+    void createSchema_runTwice_isIdempotent() throws SQLException {
         JdbcStorage storage = open();
         storage.createSchema();
         storage.createSchema();
-        assertThat(storage.health().up()).isTrue();
-        assertThat(storage.health().detail()).isEqualTo(storage.dialect().label() + " " + TestDatabase.TABLE);
+        assertCurrent(storage);
+    }
+
+    // -----------------------------------------------------------------------------------------------------------------
+    // Schema version
+
+    /** The table's comment that the DDL of this version writes. */
+    private static final String CURRENT_MARKER = "Guard schema version " + JdbcStorage.SCHEMA_VERSION;
+
+    /** The table of the schema version's tests, whose comment they change. */
+    private static final String VERSION_TABLE = "guard_version_test";
+
+    /**
+     * A table whose schema predates schema versions (its comment records none: an upgrade of the jar that did not run
+     * createSchema() or the DDL again) is down in health(), naming both versions and the fix. A storage built over it
+     * still decides, and its first decision logs that once, at WARN; later ones log nothing. createSchema() records
+     * the version, after which the storage is healthy and a storage built then logs nothing.
+     */
+    @Test
+    void schemaVersion_noneRecorded_healthIsDownAndTheFirstDecisionWarnsOnceUntilCreateSchema() throws SQLException {
+        String table = VERSION_TABLE;
+        JdbcDialect dialect = current(table).dialect();
+        setTableComment(dialect, table, null);
+        int warned = schemaWarnings(table).size();
+        JdbcStorage storage = versioned(table);
+        String expected = dialect.label() + " table " + table + " has no schema version (a schema from before"
+                + " versions), this Guard needs version " + JdbcStorage.SCHEMA_VERSION + ": run createSchema() or "
+                + schemaFile(dialect) + " again";
+
+        StorageHealth health = storage.health();
+        assertThat(health.up()).as("health of a schema without a version").isFalse();
+        assertThat(health.detail()).isEqualTo(expected);
+        assertThat(schemaWarnings(table)).as("before any decision").hasSize(warned);
+
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
+        StateKey k = key("version");
+        assertThat(storage.acquire(k, bucket, 1, now())).isEqualTo(Outcome.admitted(1));
+        assertThat(schemaWarnings(table).subList(warned, schemaWarnings(table).size()))
+                .singleElement(as(InstanceOfAssertFactories.STRING))
+                .contains(expected);
+        Batch chain = Batch.of(new Step(key("version"), bucket, 1), new Step(k, bucket, 1));
+        assertThat(storage.evaluate(chain, now()).admitted()).isTrue();
+        assertThat(Outcome.isAdmitted(storage.acquire(k, bucket, 1, now()))).isFalse();
+        assertThat(schemaWarnings(table)).as("after later decisions").hasSize(warned + 1);
+
+        storage.createSchema();
+        assertCurrent(storage);
+        assertThat(versioned(table).acquire(key("version"), bucket, 1, now())).isEqualTo(Outcome.admitted(1));
+        assertThat(schemaWarnings(table))
+                .as("a storage built over the current schema")
+                .hasSize(warned + 1);
+    }
+
+    /**
+     * A storage built over an old schema whose application then runs createSchema(), as the README shows, logs
+     * nothing at its first decision: by then the schema is current.
+     */
+    @Test
+    void schemaVersion_createSchemaAfterBuildingOverAnOldOne_noWarning() throws SQLException {
+        String table = VERSION_TABLE;
+        JdbcDialect dialect = current(table).dialect();
+        setTableComment(dialect, table, "rate limits of the bot");
+        int warned = schemaWarnings(table).size();
+        JdbcStorage storage = versioned(table);
+        assertThat(storage.health().up()).isFalse();
+
+        storage.createSchema();
+
+        assertThat(storage.acquire(key("version"), new Cooldown(Duration.ofSeconds(1)), 1, now()))
+                .isEqualTo(Outcome.admitted(0));
+        assertThat(schemaWarnings(table)).hasSize(warned);
+        assertCurrent(storage);
+    }
+
+    /**
+     * A schema that a later Guard installed (another process upgraded first) is no match either: health() says so,
+     * and this version's createSchema() takes it back to this version.
+     */
+    @Test
+    void schemaVersion_newerThanThisGuards_healthIsDownUntilCreateSchemaInstallsThisOne() throws SQLException {
+        String table = VERSION_TABLE;
+        JdbcDialect dialect = current(table).dialect();
+        int newer = JdbcStorage.SCHEMA_VERSION + 1;
+        setTableComment(dialect, table, "Guard schema version " + newer);
+        JdbcStorage storage = versioned(table);
+
+        assertThat(storage.health().up()).isFalse();
+        assertThat(storage.health().detail())
+                .isEqualTo(dialect.label() + " table " + table + " has schema version " + newer
+                        + ", newer than the version " + JdbcStorage.SCHEMA_VERSION + " this Guard needs: upgrade"
+                        + " Guard here too (this Guard's createSchema() or " + schemaFile(dialect)
+                        + " would take the table back to version " + JdbcStorage.SCHEMA_VERSION + ")");
+
+        storage.createSchema();
+        assertCurrent(storage);
+    }
+
+    /**
+     * createSchema() over a schema of this version leaves the table's comment alone: on MariaDB and MySQL the ALTER
+     * TABLE that writes it would wait for every open transaction on the table, and hold up the decisions after it.
+     * Over a schema without a version it writes the comment.
+     */
+    @Test
+    void createSchema_overACurrentSchema_doesNotWriteTheVersionAgain() throws SQLException {
+        String table = VERSION_TABLE;
+        JdbcDialect dialect = current(table).dialect();
+        CountingDataSource counting = new CountingDataSource(database().dataSource());
+        JdbcStorage storage =
+                track(configure(JdbcStorage.builder(counting).table(table).sweepInterval(Duration.ZERO))
+                        .build());
+
+        counting.reset();
+        storage.createSchema();
+        assertThat(counting.plainStatements)
+                .as("createSchema() over a current schema")
+                .isNotEmpty()
+                .noneMatch(TableSql::recordsVersion);
+
+        setTableComment(dialect, table, null);
+        counting.reset();
+        storage.createSchema();
+        assertThat(counting.plainStatements)
+                .as("createSchema() over a schema without a version")
+                .filteredOn(TableSql::recordsVersion)
+                .hasSize(1);
+        assertCurrent(storage);
+    }
+
+    /** {@code storage}'s table records this version, and its health is up. */
+    private void assertCurrent(JdbcStorage storage) throws SQLException {
+        assertThat(tableComment(storage.dialect(), storage.table())).isEqualTo(CURRENT_MARKER);
+        assertThat(storage.health().up()).as("health of %s", storage).isTrue();
+        assertThat(storage.health().detail()).isEqualTo(storage.dialect().label() + " " + storage.table());
+    }
+
+    /** A storage on {@code table} whose schema createSchema() has just made current. */
+    private JdbcStorage current(String table) {
+        JdbcStorage storage = versioned(table);
+        storage.createSchema();
+        return storage;
+    }
+
+    /** A new storage on {@code table}, as configured by this test class. */
+    private JdbcStorage versioned(String table) {
+        return track(configure(JdbcStorage.builder(database().dataSource())
+                        .table(table)
+                        .sweepInterval(Duration.ZERO))
+                .build());
+    }
+
+    /** What JdbcStorage has logged at WARN about {@code table}'s schema version so far, oldest first. */
+    private static List<String> schemaWarnings(String table) {
+        return RecordingLogs.messages(JdbcStorage.class, Level.WARN, " table " + table + " has ");
+    }
+
+    private static String schemaFile(JdbcDialect dialect) {
+        return dialect == JdbcDialect.POSTGRESQL
+                ? "postgresql.sql"
+                : dialect == JdbcDialect.H2 ? "h2.sql" : "mariadb.sql";
+    }
+
+    /** Sets the comment of {@code table} (created with its default name case), or removes it when null. */
+    private void setTableComment(JdbcDialect dialect, String table, String comment) throws SQLException {
+        String text = comment == null ? null : "'" + comment + "'";
+        execute(
+                switch (dialect) {
+                    case POSTGRESQL, H2 ->
+                        "COMMENT ON TABLE " + quoted(dialect, table) + " IS " + (text == null ? "NULL" : text);
+                    case MARIADB, MYSQL ->
+                        "ALTER TABLE " + quoted(dialect, table) + " COMMENT = " + (text == null ? "''" : text);
+                });
+    }
+
+    /** The comment of {@code table} (created with its default name case), as the database answers it. */
+    private String tableComment(JdbcDialect dialect, String table) throws SQLException {
+        String query =
+                switch (dialect) {
+                    case POSTGRESQL ->
+                        "SELECT obj_description(CAST('" + quoted(dialect, table) + "' AS regclass), 'pg_class')";
+                    case MARIADB, MYSQL ->
+                        "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+                                + " AND TABLE_NAME = '" + table + "'";
+                    case H2 ->
+                        "SELECT REMARKS FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = CURRENT_SCHEMA"
+                                + " AND TABLE_NAME = '" + table.toUpperCase(Locale.ROOT) + "'";
+                };
+        try (Connection c = database().dataSource().getConnection();
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(query)) {
+            assertThat(rs.next()).as("the table %s exists", table).isTrue();
+            String comment = rs.getString(1);
+            if (!c.getAutoCommit()) {
+                c.commit();
+            }
+            return comment;
+        }
     }
 
     /**

@@ -1,6 +1,5 @@
 package dev.guard.storage.jdbc;
 
-import static org.assertj.core.api.Assertions.as;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -16,6 +15,7 @@ import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -25,7 +25,6 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
 import javax.sql.DataSource;
-import org.assertj.core.api.InstanceOfAssertFactories;
 import org.jdbi.v3.core.Jdbi;
 import org.junit.jupiter.api.Test;
 
@@ -297,14 +296,24 @@ class JdbcStorageTest {
                 .contains("INSERT INTO \"order\" AS t (key_hash,")
                 .contains("UPDATE \"order\"\n")
                 .doesNotContain("guard_state");
+        assertThat(postgres)
+                .endsWith("COMMENT ON TABLE \"order\" IS 'Guard schema version " + JdbcStorage.SCHEMA_VERSION + "';");
         assertThat(new TableSql(JdbcDialect.MARIADB, "Order", TableSql.NameCase.AS_WRITTEN, false).schema(false))
-                .singleElement(as(InstanceOfAssertFactories.STRING))
-                .contains("CREATE TABLE IF NOT EXISTS `Order` (")
-                .contains("KEY Order_subject (subject_hash, key_hash)");
-        assertThat(new TableSql(JdbcDialect.H2, "guard_state_2", TableSql.NameCase.UPPER, false).schema(false))
-                .last(as(InstanceOfAssertFactories.STRING))
+                .satisfiesExactly(
+                        table -> assertThat(table)
+                                .contains("CREATE TABLE IF NOT EXISTS `Order` (")
+                                .contains("KEY Order_subject (subject_hash, key_hash)"),
+                        version -> assertThat(version)
+                                .endsWith("ALTER TABLE `Order` COMMENT = 'Guard schema version "
+                                        + JdbcStorage.SCHEMA_VERSION + "';"));
+        List<String> h2 = new TableSql(JdbcDialect.H2, "guard_state_2", TableSql.NameCase.UPPER, false).schema(false);
+        assertThat(h2.get(1))
                 .isEqualTo("CREATE INDEX IF NOT EXISTS guard_state_2_subject"
                         + " ON \"GUARD_STATE_2\" (subject_hash, key_hash);");
+        assertThat(h2.get(2))
+                .endsWith("COMMENT ON TABLE \"GUARD_STATE_2\" IS 'Guard schema version " + JdbcStorage.SCHEMA_VERSION
+                        + "';");
+        assertThat(h2).hasSize(3);
     }
 
     @Test

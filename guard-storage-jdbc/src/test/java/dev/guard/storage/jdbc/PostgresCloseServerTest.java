@@ -20,6 +20,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -45,12 +46,14 @@ class PostgresCloseServerTest {
     @Test
     void close_whileADecisionWaitsForALockedRow_stillEndsItAtItsTimeout() throws Exception {
         CountDownLatch executing = new CountDownLatch(1);
-        JdbcStorage storage = JdbcStorage.builder(signalling(executing))
+        AtomicBoolean armed = new AtomicBoolean();
+        JdbcStorage storage = JdbcStorage.builder(signalling(armed, executing))
                 .table(TestDatabase.TABLE)
                 .sweepInterval(Duration.ZERO)
                 .timeout(TIMEOUT)
                 .build();
         assertThat(storage.acquire(hot, window, 1, START)).isEqualTo(Outcome.admitted(4));
+        armed.set(true);
         try (Connection other = lockElsewhere()) {
             CompletableFuture<Long> decision =
                     CompletableFuture.supplyAsync(() -> storage.acquire(hot, window, 1, START + 1), threads);
@@ -103,13 +106,12 @@ class PostgresCloseServerTest {
     }
 
     /**
-     * The shared pool, whose statements count {@code executing} down as they start to execute after the first (the
-     * storage's own first decision): by then the storage's watchdog watches the statement.
+     * The shared pool, whose statements count {@code executing} down as they start to execute once {@code armed} (after
+     * the build's and the storage's own first decision): by then the storage's watchdog watches the statement.
      */
-    private static WrappingDataSource signalling(CountDownLatch executing) {
+    private static WrappingDataSource signalling(AtomicBoolean armed, CountDownLatch executing) {
         // Creates the test table once per JVM, through the unwrapped pool.
         TestDatabase.POSTGRES.builder();
-        CountDownLatch first = new CountDownLatch(1);
         return new WrappingDataSource(TestDatabase.POSTGRES.dataSource()) {
             @Override
             Connection wrap(Connection connection) {
@@ -126,12 +128,8 @@ class PostgresCloseServerTest {
 
             private PreparedStatement signalled(PreparedStatement statement) {
                 InvocationHandler handler = (proxy, method, args) -> {
-                    if (method.getName().equals("executeQuery")) {
-                        if (first.getCount() > 0) {
-                            first.countDown();
-                        } else {
-                            executing.countDown();
-                        }
+                    if (method.getName().equals("executeQuery") && armed.get()) {
+                        executing.countDown();
                     }
                     return invoke(method, statement, args);
                 };
