@@ -46,17 +46,7 @@ final class Storages {
     }
 
     private static Opened jdbc(String url) {
-        HikariConfig config = new HikariConfig();
-        config.setJdbcUrl(url);
-        if (url.startsWith("jdbc:postgresql:") && !url.contains("user=")) {
-            config.setUsername("postgres");
-        } else if ((url.startsWith("jdbc:mariadb:") || url.startsWith("jdbc:mysql:")) && !url.contains("user=")) {
-            config.setUsername("root");
-        }
-        // MariaDB/MySQL: transactions without the driver's extra autocommit round trips (see guard-storage-jdbc).
-        config.setAutoCommit(!(url.startsWith("jdbc:mariadb:") || url.startsWith("jdbc:mysql:")));
-        config.setMaximumPoolSize(4);
-        HikariDataSource dataSource = new HikariDataSource(config);
+        HikariDataSource dataSource = new HikariDataSource(jdbcConfig(url));
         try {
             JdbcStorage storage = JdbcStorage.builder(dataSource).build();
             storage.createSchema();
@@ -65,5 +55,26 @@ final class Storages {
             dataSource.close();
             throw e;
         }
+    }
+
+    /**
+     * The pool for {@code url}: without {@code user=} in it, the local servers' superuser ({@code postgres} or {@code
+     * root}) with no password; a {@code jdbc:mysql:} URL through MariaDB's driver.
+     */
+    static HikariConfig jdbcConfig(String url) {
+        HikariConfig config = new HikariConfig();
+        // The demo ships MariaDB's driver (it speaks to MySQL too), which takes a jdbc:mysql: URL only when the URL
+        // says permitMysqlScheme.
+        boolean mysql = url.startsWith("jdbc:mysql:") && !url.contains("permitMysqlScheme");
+        config.setJdbcUrl(mysql ? url + (url.contains("?") ? "&" : "?") + "permitMysqlScheme" : url);
+        if (url.startsWith("jdbc:postgresql:") && !url.contains("user=")) {
+            config.setUsername("postgres");
+        } else if ((url.startsWith("jdbc:mariadb:") || url.startsWith("jdbc:mysql:")) && !url.contains("user=")) {
+            config.setUsername("root");
+        }
+        // MariaDB/MySQL: transactions without the driver's extra autocommit round trips (see guard-storage-jdbc).
+        config.setAutoCommit(!(url.startsWith("jdbc:mariadb:") || url.startsWith("jdbc:mysql:")));
+        config.setMaximumPoolSize(4);
+        return config;
     }
 }

@@ -3,11 +3,14 @@ package dev.guard.examples;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.zaxxer.hikari.HikariConfig;
 import dev.guard.Reason;
 import dev.guard.storage.memory.MemoryStorage;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.sql.DriverManager;
+import java.sql.SQLException;
 import org.junit.jupiter.api.Test;
 
 class DemoTest {
@@ -52,5 +55,16 @@ class DemoTest {
                 .hasMessageStartingWith("unknown option '--verbose'");
         assertThatThrownBy(() -> Storages.open("mongodb://x"))
                 .hasMessage("--storage must be memory, a redis:// URI or a jdbc: URL but was 'mongodb://x'");
+    }
+
+    @Test
+    void jdbcConfig_aMySqlUrl_isOneThatTheDemosDriverAccepts() throws SQLException {
+        HikariConfig config = Storages.jdbcConfig("jdbc:mysql://127.0.0.1:3306/test");
+
+        // The demo ships MariaDB's driver only; without a driver for the URL the pool fails with "No suitable driver".
+        assertThat(DriverManager.getDriver(config.getJdbcUrl())).isNotNull();
+        assertThat(config.getJdbcUrl()).startsWith("jdbc:mysql://127.0.0.1:3306/test");
+        assertThat(config.getUsername()).isEqualTo("root");
+        assertThat(config.isAutoCommit()).isFalse();
     }
 }
