@@ -9,22 +9,41 @@ import java.util.Arrays;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
-/** The README's code example is the code of {@link QuickStart}, so it compiles and runs. */
+/** The READMEs' code examples are the code of {@link QuickStart} and {@link SharedLimits}, so they compile. */
 class ReadmeTest {
     @Test
     void readmeQuickStart_isTheCompiledExample() throws IOException {
-        String readme = Files.readString(Path.of("..", "README.md"));
-        String source = Files.readString(Path.of("src/main/java/dev/guard/examples/QuickStart.java"));
+        assertExample("../README.md", "quickstart", "QuickStart.java");
+    }
 
-        String inReadme = between(readme, "<!-- README:quickstart -->\n```java\n", "```\n<!-- /README:quickstart -->");
-        String inSource = between(source, "// README:quickstart:begin\n", "        // README:quickstart:end");
+    @Test
+    void readmeRedisExample_isTheCompiledExample() throws IOException {
+        assertExample("../README.md", "redis", "SharedLimits.java");
+    }
 
-        assertThat(inReadme.strip()).isEqualTo(unindent(inSource));
+    @Test
+    void jdbcReadmeExample_isTheCompiledExample() throws IOException {
+        assertExample("../guard-storage-jdbc/README.md", "jdbc", "SharedLimits.java");
     }
 
     @Test
     void quickStart_runs() throws Exception {
         QuickStart.main(new String[0]);
+    }
+
+    /**
+     * Asserts that the Java block between {@code <!-- README:name -->} and {@code <!-- /README:name -->} in {@code
+     * readme} is the code between {@code // README:name:begin} and {@code // README:name:end} in {@code source}.
+     */
+    private static void assertExample(String readme, String name, String source) throws IOException {
+        String text = Files.readString(Path.of(readme));
+        String code = Files.readString(Path.of("src/main/java/dev/guard/examples", source));
+
+        String inReadme =
+                between(text, "<!-- README:" + name + " -->\n```java\n", "```\n<!-- /README:" + name + " -->");
+        String inSource = between(code, "// README:" + name + ":begin\n", "        // README:" + name + ":end");
+
+        assertThat(inReadme.strip()).as("%s in %s", name, readme).isEqualTo(unindent(inSource));
     }
 
     private static String between(String text, String start, String end) {
