@@ -9,7 +9,8 @@ import java.util.Set;
  * content carries (tags such as {@code links} or {@code media} that not every sender may carry) and whether it must
  * stay with one sender. The text itself never reaches the pool.
  *
- * <p>Immutable and thread-safe; the {@code with...} methods return copies.
+ * <p>Immutable and thread-safe; {@link #inGroup}, {@link #carrying}, {@link #stickyBy} and {@link #pinnedTo} return
+ * copies.
  *
  * <pre>{@code
  * OutboundMessage.to("12345").carrying("links").stickyBy("12345");
