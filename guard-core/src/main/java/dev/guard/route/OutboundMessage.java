@@ -86,8 +86,8 @@ public final class OutboundMessage {
 
     /**
      * This message, only for {@code sender} (for instance because it reuses a Telegram file id that belongs to that
-     * bot). The pool never moves it to another sender: it is delayed while that sender is busy and rejected while it
-     * is blocked or retired.
+     * bot). The pool never moves it to another sender: it is delayed while that sender is busy, and rejected while it
+     * is blocked or retired or may not carry the message's tags (not at all, or not before a later warm-up stage).
      *
      * @throws IllegalArgumentException if {@code sender} is null or empty
      */

@@ -34,7 +34,10 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
         NO_SENDERS,
         /** No active sender may carry the message's tags (or none is warm enough for them). */
         NO_ELIGIBLE_SENDER,
-        /** The message is pinned to a sender that is blocked, retired or not allowed to carry it. */
+        /**
+         * The message is pinned to a sender that is blocked, retired, not allowed to carry its tags or not yet warm
+         * enough for them; the detail says which.
+         */
         PINNED_SENDER_UNAVAILABLE,
         /** Every eligible sender is at a limit or behind a gate. */
         SENDERS_BUSY,

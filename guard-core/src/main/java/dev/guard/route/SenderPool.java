@@ -262,6 +262,14 @@ public final class SenderPool {
         }
         // Every long is a valid mask (64 tags fill all bits), so an unknown tag is checked apart, not by a sentinel.
         if (!knownTags(message)) {
+            if (message.pinnedSender() != null) {
+                // The pinned sender is the only one asked: it is the one that may not carry the tag.
+                return rejected(
+                        SendDecision.Reason.PINNED_SENDER_UNAVAILABLE,
+                        unavailable(byId.get(message.pinnedSender()), message, now),
+                        now,
+                        false);
+            }
             return rejected(
                     SendDecision.Reason.NO_ELIGIBLE_SENDER,
                     "no sender of pool '" + name + "' may carry " + message.tags(),
@@ -321,11 +329,7 @@ public final class SenderPool {
 
     private SendDecision acquirePinned(SenderState s, long mask, OutboundMessage m, Step[] chat, long now) {
         if (!eligible(s, mask)) {
-            return rejected(
-                    SendDecision.Reason.PINNED_SENDER_UNAVAILABLE,
-                    "sender '" + s.id + "' is " + status(s, now) + " or may not carry " + m.tags(),
-                    now,
-                    false);
+            return rejected(SendDecision.Reason.PINNED_SENDER_UNAVAILABLE, unavailable(s, m, now), now, false);
         }
         if (now < s.notBeforeMicros) {
             return delayed(s.notBeforeMicros, now, SendDecision.Reason.SENDERS_BUSY);
@@ -336,11 +340,41 @@ public final class SenderPool {
         }
         return eligible(s, mask)
                 ? delayed(s.notBeforeMicros, now, SendDecision.Reason.SENDERS_BUSY)
-                : rejected(
-                        SendDecision.Reason.PINNED_SENDER_UNAVAILABLE,
-                        "sender '" + s.id + "' is " + status(s, now),
-                        now,
-                        false);
+                : rejected(SendDecision.Reason.PINNED_SENDER_UNAVAILABLE, unavailable(s, m, now), now, false);
+    }
+
+    /**
+     * Why {@code s}, which {@link #eligible} refused, cannot take {@code m}: its status when it is held, else the tags
+     * it may not carry at all and those it may carry only from a later warm-up stage. Only what applies is named:
+     * a cooling sender is not held, and an empty tag list is no reason.
+     */
+    private String unavailable(SenderState s, OutboundMessage m, long now) {
+        SenderState.View v = s.view;
+        if (v.status != SenderStatus.ACTIVE || s.heldLocally) {
+            return "sender '" + s.id + "' is " + status(s, now);
+        }
+        Map<String, Integer> bits = tagBits;
+        Set<String> missing = new LinkedHashSet<>();
+        Set<String> cold = new LinkedHashSet<>();
+        int needs = 0;
+        for (String tag : m.tagArray()) {
+            Integer bit = bits.get(tag);
+            Integer stage = tagStages.get(tag);
+            if (!v.tags.contains(tag) || bit == null) {
+                missing.add(tag);
+            } else if ((v.tagMask & (1L << bit)) == 0 && stage != null) {
+                cold.add(tag);
+                needs = Math.max(needs, stage);
+            }
+        }
+        List<String> why = new ArrayList<>();
+        if (!missing.isEmpty()) {
+            why.add("may not carry " + missing);
+        }
+        if (!cold.isEmpty()) {
+            why.add("may carry " + cold + " only from warm-up stage " + needs + " but is at stage " + v.stage);
+        }
+        return "sender '" + s.id + "' " + (why.isEmpty() ? "may not carry " + m.tags() : String.join(" and ", why));
     }
 
     /**

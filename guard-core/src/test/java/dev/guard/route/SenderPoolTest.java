@@ -740,8 +740,41 @@ class SenderPoolTest {
 
         assertThat(pool.acquire(fresh().pinnedTo("bot-a")))
                 .isEqualTo(new SendDecision.Rejected(
+                        SendDecision.Reason.PINNED_SENDER_UNAVAILABLE, "sender 'bot-a' is BLOCKED"));
+    }
+
+    @Test
+    void pinnedTo_aSenderThatCannotCarryTheContent_isRejectedSayingWhy_notThatItIsActive() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(1000, 1000);
+        SenderPool pool = builder(
+                        Sender.builder("bot-cold")
+                                .tags("links")
+                                .warmUp(schedule)
+                                .build(),
+                        Sender.builder("bot-plain").build())
+                .tagNeedsWarmUpStage("links", 1)
+                .build();
+
+        // It carries links, but not before its warm-up reaches stage 1: waiting for the stage is what helps.
+        assertThat(pool.acquire(fresh().carrying("links").pinnedTo("bot-cold")))
+                .isEqualTo(new SendDecision.Rejected(
                         SendDecision.Reason.PINNED_SENDER_UNAVAILABLE,
-                        "sender 'bot-a' is BLOCKED or may not carry []"));
+                        "sender 'bot-cold' may carry [links] only from warm-up stage 1 but is at stage 0"));
+        // It does not carry links at all; cooling after a 429 is no part of why.
+        pool.retryAfter("bot-plain", Duration.ofSeconds(30));
+        assertThat(pool.acquire(fresh().carrying("links").pinnedTo("bot-plain")))
+                .isEqualTo(new SendDecision.Rejected(
+                        SendDecision.Reason.PINNED_SENDER_UNAVAILABLE, "sender 'bot-plain' may not carry [links]"));
+        // A tag no sender of the pool carries: still the pinned sender's answer, not the pool's.
+        assertThat(pool.acquire(fresh().carrying("media", "links").pinnedTo("bot-cold")))
+                .isEqualTo(new SendDecision.Rejected(
+                        SendDecision.Reason.PINNED_SENDER_UNAVAILABLE,
+                        "sender 'bot-cold' may not carry [media] and may carry [links] only from warm-up stage 1 but is"
+                                + " at stage 0"));
+        pool.setStatus("bot-plain", SenderStatus.RETIRED);
+        assertThat(pool.acquire(fresh().pinnedTo("bot-plain")))
+                .isEqualTo(new SendDecision.Rejected(
+                        SendDecision.Reason.PINNED_SENDER_UNAVAILABLE, "sender 'bot-plain' is RETIRED"));
     }
 
     @Test
