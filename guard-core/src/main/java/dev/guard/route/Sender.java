@@ -106,8 +106,14 @@ public final class Sender {
         return value;
     }
 
-    /** {@link #checkCount}, or zero: a limit that a record or preset leaves as configured, or unset. */
+    /**
+     * {@link #checkCount}, or zero: a limit that a record or preset leaves as configured, or unset. Zero being valid,
+     * a negative value is refused as negative, not as "not positive".
+     */
     static long checkCountOrZero(String field, long value) {
+        if (value < 0) {
+            throw new IllegalArgumentException(field + " must not be negative but was " + value);
+        }
         return value == 0 ? 0 : checkCount(field, value);
     }
 

@@ -194,6 +194,20 @@ class SenderPoolTest {
     }
 
     @Test
+    void negativePerDay_isRefusedSayingItMustNotBeNegative_whereZeroIsAllowed() {
+        // Zero is valid here (no daily limit, or the configured one): "must be positive" would name the wrong rule.
+        assertThatThrownBy(() -> PlatformPreset.telegram().withPerDay(-1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("perDay must not be negative but was -1");
+        assertThatThrownBy(() -> pool("bot-a").setGroupLimits("default", 30, -5))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("perDay must not be negative but was -5");
+        assertThat(PlatformPreset.telegram().withPerDay(0).perDay()).isZero();
+        // A sender's own limit has no "unset" value to give: zero is refused as not positive.
+        assertThatThrownBy(() -> Sender.builder("bot-a").perDay(0)).hasMessage("perDay must be positive but was 0");
+    }
+
+    @Test
     void setGroupLimits_of_2pow53OrMore_isRefusedAndWritesNoRecord() {
         SenderPool pool = pool("bot-a");
         StateKey record = new StateKey("route/default/sender", "bot-a");
