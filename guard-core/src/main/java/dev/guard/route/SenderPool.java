@@ -1760,7 +1760,7 @@ public final class SenderPool {
          * a record read longer ago. Give every pool of one name the same interval: a sender set active again waits
          * behind a gate of one interval of the pool that set it, so that the others re-read its warm-up stage first.
          *
-         * @throws IllegalArgumentException if {@code interval} is not positive or longer than one hour
+         * @throws IllegalArgumentException if {@code interval} is shorter than a microsecond or longer than one hour
          */
         public Builder syncInterval(Duration interval) {
             if (interval == null
@@ -1770,8 +1770,19 @@ public final class SenderPool {
                 throw new IllegalArgumentException(
                         "syncInterval must be positive and at most one hour but was " + interval);
             }
-            this.syncInterval = interval;
+            this.syncInterval = atLeastAMicrosecond("syncInterval", interval);
             return this;
+        }
+
+        /**
+         * {@code value}, positive, unless it is shorter than a microsecond: the pool counts time in microseconds, so
+         * it would count as zero.
+         */
+        private static Duration atLeastAMicrosecond(String field, Duration value) {
+            if (value.getSeconds() == 0 && value.getNano() < 1_000) {
+                throw new IllegalArgumentException(field + " must be at least 1 microsecond but was " + value);
+            }
+            return value;
         }
 
         /**
@@ -1814,8 +1825,8 @@ public final class SenderPool {
          * duration} times the number of its ejections (at most 10 times), but never more than {@code maxFraction} of
          * the active senders and never the last one. Defaults 5, 30 s, 0.5.
          *
-         * @throws IllegalArgumentException if {@code failuresInRow} is not positive, {@code duration} is not positive
-         *     or {@code maxFraction} is not in [0, 1]
+         * @throws IllegalArgumentException if {@code failuresInRow} is not positive, {@code duration} is shorter than a
+         *     microsecond or longer than one day, or {@code maxFraction} is not in [0, 1]
          */
         public Builder ejection(int failuresInRow, Duration duration, double maxFraction) {
             if (failuresInRow <= 0) {
@@ -1827,6 +1838,7 @@ public final class SenderPool {
                     || duration.compareTo(Duration.ofDays(1)) > 0) {
                 throw new IllegalArgumentException("duration must be positive and at most one day but was " + duration);
             }
+            atLeastAMicrosecond("duration", duration);
             if (!(maxFraction >= 0 && maxFraction <= 1)) {
                 throw new IllegalArgumentException("maxFraction must be between 0 and 1 but was " + maxFraction);
             }

@@ -282,6 +282,21 @@ class SenderPoolTest {
     }
 
     @Test
+    void builder_durationsShorterThanAMicrosecond_areRefused_notTruncatedToZero() {
+        // The pool counts time in microseconds: 500 ns would be a sync interval of zero (every record re-read on
+        // every acquire) and an ejection that ends as it starts.
+        SenderPool.Builder b = builder(Sender.of("bot-a"));
+
+        assertThatThrownBy(() -> b.syncInterval(Duration.ofNanos(500)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("syncInterval must be at least 1 microsecond but was PT0.0000005S");
+        assertThatThrownBy(() -> b.ejection(5, Duration.ofNanos(999), 0.5))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("duration must be at least 1 microsecond but was PT0.000000999S");
+        b.syncInterval(Duration.ofNanos(1_000)).ejection(5, Duration.ofNanos(1_000), 0.5);
+    }
+
+    @Test
     void operations_rejectUnknownGroupsAndDerivedStatus() {
         SenderPool pool = pool("bot-a");
 
