@@ -48,8 +48,8 @@ public record GroupComparison(
     /**
      * Runs the test.
      *
-     * @throws IllegalArgumentException if {@code metric} is null, a count is negative or a group's events exceed its
-     *     trials (see the precondition above); the message names the counts, the group and the metric
+     * @throws IllegalArgumentException if a group or {@code metric} is null, a count is negative or a group's events
+     *     exceed its trials (see the precondition above); the message names the counts, the group and the metric
      */
     public static GroupComparison test(
             String groupA, String groupB, Metric metric, long eventsA, long trialsA, long eventsB, long trialsB) {
@@ -58,7 +58,7 @@ public record GroupComparison(
         double z = 0;
         double p = 1;
         if (trialsA > 0 && trialsB > 0) {
-            double pooled = (double) (eventsA + eventsB) / (trialsA + trialsB);
+            double pooled = pooled(eventsA, trialsA, eventsB, trialsB);
             double se = Math.sqrt(pooled * (1 - pooled) * (1.0 / trialsA + 1.0 / trialsB));
             if (se > 0) {
                 z = ((double) eventsA / trialsA - (double) eventsB / trialsB) / se;
@@ -68,7 +68,15 @@ public record GroupComparison(
         return new GroupComparison(groupA, groupB, metric, eventsA, trialsA, eventsB, trialsB, z, p);
     }
 
+    /** The pooled rate, summed as doubles: two counts of 2^62 would wrap a long negative. */
+    private static double pooled(long eventsA, long trialsA, long eventsB, long trialsB) {
+        return ((double) eventsA + eventsB) / ((double) trialsA + trialsB);
+    }
+
     private static void check(String side, String group, Metric metric, long events, long trials) {
+        if (group == null) {
+            throw new IllegalArgumentException("group" + side + " must not be null");
+        }
         if (metric == null) {
             throw new IllegalArgumentException("metric must not be null");
         }
@@ -118,7 +126,7 @@ public record GroupComparison(
         if (trialsA == 0 || trialsB == 0) {
             return false;
         }
-        double pooled = (double) (eventsA + eventsB) / (trialsA + trialsB);
+        double pooled = pooled(eventsA, trialsA, eventsB, trialsB);
         double min = Math.min(
                 Math.min(trialsA * pooled, trialsA * (1 - pooled)), Math.min(trialsB * pooled, trialsB * (1 - pooled)));
         return min >= 5;

@@ -1488,11 +1488,16 @@ public final class SenderPool {
      * counters: a two-proportion z-test. A group with more events than grants (feedback for sends granted
      * elsewhere) counts each event as a send.
      *
-     * @throws IllegalArgumentException if either group is null or has no sender, or {@code metric} is null
+     * @throws IllegalArgumentException if either group is null or has no sender, both are the same group, or {@code
+     *     metric} is null
      */
     public GroupComparison compare(String groupA, String groupB, GroupComparison.Metric metric) {
         group(groupA);
         group(groupB);
+        if (groupA.equals(groupB)) {
+            // The same counters on both sides: always "no difference", which a typo would pass off as a finding.
+            throw new IllegalArgumentException("groupB must differ from groupA but both were '" + groupA + "'");
+        }
         if (metric == null) {
             throw new IllegalArgumentException("metric must not be null");
         }

@@ -70,6 +70,29 @@ class GroupComparisonTest {
     }
 
     @Test
+    void test_countsWhoseSumOverflowsALong_stillFindTheDifference() {
+        // Half of 2^62 against none of 2^62: the pooled rate is 1/4, and the difference is as plain as can be. Summed
+        // as longs, the trials (2^63) wrap negative and the test answered "no evidence": z = 0, p = 1.
+        long trials = 1L << 62;
+        GroupComparison c = GroupComparison.test("a", "b", Metric.FAILURE_RATE, trials / 2, trials, 0, trials);
+
+        assertThat(c.z()).isGreaterThan(1e6);
+        assertThat(c.pValue()).isLessThan(1e-9);
+        assertThat(c.reliable()).isTrue();
+        assertThat(c.significant(0.001)).isTrue();
+    }
+
+    @Test
+    void test_nullGroup_isRejectedNamingTheParameter() {
+        assertThatThrownBy(() -> GroupComparison.test(null, "b", Metric.BLOCK_RATE, 1, 10, 2, 10))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("groupA must not be null");
+        assertThatThrownBy(() -> GroupComparison.test("a", null, Metric.BLOCK_RATE, 1, 10, 2, 10))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("groupB must not be null");
+    }
+
+    @Test
     void test_eventsEqualToTrials_isAccepted() {
         GroupComparison c = GroupComparison.test("a", "b", Metric.FAILURE_RATE, 4, 4, 0, 4);
 

@@ -2098,6 +2098,21 @@ class SenderPoolTest {
     }
 
     @Test
+    void compare_aGroupWithItself_isRejected_notAnsweredNoDifference() {
+        SenderPool pool = builder(
+                        Sender.builder("a-1").group("a").build(),
+                        Sender.builder("b-1").group("b").build())
+                .build();
+        pool.acquire(fresh().pinnedTo("a-1"));
+        pool.failed("a-1", "timeout");
+
+        // A typo for "b" would read as "no difference, p = 1" about a group against itself.
+        assertThatThrownBy(() -> pool.compare("a", "a", GroupComparison.Metric.FAILURE_RATE))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("groupB must differ from groupA but both were 'a'");
+    }
+
+    @Test
     void compare_findsTheGroupWithMoreBlocks() {
         SenderPool pool = builder(
                         Sender.builder("a-1").group("a").perSecond(1000).build(),
