@@ -10,11 +10,18 @@ import java.util.Locale;
  * A platform's published limits, ready for a {@link SenderPool}: messages per second per sender, the limits of one
  * chat (private and group) and an optional limit shared by the whole pool.
  *
- * <p>Every limit here is one that the platform documents; Guard only helps a bot stay inside them. Where a platform
- * says "about", the preset takes the published number as the ceiling, and every window is enforced so that no
- * interval of the window's length ever holds more than the limit (the platform's counting is unknown, so Guard
+ * <p>Every limit here is one that the platform publishes, but for the number of WhatsApp's pair rate, which Meta's
+ * pages name without a figure (see {@link #whatsAppCloud}); Guard only helps a bot stay inside them. Where a
+ * platform says "about", the preset takes the published number as the ceiling, and every window is enforced so that
+ * no interval of the window's length ever holds more than the limit (the platform's counting is unknown, so Guard
  * errs on the safe side). Chat limits are kept per recipient, not per sender and recipient: spreading one chat's
- * messages over several senders never multiplies what a recipient receives.
+ * messages over several senders never multiplies what a recipient receives. The platforms count them per bot (or
+ * number) and chat, so for a chat that several senders write to the pool is stricter than they are.
+ *
+ * <p>A per-day limit ({@link #withPerDay}, {@link Sender.Builder#perDay}) is a moving 24 hours, never a calendar day:
+ * it is counted in one-hour steps (aligned to UTC hours), so a message stops counting between 24 and 25 hours after
+ * it was sent, and nothing resets at midnight in any zone. WhatsApp's messaging limit is a moving 24 hours too;
+ * Telegram publishes no daily limit.
  *
  * <p>Immutable and thread-safe.
  */
@@ -49,17 +56,21 @@ public final class PlatformPreset {
     }
 
     /**
-     * Telegram Bot API: about 30 messages per second per bot to different chats, one message per second in a chat,
-     * 20 messages per minute in a group; beyond them Telegram answers 429 with {@code retry_after}.
+     * Telegram Bot API: about 30 messages per second per bot, one message per second in any one chat, 20 messages per
+     * minute in one group; beyond them Telegram answers 429 with {@code retry_after}. No daily limit.
      *
-     * <p>Source: Telegram Bot FAQ, "My bot is hitting limits, how do I avoid this?"
-     * (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this): "avoid sending more than
-     * one message per second" in a chat ("we may allow short bursts that go over this limit"), "the API will not
-     * allow more than 30 messages per second or so" for bulk notifications, "not able to send more than 20 messages
-     * per minute to the same group". The 429's {@code retry_after} is in {@code ResponseParameters}
+     * <p>Source: Telegram's Bot FAQ, "My bot is hitting limits, how do I avoid this?"
+     * (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this). Within one chat, bots should
+     * keep to one message a second; Telegram tolerates short bursts above that before it starts answering 429. For
+     * bulk notifications to many users the API takes roughly 30 messages a second at most, and Telegram suggests
+     * spreading a large notification over 8 to 12 hours. A bot cannot send more than 20 messages a minute to one
+     * group. The 429's {@code retry_after} is in {@code ResponseParameters}
      * (https://core.telegram.org/bots/api#responseparameters): feed it to {@link SendDecision.Granted#retryAfter}.
-     * The preset does not use the short bursts: they are unspecified. The one message per second holds in every
-     * chat, groups included: a group gets both limits, at most one message per second and 20 per minute.
+     *
+     * <p>How the preset reads that: the 30 a second, which the FAQ states for bulk notifications, holds for everything
+     * a bot sends (the safe reading); the bursts are unspecified and not used; the one message a second is about any
+     * chat, so a group gets both limits, at most one message a second and 20 a minute. The FAQ says nothing of
+     * channels: send to one as a group ({@link OutboundMessage#inGroup}), the stricter choice.
      */
     public static PlatformPreset telegram() {
         return new PlatformPreset(
@@ -70,9 +81,12 @@ public final class PlatformPreset {
      * Telegram paid broadcasts: up to 1000 messages per second per bot when each message is sent with {@code
      * allow_paid_broadcast} (for a fee in Telegram Stars per message); chat limits as in {@link #telegram()}.
      *
-     * <p>Source: Telegram Bot API, {@code sendMessage}, parameter {@code allow_paid_broadcast}: "Pass True to allow up
-     * to 1000 messages per second, ignoring broadcasting limits for a fee of 0.1 Telegram Stars per message"
-     * (https://core.telegram.org/bots/api#sendmessage).
+     * <p>Source: Telegram Bot API, {@code sendMessage}, parameter {@code allow_paid_broadcast}
+     * (https://core.telegram.org/bots/api#sendmessage): a message sent with it is exempt from the broadcast limit, up
+     * to 1000 messages a second, and costs the bot 0.1 Telegram Stars from its balance. The parameter lifts the
+     * broadcast limit only; the preset keeps the limits of one chat, which Telegram does not say it lifts. Use it
+     * only for messages that really carry the parameter: a pool of this preset and a pool of {@link #telegram()}
+     * with the same name share the bots' per-second counts, each under its own ceiling.
      */
     public static PlatformPreset telegramPaidBroadcast() {
         return new PlatformPreset(
@@ -87,28 +101,36 @@ public final class PlatformPreset {
 
     /**
      * WhatsApp Cloud API: 80 messages per second per business phone number (the default throughput), about one
-     * message every 6 seconds to one user, and the business portfolio's messaging limit: business-initiated
-     * messages to {@code tier} unique users per moving 24 hours, shared by all numbers of the portfolio (the pool's
-     * global limit).
+     * message every 6 seconds to one user, and the business portfolio's messaging limit: messages outside a customer
+     * service window to {@code tier} unique users per moving 24 hours, shared by all numbers of the portfolio (the
+     * pool's global limit).
      *
-     * <p>Sources: Meta, WhatsApp Cloud API "Throughput"
-     * (https://developers.facebook.com/documentation/business-messaging/whatsapp/throughput): "up to 80 messages per
-     * second (mps) by default" per registered business phone number, error 130429 beyond it, and a "pair rate limit"
-     * for too many messages from one number to the same WhatsApp user, without a number. Meta's error codes list
-     * 131056, "pair rate limit hit": wait before messaging that user again; other users can be messaged at once.
-     * Meta's description of the pair rate, as integrators quote it, is about one message every 6 seconds to the same
-     * user (some 10 a minute), with short bursts allowed (up to 45 messages in 6 seconds) that are paid back by a
-     * correspondingly longer wait afterwards. The preset takes one message per 6 seconds as the ceiling of every
-     * 6-second window and uses no burst, whose payback is not specified closely enough to enforce safely.
+     * <p>Throughput, per Meta's "Throughput" page
+     * (https://developers.facebook.com/documentation/business-messaging/whatsapp/throughput): each registered business
+     * number handles 80 messages a second by default, and Meta raises eligible numbers to 1,000 on its own; a number
+     * shared with the WhatsApp Business app has a fixed 20. The throughput counts incoming and outgoing messages of
+     * every type together; beyond it the API answers error 130429. The pool counts only the messages it sends, so
+     * leave room for the ones the number receives: give its senders a lower {@link Sender.Builder#perSecond} (80 less
+     * the inbound peak; 20 less it for a shared number, 1,000 less it after an upgrade), or set it at run time with
+     * {@link SenderPool#setGroupLimits}.
      *
-     * <p>"Messaging limits" (https://developers.facebook.com/docs/whatsapp/messaging-limits): 250 for new business
-     * portfolios, then 2,000, 10,000, 100,000 and unlimited unique users per moving 24 hours, "calculated and set at
-     * the business portfolio level and shared by all business phone numbers". The pool counts messages, not unique
-     * users, against the tier: a user messaged twice counts twice, which errs on the safe side. Replies inside a
-     * customer service window do not count towards the tier on WhatsApp, but the pool cannot tell them apart. A pool
-     * of its own for them, with a custom preset ({@link #of}) of the same per-number and per-pair limits and no
-     * global one, shares those limits with this pool only if it has the same name: every limit is kept under its
-     * pool's name.
+     * <p>Pair rate: the same page warns of a pair rate limit for too many messages from one number to one user, and
+     * Meta's error 131056 says that limit was hit (other users can be messaged at once), but gives no figure. The
+     * figure integrators quote as Meta's is about one message every 6 seconds (some 10 a minute), with bursts of up to
+     * 45 in 6 seconds that are paid back by a longer wait afterwards. The preset takes one message per 6 seconds as the
+     * ceiling of every 6-second window and uses no burst, whose payback is not specified closely enough to enforce
+     * safely. WhatsApp counts the pair per number and user; the pool holds the user to it across all numbers.
+     *
+     * <p>Messaging limits, per Meta's "Messaging limits" page
+     * (https://developers.facebook.com/documentation/business-messaging/whatsapp/messaging-limits): how many unique
+     * WhatsApp users a business may deliver messages to outside a customer service window in a moving 24 hours; 250
+     * for a new business portfolio, then 2,000 after a scaling path, and 10,000, 100,000 and unlimited by automatic
+     * scaling. The limit belongs to the portfolio, and all of its numbers draw on it. The pool counts messages, not
+     * unique users, against the tier: a user messaged twice counts twice, and so does a message sent again after a
+     * 429, which errs on the safe side. Replies inside a customer service window do not count towards the tier on
+     * WhatsApp, but the pool cannot tell them apart. A pool of its own for them, with a custom preset ({@link #of}) of
+     * the same per-number and per-pair limits and no global one, shares those limits with this pool only if it has the
+     * same name: every limit is kept under its pool's name.
      *
      * @throws IllegalArgumentException if {@code tier} is null
      */
@@ -162,7 +184,8 @@ public final class PlatformPreset {
     }
 
     /**
-     * This preset with a daily limit per sender (moving 24 hours); zero removes it.
+     * This preset with a daily limit per sender: a moving 24 hours counted in one-hour steps, never a calendar day (see
+     * the class description); zero removes it.
      *
      * @throws IllegalArgumentException if {@code perDay} is negative or not below 2^53
      */
@@ -181,7 +204,7 @@ public final class PlatformPreset {
         return perSecond;
     }
 
-    /** Messages per moving 24 hours per sender; zero when unlimited. */
+    /** Messages per moving 24 hours per sender (see the class description); zero when unlimited. */
     public long perDay() {
         return perDay;
     }
@@ -206,7 +229,10 @@ public final class PlatformPreset {
         return global;
     }
 
-    /** WhatsApp business portfolio messaging limits: unique users per moving 24 hours. */
+    /**
+     * WhatsApp business portfolio messaging limits: unique users reached outside a customer service window per moving
+     * 24 hours.
+     */
     public enum WhatsAppTier {
         /** A new portfolio: 250. */
         TIER_250(250),

@@ -213,7 +213,8 @@ public final class Sender {
         }
 
         /**
-         * Its own messages per moving 24 hours instead of the preset's.
+         * Its own messages per moving 24 hours instead of the preset's: counted in one-hour steps, so a message stops
+         * counting between 24 and 25 hours after it was sent, never at midnight.
          *
          * @throws IllegalArgumentException if {@code perDay} is not positive or not below 2^53
          */

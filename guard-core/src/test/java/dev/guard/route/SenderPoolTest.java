@@ -617,6 +617,24 @@ class SenderPoolTest {
     }
 
     @Test
+    void perDayLimit_isAMoving24Hours_notACalendarDay_andFreesWithinTheHourAfter() {
+        SenderPool pool = builder(Sender.builder("bot-a").perDay(3).build()).build();
+        ticker.set(Instant.parse("2026-03-01T23:30:00Z"));
+        for (int i = 0; i < 3; i++) {
+            assertThat(pool.acquire(fresh()).granted()).isTrue();
+        }
+
+        // Past midnight UTC (and in every other zone's midnight within the day): no reset.
+        ticker.set(Instant.parse("2026-03-02T00:30:00Z"));
+        assertThat(pool.acquire(fresh()).granted()).isFalse();
+        ticker.set(Instant.parse("2026-03-02T23:29:59Z"));
+        assertThat(pool.acquire(fresh()).granted()).isFalse();
+        // Counted in one-hour steps: the three stop counting once their hour (23:00-24:00) is a whole day old.
+        ticker.set(Instant.parse("2026-03-03T00:00:00Z"));
+        assertThat(drain(pool)).containsEntry("bot-a", 3);
+    }
+
+    @Test
     void poolExhausted_isReportedOncePerEpisode_andRecoveryToo() {
         SenderPool pool = builder(Sender.builder("bot-a").perSecond(1).build()).build();
         assertThat(pool.acquire(fresh()).granted()).isTrue();
