@@ -45,7 +45,10 @@ public final class OutboundMessage {
         return new OutboundMessage(chat, ChatKind.PRIVATE, NO_TAGS, null, null);
     }
 
-    /** This message, to a group (group chat limits apply instead of private chat limits). */
+    /**
+     * This message, to a group (group chat limits apply instead of private chat limits). With the Telegram presets a
+     * chat whose id is negative or an {@code @username} is a group's without it (see {@link PlatformPreset#telegram}).
+     */
     public OutboundMessage inGroup() {
         return new OutboundMessage(chat, ChatKind.GROUP, tags, affinity, pinnedSender);
     }

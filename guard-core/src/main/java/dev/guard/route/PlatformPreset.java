@@ -37,6 +37,8 @@ public final class PlatformPreset {
     private final LimitSpec global;
     /** Whether a group is also held to {@link #privateChat}, the limit of any one chat, on top of its own. */
     private final boolean chatLimitInGroups;
+    /** Whether chat ids follow Telegram's Bot API, whose ids tell a group's from a private chat's. */
+    private final boolean telegramChatIds;
 
     private PlatformPreset(
             String name,
@@ -45,7 +47,8 @@ public final class PlatformPreset {
             LimitSpec privateChat,
             LimitSpec groupChat,
             LimitSpec global,
-            boolean chatLimitInGroups) {
+            boolean chatLimitInGroups,
+            boolean telegramChatIds) {
         this.name = name;
         this.perSecond = perSecond;
         this.perDay = perDay;
@@ -53,6 +56,7 @@ public final class PlatformPreset {
         this.groupChat = groupChat;
         this.global = global;
         this.chatLimitInGroups = chatLimitInGroups;
+        this.telegramChatIds = telegramChatIds;
     }
 
     /**
@@ -71,10 +75,16 @@ public final class PlatformPreset {
      * a bot sends (the safe reading); the bursts are unspecified and not used; the one message a second is about any
      * chat, so a group gets both limits, at most one message a second and 20 a minute. The FAQ says nothing of
      * channels: send to one as a group ({@link OutboundMessage#inGroup}), the stricter choice.
+     *
+     * <p>Telegram's ids say which chats are groups: a group, supergroup or channel has a negative id, or is addressed
+     * by {@code @username}, while a private chat's id is its user's, positive. A message to such a chat gets the
+     * group limits even when it is not marked {@link OutboundMessage#inGroup}, so a forgotten mark cannot send a group
+     * three times its limit; the count is the group's either way. A chat of another id (positive, or a key of the
+     * bot's own) is a group only when the message says so.
      */
     public static PlatformPreset telegram() {
         return new PlatformPreset(
-                "telegram", 30, 0, exact(1, Duration.ofSeconds(1)), exact(20, Duration.ofMinutes(1)), null, true);
+                "telegram", 30, 0, exact(1, Duration.ofSeconds(1)), exact(20, Duration.ofMinutes(1)), null, true, true);
     }
 
     /**
@@ -96,6 +106,7 @@ public final class PlatformPreset {
                 exact(1, Duration.ofSeconds(1)),
                 exact(20, Duration.ofMinutes(1)),
                 null,
+                true,
                 true);
     }
 
@@ -144,7 +155,7 @@ public final class PlatformPreset {
         LimitSpec pair = exact(1, Duration.ofSeconds(6));
         // The pair limit is already the group limit: applying it twice would change nothing.
         return new PlatformPreset(
-                "whatsapp-cloud-" + tier.name().toLowerCase(Locale.ROOT), 80, 0, pair, pair, global, false);
+                "whatsapp-cloud-" + tier.name().toLowerCase(Locale.ROOT), 80, 0, pair, pair, global, false, false);
     }
 
     /**
@@ -169,6 +180,7 @@ public final class PlatformPreset {
                 checkQuota("privateChat", privateChat),
                 checkQuota("groupChat", groupChat),
                 null,
+                false,
                 false);
     }
 
@@ -180,7 +192,14 @@ public final class PlatformPreset {
      */
     public PlatformPreset withGlobal(LimitSpec global) {
         return new PlatformPreset(
-                name, perSecond, perDay, privateChat, groupChat, checkQuota("global", global), chatLimitInGroups);
+                name,
+                perSecond,
+                perDay,
+                privateChat,
+                groupChat,
+                checkQuota("global", global),
+                chatLimitInGroups,
+                telegramChatIds);
     }
 
     /**
@@ -191,7 +210,8 @@ public final class PlatformPreset {
      */
     public PlatformPreset withPerDay(long perDay) {
         Sender.checkCountOrZero("perDay", perDay);
-        return new PlatformPreset(name, perSecond, perDay, privateChat, groupChat, global, chatLimitInGroups);
+        return new PlatformPreset(
+                name, perSecond, perDay, privateChat, groupChat, global, chatLimitInGroups, telegramChatIds);
     }
 
     /** The preset's name. */
@@ -222,6 +242,21 @@ public final class PlatformPreset {
     /** Whether a group is held to {@link #privateChat()} as well as to {@link #groupChat()}. */
     boolean chatLimitInGroups() {
         return chatLimitInGroups;
+    }
+
+    /**
+     * Whether {@code chat} is a group's id by the platform's own numbering, whatever the message says: on Telegram a
+     * negative id (groups, supergroups and channels have them; a private chat's id is its user's, positive) or an
+     * {@code @username}, which the Bot API takes for public supergroups and channels only. Ids of the bot's own making
+     * ({@code "user-7"}) tell nothing.
+     */
+    boolean isGroupId(String chat) {
+        if (!telegramChatIds || chat.length() < 2) {
+            return false;
+        }
+        char first = chat.charAt(0);
+        char second = chat.charAt(1);
+        return first == '@' || first == '-' && second >= '0' && second <= '9';
     }
 
     /** The limit shared by the pool, or null. */

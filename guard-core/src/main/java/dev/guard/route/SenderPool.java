@@ -482,10 +482,13 @@ public final class SenderPool {
 
     private Step[] chatSteps(OutboundMessage m) {
         Step gate = new Step(new StateKey(chatGateScope, m.chat()), dev.guard.limit.Gate.INSTANCE, 1);
-        Step limit = m.kind() == ChatKind.GROUP
+        // A chat that the platform's ids show to be a group is one, marked or not: a forgotten inGroup() must not send
+        // a group at a private chat's rate.
+        boolean group = m.kind() == ChatKind.GROUP || preset.isGroupId(m.chat());
+        Step limit = group
                 ? new Step(new StateKey(groupChatScope, m.chat()), preset.groupChat(), 1)
                 : new Step(new StateKey(privateChatScope, m.chat()), preset.privateChat(), 1);
-        if (m.kind() == ChatKind.GROUP && preset.chatLimitInGroups()) {
+        if (group && preset.chatLimitInGroups()) {
             // Telegram's one message per second holds in every chat; a group's 20 per minute comes on top.
             Step perChat = new Step(new StateKey(privateChatScope, m.chat()), preset.privateChat(), 1);
             return globalStep == null

@@ -549,6 +549,40 @@ class SenderPoolTest {
     }
 
     @Test
+    void telegramGroupOrChannelId_notMarkedInGroup_stillGets20PerMinute() {
+        // Telegram's group, supergroup and channel ids are negative, and a channel may be addressed by @username; a
+        // private chat's id is a user's, positive. A bot that forgets inGroup() must not send a group 60 a minute.
+        SenderPool pool =
+                builder(Sender.of("bot-a")).preset(PlatformPreset.telegram()).build();
+        for (String chat : List.of("-1001234567890", "-4242", "@news_channel")) {
+            OutboundMessage unmarked = OutboundMessage.to(chat);
+            for (int i = 0; i < 20; i++) {
+                assertThat(pool.acquire(unmarked).granted())
+                        .as("%s #%d", chat, i)
+                        .isTrue();
+                ticker.advance(Duration.ofSeconds(1));
+            }
+
+            SendDecision d = pool.acquire(unmarked);
+
+            assertThat(d).as(chat).isInstanceOf(SendDecision.Delayed.class);
+            assertThat(((SendDecision.Delayed) d).retryAfter()).as(chat).isEqualTo(Duration.ofSeconds(40));
+            assertThat(((SendDecision.Delayed) d).reason()).isEqualTo(SendDecision.Reason.CHAT_LIMIT);
+            // The same group marked inGroup() shares the count: one group, one limit.
+            assertThat(pool.acquire(unmarked.inGroup()).granted()).isFalse();
+        }
+        // A private chat (a positive id, or a key of the bot's own) keeps its one message a second, no more.
+        for (String chat : List.of("12345", "user-7")) {
+            for (int i = 0; i < 25; i++) {
+                assertThat(pool.acquire(OutboundMessage.to(chat)).granted())
+                        .as("%s #%d", chat, i)
+                        .isTrue();
+                ticker.advance(Duration.ofSeconds(1));
+            }
+        }
+    }
+
+    @Test
     void whatsAppGroup_getsThePairLimitOnce() {
         SenderPool pool = builder(Sender.of("num-a"))
                 .preset(PlatformPreset.whatsAppCloud(PlatformPreset.WhatsAppTier.UNLIMITED))
