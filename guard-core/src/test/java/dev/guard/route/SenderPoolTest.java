@@ -1167,10 +1167,7 @@ class SenderPoolTest {
 
     @Test
     void blocked_reportedForEveryMessageInFlight_countsOneBlock_inTheStatsAndTheGroupComparison() {
-        SenderPool pool = builder(
-                        Sender.builder("a-1").group("a").build(),
-                        Sender.builder("b-1").group("b").build())
-                .build();
+        SenderPool pool = groupsAAndB();
         List<SendDecision.Granted> inFlight = new ArrayList<>();
         for (int i = 0; i < 10; i++) {
             inFlight.add((SendDecision.Granted) pool.acquire(fresh().pinnedTo("a-1")));
@@ -2129,12 +2126,17 @@ class SenderPoolTest {
         assertThat(previous).isGreaterThan(0.5).isLessThan(1.0);
     }
 
-    @Test
-    void compare_feedbackWithoutALocalGrant_countsAsTrials() {
-        SenderPool pool = builder(
+    /** A pool of sender a-1 in group a and b-1 in group b. */
+    private SenderPool groupsAAndB() {
+        return builder(
                         Sender.builder("a-1").group("a").build(),
                         Sender.builder("b-1").group("b").build())
                 .build();
+    }
+
+    @Test
+    void compare_feedbackWithoutALocalGrant_countsAsTrials() {
+        SenderPool pool = groupsAAndB();
         pool.acquire(fresh().pinnedTo("a-1"));
         for (int i = 0; i < 3; i++) {
             pool.failed("a-1", "timeout"); // two of them for sends another process granted
@@ -2151,10 +2153,7 @@ class SenderPoolTest {
 
     @Test
     void compare_aGroupWithItself_isRejected_notAnsweredNoDifference() {
-        SenderPool pool = builder(
-                        Sender.builder("a-1").group("a").build(),
-                        Sender.builder("b-1").group("b").build())
-                .build();
+        SenderPool pool = groupsAAndB();
         pool.acquire(fresh().pinnedTo("a-1"));
         pool.failed("a-1", "timeout");
 
