@@ -357,7 +357,7 @@ public final class SenderPool {
         Set<String> missing = new LinkedHashSet<>();
         Set<String> cold = new LinkedHashSet<>();
         int needs = 0;
-        for (String tag : m.tagArray()) {
+        for (String tag : tagSet(m)) {
             Integer bit = bits.get(tag);
             Integer stage = tagStages.get(tag);
             if (!v.tags.contains(tag) || bit == null) {
@@ -645,9 +645,13 @@ public final class SenderPool {
         }
         if (earliest == Long.MAX_VALUE) {
             boolean none = m.tags().isEmpty();
+            String needs = none ? "" : stagesNeeded(m);
             String detail = none
                     ? "every sender of pool '" + name + "' is blocked or retired"
-                    : "no active sender of pool '" + name + "' may carry " + m.tags();
+                    : !needs.isEmpty() && carriedOnlyByColdSenders(all, m)
+                            ? "no active sender of pool '" + name + "' that may carry " + tagSet(m)
+                                    + " has reached the warm-up stage they need (" + needs + ")"
+                            : "no active sender of pool '" + name + "' may carry " + m.tags();
             return rejected(SendDecision.Reason.NO_ELIGIBLE_SENDER, detail, now, none);
         }
         if (exhausted.compareAndSet(false, true)) {
@@ -655,6 +659,38 @@ public final class SenderPool {
         }
         // A sender free now that the attempts did not reach: delayed() asks for the shortest wait, never zero.
         return delayed(earliest, now, SendDecision.Reason.SENDERS_BUSY);
+    }
+
+    /**
+     * Whether an active sender may carry every tag of {@code m}, none being eligible: what keeps them from it is then
+     * the warm-up stage a tag needs ({@link Builder#tagNeedsWarmUpStage}), not their tags.
+     */
+    private static boolean carriedOnlyByColdSenders(SenderState[] all, OutboundMessage m) {
+        Set<String> tags = tagSet(m);
+        for (SenderState s : all) {
+            SenderState.View v = s.view;
+            if (v.status == SenderStatus.ACTIVE && !s.heldLocally && v.tags.containsAll(tags)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The warm-up stage each tag of {@code m} needs, such as {@code links from stage 1}. */
+    private String stagesNeeded(OutboundMessage m) {
+        List<String> needs = new ArrayList<>();
+        for (String tag : tagSet(m)) {
+            Integer stage = tagStages.get(tag);
+            if (stage != null) {
+                needs.add(tag + " from stage " + stage);
+            }
+        }
+        return String.join(", ", needs);
+    }
+
+    /** The tags of {@code m}, each once, in the order the message gave them. */
+    private static Set<String> tagSet(OutboundMessage m) {
+        return new LinkedHashSet<>(Arrays.asList(m.tagArray()));
     }
 
     /** A rejection; one that leaves the pool without any sender for the message also marks the pool exhausted. */

@@ -766,6 +766,27 @@ class SenderPoolTest {
     }
 
     @Test
+    void tagNeedsWarmUpStage_withOnlyColdCarriers_isRejectedSayingTheyAreNotWarmEnough() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(1000, 1000);
+        SenderPool pool = builder(
+                        Sender.builder("bot-new").tags("links").warmUp(schedule).build(), Sender.of("bot-plain"))
+                .tagNeedsWarmUpStage("links", 1)
+                .build();
+
+        // bot-new carries links: the tag is configured right, its warm-up is what holds the message back.
+        assertThat(pool.acquire(fresh().carrying("links")))
+                .isEqualTo(new SendDecision.Rejected(
+                        SendDecision.Reason.NO_ELIGIBLE_SENDER,
+                        "no active sender of pool 'default' that may carry [links] has reached the warm-up stage"
+                                + " they need (links from stage 1)"));
+        pool.removeGroupTag("default", "links");
+        assertThat(pool.acquire(fresh().carrying("links")))
+                .isEqualTo(new SendDecision.Rejected(
+                        SendDecision.Reason.NO_ELIGIBLE_SENDER,
+                        "no active sender of pool 'default' may carry [links]"));
+    }
+
+    @Test
     void routing_prefersHealthySenders_overOnesThatFailOrAreSlow() {
         SenderPool pool = builder(
                         Sender.builder("bot-a").perSecond(1000).build(),
