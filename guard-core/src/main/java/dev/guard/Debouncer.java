@@ -31,7 +31,10 @@ import org.slf4j.LoggerFactory;
  * <p>Unlike the leading-edge {@link Guard.Builder#duplicates duplicates} filter, a debouncer must hold the messages
  * themselves, so its bursts live in this process's memory, not in the storage. Time comes from the {@link Ticker};
  * {@link #flushDue()} hands over whatever is due at the ticker's now, which is how tests drive it with a {@link
- * ManualTicker}; {@link #start} calls it periodically. Thread-safe. Bursts are handed over in the thread that calls
+ * ManualTicker}; {@link #start} calls it periodically. A clock set back by more than a window (a wall clock stepped
+ * back, which {@link Ticker#precise()} follows; {@link Ticker#system()} never goes back) counts as past the deadlines
+ * of the bursts it finds: they are handed over at the next flush instead of waiting as long as the step; set back by
+ * less, a burst waits up to that much longer. Thread-safe. Bursts are handed over in the thread that calls
  * {@link #flushDue()} or {@link #flushAll()}, or in the one whose {@link #offer} fills a burst to {@code maxBurst} or
  * finds its key's burst due. A handler that throws loses that burst (logged); the debouncer goes on. An {@link Error}
  * a handler throws is rethrown, once the other bursts that call hands over have been handed over.
@@ -49,16 +52,12 @@ public final class Debouncer<M> {
     private final int maxBurst;
     private final Map<Object, Burst<M>> bursts = new ConcurrentHashMap<>();
 
+    /** The messages of one key so far; guarded by itself. Its times are set as its first offer adds its message. */
     private static final class Burst<M> {
-        final long firstMicros;
+        long firstMicros;
         long lastMicros;
         final List<M> messages = new ArrayList<>();
         boolean closed;
-
-        Burst(long now) {
-            firstMicros = now;
-            lastMicros = now;
-        }
     }
 
     private Debouncer(Builder<M> b, Duration maxWait) {
@@ -90,16 +89,16 @@ public final class Debouncer<M> {
             deliver(List.of(message));
             return;
         }
-        long now = ticker.epochMicros();
         List<M> overdue = null;
         while (true) {
-            Burst<M> burst = bursts.computeIfAbsent(k, x -> new Burst<>(now));
+            Burst<M> burst = bursts.computeIfAbsent(k, x -> new Burst<>());
             List<M> full = null;
             synchronized (burst) {
                 if (burst.closed) {
                     bursts.remove(k, burst); // handed over concurrently; start a new burst
                     continue;
                 }
+                long now = ticker.epochMicros(); // see isDue
                 if (overdue == null && isDue(burst, now)) {
                     // Due, but no flush got to it yet: it takes no more messages; hand it over once this one is in.
                     burst.closed = true;
@@ -107,8 +106,11 @@ public final class Debouncer<M> {
                     overdue = burst.messages;
                     continue;
                 }
+                if (burst.messages.isEmpty()) {
+                    burst.firstMicros = now;
+                }
                 burst.messages.add(message);
-                burst.lastMicros = Math.max(burst.lastMicros, now);
+                burst.lastMicros = now;
                 if (burst.messages.size() >= maxBurst) {
                     burst.closed = true;
                     bursts.remove(k, burst);
@@ -126,14 +128,13 @@ public final class Debouncer<M> {
      * @return how many bursts were handed over
      */
     public int flushDue() {
-        long now = ticker.epochMicros();
         int delivered = 0;
         Error error = null;
         for (Map.Entry<Object, Burst<M>> entry : bursts.entrySet()) {
             Burst<M> burst = entry.getValue();
             List<M> due = null;
             synchronized (burst) {
-                if (!burst.closed && isDue(burst, now)) {
+                if (!burst.closed && isDue(burst, ticker.epochMicros())) {
                     burst.closed = true;
                     due = burst.messages;
                 }
@@ -148,9 +149,20 @@ public final class Debouncer<M> {
         return delivered;
     }
 
-    /** Whether {@code burst} is quiet for the window, or has waited {@code maxWait}, at {@code now}; under its lock. */
+    /**
+     * Whether {@code burst} is quiet for the window, or has waited {@code maxWait}, at {@code now}, or its last message
+     * is more than a window ahead of {@code now}: the clock was set back (a wall clock stepped back by an hour would
+     * otherwise hold the burst for that hour). Under its lock, with {@code now} read there: a reading after every one
+     * that set the burst's times, so that a caller whose reading is merely old (a flush whose earlier handlers took a
+     * while) is not taken for a clock set back. An empty burst (its first offer has not added its message yet) is
+     * never due.
+     */
     private boolean isDue(Burst<M> burst, long now) {
-        return now - burst.lastMicros >= windowMicros || now - burst.firstMicros >= maxWaitMicros;
+        if (burst.messages.isEmpty()) {
+            return false;
+        }
+        long quiet = now - burst.lastMicros;
+        return quiet >= windowMicros || quiet < -windowMicros || now - burst.firstMicros >= maxWaitMicros;
     }
 
     /** Hands over every pending burst now, due or not (for shutdown). Returns how many. */
@@ -161,8 +173,8 @@ public final class Debouncer<M> {
             Burst<M> burst = entry.getValue();
             List<M> messages;
             synchronized (burst) {
-                if (burst.closed) {
-                    continue;
+                if (burst.closed || burst.messages.isEmpty()) {
+                    continue; // handed over, or its first offer has not added its message yet
                 }
                 burst.closed = true;
                 messages = burst.messages;

@@ -16,6 +16,7 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
 class DebouncerTest {
@@ -181,6 +182,70 @@ class DebouncerTest {
         assertThat(handed).hasSize(1);
         assertThat(handed.get(0)).extracting(Part::n).containsExactly(0, 1, 2, 3, 4);
         assertThat(debouncer.pending()).isEqualTo(1);
+    }
+
+    @Test
+    void flushDueAndOffer_clockSetBackByMoreThanAWindow_handTheBurstOver_ratherThanHoldingItForTheStep() {
+        // Ticker.precise() or a clock of one's own follows the wall clock, which an administrator or NTP may step
+        // back: the burst's times are then an hour ahead of now, and it would wait that hour past its maxWait.
+        Debouncer<Part> debouncer = debouncer();
+        debouncer.offer(new Part("a", 0));
+        debouncer.offer(new Part("b", 0));
+        ticker.advance(Duration.ofMillis(100));
+        ticker.set(ticker.now().minus(Duration.ofHours(1)));
+
+        assertThat(debouncer.flushDue()).isEqualTo(2);
+        assertThat(handed).containsExactlyInAnyOrder(List.of(new Part("a", 0)), List.of(new Part("b", 0)));
+
+        // The same for an offer that finds its key's burst so far ahead: it is due, and the new part starts a burst.
+        handed.clear();
+        debouncer.offer(new Part("a", 1));
+        ticker.set(ticker.now().minus(Duration.ofHours(1)));
+        debouncer.offer(new Part("a", 2));
+        assertThat(handed).containsExactly(List.of(new Part("a", 1)));
+        ticker.advance(Duration.ofMillis(500));
+        debouncer.flushDue();
+        assertThat(handed).containsExactly(List.of(new Part("a", 1)), List.of(new Part("a", 2)));
+    }
+
+    @Test
+    void flushDue_aBurstStartedWhileEarlierHandlersRan_isNotTakenForOneOfAClockSetBack() {
+        // The handler of "a" takes a second, during which "c" starts a burst: its time is ahead of the moment the
+        // flush began, as after a clock set back, but the clock did not go back and "c" is not due. (The map keeps
+        // "a", "b" and "c" in that order, and the flush's iterator has read "b" ahead when "a" is handed over.)
+        AtomicReference<Debouncer<Part>> self = new AtomicReference<>();
+        Debouncer<Part> debouncer = Debouncer.<Part>builder(Part::album, burst -> {
+                    handed.add(burst);
+                    if (burst.get(0).album().equals("a")) {
+                        ticker.advance(Duration.ofSeconds(1));
+                        self.get().offer(new Part("c", 2));
+                    }
+                })
+                .window(Duration.ofMillis(500))
+                .ticker(ticker)
+                .build();
+        self.set(debouncer);
+        debouncer.offer(new Part("a", 0));
+        ticker.advance(Duration.ofMillis(300));
+        debouncer.offer(new Part("b", 1));
+        ticker.advance(Duration.ofMillis(200));
+
+        assertThat(debouncer.flushDue()).isEqualTo(2);
+        assertThat(handed).containsExactly(List.of(new Part("a", 0)), List.of(new Part("b", 1)));
+        assertThat(debouncer.pending()).isEqualTo(1);
+    }
+
+    @Test
+    void flushDue_clockSetBackByLessThanAWindow_holdsTheBurstNoLongerThanTheStep() {
+        Debouncer<Part> debouncer = debouncer();
+        debouncer.offer(new Part("a", 0));
+        ticker.advance(Duration.ofMillis(100));
+        ticker.set(ticker.now().minus(Duration.ofMillis(400))); // back by less than the 500 ms window: jitter
+
+        ticker.advance(Duration.ofMillis(700)); // 400 ms quiet on the clock: not due
+        assertThat(debouncer.flushDue()).isZero();
+        ticker.advance(Duration.ofMillis(100)); // 500 ms quiet on the clock, 900 ms in fact: the step's 400 ms late
+        assertThat(debouncer.flushDue()).isEqualTo(1);
     }
 
     @Test
