@@ -51,7 +51,9 @@ public final class FailurePolicy {
     /**
      * Decide on {@code fallback} while the storage is unavailable; if the fallback fails too, allow. The blocklist
      * and the registrations are not checked there (their members live in the storage that is unavailable): they let
-     * every user pass until it is back, while the limits hold per process.
+     * every user pass until it is back, while the limits hold per process. While the storage works, the fallback gets
+     * one call per reject notice the storage lets through, to keep the notice's window (see {@link
+     * Guard.Builder#rejectNotice}).
      *
      * @throws NullPointerException if {@code fallback} is null
      */

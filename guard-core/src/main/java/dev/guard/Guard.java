@@ -702,6 +702,7 @@ public final class Guard<M> {
             try {
                 send = Outcome.isAdmitted(plan.storage.acquire(noticeKey, plan.notice.spec, 1, now));
                 plan.breaker.success();
+                send = send && fallbackAdmitsToo(noticeKey, now);
             } catch (RuntimeException e) {
                 storageFailed(e, now);
                 // The storage failed on the notice's own call: the fallback keeps its cooldown, as for a decision
@@ -743,7 +744,7 @@ public final class Guard<M> {
                         noticeOnFallback(message, decision, noticeKey, now); // as finish does
                     } else {
                         plan.breaker.success();
-                        if (result.admitted()) {
+                        if (result.admitted() && fallbackAdmitsToo(noticeKey, now)) {
                             sendNotice(message, decision);
                         }
                     }
@@ -769,18 +770,34 @@ public final class Guard<M> {
      */
     private void noticeOnFallback(M message, Decision decision, StateKey noticeKey, long now) {
         Storage fallback = plan.failurePolicy.fallback();
-        if (fallback == null) {
-            return; // without a fallback, storage failures skip the notice
-        }
-        boolean send;
-        try {
-            send = Outcome.isAdmitted(fallback.acquire(noticeKey, plan.notice.spec, 1, now));
-        } catch (RuntimeException e) {
-            LOG.debug("fallback storage failed on a reject notice; no notice", e);
-            send = false;
-        }
-        if (send) {
+        // Without a fallback, storage failures skip the notice; a fallback that fails too skips it as well.
+        if (fallback != null && fallbackAdmits(fallback, noticeKey, now, false)) {
             sendNotice(message, decision);
+        }
+    }
+
+    /**
+     * Whether a notice that the storage let through is sent: with a {@link FailurePolicy#fallbackTo fallback}, only
+     * if the fallback's window lets it through too (and starts there). The two keep one window between them: the
+     * storage knows nothing of a notice sent on the fallback while it failed, and a notice it lets through is recorded
+     * on the fallback here, for when it fails next; a user told on one is not told again within the window on the
+     * other. A fallback that fails holds nothing back.
+     */
+    private boolean fallbackAdmitsToo(StateKey noticeKey, long now) {
+        Storage fallback = plan.failurePolicy.fallback();
+        return fallback == null || fallbackAdmits(fallback, noticeKey, now, true);
+    }
+
+    /**
+     * Whether {@code fallback}'s window lets the notice at {@code key} through, starting it there; {@code ifFailed}
+     * when the fallback throws.
+     */
+    private boolean fallbackAdmits(Storage fallback, StateKey key, long now, boolean ifFailed) {
+        try {
+            return Outcome.isAdmitted(fallback.acquire(key, plan.notice.spec, 1, now));
+        } catch (RuntimeException e) {
+            LOG.debug("fallback storage failed on a reject notice; {}", ifFailed ? "sending it" : "no notice", e);
+            return ifFailed;
         }
     }
 
@@ -1195,7 +1212,10 @@ public final class Guard<M> {
          * Called for a rejected message at most once per {@code window} per user (or per chat for messages without a
          * user), through the storage so that every process agrees: the place to answer "slow down, try again in 7 s"
          * without answering every message of a flood. Storage failures skip the notice, unless a {@link
-         * FailurePolicy#fallbackTo fallback} is set: it keeps the notice's cooldown while the storage is down.
+         * FailurePolicy#fallbackTo fallback} is set: it keeps the notice's cooldown while the storage is down, and
+         * records the notices the storage lets through as well, so that a user told once is not told again within
+         * the window when the storage fails or comes back (while it is down, each process's fallback keeps a window
+         * of its own).
          */
         public Builder<M> rejectNotice(Duration window, RejectListener<? super M> listener) {
             Objects.requireNonNull(listener, "listener must not be null");

@@ -13,6 +13,9 @@ import dev.guard.spi.Storage;
 import dev.guard.spi.StorageHealth;
 import dev.guard.spi.VersionedRecord;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -420,6 +423,64 @@ class GuardFailureTest {
         assertThat(throttled.degraded()).isFalse();
         assertThat(async.reason()).isEqualTo(Reason.THROTTLED);
         assertThat(notices).as("one for user 1 in the window, one for user 2").hasValue(2);
+    }
+
+    final List<Duration> noticedAt = new ArrayList<>();
+
+    /**
+     * A guard whose reject notices are recorded by when they came ({@link #noticedAt}), with a fallback, and two
+     * filters: the decision is one batch (evaluate), and the notice is the only single-key call (acquire).
+     */
+    Guard<Msg> noticingWithAFallback() {
+        Instant start = ticker.now();
+        return builder()
+                .throttle("per-user-hour", KeyBy.USER, 10, Duration.ofHours(1))
+                .breaker(100, Duration.ofMinutes(5))
+                .onStorageFailure(FailurePolicy.fallbackTo(ReferenceStorage.create()))
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> noticedAt.add(Duration.between(start, ticker.now())))
+                .build();
+    }
+
+    @Test
+    void rejectNotice_sentOnTheFallbackWhenTheStorageFailedOnIt_isNotSentAgainInItsWindowOnceTheStorageIsBack()
+            throws Exception {
+        Guard<Msg> guard = noticingWithAFallback();
+        guard.check(new Msg(1, "a"));
+
+        // 0 s: the storage throttles, then fails on the notice's call: the fallback sends it and keeps its window.
+        storage.failAcquire = true;
+        guard.check(new Msg(1, "b"));
+        storage.failAcquire = false;
+        // 10 s: the storage is back, throttles, and knows of no notice in the window; nor by 20 s.
+        ticker.advance(Duration.ofSeconds(10));
+        guard.check(new Msg(1, "c"));
+        ticker.advance(Duration.ofSeconds(10));
+        guard.checkAsync(new Msg(1, "d")).toCompletableFuture().get();
+        assertThat(noticedAt).containsExactly(Duration.ZERO);
+
+        // 40 s: the storage's window, from its first notice call at 10 s, is over: the next notice goes out.
+        ticker.advance(Duration.ofSeconds(20));
+        guard.check(new Msg(1, "e"));
+        assertThat(noticedAt).containsExactly(Duration.ZERO, Duration.ofSeconds(40));
+    }
+
+    @Test
+    void rejectNotice_sentThroughTheStorage_isNotSentAgainInItsWindowOnTheFallbackWhenTheStorageFails()
+            throws Exception {
+        Guard<Msg> guard = noticingWithAFallback();
+        guard.check(new Msg(1, "a"));
+        guard.checkAsync(new Msg(1, "b")).toCompletableFuture().get(); // 0 s: throttled, notice through the storage
+
+        // 5 s: the storage is down; the fallback's throttle passes the first message and rejects the next.
+        ticker.advance(Duration.ofSeconds(5));
+        storage.down = true;
+        guard.check(new Msg(1, "c"));
+        guard.check(new Msg(1, "d"));
+        assertThat(noticedAt).containsExactly(Duration.ZERO);
+
+        ticker.advance(Duration.ofSeconds(25)); // 30 s: the window is over
+        guard.check(new Msg(1, "e"));
+        assertThat(noticedAt).containsExactly(Duration.ZERO, Duration.ofSeconds(30));
     }
 
     @Test
