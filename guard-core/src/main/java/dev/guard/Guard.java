@@ -596,7 +596,7 @@ public final class Guard<M> {
             }
             plan.breaker.success();
             return decision;
-        } catch (RuntimeException e) {
+        } catch (Exception e) { // undeclared checked ones too: a storage in Kotlin may let its client's through
             storageFailed(e, now);
             return degrade(steps, now);
         }
@@ -627,7 +627,7 @@ public final class Guard<M> {
                 }
                 policy.fallback().evaluateInPlace(limits.buffer, now);
                 return toDecision(limits, limits.buffer, now).asDegraded();
-            } catch (RuntimeException e) {
+            } catch (Exception e) { // undeclared checked ones too: see evaluate
                 LOG.debug("fallback storage failed too; allowing", e);
             }
         }
@@ -702,15 +702,14 @@ public final class Guard<M> {
             try {
                 send = Outcome.isAdmitted(plan.storage.acquire(noticeKey, plan.notice.spec, 1, now));
                 plan.breaker.success();
-                send = send && fallbackAdmitsToo(noticeKey, now);
-            } catch (RuntimeException e) {
+            } catch (Exception e) { // undeclared checked ones too: see evaluate
                 storageFailed(e, now);
                 // The storage failed on the notice's own call: the fallback keeps its cooldown, as for a decision
                 // made there (nothing without one).
                 noticeOnFallback(message, decision, noticeKey, now);
                 send = false;
             }
-            if (send) {
+            if (send && fallbackAdmitsToo(noticeKey, now)) {
                 sendNotice(message, decision);
             }
         }
@@ -795,7 +794,7 @@ public final class Guard<M> {
     private boolean fallbackAdmits(Storage fallback, StateKey key, long now, boolean ifFailed) {
         try {
             return Outcome.isAdmitted(fallback.acquire(key, plan.notice.spec, 1, now));
-        } catch (RuntimeException e) {
+        } catch (Exception e) { // undeclared checked ones too: see evaluate
             LOG.debug("fallback storage failed on a reject notice; {}", ifFailed ? "sending it" : "no notice", e);
             return ifFailed;
         }
@@ -809,7 +808,7 @@ public final class Guard<M> {
         CompletionStage<BatchResult> stage;
         try {
             stage = plan.storage.evaluateAsync(batch, now);
-        } catch (RuntimeException e) {
+        } catch (Exception e) { // undeclared checked ones too: see evaluate
             return CompletableFuture.failedFuture(e);
         }
         return stage != null

@@ -12,6 +12,7 @@ import dev.guard.spi.StateKey;
 import dev.guard.spi.Storage;
 import dev.guard.spi.StorageHealth;
 import dev.guard.spi.VersionedRecord;
+import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -40,12 +41,24 @@ class GuardFailureTest {
         volatile boolean nullForNotice;
         /** evaluateAsync returns null instead of a stage. */
         volatile boolean noStage;
+        /**
+         * Failures are an {@link IOException} thrown undeclared, evaluateAsync's too (before it answers a stage), as
+         * a storage written in Kotlin may let its client's exception through.
+         */
+        volatile boolean undeclaredChecked;
 
         private void call(String operation) {
             calls.incrementAndGet();
             if (down || failSync) {
-                throw new GuardStorageException("test", operation, "connection refused", null);
+                throw failure(operation);
             }
+        }
+
+        private RuntimeException failure(String operation) {
+            if (undeclaredChecked) {
+                throw sneaky(new IOException(operation + ": connection refused"));
+            }
+            return new GuardStorageException("test", operation, "connection refused", null);
         }
 
         @Override
@@ -59,6 +72,9 @@ class GuardFailureTest {
             calls.incrementAndGet();
             if (throwOnAsync) {
                 throw new IllegalStateException("not a stage");
+            }
+            if (down && undeclaredChecked) {
+                throw failure("evaluate");
             }
             if (noStage) {
                 return null;
@@ -81,7 +97,7 @@ class GuardFailureTest {
         public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
             call("acquire");
             if (failAcquire) {
-                throw new GuardStorageException("test", "acquire", "connection refused", null);
+                throw failure("acquire");
             }
             return delegate.acquire(key, spec, permits, nowMicros);
         }
@@ -135,6 +151,12 @@ class GuardFailureTest {
 
         @Override
         public void close() {}
+    }
+
+    /** Throws {@code e} undeclared. */
+    @SuppressWarnings("unchecked")
+    static <E extends Throwable> RuntimeException sneaky(Throwable e) throws E {
+        throw (E) e;
     }
 
     record Msg(long user, String text) {}
@@ -481,6 +503,40 @@ class GuardFailureTest {
         ticker.advance(Duration.ofSeconds(25)); // 30 s: the window is over
         guard.check(new Msg(1, "e"));
         assertThat(noticedAt).containsExactly(Duration.ZERO, Duration.ofSeconds(30));
+    }
+
+    @Test
+    void aStorageThatThrowsACheckedExceptionUndeclared_givesTheFailurePolicysDecision_andTheNoticeGoesToTheFallback()
+            throws Exception {
+        AtomicInteger notices = new AtomicInteger();
+        ReferenceStorage fallback = ReferenceStorage.create();
+        Guard<Msg> guard = builder()
+                .throttle("per-user-hour", KeyBy.USER, 10, Duration.ofHours(1))
+                .breaker(100, Duration.ofMinutes(5))
+                .onStorageFailure(FailurePolicy.fallbackTo(fallback))
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> notices.incrementAndGet())
+                .build();
+        storage.undeclaredChecked = true;
+        guard.check(new Msg(1, "a"));
+
+        // The storage decides, then fails on the notice's own call: the notice goes to the fallback.
+        storage.failAcquire = true;
+        Decision throttled = guard.check(new Msg(1, "b"));
+        // The storage is down: the fallback decides, in check and in checkAsync.
+        storage.down = true;
+        Decision sync = guard.check(new Msg(2, "a"));
+        Decision async = guard.checkAsync(new Msg(3, "a")).toCompletableFuture().get();
+
+        assertThat(throttled.reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(throttled.degraded()).isFalse();
+        assertThat(notices).hasValue(1);
+        assertThat(sync.allowed()).isTrue();
+        assertThat(sync.degraded()).isTrue();
+        assertThat(async.allowed()).isTrue();
+        assertThat(async.degraded()).isTrue();
+        assertThat(guard.check(new Msg(3, "b")).reason())
+                .as("the fallback counted user 3's first message")
+                .isEqualTo(Reason.THROTTLED);
     }
 
     @Test
