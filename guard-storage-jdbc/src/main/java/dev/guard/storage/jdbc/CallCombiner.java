@@ -299,17 +299,30 @@ final class CallCombiner {
                     StorageFailures.BACKEND, group.get(0).operation, "the call failed: " + e, e);
             throw e;
         } finally {
-            synchronized (this) {
-                boolean shared = group.size() > 1;
+            settle(group, failed);
+        }
+    }
+
+    /**
+     * Settles each decision of a call that ended, {@code failed} or not, frees its slot and wakes the waiting threads:
+     * whatever happens here, the slot is freed and they are woken, or they would wait for ever.
+     */
+    private void settle(List<Request> group, RuntimeException failed) {
+        boolean shared = group.size() > 1;
+        // Asked outside the monitor, once for the call, and never let through: a failure here must not leave the call
+        // unsettled.
+        boolean again = failed != null && shared && committedNothing(failed);
+        synchronized (this) {
+            try {
                 long now = nanoClock.getAsLong();
-                List<Request> again = new ArrayList<>();
+                List<Request> alone = new ArrayList<>();
                 for (Request r : group) {
                     if (r.outcomes != null) {
                         finish(r, null);
-                    } else if (failed != null && shared && r.deadlineNanos - now > 0 && committedNothing.test(failed)) {
+                    } else if (again && r.deadlineNanos - now > 0) {
                         // Nothing of the shared call was committed: it goes again alone, before anything newer.
                         r.state = ALONE;
-                        again.add(r);
+                        alone.add(r);
                     } else if (failed == null) {
                         finish(r, new IllegalStateException("the call left a decision without an outcome"));
                     } else {
@@ -317,12 +330,24 @@ final class CallCombiner {
                         finish(r, shared ? copy(failed, r) : failed);
                     }
                 }
-                for (int i = again.size() - 1; i >= 0; i--) {
-                    waiting.addFirst(again.get(i));
+                for (int i = alone.size() - 1; i >= 0; i--) {
+                    waiting.addFirst(alone.get(i));
                 }
+            } finally {
                 inFlight--;
                 notifyAll();
             }
+        }
+    }
+
+    /** Whether {@code failed} committed nothing; false (unknown) when the predicate itself fails. */
+    private boolean committedNothing(RuntimeException failed) {
+        try {
+            return committedNothing.test(failed);
+        } catch (RuntimeException e) {
+            // Unknown, then: treated as a call that may have committed, whose decisions are not sent again.
+            failed.addSuppressed(e);
+            return false;
         }
     }
 

@@ -58,11 +58,15 @@ final class StorageFailures {
 
     /**
      * Whether {@code failure} is known to have committed nothing: a driver exception in its causes whose SQL state
-     * says the statement was stopped. A lost connection, say, leaves it unknown.
+     * says the statement was stopped. A lost connection, say, leaves it unknown, as does a driver exception without a
+     * state.
      */
     static boolean committedNothing(RuntimeException failure) {
         for (Throwable t = failure; t != null; t = t.getCause()) {
-            if (t instanceof SQLException sql && STOPPED_BEFORE_COMMIT.contains(sql.getSQLState())) {
+            // Set.of(...).contains(null) throws: a driver exception may have no state (HikariCP's often have none).
+            if (t instanceof SQLException sql
+                    && sql.getSQLState() != null
+                    && STOPPED_BEFORE_COMMIT.contains(sql.getSQLState())) {
                 return true;
             }
         }

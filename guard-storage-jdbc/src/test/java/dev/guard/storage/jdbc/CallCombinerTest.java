@@ -467,6 +467,76 @@ class CallCombinerTest {
         assertThat(groups).containsExactly(List.of(1L), List.of(2L, 3L));
     }
 
+    /**
+     * A shared call that fails with a driver exception without an SQL state (HikariCP's, or the watchdog's after
+     * close()) fails each of its decisions, and frees its slot for the next call: the failure must not escape while
+     * the combiner settles the call, which would leave its decisions' threads waiting for ever.
+     */
+    @Test
+    void failedSharedCall_driverExceptionWithoutSqlState_failsEachDecisionAndFreesTheSlot() throws Exception {
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        SQLException stateless = new SQLException("HikariPool-1 - Interrupted during connection acquisition");
+        CallCombiner combiner = combiner(
+                1,
+                64,
+                TIMEOUT,
+                holdingFirstThenFailing(
+                        entered,
+                        release,
+                        ids -> ids.size() > 1,
+                        new GuardStorageException("jdbc", "evaluate", "postgresql: interrupted", stateless)));
+        assertSharedFailureSettlesEachDecision(combiner, entered, release, stateless);
+    }
+
+    /** Even a committedNothing that throws (a bug) leaves no decision waiting and no slot taken. */
+    @Test
+    void failedSharedCall_committedNothingThatThrows_failsEachDecisionAndFreesTheSlot() throws Exception {
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        SQLException cause = new SQLException("x", "57014");
+        CallCombiner combiner = new CallCombiner(
+                1,
+                64,
+                TIMEOUT,
+                holdingFirstThenFailing(
+                        entered,
+                        release,
+                        ids -> ids.size() > 1,
+                        new GuardStorageException("jdbc", "evaluate", "postgresql: interrupted", cause)),
+                failure -> {
+                    throw new IllegalStateException("committedNothing failed");
+                });
+        assertSharedFailureSettlesEachDecision(combiner, entered, release, cause);
+    }
+
+    /**
+     * Decisions 2 and 3 share a call that fails with {@code cause}: each fails with it (sent once), and decision 4
+     * gets the slot after them.
+     */
+    private void assertSharedFailureSettlesEachDecision(
+            CallCombiner combiner, CountDownLatch entered, CountDownLatch release, Throwable cause) throws Exception {
+        Future<long[]> first = occupy(combiner, entered);
+        List<CompletableFuture<long[]>> shared = new ArrayList<>();
+        for (long id = 2; id <= 3; id++) {
+            shared.add(enqueue(combiner, request(id)));
+        }
+        release.countDown();
+
+        first.get(10, TimeUnit.SECONDS);
+        for (CompletableFuture<long[]> f : shared) {
+            assertThatThrownBy(() -> f.get(10, TimeUnit.SECONDS))
+                    .cause()
+                    .isInstanceOf(GuardStorageException.class)
+                    .hasMessage("jdbc evaluate failed: postgresql: interrupted")
+                    .hasCause(cause);
+        }
+        assertThat(threads.submit(() -> combiner.decide(request(4))).get(10, TimeUnit.SECONDS))
+                .containsExactly(-4);
+        assertThat(groups).containsExactly(List.of(1L), List.of(2L, 3L), List.of(4L));
+        assertThat(combiner.waitingCount()).isZero();
+    }
+
     @Test
     void interruptedWhileWaiting_withdrawsTheDecisionUnsent() throws Exception {
         CountDownLatch entered = new CountDownLatch(1);

@@ -28,6 +28,18 @@ class StorageFailuresTest {
     }
 
     @Test
+    void committedNothing_driverExceptionWithoutSqlState_isUnknownNotAFailure() {
+        // HikariCP's "Interrupted during connection acquisition", the watchdog's refusal after close(): no state.
+        assertThat(StorageFailures.committedNothing(
+                        StorageFailures.of(JdbcDialect.POSTGRESQL, "evaluate", new SQLException("no state"))))
+                .isFalse();
+        // A stopped statement further down the causes still counts.
+        assertThat(StorageFailures.committedNothing(
+                        new IllegalStateException(new SQLException("no state", null, new SQLException("x", "55P03")))))
+                .isTrue();
+    }
+
+    @Test
     void redact_unquotedValues_hidesThem() {
         assertThat(StorageFailures.redact("url?user=bob&password=s3cret&ssl=true"))
                 .isEqualTo("url?user=bob&password=***&ssl=true");
