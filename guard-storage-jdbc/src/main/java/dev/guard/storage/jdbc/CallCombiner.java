@@ -23,9 +23,10 @@ import java.util.function.Predicate;
  *
  * <p><b>Deadlines.</b> Each decision has the storage's timeout from the moment it arrives: it waits for a call at most
  * until then (and then fails without having been sent), and a call runs at most until the earliest deadline of its
- * decisions. When a shared call fails in a way known to have committed nothing (its statement failed), each of its
- * decisions whose deadline is still ahead goes again alone, so that a key that one decision waits for (locked
- * elsewhere, say) fails that decision and not the others it travelled with.
+ * decisions. When a shared call fails in a way known to have committed nothing (its statement was stopped, or never
+ * sent: its thread got no connection), each of its decisions whose deadline is still ahead goes again alone, so that a
+ * key that one decision waits for (locked elsewhere, say) or the thread that ran the call (interrupted while it
+ * waited for a connection, say) fails that decision and not the others it travelled with.
  */
 final class CallCombiner {
     /**
@@ -47,10 +48,31 @@ final class CallCombiner {
     @FunctionalInterface
     interface Call {
         /**
-         * Completes every request of {@code group}, or throws; the combiner's {@code committedNothing} then tells
-         * whether the call may have committed.
+         * Completes every request of {@code group}, or throws: {@link NotSent} when nothing of the call reached the
+         * database, otherwise the failure itself, and the combiner's {@code committedNothing} then tells whether the
+         * call may have committed.
          */
         void run(List<Request> group, long deadlineNanos);
+    }
+
+    /**
+     * What a {@link Call} throws when it failed before it sent anything (so it committed nothing), around the failure
+     * that the decisions get if they do not go again. Never reaches a caller of {@link #decide}.
+     */
+    static final class NotSent extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        private final transient RuntimeException failure;
+
+        NotSent(RuntimeException failure) {
+            super(null, failure, false, false);
+            this.failure = failure;
+        }
+
+        /** The failure itself. */
+        RuntimeException failure() {
+            return failure;
+        }
     }
 
     /** One decision: its steps, and once its call has returned, its outcomes or the failure. */
@@ -307,11 +329,12 @@ final class CallCombiner {
      * Settles each decision of a call that ended, {@code failed} or not, frees its slot and wakes the waiting threads:
      * whatever happens here, the slot is freed and they are woken, or they would wait for ever.
      */
-    private void settle(List<Request> group, RuntimeException failed) {
+    private void settle(List<Request> group, RuntimeException thrown) {
         boolean shared = group.size() > 1;
+        RuntimeException failed = thrown instanceof NotSent n ? n.failure() : thrown;
         // Asked outside the monitor, once for the call, and never let through: a failure here must not leave the call
         // unsettled.
-        boolean again = failed != null && shared && committedNothing(failed);
+        boolean again = failed != null && shared && (thrown instanceof NotSent || committedNothing(failed));
         synchronized (this) {
             try {
                 long now = nanoClock.getAsLong();

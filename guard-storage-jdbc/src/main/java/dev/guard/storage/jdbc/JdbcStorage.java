@@ -73,9 +73,9 @@ import org.slf4j.LoggerFactory;
  * decision costs PostgreSQL. Each decision keeps the {@link Builder#timeout(Duration) timeout} from its arrival: it
  * waits for a call half of it at most and then goes alone beyond the limit, and a call ends by the earliest deadline of
  * its decisions. A shared call waits for a row locked elsewhere a quarter of its time at most; when its statement is
- * stopped so (or cancelled, or chosen as a deadlock's victim) it has committed nothing, and its decisions go again,
- * each alone. Any other failure of a shared call (a connection lost, which may have come after the commit) fails all of
- * them.
+ * stopped so (or cancelled, or chosen as a deadlock's victim), or never went out (the pool gave the thread that ran it
+ * no connection), it has committed nothing, and its decisions go again, each alone. Any other failure of a shared call
+ * (a connection lost, which may have come after the commit) fails all of them.
  *
  * <p><b>Durability.</b> On PostgreSQL decisions commit with {@code synchronous_commit = off} unless {@link
  * Builder#synchronousCommit(boolean)} says otherwise: rate state is cheap to lose, and waiting for the WAL flush
@@ -465,12 +465,21 @@ public final class JdbcStorage implements Storage {
             group.add(new CallCombiner.Request(
                     "evaluate", steps.keys(), steps.specs(), steps.permits(), hashes, nowMicros[d]));
         }
-        inFunction(group, System.nanoTime() + timeoutNanos);
+        try {
+            inFunction(group, System.nanoTime() + timeoutNanos);
+        } catch (CallCombiner.NotSent e) {
+            throw e.failure();
+        }
         List<long[]> outcomes = new ArrayList<>();
         for (CallCombiner.Request r : group) {
             outcomes.add(r.outcomes());
         }
         return outcomes;
+    }
+
+    /** How many decisions wait for a shared call now (PostgreSQL with the evaluate function); for tests. */
+    int waitingDecisions() {
+        return calls == null ? 0 : calls.waitingCount();
     }
 
     /**
@@ -607,6 +616,8 @@ public final class JdbcStorage implements Storage {
     /**
      * PostgreSQL: the decisions of {@code group} in one call of the evaluate function, one round trip under
      * auto-commit: their distinct keys in lock order, each decision's steps pointing at them; completes each request.
+     *
+     * @throws CallCombiner.NotSent around the failure when it failed before the statement went out (no connection)
      */
     private void inFunction(List<CallCombiner.Request> group, long deadlineNanos) {
         int steps = 0;
@@ -659,27 +670,35 @@ public final class JdbcStorage implements Storage {
         int lockTimeoutMillis = group.size() == 1
                 ? 0
                 : (int) Math.max(1, Math.min(Integer.MAX_VALUE, (deadlineNanos - System.nanoTime()) / 4_000_000));
-        long[] outcomes = inStatement(group.get(0).operation, c -> {
-            try (PreparedStatement ps = c.prepareStatement(sql.evaluateFunction())) {
-                // Java arrays, which pgjdbc sends as binary arrays: no array text to build and escape.
-                ps.setObject(1, hashes.toArray(new byte[0][]));
-                ps.setObject(2, subjectHashes.toArray(new byte[0][]));
-                ps.setObject(3, scopes.toArray(new String[0]));
-                ps.setObject(4, subjects.toArray(new String[0]));
-                ps.setObject(5, keyOf);
-                ps.setObject(6, codes);
-                ps.setObject(7, ends);
-                ps.setObject(8, nows);
-                ps.setBoolean(9, synchronousCommit);
-                ps.setInt(10, lockTimeoutMillis);
-                try (ResultSet rs = watchdog.executeQuery(ps, deadlineNanos)) {
-                    if (!rs.next()) {
-                        throw new SQLException("the evaluate function answered no row");
+        // Whether the statement went out: a failure before (the pool gave no connection) committed nothing.
+        boolean[] sent = new boolean[1];
+        long[] outcomes;
+        try {
+            outcomes = inStatement(group.get(0).operation, c -> {
+                try (PreparedStatement ps = c.prepareStatement(sql.evaluateFunction())) {
+                    // Java arrays, which pgjdbc sends as binary arrays: no array text to build and escape.
+                    ps.setObject(1, hashes.toArray(new byte[0][]));
+                    ps.setObject(2, subjectHashes.toArray(new byte[0][]));
+                    ps.setObject(3, scopes.toArray(new String[0]));
+                    ps.setObject(4, subjects.toArray(new String[0]));
+                    ps.setObject(5, keyOf);
+                    ps.setObject(6, codes);
+                    ps.setObject(7, ends);
+                    ps.setObject(8, nows);
+                    ps.setBoolean(9, synchronousCommit);
+                    ps.setInt(10, lockTimeoutMillis);
+                    sent[0] = true;
+                    try (ResultSet rs = watchdog.executeQuery(ps, deadlineNanos)) {
+                        if (!rs.next()) {
+                            throw new SQLException("the evaluate function answered no row");
+                        }
+                        return longs(rs.getArray(1), total);
                     }
-                    return longs(rs.getArray(1), total);
                 }
-            }
-        });
+            });
+        } catch (GuardStorageException e) {
+            throw sent[0] ? e : new CallCombiner.NotSent(e);
+        }
         s = 0;
         for (CallCombiner.Request r : group) {
             r.complete(Arrays.copyOfRange(outcomes, s, s + r.keys.length));

@@ -435,6 +435,36 @@ class CallCombinerTest {
     }
 
     @Test
+    void sharedCallNotSent_sendsEachDecisionAgainAlone_andALoneOneFailsWithTheFailureItself() throws Exception {
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        // No SQL state says that nothing was committed: only the call, which knows it sent nothing, can say so.
+        GuardStorageException noConnection = new GuardStorageException(
+                "jdbc", "evaluate", "postgresql: no connection", new SQLException("no connection"));
+        CallCombiner combiner = combiner(
+                1,
+                64,
+                TIMEOUT,
+                holdingFirstThenFailing(
+                        entered,
+                        release,
+                        ids -> ids.size() > 1 || ids.contains(3L),
+                        new CallCombiner.NotSent(noConnection)));
+        Future<long[]> first = occupy(combiner, entered);
+        List<CompletableFuture<long[]>> later = new ArrayList<>();
+        for (long id = 2; id <= 4; id++) {
+            later.add(enqueue(combiner, request(id)));
+        }
+        release.countDown();
+
+        first.get(10, TimeUnit.SECONDS);
+        assertThat(later.get(0).get(10, TimeUnit.SECONDS)).containsExactly(-2);
+        assertThat(later.get(2).get(10, TimeUnit.SECONDS)).containsExactly(-4);
+        assertThatThrownBy(() -> later.get(1).get(10, TimeUnit.SECONDS)).cause().isSameAs(noConnection);
+        assertThat(groups).containsExactly(List.of(1L), List.of(2L, 3L, 4L), List.of(2L), List.of(3L), List.of(4L));
+    }
+
+    @Test
     void failedSharedCall_thatMayHaveCommitted_failsEachDecisionWithoutSendingItAgain() throws Exception {
         CountDownLatch entered = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);

@@ -30,6 +30,13 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -107,6 +114,73 @@ class PostgresSharedCallServerTest {
             }
             // The cold decision of the failed call was not committed.
             assertThat(storage.acquire(cold, window, 1, START + 2)).isEqualTo(Outcome.admitted(3));
+        }
+    }
+
+    /**
+     * A shared call that fails before its statement is sent has committed nothing, whatever the failure: here its
+     * thread gets no connection, as HikariCP fails a thread that is interrupted while it waits for one. Its decisions
+     * go again, each alone, rather than all failing with the misfortune of the thread that happened to run the call.
+     */
+    @Test
+    void sharedCall_failingBeforeItsStatementIsSent_sendsItsDecisionsAgainAlone() throws Exception {
+        TestDatabase.POSTGRES.builder(); // the schema
+        AtomicBoolean armed = new AtomicBoolean();
+        AtomicInteger leases = new AtomicInteger();
+        CountDownLatch firstLeased = new CountDownLatch(1);
+        CountDownLatch releaseFirst = new CountDownLatch(1);
+        // The first call's connection comes only once the test releases it; the second call gets none.
+        WrappingDataSource pool = new WrappingDataSource(TestDatabase.POSTGRES.dataSource()) {
+            @Override
+            Connection wrap(Connection connection) throws SQLException {
+                if (!armed.get()) {
+                    return connection;
+                }
+                int lease = leases.incrementAndGet();
+                if (lease == 1) {
+                    firstLeased.countDown();
+                    try {
+                        assertThat(releaseFirst.await(30, TimeUnit.SECONDS)).isTrue();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                } else if (lease == 2) {
+                    connection.close();
+                    throw new SQLException("HikariPool-1 - Interrupted during connection acquisition");
+                }
+                return connection;
+            }
+        };
+        ExecutorService threads = Executors.newFixedThreadPool(3);
+        try (JdbcStorage storage = JdbcStorage.builder(pool)
+                .table(TestDatabase.TABLE)
+                .sweepInterval(Duration.ZERO)
+                .timeout(Duration.ofSeconds(30))
+                .concurrentCalls(1)
+                .build()) {
+            armed.set(true);
+            FixedWindow window = new FixedWindow(5, Duration.ofMinutes(1));
+            Future<Long> first = threads.submit(
+                    () -> storage.acquire(new StateKey(scope, "first"), new Cooldown(Duration.ofMinutes(1)), 1, START));
+            assertThat(firstLeased.await(30, TimeUnit.SECONDS)).isTrue();
+            List<Future<Long>> shared = new ArrayList<>();
+            for (String user : List.of("second", "third")) {
+                shared.add(threads.submit(() -> storage.acquire(new StateKey(scope, user), window, 1, START)));
+                int waiting = shared.size();
+                while (storage.waitingDecisions() < waiting) {
+                    Thread.onSpinWait();
+                }
+            }
+            releaseFirst.countDown();
+
+            assertThat(first.get(30, TimeUnit.SECONDS)).isEqualTo(Outcome.admitted(0));
+            for (Future<Long> decision : shared) {
+                assertThat(decision.get(30, TimeUnit.SECONDS)).isEqualTo(Outcome.admitted(4));
+            }
+            // The first call, the shared one that got no connection, then each of its decisions alone.
+            assertThat(leases.get()).isEqualTo(4);
+        } finally {
+            threads.shutdownNow();
         }
     }
 
