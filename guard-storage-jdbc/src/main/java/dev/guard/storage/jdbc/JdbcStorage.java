@@ -368,7 +368,9 @@ public final class JdbcStorage implements Storage {
     /**
      * Runs {@link #evaluate} on the {@link Builder#executor(Executor) executor} when one was given (JDBC blocks), and
      * in the calling thread otherwise. Never throws: when the executor rejects the task (it was shut down, or its
-     * queue is full) the stage fails with a {@link GuardStorageException} whose cause is the executor's exception.
+     * queue is full) the stage fails with a {@link GuardStorageException} whose cause is the executor's exception. A
+     * stage that the caller cancels or completes itself (its own timeout, say) before the executor runs the task
+     * leaves the task nothing to do: the decision is not sent and consumes nothing. Once sent, it runs to its end.
      */
     @Override
     public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
@@ -380,6 +382,10 @@ public final class JdbcStorage implements Storage {
         CompletableFuture<BatchResult> stage = new CompletableFuture<>();
         try {
             executor.execute(() -> {
+                if (stage.isDone()) {
+                    // The caller gave up on it while it waited for the executor, as supplyAsync's task would see.
+                    return;
+                }
                 try {
                     stage.complete(evaluate(batch, nowMicros));
                 } catch (RuntimeException | Error e) {

@@ -15,6 +15,7 @@ import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -22,6 +23,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
 import javax.sql.DataSource;
@@ -251,6 +253,42 @@ class JdbcStorageTest {
                         assertThat(e.getMessage()).isEqualTo("jdbc evaluate failed: the executor rejected the task");
                     })
                     .hasCauseInstanceOf(RejectedExecutionException.class);
+        }
+    }
+
+    /**
+     * A caller that cancels the stage, or completes it on its own timeout ({@code orTimeout}), before the executor
+     * runs the task has given up on the decision: the task then sends nothing and consumes nothing, as a task of
+     * {@code CompletableFuture.supplyAsync} skips its supplier.
+     */
+    @Test
+    void evaluateAsync_stageCancelledOrTimedOutBeforeTheTaskRuns_sendsAndConsumesNothing() {
+        TestDatabase.H2.builder().build().close(); // creates the schema
+        CountingDataSource counting = new CountingDataSource(TestDatabase.H2.dataSource());
+        List<Runnable> queued = new ArrayList<>();
+        try (JdbcStorage storage = JdbcStorage.builder(counting)
+                .table(TestDatabase.TABLE)
+                .sweepInterval(Duration.ZERO)
+                .executor(queued::add)
+                .build()) {
+            StateKey key = new StateKey("async-cancelled-" + System.nanoTime(), "user");
+            TokenBucket bucket = new TokenBucket(1, 1, Duration.ofHours(1));
+            Batch batch = Batch.of(new Step(key, bucket, 1));
+            CompletableFuture<BatchResult> cancelled =
+                    storage.evaluateAsync(batch, 1_000_000).toCompletableFuture();
+            CompletableFuture<BatchResult> timedOut =
+                    storage.evaluateAsync(batch, 1_000_000).toCompletableFuture();
+            assertThat(cancelled.cancel(false)).isTrue();
+            assertThat(timedOut.completeExceptionally(new TimeoutException())).isTrue();
+            counting.reset();
+
+            queued.forEach(Runnable::run);
+
+            assertThat(counting.total())
+                    .as("statements and transaction control sent")
+                    .isZero();
+            assertThat(cancelled).isCancelled();
+            assertThat(storage.acquire(key, bucket, 1, 1_000_000)).isEqualTo(Outcome.admitted(0));
         }
     }
 
