@@ -162,7 +162,8 @@ final class CallCombiner {
      * Decides {@code request}, in a call of its own or shared with other waiting decisions; answers its outcomes.
      *
      * @throws GuardStorageException if the call that carried it failed, or it found no call before its deadline, or
-     *     the thread was interrupted while it was still waiting (it was then never sent)
+     *     the thread was interrupted before it was sent (it then never is; an interrupted thread runs no call, for
+     *     itself or others, and keeps its interrupt status)
      */
     long[] decide(Request request) {
         synchronized (this) {
@@ -229,10 +230,15 @@ final class CallCombiner {
      * Waits, holding the monitor, until {@code request} is done or may lead a call: still waiting, with a free slot.
      * Answers true when it has waited half its time for a slot: it then goes alone at once, beyond the limit, so that
      * calls that hang (on a row locked elsewhere, say) delay a decision on other keys by half its timeout at most. A
-     * request still waiting at its deadline, or when its thread is interrupted, is withdrawn and fails (done).
+     * request still waiting at its deadline, or when its thread is interrupted (before it came here too), is withdrawn
+     * and fails (done).
      */
     private boolean awaitTurn(Request request) {
-        boolean interrupted = false;
+        // An interrupt that came before (or during the call that this thread just ran for others) counts as one that
+        // comes while it waits: an interrupted thread must run no call, for a pool refuses it a connection (HikariCP
+        // does while it waits for one), which would fail the decisions of others that the call carried. Cleared here,
+        // so that waits below block until the call that carries this request ends; set again on the way out.
+        boolean interrupted = Thread.interrupted();
         try {
             while (request.state == TAKEN || (request.state != DONE && inFlight >= maxCalls)) {
                 long now = nanoClock.getAsLong();

@@ -75,7 +75,8 @@ import org.slf4j.LoggerFactory;
  * its decisions. A shared call waits for a row locked elsewhere a quarter of its time at most; when its statement is
  * stopped so (or cancelled, or chosen as a deadlock's victim), or never went out (the pool gave the thread that ran it
  * no connection), it has committed nothing, and its decisions go again, each alone. Any other failure of a shared call
- * (a connection lost, which may have come after the commit) fails all of them.
+ * (a connection lost, which may have come after the commit) fails all of them. A thread that is interrupted runs no
+ * call: its decision, unless a call already carries it, fails unsent, and the thread keeps its interrupt status.
  *
  * <p><b>Durability.</b> On PostgreSQL decisions commit with {@code synchronous_commit = off} unless {@link
  * Builder#synchronousCommit(boolean)} says otherwise: rate state is cheap to lose, and waiting for the WAL flush

@@ -12,16 +12,19 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongSupplier;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterEach;
@@ -596,6 +599,109 @@ class CallCombinerTest {
         release.countDown();
         first.get(10, TimeUnit.SECONDS);
         assertThat(groups).containsExactly(List.of(1L));
+    }
+
+    /**
+     * A thread whose interrupt status is set when it comes to the combiner runs no call, not even with a slot free:
+     * its decision fails unsent, as when the interrupt comes while it waits. Otherwise it would run calls, its own and
+     * other threads' decisions with it, that a pool refuses to an interrupted thread (HikariCP does while it waits
+     * for a connection).
+     */
+    @Test
+    void interruptedBeforeItComes_runsNoCallAndFailsItsDecisionUnsent() throws Exception {
+        CallCombiner combiner = combiner(1, 64, TIMEOUT, recording(new CountDownLatch(1), new CountDownLatch(0)));
+        CompletableFuture<Throwable> failure = new CompletableFuture<>();
+        CompletableFuture<Boolean> stillInterrupted = new CompletableFuture<>();
+        Thread interrupted = new Thread(() -> {
+            Thread.currentThread().interrupt();
+            try {
+                combiner.decide(request(5));
+                failure.complete(null);
+            } catch (RuntimeException e) {
+                failure.complete(e);
+            }
+            stillInterrupted.complete(Thread.currentThread().isInterrupted());
+        });
+        interrupted.start();
+
+        assertThat(failure.get(10, TimeUnit.SECONDS))
+                .isInstanceOf(GuardStorageException.class)
+                .hasMessage("jdbc evaluate failed: interrupted while waiting for a call");
+        assertThat(stillInterrupted.get(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(groups).isEmpty();
+        assertThat(combiner.waitingCount()).isZero();
+        // The slot is free for the next.
+        assertThat(combiner.decide(request(6))).containsExactly(-6);
+    }
+
+    /**
+     * The thread that runs a shared call is interrupted while it waits for a connection, so the call is not sent and
+     * its decisions go again alone: the interrupted thread must run none of those calls (the pool would refuse it
+     * again, failing another thread's decision), and the other thread's decision is decided.
+     */
+    @Test
+    void sharedCallNotSentForItsInterruptedThread_thatThreadRunsNoMoreCalls() throws Exception {
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        Map<Long, Thread> owners = new ConcurrentHashMap<>();
+        AtomicReference<Thread> leader = new AtomicReference<>();
+        List<String> problems = Collections.synchronizedList(new ArrayList<>());
+        GuardStorageException interruptedWait = new GuardStorageException(
+                "jdbc", "evaluate", "postgresql: interrupted", new SQLException("Interrupted during acquisition"));
+        CallCombiner.Call recorded = recording(entered, release);
+        CallCombiner combiner = combiner(1, 64, TIMEOUT, (group, deadline) -> {
+            if (group.get(0).nowMicros == 1) {
+                recorded.run(group, deadline);
+                return;
+            }
+            List<Long> ids = new ArrayList<>();
+            group.forEach(r -> ids.add(r.nowMicros));
+            groups.add(ids);
+            if (group.size() > 1) {
+                // The pool's wait for a connection, interrupted.
+                leader.set(Thread.currentThread());
+                Thread.currentThread().interrupt();
+                throw new CallCombiner.NotSent(interruptedWait);
+            }
+            if (Thread.currentThread().isInterrupted()) {
+                problems.add("decision " + ids + " sent by an interrupted thread, its own: "
+                        + (owners.get(ids.get(0)) == Thread.currentThread()));
+                throw new CallCombiner.NotSent(interruptedWait);
+            }
+            group.forEach(r -> r.complete(new long[] {-r.nowMicros}));
+        });
+        Future<long[]> first = occupy(combiner, entered);
+        Map<Long, CompletableFuture<long[]>> decided = new ConcurrentHashMap<>();
+        for (long id = 2; id <= 3; id++) {
+            long own = id;
+            int before = combiner.waitingCount();
+            decided.put(
+                    own,
+                    CompletableFuture.supplyAsync(
+                            () -> {
+                                owners.put(own, Thread.currentThread());
+                                return combiner.decide(request(own));
+                            },
+                            threads));
+            awaitWaiting(combiner, before + 1);
+        }
+        release.countDown();
+
+        first.get(10, TimeUnit.SECONDS);
+        for (CompletableFuture<long[]> f : decided.values()) {
+            f.handle((outcomes, failure) -> null).get(10, TimeUnit.SECONDS);
+        }
+        long led = owners.get(2L) == leader.get() ? 2 : 3;
+        long other = 5 - led;
+        assertThat(decided.get(other).get(10, TimeUnit.SECONDS)).containsExactly(-other);
+        try {
+            assertThat(decided.get(led).get(10, TimeUnit.SECONDS)).containsExactly(-led);
+        } catch (ExecutionException e) {
+            // Unless the other thread sent it first, the interrupted thread's own decision fails unsent.
+            assertThat(e.getCause()).hasMessage("jdbc evaluate failed: interrupted while waiting for a call");
+        }
+        assertThat(problems).isEmpty();
+        assertThat(combiner.waitingCount()).isZero();
     }
 
     @Test
