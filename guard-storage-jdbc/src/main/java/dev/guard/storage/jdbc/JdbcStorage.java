@@ -36,6 +36,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -87,8 +88,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Expiry.</b> Every row carries {@code expires_at} (microseconds since the epoch, from the callers' clock); a
  * row that has expired reads as absent at once. A sweeper deletes expired rows in small batches, skipping rows that a
- * decision holds, so it never blocks one; it runs every {@link Builder#sweepInterval(Duration)} or when {@link
- * #sweep()} is called.
+ * decision holds, so it never blocks one; it runs every {@link Builder#sweepInterval(Duration)}, again at once after a
+ * run that stopped at its cap of batches with expired rows left, or when {@link #sweep()} is called.
  *
  * <p><b>Schema version.</b> The DDL records the version of the schema that it installs in the table's comment, and a
  * storage needs its own version exactly: a schema of another version (the jar upgraded, {@link #createSchema()} or the
@@ -173,6 +174,8 @@ public final class JdbcStorage implements Storage {
     private final StatementWatchdog watchdog;
     private final CallCombiner calls;
     private byte[] sweepCursor = new byte[KeyCodec.HASH_BYTES];
+    /** Set by {@link #close()}: a background sweep stops before its next batch. */
+    private volatile boolean closed;
     /**
      * What the first decision logs at WARN, once: why the schema that {@link Builder#build()} found is not this
      * version's. Null when there is nothing (left) to log; {@link #createSchema()} clears it.
@@ -222,7 +225,10 @@ public final class JdbcStorage implements Storage {
         }
     }
 
-    /** Starts the sweeper's daemon thread, running every {@code everyMicros}; shuts it down again if that fails. */
+    /**
+     * Starts the sweeper's daemon thread, whose first run comes after {@code everyMicros} and each run after the
+     * delay that {@link #nextSweepDelayMicros} gives it; shuts it down again if that fails.
+     */
     private ScheduledExecutorService startSweeper(long everyMicros) {
         ScheduledExecutorService started = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "guard-jdbc-sweeper");
@@ -230,7 +236,7 @@ public final class JdbcStorage implements Storage {
             return t;
         });
         try {
-            started.scheduleWithFixedDelay(this::sweepQuietly, everyMicros, everyMicros, TimeUnit.MICROSECONDS);
+            started.schedule(() -> sweepInBackground(started, everyMicros), everyMicros, TimeUnit.MICROSECONDS);
         } catch (RuntimeException | Error e) {
             started.shutdownNow();
             throw e;
@@ -1093,16 +1099,37 @@ public final class JdbcStorage implements Storage {
      * transaction that skips rows a decision holds. Each batch looks at the next 8 batch sizes of keys at most (a
      * window of the primary key's order), however few of them have expired, so that no statement reads a large table
      * of live rows to its end. One call walks at most 100 batches and continues where the last call stopped. The
-     * background sweeper calls this; call it yourself when {@link Builder#sweepInterval} is zero.
+     * background sweeper calls this; call it yourself when {@link Builder#sweepInterval} is zero (again at once while
+     * a call stops at its 100 batches having deleted half as many rows as it may, to keep up).
      *
      * @return how many rows were deleted
      * @throws GuardStorageException if the database fails
      */
-    public synchronized long sweep() {
+    public long sweep() {
+        return sweepRun().deleted();
+    }
+
+    /**
+     * What one run of the sweeper did: how many rows it deleted, and whether it stopped at its cap of {@value
+     * #SWEEP_BATCHES_PER_CALL} batches before the end of the table (rather than reaching that end).
+     */
+    record SweepRun(long deleted, boolean stoppedAtCap) {}
+
+    /** {@link #sweep()}, telling also whether the run stopped at its cap of batches. */
+    SweepRun sweepRun() {
+        return sweepRun(false);
+    }
+
+    /** {@link #sweepRun()}; a background run ({@code background}) stops before its next batch once closed. */
+    private synchronized SweepRun sweepRun(boolean background) {
         long before = ticker.epochMicros() - sweepGraceMicros;
         int window = sweepBatchSize * SWEEP_WINDOW_BATCHES;
         long total = 0;
         for (int batch = 0; batch < SWEEP_BATCHES_PER_CALL; batch++) {
+            if (background && closed) {
+                // close() stops a background run between its batches rather than after all of them.
+                return new SweepRun(total, false);
+            }
             byte[] from = sweepCursor;
             // The batch's expired rows in key order, which the cursor passes; the sweep deletes those it locked.
             List<byte[]> found = new ArrayList<>();
@@ -1167,10 +1194,10 @@ public final class JdbcStorage implements Storage {
             } else {
                 // The end of the table: the next call starts over.
                 sweepCursor = new byte[KeyCodec.HASH_BYTES];
-                break;
+                return new SweepRun(total, false);
             }
         }
-        return total;
+        return new SweepRun(total, true);
     }
 
     @FunctionalInterface
@@ -1193,14 +1220,37 @@ public final class JdbcStorage implements Storage {
         return hashes;
     }
 
-    private void sweepQuietly() {
+    /**
+     * One run of the background sweeper, which then schedules the next on {@code sweeper} (unless it was shut down).
+     * A failed run is logged and retried after the interval; decisions never depend on the sweeper.
+     */
+    private void sweepInBackground(ScheduledExecutorService sweeper, long intervalMicros) {
+        long delayMicros = intervalMicros;
         try {
-            long deleted = sweep();
-            LOG.debug("guard jdbc sweeper deleted {} expired rows from {}", deleted, table);
+            SweepRun run = sweepRun(true);
+            LOG.debug("guard jdbc sweeper deleted {} expired rows from {}", run.deleted(), table);
+            delayMicros = nextSweepDelayMicros(run, sweepBatchSize, intervalMicros);
         } catch (RuntimeException e) {
-            // The next run retries; decisions never depend on the sweeper.
             LOG.warn("guard jdbc sweeper failed: {}", e.getMessage());
         }
+        try {
+            sweeper.schedule(() -> sweepInBackground(sweeper, intervalMicros), delayMicros, TimeUnit.MICROSECONDS);
+        } catch (RejectedExecutionException closed) {
+            // close() shut the sweeper down during the run: nothing more to schedule.
+        }
+    }
+
+    /**
+     * How long the background sweeper waits after {@code run} before its next run, in microseconds: none when the run
+     * stopped at its cap of batches having deleted at least half of the most it may ({@value #SWEEP_BATCHES_PER_CALL}
+     * times {@code batchSize} rows), since expired rows are then left and a whole interval would let a table that
+     * gains them faster grow without bound; the interval otherwise. A run that stops at its cap having deleted fewer
+     * ran out of windows of live rows rather than of rows to delete, and waits the interval like a run that reached
+     * the end of the table.
+     */
+    static long nextSweepDelayMicros(SweepRun run, int batchSize, long intervalMicros) {
+        boolean behind = run.stoppedAtCap() && run.deleted() * 2 >= (long) SWEEP_BATCHES_PER_CALL * batchSize;
+        return behind ? 0 : intervalMicros;
     }
 
     /**
@@ -1320,6 +1370,7 @@ public final class JdbcStorage implements Storage {
      */
     @Override
     public void close() {
+        closed = true;
         if (sweeper != null) {
             sweeper.shutdownNow();
         }
@@ -1641,8 +1692,11 @@ public final class JdbcStorage implements Storage {
         }
 
         /**
-         * How often the background sweeper runs (default 1 minute); {@link Duration#ZERO} turns it off. At most
-         * 106751991 days.
+         * How often the background sweeper runs (default 1 minute); {@link Duration#ZERO} turns it off. A run walks 100
+         * batches at most ({@link JdbcStorage#sweep()}); one that stops there having deleted at least half as many
+         * rows as it may (50 full batches) is followed by the next at once rather than after the interval, so that a
+         * table gaining expired rows faster than one run per interval deletes them does not grow without bound. At
+         * most 106751991 days.
          */
         public Builder sweepInterval(Duration interval) {
             if (interval == null || interval.isNegative()) {
@@ -1667,7 +1721,7 @@ public final class JdbcStorage implements Storage {
 
         /**
          * How many rows one sweeper transaction deletes at most (default 500); it looks at 8 times as many keys at
-         * most.
+         * most, and a run of the sweeper walks 100 such transactions at most.
          */
         public Builder sweepBatchSize(int size) {
             if (size < 1 || size > 10_000) {

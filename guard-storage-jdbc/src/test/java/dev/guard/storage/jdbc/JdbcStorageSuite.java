@@ -1067,6 +1067,41 @@ abstract class JdbcStorageSuite {
         assertThat(storage.sweep()).as("starts over, nothing left to delete").isZero();
     }
 
+    /**
+     * A sweeper run walks 100 batches at most. One that stops there having deleted full batches has fallen behind a
+     * bot that creates expiring keys faster than a run per interval deletes them: the background sweeper runs again
+     * at once. The run that then reaches the end of the table waits the whole interval.
+     */
+    @Test
+    void sweepRun_stoppedAtItsCapWithExpiredRowsLeft_nextRunComesAtOnce() throws SQLException {
+        String table = "guard_sweep_cap_test";
+        JdbcStorage storage = track(configure(database()
+                        .builder(table)
+                        .ticker(ticker)
+                        .sweepGrace(Duration.ZERO)
+                        .sweepBatchSize(1))
+                .build());
+        execute("DELETE FROM " + table);
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(5));
+        for (int i = 0; i < 150; i++) {
+            assertThat(storage.acquire(key("sweep-cap"), cooldown, 1, now())).isEqualTo(Outcome.admitted(0));
+        }
+        ticker.advance(Duration.ofSeconds(6));
+        long interval = Duration.ofMinutes(1).toNanos() / 1000;
+
+        JdbcStorage.SweepRun first = storage.sweepRun();
+        assertThat(first).isEqualTo(new JdbcStorage.SweepRun(100, true));
+        assertThat(JdbcStorage.nextSweepDelayMicros(first, 1, interval))
+                .as("behind: the next run comes at once")
+                .isZero();
+        JdbcStorage.SweepRun second = storage.sweepRun();
+        assertThat(second).isEqualTo(new JdbcStorage.SweepRun(50, false));
+        assertThat(JdbcStorage.nextSweepDelayMicros(second, 1, interval))
+                .as("caught up: the next run waits the interval")
+                .isEqualTo(interval);
+        assertThat(tableRows(table)).isZero();
+    }
+
     @Test
     void decisions_rowLockedLongerThanTheTimeout_failWithGuardStorageExceptionAndRecover() throws Exception {
         JdbcStorage storage = track(

@@ -101,6 +101,27 @@ class JdbcStorageTest {
         storage.close();
     }
 
+    /**
+     * A run deletes 100 batches of 500 rows at most by default. Stopping at that cap having deleted half of it or more
+     * means expired rows are left: the next run comes at once. A run that stops there having deleted fewer ran out of
+     * windows of live rows rather than of rows to delete, and a run that reached the end of the table left nothing:
+     * both wait the interval.
+     */
+    @Test
+    void nextSweepDelay_runStoppedAtItsCapHavingDeletedHalfItsMost_isZero_otherwiseTheInterval() {
+        long interval = Duration.ofMinutes(1).toNanos() / 1000;
+        assertThat(JdbcStorage.nextSweepDelayMicros(new JdbcStorage.SweepRun(50_000, true), 500, interval))
+                .isZero();
+        assertThat(JdbcStorage.nextSweepDelayMicros(new JdbcStorage.SweepRun(25_000, true), 500, interval))
+                .isZero();
+        assertThat(JdbcStorage.nextSweepDelayMicros(new JdbcStorage.SweepRun(24_999, true), 500, interval))
+                .isEqualTo(interval);
+        assertThat(JdbcStorage.nextSweepDelayMicros(new JdbcStorage.SweepRun(30_000, false), 500, interval))
+                .isEqualTo(interval);
+        assertThat(JdbcStorage.nextSweepDelayMicros(new JdbcStorage.SweepRun(0, false), 500, interval))
+                .isEqualTo(interval);
+    }
+
     /** The live threads that storages start: their watchdogs and sweepers. */
     private static Set<Thread> guardJdbcThreads() {
         return Thread.getAllStackTraces().keySet().stream()
