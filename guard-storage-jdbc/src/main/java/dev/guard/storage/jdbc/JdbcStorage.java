@@ -1136,8 +1136,11 @@ public final class JdbcStorage implements Storage {
             // The last key of the batch's window, or null when the window reaches the end of the table.
             byte[][] windowEnd = new byte[1][];
             total += inTransaction("sweep", c -> {
-                if (dialect == JdbcDialect.MARIADB || dialect == JdbcDialect.MYSQL) {
-                    // REPEATABLE READ would lock the scanned gaps and hold up first touches; no gap locks wanted.
+                if (dialect != JdbcDialect.H2) {
+                    // The first statement, so that it sets this transaction's isolation whatever the pool's default.
+                    // On MariaDB and MySQL, REPEATABLE READ would lock the scanned gaps and hold up first touches. On
+                    // PostgreSQL, REPEATABLE READ or SERIALIZABLE would fail the locking read (40001) on any expired
+                    // row that a decision updated after the batch's first statement took its snapshot.
                     try (Statement s = c.createStatement()) {
                         s.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
                     }
