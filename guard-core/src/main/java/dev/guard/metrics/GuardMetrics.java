@@ -17,7 +17,12 @@ import java.util.concurrent.TimeUnit;
  * (an optional dependency of guard-core). Thread-safe; meters are created once per combination and then cached.
  *
  * <pre>{@code
- * Guard.<Update>builder().listener(new GuardMetrics(registry, "support-bot"))...
+ * Guard<Update> guard = Guard.<Update>builder()
+ *         .storage(storage)
+ *         .userId(Update::userId)
+ *         .tokenBucket("per-user", KeyBy.USER, 5, 1, Duration.ofSeconds(1))
+ *         .listener(new GuardMetrics(registry, "support-bot"))
+ *         .build();
  * }</pre>
  */
 public final class GuardMetrics implements GuardListener<Object> {

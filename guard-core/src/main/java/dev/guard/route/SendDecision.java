@@ -19,7 +19,7 @@ import java.util.Objects;
  * <pre>{@code
  * SendDecision d = pool.acquire(OutboundMessage.to(chatId));
  * if (d instanceof SendDecision.Granted g) {
- *     ... send through g.sender(); then g.delivered(latency), g.retryAfter(retryAfter), g.failed(cause) ...
+ *     // Send through g.sender(); then report g.delivered(latency), g.retryAfter(retryAfter) or g.failed(cause).
  * } else if (d instanceof SendDecision.Delayed later) {
  *     // Rounded up: toMillis() alone would cut 1.9 ms to 1 ms and retry too early.
  *     scheduler.schedule(task, later.retryAfter().plusNanos(999_999).toMillis(), TimeUnit.MILLISECONDS);

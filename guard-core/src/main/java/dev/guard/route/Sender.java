@@ -18,7 +18,11 @@ import java.util.Set;
  * <p>Immutable and thread-safe.
  *
  * <pre>{@code
- * Sender.builder("bot-7").group("b").tags("links", "media").warmUp(WarmUpSchedule.sendGrid()).build();
+ * Sender.builder("bot-7")
+ *         .group("b")
+ *         .tags("links", "media")
+ *         .warmUp(WarmUpSchedule.sendGrid())
+ *         .build();
  * }</pre>
  */
 public final class Sender {

@@ -8,8 +8,14 @@ package dev.guard.examples;
  * @param chatId the chat, or null for an inline query
  * @param text the message text or the callback data of a button press
  * @param fromBot whether the sender is another bot
+ * @param mediaGroupId the media album that the message is a part of, or null when it is none's
  */
-public record Update(Long userId, Long chatId, String text, boolean fromBot) {
+public record Update(Long userId, Long chatId, String text, boolean fromBot, String mediaGroupId) {
+    /** An update that is not part of a media album. */
+    public Update(Long userId, Long chatId, String text, boolean fromBot) {
+        this(userId, chatId, text, fromBot, null);
+    }
+
     /** A text message from a human user in a chat. */
     public static Update text(long userId, long chatId, String text) {
         return new Update(userId, chatId, text, false);
