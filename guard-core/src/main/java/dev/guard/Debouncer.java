@@ -1,6 +1,7 @@
 package dev.guard;
 
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -36,8 +37,13 @@ import org.slf4j.LoggerFactory;
  * of the bursts it finds: they are handed over at the next flush instead of waiting as long as the step; set back by
  * less, a burst waits up to that much longer. Thread-safe. Bursts are handed over in the thread that calls
  * {@link #flushDue()} or {@link #flushAll()}, or in the one whose {@link #offer} fills a burst to {@code maxBurst} or
- * finds its key's burst due. A handler that throws loses that burst (logged); the debouncer goes on. An {@link Error}
- * a handler throws is rethrown, once the other bursts that call hands over have been handed over.
+ * finds its key's burst due. The bursts of one key reach the handler one at a time, in the order they closed: a burst
+ * that closes while the handler still has its key's previous one (a message that came while that one was handed
+ * over, then went quiet) waits for it, and the thread that handed that one over hands this one over next. No call
+ * waits for another's handler: a key whose bursts close faster than the handler returns them keeps that thread (a
+ * periodic flush's too) and piles them up in memory, so limit each key's messages before they reach the debouncer
+ * (a guard's token bucket per user). A handler that throws loses that burst (logged); the debouncer goes on. An
+ * {@link Error} a handler throws is rethrown, once the other bursts that call hands over have been handed over.
  *
  * @param <M> the bot's update type
  */
@@ -51,6 +57,8 @@ public final class Debouncer<M> {
     private final long maxWaitMicros;
     private final int maxBurst;
     private final Map<Object, Burst<M>> bursts = new ConcurrentHashMap<>();
+    /** The keys whose bursts a thread is handing over, each with the bursts closed meanwhile: see {@link #take}. */
+    private final Map<Object, Lane<M>> lanes = new ConcurrentHashMap<>();
 
     /** The messages of one key so far; guarded by itself. Its times are set as its first offer adds its message. */
     private static final class Burst<M> {
@@ -58,6 +66,20 @@ public final class Debouncer<M> {
         long lastMicros;
         final List<M> messages = new ArrayList<>();
         boolean closed;
+    }
+
+    /**
+     * The bursts of a key that closed while a thread was handing over an earlier one, oldest first; read and changed
+     * only in the map's atomic calls on the key. {@link #next} is the one the handing thread took last.
+     */
+    private static final class Lane<M> {
+        final ArrayDeque<List<M>> waiting = new ArrayDeque<>();
+        List<M> next;
+
+        Lane<M> queue(List<M> messages) {
+            waiting.add(messages);
+            return this;
+        }
     }
 
     private Debouncer(Builder<M> b, Duration maxWait) {
@@ -80,7 +102,8 @@ public final class Debouncer<M> {
     /**
      * Adds {@code message} to its key's burst; hands the burst over at once if it reached {@code maxBurst}. A burst
      * already due (quiet for the window, or waiting for {@code maxWait}) that no flush has handed over yet is handed
-     * over here, and {@code message} starts a new burst.
+     * over here, and {@code message} starts a new burst. A burst whose key's previous burst is still being handed
+     * over is left to the call handing that one over, which hands it over next: this call returns without waiting.
      */
     public void offer(M message) {
         Objects.requireNonNull(message, "message must not be null");
@@ -89,21 +112,22 @@ public final class Debouncer<M> {
             deliver(List.of(message));
             return;
         }
-        List<M> overdue = null;
+        boolean overdue = false;
+        List<M> mine = null; // a burst this call took first for its key: it hands it over, and those closed meanwhile
         while (true) {
             Burst<M> burst = bursts.computeIfAbsent(k, x -> new Burst<>());
-            List<M> full = null;
             synchronized (burst) {
                 if (burst.closed) {
                     bursts.remove(k, burst); // handed over concurrently; start a new burst
                     continue;
                 }
                 long now = ticker.epochMicros(); // see isDue
-                if (overdue == null && isDue(burst, now)) {
+                if (!overdue && isDue(burst, now)) {
                     // Due, but no flush got to it yet: it takes no more messages; hand it over once this one is in.
                     burst.closed = true;
                     bursts.remove(k, burst);
-                    overdue = burst.messages;
+                    mine = take(k, burst.messages);
+                    overdue = true;
                     continue;
                 }
                 if (burst.messages.isEmpty()) {
@@ -114,36 +138,38 @@ public final class Debouncer<M> {
                 if (burst.messages.size() >= maxBurst) {
                     burst.closed = true;
                     bursts.remove(k, burst);
-                    full = burst.messages;
+                    List<M> full = take(k, burst.messages);
+                    mine = mine != null ? mine : full; // after an overdue burst this call took, it waits in the lane
                 }
             }
-            rethrow(deliver(full, deliver(overdue, null)));
+            rethrow(handOver(k, mine, null));
             return;
         }
     }
 
     /**
      * Hands over every burst that is due at the ticker's now: quiet for the window, or waiting for {@code maxWait}.
+     * A burst whose key's previous burst is still being handed over is left to the call handing that one over, which
+     * hands it over next.
      *
-     * @return how many bursts were handed over
+     * @return how many due bursts it took, those left to another call included
      */
     public int flushDue() {
         int delivered = 0;
         Error error = null;
         for (Map.Entry<Object, Burst<M>> entry : bursts.entrySet()) {
             Burst<M> burst = entry.getValue();
-            List<M> due = null;
+            List<M> mine;
             synchronized (burst) {
-                if (!burst.closed && isDue(burst, ticker.epochMicros())) {
-                    burst.closed = true;
-                    due = burst.messages;
+                if (burst.closed || !isDue(burst, ticker.epochMicros())) {
+                    continue;
                 }
+                burst.closed = true;
+                mine = take(entry.getKey(), burst.messages);
             }
-            if (due != null) {
-                bursts.remove(entry.getKey(), burst);
-                error = deliver(due, error);
-                delivered++;
-            }
+            bursts.remove(entry.getKey(), burst);
+            error = handOver(entry.getKey(), mine, error);
+            delivered++;
         }
         rethrow(error);
         return delivered;
@@ -165,29 +191,38 @@ public final class Debouncer<M> {
         return quiet >= windowMicros || quiet < -windowMicros || now - burst.firstMicros >= maxWaitMicros;
     }
 
-    /** Hands over every pending burst now, due or not (for shutdown). Returns how many. */
+    /**
+     * Hands over every pending burst now, due or not (for shutdown). A burst whose key's previous burst is still being
+     * handed over (by a periodic flush, say) is left to the call handing that one over, which hands it over next,
+     * perhaps after this returns: at shutdown, stop the periodic flush and wait for it to end first.
+     *
+     * @return how many bursts it took, those left to another call included
+     */
     public int flushAll() {
         int delivered = 0;
         Error error = null;
         for (Map.Entry<Object, Burst<M>> entry : bursts.entrySet()) {
             Burst<M> burst = entry.getValue();
-            List<M> messages;
+            List<M> mine;
             synchronized (burst) {
                 if (burst.closed || burst.messages.isEmpty()) {
                     continue; // handed over, or its first offer has not added its message yet
                 }
                 burst.closed = true;
-                messages = burst.messages;
+                mine = take(entry.getKey(), burst.messages);
             }
             bursts.remove(entry.getKey(), burst);
-            error = deliver(messages, error);
+            error = handOver(entry.getKey(), mine, error);
             delivered++;
         }
         rethrow(error);
         return delivered;
     }
 
-    /** The number of bursts waiting. */
+    /**
+     * The number of bursts taking messages: not those closed and waiting for the handler to return their key's
+     * previous burst.
+     */
     public int pending() {
         return bursts.size();
     }
@@ -195,8 +230,9 @@ public final class Debouncer<M> {
     /**
      * Calls {@link #flushDue()} on {@code scheduler} every {@code resolution}; cancel the returned future to stop.
      * A burst is handed over at most {@code resolution} after it is due, plus the time the previous flush took (its
-     * handlers included): the delay runs from the end of one flush to the start of the next. Whatever a handler
-     * throws is logged and costs its burst, and the periodic flush goes on.
+     * handlers included): the delay runs from the end of one flush to the start of the next; or, for a key whose
+     * previous burst the handler still has, once it returns that one. Whatever a handler throws is logged and costs
+     * its burst, and the periodic flush goes on.
      *
      * @throws IllegalArgumentException if {@code resolution} is not positive
      */
@@ -216,10 +252,44 @@ public final class Debouncer<M> {
         }
     }
 
+    /**
+     * Takes {@code messages}, a burst of {@code k} just closed, under the burst's lock, so that the bursts of a key
+     * are taken in the order they closed: answers them when the caller is to hand them over ({@link #handOver}), null
+     * when a thread is handing over the key's bursts already: it hands them over after the ones before.
+     */
+    private List<M> take(Object k, List<M> messages) {
+        Lane<M> fresh = new Lane<>();
+        return lanes.compute(k, (x, lane) -> lane == null ? fresh : lane.queue(messages)) == fresh ? messages : null;
+    }
+
+    /**
+     * Hands over {@code messages} of {@code k} (nothing when null), then the bursts of {@code k} that closed
+     * meanwhile, oldest first, until none waits; answers the first {@link Error} as {@link #deliver(List, Error)}.
+     */
+    private Error handOver(Object k, List<M> messages, Error earlier) {
+        Error error = earlier;
+        for (List<M> next = messages; next != null; next = nextOf(k)) {
+            error = deliver(next, error);
+        }
+        return error;
+    }
+
+    /** The oldest burst of {@code k} waiting in its lane, or null, having ended the lane, when none waits. */
+    private List<M> nextOf(Object k) {
+        Lane<M> lane = lanes.computeIfPresent(k, (x, l) -> {
+            l.next = l.waiting.poll();
+            return l.next == null ? null : l;
+        });
+        return lane == null ? null : lane.next;
+    }
+
     private void deliver(List<M> messages) {
         try {
             handler.accept(List.copyOf(messages));
-        } catch (Exception e) { // also what code without checked exceptions (Kotlin) throws undeclared
+        } catch (Error e) {
+            throw e; // see deliver(List, Error)
+        } catch (Throwable e) { // undeclared checked ones too, and a Throwable itself: Kotlin may throw either
+            // Nothing but an Error leaves here, so that a handover always ends its key's lane (see handOver).
             LOG.warn("debounced handler threw; the burst of {} messages is dropped", messages.size(), e);
         }
     }

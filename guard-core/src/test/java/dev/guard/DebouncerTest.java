@@ -8,13 +8,17 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
@@ -95,8 +99,17 @@ class DebouncerTest {
     }
 
     @Test
-    void offer_concurrentOffers_loseNothing() throws Exception {
-        Debouncer<Part> debouncer = Debouncer.<Part>builder(Part::album, handed::add)
+    void offer_concurrentOffersAndFlushes_loseNothing_andHandEachKeysBurstsOverOneAtATimeInOrder() throws Exception {
+        Map<String, AtomicBoolean> busy = new ConcurrentHashMap<>();
+        AtomicInteger overlaps = new AtomicInteger();
+        Debouncer<Part> debouncer = Debouncer.<Part>builder(Part::album, burst -> {
+                    AtomicBoolean inHandler = busy.computeIfAbsent(burst.get(0).album(), k -> new AtomicBoolean());
+                    if (!inHandler.compareAndSet(false, true)) {
+                        overlaps.incrementAndGet();
+                    }
+                    handed.add(burst);
+                    inHandler.set(false);
+                })
                 .maxBurst(7)
                 .ticker(ticker)
                 .build();
@@ -115,6 +128,9 @@ class DebouncerTest {
                 for (int i = 0; i < each; i++) {
                     debouncer.offer(new Part("k" + (i % 3), id * each + i));
                     if (i % 50 == 0) {
+                        if (id == 0) {
+                            ticker.advance(Duration.ofMillis(300)); // bursts go quiet: offers and flushes find them due
+                        }
                         debouncer.flushDue();
                     }
                 }
@@ -128,6 +144,82 @@ class DebouncerTest {
         List<Integer> all = new ArrayList<>();
         handed.forEach(burst -> burst.forEach(p -> all.add(p.n())));
         assertThat(all).hasSize(threads * each).doesNotHaveDuplicates();
+        assertThat(overlaps).as("bursts of one key in the handler at once").hasValue(0);
+        // Each thread's parts of a key reach the handler in the order it offered them, across bursts too.
+        for (int t = 0; t < threads; t++) {
+            for (int k = 0; k < 3; k++) {
+                String album = "k" + k;
+                int thread = t;
+                List<Integer> parts = new ArrayList<>();
+                handed.forEach(burst -> burst.stream()
+                        .filter(p -> p.album().equals(album) && p.n() / each == thread)
+                        .forEach(p -> parts.add(p.n())));
+                assertThat(parts).isSorted();
+            }
+        }
+    }
+
+    /**
+     * A debouncer whose handler records when it starts and ends each burst (by its first part's number), and holds
+     * the burst whose first part is {@code held} until {@code release} opens, once it has opened {@code entered}.
+     */
+    Debouncer<Part> holding(int held, List<String> events, CountDownLatch entered, CountDownLatch release) {
+        return Debouncer.<Part>builder(Part::album, burst -> {
+                    int first = burst.get(0).n();
+                    events.add("start " + first);
+                    if (first == held) {
+                        entered.countDown();
+                        try {
+                            release.await();
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }
+                    events.add("end " + first);
+                })
+                .window(Duration.ofMillis(500))
+                .maxBurst(3)
+                .ticker(ticker)
+                .build();
+    }
+
+    @Test
+    void offer_whileItsKeysPreviousBurstIsBeingHandedOver_handsTheNextOneOverAfterIt_notAlongside() throws Exception {
+        List<String> events = new CopyOnWriteArrayList<>();
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        Debouncer<Part> debouncer = holding(0, events, entered, release);
+        ExecutorService flusher = Executors.newSingleThreadExecutor();
+        try {
+            debouncer.offer(new Part("a", 0));
+            ticker.advance(Duration.ofMillis(500));
+            Future<Integer> flush = flusher.submit(debouncer::flushDue); // hands [a0] over and holds it
+            assertThat(entered.await(1, TimeUnit.MINUTES)).isTrue();
+
+            // Meanwhile "a" goes on: [a1] goes quiet and a2 finds it due; a3 and a4 fill [a2, a3, a4]; [a5] goes
+            // quiet for a flush, and [a6] is taken by a shutdown's flushAll.
+            debouncer.offer(new Part("a", 1));
+            ticker.advance(Duration.ofMillis(500));
+            for (int i = 2; i <= 5; i++) {
+                debouncer.offer(new Part("a", i));
+            }
+            ticker.advance(Duration.ofMillis(500));
+            assertThat(debouncer.flushDue()).isEqualTo(1);
+            debouncer.offer(new Part("a", 6));
+            assertThat(debouncer.flushAll()).isEqualTo(1);
+            assertThat(events).as("nothing of \"a\" beside [a0]").containsExactly("start 0");
+            assertThat(debouncer.pending()).isZero();
+
+            release.countDown();
+            assertThat(flush.get(1, TimeUnit.MINUTES)).isEqualTo(1);
+            assertThat(events)
+                    .containsExactly(
+                            "start 0", "end 0", "start 1", "end 1", "start 2", "end 2", "start 5", "end 5", "start 6",
+                            "end 6");
+        } finally {
+            release.countDown();
+            flusher.shutdownNow();
+        }
     }
 
     @Test
@@ -341,6 +433,28 @@ class DebouncerTest {
         ticker.advance(Duration.ofMillis(500));
         assertThatCode(() -> debouncer.offer(new Part("a", 3))).doesNotThrowAnyException();
         assertThat(debouncer.pending()).isEqualTo(1);
+    }
+
+    @Test
+    void flushDue_handlerThrowingAThrowableThatIsNeitherAnErrorNorAnException_losesOnlyItsBurst() {
+        // Kotlin may throw Throwable("...") itself; the key's next bursts must still reach the handler.
+        Debouncer<Part> debouncer = Debouncer.<Part>builder(Part::album, burst -> {
+                    if (burst.get(0).n() == 0) {
+                        throw sneaky(new Throwable("send failed"));
+                    }
+                    handed.add(burst);
+                })
+                .window(Duration.ofMillis(500))
+                .ticker(ticker)
+                .build();
+        debouncer.offer(new Part("a", 0));
+        ticker.advance(Duration.ofMillis(500));
+        assertThatCode(debouncer::flushDue).doesNotThrowAnyException();
+
+        debouncer.offer(new Part("a", 1));
+        ticker.advance(Duration.ofMillis(500));
+        assertThat(debouncer.flushDue()).isEqualTo(1);
+        assertThat(handed).containsExactly(List.of(new Part("a", 1)));
     }
 
     @Test
