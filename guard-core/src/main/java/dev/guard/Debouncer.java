@@ -124,9 +124,7 @@ public final class Debouncer<M> {
                 long now = ticker.epochMicros(); // see isDue
                 if (!overdue && isDue(burst, now)) {
                     // Due, but no flush got to it yet: it takes no more messages; hand it over once this one is in.
-                    burst.closed = true;
-                    bursts.remove(k, burst);
-                    mine = take(k, burst.messages);
+                    mine = close(k, burst);
                     overdue = true;
                     continue;
                 }
@@ -136,9 +134,7 @@ public final class Debouncer<M> {
                 burst.messages.add(message);
                 burst.lastMicros = now;
                 if (burst.messages.size() >= maxBurst) {
-                    burst.closed = true;
-                    bursts.remove(k, burst);
-                    List<M> full = take(k, burst.messages);
+                    List<M> full = close(k, burst);
                     mine = mine != null ? mine : full; // after an overdue burst this call took, it waits in the lane
                 }
             }
@@ -164,10 +160,8 @@ public final class Debouncer<M> {
                 if (burst.closed || !isDue(burst, ticker.epochMicros())) {
                     continue;
                 }
-                burst.closed = true;
-                mine = take(entry.getKey(), burst.messages);
+                mine = close(entry.getKey(), burst);
             }
-            bursts.remove(entry.getKey(), burst);
             error = handOver(entry.getKey(), mine, error);
             delivered++;
         }
@@ -208,10 +202,8 @@ public final class Debouncer<M> {
                 if (burst.closed || burst.messages.isEmpty()) {
                     continue; // handed over, or its first offer has not added its message yet
                 }
-                burst.closed = true;
-                mine = take(entry.getKey(), burst.messages);
+                mine = close(entry.getKey(), burst);
             }
-            bursts.remove(entry.getKey(), burst);
             error = handOver(entry.getKey(), mine, error);
             delivered++;
         }
@@ -250,6 +242,21 @@ public final class Debouncer<M> {
             // would never be handed over and would pile up.
             LOG.warn("debouncer flush failed", e);
         }
+    }
+
+    /**
+     * Closes {@code burst} of {@code k}, under its lock, and takes it ({@link #take}) before it leaves the map: only
+     * then can an offer start the key's next burst (it waits for this lock to find this one closed, or finds it gone),
+     * so the next one is taken after this one. Removed first, the next could be started, closed and taken (and handed
+     * over) while this thread was still on its way to take this one.
+     *
+     * @return as {@link #take}
+     */
+    private List<M> close(Object k, Burst<M> burst) {
+        burst.closed = true;
+        List<M> mine = take(k, burst.messages);
+        bursts.remove(k, burst);
+        return mine;
     }
 
     /**

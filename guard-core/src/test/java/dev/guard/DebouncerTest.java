@@ -223,6 +223,94 @@ class DebouncerTest {
     }
 
     @Test
+    void offer_fillingABurst_stalledOnceItLeftTheMap_stillHandsItOverBeforeTheKeysNextBurst() throws Exception {
+        assertThat(closeStalledThenFillTheNextBurst(false))
+                .containsExactly(List.of(part(0), part(1), part(2)), List.of(part(3), part(4), part(5)));
+    }
+
+    @Test
+    void offer_findingABurstDue_stalledOnceItLeftTheMap_stillHandsItOverBeforeTheKeysNextBurst() throws Exception {
+        // a2 finds [a0, a1] due; it goes into a burst of its own, which flushAll hands over last.
+        assertThat(closeStalledThenFillTheNextBurst(true))
+                .containsExactly(List.of(part(0), part(1)), List.of(part(3), part(4), part(5)), List.of(part(2)));
+    }
+
+    static Part part(int n) {
+        return new Part("a", n);
+    }
+
+    /**
+     * Offers a0 and a1, then a2 in a thread that stalls once the burst it closes (full, or found due when {@code
+     * overdue}) has left the map, as a descheduled thread would; meanwhile a3 to a5 fill the key's next burst. Answers
+     * what the handler got once a2's offer and a flushAll have returned.
+     */
+    List<List<Part>> closeStalledThenFillTheNextBurst(boolean overdue) throws Exception {
+        StallingKey key = new StallingKey();
+        Debouncer<Part> debouncer = Debouncer.<Part>builder(p -> key, handed::add)
+                .window(Duration.ofMillis(500))
+                .maxBurst(3)
+                .ticker(ticker)
+                .build();
+        key.debouncer = debouncer;
+        ExecutorService threads = Executors.newFixedThreadPool(2);
+        try {
+            debouncer.offer(part(0));
+            debouncer.offer(part(1));
+            if (overdue) {
+                ticker.advance(Duration.ofMillis(500));
+            }
+            Future<?> closing = threads.submit(() -> {
+                key.stalled = Thread.currentThread();
+                debouncer.offer(part(2));
+            });
+            assertThat(key.entered.await(1, TimeUnit.MINUTES)).isTrue();
+            Future<?> next = threads.submit(() -> {
+                for (int i = 3; i <= 5; i++) {
+                    debouncer.offer(part(i));
+                }
+            });
+            next.get(1, TimeUnit.MINUTES);
+            key.release.countDown();
+            closing.get(1, TimeUnit.MINUTES);
+            debouncer.flushAll();
+            return handed;
+        } finally {
+            key.release.countDown();
+            threads.shutdownNow();
+        }
+    }
+
+    /**
+     * A key that stalls the thread set as {@link #stalled}, once, when it hashes the key while the debouncer has no
+     * burst taking messages: until {@link #release} opens, having opened {@link #entered}.
+     */
+    static final class StallingKey {
+        volatile Thread stalled;
+        volatile Debouncer<?> debouncer;
+        final CountDownLatch entered = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+
+        @Override
+        public int hashCode() {
+            if (Thread.currentThread() == stalled && debouncer.pending() == 0) {
+                stalled = null;
+                entered.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            return 1;
+        }
+
+        @Override
+        public boolean equals(Object other) {
+            return this == other;
+        }
+    }
+
+    @Test
     void builder_maxWaitShorterThanWindow_isRejected() {
         assertThatThrownBy(() -> Debouncer.<Part>builder(Part::album, handed::add)
                         .window(Duration.ofSeconds(2))
