@@ -29,9 +29,10 @@ class MemoryStorageAllocationTest {
 
     /**
      * Asserts that {@code allocated} bytes, what the last round of {@code calls} storage calls allocated, are fewer
-     * than one per call: a path that allocates does so on every call, 16 bytes or more each. Not zero: the JVM itself
-     * may allocate a few hundred bytes in a round (an object that compiled code had kept in registers, rebuilt when
-     * that code is dropped; seen: 152 and 344), at moments that depend on the machine's load.
+     * than one per call: a path that allocates does so on every call, 16 bytes or more each. Not zero: runs beside
+     * other builds saw a few hundred bytes in a round (152 and 344) that no path of the storage allocates per call,
+     * at moments that depend on the machine's load; most likely the JVM's own (objects that compiled code kept in
+     * registers, rebuilt when that code is dropped), not proven.
      */
     private static void assertAllocatesNothingPerCall(long allocated, long calls, String what) {
         long before = allocatedBytes();
