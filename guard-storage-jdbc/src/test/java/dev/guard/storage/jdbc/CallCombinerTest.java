@@ -137,6 +137,15 @@ class CallCombinerTest {
         return first;
     }
 
+    /** Decisions {@code from} to {@code to} (ids, one step each), {@linkplain #enqueue enqueued} in that order. */
+    private List<CompletableFuture<long[]>> enqueueAll(CallCombiner combiner, long from, long to) {
+        List<CompletableFuture<long[]>> queued = new ArrayList<>();
+        for (long id = from; id <= to; id++) {
+            queued.add(enqueue(combiner, request(id)));
+        }
+        return queued;
+    }
+
     /**
      * Decides {@code request} on another thread, once this returns waiting in the combiner's queue behind those that
      * were (the slots being busy), so that the tests fix the order in which decisions wait.
@@ -169,10 +178,7 @@ class CallCombinerTest {
         CountDownLatch release = new CountDownLatch(1);
         CallCombiner combiner = combiner(1, 64, TIMEOUT, recording(entered, release));
         Future<long[]> first = occupy(combiner, entered);
-        List<Future<long[]>> later = new ArrayList<>();
-        for (long id = 2; id <= 4; id++) {
-            later.add(enqueue(combiner, request(id)));
-        }
+        List<CompletableFuture<long[]>> later = enqueueAll(combiner, 2, 4);
         release.countDown();
 
         assertThat(first.get(10, TimeUnit.SECONDS)).containsExactly(-1);
@@ -211,10 +217,7 @@ class CallCombinerTest {
         CountDownLatch release = new CountDownLatch(1);
         CallCombiner combiner = combiner(1, 2, TIMEOUT, recording(entered, release));
         Future<long[]> first = occupy(combiner, entered);
-        List<Future<long[]>> later = new ArrayList<>();
-        for (long id = 2; id <= 6; id++) {
-            later.add(enqueue(combiner, request(id)));
-        }
+        List<CompletableFuture<long[]>> later = enqueueAll(combiner, 2, 6);
         release.countDown();
 
         first.get(10, TimeUnit.SECONDS);
@@ -252,10 +255,7 @@ class CallCombinerTest {
                         ids -> ids.contains(3L),
                         new GuardStorageException("jdbc", "evaluate", "sqlstate 57014", cause)));
         Future<long[]> first = occupy(combiner, entered);
-        List<CompletableFuture<long[]>> later = new ArrayList<>();
-        for (long id = 2; id <= 4; id++) {
-            later.add(enqueue(combiner, request(id)));
-        }
+        List<CompletableFuture<long[]>> later = enqueueAll(combiner, 2, 4);
         release.countDown();
 
         assertThat(first.get(10, TimeUnit.SECONDS)).containsExactly(0);
@@ -454,10 +454,7 @@ class CallCombinerTest {
                         ids -> ids.size() > 1 || ids.contains(3L),
                         new CallCombiner.NotSent(noConnection)));
         Future<long[]> first = occupy(combiner, entered);
-        List<CompletableFuture<long[]>> later = new ArrayList<>();
-        for (long id = 2; id <= 4; id++) {
-            later.add(enqueue(combiner, request(id)));
-        }
+        List<CompletableFuture<long[]>> later = enqueueAll(combiner, 2, 4);
         release.countDown();
 
         first.get(10, TimeUnit.SECONDS);
@@ -481,21 +478,7 @@ class CallCombinerTest {
                         release,
                         ids -> true,
                         new GuardStorageException("jdbc", "evaluate", "sqlstate 08006", lost)));
-        Future<long[]> first = occupy(combiner, entered);
-        List<CompletableFuture<long[]>> later = new ArrayList<>();
-        for (long id = 2; id <= 3; id++) {
-            later.add(enqueue(combiner, request(id)));
-        }
-        release.countDown();
-
-        first.get(10, TimeUnit.SECONDS);
-        for (CompletableFuture<long[]> f : later) {
-            assertThatThrownBy(() -> f.get(10, TimeUnit.SECONDS))
-                    .cause()
-                    .isInstanceOf(GuardStorageException.class)
-                    .hasMessage("jdbc evaluate failed: sqlstate 08006")
-                    .hasCause(lost);
-        }
+        assertEachSharedDecisionFails(combiner, entered, release, "jdbc evaluate failed: sqlstate 08006", lost);
         // The connection was lost on the way: the call may have committed, so nothing goes again.
         assertThat(groups).containsExactly(List.of(1L), List.of(2L, 3L));
     }
@@ -544,16 +527,14 @@ class CallCombinerTest {
     }
 
     /**
-     * Decisions 2 and 3 share a call that fails with {@code cause}: each fails with it (sent once), and decision 4
-     * gets the slot after them.
+     * Decision 1 holds the only slot until {@code release}; decisions 2 and 3, waiting meanwhile, share the next call,
+     * which fails: each fails with {@code message} and {@code cause}.
      */
-    private void assertSharedFailureSettlesEachDecision(
-            CallCombiner combiner, CountDownLatch entered, CountDownLatch release, Throwable cause) throws Exception {
+    private void assertEachSharedDecisionFails(
+            CallCombiner combiner, CountDownLatch entered, CountDownLatch release, String message, Throwable cause)
+            throws Exception {
         Future<long[]> first = occupy(combiner, entered);
-        List<CompletableFuture<long[]>> shared = new ArrayList<>();
-        for (long id = 2; id <= 3; id++) {
-            shared.add(enqueue(combiner, request(id)));
-        }
+        List<CompletableFuture<long[]>> shared = enqueueAll(combiner, 2, 3);
         release.countDown();
 
         first.get(10, TimeUnit.SECONDS);
@@ -561,9 +542,19 @@ class CallCombinerTest {
             assertThatThrownBy(() -> f.get(10, TimeUnit.SECONDS))
                     .cause()
                     .isInstanceOf(GuardStorageException.class)
-                    .hasMessage("jdbc evaluate failed: postgresql: interrupted")
+                    .hasMessage(message)
                     .hasCause(cause);
         }
+    }
+
+    /**
+     * Decisions 2 and 3 share a call that fails with {@code cause}: each fails with it (sent once), and decision 4
+     * gets the slot after them.
+     */
+    private void assertSharedFailureSettlesEachDecision(
+            CallCombiner combiner, CountDownLatch entered, CountDownLatch release, Throwable cause) throws Exception {
+        assertEachSharedDecisionFails(
+                combiner, entered, release, "jdbc evaluate failed: postgresql: interrupted", cause);
         assertThat(threads.submit(() -> combiner.decide(request(4))).get(10, TimeUnit.SECONDS))
                 .containsExactly(-4);
         assertThat(groups).containsExactly(List.of(1L), List.of(2L, 3L), List.of(4L));
