@@ -1035,6 +1035,21 @@ abstract class JdbcStorageSuite {
     }
 
     /**
+     * A storage on {@code table}, emptied, on the suite's clock, whose sweeper deletes expired rows at once (no grace)
+     * one row a batch.
+     */
+    private JdbcStorage sweepingOneRowABatch(String table) throws SQLException {
+        JdbcStorage storage = track(configure(database()
+                        .builder(table)
+                        .ticker(ticker)
+                        .sweepGrace(Duration.ZERO)
+                        .sweepBatchSize(1))
+                .build());
+        execute("DELETE FROM " + table);
+        return storage;
+    }
+
+    /**
      * A sweep batch looks at a window of 8 batch sizes of keys at most, however few of them have expired: with batches
      * of one row, one call (100 batches) looks at 800 keys at most, so an expired row behind 850 live ones is left to
      * the next call, which goes on where the first stopped. A search for expired rows alone would have read past all
@@ -1043,13 +1058,7 @@ abstract class JdbcStorageSuite {
     @Test
     void sweep_liveRowsBeyondOneCallsWindows_areLookedAtOverSeveralCalls() throws SQLException {
         String table = "guard_sweep_window_test";
-        JdbcStorage storage = track(configure(database()
-                        .builder(table)
-                        .ticker(ticker)
-                        .sweepGrace(Duration.ZERO)
-                        .sweepBatchSize(1))
-                .build());
-        execute("DELETE FROM " + table);
+        JdbcStorage storage = sweepingOneRowABatch(table);
         List<StateKey> keys = keysInHashOrder("sweep-window", 851);
         Cooldown shortCooldown = new Cooldown(Duration.ofSeconds(5));
         Cooldown longCooldown = new Cooldown(Duration.ofHours(1));
@@ -1075,13 +1084,7 @@ abstract class JdbcStorageSuite {
     @Test
     void sweepRun_stoppedAtItsCapWithExpiredRowsLeft_nextRunComesAtOnce() throws SQLException {
         String table = "guard_sweep_cap_test";
-        JdbcStorage storage = track(configure(database()
-                        .builder(table)
-                        .ticker(ticker)
-                        .sweepGrace(Duration.ZERO)
-                        .sweepBatchSize(1))
-                .build());
-        execute("DELETE FROM " + table);
+        JdbcStorage storage = sweepingOneRowABatch(table);
         Cooldown cooldown = new Cooldown(Duration.ofSeconds(5));
         for (int i = 0; i < 150; i++) {
             assertThat(storage.acquire(key("sweep-cap"), cooldown, 1, now())).isEqualTo(Outcome.admitted(0));
