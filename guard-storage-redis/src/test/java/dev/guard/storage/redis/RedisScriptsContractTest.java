@@ -1,33 +1,12 @@
 package dev.guard.storage.redis;
 
-import dev.guard.spi.Storage;
-import dev.guard.storage.tck.StorageContractTest;
-import java.time.Duration;
-
 /**
  * The whole storage contract against the standalone Redis at {@code GUARD_REDIS_URI} on the script path ({@code
  * EVALSHA}), which servers without Redis Functions get.
  */
-class RedisScriptsContractTest extends StorageContractTest {
-    private final String prefix = Target.freshPrefix();
-
+class RedisScriptsContractTest extends RedisContractTest {
     @Override
-    protected Storage open() {
-        // The suite's manual clock stands still while real time passes: keys must outlive their ttl by the whole run.
-        return Target.STANDALONE
-                .builder(prefix)
-                .functions(false)
-                .expiryMargin(Duration.ofMinutes(5))
-                .build();
-    }
-
-    @Override
-    protected boolean knowsWhichLimitWroteAState() {
-        return false;
-    }
-
-    @Override
-    protected boolean acceptsClocksBefore1970() {
-        return false;
+    RedisStorage.Builder builder(String prefix) {
+        return Target.STANDALONE.builder(prefix).functions(false);
     }
 }
