@@ -40,6 +40,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Function;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -1936,29 +1937,38 @@ public abstract class StorageContractTest {
 
     @Test
     void evaluate_randomHistories_answerExactlyAsTheReference() {
-        List<Storage> clients = List.of(storage, openClient());
-        long start = T0;
-        for (int i = 1; i <= differentialSeeds(); i++) {
-            long seed = 0x9E3779B97F4A7C15L * i;
-            String seedPrefix = "seed" + i + "/";
-            RandomHistory history =
-                    new RandomHistory(seed, clients, name -> key(seedPrefix + name), start, this::maintain);
-            history.run(differentialOperations());
-            // Each history starts after the last one ended: the backend has seen those times.
-            start = history.newest() + 3_600 * SECOND;
-        }
+        runRandomHistories(
+                0x9E3779B97F4A7C15L,
+                "seed",
+                (seed, clients, keys, start) -> new RandomHistory(seed, clients, keys, start, this::maintain));
     }
 
     @Test
     void evaluate_randomHistoriesWhoseLimitsChange_answerExactlyAsTheReference() {
         // Deploys change a filter's limit under the same name, so one key is read and written by several limits.
+        runRandomHistories(
+                0xC2B2AE3D27D4EB4FL,
+                "mixed",
+                (seed, clients, keys, start) ->
+                        RandomHistory.mixed(seed, clients, keys, start, this::maintain, knowsWhichLimitWroteAState()));
+    }
+
+    /** Makes one random history: its seed, the clients it compares, its keys by name, and its first time. */
+    private interface HistoryMaker {
+        RandomHistory make(long seed, List<Storage> clients, Function<String, StateKey> keys, long startMicros);
+    }
+
+    /**
+     * Runs {@link #differentialSeeds()} histories of {@link #differentialOperations()} operations each, made by
+     * {@code maker} with seeds {@code seedStep} apart and keys under {@code prefix} and the history's number; each
+     * history starts an hour after the last one ended, since the backend has seen those times.
+     */
+    private void runRandomHistories(long seedStep, String prefix, HistoryMaker maker) {
         List<Storage> clients = List.of(storage, openClient());
         long start = T0;
         for (int i = 1; i <= differentialSeeds(); i++) {
-            long seed = 0xC2B2AE3D27D4EB4FL * i;
-            String seedPrefix = "mixed" + i + "/";
-            RandomHistory history = RandomHistory.mixed(
-                    seed, clients, name -> key(seedPrefix + name), start, this::maintain, knowsWhichLimitWroteAState());
+            String seedPrefix = prefix + i + "/";
+            RandomHistory history = maker.make(seedStep * i, clients, name -> key(seedPrefix + name), start);
             history.run(differentialOperations());
             start = history.newest() + 3_600 * SECOND;
         }
