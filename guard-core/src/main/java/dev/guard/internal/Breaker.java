@@ -108,7 +108,6 @@ public final class Breaker {
         if (until == 0 || nowMicros >= until || wentBack(until, nowMicros)) {
             return 0;
         }
-        long wait = until - nowMicros;
-        return wait < 0 ? Long.MAX_VALUE : wait;
+        return Saturated.until(until, nowMicros);
     }
 }

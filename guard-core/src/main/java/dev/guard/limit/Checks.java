@@ -35,15 +35,6 @@ final class Checks {
         return micros;
     }
 
-    /**
-     * The wait from {@code nowMicros} until {@code deadlineMicros}, a deadline after it; {@link Long#MAX_VALUE} when
-     * the difference overflows (a deadline that never ends read on a clock before 1970).
-     */
-    static long until(long deadlineMicros, long nowMicros) {
-        long wait = deadlineMicros - nowMicros;
-        return wait < 0 ? Long.MAX_VALUE : wait;
-    }
-
     static void exact(String what, long value) {
         if (value >= LimitSpec.EXACT_LIMIT) {
             throw new IllegalArgumentException(what + " exceeds 2^53 and cannot be evaluated exactly: " + value);

@@ -1,5 +1,6 @@
 package dev.guard.limit;
 
+import dev.guard.internal.Saturated;
 import java.time.Duration;
 
 /**
@@ -46,7 +47,7 @@ public final class Cooldown implements LimitSpec {
         if (state == null || nowMicros >= state[0]) {
             return Outcome.admitted(permits == 0 ? 1 : 0);
         }
-        return Outcome.rejected(Checks.until(state[0], nowMicros));
+        return Outcome.rejected(Saturated.until(state[0], nowMicros));
     }
 
     @Override
@@ -66,7 +67,7 @@ public final class Cooldown implements LimitSpec {
     @Override
     public long ttlMicros(long[] state, long nowMicros) {
         state = Checks.shaped(state, 1);
-        return state == null || state[0] <= nowMicros ? 0 : Checks.until(state[0], nowMicros);
+        return state == null || state[0] <= nowMicros ? 0 : Saturated.until(state[0], nowMicros);
     }
 
     @Override

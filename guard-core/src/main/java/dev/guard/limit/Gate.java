@@ -1,5 +1,7 @@
 package dev.guard.limit;
 
+import dev.guard.internal.Saturated;
+
 /**
  * A gate: nothing passes for the key until a deadline that somebody else sets with
  * {@link dev.guard.spi.Storage#raiseGate}; passing never changes it. Deadlines only move forward: raising a gate to an
@@ -25,7 +27,7 @@ public final class Gate implements LimitSpec {
         if (state == null || nowMicros >= state[0]) {
             return Outcome.admitted(Long.MAX_VALUE);
         }
-        return Outcome.rejected(Checks.until(state[0], nowMicros));
+        return Outcome.rejected(Saturated.until(state[0], nowMicros));
     }
 
     @Override
@@ -47,7 +49,7 @@ public final class Gate implements LimitSpec {
     @Override
     public long ttlMicros(long[] state, long nowMicros) {
         state = Checks.shaped(state, 1);
-        return state == null || state[0] <= nowMicros ? 0 : Checks.until(state[0], nowMicros);
+        return state == null || state[0] <= nowMicros ? 0 : Saturated.until(state[0], nowMicros);
     }
 
     @Override

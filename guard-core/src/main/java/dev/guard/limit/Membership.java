@@ -1,5 +1,7 @@
 package dev.guard.limit;
 
+import dev.guard.internal.Saturated;
+
 /**
  * A check against a named set (a blocklist, the registered users): the key is {@code (set name, member)} and the
  * state, when present, holds the member's expiry. {@link #MUST_BE_ABSENT} admits only non-members (a blocklist),
@@ -48,7 +50,7 @@ public final class Membership implements LimitSpec {
         if (required) {
             return Outcome.NEVER;
         }
-        return state[0] == Long.MAX_VALUE ? Outcome.NEVER : Outcome.rejected(Checks.until(state[0], nowMicros));
+        return state[0] == Long.MAX_VALUE ? Outcome.NEVER : Outcome.rejected(Saturated.until(state[0], nowMicros));
     }
 
     @Override
@@ -71,7 +73,7 @@ public final class Membership implements LimitSpec {
         if (state[0] == Long.MAX_VALUE) {
             return Long.MAX_VALUE;
         }
-        return state[0] <= nowMicros ? 0 : Checks.until(state[0], nowMicros);
+        return state[0] <= nowMicros ? 0 : Saturated.until(state[0], nowMicros);
     }
 
     @Override

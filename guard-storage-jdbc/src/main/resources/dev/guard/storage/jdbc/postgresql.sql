@@ -321,8 +321,8 @@ BEGIN
                         ttl := greatest(0, p1);
                     END IF;
                 ELSE
-                    -- The wait until st[1] saturates at forever (never), as Checks.until does: for a clock before 1970
-                    -- a deadline past forever + now (one that never ends) is further away than a bigint holds.
+                    -- The wait until st[1] saturates at forever (never), as Saturated.until does: for a clock before
+                    -- 1970 a deadline past forever + now (one that never ends) is further away than a bigint holds.
                     o := -greatest(1, least(st[1], forever + least(p_now, 0)) - p_now) - 1;
                 END IF;
             ELSIF sk = 7 OR sk = 8 THEN

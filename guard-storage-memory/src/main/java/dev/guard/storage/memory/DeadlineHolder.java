@@ -1,5 +1,6 @@
 package dev.guard.storage.memory;
 
+import dev.guard.internal.Saturated;
 import dev.guard.limit.Cooldown;
 import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
@@ -90,25 +91,16 @@ final class DeadlineHolder extends Holder {
             if (m.required() || word == Long.MAX_VALUE) {
                 return Outcome.NEVER;
             }
-            return Outcome.rejected(until(word, nowMicros));
+            return Outcome.rejected(Saturated.until(word, nowMicros));
         }
         if (other instanceof Gate || other instanceof Cooldown) {
             if (live) {
-                return Outcome.rejected(until(word, nowMicros));
+                return Outcome.rejected(Saturated.until(word, nowMicros));
             }
             return other instanceof Gate ? Outcome.admitted(Long.MAX_VALUE) : Outcome.admitted(permits == 0 ? 1 : 0);
         }
         // Another kind reading a deadline's key: the reference function itself.
         return other.evaluate(live ? new long[] {word} : null, nowMicros, permits);
-    }
-
-    /**
-     * The wait from {@code nowMicros} until {@code word}, a deadline after it; {@link Long#MAX_VALUE} (never) when the
-     * difference overflows, a deadline that never ends read on a clock before 1970, as the reference functions answer.
-     */
-    private static long until(long word, long nowMicros) {
-        long wait = word - nowMicros;
-        return wait < 0 ? Long.MAX_VALUE : wait;
     }
 
     @Override
