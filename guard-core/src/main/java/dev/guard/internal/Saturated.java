@@ -5,6 +5,15 @@ public final class Saturated {
     private Saturated() {}
 
     /**
+     * {@code a + b}, or {@link Long#MAX_VALUE} when the sum overflows a long (either way: callers add durations to
+     * times, where an overflow means "never").
+     */
+    public static long plus(long a, long b) {
+        long sum = a + b;
+        return ((a ^ sum) & (b ^ sum)) < 0 ? Long.MAX_VALUE : sum;
+    }
+
+    /**
      * The wait from {@code nowMicros} until {@code deadlineMicros}, a deadline after it; {@link Long#MAX_VALUE} when
      * the difference overflows (a deadline that never ends read on a clock before 1970).
      */

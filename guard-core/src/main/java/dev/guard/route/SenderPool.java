@@ -1,6 +1,7 @@
 package dev.guard.route;
 
 import dev.guard.Ticker;
+import dev.guard.internal.Saturated;
 import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Outcome;
 import dev.guard.limit.SlidingWindowCounter;
@@ -397,7 +398,7 @@ public final class SenderPool {
                 // A record that does not decode (another version's format, a damaged write) or a read that failed:
                 // route past this sender for an interval, after which a sync or an attempt reads it again.
                 s.unreadFailure = e;
-                s.unreadUntilMicros = saturatedAdd(now, syncIntervalMicros);
+                s.unreadUntilMicros = Saturated.plus(now, syncIntervalMicros);
                 LOG.debug(
                         "pool '{}' passes over sender '{}', whose record it cannot read: {}",
                         name,
@@ -458,9 +459,10 @@ public final class SenderPool {
             readWhyHeld(s, now);
         } else if (senderRetry > 0) {
             // Merged, not set: feedback from another thread may have set a longer wait since the storage answered.
-            s.waitUntil(saturatedAdd(now, senderRetry));
+            s.waitUntil(Saturated.plus(now, senderRetry));
             if (!Outcome.isAdmitted(r.outcome(1))) {
-                startCooling(s, saturatedAdd(now, Outcome.retryAfterMicros(r.outcome(1))), now, "gate in the storage");
+                startCooling(
+                        s, Saturated.plus(now, Outcome.retryAfterMicros(r.outcome(1))), now, "gate in the storage");
             }
         }
         if (chatRetry > 0) {
@@ -469,7 +471,7 @@ public final class SenderPool {
                         SendDecision.Reason.NEVER, "a limit of chat '" + m.chat() + "' can never admit the message");
             }
             return delayed(
-                    saturatedAdd(now, chatRetry),
+                    Saturated.plus(now, chatRetry),
                     now,
                     globalRejected ? SendDecision.Reason.GLOBAL_LIMIT : SendDecision.Reason.CHAT_LIMIT);
         }
@@ -703,7 +705,7 @@ public final class SenderPool {
 
     /** A delay until {@code untilMicros}, at least {@link #MIN_DELAY_MICROS} from {@code now}. */
     private static SendDecision delayed(long untilMicros, long now, SendDecision.Reason reason) {
-        long until = Math.max(untilMicros, saturatedAdd(now, MIN_DELAY_MICROS));
+        long until = Math.max(untilMicros, Saturated.plus(now, MIN_DELAY_MICROS));
         return new SendDecision.Delayed(instant(until), Duration.of(until - now, ChronoUnit.MICROS), reason);
     }
 
@@ -783,7 +785,7 @@ public final class SenderPool {
         if (micros == 0) {
             return;
         }
-        long until = saturatedAdd(now, micros);
+        long until = Saturated.plus(now, micros);
         // Gate this process first, so that a failing storage still leaves the sender gated here.
         s.gated(until);
         // The deadline in force may be later than ours: another pool was pushed back for longer.
@@ -976,7 +978,7 @@ public final class SenderPool {
             // re-entry gate.
             return;
         }
-        long until = saturatedAdd(now, syncIntervalMicros + 1);
+        long until = Saturated.plus(now, syncIntervalMicros + 1);
         // Merged: a sender that was only cooling keeps a longer retry_after, in force or held here alone.
         s.waitUntil(storage.raiseGate(s.gateKey, until, now));
         storage.removeMember(s.heldKey);
@@ -1112,7 +1114,7 @@ public final class SenderPool {
      */
     public void sync() {
         long now = ticker.epochMicros();
-        nextSyncMicros = saturatedAdd(now, syncIntervalMicros);
+        nextSyncMicros = Saturated.plus(now, syncIntervalMicros);
         Map<String, GuardStorageException> failures = syncEach(now, false);
         if (failures.isEmpty()) {
             return;
@@ -1140,7 +1142,7 @@ public final class SenderPool {
             if (now < nextSyncMicros) {
                 return;
             }
-            nextSyncMicros = saturatedAdd(now, syncIntervalMicros);
+            nextSyncMicros = Saturated.plus(now, syncIntervalMicros);
             syncEach(now, true)
                     .forEach((id, e) -> LOG.warn(
                             "pool '{}' could not sync sender '{}' (the others were synced): {}",
@@ -1350,7 +1352,7 @@ public final class SenderPool {
             return;
         }
         long length = micros(schedule.stageLength());
-        if (now < saturatedAdd(v.stageStartMicros, length)) {
+        if (now < Saturated.plus(v.stageStartMicros, length)) {
             return;
         }
         long sent = s.stageSent.get();
@@ -1469,7 +1471,7 @@ public final class SenderPool {
                 int max = Math.min(active - 1, (int) Math.floor(active * maxEjectedFraction));
                 if (alreadyEjected < max) {
                     s.ejections++;
-                    s.ejectedUntilMicros = saturatedAdd(now, ejectionMicros * Math.min(s.ejections, 10));
+                    s.ejectedUntilMicros = Saturated.plus(now, ejectionMicros * Math.min(s.ejections, 10));
                     s.resetFailures();
                     queue(
                             s,
@@ -1690,11 +1692,6 @@ public final class SenderPool {
             throw new IllegalArgumentException(field + " must be below 2^53 microseconds but was " + d);
         }
         return micros(d);
-    }
-
-    private static long saturatedAdd(long a, long b) {
-        long sum = a + b;
-        return ((a ^ sum) & (b ^ sum)) < 0 ? Long.MAX_VALUE : sum;
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.guard.storage.memory;
 
+import dev.guard.internal.Saturated;
 import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
@@ -164,7 +165,7 @@ final class ArrayHolder extends Holder {
             return true;
         }
         long expiry = expiresAt;
-        if (expiry <= saturatedAdd(clockMicros, intervalMicros()) || expiry == renewedFor) {
+        if (expiry <= Saturated.plus(clockMicros, intervalMicros()) || expiry == renewedFor) {
             return false;
         }
         renewedFor = expiry;
@@ -178,7 +179,7 @@ final class ArrayHolder extends Holder {
 
     @Override
     long intervalMicros() {
-        return saturatedAdd(horizonMicros, CallerClock.SLACK_MICROS);
+        return Saturated.plus(horizonMicros, CallerClock.SLACK_MICROS);
     }
 
     @Override
@@ -194,6 +195,6 @@ final class ArrayHolder extends Holder {
         }
         long untilExpiry = Math.max(0, microsToNanos(Math.max(0, expiry)) - currentNanos);
         long interval = microsToNanos(intervalMicros());
-        return saturatedAdd(untilExpiry, saturatedAdd(interval, interval));
+        return Saturated.plus(untilExpiry, Saturated.plus(interval, interval));
     }
 }

@@ -131,13 +131,13 @@ final class DeadlineHolder extends Holder {
 
     @Override
     long intervalMicros() {
-        return spec instanceof Cooldown c ? saturatedAdd(c.periodMicros(), CallerClock.SLACK_MICROS) : Long.MAX_VALUE;
+        return spec instanceof Cooldown c ? Saturated.plus(c.periodMicros(), CallerClock.SLACK_MICROS) : Long.MAX_VALUE;
     }
 
     @Override
     long lifetimeNanos(long currentNanos) {
         if (spec instanceof Cooldown) {
-            return microsToNanos(saturatedAdd(intervalMicros(), intervalMicros()));
+            return microsToNanos(Saturated.plus(intervalMicros(), intervalMicros()));
         }
         if (deadline == Long.MAX_VALUE) {
             return Long.MAX_VALUE;

@@ -132,11 +132,6 @@ abstract class Entry {
         }
     }
 
-    static long saturatedAdd(long a, long b) {
-        long r = a + b;
-        return ((a ^ r) & (b ^ r)) < 0 ? Long.MAX_VALUE : r;
-    }
-
     static long microsToNanos(long micros) {
         return micros >= Long.MAX_VALUE / 1_000 ? Long.MAX_VALUE : micros * 1_000;
     }

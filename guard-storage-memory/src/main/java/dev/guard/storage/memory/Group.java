@@ -1,5 +1,6 @@
 package dev.guard.storage.memory;
 
+import dev.guard.internal.Saturated;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.Arrays;
@@ -371,7 +372,7 @@ final class Group extends Entry {
                 sweepFromMicros = Math.min(sweepFromMicros, sweepFrom);
                 long covered = lifetime == Long.MAX_VALUE
                         ? Long.MAX_VALUE
-                        : saturatedAdd(currentNanos / 1_000, lifetime / 1_000);
+                        : Saturated.plus(currentNanos / 1_000, lifetime / 1_000);
                 coveredMicros = covered;
                 extensionDueMicros(covered == Long.MAX_VALUE ? Long.MAX_VALUE : covered - interval);
             }

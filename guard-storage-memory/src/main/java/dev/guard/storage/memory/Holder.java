@@ -1,5 +1,6 @@
 package dev.guard.storage.memory;
 
+import dev.guard.internal.Saturated;
 import dev.guard.limit.LimitSpec;
 
 /**
@@ -103,7 +104,7 @@ abstract class Holder extends Entry {
     @Override
     final void extended(long clockMicros) {
         long interval = intervalMicros();
-        extensionDueMicros(interval == Long.MAX_VALUE ? Long.MAX_VALUE : saturatedAdd(clockMicros, interval));
+        extensionDueMicros(interval == Long.MAX_VALUE ? Long.MAX_VALUE : Saturated.plus(clockMicros, interval));
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.guard.storage.memory;
 
+import dev.guard.internal.Saturated;
 import dev.guard.limit.LimitSpec;
 
 /**
@@ -56,6 +57,6 @@ abstract class PackedHolder<S extends LimitSpec> extends Holder {
 
     @Override
     final long lifetimeNanos(long currentNanos) {
-        return microsToNanos(saturatedAdd(intervalMicros(), intervalMicros()));
+        return microsToNanos(Saturated.plus(intervalMicros(), intervalMicros()));
     }
 }

@@ -1,5 +1,6 @@
 package dev.guard.storage.memory;
 
+import dev.guard.internal.Saturated;
 import dev.guard.limit.FixedWindow;
 import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Outcome;
@@ -120,6 +121,6 @@ final class WindowHolder extends PackedHolder<FixedWindow> {
 
     @Override
     long intervalMicros() {
-        return saturatedAdd(windowMicros, CallerClock.SLACK_MICROS);
+        return Saturated.plus(windowMicros, CallerClock.SLACK_MICROS);
     }
 }
