@@ -291,9 +291,13 @@ public final class JdbcStorage implements Storage {
      * function if it does, and records this version of the schema in the table's comment: an upgrade in place of a
      * schema that an earlier Guard installed (a later one's too: it installs this version). Idempotent: over a schema
      * of this version it changes nothing, and it leaves the comment alone (on MariaDB and MySQL the {@code ALTER
-     * TABLE} that writes it would wait for every open transaction on the table). On PostgreSQL concurrent calls
-     * serialise on an advisory lock, and on H2 a call that lost a race to create the index runs once more. The storage
-     * then no longer warns of its schema at its first decision.
+     * TABLE} that writes it would wait for every open transaction on the table). Nor does it run PostgreSQL's {@code
+     * CREATE INDEX IF NOT EXISTS} when the index exists: that statement takes a SHARE lock on the table before it
+     * looks, so it would wait for every transaction that writes to the table, and the decisions after it would queue
+     * behind it. A process that starts while others serve traffic thus waits for no lock on the table (on H2 neither:
+     * H2 looks for the index first). On PostgreSQL concurrent calls serialise on an advisory lock, and on H2 a call
+     * that lost a race to create the index runs once more. The storage then no longer warns of its schema at its
+     * first decision.
      *
      * @throws GuardStorageException if the database refuses (for example for lack of privileges)
      */
@@ -312,7 +316,7 @@ public final class JdbcStorage implements Storage {
                         OptionalInt installed = installedVersion(c);
                         boolean current = installed.isPresent() && installed.getAsInt() == SCHEMA_VERSION;
                         for (String statement : statements) {
-                            if (!current || !TableSql.recordsVersion(statement)) {
+                            if ((!current || !TableSql.recordsVersion(statement)) && !indexExists(c, statement)) {
                                 s.execute(statement);
                             }
                         }
@@ -1254,6 +1258,26 @@ public final class JdbcStorage implements Storage {
     static long nextSweepDelayMicros(SweepRun run, int batchSize, long intervalMicros) {
         boolean behind = run.stoppedAtCap() && run.deleted() * 2 >= (long) SWEEP_BATCHES_PER_CALL * batchSize;
         return behind ? 0 : intervalMicros;
+    }
+
+    /**
+     * PostgreSQL: whether {@code statement}, one of the schema's, creates an index that already exists, looked up in
+     * the catalog. The statement itself ({@code CREATE INDEX IF NOT EXISTS}) would first wait for a SHARE lock on the
+     * table, that is for every transaction that writes to it, and the decisions after it would queue behind it.
+     */
+    private boolean indexExists(Connection c, String statement) throws SQLException {
+        String index = dialect == JdbcDialect.POSTGRESQL ? sql.createdIndex(statement) : null;
+        if (index == null) {
+            return false;
+        }
+        try (PreparedStatement ps = c.prepareStatement(sql.relationBesideTable())) {
+            ps.setQueryTimeout(Math.max(timeoutSeconds, SCHEMA_TIMEOUT_SECONDS));
+            ps.setString(1, sql.tableCommentKey());
+            ps.setString(2, index);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next();
+            }
+        }
     }
 
     /**

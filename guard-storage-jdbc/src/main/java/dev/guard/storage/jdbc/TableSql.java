@@ -40,6 +40,10 @@ final class TableSql {
     /** The mark and the version, which a later version's comment may follow with more words. */
     private static final Pattern VERSION = Pattern.compile(Pattern.quote(VERSION_MARK) + "([1-9][0-9]{0,8})\\b");
 
+    /** A schema statement that creates an index unless it exists, and the index's name as written. */
+    private static final Pattern CREATE_INDEX =
+            Pattern.compile("^CREATE INDEX IF NOT EXISTS (\\w+) ON ", Pattern.MULTILINE);
+
     final JdbcDialect dialect;
     /** The name as configured: the prefix of the names derived from it, which are never reserved words. */
     final String table;
@@ -50,6 +54,8 @@ final class TableSql {
     private final String identifier;
     /** The table's name as the database stores it, unquoted: what its catalog calls it. */
     private final String stored;
+    /** What the database makes of the names that the schema resources write unquoted. */
+    private final NameCase unquoted;
     /**
      * Whether decisions on PostgreSQL commit without waiting for the WAL flush: the locking statement of the Java
      * path and the bucket statements then set {@code synchronous_commit = off} for their own transaction, as the
@@ -66,6 +72,7 @@ final class TableSql {
         this.dialect = dialect;
         this.table = table;
         this.stored = unquoted.apply(table);
+        this.unquoted = unquoted;
         // MariaDB and MySQL treat a name in backticks as they treat it bare, whatever the case.
         this.identifier = dialect == JdbcDialect.MARIADB || dialect == JdbcDialect.MYSQL
                 ? "`" + stored + "`"
@@ -473,6 +480,26 @@ final class TableSql {
     /** The parameter of {@link #tableComment()}: the name in SQL on PostgreSQL, the stored name elsewhere. */
     String tableCommentKey() {
         return dialect == JdbcDialect.POSTGRESQL ? identifier : stored;
+    }
+
+    /**
+     * The index that {@code statement}, one of {@link #schema}'s, creates unless it exists: its name as the database
+     * stores it, or null when the statement creates no index.
+     */
+    String createdIndex(String statement) {
+        Matcher m = CREATE_INDEX.matcher(statement);
+        return m.find() ? unquoted.apply(m.group(1)) : null;
+    }
+
+    /**
+     * PostgreSQL: one row when a relation of a name exists in the schema of the table as the statements resolve it,
+     * which is what {@code CREATE INDEX IF NOT EXISTS} looks for, but without the SHARE lock on the table that the
+     * statement takes before it looks. Parameters: {@link #tableCommentKey()}, then the relation's name as stored
+     * ({@link #createdIndex}).
+     */
+    String relationBesideTable() {
+        return "SELECT 1 FROM pg_class t JOIN pg_class r ON r.relnamespace = t.relnamespace"
+                + " WHERE t.oid = to_regclass(CAST(? AS text)) AND r.relname = ?";
     }
 
     /** The schema version that a table's comment records, or 0 when it records none (any other comment, or none). */

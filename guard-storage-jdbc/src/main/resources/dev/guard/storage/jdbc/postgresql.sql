@@ -22,6 +22,9 @@ CREATE TABLE IF NOT EXISTS guard_state (
     expires_at   bigint   NOT NULL
 ) WITH (fillfactor = 80);
 -- statement
+-- createSchema() skips this statement when the index exists: PostgreSQL takes a SHARE lock on the table before it
+-- looks, which waits for every open transaction that wrote to the table and holds up the decisions after it. Run by
+-- hand over a table in use, the statement waits so too.
 CREATE INDEX IF NOT EXISTS guard_state_subject ON guard_state (subject_hash, key_hash);
 -- statement
 -- Floor and ceiling division. Not STRICT: the planner inlines a SQL function's body into the calling expression

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.as;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.zaxxer.hikari.HikariDataSource;
 import dev.guard.ManualTicker;
 import dev.guard.limit.Cooldown;
 import dev.guard.limit.DuplicateWindow;
@@ -766,6 +767,41 @@ abstract class JdbcStorageSuite {
                 .filteredOn(TableSql::recordsVersion)
                 .hasSize(1);
         assertCurrent(storage);
+    }
+
+    /**
+     * createSchema() over a current schema, as a second bot process runs it at start-up while the first serves
+     * traffic, waits for no lock on the table: a decision's write transaction that is still open (a row of the table
+     * updated) does not hold it up. A statement that waited would also make the decisions after it queue behind it
+     * (on PostgreSQL, CREATE INDEX IF NOT EXISTS takes a SHARE lock on the table before it finds the index). The
+     * storage's connections wait for a lock 2 s at most, so that a wait fails the test rather than hanging it.
+     */
+    @Test
+    void createSchema_overACurrentSchemaWhileAWriteTransactionIsOpen_waitsForNoLock() throws SQLException {
+        String table = "guard_schema_lock_test";
+        JdbcStorage decisions = track(configure(database().builder(table)).build());
+        StateKey k = key("schema-lock");
+        assertThat(decisions.acquire(k, new Cooldown(Duration.ofHours(1)), 1, now()))
+                .isEqualTo(Outcome.admitted(0));
+        try (HikariDataSource waitingBriefly = database().poolWaitingForLocksAtMost(2);
+                JdbcStorage starting = configure(
+                                JdbcStorage.builder(waitingBriefly).table(table).sweepInterval(Duration.ZERO))
+                        .build();
+                Connection holder = database().dataSource().getConnection()) {
+            holder.setAutoCommit(false);
+            try (PreparedStatement ps =
+                    holder.prepareStatement("UPDATE " + table + " SET version = version WHERE key_hash = ?")) {
+                ps.setBytes(1, KeyCodec.keyHash(k));
+                assertThat(ps.executeUpdate()).isEqualTo(1);
+            }
+            try {
+                starting.createSchema();
+            } finally {
+                holder.rollback();
+                holder.setAutoCommit(true);
+            }
+            assertCurrent(starting);
+        }
     }
 
     /** {@code storage}'s table records this version, and its health is up. */

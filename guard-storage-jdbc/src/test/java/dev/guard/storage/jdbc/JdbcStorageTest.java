@@ -17,6 +17,7 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -373,6 +374,17 @@ class JdbcStorageTest {
                 .endsWith("COMMENT ON TABLE \"GUARD_STATE_2\" IS 'Guard schema version " + JdbcStorage.SCHEMA_VERSION
                         + "';");
         assertThat(h2).hasSize(3);
+    }
+
+    /**
+     * Of createSchema()'s PostgreSQL statements, the one that creates the index (after its comment lines) is the one
+     * it looks up first, by the name that the catalog gives the index: the configured prefix folded to lower case.
+     */
+    @Test
+    void createdIndex_postgresSchema_isTheSubjectIndexAsTheCatalogNamesIt() {
+        TableSql sql = new TableSql(JdbcDialect.POSTGRESQL, "Order", TableSql.NameCase.LOWER, false);
+        assertThat(sql.schema(false).stream().map(sql::createdIndex).filter(Objects::nonNull))
+                .containsExactly("order_subject");
     }
 
     @Test

@@ -10,6 +10,7 @@ import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
 import dev.guard.spi.StorageHealth;
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
@@ -32,6 +33,37 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
     @Override
     int roundTripsPerBucketMiss() {
         return 2;
+    }
+
+    /**
+     * createSchema() creates the subject index where it is missing, in the table's schema, as CREATE INDEX IF NOT
+     * EXISTS does: a relation of the index's name in another schema is not the index.
+     */
+    @Test
+    void createSchema_indexMissing_createsItInTheTablesSchema() throws SQLException {
+        String table = "guard_index_test";
+        try (JdbcStorage storage = database().builder(table).build();
+                Connection c = database().dataSource().getConnection();
+                Statement s = c.createStatement()) {
+            s.execute("CREATE SCHEMA IF NOT EXISTS guard_elsewhere");
+            s.execute("CREATE TABLE IF NOT EXISTS guard_elsewhere." + table + "_subject (id int)");
+            s.execute("DROP INDEX " + table + "_subject");
+            assertThat(subjectIndexes(s, table)).isZero();
+
+            storage.createSchema();
+            assertThat(subjectIndexes(s, table)).isOne();
+            storage.createSchema();
+            assertThat(subjectIndexes(s, table)).isOne();
+        }
+    }
+
+    /** The indexes named {@code <table>_subject} on {@code table} in the current schema: 0 or 1. */
+    private static int subjectIndexes(Statement s, String table) throws SQLException {
+        try (ResultSet rs = s.executeQuery("SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema()"
+                + " AND tablename = '" + table + "' AND indexname = '" + table + "_subject'")) {
+            rs.next();
+            return rs.getInt(1);
+        }
     }
 
     /**

@@ -111,9 +111,38 @@ enum TestDatabase {
      * address, with the same database and credentials: through a proxy, say.
      */
     HikariDataSource poolThrough(String host, int port) {
+        HikariConfig config = ownPool("proxied");
+        config.setJdbcUrl(url.replaceFirst("//[^/]*/", "//" + host + ":" + port + "/"));
+        if (this == POSTGRES) {
+            // pgjdbc sends a cancel over a connection of its own, and a statement waits for its cancel to end: on a
+            // silent network that takes cancelSignalTimeout (10 s by default), which the README advises to shorten.
+            config.addDataSourceProperty("cancelSignalTimeout", "1");
+        }
+        return new HikariDataSource(config);
+    }
+
+    /**
+     * A pool of its own (the caller closes it) on the same database whose connections wait for a lock {@code seconds}
+     * at most, however long their statements may run: a statement held up by another transaction's lock fails then
+     * (PostgreSQL's {@code lock_timeout}, MariaDB's metadata and row lock waits, H2's {@code LOCK_TIMEOUT}).
+     */
+    HikariDataSource poolWaitingForLocksAtMost(int seconds) {
+        HikariConfig config = ownPool("lock-wait");
+        config.setConnectionInitSql(
+                switch (this) {
+                    case POSTGRES -> "SET lock_timeout = '" + seconds + "s'";
+                    case MARIADB ->
+                        "SET SESSION lock_wait_timeout = " + seconds + ", innodb_lock_wait_timeout = " + seconds;
+                    case H2 -> "SET LOCK_TIMEOUT " + seconds * 1000;
+                });
+        return new HikariDataSource(config);
+    }
+
+    /** A small pool's settings on this database, with its credentials and auto-commit; {@code purpose} names it. */
+    private HikariConfig ownPool(String purpose) {
         dataSource();
         HikariConfig config = new HikariConfig();
-        config.setJdbcUrl(url.replaceFirst("//[^/]*/", "//" + host + ":" + port + "/"));
+        config.setJdbcUrl(url);
         if (!user.isEmpty() && !url.contains("user=")) {
             config.setUsername(user);
             config.setPassword(password);
@@ -121,13 +150,8 @@ enum TestDatabase {
         config.setAutoCommit(autoCommit);
         config.setMaximumPoolSize(2);
         config.setConnectionTimeout(Duration.ofSeconds(3).toMillis());
-        if (this == POSTGRES) {
-            // pgjdbc sends a cancel over a connection of its own, and a statement waits for its cancel to end: on a
-            // silent network that takes cancelSignalTimeout (10 s by default), which the README advises to shorten.
-            config.addDataSourceProperty("cancelSignalTimeout", "1");
-        }
-        config.setPoolName("guard-test-proxied-" + name().toLowerCase(java.util.Locale.ROOT));
-        return new HikariDataSource(config);
+        config.setPoolName("guard-test-" + purpose + "-" + name().toLowerCase(java.util.Locale.ROOT));
+        return config;
     }
 
     /** The server's host and port, from its URL. */
