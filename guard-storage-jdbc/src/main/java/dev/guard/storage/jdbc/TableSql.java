@@ -29,7 +29,11 @@ final class TableSql {
 
     private static final String STATEMENT_SEPARATOR = "\n-- statement\n";
     private static final String RETURNED = "key_hash, kind, state, version, expires_at";
-    /** PostgreSQL: whether a function resolves; one parameter, its signature as {@link #evaluateSignature()} has it. */
+    /**
+     * PostgreSQL: whether a function resolves; one parameter, its signature as {@link #evaluateSignature()} has it. The
+     * to_reg* functions take text since PostgreSQL 9.6 (cstring before), so this, {@link #tableComment()} and {@link
+     * #relationBesideTable()} work on every version that {@link JdbcDialect#POSTGRESQL} names.
+     */
     static final String FUNCTION_PROBE = "SELECT to_regprocedure(CAST(? AS text)) IS NOT NULL";
     /**
      * How the table's comment records the schema version that the DDL installed: this, then the version. The statement
