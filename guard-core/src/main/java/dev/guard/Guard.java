@@ -348,8 +348,6 @@ public final class Guard<M> {
      * use and gets a new one, so that the outer check's steps and results stay intact.
      */
     private static final class Steps {
-        private static final int RECENT_BITS = 8;
-        private static final int RECENT = 1 << RECENT_BITS;
         private static final int RECENT_AFTER = 64;
         private static final ThreadLocal<Steps> PER_THREAD = ThreadLocal.withInitial(() -> new Steps(8, true));
 
@@ -361,24 +359,11 @@ public final class Guard<M> {
         private boolean inUse;
 
         /**
-         * The subjects of the numeric ids this thread met last, direct-mapped by id (at most {@link #RECENT} of them):
-         * a bot hears from the same users and chats again and again, and a subject found here is neither formatted
-         * nor hashed again (the string keeps its hash code), and is often the very string the memory storage's map
-         * holds, so that its lookup compares by identity. Made only once a thread has checked {@link #RECENT_AFTER}
-         * messages, so that a thread that checks a few (a virtual thread per update) does not pay for it; never in
-         * the steps of an asynchronous check, which are new each time.
+         * The subjects of the numeric ids this thread met last: made only once a thread has checked {@link
+         * #RECENT_AFTER} messages, so that a thread that checks a few (a virtual thread per update) does not pay for
+         * it; never in the steps of an asynchronous check, which are new each time.
          */
-        private long[] recentIds;
-
-        private String[] recentSubjects;
-
-        /**
-         * Per place of {@link #recentIds}, the id that last missed there: a subject is kept only when its id misses a
-         * second time before another id misses at its place. A store of a new string into a long-lived array costs the
-         * collector's write barrier, more than formatting the string; ids that do not come back soon (a bot with many
-         * more users than places) are then never stored, and cost a store of a number each.
-         */
-        private long[] missedIds;
+        private RecentSubjects recentSubjects;
 
         /** Whether this instance may keep recent subjects, and how many numeric subjects it has formatted. */
         private final boolean recent;
@@ -397,28 +382,13 @@ public final class Guard<M> {
 
         /** {@code prefix + id}, from the recent subjects when it is there (for {@link Subjects#USER} and CHAT). */
         String subject(String prefix, long id) {
-            if (recentIds == null) {
+            if (recentSubjects == null) {
                 if (!recent || ++formatted < RECENT_AFTER) {
                     return prefix + id;
                 }
-                recentIds = new long[RECENT];
-                recentSubjects = new String[RECENT];
-                missedIds = new long[RECENT];
+                recentSubjects = new RecentSubjects();
             }
-            long mixed = id * 0x9E3779B97F4A7C15L;
-            int slot = (int) (mixed >>> (64 - RECENT_BITS)) & ~1 | (prefix == Subjects.USER ? 0 : 1);
-            String cached = recentSubjects[slot];
-            if (cached != null && recentIds[slot] == id) {
-                return cached;
-            }
-            String subject = prefix + id;
-            if (missedIds[slot] != id) {
-                missedIds[slot] = id;
-            } else {
-                recentIds[slot] = id;
-                recentSubjects[slot] = subject;
-            }
-            return subject;
+            return recentSubjects.subject(prefix, id);
         }
 
         /** This thread's steps, emptied, or new ones if a check on this thread already uses them. */
