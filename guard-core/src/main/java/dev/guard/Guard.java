@@ -432,7 +432,15 @@ public final class Guard<M> {
         // A private chat (its id is the user's, as on Telegram): its CHAT_USER keys need no chat part, and no string
         // built per message for it. Still one key per chat and user: every other chat of the user keeps its part.
         boolean privateChat = Subjects.sameId(userSubject, chatSubject);
-        String tenant = p.tenant == null ? null : Subjects.tenantPrefix(id(p.tenant, message));
+        String tenant = null;
+        if (p.tenant != null) {
+            tenant = tenantPrefix(message);
+            if (tenant == null) {
+                steps.missing = UNREADABLE_TENANT;
+                return;
+            }
+            tenant = tenant.isEmpty() ? null : tenant;
+        }
         steps.noticeSubject = userSubject != null ? userSubject : chatSubject;
         for (int i = 0; i < p.statefuls.length; i++) {
             Stateful<M> f = p.statefuls[i];
@@ -529,9 +537,35 @@ public final class Guard<M> {
         }
     }
 
-    private static <M> String id(Function<? super M, ?> extractor, M message) {
-        Object id = extract(extractor, message);
-        return id == null ? null : text(id);
+    /**
+     * The prefix of {@code message}'s tenant: empty for the default tenant (the extractor answered null), null when
+     * the tenant cannot be read (the extractor threw, or the tenant's {@code toString()} threw or answered null). Such
+     * a message belongs to no tenant that it could be counted under: the guard rejects it ({@link
+     * #UNREADABLE_TENANT}).
+     */
+    private String tenantPrefix(M message) {
+        Object tenant;
+        try {
+            tenant = plan.tenant.apply(message);
+        } catch (Exception e) { // undeclared checked ones too: see decideLocally
+            LOG.warn("tenant extractor threw; the message is rejected", e);
+            return null;
+        }
+        if (tenant == null) {
+            return "";
+        }
+        String text;
+        try {
+            text = tenant.toString();
+        } catch (Exception e) { // undeclared checked ones too: see decideLocally
+            LOG.warn("a tenant's toString() threw; the message is rejected", e);
+            return null;
+        }
+        if (text == null) {
+            LOG.warn("a tenant's toString() returned null; the message is rejected");
+            return null;
+        }
+        return Subjects.tenantPrefix(text);
     }
 
     private static <M> Object extract(Function<? super M, ?> extractor, M message) {
@@ -832,8 +866,8 @@ public final class Guard<M> {
         if (subject == null) {
             return null;
         }
-        String tenant = plan.tenant == null ? "" : Subjects.tenantPrefix(id(plan.tenant, message));
-        return new StateKey(tenant + NOTICE_SCOPE, subject);
+        String tenant = plan.tenant == null ? "" : tenantPrefix(message);
+        return tenant == null ? null : new StateKey(tenant + NOTICE_SCOPE, subject);
     }
 
     /** Calls the notice listener: the notice's cooldown admitted it. */
@@ -850,6 +884,12 @@ public final class Guard<M> {
     static final String BLOCKLIST_SET = "blocklist";
     static final String REGISTERED_SET = "registered";
     static final String NOTICE_SCOPE = "notice";
+
+    /**
+     * The decision for a message whose tenant cannot be read (see {@link Builder#tenant}): under the default tenant
+     * it would meet that tenant's limits and blocklist, or escape its own.
+     */
+    private static final Decision UNREADABLE_TENANT = Decision.rejected("tenant", Reason.MISSING_KEY, Decision.NEVER);
 
     private record Local<M>(String name, Predicate<? super M> filter, Reason reason) {}
 
@@ -990,7 +1030,11 @@ public final class Guard<M> {
 
         /**
          * How to read a tenant (a bot, a customer) from a message: every key, the blocklist and the registrations
-         * are kept apart per tenant. A {@code null} result means the default tenant.
+         * are kept apart per tenant, by the tenant's {@code toString()}. A {@code null} result means the default
+         * tenant. A message whose tenant cannot be read (the extractor throws, or the tenant's {@code toString()}
+         * throws or returns null) is rejected with {@link Reason#MISSING_KEY} by the filter named {@code "tenant"},
+         * whatever the {@link #missingKeys missing-key policy}, and gets no reject notice: it belongs to no tenant it
+         * could be counted under.
          */
         public Builder<M> tenant(Function<? super M, ?> tenant) {
             this.tenant = Objects.requireNonNull(tenant, "tenant must not be null");

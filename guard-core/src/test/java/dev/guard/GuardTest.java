@@ -417,6 +417,40 @@ class GuardTest {
     }
 
     @Test
+    void tenant_thatCannotBeRead_rejectsTheMessage_ratherThanCountingItUnderTheDefaultTenant() {
+        // A user blocked in the default tenant, and a tenant extractor that fails for some messages: such a message
+        // is not the default tenant's (whose blocklist and limits it would otherwise meet, or escape), nor any other's.
+        List<Object> tenants = new ArrayList<>();
+        Guard<Msg> guard = Guard.<Msg>builder()
+                .storage(storage)
+                .ticker(ticker)
+                .userId(Msg::user)
+                .chatId(Msg::chat)
+                .tenant(m -> {
+                    if ("throws".equals(m.tenant())) {
+                        throw new IllegalStateException("tenant header missing");
+                    }
+                    return "unreadable".equals(m.tenant()) ? UNREADABLE_ID : m.tenant();
+                })
+                .throttle("per-user", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .rejectNotice(Duration.ofMinutes(1), (m, d) -> tenants.add(m.tenant()))
+                .build();
+
+        for (String tenant : new String[] {"throws", "unreadable"}) {
+            Decision decision = guard.checkAsync(new Msg(1L, 10L, "a", tenant))
+                    .toCompletableFuture()
+                    .join();
+            assertThat(guard.check(new Msg(1L, 10L, "b", tenant)))
+                    .as(tenant)
+                    .isEqualTo(decision)
+                    .isEqualTo(Decision.rejected("tenant", Reason.MISSING_KEY, Decision.NEVER));
+        }
+        // Nothing was counted under the default tenant, and no notice went out under an unknown one.
+        assertThat(guard.check(new Msg(1L, 10L, "c", null)).allowed()).isTrue();
+        assertThat(tenants).isEmpty();
+    }
+
+    @Test
     void check_messageWithoutUser_skipsUserFiltersByDefault() {
         Guard<Msg> guard = builder()
                 .tokenBucket("per-user", KeyBy.USER, 1, 1, Duration.ofHours(1))
