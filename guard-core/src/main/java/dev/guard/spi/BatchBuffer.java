@@ -26,6 +26,8 @@ public final class BatchBuffer {
     private long[] permits;
     private long[] outcomes;
     private int size;
+    /** A bit per scope in the buffer, by its hash code: see {@link #add(String, String, LimitSpec, long)}. */
+    private long scopeBits;
 
     /** An empty buffer with room for {@code capacity} steps; it grows when more are added. */
     public BatchBuffer(int capacity) {
@@ -50,6 +52,7 @@ public final class BatchBuffer {
     public void clear() {
         Arrays.fill(subjects, 0, size, null);
         size = 0;
+        scopeBits = 0;
     }
 
     /**
@@ -68,15 +71,19 @@ public final class BatchBuffer {
         if (permits < 0) {
             throw new IllegalArgumentException("permits must not be negative but was " + permits);
         }
-        // Chains are short: a pairwise comparison, as Batch does. The steps of a chain differ by scope, whose hash
-        // codes the strings cache (a storage hashes them anyway): one int comparison per step, mostly.
+        // The steps of a chain differ by scope, whose hash codes the strings cache (a storage hashes them anyway): a
+        // bit per scope hash, and a pairwise comparison, as Batch does, only for a scope whose bit is already set.
         int scopeHash = scope.hashCode();
-        for (int i = 0; i < size; i++) {
-            if (scopes[i].hashCode() == scopeHash && scopes[i].equals(scope) && subjects[i].equals(subject)) {
-                throw new IllegalArgumentException(
-                        "key " + new StateKey(scope, subject) + " appears twice in one batch");
+        long bit = 1L << (scopeHash ^ (scopeHash >>> 6));
+        if ((scopeBits & bit) != 0) {
+            for (int i = 0; i < size; i++) {
+                if (scopes[i].hashCode() == scopeHash && scopes[i].equals(scope) && subjects[i].equals(subject)) {
+                    throw new IllegalArgumentException(
+                            "key " + new StateKey(scope, subject) + " appears twice in one batch");
+                }
             }
         }
+        scopeBits |= bit;
         if (size == scopes.length) {
             int grown = Math.max(4, size * 2);
             scopes = Arrays.copyOf(scopes, grown);

@@ -36,4 +36,41 @@ class BatchBufferTest {
                         new Step(new StateKey("cooldown", "u:2"), cooldown, 0)));
         assertThat(buffer.outcome(1)).as("outcomes start afresh").isZero();
     }
+
+    @Test
+    void aKeyAddedTwice_isRefused_andTheBufferKeepsWhatItHad() {
+        BatchBuffer buffer = new BatchBuffer(4);
+        buffer.add("per-user", "u:1", bucket, 1);
+        buffer.add("per-chat", "c:1", window, 1);
+
+        assertThatThrownBy(() -> buffer.add("per-user", "u:1", window, 2))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("key StateKey[scope=per-user, subject=u:1] appears twice in one batch");
+        assertThat(buffer.size()).isEqualTo(2);
+        // The same scope under another subject, or the same subject under another scope, is another key.
+        buffer.add("per-user", "u:2", bucket, 1);
+        buffer.add("per-chat", "u:1", window, 1);
+        assertThat(buffer.size()).isEqualTo(4);
+
+        buffer.clear();
+        buffer.add("per-user", "u:1", bucket, 1);
+        assertThatThrownBy(() -> buffer.add("per-user", "u:1", bucket, 1)).hasMessageContaining("appears twice");
+    }
+
+    @Test
+    void manyScopes_allDifferent_areAllAdded_andARepeatOfAnyIsRefused() {
+        // More scopes than the buffer's bits per scope hash: some share a bit, and are still told apart.
+        BatchBuffer buffer = new BatchBuffer(4);
+        for (int i = 0; i < 200; i++) {
+            buffer.add("f:" + i, "u:1", bucket, 1);
+        }
+        assertThat(buffer.size()).isEqualTo(200);
+        for (int i = 0; i < 200; i += 7) {
+            String scope = "f:" + i;
+            assertThatThrownBy(() -> buffer.add(scope, "u:1", bucket, 1))
+                    .as(scope)
+                    .hasMessageContaining("appears twice");
+        }
+        assertThat(buffer.size()).isEqualTo(200);
+    }
 }
