@@ -131,4 +131,69 @@ abstract class Holder extends Entry {
         long created = extensionDueMicros();
         return created == Long.MAX_VALUE ? expiry : Math.max(expiry, created);
     }
+
+    /**
+     * {@code h.peek(...)} dispatched by type: a batch calls it on holders of several kinds at one call site, where a
+     * virtual call could be neither inlined nor told apart by the compiler; a test per kind lets each be inlined.
+     */
+    static long peek(Holder h, long word, LimitSpec spec, long permits, long nowMicros) {
+        if (h instanceof ArrayHolder a) {
+            return a.peek(word, spec, permits, nowMicros);
+        }
+        if (h instanceof BucketHolder b) {
+            return b.peek(word, spec, permits, nowMicros);
+        }
+        if (h instanceof WindowHolder w) {
+            return w.peek(word, spec, permits, nowMicros);
+        }
+        if (h instanceof DeadlineHolder d) {
+            return d.peek(word, spec, permits, nowMicros);
+        }
+        return h.peek(word, spec, permits, nowMicros);
+    }
+
+    /** {@code h.commit(...)} dispatched by type: see {@link #peek(Holder, long, LimitSpec, long, long)}. */
+    static long commit(Holder h, long word, LimitSpec spec, long permits, long nowMicros) {
+        if (h instanceof ArrayHolder a) {
+            return a.commit(word, spec, permits, nowMicros);
+        }
+        if (h instanceof BucketHolder b) {
+            return b.commit(word, spec, permits, nowMicros);
+        }
+        if (h instanceof WindowHolder w) {
+            return w.commit(word, spec, permits, nowMicros);
+        }
+        if (h instanceof DeadlineHolder d) {
+            return d.commit(word, spec, permits, nowMicros);
+        }
+        return h.commit(word, spec, permits, nowMicros);
+    }
+
+    /** {@code h.settle(...)} dispatched by type: see {@link #peek(Holder, long, LimitSpec, long, long)}. */
+    static long settle(Holder h, long word, long nowMicros) {
+        if (h instanceof ArrayHolder a) {
+            return a.settle(word, nowMicros);
+        }
+        if (h instanceof PackedHolder<?> p) {
+            return p.settle(word, nowMicros);
+        }
+        if (h instanceof DeadlineHolder d) {
+            return d.settle(word, nowMicros);
+        }
+        return h.settle(word, nowMicros);
+    }
+
+    /** {@code h.accepts(...)} dispatched by type: see {@link #peek(Holder, long, LimitSpec, long, long)}. */
+    static boolean accepts(Holder h, LimitSpec spec, long nowMicros) {
+        if (h instanceof ArrayHolder a) {
+            return a.accepts(spec, nowMicros);
+        }
+        if (h instanceof PackedHolder<?> p) {
+            return p.accepts(spec, nowMicros);
+        }
+        if (h instanceof DeadlineHolder d) {
+            return d.accepts(spec, nowMicros);
+        }
+        return h.accepts(spec, nowMicros);
+    }
 }

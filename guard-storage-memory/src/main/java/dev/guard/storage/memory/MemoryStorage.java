@@ -612,7 +612,7 @@ public final class MemoryStorage implements Storage {
      * and it is not a record's that is to be kept until the step is known to commit ({@code convertRecords} false).
      */
     private static boolean needsConversion(Holder holder, LimitSpec spec, long nowMicros, boolean convertRecords) {
-        return !holder.accepts(spec, nowMicros) && (convertRecords || !(holder instanceof RecordHolder));
+        return !Holder.accepts(holder, spec, nowMicros) && (convertRecords || !(holder instanceof RecordHolder));
     }
 
     /**
@@ -729,7 +729,7 @@ public final class MemoryStorage implements Storage {
                             return RETRY;
                         }
                     }
-                    outcomes[i] = h.peek(words[i], spec, batch.permits(i), nowMicros);
+                    outcomes[i] = Holder.peek(h, words[i], spec, batch.permits(i), nowMicros);
                 }
                 admitted &= Outcome.isAdmitted(outcomes[i]);
             }
@@ -748,15 +748,15 @@ public final class MemoryStorage implements Storage {
                 }
                 if (!ownAll && readsWithoutLock(spec, h)) {
                     // Dropping an expired deadline is the only write; if the word changed meanwhile, so be it.
-                    long settled = h.settle(words[i], nowMicros);
+                    long settled = Holder.settle(h, words[i], nowMicros);
                     if (settled != words[i]) {
                         h.casWord(words[i], settled);
                     }
                     continue;
                 }
                 words[i] = admitted && commits(spec)
-                        ? h.commit(words[i], spec, batch.permits(i), nowMicros)
-                        : h.settle(words[i], nowMicros);
+                        ? Holder.commit(h, words[i], spec, batch.permits(i), nowMicros)
+                        : Holder.settle(h, words[i], nowMicros);
             }
             return DONE;
         } finally {
