@@ -429,9 +429,6 @@ public final class Guard<M> {
         Plan<M> p = plan;
         String userSubject = subject(steps, Subjects.USER, p.userId, message);
         String chatSubject = subject(steps, Subjects.CHAT, p.chatId, message);
-        // A private chat (its id is the user's, as on Telegram): its CHAT_USER keys need no chat part, and no string
-        // built per message for it. Still one key per chat and user: every other chat of the user keeps its part.
-        boolean privateChat = Subjects.sameId(userSubject, chatSubject);
         String tenant = null;
         if (p.tenant != null) {
             tenant = tenantPrefix(message);
@@ -452,7 +449,10 @@ public final class Guard<M> {
                         case USER -> userSubject;
                         case CHAT -> chatSubject;
                         case CHAT_USER -> {
-                            chatPart = privateChat ? null : chatSubject;
+                            // A private chat (its id is the user's, as on Telegram) needs no chat part, and no string
+                            // built per message for it. Still one key per chat and user: every other chat of the user
+                            // keeps its part. Compared only here: guards without such keys need not compare ids.
+                            chatPart = Subjects.sameId(userSubject, chatSubject) ? null : chatSubject;
                             yield chatSubject == null ? null : userSubject;
                         }
                         case GLOBAL -> StateKey.GLOBAL;
