@@ -28,7 +28,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * The storage's share of {@link ChainBenchmark}: the same six steps (blocklist, registration, duplicate window,
  * throttle, token bucket, sliding window) with the same limits and clock, filled into a {@link BatchBuffer} and
  * evaluated by {@link MemoryStorage#evaluateInPlace} directly, without {@code Guard}'s extraction, fingerprint and
- * decision. The subjects are built per message as Guard builds them.
+ * decision. The subjects are built per message (Guard keeps those of the ids it met last), from the same ten-digit
+ * user ids.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -57,14 +58,16 @@ public class StorageChainBenchmark {
     private long tickMicros;
     private int next;
     private long message;
+    private long[] ids;
 
     @Setup
     public void setUp() {
         storage = MemoryStorage.create();
         now = System.currentTimeMillis() * 1_000;
         tickMicros = ChainBenchmark.PERIOD_MICROS / users;
-        for (long u = 0; u < users; u++) {
-            storage.addMember(new StateKey(REGISTERED, "u:" + u), Long.MAX_VALUE, now);
+        ids = ChainBenchmark.userIds(users);
+        for (long id : ids) {
+            storage.addMember(new StateKey(REGISTERED, "u:" + id), Long.MAX_VALUE, now);
         }
     }
 
@@ -75,7 +78,7 @@ public class StorageChainBenchmark {
 
     @Benchmark
     public boolean check() {
-        long user = next;
+        long user = ids[next];
         next = next + 1 == users ? 0 : next + 1;
         now += tickMicros;
         String userSubject = "u:" + user;
