@@ -850,10 +850,14 @@ public final class Guard<M> {
 
     /**
      * The key of the reject notice's cooldown for {@code message} (its user, else its chat, under its tenant), or
-     * null when no notice applies: none configured, an allowed decision, a storage failure, or no id.
+     * null when no notice applies: none configured, an allowed decision, a storage failure, a tenant that could not
+     * be read (not read again here: a second look that finds one would send the notice under it), or no id.
      */
     private StateKey noticeKey(M message, Decision decision, Steps steps) {
-        if (plan.notice == null || !decision.rejected() || decision.reason() == Reason.STORAGE_UNAVAILABLE) {
+        if (plan.notice == null
+                || !decision.rejected()
+                || decision.reason() == Reason.STORAGE_UNAVAILABLE
+                || decision == UNREADABLE_TENANT) {
             return null;
         }
         String subject = steps != null ? steps.noticeSubject : null;

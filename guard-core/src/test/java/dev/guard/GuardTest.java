@@ -451,6 +451,34 @@ class GuardTest {
     }
 
     @Test
+    void tenant_thatCannotBeRead_getsNoNotice_evenIfItCanBeReadWhenTheNoticeIsDue() {
+        // A tenant lookup that fails now and then (every other call here): the message whose tenant could not be read
+        // is rejected, and its notice must not go out under the tenant that a second look happens to find.
+        AtomicInteger reads = new AtomicInteger();
+        List<Decision> notices = new ArrayList<>();
+        Guard<Msg> guard = builder()
+                .tenant(m -> {
+                    if (reads.incrementAndGet() % 2 == 1) {
+                        throw new IllegalStateException("tenant lookup timed out");
+                    }
+                    return m.tenant();
+                })
+                .throttle("per-user", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .rejectNotice(Duration.ofMinutes(1), (m, d) -> notices.add(d))
+                .build();
+        Decision unreadable = Decision.rejected("tenant", Reason.MISSING_KEY, Decision.NEVER);
+
+        assertThat(guard.check(new Msg(1L, 10L, "a", "acme"))).isEqualTo(unreadable);
+        reads.set(0);
+        assertThat(guard.checkAsync(new Msg(1L, 10L, "b", "acme"))
+                        .toCompletableFuture()
+                        .join())
+                .isEqualTo(unreadable);
+
+        assertThat(notices).isEmpty();
+    }
+
+    @Test
     void check_messageWithoutUser_skipsUserFiltersByDefault() {
         Guard<Msg> guard = builder()
                 .tokenBucket("per-user", KeyBy.USER, 1, 1, Duration.ofHours(1))
