@@ -8,8 +8,9 @@ import java.util.Objects;
  * The answer of a {@link Guard} for one message: a value, never an exception.
  *
  * @param allowed whether the handler should run
- * @param filter the name of the filter that rejected, {@code "storage"} for a storage failure, or {@code null} when
- *     every filter allowed
+ * @param filter the name of the filter that rejected, {@code "storage"} for a storage failure, {@code "tenant"} for a
+ *     message whose tenant could not be read (see {@link Guard.Builder#tenant}), or {@code null} when every filter
+ *     allowed
  * @param reason why
  * @param retryAfter when the same message could pass if nothing else happens: {@link Duration#ZERO} when allowed,
  *     {@link #NEVER} when waiting does not help (blocked for good, unregistered, custom, a missing key); for a

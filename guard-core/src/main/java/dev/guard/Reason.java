@@ -18,7 +18,11 @@ public enum Reason {
     COOLDOWN,
     /** A custom filter rejected the message. */
     CUSTOM,
-    /** The message has no id for a key a filter needs, and the guard rejects such messages. */
+    /**
+     * The message has no id for a key a filter needs, and the guard rejects such messages ({@link
+     * MissingKeyPolicy#REJECT}); or its tenant could not be read (filter {@code "tenant"}, whatever the policy: see
+     * {@link Guard.Builder#tenant}).
+     */
     MISSING_KEY,
     /**
      * The storage failed or its breaker is open. With {@link FailurePolicy#failOpen()} the decision allows and says
