@@ -355,6 +355,8 @@ public final class Guard<M> {
         int[] filterIndex;
         Decision missing;
         String noticeSubject;
+        /** The prefix of the tenant the steps were filled under ("" for none), for the notice's key: read once. */
+        String noticeTenant;
         /** Whether a check on the owning thread is using this per-thread instance. */
         private boolean inUse;
 
@@ -405,13 +407,15 @@ public final class Guard<M> {
         }
 
         /**
-         * Ends a check's use; keeps no message's subjects reachable from the thread (the buffer keeps the last scopes
-         * until the next check overwrites them: see {@link BatchBuffer#clear}).
+         * Ends a check's use; keeps no message's subjects reachable from the thread, but for the recent subjects kept
+         * on purpose (the buffer keeps the last scopes until the next check overwrites them: see {@link
+         * BatchBuffer#clear}).
          */
         void release() {
             buffer.clear();
             missing = null;
             noticeSubject = null;
+            noticeTenant = null;
             inUse = false;
         }
 
@@ -439,6 +443,7 @@ public final class Guard<M> {
             tenant = tenant.isEmpty() ? null : tenant;
         }
         steps.noticeSubject = userSubject != null ? userSubject : chatSubject;
+        steps.noticeTenant = tenant == null ? "" : tenant;
         for (int i = 0; i < p.statefuls.length; i++) {
             Stateful<M> f = p.statefuls[i];
             String scope = tenant == null ? scopes[i] : tenant + scopes[i];
@@ -870,7 +875,11 @@ public final class Guard<M> {
         if (subject == null) {
             return null;
         }
-        String tenant = plan.tenant == null ? "" : tenantPrefix(message);
+        // The tenant the decision was made under: read again only for a decision made before the steps (a local
+        // filter's), so that a tenant that reads otherwise a second time does not move the notice's window.
+        String tenant = steps != null && steps.noticeTenant != null
+                ? steps.noticeTenant
+                : plan.tenant == null ? "" : tenantPrefix(message);
         return tenant == null ? null : new StateKey(tenant + NOTICE_SCOPE, subject);
     }
 

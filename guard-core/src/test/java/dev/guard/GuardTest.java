@@ -12,8 +12,11 @@ import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
@@ -476,6 +479,30 @@ class GuardTest {
                 .isEqualTo(unreadable);
 
         assertThat(notices).isEmpty();
+    }
+
+    @Test
+    void rejectNotice_goesUnderTheTenantTheDecisionWasMadeUnder_evenIfTheTenantReadsOtherwiseLater() {
+        // A tenant lookup whose answer changes between two reads of one message (a header rewritten, a lookup whose
+        // cache turned over): the notice's once-per-window is kept under the tenant that decided, not under another.
+        // Message "a" reads as acme, then as globex; message "b" as acme every time.
+        Map<String, Deque<String>> answers = Map.of(
+                "a", new ArrayDeque<>(List.of("acme", "globex")), "b", new ArrayDeque<>(List.of("acme", "acme")));
+        List<Decision> notices = new ArrayList<>();
+        Guard<Msg> guard = builder()
+                .tenant(m -> {
+                    Deque<String> left = answers.get(m.text());
+                    return left.size() > 1 ? left.poll() : left.peek();
+                })
+                .blocklist()
+                .rejectNotice(Duration.ofMinutes(1), (m, d) -> notices.add(d))
+                .build();
+        guard.blocklist("acme").add(1L);
+
+        assertThat(guard.check(new Msg(1L, 10L, "a", "acme")).reason()).isEqualTo(Reason.BLOCKED);
+        assertThat(guard.check(new Msg(1L, 10L, "b", "acme")).reason()).isEqualTo(Reason.BLOCKED);
+
+        assertThat(notices).as("one notice in the window of user 1 in acme").hasSize(1);
     }
 
     @Test
