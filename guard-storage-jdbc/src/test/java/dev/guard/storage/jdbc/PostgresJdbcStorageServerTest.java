@@ -50,10 +50,14 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
             s.execute("DROP INDEX " + table + "_subject");
             assertThat(subjectIndexes(s, table)).isZero();
 
-            storage.createSchema();
-            assertThat(subjectIndexes(s, table)).isOne();
-            storage.createSchema();
-            assertThat(subjectIndexes(s, table)).isOne();
+            try {
+                storage.createSchema();
+                assertThat(subjectIndexes(s, table)).isOne();
+                storage.createSchema();
+                assertThat(subjectIndexes(s, table)).isOne();
+            } finally {
+                s.execute("DROP SCHEMA guard_elsewhere CASCADE");
+            }
         }
     }
 
