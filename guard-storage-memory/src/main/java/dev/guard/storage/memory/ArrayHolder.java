@@ -58,7 +58,7 @@ final class ArrayHolder extends Holder {
         this.horizonMicros = horizonMicros;
         this.state = state;
         this.expiresAt = state == null ? Long.MIN_VALUE : expiresAtMicros;
-        extended(clockMicros);
+        made(clockMicros);
     }
 
     /** The horizon a spec needs: its largest ttl after the newest time seen. */
@@ -188,13 +188,12 @@ final class ArrayHolder extends Holder {
     }
 
     @Override
-    long lifetimeNanos(long currentNanos) {
+    long stateLifetimeNanos(long currentNanos, long intervals) {
         long expiry = expiresAt;
         if (expiry == Long.MAX_VALUE || record != null) {
             return Long.MAX_VALUE;
         }
         long untilExpiry = Math.max(0, microsToNanos(Math.max(0, expiry)) - currentNanos);
-        long interval = microsToNanos(intervalMicros());
-        return Saturated.plus(untilExpiry, Saturated.plus(interval, interval));
+        return Saturated.plus(untilExpiry, times(microsToNanos(intervalMicros()), intervals));
     }
 }

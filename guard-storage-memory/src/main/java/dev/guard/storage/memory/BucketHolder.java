@@ -46,7 +46,7 @@ final class BucketHolder extends PackedHolder<TokenBucket> {
     /** An absent bucket; its state word is the theoretical arrival time in ticks. */
     BucketHolder(String scope, TokenBucket spec, long clockMicros) {
         super(scope, spec);
-        extended(clockMicros);
+        made(clockMicros);
     }
 
     /** Whether {@code spec} may use this representation at all. */

@@ -34,7 +34,7 @@ final class DeadlineHolder extends Holder {
         super(scope, until);
         this.spec = spec;
         this.deadline = until;
-        extended(clockMicros);
+        made(clockMicros);
     }
 
     /** Whether a deadline can be held here: the sentinels' values cannot. */
@@ -135,9 +135,9 @@ final class DeadlineHolder extends Holder {
     }
 
     @Override
-    long lifetimeNanos(long currentNanos) {
+    long stateLifetimeNanos(long currentNanos, long intervals) {
         if (spec instanceof Cooldown) {
-            return microsToNanos(Saturated.plus(intervalMicros(), intervalMicros()));
+            return times(microsToNanos(intervalMicros()), intervals);
         }
         if (deadline == Long.MAX_VALUE) {
             return Long.MAX_VALUE;

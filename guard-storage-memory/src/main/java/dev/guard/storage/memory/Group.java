@@ -361,7 +361,7 @@ final class Group extends Entry {
             Object[] s = slots;
             for (int i = 2; i < 2 + 2 * used; i += 2) {
                 Holder h = (Holder) s[i];
-                lifetime = Math.max(lifetime, h.lifetimeNanos(currentNanos));
+                lifetime = Math.max(lifetime, h.stateLifetimeNanos(currentNanos, 2));
                 long hi = h.intervalMicros();
                 if (hi != Long.MAX_VALUE) {
                     interval = Math.max(interval, hi);

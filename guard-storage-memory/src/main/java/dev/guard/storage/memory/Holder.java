@@ -17,9 +17,11 @@ import dev.guard.limit.LimitSpec;
  * by another representation) is retired: locked and marked {@link #DEAD}, inside the atomic removal. A caller that
  * meets a dead holder looks the key up again, so no update lands on a holder the cache no longer has.
  *
- * <p><b>Cache expiry.</b> As a subject's only key, the storage tells the cache about use only when a holder's last
- * extension is older than its {@link #intervalMicros} and the cache keeps every holder for two intervals after an
- * extension, so at every use it still has more than one interval: more than any state committed then can live.
+ * <p><b>Cache expiry.</b> As a subject's only key, the storage tells the cache about use only when a holder's
+ * renewal is due, and the cache keeps every holder for one interval ({@link #intervalMicros}) beyond that, so at every
+ * use it still has more than one interval: more than any state committed then can live. A holder is due one interval
+ * after it was made, and after a renewal one interval before the end of what the renewal granted: two intervals, or
+ * {@link #REGULAR_INTERVALS} for a key that was in use across an interval.
  */
 abstract class Holder extends Entry {
     /** Not an {@link dev.guard.limit.Outcome} (those are >= 0, <= -2 or MIN): "take the slow path". */
@@ -98,14 +100,65 @@ abstract class Holder extends Entry {
     abstract long intervalMicros();
 
     /**
-     * Notes that the cache set (creation) or renewed this holder's expiry when its clock read {@code clockMicros}.
-     * Races only make the next renewal come sooner: every value written follows a renewal at that clock.
+     * The intervals of life a lone holder gets when the cache renews it at or after its due time: its key was used
+     * across a whole interval, and a key in use stays in use. Such a key is renewed one interval before their end, a
+     * third as often as with two; a key used once keeps two (see {@link #lifetimeNanos}).
      */
-    @Override
-    final void extended(long clockMicros) {
+    static final long REGULAR_INTERVALS = 4;
+
+    /**
+     * Notes the cache clock {@code clockMicros} at which this holder was made: its first renewal (as a subject's only
+     * holder) is due one interval later, and in a group it is not pruned before then.
+     */
+    final void made(long clockMicros) {
         long interval = intervalMicros();
         extensionDueMicros(interval == Long.MAX_VALUE ? Long.MAX_VALUE : Saturated.plus(clockMicros, interval));
     }
+
+    /**
+     * The lifetime of this holder as its subject's only key, asked by the cache's creation or update of the subject
+     * (which no other update of the subject interleaves with), and the due time of the next renewal, set here, with
+     * the lifetime: two intervals, due after one, or {@link #REGULAR_INTERVALS} when the cache's clock has reached the
+     * due time (a renewal of a key used across an interval), due one interval before their end. Either way the cache
+     * still keeps the holder for more than an interval at every use before the due time.
+     */
+    @Override
+    final long lifetimeNanos(long currentNanos) {
+        long interval = intervalMicros();
+        if (interval == Long.MAX_VALUE) {
+            return stateLifetimeNanos(currentNanos, 2);
+        }
+        long clockMicros = currentNanos / 1_000;
+        long due = extensionDueMicros();
+        long intervals = clockMicros >= due ? REGULAR_INTERVALS : 2;
+        long lifetime = stateLifetimeNanos(currentNanos, intervals);
+        long next = Saturated.plus(clockMicros, times(interval, intervals - 1));
+        if (due != Long.MAX_VALUE && due > next) {
+            // An earlier update granted more (four intervals, and this one, right after, two): keep its due time and
+            // at least its lifetime, so that the due time never moves earlier and the cache's expiry stays at least an
+            // interval beyond every due time a caller may have read.
+            next = due;
+            lifetime = Math.max(lifetime, microsToNanos(Saturated.plus(due, interval)) - currentNanos);
+        }
+        extensionDueMicros(next);
+        return lifetime;
+    }
+
+    /**
+     * How long the cache must keep this holder from {@code currentNanos} (cache clock) so that it still has {@code
+     * intervals} of its {@linkplain #intervalMicros intervals} after its state's expiry, or after now when that is
+     * relative; {@link Long#MAX_VALUE}: for ever. Changes nothing: a group asks it of its slots.
+     */
+    abstract long stateLifetimeNanos(long currentNanos, long intervals);
+
+    /** {@code duration * n} for a non-negative duration, {@link Long#MAX_VALUE} when it overflows. */
+    static long times(long duration, long n) {
+        return duration > Long.MAX_VALUE / n ? Long.MAX_VALUE : duration * n;
+    }
+
+    /** The cache's update of the subject asked {@link #lifetimeNanos}, which set the next due time with the lifetime. */
+    @Override
+    final void extended(long clockMicros) {}
 
     @Override
     final long retire() {

@@ -4,11 +4,12 @@ import com.github.benmanes.caffeine.cache.Expiry;
 
 /**
  * The cache's per-subject expiry: each entry says how long it must live ({@link Entry#lifetimeNanos}). For a lone
- * holder changed in place that is two of its {@linkplain Holder#intervalMicros intervals}; for a group, the longest
- * of its holders'. The storage reads quietly and renews an entry only once its renewal is due ({@link
- * Entry#needsExtension}), through the cache's update of the subject; a read never changes the expiry (the cache
- * applies a read's by a compare-and-set that may be lost). A lone holder therefore lives more than one and at most
- * two intervals after its last use.
+ * holder changed in place that is two of its {@linkplain Holder#intervalMicros intervals}, or four when the cache
+ * renews it at its due time (a key in use across an interval); for a group, the longest of its holders' two. The
+ * storage reads quietly and renews an entry only once its renewal is due ({@link Entry#needsExtension}), through the
+ * cache's update of the subject; a read never changes the expiry (the cache applies a read's by a compare-and-set
+ * that may be lost). A lone holder therefore lives more than one and at most two intervals after its last use, four
+ * if it was in use across an interval.
  */
 final class HolderExpiry implements Expiry<String, Entry> {
     @Override

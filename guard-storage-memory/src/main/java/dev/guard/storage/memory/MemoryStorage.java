@@ -60,17 +60,20 @@ import java.util.function.UnaryOperator;
  * nowMicros} that callers passed. A key's state is absent for the decisions exactly when its ttl has run out, and
  * is dropped some time after that, never before. A subject's entry lives as long as its longest-lived key needs:
  * one to two intervals after that key's last use, an interval being the limit's longest ttl ({@link
- * LimitSpec#maxTtlMicros()}, rounded up to at most twice that for token buckets) plus one millisecond; gates and
- * memberships until their deadline; records for ever. Reads do not touch the cache's expiry; a use renews it only
- * once it is due, which an entry always is before the cache could drop state that a commit then could create, and
- * renews it through the cache's update of the subject (once an interval, under the cache's lock of that entry), so
- * that of renewals and updates racing on older and newer clocks the newest always stays. The
+ * LimitSpec#maxTtlMicros()}, rounded up to at most twice that for token buckets) plus one millisecond; up to four
+ * for a subject's only key that was in use across an interval (its renewal then grants four intervals and the next
+ * comes three later, so a key in use renews a third as often); gates and memberships until their deadline; records
+ * for ever. Reads do not touch the cache's expiry; a use renews it only once it is due, which an entry always is
+ * before the cache could drop state that a commit then could create, and renews it through the cache's update of the
+ * subject (at most once an interval, under the cache's lock of that entry), so that of renewals and updates racing on
+ * older and newer clocks the newest always stays. The
  * cache evicts during its maintenance, which writes trigger and which runs on the calling thread unless an
  * {@linkplain Builder#executor executor} is given; no thread is started. State whose ttl ended on the newest clock
  * seen may be gone even for a later call that carries an earlier time, and deadlines before 1970 count as passed.
  *
  * <p><b>Memory.</b> Entries that expire are bounded as before: by the subjects used in the last two intervals of their
- * longest-lived key, plus what expired since the last write. Within a group, a slot whose state has expired (and that
+ * longest-lived key (four for a lone key that was in use across an interval), plus what expired since the last
+ * write. Within a group, a slot whose state has expired (and that
  * was created more than one interval ago, so that nobody is about to use it) is dropped when the group is pruned: an
  * addition prunes once the group has twice as many slots as its last prune kept, and at least eight, so that a group
  * being written holds at most twice its live slots, or eight. In between an addition only appends, and an expired slot

@@ -1,12 +1,12 @@
 package dev.guard.storage.memory;
 
-import dev.guard.internal.Saturated;
 import dev.guard.limit.LimitSpec;
 
 /**
  * A holder whose whole state is its word, in an encoding of one spec's own: {@link BucketHolder}'s theoretical arrival
  * time, {@link WindowHolder}'s window and count. It runs steps of that spec at times in the fast range; any other
- * step converts the key to an {@link ArrayHolder} first. The cache keeps it two intervals after each extension.
+ * step converts the key to an {@link ArrayHolder} first. The cache keeps it two intervals after each extension, or
+ * four (see {@link Holder#lifetimeNanos}).
  *
  * @param <S> the kind of limit it encodes
  */
@@ -56,7 +56,7 @@ abstract class PackedHolder<S extends LimitSpec> extends Holder {
     }
 
     @Override
-    final long lifetimeNanos(long currentNanos) {
-        return microsToNanos(Saturated.plus(intervalMicros(), intervalMicros()));
+    final long stateLifetimeNanos(long currentNanos, long intervals) {
+        return times(microsToNanos(intervalMicros()), intervals);
     }
 }

@@ -69,7 +69,7 @@ final class RecordHolder extends Holder {
     }
 
     @Override
-    long lifetimeNanos(long currentNanos) {
+    long stateLifetimeNanos(long currentNanos, long intervals) {
         return Long.MAX_VALUE;
     }
 }

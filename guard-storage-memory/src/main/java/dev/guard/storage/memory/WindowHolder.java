@@ -34,7 +34,7 @@ final class WindowHolder extends PackedHolder<FixedWindow> {
         this.windowMicros = spec.windowMicros();
         this.shift = shift(limit);
         this.countMask = (1L << shift) - 1;
-        extended(clockMicros);
+        made(clockMicros);
     }
 
     /** The bits a count up to {@code limit} takes. */

@@ -66,8 +66,53 @@ class MemoryStorageExpiryTest {
         }
         storage.cleanUp(last + interval - 1);
         assertThat(storage.holder(key)).isNotNull();
-        storage.cleanUp(last + 2 * interval);
+        // A key in use across its interval was renewed for four: it goes at most that long after its last use.
+        storage.cleanUp(last + Holder.REGULAR_INTERVALS * interval);
         assertThat(storage.holder(key)).isNull();
+    }
+
+    @Test
+    void renewal_ofAKeyUsedAcrossItsInterval_grantsFourIntervals_dueOneBeforeTheirEnd() {
+        TokenBucket bucket = new TokenBucket(20, 1, Duration.ofSeconds(1));
+        long interval = 20 * SECOND + SLACK;
+        storage.acquire(key, bucket, 1, T0);
+        assertThat(storage.holder(key).extensionDueMicros())
+                .as("made: due after one")
+                .isEqualTo(T0 + interval);
+
+        // A use at the due time renews: four intervals from then, the next renewal due one before their end.
+        long renewal = T0 + interval;
+        storage.acquire(key, bucket, 1, renewal);
+        assertThat(storage.holder(key).extensionDueMicros()).isEqualTo(renewal + 3 * interval);
+        // No use in between is due: the next renewal comes three intervals later, not one.
+        storage.acquire(key, bucket, 1, renewal + 3 * interval - 1);
+        assertThat(storage.holder(key).extensionDueMicros()).isEqualTo(renewal + 3 * interval);
+
+        storage.cleanUp(renewal + 4 * interval - 1);
+        assertThat(storage.holder(key)).isNotNull();
+        storage.cleanUp(renewal + 4 * interval);
+        assertThat(storage.holder(key)).isNull();
+    }
+
+    @Test
+    void lifetime_anUpdateRightAfterARenewalForFour_neitherMovesTheDueTimeEarlierNorShortensTheLifetime() {
+        // Two updates of one subject one after the other: the first at the due time grants four intervals; the
+        // second, no longer at a due time, would grant two. A caller may have read the first's due time, so the
+        // second keeps it and keeps the cache's expiry an interval beyond it.
+        TokenBucket bucket = new TokenBucket(20, 1, Duration.ofSeconds(1));
+        long interval = 20 * SECOND + SLACK;
+        BucketHolder holder = new BucketHolder("limit", bucket, T0);
+        assertThat(holder.lifetimeNanos(T0 * 1_000)).as("made: two").isEqualTo(2 * interval * 1_000);
+        assertThat(holder.extensionDueMicros()).isEqualTo(T0 + interval);
+
+        long renewal = T0 + interval;
+        assertThat(holder.lifetimeNanos(renewal * 1_000)).isEqualTo(4 * interval * 1_000);
+        assertThat(holder.extensionDueMicros()).isEqualTo(renewal + 3 * interval);
+
+        long next = renewal + SECOND;
+        long lifetime = holder.lifetimeNanos(next * 1_000);
+        assertThat(holder.extensionDueMicros()).isEqualTo(renewal + 3 * interval);
+        assertThat(next * 1_000 + lifetime).isEqualTo((renewal + 4 * interval) * 1_000);
     }
 
     @Test
