@@ -46,8 +46,9 @@ abstract class Entry {
 
     /**
      * The cache clock from which the cache must renew this entry's expiry before a use ({@link Long#MAX_VALUE}:
-     * never). For a holder inside a group, the clock before which it is never pruned (see {@link Holder#prunable}).
-     * Accessed through {@link #DUE}.
+     * never); the cache keeps the entry at least an interval beyond it. For a holder inside a group, the clock before
+     * which it is never pruned (see {@link Holder#prunable}), and the group too keeps it an interval beyond (a caller
+     * may have read it while the holder was its subject's only key). Accessed through {@link #DUE}.
      */
     private long extensionDueMicros = Long.MAX_VALUE;
 

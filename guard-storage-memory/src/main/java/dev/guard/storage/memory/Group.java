@@ -23,7 +23,10 @@ import java.util.Arrays;
  * <p><b>Cache expiry.</b> The cache asks the group how long to keep it ({@link HolderExpiry}); the group answers the
  * longest lifetime of its holders and notes, under its lock, what it granted ({@link #coveredMicros}) and when the
  * next renewal is due: one longest interval before that, so that at every use the cache still keeps the group for
- * more than any holder's interval. A slot added later with a longer interval brings the renewal forward.
+ * more than any holder's interval. A slot added later with a longer interval brings the renewal forward. A holder
+ * that was its subject's only key brings the due time of its last renewal as such (up to three intervals ahead, see
+ * {@link Holder#lifetimeNanos}), which a caller that found it alone just before may still go by: the group keeps it
+ * at least an interval beyond that, as the cache did.
  *
  * <p><b>Lock order.</b> The cache's atomic update of the subject, then the group's word, then holders' words. Nobody
  * owns a group's word while calling the cache or while owning a holder for a batch.
@@ -347,9 +350,11 @@ final class Group extends Entry {
     }
 
     /**
-     * The lifetime to grant at {@code currentNanos}: the longest of the holders'; noted with the next renewal's due
-     * time, under the group's word so that no slot comes or goes in between. The cache asks inside its update of the
-     * subject and sets what this answers before any other update: what is noted is what the cache keeps.
+     * The lifetime to grant at {@code currentNanos}: the longest of the holders' (for each, two intervals after its
+     * state's expiry or after now, and at least one after its {@linkplain Entry#extensionDueMicros due time}); noted
+     * with the next renewal's due time, under the group's word so that no slot comes or goes in between. The cache
+     * asks inside its update of the subject and sets what this answers before any other update: what is noted is what
+     * the cache keeps.
      */
     @Override
     long lifetimeNanos(long currentNanos) {
@@ -365,6 +370,11 @@ final class Group extends Entry {
                 long hi = h.intervalMicros();
                 if (hi != Long.MAX_VALUE) {
                     interval = Math.max(interval, hi);
+                    // A holder that was its subject's only key keeps the due time of its last renewal (up to three
+                    // intervals ahead), which a caller that found it just before it joined the group may still
+                    // act on: keep it an interval beyond that, as its renewal did. Others: no longer than above.
+                    lifetime = Math.max(
+                            lifetime, microsToNanos(Saturated.plus(h.extensionDueMicros(), hi)) - currentNanos);
                 }
                 sweepFrom = Math.min(sweepFrom, prunableFrom(h));
             }

@@ -166,6 +166,48 @@ class MemoryStorageRenewalRaceTest {
         takeThenCheckAfterStaleExpiry();
     }
 
+    @Test
+    void aUseOfALoneKeyRenewedForFour_whileItJoinsAGroup_neverLosesItsState() throws Exception {
+        both(bucket, 0, T0);
+        // A look at the due time renews the lone key for four intervals, the next renewal due three later.
+        storage.cleanUp(T0 + INTERVAL);
+        both(bucket, 0, T0 + INTERVAL);
+        assertThat(storage.entry("u").extensionDueMicros()).isEqualTo(T0 + 4 * INTERVAL);
+
+        // Another key of the subject makes a group of both, on the clock T0 + I; held inside the cache's update,
+        // where the cache has read its clock and still holds the lone holder.
+        StateKey member = new StateKey("m1", "u");
+        CountDownLatch held = new CountDownLatch(1);
+        CountDownLatch go = new CountDownLatch(1);
+        FutureTask<Void> grouping = new FutureTask<>(() -> {
+            expiry.hooks.put(Thread.currentThread(), () -> {
+                held.countDown();
+                await(go);
+            });
+            storage.addMember(member, T0 + INTERVAL + 1, T0 + INTERVAL);
+            return null;
+        });
+        Thread joiner = new Thread(grouping);
+        joiner.start();
+        await(held);
+        // A take more than an interval later (as a thread that found the lone holder just before and stalled would
+        // do it): the lone holder's renewal is not due, so the cache hears nothing of it.
+        long take = T0 + 2 * INTERVAL + INTERVAL / 2;
+        both(bucket, 2, take);
+        go.countDown();
+        grouping.get();
+        reference.addMember(member, T0 + INTERVAL + 1, T0 + INTERVAL);
+        assertThat(storage.entry("u")).isInstanceOf(Group.class);
+
+        // The take's state lives until two seconds after it: the group must keep it that long.
+        long lastLive = take + 2 * SECOND - 1;
+        storage.cleanUp(lastLive);
+        assertThat(storage.holder(bucket))
+                .as("the bucket's holder, its state live until T0 + %d", take + 2 * SECOND - T0)
+                .isNotNull();
+        both(bucket, 2, lastLive);
+    }
+
     /** Whether {@code waiting} is blocked on a lock that {@code owner} holds (a cache update of the same subject). */
     private static boolean waitsForALockOf(Thread waiting, Thread owner) {
         ThreadInfo info = ManagementFactory.getThreadMXBean().getThreadInfo(waiting.getId());
