@@ -28,6 +28,11 @@ import org.junit.jupiter.api.Test;
  * I; a second renews on the clock T0 + I + I/4 and, inside its own callback (if it gets there while the first is
  * held), lets the first finish before it goes on. If the second cannot get into its callback (it waits for a lock
  * that the first holds in the cache's update of the subject), the test lets the first go once the second waits.
+ * Afterwards the bucket is used every second until past the renewal the storage then expects, against the reference.
+ *
+ * <p>The other tests hold one update of the subject there (a key that makes it a group, a record write that fails)
+ * after a renewal for four intervals, while a use on a clock more than an interval later goes by that renewal's due
+ * time: the state it commits must live its ttl whatever the held update then grants.
  */
 class MemoryStorageRenewalRaceTest {
     private static final long T0 = ManualTicker.create().epochMicros();
@@ -126,18 +131,19 @@ class MemoryStorageRenewalRaceTest {
     }
 
     /**
-     * After the race: a use just before the renewal the storage then expects takes both tokens; at the cache clock
-     * where the stale change's expiry ends, the bucket must still be empty but for what refilled.
+     * After the race: takes both tokens, then one a second, each on a cache clock moved there first (which evicts what
+     * expired), until two intervals past the renewal the storage then expects, and compares every outcome with the
+     * reference. Whatever the renewals granted, a cache that dropped the bucket while it lived would refill it.
      */
-    private void takeThenCheckAfterStaleExpiry() {
-        long use = T0 + 2 * INTERVAL + AHEAD - 1;
-        both(bucket, 2, use);
-        long staleExpiry = T0 + 3 * INTERVAL;
-        storage.cleanUp(staleExpiry);
-        assertThat(storage.holder(bucket))
-                .as("the bucket's holder, its state live until T0 + %d", use + 2 * SECOND - T0)
-                .isNotNull();
-        both(bucket, 2, staleExpiry);
+    private void takeEverySecondUntilPastTheDueTime() {
+        long due = storage.entry("u").extensionDueMicros();
+        long t = T0 + INTERVAL + AHEAD + SECOND;
+        storage.cleanUp(t);
+        both(bucket, 2, t);
+        for (t += SECOND; t <= due + 2 * INTERVAL; t += SECOND) {
+            storage.cleanUp(t);
+            both(bucket, 1, t);
+        }
     }
 
     @Test
@@ -148,7 +154,7 @@ class MemoryStorageRenewalRaceTest {
         // The stale renewal is a look too: it leaves no state.
         race(now -> storage.acquire(bucket, BUCKET, 0, now));
 
-        takeThenCheckAfterStaleExpiry();
+        takeEverySecondUntilPastTheDueTime();
     }
 
     @Test
@@ -163,49 +169,89 @@ class MemoryStorageRenewalRaceTest {
         race(now -> assertThat(storage.putRecord(new StateKey("profile", "u"), new byte[] {1}, 5))
                 .isEqualTo(-1));
 
-        takeThenCheckAfterStaleExpiry();
+        takeEverySecondUntilPastTheDueTime();
     }
 
-    @Test
-    void aUseOfALoneKeyRenewedForFour_whileItJoinsAGroup_neverLosesItsState() throws Exception {
+    /** A look at T0 + I, the due time of the bucket made at T0: renewed for four intervals, due three later. */
+    private void renewForFourAtTheDueTime() {
         both(bucket, 0, T0);
-        // A look at the due time renews the lone key for four intervals, the next renewal due three later.
         storage.cleanUp(T0 + INTERVAL);
         both(bucket, 0, T0 + INTERVAL);
         assertThat(storage.entry("u").extensionDueMicros()).isEqualTo(T0 + 4 * INTERVAL);
+    }
 
-        // Another key of the subject makes a group of both, on the clock T0 + I; held inside the cache's update,
-        // where the cache has read its clock and still holds the lone holder.
-        StateKey member = new StateKey("m1", "u");
+    /**
+     * Runs {@code update} (a change of the subject through the cache's update of it) on a thread held inside the
+     * update's expiry callback, where the cache has read its clock and still holds what it held before; runs
+     * {@code meanwhile}, then lets the update finish.
+     */
+    private void whileAnUpdateIsHeld(Runnable update, Runnable meanwhile) throws Exception {
         CountDownLatch held = new CountDownLatch(1);
         CountDownLatch go = new CountDownLatch(1);
-        FutureTask<Void> grouping = new FutureTask<>(() -> {
+        FutureTask<Void> updating = new FutureTask<>(() -> {
             expiry.hooks.put(Thread.currentThread(), () -> {
                 held.countDown();
                 await(go);
             });
-            storage.addMember(member, T0 + INTERVAL + 1, T0 + INTERVAL);
+            update.run();
             return null;
         });
-        Thread joiner = new Thread(grouping);
-        joiner.start();
+        new Thread(updating).start();
         await(held);
-        // A take more than an interval later (as a thread that found the lone holder just before and stalled would
-        // do it): the lone holder's renewal is not due, so the cache hears nothing of it.
-        long take = T0 + 2 * INTERVAL + INTERVAL / 2;
-        both(bucket, 2, take);
-        go.countDown();
-        grouping.get();
-        reference.addMember(member, T0 + INTERVAL + 1, T0 + INTERVAL);
-        assertThat(storage.entry("u")).isInstanceOf(Group.class);
+        try {
+            meanwhile.run();
+        } finally {
+            go.countDown();
+        }
+        updating.get();
+    }
 
-        // The take's state lives until two seconds after it: the group must keep it that long.
+    /**
+     * A take of both tokens at {@code take}, then a look at the take's state at its last live microsecond, after the
+     * cache's maintenance on that clock: the holder must be there and the bucket still the reference's.
+     */
+    private void checkTheTakeLivesItsTtl(long take) {
         long lastLive = take + 2 * SECOND - 1;
         storage.cleanUp(lastLive);
         assertThat(storage.holder(bucket))
                 .as("the bucket's holder, its state live until T0 + %d", take + 2 * SECOND - T0)
                 .isNotNull();
         both(bucket, 2, lastLive);
+    }
+
+    @Test
+    void aUseOfALoneKeyRenewedForFour_whileItJoinsAGroup_neverLosesItsState() throws Exception {
+        renewForFourAtTheDueTime();
+        // Another key of the subject makes a group of both on the clock T0 + I. Meanwhile a take more than an
+        // interval later (as a thread that found the lone holder just before and stalled would do it): the lone
+        // holder's renewal is not due, so the cache hears nothing of it.
+        StateKey member = new StateKey("m1", "u");
+        long take = T0 + 2 * INTERVAL + INTERVAL / 2;
+        whileAnUpdateIsHeld(
+                () -> storage.addMember(member, T0 + INTERVAL + 1, T0 + INTERVAL), () -> both(bucket, 2, take));
+        reference.addMember(member, T0 + INTERVAL + 1, T0 + INTERVAL);
+        assertThat(storage.entry("u")).isInstanceOf(Group.class);
+
+        checkTheTakeLivesItsTtl(take);
+    }
+
+    @Test
+    void aUseGoingByARenewalForFour_whileAnUpdateThatGrantsLessIsHeld_neverLosesItsState() throws Exception {
+        renewForFourAtTheDueTime();
+        // An update of the subject that keeps its holder (a record write that fails on its version) on the clock
+        // T0 + I + I/4, not at a due time: it would grant two intervals from then. Meanwhile a take on a clock that
+        // went on to T0 + 3I, which the due time of the renewal for four lets pass without a renewal.
+        storage.cleanUp(T0 + INTERVAL + AHEAD);
+        long take = T0 + 3 * INTERVAL;
+        whileAnUpdateIsHeld(
+                () -> assertThat(storage.putRecord(new StateKey("profile", "u"), new byte[] {1}, 5))
+                        .isEqualTo(-1),
+                () -> both(bucket, 2, take));
+
+        checkTheTakeLivesItsTtl(take);
+        assertThat(storage.entry("u").extensionDueMicros())
+                .as("the due time, never earlier")
+                .isEqualTo(T0 + 4 * INTERVAL);
     }
 
     /** Whether {@code waiting} is blocked on a lock that {@code owner} holds (a cache update of the same subject). */
