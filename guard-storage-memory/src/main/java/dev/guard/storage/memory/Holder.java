@@ -145,9 +145,10 @@ abstract class Holder extends Entry {
     }
 
     /**
-     * How long the cache must keep this holder from {@code currentNanos} (cache clock) so that it still has {@code
-     * intervals} of its {@linkplain #intervalMicros intervals} after its state's expiry, or after now when that is
-     * relative; {@link Long#MAX_VALUE}: for ever. Changes nothing: a group asks it of its slots.
+     * How long the cache must keep this holder from {@code currentNanos} (cache clock): {@code intervals} of its
+     * {@linkplain #intervalMicros intervals}, and at least until its state's expiry (a gate's or membership's deadline,
+     * a state kept in the reference's form that lives longer); {@link Long#MAX_VALUE}: for ever. Changes nothing: a
+     * group asks it of its slots.
      */
     abstract long stateLifetimeNanos(long currentNanos, long intervals);
 

@@ -72,6 +72,29 @@ class MemoryStorageExpiryTest {
     }
 
     @Test
+    void cleanUp_aKeyInTheReferencesFormUsedAcrossItsInterval_goesAtMostFourIntervalsAfterItsLastUse() {
+        // A sliding log is kept as the reference's own array, with an expiry of its own: a take just before the due
+        // time leaves state for two more seconds when the take at the due time renews the key.
+        SlidingWindowLog log = new SlidingWindowLog(3, Duration.ofSeconds(2));
+        long interval = 2 * SECOND + SLACK;
+        storage.acquire(key, log, 1, T0);
+        assertThat(storage.holder(key)).isInstanceOf(ArrayHolder.class);
+        storage.cleanUp(T0 + interval - 1);
+        storage.acquire(key, log, 1, T0 + interval - 1);
+        long last = T0 + interval;
+        storage.cleanUp(last);
+        storage.acquire(key, log, 1, last);
+        assertThat(storage.holder(key).extensionDueMicros())
+                .as("renewed for four")
+                .isEqualTo(last + 3 * interval);
+
+        storage.cleanUp(last + 4 * interval - 1);
+        assertThat(storage.holder(key)).isNotNull();
+        storage.cleanUp(last + 4 * interval);
+        assertThat(storage.holder(key)).isNull();
+    }
+
+    @Test
     void renewal_ofAKeyUsedAcrossItsInterval_grantsFourIntervals_dueOneBeforeTheirEnd() {
         TokenBucket bucket = new TokenBucket(20, 1, Duration.ofSeconds(1));
         long interval = 20 * SECOND + SLACK;
