@@ -350,11 +350,11 @@ final class Group extends Entry {
     }
 
     /**
-     * The lifetime to grant at {@code currentNanos}: the longest of the holders' (for each, two intervals after its
-     * state's expiry or after now, and at least one after its {@linkplain Entry#extensionDueMicros due time}); noted
-     * with the next renewal's due time, under the group's word so that no slot comes or goes in between. The cache
-     * asks inside its update of the subject and sets what this answers before any other update: what is noted is what
-     * the cache keeps.
+     * The lifetime to grant at {@code currentNanos}: the longest of the holders' (for each, two intervals, or until
+     * its state's expiry if that is later, and at least one interval after its {@linkplain Entry#extensionDueMicros
+     * due time}); noted with the next renewal's due time, under the group's word so that no slot comes or goes in
+     * between. The cache asks inside its update of the subject and sets what this answers before any other update
+     * (counted from its clock read after, see {@link HolderExpiry}): the cache keeps at least what is noted.
      */
     @Override
     long lifetimeNanos(long currentNanos) {

@@ -122,7 +122,7 @@ public final class MemoryStorage implements Storage {
                 .initialCapacity(builder.initialCapacity)
                 .executor(builder.executor)
                 .ticker(clock)
-                .expireAfter(builder.expiry)
+                .expireAfter(builder.expiry.apply(new HolderExpiry(clock)))
                 .evictionListener(MemoryStorage::evicted)
                 .build();
         this.map = cache.asMap();
@@ -1046,7 +1046,7 @@ public final class MemoryStorage implements Storage {
     public static final class Builder {
         private int initialCapacity = 16;
         private Executor executor = Runnable::run;
-        private Expiry<String, Entry> expiry = new HolderExpiry();
+        private UnaryOperator<Expiry<String, Entry>> expiry = UnaryOperator.identity();
 
         private Builder() {}
 
@@ -1082,11 +1082,11 @@ public final class MemoryStorage implements Storage {
         }
 
         /**
-         * For tests in this package: the cache's expiry instead of a plain {@link HolderExpiry} (a wrapper of one that
-         * holds a thread inside a callback, to play a race).
+         * For tests in this package: what {@code wrap} answers for the storage's {@link HolderExpiry} becomes the
+         * cache's expiry (a wrapper that holds a thread inside a callback, to play a race).
          */
-        Builder expiry(Expiry<String, Entry> expiry) {
-            this.expiry = Objects.requireNonNull(expiry, "expiry must not be null");
+        Builder expiry(UnaryOperator<Expiry<String, Entry>> wrap) {
+            this.expiry = Objects.requireNonNull(wrap, "expiry must not be null");
             return this;
         }
 

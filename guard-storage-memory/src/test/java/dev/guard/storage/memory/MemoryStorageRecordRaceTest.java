@@ -44,9 +44,7 @@ class MemoryStorageRecordRaceTest {
                 run(afterWrite);
                 task.run();
             })
-            .expiry(new Expiry<>() {
-                private final HolderExpiry delegate = new HolderExpiry();
-
+            .expiry(delegate -> new Expiry<>() {
                 @Override
                 public long expireAfterCreate(String subject, Entry entry, long currentTime) {
                     return delegate.expireAfterCreate(subject, entry, currentTime);

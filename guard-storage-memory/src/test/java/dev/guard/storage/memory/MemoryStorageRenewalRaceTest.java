@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.github.benmanes.caffeine.cache.Expiry;
 import dev.guard.ManualTicker;
+import dev.guard.limit.Cooldown;
 import dev.guard.limit.Outcome;
 import dev.guard.limit.TokenBucket;
 import dev.guard.spi.ReferenceStorage;
@@ -47,16 +48,28 @@ class MemoryStorageRenewalRaceTest {
     private static final long AHEAD = INTERVAL / 4;
 
     private final HeldExpiry expiry = new HeldExpiry();
-    private final MemoryStorage storage = MemoryStorage.builder().expiry(expiry).build();
+    private final MemoryStorage storage =
+            MemoryStorage.builder().expiry(expiry::wrapping).build();
     private final ReferenceStorage reference = ReferenceStorage.create();
     private final StateKey bucket = new StateKey("per-user", "u");
 
-    /** Delegates to {@link HolderExpiry}; a thread with a hook runs it in its first callback on an existing entry. */
+    /**
+     * Delegates to the storage's expiry; a thread with a hook runs it in its first callback on an existing entry,
+     * before the storage's expiry ({@link #hooks}: the cache has read its clock, the entry has not yet noted its next
+     * due time) or after it ({@link #hooksAfter}: the cache has the new lifetime, and still holds the entry it held).
+     */
     private static final class HeldExpiry implements Expiry<String, Entry> {
-        private final HolderExpiry delegate = new HolderExpiry();
+        private Expiry<String, Entry> delegate;
         private final Map<Thread, Runnable> hooks = new ConcurrentHashMap<>();
+        private final Map<Thread, Runnable> hooksAfter = new ConcurrentHashMap<>();
 
-        private void hook() {
+        /** This, delegating to {@code storages}. */
+        HeldExpiry wrapping(Expiry<String, Entry> storages) {
+            this.delegate = storages;
+            return this;
+        }
+
+        private static void hook(Map<Thread, Runnable> hooks) {
             Runnable hook = hooks.remove(Thread.currentThread());
             if (hook != null) {
                 hook.run();
@@ -70,13 +83,15 @@ class MemoryStorageRenewalRaceTest {
 
         @Override
         public long expireAfterUpdate(String subject, Entry entry, long currentTime, long currentDuration) {
-            hook();
-            return delegate.expireAfterUpdate(subject, entry, currentTime, currentDuration);
+            hook(hooks);
+            long lifetime = delegate.expireAfterUpdate(subject, entry, currentTime, currentDuration);
+            hook(hooksAfter);
+            return lifetime;
         }
 
         @Override
         public long expireAfterRead(String subject, Entry entry, long currentTime, long currentDuration) {
-            hook();
+            hook(hooks);
             return delegate.expireAfterRead(subject, entry, currentTime, currentDuration);
         }
     }
@@ -182,14 +197,15 @@ class MemoryStorageRenewalRaceTest {
 
     /**
      * Runs {@code update} (a change of the subject through the cache's update of it) on a thread held inside the
-     * update's expiry callback, where the cache has read its clock and still holds what it held before; runs
-     * {@code meanwhile}, then lets the update finish.
+     * update's expiry callback at {@code where} (one of {@link HeldExpiry}'s hooks); runs {@code meanwhile}, then
+     * lets the update finish.
      */
-    private void whileAnUpdateIsHeld(Runnable update, Runnable meanwhile) throws Exception {
+    private void whileAnUpdateIsHeld(Map<Thread, Runnable> where, Runnable update, Runnable meanwhile)
+            throws Exception {
         CountDownLatch held = new CountDownLatch(1);
         CountDownLatch go = new CountDownLatch(1);
         FutureTask<Void> updating = new FutureTask<>(() -> {
-            expiry.hooks.put(Thread.currentThread(), () -> {
+            where.put(Thread.currentThread(), () -> {
                 held.countDown();
                 await(go);
             });
@@ -222,13 +238,16 @@ class MemoryStorageRenewalRaceTest {
     @Test
     void aUseOfALoneKeyRenewedForFour_whileItJoinsAGroup_neverLosesItsState() throws Exception {
         renewForFourAtTheDueTime();
-        // Another key of the subject makes a group of both on the clock T0 + I. Meanwhile a take more than an
-        // interval later (as a thread that found the lone holder just before and stalled would do it): the lone
-        // holder's renewal is not due, so the cache hears nothing of it.
+        // Another key of the subject makes a group of both on the clock T0 + I, held once the group's lifetime is
+        // computed and before the cache holds the group. Meanwhile a take more than an interval later (as a thread
+        // that found the lone holder just before and read the clock after would do it): the lone holder's renewal
+        // is not due, so the cache hears nothing of it.
         StateKey member = new StateKey("m1", "u");
         long take = T0 + 2 * INTERVAL + INTERVAL / 2;
         whileAnUpdateIsHeld(
-                () -> storage.addMember(member, T0 + INTERVAL + 1, T0 + INTERVAL), () -> both(bucket, 2, take));
+                expiry.hooksAfter,
+                () -> storage.addMember(member, T0 + INTERVAL + 1, T0 + INTERVAL),
+                () -> both(bucket, 2, take));
         reference.addMember(member, T0 + INTERVAL + 1, T0 + INTERVAL);
         assertThat(storage.entry("u")).isInstanceOf(Group.class);
 
@@ -244,6 +263,7 @@ class MemoryStorageRenewalRaceTest {
         storage.cleanUp(T0 + INTERVAL + AHEAD);
         long take = T0 + 3 * INTERVAL;
         whileAnUpdateIsHeld(
+                expiry.hooks,
                 () -> assertThat(storage.putRecord(new StateKey("profile", "u"), new byte[] {1}, 5))
                         .isEqualTo(-1),
                 () -> both(bucket, 2, take));
@@ -252,6 +272,37 @@ class MemoryStorageRenewalRaceTest {
         assertThat(storage.entry("u").extensionDueMicros())
                 .as("the due time, never earlier")
                 .isEqualTo(T0 + 4 * INTERVAL);
+    }
+
+    @Test
+    void aUseGoingByTheDueTimeOfALongerKey_whileAnUpdateDropsThatKeyFromTheGroup_neverLosesItsState() throws Exception {
+        // A group of a cooldown of 100 s (its interval longer than the bucket's) and the bucket, renewed when due by
+        // a take (whose state the update below does not prune).
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(100));
+        long longer = 100 * SECOND + CallerClock.SLACK_MICROS;
+        StateKey pause = new StateKey("pause", "u");
+        storage.acquire(pause, cooldown, 1, T0);
+        both(bucket, 0, T0);
+        storage.cleanUp(T0 + longer);
+        both(bucket, 1, T0 + longer);
+        assertThat(storage.entry("u").extensionDueMicros()).isEqualTo(T0 + 2 * longer);
+
+        // A new key of the subject on the clock a little later: its update drops the cooldown, long over, from the
+        // group and would grant two of the bucket's intervals from then. Meanwhile a take on a clock more than an
+        // interval of the bucket's later, which the group's due time of the longer key lets pass without a renewal.
+        long update = T0 + longer + AHEAD;
+        storage.cleanUp(update);
+        StateKey member = new StateKey("m1", "u");
+        long take = update + INTERVAL + SECOND;
+        whileAnUpdateIsHeld(
+                expiry.hooks, () -> storage.addMember(member, update + 1, update), () -> both(bucket, 2, take));
+        reference.addMember(member, update + 1, update);
+        assertThat(storage.holder(pause)).as("the cooldown, pruned").isNull();
+        assertThat(storage.holder(bucket).extensionDueMicros())
+                .as("the bucket made at T0")
+                .isEqualTo(T0 + INTERVAL);
+
+        checkTheTakeLivesItsTtl(take);
     }
 
     /** Whether {@code waiting} is blocked on a lock that {@code owner} holds (a cache update of the same subject). */
