@@ -157,7 +157,7 @@ abstract class Holder extends Entry {
         return duration > Long.MAX_VALUE / n ? Long.MAX_VALUE : duration * n;
     }
 
-    /** The cache's update of the subject asked {@link #lifetimeNanos}, which set the next due time with the lifetime. */
+    /** The cache's update of the subject asked {@link #lifetimeNanos}, which set the next due time with it. */
     @Override
     final void extended(long clockMicros) {}
 
@@ -172,8 +172,10 @@ abstract class Holder extends Entry {
 
     /**
      * Whether a group may drop this holder at the cache clock {@code clockMicros}, its word being {@code word}: its
-     * state is absent or expired (for the reference, absent), and it was created more than one interval ago, so
-     * that a holder that a caller has just added and not yet committed to is not pruned under it. Records never are.
+     * state is absent or expired (for the reference, absent), and its {@linkplain #extensionDueMicros due time} has
+     * passed: it was created more than one interval ago, so that a holder that a caller has just added and not yet
+     * committed to is not pruned under it (for a key that was its subject's only one, the due time of its last
+     * renewal as such, up to three intervals after it). Records never are.
      */
     final boolean prunable(long word, long clockMicros) {
         return word != BUSY && word != DEAD && clockMicros >= prunableFromMicros(word);

@@ -74,7 +74,8 @@ import java.util.function.UnaryOperator;
  * <p><b>Memory.</b> Entries that expire are bounded as before: by the subjects used in the last two intervals of their
  * longest-lived key (four for a lone key that was in use across an interval), plus what expired since the last
  * write. Within a group, a slot whose state has expired (and that
- * was created more than one interval ago, so that nobody is about to use it) is dropped when the group is pruned: an
+ * was created more than one interval ago, so that nobody is about to use it; for a key that was its subject's only
+ * one, whose last renewal as such is due) is dropped when the group is pruned: an
  * addition prunes once the group has twice as many slots as its last prune kept, and at least eight, so that a group
  * being written holds at most twice its live slots, or eight. In between an addition only appends, and an expired slot
  * whose scope comes back (a bucket that refilled between two messages) is used again. A group that is no longer written
