@@ -11,8 +11,8 @@ import java.lang.invoke.VarHandle;
  * that another spec wrote, which may outlive the interval); for a group, the longest of its holders' two. The
  * storage reads quietly and renews an entry only once its renewal is due ({@link Entry#needsExtension}), through the
  * cache's update of the subject; a read never changes the expiry (the cache applies a read's by a compare-and-set
- * that may be lost). A lone holder therefore lives more than one and at most two intervals after its last use, four
- * if it was in use across an interval.
+ * that may be lost). A lone holder therefore lives more than one and at most two intervals after the last use of its
+ * subject (any call that reads the subject), four if it was in use across an interval.
  *
  * <p><b>From the newest clock.</b> The cache reads its clock before it calls back, and the entry notes its next due
  * time in the callback; meanwhile callers may go on with the due time noted before, on a clock that went on (a group

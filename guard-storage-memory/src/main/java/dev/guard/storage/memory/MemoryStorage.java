@@ -59,7 +59,8 @@ import java.util.function.UnaryOperator;
  * <p><b>Time and expiry.</b> The storage never reads the wall clock: the cache's clock is the newest {@code
  * nowMicros} that callers passed. A key's state is absent for the decisions exactly when its ttl has run out, and
  * is dropped some time after that, never before. A subject's entry lives as long as its longest-lived key needs:
- * one to two intervals after that key's last use, an interval being the limit's longest ttl ({@link
+ * one to two intervals after the subject's last use (any call that reads one of its keys, that one or another), an
+ * interval being the limit's longest ttl ({@link
  * LimitSpec#maxTtlMicros()}, rounded up to at most twice that for token buckets) plus one millisecond; up to four
  * for a subject's only key that was in use across an interval (its renewal then grants four intervals and the next
  * comes three later, so a key in use renews a third as often); gates and memberships until their deadline; records
