@@ -131,6 +131,32 @@ class CallCombinerTest {
     }
 
     /** Decision 1, in a call that takes a slot until the test releases it. */
+    /**
+     * A thread that decides {@code request(key)} (interrupted first if {@code interruptFirst}): how its decision failed
+     * (null: it did not), and whether the thread was still interrupted afterwards.
+     */
+    private record Decider(
+            Thread thread, CompletableFuture<Throwable> failure, CompletableFuture<Boolean> stillInterrupted) {
+        static Decider start(CallCombiner combiner, long key, boolean interruptFirst) {
+            CompletableFuture<Throwable> failure = new CompletableFuture<>();
+            CompletableFuture<Boolean> stillInterrupted = new CompletableFuture<>();
+            Thread thread = new Thread(() -> {
+                if (interruptFirst) {
+                    Thread.currentThread().interrupt();
+                }
+                try {
+                    combiner.decide(request(key));
+                    failure.complete(null);
+                } catch (RuntimeException e) {
+                    failure.complete(e);
+                }
+                stillInterrupted.complete(Thread.currentThread().isInterrupted());
+            });
+            thread.start();
+            return new Decider(thread, failure, stillInterrupted);
+        }
+    }
+
     private Future<long[]> occupy(CallCombiner combiner, CountDownLatch entered) throws InterruptedException {
         Future<long[]> first = threads.submit(() -> combiner.decide(request(1)));
         assertThat(entered.await(10, TimeUnit.SECONDS)).isTrue();
@@ -567,25 +593,14 @@ class CallCombinerTest {
         CountDownLatch release = new CountDownLatch(1);
         CallCombiner combiner = combiner(1, 64, TIMEOUT, recording(entered, release));
         Future<long[]> first = occupy(combiner, entered);
-        CompletableFuture<Throwable> failure = new CompletableFuture<>();
-        CompletableFuture<Boolean> stillInterrupted = new CompletableFuture<>();
-        Thread waiter = new Thread(() -> {
-            try {
-                combiner.decide(request(2));
-                failure.complete(null);
-            } catch (RuntimeException e) {
-                failure.complete(e);
-            }
-            stillInterrupted.complete(Thread.currentThread().isInterrupted());
-        });
-        waiter.start();
+        Decider waiter = Decider.start(combiner, 2, false);
         awaitWaiting(combiner, 1);
-        waiter.interrupt();
+        waiter.thread.interrupt();
 
-        assertThat(failure.get(10, TimeUnit.SECONDS))
+        assertThat(waiter.failure.get(10, TimeUnit.SECONDS))
                 .isInstanceOf(GuardStorageException.class)
                 .hasMessageContaining("interrupted while waiting");
-        assertThat(stillInterrupted.get(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(waiter.stillInterrupted.get(10, TimeUnit.SECONDS)).isTrue();
         assertThat(combiner.waitingCount()).isZero();
         release.countDown();
         first.get(10, TimeUnit.SECONDS);
@@ -601,24 +616,12 @@ class CallCombinerTest {
     @Test
     void interruptedBeforeItComes_runsNoCallAndFailsItsDecisionUnsent() throws Exception {
         CallCombiner combiner = combiner(1, 64, TIMEOUT, recording(new CountDownLatch(1), new CountDownLatch(0)));
-        CompletableFuture<Throwable> failure = new CompletableFuture<>();
-        CompletableFuture<Boolean> stillInterrupted = new CompletableFuture<>();
-        Thread interrupted = new Thread(() -> {
-            Thread.currentThread().interrupt();
-            try {
-                combiner.decide(request(5));
-                failure.complete(null);
-            } catch (RuntimeException e) {
-                failure.complete(e);
-            }
-            stillInterrupted.complete(Thread.currentThread().isInterrupted());
-        });
-        interrupted.start();
+        Decider interrupted = Decider.start(combiner, 5, true);
 
-        assertThat(failure.get(10, TimeUnit.SECONDS))
+        assertThat(interrupted.failure.get(10, TimeUnit.SECONDS))
                 .isInstanceOf(GuardStorageException.class)
                 .hasMessage("jdbc evaluate failed: interrupted while waiting for a call");
-        assertThat(stillInterrupted.get(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(interrupted.stillInterrupted.get(10, TimeUnit.SECONDS)).isTrue();
         assertThat(groups).isEmpty();
         assertThat(combiner.waitingCount()).isZero();
         // The slot is free for the next.
