@@ -109,9 +109,6 @@ abstract class Entry {
     /** The cache lifetime to set at {@code currentNanos} (creation, update, renewal): see {@link HolderExpiry}. */
     abstract long lifetimeNanos(long currentNanos);
 
-    /** Notes that the cache renewed this entry's expiry, the storage having read its clock at {@code clockMicros}. */
-    abstract void extended(long clockMicros);
-
     /** Whether the cache must renew this entry's expiry before a use at {@code clockMicros}: one compare. */
     final boolean needsExtension(long clockMicros) {
         return clockMicros >= (long) DUE.getOpaque(this);

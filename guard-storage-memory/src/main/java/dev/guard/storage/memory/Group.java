@@ -393,9 +393,4 @@ final class Group extends Entry {
             }
         }
     }
-
-    @Override
-    void extended(long clockMicros) {
-        // The cache's update asked lifetimeNanos(), which noted the renewal.
-    }
 }

@@ -157,10 +157,6 @@ abstract class Holder extends Entry {
         return duration > Long.MAX_VALUE / n ? Long.MAX_VALUE : duration * n;
     }
 
-    /** The cache's update of the subject asked {@link #lifetimeNanos}, which set the next due time with it. */
-    @Override
-    final void extended(long clockMicros) {}
-
     @Override
     final long retire() {
         long owned = lock();

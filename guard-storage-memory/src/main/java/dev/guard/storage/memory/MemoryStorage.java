@@ -156,10 +156,8 @@ public final class MemoryStorage implements Storage {
         if (entry != null) {
             long clockMicros = clock.newestMicros();
             if (entry.needsExtension(clockMicros)) {
+                // The cache's update asks the entry for its lifetime, which notes the next due time with it.
                 entry = renew(subject);
-                if (entry != null) {
-                    entry.extended(clockMicros);
-                }
             }
         }
         return entry;
@@ -434,12 +432,8 @@ public final class MemoryStorage implements Storage {
      */
     private void renewIfOutlived(String subject, Holder holder) {
         if (holder instanceof ArrayHolder a) {
-            long clockMicros = clock.newestMicros();
-            if (a.outlived(clockMicros)) {
-                Entry entry = renew(subject);
-                if (entry != null) {
-                    entry.extended(clockMicros);
-                }
+            if (a.outlived(clock.newestMicros())) {
+                renew(subject);
             }
         }
     }
