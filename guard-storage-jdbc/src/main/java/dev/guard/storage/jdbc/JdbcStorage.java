@@ -32,6 +32,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.OptionalLong;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
@@ -56,11 +57,15 @@ import org.slf4j.LoggerFactory;
  * }</pre>
  *
  * <p><b>One transaction per decision</b> (or per shared call, below). Every step of a batch is evaluated in one
- * transaction that locks the batch's rows in one fixed order (their key hashes), so concurrent decisions never
+ * transaction that locks the batch's rows in one fixed order (their key hashes), so concurrent decisions do not
  * deadlock, and a key's first touch inserts its row inside that same transaction. On PostgreSQL a decision is one
  * statement, one round trip whatever the chain's length, in auto-commit: one call of the PL/pgSQL function that {@link
- * #createSchema()} installs, or for a single token bucket a plain {@code UPDATE} of its row that writes only if the
- * bucket admits; when that writes nothing (a first touch, a rejection) an upsert decides in a second round trip. On
+ * #createSchema()} installs, or for token buckets alone a plain {@code UPDATE} of their rows that writes only if every
+ * bucket admits. When that writes nothing (a first touch, a rejection), a single bucket's upsert, or else the
+ * function, decides in a second round trip. The {@code UPDATE} of several buckets' rows joins them to a list of their
+ * keys: on a table that PostgreSQL's statistics show small (a new table before autovacuum has analyzed it, within
+ * about a minute) the planner may scan the whole table instead and take the rows in the table's order; a decision
+ * whose statement that makes a deadlock's victim goes again (to the function), up to three times. On
  * MariaDB it is three (lock and read, write, commit; a rejected decision that finds nothing expired skips the write),
  * on MySQL four. Configure the pool with {@code autoCommit=false} on MariaDB and MySQL, whose drivers spend a round
  * trip on each auto-commit switch.
@@ -135,6 +140,14 @@ public final class JdbcStorage implements Storage {
     private static final byte[] LAST_HASH = lastHash();
 
     private static final TableSql.BucketParam[] BUCKET_PARAMS = TableSql.BucketParam.values();
+    /** How many times a lone decision's call of the evaluate function is sent when deadlocks break it. */
+    private static final int DEADLOCK_ATTEMPTS = 3;
+
+    /**
+     * PostgreSQL's SQLSTATEs of a {@link TableSql#bucketsUpdate} that rolled back for the evaluate function to
+     * decide: division by zero (some rows admitted, others not) and deadlock detected.
+     */
+    private static final Set<String> UNDECIDED_STATES = Set.of("22012", "40P01");
     /** The most decisions that share one call of the evaluate function. */
     static final int MAX_DECISIONS_PER_CALL = 64;
 
@@ -520,9 +533,121 @@ public final class JdbcStorage implements Storage {
                     r.complete(new long[] {outcome.getAsLong()});
                     return;
                 }
+            } else if (distinctBuckets(r)) {
+                long[] outcomes = inBucketsUpdate(r, deadlineNanos);
+                if (outcomes != null) {
+                    r.complete(outcomes);
+                    return;
+                }
+            }
+            // Alone: a call that PostgreSQL chose to break a deadlock committed nothing and goes again (a shared call's
+            // decisions go again alone, which the combiner sees to). Only a chain statement that took its rows in
+            // another order than key_hash order can be in such a cycle (see inBucketsUpdate).
+            for (int attempt = 1; ; attempt++) {
+                try {
+                    inFunction(group, deadlineNanos);
+                    return;
+                } catch (GuardStorageException e) {
+                    if (attempt >= DEADLOCK_ATTEMPTS
+                            || !StorageFailures.deadlocked(e)
+                            || deadlineNanos - System.nanoTime() <= 0) {
+                        throw e;
+                    }
+                    LOG.debug("jdbc storage: a decision's call was chosen to break a deadlock; it goes again", e);
+                }
             }
         }
         inFunction(group, deadlineNanos);
+    }
+
+    /**
+     * Whether {@code r} is two or more token bucket steps, each with {@code 1 <= permits <= capacity}, on distinct
+     * keys: what {@link #inBucketsUpdate} decides.
+     */
+    private static boolean distinctBuckets(CallCombiner.Request r) {
+        if (r.keys.length < 2) {
+            return false;
+        }
+        for (int i = 0; i < r.keys.length; i++) {
+            if (!(r.specs[i] instanceof TokenBucket bucket) || r.permits[i] < 1 || r.permits[i] > bucket.capacity()) {
+                return false;
+            }
+            for (int j = 0; j < i; j++) {
+                if (Arrays.equals(r.hashes[i], r.hashes[j])) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    /**
+     * PostgreSQL, several token bucket steps on distinct keys ({@link #distinctBuckets}) that all have rows and all
+     * admit: one plain {@code UPDATE} of their rows ({@link TableSql#bucketsUpdate}) in lock order, one round trip
+     * under auto-commit; the outcomes in the order of the steps. Null when it committed nothing: a first touch, a
+     * rejection or anything unusual, which the evaluate function then decides. The statement updates every row or
+     * none; when some rows admit and others do not it fails with a division by zero and rolls back, which is caught
+     * here. A deadlock is caught too: the statement locks its rows in the order of its arrays, the evaluate function's
+     * order, as long as the planner joins them to the table by index, as it does for a few keys; should it ever take
+     * the rows in another order, PostgreSQL breaks the cycle, this statement rolls back and the function decides.
+     */
+    private long[] inBucketsUpdate(CallCombiner.Request r, long deadlineNanos) {
+        int n = r.keys.length;
+        int[] order = sortedOrder(r.hashes);
+        byte[][] hashes = new byte[n][];
+        long[] caps = new long[n];
+        long[] rates = new long[n];
+        long[] costs = new long[n];
+        for (int o = 0; o < n; o++) {
+            int step = order[o];
+            TokenBucket bucket = (TokenBucket) r.specs[step];
+            hashes[o] = r.hashes[step];
+            caps[o] = bucket.capacityTicks();
+            rates[o] = bucket.ticksPerMicro();
+            costs[o] = r.permits[step] * bucket.ticksPerToken();
+        }
+        return inStatement(r.operation, c -> {
+            try (PreparedStatement ps = c.prepareStatement(sql.bucketsUpdate(n))) {
+                ps.setLong(1, r.nowMicros);
+                for (int o = 0; o < n; o++) {
+                    ps.setBytes(2 + 4 * o, hashes[o]);
+                    ps.setLong(3 + 4 * o, caps[o]);
+                    ps.setLong(4 + 4 * o, rates[o]);
+                    ps.setLong(5 + 4 * o, costs[o]);
+                }
+                ps.setInt(2 + 4 * n, n);
+                long[] outcomes = new long[n];
+                int found = 0;
+                try (ResultSet rs = watchdog.executeQuery(ps, deadlineNanos)) {
+                    while (rs.next()) {
+                        byte[] hash = rs.getBytes(1);
+                        long level = rs.getLong(2);
+                        for (int step = 0; step < n; step++) {
+                            if (Arrays.equals(hash, r.hashes[step])) {
+                                TokenBucket bucket = (TokenBucket) r.specs[step];
+                                outcomes[step] = Outcome.admitted(level / bucket.ticksPerToken());
+                                found++;
+                            }
+                        }
+                    }
+                }
+                if (found == n) {
+                    return outcomes;
+                }
+                if (found == 0) {
+                    return null;
+                }
+                throw new IllegalStateException("the buckets update answered " + found + " of " + n + " rows");
+            } catch (SQLException e) {
+                if (!UNDECIDED_STATES.contains(e.getSQLState())) {
+                    throw e;
+                }
+                if (!c.getAutoCommit()) {
+                    c.rollback();
+                }
+                return null;
+            }
+        });
     }
 
     /** The indexes of {@code hashes} in lock order. Insertion sort: batches are a handful of steps. */

@@ -73,6 +73,16 @@ final class StorageFailures {
         return false;
     }
 
+    /** Whether {@code failure} has a driver exception among its causes that says PostgreSQL detected a deadlock. */
+    static boolean deadlocked(RuntimeException failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof SQLException sql && "40P01".equals(sql.getSQLState())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** {@code text} with passwords and URL user info replaced by {@code ***}. */
     static String redact(String text) {
         String out = SECRET_PARAMETER.matcher(text).replaceAll(m -> {

@@ -18,6 +18,8 @@ final class CountingDataSource extends WrappingDataSource {
     final AtomicInteger executions = new AtomicInteger();
     final AtomicInteger transactionControl = new AtomicInteger();
     final List<String> plainStatements = new CopyOnWriteArrayList<>();
+    /** The SQL of every statement prepared ({@code Connection.prepareStatement}). */
+    final List<String> preparedStatements = new CopyOnWriteArrayList<>();
 
     CountingDataSource(DataSource target) {
         super(target);
@@ -31,6 +33,7 @@ final class CountingDataSource extends WrappingDataSource {
         executions.set(0);
         transactionControl.set(0);
         plainStatements.clear();
+        preparedStatements.clear();
     }
 
     @Override
@@ -41,6 +44,8 @@ final class CountingDataSource extends WrappingDataSource {
                 transactionControl.incrementAndGet();
             } else if (name.equals("setAutoCommit") && (Boolean) args[0] != connection.getAutoCommit()) {
                 transactionControl.incrementAndGet();
+            } else if (name.equals("prepareStatement")) {
+                preparedStatements.add((String) args[0]);
             }
             Object result = invoke(method, connection, args);
             return result instanceof Statement s ? wrapStatement(s) : result;

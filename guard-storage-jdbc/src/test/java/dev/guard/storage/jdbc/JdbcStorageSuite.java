@@ -312,6 +312,65 @@ abstract class JdbcStorageSuite {
         assertThat(storage.acquire(k, bucket, 2, now())).isEqualTo(reference.acquire(k, bucket, 2, now()));
     }
 
+    /**
+     * Chains of token buckets on distinct keys, which PostgreSQL decides with one plain UPDATE of all their rows when
+     * every row exists and every bucket admits, and with the evaluate function after it otherwise: each outcome as the
+     * reference's, one decision's round trips once every key has a row, a rejected chain consuming nothing.
+     */
+    @Test
+    void bucketChain_admissionsRejectionsAndFirstTouches_matchTheReference() {
+        CountingDataSource counting = new CountingDataSource(database().dataSource());
+        JdbcStorage storage = countedBy(counting);
+        ReferenceStorage reference = ReferenceStorage.create();
+        Random random = new Random(7);
+        StateKey[] keys = {key("chain-user"), key("chain-chat"), key("chain-tenant"), key("chain-late")};
+        TokenBucket[] buckets = {
+            new TokenBucket(4, 1, Duration.ofSeconds(1)),
+            new TokenBucket(6, 3, Duration.ofSeconds(1)),
+            new TokenBucket(9, 2, Duration.ofSeconds(1)),
+            new TokenBucket(3, 1, Duration.ofMillis(700))
+        };
+        boolean[] touched = new boolean[keys.length];
+        int fastAdmissions = 0;
+        for (int i = 0; i < 400; i++) {
+            ticker.advance(Duration.ofMillis(random.nextInt(4) * 150L));
+            // Two or three steps in a random order; the fourth key joins only after a while (a later first touch).
+            List<Integer> chosen = new ArrayList<>(List.of(0, 1, 2, 3));
+            if (i < 100) {
+                chosen.remove(Integer.valueOf(3));
+            }
+            Collections.shuffle(chosen, random);
+            int n = 2 + random.nextInt(Math.min(2, chosen.size() - 1));
+            Step[] steps = new Step[n];
+            boolean allTouched = true;
+            for (int s = 0; s < n; s++) {
+                int k = chosen.get(s);
+                allTouched &= touched[k];
+                steps[s] = new Step(keys[k], buckets[k], 1 + random.nextInt(buckets[k].capacity() > 4 ? 3 : 2));
+            }
+            Batch batch = Batch.of(steps);
+            counting.reset();
+            var outcome = storage.evaluate(batch, now());
+            assertThat(outcome).as("decision %d: %s", i, batch).isEqualTo(reference.evaluate(batch, now()));
+            if (outcome.admitted() && allTouched) {
+                assertThat(counting.total()).as("decision %d", i).isEqualTo(roundTripsPerDecision());
+                fastAdmissions++;
+            } else {
+                assertThat(counting.total()).as("decision %d", i).isLessThanOrEqualTo(roundTripsPerBucketMiss());
+            }
+            // A rejected chain writes nothing, a first touch included.
+            for (int s = 0; s < n && outcome.admitted(); s++) {
+                touched[chosen.get(s)] = true;
+            }
+        }
+        assertThat(fastAdmissions).as("admitted chains on existing rows").isGreaterThan(50);
+        for (int k = 0; k < keys.length; k++) {
+            assertThat(storage.acquire(keys[k], buckets[k], 0, now()))
+                    .as("key %d", k)
+                    .isEqualTo(reference.acquire(keys[k], buckets[k], 0, now()));
+        }
+    }
+
     // -----------------------------------------------------------------------------------------------------------------
     // Duplicate window: PostgreSQL's evaluate function checks a state's shape where it loads it
 
@@ -417,6 +476,40 @@ abstract class JdbcStorageSuite {
         });
         assertThat(admitted.get()).isEqualTo(150);
         assertThat(storages[0].acquire(globalKey, global, 0, now())).isEqualTo(Outcome.admitted(1_000 - 150));
+    }
+
+    @Test
+    void bucketChains_eightThreadsInShuffledOrders_admitExactlyTheScarcestCapacityWithoutDeadlock() throws Exception {
+        JdbcStorage[] storages = {open(), open(), open()};
+        StateKey[] keys = keysInHashOrder("shuffled", 3).toArray(new StateKey[0]);
+        TokenBucket scarce = new TokenBucket(121, 1, Duration.ofHours(1));
+        TokenBucket ample = new TokenBucket(10_000, 1, Duration.ofHours(1));
+        TokenBucket[] buckets = {ample, scarce, ample};
+        AtomicInteger admitted = new AtomicInteger();
+        // Every row exists before the race, so that the chains go the plain UPDATE's way until the scarce bucket runs
+        // dry, and then roll it back: each thread names the three keys in its own order.
+        for (int k = 0; k < keys.length; k++) {
+            assertThat(storages[0].acquire(keys[k], buckets[k], 1, now()))
+                    .isEqualTo(Outcome.admitted(buckets[k].capacity() - 1));
+        }
+        runThreads(8, t -> {
+            JdbcStorage storage = storages[t % storages.length];
+            Random random = new Random(t);
+            for (int i = 0; i < 40; i++) {
+                List<Integer> order = new ArrayList<>(List.of(0, 1, 2));
+                Collections.shuffle(order, random);
+                Step[] steps = new Step[3];
+                for (int s = 0; s < 3; s++) {
+                    steps[s] = new Step(keys[order.get(s)], buckets[order.get(s)], 1);
+                }
+                if (storage.evaluate(Batch.of(steps), now()).admitted()) {
+                    admitted.incrementAndGet();
+                }
+            }
+        });
+        assertThat(admitted.get()).isEqualTo(120);
+        assertThat(storages[0].acquire(keys[0], ample, 0, now())).isEqualTo(Outcome.admitted(10_000 - 121));
+        assertThat(storages[0].acquire(keys[2], ample, 0, now())).isEqualTo(Outcome.admitted(10_000 - 121));
     }
 
     @Test

@@ -4,17 +4,34 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.guard.limit.Cooldown;
+import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Outcome;
+import dev.guard.limit.TokenBucket;
 import dev.guard.spi.Batch;
+import dev.guard.spi.BatchResult;
 import dev.guard.spi.GuardStorageException;
+import dev.guard.spi.ReferenceStorage;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
 import dev.guard.spi.StorageHealth;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.sql.DataSource;
+import org.assertj.core.api.InstanceOfAssertFactories;
 import org.junit.jupiter.api.Test;
 
 /** The JDBC suite on a real PostgreSQL ({@code GUARD_POSTGRES_URL}): one statement per decision, two for a single bucket's first touch or rejection. */
@@ -108,6 +125,176 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
             storage.createSchema();
             assertThat(storage.health().up()).isTrue();
             assertThat(storage.evaluate(chain, 1_000_000).admitted()).isTrue();
+        }
+    }
+
+    /**
+     * A chain of token buckets whose rows all exist and all admit is one plain UPDATE of the rows, not a call of the
+     * evaluate function; when one bucket rejects, that UPDATE rolls back whole and the function decides.
+     */
+    @Test
+    void bucketChain_everyRowAdmits_oneUpdateWithoutTheFunction_elseRolledBackForIt() {
+        CountingDataSource counting = new CountingDataSource(database().dataSource());
+        try (JdbcStorage storage = JdbcStorage.builder(counting)
+                .table(TestDatabase.TABLE)
+                .sweepInterval(Duration.ZERO)
+                .build()) {
+            String scope = "bucket-chain-" + UUID.randomUUID();
+            TokenBucket ample = new TokenBucket(100, 1, Duration.ofHours(1));
+            TokenBucket scarce = new TokenBucket(2, 1, Duration.ofHours(1));
+            Batch chain = Batch.of(
+                    new Step(new StateKey(scope, "user"), ample, 1),
+                    new Step(new StateKey(scope, "chat"), scarce, 1),
+                    new Step(new StateKey(scope, "tenant"), ample, 1));
+            long now = 1_000_000_000L;
+            assertThat(storage.evaluate(chain, now).admitted())
+                    .as("first touch")
+                    .isTrue();
+
+            counting.reset();
+            assertThat(storage.evaluate(chain, now))
+                    .isEqualTo(BatchResult.of(Outcome.admitted(98), Outcome.admitted(0), Outcome.admitted(98)));
+            assertThat(counting.total()).isEqualTo(1);
+            assertThat(counting.preparedStatements)
+                    .singleElement(InstanceOfAssertFactories.STRING)
+                    .startsWith("WITH u AS (UPDATE")
+                    .doesNotContain("_evaluate");
+
+            counting.reset();
+            BatchResult rejected = storage.evaluate(chain, now);
+            assertThat(rejected.admitted()).isFalse();
+            assertThat(rejected.firstRejected()).isEqualTo(1);
+            assertThat(counting.preparedStatements).hasSize(2);
+            assertThat(counting.preparedStatements.get(1)).contains("_evaluate(");
+            assertThat(storage.acquire(new StateKey(scope, "user"), ample, 0, now))
+                    .as("the user's bucket after the rejected chain")
+                    .isEqualTo(Outcome.admitted(98));
+        }
+    }
+
+    /**
+     * A lone decision whose call of the evaluate function PostgreSQL aborts to break a deadlock goes again, and is
+     * decided: here another transaction holds the chain's second key and then asks for its first, which the call
+     * holds. That transaction looks for deadlocks after ten seconds, the call after PostgreSQL's default second, so
+     * the call is the one that PostgreSQL aborts.
+     */
+    @Test
+    void evaluateFunction_chosenToBreakADeadlock_goesAgainAndDecides() throws Exception {
+        assertDeadlockBroken(new Cooldown(Duration.ofSeconds(1)));
+    }
+
+    /**
+     * A chain of buckets whose single UPDATE PostgreSQL aborts to break a deadlock (as above) is decided by the
+     * evaluate function: two statements.
+     */
+    @Test
+    void bucketChain_updateChosenToBreakADeadlock_theFunctionDecides() throws Exception {
+        assertDeadlockBroken(new TokenBucket(5, 1, Duration.ofHours(1)));
+    }
+
+    private void assertDeadlockBroken(LimitSpec spec) throws Exception {
+        // The decision's second connection (the statement that goes again) waits until this test's transaction holds
+        // both rows; otherwise it might take the first row while that transaction wakes to take it, and deadlock again.
+        CountDownLatch bothHeld = new CountDownLatch(1);
+        AtomicInteger leases = new AtomicInteger(Integer.MIN_VALUE);
+        DataSource gated = new WrappingDataSource(database().dataSource()) {
+            @Override
+            Connection wrap(Connection connection) throws SQLException {
+                if (leases.incrementAndGet() == 2) {
+                    try {
+                        assertThat(bothHeld.await(30, TimeUnit.SECONDS))
+                                .as("both rows held")
+                                .isTrue();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new SQLException(e);
+                    }
+                }
+                return connection;
+            }
+        };
+        CountingDataSource counting = new CountingDataSource(gated);
+        ExecutorService executor = Executors.newSingleThreadExecutor();
+        try (JdbcStorage storage = JdbcStorage.builder(counting)
+                        .table(TestDatabase.TABLE)
+                        .sweepInterval(Duration.ZERO)
+                        .timeout(Duration.ofSeconds(30))
+                        .build();
+                Connection other = database().dataSource().getConnection();
+                Connection watcher = database().dataSource().getConnection()) {
+            String scope = "deadlock-" + UUID.randomUUID();
+            List<StateKey> keys = new ArrayList<>(List.of(new StateKey(scope, "a"), new StateKey(scope, "b")));
+            keys.sort((x, y) -> Arrays.compareUnsigned(KeyCodec.keyHash(x), KeyCodec.keyHash(y)));
+            Batch chain = Batch.of(new Step(keys.get(1), spec, 1), new Step(keys.get(0), spec, 1));
+            ReferenceStorage reference = ReferenceStorage.create();
+            long now = 1_000_000_000L;
+            assertThat(storage.evaluate(chain, now)).isEqualTo(reference.evaluate(chain, now));
+
+            other.setAutoCommit(false);
+            try (Statement s = other.createStatement()) {
+                s.execute("SET LOCAL deadlock_timeout = '10s'");
+            }
+            lockRow(other, keys.get(1));
+            counting.reset();
+            leases.set(0);
+            long later = now + 2_000_000;
+            Future<BatchResult> decision = executor.submit(() -> storage.evaluate(chain, later));
+            awaitBlockedBy(watcher, other, decision);
+            // Waits for the decision's row until PostgreSQL aborts the decision's statement; the decision then goes
+            // again (the evaluate function) and waits for this transaction.
+            lockRow(other, keys.get(0));
+            bothHeld.countDown();
+            awaitBlockedBy(watcher, other, decision);
+            other.rollback();
+
+            assertThat(decision.get(30, TimeUnit.SECONDS)).isEqualTo(reference.evaluate(chain, later));
+            assertThat(counting.executions)
+                    .as("statements sent: %s", counting.preparedStatements)
+                    .hasValue(2);
+        } finally {
+            executor.shutdownNow();
+        }
+    }
+
+    private static void lockRow(Connection c, StateKey key) throws SQLException {
+        try (PreparedStatement ps =
+                c.prepareStatement("SELECT 1 FROM " + TestDatabase.TABLE + " WHERE key_hash = ? FOR UPDATE")) {
+            ps.setBytes(1, KeyCodec.keyHash(key));
+            try (ResultSet rs = ps.executeQuery()) {
+                assertThat(rs.next()).as("the key's row").isTrue();
+            }
+        }
+    }
+
+    /**
+     * Until a backend waits for a lock that {@code holder}'s backend holds (at most 30 seconds), while {@code decision}
+     * has not ended.
+     */
+    private static void awaitBlockedBy(Connection watcher, Connection holder, Future<?> decision) throws Exception {
+        int pid;
+        try (Statement s = holder.createStatement();
+                ResultSet rs = s.executeQuery("SELECT pg_backend_pid()")) {
+            rs.next();
+            pid = rs.getInt(1);
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        try (PreparedStatement ps = watcher.prepareStatement(
+                "SELECT count(*) FROM pg_stat_activity WHERE CAST(? AS int) = ANY(pg_blocking_pids(pid))")) {
+            ps.setInt(1, pid);
+            while (true) {
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    if (rs.getInt(1) > 0) {
+                        return;
+                    }
+                }
+                if (decision.isDone()) {
+                    throw new AssertionError("the decision ended while waiting for it to block: " + decision.get());
+                }
+                assertThat(System.nanoTime() - deadline)
+                        .as("waited for a blocked backend")
+                        .isNegative();
+            }
         }
     }
 }

@@ -126,8 +126,8 @@ class PostgresSynchronousCommitServerTest {
     }
 
     /**
-     * One bucket: a first touch (update, then upsert), a live row (update), a rejection (update, then upsert). A chain:
-     * the evaluate function.
+     * One bucket: a first touch (update, then upsert), a live row (update), a rejection (update, then upsert). A
+     * chain of buckets: a first touch (update, then the evaluate function), live rows (update).
      */
     private void assertDecisions(JdbcStorage storage, SettingAtCommit settings, String expected) {
         TokenBucket bucket = new TokenBucket(2, 1, Duration.ofHours(1));
@@ -152,7 +152,16 @@ class PostgresSynchronousCommitServerTest {
         Batch chain = Batch.of(
                 new Step(new StateKey(scope, "chat"), bucket, 1), new Step(new StateKey(scope, "tenant"), bucket, 1));
         assertThat(storage.evaluate(chain, now).admitted()).isTrue();
-        assertThat(settings.atCommit).as("chain").containsOnly(expected);
+        // The plain update of the chain's rows found none, then the evaluate function wrote them.
+        assertThat(settings.atCommit)
+                .as("chain's first touch")
+                .hasSize(2)
+                .last()
+                .isEqualTo(expected);
+
+        settings.atCommit.clear();
+        assertThat(storage.evaluate(chain, now).admitted()).isTrue();
+        assertThat(settings.atCommit).as("chain on live rows").hasSize(1).containsOnly(expected);
     }
 
     /**
