@@ -41,6 +41,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
 import javax.sql.DataSource;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.Jdbi;
@@ -65,7 +66,10 @@ import org.slf4j.LoggerFactory;
  * function, decides in a second round trip. The {@code UPDATE} of several buckets' rows joins them to a list of their
  * keys: on a table that PostgreSQL's statistics show small (a new table before autovacuum has analyzed it, within
  * about a minute) the planner may scan the whole table instead and take the rows in the table's order; a decision
- * whose statement that makes a deadlock's victim goes again (to the function), up to three times. On
+ * whose statement that makes a deadlock's victim goes again (to the function), up to three times. A chain of buckets
+ * goes this way only alone (not in a shared call, below), with at most 16 steps on distinct keys, and not while one
+ * of its keys has rejected a chain lately (until that rejection's retry-after, as this instance saw it): an {@code
+ * UPDATE} that some buckets reject writes the others' rows and rolls them back before the function decides. On
  * MariaDB it is three (lock and read, write, commit; a rejected decision that finds nothing expired skips the write),
  * on MySQL four. Configure the pool with {@code autoCommit=false} on MariaDB and MySQL, whose drivers spend a round
  * trip on each auto-commit switch.
@@ -140,8 +144,17 @@ public final class JdbcStorage implements Storage {
     private static final byte[] LAST_HASH = lastHash();
 
     private static final TableSql.BucketParam[] BUCKET_PARAMS = TableSql.BucketParam.values();
-    /** How many times a lone decision's call of the evaluate function is sent when deadlocks break it. */
+    /**
+     * How many times a lone decision's call of the evaluate function, or {@link #forget}, is sent when deadlocks break
+     * it.
+     */
     private static final int DEADLOCK_ATTEMPTS = 3;
+
+    /** The most steps that {@link #inBucketsUpdate} takes in one statement; a longer chain goes to the function. */
+    private static final int MAX_BUCKETS_PER_UPDATE = 16;
+
+    /** Places of {@link #rejectionKeys}; a power of two. */
+    private static final int REJECTION_SLOTS = 1024;
 
     /**
      * PostgreSQL's SQLSTATEs of a {@link TableSql#bucketsUpdate} that rolled back for the evaluate function to
@@ -177,6 +190,14 @@ public final class JdbcStorage implements Storage {
     private final boolean storedFunction;
     private final TableSql.NamedSql bucketUpdate;
     private final TableSql.NamedSql bucketDecision;
+    /**
+     * Keys that rejected a chain of buckets lately (the first eight bytes of their hashes) and until when,
+     * in places picked by the hash. Read and written without synchronisation: a torn or lost entry only sends a chain
+     * down the other path, which decides the same.
+     */
+    private final long[] rejectionKeys = new long[REJECTION_SLOTS];
+
+    private final long[] rejectionUntil = new long[REJECTION_SLOTS];
     private final boolean synchronousCommit;
     private final boolean unloggedTable;
     private final Executor executor;
@@ -514,7 +535,9 @@ public final class JdbcStorage implements Storage {
 
     /**
      * PostgreSQL: decides {@code group}, the decisions that share this call: a lone one-bucket decision by the bucket
-     * statements, anything else in one call of the evaluate function.
+     * statements, a lone decision of buckets alone on distinct keys by {@link #inBucketsUpdate} unless one of its keys
+     * rejected lately, and anything else, or what those statements left undecided, in one call of the evaluate
+     * function.
      */
     private void call(List<CallCombiner.Request> group, long deadlineNanos) {
         if (group.size() == 1) {
@@ -533,7 +556,7 @@ public final class JdbcStorage implements Storage {
                     r.complete(new long[] {outcome.getAsLong()});
                     return;
                 }
-            } else if (distinctBuckets(r)) {
+            } else if (distinctBuckets(r) && !recentlyRejected(r)) {
                 long[] outcomes = inBucketsUpdate(r, deadlineNanos);
                 if (outcomes != null) {
                     r.complete(outcomes);
@@ -543,29 +566,24 @@ public final class JdbcStorage implements Storage {
             // Alone: a call that PostgreSQL chose to break a deadlock committed nothing and goes again (a shared call's
             // decisions go again alone, which the combiner sees to). Only a chain statement that took its rows in
             // another order than key_hash order can be in such a cycle (see inBucketsUpdate).
-            for (int attempt = 1; ; attempt++) {
-                try {
-                    inFunction(group, deadlineNanos);
-                    return;
-                } catch (GuardStorageException e) {
-                    if (attempt >= DEADLOCK_ATTEMPTS
-                            || !StorageFailures.deadlocked(e)
-                            || deadlineNanos - System.nanoTime() <= 0) {
-                        throw e;
-                    }
-                    LOG.debug("jdbc storage: a decision's call was chosen to break a deadlock; it goes again", e);
-                }
+            againAfterDeadlocks(deadlineNanos, () -> {
+                inFunction(group, deadlineNanos);
+                return null;
+            });
+            if (distinctBuckets(r)) {
+                noteRejection(r);
             }
+            return;
         }
         inFunction(group, deadlineNanos);
     }
 
     /**
-     * Whether {@code r} is two or more token bucket steps, each with {@code 1 <= permits <= capacity}, on distinct
-     * keys: what {@link #inBucketsUpdate} decides.
+     * Whether {@code r} is two to {@link #MAX_BUCKETS_PER_UPDATE} token bucket steps, each with {@code 1 <= permits <=
+     * capacity}, on distinct keys: what {@link #inBucketsUpdate} decides.
      */
     private static boolean distinctBuckets(CallCombiner.Request r) {
-        if (r.keys.length < 2) {
+        if (r.keys.length < 2 || r.keys.length > MAX_BUCKETS_PER_UPDATE) {
             return false;
         }
         for (int i = 0; i < r.keys.length; i++) {
@@ -582,14 +600,72 @@ public final class JdbcStorage implements Storage {
     }
 
     /**
+     * Runs {@code work}, and again while PostgreSQL aborts it to break a deadlock (it then committed nothing), up to
+     * {@link #DEADLOCK_ATTEMPTS} times in all and while {@code deadlineNanos} is ahead; the last failure carries the
+     * earlier ones as suppressed exceptions.
+     */
+    private static <T> T againAfterDeadlocks(long deadlineNanos, Supplier<T> work) {
+        List<GuardStorageException> earlier = new ArrayList<>();
+        while (true) {
+            try {
+                return work.get();
+            } catch (GuardStorageException e) {
+                if (earlier.size() + 1 >= DEADLOCK_ATTEMPTS
+                        || !StorageFailures.deadlocked(e)
+                        || deadlineNanos - System.nanoTime() <= 0) {
+                    earlier.forEach(e::addSuppressed);
+                    throw e;
+                }
+                earlier.add(e);
+                LOG.debug("jdbc storage: PostgreSQL aborted a statement to break a deadlock; it goes again", e);
+            }
+        }
+    }
+
+    /**
+     * Whether a key of {@code r} rejected a decision lately, until a time after {@code r}'s: its chain then goes to the
+     * evaluate function at once rather than through {@link #inBucketsUpdate}, which would write the other rows and roll
+     * them back first. A hint only ({@link #rejectionKeys}).
+     */
+    private boolean recentlyRejected(CallCombiner.Request r) {
+        for (byte[] hash : r.hashes) {
+            int slot = rejectionSlot(hash);
+            if (rejectionKeys[slot] == KeyCodec.prefix(hash) && rejectionUntil[slot] > r.nowMicros) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Notes the key that rejected {@code r}, if one did, until its retry-after has passed. */
+    private void noteRejection(CallCombiner.Request r) {
+        long[] outcomes = r.outcomes();
+        for (int i = 0; outcomes != null && i < outcomes.length; i++) {
+            if (!Outcome.isAdmitted(outcomes[i])) {
+                int slot = rejectionSlot(r.hashes[i]);
+                rejectionKeys[slot] = KeyCodec.prefix(r.hashes[i]);
+                long wait = Outcome.retryAfterMicros(outcomes[i]);
+                rejectionUntil[slot] = wait > Long.MAX_VALUE - r.nowMicros ? Long.MAX_VALUE : r.nowMicros + wait;
+                return;
+            }
+        }
+    }
+
+    private static int rejectionSlot(byte[] hash) {
+        return (int) KeyCodec.prefix(hash) & (REJECTION_SLOTS - 1);
+    }
+
+    /**
      * PostgreSQL, several token bucket steps on distinct keys ({@link #distinctBuckets}) that all have rows and all
      * admit: one plain {@code UPDATE} of their rows ({@link TableSql#bucketsUpdate}) in lock order, one round trip
      * under auto-commit; the outcomes in the order of the steps. Null when it committed nothing: a first touch, a
      * rejection or anything unusual, which the evaluate function then decides. The statement updates every row or
      * none; when some rows admit and others do not it fails with a division by zero and rolls back, which is caught
-     * here. A deadlock is caught too: the statement locks its rows in the order of its arrays, the evaluate function's
-     * order, as long as the planner joins them to the table by index, as it does for a few keys; should it ever take
-     * the rows in another order, PostgreSQL breaks the cycle, this statement rolls back and the function decides.
+     * here. A deadlock is caught too: the statement locks its rows in the order of its list of keys, the evaluate
+     * function's order, as long as the planner joins the list to the table through the primary key; on a table whose
+     * statistics show it small for the chain's length (a few hundred rows for three keys) it may scan the table and
+     * take the rows in the table's order. PostgreSQL then breaks any cycle, this statement rolls back and the function
+     * decides.
      */
     private long[] inBucketsUpdate(CallCombiner.Request r, long deadlineNanos) {
         int n = r.keys.length;
@@ -639,7 +715,8 @@ public final class JdbcStorage implements Storage {
                 }
                 throw new IllegalStateException("the buckets update answered " + found + " of " + n + " rows");
             } catch (SQLException e) {
-                if (!UNDECIDED_STATES.contains(e.getSQLState())) {
+                // Set.of(...).contains(null) throws, and a driver's or the watchdog's exception may have no state.
+                if (e.getSQLState() == null || !UNDECIDED_STATES.contains(e.getSQLState())) {
                     throw e;
                 }
                 if (!c.getAutoCommit()) {
@@ -1168,12 +1245,18 @@ public final class JdbcStorage implements Storage {
 
     /**
      * Deletes every row of {@code subject}, one by one in key order (the lock order of decisions, so a concurrent
-     * decision waits rather than deadlocks). Not a hot-path operation: it reads the subject's index first.
+     * decision waits rather than deadlocks; on PostgreSQL a chain of buckets planned as a scan of the table may take
+     * its rows in another order, and a deletion that PostgreSQL aborts to break such a deadlock goes again, as a
+     * decision does). Not a hot-path operation: it reads the subject's index first.
      */
     @Override
     public long forget(String subject) {
         Objects.requireNonNull(subject, "subject must not be null");
         byte[] subjectHash = KeyCodec.subjectHash(subject);
+        return againAfterDeadlocks(System.nanoTime() + timeoutNanos, () -> forget(subjectHash));
+    }
+
+    private long forget(byte[] subjectHash) {
         return inTransaction("forget", c -> {
             List<byte[]> hashes = new ArrayList<>();
             List<Integer> kinds = new ArrayList<>();

@@ -79,6 +79,15 @@ final class KeyCodec {
         return 0;
     }
 
+    /** The first eight bytes of a key hash as a number: a hint's tag, not an identity. */
+    static long prefix(byte[] hash) {
+        long v = 0;
+        for (int i = 0; i < 8; i++) {
+            v = v << 8 | (hash[i] & 0xff);
+        }
+        return v;
+    }
+
     /** A limit's {@code long[]} state as big-endian bytes (MariaDB, MySQL and H2 store states so). */
     static byte[] encodeState(long[] state) {
         if (state == null) {

@@ -479,7 +479,7 @@ abstract class JdbcStorageSuite {
     }
 
     @Test
-    void bucketChains_eightThreadsInShuffledOrders_admitExactlyTheScarcestCapacityWithoutDeadlock() throws Exception {
+    void bucketChains_eightThreadsInShuffledOrders_admitExactlyTheScarcestCapacityAllOrNothing() throws Exception {
         JdbcStorage[] storages = {open(), open(), open()};
         StateKey[] keys = keysInHashOrder("shuffled", 3).toArray(new StateKey[0]);
         TokenBucket scarce = new TokenBucket(121, 1, Duration.ofHours(1));

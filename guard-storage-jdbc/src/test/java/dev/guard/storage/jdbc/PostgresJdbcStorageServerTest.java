@@ -30,6 +30,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+import java.util.function.Function;
 import javax.sql.DataSource;
 import org.assertj.core.api.InstanceOfAssertFactories;
 import org.junit.jupiter.api.Test;
@@ -130,7 +132,8 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
 
     /**
      * A chain of token buckets whose rows all exist and all admit is one plain UPDATE of the rows, not a call of the
-     * evaluate function; when one bucket rejects, that UPDATE rolls back whole and the function decides.
+     * evaluate function; when one bucket rejects, that UPDATE rolls back whole and the function decides, and the same
+     * chain goes to the function at once until the rejection's retry-after has passed.
      */
     @Test
     void bucketChain_everyRowAdmits_oneUpdateWithoutTheFunction_elseRolledBackForIt() {
@@ -169,6 +172,21 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
             assertThat(storage.acquire(new StateKey(scope, "user"), ample, 0, now))
                     .as("the user's bucket after the rejected chain")
                     .isEqualTo(Outcome.admitted(98));
+
+            // Until the rejection's retry-after has passed, the chain goes to the function at once.
+            long retryAfter = rejected.retryAfterMicros();
+            counting.reset();
+            assertThat(storage.evaluate(chain, now + retryAfter - 1).admitted()).isFalse();
+            assertThat(counting.preparedStatements)
+                    .singleElement(InstanceOfAssertFactories.STRING)
+                    .contains("_evaluate(");
+            counting.reset();
+            // The hour since refilled the scarce bucket by one token, and the ample ones by one each.
+            assertThat(storage.evaluate(chain, now + retryAfter))
+                    .isEqualTo(BatchResult.of(Outcome.admitted(98), Outcome.admitted(0), Outcome.admitted(98)));
+            assertThat(counting.preparedStatements)
+                    .singleElement(InstanceOfAssertFactories.STRING)
+                    .startsWith("WITH u AS (UPDATE");
         }
     }
 
@@ -180,7 +198,7 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
      */
     @Test
     void evaluateFunction_chosenToBreakADeadlock_goesAgainAndDecides() throws Exception {
-        assertDeadlockBroken(new Cooldown(Duration.ofSeconds(1)));
+        assertDecisionGoesAgain(new Cooldown(Duration.ofSeconds(1)));
     }
 
     /**
@@ -189,12 +207,81 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
      */
     @Test
     void bucketChain_updateChosenToBreakADeadlock_theFunctionDecides() throws Exception {
-        assertDeadlockBroken(new TokenBucket(5, 1, Duration.ofHours(1)));
+        assertDecisionGoesAgain(new TokenBucket(5, 1, Duration.ofHours(1)));
     }
 
-    private void assertDeadlockBroken(LimitSpec spec) throws Exception {
-        // The decision's second connection (the statement that goes again) waits until this test's transaction holds
-        // both rows; otherwise it might take the first row while that transaction wakes to take it, and deadlock again.
+    /** forget() deletes a subject's rows in key order; when PostgreSQL aborts it to break a deadlock, it goes again. */
+    @Test
+    void forget_chosenToBreakADeadlock_goesAgainAndDeletesEveryRow() throws Exception {
+        String subject = "deadlock-subject-" + UUID.randomUUID();
+        List<StateKey> keys = keysInHashOrder(new StateKey("forget-a", subject), new StateKey("forget-b", subject));
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(1));
+        long removed = inDeadlock(
+                keys,
+                storage -> assertThat(storage.evaluate(
+                                        Batch.of(
+                                                new Step(keys.get(0), cooldown, 1), new Step(keys.get(1), cooldown, 1)),
+                                        1_000_000_000L)
+                                .admitted())
+                        .isTrue(),
+                storage -> storage.forget(subject),
+                counting -> {});
+        assertThat(removed).isEqualTo(2);
+    }
+
+    private void assertDecisionGoesAgain(LimitSpec spec) throws Exception {
+        String scope = "deadlock-" + UUID.randomUUID();
+        List<StateKey> keys = keysInHashOrder(new StateKey(scope, "a"), new StateKey(scope, "b"));
+        Batch chain = Batch.of(new Step(keys.get(1), spec, 1), new Step(keys.get(0), spec, 1));
+        ReferenceStorage reference = ReferenceStorage.create();
+        long now = 1_000_000_000L;
+        long later = now + 2_000_000;
+        BatchResult decided = inDeadlock(
+                keys,
+                storage -> assertThat(storage.evaluate(chain, now)).isEqualTo(reference.evaluate(chain, now)),
+                storage -> storage.evaluate(chain, later),
+                counting -> assertThat(counting.executions)
+                        .as("statements sent: %s", counting.preparedStatements)
+                        .hasValue(2));
+        assertThat(decided).isEqualTo(reference.evaluate(chain, later));
+    }
+
+    private static List<StateKey> keysInHashOrder(StateKey... keys) {
+        List<StateKey> sorted = new ArrayList<>(List.of(keys));
+        sorted.sort((x, y) -> Arrays.compareUnsigned(KeyCodec.keyHash(x), KeyCodec.keyHash(y)));
+        return sorted;
+    }
+
+    /**
+     * Runs {@code action} on a storage while another transaction makes it a deadlock's victim, and answers what it
+     * answered: {@code setUp} creates the rows of {@code keys} (in key order); the other transaction holds the second,
+     * waits until the action blocks on it, then asks for the first, which the action holds. It looks for deadlocks
+     * after ten seconds, the action after PostgreSQL's default second, so the action is the victim. The action's
+     * second connection (what goes again) waits until the other transaction holds both rows: otherwise it might take
+     * the first row while that transaction wakes to take it, and deadlock again. The table holds 5,000 more rows and
+     * has statistics, so that the chain statement's plan takes the rows in key order, as on a table in use.
+     */
+    private <T> T inDeadlock(
+            List<StateKey> keys,
+            Consumer<JdbcStorage> setUp,
+            Function<JdbcStorage, T> action,
+            Consumer<CountingDataSource> afterAction)
+            throws Exception {
+        String table = "guard_deadlock_test";
+        try (JdbcStorage creator = database().builder(table).build()) {
+            creator.createSchema();
+        }
+        try (Connection c = database().dataSource().getConnection();
+                Statement s = c.createStatement()) {
+            s.execute("TRUNCATE " + table);
+            s.execute("INSERT INTO " + table + " (key_hash, subject_hash, scope, subject, kind, state, expires_at)"
+                    + " SELECT sha256(CAST('filler-' || g AS bytea)), sha256(CAST('filler' AS bytea)), 'filler',"
+                    + " 'filler-' || g, 1, ARRAY[1, 1], 9000000000000000000 FROM generate_series(1, 5000) g");
+            s.execute("ANALYZE " + table);
+            if (!c.getAutoCommit()) {
+                c.commit();
+            }
+        }
         CountDownLatch bothHeld = new CountDownLatch(1);
         AtomicInteger leases = new AtomicInteger(Integer.MIN_VALUE);
         DataSource gated = new WrappingDataSource(database().dataSource()) {
@@ -216,49 +303,39 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
         CountingDataSource counting = new CountingDataSource(gated);
         ExecutorService executor = Executors.newSingleThreadExecutor();
         try (JdbcStorage storage = JdbcStorage.builder(counting)
-                        .table(TestDatabase.TABLE)
+                        .table(table)
                         .sweepInterval(Duration.ZERO)
                         .timeout(Duration.ofSeconds(30))
                         .build();
                 Connection other = database().dataSource().getConnection();
                 Connection watcher = database().dataSource().getConnection()) {
-            String scope = "deadlock-" + UUID.randomUUID();
-            List<StateKey> keys = new ArrayList<>(List.of(new StateKey(scope, "a"), new StateKey(scope, "b")));
-            keys.sort((x, y) -> Arrays.compareUnsigned(KeyCodec.keyHash(x), KeyCodec.keyHash(y)));
-            Batch chain = Batch.of(new Step(keys.get(1), spec, 1), new Step(keys.get(0), spec, 1));
-            ReferenceStorage reference = ReferenceStorage.create();
-            long now = 1_000_000_000L;
-            assertThat(storage.evaluate(chain, now)).isEqualTo(reference.evaluate(chain, now));
-
+            setUp.accept(storage);
             other.setAutoCommit(false);
             try (Statement s = other.createStatement()) {
                 s.execute("SET LOCAL deadlock_timeout = '10s'");
             }
-            lockRow(other, keys.get(1));
+            lockRow(other, table, keys.get(1));
             counting.reset();
             leases.set(0);
-            long later = now + 2_000_000;
-            Future<BatchResult> decision = executor.submit(() -> storage.evaluate(chain, later));
-            awaitBlockedBy(watcher, other, decision);
-            // Waits for the decision's row until PostgreSQL aborts the decision's statement; the decision then goes
-            // again (the evaluate function) and waits for this transaction.
-            lockRow(other, keys.get(0));
+            Future<T> acting = executor.submit(() -> action.apply(storage));
+            awaitBlockedBy(watcher, other, acting);
+            // Waits for the action's row until PostgreSQL aborts the action's statement; the action then goes again
+            // and waits for this transaction.
+            lockRow(other, table, keys.get(0));
             bothHeld.countDown();
-            awaitBlockedBy(watcher, other, decision);
+            awaitBlockedBy(watcher, other, acting);
             other.rollback();
 
-            assertThat(decision.get(30, TimeUnit.SECONDS)).isEqualTo(reference.evaluate(chain, later));
-            assertThat(counting.executions)
-                    .as("statements sent: %s", counting.preparedStatements)
-                    .hasValue(2);
+            T result = acting.get(30, TimeUnit.SECONDS);
+            afterAction.accept(counting);
+            return result;
         } finally {
             executor.shutdownNow();
         }
     }
 
-    private static void lockRow(Connection c, StateKey key) throws SQLException {
-        try (PreparedStatement ps =
-                c.prepareStatement("SELECT 1 FROM " + TestDatabase.TABLE + " WHERE key_hash = ? FOR UPDATE")) {
+    private static void lockRow(Connection c, String table, StateKey key) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM " + table + " WHERE key_hash = ? FOR UPDATE")) {
             ps.setBytes(1, KeyCodec.keyHash(key));
             try (ResultSet rs = ps.executeQuery()) {
                 assertThat(rs.next()).as("the key's row").isTrue();

@@ -105,6 +105,29 @@ class PostgresSynchronousCommitServerTest {
         assertThat(settings.afterCommit).as("session setting after each commit").containsOnly(server);
     }
 
+    /**
+     * Outside auto-commit, a chain of buckets that one bucket rejects makes the plain UPDATE fail and abort its
+     * transaction: the storage rolls it back (a commit would fail on the aborted transaction) and the evaluate
+     * function decides, consuming nothing.
+     */
+    @Test
+    void bucketChain_partlyAdmittedOutsideAutoCommit_rolledBackAndDecidedByTheFunction() throws SQLException {
+        SettingAtCommit settings = new SettingAtCommit(TestDatabase.POSTGRES.dataSource());
+        TokenBucket scarce = new TokenBucket(1, 1, Duration.ofHours(1));
+        TokenBucket ample = new TokenBucket(100, 1, Duration.ofHours(1));
+        StateKey scarceKey = new StateKey(scope, "scarce");
+        StateKey ampleKey = new StateKey(scope, "ample");
+        Batch chain = Batch.of(new Step(scarceKey, scarce, 1), new Step(ampleKey, ample, 1));
+        long now = ticker.epochMicros();
+        try (JdbcStorage storage = storage(settings, false)) {
+            assertThat(storage.evaluate(chain, now).admitted())
+                    .as("first touch")
+                    .isTrue();
+            assertThat(storage.evaluate(chain, now).firstRejected()).isZero();
+            assertThat(storage.acquire(ampleKey, ample, 0, now)).isEqualTo(Outcome.admitted(99));
+        }
+    }
+
     @Test
     void synchronousCommit_everyDecisionStatement_commitsWithTheServerSetting() throws SQLException {
         SettingAtCommit settings = new SettingAtCommit(TestDatabase.POSTGRES.dataSource());
