@@ -193,8 +193,8 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
     /**
      * A lone decision whose call of the evaluate function PostgreSQL aborts to break a deadlock goes again, and is
      * decided: here another transaction holds the chain's second key and then asks for its first, which the call
-     * holds. That transaction looks for deadlocks after ten seconds, the call after PostgreSQL's default second, so
-     * the call is the one that PostgreSQL aborts.
+     * holds. The call waited first, so it looks for a deadlock first (each backend looks once, deadlock_timeout after
+     * it began to wait) and is the one that PostgreSQL aborts.
      */
     @Test
     void evaluateFunction_chosenToBreakADeadlock_goesAgainAndDecides() throws Exception {
@@ -255,11 +255,11 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
     /**
      * Runs {@code action} on a storage while another transaction makes it a deadlock's victim, and answers what it
      * answered: {@code setUp} creates the rows of {@code keys} (in key order); the other transaction holds the second,
-     * waits until the action blocks on it, then asks for the first, which the action holds. It looks for deadlocks
-     * after ten seconds, the action after PostgreSQL's default second, so the action is the victim. The action's
-     * second connection (what goes again) waits until the other transaction holds both rows: otherwise it might take
-     * the first row while that transaction wakes to take it, and deadlock again. The table holds 5,000 more rows and
-     * has statistics, so that the chain statement's plan takes the rows in key order, as on a table in use.
+     * waits until the action blocks on it, then asks for the first, which the action holds. The action waited first,
+     * so it looks for the deadlock first and is the victim (without a superuser's setting of deadlock_timeout). The
+     * action's second connection (what goes again) waits until the other transaction holds both rows: otherwise it
+     * might take the first row while that transaction wakes to take it, and deadlock again. The table holds 5,000 more
+     * rows and has statistics, so that the chain statement's plan takes the rows in key order, as on a table in use.
      */
     private <T> T inDeadlock(
             List<StateKey> keys,
@@ -311,9 +311,6 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
                 Connection watcher = database().dataSource().getConnection()) {
             setUp.accept(storage);
             other.setAutoCommit(false);
-            try (Statement s = other.createStatement()) {
-                s.execute("SET LOCAL deadlock_timeout = '10s'");
-            }
             lockRow(other, table, keys.get(1));
             counting.reset();
             leases.set(0);
