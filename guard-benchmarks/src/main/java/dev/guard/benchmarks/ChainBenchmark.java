@@ -34,8 +34,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * the caches and measures Guard's own work per message.
  *
  * <p>Each message is built as it is checked, as a bot's update comes fresh from its parser, from a small pool of texts
- * that stays in the caches. (Until 2026-12-04 the messages were built up front, 65,536 of them taken in turn: about 6 MB
- * streamed through the caches, which pushed out the state that 100 users are meant to keep in them and cost about 55
+ * that stays in the caches. (Until 2026-12-04 the messages were built up front, 65,536 of them taken in turn: about 6
+ * MB streamed through the caches, which pushed out the state that 100 users are meant to keep in them and cost about 55
  * ns per message that a bot, whose update was just parsed, does not pay.)
  *
  * <p>Users have ten-digit ids drawn at random, as Telegram's are. (Until 2026-12-05 they were numbered 0 to 99 or

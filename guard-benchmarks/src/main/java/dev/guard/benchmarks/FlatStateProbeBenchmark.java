@@ -28,16 +28,16 @@ import org.openjdk.jmh.annotations.Warmup;
  * A cost probe for a design of the memory storage, not Guard itself: the six steps of {@link StorageChainBenchmark}
  * (blocklist, registration, duplicate window, throttle, token bucket, sliding window; same limits, clock and users)
  * decided on one object of flat fields per subject, a user's and a chat's, each owned with one compare-and-set; run it
- * with {@link StorageChainBenchmark} to compare with the memory storage's batch path. The probe's arithmetic approximates the limits (a GCRA
- * bucket, a ring for the log and the window) and it has no expiry, eviction, records or kind conversions: it bounds
- * what such a design could cost, it is not a limiter. {@code proto}: the objects in a Caffeine cache read with {@code
- * get(key, mapping)}; {@code proto-chm}: in a {@link ConcurrentHashMap}; {@code proto-prebuilt}: Caffeine with the
- * subject strings built once instead of per message (all other variants build them per message, as Guard does);
- * {@code proto-quiet}: Caffeine read as the memory storage reads it, with {@code policy().getIfPresentQuietly} (no
- * maintenance per read), {@code get(key, mapping)} only for a new subject. {@code generic}: the same layout reached
- * the way a storage behind the SPI would be: the steps filled into a {@link BatchBuffer}, each subject's keys kept as
- * the reference's {@code long[]} states found by scope, the limits' own reference functions run on them (exact
- * arithmetic), read quietly from Caffeine as {@code proto-quiet} is.
+ * with {@link StorageChainBenchmark} to compare with the memory storage's batch path. The probe's arithmetic
+ * approximates the limits (a GCRA bucket, a ring for the log and the window) and it has no expiry, eviction, records or
+ * kind conversions: it bounds what such a design could cost, it is not a limiter. {@code proto}: the objects in a
+ * Caffeine cache read with {@code get(key, mapping)}; {@code proto-chm}: in a {@link ConcurrentHashMap}; {@code
+ * proto-prebuilt}: Caffeine with the subject strings built once instead of per message (all other variants build them
+ * per message, as Guard does); {@code proto-quiet}: Caffeine read as the memory storage reads it, with {@code
+ * policy().getIfPresentQuietly} (no maintenance per read), {@code get(key, mapping)} only for a new subject. {@code
+ * generic}: the same layout reached the way a storage behind the SPI would be: the steps filled into a {@link
+ * BatchBuffer}, each subject's keys kept as the reference's {@code long[]} states found by scope, the limits' own
+ * reference functions run on them (exact arithmetic), read quietly from Caffeine as {@code proto-quiet} is.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)

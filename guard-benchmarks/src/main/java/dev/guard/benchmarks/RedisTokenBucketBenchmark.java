@@ -37,8 +37,8 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * A token bucket shared through Redis: Guard's {@code RedisStorage} beside Bucket4j's Lettuce backend (its
- * compare-and-swap proxy manager, the module's only one), one hot key whose limit is never reached, measured in the same
- * run against the same Redis ({@code -p uri=...}, default {@code redis://127.0.0.1:6379}).
+ * compare-and-swap proxy manager, the module's only one), one hot key whose limit is never reached, measured in the
+ * same run against the same Redis ({@code -p uri=...}, default {@code redis://127.0.0.1:6379}).
  *
  * <ul>
  *   <li>{@code oneLimit}: one bucket, 1 and 16 threads. Guard sends one {@code FCALL} of its Redis Functions library

@@ -15,9 +15,9 @@ import java.util.Locale;
  * token bucket for each of N keys, and divides the growth of the live heap (after full collections) by N. The key
  * objects themselves are built before the first reading on both sides, so the figure is what the storage adds per
  * key. The limit's definition is built once on both sides (Guard's {@link TokenBucket}, the {@link KeyedBenchmark}
- * buckets' one shared {@code Bandwidth}; until 2026-12-05 each Bucket4j bucket was given a {@code Bandwidth} of its own,
- * about 64 bytes per key that Guard's side did not pay). Run: {@code java -cp guard-benchmarks/target/benchmarks.jar
- * dev.guard.benchmarks.ResidentKeys [N]}.
+ * buckets' one shared {@code Bandwidth}; until 2026-12-05 each Bucket4j bucket was given a {@code Bandwidth} of its
+ * own, about 64 bytes per key that Guard's side did not pay). Run: {@code java -cp
+ * guard-benchmarks/target/benchmarks.jar dev.guard.benchmarks.ResidentKeys [N]}.
  */
 public final class ResidentKeys {
     private ResidentKeys() {}

@@ -76,8 +76,8 @@ public sealed interface LimitSpec
     long ttlMicros(long[] state, long nowMicros);
 
     /**
-     * An upper bound of {@link #ttlMicros} over every state that {@link #commit} can produce, as long as the clock never
-     * went backwards. A state last committed at a time later than {@code nowMicros} (a clock that went backwards,
+     * An upper bound of {@link #ttlMicros} over every state that {@link #commit} can produce, as long as the clock
+     * never went backwards. A state last committed at a time later than {@code nowMicros} (a clock that went backwards,
      * processes with skewed clocks) is kept that much longer: its ttl is at most {@code maxTtlMicros()} plus how far
      * that commit's time is ahead of {@code nowMicros}.
      */

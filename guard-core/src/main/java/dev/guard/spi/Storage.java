@@ -94,9 +94,9 @@ public interface Storage extends AutoCloseable {
      * Adds {@code key.subject()} to the set {@code key.scope()} until {@code expiresAtMicros} ({@link
      * Long#MAX_VALUE}: for good), replacing an earlier expiry. {@link dev.guard.limit.Membership} steps read it.
      *
-     * <p>{@code nowMicros} is the caller's time, used to turn the expiry into a backend's expiry (a backend that expires
-     * keys in relative time needs it); the expiry itself stays absolute. An expiry at or before {@code nowMicros} stores
-     * no membership: the subject is then not a member at {@code nowMicros}, whatever it was before.
+     * <p>{@code nowMicros} is the caller's time, used to turn the expiry into a backend's expiry (a backend that
+     * expires keys in relative time needs it); the expiry itself stays absolute. An expiry at or before {@code
+     * nowMicros} stores no membership: the subject is then not a member at {@code nowMicros}, whatever it was before.
      *
      * @throws GuardStorageException if the backend fails
      */

@@ -109,7 +109,8 @@ public final class BroadcastDemo {
                 tooMany);
         out.printf(
                 Locale.ROOT,
-                "The platform throttles %s from minute %d to %d; bot-new warms up (stage = 5 min, allowance per min).%n%n",
+                "The platform throttles %s from minute %d to %d; "
+                        + "bot-new warms up (stage = 5 min, allowance per min).%n%n",
                 THROTTLED,
                 THROTTLE_FROM.toMinutes(),
                 THROTTLE_TO.toMinutes());

@@ -225,8 +225,8 @@ final class TableSql {
      * insert to prepare, no conflict check, no second branch). Its {@code SET} and {@code WHERE} are the upsert's
      * {@code DO UPDATE} branch word for word, so it decides exactly as that branch does: a row that is absent, expired
      * or of another kind than a live gate or membership counts as a full bucket. It answers one row, the new level in
-     * ticks, or updates nothing and writes nothing: no row yet, a rejection (which must consume nothing), a live gate or
-     * membership under the key, or a level outside {@code [0, capacity)}; the caller then decides with {@link
+     * ticks, or updates nothing and writes nothing: no row yet, a rejection (which must consume nothing), a live gate
+     * or membership under the key, or a level outside {@code [0, capacity)}; the caller then decides with {@link
      * #bucketDecision}. Under concurrent updates PostgreSQL locks the row and evaluates the conditions again on its
      * newest version (READ COMMITTED), so the decision is the reference's on the state it replaces. Parameters by
      * {@link BucketParam}: hash, now, cap, rate and cost, each bound once.
@@ -276,10 +276,11 @@ final class TableSql {
      * nothing: the whole decision in one plain statement, which costs the server a fraction of a call of the evaluate
      * function (a PL/pgSQL function initialises each of its expressions again in every transaction). The upsert
      * inserts a first touch as already consumed, or locks the existing row and updates it only if the bucket holds
-     * enough; the same arithmetic as {@code TokenBucket} and the evaluate function. It answers one row: {@code admitted, kind, state, expires_at}, the new state when admitted, otherwise
-     * the row as locked (locking it again follows its update chain to the version the upsert saw, whatever this
-     * statement's snapshot holds). No row means that a concurrent first touch inserted the key after this statement's
-     * snapshot; the caller then decides with the evaluate function. Parameters by {@link BucketParam}.
+     * enough; the same arithmetic as {@code TokenBucket} and the evaluate function. It answers one row: {@code
+     * admitted, kind, state, expires_at}, the new state when admitted, otherwise the row as locked (locking it again
+     * follows its update chain to the version the upsert saw, whatever this statement's snapshot holds). No row means
+     * that a concurrent first touch inserted the key after this statement's snapshot; the caller then decides with the
+     * evaluate function. Parameters by {@link BucketParam}.
      */
     NamedSql bucketDecision() {
         String sql = "WITH up AS (INSERT INTO " + identifier + " AS t"

@@ -36,7 +36,10 @@ import javax.sql.DataSource;
 import org.assertj.core.api.InstanceOfAssertFactories;
 import org.junit.jupiter.api.Test;
 
-/** The JDBC suite on a real PostgreSQL ({@code GUARD_POSTGRES_URL}): one statement per decision, two for a single bucket's first touch or rejection. */
+/**
+ * The JDBC suite on a real PostgreSQL ({@code GUARD_POSTGRES_URL}): one statement per decision, two for a single
+ * bucket's first touch or rejection.
+ */
 class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
     @Override
     TestDatabase database() {

@@ -54,7 +54,8 @@ import java.util.function.UnaryOperator;
  * anything else meanwhile. Adding a slot appends it in place while the group's array has room (up to its next
  * prune), removing one replaces the array (copy on write), both while owning the group, which readers never wait
  * for; a holder that leaves a group is marked dead first, so that a caller that found it goes back to the cache.
- * Every path gives the decisions of {@link dev.guard.spi.ReferenceStorage}; the contract suite's differential test checks it.
+ * Every path gives the decisions of {@link dev.guard.spi.ReferenceStorage}; the contract suite's differential test
+ * checks it.
  *
  * <p><b>Time and expiry.</b> The storage never reads the wall clock: the cache's clock is the newest {@code
  * nowMicros} that callers passed. A key's state is absent for the decisions exactly when its ttl has run out, and
@@ -553,8 +554,9 @@ public final class MemoryStorage implements Storage {
     }
 
     /**
-     * The holder step {@code i} of {@code batch} runs on, as {@link #resolve(StateKey, LimitSpec, long, boolean)}; a subject
-     * met by an earlier step is not looked up again: {@code entries} holds what each step found (null: look up).
+     * The holder step {@code i} of {@code batch} runs on, as {@link #resolve(StateKey, LimitSpec, long, boolean)}; a
+     * subject met by an earlier step is not looked up again: {@code entries} holds what each step found (null: look
+     * up).
      */
     private Holder resolve(BatchBuffer batch, int i, Entry[] entries, long nowMicros, boolean convertRecords) {
         String subject = batch.subject(i);
@@ -1064,8 +1066,8 @@ public final class MemoryStorage implements Storage {
          * Where the cache runs its maintenance (evicting expired keys), which writes trigger. By default it runs on
          * the calling thread, a little at a time: handing it to another thread costs a wake-up per write, more than
          * the work itself on a busy machine (measured with the inbound chain, when every message wrote a
-         * duplicate-suppression key of its own). {@link java.util.concurrent.ForkJoinPool#commonPool()} or another executor
-         * moves it off the callers.
+         * duplicate-suppression key of its own). {@link java.util.concurrent.ForkJoinPool#commonPool()} or another
+         * executor moves it off the callers.
          *
          * @throws IllegalArgumentException if {@code executor} is null
          */

@@ -136,7 +136,9 @@ public final class RedisStorage implements Storage {
         return builder(uri).build();
     }
 
-    /** A builder for a storage on the Redis at {@code uri} (see {@link #create(String)}); the storage owns its client. */
+    /**
+     * A builder for a storage on the Redis at {@code uri} (see {@link #create(String)}); the storage owns its client.
+     */
     public static Builder builder(String uri) {
         if (uri == null || uri.isBlank()) {
             throw new IllegalArgumentException(
@@ -322,9 +324,9 @@ public final class RedisStorage implements Storage {
 
     /**
      * Refuses a step whose Lua arithmetic would pass 2^53 (a period of decades at today's clock), where Lua's doubles
-     * round: Redis would store a deadline off by some micros where the reference is exact. Both terms are below 2^53, so
-     * their sum cannot overflow. Refuses a duplicate window's item (its permits) outside [0, 2^53) as the reference does,
-     * naming the value: Lua would compare it rounded.
+     * round: Redis would store a deadline off by some micros where the reference is exact. Both terms are below 2^53,
+     * so their sum cannot overflow. Refuses a duplicate window's item (its permits) outside [0, 2^53) as the reference
+     * does, naming the value: Lua would compare it rounded.
      */
     private static void checkExact(int index, Step step, long nowMicros) {
         if (step.spec() instanceof DuplicateWindow) {
@@ -588,7 +590,9 @@ public final class RedisStorage implements Storage {
         return uri == null ? "node " + node.getNodeId() : uri.getHost() + ":" + uri.getPort();
     }
 
-    /** Closes the connection and the client the storage opened itself; a connection or client you passed in stays open. */
+    /**
+     * Closes the connection and the client the storage opened itself; a connection or client you passed in stays open.
+     */
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {

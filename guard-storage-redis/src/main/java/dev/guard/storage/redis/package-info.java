@@ -5,22 +5,21 @@
  * <h2>Lua code</h2>
  *
  * <p>Every limit kind of {@code dev.guard.limit} has a Lua twin in {@code kinds.lua} that follows the Java reference
- * step for step: the same state layout, the same integer arithmetic (every value stays below 2<sup>53</sup>, where Lua's
- * doubles are exact; divisions are corrected for rounding), the same handling of a clock that goes backwards. A
- * batch is one call of {@code evaluate}: it reads every step's state, evaluates every step against the state before
- * the batch, and only when every step admits writes every step's new state, atomically. A step whose now plus its
- * window or period reaches 2<sup>53</sup> (a period of decades) would round in Lua, so {@code RedisStorage} refuses it
- * with an {@code IllegalArgumentException} before sending, where the reference would compute exactly; so it refuses a
- * {@link dev.guard.limit.DuplicateWindow}'s item (the step's permits) of 2<sup>53</sup> or more, as the reference does.
- * Token buckets, the most common kind, take a path of their own that works on two numbers instead of a state table.
- * Duplicate windows, checked on every message, take one that works on the state's text, pairs {@code item
- * admittedAt}: it finds the words by their spaces, parses only the times it needs (up to the first pair in the window,
- * and the last), searches the text for the item once rather than reading every item, and a commit keeps the text of
- * the pairs it keeps and appends the new pair, so only that pair is formatted. Their step texts are not kept parsed on
- * the server: the permits are a message's fingerprint, new nearly every time, and would push out the texts that
- * repeat. The differential tests
- * run random operation sequences against Redis and {@link dev.guard.spi.ReferenceStorage} and demand identical
- * answers.
+ * step for step: the same state layout, the same integer arithmetic (every value stays below 2<sup>53</sup>, where
+ * Lua's doubles are exact; divisions are corrected for rounding), the same handling of a clock that goes backwards. A
+ * batch is one call of {@code evaluate}: it reads every step's state, evaluates every step against the state before the
+ * batch, and only when every step admits writes every step's new state, atomically. A step whose now plus its window or
+ * period reaches 2<sup>53</sup> (a period of decades) would round in Lua, so {@code RedisStorage} refuses it with an
+ * {@code IllegalArgumentException} before sending, where the reference would compute exactly; so it refuses a {@link
+ * dev.guard.limit.DuplicateWindow}'s item (the step's permits) of 2<sup>53</sup> or more, as the reference does. Token
+ * buckets, the most common kind, take a path of their own that works on two numbers instead of a state table. Duplicate
+ * windows, checked on every message, take one that works on the state's text, pairs {@code item admittedAt}: it finds
+ * the words by their spaces, parses only the times it needs (up to the first pair in the window, and the last),
+ * searches the text for the item once rather than reading every item, and a commit keeps the text of the pairs it keeps
+ * and appends the new pair, so only that pair is formatted. Their step texts are not kept parsed on the server: the
+ * permits are a message's fingerprint, new nearly every time, and would push out the texts that repeat. The
+ * differential tests run random operation sequences against Redis and {@link dev.guard.spi.ReferenceStorage} and demand
+ * identical answers.
  *
  * <p>What Guard sends: on Redis 7 and later, the code is one Redis Functions library, {@code guard_} and a digest of
  * the code, loaded once per server with {@code FUNCTION LOAD REPLACE} (on every master of a Cluster) when the storage
@@ -42,13 +41,12 @@
  * <h2>Keys</h2>
  *
  * <p>{@code <prefix>:s:<scope>{<subject>}} for limit, gate and set state, {@code <prefix>:r:<scope>{<subject>}} for
- * records (a hash of version and bytes), where {@code <prefix>} is the configured key prefix ({@code guard:} by default)
- * without its trailing {@code :}. A prefix holds no other {@code :}, so the first {@code :} of a key ends it: storages
- * with different prefixes on one Redis never share a key and never {@code forget} each other's. Scope and subject are
- * escaped ({@code %}, braces and the glob characters as
- * {@code %XX}, unpaired surrogates as {@code %uXXXX}), so keys of any content are distinct and safe, the subject is
- * the only hash tag, and {@code forget(subject)} finds exactly that subject's keys with one {@code SCAN MATCH}
- * pattern (over every master of a Cluster).
+ * records (a hash of version and bytes), where {@code <prefix>} is the configured key prefix ({@code guard:} by
+ * default) without its trailing {@code :}. A prefix holds no other {@code :}, so the first {@code :} of a key ends it:
+ * storages with different prefixes on one Redis never share a key and never {@code forget} each other's. Scope and
+ * subject are escaped ({@code %}, braces and the glob characters as {@code %XX}, unpaired surrogates as {@code
+ * %uXXXX}), so keys of any content are distinct and safe, the subject is the only hash tag, and {@code forget(subject)}
+ * finds exactly that subject's keys with one {@code SCAN MATCH} pattern (over every master of a Cluster).
  *
  * <p>Each key expires with {@code SET ... PX} when its state would equal absent (rounded up to the next millisecond,
  * never earlier), plus a margin (one second by default, {@link
@@ -76,9 +74,10 @@
  *
  * <h2>Cluster</h2>
  *
- * <p>One function call may only touch keys of one slot, so the hash tag is chosen on purpose: the subject. All state of one user
- * (or one chat, one sender) lives in one slot, so a chain of per-user limits is one atomic call, and users spread over
- * the masters. A batch whose keys span slots (a per-user limit with a per-chat or global one) is evaluated per slot:
+ * <p>One function call may only touch keys of one slot, so the hash tag is chosen on purpose: the subject. All state of
+ * one user (or one chat, one sender) lives in one slot, so a chain of per-user limits is one atomic call, and users
+ * spread over the masters. A batch whose keys span slots (a per-user limit with a per-chat or global one) is evaluated
+ * per slot:
  *
  * <ol>
  *   <li>one call per slot, all sent at once (still one round trip of latency), each atomic and all-or-nothing within
@@ -106,11 +105,11 @@
  *
  * <p>The difference from one call: during the refund's round trip other callers see the refunded permits as taken,
  * so under contention a cross-slot batch may reject a request that one call would have admitted. It never admits
- * more than a limit allows (but for the duplicate window's limits above). If a slot fails or times out, the slots that committed are refunded and the call fails
- * ({@link dev.guard.spi.GuardStorageException}); the failed slot's own commit is then unknown. A failed refund leaves its
- * permits taken until the state expires. {@link dev.guard.storage.redis.RedisStorage.Builder#singleSlot(boolean)}
- * puts every key in one slot instead ({@code {g}}): every batch is one call, and one master holds all of Guard's
- * state.
+ * more than a limit allows (but for the duplicate window's limits above). If a slot fails or times out, the slots that
+ * committed are refunded and the call fails ({@link dev.guard.spi.GuardStorageException}); the failed slot's own commit
+ * is then unknown. A failed refund leaves its permits taken until the state expires. {@link
+ * dev.guard.storage.redis.RedisStorage.Builder#singleSlot(boolean)} puts every key in one slot instead ({@code {g}}):
+ * every batch is one call, and one master holds all of Guard's state.
  *
  * <h2>Failures</h2>
  *

@@ -251,7 +251,10 @@ class RedisReferenceTest {
         }
     }
 
-    /** Permits for a step of {@code spec}: for a duplicate window an item, a few small ones and now and then one near 2^53. */
+    /**
+     * Permits for a step of {@code spec}: for a duplicate window an item, a few small ones and now and then one near
+     * 2^53.
+     */
     private static long permits(Random random, LimitSpec spec) {
         if (spec instanceof DuplicateWindow) {
             return random.nextInt(10) == 0 ? (1L << 53) - 1 - random.nextInt(2) : random.nextInt(5);

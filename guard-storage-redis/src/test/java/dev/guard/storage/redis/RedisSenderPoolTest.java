@@ -4,7 +4,10 @@ import dev.guard.spi.Storage;
 import dev.guard.storage.tck.SenderPoolContractTest;
 import java.time.Duration;
 
-/** The sender pool's contract (two processes sharing one set of senders) on the standalone Redis at {@code GUARD_REDIS_URI}. */
+/**
+ * The sender pool's contract (two processes sharing one set of senders) on the standalone Redis at {@code
+ * GUARD_REDIS_URI}.
+ */
 class RedisSenderPoolTest extends SenderPoolContractTest {
     private final String prefix = Target.freshPrefix();
 

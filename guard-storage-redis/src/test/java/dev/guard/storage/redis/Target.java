@@ -2,7 +2,9 @@ package dev.guard.storage.redis;
 
 import java.util.UUID;
 
-/** The deployments a test runs against: a standalone Redis, a Cluster with one slot per subject, a Cluster in one slot. */
+/**
+ * The deployments a test runs against: a standalone Redis, a Cluster with one slot per subject, a Cluster in one slot.
+ */
 enum Target {
     STANDALONE,
     CLUSTER,
