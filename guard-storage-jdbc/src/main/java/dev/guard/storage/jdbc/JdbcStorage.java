@@ -40,6 +40,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 import javax.sql.DataSource;
@@ -67,9 +68,11 @@ import org.slf4j.LoggerFactory;
  * keys: on a table that PostgreSQL's statistics show small (a new table before autovacuum has analyzed it, within
  * about a minute) the planner may scan the whole table instead and take the rows in the table's order; a decision
  * whose statement that makes a deadlock's victim goes again (to the function), up to three times. A chain of buckets
- * goes this way only alone (not in a shared call, below), with at most 16 steps on distinct keys, and not while one
- * of its keys has rejected a chain lately (until that rejection's retry-after, as this instance saw it): an {@code
- * UPDATE} that some buckets reject writes the others' rows and rolls them back before the function decides. On
+ * goes this way only alone (not in a shared call, below, and while no other call of this storage is in flight: under
+ * contention PostgreSQL re-checks such an {@code UPDATE}'s rows by running its plan again), with at most 16 steps on
+ * distinct keys, and not while one of its keys has rejected a chain lately (until that rejection's retry-after, as
+ * this instance saw it): an {@code UPDATE} that some buckets reject writes the others' rows and rolls them back before
+ * the function decides. On
  * MariaDB it is three (lock and read, write, commit; a rejected decision that finds nothing expired skips the write),
  * on MySQL four. Configure the pool with {@code autoCommit=false} on MariaDB and MySQL, whose drivers spend a round
  * trip on each auto-commit switch.
@@ -198,6 +201,14 @@ public final class JdbcStorage implements Storage {
     private final long[] rejectionKeys = new long[REJECTION_SLOTS];
 
     private final long[] rejectionUntil = new long[REJECTION_SLOTS];
+    /**
+     * Calls of {@link #call} running now. A chain of buckets takes {@link #inBucketsUpdate} only while its call is
+     * the only one: an {@code UPDATE} that finds a row updated since its snapshot re-checks it by running its whole
+     * plan again (EvalPlanQual), and concurrent chains share their chat's and tenant's rows, so with several calls in
+     * flight the evaluate function, whose statements each lock one row and then read it, costs the server less.
+     */
+    private final AtomicInteger callsInFlight = new AtomicInteger();
+
     private final boolean synchronousCommit;
     private final boolean unloggedTable;
     private final Executor executor;
@@ -540,6 +551,15 @@ public final class JdbcStorage implements Storage {
      * function.
      */
     private void call(List<CallCombiner.Request> group, long deadlineNanos) {
+        callsInFlight.incrementAndGet();
+        try {
+            callAlone(group, deadlineNanos);
+        } finally {
+            callsInFlight.decrementAndGet();
+        }
+    }
+
+    private void callAlone(List<CallCombiner.Request> group, long deadlineNanos) {
         if (group.size() == 1) {
             CallCombiner.Request r = group.get(0);
             if (r.keys.length == 1
@@ -556,7 +576,7 @@ public final class JdbcStorage implements Storage {
                     r.complete(new long[] {outcome.getAsLong()});
                     return;
                 }
-            } else if (distinctBuckets(r) && !recentlyRejected(r)) {
+            } else if (distinctBuckets(r) && callsInFlight.get() == 1 && !recentlyRejected(r)) {
                 long[] outcomes = inBucketsUpdate(r, deadlineNanos);
                 if (outcomes != null) {
                     r.complete(outcomes);
