@@ -194,6 +194,52 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
     }
 
     /**
+     * A lone chain of buckets takes the single UPDATE only while no other call of the storage is in flight: here the
+     * first chain's UPDATE waits for a row that another transaction holds, and a second chain, on other keys, goes
+     * to the evaluate function meanwhile.
+     */
+    @Test
+    void bucketChain_whileAnotherCallIsInFlight_goesToTheFunction() throws Exception {
+        CountingDataSource counting = new CountingDataSource(database().dataSource());
+        ExecutorService executor = Executors.newSingleThreadExecutor();
+        try (JdbcStorage storage = JdbcStorage.builder(counting)
+                        .table(TestDatabase.TABLE)
+                        .sweepInterval(Duration.ZERO)
+                        .timeout(Duration.ofSeconds(30))
+                        .build();
+                Connection other = database().dataSource().getConnection();
+                Connection watcher = database().dataSource().getConnection()) {
+            String scope = "in-flight-" + UUID.randomUUID();
+            TokenBucket bucket = new TokenBucket(10, 1, Duration.ofHours(1));
+            StateKey held = new StateKey(scope, "held");
+            Batch first = Batch.of(new Step(new StateKey(scope, "a"), bucket, 1), new Step(held, bucket, 1));
+            Batch second = Batch.of(
+                    new Step(new StateKey(scope, "b"), bucket, 1), new Step(new StateKey(scope, "c"), bucket, 1));
+            long now = 1_000_000_000L;
+            assertThat(storage.evaluate(first, now).admitted()).isTrue();
+            assertThat(storage.evaluate(second, now).admitted()).isTrue();
+
+            other.setAutoCommit(false);
+            lockRow(other, TestDatabase.TABLE, held);
+            counting.reset();
+            Future<BatchResult> waiting = executor.submit(() -> storage.evaluate(first, now));
+            awaitBlockedBy(watcher, other, waiting);
+            assertThat(storage.evaluate(second, now))
+                    .isEqualTo(BatchResult.of(Outcome.admitted(8), Outcome.admitted(8)));
+            assertThat(counting.preparedStatements)
+                    .as("the first chain's UPDATE, then the second chain's call")
+                    .hasSize(2)
+                    .satisfiesExactly(sql -> assertThat(sql).startsWith("WITH u AS (UPDATE"), sql -> assertThat(sql)
+                            .contains("_evaluate("));
+            other.rollback();
+            assertThat(waiting.get(30, TimeUnit.SECONDS))
+                    .isEqualTo(BatchResult.of(Outcome.admitted(8), Outcome.admitted(8)));
+        } finally {
+            executor.shutdownNow();
+        }
+    }
+
+    /**
      * A lone decision whose call of the evaluate function PostgreSQL aborts to break a deadlock goes again, and is
      * decided: here another transaction holds the chain's second key and then asks for its first, which the call
      * holds. The call waited first, so it looks for a deadlock first (each backend looks once, deadlock_timeout after
