@@ -193,6 +193,39 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
         }
     }
 
+    /** Sixteen buckets on rows that exist are one UPDATE; seventeen go to the evaluate function. */
+    @Test
+    void bucketChain_longerThanSixteenSteps_goesToTheFunction() {
+        CountingDataSource counting = new CountingDataSource(database().dataSource());
+        try (JdbcStorage storage = JdbcStorage.builder(counting)
+                .table(TestDatabase.TABLE)
+                .sweepInterval(Duration.ZERO)
+                .build()) {
+            String scope = "long-chain-" + UUID.randomUUID();
+            TokenBucket bucket = new TokenBucket(10, 1, Duration.ofHours(1));
+            for (int length : new int[] {16, 17}) {
+                Step[] steps = new Step[length];
+                for (int i = 0; i < length; i++) {
+                    steps[i] = new Step(new StateKey(scope, length + "-" + i), bucket, 1);
+                }
+                Batch chain = Batch.of(steps);
+                long now = 1_000_000_000L;
+                assertThat(storage.evaluate(chain, now).admitted())
+                        .as("first touch")
+                        .isTrue();
+                counting.reset();
+                BatchResult result = storage.evaluate(chain, now);
+                assertThat(result.admitted()).isTrue();
+                assertThat(result.remaining()).isEqualTo(8);
+                assertThat(counting.preparedStatements)
+                        .as("%d steps", length)
+                        .singleElement(InstanceOfAssertFactories.STRING)
+                        .satisfies(sql ->
+                                assertThat(sql.startsWith("WITH u AS (UPDATE")).isEqualTo(length <= 16));
+            }
+        }
+    }
+
     /**
      * A lone chain of buckets takes the single UPDATE only while no other call of the storage is in flight: here the
      * first chain's UPDATE waits for a row that another transaction holds, and a second chain, on other keys, goes
