@@ -14,6 +14,8 @@ import dev.guard.spi.ReferenceStorage;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
 import dev.guard.spi.StorageHealth;
+import java.lang.reflect.InvocationHandler;
+import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -141,10 +143,7 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
     @Test
     void bucketChain_everyRowAdmits_oneUpdateWithoutTheFunction_elseRolledBackForIt() {
         CountingDataSource counting = new CountingDataSource(database().dataSource());
-        try (JdbcStorage storage = JdbcStorage.builder(counting)
-                .table(TestDatabase.TABLE)
-                .sweepInterval(Duration.ZERO)
-                .build()) {
+        try (JdbcStorage storage = onTestTable(counting)) {
             String scope = "bucket-chain-" + UUID.randomUUID();
             TokenBucket ample = new TokenBucket(100, 1, Duration.ofHours(1));
             TokenBucket scarce = new TokenBucket(2, 1, Duration.ofHours(1));
@@ -193,14 +192,54 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
         }
     }
 
+    /**
+     * A driver exception without an SQLSTATE from the chain UPDATE is the decision's failure, with that exception as
+     * its cause (it was a NullPointerException from looking the missing state up).
+     */
+    @Test
+    void bucketChain_updateFailsWithoutAnSqlState_failsWithThatCause() {
+        DataSource failing = new WrappingDataSource(database().dataSource()) {
+            @Override
+            Connection wrap(Connection connection) {
+                InvocationHandler handler = (proxy, method, args) -> {
+                    Object result = invoke(method, connection, args);
+                    if (method.getName().equals("prepareStatement") && ((String) args[0]).startsWith("WITH u AS")) {
+                        PreparedStatement statement = (PreparedStatement) result;
+                        InvocationHandler failingQuery = (p, m, a) -> {
+                            if (m.getName().equals("executeQuery")) {
+                                throw new SQLException("simulated failure without a state");
+                            }
+                            return invoke(m, statement, a);
+                        };
+                        return Proxy.newProxyInstance(
+                                PreparedStatement.class.getClassLoader(),
+                                new Class<?>[] {PreparedStatement.class},
+                                failingQuery);
+                    }
+                    return result;
+                };
+                return (Connection) Proxy.newProxyInstance(
+                        Connection.class.getClassLoader(), new Class<?>[] {Connection.class}, handler);
+            }
+        };
+        try (JdbcStorage storage = onTestTable(failing)) {
+            String scope = "no-state-" + UUID.randomUUID();
+            TokenBucket bucket = new TokenBucket(10, 1, Duration.ofHours(1));
+            Batch chain = Batch.of(
+                    new Step(new StateKey(scope, "a"), bucket, 1), new Step(new StateKey(scope, "b"), bucket, 1));
+            assertThatThrownBy(() -> storage.evaluate(chain, 1_000_000_000L))
+                    .isInstanceOf(GuardStorageException.class)
+                    .rootCause()
+                    .isInstanceOf(SQLException.class)
+                    .hasMessageContaining("simulated failure without a state");
+        }
+    }
+
     /** Sixteen buckets on rows that exist are one UPDATE; seventeen go to the evaluate function. */
     @Test
     void bucketChain_longerThanSixteenSteps_goesToTheFunction() {
         CountingDataSource counting = new CountingDataSource(database().dataSource());
-        try (JdbcStorage storage = JdbcStorage.builder(counting)
-                .table(TestDatabase.TABLE)
-                .sweepInterval(Duration.ZERO)
-                .build()) {
+        try (JdbcStorage storage = onTestTable(counting)) {
             String scope = "long-chain-" + UUID.randomUUID();
             TokenBucket bucket = new TokenBucket(10, 1, Duration.ofHours(1));
             for (int length : new int[] {16, 17}) {
@@ -411,6 +450,14 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
         } finally {
             executor.shutdownNow();
         }
+    }
+
+    /** A storage on the test table through {@code source}, without a sweeper. */
+    private static JdbcStorage onTestTable(DataSource source) {
+        return JdbcStorage.builder(source)
+                .table(TestDatabase.TABLE)
+                .sweepInterval(Duration.ZERO)
+                .build();
     }
 
     private static void lockRow(Connection c, String table, StateKey key) throws SQLException {
