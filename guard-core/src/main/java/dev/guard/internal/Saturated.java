@@ -14,6 +14,14 @@ public final class Saturated {
     }
 
     /**
+     * {@code duration * n} for a duration and a count that are not negative, or {@link Long#MAX_VALUE} when the product
+     * overflows a long ("never", as for {@link #plus}).
+     */
+    public static long times(long duration, long n) {
+        return n != 0 && duration > Long.MAX_VALUE / n ? Long.MAX_VALUE : duration * n;
+    }
+
+    /**
      * The wait from {@code nowMicros} until {@code deadlineMicros}, a deadline after it; {@link Long#MAX_VALUE} when
      * the difference overflows (a deadline that never ends read on a clock before 1970).
      */

@@ -137,7 +137,7 @@ final class DeadlineHolder extends Holder {
     @Override
     long stateLifetimeNanos(long currentNanos, long intervals) {
         if (spec instanceof Cooldown) {
-            return times(microsToNanos(intervalMicros()), intervals);
+            return Saturated.times(microsToNanos(intervalMicros()), intervals);
         }
         if (deadline == Long.MAX_VALUE) {
             return Long.MAX_VALUE;

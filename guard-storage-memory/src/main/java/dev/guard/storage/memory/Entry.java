@@ -1,5 +1,6 @@
 package dev.guard.storage.memory;
 
+import dev.guard.internal.Saturated;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
@@ -131,6 +132,6 @@ abstract class Entry {
     }
 
     static long microsToNanos(long micros) {
-        return micros >= Long.MAX_VALUE / 1_000 ? Long.MAX_VALUE : micros * 1_000;
+        return Saturated.times(micros, 1_000);
     }
 }

@@ -132,7 +132,7 @@ abstract class Holder extends Entry {
         long due = extensionDueMicros();
         long intervals = clockMicros >= due ? REGULAR_INTERVALS : 2;
         long lifetime = stateLifetimeNanos(currentNanos, intervals);
-        long next = Saturated.plus(clockMicros, times(interval, intervals - 1));
+        long next = Saturated.plus(clockMicros, Saturated.times(interval, intervals - 1));
         if (due != Long.MAX_VALUE && due > next) {
             // An earlier update granted more (four intervals, and this one, right after, two): keep its due time and
             // at least its lifetime, so that the due time never moves earlier and the cache's expiry stays at least an
@@ -153,10 +153,6 @@ abstract class Holder extends Entry {
     abstract long stateLifetimeNanos(long currentNanos, long intervals);
 
     /** {@code duration * n} for a non-negative duration, {@link Long#MAX_VALUE} when it overflows. */
-    static long times(long duration, long n) {
-        return duration > Long.MAX_VALUE / n ? Long.MAX_VALUE : duration * n;
-    }
-
     @Override
     final long retire() {
         long owned = lock();

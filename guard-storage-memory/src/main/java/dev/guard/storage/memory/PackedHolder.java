@@ -1,5 +1,6 @@
 package dev.guard.storage.memory;
 
+import dev.guard.internal.Saturated;
 import dev.guard.limit.LimitSpec;
 
 /**
@@ -57,6 +58,6 @@ abstract class PackedHolder<S extends LimitSpec> extends Holder {
 
     @Override
     final long stateLifetimeNanos(long currentNanos, long intervals) {
-        return times(microsToNanos(intervalMicros()), intervals);
+        return Saturated.times(microsToNanos(intervalMicros()), intervals);
     }
 }
