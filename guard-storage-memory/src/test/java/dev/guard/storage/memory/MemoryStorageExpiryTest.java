@@ -42,10 +42,7 @@ class MemoryStorageExpiryTest {
         long interval = 2 * SECOND + SLACK;
         storage.acquire(key, new TokenBucket(2, 1, Duration.ofSeconds(1)), 2, T0);
 
-        storage.cleanUp(T0 + 2 * interval - 1);
-        assertThat(storage.holder(key)).isNotNull();
-        storage.cleanUp(T0 + 2 * interval);
-        assertThat(storage.holder(key)).isNull();
+        assertDroppedAt(T0 + 2 * interval);
         // The cache's timer wheel removes the entry itself within about a second (its finest bucket).
         storage.cleanUp(T0 + 2 * interval + 2 * SECOND);
         assertThat(storage.estimatedSize()).isZero();
@@ -88,10 +85,7 @@ class MemoryStorageExpiryTest {
                 .as("renewed for four")
                 .isEqualTo(last + 3 * interval);
 
-        storage.cleanUp(last + 4 * interval - 1);
-        assertThat(storage.holder(key)).isNotNull();
-        storage.cleanUp(last + 4 * interval);
-        assertThat(storage.holder(key)).isNull();
+        assertDroppedAt(last + 4 * interval);
     }
 
     @Test
@@ -111,10 +105,7 @@ class MemoryStorageExpiryTest {
         storage.acquire(key, bucket, 1, renewal + 3 * interval - 1);
         assertThat(storage.holder(key).extensionDueMicros()).isEqualTo(renewal + 3 * interval);
 
-        storage.cleanUp(renewal + 4 * interval - 1);
-        assertThat(storage.holder(key)).isNotNull();
-        storage.cleanUp(renewal + 4 * interval);
-        assertThat(storage.holder(key)).isNull();
+        assertDroppedAt(renewal + 4 * interval);
     }
 
     @Test
@@ -142,10 +133,7 @@ class MemoryStorageExpiryTest {
     void cleanUp_gate_evictsExactlyAtDeadline() {
         storage.raiseGate(key, T0 + 10 * SECOND, T0);
 
-        storage.cleanUp(T0 + 10 * SECOND - 1);
-        assertThat(storage.holder(key)).isNotNull();
-        storage.cleanUp(T0 + 10 * SECOND);
-        assertThat(storage.holder(key)).isNull();
+        assertDroppedAt(T0 + 10 * SECOND);
     }
 
     @Test
@@ -224,5 +212,13 @@ class MemoryStorageExpiryTest {
 
         storage.acquire(key, new Cooldown(Duration.ofSeconds(1)), 1, T0 - SECOND);
         assertThat(storage.clockMicros()).isEqualTo(T0 + SLACK + 1);
+    }
+
+    /** The cache keeps {@code key}'s holder on every clock before {@code micros} and drops it at {@code micros}. */
+    private void assertDroppedAt(long micros) {
+        storage.cleanUp(micros - 1);
+        assertThat(storage.holder(key)).as("kept before %d", micros).isNotNull();
+        storage.cleanUp(micros);
+        assertThat(storage.holder(key)).as("dropped at %d", micros).isNull();
     }
 }
