@@ -1,6 +1,7 @@
 package dev.guard.storage.jdbc;
 
 import dev.guard.Ticker;
+import dev.guard.internal.Saturated;
 import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Membership;
@@ -553,15 +554,16 @@ public final class JdbcStorage implements Storage {
     private void call(List<CallCombiner.Request> group, long deadlineNanos) {
         callsInFlight.incrementAndGet();
         try {
-            callAlone(group, deadlineNanos);
+            runCall(group, deadlineNanos);
         } finally {
             callsInFlight.decrementAndGet();
         }
     }
 
-    private void callAlone(List<CallCombiner.Request> group, long deadlineNanos) {
+    private void runCall(List<CallCombiner.Request> group, long deadlineNanos) {
         if (group.size() == 1) {
             CallCombiner.Request r = group.get(0);
+            boolean bucketChain = distinctBuckets(r);
             if (r.keys.length == 1
                     && r.specs[0] instanceof TokenBucket bucket
                     && r.permits[0] >= 1
@@ -576,7 +578,7 @@ public final class JdbcStorage implements Storage {
                     r.complete(new long[] {outcome.getAsLong()});
                     return;
                 }
-            } else if (distinctBuckets(r) && callsInFlight.get() == 1 && !recentlyRejected(r)) {
+            } else if (bucketChain && callsInFlight.get() == 1 && !recentlyRejected(r)) {
                 long[] outcomes = inBucketsUpdate(r, deadlineNanos);
                 if (outcomes != null) {
                     r.complete(outcomes);
@@ -590,7 +592,7 @@ public final class JdbcStorage implements Storage {
                 inFunction(group, deadlineNanos);
                 return null;
             });
-            if (distinctBuckets(r)) {
+            if (bucketChain) {
                 noteRejection(r);
             }
             return;
@@ -664,8 +666,7 @@ public final class JdbcStorage implements Storage {
             if (!Outcome.isAdmitted(outcomes[i])) {
                 int slot = rejectionSlot(r.hashes[i]);
                 rejectionKeys[slot] = KeyCodec.prefix(r.hashes[i]);
-                long wait = Outcome.retryAfterMicros(outcomes[i]);
-                rejectionUntil[slot] = wait > Long.MAX_VALUE - r.nowMicros ? Long.MAX_VALUE : r.nowMicros + wait;
+                rejectionUntil[slot] = Saturated.plus(r.nowMicros, Outcome.retryAfterMicros(outcomes[i]));
                 return;
             }
         }
@@ -735,8 +736,7 @@ public final class JdbcStorage implements Storage {
                 }
                 throw new IllegalStateException("the buckets update answered " + found + " of " + n + " rows");
             } catch (SQLException e) {
-                // Set.of(...).contains(null) throws, and a driver's or the watchdog's exception may have no state.
-                if (e.getSQLState() == null || !UNDECIDED_STATES.contains(e.getSQLState())) {
+                if (!StorageFailures.hasState(e, UNDECIDED_STATES)) {
                     throw e;
                 }
                 if (!c.getAutoCommit()) {

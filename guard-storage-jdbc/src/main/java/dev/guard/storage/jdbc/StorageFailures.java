@@ -56,31 +56,36 @@ final class StorageFailures {
      */
     private static final Set<String> STOPPED_BEFORE_COMMIT = Set.of("55P03", "57014", "40P01", "40001");
 
+    private static final Set<String> DEADLOCK_DETECTED = Set.of("40P01");
+
     /**
      * Whether {@code failure} is known to have committed nothing: a driver exception in its causes whose SQL state
      * says the statement was stopped. A lost connection, say, leaves it unknown, as does a driver exception without a
      * state.
      */
     static boolean committedNothing(RuntimeException failure) {
+        return causeHasState(failure, STOPPED_BEFORE_COMMIT);
+    }
+
+    /** Whether {@code failure} has a driver exception among its causes that says PostgreSQL detected a deadlock. */
+    static boolean deadlocked(RuntimeException failure) {
+        return causeHasState(failure, DEADLOCK_DETECTED);
+    }
+
+    /** Whether {@code failure} or one of its causes is a driver exception whose SQL state is one of {@code states}. */
+    private static boolean causeHasState(Throwable failure, Set<String> states) {
         for (Throwable t = failure; t != null; t = t.getCause()) {
-            // Set.of(...).contains(null) throws: a driver exception may have no state (HikariCP's often have none).
-            if (t instanceof SQLException sql
-                    && sql.getSQLState() != null
-                    && STOPPED_BEFORE_COMMIT.contains(sql.getSQLState())) {
+            if (t instanceof SQLException sql && hasState(sql, states)) {
                 return true;
             }
         }
         return false;
     }
 
-    /** Whether {@code failure} has a driver exception among its causes that says PostgreSQL detected a deadlock. */
-    static boolean deadlocked(RuntimeException failure) {
-        for (Throwable t = failure; t != null; t = t.getCause()) {
-            if (t instanceof SQLException sql && "40P01".equals(sql.getSQLState())) {
-                return true;
-            }
-        }
-        return false;
+    /** Whether {@code e}'s SQL state is one of {@code states}; false when it has none. */
+    static boolean hasState(SQLException e, Set<String> states) {
+        // Set.of(...).contains(null) throws: a driver exception may have no state (HikariCP's often have none).
+        return e.getSQLState() != null && states.contains(e.getSQLState());
     }
 
     /** {@code text} with passwords and URL user info replaced by {@code ***}. */

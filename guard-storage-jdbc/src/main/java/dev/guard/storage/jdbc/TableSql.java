@@ -238,11 +238,18 @@ final class TableSql {
                 + " FROM (SELECT CAST(:now AS bigint) AS now, CAST(:cap AS bigint) AS cap,"
                 + " CAST(:rate AS bigint) AS rate, CAST(:cost AS bigint) AS cost) AS p"
                 + " WHERE t.key_hash = :hash AND " + bucketAdmits("p.")
-                // Inside the statement's own transaction: only this decision skips the WAL flush wait. When no row is
-                // updated nothing is written, whether or not this ran.
-                + (asyncCommit ? " AND set_config('synchronous_commit', 'off', true) = 'off'" : "")
+                + asyncCommitTest("AND")
                 + " RETURNING t.state[1]";
         return NamedSql.of(sql, BucketParam.class);
+    }
+
+    /**
+     * PostgreSQL, when decisions commit asynchronously: a condition, after {@code keyword}, that sets {@code
+     * synchronous_commit = off} for the statement's own transaction as it is evaluated (only that decision skips the
+     * WAL flush wait; a statement that writes nothing waits for none either way). Empty otherwise.
+     */
+    private String asyncCommitTest(String keyword) {
+        return asyncCommit ? " " + keyword + " set_config('synchronous_commit', 'off', true) = 'off'" : "";
     }
 
     /**
@@ -265,7 +272,7 @@ final class TableSql {
                     + " FROM (SELECT CAST(? AS bigint) AS now, b.hash, b.cap, b.rate, b.cost FROM (VALUES " + rows
                     + ") AS b (hash, cap, rate, cost)) AS p WHERE t.key_hash = p.hash AND "
                     + bucketAdmits("p.")
-                    + (asyncCommit ? " AND set_config('synchronous_commit', 'off', true) = 'off'" : "")
+                    + asyncCommitTest("AND")
                     + " RETURNING t.key_hash, t.state[1] AS level)"
                     + " SELECT key_hash, level / CASE WHEN (SELECT count(*) FROM u) = ? THEN 1 ELSE 0 END FROM u";
         });
@@ -286,8 +293,7 @@ final class TableSql {
         String sql = "WITH up AS (INSERT INTO " + identifier + " AS t"
                 + " (key_hash, subject_hash, scope, subject, kind, state, version, expires_at)"
                 + " SELECT :hash, :subject_hash, :scope, :subject, 1, ARRAY[:first_level, :now], 0, :first_expiry"
-                // Inside the statement's own transaction, so that only this decision skips the WAL flush wait.
-                + (asyncCommit ? " WHERE set_config('synchronous_commit', 'off', true) = 'off'" : "")
+                + asyncCommitTest("WHERE")
                 + " ON CONFLICT (key_hash) DO UPDATE SET " + bucketUpdateSet(":")
                 + " WHERE " + bucketAdmits(":")
                 + " RETURNING t.state)"
