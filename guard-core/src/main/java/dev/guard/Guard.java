@@ -334,7 +334,9 @@ public final class Guard<M> {
             boolean allowed;
             try {
                 allowed = local.filter.test(message);
-            } catch (Exception e) { // also what code without checked exceptions (Kotlin) throws undeclared
+            } catch (Error e) {
+                throw e;
+            } catch (Throwable e) { // checked ones thrown undeclared too, and a bare Throwable: Kotlin may throw either
                 LOG.warn("filter '{}' threw; the message is rejected", local.name, e);
                 allowed = false;
             }
@@ -522,7 +524,9 @@ public final class Guard<M> {
     private static String text(Object id) {
         try {
             return id.toString();
-        } catch (Exception e) { // undeclared checked ones too: see decideLocally
+        } catch (Error e) {
+            throw e;
+        } catch (Throwable e) { // undeclared checked ones too: see decideLocally
             LOG.warn("an id's toString() threw; the message is treated as having no such id", e);
             return null;
         }
@@ -536,7 +540,9 @@ public final class Guard<M> {
         try {
             CharSequence content = f.content.apply(message);
             return content == null ? -1 : Fingerprint.of(content);
-        } catch (Exception e) { // undeclared checked ones too: see decideLocally
+        } catch (Error e) {
+            throw e;
+        } catch (Throwable e) { // undeclared checked ones too: see decideLocally
             LOG.warn(
                     "content of '{}' could not be read (its extractor or the content threw); the filter does not apply",
                     f.name,
@@ -555,7 +561,9 @@ public final class Guard<M> {
         Object tenant;
         try {
             tenant = plan.tenant.apply(message);
-        } catch (Exception e) { // undeclared checked ones too: see decideLocally
+        } catch (Error e) {
+            throw e;
+        } catch (Throwable e) { // undeclared checked ones too: see decideLocally
             LOG.warn("tenant extractor threw; the message is rejected", e);
             return null;
         }
@@ -565,7 +573,9 @@ public final class Guard<M> {
         String text;
         try {
             text = tenant.toString();
-        } catch (Exception e) { // undeclared checked ones too: see decideLocally
+        } catch (Error e) {
+            throw e;
+        } catch (Throwable e) { // undeclared checked ones too: see decideLocally
             LOG.warn("a tenant's toString() threw; the message is rejected", e);
             return null;
         }
@@ -582,7 +592,9 @@ public final class Guard<M> {
         }
         try {
             return extractor.apply(message);
-        } catch (Exception e) { // undeclared checked ones too: see decideLocally
+        } catch (Error e) {
+            throw e;
+        } catch (Throwable e) { // undeclared checked ones too: see decideLocally
             LOG.warn("key extractor threw; the message is treated as having no such id", e);
             return null;
         }
@@ -608,7 +620,9 @@ public final class Guard<M> {
             }
             plan.breaker.success();
             return decision;
-        } catch (Exception e) { // undeclared checked ones too: a storage in Kotlin may let its client's through
+        } catch (Error e) {
+            throw e;
+        } catch (Throwable e) { // undeclared checked ones too: a storage in Kotlin may let its client's through
             storageFailed(e, now);
             return degrade(steps, now);
         }
@@ -639,7 +653,9 @@ public final class Guard<M> {
                 }
                 policy.fallback().evaluateInPlace(limits.buffer, now);
                 return toDecision(limits, limits.buffer, now).asDegraded();
-            } catch (Exception e) { // undeclared checked ones too: see evaluate
+            } catch (Error e) {
+                throw e;
+            } catch (Throwable e) { // undeclared checked ones too: see evaluate
                 LOG.debug("fallback storage failed too; allowing", e);
             }
         }
@@ -714,7 +730,9 @@ public final class Guard<M> {
             try {
                 send = Outcome.isAdmitted(plan.storage.acquire(noticeKey, plan.notice.spec, 1, now));
                 plan.breaker.success();
-            } catch (Exception e) { // undeclared checked ones too: see evaluate
+            } catch (Error e) {
+                throw e;
+            } catch (Throwable e) { // undeclared checked ones too: see evaluate
                 storageFailed(e, now);
                 // The storage failed on the notice's own call: the fallback keeps its cooldown, as for a decision
                 // made there (nothing without one).
@@ -806,7 +824,9 @@ public final class Guard<M> {
     private boolean fallbackAdmits(Storage fallback, StateKey key, long now, boolean ifFailed) {
         try {
             return Outcome.isAdmitted(fallback.acquire(key, plan.notice.spec, 1, now));
-        } catch (Exception e) { // undeclared checked ones too: see evaluate
+        } catch (Error e) {
+            throw e;
+        } catch (Throwable e) { // undeclared checked ones too: see evaluate
             LOG.debug("fallback storage failed on a reject notice; {}", ifFailed ? "sending it" : "no notice", e);
             return ifFailed;
         }
@@ -820,7 +840,9 @@ public final class Guard<M> {
         CompletionStage<BatchResult> stage;
         try {
             stage = plan.storage.evaluateAsync(batch, now);
-        } catch (Exception e) { // undeclared checked ones too: see evaluate
+        } catch (Error e) {
+            throw e;
+        } catch (Throwable e) { // undeclared checked ones too: see evaluate
             return CompletableFuture.failedFuture(e);
         }
         return stage != null
@@ -836,7 +858,9 @@ public final class Guard<M> {
         for (RejectListener<? super M> listener : plan.rejectListeners) {
             try {
                 listener.onReject(message, decision);
-            } catch (Exception e) { // undeclared checked ones too: see decideLocally
+            } catch (Error e) {
+                throw e;
+            } catch (Throwable e) { // undeclared checked ones too: see decideLocally
                 LOG.warn("reject listener threw", e);
             }
         }
@@ -849,7 +873,9 @@ public final class Guard<M> {
             for (GuardListener<? super M> listener : plan.listeners) {
                 try {
                     listener.onDecision(message, decision, nanos);
-                } catch (Exception e) { // undeclared checked ones too: see decideLocally
+                } catch (Error e) {
+                    throw e;
+                } catch (Throwable e) { // undeclared checked ones too: see decideLocally
                     LOG.warn("listener threw", e);
                 }
             }
@@ -890,7 +916,9 @@ public final class Guard<M> {
     private void sendNotice(M message, Decision decision) {
         try {
             plan.notice.listener.onReject(message, decision);
-        } catch (Exception e) { // undeclared checked ones too: see decideLocally
+        } catch (Error e) {
+            throw e;
+        } catch (Throwable e) { // undeclared checked ones too: see decideLocally
             LOG.warn("reject notice threw", e);
         }
     }

@@ -2,7 +2,7 @@ package dev.guard;
 
 /**
  * Observes every decision, for metrics and logs. Runs in the thread that made the decision, after it; must be
- * thread-safe and cheap. A listener that throws is logged and ignored.
+ * thread-safe and cheap. A listener that throws is logged and ignored, whatever it throws but an {@link Error}.
  *
  * @param <M> the bot's update type
  */

@@ -46,6 +46,8 @@ class GuardFailureTest {
          * a storage written in Kotlin may let its client's exception through.
          */
         volatile boolean undeclaredChecked;
+        /** Failures are a bare {@link Throwable}, neither an exception nor an error, as Kotlin code may throw. */
+        volatile boolean bareThrowable;
 
         private void call(String operation) {
             calls.incrementAndGet();
@@ -57,6 +59,9 @@ class GuardFailureTest {
         private RuntimeException failure(String operation) {
             if (undeclaredChecked) {
                 throw sneaky(new IOException(operation + ": connection refused"));
+            }
+            if (bareThrowable) {
+                throw sneaky(new Throwable(operation + ": connection refused"));
             }
             return new GuardStorageException("test", operation, "connection refused", null);
         }
@@ -73,7 +78,7 @@ class GuardFailureTest {
             if (throwOnAsync) {
                 throw new IllegalStateException("not a stage");
             }
-            if (down && undeclaredChecked) {
+            if (down && (undeclaredChecked || bareThrowable)) {
                 throw failure("evaluate");
             }
             if (noStage) {
@@ -536,6 +541,29 @@ class GuardFailureTest {
         assertThat(async.degraded()).isTrue();
         assertThat(guard.check(new Msg(3, "b")).reason())
                 .as("the fallback counted user 3's first message")
+                .isEqualTo(Reason.THROTTLED);
+    }
+
+    @Test
+    void aStorageThatThrowsABareThrowable_givesTheFailurePolicysDecision_inCheckAndCheckAsync() throws Exception {
+        ReferenceStorage fallback = ReferenceStorage.create();
+        Guard<Msg> guard = builder()
+                .throttle("per-user-hour", KeyBy.USER, 1, Duration.ofHours(1))
+                .breaker(100, Duration.ofMinutes(5))
+                .onStorageFailure(FailurePolicy.fallbackTo(fallback))
+                .build();
+        storage.bareThrowable = true;
+        storage.down = true;
+
+        Decision sync = guard.check(new Msg(1, "a"));
+        Decision async = guard.checkAsync(new Msg(2, "a")).toCompletableFuture().get();
+
+        assertThat(sync.allowed()).isTrue();
+        assertThat(sync.degraded()).isTrue();
+        assertThat(async.allowed()).isTrue();
+        assertThat(async.degraded()).isTrue();
+        assertThat(guard.check(new Msg(1, "b")).reason())
+                .as("the fallback counted user 1's first message")
                 .isEqualTo(Reason.THROTTLED);
     }
 

@@ -20,6 +20,8 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class GuardTest {
     record Msg(Long user, Long chat, String text, String tenant) {
@@ -1031,30 +1033,83 @@ class GuardTest {
         assertThat(async.remaining()).isZero();
     }
 
+    /** An {@link Error} of a test's own, so that no other failure can pass for it. */
+    private static final class FilterError extends Error {
+        FilterError() {
+            super("filter bug");
+        }
+    }
+
     @Test
-    void filtersAndExtractorsThatThrowCheckedExceptions_rejectOrCountAsNoId_asTheirJavadocSays() {
+    void anErrorFromAFilterOrAnExtractor_reachesTheCaller_andConsumesNothing() {
+        FilterError error = new FilterError();
+        Guard<Msg> guard = builder()
+                .filter("buggy", m -> {
+                    if (m.text().equals("crash")) {
+                        throw error;
+                    }
+                    return true;
+                })
+                .tokenBucket("per-user", KeyBy.USER, 1, 1, Duration.ofHours(1))
+                .build();
+        Guard<Msg> buggyIds = Guard.<Msg>builder()
+                .storage(storage)
+                .ticker(ticker)
+                .userId(m -> {
+                    throw error;
+                })
+                .tokenBucket("per-user", KeyBy.USER, 1, 1, Duration.ofHours(1))
+                .build();
+
+        assertThatThrownBy(() -> guard.check(Msg.of(1, 10, "crash"))).isSameAs(error);
+        assertThatThrownBy(() -> buggyIds.check(Msg.of(1, 10, "hello"))).isSameAs(error);
+        assertThat(guard.check(Msg.of(1, 10, "hello")).remaining())
+                .as("the crashed check took no token")
+                .isZero();
+    }
+
+    /**
+     * A checked exception thrown undeclared, or a bare {@link Throwable} (neither an exception nor an error): what code
+     * in Kotlin, which has no checked exceptions, may throw through Guard's Java interfaces.
+     */
+    private static Throwable userCodeFailure(boolean bare, String message) {
+        return bare ? new Throwable(message) : new IOException(message);
+    }
+
+    @ParameterizedTest(name = "bare Throwable: {0}")
+    @ValueSource(booleans = {false, true})
+    void filtersExtractorsAndListenersThatThrowAnythingButAnError_rejectOrCountAsNoIdOrAreIgnored_asTheirJavadocSays(
+            boolean bare) {
+        List<Reason> seen = new ArrayList<>();
         Guard<Msg> guard = Guard.<Msg>builder()
                 .storage(storage)
                 .ticker(ticker)
                 .userId(m -> {
                     if (m.user() == 13) {
-                        throw sneaky(new IOException("profile lookup failed"));
+                        throw sneaky(userCodeFailure(bare, "profile lookup failed"));
                     }
                     return m.user();
                 })
                 .chatId(Msg::chat)
                 .filter("spam-check", m -> {
                     if (m.text().equals("unreachable")) {
-                        throw sneaky(new IOException("spam service down"));
+                        throw sneaky(userCodeFailure(bare, "spam service down"));
                     }
                     return true;
                 })
                 .tokenBucket("per-user", KeyBy.USER, 1, 1, Duration.ofHours(1))
                 .duplicates("same-text", KeyBy.CHAT, Duration.ofMinutes(1), m -> {
                     if (m.text().equals("unreadable")) {
-                        throw sneaky(new IOException("cannot decode"));
+                        throw sneaky(userCodeFailure(bare, "cannot decode"));
                     }
                     return m.text();
+                })
+                .onReject((m, d) -> {
+                    throw sneaky(userCodeFailure(bare, "reply failed"));
+                })
+                .listener((m, d, nanos) -> {
+                    seen.add(d.reason());
+                    throw sneaky(userCodeFailure(bare, "metrics down"));
                 })
                 .build();
 
@@ -1064,14 +1119,20 @@ class GuardTest {
         Decision asyncFiltered = guard.checkAsync(Msg.of(3, 10, "unreachable"))
                 .toCompletableFuture()
                 .join();
+        Decision asyncNoUser =
+                guard.checkAsync(Msg.of(13, 10, "again")).toCompletableFuture().join();
 
         assertThat(filtered.reason()).isEqualTo(Reason.CUSTOM);
         assertThat(filtered.filter()).isEqualTo("spam-check");
         assertThat(asyncFiltered.filter()).isEqualTo("spam-check");
         assertThat(noUser.allowed()).isTrue();
         assertThat(noUser.remaining()).as("no user: the bucket did not apply").isEqualTo(Long.MAX_VALUE);
+        assertThat(asyncNoUser.remaining()).isEqualTo(Long.MAX_VALUE);
         assertThat(noContent.allowed()).isTrue();
         assertThat(noContent.remaining()).as("user 2's bucket still applied").isZero();
+        assertThat(seen)
+                .as("the listener saw every decision although it threw each time")
+                .containsExactly(Reason.CUSTOM, Reason.ALLOWED, Reason.ALLOWED, Reason.CUSTOM, Reason.ALLOWED);
     }
 
     @Test

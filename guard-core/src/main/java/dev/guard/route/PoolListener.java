@@ -5,8 +5,9 @@ package dev.guard.route;
  * back, pool exhausted, ...).
  *
  * <p>Called synchronously and outside the pool's locks, on the thread that caused the event or on one handing over an
- * earlier event of the same sender (see below); keep it short (hand off to a queue for slow work). A {@link
- * RuntimeException} thrown by a listener is logged and swallowed: it never breaks routing. An {@link Error} is not
+ * earlier event of the same sender (see below); keep it short (hand off to a queue for slow work). Whatever a listener
+ * throws but an {@link Error} (a {@link RuntimeException}, a checked exception thrown undeclared, as Kotlin code
+ * does, or a bare {@link Throwable}) is logged and swallowed: it never breaks routing. An {@code Error} is not
  * caught: it reaches the thread that handed the event over, and the sender's events after it wait until the pool
  * hands its events over again (at its next change). Implementations must be thread-safe when the pool is used by
  * several threads.

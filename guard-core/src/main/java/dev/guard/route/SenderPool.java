@@ -1666,7 +1666,9 @@ public final class SenderPool {
         for (PoolListener l : listeners) {
             try {
                 l.onEvent(event);
-            } catch (RuntimeException e) {
+            } catch (Error e) {
+                throw e;
+            } catch (Throwable e) { // checked ones thrown undeclared too, and a bare Throwable: Kotlin may throw either
                 LOG.warn("listener of pool '{}' failed on {}", name, event, e);
             }
         }

@@ -2226,6 +2226,26 @@ class SenderPoolTest {
     }
 
     @Test
+    void listenerThrowingABareThrowable_neverBreaksRouting() {
+        // Kotlin may throw Throwable("...") itself, or a checked exception that Java's signature does not declare.
+        SenderPool pool = builder(Sender.of("bot-a"))
+                .listener(e -> {
+                    throw sneaky(new Throwable("listener bug"));
+                })
+                .build();
+
+        pool.retryAfter("bot-a", Duration.ofSeconds(1));
+
+        assertThat(pool.acquire(fresh()).granted()).isFalse();
+        assertThat(events).extracting(PoolEvent::type).contains(PoolEvent.Type.COOLING_STARTED);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <E extends Throwable> RuntimeException sneaky(Throwable e) throws E {
+        throw (E) e;
+    }
+
+    @Test
     void customPreset_appliesItsChatLimits() {
         SenderPool pool = builder(Sender.of("bot-a"))
                 .preset(PlatformPreset.of(
