@@ -237,11 +237,12 @@ public final class SenderPool {
      * call also re-reads the senders' records (one small read per sender). A sender whose record no sync has re-read
      * for an interval (the sync runs in another thread, or failed) costs one more read before its attempt; when that
      * read fails or the record does not decode (another version's format, a damaged write), the sender is passed over
-     * for an interval (or until a read of it succeeds) and the message goes to another; while every sender that may
-     * carry it is passed over so, or it is pinned to such a sender, the storage's failure is the answer. A sender that
-     * the storage holds (blocked or retired by another pool) while this pool's record of it says active costs a read
-     * of its record, and of its membership if the record still says active. A storage failure is answered as {@link
-     * SendDecision.Reason#STORAGE_UNAVAILABLE}, never thrown.
+     * for an interval (or until a read of it succeeds) and the message goes to another (a sender passed over is not
+     * one of the {@code maxAttempts}); while every sender that may carry it is passed over so, or it is pinned to such
+     * a sender, the storage's failure is the answer. A sender that the storage holds (blocked or retired by another
+     * pool) while this pool's record of it says active costs a read of its record, and of its membership if the
+     * record still says active. A storage failure is answered as {@link SendDecision.Reason#STORAGE_UNAVAILABLE},
+     * never thrown.
      *
      * @throws IllegalArgumentException if {@code message} is null or pinned to a sender this pool does not have
      */
@@ -284,11 +285,13 @@ public final class SenderPool {
                 return acquirePinned(byId.get(message.pinnedSender()), mask, message, chat, now);
             }
             SenderState preferred = message.affinity() == null ? null : rendezvous(all, mask, message.affinity(), now);
-            // A sender whose record could not be read before its attempt is passed over; when no attempt got further,
-            // the storage's failure is the answer.
-            GuardStorageException unread = null;
-            boolean read = false;
-            for (int attempt = 0; attempt < maxAttempts; attempt++) {
+            // A sender whose record could not be read before its attempt is passed over: that is no attempt (it made
+            // no decision), and it is not picked again for an interval, so an outage of some senders' records never
+            // hides another sender. Once none is left to try, exhausted() answers: the storage's failure when every
+            // sender that may carry the message is passed over, a wait when some are only busy. At most one pass per
+            // sender and one per attempt.
+            int attempts = 0;
+            for (int passes = 0; attempts < maxAttempts && passes < all.length + maxAttempts; passes++) {
                 SenderState s = preferred != null ? preferred : pick(all, mask, now);
                 preferred = null;
                 if (s == null) {
@@ -298,16 +301,12 @@ public final class SenderPool {
                 try {
                     d = attempt(s, mask, message, chat, now, true);
                 } catch (UnreadRecord e) {
-                    unread = e.failure;
                     continue;
                 }
-                read = true;
+                attempts++;
                 if (d != null) {
                     return d;
                 }
-            }
-            if (unread != null && !read) {
-                return new SendDecision.Rejected(SendDecision.Reason.STORAGE_UNAVAILABLE, unread.getMessage());
             }
         } catch (GuardStorageException e) {
             return new SendDecision.Rejected(SendDecision.Reason.STORAGE_UNAVAILABLE, e.getMessage());
@@ -319,12 +318,8 @@ public final class SenderPool {
     private static final class UnreadRecord extends RuntimeException {
         private static final long serialVersionUID = 1L;
 
-        /** The storage's failure. */
-        final transient GuardStorageException failure;
-
         UnreadRecord(GuardStorageException failure) {
             super(failure.getMessage(), failure, false, false);
-            this.failure = failure;
         }
     }
 
@@ -788,8 +783,15 @@ public final class SenderPool {
         long until = Saturated.plus(now, micros);
         // Gate this process first, so that a failing storage still leaves the sender gated here.
         s.gated(until);
-        // The deadline in force may be later than ours: another pool was pushed back for longer.
-        long inForce = storage.raiseGate(s.gateKey, until, now);
+        long inForce;
+        try {
+            // The deadline in force may be later than ours: another pool was pushed back for longer.
+            inForce = storage.raiseGate(s.gateKey, until, now);
+        } catch (RuntimeException e) {
+            // The gate holds here only: so does the cooling that status() and the listeners are told of.
+            startCooling(s, until, now, "retry after " + retryAfter + " (in this process only: the storage failed)");
+            throw e;
+        }
         s.waitUntil(inForce);
         startCooling(s, inForce, now, "retry after " + retryAfter);
         if (chat != null) {
@@ -1203,7 +1205,15 @@ public final class SenderPool {
             record = SenderRecord.initial(now);
             version = storage.putRecord(s.recordKey, record.encode(), 0);
             if (version < 0) {
-                VersionedRecord written = storage.getRecord(s.recordKey).orElseThrow();
+                // Another process created the record first. Gone again before this read (forgotten, or expired in a
+                // storage that expires records) it is a failure of the storage, as a read that failed would be: the
+                // next read creates it.
+                VersionedRecord written = storage.getRecord(s.recordKey)
+                        .orElseThrow(() -> new GuardStorageException(
+                                "route",
+                                "getRecord",
+                                "the record of sender '" + s.id + "' was created elsewhere and was gone when read",
+                                null));
                 record = SenderRecord.decode(s.id, written.value());
                 version = written.version();
             }
@@ -1829,8 +1839,9 @@ public final class SenderPool {
         }
 
         /**
-         * The most storage calls one {@link SenderPool#acquire} makes (default 3): when a sender turns out to be
-         * busy the pool tries another, up to this many.
+         * The most attempts one {@link SenderPool#acquire} makes (default 3), a storage call each: when a sender turns
+         * out to be busy the pool tries another, up to this many. Reads of senders' records come on top (see {@link
+         * SenderPool#acquire}); a sender passed over for its record is no attempt.
          *
          * @throws IllegalArgumentException if {@code maxAttempts} is not between 1 and 16
          */

@@ -1916,11 +1916,7 @@ class SenderPoolTest {
     void periodicSync_goesOnPastASenderRecordThatCannotBeDecoded() {
         SenderPool pool = pool("bot-a", "bot-b", "bot-c");
         SenderPool other = pool("bot-a", "bot-b", "bot-c");
-        StateKey record = new StateKey("route/default/sender", "bot-a");
-        storage.putRecord(
-                record,
-                "not a record".getBytes(java.nio.charset.StandardCharsets.UTF_8),
-                storage.getRecord(record).orElseThrow().version());
+        damageRecord("bot-a");
         other.setStatus("bot-c", SenderStatus.RETIRED);
         ticker.advance(Duration.ofSeconds(2));
 
@@ -1935,11 +1931,7 @@ class SenderPoolTest {
         // A record no sync could read for an interval is read before its sender's attempt; one that does not decode
         // (another version's format, a damaged write) keeps that sender out, not the message out of the pool.
         SenderPool pool = pool("bot-a", "bot-b");
-        StateKey record = new StateKey("route/default/sender", "bot-a");
-        storage.putRecord(
-                record,
-                "not a record".getBytes(java.nio.charset.StandardCharsets.UTF_8),
-                storage.getRecord(record).orElseThrow().version());
+        damageRecord("bot-a");
         ticker.advance(Duration.ofSeconds(2));
 
         for (int i = 0; i < 20; i++) {
@@ -1960,10 +1952,7 @@ class SenderPoolTest {
         SenderPool pool = pool("bot-a");
         StateKey record = new StateKey("route/default/sender", "bot-a");
         byte[] good = storage.getRecord(record).orElseThrow().value();
-        storage.putRecord(
-                record,
-                "not a record".getBytes(java.nio.charset.StandardCharsets.UTF_8),
-                storage.getRecord(record).orElseThrow().version());
+        damageRecord("bot-a");
         ticker.advance(Duration.ofSeconds(2));
 
         assertThat(reason(pool.acquire(fresh()))).isEqualTo(SendDecision.Reason.STORAGE_UNAVAILABLE);
@@ -1978,6 +1967,84 @@ class SenderPoolTest {
         storage.putRecord(record, good, storage.getRecord(record).orElseThrow().version());
         pool.sync();
         assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-a");
+    }
+
+    /** Overwrites the record of sender {@code id} with bytes that do not decode (another version's, a damaged write). */
+    private void damageRecord(String id) {
+        StateKey record = new StateKey("route/default/sender", id);
+        storage.putRecord(
+                record,
+                "not a record".getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                storage.getRecord(record).orElseThrow().version());
+    }
+
+    @Test
+    void aSenderPassedOverForItsRecord_besideOneThatIsOnlyCooling_givesAWait_notTheStorageFailure() {
+        SenderPool pool = pool("bot-a", "bot-b");
+        damageRecord("bot-a");
+        pool.retryAfter("bot-b", Duration.ofSeconds(10));
+        ticker.advance(Duration.ofSeconds(2));
+
+        // bot-b takes messages again once its retry_after ends, and bot-a's record is read again in a second: a
+        // wait until the earlier, not "no sender without a change".
+        assertThat(pool.acquire(fresh()))
+                .isEqualTo(new SendDecision.Delayed(
+                        ticker.now().plusSeconds(1), Duration.ofSeconds(1), SendDecision.Reason.SENDERS_BUSY));
+    }
+
+    @Test
+    void sendersPassedOverForTheirRecords_areNoAttempts_andDoNotHideAFreeOne() {
+        // A storage shard that holds three senders' records is down; the draws pick bot-a, bot-b and bot-c first
+        // (equal scores: no reports yet). The attempts, three by default, must not run out on them.
+        Random firstFirst = new Random() {
+            @Override
+            public int nextInt(int bound) {
+                return 0;
+            }
+        };
+        SenderPool pool = builder(Sender.of("bot-a"), Sender.of("bot-b"), Sender.of("bot-c"), Sender.of("bot-d"))
+                .random(firstFirst)
+                .build();
+        for (String id : List.of("bot-a", "bot-b", "bot-c")) {
+            damageRecord(id);
+        }
+        ticker.advance(Duration.ofSeconds(2));
+
+        assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-d");
+    }
+
+    @Test
+    void aRetryAfterTheStorageFailedToRecord_makesTheSenderCoolingHere() {
+        FailingStorage failing = new FailingStorage(storage);
+        SenderPool pool = poolOver(failing, Sender.of("bot-a"));
+        failing.failingGates = true;
+
+        assertThatThrownBy(() -> pool.retryAfter("bot-a", Duration.ofSeconds(30)))
+                .isInstanceOf(GuardStorageException.class);
+        failing.failingGates = false;
+
+        assertThat(pool.acquire(fresh()).granted()).as("the gate holds here").isFalse();
+        assertThat(pool.status("bot-a")).as("and the status says so").isEqualTo(SenderStatus.COOLING);
+        assertThat(events).extracting(PoolEvent::type).contains(PoolEvent.Type.COOLING_STARTED);
+    }
+
+    @Test
+    void aRecordCreatedElsewhereAndGoneBeforeItIsRead_isAStorageFailure_neverAnEscapedException() {
+        FailingStorage failing = new FailingStorage(storage);
+        SenderPool pool = poolOver(failing, Sender.of("bot-a"));
+        StateKey record = new StateKey("route/default/sender", "bot-a");
+        storage.forget("bot-a");
+        // The pool finds no record and creates one; another process created it just before (so the create answers
+        // -1), and the record is forgotten again before the pool reads the other's.
+        failing.beforeNextPutRecord = () -> storage.putRecord(record, new byte[] {1}, 0);
+        failing.afterNextPutRecord = () -> storage.forget("bot-a");
+        ticker.advance(Duration.ofSeconds(2));
+
+        SendDecision d = pool.acquire(fresh());
+
+        // The sync's read fails and is not thrown; the attempt reads again and creates the record.
+        assertThat(d.granted()).as("answered, not thrown: %s", d).isTrue();
+        assertThat(storage.getRecord(record)).as("the record exists again").isPresent();
     }
 
     private static SendDecision.Reason reason(SendDecision d) {
