@@ -59,7 +59,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Keys.</b> Each stateful filter keeps its state per user, chat, user in chat, globally ({@link KeyBy}) or per a
  * custom key, optionally under a tenant prefix; {@link #scope(String)} gives a handler its own limits. A message that
- * lacks an id a filter needs is handled by the {@link MissingKeyPolicy}: by default that filter does not apply.
+ * lacks an id a filter needs is handled by the {@link MissingKeyPolicy}: by default that filter does not apply; with
+ * {@link MissingKeyPolicy#REJECT} the message is rejected before any storage call, by the first such filter.
  *
  * <p><b>Failures.</b> The storage's failures never reach the caller: the {@link FailurePolicy} decides (fail open by
  * default), and a breaker stops calling a storage that keeps failing, so a dead Redis costs nothing per message,

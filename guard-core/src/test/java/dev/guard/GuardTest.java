@@ -1033,6 +1033,23 @@ class GuardTest {
         assertThat(async.remaining()).isZero();
     }
 
+    @Test
+    void missingKeysReject_rejectsBeforeTheStorage_evenWhereAnEarlierStatefulFilterWouldReject() {
+        Guard<Msg> guard = builder()
+                .missingKeys(MissingKeyPolicy.REJECT)
+                .blocklist()
+                .throttle("per-chat", KeyBy.CHAT, 5, Duration.ofMinutes(1))
+                .build();
+        guard.blocklist().add(1L);
+
+        Decision noChat = guard.check(new Msg(1L, null, "hi", null));
+        Decision withChat = guard.check(Msg.of(1, 10, "hi"));
+
+        assertThat(noChat.reason()).as("as MissingKeyPolicy.REJECT says").isEqualTo(Reason.MISSING_KEY);
+        assertThat(noChat.filter()).isEqualTo("per-chat");
+        assertThat(withChat.reason()).isEqualTo(Reason.BLOCKED);
+    }
+
     /** An {@link Error} of a test's own, so that no other failure can pass for it. */
     private static final class FilterError extends Error {
         FilterError() {

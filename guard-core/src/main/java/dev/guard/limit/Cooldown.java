@@ -56,7 +56,7 @@ public final class Cooldown implements LimitSpec {
         if (permits == 0) {
             return state;
         }
-        long until = nowMicros + periodMicros;
+        long until = Saturated.plus(nowMicros, periodMicros);
         if (state == null) {
             return new long[] {until};
         }

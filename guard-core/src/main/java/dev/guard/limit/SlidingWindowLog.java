@@ -76,8 +76,14 @@ public final class SlidingWindowLog implements LimitSpec {
 
     /** Index of the first timestamp still counted at {@code nowMicros}. */
     private int firstLive(long[] state, long nowMicros) {
+        // A timestamp has left the window once stamp + window <= now, compared as stamp <= now - window so that
+        // nothing overflows: within a window of Long.MIN_VALUE, nothing has left it yet.
+        if (nowMicros < Long.MIN_VALUE + windowMicros) {
+            return 0;
+        }
+        long leftAtOrBefore = nowMicros - windowMicros;
         int i = 0;
-        while (i < state.length && state[i] + windowMicros <= nowMicros) {
+        while (i < state.length && state[i] <= leftAtOrBefore) {
             i++;
         }
         return i;

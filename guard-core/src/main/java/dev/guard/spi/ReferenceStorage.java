@@ -1,5 +1,6 @@
 package dev.guard.spi;
 
+import dev.guard.internal.Saturated;
 import dev.guard.limit.Gate;
 import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Membership;
@@ -62,7 +63,7 @@ public final class ReferenceStorage implements Storage {
         }
         Entry e = new Entry(spec);
         e.state = state;
-        e.expiresAtMicros = ttl == Long.MAX_VALUE ? Long.MAX_VALUE : nowMicros + ttl;
+        e.expiresAtMicros = Saturated.plus(nowMicros, ttl);
         entries.put(key, e);
     }
 
