@@ -68,7 +68,9 @@ import org.slf4j.LoggerFactory;
  * function, decides in a second round trip. The {@code UPDATE} of several buckets' rows joins them to a list of their
  * keys: on a table that PostgreSQL's statistics show small (a new table before autovacuum has analyzed it, within
  * about a minute) the planner may scan the whole table instead and take the rows in the table's order; a decision
- * whose statement that makes a deadlock's victim goes again (to the function), up to three times. A chain of buckets
+ * whose statement that makes a deadlock's victim goes again (to the function), up to three times, and so does any
+ * statement that PostgreSQL aborted while it waited for a row in the queue between two such transactions (a one-bucket
+ * decision, {@link #raiseGate}, {@link #addMember}, {@link #removeMember}, {@link #putRecord}). A chain of buckets
  * goes this way only alone (not in a shared call, below, and while no other call of this storage is in flight: under
  * contention PostgreSQL re-checks such an {@code UPDATE}'s rows by running its plan again), with at most 16 steps on
  * distinct keys, and not while one of its keys has rejected a chain lately (until that rejection's retry-after, as
@@ -149,8 +151,8 @@ public final class JdbcStorage implements Storage {
 
     private static final TableSql.BucketParam[] BUCKET_PARAMS = TableSql.BucketParam.values();
     /**
-     * How many times a lone decision's call of the evaluate function, or {@link #forget}, is sent when deadlocks break
-     * it.
+     * How many times a lone decision's statement, {@link #forget} or an operation on one row (a gate, a member, a
+     * record) is sent when deadlocks break it.
      */
     private static final int DEADLOCK_ATTEMPTS = 3;
 
@@ -568,12 +570,22 @@ public final class JdbcStorage implements Storage {
                     && r.specs[0] instanceof TokenBucket bucket
                     && r.permits[0] >= 1
                     && r.permits[0] <= bucket.capacity()) {
-                OptionalLong outcome =
-                        inBucketUpdate(r.operation, bucket, r.permits[0], r.hashes[0], r.nowMicros, deadlineNanos);
-                if (outcome.isEmpty()) {
-                    outcome = inBucketStatement(
-                            r.operation, r.keys[0], bucket, r.permits[0], r.hashes[0], r.nowMicros, deadlineNanos);
-                }
+                // One row, yet a deadlock's victim all the same when it waits for its row between two transactions
+                // that take rows in opposite orders (see below): it committed nothing, and goes again.
+                OptionalLong outcome = againAfterDeadlocks(deadlineNanos, () -> {
+                    OptionalLong updated =
+                            inBucketUpdate(r.operation, bucket, r.permits[0], r.hashes[0], r.nowMicros, deadlineNanos);
+                    return updated.isPresent()
+                            ? updated
+                            : inBucketStatement(
+                                    r.operation,
+                                    r.keys[0],
+                                    bucket,
+                                    r.permits[0],
+                                    r.hashes[0],
+                                    r.nowMicros,
+                                    deadlineNanos);
+                });
                 if (outcome.isPresent()) {
                     r.complete(new long[] {outcome.getAsLong()});
                     return;
@@ -586,8 +598,9 @@ public final class JdbcStorage implements Storage {
                 }
             }
             // Alone: a call that PostgreSQL chose to break a deadlock committed nothing and goes again (a shared call's
-            // decisions go again alone, which the combiner sees to). Only a chain statement that took its rows in
-            // another order than key_hash order can be in such a cycle (see inBucketsUpdate).
+            // decisions go again alone, which the combiner sees to). Such a cycle needs a chain statement that took its
+            // rows in another order than key_hash order (see inBucketsUpdate); a statement that waits in the queue for
+            // a row between two such transactions may be the victim, whatever it holds.
             againAfterDeadlocks(deadlineNanos, () -> {
                 inFunction(group, deadlineNanos);
                 return null;
@@ -1160,7 +1173,7 @@ public final class JdbcStorage implements Storage {
     public long raiseGate(StateKey key, long untilMicros, long nowMicros) {
         Objects.requireNonNull(key, "key must not be null");
         byte[] hash = KeyCodec.keyHash(key);
-        return inTransaction("raiseGate", c -> {
+        return inTransactionAgainAfterDeadlocks("raiseGate", c -> {
             StoredRow row = lockOne(c, key, hash);
             // A deadline that has passed is in force no more: it merges with nothing.
             long current = row.kind() == StoredRow.GATE && row.expiresAtMicros() > nowMicros
@@ -1176,7 +1189,7 @@ public final class JdbcStorage implements Storage {
     public void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
         Objects.requireNonNull(key, "key must not be null");
         byte[] hash = KeyCodec.keyHash(key);
-        inTransaction("addMember", c -> {
+        inTransactionAgainAfterDeadlocks("addMember", c -> {
             lockOne(c, key, hash);
             write(c, List.of(new RowWrite(hash, StoredRow.MEMBER, null, null, 0, expiresAtMicros)));
             return null;
@@ -1187,7 +1200,7 @@ public final class JdbcStorage implements Storage {
     public boolean removeMember(StateKey key) {
         Objects.requireNonNull(key, "key must not be null");
         byte[] hash = KeyCodec.keyHash(key);
-        return inTransaction("removeMember", c -> {
+        return inTransactionAgainAfterDeadlocks("removeMember", c -> {
             StoredRow row = lockOne(c, key, hash);
             delete(c, List.of(hash));
             return row.hasState();
@@ -1251,7 +1264,7 @@ public final class JdbcStorage implements Storage {
         }
         byte[] copy = value.clone();
         byte[] hash = KeyCodec.keyHash(key);
-        return inTransaction("putRecord", c -> {
+        return inTransactionAgainAfterDeadlocks("putRecord", c -> {
             StoredRow row = lockOne(c, key, hash);
             long version = row.kind() == StoredRow.RECORD ? row.version() : 0;
             if (version != expectedVersion) {
@@ -1261,6 +1274,15 @@ public final class JdbcStorage implements Storage {
             write(c, List.of(new RowWrite(hash, StoredRow.RECORD, null, copy, version + 1, Long.MAX_VALUE)));
             return version + 1;
         });
+    }
+
+    /**
+     * {@link #inTransaction(String, Work)}, sent again while PostgreSQL aborts it to break a deadlock (it then committed
+     * nothing), as {@link #againAfterDeadlocks}: an operation on one row holds no other, but can be a deadlock's victim
+     * while it waits for its row in the queue between two transactions that take rows in opposite orders.
+     */
+    private <T> T inTransactionAgainAfterDeadlocks(String operation, Work<T> work) {
+        return againAfterDeadlocks(System.nanoTime() + timeoutNanos, () -> inTransaction(operation, work));
     }
 
     /**

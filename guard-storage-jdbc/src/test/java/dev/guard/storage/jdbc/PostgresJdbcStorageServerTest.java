@@ -32,6 +32,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiConsumer;
+import java.util.function.BiFunction;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import javax.sql.DataSource;
@@ -350,6 +352,91 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
         assertThat(removed).isEqualTo(2);
     }
 
+    /**
+     * A one-row operation holds no other row, but is a deadlock's victim all the same when it waits for its row in the
+     * queue between two transactions that take rows in opposite orders (a chain UPDATE planned as a scan of the
+     * table, against the function): one holds a and asks for b, the other holds b and asks for a, which the queued
+     * operation holds the place in line for. It waited first, so PostgreSQL aborts it first; it goes again.
+     */
+    @Test
+    void oneBucketDecision_chosenToBreakADeadlock_goesAgainAndDecides() throws Exception {
+        TokenBucket bucket = new TokenBucket(5, 1, Duration.ofHours(1));
+        long decided = inDeadlockQueue(
+                (storage, key) -> assertThat(storage.acquire(key, bucket, 1, 1_000_000_000L))
+                        .isEqualTo(Outcome.admitted(4)),
+                (storage, key) -> storage.acquire(key, bucket, 1, 1_000_000_000L));
+        assertThat(decided).isEqualTo(Outcome.admitted(3));
+    }
+
+    /** As above, for a gate raised on a row that a deadlock's two transactions take in opposite orders. */
+    @Test
+    void raiseGate_chosenToBreakADeadlock_goesAgain() throws Exception {
+        long now = 1_000_000_000L;
+        long until = inDeadlockQueue(
+                (storage, key) -> storage.raiseGate(key, now + 1_000_000, now),
+                (storage, key) -> storage.raiseGate(key, now + 5_000_000, now));
+        assertThat(until).isEqualTo(now + 5_000_000);
+    }
+
+    /**
+     * Runs {@code action} on key a of a fresh pair a, b (rows created by {@code setUp}) while it waits for a in the
+     * queue between two transactions that then deadlock over a and b, and answers what it answered.
+     */
+    private <T> T inDeadlockQueue(BiConsumer<JdbcStorage, StateKey> setUp, BiFunction<JdbcStorage, StateKey, T> action)
+            throws Exception {
+        String table = "guard_deadlock_test";
+        String scope = "deadlock-queue-" + UUID.randomUUID();
+        StateKey a = new StateKey(scope, "a");
+        StateKey b = new StateKey(scope, "b");
+        Cooldown cooldown = new Cooldown(Duration.ofHours(1));
+        ExecutorService executor = Executors.newFixedThreadPool(3);
+        try (JdbcStorage storage = JdbcStorage.builder(database().dataSource())
+                        .table(table)
+                        .sweepInterval(Duration.ZERO)
+                        .timeout(Duration.ofSeconds(30))
+                        .build();
+                Connection one = database().dataSource().getConnection();
+                Connection two = database().dataSource().getConnection();
+                Connection watcher = database().dataSource().getConnection()) {
+            storage.createSchema();
+            setUp.accept(storage, a);
+            storage.acquire(b, cooldown, 1, 1_000_000_000L);
+            one.setAutoCommit(false);
+            two.setAutoCommit(false);
+            lockRow(one, table, a);
+            lockRow(two, table, b);
+            int twoId = backendId(two);
+            Future<T> acting = executor.submit(() -> action.apply(storage, a));
+            awaitBlockedBy(watcher, one, acting);
+            Future<?> twoAsksForA = executor.submit(() -> {
+                lockRow(two, table, a);
+                return null;
+            });
+            awaitWaiting(watcher, twoId, acting);
+            Future<?> oneAsksForB = executor.submit(() -> {
+                lockRow(one, table, b);
+                return null;
+            });
+            // PostgreSQL aborts the action first, which goes again and waits; then one of the two transactions.
+            // Whichever survives is rolled back here: the action then has its row.
+            awaitEither(oneAsksForB, twoAsksForA);
+            one.rollback();
+            two.rollback();
+            return acting.get(30, TimeUnit.SECONDS);
+        } finally {
+            executor.shutdownNow();
+        }
+    }
+
+    /** Until one of {@code a} and {@code b} has ended, either way (at most 30 seconds). */
+    private static void awaitEither(Future<?> a, Future<?> b) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!a.isDone() && !b.isDone()) {
+            assertThat(System.nanoTime() - deadline).as("a deadlock broken").isNegative();
+            Thread.onSpinWait();
+        }
+    }
+
     private void assertDecisionGoesAgain(LimitSpec spec) throws Exception {
         String scope = "deadlock-" + UUID.randomUUID();
         List<StateKey> keys = keysInHashOrder(new StateKey(scope, "a"), new StateKey(scope, "b"));
@@ -474,15 +561,33 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
      * has not ended.
      */
     private static void awaitBlockedBy(Connection watcher, Connection holder, Future<?> decision) throws Exception {
-        int pid;
-        try (Statement s = holder.createStatement();
+        awaitQuery(watcher, backendId(holder), "CAST(? AS int) = ANY(pg_blocking_pids(pid))", decision);
+    }
+
+    /**
+     * Until the backend {@code pid} waits for a lock (at most 30 seconds), while {@code decision} has not ended. The
+     * id, not the connection: the connection is busy waiting in another thread.
+     */
+    private static void awaitWaiting(Connection watcher, int pid, Future<?> decision) throws Exception {
+        awaitQuery(watcher, pid, "pid = ? AND cardinality(pg_blocking_pids(pid)) > 0", decision);
+    }
+
+    private static int backendId(Connection c) throws SQLException {
+        try (Statement s = c.createStatement();
                 ResultSet rs = s.executeQuery("SELECT pg_backend_pid()")) {
             rs.next();
-            pid = rs.getInt(1);
+            return rs.getInt(1);
         }
+    }
+
+    /**
+     * Until a backend in {@code pg_stat_activity} meets {@code condition}, whose one parameter is {@code pid} (at most
+     * 30 seconds), while {@code decision} has not ended.
+     */
+    private static void awaitQuery(Connection watcher, int pid, String condition, Future<?> decision) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        try (PreparedStatement ps = watcher.prepareStatement(
-                "SELECT count(*) FROM pg_stat_activity WHERE CAST(? AS int) = ANY(pg_blocking_pids(pid))")) {
+        try (PreparedStatement ps =
+                watcher.prepareStatement("SELECT count(*) FROM pg_stat_activity WHERE " + condition)) {
             ps.setInt(1, pid);
             while (true) {
                 try (ResultSet rs = ps.executeQuery()) {
