@@ -803,10 +803,13 @@ public final class MemoryStorage implements Storage {
             long deadline = untilMicros;
             if (current != null) {
                 long word = current.lock();
-                if (current instanceof DeadlineHolder d) {
-                    deadline = Math.max(deadline, d.gateDeadline(word));
-                } else if (current instanceof ArrayHolder a) {
-                    deadline = Math.max(deadline, a.gateDeadline());
+                long old = current instanceof DeadlineHolder d
+                        ? d.gateDeadline(word)
+                        : current instanceof ArrayHolder a ? a.gateDeadline() : Long.MIN_VALUE;
+                // A deadline that has passed is in force no more: it merges with nothing. (Its holder may still be
+                // here: a slot of a group until a prune, or one that another kind's step converted.)
+                if (old > nowMicros) {
+                    deadline = Math.max(deadline, old);
                 }
                 current.markDead();
             }

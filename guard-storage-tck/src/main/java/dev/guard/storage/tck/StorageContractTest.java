@@ -1069,6 +1069,25 @@ public abstract class StorageContractTest {
     }
 
     @Test
+    void gate_raisedAfterItsDeadline_mergesWithNothing_besideTheSubjectsOtherState_orOnceACooldownReadIt() {
+        // A backend may keep a passed gate's state a while: beside the subject's other keys, or in another form once a
+        // step of another kind read it. The deadline that passed is in force no more all the same.
+        String subject = "user-" + UUID.randomUUID();
+        StateKey besideOthers = key("gate", subject);
+        StateKey readByCooldown = key("gate");
+        Cooldown cooldown = new Cooldown(Duration.ofSeconds(10));
+        assertThat(acquire(key("bucket", subject), new TokenBucket(10, 1, Duration.ofSeconds(10)), 1))
+                .isEqualTo(Outcome.admitted(9));
+        storage.raiseGate(besideOthers, T0 + SECOND, now());
+        storage.raiseGate(readByCooldown, T0 + SECOND, now());
+        assertThat(acquire(readByCooldown, cooldown, 1)).isEqualTo(Outcome.rejected(SECOND));
+
+        at(T0 + 2 * SECOND);
+        assertThat(storage.raiseGate(besideOthers, T0 + SECOND / 2, now())).isEqualTo(T0 + SECOND / 2);
+        assertThat(storage.raiseGate(readByCooldown, T0 + SECOND / 2, now())).isEqualTo(T0 + SECOND / 2);
+    }
+
+    @Test
     void gate_raised_rejectsUntilDeadlineAndMergesByMaximum() {
         StateKey k = key("gate");
 
