@@ -722,6 +722,7 @@ public final class Guard<M> {
     }
 
     private void finish(M message, Decision decision, Steps steps, long now, long start) {
+        long nanos = decisionNanos(start);
         rejected(message, decision);
         StateKey noticeKey = noticeKey(message, decision, steps);
         if (noticeGoesToFallback(decision, noticeKey, now)) {
@@ -744,7 +745,7 @@ public final class Guard<M> {
                 sendNotice(message, decision);
             }
         }
-        decided(message, decision, start);
+        decided(message, decision, nanos);
     }
 
     /**
@@ -753,6 +754,7 @@ public final class Guard<M> {
      * sent or skipped, with {@code decision}.
      */
     private CompletionStage<Decision> finishAsync(M message, Decision decision, Steps steps, long now, long start) {
+        long nanos = decisionNanos(start);
         rejected(message, decision);
         StateKey noticeKey = noticeKey(message, decision, steps);
         boolean onFallback = noticeGoesToFallback(decision, noticeKey, now);
@@ -760,7 +762,7 @@ public final class Guard<M> {
             noticeOnFallback(message, decision, noticeKey, now);
         }
         if (noticeKey == null || onFallback) {
-            decided(message, decision, start);
+            decided(message, decision, nanos);
             return CompletableFuture.completedFuture(decision);
         }
         return evaluateAsync(Batch.of(new Step(noticeKey, plan.notice.spec, 1)), now)
@@ -778,7 +780,7 @@ public final class Guard<M> {
                             sendNotice(message, decision);
                         }
                     }
-                    decided(message, decision, start);
+                    decided(message, decision, nanos);
                     return decision;
                 });
     }
@@ -868,9 +870,17 @@ public final class Guard<M> {
     }
 
     /** Runs the decision listeners. */
-    private void decided(M message, Decision decision, long start) {
+    /**
+     * How long the decision of a check begun at {@code start} took, now that it is made: before the reject listeners
+     * and the reject notice run (the bot's own work, a reply sent, say, which the decision's latency must not hold).
+     * Zero without decision listeners, which read no clock then.
+     */
+    private long decisionNanos(long start) {
+        return plan.listeners.length == 0 ? 0 : System.nanoTime() - start;
+    }
+
+    private void decided(M message, Decision decision, long nanos) {
         if (plan.listeners.length > 0) {
-            long nanos = System.nanoTime() - start;
             for (GuardListener<? super M> listener : plan.listeners) {
                 try {
                     listener.onDecision(message, decision, nanos);

@@ -13,7 +13,8 @@ public interface GuardListener<M> {
      *
      * @param message the message
      * @param decision the decision
-     * @param nanos how long the decision took, from {@link System#nanoTime()}
+     * @param nanos how long the decision took, from {@link System#nanoTime()}: from the call of {@code check} (or
+     *     {@code checkAsync}) until the decision was made, before the reject listeners and the reject notice ran
      */
     void onDecision(M message, Decision decision, long nanos);
 }

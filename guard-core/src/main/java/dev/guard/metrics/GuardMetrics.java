@@ -12,7 +12,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Publishes a guard's decisions to Micrometer: a counter {@code guard.decisions} tagged with {@code guard}, {@code
- * outcome} (allowed/rejected), {@code reason} and {@code filter}, and a timer {@code guard.decision.latency}.
+ * outcome} (allowed/rejected), {@code reason} and {@code filter}, and a timer {@code guard.decision.latency} (from the
+ * call of {@code check} until the decision is made, before the reject listeners run).
  * Register it with {@code Guard.Builder#listener}. Needs {@code io.micrometer:micrometer-core} on the classpath
  * (an optional dependency of guard-core). Thread-safe; meters are created once per combination and then cached.
  *

@@ -43,4 +43,38 @@ class GuardMetricsTest {
                 .isEqualTo(3.0);
         assertThat(registry.get("guard.decision.latency").timer().count()).isEqualTo(5);
     }
+
+    @Test
+    void decisionLatency_endsWhenTheDecisionIsMade_beforeTheBotsRejectListenerRuns() {
+        // The reject listener (the bot's "slow down" reply) runs after the decision; the latency must not hold it. The
+        // listener takes longer than the check took until it began, so a latency that held it would exceed the bound.
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        long[] beforeCheck = new long[1];
+        long[] rejectListenerEntered = new long[1];
+        long[] rejectedNanos = new long[1];
+        Guard<Msg> guard = Guard.<Msg>builder()
+                .storage(ReferenceStorage.create())
+                .ticker(ManualTicker.create())
+                .userId(Msg::user)
+                .throttle("per-user", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .onReject((message, decision) -> {
+                    long entered = System.nanoTime();
+                    rejectListenerEntered[0] = entered;
+                    while (System.nanoTime() - entered <= entered - beforeCheck[0]) {
+                        Thread.onSpinWait();
+                    }
+                })
+                .listener(new GuardMetrics(registry, "test-bot"))
+                .listener((message, decision, nanos) -> rejectedNanos[0] = decision.rejected() ? nanos : -1)
+                .build();
+        guard.check(new Msg(1));
+
+        beforeCheck[0] = System.nanoTime();
+        assertThat(guard.check(new Msg(1)).rejected()).isTrue();
+
+        assertThat(registry.get("guard.decision.latency").timer().count()).isEqualTo(2);
+        assertThat(rejectedNanos[0])
+                .as("the rejection's latency: at most the time from the call of check to the reject listener")
+                .isBetween(0L, rejectListenerEntered[0] - beforeCheck[0]);
+    }
 }
