@@ -844,25 +844,30 @@ public final class SenderPool {
         // A block made here that the storage has not recorded (its write failed): a report that records it is it.
         boolean unrecorded = s.holdUnconfirmed;
         boolean first = s.blocked(hourOfWeek(now), now);
-        s.holdSinceMicros = now;
-        s.holdUnconfirmed = true;
-        s.heldLocally = true;
-        storage.addMember(s.heldKey, Long.MAX_VALUE, now);
         int[] stages = new int[2];
         boolean[] recorded = new boolean[1];
-        updateRecord(s, now, r -> {
-            recorded[0] = false;
-            stages[0] = r.stage();
-            stages[1] = r.stage();
-            if (r.status() != SenderStatus.ACTIVE) {
-                // Blocked or retired already: the reports of the other messages in flight when the platform blocked
-                // it are the same block, which steps back once.
-                return null;
-            }
-            stages[1] = s.config.warmUp() == null ? r.stage() : Math.max(0, Math.min(r.stage(), stageCount(s)) - 1);
-            recorded[0] = true;
-            return r.withStatus(SenderStatus.BLOCKED).withStage(stages[1], now);
-        });
+        s.holding = true;
+        try {
+            s.holdSinceMicros = now;
+            s.holdUnconfirmed = true;
+            s.heldLocally = true;
+            storage.addMember(s.heldKey, Long.MAX_VALUE, now);
+            updateRecord(s, now, r -> {
+                recorded[0] = false;
+                stages[0] = r.stage();
+                stages[1] = r.stage();
+                if (r.status() != SenderStatus.ACTIVE) {
+                    // Blocked or retired already: the reports of the other messages in flight when the platform
+                    // blocked it are the same block, which steps back once.
+                    return null;
+                }
+                stages[1] = s.config.warmUp() == null ? r.stage() : Math.max(0, Math.min(r.stage(), stageCount(s)) - 1);
+                recorded[0] = true;
+                return r.withStatus(SenderStatus.BLOCKED).withStage(stages[1], now);
+            });
+        } finally {
+            s.holding = false;
+        }
         if (recorded[0] && !first && !unrecorded) {
             // A block reported here holds, and the storage recorded it, yet the record said active: another pool set
             // the sender active since, and this pool has not read it yet. Start afresh as that read would have, and
@@ -950,15 +955,20 @@ public final class SenderPool {
             }
             return;
         }
-        s.holdSinceMicros = now;
-        s.holdUnconfirmed = true;
-        s.heldLocally = true;
-        storage.addMember(s.heldKey, Long.MAX_VALUE, now);
         boolean[] written = new boolean[1];
-        updateRecord(s, now, r -> {
-            written[0] = r.status() != status;
-            return written[0] ? r.withStatus(status) : null;
-        });
+        s.holding = true;
+        try {
+            s.holdSinceMicros = now;
+            s.holdUnconfirmed = true;
+            s.heldLocally = true;
+            storage.addMember(s.heldKey, Long.MAX_VALUE, now);
+            updateRecord(s, now, r -> {
+                written[0] = r.status() != status;
+                return written[0] ? r.withStatus(status) : null;
+            });
+        } finally {
+            s.holding = false;
+        }
         if (written[0]) { // else the status it has already: the hold above only confirms it
             queue(s, PoolEvent.Type.STATUS_CHANGED, now, "status " + status);
         }
@@ -1255,8 +1265,10 @@ public final class SenderPool {
         if (record.status() != SenderStatus.ACTIVE) {
             s.heldLocally = true;
             s.holdUnconfirmed = false; // the storage has it now
-        } else if (s.holdUnconfirmed && record.stageStartMicros() > s.holdSinceMicros) {
+        } else if (s.holdUnconfirmed && !s.holding && record.stageStartMicros() > s.holdSinceMicros) {
             // Written after the hold that never reached the storage, and active: another pool set it active since.
+            // (Not while the hold is being written: a record that another pool wrote meanwhile, active with a stage
+            // it began, is no activation.)
             s.holdUnconfirmed = false;
             release(s);
         } else if (old.status != SenderStatus.ACTIVE && !s.holdUnconfirmed) {

@@ -144,6 +144,13 @@ final class SenderState {
     volatile long holdSinceMicros;
 
     /**
+     * Set while a block or retirement of this process is being written (under {@link #statusLock}): its hold is not
+     * yet unconfirmed but in progress, and no record installed meanwhile ends it. (A record that another pool wrote
+     * meanwhile, a warm-up stage it ended, say, is active and newer than the hold, as an activation's would be.)
+     */
+    volatile boolean holding;
+
+    /**
      * The latest retry_after deadline this process was told of, kept even when the storage failed to record it: a
      * change of limits clears the "not before" learnt from the old limits, but never below this.
      */

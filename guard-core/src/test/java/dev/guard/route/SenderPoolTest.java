@@ -1895,6 +1895,49 @@ class SenderPoolTest {
     }
 
     @Test
+    void aBlockBeingWritten_isNotEndedByARecordThatAnotherPoolWroteMeanwhile() throws Exception {
+        // Two pools of one name over one storage. While this pool writes the platform's block of a warming sender, the
+        // other ends its warm-up stage (a record, active, whose stage began after the block's hold), and a routing
+        // thread of this pool syncs that record: no activation, so the block's hold on its marks stands.
+        WarmUpSchedule schedule = WarmUpSchedule.table(10, 20, 40)
+                .withWindow(Duration.ofMinutes(1))
+                .withStageLength(Duration.ofMinutes(1));
+        FailingStorage hooked = new FailingStorage(storage);
+        SenderPool here =
+                poolOver(hooked, Sender.builder("bot-new").warmUp(schedule).build());
+        SenderPool there = SenderPool.builder(storage)
+                .ticker(ticker)
+                .sender(Sender.builder("bot-new").warmUp(schedule).build())
+                .build();
+        sendClean(there, 10); // enough for the other pool to judge stage 0
+        ticker.advance(Duration.ofMinutes(1)); // stage 0 is over
+        here.sync();
+        events.clear();
+        Meanwhile[] routing = new Meanwhile[1];
+        hooked.beforeNextAddMember = () -> {
+            ticker.advanceMicros(1);
+            there.sync(); // the other pool ends stage 0
+            routing[0] = Meanwhile.start(here::sync);
+        };
+
+        here.blocked("bot-new");
+        routing[0].end();
+
+        assertThat(there.warmUpStage("bot-new"))
+                .as("the other pool's stage advance")
+                .isEqualTo(1);
+        assertThat(here.status("bot-new")).isEqualTo(SenderStatus.BLOCKED);
+        assertThat(here.stats().sender("bot-new").risk())
+                .as("risk after the block")
+                .isEqualTo(1.0);
+        here.blocked("bot-new"); // another message that was in flight: the same block
+        assertThat(here.stats().sender("bot-new").blocks()).isEqualTo(1);
+        assertThat(eventsOf("bot-new"))
+                .filteredOn(e -> e.startsWith("SENDER_BLOCKED"))
+                .hasSize(1);
+    }
+
+    @Test
     void sync_aSenderRecordThatCannotBeRead_isReported_andTheOtherSendersAreStillRead() {
         FailingStorage failing = new FailingStorage(storage);
         SenderPool pool = poolOver(failing, Sender.of("bot-a"), Sender.of("bot-b"), Sender.of("bot-c"));
