@@ -846,28 +846,23 @@ public final class SenderPool {
         boolean first = s.blocked(hourOfWeek(now), now);
         int[] stages = new int[2];
         boolean[] recorded = new boolean[1];
-        s.holding = true;
-        try {
-            s.holdSinceMicros = now;
-            s.holdUnconfirmed = true;
-            s.heldLocally = true;
-            storage.addMember(s.heldKey, Long.MAX_VALUE, now);
-            updateRecord(s, now, r -> {
-                recorded[0] = false;
-                stages[0] = r.stage();
-                stages[1] = r.stage();
-                if (r.status() != SenderStatus.ACTIVE) {
-                    // Blocked or retired already: the reports of the other messages in flight when the platform
-                    // blocked it are the same block, which steps back once.
-                    return null;
-                }
-                stages[1] = s.config.warmUp() == null ? r.stage() : Math.max(0, Math.min(r.stage(), stageCount(s)) - 1);
-                recorded[0] = true;
-                return r.withStatus(SenderStatus.BLOCKED).withStage(stages[1], now);
-            });
-        } finally {
-            s.holding = false;
-        }
+        holdWhileWriting(
+                s,
+                now,
+                () -> updateRecord(s, now, r -> {
+                    recorded[0] = false;
+                    stages[0] = r.stage();
+                    stages[1] = r.stage();
+                    if (r.status() != SenderStatus.ACTIVE) {
+                        // Blocked or retired already: the reports of the other messages in flight when the platform
+                        // blocked it are the same block, which steps back once.
+                        return null;
+                    }
+                    stages[1] =
+                            s.config.warmUp() == null ? r.stage() : Math.max(0, Math.min(r.stage(), stageCount(s)) - 1);
+                    recorded[0] = true;
+                    return r.withStatus(SenderStatus.BLOCKED).withStage(stages[1], now);
+                }));
         if (recorded[0] && !first && !unrecorded) {
             // A block reported here holds, and the storage recorded it, yet the record said active: another pool set
             // the sender active since, and this pool has not read it yet. Start afresh as that read would have, and
@@ -956,21 +951,32 @@ public final class SenderPool {
             return;
         }
         boolean[] written = new boolean[1];
+        holdWhileWriting(
+                s,
+                now,
+                () -> updateRecord(s, now, r -> {
+                    written[0] = r.status() != status;
+                    return written[0] ? r.withStatus(status) : null;
+                }));
+        if (written[0]) { // else the status it has already: the hold above only confirms it
+            queue(s, PoolEvent.Type.STATUS_CHANGED, now, "status " + status);
+        }
+    }
+
+    /**
+     * Holds {@code s} here and in the storage (unconfirmed until its record says so), then runs {@code write}, the
+     * record's write, marked in progress meanwhile ({@link SenderState#holding}).
+     */
+    private void holdWhileWriting(SenderState s, long now, Runnable write) {
         s.holding = true;
         try {
             s.holdSinceMicros = now;
             s.holdUnconfirmed = true;
             s.heldLocally = true;
             storage.addMember(s.heldKey, Long.MAX_VALUE, now);
-            updateRecord(s, now, r -> {
-                written[0] = r.status() != status;
-                return written[0] ? r.withStatus(status) : null;
-            });
+            write.run();
         } finally {
             s.holding = false;
-        }
-        if (written[0]) { // else the status it has already: the hold above only confirms it
-            queue(s, PoolEvent.Type.STATUS_CHANGED, now, "status " + status);
         }
     }
 
