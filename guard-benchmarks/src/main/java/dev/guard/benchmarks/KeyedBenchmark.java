@@ -35,10 +35,13 @@ import org.openjdk.jmh.annotations.Warmup;
  * <p>The limit is never reached, as in {@link TokenBucketBenchmark}: every call admits and writes on both sides. (With
  * 100 per second per key the hottest keys, hit hundreds of thousands of times a second in this closed loop, rejected
  * 42 to 48% of the calls, and the faster side rejected more of them, so the two sides did not do the same work.) A
- * bucket refills in one second on both sides: Caffeine drops a key one second after its last use ({@code
- * expireAfterAccess}, run by Caffeine's default executor, the common pool), Guard one to two seconds after it (its own
- * expiry, run on the calling thread), and a dropped key is created again on its next use. All buckets share one {@link
- * Bandwidth}, as all of Guard's keys share one {@link TokenBucket}.
+ * bucket refills in one second on both sides. Neither side drops a key the sample comes back to within a trial:
+ * Guard keeps a key two to four refill times after its last use (its own expiry, on the calling thread), longer than
+ * any gap of the sample at Guard's speed, and Caffeine keeps Bucket4j's an hour after its last use ({@code
+ * expireAfterAccess}). (Until 2026-12-05 Caffeine dropped a key one second after its last use: the slower side, which
+ * takes about four times as long over the sample, found about 16% of its keys dropped and created their buckets again,
+ * work that Guard did not do.) All buckets share one {@link Bandwidth}, as all of Guard's keys share one {@link
+ * TokenBucket}.
  *
  * <p>{@code guard} reads time from {@link Ticker#system()} (a cached clock, Guard's default); {@code guard-precise}
  * from {@link Ticker#precise()} (one {@code System.nanoTime} per call), as Bucket4j reads {@code
@@ -102,7 +105,7 @@ public class KeyedBenchmark {
             }
             case "bucket4j" -> {
                 buckets = Caffeine.newBuilder()
-                        .expireAfterAccess(Duration.ofSeconds(1))
+                        .expireAfterAccess(Duration.ofHours(1))
                         .build();
                 boxedKeys = new Integer[keys];
                 for (int i = 0; i < keys; i++) {
