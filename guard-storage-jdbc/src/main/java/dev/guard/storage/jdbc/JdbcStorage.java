@@ -480,7 +480,11 @@ public final class JdbcStorage implements Storage {
             return calls.decide(new CallCombiner.Request(operation, keys, specs, permits, hashes, nowMicros));
         }
         int[] order = sortedOrder(hashes);
-        long[] sorted = inTransaction(operation, c -> inJava(c, keys, specs, permits, hashes, order, nowMicros));
+        // Rows are locked in key order, yet InnoDB can still choose a victim: a transaction that inserted a key's row
+        // and rolls back (a failure, a record's compare-and-set that did not match) turns the locks of those queued
+        // for that row into gap locks, which two of them then both need. The victim committed nothing: it goes again.
+        long[] sorted = inTransactionAgainAfterDeadlocks(
+                operation, c -> inJava(c, keys, specs, permits, hashes, order, nowMicros));
         long[] outcomes = new long[n];
         for (int i = 0; i < n; i++) {
             outcomes[order[i]] = sorted[i];
@@ -652,7 +656,7 @@ public final class JdbcStorage implements Storage {
                     throw e;
                 }
                 earlier.add(e);
-                LOG.debug("jdbc storage: PostgreSQL aborted a statement to break a deadlock; it goes again", e);
+                LOG.debug("jdbc storage: the database aborted a transaction to break a deadlock; it goes again", e);
             }
         }
     }

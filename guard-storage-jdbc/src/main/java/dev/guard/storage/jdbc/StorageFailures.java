@@ -56,7 +56,11 @@ final class StorageFailures {
      */
     private static final Set<String> STOPPED_BEFORE_COMMIT = Set.of("55P03", "57014", "40P01", "40001");
 
-    private static final Set<String> DEADLOCK_DETECTED = Set.of("40P01");
+    /**
+     * SQL states of a transaction that the server rolled back whole to break a deadlock: PostgreSQL's deadlock (40P01),
+     * and the 40001 that MariaDB and MySQL answer for theirs (InnoDB rolls the victim's transaction back).
+     */
+    private static final Set<String> DEADLOCK_DETECTED = Set.of("40P01", "40001");
 
     /**
      * Whether {@code failure} is known to have committed nothing: a driver exception in its causes whose SQL state
