@@ -114,33 +114,47 @@ public final class Debouncer<M> {
         }
         boolean overdue = false;
         List<M> mine = null; // a burst this call took first for its key: it hands it over, and those closed meanwhile
-        while (true) {
-            Burst<M> burst = bursts.computeIfAbsent(k, x -> new Burst<>());
-            synchronized (burst) {
-                if (burst.closed) {
-                    bursts.remove(k, burst); // handed over concurrently; start a new burst
-                    continue;
+        try {
+            while (true) {
+                Burst<M> burst = bursts.computeIfAbsent(k, x -> new Burst<>());
+                synchronized (burst) {
+                    if (burst.closed) {
+                        bursts.remove(k, burst); // handed over concurrently; start a new burst
+                        continue;
+                    }
+                    long now = ticker.epochMicros(); // see isDue
+                    if (!overdue && isDue(burst, now)) {
+                        // Due, but no flush got to it yet: it takes no more messages; hand it over once this one is in.
+                        mine = close(k, burst);
+                        overdue = true;
+                        continue;
+                    }
+                    if (burst.messages.isEmpty()) {
+                        burst.firstMicros = now;
+                    }
+                    burst.messages.add(message);
+                    burst.lastMicros = now;
+                    if (burst.messages.size() >= maxBurst) {
+                        List<M> full = close(k, burst);
+                        // After an overdue burst this call took, the full one waits in the lane.
+                        mine = mine != null ? mine : full;
+                    }
                 }
-                long now = ticker.epochMicros(); // see isDue
-                if (!overdue && isDue(burst, now)) {
-                    // Due, but no flush got to it yet: it takes no more messages; hand it over once this one is in.
-                    mine = close(k, burst);
-                    overdue = true;
-                    continue;
-                }
-                if (burst.messages.isEmpty()) {
-                    burst.firstMicros = now;
-                }
-                burst.messages.add(message);
-                burst.lastMicros = now;
-                if (burst.messages.size() >= maxBurst) {
-                    List<M> full = close(k, burst);
-                    mine = mine != null ? mine : full; // after an overdue burst this call took, it waits in the lane
+                break;
+            }
+        } catch (Throwable e) {
+            // The clock or the burst failed after this call took an overdue burst (a clock whose thread could not
+            // start throws once, and works again): that burst is handed over all the same, and its key's lane ends.
+            // Else every later burst of the key would wait behind a handover that never comes.
+            if (mine != null) {
+                Error error = handOver(k, mine, null);
+                if (error != null && error != e) {
+                    e.addSuppressed(error);
                 }
             }
-            rethrow(handOver(k, mine, null));
-            return;
+            throw e;
         }
+        rethrow(handOver(k, mine, null));
     }
 
     /**

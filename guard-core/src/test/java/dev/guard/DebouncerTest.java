@@ -573,4 +573,51 @@ class DebouncerTest {
         assertThat(handed).hasSize(2);
         assertThat(debouncer.pending()).isZero();
     }
+
+    /** A part of an album, as the clock test below sends them. */
+    record ReviewPart(String album, int n) {}
+
+    /**
+     * A clock that throws once (the default clock rethrows when its thread cannot start, and works again on the next
+     * read), just after an offer took its key's overdue burst: the burst is handed over all the same, and the key's
+     * later bursts are not left waiting behind it.
+     */
+    @Test
+    void offer_aClockThatThrowsOnceAfterTheCallTookAnOverdueBurst_stillHandsItOver_andTheKeyGoesOn() {
+        ManualTicker manual = ManualTicker.create();
+        AtomicInteger failOnRead = new AtomicInteger(-1); // the read number that throws once, -1 for none
+        AtomicInteger reads = new AtomicInteger();
+        Ticker flaky = () -> {
+            if (reads.incrementAndGet() == failOnRead.get()) {
+                throw new OutOfMemoryError("unable to create native thread"); // as CoarseTicker rethrows from wake
+            }
+            return manual.epochMicros();
+        };
+        List<List<ReviewPart>> handed = new CopyOnWriteArrayList<>();
+        Debouncer<ReviewPart> debouncer = Debouncer.<ReviewPart>builder(ReviewPart::album, handed::add)
+                .window(Duration.ofMillis(500))
+                .maxWait(Duration.ofSeconds(2))
+                .maxBurst(10)
+                .ticker(flaky)
+                .build();
+
+        debouncer.offer(new ReviewPart("a", 0));
+        manual.advance(Duration.ofMillis(600)); // burst [a0] is due, no flush has run yet
+        failOnRead.set(reads.get() + 2); // the offer's first read finds [a0] due; its second read fails, once
+        assertThatThrownBy(() -> debouncer.offer(new ReviewPart("a", 1))).isInstanceOf(OutOfMemoryError.class);
+
+        // The clock works again. The key goes on with new bursts, flushed as usual.
+        debouncer.offer(new ReviewPart("a", 2));
+        manual.advance(Duration.ofMillis(600));
+        debouncer.flushDue();
+        debouncer.offer(new ReviewPart("a", 3));
+        manual.advance(Duration.ofMillis(600));
+        debouncer.flushDue();
+        debouncer.flushAll();
+
+        // [a0] was taken from the map by the failed offer; it and every later burst of "a" must still reach the
+        // handler.
+        assertThat(handed).as("bursts handed over").contains(List.of(new ReviewPart("a", 0)));
+        assertThat(handed).contains(List.of(new ReviewPart("a", 2)), List.of(new ReviewPart("a", 3)));
+    }
 }
