@@ -51,6 +51,18 @@ public final class Demo {
         static Options parse(String[] args) {
             String storage = "memory";
             int messages = 200_000;
+            List<String> words = new ArrayList<>();
+            for (String arg : args) {
+                // --option=value as well as --option value
+                int equals = arg.startsWith("--") ? arg.indexOf('=') : -1;
+                if (equals > 0) {
+                    words.add(arg.substring(0, equals));
+                    words.add(arg.substring(equals + 1));
+                } else {
+                    words.add(arg);
+                }
+            }
+            args = words.toArray(new String[0]);
             for (int i = 0; i < args.length; i++) {
                 switch (args[i]) {
                     case "--storage" -> storage = value(args, ++i, "--storage");
@@ -66,7 +78,7 @@ public final class Demo {
                         }
                     }
                     default ->
-                        throw new IllegalArgumentException("unknown option '" + args[i]
+                        throw new IllegalArgumentException("unknown option '" + Storages.redacted(args[i])
                                 + "'; options: --storage memory|redis://...|jdbc:..., --messages N");
                 }
             }

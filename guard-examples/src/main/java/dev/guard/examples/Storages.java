@@ -8,6 +8,8 @@ import dev.guard.storage.memory.MemoryStorage;
 import dev.guard.storage.redis.RedisStorage;
 import java.io.Closeable;
 import java.io.IOException;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /** Opens the storage the demo's {@code --storage} option names. */
 final class Storages {
@@ -42,18 +44,53 @@ final class Storages {
             return jdbc(spec);
         }
         throw new IllegalArgumentException(
-                "--storage must be memory, a redis:// URI or a jdbc: URL but was '" + spec + "'");
+                "--storage must be memory, a redis:// URI or a jdbc: URL but was '" + redacted(spec) + "'");
+    }
+
+    /**
+     * {@code text} with what could be a password masked: the user information of a URL ({@code user:password@}) and
+     * the value of a {@code password=} or {@code pwd=} parameter. For what the demo prints of a {@code --storage} value.
+     */
+    static String redacted(String text) {
+        return text.replaceAll("//[^/@\\s]*@", "//***@").replaceAll("(?i)(password|pwd)=[^&;\\s]*", "$1=***");
+    }
+
+    /**
+     * {@code message} (a driver's or the pool's, about {@code url}) with every secret of {@code url} masked wherever it
+     * appears, and then {@link #redacted}: drivers quote parts of a URL they could not parse in forms of their own.
+     */
+    static String redacted(String message, String url) {
+        String masked = message;
+        Matcher secrets = Pattern.compile("//([^/@\\s]*)@|(?i)(?:password|pwd)=([^&;\\s]*)")
+                .matcher(url);
+        while (secrets.find()) {
+            String secret = secrets.group(1) != null ? secrets.group(1) : secrets.group(2);
+            if (!secret.isEmpty()) {
+                masked = masked.replace(secret, "***");
+                int colon = secret.indexOf(':');
+                if (colon >= 0 && colon + 1 < secret.length()) {
+                    masked = masked.replace(secret.substring(colon + 1), "***");
+                }
+            }
+        }
+        return redacted(masked);
     }
 
     private static Opened jdbc(String url) {
-        HikariDataSource dataSource = new HikariDataSource(jdbcConfig(url));
+        HikariDataSource dataSource = null;
         try {
+            dataSource = new HikariDataSource(jdbcConfig(url));
             JdbcStorage storage = JdbcStorage.builder(dataSource).build();
             storage.createSchema();
             return new Opened(storage, dataSource);
         } catch (RuntimeException e) {
-            dataSource.close();
-            throw e;
+            if (dataSource != null) {
+                dataSource.close();
+            }
+            // The pool's and the drivers' messages may hold the URL, password and all (a user:password@ in it that a
+            // driver does not parse): shown redacted, and without the raw cause.
+            throw new IllegalArgumentException("--storage could not open " + redacted(url) + ": "
+                    + e.getClass().getSimpleName() + ": " + redacted(String.valueOf(e.getMessage()), url));
         }
     }
 

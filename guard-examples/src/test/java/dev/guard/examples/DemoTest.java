@@ -2,12 +2,15 @@ package dev.guard.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import com.zaxxer.hikari.HikariConfig;
 import dev.guard.Reason;
 import dev.guard.storage.memory.MemoryStorage;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.sql.DriverManager;
 import java.sql.SQLException;
@@ -66,5 +69,45 @@ class DemoTest {
         assertThat(config.getJdbcUrl()).startsWith("jdbc:mysql://127.0.0.1:3306/test");
         assertThat(config.getUsername()).isEqualTo("root");
         assertThat(config.isAutoCommit()).isFalse();
+    }
+
+    /** What the user sees when the demo's main ends with {@code thrown}: its stack trace, causes included. */
+    private static String shown(Throwable thrown) {
+        assertThat(thrown).as("an error for bad input").isNotNull();
+        StringWriter out = new StringWriter();
+        thrown.printStackTrace(new PrintWriter(out));
+        return out.toString();
+    }
+
+    @Test
+    void storage_ofNoKnownScheme_isRefusedWithoutShowingItsPassword() {
+        String noJdbc = shown(catchThrowable(() -> Storages.open("postgresql://bot:s3cret@db/test")));
+        String capitals = shown(catchThrowable(() -> Storages.open("REDIS://:s3cret@cache:6379")));
+
+        assertThat(noJdbc).contains("--storage", "postgresql://***@db/test").doesNotContain("s3cret");
+        assertThat(capitals).contains("--storage").doesNotContain("s3cret");
+    }
+
+    @Test
+    void storage_jdbcUrlThatCannotBeOpened_namesTheOption_withoutShowingItsPassword() {
+        // No driver for "jdbc:postgres:" (PostgreSQL's is "jdbc:postgresql:"); HikariCP echoes the URL, masking only a
+        // "password=" parameter. MariaDB's driver reads "s3cret@127.0.0.1" as the port and says so. Nothing listens on
+        // port 1 of the loopback either way.
+        String noDriver = shown(catchThrowable(() -> Storages.open("jdbc:postgres://bot:s3cret@127.0.0.1:1/test")));
+        String mariadb = shown(catchThrowable(() -> Storages.open("jdbc:mariadb://bot:s3cret@127.0.0.1:1/test")));
+
+        assertThat(noDriver).contains("--storage").doesNotContain("s3cret");
+        assertThat(mariadb).contains("--storage").doesNotContain("s3cret");
+    }
+
+    @Test
+    void options_takeAValueAfterAnEqualsSignToo_andAnUnknownOneIsShownRedacted() {
+        Demo.Options options =
+                Demo.Options.parse(new String[] {"--storage=jdbc:postgresql://db/test?user=bot&password=s3cret"});
+        String unknown = shown(catchThrowable(
+                () -> Demo.Options.parse(new String[] {"--store=jdbc:postgresql://bot:s3cret@db/test"})));
+
+        assertThat(options.storage()).isEqualTo("jdbc:postgresql://db/test?user=bot&password=s3cret");
+        assertThat(unknown).contains("unknown option '--store'").doesNotContain("s3cret");
     }
 }
