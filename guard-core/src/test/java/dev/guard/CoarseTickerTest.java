@@ -3,6 +3,7 @@ package dev.guard;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.BeforeEach;
@@ -224,5 +225,36 @@ class CoarseTickerTest {
         assertThat(precise.epochMicros()).isEqualTo(START_MICROS + 999_999);
         elapse(1);
         assertThat(precise.epochMicros()).isEqualTo(START_MICROS + 1_000_000 - 7_000);
+    }
+
+    /**
+     * A thread held up between its nanoTime read and the wall clock's (a GC pause; the coarse clock's ticking thread
+     * calibrates the shared precise clock) must not put the offset ahead by the pause, which the next calibration,
+     * a second later, would take back: the clock would go backwards without any step of the wall clock.
+     */
+    @Test
+    void precise_aThreadHeldUpWhileItCalibrates_doesNotMakeTheClockGoBackAtTheNextCalibration() {
+        long startNanos = 7_000_000_000L;
+        long startMillis = 1_767_225_600_000L;
+        AtomicLong nanos = new AtomicLong(startNanos);
+        AtomicBoolean pauseAtNextWallRead = new AtomicBoolean();
+        long pauseNanos = 50_000_000L; // a 50 ms GC pause
+        PreciseTicker ticker = new PreciseTicker(nanos::get, () -> {
+            if (pauseAtNextWallRead.getAndSet(false)) {
+                nanos.addAndGet(pauseNanos); // the thread was stopped for 50 ms right before reading the wall clock
+            }
+            // A wall clock that is never adjusted: it follows nanoTime exactly, in milliseconds.
+            return startMillis + (nanos.get() - startNanos) / 1_000_000L;
+        });
+
+        nanos.addAndGet(1_000_000_000L); // the first calibration is a second old: the next read recalibrates
+        pauseAtNextWallRead.set(true);
+        ticker.epochMicros();
+        nanos.addAndGet(949_000_000L); // 999 ms after the calibration's nanoTime (8 s), 1 ms before the next one
+        long before = ticker.epochMicros(); // still on the calibration taken around the pause
+        nanos.addAndGet(1_000_000L); // one more millisecond: recalibrates, without a pause this time
+        long after = ticker.epochMicros();
+
+        assertThat(after).as("read 1 ms after a read of %d", before).isGreaterThanOrEqualTo(before);
     }
 }
