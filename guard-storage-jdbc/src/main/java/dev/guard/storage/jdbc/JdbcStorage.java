@@ -639,7 +639,7 @@ public final class JdbcStorage implements Storage {
     }
 
     /**
-     * Runs {@code work}, and again while PostgreSQL aborts it to break a deadlock (it then committed nothing), up to
+     * Runs {@code work}, and again while the database aborts it to break a deadlock (it then committed nothing), up to
      * {@link #DEADLOCK_ATTEMPTS} times in all and while {@code deadlineNanos} is ahead; the last failure carries the
      * earlier ones as suppressed exceptions.
      */
@@ -1281,9 +1281,10 @@ public final class JdbcStorage implements Storage {
     }
 
     /**
-     * {@link #inTransaction(String, Work)}, sent again while PostgreSQL aborts it to break a deadlock (it then committed
-     * nothing), as {@link #againAfterDeadlocks}: an operation on one row holds no other, but can be a deadlock's victim
-     * while it waits for its row in the queue between two transactions that take rows in opposite orders.
+     * {@link #inTransaction(String, Work)}, sent again while the database aborts it to break a deadlock (it then
+     * committed nothing), as {@link #againAfterDeadlocks}: even an operation on one row, which holds no other, can be a
+     * deadlock's victim while it waits for its row in the queue between two transactions that take rows in opposite
+     * orders (or, on MariaDB and MySQL, behind a first touch that rolls back).
      */
     private <T> T inTransactionAgainAfterDeadlocks(String operation, Work<T> work) {
         return againAfterDeadlocks(System.nanoTime() + timeoutNanos, () -> inTransaction(operation, work));
@@ -1299,11 +1300,7 @@ public final class JdbcStorage implements Storage {
     public long forget(String subject) {
         Objects.requireNonNull(subject, "subject must not be null");
         byte[] subjectHash = KeyCodec.subjectHash(subject);
-        return againAfterDeadlocks(System.nanoTime() + timeoutNanos, () -> forget(subjectHash));
-    }
-
-    private long forget(byte[] subjectHash) {
-        return inTransaction("forget", c -> {
+        return inTransactionAgainAfterDeadlocks("forget", c -> {
             List<byte[]> hashes = new ArrayList<>();
             List<Integer> kinds = new ArrayList<>();
             try (PreparedStatement ps = c.prepareStatement(sql.subjectKeys())) {

@@ -71,7 +71,10 @@ final class StorageFailures {
         return causeHasState(failure, STOPPED_BEFORE_COMMIT);
     }
 
-    /** Whether {@code failure} has a driver exception among its causes that says PostgreSQL detected a deadlock. */
+    /**
+     * Whether {@code failure} has a driver exception among its causes that says the database rolled its transaction back
+     * to break a deadlock.
+     */
     static boolean deadlocked(RuntimeException failure) {
         return causeHasState(failure, DEADLOCK_DETECTED);
     }
