@@ -47,12 +47,19 @@ final class Storages {
                 "--storage must be memory, a redis:// URI or a jdbc: URL but was '" + redacted(spec) + "'");
     }
 
+    /** What may hold a password: a URL's user information (group 1) or a password parameter's value (group 2). */
+    private static final Pattern SECRET = Pattern.compile("//([^/@\\s]*)@|(?i)(?:password|pwd)=([^&;\\s]*)");
+
     /**
      * {@code text} with what could be a password masked: the user information of a URL ({@code user:password@}) and
      * the value of a {@code password=} or {@code pwd=} parameter. For what the demo prints of a {@code --storage} value.
      */
     static String redacted(String text) {
-        return text.replaceAll("//[^/@\\s]*@", "//***@").replaceAll("(?i)(password|pwd)=[^&;\\s]*", "$1=***");
+        // A match is "//user:password@", or a key (in the case it was written) and "=" before its value.
+        return SECRET.matcher(text)
+                .replaceAll(m -> m.group(1) != null
+                        ? "//***@"
+                        : Matcher.quoteReplacement(text.substring(m.start(), m.start(2)) + "***"));
     }
 
     /**
@@ -61,8 +68,7 @@ final class Storages {
      */
     static String redacted(String message, String url) {
         String masked = message;
-        Matcher secrets = Pattern.compile("//([^/@\\s]*)@|(?i)(?:password|pwd)=([^&;\\s]*)")
-                .matcher(url);
+        Matcher secrets = SECRET.matcher(url);
         while (secrets.find()) {
             String secret = secrets.group(1) != null ? secrets.group(1) : secrets.group(2);
             if (!secret.isEmpty()) {
