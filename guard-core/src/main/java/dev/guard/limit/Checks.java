@@ -71,6 +71,15 @@ final class Checks {
         return n > first && (dated(state[first], nowMicros) || dated(state[n - 1], nowMicros)) ? null : state;
     }
 
+    /**
+     * The earliest time still inside a window of {@code windowMicros} at {@code nowMicros}: an entry of time {@code t}
+     * has left it once {@code t + window <= now}, that is {@code t} below this. Computed without overflow: within a
+     * window of {@link Long#MIN_VALUE}, {@code Long.MIN_VALUE} (nothing has left it yet).
+     */
+    static long windowStart(long nowMicros, long windowMicros) {
+        return nowMicros < Long.MIN_VALUE + windowMicros ? Long.MIN_VALUE : nowMicros - windowMicros + 1;
+    }
+
     /** The latest time a state may carry at {@code nowMicros}: one lead after it, saturated. */
     static long latest(long nowMicros) {
         return nowMicros > Long.MAX_VALUE - LimitSpec.MAX_LEAD_MICROS

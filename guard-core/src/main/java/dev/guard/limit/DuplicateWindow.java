@@ -89,14 +89,9 @@ public final class DuplicateWindow implements LimitSpec {
 
     /** Index of the first pair still in its window at {@code nowMicros}: the pairs are oldest first. */
     private int firstLive(long[] state, long nowMicros) {
-        // A pair has left the window once its time + window <= now, compared as time <= now - window so that nothing
-        // overflows: within a window of Long.MIN_VALUE, nothing has left it yet.
-        if (nowMicros < Long.MIN_VALUE + windowMicros) {
-            return 0;
-        }
-        long leftAtOrBefore = nowMicros - windowMicros;
+        long start = Checks.windowStart(nowMicros, windowMicros);
         int i = 0;
-        while (i < state.length && state[i + 1] <= leftAtOrBefore) {
+        while (i < state.length && state[i + 1] < start) {
             i += 2;
         }
         return i;

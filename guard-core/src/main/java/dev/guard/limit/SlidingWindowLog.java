@@ -76,14 +76,9 @@ public final class SlidingWindowLog implements LimitSpec {
 
     /** Index of the first timestamp still counted at {@code nowMicros}. */
     private int firstLive(long[] state, long nowMicros) {
-        // A timestamp has left the window once stamp + window <= now, compared as stamp <= now - window so that
-        // nothing overflows: within a window of Long.MIN_VALUE, nothing has left it yet.
-        if (nowMicros < Long.MIN_VALUE + windowMicros) {
-            return 0;
-        }
-        long leftAtOrBefore = nowMicros - windowMicros;
+        long start = Checks.windowStart(nowMicros, windowMicros);
         int i = 0;
-        while (i < state.length && state[i] <= leftAtOrBefore) {
+        while (i < state.length && state[i] < start) {
             i++;
         }
         return i;
