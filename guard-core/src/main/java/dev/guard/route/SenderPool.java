@@ -824,9 +824,9 @@ public final class SenderPool {
      *
      * @throws IllegalArgumentException if {@code sender} is unknown
      * @throws GuardStorageException if the storage fails (the block then holds in this process only, until the
-     *     sender is set {@link SenderStatus#ACTIVE} here, or a record written since says it is active: another pool
-     *     blocked it and set it active again; a {@code setStatus(ACTIVE)} elsewhere that finds the record active
-     *     already writes nothing, and does not end it)
+     *     sender is set {@link SenderStatus#ACTIVE} here, or its record says that another pool set it active since
+     *     (that pool blocked it and set it active again); another pool's end of its warm-up stage does not end it,
+     *     nor does a {@code setStatus(ACTIVE)} elsewhere that finds the record active already and writes nothing)
      */
     public void blocked(String sender) {
         SenderState s = state(sender);
@@ -988,7 +988,7 @@ public final class SenderPool {
         boolean[] written = new boolean[1];
         updateRecord(s, now, r -> {
             written[0] = r.status() != SenderStatus.ACTIVE;
-            return written[0] ? r.withStatus(SenderStatus.ACTIVE).withStage(r.stage(), now) : null;
+            return written[0] ? r.activated(now) : null;
         });
         if (!written[0] && !s.heldLocally && !storage.isMember(s.heldKey, now)) {
             // Active already, and held neither here nor in the storage: nothing to re-activate. Its gates, ejection,
@@ -1271,10 +1271,11 @@ public final class SenderPool {
         if (record.status() != SenderStatus.ACTIVE) {
             s.heldLocally = true;
             s.holdUnconfirmed = false; // the storage has it now
-        } else if (s.holdUnconfirmed && !s.holding && record.stageStartMicros() > s.holdSinceMicros) {
-            // Written after the hold that never reached the storage, and active: another pool set it active since.
-            // (Not while the hold is being written: a record that another pool wrote meanwhile, active with a stage
-            // it began, is no activation.)
+        } else if (s.holdUnconfirmed && !s.holding && record.activatedMicros() > s.holdSinceMicros) {
+            // Set active after the hold that never reached the storage: another pool blocked it and set it active
+            // since. Its activation mark, not the start of its stage, says so: another pool's end of a warm-up stage
+            // begins a stage too, and is no activation. (Not while the hold is being written: the block, written
+            // next, comes after any activation that the write finds.)
             s.holdUnconfirmed = false;
             release(s);
         } else if (old.status != SenderStatus.ACTIVE && !s.holdUnconfirmed) {

@@ -135,8 +135,8 @@ final class SenderState {
     volatile boolean heldLocally;
     /**
      * Set while a block or retirement made in this process has not reached the storage (it failed): the local
-     * "held" mark then stays until the record says so, the sender is set active again here, or a record written
-     * after it ({@link #holdSinceMicros}) says the sender is active (another pool set it active since).
+     * "held" mark then stays until the record says so, the sender is set active again here, or the record says it
+     * was set active again after it ({@link #holdSinceMicros}; another pool blocked it and set it active since).
      */
     volatile boolean holdUnconfirmed;
 
@@ -145,8 +145,8 @@ final class SenderState {
 
     /**
      * Set while a block or retirement of this process is being written (under {@link #statusLock}): its hold is not
-     * yet unconfirmed but in progress, and no record installed meanwhile ends it. (A record that another pool wrote
-     * meanwhile, a warm-up stage it ended, say, is active and newer than the hold, as an activation's would be.)
+     * yet unconfirmed but in progress, and no record installed meanwhile ends it. (A record that another pool set
+     * active meanwhile is newer than the hold, yet the block, written next, comes after that activation.)
      */
     volatile boolean holding;
 

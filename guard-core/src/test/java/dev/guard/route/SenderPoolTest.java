@@ -2376,11 +2376,13 @@ class SenderPoolTest {
      * A storage that fails every evaluate while {@code failing}, delegating everything else, and runs one-shot hooks
      * inside a call: what another thread does while this one waits for the storage.
      */
-    private static final class FailingStorage implements Storage {
+    static final class FailingStorage implements Storage {
         private final Storage delegate;
         volatile boolean failing;
         /** Fails every membership and record write. */
         volatile boolean failingWrites;
+        /** Fails every record write (membership writes go on). */
+        volatile boolean failingRecordWrites;
         /** Fails every gate raise. */
         volatile boolean failingGates;
         /** Runs once, inside the next evaluate, after the storage answered: what another thread does meanwhile. */
@@ -2465,7 +2467,7 @@ class SenderPoolTest {
 
         @Override
         public long putRecord(StateKey key, byte[] value, long expectedVersion) {
-            if (failingWrites) {
+            if (failingWrites || failingRecordWrites) {
                 throw new GuardStorageException("test", "putRecord", "down", null);
             }
             runOnce(beforeNextPutRecord, () -> beforeNextPutRecord = null);
