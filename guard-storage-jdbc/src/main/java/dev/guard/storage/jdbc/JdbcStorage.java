@@ -68,12 +68,12 @@ import org.slf4j.LoggerFactory;
  * function, decides in a second round trip. The {@code UPDATE} of several buckets' rows joins them to a list of their
  * keys: on a table that PostgreSQL's statistics show small (a new table before autovacuum has analyzed it, within
  * about a minute) the planner may scan the whole table instead and take the rows in the table's order; a decision
- * whose statement that makes a deadlock's victim goes again (to the function), up to three times, and so does any
- * statement that PostgreSQL aborted while it waited for a row in the queue between two such transactions (a one-bucket
- * decision, {@link #raiseGate}, {@link #addMember}, {@link #removeMember}, {@link #putRecord}). A chain of buckets
- * goes this way only alone (not in a shared call, below, and while no other call of this storage is in flight: under
- * contention PostgreSQL re-checks such an {@code UPDATE}'s rows by running its plan again), with at most 16 steps on
- * distinct keys, and not while one of its keys has rejected a chain lately (until that rejection's retry-after, as
+ * whose statement that makes a deadlock's victim goes again (to the function), up to three attempts in all, and so does
+ * any statement that PostgreSQL aborted while it waited for a row in the queue between two such transactions (a
+ * one-bucket decision, {@link #raiseGate}, {@link #addMember}, {@link #removeMember}, {@link #putRecord}). A chain of
+ * buckets goes this way only alone (not in a shared call, below, and while no other call of this storage is in flight:
+ * under contention PostgreSQL re-checks such an {@code UPDATE}'s rows by running its plan again), with at most 16 steps
+ * on distinct keys, and not while one of its keys has rejected a chain lately (until that rejection's retry-after, as
  * this instance saw it): an {@code UPDATE} that some buckets reject writes the others' rows and rolls them back before
  * the function decides. On
  * MariaDB it is three (lock and read, write, commit; a rejected decision that finds nothing expired skips the write),
