@@ -76,6 +76,13 @@ public class RedisTokenBucketBenchmark {
     @Param("redis://127.0.0.1:6379")
     public String uri;
 
+    /**
+     * Guard's {@code RedisStorage.Builder.concurrentCalls}: how many calls are in flight at most before concurrent
+     * decisions wait to share one; 2 is its default, 1 makes busy threads share the most.
+     */
+    @Param("2")
+    public int calls;
+
     private RedisStorage storage;
     private final TokenBucket spec = new TokenBucket(HUGE, HUGE, Duration.ofSeconds(1));
     private StateKey key;
@@ -93,7 +100,10 @@ public class RedisTokenBucketBenchmark {
         client = RedisClient.create(uri);
         pingConnection = client.connect();
         if (impl.equals("guard")) {
-            storage = RedisStorage.builder(uri).keyPrefix(run + ":").build();
+            storage = RedisStorage.builder(uri)
+                    .keyPrefix(run + ":")
+                    .concurrentCalls(calls)
+                    .build();
             key = new StateKey("bucket", "hot");
             chain = Batch.of(
                     new Step(new StateKey("per-user", "hot"), spec, 1),

@@ -1,6 +1,7 @@
 /**
  * Guard's Redis storage, {@link dev.guard.storage.redis.RedisStorage}: limits shared by every bot process that uses one
- * Redis (standalone, Sentinel or Cluster), each decision one round trip.
+ * Redis (standalone, Sentinel or Cluster), each decision one round trip (under load, in a call it shares with other
+ * decisions: {@link dev.guard.storage.redis.RedisStorage.Builder#concurrentCalls(int)}).
  *
  * <h2>Lua code</h2>
  *
