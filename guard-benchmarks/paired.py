@@ -30,6 +30,8 @@ import sys
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jar", default="guard-benchmarks/target/benchmarks.jar")
+    parser.add_argument("--jar-for", action="append", default=[], metavar="NAME=JAR",
+                        help="another jar for one run (the code before a change, say), instead of --jar")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", required=True, help="folder for the runs' JSON and the summary")
     parser.add_argument("--jmh", default="", help="JMH options common to every run")
@@ -52,6 +54,13 @@ def parse_args():
         if not sep or a not in names or b not in names:
             parser.error("--ratio must be A/B with A and B among the runs %s but was '%s'" % (names, spec))
         ratios.append((a, b))
+    jars = {}
+    for spec in args.jar_for:
+        name, sep, jar = spec.partition("=")
+        if not sep or name not in names or not jar:
+            parser.error("--jar-for must be NAME=JAR with NAME among the runs %s but was '%s'" % (names, spec))
+        jars[name] = jar
+    args.jars = jars
     if args.rounds < 1:
         parser.error("--rounds must be at least 1 but was %d" % args.rounds)
     return args, runs, ratios
@@ -75,7 +84,7 @@ def main():
     for round_ in range(1, args.rounds + 1):
         for name, run_args in runs:
             path = os.path.join(args.out, "%s-%d.json" % (name, round_))
-            command = ["java", "-jar", args.jar] + run_args + shlex.split(args.jmh) + ["-rf", "json", "-rff", path]
+            command = ["java", "-jar", args.jars.get(name, args.jar)] + run_args + shlex.split(args.jmh) + ["-rf", "json", "-rff", path]
             result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             if result.returncode != 0:
                 sys.exit("run %s, round %d failed (%s):\n%s" % (name, round_, " ".join(command), result.stderr))
@@ -84,7 +93,8 @@ def main():
             units[name] = unit
             print("round %d  %-12s %12.1f %s" % (round_, name, value, unit), flush=True)
     summary = {"rounds": args.rounds, "jmh": args.jmh,
-               "runs": {name: {"args": " ".join(a), "unit": units[name], "scores": scores[name]} for name, a in runs},
+               "runs": {name: {"args": " ".join(a), "jar": args.jars.get(name, args.jar), "unit": units[name],
+                               "scores": scores[name]} for name, a in runs},
                "ratios": {}}
     for a, b in ratios:
         per_round = [x / y for x, y in zip(scores[a], scores[b])]

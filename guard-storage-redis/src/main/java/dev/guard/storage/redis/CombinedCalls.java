@@ -7,15 +7,18 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Lets the decisions of concurrent callers share calls to Redis. At most {@code maxCalls} evaluate calls are in flight
  * at once; a decision that arrives while that many are waits, and when a call returns, the decisions waiting then go
  * together in the next one (up to {@value #MAX_DECISIONS_PER_CALL} of them and {@value #MAX_STEPS_PER_CALL} steps,
  * oldest first; in a Cluster, those whose keys share the oldest one's slot). A decision that arrives while fewer calls
- * are in flight goes at once, alone, in the same call as without this class.
+ * are in flight goes at once, alone, in the same call as without this class; a synchronous caller that finds a call
+ * free and nothing waiting {@link #claim() claims} it and sends its call itself, as a storage without this class did
+ * (the futures and locks of a shared call cost a lone thread about a tenth of its throughput in a paired run).
  *
  * <p>Why: Redis runs one command at a time, and much of what a decision costs it is per command: reading and parsing
  * the command, calling the function, writing the reply; the client pays a write and a read per command too. Under
@@ -25,9 +28,10 @@ import java.util.concurrent.TimeUnit;
  * Redis cannot read) fails alone, and the ones before and after it stand.
  *
  * <p>Nothing blocks. A decision whose future completes before its call is sent (its caller timed out, was interrupted,
- * or cancelled) is never sent: it took nothing. Each call has the storage's timeout from the moment it is sent; when it
- * fails or times out, every decision it carried fails with it (whether Redis ran it is then unknown, as for a call of
- * its own), and its command is cancelled if it has not gone out yet.
+ * or cancelled) is never sent: it took nothing. A call has no timer of its own: it runs until it returns, or until the
+ * first of its decisions times out (each caller has the storage's timeout from the moment it asked), or until none of
+ * its decisions waits for it any more; then it fails, every decision it carried fails with it (whether Redis ran them
+ * is then unknown, as for a call of their own), and its command is cancelled if it has not gone out yet.
  *
  * <p>Thread-safe: the queue and the count of calls in flight are guarded by this object's monitor, never held while
  * sending or completing; calls are taken and sent under a second lock, so that they go out in the order taken.
@@ -53,6 +57,9 @@ final class CombinedCalls {
         final int slot;
         final CompletableFuture<long[]> result = new CompletableFuture<>();
 
+        /** The call that carries it, once sent. */
+        volatile Call call;
+
         /**
          * A decision on {@code keys} (one per step) of {@code steps} (each step's text, see {@link LuaArgs#step}) at
          * {@code now} (see {@code evaluate.lua}'s first argument); {@code slot} is the Cluster slot its keys share (0
@@ -67,9 +74,21 @@ final class CombinedCalls {
         }
     }
 
+    /** A call in flight: its decisions and its reply. */
+    private record Call(List<Decision> group, CompletableFuture<Object> reply) {
+        /** Whether no decision of the call waits for it any more. */
+        boolean abandoned() {
+            for (Decision d : group) {
+                if (!d.result.isDone()) {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
     private final LuaCalls lua;
     private final byte[] margin;
-    private final long timeoutNanos;
     private final int maxCalls;
     private final ArrayDeque<Decision> waiting = new ArrayDeque<>();
     private int inFlight;
@@ -80,17 +99,13 @@ final class CombinedCalls {
     /** Settlements of calls that ended as they were sent, run once {@link #sending} is let go; guarded by it. */
     private List<Runnable> settleLater = List.of();
 
-    /**
-     * Calls through {@code lua}, with {@code margin} as {@code evaluate.lua}'s third argument, each call timed out
-     * after {@code timeoutNanos}, at most {@code maxCalls} in flight.
-     */
-    CombinedCalls(LuaCalls lua, byte[] margin, long timeoutNanos, int maxCalls) {
+    /** Calls through {@code lua}, with {@code margin} as {@code evaluate.lua}'s third argument, at most {@code maxCalls} in flight. */
+    CombinedCalls(LuaCalls lua, byte[] margin, int maxCalls) {
         if (maxCalls < 1) {
             throw new IllegalArgumentException("maxCalls must be at least 1 but was " + maxCalls);
         }
         this.lua = lua;
         this.margin = margin;
-        this.timeoutNanos = timeoutNanos;
         this.maxCalls = maxCalls;
     }
 
@@ -99,6 +114,11 @@ final class CombinedCalls {
      * which the caller may fail first (a timeout of its own) to withdraw the decision while it waits.
      */
     CompletableFuture<long[]> submit(Decision decision) {
+        decision.result.whenComplete((outcomes, failure) -> {
+            if (failure != null) {
+                gaveUp(decision, failure);
+            }
+        });
         synchronized (this) {
             waiting.addLast(decision);
             if (inFlight >= maxCalls) {
@@ -193,30 +213,84 @@ final class CombinedCalls {
         return group;
     }
 
+    /**
+     * A decision failed or its caller gave up on it. A decision still waiting is dropped when the next call is taken.
+     * A call in flight runs until the first of its decisions times out (the calls have no timer of their own: the
+     * callers' timeouts end them), or until none of its decisions waits for it any more: then it fails, which frees
+     * its slot, fails its other decisions, and cancels its command if it has not gone out yet.
+     */
+    private static void gaveUp(Decision decision, Throwable failure) {
+        Call call = decision.call;
+        if (call != null
+                && !call.reply.isDone()
+                && (LuaCalls.unwrap(failure) instanceof TimeoutException || call.abandoned())) {
+            call.reply.completeExceptionally(failure);
+        }
+    }
+
     /** Sends one call for {@code group} (not empty); when it ends, the next call goes and the group is settled. */
     private void send(List<Decision> group) {
-        CompletableFuture<Object> call;
+        CompletableFuture<Object> reply;
         try {
-            call = group.size() == 1 ? alone(group.get(0)) : together(group);
-            call = call.orTimeout(timeoutNanos, TimeUnit.NANOSECONDS);
+            reply = group.size() == 1 ? alone(group.get(0)) : together(group);
         } catch (RuntimeException e) {
             // Lettuce may refuse a command by throwing instead of failing its future (a closed client's timer).
-            call = CompletableFuture.failedFuture(e);
+            reply = CompletableFuture.failedFuture(e);
         }
-        call.whenComplete((reply, error) -> ended(group, reply, error));
+        Call call = new Call(group, reply);
+        for (Decision d : group) {
+            d.call = call;
+        }
+        if (call.abandoned()) {
+            // Each caller gave up between the take and now, so none told the call.
+            reply.completeExceptionally(new CancellationException("every decision of the call was given up"));
+        }
+        reply.whenComplete((value, error) -> ended(group, value, error));
     }
 
     private CompletableFuture<Object> alone(Decision decision) {
+        return lua.run(RedisScript.EVALUATE, aloneType(decision), decision.keys, aloneArgs(decision));
+    }
+
+    /** The reply's type of {@code evaluate.lua} for {@code decision} alone: its outcome, or a list of them. */
+    static ScriptOutputType aloneType(Decision decision) {
+        return decision.steps.length == 1 ? ScriptOutputType.INTEGER : ScriptOutputType.MULTI;
+    }
+
+    /** The arguments of {@code evaluate.lua} for {@code decision} alone. */
+    byte[][] aloneArgs(Decision decision) {
         byte[][] args = new byte[LuaArgs.EVALUATE_HEADER + decision.steps.length][];
         args[0] = decision.now;
+        args[1] = decision.steps.length == 1 ? LuaArgs.ONE_OUTCOME : LuaArgs.OUTCOMES;
         args[2] = margin;
         System.arraycopy(decision.steps, 0, args, LuaArgs.EVALUATE_HEADER, decision.steps.length);
-        if (decision.steps.length == 1) {
-            args[1] = LuaArgs.ONE_OUTCOME;
-            return lua.run(RedisScript.EVALUATE, ScriptOutputType.INTEGER, decision.keys, args);
+        return args;
+    }
+
+    /**
+     * Claims a call for a decision that its own thread sends and waits for, when a call is free and nothing waits (a
+     * thread alone, or threads that keep out of each other's way): the call then costs what a call without this class
+     * did, none of its futures and locks. Answers false when the decision must {@link #submit} instead; after true,
+     * {@link #release()} once the call has ended.
+     */
+    synchronized boolean claim() {
+        if (inFlight < maxCalls && waiting.isEmpty()) {
+            inFlight++;
+            return true;
         }
-        args[1] = LuaArgs.OUTCOMES;
-        return lua.run(RedisScript.EVALUATE, ScriptOutputType.MULTI, decision.keys, args);
+        return false;
+    }
+
+    /** Gives back a call {@link #claim() claimed}; the decisions that came meanwhile go. */
+    void release() {
+        boolean waits;
+        synchronized (this) {
+            inFlight--;
+            waits = !waiting.isEmpty();
+        }
+        if (waits) {
+            dispatch();
+        }
     }
 
     private CompletableFuture<Object> together(List<Decision> group) {
@@ -248,8 +322,10 @@ final class CombinedCalls {
      * ended as it was sent, in {@link #dispatch()}, that goes on taking calls, and settles the group after.
      */
     private void ended(List<Decision> group, Object reply, Throwable error) {
+        boolean waits;
         synchronized (this) {
             inFlight--;
+            waits = !waiting.isEmpty();
         }
         if (Thread.holdsLock(sending)) {
             if (settleLater.isEmpty()) {
@@ -259,7 +335,11 @@ final class CombinedCalls {
             return;
         }
         try {
-            dispatch();
+            if (waits) {
+                // Not taken when nothing waits: its holder may be a thread that the scheduler put aside just after
+                // it sent, and waiting for it would delay every reply behind this one.
+                dispatch();
+            }
         } finally {
             settle(group, reply, error);
         }
@@ -298,7 +378,7 @@ final class CombinedCalls {
     }
 
     /** The {@code n} integers of {@code reply} (one integer, or a list) from index {@code from}. */
-    private static long[] outcomes(Object reply, int from, int n) {
+    static long[] outcomes(Object reply, int from, int n) {
         long[] outcomes = new long[n];
         if (reply instanceof Long one) {
             if (n != 1) {

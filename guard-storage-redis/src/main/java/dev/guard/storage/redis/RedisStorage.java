@@ -132,7 +132,7 @@ public final class RedisStorage implements Storage {
         this.timeoutNanos = builder.timeout.toNanos();
         this.margin = LuaArgs.number(builder.expiryMargin.toMillis());
         this.serverTime = builder.serverTime;
-        this.calls = new CombinedCalls(lua, margin, timeoutNanos, builder.concurrentCalls);
+        this.calls = new CombinedCalls(lua, margin, builder.concurrentCalls);
     }
 
     /**
@@ -292,6 +292,21 @@ public final class RedisStorage implements Storage {
      * decision still waiting for its call then (or when the thread is interrupted) is withdrawn, never sent.
      */
     private long[] decide(String operation, CombinedCalls.Decision decision) {
+        if (calls.claim()) {
+            try {
+                Object reply = script(
+                        operation,
+                        RedisScript.EVALUATE,
+                        CombinedCalls.aloneType(decision),
+                        decision.keys,
+                        calls.aloneArgs(decision));
+                return CombinedCalls.outcomes(reply, 0, decision.steps.length);
+            } catch (IllegalStateException e) {
+                throw failure(operation, e);
+            } finally {
+                calls.release();
+            }
+        }
         CompletableFuture<long[]> reply = calls.submit(decision);
         try {
             return reply.get(timeoutNanos, TimeUnit.NANOSECONDS);

@@ -222,6 +222,45 @@ class RedisCombinedCallsTest {
     }
 
     @Test
+    void callThatNeverReturns_endsAtItsDecisionsTimeout_freesItsSlotAndIsNeverSent() {
+        TokenBucket single = new TokenBucket(1, 1, Duration.ofHours(1));
+        StateKey first = new StateKey("bucket", "first");
+        StateKey second = new StateKey("bucket", "second");
+        try (RedisProcess server = RedisProcess.start()) {
+            RedisClient client = RedisClient.create(server.uri());
+            try (StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
+                    RedisStorage redis = RedisStorage.builder(connection)
+                            .concurrentCalls(1)
+                            .timeout(Duration.ofMillis(200))
+                            .build()) {
+                long now = ticker.epochMicros();
+                // Held back by the connection, the calls never reach Redis: only the timeouts end them.
+                connection.setAutoFlushCommands(false);
+                CompletableFuture<BatchResult> held = redis.evaluateAsync(Batch.of(new Step(first, single, 1)), now)
+                        .toCompletableFuture();
+                CompletableFuture<BatchResult> waiting = redis.evaluateAsync(Batch.of(new Step(second, single, 1)), now)
+                        .toCompletableFuture();
+                assertThatThrownBy(() -> held.get(30, TimeUnit.SECONDS))
+                        .hasCauseInstanceOf(GuardStorageException.class)
+                        .hasMessageContaining("no answer within 200 ms");
+                assertThatThrownBy(() -> waiting.get(30, TimeUnit.SECONDS))
+                        .hasCauseInstanceOf(GuardStorageException.class)
+                        .hasMessageContaining("no answer within 200 ms");
+                flush(connection);
+
+                // Both calls were cancelled before they went out: each bucket of one still has its token, and the
+                // slot of the first call is free for the next decision.
+                assertThat(Outcome.isAdmitted(redis.acquire(first, single, 1, now)))
+                        .isTrue();
+                assertThat(Outcome.isAdmitted(redis.acquire(second, single, 1, now)))
+                        .isTrue();
+            } finally {
+                client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+            }
+        }
+    }
+
+    @Test
     void clusterSharedCalls_decisionsOfTwoSlots_goInOneCallPerSlotAndAnswerAsTheReference() {
         String seed = RedisServers.cluster();
         String prefix = Target.freshPrefix();
