@@ -44,7 +44,8 @@ import org.openjdk.jmh.annotations.Warmup;
  *
  * <ul>
  *   <li>{@code oneLimit}: one bucket, 1 and 16 threads. Guard sends one {@code FCALL} of its Redis Functions library
- *       ({@code EVALSHA} on a Redis without Functions); Bucket4j reads the state
+ *       ({@code EVALSHA} on a Redis without Functions), which decisions that wait while {@code calls} calls are in
+ *       flight share; Bucket4j reads the state
  *       ({@code GET}), computes in Java and writes it back with a compare-and-swap script ({@code EVAL}), retrying when
  *       another thread won the race.
  *   <li>{@code chain}: three limits per decision. Guard evaluates all three in one call, all-or-nothing; Bucket4j uses
