@@ -2,6 +2,7 @@ package dev.guard.storage.redis;
 
 import dev.guard.spi.GuardStorageException;
 import io.lettuce.core.ScriptOutputType;
+import io.netty.util.concurrent.FastThreadLocalThread;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -9,7 +10,11 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Supplier;
 
 /**
  * Lets the decisions of concurrent callers share calls to Redis. At most {@code maxCalls} evaluate calls are in flight
@@ -17,8 +22,9 @@ import java.util.concurrent.TimeoutException;
  * together in the next one (up to {@value #MAX_DECISIONS_PER_CALL} of them and {@value #MAX_STEPS_PER_CALL} steps,
  * oldest first; in a Cluster, those whose keys share the oldest one's slot). A decision that arrives while fewer calls
  * are in flight goes at once, alone, in the same call as without this class; a synchronous caller that finds a call
- * free and nothing waiting {@link #claim() claims} it and sends its call itself, as a storage without this class did
- * (the futures and locks of a shared call cost a lone thread about a tenth of its throughput in a paired run).
+ * free and nothing waiting or about to be sent {@link #claim() claims} it and sends its call itself, as a storage
+ * without this class did (the futures and locks of a shared call cost a lone thread about a tenth of its throughput in
+ * a paired run).
  *
  * <p>Why: Redis runs one command at a time, and much of what a decision costs it is per command: reading and parsing
  * the command, calling the function, writing the reply; the client pays a write and a read per command too. Under
@@ -27,16 +33,25 @@ import java.util.concurrent.TimeoutException;
  * if each had been a call of its own sent in that order; a decision that fails there (an error from Redis, a step
  * Redis cannot read) fails alone, and the ones before and after it stand.
  *
- * <p>Nothing blocks. A decision whose future completes before its call is sent (its caller timed out, was interrupted,
- * or cancelled) is never sent: it took nothing. A call has no timer of its own: it runs until it returns, or until the
- * first of its decisions times out (each caller has the storage's timeout from the moment it asked), or until none of
+ * <p><b>Order.</b> Calls go out in the order their decisions came, so that a later decision of one key never overtakes
+ * an earlier one: they are taken from the queue and handed to the connection under one lock ({@link #sending}), and
+ * never from a thread of Lettuce's event loop, whose writes skip ahead of those that other threads queued before: the
+ * calls that wait for a call to end are sent from a thread of this class. A batch across Cluster slots waits its turn
+ * in the queue too, and nothing after it is taken before it.
+ *
+ * <p><b>Giving up.</b> A decision whose caller gives up (its timeout, an interrupt) before its call is taken is left
+ * out; one whose call is taken but not yet handed to the connection ends that call, and so cancels its command, when
+ * no other decision of the call still waits for it. A call has no timer of its own: it runs until it returns, or until
+ * one of its decisions times out (each caller has the storage's timeout from the moment it asked), or until none of
  * its decisions waits for it any more; then it fails, every decision it carried fails with it (whether Redis ran them
  * is then unknown, as for a call of their own), and its command is cancelled if it has not gone out yet.
  *
- * <p>Thread-safe: the queue and the count of calls in flight are guarded by this object's monitor, never held while
- * sending or completing; calls are taken and sent under a second lock, so that they go out in the order taken.
+ * <p>Thread-safe. The queue and the counts are guarded by this object's monitor, held only briefly and never while
+ * sending or completing; a caller may wait for {@link #sending} while another thread hands calls to the connection.
+ * Decisions are completed on Lettuce's event loop (as its replies come), on this class's thread, or on the thread of
+ * the caller that timed out; never under either lock.
  */
-final class CombinedCalls {
+final class CombinedCalls implements AutoCloseable {
     /** The most decisions a shared call carries. */
     static final int MAX_DECISIONS_PER_CALL = 64;
 
@@ -50,31 +65,56 @@ final class CombinedCalls {
 
     /** One decision: its state keys, its steps' texts, its now; its future completes with Lua's raw outcomes. */
     static final class Decision {
+        final String operation;
         final byte[][] keys;
         final byte[][] steps;
         final byte[] now;
         final byte[] count;
         final int slot;
+
+        /** For a batch across Cluster slots: sends it (see {@link CrossSlotBatch}); null for a call of evaluate.lua. */
+        final Supplier<CompletableFuture<long[]>> elsewhere;
+
         final CompletableFuture<long[]> result = new CompletableFuture<>();
 
-        /** The call that carries it, once sent. */
+        /** The call that carries it, once taken. */
         volatile Call call;
 
         /**
-         * A decision on {@code keys} (one per step) of {@code steps} (each step's text, see {@link LuaArgs#step}) at
-         * {@code now} (see {@code evaluate.lua}'s first argument); {@code slot} is the Cluster slot its keys share (0
-         * outside a Cluster).
+         * A decision of {@code operation} (for messages) on {@code keys} (one per step) of {@code steps} (each step's
+         * text, see {@link LuaArgs#step}) at {@code now} (see {@code evaluate.lua}'s first argument); {@code slot} is
+         * the Cluster slot its keys share (0 outside a Cluster).
          */
-        Decision(byte[][] keys, byte[][] steps, byte[] now, int slot) {
+        Decision(String operation, byte[][] keys, byte[][] steps, byte[] now, int slot) {
+            this(operation, keys, steps, now, slot, null);
+        }
+
+        private Decision(
+                String operation,
+                byte[][] keys,
+                byte[][] steps,
+                byte[] now,
+                int slot,
+                Supplier<CompletableFuture<long[]>> elsewhere) {
+            this.operation = operation;
             this.keys = keys;
             this.steps = steps;
             this.now = now;
             this.count = LuaArgs.number(steps.length);
             this.slot = slot;
+            this.elsewhere = elsewhere;
+        }
+
+        /**
+         * A batch of {@code steps} steps across Cluster slots, which {@code send} sends when its turn comes and which
+         * goes alone.
+         */
+        static Decision acrossSlots(String operation, int steps, Supplier<CompletableFuture<long[]>> send) {
+            return new Decision(operation, new byte[0][], new byte[steps][], LuaArgs.EMPTY, -1, send);
         }
     }
 
-    /** A call in flight: its decisions and its reply. */
+    /** A call taken: its decisions, and its reply, which giving the call up completes (failed) first. */
     private record Call(List<Decision> group, CompletableFuture<Object> reply) {
         /** Whether no decision of the call waits for it any more. */
         boolean abandoned() {
@@ -93,13 +133,23 @@ final class CombinedCalls {
     private final ArrayDeque<Decision> waiting = new ArrayDeque<>();
     private int inFlight;
 
-    /** Held while taking and sending calls: see {@link #dispatch()}. */
+    /** Calls taken (counted in flight) but not yet handed to the connection. */
+    private int unsent;
+
+    /** Held while taking and sending calls: see the class's notes on order. */
     private final Object sending = new Object();
 
-    /** Settlements of calls that ended as they were sent, run once {@link #sending} is let go; guarded by it. */
-    private List<Runnable> settleLater = List.of();
+    /** Sends the calls that wait for one to end, and settles what failed as it was sent. */
+    private final ExecutorService thread = Executors.newSingleThreadExecutor(task -> {
+        Thread t = new Thread(task, "guard-redis-calls");
+        t.setDaemon(true);
+        return t;
+    });
 
-    /** Calls through {@code lua}, with {@code margin} as {@code evaluate.lua}'s third argument, at most {@code maxCalls} in flight. */
+    /**
+     * Calls through {@code lua}, with {@code margin} as {@code evaluate.lua}'s third argument, at most {@code maxCalls}
+     * in flight.
+     */
     CombinedCalls(LuaCalls lua, byte[] margin, int maxCalls) {
         if (maxCalls < 1) {
             throw new IllegalArgumentException("maxCalls must be at least 1 but was " + maxCalls);
@@ -125,37 +175,13 @@ final class CombinedCalls {
                 return decision.result;
             }
         }
-        dispatch();
+        if (Thread.currentThread() instanceof FastThreadLocalThread) {
+            // Perhaps Lettuce's event loop (a caller's continuation): its writes would skip ahead.
+            execute(this::dispatch);
+        } else {
+            dispatch();
+        }
         return decision.result;
-    }
-
-    /**
-     * Takes calls while fewer than {@code maxCalls} are in flight and sends each, one thread at a time (holding {@link
-     * #sending}), so that calls go out in the order their decisions were taken: a later decision of one key never
-     * overtakes an earlier one on the connection. A call that fails before it is sent frees its slot at once; its
-     * decisions are settled once this thread has let go of the lock (they may run their callers' code).
-     */
-    private void dispatch() {
-        List<Runnable> later;
-        synchronized (sending) {
-            while (true) {
-                List<List<Decision>> calls;
-                synchronized (this) {
-                    calls = fill();
-                }
-                if (calls.isEmpty()) {
-                    break;
-                }
-                for (List<Decision> group : calls) {
-                    send(group);
-                }
-            }
-            later = settleLater;
-            settleLater = List.of();
-        }
-        for (Runnable settle : later) {
-            settle.run();
-        }
     }
 
     /** How many decisions wait for a call now, not counting those whose callers gave up. For tests. */
@@ -164,11 +190,52 @@ final class CombinedCalls {
     }
 
     /**
-     * The calls to send now, each counted in flight: while fewer than {@code maxCalls} are, the next group of waiting
-     * decisions (none when nothing waits that is still wanted). Holding the monitor.
+     * Takes calls while fewer than {@code maxCalls} are in flight and hands each to the connection, holding {@link
+     * #sending} (see the class's notes on order). What fails as it is sent is settled on this class's thread.
      */
-    private List<List<Decision>> fill() {
-        List<List<Decision>> calls = List.of();
+    private void dispatch() {
+        List<Runnable> failed = null;
+        synchronized (sending) {
+            while (true) {
+                List<Call> calls;
+                synchronized (this) {
+                    calls = fill();
+                }
+                if (calls.isEmpty()) {
+                    break;
+                }
+                for (Call call : calls) {
+                    Runnable settle = send(call);
+                    if (settle != null) {
+                        if (failed == null) {
+                            failed = new ArrayList<>();
+                        }
+                        failed.add(settle);
+                    }
+                }
+            }
+        }
+        if (failed != null) {
+            List<Runnable> settles = failed;
+            execute(() -> settles.forEach(Runnable::run));
+        }
+    }
+
+    /** Runs {@code task} on this class's thread, or here once {@link #close()} has stopped it. */
+    private void execute(Runnable task) {
+        try {
+            thread.execute(task);
+        } catch (RejectedExecutionException e) {
+            task.run();
+        }
+    }
+
+    /**
+     * The calls to send now, each counted in flight and unsent: while fewer than {@code maxCalls} are in flight, the
+     * next group of waiting decisions (none when nothing waits that is still wanted). Holding the monitor.
+     */
+    private List<Call> fill() {
+        List<Call> calls = List.of();
         while (inFlight < maxCalls) {
             List<Decision> group = take();
             if (group.isEmpty()) {
@@ -177,15 +244,21 @@ final class CombinedCalls {
             if (calls.isEmpty()) {
                 calls = new ArrayList<>(1);
             }
-            calls.add(group);
+            Call call = new Call(group, new CompletableFuture<>());
+            for (Decision d : group) {
+                d.call = call;
+            }
+            calls.add(call);
             inFlight++;
+            unsent++;
         }
         return calls;
     }
 
     /**
      * The next call's decisions, taken out of the queue: the oldest one still wanted, and after it every later one
-     * that shares its slot, while they fit. Decisions whose callers gave up are dropped on the way.
+     * that shares its slot, while they fit, up to a batch across slots (which goes alone, and before which nothing
+     * later is taken). Decisions whose callers gave up are dropped on the way.
      */
     private List<Decision> take() {
         List<Decision> group = new ArrayList<>();
@@ -195,6 +268,13 @@ final class CombinedCalls {
             if (next.result.isDone()) {
                 it.remove();
                 continue;
+            }
+            if (next.elsewhere != null) {
+                if (group.isEmpty()) {
+                    it.remove();
+                    group.add(next);
+                }
+                break;
             }
             if (!group.isEmpty() && next.slot != group.get(0).slot) {
                 // Another slot's decision: a later call takes it; order matters only among decisions of one slot.
@@ -215,9 +295,9 @@ final class CombinedCalls {
 
     /**
      * A decision failed or its caller gave up on it. A decision still waiting is dropped when the next call is taken.
-     * A call in flight runs until the first of its decisions times out (the calls have no timer of their own: the
-     * callers' timeouts end them), or until none of its decisions waits for it any more: then it fails, which frees
-     * its slot, fails its other decisions, and cancels its command if it has not gone out yet.
+     * A call taken ends when one of its decisions timed out (the calls have no timer of their own: the callers'
+     * timeouts end them), or when none of its decisions waits for it any more: it then fails, which frees its slot,
+     * fails its other decisions, and cancels its command if it has not gone out yet.
      */
     private static void gaveUp(Decision decision, Throwable failure) {
         Call call = decision.call;
@@ -228,24 +308,55 @@ final class CombinedCalls {
         }
     }
 
-    /** Sends one call for {@code group} (not empty); when it ends, the next call goes and the group is settled. */
-    private void send(List<Decision> group) {
-        CompletableFuture<Object> reply;
-        try {
-            reply = group.size() == 1 ? alone(group.get(0)) : together(group);
-        } catch (RuntimeException e) {
-            // Lettuce may refuse a command by throwing instead of failing its future (a closed client's timer).
-            reply = CompletableFuture.failedFuture(e);
+    /**
+     * Hands {@code call} to the connection, unless it was given up meanwhile; when it ends, the calls waiting go and
+     * its decisions are settled. Answers the settlement to run later when it failed at once (else null).
+     */
+    private Runnable send(Call call) {
+        List<Decision> group = call.group;
+        CompletableFuture<Object> sent = null;
+        RuntimeException refused = null;
+        if (!call.abandoned() && !call.reply.isDone()) {
+            try {
+                Decision first = group.get(0);
+                if (first.elsewhere != null) {
+                    sent = first.elsewhere.get().thenApply(outcomes -> (Object) outcomes);
+                } else {
+                    sent = group.size() == 1 ? alone(first) : together(group);
+                }
+            } catch (RuntimeException e) {
+                // Lettuce may refuse a command by throwing instead of failing its future (a closed client's timer).
+                refused = e;
+            }
         }
-        Call call = new Call(group, reply);
-        for (Decision d : group) {
-            d.call = call;
+        synchronized (this) {
+            unsent--;
         }
-        if (call.abandoned()) {
-            // Each caller gave up between the take and now, so none told the call.
-            reply.completeExceptionally(new CancellationException("every decision of the call was given up"));
+        if (sent == null) {
+            Throwable why = refused != null ? refused : new CancellationException("every decision of the call gave up");
+            call.reply.completeExceptionally(why);
+        } else {
+            CompletableFuture<Object> command = sent;
+            // Giving the call up fails the command's future, which cancels the command if it has not gone out.
+            call.reply.whenComplete((value, error) -> {
+                if (error != null) {
+                    command.completeExceptionally(error);
+                }
+            });
+            command.whenComplete((value, error) -> {
+                if (error != null) {
+                    call.reply.completeExceptionally(error);
+                } else {
+                    call.reply.complete(value);
+                }
+            });
         }
-        reply.whenComplete((value, error) -> ended(group, value, error));
+        if (call.reply.isDone()) {
+            // Failed at once: settled after the lock is let go, on this class's thread.
+            return () -> call.reply.whenComplete((value, error) -> ended(call, value, error));
+        }
+        call.reply.whenComplete((value, error) -> ended(call, value, error));
+        return null;
     }
 
     private CompletableFuture<Object> alone(Decision decision) {
@@ -268,13 +379,13 @@ final class CombinedCalls {
     }
 
     /**
-     * Claims a call for a decision that its own thread sends and waits for, when a call is free and nothing waits (a
-     * thread alone, or threads that keep out of each other's way): the call then costs what a call without this class
-     * did, none of its futures and locks. Answers false when the decision must {@link #submit} instead; after true,
-     * {@link #release()} once the call has ended.
+     * Claims a call for a decision that its own thread sends and waits for, when a call is free and nothing waits or
+     * is about to be sent (a thread alone, or threads that keep out of each other's way): the call then costs what a
+     * call without this class did, none of its futures and locks. Answers false when the decision must {@link
+     * #submit} instead; after true, {@link #release()} once the call has ended.
      */
     synchronized boolean claim() {
-        if (inFlight < maxCalls && waiting.isEmpty()) {
+        if (inFlight < maxCalls && unsent == 0 && waiting.isEmpty()) {
             inFlight++;
             return true;
         }
@@ -317,32 +428,25 @@ final class CombinedCalls {
     }
 
     /**
-     * A call ended: its slot goes to the decisions waiting (if any), whose call is sent first, so that Redis works on
-     * it while this thread settles each decision of {@code group} (waking each of their threads takes a while). When it
-     * ended as it was sent, in {@link #dispatch()}, that goes on taking calls, and settles the group after.
+     * A call ended: its slot goes to the decisions waiting (if any), whose calls this class's thread sends (never
+     * Lettuce's event loop, whose writes would skip ahead), then each decision of the call is settled.
      */
-    private void ended(List<Decision> group, Object reply, Throwable error) {
+    private void ended(Call call, Object reply, Throwable error) {
         boolean waits;
         synchronized (this) {
             inFlight--;
             waits = !waiting.isEmpty();
         }
-        if (Thread.holdsLock(sending)) {
-            if (settleLater.isEmpty()) {
-                settleLater = new ArrayList<>();
-            }
-            settleLater.add(() -> settle(group, reply, error));
-            return;
+        if (waits) {
+            execute(this::dispatch);
         }
-        try {
-            if (waits) {
-                // Not taken when nothing waits: its holder may be a thread that the scheduler put aside just after
-                // it sent, and waiting for it would delay every reply behind this one.
-                dispatch();
-            }
-        } finally {
-            settle(group, reply, error);
-        }
+        settle(call.group, reply, error == null ? null : LuaCalls.unwrap(error));
+    }
+
+    /** Stops this class's thread; calls that end later send what waits from their own threads. */
+    @Override
+    public void close() {
+        thread.shutdown();
     }
 
     private static void settle(List<Decision> group, Object reply, Throwable error) {
@@ -354,6 +458,7 @@ final class CombinedCalls {
         }
         try {
             if (group.size() == 1) {
+                // Alone: one integer, a list of them, or a cross-slot batch's outcomes.
                 group.get(0).result.complete(outcomes(reply, 0, group.get(0).steps.length));
                 return;
             }
@@ -363,7 +468,7 @@ final class CombinedCalls {
                 Object first = at < replies.size() ? replies.get(at) : null;
                 if (first instanceof byte[] text) {
                     d.result.completeExceptionally(new GuardStorageException(
-                            RedisStorage.BACKEND, "evaluate", new String(text, StandardCharsets.UTF_8), null));
+                            RedisStorage.BACKEND, d.operation, new String(text, StandardCharsets.UTF_8), null));
                 } else {
                     d.result.complete(outcomes(replies, at, d.steps.length));
                 }
@@ -379,6 +484,9 @@ final class CombinedCalls {
 
     /** The {@code n} integers of {@code reply} (one integer, or a list) from index {@code from}. */
     static long[] outcomes(Object reply, int from, int n) {
+        if (reply instanceof long[] ready && ready.length == n) {
+            return ready; // a batch across Cluster slots, decided elsewhere
+        }
         long[] outcomes = new long[n];
         if (reply instanceof Long one) {
             if (n != 1) {

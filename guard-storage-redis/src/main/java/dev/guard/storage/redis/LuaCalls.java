@@ -76,6 +76,11 @@ final class LuaCalls {
         return commands.evalsha(script.sha(), type, keys, args);
     }
 
+    /** Whether the library is being loaded again after a server lost it (calls then queue behind the load). */
+    boolean reloading() {
+        return functions && loading.get() != null;
+    }
+
     /** Whether {@code error} says that the server lacks this storage's code, which {@link #resend} cures. */
     boolean recoverable(Throwable error) {
         Throwable cause = unwrap(error);
@@ -131,6 +136,11 @@ final class LuaCalls {
      * whose caller was told it failed.
      */
     <T> CompletableFuture<T> run(RedisScript script, ScriptOutputType type, byte[][] keys, byte[]... args) {
+        if (reloading()) {
+            // Behind the calls that wait for the library to be loaded again, as if this one had failed too: sent now,
+            // it could reach the server after the load and before them, and decide ahead of earlier decisions.
+            return this.<T>resend(script, type, keys, args);
+        }
         CompletableFuture<Void> abandoned = new CompletableFuture<>();
         CompletableFuture<T> call = this.<T>send(script, type, keys, args).toCompletableFuture();
         abandoned.thenRun(() -> call.cancel(false));

@@ -82,8 +82,10 @@ import java.util.regex.Pattern;
  * at once (by default); a decision that arrives while they are waits, and when a call returns, the decisions waiting
  * then go together in one {@code FCALL}, which decides each all-or-nothing, one after the other in the order they came,
  * as if each had been a call of its own (a decision that fails there, on a key of another type say, fails alone). So
- * under load Redis and the connection handle one command for many decisions, at the price of a wait of up to one call
- * for the decisions that arrive while the calls are busy; a decision that finds a call free goes at once.
+ * under load Redis and the connection handle one command for many decisions, at the price of a wait for the decisions
+ * that arrive while the calls are busy (until a call returns, longer when more wait than a call takes); a decision
+ * that finds a call free goes at once. The calls go out in the order their decisions came, so a later decision of a
+ * key never overtakes an earlier one (a batch across Cluster slots takes its turn too).
  *
  * <p><b>Time.</b> Decisions use the {@code nowMicros} the caller passes, unless {@link Builder#serverTime(boolean)}
  * is set: then every call reads the Redis server's {@code TIME}, so processes with skewed clocks agree. Every key
@@ -216,18 +218,23 @@ public final class RedisStorage implements Storage {
         if (cluster && batch.size() > 1) {
             int[][] groups = CrossSlotBatch.groups(stateKeys);
             if (groups.length > 1) {
-                CompletableFuture<long[]> outcomes =
-                        CrossSlotBatch.evaluate(lua, batch, stateKeys, groups, nowArg(nowMicros), margin, timeoutNanos);
-                return decodeOutcomes(join(outcomes, "evaluate"), nowMicros);
+                return decodeOutcomes(
+                        wait(
+                                "evaluate",
+                                calls.submit(acrossSlots(batch, stateKeys, groups, nowMicros)),
+                                crossSlotTimeoutNanos()),
+                        nowMicros);
             }
         }
-        return decodeOutcomes(decide("evaluate", decision(stateKeys, batch, nowMicros)), nowMicros);
+        return decodeOutcomes(decide("evaluate", decision("evaluate", stateKeys, batch, nowMicros)), nowMicros);
     }
 
     /**
-     * {@inheritDoc} Never blocks the caller; the stage completes on a Lettuce thread, or when it times out on a thread
-     * of {@link CompletableFuture}'s default async pool (never on the JDK's one timer thread, which a continuation that
-     * blocked would hold up for every timeout of the process).
+     * {@inheritDoc} Never waits for Redis (at most, briefly, for another thread that is handing calls to the
+     * connection); the stage completes on a Lettuce thread or on the storage's own thread ({@code guard-redis-calls},
+     * which sends the calls that waited), or when it times out on a thread of {@link CompletableFuture}'s default async
+     * pool (never on the JDK's one timer thread, which a continuation that blocked would hold up for every timeout of
+     * the process).
      *
      * @throws IllegalArgumentException as {@link #evaluate} does, before sending
      */
@@ -242,14 +249,13 @@ public final class RedisStorage implements Storage {
                 int[][] groups = CrossSlotBatch.groups(stateKeys);
                 if (groups.length > 1) {
                     return async(
-                            CrossSlotBatch.evaluate(
-                                    lua, batch, stateKeys, groups, nowArg(nowMicros), margin, timeoutNanos),
+                            calls.submit(acrossSlots(batch, stateKeys, groups, nowMicros)),
                             crossSlotTimeoutNanos(),
                             "evaluate",
                             outcomes -> decodeOutcomes(outcomes, nowMicros));
                 }
             }
-            CompletableFuture<long[]> reply = calls.submit(decision(stateKeys, batch, nowMicros));
+            CompletableFuture<long[]> reply = calls.submit(decision("evaluate", stateKeys, batch, nowMicros));
             return async(reply, timeoutNanos, "evaluate", r -> decodeOutcomes(r, nowMicros));
         } catch (RuntimeException e) {
             // Lettuce may refuse a command by throwing instead of failing its future (a closed client's timer).
@@ -258,7 +264,8 @@ public final class RedisStorage implements Storage {
     }
 
     /**
-     * {@inheritDoc} One {@code FCALL} ({@code EVALSHA} before Redis 7), answering one integer.
+     * {@inheritDoc} One {@code FCALL} ({@code EVALSHA} before Redis 7), answering one integer, or a share of a call
+     * with other decisions (see the class's notes).
      *
      * @throws IllegalArgumentException as {@link #evaluate} does
      */
@@ -269,17 +276,29 @@ public final class RedisStorage implements Storage {
         checkExact(0, step, nowMicros);
         byte[][] stateKeys = {keys.state(key)};
         CombinedCalls.Decision decision = new CombinedCalls.Decision(
-                stateKeys, new byte[][] {LuaArgs.step(step)}, nowArg(nowMicros), slot(stateKeys));
+                "acquire", stateKeys, new byte[][] {LuaArgs.step(step)}, nowArg(nowMicros), slot(stateKeys));
         return LuaArgs.outcome(decide("acquire", decision)[0], nowMicros);
     }
 
     /** A decision for the combined calls: {@code batch}'s steps on {@code stateKeys}, all in one slot. */
-    private CombinedCalls.Decision decision(byte[][] stateKeys, Batch batch, long nowMicros) {
+    private CombinedCalls.Decision decision(String operation, byte[][] stateKeys, Batch batch, long nowMicros) {
         byte[][] steps = new byte[batch.size()][];
         for (int i = 0; i < steps.length; i++) {
             steps[i] = LuaArgs.step(batch.step(i));
         }
-        return new CombinedCalls.Decision(stateKeys, steps, nowArg(nowMicros), slot(stateKeys));
+        return new CombinedCalls.Decision(operation, stateKeys, steps, nowArg(nowMicros), slot(stateKeys));
+    }
+
+    /**
+     * A batch across Cluster slots ({@code groups}), which takes its turn among the combined calls so that it never
+     * overtakes an earlier decision of one of its keys, and then goes alone.
+     */
+    private CombinedCalls.Decision acrossSlots(Batch batch, byte[][] stateKeys, int[][] groups, long nowMicros) {
+        byte[] now = nowArg(nowMicros);
+        return CombinedCalls.Decision.acrossSlots(
+                "evaluate",
+                batch.size(),
+                () -> CrossSlotBatch.evaluate(lua, batch, stateKeys, groups, now, margin, timeoutNanos));
     }
 
     /** The Cluster slot of {@code stateKeys} (all in one), 0 outside a Cluster. */
@@ -307,9 +326,16 @@ public final class RedisStorage implements Storage {
                 calls.release();
             }
         }
-        CompletableFuture<long[]> reply = calls.submit(decision);
+        return wait(operation, calls.submit(decision), timeoutNanos);
+    }
+
+    /**
+     * Waits for {@code reply} at most {@code withinNanos}; a decision still waiting for its call then (or when the
+     * thread is interrupted) is withdrawn.
+     */
+    private long[] wait(String operation, CompletableFuture<long[]> reply, long withinNanos) {
         try {
-            return reply.get(timeoutNanos, TimeUnit.NANOSECONDS);
+            return reply.get(withinNanos, TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {
             reply.completeExceptionally(e);
             Thread.currentThread().interrupt();
@@ -627,6 +653,7 @@ public final class RedisStorage implements Storage {
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {
+            calls.close();
             for (Runnable release : owned) {
                 release.run();
             }
@@ -654,6 +681,12 @@ public final class RedisStorage implements Storage {
     private <T> T script(
             String operation, RedisScript script, ScriptOutputType type, byte[][] scriptKeys, byte[]... args) {
         try {
+            if (lua.reloading()) {
+                // Behind the calls that wait for the library to be loaded again (see LuaCalls.run).
+                return lua.<T>run(script, type, scriptKeys, args)
+                        .orTimeout(timeoutNanos, TimeUnit.NANOSECONDS)
+                        .join();
+            }
             try {
                 return await(lua.<T>send(script, type, scriptKeys, args));
             } catch (RuntimeException e) {
@@ -684,17 +717,6 @@ public final class RedisStorage implements Storage {
     /** Each command of a cross-slot batch has the timeout; the refunds after a rejection may add one more. */
     private long crossSlotTimeoutNanos() {
         return 2 * timeoutNanos + TimeUnit.MILLISECONDS.toNanos(100);
-    }
-
-    private <T> T join(CompletableFuture<T> future, String operation) {
-        try {
-            return future.get(crossSlotTimeoutNanos(), TimeUnit.NANOSECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw failure(operation, e);
-        } catch (ExecutionException | TimeoutException e) {
-            throw failure(operation, e);
-        }
     }
 
     private <T, R> CompletionStage<R> async(
@@ -867,9 +889,10 @@ public final class RedisStorage implements Storage {
          * arrives while fewer are in flight goes at once, alone.
          *
          * <p>Fewer calls make busy threads share more of them: less work per decision for Redis and for the client
-         * (on a loopback Redis with 8 or 16 threads on one key, 1 decided 1.4 to 1.5 times as many as 1024, which
-         * never shares), but a decision that waits takes up to two calls' time. More calls suit a Redis far away,
-         * whose round trip is long beside its work, and few threads: with as many calls as threads nothing waits.
+         * (on a loopback Redis with 8 or 16 threads on one key, 1 decided 1.3 to 1.6 times as many as the code before
+         * shared calls in paired runs), but a decision that waits takes its own call's time and then some. More calls
+         * suit a Redis far away, whose round trip is long beside its work, and few threads: with as many calls as
+         * threads nothing waits.
          *
          * @throws IllegalArgumentException if {@code calls} is not between 1 and 1024
          */

@@ -150,7 +150,7 @@ local function combined(keys, args)
       ok, failed = pcall(batch, keys, k, args, a, n, clock(nowArg), false, out, k)
     end
     if not ok or failed then
-      out[k + 1] = 'guard: ' .. failureText(failed)
+      out[k + 1] = failureText(failed)
       for i = 2, n do
         out[k + i] = 0
       end
