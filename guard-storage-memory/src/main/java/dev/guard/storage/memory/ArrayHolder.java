@@ -114,7 +114,7 @@ final class ArrayHolder extends Holder {
             if (state != next) {
                 state = next;
             }
-            expiresAt = ttl == Long.MAX_VALUE ? Long.MAX_VALUE : nowMicros + ttl;
+            expiresAt = Saturated.plus(nowMicros, ttl); // near the end of time, never past it
         }
         return 0;
     }

@@ -209,14 +209,16 @@ final class Group extends Entry {
         hashes[used] = added.scope.hashCode();
         scopeBits |= bit(hashes[used]);
         s[1 + 2 * used] = added.scope;
-        // Publishes the holder, its fields and the two writes above to readers that load it with acquire.
+        // The renewal comes forward before the slot is published: a reader that finds the slot (and commits a state
+        // that lives the slot's interval) then also finds the renewal due, and renews the group first.
+        coverInterval(added);
+        // Publishes the holder, its fields and the writes above to readers that load it with acquire.
         SLOT.setRelease(s, 2 + 2 * used, added);
         used++;
         if (s != slots) {
             slots = s;
         }
         sweepFromMicros = Math.min(sweepFromMicros, prunableFrom(added));
-        coverInterval(added);
     }
 
     /** Brings the next renewal forward if {@code added} needs it sooner than the group's holders so far. */

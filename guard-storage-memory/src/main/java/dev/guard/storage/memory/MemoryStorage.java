@@ -193,6 +193,12 @@ public final class MemoryStorage implements Storage {
             Entry entry = lookupEntry(key.subject());
             Holder holder = entry == null ? null : entry.slot(key.scope());
             if (holder != null) {
+                // The slot may have been added after lookupEntry read the entry's due time (an addition brings the
+                // renewal forward): renewed first, or the cache could drop the group before the state committed here
+                // expires.
+                if (entry.needsExtension(clock.newestMicros()) && renew(key.subject()) != entry) {
+                    continue;
+                }
                 return holder;
             }
             holder = entry instanceof Group g ? added(g, key.scope(), spec, nowMicros) : created(key, spec, nowMicros);
@@ -572,6 +578,15 @@ public final class MemoryStorage implements Storage {
             entry = lookupEntry(subject);
         }
         Holder holder = entry == null ? null : entry.slot(scope);
+        if (holder != null && entry.needsExtension(clock.newestMicros())) {
+            // As in lookupOrCreate: the slot may be newer than the due time read when the entry was looked up (for an
+            // earlier step, perhaps).
+            Entry renewed = renew(subject);
+            if (renewed != entry) {
+                entry = renewed;
+                holder = entry == null ? null : entry.slot(scope);
+            }
+        }
         LimitSpec spec = batch.spec(i);
         if (commits(spec) && (holder == null || needsConversion(holder, spec, nowMicros, convertRecords))) {
             if (holder == null && entry instanceof Group group) {
