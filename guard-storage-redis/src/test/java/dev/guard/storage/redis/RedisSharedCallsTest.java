@@ -22,9 +22,11 @@ import dev.guard.spi.ReferenceStorage;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
 import dev.guard.spi.Storage;
+import io.lettuce.core.AbstractRedisClient;
 import io.lettuce.core.ClientOptions;
 import io.lettuce.core.FlushMode;
 import io.lettuce.core.RedisClient;
+import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.lettuce.core.cluster.RedisClusterClient;
@@ -52,7 +54,10 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
+import java.util.function.Function;
+import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -62,6 +67,9 @@ import org.junit.jupiter.api.Test;
  * that held (every kind against the reference, long queues and batches, server time, scripts, close). To make a race
  * repeatable, a test wraps the connection so that one key's call stops on the thread that sends it (a thread the
  * scheduler put aside), or holds Lettuce's event loop. Each test of the first part failed on the code before its fix.
+ * Last come the first tests of shared calls: decisions that wait go together in one call (one a slot in a Cluster),
+ * each answered as a call of its own would be, in order, one that fails in Redis, is interrupted, meets a closed
+ * connection or times out failing alone.
  */
 class RedisSharedCallsTest {
     private static final RedisKeys KEYS = new RedisKeys("guard:", false);
@@ -85,53 +93,47 @@ class RedisSharedCallsTest {
         StateKey w2 = new StateKey("bucket", "w2");
         Holds holds = new Holds();
         ExecutorService threads = Executors.newCachedThreadPool();
-        try (RedisProcess server = RedisProcess.start()) {
-            RedisClient client = RedisClient.create(server.uri());
-            try (StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
-                    RedisStorage redis = RedisStorage.builder(hooked(connection, holds))
-                            .concurrentCalls(2)
-                            .timeout(Duration.ofMinutes(1))
-                            .build()) {
-                long now = ticker.epochMicros();
-                // Two callers on other keys hold both calls, each stopped just before its command goes out.
-                Hold first = holds.hold(KEYS.state(w1));
-                Future<Long> one = threads.submit(() -> redis.acquire(w1, single, 1, now));
-                first.awaitEntered();
-                Hold second = holds.hold(KEYS.state(w2));
-                Future<Long> two = threads.submit(() -> redis.acquire(w2, single, 1, now));
-                second.awaitEntered();
+        try (Fixture fixture = open(connection -> RedisStorage.builder(hooked(connection, holds))
+                .concurrentCalls(2)
+                .timeout(Duration.ofMinutes(1)))) {
+            RedisStorage redis = fixture.redis();
+            long now = ticker.epochMicros();
+            // Two callers on other keys hold both calls, each stopped just before its command goes out.
+            Hold first = holds.hold(KEYS.state(w1));
+            Future<Long> one = threads.submit(() -> redis.acquire(w1, single, 1, now));
+            first.awaitEntered();
+            Hold second = holds.hold(KEYS.state(w2));
+            Future<Long> two = threads.submit(() -> redis.acquire(w2, single, 1, now));
+            second.awaitEntered();
 
-                // This thread's first decision on the hot key waits for a call.
-                CompletableFuture<BatchResult> earlier = redis.evaluateAsync(Batch.of(new Step(hot, single, 1)), now)
-                        .toCompletableFuture();
-                assertThat(redis.waitingDecisions()).isEqualTo(1);
+            // This thread's first decision on the hot key waits for a call.
+            CompletableFuture<BatchResult> earlier =
+                    redis.evaluateAsync(Batch.of(new Step(hot, single, 1)), now).toCompletableFuture();
+            assertThat(redis.waitingDecisions()).isEqualTo(1);
 
-                // The first call ends: its thread takes the waiting decision, and stops before sending it.
-                Hold taken = holds.hold(KEYS.state(hot));
-                first.release();
-                taken.awaitEntered();
-                // The second call ends too, with nothing waiting: a call is free.
-                second.release();
-                assertThat(Outcome.isAdmitted(two.get(30, SECONDS))).isTrue();
+            // The first call ends: its thread takes the waiting decision, and stops before sending it.
+            Hold taken = holds.hold(KEYS.state(hot));
+            first.release();
+            taken.awaitEntered();
+            // The second call ends too, with nothing waiting: a call is free.
+            second.release();
+            assertThat(Outcome.isAdmitted(two.get(30, SECONDS))).isTrue();
 
-                // The taken decision goes on once this thread's next decision has been sent, or waits (a fix).
-                Thread me = Thread.currentThread();
-                threads.submit(() -> {
-                    awaitTrue(() -> holds.sentAfterHold.get() || parked(me));
-                    taken.release();
-                });
-                long later = redis.acquire(hot, single, 1, now);
+            // The taken decision goes on once this thread's next decision has been sent, or waits (a fix).
+            Thread me = Thread.currentThread();
+            threads.submit(() -> {
+                awaitTrue(() -> holds.sentAfterHold.get() || parked(me));
+                taken.release();
+            });
+            long later = redis.acquire(hot, single, 1, now);
 
-                assertThat(Outcome.isAdmitted(earlier.get(30, SECONDS).outcome(0)))
-                        .as(
-                                "the earlier decision of this thread on a bucket of one (later one: %s)",
-                                Outcome.isAdmitted(later) ? "admitted" : "rejected")
-                        .isTrue();
-                assertThat(Outcome.isAdmitted(later)).as("the later decision").isFalse();
-                assertThat(Outcome.isAdmitted(one.get(30, SECONDS))).isTrue();
-            } finally {
-                client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
-            }
+            assertThat(Outcome.isAdmitted(earlier.get(30, SECONDS).outcome(0)))
+                    .as(
+                            "the earlier decision of this thread on a bucket of one (later one: %s)",
+                            Outcome.isAdmitted(later) ? "admitted" : "rejected")
+                    .isTrue();
+            assertThat(Outcome.isAdmitted(later)).as("the later decision").isFalse();
+            assertThat(Outcome.isAdmitted(one.get(30, SECONDS))).isTrue();
         } finally {
             threads.shutdownNow();
         }
@@ -149,50 +151,36 @@ class RedisSharedCallsTest {
             throws Exception {
         TokenBucket single = new TokenBucket(1, 1, Duration.ofHours(1));
         StateKey hot = new StateKey("bucket", "hot");
-        try (RedisProcess server = RedisProcess.start()) {
-            RedisClient client = RedisClient.create(server.uri());
-            try (StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
-                    RedisStorage redis = RedisStorage.builder(connection)
-                            .concurrentCalls(2)
-                            .timeout(Duration.ofMinutes(1))
-                            .build()) {
-                long now = ticker.epochMicros();
-                CountDownLatch busy = new CountDownLatch(1);
-                CountDownLatch goOn = new CountDownLatch(1);
-                connection.setAutoFlushCommands(false);
-                // The PING's reply and the call's come back together; the PING's continuation holds the event loop.
-                connection.async().ping().thenRun(() -> {
-                    busy.countDown();
-                    try {
-                        goOn.await(30, SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                });
-                CompletableFuture<BatchResult> other = redis.evaluateAsync(
-                                Batch.of(new Step(new StateKey("bucket", "other"), single, 1)), now)
-                        .toCompletableFuture();
-                connection.flushCommands();
-                connection.setAutoFlushCommands(true);
-                assertThat(busy.await(30, SECONDS)).isTrue();
+        try (Fixture fixture = open(2, Duration.ofMinutes(1))) {
+            RedisStorage redis = fixture.redis();
+            StatefulRedisConnection<byte[], byte[]> connection = fixture.connection();
+            long now = ticker.epochMicros();
+            CountDownLatch busy = new CountDownLatch(1);
+            CountDownLatch goOn = new CountDownLatch(1);
+            connection.setAutoFlushCommands(false);
+            // The PING's reply and the call's come back together; the PING's continuation holds the event loop.
+            pingHoldingTheEventLoop(connection, busy, goOn);
+            CompletableFuture<BatchResult> other = redis.evaluateAsync(
+                            Batch.of(new Step(new StateKey("bucket", "other"), single, 1)), now)
+                    .toCompletableFuture();
+            connection.flushCommands();
+            connection.setAutoFlushCommands(true);
+            assertThat(busy.await(30, SECONDS)).isTrue();
 
-                // This thread's first decision goes at once (a call is free), its write queued behind the busy loop;
-                // its second waits for a call.
-                CompletableFuture<BatchResult> first = redis.evaluateAsync(Batch.of(new Step(hot, single, 1)), now)
-                        .toCompletableFuture();
-                CompletableFuture<BatchResult> second = redis.evaluateAsync(Batch.of(new Step(hot, single, 1)), now)
-                        .toCompletableFuture();
-                assertThat(redis.waitingDecisions()).isEqualTo(1);
-                goOn.countDown();
+            // This thread's first decision goes at once (a call is free), its write queued behind the busy loop;
+            // its second waits for a call.
+            CompletableFuture<BatchResult> first =
+                    redis.evaluateAsync(Batch.of(new Step(hot, single, 1)), now).toCompletableFuture();
+            CompletableFuture<BatchResult> second =
+                    redis.evaluateAsync(Batch.of(new Step(hot, single, 1)), now).toCompletableFuture();
+            assertThat(redis.waitingDecisions()).isEqualTo(1);
+            goOn.countDown();
 
-                assertThat(other.get(30, SECONDS).admitted()).isTrue();
-                assertThat(first.get(30, SECONDS).admitted())
-                        .as("the first decision on a bucket of one (the second: %s)", second.get(30, SECONDS))
-                        .isTrue();
-                assertThat(second.get(30, SECONDS).admitted()).isFalse();
-            } finally {
-                client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
-            }
+            assertThat(other.get(30, SECONDS).admitted()).isTrue();
+            assertThat(first.get(30, SECONDS).admitted())
+                    .as("the first decision on a bucket of one (the second: %s)", second.get(30, SECONDS))
+                    .isTrue();
+            assertThat(second.get(30, SECONDS).admitted()).isFalse();
         }
     }
 
@@ -204,42 +192,35 @@ class RedisSharedCallsTest {
     void cluster_crossSlotBatchAfterAWaitingDecisionOfTheSameKey_isAppliedAfterIt() {
         String seed = RedisServers.cluster();
         String prefix = Target.freshPrefix();
-        RedisKeys keys = new RedisKeys(prefix, false);
         StateKey x = new StateKey("bucket", "x");
         StateKey y = new StateKey("fixed", "y");
-        assertThat(SlotHash.getSlot(keys.state(x))).isNotEqualTo(SlotHash.getSlot(keys.state(y)));
+        assertInOtherSlots(prefix, x, y);
         TokenBucket two = new TokenBucket(2, 1, Duration.ofHours(1));
         FixedWindow window = new FixedWindow(5, Duration.ofMinutes(1));
         Storage reference = ReferenceStorage.create();
-        RedisClusterClient client = RedisClusterClient.create(seed);
-        try (StatefulRedisClusterConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
-                RedisStorage redis = RedisStorage.builder(connection)
-                        .keyPrefix(prefix)
-                        .concurrentCalls(1)
-                        .timeout(Duration.ofMinutes(1))
-                        .build()) {
+        try (ClusterFixture fixture = openCluster(seed, connection -> RedisStorage.builder(connection)
+                .keyPrefix(prefix)
+                .concurrentCalls(1)
+                .timeout(Duration.ofMinutes(1)))) {
+            RedisStorage redis = fixture.redis();
             long now = ticker.epochMicros();
             Batch first = Batch.of(new Step(x, two, 1));
             Batch second = Batch.of(new Step(x, two, 1));
             Batch crossSlot = Batch.of(new Step(x, two, 1), new Step(y, window, 1));
-            connection.setAutoFlushCommands(false);
+            fixture.connection().setAutoFlushCommands(false);
             CompletableFuture<BatchResult> a = redis.evaluateAsync(first, now).toCompletableFuture();
             CompletableFuture<BatchResult> b = redis.evaluateAsync(second, now).toCompletableFuture();
             CompletableFuture<BatchResult> c =
                     redis.evaluateAsync(crossSlot, now).toCompletableFuture();
             // The cross-slot batch waits its turn behind the second decision.
             assertThat(redis.waitingDecisions()).isEqualTo(2);
-            connection.flushCommands();
-            connection.setAutoFlushCommands(true);
-            connection.flushCommands();
+            flush(fixture.connection());
 
             assertThat(a.join()).as("first").isEqualTo(reference.evaluate(first, now));
             assertThat(b.join())
                     .as("second (the cross-slot one: %s)", c.join())
                     .isEqualTo(reference.evaluate(second, now));
             assertThat(c.join()).as("cross-slot").isEqualTo(reference.evaluate(crossSlot, now));
-        } finally {
-            client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
         }
     }
 
@@ -252,30 +233,24 @@ class RedisSharedCallsTest {
     @Test
     void evaluateAsync_timedOutCallThenNextCallRefusedAtOnce_neverCompletesOnTheJdkTimerThread() throws Exception {
         TokenBucket bucket = new TokenBucket(5, 1, Duration.ofMinutes(1));
-        try (RedisProcess server = RedisProcess.start()) {
-            RedisClient client = RedisClient.create(server.uri());
-            client.setOptions(ClientOptions.builder().requestQueueSize(1).build());
-            try (StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
-                    RedisStorage redis = RedisStorage.builder(connection)
-                            .concurrentCalls(1)
-                            .timeout(Duration.ofMillis(200))
-                            .build()) {
-                long now = ticker.epochMicros();
-                connection.setAutoFlushCommands(false);
-                CompletableFuture<BatchResult> held = redis.evaluateAsync(
-                                Batch.of(new Step(new StateKey("bucket", "a"), bucket, 1)), now)
-                        .toCompletableFuture();
-                CompletableFuture<String> waitingRanOn = redis.evaluateAsync(
-                                Batch.of(new Step(new StateKey("bucket", "b"), bucket, 1)), now)
-                        .toCompletableFuture()
-                        .handle((result, failure) -> Thread.currentThread().getName() + " after "
-                                + (failure == null ? result : failure.getMessage()));
-                assertThatThrownBy(() -> held.get(30, SECONDS)).hasMessageContaining("no answer within 200 ms");
+        try (Fixture fixture =
+                open(ClientOptions.builder().requestQueueSize(1).build(), connection -> RedisStorage.builder(connection)
+                        .concurrentCalls(1)
+                        .timeout(Duration.ofMillis(200)))) {
+            RedisStorage redis = fixture.redis();
+            long now = ticker.epochMicros();
+            fixture.connection().setAutoFlushCommands(false);
+            CompletableFuture<BatchResult> held = redis.evaluateAsync(
+                            Batch.of(new Step(new StateKey("bucket", "a"), bucket, 1)), now)
+                    .toCompletableFuture();
+            CompletableFuture<String> waitingRanOn = redis.evaluateAsync(
+                            Batch.of(new Step(new StateKey("bucket", "b"), bucket, 1)), now)
+                    .toCompletableFuture()
+                    .handle((result, failure) -> Thread.currentThread().getName() + " after "
+                            + (failure == null ? result : failure.getMessage()));
+            assertThatThrownBy(() -> held.get(30, SECONDS)).hasMessageContaining("no answer within 200 ms");
 
-                assertThat(waitingRanOn.get(30, SECONDS)).doesNotContain("CompletableFutureDelayScheduler");
-            } finally {
-                client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
-            }
+            assertThat(waitingRanOn.get(30, SECONDS)).doesNotContain("CompletableFutureDelayScheduler");
         }
     }
 
@@ -283,39 +258,32 @@ class RedisSharedCallsTest {
     void acquire_wrongTypeKeyInASharedCall_failsWithTheMessageItHasAlone() throws Exception {
         TokenBucket bucket = new TokenBucket(5, 1, Duration.ofMinutes(1));
         StateKey broken = new StateKey("bucket", "broken");
-        try (RedisProcess server = RedisProcess.start()) {
-            RedisClient client = RedisClient.create(server.uri());
-            try (StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
-                    RedisStorage redis = RedisStorage.builder(connection)
-                            .concurrentCalls(1)
-                            .timeout(Duration.ofMinutes(1))
-                            .build()) {
-                connection.sync().lpush(KEYS.state(broken), new byte[] {1});
-                long now = ticker.epochMicros();
-                String alone = messageOf(() -> redis.acquire(broken, bucket, 1, now));
+        try (Fixture fixture = open(1, Duration.ofMinutes(1))) {
+            RedisStorage redis = fixture.redis();
+            StatefulRedisConnection<byte[], byte[]> connection = fixture.connection();
+            connection.sync().lpush(KEYS.state(broken), new byte[] {1});
+            long now = ticker.epochMicros();
+            String alone = messageOf(() -> redis.acquire(broken, bucket, 1, now));
 
-                connection.setAutoFlushCommands(false);
-                CompletableFuture<BatchResult> held = redis.evaluateAsync(
-                                Batch.of(new Step(new StateKey("bucket", "a"), bucket, 1)), now)
-                        .toCompletableFuture();
-                CompletableFuture<String> shared =
-                        CompletableFuture.supplyAsync(() -> messageOf(() -> redis.acquire(broken, bucket, 1, now)));
-                awaitTrue(() -> redis.waitingDecisions() == 1);
-                CompletableFuture<BatchResult> after = redis.evaluateAsync(
-                                Batch.of(new Step(new StateKey("bucket", "b"), bucket, 1)), now)
-                        .toCompletableFuture();
-                assertThat(redis.waitingDecisions()).isEqualTo(2);
-                flush(connection);
-                assertThat(held.get(30, SECONDS).admitted()).isTrue();
-                assertThat(after.get(30, SECONDS).admitted()).isTrue();
+            connection.setAutoFlushCommands(false);
+            CompletableFuture<BatchResult> held = redis.evaluateAsync(
+                            Batch.of(new Step(new StateKey("bucket", "a"), bucket, 1)), now)
+                    .toCompletableFuture();
+            CompletableFuture<String> shared =
+                    CompletableFuture.supplyAsync(() -> messageOf(() -> redis.acquire(broken, bucket, 1, now)));
+            awaitTrue(() -> redis.waitingDecisions() == 1);
+            CompletableFuture<BatchResult> after = redis.evaluateAsync(
+                            Batch.of(new Step(new StateKey("bucket", "b"), bucket, 1)), now)
+                    .toCompletableFuture();
+            assertThat(redis.waitingDecisions()).isEqualTo(2);
+            flush(connection);
+            assertThat(held.get(30, SECONDS).admitted()).isTrue();
+            assertThat(after.get(30, SECONDS).admitted()).isTrue();
 
-                // Redis adds where the error came from (the function's name and line) only to a call's own error reply.
-                String wrongType = "redis acquire failed: WRONGTYPE Operation against a key holding the wrong kind";
-                assertThat(alone).contains(wrongType);
-                assertThat(shared.get(30, SECONDS)).contains(wrongType);
-            } finally {
-                client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
-            }
+            // Redis adds where the error came from (the function's name and line) only to a call's own error reply.
+            String wrongType = "redis acquire failed: WRONGTYPE Operation against a key holding the wrong kind";
+            assertThat(alone).contains(wrongType);
+            assertThat(shared.get(30, SECONDS)).contains(wrongType);
         }
     }
 
@@ -329,45 +297,31 @@ class RedisSharedCallsTest {
     void evaluateAsyncTwice_serverLostTheLibrary_firstIsAppliedFirst() throws Exception {
         TokenBucket single = new TokenBucket(1, 1, Duration.ofHours(1));
         StateKey hot = new StateKey("bucket", "hot");
-        try (RedisProcess server = RedisProcess.start()) {
-            RedisClient client = RedisClient.create(server.uri());
-            try (StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
-                    RedisStorage redis = RedisStorage.builder(connection)
-                            .concurrentCalls(2)
-                            .timeout(Duration.ofMinutes(1))
-                            .build()) {
-                long now = ticker.epochMicros();
-                connection.sync().functionFlush(FlushMode.SYNC);
-                CountDownLatch busy = new CountDownLatch(1);
-                CountDownLatch goOn = new CountDownLatch(1);
-                // The first call and a PING go out together, and their replies come back together: the first call's
-                // failure is read, and the load sent, then the PING's continuation holds the event loop before the
-                // load's reply is read.
-                connection.setAutoFlushCommands(false);
-                CompletableFuture<BatchResult> first = redis.evaluateAsync(Batch.of(new Step(hot, single, 1)), now)
-                        .toCompletableFuture();
-                connection.async().ping().thenRun(() -> {
-                    busy.countDown();
-                    try {
-                        goOn.await(30, SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                });
-                // (Also sends the load if the failure was read before commands were flushed as they come again.)
-                flush(connection);
-                assertThat(busy.await(30, SECONDS)).isTrue();
-                CompletableFuture<BatchResult> second = redis.evaluateAsync(Batch.of(new Step(hot, single, 1)), now)
-                        .toCompletableFuture();
-                goOn.countDown();
+        try (Fixture fixture = open(2, Duration.ofMinutes(1))) {
+            RedisStorage redis = fixture.redis();
+            StatefulRedisConnection<byte[], byte[]> connection = fixture.connection();
+            long now = ticker.epochMicros();
+            connection.sync().functionFlush(FlushMode.SYNC);
+            CountDownLatch busy = new CountDownLatch(1);
+            CountDownLatch goOn = new CountDownLatch(1);
+            // The first call and a PING go out together, and their replies come back together: the first call's
+            // failure is read, and the load sent, then the PING's continuation holds the event loop before the
+            // load's reply is read.
+            connection.setAutoFlushCommands(false);
+            CompletableFuture<BatchResult> first =
+                    redis.evaluateAsync(Batch.of(new Step(hot, single, 1)), now).toCompletableFuture();
+            pingHoldingTheEventLoop(connection, busy, goOn);
+            // (Also sends the load if the failure was read before commands were flushed as they come again.)
+            flush(connection);
+            assertThat(busy.await(30, SECONDS)).isTrue();
+            CompletableFuture<BatchResult> second =
+                    redis.evaluateAsync(Batch.of(new Step(hot, single, 1)), now).toCompletableFuture();
+            goOn.countDown();
 
-                assertThat(first.get(30, SECONDS).admitted())
-                        .as("the first decision on a bucket of one (the second: %s)", second.get(30, SECONDS))
-                        .isTrue();
-                assertThat(second.get(30, SECONDS).admitted()).isFalse();
-            } finally {
-                client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
-            }
+            assertThat(first.get(30, SECONDS).admitted())
+                    .as("the first decision on a bucket of one (the second: %s)", second.get(30, SECONDS))
+                    .isTrue();
+            assertThat(second.get(30, SECONDS).admitted()).isFalse();
         }
     }
 
@@ -477,31 +431,23 @@ class RedisSharedCallsTest {
         Storage reference = ReferenceStorage.create();
         StateKey key = new StateKey("fixed", "hot");
         FixedWindow window = new FixedWindow(70, Duration.ofMinutes(1));
-        try (RedisProcess server = RedisProcess.start();
-                CommandStats stats = new CommandStats(List.of(server.uri()))) {
-            RedisClient client = RedisClient.create(server.uri());
-            try (StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
-                    RedisStorage redis = RedisStorage.builder(connection)
-                            .concurrentCalls(1)
-                            .timeout(Duration.ofMinutes(1))
-                            .build()) {
-                long now = ticker.epochMicros();
-                Map<String, Long> before = stats.counts();
-                connection.setAutoFlushCommands(false);
-                List<CompletableFuture<BatchResult>> answers = new ArrayList<>();
-                Batch batch = Batch.of(new Step(key, window, 1));
-                for (int i = 0; i < 101; i++) {
-                    answers.add(redis.evaluateAsync(batch, now).toCompletableFuture());
-                }
-                assertThat(redis.waitingDecisions()).isEqualTo(100);
-                flush(connection);
-                for (int i = 0; i < answers.size(); i++) {
-                    assertThat(answers.get(i).join()).as("decision %d", i).isEqualTo(reference.evaluate(batch, now));
-                }
-                assertThat(CommandStats.delta(before, stats.counts())).containsEntry("fcall", 3L);
-            } finally {
-                client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+        try (Fixture fixture = open(1, Duration.ofMinutes(1));
+                CommandStats stats = fixture.commandStats()) {
+            RedisStorage redis = fixture.redis();
+            long now = ticker.epochMicros();
+            Map<String, Long> before = stats.counts();
+            fixture.connection().setAutoFlushCommands(false);
+            List<CompletableFuture<BatchResult>> answers = new ArrayList<>();
+            Batch batch = Batch.of(new Step(key, window, 1));
+            for (int i = 0; i < 101; i++) {
+                answers.add(redis.evaluateAsync(batch, now).toCompletableFuture());
             }
+            assertThat(redis.waitingDecisions()).isEqualTo(100);
+            flush(fixture.connection());
+            for (int i = 0; i < answers.size(); i++) {
+                assertThat(answers.get(i).join()).as("decision %d", i).isEqualTo(reference.evaluate(batch, now));
+            }
+            assertThat(CommandStats.delta(before, stats.counts())).containsEntry("fcall", 3L);
         }
     }
 
@@ -518,33 +464,25 @@ class RedisSharedCallsTest {
         Batch small = Batch.of(new Step(new StateKey("fixed", "k7"), window, 1));
         Batch other = Batch.of(
                 new Step(new StateKey("fixed", "k299"), window, 1), new Step(new StateKey("fixed", "k3"), window, 1));
-        try (RedisProcess server = RedisProcess.start();
-                CommandStats stats = new CommandStats(List.of(server.uri()))) {
-            RedisClient client = RedisClient.create(server.uri());
-            try (StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
-                    RedisStorage redis = RedisStorage.builder(connection)
-                            .concurrentCalls(1)
-                            .timeout(Duration.ofMinutes(1))
-                            .build()) {
-                long now = ticker.epochMicros();
-                Map<String, Long> before = stats.counts();
-                connection.setAutoFlushCommands(false);
-                List<Batch> batches = List.of(small, small, big, small, other, big, other);
-                List<CompletableFuture<BatchResult>> answers = new ArrayList<>();
-                for (Batch batch : batches) {
-                    answers.add(redis.evaluateAsync(batch, now).toCompletableFuture());
-                }
-                flush(connection);
-                for (int i = 0; i < batches.size(); i++) {
-                    assertThat(answers.get(i).join())
-                            .as("decision %d", i)
-                            .isEqualTo(reference.evaluate(batches.get(i), now));
-                }
-                // The first alone; then [small]; big alone; [small, other]; big alone; [other].
-                assertThat(CommandStats.delta(before, stats.counts())).containsEntry("fcall", 6L);
-            } finally {
-                client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+        try (Fixture fixture = open(1, Duration.ofMinutes(1));
+                CommandStats stats = fixture.commandStats()) {
+            RedisStorage redis = fixture.redis();
+            long now = ticker.epochMicros();
+            Map<String, Long> before = stats.counts();
+            fixture.connection().setAutoFlushCommands(false);
+            List<Batch> batches = List.of(small, small, big, small, other, big, other);
+            List<CompletableFuture<BatchResult>> answers = new ArrayList<>();
+            for (Batch batch : batches) {
+                answers.add(redis.evaluateAsync(batch, now).toCompletableFuture());
             }
+            flush(fixture.connection());
+            for (int i = 0; i < batches.size(); i++) {
+                assertThat(answers.get(i).join())
+                        .as("decision %d", i)
+                        .isEqualTo(reference.evaluate(batches.get(i), now));
+            }
+            // The first alone; then [small]; big alone; [small, other]; big alone; [other].
+            assertThat(CommandStats.delta(before, stats.counts())).containsEntry("fcall", 6L);
         }
     }
 
@@ -557,46 +495,23 @@ class RedisSharedCallsTest {
     void sharedCalls_everyKindIncludingGatesAndSets_answerAsTheReference() {
         Random random = new Random(77);
         Storage reference = ReferenceStorage.create();
-        try (RedisProcess server = RedisProcess.start()) {
-            RedisClient client = RedisClient.create(server.uri());
-            try (StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
-                    RedisStorage redis = RedisStorage.builder(connection)
-                            .concurrentCalls(1)
-                            .timeout(Duration.ofMinutes(1))
-                            .build()) {
-                for (int round = 0; round < 60; round++) {
-                    long now = ticker.epochMicros();
-                    String subject = "s" + random.nextInt(3);
-                    long until = now + 1000L * random.nextInt(900);
-                    assertThat(redis.raiseGate(new StateKey("kind6", subject), until, now))
-                            .isEqualTo(reference.raiseGate(new StateKey("kind6", subject), until, now));
-                    StateKey member = new StateKey("kind" + (7 + random.nextInt(2)), subject);
-                    redis.addMember(member, until, now);
-                    reference.addMember(member, until, now);
+        try (Fixture fixture = open(1, Duration.ofMinutes(1))) {
+            RedisStorage redis = fixture.redis();
+            for (int round = 0; round < 60; round++) {
+                long now = ticker.epochMicros();
+                String subject = "s" + random.nextInt(3);
+                long until = now + 1000L * random.nextInt(900);
+                assertThat(redis.raiseGate(new StateKey("kind6", subject), until, now))
+                        .isEqualTo(reference.raiseGate(new StateKey("kind6", subject), until, now));
+                StateKey member = new StateKey("kind" + (7 + random.nextInt(2)), subject);
+                redis.addMember(member, until, now);
+                reference.addMember(member, until, now);
 
-                    List<Batch> batches = new ArrayList<>();
-                    List<Long> nows = new ArrayList<>();
-                    List<CompletableFuture<BatchResult>> answers = new ArrayList<>();
-                    connection.setAutoFlushCommands(false);
-                    int size = 2 + random.nextInt(30);
-                    for (int i = 0; i < size; i++) {
-                        Batch batch = randomBatch(random);
-                        long at = ticker.epochMicros();
-                        batches.add(batch);
-                        nows.add(at);
-                        answers.add(redis.evaluateAsync(batch, at).toCompletableFuture());
-                        ticker.advance(Duration.ofMillis(random.nextInt(60)));
-                    }
-                    assertThat(redis.waitingDecisions()).as("round %d", round).isEqualTo(size - 1);
-                    flush(connection);
-                    for (int i = 0; i < size; i++) {
-                        assertThat(answers.get(i).join())
-                                .as("round %d, decision %d: %s", round, i, batches.get(i))
-                                .isEqualTo(reference.evaluate(batches.get(i), nows.get(i)));
-                    }
-                }
-            } finally {
-                client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+                int size = 2 + random.nextInt(30);
+                Decisions decisions = decideHeldBack(fixture, size, () -> randomBatch(random), random, 60);
+                assertThat(redis.waitingDecisions()).as("round %d", round).isEqualTo(size - 1);
+                flush(fixture.connection());
+                decisions.assertAnsweredAs(reference, round);
             }
         }
     }
@@ -606,38 +521,30 @@ class RedisSharedCallsTest {
     void sharedCalls_serverTime_decideInTheirOrder() {
         TokenBucket three = new TokenBucket(3, 1, Duration.ofHours(1));
         StateKey key = new StateKey("bucket", "server-time");
-        try (RedisProcess server = RedisProcess.start();
-                CommandStats stats = new CommandStats(List.of(server.uri()))) {
-            RedisClient client = RedisClient.create(server.uri());
-            try (StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
-                    RedisStorage redis = RedisStorage.builder(connection)
-                            .concurrentCalls(1)
-                            .serverTime(true)
-                            .timeout(Duration.ofMinutes(1))
-                            .build()) {
-                Map<String, Long> before = stats.counts();
-                connection.setAutoFlushCommands(false);
-                List<CompletableFuture<BatchResult>> answers = new ArrayList<>();
-                for (int i = 0; i < 6; i++) {
-                    // A caller's clock far behind: ignored.
-                    answers.add(redis.evaluateAsync(Batch.of(new Step(key, three, 1)), 1_000_000L)
-                            .toCompletableFuture());
-                }
-                flush(connection);
-                for (int i = 0; i < 6; i++) {
-                    long outcome = answers.get(i).join().outcome(0);
-                    if (i < 3) {
-                        assertThat(outcome).as("decision %d", i).isEqualTo(2 - i);
-                    } else {
-                        assertThat(Outcome.isAdmitted(outcome))
-                                .as("decision %d", i)
-                                .isFalse();
-                    }
-                }
-                assertThat(CommandStats.delta(before, stats.counts())).containsEntry("fcall", 2L);
-            } finally {
-                client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+        try (Fixture fixture = open(connection -> RedisStorage.builder(connection)
+                        .concurrentCalls(1)
+                        .serverTime(true)
+                        .timeout(Duration.ofMinutes(1)));
+                CommandStats stats = fixture.commandStats()) {
+            RedisStorage redis = fixture.redis();
+            Map<String, Long> before = stats.counts();
+            fixture.connection().setAutoFlushCommands(false);
+            List<CompletableFuture<BatchResult>> answers = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                // A caller's clock far behind: ignored.
+                answers.add(redis.evaluateAsync(Batch.of(new Step(key, three, 1)), 1_000_000L)
+                        .toCompletableFuture());
             }
+            flush(fixture.connection());
+            for (int i = 0; i < 6; i++) {
+                long outcome = answers.get(i).join().outcome(0);
+                if (i < 3) {
+                    assertThat(outcome).as("decision %d", i).isEqualTo(2 - i);
+                } else {
+                    assertThat(Outcome.isAdmitted(outcome)).as("decision %d", i).isFalse();
+                }
+            }
+            assertThat(CommandStats.delta(before, stats.counts())).containsEntry("fcall", 2L);
         }
     }
 
@@ -648,42 +555,20 @@ class RedisSharedCallsTest {
     void sharedCalls_scriptsLostByTheServer_areSentAgainAndAnswerAsTheReference() {
         Random random = new Random(5);
         Storage reference = ReferenceStorage.create();
-        try (RedisProcess server = RedisProcess.start();
-                CommandStats stats = new CommandStats(List.of(server.uri()))) {
-            RedisClient client = RedisClient.create(server.uri());
-            try (StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
-                    RedisStorage redis = RedisStorage.builder(connection)
-                            .functions(false)
-                            .concurrentCalls(1)
-                            .timeout(Duration.ofMinutes(1))
-                            .build()) {
-                for (int round = 0; round < 10; round++) {
-                    connection.sync().scriptFlush();
-                    Map<String, Long> before = stats.counts();
-                    List<Batch> batches = new ArrayList<>();
-                    List<Long> nows = new ArrayList<>();
-                    List<CompletableFuture<BatchResult>> answers = new ArrayList<>();
-                    connection.setAutoFlushCommands(false);
-                    int size = 2 + random.nextInt(10);
-                    for (int i = 0; i < size; i++) {
-                        Batch batch = randomBatch(random);
-                        long at = ticker.epochMicros();
-                        batches.add(batch);
-                        nows.add(at);
-                        answers.add(redis.evaluateAsync(batch, at).toCompletableFuture());
-                        ticker.advance(Duration.ofMillis(random.nextInt(100)));
-                    }
-                    flush(connection);
-                    for (int i = 0; i < size; i++) {
-                        assertThat(answers.get(i).join())
-                                .as("round %d, decision %d: %s", round, i, batches.get(i))
-                                .isEqualTo(reference.evaluate(batches.get(i), nows.get(i)));
-                    }
-                    Map<String, Long> executed = CommandStats.delta(before, stats.counts());
-                    assertThat(executed).containsEntry("evalsha", 2L).containsEntry("eval", 1L);
-                }
-            } finally {
-                client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+        try (Fixture fixture = open(connection -> RedisStorage.builder(connection)
+                        .functions(false)
+                        .concurrentCalls(1)
+                        .timeout(Duration.ofMinutes(1)));
+                CommandStats stats = fixture.commandStats()) {
+            for (int round = 0; round < 10; round++) {
+                fixture.connection().sync().scriptFlush();
+                Map<String, Long> before = stats.counts();
+                int size = 2 + random.nextInt(10);
+                Decisions decisions = decideHeldBack(fixture, size, () -> randomBatch(random), random, 100);
+                flush(fixture.connection());
+                decisions.assertAnsweredAs(reference, round);
+                Map<String, Long> executed = CommandStats.delta(before, stats.counts());
+                assertThat(executed).containsEntry("evalsha", 2L).containsEntry("eval", 1L);
             }
         }
     }
@@ -748,16 +633,375 @@ class RedisSharedCallsTest {
     }
 
     // ---------------------------------------------------------------------------------------------------------------
+    // Answered as calls of their own
+    //
+    // With one call in flight at most and the connection holding its commands until the test flushes them, the first
+    // decision of a round goes alone and every later one waits; when the first returns, the waiting ones go together
+    // in one call. Each must be answered exactly as if it had been a call of its own, in the order the decisions were
+    // made.
+
+    @Test
+    void sharedCalls_randomDecisionsOfEveryKind_answerAsTheReferenceInTheirOrder() {
+        Random random = new Random(20261205);
+        Storage reference = ReferenceStorage.create();
+        try (Fixture fixture =
+                        open(connection -> RedisStorage.builder(connection).concurrentCalls(1));
+                CommandStats stats = fixture.commandStats()) {
+            RedisStorage redis = fixture.redis();
+            int decisionCount = 0;
+            Map<String, Long> before = stats.counts();
+            for (int round = 0; round < 40; round++) {
+                int size = 2 + random.nextInt(20);
+                Decisions decisions = decideHeldBack(fixture, size, () -> randomBatchOfLimits(random), random, 120);
+                assertThat(redis.waitingDecisions()).as("round %d", round).isEqualTo(size - 1);
+                flush(fixture.connection());
+                decisions.assertAnsweredAs(reference, round);
+                decisionCount += size;
+            }
+            // Two calls a round: the first decision alone, then the others together.
+            Map<String, Long> executed = CommandStats.delta(before, stats.counts());
+            assertThat(executed).containsEntry("fcall", 80L);
+            assertThat(decisionCount).isGreaterThan(200);
+        }
+    }
+
+    @Test
+    void sharedCall_oneDecisionFailsInRedis_failsAloneAndTheOthersStand() {
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofMinutes(1));
+        StateKey hot = new StateKey("bucket", "hot");
+        StateKey broken = new StateKey("bucket", "broken");
+        Storage reference = ReferenceStorage.create();
+        try (Fixture fixture =
+                open(connection -> RedisStorage.builder(connection).concurrentCalls(1))) {
+            RedisStorage redis = fixture.redis();
+            StatefulRedisConnection<byte[], byte[]> connection = fixture.connection();
+            // A key of another type: the function's GET of it fails with WRONGTYPE.
+            connection.sync().lpush(KEYS.state(broken), new byte[] {1});
+            long now = ticker.epochMicros();
+            Batch one = Batch.of(new Step(hot, bucket, 1));
+            Batch failing = Batch.of(new Step(hot, bucket, 1), new Step(broken, bucket, 1));
+
+            connection.setAutoFlushCommands(false);
+            CompletableFuture<BatchResult> first = redis.evaluateAsync(one, now).toCompletableFuture();
+            CompletableFuture<BatchResult> second =
+                    redis.evaluateAsync(one, now).toCompletableFuture();
+            CompletableFuture<BatchResult> third =
+                    redis.evaluateAsync(failing, now).toCompletableFuture();
+            CompletableFuture<BatchResult> fourth =
+                    redis.evaluateAsync(one, now).toCompletableFuture();
+            assertThat(redis.waitingDecisions()).isEqualTo(3);
+            flush(connection);
+
+            assertThat(first.join()).isEqualTo(reference.evaluate(one, now));
+            assertThat(second.join()).isEqualTo(reference.evaluate(one, now));
+            assertThatThrownBy(third::join)
+                    .hasCauseInstanceOf(GuardStorageException.class)
+                    .hasMessageContaining("WRONGTYPE");
+            // The failed decision took nothing before it failed (it read its keys first): the bucket of two is
+            // empty after the first two, so the fourth is rejected, as the reference answers without the third.
+            assertThat(fourth.join()).isEqualTo(reference.evaluate(one, now));
+            assertThat(fourth.join().admitted()).isFalse();
+        }
+    }
+
+    @Test
+    void waitingDecision_threadInterrupted_failsAndIsNeverSent() throws Exception {
+        TokenBucket single = new TokenBucket(1, 1, Duration.ofHours(1));
+        StateKey first = new StateKey("bucket", "first");
+        StateKey waiting = new StateKey("bucket", "waiting");
+        try (Fixture fixture = open(1, Duration.ofMinutes(1));
+                CommandStats stats = fixture.commandStats()) {
+            RedisStorage redis = fixture.redis();
+            long now = ticker.epochMicros();
+            Map<String, Long> before = stats.counts();
+            fixture.connection().setAutoFlushCommands(false);
+            CompletableFuture<BatchResult> inFlight = redis.evaluateAsync(Batch.of(new Step(first, single, 1)), now)
+                    .toCompletableFuture();
+            AtomicReference<Throwable> thrown = new AtomicReference<>();
+            AtomicReference<Boolean> stillInterrupted = new AtomicReference<>();
+            Thread caller = new Thread(() -> {
+                try {
+                    redis.acquire(waiting, single, 1, now);
+                } catch (Throwable e) {
+                    thrown.set(e);
+                }
+                stillInterrupted.set(Thread.currentThread().isInterrupted());
+            });
+            caller.start();
+            awaitTrue(() -> redis.waitingDecisions() == 1);
+            caller.interrupt();
+            caller.join(TimeUnit.SECONDS.toMillis(30));
+
+            assertThat(thrown.get()).isInstanceOf(GuardStorageException.class).hasMessageContaining("acquire");
+            assertThat(stillInterrupted.get()).isTrue();
+            assertThat(redis.waitingDecisions()).isZero();
+            flush(fixture.connection());
+            assertThat(Outcome.isAdmitted(inFlight.join().outcome(0))).isTrue();
+            // The withdrawn decision took nothing: the bucket of one still has its token.
+            assertThat(Outcome.isAdmitted(redis.acquire(waiting, single, 1, now)))
+                    .isTrue();
+            assertThat(CommandStats.delta(before, stats.counts())).containsEntry("fcall", 2L);
+        }
+    }
+
+    @Test
+    void closedConnection_decisionsWaitingAndNew_failAtOnceAndFreeTheirCalls() {
+        TokenBucket bucket = new TokenBucket(5, 1, Duration.ofMinutes(1));
+        try (Fixture fixture = open(1, Duration.ofMinutes(1))) {
+            RedisStorage redis = fixture.redis();
+            long now = ticker.epochMicros();
+            fixture.connection().setAutoFlushCommands(false);
+            List<CompletableFuture<BatchResult>> answers = new ArrayList<>();
+            for (int i = 0; i < 5; i++) {
+                Batch batch = Batch.of(new Step(new StateKey("bucket", "u" + i), bucket, 1));
+                answers.add(redis.evaluateAsync(batch, now).toCompletableFuture());
+            }
+            assertThat(redis.waitingDecisions()).isEqualTo(4);
+            // The call in flight fails as the connection closes; the waiting ones then go, one call at a time,
+            // each refused by the closed connection as it is sent.
+            fixture.connection().close();
+
+            for (CompletableFuture<BatchResult> answer : answers) {
+                assertThatThrownBy(() -> answer.get(30, TimeUnit.SECONDS))
+                        .hasCauseInstanceOf(GuardStorageException.class);
+            }
+            assertThat(redis.waitingDecisions()).isZero();
+            assertThatThrownBy(() -> redis.acquire(new StateKey("bucket", "later"), bucket, 1, now))
+                    .isInstanceOf(GuardStorageException.class);
+        }
+    }
+
+    @Test
+    void callThatNeverReturns_endsAtItsDecisionsTimeout_freesItsSlotAndIsNeverSent() {
+        TokenBucket single = new TokenBucket(1, 1, Duration.ofHours(1));
+        StateKey first = new StateKey("bucket", "first");
+        StateKey second = new StateKey("bucket", "second");
+        try (Fixture fixture = open(1, Duration.ofMillis(200))) {
+            RedisStorage redis = fixture.redis();
+            long now = ticker.epochMicros();
+            // Held back by the connection, the calls never reach Redis: only the timeouts end them.
+            fixture.connection().setAutoFlushCommands(false);
+            CompletableFuture<BatchResult> held = redis.evaluateAsync(Batch.of(new Step(first, single, 1)), now)
+                    .toCompletableFuture();
+            CompletableFuture<BatchResult> waiting = redis.evaluateAsync(Batch.of(new Step(second, single, 1)), now)
+                    .toCompletableFuture();
+            assertThatThrownBy(() -> held.get(30, TimeUnit.SECONDS))
+                    .hasCauseInstanceOf(GuardStorageException.class)
+                    .hasMessageContaining("no answer within 200 ms");
+            assertThatThrownBy(() -> waiting.get(30, TimeUnit.SECONDS))
+                    .hasCauseInstanceOf(GuardStorageException.class)
+                    .hasMessageContaining("no answer within 200 ms");
+            flush(fixture.connection());
+
+            // Both calls were cancelled before they went out: each bucket of one still has its token, and the
+            // slot of the first call is free for the next decision.
+            assertThat(Outcome.isAdmitted(redis.acquire(first, single, 1, now))).isTrue();
+            assertThat(Outcome.isAdmitted(redis.acquire(second, single, 1, now)))
+                    .isTrue();
+        }
+    }
+
+    @Test
+    void clusterSharedCalls_decisionsOfTwoSlots_goInOneCallPerSlotAndAnswerAsTheReference() {
+        String seed = RedisServers.cluster();
+        String prefix = Target.freshPrefix();
+        StateKey x = new StateKey("bucket", "x");
+        StateKey y = new StateKey("bucket", "y");
+        assertInOtherSlots(prefix, x, y);
+        TokenBucket bucket = new TokenBucket(3, 1, Duration.ofMinutes(1));
+        FixedWindow fixed = new FixedWindow(5, Duration.ofSeconds(2));
+        Storage reference = ReferenceStorage.create();
+        try (ClusterFixture fixture = openCluster(
+                seed,
+                connection -> RedisStorage.builder(connection).keyPrefix(prefix).concurrentCalls(1))) {
+            RedisStorage redis = fixture.redis();
+            for (int round = 0; round < 3; round++) {
+                long now = ticker.epochMicros();
+                List<Batch> batches = new ArrayList<>();
+                for (int i = 0; i < 7; i++) {
+                    StateKey key = i % 2 == 0 ? x : y;
+                    batches.add(Batch.of(
+                            new Step(key, bucket, 1), new Step(new StateKey("fixed", key.subject()), fixed, 1)));
+                }
+                fixture.connection().setAutoFlushCommands(false);
+                List<CompletableFuture<BatchResult>> answers = new ArrayList<>();
+                for (Batch batch : batches) {
+                    answers.add(redis.evaluateAsync(batch, now).toCompletableFuture());
+                }
+                assertThat(redis.waitingDecisions()).isEqualTo(6);
+                flush(fixture.connection());
+                for (int i = 0; i < batches.size(); i++) {
+                    assertThat(answers.get(i).join())
+                            .as("round %d, decision %d", round, i)
+                            .isEqualTo(reference.evaluate(batches.get(i), now));
+                }
+                ticker.advance(Duration.ofSeconds(1));
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
     // Helpers
+
+    /** A private Redis server, a client of it, a connection of byte arrays and a storage on that connection. */
+    private record Fixture(
+            RedisProcess server,
+            RedisClient client,
+            StatefulRedisConnection<byte[], byte[]> connection,
+            RedisStorage redis)
+            implements AutoCloseable {
+        /** Counts of the commands the server executed, from a connection of their own that the caller closes. */
+        CommandStats commandStats() {
+            return new CommandStats(List.of(server.uri()));
+        }
+
+        @Override
+        public void close() {
+            try {
+                closeInOrder(redis, connection, client);
+            } finally {
+                server.close();
+            }
+        }
+    }
+
+    /** A fixture whose storage has {@code concurrentCalls} calls in flight at most and the given {@code timeout}. */
+    private static Fixture open(int concurrentCalls, Duration timeout) {
+        return open(connection -> RedisStorage.builder(connection)
+                .concurrentCalls(concurrentCalls)
+                .timeout(timeout));
+    }
+
+    /** A fixture whose storage is built by {@code storage} from the connection. */
+    private static Fixture open(Function<StatefulRedisConnection<byte[], byte[]>, RedisStorage.Builder> storage) {
+        return open(ClientOptions.create(), storage);
+    }
+
+    /** A fixture whose client has {@code options} and whose storage is built by {@code storage} from the connection. */
+    private static Fixture open(
+            ClientOptions options, Function<StatefulRedisConnection<byte[], byte[]>, RedisStorage.Builder> storage) {
+        RedisProcess server = RedisProcess.start();
+        try {
+            RedisClient client = RedisClient.create(server.uri());
+            try {
+                client.setOptions(options);
+                StatefulRedisConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
+                return new Fixture(
+                        server, client, connection, storage.apply(connection).build());
+            } catch (RuntimeException | Error e) {
+                // Shutting the client down closes its connection.
+                client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+                throw e;
+            }
+        } catch (RuntimeException | Error e) {
+            server.close();
+            throw e;
+        }
+    }
+
+    /** A client of the shared Cluster, a connection of byte arrays and a storage on that connection. */
+    private record ClusterFixture(
+            RedisClusterClient client, StatefulRedisClusterConnection<byte[], byte[]> connection, RedisStorage redis)
+            implements AutoCloseable {
+        @Override
+        public void close() {
+            closeInOrder(redis, connection, client);
+        }
+    }
+
+    /** A fixture on the Cluster at {@code seed} whose storage is built by {@code storage} from the connection. */
+    private static ClusterFixture openCluster(
+            String seed, Function<StatefulRedisClusterConnection<byte[], byte[]>, RedisStorage.Builder> storage) {
+        RedisClusterClient client = RedisClusterClient.create(seed);
+        try {
+            StatefulRedisClusterConnection<byte[], byte[]> connection = client.connect(ByteArrayCodec.INSTANCE);
+            return new ClusterFixture(
+                    client, connection, storage.apply(connection).build());
+        } catch (RuntimeException | Error e) {
+            client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+            throw e;
+        }
+    }
+
+    /** Closes {@code redis}, then {@code connection} (unless a test closed it), then shuts {@code client} down. */
+    private static void closeInOrder(
+            RedisStorage redis, StatefulConnection<?, ?> connection, AbstractRedisClient client) {
+        try {
+            try {
+                redis.close();
+            } finally {
+                if (connection.isOpen()) {
+                    connection.close();
+                }
+            }
+        } finally {
+            client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+        }
+    }
+
+    /** Checks that, under {@code prefix}, the keys of {@code x} and {@code y} are in different Cluster slots. */
+    private static void assertInOtherSlots(String prefix, StateKey x, StateKey y) {
+        RedisKeys keys = new RedisKeys(prefix, false);
+        assertThat(SlotHash.getSlot(keys.state(x))).isNotEqualTo(SlotHash.getSlot(keys.state(y)));
+    }
+
+    /** Decisions made while the connection held their commands back, each with the time it was made at. */
+    private record Decisions(List<Batch> batches, List<Long> nows, List<CompletableFuture<BatchResult>> answers) {
+        /** Checks that each decision was answered as {@code reference} answers it, in their order. */
+        void assertAnsweredAs(Storage reference, int round) {
+            for (int i = 0; i < batches.size(); i++) {
+                assertThat(answers.get(i).join())
+                        .as("round %d, decision %d: %s", round, i, batches.get(i))
+                        .isEqualTo(reference.evaluate(batches.get(i), nows.get(i)));
+            }
+        }
+    }
+
+    /**
+     * Holds the connection's commands back and makes {@code size} decisions of {@code batches} on the storage, the
+     * ticker advancing by up to {@code maxGapMillis} (less one) after each.
+     */
+    private Decisions decideHeldBack(
+            Fixture fixture, int size, Supplier<Batch> batches, Random random, int maxGapMillis) {
+        Decisions decisions = new Decisions(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
+        fixture.connection().setAutoFlushCommands(false);
+        for (int i = 0; i < size; i++) {
+            Batch batch = batches.get();
+            long now = ticker.epochMicros();
+            decisions.batches().add(batch);
+            decisions.nows().add(now);
+            decisions.answers().add(fixture.redis().evaluateAsync(batch, now).toCompletableFuture());
+            ticker.advance(Duration.ofMillis(random.nextInt(maxGapMillis)));
+        }
+        return decisions;
+    }
 
     private static final List<String> SUBJECTS = List.of("s0", "s1", "s2");
 
+    /** Subjects plain, with characters that mean something to Redis, Lua or a terminal, and empty. */
+    private static final List<String> ODD_SUBJECTS = List.of("u1", "u2", "{x}\n*?[é] 😀", "");
+
+    /** A random batch of every kind (gates and sets included) on {@link #SUBJECTS}. */
     private static Batch randomBatch(Random random) {
+        return randomBatch(random, SUBJECTS, 9, 2);
+    }
+
+    /** A random batch of the six kinds of limit (no gates, no sets) on {@link #ODD_SUBJECTS}. */
+    private static Batch randomBatchOfLimits(Random random) {
+        return randomBatch(random, ODD_SUBJECTS, 6, 3);
+    }
+
+    /**
+     * A batch of one to four steps on {@code subjects}, each of one of the first {@code kinds} of: token bucket, fixed
+     * window, sliding log, sliding counter, cooldown, duplicate window (up to {@code maxDuplicatePermits} permits),
+     * gate, set the key must be absent from, set it must be in.
+     */
+    private static Batch randomBatch(Random random, List<String> subjects, int kinds, int maxDuplicatePermits) {
         int steps = 1 + random.nextInt(4);
         List<Step> list = new ArrayList<>();
         for (int i = 0; i < steps; i++) {
-            String subject = SUBJECTS.get(random.nextInt(SUBJECTS.size()));
-            int kind = random.nextInt(9);
+            String subject = subjects.get(random.nextInt(subjects.size()));
+            int kind = random.nextInt(kinds);
             LimitSpec spec =
                     switch (kind) {
                         case 0 -> new TokenBucket(5, 3, Duration.ofSeconds(2));
@@ -770,7 +1014,7 @@ class RedisSharedCallsTest {
                         case 7 -> Membership.MUST_BE_ABSENT;
                         default -> Membership.MUST_BE_PRESENT;
                     };
-            long permits = kind == 5 ? random.nextInt(3) : kind >= 6 ? 1 : random.nextInt(3);
+            long permits = kind == 5 ? random.nextInt(maxDuplicatePermits + 1) : kind >= 6 ? 1 : random.nextInt(3);
             StateKey key = new StateKey("kind" + kind, subject);
             if (list.stream().noneMatch(s -> s.key().equals(key))) {
                 list.add(new Step(key, spec, permits));
@@ -789,10 +1033,27 @@ class RedisSharedCallsTest {
     }
 
     /** Sends what the connection held back, and from then on every command as it comes. */
-    private static void flush(StatefulRedisConnection<byte[], byte[]> connection) {
+    private static void flush(StatefulConnection<?, ?> connection) {
         connection.flushCommands();
+        // The shared call goes out when the first call's reply comes: the second flush sends it if it came before.
         connection.setAutoFlushCommands(true);
         connection.flushCommands();
+    }
+
+    /**
+     * Queues a PING whose continuation, once its reply is read, holds Lettuce's event loop: it counts {@code busy} down
+     * and waits (at most 30 s) for {@code goOn}.
+     */
+    private static void pingHoldingTheEventLoop(
+            StatefulRedisConnection<byte[], byte[]> connection, CountDownLatch busy, CountDownLatch goOn) {
+        connection.async().ping().thenRun(() -> {
+            busy.countDown();
+            try {
+                goOn.await(30, SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
     }
 
     /** Waits (spinning, at most 30 s) until {@code condition} holds. */
