@@ -147,8 +147,8 @@ final class CombinedCalls {
     /** Whether the connection is a Cluster's. */
     private final boolean cluster;
 
-    /** A Cluster's sending thread, made when first needed; guarded by this object's monitor. */
-    private ExecutorService thread;
+    /** A Cluster's sending thread, made when first needed (under this object's monitor). */
+    private volatile ExecutorService thread;
 
     /** Held while taking and sending calls: see the class's notes on order. */
     private final Object sending = new Object();
