@@ -36,13 +36,14 @@ import java.util.function.Supplier;
  * Redis cannot read) fails alone, and the ones before and after it stand.
  *
  * <p><b>Order.</b> Calls go out in the order their decisions came, so that a later decision of one key never overtakes
- * an earlier one: they are taken from the queue and handed to the connection under one lock ({@link #sending}). A
- * thread of an event loop writes at once what other threads only queue for its loop, so a call taken there is not
- * sent there: it is queued, in the order taken, as a task of the loop that completes the calls (its tasks and the
- * writes queued by other threads run in one order, and a call that ends there queues the next without waking another
+ * an earlier one: they are taken from the queue and handed to the connection under one lock ({@link #sending}). The
+ * thread of the event loop that reads the connection writes at once what other threads only queue for it, so a call
+ * taken there is not sent there: it is queued, in the order taken, as a task of that loop (its tasks and the writes
+ * queued by other threads run in one order, and a call that ends there queues the next without waking another
  * thread), or in a Cluster, whose masters' connections may each have a loop of their own, as a task of a thread of
- * this class (a hand-over that cost standalone calls 30% of the throughput of sixteen threads). A batch across
- * Cluster slots waits its turn in the queue too, and nothing after it is taken before it.
+ * this class (a hand-over that cost standalone calls 30% of the throughput of sixteen threads). Other threads,
+ * another Netty's loops included, send what they take themselves. A batch across Cluster slots waits its turn in the
+ * queue too, and nothing after it is taken before it.
  *
  * <p><b>Giving up.</b> A decision whose caller gives up (its timeout, an interrupt) before its call is taken is left
  * out; one whose call is taken but not yet handed to the connection ends that call, and so cancels its command, when
@@ -141,14 +142,17 @@ final class CombinedCalls {
     /** Calls taken (counted in flight) but not yet handed to the connection. */
     private int unsent;
 
-    /** The event loop that completes the calls, once one has ended on it (see {@link #sender()}). */
+    /** The event loop that read the last reply (see {@link #sender()}). */
     private volatile EventExecutor loop;
 
     /** Whether the connection is a Cluster's. */
     private final boolean cluster;
 
-    /** A Cluster's sending thread, made when first needed (under this object's monitor). */
-    private volatile ExecutorService thread;
+    /** A Cluster's sending thread, made when first needed; guarded by this object's monitor. */
+    private ExecutorService thread;
+
+    /** Set by {@link #close()}; guarded by this object's monitor. */
+    private boolean closed;
 
     /** Held while taking and sending calls: see the class's notes on order. */
     private final Object sending = new Object();
@@ -172,6 +176,7 @@ final class CombinedCalls {
      * is closed; in order or not, they fail with its connection).
      */
     synchronized void close() {
+        closed = true;
         if (thread != null) {
             thread.shutdown();
         }
@@ -217,7 +222,7 @@ final class CombinedCalls {
                 if (calls.isEmpty()) {
                     break;
                 }
-                Executor via = ThreadExecutorMap.currentExecutor() == null ? null : sender();
+                Executor via = sender();
                 for (Call call : calls) {
                     if (via != null) {
                         // On an event loop, whose own writes go out at once: queued, in the order taken.
@@ -241,29 +246,34 @@ final class CombinedCalls {
     }
 
     /**
-     * Where a thread of an event loop queues the calls it takes: the loop that completes the calls (standalone and
-     * Sentinel: the connection's one loop, whose tasks and the writes other threads queue for it run in one order), or
-     * in a Cluster (a connection, and perhaps a loop, per master) a thread of this class, whose writes are all queued.
+     * Where the calls taken on this thread are queued, or null when this thread sends them itself: on the loop that
+     * reads the connection (standalone and Sentinel: its one loop, known from its last reply; it writes at once, and
+     * its tasks and the writes other threads queue for it run in one order), as a task of that loop; on any event loop
+     * of a Cluster's connection (a connection, and perhaps a loop, per master), as a task of a thread of this class,
+     * whose writes are all queued; elsewhere, here.
      */
     private Executor sender() {
-        if (cluster) {
-            ExecutorService t = thread;
-            if (t == null) {
-                synchronized (this) {
-                    if (thread == null) {
-                        thread = Executors.newSingleThreadExecutor(task -> {
-                            Thread sending = new Thread(task, "guard-redis-calls");
-                            sending.setDaemon(true);
-                            return sending;
-                        });
-                    }
-                    t = thread;
-                }
-            }
-            return t;
+        EventExecutor current = ThreadExecutorMap.currentExecutor();
+        if (current == null) {
+            return null; // not an event loop: its writes are queued for the connection's loop
         }
-        EventExecutor on = loop;
-        return on != null ? on : ThreadExecutorMap.currentExecutor();
+        if (!cluster) {
+            // Only the connection's own loop writes at once; another loop's writes (a bot's own Netty) are queued.
+            return current == loop ? current : null;
+        }
+        synchronized (this) {
+            if (closed) {
+                return null;
+            }
+            if (thread == null) {
+                thread = Executors.newSingleThreadExecutor(task -> {
+                    Thread sending = new Thread(task, "guard-redis-calls");
+                    sending.setDaemon(true);
+                    return sending;
+                });
+            }
+            return thread;
+        }
     }
 
     /** Sends {@code call} as a task of {@code via}; here when it refuses (it shut down with its client). */
@@ -366,22 +376,24 @@ final class CombinedCalls {
     private Runnable send(Call call) {
         List<Decision> group = call.group;
         CompletableFuture<Object> sent = null;
-        RuntimeException refused = null;
-        if (!call.abandoned() && !call.reply.isDone()) {
-            try {
+        Throwable refused = null;
+        try {
+            if (!call.abandoned() && !call.reply.isDone()) {
                 Decision first = group.get(0);
                 if (first.elsewhere != null) {
                     sent = first.elsewhere.get().thenApply(outcomes -> (Object) outcomes);
                 } else {
                     sent = group.size() == 1 ? alone(first) : together(group);
                 }
-            } catch (RuntimeException e) {
-                // Lettuce may refuse a command by throwing instead of failing its future (a closed client's timer).
-                refused = e;
             }
-        }
-        synchronized (this) {
-            unsent--;
+        } catch (Throwable e) {
+            // Lettuce may refuse a command by throwing instead of failing its future (a closed client's timer); an
+            // Error fails the call too, so that its slot is freed, and the thread that sends goes on with the others.
+            refused = e;
+        } finally {
+            synchronized (this) {
+                unsent--;
+            }
         }
         if (sent == null) {
             Throwable why = refused != null ? refused : new CancellationException("every decision of the call gave up");
@@ -398,6 +410,12 @@ final class CombinedCalls {
                 if (error != null) {
                     call.reply.completeExceptionally(error);
                 } else {
+                    // A reply: this is the thread of the loop that reads the connection (after a reconnect, perhaps
+                    // another than before).
+                    EventExecutor reader = ThreadExecutorMap.currentExecutor();
+                    if (reader != null) {
+                        loop = reader;
+                    }
                     call.reply.complete(value);
                 }
             });
@@ -483,9 +501,6 @@ final class CombinedCalls {
      * class's notes on order), then each decision of the call is settled.
      */
     private void ended(Call call, Object reply, Throwable error) {
-        if (loop == null) {
-            loop = ThreadExecutorMap.currentExecutor(); // the loop that completes calls, if this is it
-        }
         boolean waits;
         synchronized (this) {
             inFlight--;

@@ -3,6 +3,7 @@ package dev.guard.storage.redis;
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import dev.guard.ManualTicker;
 import dev.guard.limit.Cooldown;
@@ -37,6 +38,7 @@ import io.lettuce.core.codec.StringCodec;
 import io.lettuce.core.output.StatusOutput;
 import io.lettuce.core.protocol.CommandArgs;
 import io.lettuce.core.protocol.CommandType;
+import io.netty.util.concurrent.DefaultEventExecutor;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Proxy;
@@ -46,6 +48,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
@@ -841,6 +844,170 @@ class RedisSharedCallsTest {
     }
 
     // ---------------------------------------------------------------------------------------------------------------
+    // Found by a second review, fixed
+
+    /**
+     * A thread of an event loop that is not Lettuce's (a bot on Reactor Netty, say) makes an async decision and then a
+     * synchronous one. Before any shared call has ended on Lettuce's loop, CombinedCalls takes the loop of the thread
+     * that dispatches for "the loop that completes the calls": both calls are queued as tasks of this very thread,
+     * which then blocks in the synchronous wait, so neither is sent until the wait times out. Without shared calls (or
+     * on any other thread) the same decisions answer at once.
+     */
+    @Test
+    void asyncThenSyncDecisionOnAForeignNettyEventLoop_syncDecisionIsSentAndAnswers() throws Exception {
+        TokenBucket bucket = new TokenBucket(5, 1, Duration.ofMinutes(1));
+        DefaultEventExecutor foreign = new DefaultEventExecutor();
+        try (Fixture fixture =
+                open(connection -> RedisStorage.builder(connection).timeout(Duration.ofSeconds(2)))) {
+            RedisStorage redis = fixture.redis();
+            long now = ticker.epochMicros();
+            Future<String> answer = foreign.submit(() -> {
+                CompletableFuture<BatchResult> first = redis.evaluateAsync(
+                                Batch.of(new Step(new StateKey("bucket", "a"), bucket, 1)), now)
+                        .toCompletableFuture();
+                try {
+                    long outcome = redis.acquire(new StateKey("bucket", "b"), bucket, 1, now);
+                    return "admitted=" + Outcome.isAdmitted(outcome) + ", first done=" + first.isDone();
+                } catch (RuntimeException e) {
+                    return e.toString();
+                }
+            });
+            assertThat(answer.get(30, SECONDS)).startsWith("admitted=true");
+        } finally {
+            foreign.shutdownGracefully(0, 0, SECONDS);
+        }
+    }
+
+    /**
+     * An Error thrown as a command is handed to the connection (here a LinkageError, as a class that fails to load
+     * would throw) fails that decision's call and frees its slot: it left the call counted in flight and unsent for
+     * good, and with one call every later decision of the storage waited for a slot that never freed.
+     */
+    @Test
+    void errorThrownWhileSendingASharedCall_laterDecisionsStillGo() {
+        TokenBucket bucket = new TokenBucket(5, 1, Duration.ofMinutes(1));
+        StateKey bad = new StateKey("bucket", "bad");
+        AtomicBoolean thrown = new AtomicBoolean();
+        try (Fixture fixture =
+                open(connection -> RedisStorage.builder(throwingOnce(connection, KEYS.state(bad), thrown))
+                        .concurrentCalls(1)
+                        .timeout(Duration.ofSeconds(1)))) {
+            RedisStorage redis = fixture.redis();
+            long now = ticker.epochMicros();
+            CompletableFuture<BatchResult> failed =
+                    redis.evaluateAsync(Batch.of(new Step(bad, bucket, 1)), now).toCompletableFuture();
+            assertThat(thrown).isTrue();
+            // The Error fails the decision's call (and frees its slot) instead of escaping the thread that sent it.
+            assertThatThrownBy(() -> failed.get(30, SECONDS)).hasRootCauseInstanceOf(LinkageError.class);
+
+            Throwable later = catchThrowable(() -> redis.acquire(new StateKey("bucket", "good"), bucket, 1, now));
+            assertThat(later).as("a later decision on a healthy connection").isNull();
+        }
+    }
+
+    /**
+     * CombinedCalls keeps the executor of the first thread that ends a call as "the loop that completes the calls"
+     * ({@code loop}). A synchronous caller on a thread of another event loop that is interrupted ends its call on its
+     * own thread, so that loop becomes it; from then on Lettuce's loop queues the calls it takes on that foreign loop,
+     * while other threads write theirs at once: a later decision on a key overtakes an earlier one while the foreign
+     * loop is busy.
+     */
+    @Test
+    void callEndedOnAForeignEventLoop_laterCallsTakenOnLettucesLoop_stayInOrder() throws Exception {
+        TokenBucket two = new TokenBucket(2, 1, Duration.ofHours(1));
+        StateKey w = new StateKey("bucket", "w");
+        StateKey hot = new StateKey("bucket", "hot");
+        CountDownLatch entered = new java.util.concurrent.CountDownLatch(1);
+        CountDownLatch released = new java.util.concurrent.CountDownLatch(1);
+        DefaultEventExecutor foreign = new DefaultEventExecutor();
+        java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newCachedThreadPool();
+        try (Fixture fixture =
+                open(connection -> RedisStorage.builder(holding(connection, KEYS.state(w), entered, released))
+                        .concurrentCalls(2)
+                        .timeout(Duration.ofMinutes(1)))) {
+            RedisStorage redis = fixture.redis();
+            long now = ticker.epochMicros();
+            fixture.connection().setAutoFlushCommands(false);
+            // Another thread's call stops as it is sent, holding the sending lock.
+            Future<CompletableFuture<BatchResult>> wCall = threads.submit(() ->
+                    redis.evaluateAsync(Batch.of(new Step(w, two, 1)), now).toCompletableFuture());
+            assertThat(entered.await(30, SECONDS)).isTrue();
+            // A synchronous decision on the foreign loop waits; the other thread takes and sends its call.
+            AtomicBoolean interruptedOut = new AtomicBoolean();
+            java.util.concurrent.atomic.AtomicReference<Thread> foreignThread =
+                    new java.util.concurrent.atomic.AtomicReference<>();
+            Future<?> sync = foreign.submit(() -> {
+                foreignThread.set(Thread.currentThread());
+                try {
+                    redis.acquire(new StateKey("bucket", "k"), two, 1, now);
+                } catch (RuntimeException e) {
+                    interruptedOut.set(true);
+                }
+                Thread.interrupted();
+            });
+            while (foreignThread.get() == null || redis.waitingDecisions() == 0) {
+                Thread.onSpinWait();
+            }
+            released.countDown();
+            wCall.get(30, SECONDS);
+            Thread f = foreignThread.get();
+            while (f.getState() != Thread.State.TIMED_WAITING || redis.waitingDecisions() != 0) {
+                Thread.onSpinWait();
+            }
+            // Interrupted, the caller ends its call on the foreign loop's thread.
+            f.interrupt();
+            sync.get(30, SECONDS);
+            assertThat(interruptedOut).isTrue();
+
+            // The foreign loop is busy (a user's task).
+            CountDownLatch goOn = new java.util.concurrent.CountDownLatch(1);
+            foreign.execute(() -> {
+                try {
+                    goOn.await(30, SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            CompletableFuture<BatchResult> first =
+                    redis.evaluateAsync(Batch.of(new Step(hot, two, 1)), now).toCompletableFuture();
+            CompletableFuture<BatchResult> second =
+                    redis.evaluateAsync(Batch.of(new Step(hot, two, 1)), now).toCompletableFuture();
+            assertThat(redis.waitingDecisions()).isEqualTo(1);
+            // The replies come on Lettuce's loop, which takes the second decision.
+            fixture.connection().flushCommands();
+            fixture.connection().setAutoFlushCommands(true);
+            fixture.connection().flushCommands();
+            first.get(30, SECONDS);
+            CompletableFuture<BatchResult> third =
+                    redis.evaluateAsync(Batch.of(new Step(hot, two, 1)), now).toCompletableFuture();
+            BatchResult thirdResult = third.get(30, SECONDS);
+            goOn.countDown();
+            assertThat(first.get(30, SECONDS).admitted()).isTrue();
+            assertThat(second.get(30, SECONDS).admitted())
+                    .as("the second decision on a bucket of two (the third: %s)", thirdResult)
+                    .isTrue();
+        } finally {
+            threads.shutdownNow();
+            foreign.shutdownGracefully(0, 0, SECONDS);
+        }
+    }
+
+    /** {@code real}, whose first FCALL or EVALSHA on {@code key} stops on its sending thread until released. */
+    @SuppressWarnings("unchecked")
+    private static StatefulRedisConnection<byte[], byte[]> holding(
+            StatefulRedisConnection<byte[], byte[]> real, byte[] key, CountDownLatch entered, CountDownLatch released) {
+        String named = new String(key, StandardCharsets.ISO_8859_1);
+        AtomicBoolean once = new AtomicBoolean();
+        return aroundCalls(real, (keys, send) -> {
+            if (new String(keys[0], StandardCharsets.ISO_8859_1).equals(named) && once.compareAndSet(false, true)) {
+                entered.countDown();
+                released.await(30, SECONDS);
+            }
+            return send.call();
+        });
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
     // Helpers
 
     /** A private Redis server, a client of it, a connection of byte arrays and a storage on that connection. */
@@ -1125,9 +1292,32 @@ class RedisSharedCallsTest {
     @SuppressWarnings("unchecked")
     private static StatefulRedisConnection<byte[], byte[]> hooked(
             StatefulRedisConnection<byte[], byte[]> real, Holds holds) {
+        return aroundCalls(real, (keys, send) -> {
+            Hold hold = holds.holds.get(new String(keys[0], StandardCharsets.ISO_8859_1));
+            holds.before(keys);
+            Object result = send.call();
+            holds.after(keys, hold != null);
+            if (hold != null && hold.waitUntilWritten) {
+                // A PING's write is queued behind the command's: its reply means the command went out.
+                real.async().ping().toCompletableFuture().get(30, SECONDS);
+            }
+            return result;
+        });
+    }
+
+    /** What a connection of {@link #aroundCalls} does with each FCALL or EVALSHA: its keys, and the call itself. */
+    @FunctionalInterface
+    private interface Around {
+        Object call(byte[][] keys, Callable<Object> send) throws Exception;
+    }
+
+    /** {@code real}, whose async FCALL and EVALSHA calls go through {@code around}; everything else as it is. */
+    @SuppressWarnings("unchecked")
+    private static StatefulRedisConnection<byte[], byte[]> aroundCalls(
+            StatefulRedisConnection<byte[], byte[]> real, Around around) {
         RedisAsyncCommands<byte[], byte[]> async = real.async();
         ClassLoader loader = RedisSharedCallsTest.class.getClassLoader();
-        RedisAsyncCommands<byte[], byte[]> hookedAsync = (RedisAsyncCommands<byte[], byte[]>)
+        RedisAsyncCommands<byte[], byte[]> wrapped = (RedisAsyncCommands<byte[], byte[]>)
                 Proxy.newProxyInstance(loader, new Class<?>[] {RedisAsyncCommands.class}, (proxy, method, args) -> {
                     boolean call = (method.getName().equals("fcall")
                                     || method.getName().equals("evalsha"))
@@ -1136,22 +1326,34 @@ class RedisSharedCallsTest {
                     if (!call) {
                         return invoke(method, async, args);
                     }
-                    byte[][] keys = (byte[][]) args[2];
-                    Hold hold = holds.holds.get(new String(keys[0], StandardCharsets.ISO_8859_1));
-                    holds.before(keys);
-                    Object result = invoke(method, async, args);
-                    holds.after(keys, hold != null);
-                    if (hold != null && hold.waitUntilWritten) {
-                        // A PING's write is queued behind the command's: its reply means the command went out.
-                        real.async().ping().toCompletableFuture().get(30, SECONDS);
-                    }
-                    return result;
+                    return around.call((byte[][]) args[2], () -> {
+                        try {
+                            return invoke(method, async, args);
+                        } catch (Exception | Error e) {
+                            throw e;
+                        } catch (Throwable e) {
+                            throw new IllegalStateException(e);
+                        }
+                    });
                 });
         return (StatefulRedisConnection<byte[], byte[]>) Proxy.newProxyInstance(
                 loader,
                 new Class<?>[] {StatefulRedisConnection.class},
                 (proxy, method, args) ->
-                        method.getName().equals("async") && args == null ? hookedAsync : invoke(method, real, args));
+                        method.getName().equals("async") && args == null ? wrapped : invoke(method, real, args));
+    }
+
+    /** {@code real}, whose first FCALL or EVALSHA on {@code key} throws a LinkageError instead of going out. */
+    @SuppressWarnings("unchecked")
+    private static StatefulRedisConnection<byte[], byte[]> throwingOnce(
+            StatefulRedisConnection<byte[], byte[]> real, byte[] key, AtomicBoolean thrown) {
+        String named = new String(key, StandardCharsets.ISO_8859_1);
+        return aroundCalls(real, (keys, send) -> {
+            if (new String(keys[0], StandardCharsets.ISO_8859_1).equals(named) && thrown.compareAndSet(false, true)) {
+                throw new LinkageError("a class failed to load as the command was sent");
+            }
+            return send.call();
+        });
     }
 
     private static Object invoke(Method method, Object target, Object[] args) throws Throwable {
