@@ -68,13 +68,7 @@ class SenderPoolBlockWriteFailureTest {
     }
 
     private List<String> eventsOf(String sender) {
-        List<String> of = new ArrayList<>();
-        for (PoolEvent e : events) {
-            if (e.sender().equals(sender)) {
-                of.add(e.type() + ": " + e.detail());
-            }
-        }
-        return of;
+        return SenderPoolTest.eventsOf(events, sender);
     }
 
     @Test

@@ -1645,6 +1645,11 @@ class SenderPoolTest {
 
     /** The events of {@code sender} as type and detail, in the order the listener got them. */
     private List<String> eventsOf(String sender) {
+        return eventsOf(events, sender);
+    }
+
+    /** The events of {@code sender} among {@code events}, as type and detail, in their order. */
+    static List<String> eventsOf(List<PoolEvent> events, String sender) {
         List<String> of = new ArrayList<>();
         for (PoolEvent e : events) {
             if (e.sender().equals(sender)) {

@@ -154,14 +154,15 @@ public final class MemoryStorage implements Storage {
      */
     private Entry lookupEntry(String subject) {
         Entry entry = policy.getIfPresentQuietly(subject);
-        if (entry != null) {
-            long clockMicros = clock.newestMicros();
-            if (entry.needsExtension(clockMicros)) {
-                // The cache's update asks the entry for its lifetime, which notes the next due time with it.
-                entry = renew(subject);
-            }
-        }
-        return entry;
+        return entry == null ? null : renewedIfDue(subject, entry);
+    }
+
+    /**
+     * {@code entry}, {@code subject}'s, or when its renewal is due the entry that renewing it answers (null if it
+     * expired). The cache's update asks the entry for its lifetime, which notes the next due time with it.
+     */
+    private Entry renewedIfDue(String subject, Entry entry) {
+        return entry.needsExtension(clock.newestMicros()) ? renew(subject) : entry;
     }
 
     /** Keeps a subject's entry as it is: the cache's update then sets the lifetime the entry asks for now. */
@@ -196,7 +197,7 @@ public final class MemoryStorage implements Storage {
                 // The slot may have been added after lookupEntry read the entry's due time (an addition brings the
                 // renewal forward): renewed first, or the cache could drop the group before the state committed here
                 // expires.
-                if (entry.needsExtension(clock.newestMicros()) && renew(key.subject()) != entry) {
+                if (renewedIfDue(key.subject(), entry) != entry) {
                     continue;
                 }
                 return holder;
@@ -578,10 +579,10 @@ public final class MemoryStorage implements Storage {
             entry = lookupEntry(subject);
         }
         Holder holder = entry == null ? null : entry.slot(scope);
-        if (holder != null && entry.needsExtension(clock.newestMicros())) {
+        if (holder != null) {
             // As in lookupOrCreate: the slot may be newer than the due time read when the entry was looked up (for an
             // earlier step, perhaps).
-            Entry renewed = renew(subject);
+            Entry renewed = renewedIfDue(subject, entry);
             if (renewed != entry) {
                 entry = renewed;
                 holder = entry == null ? null : entry.slot(scope);

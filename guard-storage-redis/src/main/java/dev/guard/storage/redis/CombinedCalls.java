@@ -461,7 +461,7 @@ final class CombinedCalls {
         return false;
     }
 
-    /** Gives back a call {@link #claim() claimed}; the decisions that came meanwhile go. */
+    /** Gives back a call {@link #claim() claimed}, or one that ended; the decisions that came meanwhile go. */
     void release() {
         boolean waits;
         synchronized (this) {
@@ -501,14 +501,7 @@ final class CombinedCalls {
      * class's notes on order), then each decision of the call is settled.
      */
     private void ended(Call call, Object reply, Throwable error) {
-        boolean waits;
-        synchronized (this) {
-            inFlight--;
-            waits = !waiting.isEmpty();
-        }
-        if (waits) {
-            dispatch();
-        }
+        release();
         settle(call.group, reply, error == null ? null : LuaCalls.unwrap(error));
     }
 

@@ -220,14 +220,11 @@ public final class RedisStorage implements Storage {
             int[][] groups = CrossSlotBatch.groups(stateKeys);
             if (groups.length > 1) {
                 return decodeOutcomes(
-                        wait(
-                                "evaluate",
-                                calls.submit(acrossSlots(batch, stateKeys, groups, nowMicros)),
-                                crossSlotTimeoutNanos()),
+                        submitAndWait(acrossSlots(batch, stateKeys, groups, nowMicros), crossSlotTimeoutNanos()),
                         nowMicros);
             }
         }
-        return decodeOutcomes(decide("evaluate", decision("evaluate", stateKeys, batch, nowMicros)), nowMicros);
+        return decodeOutcomes(decide(decision("evaluate", stateKeys, batch, nowMicros)), nowMicros);
     }
 
     /**
@@ -277,7 +274,7 @@ public final class RedisStorage implements Storage {
         byte[][] stateKeys = {keys.state(key)};
         CombinedCalls.Decision decision = new CombinedCalls.Decision(
                 "acquire", stateKeys, new byte[][] {LuaArgs.step(step)}, nowArg(nowMicros), slot(stateKeys));
-        return LuaArgs.outcome(decide("acquire", decision)[0], nowMicros);
+        return LuaArgs.outcome(decide(decision)[0], nowMicros);
     }
 
     /** A decision for the combined calls: {@code batch}'s steps on {@code stateKeys}, all in one slot. */
@@ -310,30 +307,32 @@ public final class RedisStorage implements Storage {
      * Sends {@code decision} in a call of its own or shared, and waits for its raw outcomes at most the timeout; a
      * decision still waiting for its call then (or when the thread is interrupted) is withdrawn, never sent.
      */
-    private long[] decide(String operation, CombinedCalls.Decision decision) {
+    private long[] decide(CombinedCalls.Decision decision) {
         if (calls.claim()) {
             try {
                 Object reply = script(
-                        operation,
+                        decision.operation,
                         RedisScript.EVALUATE,
                         CombinedCalls.aloneType(decision),
                         decision.keys,
                         calls.aloneArgs(decision));
                 return CombinedCalls.outcomes(reply, 0, decision.steps.length);
             } catch (IllegalStateException e) {
-                throw failure(operation, e);
+                throw failure(decision.operation, e);
             } finally {
                 calls.release();
             }
         }
-        return wait(operation, calls.submit(decision), timeoutNanos);
+        return submitAndWait(decision, timeoutNanos);
     }
 
     /**
-     * Waits for {@code reply} at most {@code withinNanos}; a decision still waiting for its call then (or when the
-     * thread is interrupted) is withdrawn.
+     * Submits {@code decision} and waits for its raw outcomes at most {@code withinNanos}; a decision still waiting
+     * for its call then (or when the thread is interrupted) is withdrawn.
      */
-    private long[] wait(String operation, CompletableFuture<long[]> reply, long withinNanos) {
+    private long[] submitAndWait(CombinedCalls.Decision decision, long withinNanos) {
+        CompletableFuture<long[]> reply = calls.submit(decision);
+        String operation = decision.operation;
         try {
             return reply.get(withinNanos, TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {
