@@ -67,7 +67,8 @@ import org.slf4j.LoggerFactory;
  * until a probe finds it back.
  *
  * <p>Immutable and thread-safe; build one per bot and share it. Each thread that checks messages keeps a small buffer
- * for their steps, and, once it has checked 64 messages, the subjects of up to 1,024 numeric user and chat ids it met
+ * for their steps, and, once it has formatted 64 numeric ids (32 messages with a user and a chat id), the subjects of
+ * up to 1,024 numeric user and chat ids it met
  * last (arrays of about 17 KB, and the strings, about 56 bytes each for a ten-digit id), so that a user's next message
  * formats no string; all guards share them.
  *
@@ -101,7 +102,9 @@ public final class Guard<M> {
     /**
      * Decides whether {@code message} may pass, and records it in every stateful filter when it does. Blocks for one
      * storage call (none when the chain has no stateful filter), plus one for the reject notice when a rejection has
-     * one configured; never throws for a storage failure.
+     * one configured (and, with a {@link FailurePolicy#fallbackTo fallback}, one more to the fallback for a notice the
+     * storage lets through, so that a notice sent never repeats within its window there either); never throws for a
+     * storage failure.
      */
     public Decision check(M message) {
         Objects.requireNonNull(message, "message must not be null");
@@ -535,12 +538,13 @@ public final class Guard<M> {
 
     /**
      * The fingerprint of the content {@code f} reads from {@code message}, or -1 when there is none: the extractor
-     * answered null or threw, or the content threw as it was read (a lazily decoded text).
+     * answered null or an empty text or threw, or the content threw as it was read (a lazily decoded text).
      */
     private static <M> long fingerprintOf(Stateful<M> f, M message) {
         try {
             CharSequence content = f.content.apply(message);
-            return content == null ? -1 : Fingerprint.of(content);
+            // No content (a photo without a caption read as "") is not a copy of another message without any.
+            return content == null || content.length() == 0 ? -1 : Fingerprint.of(content);
         } catch (Error e) {
             throw e;
         } catch (Throwable e) { // undeclared checked ones too: see decideLocally
@@ -1134,7 +1138,8 @@ public final class Guard<M> {
         /**
          * Drops copies of the same content from the same user in the same chat within {@code window} (leading edge:
          * the first copy passes, later copies are rejected with {@link Reason#DUPLICATE} and do not extend the
-         * window). Filter name {@code duplicates}. Messages whose content is {@code null} are not checked. Each user
+         * window). Filter name {@code duplicates}. Messages whose content is {@code null} or empty (a photo without a
+         * caption, read as {@code ""}) are not checked: they are not copies of each other. Each user
          * in each chat has one storage key that remembers their last {@value #DEFAULT_DUPLICATE_CAPACITY} messages
          * ({@link DuplicateWindow}), however many they send.
          */
@@ -1372,6 +1377,13 @@ public final class Guard<M> {
         }
 
         private void claim(String name) {
+            if (name.equals(STORAGE_FILTER) || name.equals(UNREADABLE_TENANT.filter())) {
+                // Decisions of a failing storage and of an unreadable tenant carry these names: a filter of the same
+                // name could not be told apart from them (in a decision, or in the metrics' filter tag).
+                throw new IllegalArgumentException("filter name must not be '" + name
+                        + "', which Guard gives the decisions of a failing storage ('storage') and of a message whose"
+                        + " tenant cannot be read ('tenant'), but was '" + name + "'");
+            }
             if (!names.add(name)) {
                 throw new IllegalArgumentException("filter '" + name + "' is already configured");
             }

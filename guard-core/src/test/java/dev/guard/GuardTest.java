@@ -123,6 +123,22 @@ class GuardTest {
     }
 
     @Test
+    void check_emptyContent_isNotADuplicate() {
+        // A photo without a caption whose text reads as "" rather than null: two different photos are not copies.
+        Guard<Msg> guard = builder()
+                .duplicates(Duration.ofSeconds(10), Msg::text)
+                .duplicates("chat-wave", KeyBy.CHAT, Duration.ofSeconds(10), Msg::text)
+                .build();
+
+        assertThat(guard.check(Msg.of(1, 10, "")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(1, 10, "")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(2, 10, "")).allowed()).isTrue();
+        // Text is still checked.
+        assertThat(guard.check(Msg.of(1, 10, "hi")).allowed()).isTrue();
+        assertThat(guard.check(Msg.of(1, 10, "hi")).reason()).isEqualTo(Reason.DUPLICATE);
+    }
+
+    @Test
     void check_throttledMessage_isNotRememberedAsSeen() {
         Guard<Msg> guard = builder()
                 .duplicates(Duration.ofMinutes(5), Msg::text)
@@ -905,6 +921,11 @@ class GuardTest {
                         .throttle("t", KeyBy.USER, 1, Duration.ofMinutes(1))
                         .throttle("t", KeyBy.CHAT, 1, Duration.ofMinutes(1)))
                 .hasMessage("filter 't' is already configured");
+        // The names Guard gives its own decisions (a failing storage, an unreadable tenant) are not for filters.
+        assertThatThrownBy(() -> builder().throttle("storage", KeyBy.USER, 1, Duration.ofMinutes(1)))
+                .hasMessageStartingWith("filter name must not be 'storage', which Guard gives")
+                .hasMessageEndingWith("but was 'storage'");
+        assertThatThrownBy(() -> builder().filter("tenant", m -> true)).hasMessageEndingWith("but was 'tenant'");
         assertThatThrownBy(() -> builder().throttle("a\nb", KeyBy.USER, 1, Duration.ofMinutes(1)))
                 .hasMessage("filter name must not contain control characters but was 'a\\nb'");
         assertThatThrownBy(() -> builder().throttle(" ", KeyBy.USER, 1, Duration.ofMinutes(1)))
