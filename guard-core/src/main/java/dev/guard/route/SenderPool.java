@@ -597,7 +597,9 @@ public final class SenderPool {
                 continue;
             }
             long weight = SenderState.mix(keyHash ^ s.affinitySeed);
-            if (best == null || weight > bestWeight) {
+            // Ties (ids of the same String.hashCode weigh alike for every key) go by id, not by the order in which
+            // this process added the senders: every process must pick the same one.
+            if (best == null || weight > bestWeight || weight == bestWeight && s.id.compareTo(best.id) < 0) {
                 best = s;
                 bestWeight = weight;
             }
@@ -742,8 +744,9 @@ public final class SenderPool {
 
     /**
      * The platform pushed back on {@code sender} ({@code 429} with {@code retry_after}): the sender takes nothing for
-     * exactly {@code retryAfter}, in every pool over the storage (a gate; concurrent pushbacks merge by the later
-     * deadline), and its per-second pacing halves (AIMD). The message was not sent: acquire again.
+     * exactly {@code retryAfter} (a part of a microsecond counts as a whole one), in every pool over the storage (a
+     * gate; concurrent pushbacks merge by the later deadline), and its per-second pacing halves (AIMD). The message was
+     * not sent: acquire again.
      *
      * <p>A {@code retry_after} of hours is honoured as given: the sender is cooling that long and traffic moves to
      * the others (Telegram answers long waits after abuse; shortening them would defy the platform). Zero only
@@ -775,6 +778,11 @@ public final class SenderPool {
 
     private void pushback(SenderState s, String chat, Duration retryAfter) {
         long micros = nonNegativeMicros("retryAfter", retryAfter);
+        if (retryAfter.getNano() % 1_000 != 0) {
+            // Rounded up, never down: a part of a microsecond cut off would end the gate before the platform's deadline
+            // (and a wait shorter than a microsecond would gate nothing).
+            micros++;
+        }
         long now = ticker.epochMicros();
         s.pushedBack(hourOfWeek(now), now, backoff);
         if (micros == 0) {
@@ -1377,7 +1385,9 @@ public final class SenderPool {
     private void advance(SenderState s, long now) {
         WarmUpSchedule schedule = s.config.warmUp();
         SenderState.View v = s.view;
-        if (schedule == null || v.stage >= schedule.stages() || v.status != SenderStatus.ACTIVE) {
+        // Held here too: a block whose write failed leaves the record active, and a blocked sender's stage must not
+        // advance (its block steps it back).
+        if (schedule == null || v.stage >= schedule.stages() || v.status != SenderStatus.ACTIVE || s.heldLocally) {
             return;
         }
         long length = micros(schedule.stageLength());
@@ -1403,8 +1413,13 @@ public final class SenderPool {
         try {
             boolean[] changed = new boolean[1];
             updateRecord(s, now, r -> {
-                if (r.stage() != stage || r.stageStartMicros() != start || r.status() != SenderStatus.ACTIVE) {
-                    return null; // another pool ended this stage first, or the sender is held
+                // Another pool ended this stage first, or the sender is held (in the storage, or here by a block
+                // reported since the check above whose write failed).
+                if (r.stage() != stage
+                        || r.stageStartMicros() != start
+                        || r.status() != SenderStatus.ACTIVE
+                        || s.heldLocally) {
+                    return null;
                 }
                 changed[0] = true;
                 return r.withStage(quality ? stage + 1 : stage, now);

@@ -92,6 +92,30 @@ class SenderPoolBlockWriteFailureTest {
     }
 
     @Test
+    void aFailedBlockWrite_keepsThisPoolFromAdvancingTheBlockedSendersWarmUpStage() {
+        // Found by a review: the sync that followed advanced the sender this pool holds blocked to stage 1 (its record
+        // still said active), and a block that should have stepped it back left it a stage ahead instead.
+        for (int i = 0; i < 10; i++) {
+            ((SendDecision.Granted) here.acquire(fresh().pinnedTo("bot-new"))).delivered(Duration.ofMillis(20));
+        }
+        ticker.advance(Duration.ofMinutes(1)); // stage 0 is over, with enough sends through this pool to judge it
+        failing.failingRecordWrites = true;
+        assertThatThrownBy(() -> here.blocked("bot-new")).isInstanceOf(GuardStorageException.class);
+        failing.failingRecordWrites = false;
+
+        here.sync();
+
+        assertThat(here.status("bot-new")).isEqualTo(SenderStatus.BLOCKED);
+        assertThat(here.warmUpStage("bot-new")).isZero();
+        assertThat(eventsOf("bot-new")).isEmpty();
+        // Another message that was in flight reports the block, which the storage now records: still stage 0.
+        here.blocked("bot-new");
+        there.sync();
+        assertThat(there.warmUpStage("bot-new")).isZero();
+        assertThat(eventsOf("bot-new")).containsExactly("SENDER_BLOCKED: blocked by the platform");
+    }
+
+    @Test
     void aFailedBlockWriteAndMembership_keepTheSenderOutOfRouting_afterAnotherPoolsWarmUpStageAdvance() {
         blockThatTheStorageFailsToWrite(true);
 

@@ -458,6 +458,27 @@ class SenderPoolTest {
     }
 
     @Test
+    void retryAfterWithAPartOfAMicrosecond_gatesTheSenderUntilTheWholeWaitHasPassed() {
+        // Found by a review: the part of a microsecond was cut off, so a wait shorter than one was taken for zero (no
+        // gate at all) and a longer one ended up to 999 ns before the platform's deadline.
+        SenderPool pool = pool("bot-a");
+
+        pool.retryAfter("bot-a", Duration.ofNanos(500));
+
+        assertThat(pool.acquire(fresh()).granted()).isFalse();
+        assertThat(pool.status("bot-a")).isEqualTo(SenderStatus.COOLING);
+        ticker.advanceMicros(1);
+        assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-a");
+
+        pool.retryAfter("bot-a", Duration.ofSeconds(2).plusNanos(1));
+
+        ticker.advance(Duration.ofSeconds(2));
+        assertThat(pool.acquire(fresh()).granted()).isFalse();
+        ticker.advanceMicros(1);
+        assertThat(granted(pool.acquire(fresh()))).isEqualTo("bot-a");
+    }
+
+    @Test
     void retryAfterInChat_gatesTheChatForEverySender_andTheSender() {
         SenderPool pool = pool("bot-a", "bot-b");
         OutboundMessage busy = OutboundMessage.to("group-1").inGroup();
@@ -826,6 +847,23 @@ class SenderPoolTest {
             byFirst.merge(first, 1, Integer::sum);
         }
         assertThat(byFirst).hasSize(4);
+    }
+
+    @Test
+    void stickyBy_sendersWhoseIdsHashAlike_getAKeyToTheSameSender_inPoolsThatAddedThemInAnotherOrder() {
+        // Found by a review: "bot-Aa" and "bot-BB" have the same String.hashCode, so every key weighs them alike, and
+        // the tie went to the sender the pool had added first: two processes that list their senders in another order
+        // sent a key to different senders.
+        assertThat("bot-Aa".hashCode()).isEqualTo("bot-BB".hashCode());
+        SenderPool one = pool("bot-Aa", "bot-BB");
+        SenderPool two = pool("bot-BB", "bot-Aa");
+
+        for (int k = 0; k < 20; k++) {
+            String key = "user-" + k;
+            String first = granted(one.acquire(OutboundMessage.to("a-" + k).stickyBy(key)));
+            String second = granted(two.acquire(OutboundMessage.to("b-" + k).stickyBy(key)));
+            assertThat(second).as(key).isEqualTo(first);
+        }
     }
 
     @Test
