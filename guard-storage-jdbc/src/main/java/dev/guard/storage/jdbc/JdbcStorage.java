@@ -1589,6 +1589,10 @@ public final class JdbcStorage implements Storage {
      */
     @Override
     public StorageHealth health() {
+        if (closed && watchdog != null) {
+            // Every decision fails from now on (see close()): the database may be fine, the storage is not.
+            return StorageHealth.down(Duration.ZERO, "closed: " + this + " decides no more");
+        }
         long start = System.nanoTime();
         try {
             String mismatch = inStatement("health", c -> {
@@ -1643,8 +1647,8 @@ public final class JdbcStorage implements Storage {
 
     /**
      * Stops the sweeper and the watchdog. Decisions in flight keep their timeout; PostgreSQL decisions sent from now on
-     * fail with a {@link GuardStorageException}, since nothing would bound them. The data source or Jdbi stays open:
-     * it belongs to the caller.
+     * fail with a {@link GuardStorageException}, since nothing would bound them, and {@link #health()} is down. The
+     * data source or Jdbi stays open: it belongs to the caller.
      */
     @Override
     public void close() {
@@ -1977,7 +1981,10 @@ public final class JdbcStorage implements Storage {
          * most 106751991 days.
          */
         public Builder sweepInterval(Duration interval) {
-            if (interval == null || interval.isNegative()) {
+            if (interval == null) {
+                throw new IllegalArgumentException("sweepInterval must not be null (Duration.ZERO: no sweeper)");
+            }
+            if (interval.isNegative()) {
                 throw new IllegalArgumentException("sweepInterval must not be negative but was " + interval);
             }
             this.sweepInterval = atMost("sweepInterval", interval, MAX_SWEEP_DURATION);
@@ -1990,7 +1997,10 @@ public final class JdbcStorage implements Storage {
          * 106751991 days.
          */
         public Builder sweepGrace(Duration grace) {
-            if (grace == null || grace.isNegative()) {
+            if (grace == null) {
+                throw new IllegalArgumentException("sweepGrace must not be null");
+            }
+            if (grace.isNegative()) {
                 throw new IllegalArgumentException("sweepGrace must not be negative but was " + grace);
             }
             this.sweepGrace = atMost("sweepGrace", grace, MAX_SWEEP_DURATION);

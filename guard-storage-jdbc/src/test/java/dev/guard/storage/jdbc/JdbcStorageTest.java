@@ -57,6 +57,9 @@ class JdbcStorageTest {
         assertThatThrownBy(() -> b.sweepInterval(Duration.ofSeconds(-1)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("sweepInterval must not be negative but was PT-1S");
+        assertThatThrownBy(() -> b.sweepInterval(null))
+                .hasMessage("sweepInterval must not be null (Duration.ZERO: no sweeper)");
+        assertThatThrownBy(() -> b.sweepGrace(null)).hasMessage("sweepGrace must not be null");
         assertThatThrownBy(() -> JdbcStorage.builder((DataSource) null))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("dataSource must not be null");

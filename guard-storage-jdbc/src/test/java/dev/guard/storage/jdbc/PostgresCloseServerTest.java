@@ -1,6 +1,7 @@
 package dev.guard.storage.jdbc;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.guard.limit.FixedWindow;
 import dev.guard.limit.Outcome;
@@ -89,6 +90,21 @@ class PostgresCloseServerTest {
                     .withMessageContaining("closed");
             other.rollback();
         }
+    }
+
+    @Test
+    void healthAfterClose_isDown_sinceEveryDecisionFails() {
+        JdbcStorage storage = TestDatabase.POSTGRES.builder().timeout(TIMEOUT).build();
+        assertThat(storage.health().up()).isTrue();
+
+        storage.close();
+
+        // A readiness probe must not call a storage healthy whose every decision fails.
+        assertThat(storage.health().up()).isFalse();
+        assertThat(storage.health().detail()).contains("closed");
+        assertThatThrownBy(() -> storage.acquire(hot, window, 1, START))
+                .isInstanceOf(GuardStorageException.class)
+                .hasMessageContaining("closed");
     }
 
     /** A transaction of another connection that holds the hot key's row until the test rolls it back. */
