@@ -306,7 +306,7 @@ public abstract class SenderPoolContractTest {
             pools.add(pool(Sender.builder("bot").perSecond(37).build()));
         }
         CyclicBarrier gate = new CyclicBarrier(threads);
-        ExecutorService executor = Executors.newFixedThreadPool(threads);
+        ExecutorService executor = Executors.newFixedThreadPool(threads, StorageContractTest.daemons());
         try {
             List<Future<Integer>> results = new ArrayList<>();
             for (SenderPool p : pools) {
