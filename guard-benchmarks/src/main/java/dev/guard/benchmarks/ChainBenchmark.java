@@ -4,8 +4,18 @@ import dev.guard.Decision;
 import dev.guard.Guard;
 import dev.guard.KeyBy;
 import dev.guard.ManualTicker;
+import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Outcome;
+import dev.guard.spi.Batch;
+import dev.guard.spi.BatchBuffer;
+import dev.guard.spi.BatchResult;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Storage;
+import dev.guard.spi.StorageHealth;
+import dev.guard.spi.VersionedRecord;
 import dev.guard.storage.memory.MemoryStorage;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -75,10 +85,19 @@ public class ChainBenchmark {
     @Param({"all"})
     public String filters;
 
+    /**
+     * {@code memory}: the memory storage. {@code stub}: a storage that admits every batch of several steps at once,
+     * touching no state, so that the run measures {@code Guard}'s own work per message (extraction, subjects,
+     * fingerprint, the steps, the decision) apart from the storage's; single steps and the registrations made in
+     * the setup still go to the memory storage.
+     */
+    @Param({"memory"})
+    public String storage;
+
     private long tickMicros;
 
     private final ManualTicker ticker = ManualTicker.create();
-    private MemoryStorage storage;
+    private MemoryStorage memory;
     private Guard<Message> guard;
     private String[] texts;
     private long[] ids;
@@ -97,7 +116,7 @@ public class ChainBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        storage = MemoryStorage.create();
+        memory = MemoryStorage.create();
         boolean sets = filters.equals("all") || filters.equals("no-duplicates");
         boolean duplicates = filters.equals("all") || filters.equals("no-sets");
         boolean single = filters.equals("bucket") || filters.equals("throttle");
@@ -107,7 +126,7 @@ public class ChainBenchmark {
                     "filters must be all, no-duplicates, no-sets, limits, bucket or throttle but was " + filters);
         }
         Guard.Builder<Message> builder = Guard.<Message>builder()
-                .storage(storage)
+                .storage(storageOf(memory))
                 .ticker(ticker)
                 .userId(Message::userId)
                 .chatId(Message::chatId);
@@ -151,9 +170,93 @@ public class ChainBenchmark {
         return ids;
     }
 
+    /** The storage that {@link #storage} names. */
+    private Storage storageOf(MemoryStorage memory) {
+        return switch (storage) {
+            case "memory" -> memory;
+            case "stub" -> new AdmittingStub(memory);
+            default -> throw new IllegalArgumentException("storage must be memory or stub but was " + storage);
+        };
+    }
+
+    /**
+     * Admits every batch evaluated in place at once (each step with 3 permits left), touching no state; everything
+     * else goes to {@code m}.
+     */
+    static final class AdmittingStub implements Storage {
+        private final MemoryStorage m;
+
+        AdmittingStub(MemoryStorage m) {
+            this.m = m;
+        }
+
+        @Override
+        public boolean evaluateInPlace(BatchBuffer buffer, long nowMicros) {
+            for (int i = 0; i < buffer.size(); i++) {
+                buffer.setOutcome(i, Outcome.admitted(3));
+            }
+            return true;
+        }
+
+        @Override
+        public BatchResult evaluate(Batch batch, long nowMicros) {
+            return m.evaluate(batch, nowMicros);
+        }
+
+        @Override
+        public long acquire(StateKey key, LimitSpec spec, long permits, long now) {
+            return m.acquire(key, spec, permits, now);
+        }
+
+        @Override
+        public long raiseGate(StateKey key, long untilMicros, long nowMicros) {
+            return m.raiseGate(key, untilMicros, nowMicros);
+        }
+
+        @Override
+        public void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
+            m.addMember(key, expiresAtMicros, nowMicros);
+        }
+
+        @Override
+        public boolean removeMember(StateKey key) {
+            return m.removeMember(key);
+        }
+
+        @Override
+        public boolean isMember(StateKey key, long nowMicros) {
+            return m.isMember(key, nowMicros);
+        }
+
+        @Override
+        public Optional<VersionedRecord> getRecord(StateKey key) {
+            return m.getRecord(key);
+        }
+
+        @Override
+        public long putRecord(StateKey key, byte[] value, long expectedVersion) {
+            return m.putRecord(key, value, expectedVersion);
+        }
+
+        @Override
+        public long forget(String subject) {
+            return m.forget(subject);
+        }
+
+        @Override
+        public StorageHealth health() {
+            return m.health();
+        }
+
+        @Override
+        public void close() {
+            // The memory storage is the benchmark's, closed in tearDown.
+        }
+    }
+
     @TearDown(Level.Trial)
     public void tearDown() {
-        storage.close();
+        memory.close();
     }
 
     @Benchmark
