@@ -140,9 +140,12 @@ public final class RedisStorage implements Storage {
 
     /**
      * A storage on the Redis at {@code uri} with the defaults: {@code redis://host:port} (standalone, or any node of a
-     * Cluster, which is detected), {@code rediss://} for TLS, {@code redis-sentinel://host:port#master} for Sentinel.
+     * Cluster, which is detected), {@code rediss://} for TLS, {@code redis-sentinel://host:port#master} for Sentinel;
+     * a user name or password that holds {@code #}, {@code ?} or {@code /} percent-encoded ({@code %23}, {@code %3F},
+     * {@code %2F}).
      *
-     * @throws IllegalArgumentException if {@code uri} is not a Redis URI
+     * @throws IllegalArgumentException if {@code uri} is not a Redis URI, or holds one of those characters unencoded
+     *     before its {@code @}
      * @throws GuardStorageException if Redis cannot be reached
      */
     public static RedisStorage create(String uri) {
@@ -951,6 +954,12 @@ public final class RedisStorage implements Storage {
         }
 
         private Connected connectUri(String text) {
+            if (userInfoCut(text)) {
+                // Parsed, the part of the password before the '#', '?' or '/' became the host or the port, which every
+                // connect failure names.
+                throw new IllegalArgumentException("uri is not a Redis URI (percent-encode '#', '?' and '/' in a user"
+                        + " name or password: %23, %3F, %2F): " + redact(text));
+            }
             RedisURI uri;
             try {
                 uri = RedisURI.create(text);
@@ -1000,6 +1009,22 @@ public final class RedisStorage implements Storage {
                 open.forEach(Runnable::run);
                 throw new GuardStorageException(BACKEND, "connect", describe(e), e);
             }
+        }
+
+        /**
+         * Whether an {@code @} of {@code text} lies past the authority that the first {@code #}, {@code ?} or {@code /}
+         * after the scheme ends: a user name or password holding one of those, unencoded.
+         */
+        private static boolean userInfoCut(String text) {
+            int scheme = text.indexOf("://");
+            if (scheme < 0) {
+                return false; // no authority: the parse fails, and its message is redacted
+            }
+            int end = scheme + 3;
+            while (end < text.length() && "#?/".indexOf(text.charAt(end)) < 0) {
+                end++;
+            }
+            return text.indexOf('@', end) >= 0;
         }
 
         private static boolean isCluster(StatefulRedisConnection<byte[], byte[]> connection) {

@@ -55,6 +55,29 @@ class RedisStorageBuilderTest {
     }
 
     @Test
+    void build_passwordWithAnUnencodedHashQuestionMarkOrSlash_isRejectedWithoutAnyPartOfIt() {
+        // '#', '?' and '/' end a URI's authority: "default:99#s3cret@127.0.0.1" was parsed as host "default", port 99,
+        // no password, and the connect failure said "Unable to connect to default/<unresolved>:99".
+        for (String uri : new String[] {
+            "redis://default:99#s3cret@127.0.0.1:6379",
+            "redis://pw99#s3cret@127.0.0.1:6379",
+            "rediss://:pw99?s3cret@127.0.0.1:6379",
+            "redis://:pw99#s3cret@127.0.0.1:6379/0"
+        }) {
+            assertThatThrownBy(() -> RedisStorage.builder(uri)
+                            .timeout(Duration.ofMillis(200))
+                            .build())
+                    .as(uri)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageStartingWith("uri is not a Redis URI (percent-encode '#', '?' and '/' in a user name or"
+                            + " password: %23, %3F, %2F): ")
+                    .hasMessageEndingWith("***@127.0.0.1:6379" + (uri.endsWith("/0") ? "/0" : ""))
+                    .hasNoCause()
+                    .satisfies(e -> assertThat(e.getMessage()).doesNotContain("99"));
+        }
+    }
+
+    @Test
     void timeout_notPositive_isRejected() {
         assertThatThrownBy(() -> builder.timeout(Duration.ZERO))
                 .isInstanceOf(IllegalArgumentException.class)
