@@ -13,9 +13,10 @@ import java.util.Arrays;
  * thresholds, holds it otherwise, and steps it back one stage when the platform blocks it. The allowance is a
  * limit kept in the storage, so a warming sender never exceeds it, whichever process sends.
  *
- * <p>{@link #sendGrid()} is the default: modelled on SendGrid's automated IP warm-up, whose hourly send schedule
- * starts at 20 messages per hour on the first day and grows by about 1.4 times per day (Twilio SendGrid, "Warming
- * Up an IP Address", section "Automated IP warmup hourly send schedule",
+ * <p>A sender warms up only on a schedule given to {@link Sender.Builder#warmUp}; one without is warm from the start.
+ * {@link #sendGrid()} is the schedule to start with: modelled on SendGrid's automated IP warm-up, whose hourly send
+ * schedule starts at 20 messages per hour on the first day and grows by about 1.4 times per day (Twilio SendGrid,
+ * "Warming Up an IP Address", section "Automated IP warmup hourly send schedule",
  * https://www.twilio.com/docs/sendgrid/ui/sending-email/warming-up-an-ip-address). Email is not chat, and no chat
  * platform publishes a warm-up schedule; this one is a conservative ramp, not a platform's rule.
  *
@@ -38,8 +39,8 @@ public final class WarmUpSchedule {
     }
 
     /**
-     * The default schedule, modelled on SendGrid's automated IP warm-up: 20 messages per hour on day one, times 1.4
-     * per day, until an hour allows 100,000 (the sender's own limits apply from then on).
+     * The schedule to start with, modelled on SendGrid's automated IP warm-up: 20 messages per hour on day one, times
+     * 1.4 per day, until an hour allows 100,000 (the sender's own limits apply from then on).
      */
     public static WarmUpSchedule sendGrid() {
         return geometric(20, 1.4, 100_000);

@@ -2,6 +2,8 @@ package dev.guard.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.guard.route.SendDecision;
+import dev.guard.storage.memory.MemoryStorage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -9,7 +11,10 @@ import java.util.Arrays;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
-/** The READMEs' code examples are the code of {@link QuickStart} and {@link SharedLimits}, so they compile. */
+/**
+ * The READMEs' code examples are the code of {@link QuickStart}, {@link SharedLimits} and {@link Outbound}, so they
+ * compile.
+ */
 class ReadmeTest {
     @Test
     void readmeQuickStart_isTheCompiledExample() throws IOException {
@@ -19,6 +24,16 @@ class ReadmeTest {
     @Test
     void readmeRedisExample_isTheCompiledExample() throws IOException {
         assertExample("../README.md", "redis", "SharedLimits.java");
+    }
+
+    @Test
+    void readmeOutboundExample_isTheCompiledExample() throws IOException {
+        assertExample("../README.md", "outbound", "Outbound.java");
+    }
+
+    @Test
+    void outboundExample_grantsTheFirstMessage() {
+        assertThat(Outbound.send(MemoryStorage.create(), 42)).isInstanceOf(SendDecision.Granted.class);
     }
 
     @Test
