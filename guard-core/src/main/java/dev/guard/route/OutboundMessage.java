@@ -46,6 +46,15 @@ public final class OutboundMessage {
     }
 
     /**
+     * A message to the chat of the numeric id {@code chat}, as Telegram's are: {@link #to(String)} of its decimal text,
+     * so that {@code to(-1001234567890L)} and {@code to("-1001234567890")} are one chat (and, with the Telegram presets,
+     * a negative id is a group's).
+     */
+    public static OutboundMessage to(long chat) {
+        return to(Long.toString(chat));
+    }
+
+    /**
      * This message, to a group (group chat limits apply instead of private chat limits). With the Telegram presets a
      * chat whose id is negative or an {@code @username} is a group's without it (see {@link PlatformPreset#telegram}).
      */

@@ -592,6 +592,8 @@ class SenderPoolTest {
             // The same group marked inGroup() shares the count: one group, one limit.
             assertThat(pool.acquire(unmarked.inGroup()).granted()).isFalse();
         }
+        // A numeric id is its decimal text: the same group, at its limit still.
+        assertThat(pool.acquire(OutboundMessage.to(-4242L)).granted()).isFalse();
         // A private chat (a positive id, or a key of the bot's own) keeps its one message a second, no more.
         for (String chat : List.of("12345", "user-7")) {
             for (int i = 0; i < 25; i++) {

@@ -24,7 +24,7 @@ public final class Outbound {
                         .build())
                 .build();
 
-        SendDecision decision = pool.acquire(OutboundMessage.to(String.valueOf(chatId)));
+        SendDecision decision = pool.acquire(OutboundMessage.to(chatId)); // a Telegram chat id, or its text
         if (decision instanceof SendDecision.Granted granted) {
             // Send through the bot whose id is granted.sender(), then report what the platform answered:
             granted.delivered(Duration.ofMillis(40)); // or retryAfter(...) on a 429, failed(cause), blocked(), ...
