@@ -15,6 +15,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
 
@@ -183,11 +184,15 @@ final class CombinedCalls {
     }
 
     /**
-     * Sends {@code decision} now, or once a call is free; answers its future, which fails as its call failed, and
-     * which the caller may fail first (a timeout of its own) to withdraw the decision while it waits.
+     * Sends {@code decision} now, or once a call is free; answers its outcomes, or fails as its call failed. A caller
+     * that gives up (a timeout of its own, an interrupt) fails {@code decision.result} (see {@link #giveUp}), not the
+     * answer: the decision is then withdrawn (left out while it waits, its call's command cancelled if not sent yet)
+     * before the answer fails, so that a caller who hears of the failure finds nothing of the decision left to go out.
      */
     CompletableFuture<long[]> submit(Decision decision) {
-        decision.result.whenComplete((outcomes, failure) -> {
+        // A dependent future of its own: a future runs its dependents in no promised order, and the caller's (a
+        // timeout's continuation) must not run before the withdrawal.
+        CompletableFuture<long[]> answer = decision.result.whenComplete((outcomes, failure) -> {
             if (failure != null) {
                 gaveUp(decision, failure);
             }
@@ -195,11 +200,21 @@ final class CombinedCalls {
         synchronized (this) {
             waiting.addLast(decision);
             if (inFlight >= maxCalls) {
-                return decision.result;
+                return answer;
             }
         }
         dispatch();
-        return decision.result;
+        return answer;
+    }
+
+    /** Gives {@code decision} up for {@code why}: withdraws it, then fails the answer {@link #submit} gave. */
+    static void giveUp(Decision decision, Throwable why) {
+        decision.result.completeExceptionally(why);
+    }
+
+    /** Gives {@code decision} up if it has no outcomes within {@code nanos}: see {@link #giveUp}. */
+    static void timeOut(Decision decision, long nanos) {
+        decision.result.orTimeout(nanos, TimeUnit.NANOSECONDS);
     }
 
     /** How many decisions wait for a call now, not counting those whose callers gave up. For tests. */

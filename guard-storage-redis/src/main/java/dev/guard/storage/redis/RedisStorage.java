@@ -249,13 +249,14 @@ public final class RedisStorage implements Storage {
                 int[][] groups = CrossSlotBatch.groups(stateKeys);
                 if (groups.length > 1) {
                     return async(
-                            calls.submit(acrossSlots(batch, stateKeys, groups, nowMicros)),
+                            submitTimed(acrossSlots(batch, stateKeys, groups, nowMicros), crossSlotTimeoutNanos()),
                             crossSlotTimeoutNanos(),
                             "evaluate",
                             outcomes -> decodeOutcomes(outcomes, nowMicros));
                 }
             }
-            CompletableFuture<long[]> reply = calls.submit(decision("evaluate", stateKeys, batch, nowMicros));
+            CompletableFuture<long[]> reply =
+                    submitTimed(decision("evaluate", stateKeys, batch, nowMicros), timeoutNanos);
             return async(reply, timeoutNanos, "evaluate", r -> decodeOutcomes(r, nowMicros));
         } catch (RuntimeException e) {
             // Lettuce may refuse a command by throwing instead of failing its future (a closed client's timer).
@@ -330,6 +331,16 @@ public final class RedisStorage implements Storage {
     }
 
     /**
+     * Submits {@code decision}, given up if it has no outcomes within {@code withinNanos}: withdrawn before the answer
+     * fails (see {@link CombinedCalls#submit}).
+     */
+    private CompletableFuture<long[]> submitTimed(CombinedCalls.Decision decision, long withinNanos) {
+        CompletableFuture<long[]> answer = calls.submit(decision);
+        CombinedCalls.timeOut(decision, withinNanos);
+        return answer;
+    }
+
+    /**
      * Submits {@code decision} and waits for its raw outcomes at most {@code withinNanos}; a decision still waiting
      * for its call then (or when the thread is interrupted) is withdrawn.
      */
@@ -339,11 +350,11 @@ public final class RedisStorage implements Storage {
         try {
             return reply.get(withinNanos, TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {
-            reply.completeExceptionally(e);
+            CombinedCalls.giveUp(decision, e);
             Thread.currentThread().interrupt();
             throw failure(operation, e);
         } catch (TimeoutException e) {
-            reply.completeExceptionally(e);
+            CombinedCalls.giveUp(decision, e);
             throw failure(operation, e);
         } catch (ExecutionException e) {
             throw failure(operation, e);
