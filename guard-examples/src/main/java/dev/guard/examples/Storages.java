@@ -84,12 +84,17 @@ final class Storages {
 
     private static Opened jdbc(String url) {
         HikariDataSource dataSource = null;
+        JdbcStorage storage = null;
         try {
             dataSource = new HikariDataSource(jdbcConfig(url));
-            JdbcStorage storage = JdbcStorage.builder(dataSource).build();
+            storage = JdbcStorage.builder(dataSource).build();
             storage.createSchema();
             return new Opened(storage, dataSource);
         } catch (RuntimeException e) {
+            // The storage runs threads of its own (its sweeper) from the moment it is built.
+            if (storage != null) {
+                storage.close();
+            }
             if (dataSource != null) {
                 dataSource.close();
             }

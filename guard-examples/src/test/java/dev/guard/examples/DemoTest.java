@@ -12,8 +12,14 @@ import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 class DemoTest {
@@ -46,6 +52,32 @@ class DemoTest {
                 .contains("decision latency: p50")
                 .contains("BLOCKED")
                 .contains("per-chat");
+    }
+
+    @Test
+    void percentile_nearestRank_countsRanksExactly_notAFloatingPointHairAbove() {
+        // 1 to 1,000 ns: the 99.9th percentile by nearest rank is the 999th value. 99.9 / 100 * 1000 is
+        // 999.0000000000001 in doubles, whose ceiling would be rank 1,000, the maximum.
+        long[] nanos = new long[1_000];
+        for (int i = 0; i < nanos.length; i++) {
+            nanos[i] = i + 1;
+        }
+        Demo.Summary summary = new Demo.Summary(Map.of(), Map.of(), nanos);
+
+        assertThat(summary.percentile(50)).isEqualTo(500);
+        assertThat(summary.percentile(99)).isEqualTo(990);
+        assertThat(summary.percentile(99.9)).isEqualTo(999);
+        assertThat(summary.percentile(100)).isEqualTo(1_000);
+    }
+
+    @Test
+    void options_moreMessagesThanTheDemoCanHoldOrSpreadOverFiveMinutes_areRejectedWithTheirValue() {
+        // Every latency is kept (8 bytes each), and five minutes hold 300,000,000 steps of a microsecond: two billion
+        // messages would end in "Java heap space".
+        assertThat(Demo.Options.parse(new String[] {"--messages", "10000000"}).messages())
+                .isEqualTo(10_000_000);
+        assertThatThrownBy(() -> Demo.Options.parse(new String[] {"--messages", "2000000000"}))
+                .hasMessage("--messages must be at most 10,000,000 but was 2000000000");
     }
 
     @Test
@@ -98,6 +130,30 @@ class DemoTest {
 
         assertThat(noDriver).contains("--storage").doesNotContain("s3cret");
         assertThat(mariadb).contains("--storage").doesNotContain("s3cret");
+    }
+
+    @Test
+    void storage_jdbcWhoseSchemaCannotBeCreated_leavesNoThreadOfTheStorageRunning() throws Exception {
+        // A user without the right to create tables: the storage is built (and starts its sweeper), createSchema fails.
+        // The admin's connection keeps the in-memory database for the test.
+        String url = "jdbc:h2:mem:demo-no-create";
+        try (Connection admin = DriverManager.getConnection(url, "sa", "");
+                Statement statement = admin.createStatement()) {
+            statement.execute("CREATE USER reader PASSWORD 'reader'");
+            Set<Thread> before = Thread.getAllStackTraces().keySet();
+
+            Throwable thrown = catchThrowable(() -> Storages.open(url + ";USER=reader;PASSWORD=reader"));
+
+            assertThat(shown(thrown)).contains("--storage could not open");
+            List<Thread> started = Thread.getAllStackTraces().keySet().stream()
+                    .filter(t -> !before.contains(t) && t.getName().startsWith("guard-jdbc"))
+                    .toList();
+            for (Thread thread : started) {
+                // A thread that is shut down ends at once; one still running would hold this join to its bound.
+                thread.join(Duration.ofSeconds(10).toMillis());
+            }
+            assertThat(started).noneMatch(Thread::isAlive);
+        }
     }
 
     @Test
