@@ -12,7 +12,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Publishes a guard's decisions to Micrometer: a counter {@code guard.decisions} tagged with {@code guard}, {@code
- * outcome} (allowed/rejected), {@code reason} and {@code filter}, and a timer {@code guard.decision.latency} (from the
+ * outcome} (allowed/rejected), {@code reason}, {@code filter} and {@code degraded} ({@code true} for a decision made
+ * while the storage failed: failed open or closed, or made on the {@link dev.guard.FailurePolicy#fallbackTo
+ * fallback}, which answers with the reason of its own limits), and a timer {@code guard.decision.latency} (from the
  * call of {@code check} until the decision is made, before the reject listeners run).
  * Register it with {@code Guard.Builder#listener}. Needs {@code io.micrometer:micrometer-core} on the classpath
  * (an optional dependency of guard-core). Thread-safe; meters are created once per combination and then cached.
@@ -51,7 +53,7 @@ public final class GuardMetrics implements GuardListener<Object> {
     public void onDecision(Object message, Decision decision, long nanos) {
         latency.record(nanos, TimeUnit.NANOSECONDS);
         String filter = decision.filter() == null ? "none" : decision.filter();
-        String key = decision.reason().name() + '\0' + filter + '\0' + decision.allowed();
+        String key = decision.reason().name() + '\0' + filter + '\0' + decision.allowed() + '\0' + decision.degraded();
         Counter counter = counters.get(key);
         if (counter == null) {
             counter = counters.computeIfAbsent(key, k -> Counter.builder("guard.decisions")
@@ -60,6 +62,7 @@ public final class GuardMetrics implements GuardListener<Object> {
                     .tag("outcome", decision.allowed() ? "allowed" : "rejected")
                     .tag("reason", decision.reason().name().toLowerCase(java.util.Locale.ROOT))
                     .tag("filter", filter)
+                    .tag("degraded", Boolean.toString(decision.degraded()))
                     .register(registry));
         }
         counter.increment();

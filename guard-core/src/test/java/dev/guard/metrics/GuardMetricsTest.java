@@ -2,11 +2,14 @@ package dev.guard.metrics;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.guard.FailurePolicy;
 import dev.guard.Guard;
 import dev.guard.KeyBy;
 import dev.guard.ManualTicker;
 import dev.guard.spi.ReferenceStorage;
+import dev.guard.spi.Storage;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.lang.reflect.Proxy;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
@@ -42,6 +45,44 @@ class GuardMetricsTest {
                         .count())
                 .isEqualTo(3.0);
         assertThat(registry.get("guard.decision.latency").timer().count()).isEqualTo(5);
+    }
+
+    @Test
+    void onDecision_decisionsMadeOnTheFallback_areTaggedDegraded() {
+        // A storage that fails every call: the fallback decides, with its own limits' reasons; an operator must still
+        // see that the bot runs on it.
+        Storage down = (Storage) Proxy.newProxyInstance(
+                Storage.class.getClassLoader(), new Class<?>[] {Storage.class}, (proxy, method, args) -> {
+                    throw new IllegalStateException("storage down");
+                });
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        Guard<Msg> guard = Guard.<Msg>builder()
+                .storage(down)
+                .onStorageFailure(FailurePolicy.fallbackTo(ReferenceStorage.create()))
+                .ticker(ManualTicker.create())
+                .userId(Msg::user)
+                .throttle("per-user", KeyBy.USER, 2, Duration.ofMinutes(1))
+                .listener(new GuardMetrics(registry, "test-bot"))
+                .build();
+
+        for (int i = 0; i < 3; i++) {
+            guard.check(new Msg(1));
+        }
+
+        assertThat(registry.get("guard.decisions")
+                        .tag("outcome", "allowed")
+                        .tag("degraded", "true")
+                        .counter()
+                        .count())
+                .isEqualTo(2.0);
+        assertThat(registry.get("guard.decisions")
+                        .tag("reason", "throttled")
+                        .tag("degraded", "true")
+                        .counter()
+                        .count())
+                .isEqualTo(1.0);
+        assertThat(registry.find("guard.decisions").tag("degraded", "false").counters())
+                .isEmpty();
     }
 
     @Test
