@@ -249,15 +249,17 @@ public final class RedisStorage implements Storage {
                 int[][] groups = CrossSlotBatch.groups(stateKeys);
                 if (groups.length > 1) {
                     return async(
-                            submitTimed(acrossSlots(batch, stateKeys, groups, nowMicros), crossSlotTimeoutNanos()),
+                            acrossSlots(batch, stateKeys, groups, nowMicros),
                             crossSlotTimeoutNanos(),
                             "evaluate",
                             outcomes -> decodeOutcomes(outcomes, nowMicros));
                 }
             }
-            CompletableFuture<long[]> reply =
-                    submitTimed(decision("evaluate", stateKeys, batch, nowMicros), timeoutNanos);
-            return async(reply, timeoutNanos, "evaluate", r -> decodeOutcomes(r, nowMicros));
+            return async(
+                    decision("evaluate", stateKeys, batch, nowMicros),
+                    timeoutNanos,
+                    "evaluate",
+                    r -> decodeOutcomes(r, nowMicros));
         } catch (RuntimeException e) {
             // Lettuce may refuse a command by throwing instead of failing its future (a closed client's timer).
             return CompletableFuture.failedFuture(failure("evaluate", e));
@@ -328,16 +330,6 @@ public final class RedisStorage implements Storage {
             }
         }
         return submitAndWait(decision, timeoutNanos);
-    }
-
-    /**
-     * Submits {@code decision}, given up if it has no outcomes within {@code withinNanos}: withdrawn before the answer
-     * fails (see {@link CombinedCalls#submit}).
-     */
-    private CompletableFuture<long[]> submitTimed(CombinedCalls.Decision decision, long withinNanos) {
-        CompletableFuture<long[]> answer = calls.submit(decision);
-        CombinedCalls.timeOut(decision, withinNanos);
-        return answer;
     }
 
     /**
@@ -732,14 +724,20 @@ public final class RedisStorage implements Storage {
         return 2 * timeoutNanos + TimeUnit.MILLISECONDS.toNanos(100);
     }
 
-    private <T, R> CompletionStage<R> async(
-            CompletableFuture<T> source, long withinNanos, String operation, Function<T, R> map) {
+    /**
+     * Submits {@code decision}, given up if it has no outcomes within {@code withinNanos} (one timer, on the decision
+     * itself: it is withdrawn before its answer fails, see {@link CombinedCalls#submit}), and maps its outcomes.
+     */
+    private <R> CompletionStage<R> async(
+            CombinedCalls.Decision decision, long withinNanos, String operation, Function<long[], R> map) {
         CompletableFuture<R> result = new CompletableFuture<>();
-        source.orTimeout(withinNanos, TimeUnit.NANOSECONDS).whenComplete((value, error) -> {
+        CompletableFuture<long[]> answer = calls.submit(decision);
+        CombinedCalls.timeOut(decision, withinNanos);
+        answer.whenComplete((value, error) -> {
             if (error != null) {
                 GuardStorageException failure = failure(operation, error);
                 if (LuaCalls.unwrap(error) instanceof TimeoutException) {
-                    // orTimeout fails the source on the JDK's one delay thread, which every orTimeout of the JVM
+                    // The timeout fails the decision on the JDK's one delay thread, which every orTimeout of the JVM
                     // shares: a caller's continuation that blocked there would hold up every other call's timeout.
                     result.defaultExecutor().execute(() -> result.completeExceptionally(failure));
                 } else {
