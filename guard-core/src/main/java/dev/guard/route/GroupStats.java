@@ -41,14 +41,31 @@ public record GroupStats(
         Objects.requireNonNull(blocksByHour, "blocksByHour must not be null");
     }
 
-    /** Failures per message sent; zero before the first. */
+    /**
+     * Failures per message sent, in [0, 1]; zero before the first failure. A failure reported for a send that this
+     * process did not grant (another process's) is a send too, as in {@link SenderPool#compare}: the rate is the
+     * failures over the greater of {@code sent} and {@code failed}, never above one, and one, not zero, for a group
+     * that only ever heard of failures.
+     */
     public double failureRate() {
-        return sent == 0 ? 0 : (double) failed / sent;
+        return rate(failed, sent);
     }
 
-    /** Blocks (platform and recipients) per message sent; zero before the first. */
+    /**
+     * Blocks (platform and recipients) per message sent, in [0, 1]; zero before the first block. Counted as {@link
+     * #failureRate} is: a block of a send granted elsewhere is a send too.
+     */
     public double blockRate() {
-        return sent == 0 ? 0 : (double) (recipientBlocks + blocks) / sent;
+        return rate(recipientBlocks + blocks, sent);
+    }
+
+    /**
+     * {@code events} per trial, where every event is a trial ({@link GroupComparison}'s precondition): the trials are
+     * the greater of {@code sent} and {@code events}. Feedback for sends granted by another process has no local
+     * grant; dividing by the grants alone would answer rates above one, or zero for a sender that only failed here.
+     */
+    static double rate(long events, long sent) {
+        return events == 0 ? 0 : (double) events / Math.max(sent, events);
     }
 
     /** The number of events the {@code metric} counts. */

@@ -65,13 +65,20 @@ public record SenderStats(
         Objects.requireNonNull(blocksByHour, "blocksByHour must not be null");
     }
 
-    /** Failures per message sent; zero before the first. */
+    /**
+     * Failures per message sent, in [0, 1]; zero before the first failure. A failure reported for a send that this
+     * process did not grant (another process's) is a send too, as in {@link SenderPool#compare}: the rate is the
+     * failures over the greater of {@code sent} and {@code failed}.
+     */
     public double failureRate() {
-        return sent == 0 ? 0 : (double) failed / sent;
+        return GroupStats.rate(failed, sent);
     }
 
-    /** Blocks (platform and recipients) per message sent; zero before the first. */
+    /**
+     * Blocks (platform and recipients) per message sent, in [0, 1]; zero before the first block. Counted as {@link
+     * #failureRate} is: a block of a send granted elsewhere is a send too.
+     */
     public double blockRate() {
-        return sent == 0 ? 0 : (double) (recipientBlocks + blocks) / sent;
+        return GroupStats.rate(recipientBlocks + blocks, sent);
     }
 }

@@ -2328,6 +2328,31 @@ class SenderPoolTest {
     }
 
     @Test
+    void stats_feedbackWithoutALocalGrant_ratesCountItAsSent_asCompareDoes() {
+        SenderPool pool = groupsAAndB();
+        pool.acquire(fresh().pinnedTo("a-1"));
+        for (int i = 0; i < 3; i++) {
+            pool.failed("a-1", "timeout"); // two of them for sends another process granted
+        }
+        pool.recipientBlocked("b-1"); // b-1 granted nothing here: the send was another process's
+
+        PoolStats stats = pool.stats();
+
+        // Not 3.0 (three failures over one local grant) and not 0.0 (no local grant): every event is a send.
+        assertThat(stats.sender("a-1").failureRate()).isEqualTo(1.0);
+        assertThat(stats.group("a").failureRate()).isEqualTo(1.0);
+        assertThat(stats.sender("b-1").blockRate()).isEqualTo(1.0);
+        assertThat(stats.group("b").blockRate()).isEqualTo(1.0);
+        assertThat(stats.group("a").failureRate())
+                .isEqualTo(pool.compare("a", "b", GroupComparison.Metric.FAILURE_RATE)
+                        .rateA());
+        assertThat(stats.group("b").blockRate())
+                .isEqualTo(pool.compare("a", "b", GroupComparison.Metric.BLOCK_RATE)
+                        .rateB());
+        assertThat(stats.toCsv()).contains("\na-1,a,ACTIVE,-1,,1,0,3,0,0,0,1.000000,0.000000,");
+    }
+
+    @Test
     void compare_aGroupWithItself_isRejected_notAnsweredNoDifference() {
         SenderPool pool = groupsAAndB();
         pool.acquire(fresh().pinnedTo("a-1"));
