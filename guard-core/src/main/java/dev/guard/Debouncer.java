@@ -42,8 +42,9 @@ import org.slf4j.LoggerFactory;
  * over, then went quiet) waits for it, and the thread that handed that one over hands this one over next. No call
  * waits for another's handler: a key whose bursts close faster than the handler returns them keeps that thread (a
  * periodic flush's too) and piles them up in memory, so limit each key's messages before they reach the debouncer
- * (a guard's token bucket per user). A handler that throws loses that burst (logged); the debouncer goes on. An
- * {@link Error} a handler throws is rethrown, once the other bursts that call hands over have been handed over.
+ * (a guard's token bucket per user). A handler that throws loses that burst (logged); the debouncer goes on, and an
+ * {@link InterruptedException} thrown undeclared (by Kotlin code) leaves the thread interrupted. An {@link Error} a
+ * handler throws is rethrown, once the other bursts that call hands over have been handed over.
  *
  * @param <M> the bot's update type
  */
@@ -114,9 +115,10 @@ public final class Debouncer<M> {
         }
         boolean overdue = false;
         List<M> mine = null; // a burst this call took first for its key: it hands it over, and those closed meanwhile
+        Burst<M> burst = null;
         try {
             while (true) {
-                Burst<M> burst = bursts.computeIfAbsent(k, x -> new Burst<>());
+                burst = bursts.computeIfAbsent(k, x -> new Burst<>());
                 synchronized (burst) {
                     if (burst.closed) {
                         bursts.remove(k, burst); // handed over concurrently; start a new burst
@@ -143,18 +145,38 @@ public final class Debouncer<M> {
                 break;
             }
         } catch (Throwable e) {
-            // The clock or the burst failed after this call took an overdue burst (a clock whose thread could not
-            // start throws once, and works again): that burst is handed over all the same, and its key's lane ends.
-            // Else every later burst of the key would wait behind a handover that never comes.
+            // The clock or the burst failed before this call's message was in (a clock whose thread could not start
+            // throws once, and works again). If that was after this call took an overdue burst, that burst is handed
+            // over all the same, and its key's lane ends: else every later burst of the key would wait behind a
+            // handover that never comes.
             if (mine != null) {
                 Error error = handOver(k, mine, null);
                 if (error != null && error != e) {
                     e.addSuppressed(error);
                 }
             }
+            // A burst it left empty (the key's first message) goes: nothing hands an empty burst over, so it would
+            // stay in the map, counted as pending, until the key came again (an album's never does).
+            dropIfEmpty(k, burst);
             throw e;
         }
         rethrow(handOver(k, mine, null));
+    }
+
+    /**
+     * Removes {@code burst} of {@code k} (nothing when null) if it is still empty and open, closed as a burst handed
+     * over is, so that an offer that waits for its lock starts the key's next burst.
+     */
+    private void dropIfEmpty(Object k, Burst<M> burst) {
+        if (burst == null) {
+            return;
+        }
+        synchronized (burst) {
+            if (!burst.closed && burst.messages.isEmpty()) {
+                burst.closed = true;
+                bursts.remove(k, burst);
+            }
+        }
     }
 
     /**
@@ -311,6 +333,7 @@ public final class Debouncer<M> {
             throw e; // see deliver(List, Error)
         } catch (Throwable e) { // undeclared checked ones too, and a Throwable itself: Kotlin may throw either
             // Nothing but an Error leaves here, so that a handover always ends its key's lane (see handOver).
+            Interrupts.keep(e);
             LOG.warn("debounced handler threw; the burst of {} messages is dropped", messages.size(), e);
         }
     }

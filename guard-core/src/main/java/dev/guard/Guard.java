@@ -66,6 +66,11 @@ import org.slf4j.LoggerFactory;
  * default), and a breaker stops calling a storage that keeps failing, so a dead Redis costs nothing per message,
  * until a probe finds it back.
  *
+ * <p><b>The bot's code.</b> What a filter, an extractor or a listener throws, but an {@link Error}, is logged and
+ * handled as their Javadoc says (a filter that throws rejects, a listener's is ignored); an {@link Error} reaches the
+ * caller. An {@link InterruptedException} thrown undeclared (by Kotlin code), by them or by a storage, leaves the
+ * thread interrupted.
+ *
  * <p>Immutable and thread-safe; build one per bot and share it. Each thread that checks messages keeps a small buffer
  * for their steps, and, once it has formatted 64 numeric ids (32 messages with a user and a chat id), the subjects of
  * up to 1,024 numeric user and chat ids it met
@@ -341,6 +346,7 @@ public final class Guard<M> {
             } catch (Error e) {
                 throw e;
             } catch (Throwable e) { // checked ones thrown undeclared too, and a bare Throwable: Kotlin may throw either
+                Interrupts.keep(e);
                 LOG.warn("filter '{}' threw; the message is rejected", local.name, e);
                 allowed = false;
             }
@@ -531,6 +537,7 @@ public final class Guard<M> {
         } catch (Error e) {
             throw e;
         } catch (Throwable e) { // undeclared checked ones too: see decideLocally
+            Interrupts.keep(e);
             LOG.warn("an id's toString() threw; the message is treated as having no such id", e);
             return null;
         }
@@ -548,6 +555,7 @@ public final class Guard<M> {
         } catch (Error e) {
             throw e;
         } catch (Throwable e) { // undeclared checked ones too: see decideLocally
+            Interrupts.keep(e);
             LOG.warn(
                     "content of '{}' could not be read (its extractor or the content threw); the filter does not apply",
                     f.name,
@@ -569,6 +577,7 @@ public final class Guard<M> {
         } catch (Error e) {
             throw e;
         } catch (Throwable e) { // undeclared checked ones too: see decideLocally
+            Interrupts.keep(e);
             LOG.warn("tenant extractor threw; the message is rejected", e);
             return null;
         }
@@ -581,6 +590,7 @@ public final class Guard<M> {
         } catch (Error e) {
             throw e;
         } catch (Throwable e) { // undeclared checked ones too: see decideLocally
+            Interrupts.keep(e);
             LOG.warn("a tenant's toString() threw; the message is rejected", e);
             return null;
         }
@@ -600,6 +610,7 @@ public final class Guard<M> {
         } catch (Error e) {
             throw e;
         } catch (Throwable e) { // undeclared checked ones too: see decideLocally
+            Interrupts.keep(e);
             LOG.warn("key extractor threw; the message is treated as having no such id", e);
             return null;
         }
@@ -628,6 +639,7 @@ public final class Guard<M> {
         } catch (Error e) {
             throw e;
         } catch (Throwable e) { // undeclared checked ones too: a storage in Kotlin may let its client's through
+            Interrupts.keep(e);
             storageFailed(e, now);
             return degrade(steps, now);
         }
@@ -661,6 +673,7 @@ public final class Guard<M> {
             } catch (Error e) {
                 throw e;
             } catch (Throwable e) { // undeclared checked ones too: see evaluate
+                Interrupts.keep(e);
                 LOG.debug("fallback storage failed too; allowing", e);
             }
         }
@@ -739,6 +752,7 @@ public final class Guard<M> {
             } catch (Error e) {
                 throw e;
             } catch (Throwable e) { // undeclared checked ones too: see evaluate
+                Interrupts.keep(e);
                 storageFailed(e, now);
                 // The storage failed on the notice's own call: the fallback keeps its cooldown, as for a decision
                 // made there (nothing without one).
@@ -834,6 +848,7 @@ public final class Guard<M> {
         } catch (Error e) {
             throw e;
         } catch (Throwable e) { // undeclared checked ones too: see evaluate
+            Interrupts.keep(e);
             LOG.debug("fallback storage failed on a reject notice; {}", ifFailed ? "sending it" : "no notice", e);
             return ifFailed;
         }
@@ -850,6 +865,7 @@ public final class Guard<M> {
         } catch (Error e) {
             throw e;
         } catch (Throwable e) { // undeclared checked ones too: see evaluate
+            Interrupts.keep(e);
             return CompletableFuture.failedFuture(e);
         }
         return stage != null
@@ -868,6 +884,7 @@ public final class Guard<M> {
             } catch (Error e) {
                 throw e;
             } catch (Throwable e) { // undeclared checked ones too: see decideLocally
+                Interrupts.keep(e);
                 LOG.warn("reject listener threw", e);
             }
         }
@@ -891,6 +908,7 @@ public final class Guard<M> {
                 } catch (Error e) {
                     throw e;
                 } catch (Throwable e) { // undeclared checked ones too: see decideLocally
+                    Interrupts.keep(e);
                     LOG.warn("listener threw", e);
                 }
             }
@@ -934,6 +952,7 @@ public final class Guard<M> {
         } catch (Error e) {
             throw e;
         } catch (Throwable e) { // undeclared checked ones too: see decideLocally
+            Interrupts.keep(e);
             LOG.warn("reject notice threw", e);
         }
     }

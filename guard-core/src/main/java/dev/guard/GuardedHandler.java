@@ -11,7 +11,9 @@ public interface GuardedHandler<M> {
      * Checks {@code message} and, when allowed, runs the wrapped handler.
      *
      * @return the guard's decision
-     * @throws Exception what the wrapped handler threw; the guard itself never throws here
+     * @throws Exception what the wrapped handler threw; the guard's own check throws only what {@link Guard#check}
+     *     does (a null message, an {@link Error} from a filter, extractor or listener): a failing storage or a filter
+     *     that throws an exception is a decision, not a throw
      */
     Decision handle(M message) throws Exception;
 }

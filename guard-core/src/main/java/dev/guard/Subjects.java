@@ -46,6 +46,7 @@ final class Subjects {
         try {
             text = id.toString();
         } catch (Exception e) { // undeclared checked ones too, as the message path catches them
+            Interrupts.keep(e);
             throw new IllegalArgumentException(what + " must have a text but its toString() threw " + e, e);
         }
         if (text == null) {

@@ -620,4 +620,76 @@ class DebouncerTest {
         assertThat(handed).as("bursts handed over").contains(List.of(new ReviewPart("a", 0)));
         assertThat(handed).contains(List.of(new ReviewPart("a", 2)), List.of(new ReviewPart("a", 3)));
     }
+
+    /**
+     * A handler interrupted (a scheduler's shutdownNow, a cancel(true) of the periodic flush) that lets its
+     * InterruptedException through undeclared, as Kotlin code does: throwing it cleared the thread's interrupt
+     * status, which the debouncer must set again, so that the handlers after it in that call, and whoever runs the
+     * thread, still see the interrupt rather than blocking on as if nobody had asked the thread to stop.
+     */
+    @Test
+    void flushDue_handlerThrowingInterruptedException_losesItsBurst_butTheThreadStaysInterrupted() {
+        List<Boolean> interruptedOnEntry = new CopyOnWriteArrayList<>();
+        Debouncer<Part> debouncer = Debouncer.<Part>builder(Part::album, burst -> {
+                    interruptedOnEntry.add(Thread.currentThread().isInterrupted());
+                    if (interruptedOnEntry.size() == 1) { // the first burst handed over, whichever key it is
+                        throw sneaky(new InterruptedException("sleep interrupted"));
+                    }
+                    handed.add(burst);
+                })
+                .window(Duration.ofMillis(500))
+                .ticker(ticker)
+                .build();
+        debouncer.offer(new Part("a", 0));
+        debouncer.offer(new Part("b", 0));
+        ticker.advance(Duration.ofMillis(500));
+
+        int taken;
+        boolean interruptedAfter;
+        try {
+            taken = debouncer.flushDue();
+        } finally {
+            interruptedAfter = Thread.interrupted(); // clears it: the other tests run on this thread
+        }
+
+        assertThat(taken).isEqualTo(2);
+        assertThat(handed).hasSize(1);
+        assertThat(interruptedOnEntry)
+                .as("the second handler sees the interrupt")
+                .containsExactly(false, true);
+        assertThat(interruptedAfter)
+                .as("the caller's thread is still interrupted")
+                .isTrue();
+    }
+
+    /**
+     * A clock that throws (once: the default clock rethrows when its thread cannot start) on the first message of a
+     * key leaves no empty burst behind: none that pending() counts, and no key kept for ever (nothing hands an empty
+     * burst over, so only the key's next message would have found it; an album's key never comes back).
+     */
+    @Test
+    void offer_aClockThatThrowsOnAKeysFirstMessage_leavesNoEmptyBurstBehind() {
+        AtomicBoolean failNextRead = new AtomicBoolean();
+        Ticker flaky = () -> {
+            if (failNextRead.getAndSet(false)) {
+                throw new OutOfMemoryError("unable to create native thread"); // as CoarseTicker rethrows from wake
+            }
+            return ticker.epochMicros();
+        };
+        Debouncer<Part> debouncer = Debouncer.<Part>builder(Part::album, handed::add)
+                .window(Duration.ofMillis(500))
+                .ticker(flaky)
+                .build();
+
+        failNextRead.set(true);
+        assertThatThrownBy(() -> debouncer.offer(new Part("a", 0))).isInstanceOf(OutOfMemoryError.class);
+
+        assertThat(debouncer.pending()).as("bursts left").isZero();
+        // The key works as before once the clock does.
+        debouncer.offer(new Part("a", 1));
+        ticker.advance(Duration.ofMillis(500));
+        assertThat(debouncer.flushDue()).isEqualTo(1);
+        assertThat(handed).containsExactly(List.of(new Part("a", 1)));
+        assertThat(debouncer.pending()).isZero();
+    }
 }

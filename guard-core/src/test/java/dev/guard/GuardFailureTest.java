@@ -50,6 +50,8 @@ class GuardFailureTest {
         volatile boolean undeclaredChecked;
         /** Failures are a bare {@link Throwable}, neither an exception nor an error, as Kotlin code may throw. */
         volatile boolean bareThrowable;
+        /** Failures are an {@link InterruptedException} thrown undeclared: a storage of one's own interrupted. */
+        volatile boolean interrupted;
 
         private void call(String operation) {
             calls.incrementAndGet();
@@ -64,6 +66,9 @@ class GuardFailureTest {
             }
             if (bareThrowable) {
                 throw sneaky(new Throwable(operation + ": connection refused"));
+            }
+            if (interrupted) {
+                throw sneaky(new InterruptedException(operation + ": interrupted"));
             }
             return new GuardStorageException("test", operation, "connection refused", null);
         }
@@ -80,7 +85,7 @@ class GuardFailureTest {
             if (throwOnAsync) {
                 throw new IllegalStateException("not a stage");
             }
-            if (down && (undeclaredChecked || bareThrowable)) {
+            if (down && (undeclaredChecked || bareThrowable || interrupted)) {
                 throw failure("evaluate");
             }
             if (noStage) {
@@ -548,6 +553,43 @@ class GuardFailureTest {
         assertThat(guard.check(new Msg(3, "b")).reason())
                 .as("the fallback counted user 3's first message")
                 .isEqualTo(Reason.THROTTLED);
+    }
+
+    /**
+     * A storage of one's own whose blocking call was interrupted and lets the InterruptedException through undeclared:
+     * the failure policy decides, as for any failure, and the thread stays interrupted (throwing cleared its status),
+     * as the built-in storages leave it, so that the bot's worker loop still learns that it was asked to stop.
+     */
+    @Test
+    void aStorageThatThrowsInterruptedExceptionUndeclared_givesThePolicysDecision_andTheThreadStaysInterrupted()
+            throws Exception {
+        ReferenceStorage fallback = ReferenceStorage.create();
+        Guard<Msg> guard = builder()
+                .throttle("per-user-hour", KeyBy.USER, 1, Duration.ofHours(1))
+                .breaker(100, Duration.ofMinutes(5))
+                .onStorageFailure(FailurePolicy.fallbackTo(fallback))
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> {})
+                .build();
+        storage.interrupted = true;
+        guard.check(new Msg(1, "a"));
+
+        // The storage decides, then its call for the notice is interrupted.
+        storage.failAcquire = true;
+        Decision throttled = guard.check(new Msg(1, "b"));
+        boolean afterNotice = Thread.interrupted(); // each clears it: the other tests run on this thread
+        // The storage's calls are interrupted: the fallback decides, in check and in checkAsync.
+        storage.down = true;
+        Decision sync = guard.check(new Msg(2, "a"));
+        boolean afterSync = Thread.interrupted();
+        Decision async = guard.checkAsync(new Msg(3, "a")).toCompletableFuture().get();
+        boolean afterAsync = Thread.interrupted();
+
+        assertThat(throttled.reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(sync.degraded()).isTrue();
+        assertThat(async.degraded()).isTrue();
+        assertThat(List.of(afterNotice, afterSync, afterAsync))
+                .as("interrupted after the notice's call, check and checkAsync")
+                .containsExactly(true, true, true);
     }
 
     @Test

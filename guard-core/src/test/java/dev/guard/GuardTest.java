@@ -1173,6 +1173,59 @@ class GuardTest {
                 .containsExactly(Reason.CUSTOM, Reason.ALLOWED, Reason.ALLOWED, Reason.CUSTOM, Reason.ALLOWED);
     }
 
+    /**
+     * Code of the bot's that was interrupted (a blocking lookup in a filter, a reply sent from a listener) and lets
+     * its InterruptedException through undeclared, as Kotlin code does: the guard decides as for any other exception
+     * it throws, but throwing it cleared the thread's interrupt status, which the guard must set again so that the
+     * bot's worker loop (an executor shut down with shutdownNow) still learns that it was asked to stop.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"filter", "userId", "tenant", "content", "onReject", "rejectNotice", "listener"})
+    void userCodeThatThrowsInterruptedException_leavesTheThreadInterrupted_andTheDecisionStands(String where) {
+        AtomicReference<String> interruptIn = new AtomicReference<>();
+        Guard<Msg> guard = Guard.<Msg>builder()
+                .storage(storage)
+                .ticker(ticker)
+                .userId(m -> interrupted(interruptIn, "userId", m.user()))
+                .chatId(Msg::chat)
+                .tenant(m -> interrupted(interruptIn, "tenant", m.tenant()))
+                .filter("spam-check", m -> interrupted(interruptIn, "filter", true))
+                .tokenBucket("per-user", KeyBy.USER, 1, 1, Duration.ofHours(1))
+                .duplicates(Duration.ofMinutes(1), m -> interrupted(interruptIn, "content", m.text()))
+                .onReject((m, d) -> interrupted(interruptIn, "onReject", null))
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> interrupted(interruptIn, "rejectNotice", null))
+                .listener((m, d, nanos) -> interrupted(interruptIn, "listener", null))
+                .build();
+        assertThat(guard.check(Msg.of(1, 10, "a")).allowed()).isTrue();
+
+        interruptIn.set(where);
+        Decision decision;
+        boolean interrupted;
+        try {
+            decision = guard.check(Msg.of(1, 10, "b")); // the bucket rejects it, unless the user cannot be read
+        } finally {
+            interrupted = Thread.interrupted(); // clears it: the other tests run on this thread
+        }
+
+        assertThat(interrupted).as("the thread is still interrupted").isTrue();
+        assertThat(decision.reason())
+                .isEqualTo(
+                        switch (where) {
+                            case "filter" -> Reason.CUSTOM;
+                            case "userId" -> Reason.ALLOWED; // no user: the bucket does not apply
+                            case "tenant" -> Reason.MISSING_KEY;
+                            default -> Reason.RATE_LIMITED;
+                        });
+    }
+
+    /** {@code value}, or an {@link InterruptedException} thrown undeclared if {@code where} is armed. */
+    private static <T> T interrupted(AtomicReference<String> armed, String where, T value) {
+        if (where.equals(armed.get())) {
+            throw sneaky(new InterruptedException(where + " interrupted"));
+        }
+        return value;
+    }
+
     @Test
     void gate_keyedByUserInChat_isRefusedWhenConfigured_sincePauseCannotCloseIt() {
         assertThatThrownBy(() -> builder().gate("mute", KeyBy.CHAT_USER))
