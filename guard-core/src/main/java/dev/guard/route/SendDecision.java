@@ -43,6 +43,11 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
         SENDERS_BUSY,
         /** The recipient chat is at its limit or behind a gate; another sender would not help. */
         CHAT_LIMIT,
+        /**
+         * The chat's recipient blocked a sender of the pool ({@link SenderPool#recipientBlocked}): no sender writes to
+         * it until {@link SenderPool#recipientUnblocked}.
+         */
+        RECIPIENT_BLOCKED,
         /** The pool's global limit is reached. */
         GLOBAL_LIMIT,
         /** A limit can never admit the message (it asks for more than a limit's capacity). */
@@ -147,10 +152,13 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
 
         /**
          * The recipient blocked the sender (Telegram's "bot was blocked by the user"): {@link
-         * SenderPool#recipientBlocked}.
+         * SenderPool#recipientBlocked} for this sender and chat, so that no sender of the pool writes to the chat
+         * until {@link SenderPool#recipientUnblocked}.
+         *
+         * @throws GuardStorageException if the storage fails: nothing was recorded or counted; report it again
          */
         public void recipientBlocked() {
-            pool.recipientBlocked(sender);
+            pool.recipientBlocked(sender, chat);
         }
 
         @Override

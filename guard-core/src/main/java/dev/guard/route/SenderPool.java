@@ -3,6 +3,7 @@ package dev.guard.route;
 import dev.guard.Ticker;
 import dev.guard.internal.Saturated;
 import dev.guard.limit.LimitSpec;
+import dev.guard.limit.Membership;
 import dev.guard.limit.Outcome;
 import dev.guard.limit.SlidingWindowCounter;
 import dev.guard.spi.Batch;
@@ -118,6 +119,9 @@ public final class SenderPool {
     private final String chatGateScope;
     private final String privateChatScope;
     private final String groupChatScope;
+    /** The set of chats whose recipient blocked a sender of the pool: no sender writes to them. */
+    private final String recipientBlockedScope;
+
     private final Step globalStep;
 
     private final Object lock = new Object();
@@ -151,6 +155,7 @@ public final class SenderPool {
         this.chatGateScope = prefix + "chat-gate";
         this.privateChatScope = prefix + "chat";
         this.groupChatScope = prefix + "group";
+        this.recipientBlockedScope = prefix + "recipient-blocked";
         this.globalStep = preset.global() == null
                 ? null
                 : new Step(new StateKey(prefix + "global", StateKey.GLOBAL), preset.global(), 1);
@@ -460,6 +465,13 @@ public final class SenderPool {
                         s, Saturated.plus(now, Outcome.retryAfterMicros(r.outcome(1))), now, "gate in the storage");
             }
         }
+        if (!Outcome.isAdmitted(r.outcome(senderSteps))) {
+            // The chat's first step: its recipient blocked a sender of the pool. No other sender may write instead.
+            return new SendDecision.Rejected(
+                    SendDecision.Reason.RECIPIENT_BLOCKED,
+                    "the recipient of chat '" + m.chat() + "' blocked a sender of pool '" + name
+                            + "': no sender writes to it until recipientUnblocked");
+        }
         if (chatRetry > 0) {
             if (chatRetry == Long.MAX_VALUE) {
                 return new SendDecision.Rejected(
@@ -478,6 +490,7 @@ public final class SenderPool {
     }
 
     private Step[] chatSteps(OutboundMessage m) {
+        Step optedOut = new Step(new StateKey(recipientBlockedScope, m.chat()), Membership.MUST_BE_ABSENT, 1);
         Step gate = new Step(new StateKey(chatGateScope, m.chat()), dev.guard.limit.Gate.INSTANCE, 1);
         // A chat that the platform's ids show to be a group is one, marked or not: a forgotten inGroup() must not send
         // a group at a private chat's rate.
@@ -489,10 +502,10 @@ public final class SenderPool {
             // Telegram's one message per second holds in every chat; a group's 20 per minute comes on top.
             Step perChat = new Step(new StateKey(privateChatScope, m.chat()), preset.privateChat(), 1);
             return globalStep == null
-                    ? new Step[] {gate, perChat, limit}
-                    : new Step[] {gate, perChat, limit, globalStep};
+                    ? new Step[] {optedOut, gate, perChat, limit}
+                    : new Step[] {optedOut, gate, perChat, limit, globalStep};
         }
-        return globalStep == null ? new Step[] {gate, limit} : new Step[] {gate, limit, globalStep};
+        return globalStep == null ? new Step[] {optedOut, gate, limit} : new Step[] {optedOut, gate, limit, globalStep};
     }
 
     /** Whether {@code s} may carry a message of tag bits {@code mask} at all (status, tags, warm-up). */
@@ -808,15 +821,52 @@ public final class SenderPool {
     }
 
     /**
-     * A recipient blocked {@code sender} (Telegram's 403 "bot was blocked by the user"): counts in its block rate,
-     * its risk and its warm-up quality; the sender keeps working. Local; no storage call.
+     * The recipient of {@code chat} blocked {@code sender} (Telegram's 403 "bot was blocked by the user", a WhatsApp
+     * user who blocked the number): from now on no sender of the pool writes to {@code chat}, in any pool of this
+     * name over the storage, until {@link #recipientUnblocked} says the recipient may be written to again (the user
+     * wrote to the bot again, or unblocked it: Telegram's {@code my_chat_member} update). A person who blocked one of
+     * a bot's accounts has said no to the bot, and another account of the same pool writing instead would get around
+     * that choice: {@link #acquire} answers {@link SendDecision.Reason#RECIPIENT_BLOCKED} for the chat. The block also
+     * counts in the sender's block rate, its risk and its warm-up quality; the sender keeps working for other chats.
      *
-     * @throws IllegalArgumentException if {@code sender} is unknown
+     * @throws IllegalArgumentException if {@code sender} is unknown or {@code chat} is empty
+     * @throws GuardStorageException if the storage fails: then nothing was recorded or counted; report it again
      */
-    public void recipientBlocked(String sender) {
+    public void recipientBlocked(String sender, String chat) {
         SenderState s = state(sender);
+        StateKey key = recipientKey(chat);
         long now = ticker.epochMicros();
+        storage.addMember(key, Long.MAX_VALUE, now);
         s.recipientBlocked(hourOfWeek(now), now);
+    }
+
+    /**
+     * The recipient of {@code chat}, reported by {@link #recipientBlocked}, may be written to again: it wrote to the
+     * bot, or unblocked it. Answers whether the chat was marked.
+     *
+     * @throws IllegalArgumentException if {@code chat} is empty
+     * @throws GuardStorageException if the storage fails
+     */
+    public boolean recipientUnblocked(String chat) {
+        return storage.removeMember(recipientKey(chat));
+    }
+
+    /**
+     * Whether the recipient of {@code chat} blocked a sender of the pool ({@link #recipientBlocked}) and has not been
+     * reported unblocked since.
+     *
+     * @throws IllegalArgumentException if {@code chat} is empty
+     * @throws GuardStorageException if the storage fails
+     */
+    public boolean isRecipientBlocked(String chat) {
+        return storage.isMember(recipientKey(chat), ticker.epochMicros());
+    }
+
+    private StateKey recipientKey(String chat) {
+        if (chat == null || chat.isEmpty()) {
+            throw new IllegalArgumentException("chat must not be empty but was " + (chat == null ? "null" : "''"));
+        }
+        return new StateKey(recipientBlockedScope, chat);
     }
 
     /**

@@ -130,7 +130,8 @@ class SenderPoolTest {
         assertThatThrownBy(() -> pool.failed("bot-x", "timeout"))
                 .hasMessage("unknown sender 'bot-x' in pool 'default'");
         assertThatThrownBy(() -> pool.blocked("bot-x")).hasMessage("unknown sender 'bot-x' in pool 'default'");
-        assertThatThrownBy(() -> pool.recipientBlocked("bot-x")).hasMessage("unknown sender 'bot-x' in pool 'default'");
+        assertThatThrownBy(() -> pool.recipientBlocked("bot-x", "42"))
+                .hasMessage("unknown sender 'bot-x' in pool 'default'");
         assertThatThrownBy(() -> pool.status("bot-x")).hasMessage("unknown sender 'bot-x' in pool 'default'");
         assertThatThrownBy(() -> pool.acquire(fresh().pinnedTo("bot-x")))
                 .hasMessage("unknown sender 'bot-x' in pool 'default'");
@@ -308,6 +309,63 @@ class SenderPoolTest {
                 .hasMessage("perSecond must be positive but was 0");
         assertThatThrownBy(() -> pool.add(Sender.of("bot-a")))
                 .hasMessage("sender 'bot-a' is already in pool 'default'");
+    }
+
+    @Test
+    void recipientBlocked_noSenderOfThePoolWritesToThatChat_inAnyPoolOverTheStorage_untilUnblocked() {
+        SenderPool pool = pool("bot-a", "bot-b", "bot-c");
+        SenderPool.Builder other = builder(Sender.of("bot-a"), Sender.of("bot-b"), Sender.of("bot-c"));
+        SenderPool otherProcess = other.build();
+        SendDecision.Granted g = (SendDecision.Granted) pool.acquire(OutboundMessage.to("42"));
+
+        g.recipientBlocked();
+        ticker.advance(Duration.ofDays(30));
+
+        // Not through another sender: the person said no to the bot, not to one of its accounts.
+        for (SenderPool p : List.of(pool, otherProcess)) {
+            SendDecision d = p.acquire(OutboundMessage.to("42"));
+            assertThat(d).isInstanceOf(SendDecision.Rejected.class);
+            assertThat(((SendDecision.Rejected) d).reason()).isEqualTo(SendDecision.Reason.RECIPIENT_BLOCKED);
+            assertThat(((SendDecision.Rejected) d).detail())
+                    .isEqualTo("the recipient of chat '42' blocked a sender of pool 'default': no sender writes to it"
+                            + " until recipientUnblocked");
+            assertThat(p.acquire(OutboundMessage.to("42").pinnedTo("bot-c"))).isInstanceOf(SendDecision.Rejected.class);
+            assertThat(p.isRecipientBlocked("42")).isTrue();
+        }
+        assertThat(pool.acquire(OutboundMessage.to("43")).granted()).isTrue();
+        assertThat(pool.stats().sender(g.sender()).recipientBlocks()).isEqualTo(1);
+
+        assertThat(otherProcess.recipientUnblocked("42")).isTrue();
+        assertThat(otherProcess.recipientUnblocked("42")).isFalse();
+        assertThat(pool.isRecipientBlocked("42")).isFalse();
+        assertThat(pool.acquire(OutboundMessage.to("42")).granted()).isTrue();
+    }
+
+    @Test
+    void recipientBlocked_whileTheStorageFails_throws_andNeitherMarksNorCounts_soThatAReportAgainCountsOnce() {
+        FailingStorage failing = new FailingStorage(storage);
+        SenderPool pool = poolOver(failing, Sender.of("bot-a"));
+        failing.failingWrites = true;
+
+        assertThatThrownBy(() -> pool.recipientBlocked("bot-a", "42")).isInstanceOf(GuardStorageException.class);
+        assertThat(pool.stats().sender("bot-a").recipientBlocks()).isZero();
+
+        failing.failingWrites = false;
+        pool.recipientBlocked("bot-a", "42");
+        assertThat(pool.stats().sender("bot-a").recipientBlocks()).isEqualTo(1);
+        assertThat(pool.isRecipientBlocked("42")).isTrue();
+    }
+
+    @Test
+    void recipientBlocked_emptyChat_isRejectedNamingIt() {
+        SenderPool pool = pool("bot-a");
+        assertThatThrownBy(() -> pool.recipientBlocked("bot-a", ""))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("chat must not be empty but was ''");
+        assertThatThrownBy(() -> pool.recipientUnblocked(null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("chat must not be empty but was null");
+        assertThat(pool.stats().sender("bot-a").recipientBlocks()).isZero();
     }
 
     @Test
@@ -1234,7 +1292,7 @@ class SenderPoolTest {
             inFlight.add((SendDecision.Granted) pool.acquire(fresh().pinnedTo("a-1")));
             pool.acquire(fresh().pinnedTo("b-1"));
         }
-        pool.recipientBlocked("b-1");
+        pool.recipientBlocked("b-1", "42");
 
         // The platform banned a-1 with ten messages in flight: each reports the block.
         for (SendDecision.Granted g : inFlight) {
@@ -2171,7 +2229,7 @@ class SenderPoolTest {
         }
         pool.delivered("a-1", Duration.ofMillis(100));
         pool.failed("a-1", "timeout");
-        pool.recipientBlocked("b,1");
+        pool.recipientBlocked("b,1", "42");
         pool.retryAfter("b,1", Duration.ofSeconds(1));
 
         PoolStats stats = pool.stats();
@@ -2334,7 +2392,7 @@ class SenderPoolTest {
         for (int i = 0; i < 3; i++) {
             pool.failed("a-1", "timeout"); // two of them for sends another process granted
         }
-        pool.recipientBlocked("b-1"); // b-1 granted nothing here: the send was another process's
+        pool.recipientBlocked("b-1", "42"); // b-1 granted nothing here: the send was another process's
 
         PoolStats stats = pool.stats();
 
@@ -2374,10 +2432,10 @@ class SenderPoolTest {
             pool.acquire(fresh().pinnedTo("a-1"));
             pool.acquire(fresh().pinnedTo("b-1"));
             if (i % 10 == 0) {
-                pool.recipientBlocked("a-1"); // 10%
+                pool.recipientBlocked("a-1", "a" + i); // 10%
             }
             if (i % 50 == 0) {
-                pool.recipientBlocked("b-1"); // 2%
+                pool.recipientBlocked("b-1", "b" + i); // 2%
             }
         }
 

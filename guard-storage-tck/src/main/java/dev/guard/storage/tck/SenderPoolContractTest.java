@@ -189,6 +189,24 @@ public abstract class SenderPoolContractTest {
     }
 
     @Test
+    void aRecipientBlockInOnePool_keepsEverySenderOfTheOtherFromTheChat_untilUnblocked() {
+        SenderPool one = pool(Sender.of("bot-a"), Sender.of("bot-b"));
+        SenderPool two = pool(Sender.of("bot-a"), Sender.of("bot-b"));
+        OutboundMessage user = fresh();
+        SendDecision.Granted g = (SendDecision.Granted) one.acquire(user);
+
+        g.recipientBlocked();
+        ticker.advance(Duration.ofDays(1));
+
+        SendDecision d = two.acquire(user);
+        assertThat(d).isInstanceOf(SendDecision.Rejected.class);
+        assertThat(((SendDecision.Rejected) d).reason()).isEqualTo(SendDecision.Reason.RECIPIENT_BLOCKED);
+        assertThat(two.acquire(fresh()).granted()).isTrue();
+        assertThat(two.recipientUnblocked(user.chat())).isTrue();
+        assertThat(one.acquire(user).granted()).isTrue();
+    }
+
+    @Test
     void aBlockInOnePool_stopsTheSenderInTheOther_andActiveAgainReleasesIt() {
         SenderPool one = pool(Sender.of("bot-a"), Sender.of("bot-b"));
         SenderPool two = pool(Sender.of("bot-a"), Sender.of("bot-b"));
