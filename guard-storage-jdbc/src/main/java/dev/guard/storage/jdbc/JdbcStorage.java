@@ -163,6 +163,14 @@ public final class JdbcStorage implements Storage {
     private static final int REJECTION_SLOTS = 1024;
 
     /**
+     * The evaluate function and the bucket statements take times of magnitude below this, 2^62 microseconds (about
+     * 146,000 years): their bigint arithmetic adds to now at most a day, a window or a period (each below 2^53), and
+     * a bigint that overflows fails the statement where the reference saturates. A clock past it (a broken or
+     * hand-made one) is decided by the Java path, as on the other databases.
+     */
+    private static final long FUNCTION_TIME_LIMIT = 1L << 62;
+
+    /**
      * PostgreSQL's SQLSTATEs of a {@link TableSql#bucketsUpdate} that rolled back for the evaluate function to
      * decide: division by zero (some rows admitted, others not) and deadlock detected.
      */
@@ -476,7 +484,7 @@ public final class JdbcStorage implements Storage {
         }
         int n = keys.length;
         byte[][] hashes = hashes(keys, specs, permits);
-        if (storedFunction) {
+        if (storedFunction && nowMicros > -FUNCTION_TIME_LIMIT && nowMicros < FUNCTION_TIME_LIMIT) {
             return calls.decide(new CallCombiner.Request(operation, keys, specs, permits, hashes, nowMicros));
         }
         int[] order = sortedOrder(hashes);
@@ -1008,8 +1016,9 @@ public final class JdbcStorage implements Storage {
         return outcomes;
     }
 
+    /** When a state of {@code ttlMicros} expires: never for an endless ttl; saturated near the end of time. */
     private static long expiry(long nowMicros, long ttlMicros) {
-        return ttlMicros == Long.MAX_VALUE ? Long.MAX_VALUE : nowMicros + ttlMicros;
+        return ttlMicros == Long.MAX_VALUE ? Long.MAX_VALUE : Saturated.plus(nowMicros, ttlMicros);
     }
 
     /**

@@ -352,7 +352,8 @@ local function eval(kind, s, now, p, a, b, c)
         counted = counted + countOf(s, i, slots)
       end
     end
-    local excess = counted + p - a
+    -- counted - (a - p), not counted + p - a: the sum may pass 2^53 (a limit near it) and round, an excess one off.
+    local excess = counted - (a - p)
     if excess <= 0 then
       return admitted(-excess)
     end

@@ -146,6 +146,15 @@ public abstract class StorageContractTest {
         return true;
     }
 
+    /**
+     * Whether the backend accepts a clock at or after 2<sup>53</sup> microseconds (the year 2255). Redis does not: its
+     * Lua numbers are exact only below, and it refuses such a time with an {@link IllegalArgumentException} that names
+     * it, which the tests of clocks near the end of the long range then assert instead of the decisions.
+     */
+    protected boolean acceptsClocksAfter2255() {
+        return true;
+    }
+
     @BeforeEach
     final void openStorage() {
         ticker = ManualTicker.create();
@@ -509,6 +518,26 @@ public abstract class StorageContractTest {
         assertThat(acquire(k, counter, 1)).isEqualTo(Outcome.rejected(1));
         at(T0 + 12 * SECOND);
         assertThat(acquire(k, counter, 2)).isEqualTo(Outcome.admitted(0));
+    }
+
+    @Test
+    void slidingWindowCounter_limitNearTwoToTheFiftyThree_countsTheExcessExactly() {
+        // The largest limit a counter takes, with 4 permits counted: the counted permits plus the permits asked pass
+        // 2^53, where a double (a Lua number) keeps only even integers. 4 + (2^53 - 1) is 2^53 + 3, which rounds up to
+        // 2^53 + 4 (one permit more to drop than the counter holds), and 4 + (2^53 - 3) is 2^53 + 1, which rounds
+        // down to 2^53 (one permit less to drop: a retry too early).
+        long limit = (1L << 53) - 1;
+        SlidingWindowCounter counter = new SlidingWindowCounter(limit, Duration.ofSeconds(2), 2);
+        StateKey k = key("huge-counter");
+
+        assertThat(acquire(k, counter, 1)).isEqualTo(Outcome.admitted(limit - 1));
+        at(T0 + SECOND);
+        assertThat(acquire(k, counter, 3)).isEqualTo(Outcome.admitted(limit - 4));
+        // The permit of [T0, T0+1s) stops counting at T0+3s, the three of [T0+1s, T0+2s) at T0+4s.
+        assertThat(acquire(k, counter, limit)).isEqualTo(Outcome.rejected(3 * SECOND));
+        assertThat(acquire(k, counter, limit - 2)).isEqualTo(Outcome.rejected(3 * SECOND));
+        assertThat(acquire(k, counter, limit - 3)).isEqualTo(Outcome.rejected(2 * SECOND));
+        assertThat(acquire(k, counter, limit - 4)).isEqualTo(Outcome.admitted(0));
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -1003,6 +1032,43 @@ public abstract class StorageContractTest {
                         .isEqualTo(reference.acquire(keys.get(i), specs[i], permits, now()));
             }
             ticker.advance(Duration.ofMillis(700));
+        }
+    }
+
+    @Test
+    void everyKind_nearTheEndOfTime_holdsItsStateAMicrosecondLater() {
+        // A broken or hand-made clock 30 s before the end of the long range of microseconds (the year 294,247): a
+        // deadline, a window's end or an expiry that passes that end saturates there, as the reference's do; it must
+        // not wrap around and free the key a microsecond later.
+        LimitSpec[] specs = {
+            TokenBucket.of(1, Duration.ofMinutes(1)),
+            new FixedWindow(1, Duration.ofMinutes(1)),
+            new SlidingWindowLog(1, Duration.ofMinutes(1)),
+            new SlidingWindowCounter(1, Duration.ofMinutes(1), 2),
+            new Cooldown(Duration.ofMinutes(1)),
+            new DuplicateWindow(Duration.ofMinutes(1), 4),
+        };
+        long nearEnd = Long.MAX_VALUE - 30 * SECOND;
+        at(nearEnd);
+        if (!acceptsClocksAfter2255()) {
+            assertRefusesTheClock(() -> acquire(key("bucket"), specs[0], 1));
+            return;
+        }
+        ReferenceStorage reference = ReferenceStorage.create();
+        for (LimitSpec spec : specs) {
+            StateKey k = key(spec.kind());
+            // A duplicate window's permits are the item.
+            long permits = spec instanceof DuplicateWindow ? 5 : 1;
+            for (long micros : new long[] {nearEnd, nearEnd + 1, Long.MAX_VALUE - 1}) {
+                at(micros);
+                long expected = reference.acquire(k, spec, permits, micros);
+                assertThat(acquire(k, spec, permits))
+                        .as("%s at %d", spec, micros)
+                        .isEqualTo(expected);
+                assertThat(Outcome.isAdmitted(expected))
+                        .as("%s at %d", spec, micros)
+                        .isEqualTo(micros == nearEnd);
+            }
         }
     }
 
