@@ -1,5 +1,6 @@
 package dev.guard;
 
+import dev.guard.internal.Interrupts;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;

@@ -2,6 +2,7 @@ package dev.guard;
 
 import dev.guard.internal.Breaker;
 import dev.guard.internal.Fingerprint;
+import dev.guard.internal.Interrupts;
 import dev.guard.limit.Cooldown;
 import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.FixedWindow;

@@ -1,5 +1,7 @@
 package dev.guard;
 
+import dev.guard.internal.Interrupts;
+
 /**
  * How a guard names subjects and scopes in the storage. Prefixes keep the kinds of id apart (user 42 and chat 42 are
  * different subjects), and NUL separates the parts of a scope: names are checked to hold no control characters,

@@ -25,7 +25,9 @@ public record PoolEvent(Type type, String sender, Instant at, String detail) {
         COOLING_ENDED,
         /** A warming sender moved to its next stage: a larger allowance. */
         WARM_UP_ADVANCED,
-        /** A warming sender's stage ended but its failure or block rate was too high: it stays another stage. */
+        /**
+         * A warming sender's stage ended but its failure, block or pushback rate was too high: it stays another stage.
+         */
         WARM_UP_HELD,
         /** A warming sender went back a stage after a block. */
         WARM_UP_STEPPED_BACK,

@@ -114,7 +114,8 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
 
         /**
          * The platform pushed back on the sender ({@code 429} with {@code retry_after}): {@link
-         * SenderPool#retryAfter(String, Duration)}. Send the message again after a new {@link SenderPool#acquire}.
+         * SenderPool#retryAfter(String, Duration)}. Send the message again after a new {@link SenderPool#acquire}. It
+         * counts against a warming sender's quality ({@link SenderPool.Builder#maxWarmUpPushbackRate}).
          *
          * @throws IllegalArgumentException if {@code retryAfter} is null, negative or absurdly long
          * @throws GuardStorageException if the storage fails to record the gate (it then holds in this process only)
@@ -125,7 +126,8 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
 
         /**
          * The platform pushed back because of this chat (a busy group, too many messages to one user): gates the
-         * sender and the chat, {@link SenderPool#retryAfter(String, String, Duration)}.
+         * sender and the chat, {@link SenderPool#retryAfter(String, String, Duration)}. A busy chat is no mark
+         * against a warming sender's quality, as a pushback on the sender is: that method says why.
          *
          * @throws IllegalArgumentException if {@code retryAfter} is null, negative or absurdly long
          * @throws GuardStorageException if the storage fails to record a gate: the sender's then holds in this

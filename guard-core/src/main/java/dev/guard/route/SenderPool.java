@@ -1,6 +1,7 @@
 package dev.guard.route;
 
 import dev.guard.Ticker;
+import dev.guard.internal.Interrupts;
 import dev.guard.internal.Saturated;
 import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Membership;
@@ -113,6 +114,7 @@ public final class SenderPool {
     private final double maxEjectedFraction;
     private final double maxWarmUpFailureRate;
     private final double maxWarmUpBlockRate;
+    private final double maxWarmUpPushbackRate;
     private final Map<String, Integer> tagStages;
     private final long zoneOffsetSeconds;
     private final RandomGenerator random;
@@ -149,6 +151,7 @@ public final class SenderPool {
         this.maxEjectedFraction = b.maxEjectedFraction;
         this.maxWarmUpFailureRate = b.maxWarmUpFailureRate;
         this.maxWarmUpBlockRate = b.maxWarmUpBlockRate;
+        this.maxWarmUpPushbackRate = b.maxWarmUpPushbackRate;
         this.tagStages = Map.copyOf(b.tagStages);
         this.zoneOffsetSeconds = b.zone.getTotalSeconds();
         this.random = b.random;
@@ -761,6 +764,10 @@ public final class SenderPool {
      * gate; concurrent pushbacks merge by the later deadline), and its per-second pacing halves (AIMD). The message was
      * not sent: acquire again.
      *
+     * <p>It counts against a warming sender's quality: a stage in which the sender's pushbacks reported to this pool,
+     * per message this pool granted it in the stage, are more than {@link Builder#maxWarmUpPushbackRate} does not
+     * advance (the platform throttling a new sender is the sign to hold its allowance, not to raise it).
+     *
      * <p>A {@code retry_after} of hours is honoured as given: the sender is cooling that long and traffic moves to
      * the others (Telegram answers long waits after abuse; shortening them would defy the platform). Zero only
      * counts the pushback.
@@ -777,6 +784,14 @@ public final class SenderPool {
      * The platform pushed back on {@code sender} because of {@code chat} (a busy group, too many messages to one
      * user): gates the sender and the chat for exactly {@code retryAfter} in every pool over the storage, as {@link
      * #retryAfter(String, Duration)} does for the sender alone.
+     *
+     * <p>Unlike that one, it does not count against a warming sender's quality ({@link
+     * Builder#maxWarmUpPushbackRate}); it still paces the sender and counts in its stats and risk. A busy chat is the
+     * chat's traffic, not the sender's standing: the chat's limits are shared by every sender of the pool, and the
+     * platform would have pushed back on whichever sender carried the message, a warm one as much as a new one.
+     * Counting it would hold a new sender back for how busy the chats it happened to be routed to were. Report a
+     * pushback this way only when the platform's answer is about the chat; when in doubt, {@link
+     * #retryAfter(String, Duration)}.
      *
      * @throws IllegalArgumentException if {@code sender} is unknown, {@code chat} is empty, or {@code retryAfter} is
      *     null, negative or 2^53 microseconds or longer
@@ -797,7 +812,8 @@ public final class SenderPool {
             micros++;
         }
         long now = ticker.epochMicros();
-        s.pushedBack(hourOfWeek(now), now, backoff);
+        // A pushback that names a chat does not count against the sender's warm-up quality: see retryAfter(s, c, d).
+        s.pushedBack(hourOfWeek(now), now, backoff, chat == null);
         if (micros == 0) {
             return;
         }
@@ -1452,7 +1468,10 @@ public final class SenderPool {
         }
         double failureRate = sent == 0 ? 0 : (double) s.stageFailed.get() / sent;
         double blockRate = sent == 0 ? 0 : (double) s.stageBlocked.get() / sent;
-        boolean quality = failureRate <= maxWarmUpFailureRate && blockRate <= maxWarmUpBlockRate;
+        double pushbackRate = sent == 0 ? 0 : (double) s.stagePushedBack.get() / sent;
+        boolean quality = failureRate <= maxWarmUpFailureRate
+                && blockRate <= maxWarmUpBlockRate
+                && pushbackRate <= maxWarmUpPushbackRate;
         int stage = v.stage;
         long start = v.stageStartMicros;
         if (!s.statusLock.tryLock()) {
@@ -1477,9 +1496,10 @@ public final class SenderPool {
             if (changed[0]) {
                 String rates = String.format(
                         java.util.Locale.ROOT,
-                        "failure rate %.4f, block rate %.4f over %d sent",
+                        "failure rate %.4f, block rate %.4f, pushback rate %.4f over %d sent",
                         failureRate,
                         blockRate,
+                        pushbackRate,
                         sent);
                 queue(
                         s,
@@ -1763,6 +1783,7 @@ public final class SenderPool {
             } catch (Error e) {
                 throw e;
             } catch (Throwable e) { // checked ones thrown undeclared too, and a bare Throwable: Kotlin may throw either
+                Interrupts.keep(e);
                 LOG.warn("listener of pool '{}' failed on {}", name, event, e);
             }
         }
@@ -1814,6 +1835,7 @@ public final class SenderPool {
         private double maxEjectedFraction = 0.5;
         private double maxWarmUpFailureRate = 0.05;
         private double maxWarmUpBlockRate = 0.02;
+        private double maxWarmUpPushbackRate = 0.01;
         private final Map<String, Integer> tagStages = new LinkedHashMap<>();
         private ZoneOffset zone = ZoneOffset.UTC;
         private RandomGenerator random;
@@ -1988,9 +2010,9 @@ public final class SenderPool {
 
         /**
          * The quality a warming sender must keep over a stage to advance: failures and blocks (platform and
-         * recipients) per message sent at most these. Defaults 0.05 and 0.02. A stage ends only once the sender has
-         * sent at least its allowance, or 20 messages if the allowance is larger, through the pool in it: an idle
-         * sender stays at its stage.
+         * recipients) per message sent at most these. Defaults 0.05 and 0.02. The platform's pushback counts too:
+         * {@link #maxWarmUpPushbackRate}. A stage ends only once the sender has sent at least its allowance, or 20
+         * messages if the allowance is larger, through the pool in it: an idle sender stays at its stage.
          *
          * @throws IllegalArgumentException if a rate is not in [0, 1]
          */
@@ -2003,6 +2025,33 @@ public final class SenderPool {
             }
             this.maxWarmUpFailureRate = maxFailureRate;
             this.maxWarmUpBlockRate = maxBlockRate;
+            return this;
+        }
+
+        /**
+         * The most pushback a warming sender may draw over a stage and still advance: the platform's pushbacks on the
+         * sender ({@link SenderPool#retryAfter(String, Duration)}, {@link SendDecision.Granted#retryAfter}) per
+         * message sent in the stage, counted as its failures and blocks are for {@link #warmUpQuality}: reported to
+         * this pool, over the permits this pool granted the sender in the stage (pools of one name share the stage,
+         * not these counts: the first of them to judge a stage that is over ends it for all, on what it was told). A
+         * pushback that names a busy chat ({@link SenderPool#retryAfter(String, String, Duration)}) does not count.
+         * Above the limit, the stage ends held.
+         *
+         * <p>Default 0.01. The pool keeps every sender within the limits the platform publishes and honours each
+         * {@code retry_after}, so a sender pushed back all the same is one the platform allows less than those limits:
+         * a sender in good standing draws next to none. One in a hundred forgives the odd 429 of a platform's bad
+         * minute over a busy stage, while a stage of the fewest sends that may end it (20) holds on a single one.
+         * Stricter than the block rate's 0.02, which counts recipients' blocks, and those come at some rate even to a
+         * good sender. Zero holds a stage on any pushback.
+         *
+         * @throws IllegalArgumentException if {@code maxWarmUpPushbackRate} is not in [0, 1] (NaN included)
+         */
+        public Builder maxWarmUpPushbackRate(double maxWarmUpPushbackRate) {
+            if (!(maxWarmUpPushbackRate >= 0 && maxWarmUpPushbackRate <= 1)) {
+                throw new IllegalArgumentException(
+                        "maxWarmUpPushbackRate must be between 0 and 1 but was " + maxWarmUpPushbackRate);
+            }
+            this.maxWarmUpPushbackRate = maxWarmUpPushbackRate;
             return this;
         }
 

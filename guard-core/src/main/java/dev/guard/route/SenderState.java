@@ -229,6 +229,8 @@ final class SenderState {
 
     final AtomicLong stageFailed = new AtomicLong();
     final AtomicLong stageBlocked = new AtomicLong();
+    /** The platform's pushbacks on the sender itself in the stage; not those it answered for a busy chat. */
+    final AtomicLong stagePushedBack = new AtomicLong();
 
     SenderState(String prefix, Sender config) {
         this.id = config.id();
@@ -407,10 +409,18 @@ final class SenderState {
         return ++consecutiveFailures;
     }
 
-    synchronized void pushedBack(int hourOfWeek, long nowMicros, double backoff) {
+    /**
+     * Records a pushback; {@code onSender} when the platform pushed back on the sender itself, which counts against
+     * its warm-up quality, false when it named a busy chat, which does not ({@link SenderPool#retryAfter(String,
+     * String, java.time.Duration)} says why).
+     */
+    synchronized void pushedBack(int hourOfWeek, long nowMicros, double backoff, boolean onSender) {
         fade(nowMicros);
         pushbacks.increment();
         failuresByHour.incrementAndGet(hourOfWeek);
+        if (onSender && view.warming()) {
+            stagePushedBack.incrementAndGet();
+        }
         success += 0.1 * (0 - success);
         observe(1, 0, 0);
         pace(backoff, nowMicros);
@@ -491,6 +501,7 @@ final class SenderState {
         stageSent.set(0);
         stageFailed.set(0);
         stageBlocked.set(0);
+        stagePushedBack.set(0);
     }
 
     /**

@@ -9,8 +9,8 @@ import java.util.Arrays;
  * #stageLength()}, one day by default) allows {@link #allowance(int) allowance(k)} messages in any {@link #window()}
  * (one hour by default). After the last stage the sender is warm and only its own limits apply.
  *
- * <p>The pool advances a sender to the next stage only while its failure and block rates stay under the pool's
- * thresholds, holds it otherwise, and steps it back one stage when the platform blocks it. The allowance is a
+ * <p>The pool advances a sender to the next stage only while its failure, block and pushback rates stay under the
+ * pool's thresholds, holds it otherwise, and steps it back one stage when the platform blocks it. The allowance is a
  * limit kept in the storage, so a warming sender never exceeds it, whichever process sends.
  *
  * <p>A sender warms up only on a schedule given to {@link Sender.Builder#warmUp}; one without is warm from the start.

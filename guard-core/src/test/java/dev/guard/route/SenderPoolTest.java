@@ -28,7 +28,11 @@ import java.util.Random;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.assertj.core.api.InstanceOfAssertFactories;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class SenderPoolTest {
     private static final long SECOND = 1_000_000L;
@@ -1156,6 +1160,140 @@ class SenderPoolTest {
     }
 
     @Test
+    void warmUp_pushbackOnTheSenderAboveTheLimit_holdsTheStage_butABusyChatsPushbackDoesNot() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(100, 200, 400).withStageLength(Duration.ofHours(1));
+        SenderPool pool =
+                builder(Sender.builder("bot-new").warmUp(schedule).build()).build();
+
+        // Stage 0: a quarter of the sends draw a 429 that names a busy chat. The chat's traffic, not the sender's
+        // standing: the stage advances.
+        sendReporting(pool, 20, 4, g -> g.retryAfterInChat(Duration.ofSeconds(1)));
+        ticker.advance(Duration.ofHours(1));
+        pool.sync();
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
+
+        // Stage 1: one 429 on the sender in 20 sends, 0.05 > 0.01: held.
+        sendReporting(pool, 20, 20, g -> g.retryAfter(Duration.ofSeconds(1)));
+        ticker.advance(Duration.ofHours(1));
+        pool.sync();
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
+        assertThat(eventsOf("bot-new"))
+                .last()
+                .isEqualTo("WARM_UP_HELD: stage 1 again, failure rate 0.0000, block rate 0.0000, pushback rate 0.0500"
+                        + " over 20 sent");
+
+        // Stage 1 again: one in 100, at the limit and not above it: it advances.
+        sendReporting(pool, 100, 100, g -> g.retryAfter(Duration.ofSeconds(1)));
+        ticker.advance(Duration.ofHours(1));
+        pool.sync();
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(2);
+        assertThat(pool.stats().sender("bot-new").pushbacks())
+                .as("every pushback still counts in the stats")
+                .isEqualTo(7);
+    }
+
+    @Test
+    void maxWarmUpPushbackRate_isTheRateAtWhichAStageStillAdvances() {
+        WarmUpSchedule schedule = WarmUpSchedule.table(100, 200, 400).withStageLength(Duration.ofHours(1));
+        SenderPool pool = builder(Sender.builder("bot-new").warmUp(schedule).build())
+                .maxWarmUpPushbackRate(0.1)
+                .build();
+
+        sendReporting(pool, 20, 10, g -> g.retryAfter(Duration.ofSeconds(1))); // 2 in 20: 0.1
+        ticker.advance(Duration.ofHours(1));
+        pool.sync();
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
+
+        sendReporting(pool, 20, 6, g -> g.retryAfter(Duration.ofSeconds(1))); // 3 in 20: 0.15
+        ticker.advance(Duration.ofHours(1));
+        pool.sync();
+        assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
+        assertThat(eventsOf("bot-new"))
+                .last()
+                .isEqualTo("WARM_UP_HELD: stage 1 again, failure rate 0.0000, block rate 0.0000, pushback rate 0.1500"
+                        + " over 20 sent");
+    }
+
+    @Test
+    void maxWarmUpPushbackRate_outsideZeroToOne_isRefusedNamingTheSettingAndTheValue() {
+        SenderPool.Builder b = builder(Sender.of("bot-a"));
+
+        assertThatThrownBy(() -> b.maxWarmUpPushbackRate(Double.NaN))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("maxWarmUpPushbackRate must be between 0 and 1 but was NaN");
+        assertThatThrownBy(() -> b.maxWarmUpPushbackRate(-0.01))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("maxWarmUpPushbackRate must be between 0 and 1 but was -0.01");
+        assertThatThrownBy(() -> b.maxWarmUpPushbackRate(1.5))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("maxWarmUpPushbackRate must be between 0 and 1 but was 1.5");
+        b.maxWarmUpPushbackRate(0).maxWarmUpPushbackRate(1);
+    }
+
+    /**
+     * Two pools of one name share a warming sender's stage but each counts the reports it was given: a pushback on the
+     * sender weighs in the quality of the pool it was reported to exactly as a failure does. The first pool to judge a
+     * stage that is over ends it for both: held by the pool that saw the trouble, whose end the other reads (its own
+     * clean sends do not advance it then), and advanced by the one that saw none if it judges first.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"failed", "retryAfter"})
+    void warmUp_twoPools_judgeAStageOnTheReportsEachGot_aPushbackAsAFailure(String report) {
+        WarmUpSchedule schedule = WarmUpSchedule.table(100, 200).withStageLength(Duration.ofHours(1));
+        SenderPool here =
+                builder(Sender.builder("bot-new").warmUp(schedule).build()).build();
+        SenderPool there = SenderPool.builder(storage)
+                .ticker(ticker)
+                .sender(Sender.builder("bot-new").warmUp(schedule).build())
+                .build();
+        Consumer<SendDecision.Granted> trouble =
+                report.equals("failed") ? g -> g.failed("timeout") : g -> g.retryAfter(Duration.ofSeconds(1));
+
+        // 2 in 20 here: above both limits (0.05 failures, 0.01 pushbacks); none there.
+        sendReporting(here, 20, 10, trouble);
+        sendReporting(there, 20, 0, trouble);
+        ticker.advance(Duration.ofHours(1));
+        here.sync();
+        there.sync();
+
+        assertThat(here.warmUpStage("bot-new"))
+                .as("held by the pool that was told")
+                .isZero();
+        assertThat(there.warmUpStage("bot-new")).as("read by the other").isZero();
+        assertThat(eventsOf("bot-new"))
+                .filteredOn(e -> e.startsWith("WARM_UP"))
+                .singleElement(InstanceOfAssertFactories.STRING)
+                .startsWith("WARM_UP_HELD: stage 0 again");
+
+        // The same stage again, but the pool that saw nothing judges first: it advances the sender for both.
+        sendReporting(here, 20, 10, trouble);
+        sendReporting(there, 20, 0, trouble);
+        ticker.advance(Duration.ofHours(1));
+        there.sync();
+        here.sync();
+
+        assertThat(there.warmUpStage("bot-new")).isEqualTo(1);
+        assertThat(here.warmUpStage("bot-new")).isEqualTo(1);
+    }
+
+    /**
+     * Sends {@code n} messages through the pool, each to a fresh chat a second after the one before (a pushback's
+     * one-second gate is over by then, and pacing never goes below one a second), and reports every {@code every}-th
+     * ({@code every} zero: none), counted from one, with {@code report}; the others are delivered.
+     */
+    private void sendReporting(SenderPool pool, int n, int every, Consumer<SendDecision.Granted> report) {
+        for (int i = 1; i <= n; i++) {
+            ticker.advance(Duration.ofSeconds(1));
+            SendDecision.Granted g = (SendDecision.Granted) pool.acquire(fresh());
+            if (every > 0 && i % every == 0) {
+                report.accept(g);
+            } else {
+                g.delivered(Duration.ofMillis(20));
+            }
+        }
+    }
+
+    @Test
     void warmUp_idleSender_staysAtItsStage_untilItHasSentEnough() {
         WarmUpSchedule schedule = WarmUpSchedule.table(100, 200).withStageLength(Duration.ofMinutes(1));
         SenderPool pool =
@@ -1823,7 +1961,8 @@ class SenderPoolTest {
         assertThat(pool.status("bot-new")).isEqualTo(SenderStatus.BLOCKED);
         assertThat(eventsOf("bot-new"))
                 .containsExactly(
-                        "WARM_UP_ADVANCED: stage 0 -> 1, failure rate 0.0000, block rate 0.0000 over 10 sent",
+                        "WARM_UP_ADVANCED: stage 0 -> 1, failure rate 0.0000, block rate 0.0000, pushback rate 0.0000"
+                                + " over 10 sent",
                         "SENDER_BLOCKED: blocked by the platform",
                         "WARM_UP_STEPPED_BACK: stage 1 -> 0");
     }
@@ -1881,7 +2020,9 @@ class SenderPoolTest {
         assertThat(pool.warmUpStage("bot-new")).isEqualTo(1);
         assertThat(eventsOf("bot-new"))
                 .last()
-                .isEqualTo("WARM_UP_ADVANCED: stage 0 -> 1, failure rate 0.0000, block rate 0.0000 over 20 sent");
+                .isEqualTo(
+                        "WARM_UP_ADVANCED: stage 0 -> 1, failure rate 0.0000, block rate 0.0000, pushback rate 0.0000"
+                                + " over 20 sent");
     }
 
     @Test
@@ -2476,6 +2617,41 @@ class SenderPoolTest {
 
         assertThat(pool.acquire(fresh()).granted()).isFalse();
         assertThat(events).extracting(PoolEvent::type).contains(PoolEvent.Type.COOLING_STARTED);
+    }
+
+    /**
+     * A listener of the bot's that was interrupted (a reply it sends, a blocking call) and lets its
+     * InterruptedException through undeclared, as Kotlin code does: the pool goes on, as for any other exception of
+     * a listener, but throwing it cleared the thread's interrupt status, which the pool must set again so that the
+     * code running the thread (an executor shut down with shutdownNow) still learns that it was asked to stop. Both
+     * ways events reach the listeners: at once (cooling) and queued under a sender's lock (a block).
+     */
+    @Test
+    void listenerThrowingInterruptedException_leavesTheThreadInterrupted_andTheOtherListenersAreTold() {
+        SenderPool pool = builder(Sender.of("bot-a"), Sender.of("bot-b"))
+                .listener(e -> {
+                    throw sneaky(new InterruptedException("listener interrupted"));
+                })
+                .build();
+
+        boolean afterCooling;
+        boolean afterBlock;
+        try {
+            pool.retryAfter("bot-a", Duration.ofSeconds(1));
+        } finally {
+            afterCooling = Thread.interrupted(); // clears it: the other tests run on this thread
+        }
+        try {
+            pool.blocked("bot-b");
+        } finally {
+            afterBlock = Thread.interrupted();
+        }
+
+        assertThat(afterCooling).as("interrupted after COOLING_STARTED").isTrue();
+        assertThat(afterBlock).as("interrupted after SENDER_BLOCKED").isTrue();
+        assertThat(events)
+                .extracting(PoolEvent::type)
+                .containsExactly(PoolEvent.Type.COOLING_STARTED, PoolEvent.Type.SENDER_BLOCKED);
     }
 
     @SuppressWarnings("unchecked")

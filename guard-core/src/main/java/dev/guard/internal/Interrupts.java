@@ -1,10 +1,11 @@
-package dev.guard;
+package dev.guard.internal;
 
 /**
  * What Guard does with an {@link InterruptedException} that code of the bot's (a handler, a filter, a listener, a
- * storage of its own) let through undeclared, as Kotlin code does, where Guard catches whatever such code throws.
+ * storage of its own, a sender pool's listener) let through undeclared, as Kotlin code does, where Guard catches
+ * whatever such code throws.
  */
-final class Interrupts {
+public final class Interrupts {
     private Interrupts() {}
 
     /**
@@ -12,7 +13,7 @@ final class Interrupts {
      * one cleared it, and Guard, which goes on instead of rethrowing, must not hide from the code that runs the thread
      * (an executor shut down with {@code shutdownNow()}, a task cancelled) that it was asked to stop.
      */
-    static void keep(Throwable thrown) {
+    public static void keep(Throwable thrown) {
         if (thrown instanceof InterruptedException) {
             Thread.currentThread().interrupt();
         }
