@@ -36,7 +36,15 @@ public record PoolEvent(Type type, String sender, Instant at, String detail) {
         /** No sender could take a message; the pool answered delayed or rejected. Sent once per episode. */
         POOL_EXHAUSTED,
         /** A sender took a message again after the pool was exhausted. */
-        POOL_RECOVERED
+        POOL_RECOVERED,
+        /**
+         * A recipient blocked a sender of a pool that ran at full speed: every sender's per-second limit is braked
+         * until the pool goes long enough without recipient blocks ({@link SenderPool.Builder#recipientBlockBrake}).
+         * Sent once per episode, naming the sender that was blocked; the detail gives the brake's factor.
+         */
+        POOL_BRAKED,
+        /** The pool's brake recovered fully: full speed again. Sent once per episode, after {@link #POOL_BRAKED}. */
+        POOL_BRAKE_RELEASED
     }
 
     /** Creates an event. */

@@ -14,18 +14,25 @@ import java.util.Objects;
  *
  * @param pool the pool's name
  * @param at when the snapshot was taken, by the pool's ticker
+ * @param brake the pool's brake of recipient blocks, in (0, 1]: the factor of every sender's paced per-second limit,
+ *     below one while recipient blocks brake the pool ({@link SenderPool.Builder#recipientBlockBrake}); local to the
+ *     process
  * @param senders one entry per sender, in the order they were added
  * @param groups one entry per group, in order of first appearance
  */
-public record PoolStats(String pool, Instant at, List<SenderStats> senders, List<GroupStats> groups) {
+public record PoolStats(String pool, Instant at, double brake, List<SenderStats> senders, List<GroupStats> groups) {
     /**
      * Creates a snapshot; the lists are copied.
      *
      * @throws NullPointerException if a component is null or a list holds null; the message names it
+     * @throws IllegalArgumentException if {@code brake} is not in (0, 1]
      */
     public PoolStats {
         Objects.requireNonNull(pool, "pool must not be null");
         Objects.requireNonNull(at, "at must not be null");
+        if (!(brake > 0 && brake <= 1)) {
+            throw new IllegalArgumentException("brake must be above 0 and at most 1 but was " + brake);
+        }
         senders = copy("senders", senders);
         groups = copy("groups", groups);
     }
@@ -40,7 +47,7 @@ public record PoolStats(String pool, Instant at, List<SenderStats> senders, List
         return List.copyOf(list);
     }
 
-    static PoolStats of(String pool, Instant at, List<SenderStats> senders) {
+    static PoolStats of(String pool, Instant at, double brake, List<SenderStats> senders) {
         Map<String, List<SenderStats>> byGroup = new LinkedHashMap<>();
         for (SenderStats s : senders) {
             byGroup.computeIfAbsent(s.group(), g -> new ArrayList<>()).add(s);
@@ -75,7 +82,7 @@ public record PoolStats(String pool, Instant at, List<SenderStats> senders, List
                     failures,
                     blocked));
         });
-        return new PoolStats(pool, at, senders, groups);
+        return new PoolStats(pool, at, brake, senders, groups);
     }
 
     /** The stats of {@code sender}, or null when the pool has no such sender. */
@@ -93,12 +100,13 @@ public record PoolStats(String pool, Instant at, List<SenderStats> senders, List
 
     /**
      * One CSV row per sender under a header: {@code sender,group,status,stage,allowance,sent,delivered,failed,
-     * pushbacks,recipient_blocks,blocks,failure_rate,block_rate,latency_ms,success,pacing,risk}. Fields that hold a
-     * comma, quote or line break are quoted (RFC 4180).
+     * pushbacks,recipient_blocks,blocks,failure_rate,block_rate,latency_ms,success,pacing,risk,brake}, where brake is
+     * the pool's ({@link #brake()}, the same in every row: a sender's per-second limit is its limit times pacing times
+     * brake). Fields that hold a comma, quote or line break are quoted (RFC 4180).
      */
     public String toCsv() {
         StringBuilder sb = new StringBuilder("sender,group,status,stage,allowance,sent,delivered,failed,pushbacks,"
-                + "recipient_blocks,blocks,failure_rate,block_rate,latency_ms,success,pacing,risk\n");
+                + "recipient_blocks,blocks,failure_rate,block_rate,latency_ms,success,pacing,risk,brake\n");
         for (SenderStats s : senders) {
             sb.append(csv(s.sender()))
                     .append(',')
@@ -133,6 +141,8 @@ public record PoolStats(String pool, Instant at, List<SenderStats> senders, List
                     .append(num(s.pacing()))
                     .append(',')
                     .append(num(s.risk()))
+                    .append(',')
+                    .append(num(brake))
                     .append('\n');
         }
         return sb.toString();
@@ -162,12 +172,13 @@ public record PoolStats(String pool, Instant at, List<SenderStats> senders, List
         }
     }
 
-    /** The snapshot as JSON: {@code {"pool":..,"at":..,"senders":[..],"groups":[..]}}. */
+    /** The snapshot as JSON: {@code {"pool":..,"at":..,"brake":..,"senders":[..],"groups":[..]}}. */
     public String toJson() {
         StringBuilder sb = new StringBuilder("{\"pool\":");
         str(sb, pool);
         sb.append(",\"at\":");
         str(sb, at.toString());
+        sb.append(",\"brake\":").append(num(brake));
         sb.append(",\"senders\":[");
         for (int i = 0; i < senders.size(); i++) {
             SenderStats s = senders.get(i);

@@ -27,8 +27,10 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.UnaryOperator;
@@ -56,19 +58,25 @@ import org.slf4j.LoggerFactory;
  * fade: it is earned back by sending. A block reported here does not fade either: it holds until the sender is set
  * active again.
  *
+ * <p><b>Recipient blocks brake the whole pool.</b> Each recipient block reported to the pool, on any sender, slows
+ * every sender's per-second limit by a pool-wide factor that recovers with time without blocks ({@link
+ * Builder#recipientBlockBrake}): a campaign that makes people block it runs slower, however many senders it could
+ * spread the blocks over.
+ *
  * <p><b>Shared state.</b> Everything that must hold across processes lives in the storage, under keys prefixed
  * with the pool's {@linkplain Builder#name name}: two pools of the same name over one storage (two processes)
  * share quotas, gates, blocks and warm-up stages exactly. Status, warm-up stage and limits changed at run time are a
- * versioned record per sender that each pool re-reads every {@code syncInterval}; health, risk, pacing and the
- * counters behind {@link #stats()} are local to the process.
+ * versioned record per sender that each pool re-reads every {@code syncInterval}; health, risk, pacing, the brake
+ * and the counters behind {@link #stats()} are local to the process.
  *
  * <p><b>Thread safety and cost.</b> Thread-safe. {@link #acquire} reads only volatile local state besides its
- * storage call(s); feedback methods update local state under a per-sender monitor and call the storage only to
- * raise a gate, mark a sender held or not (a set membership) or change a record. Nothing here blocks besides the
- * storage, with one exception: the changes of one sender's status in a process (a block reported, {@link
- * #setStatus}, the end of a warm-up stage) take turns, each whole, storage calls included, so that they take effect
- * and reach the listeners as if made one after the other; a second one waits for the storage calls of the first
- * (and for those of a sync or an attempt that ends the sender's stage or its hold). Routing never waits for them: a
+ * storage call(s); feedback methods update local state under a per-sender monitor (a recipient block also the
+ * pool's brake, under a lock of its own) and call the storage only to raise a gate, mark a sender held or not (a set
+ * membership), mark a chat or change a record. Nothing here blocks besides the storage, with one exception: the
+ * changes of one sender's status in a process (a block reported, {@link #setStatus}, the end of a warm-up stage) take
+ * turns, each whole, storage calls included, so that they take effect and reach the listeners as if made one after
+ * the other; a second one waits for the storage calls of the first (and for those of a sync or an attempt that ends
+ * the sender's stage or its hold). Routing never waits for them: a
  * sync or an attempt that finds one under way leaves that sender's stage, and the end of its hold, to the next sync.
  *
  * <pre>{@code
@@ -109,6 +117,8 @@ public final class SenderPool {
     private final double backoff;
     private final double recoveryPerSecond;
     private final double latencyBackoff;
+    private final double brakeBackoff;
+    private final double brakeRecoveryPerSecond;
     private final int ejectAfterFailures;
     private final long ejectionMicros;
     private final double maxEjectedFraction;
@@ -134,6 +144,15 @@ public final class SenderPool {
     private final AtomicBoolean syncing = new AtomicBoolean();
     private final AtomicBoolean exhausted = new AtomicBoolean();
 
+    /** The pool-wide brake of recipient blocks ({@link Builder#recipientBlockBrake}); changed under brakeLock. */
+    private volatile Brake brake = Brake.RELEASED;
+    /** Orders the changes of the brake, and the queueing of their events in the same order. */
+    private final Object brakeLock = new Object();
+    /** The brake's events not yet handed to the listeners, queued under brakeLock. */
+    private final Queue<PoolEvent> brakeEvents = new ConcurrentLinkedQueue<>();
+    /** Set while a thread hands {@link #brakeEvents} to the listeners: one thread at a time, so in their order. */
+    private final AtomicBoolean deliveringBrakeEvents = new AtomicBoolean();
+
     private SenderPool(Builder b) {
         this.storage = b.storage;
         this.ticker = b.ticker;
@@ -146,6 +165,8 @@ public final class SenderPool {
         this.backoff = b.backoff;
         this.recoveryPerSecond = b.recoveryPerSecond;
         this.latencyBackoff = b.latencyBackoff;
+        this.brakeBackoff = b.brakeBackoff;
+        this.brakeRecoveryPerSecond = b.brakeRecoveryPerSecond;
         this.ejectAfterFailures = b.ejectAfterFailures;
         this.ejectionMicros = micros(b.ejection);
         this.maxEjectedFraction = b.maxEjectedFraction;
@@ -262,6 +283,7 @@ public final class SenderPool {
         if (now >= nextSyncMicros) {
             sync(now);
         }
+        releaseBrake(now);
         SenderState[] all = senders;
         if (message.pinnedSender() != null && !byId.containsKey(message.pinnedSender())) {
             throw new IllegalArgumentException(
@@ -423,7 +445,7 @@ public final class SenderPool {
         if (v.warmStep != null) {
             steps[i++] = v.warmStep;
         }
-        steps[i++] = s.rateStep(v, s.pacedLimit(v));
+        steps[i++] = s.rateStep(v, s.pacedLimit(v, brakeFactor(now)));
         if (v.dayStep != null) {
             steps[i++] = v.dayStep;
         }
@@ -593,9 +615,9 @@ public final class SenderPool {
         return now >= s.notBeforeMicros && now >= s.unreadUntilMicros;
     }
 
-    private static double score(SenderState s, long now) {
+    private double score(SenderState s, long now) {
         SenderState.View v = s.view;
-        return s.score(now, s.pacedLimit(v));
+        return s.score(now, s.pacedLimit(v, brakeFactor(now)));
     }
 
     /**
@@ -845,8 +867,14 @@ public final class SenderPool {
      * that choice: {@link #acquire} answers {@link SendDecision.Reason#RECIPIENT_BLOCKED} for the chat. The block also
      * counts in the sender's block rate, its risk and its warm-up quality; the sender keeps working for other chats.
      *
+     * <p>And it brakes the whole pool, in this process: every sender's per-second limit slows by the brake's backoff,
+     * recovering with time without recipient blocks ({@link Builder#recipientBlockBrake}), so that moving the traffic
+     * to the senders that were blocked less does not keep a campaign that people block at full speed. The first
+     * block of an episode emits {@link PoolEvent.Type#POOL_BRAKED}.
+     *
      * @throws IllegalArgumentException if {@code sender} is unknown or {@code chat} is empty
-     * @throws GuardStorageException if the storage fails: then nothing was recorded or counted; report it again
+     * @throws GuardStorageException if the storage fails: then nothing was recorded, counted or braked; report it
+     *     again
      */
     public void recipientBlocked(String sender, String chat) {
         SenderState s = state(sender);
@@ -854,6 +882,95 @@ public final class SenderPool {
         long now = ticker.epochMicros();
         storage.addMember(key, Long.MAX_VALUE, now);
         s.recipientBlocked(hourOfWeek(now), now);
+        applyBrake(s, now);
+    }
+
+    /**
+     * The pool-wide brake as its last change left it: the factor then, and when. Immutable, so that routing reads the
+     * two together; the factor recovers from there with time ({@link #factorAt}) without being written.
+     */
+    private record Brake(double factor, long atMicros) {
+        static final Brake RELEASED = new Brake(1.0, Long.MIN_VALUE);
+
+        /** The factor at {@code nowMicros}: recovered by {@code recoveryPerSecond} per second since, at most one. */
+        double factorAt(long nowMicros, double recoveryPerSecond) {
+            if (factor >= 1) {
+                return 1;
+            }
+            if (nowMicros <= atMicros) {
+                return factor;
+            }
+            // In doubles: the difference of two longs could overflow; a rounding of the time cannot matter here.
+            return Math.min(1, factor + recoveryPerSecond * (((double) nowMicros - atMicros) / 1e6));
+        }
+    }
+
+    /** The brake's factor at {@code now}, in (0, 1]: applied to every sender's paced per-second limit. */
+    private double brakeFactor(long now) {
+        return brake.factorAt(now, brakeRecoveryPerSecond);
+    }
+
+    /**
+     * Brakes the pool for a recipient block reported on {@code s}: the factor in force times the backoff, but never
+     * below the factor at which the pool's fastest sender is down to one message per second, as a sender's own pacing
+     * stops there: lower would slow nothing more, only delay the recovery.
+     */
+    private void applyBrake(SenderState s, long now) {
+        long fastest = 1;
+        for (SenderState o : senders) {
+            fastest = Math.max(fastest, o.view.perSecond);
+        }
+        double floor = 1.0 / fastest;
+        synchronized (brakeLock) {
+            Brake b = brake;
+            double factor = b.factorAt(now, brakeRecoveryPerSecond);
+            if (b.factor() < 1 && factor >= 1) {
+                // Recovered since the last block, though no acquire has seen it: that episode ended before this one.
+                queueBrakeReleased(b, now);
+            }
+            double next = Math.min(factor, Math.max(floor, factor * brakeBackoff));
+            // Recovery counts from the latest block, also when the clock went back since.
+            brake = new Brake(next, Math.max(now, b.atMicros()));
+            if (factor >= 1 && !listeners.isEmpty()) {
+                brakeEvents.add(new PoolEvent(
+                        PoolEvent.Type.POOL_BRAKED,
+                        s.id,
+                        instant(now),
+                        String.format(
+                                java.util.Locale.ROOT,
+                                "a recipient blocked sender '%s': every sender's per-second limit at %.4f of its pace",
+                                s.id,
+                                next)));
+            }
+        }
+        deliverBrakeEvents();
+    }
+
+    /** Ends the brake's episode once it has recovered fully; the next recipient block starts a new one. */
+    private void releaseBrake(long now) {
+        Brake b = brake;
+        if (b.factor() >= 1 || b.factorAt(now, brakeRecoveryPerSecond) < 1) {
+            return;
+        }
+        synchronized (brakeLock) {
+            if (brake != b) {
+                // A block since: its thread ended this episode if it had recovered, and the brake holds again.
+                return;
+            }
+            brake = Brake.RELEASED;
+            queueBrakeReleased(b, now);
+        }
+        deliverBrakeEvents();
+    }
+
+    private void queueBrakeReleased(Brake b, long now) {
+        if (!listeners.isEmpty()) {
+            brakeEvents.add(new PoolEvent(
+                    PoolEvent.Type.POOL_BRAKE_RELEASED,
+                    "",
+                    instant(now),
+                    "no recipient block since " + instant(b.atMicros()) + ": full speed again"));
+        }
     }
 
     /**
@@ -1635,7 +1752,7 @@ public final class SenderPool {
         for (SenderState s : senders) {
             all.add(s.stats(status(s, now), s.config.warmUp(), now));
         }
-        return PoolStats.of(name, instant(now), all);
+        return PoolStats.of(name, instant(now), brakeFactor(now), all);
     }
 
     /**
@@ -1765,13 +1882,22 @@ public final class SenderPool {
      * stops, so none is left behind).
      */
     private void deliver(SenderState s) {
-        while (!s.events.isEmpty() && s.delivering.compareAndSet(false, true)) {
+        deliver(s.events, s.delivering);
+    }
+
+    /** Hands the brake's queued events to the listeners, as {@link #deliver(SenderState)} does a sender's. */
+    private void deliverBrakeEvents() {
+        deliver(brakeEvents, deliveringBrakeEvents);
+    }
+
+    private void deliver(Queue<PoolEvent> events, AtomicBoolean delivering) {
+        while (!events.isEmpty() && delivering.compareAndSet(false, true)) {
             try {
-                for (PoolEvent e = s.events.poll(); e != null; e = s.events.poll()) {
+                for (PoolEvent e = events.poll(); e != null; e = events.poll()) {
                     tell(e);
                 }
             } finally {
-                s.delivering.set(false);
+                delivering.set(false);
             }
         }
     }
@@ -1830,6 +1956,8 @@ public final class SenderPool {
         private double backoff = 0.5;
         private double recoveryPerSecond = 0.05;
         private double latencyBackoff = 0.8;
+        private double brakeBackoff = 0.9;
+        private double brakeRecoveryPerSecond = 0.05;
         private int ejectAfterFailures = 5;
         private Duration ejection = Duration.ofSeconds(30);
         private double maxEjectedFraction = 0.5;
@@ -1977,6 +2105,58 @@ public final class SenderPool {
             }
             this.backoff = backoff;
             this.recoveryPerSecond = recoveryPerSecond;
+            return this;
+        }
+
+        /**
+         * The pool-wide brake of recipient blocks: each recipient block reported to the pool ({@link
+         * SenderPool#recipientBlocked}, on any sender) multiplies a factor of the pool by {@code backoff}, and the
+         * factor recovers by {@code recoveryPerSecond} per second without a recipient block, up to one. Every
+         * sender's per-second limit is its paced limit ({@link #aimd}) times this factor, never below one message per
+         * second; messages pinned to a sender or sticky to one are braked too. Defaults 0.9 and 0.05: one block takes
+         * a tenth off the pool's per-second limits, full speed again 2 s later; a burst of blocks slows every sender
+         * to one message per second, full speed again at most 20 s after the last block. Gentler than the per-sender
+         * pacing's 0.5, as recipient blocks come to good bots too (a broadcast reaches some who no longer want it):
+         * one bot with an ordinary block rate keeps about its speed, while a pool whose block rate is high, or that
+         * spreads a campaign over many accounts, is slowed.
+         * {@link PoolEvent.Type#POOL_BRAKED} and {@link PoolEvent.Type#POOL_BRAKE_RELEASED} tell when the pool starts
+         * and stops being braked, and {@link PoolStats#brake()} shows the factor.
+         *
+         * <p>Why the whole pool: a block raises the blocked sender's risk, so routing moves the traffic to the other
+         * senders. Without the brake, a campaign that makes many people block it would keep its full throughput by
+         * spreading the blocks thin over its senders, each under the platform's per-account block-rate signals
+         * (WhatsApp's quality rating per number, Telegram's per bot); Guard helps bots respect the platforms' limits,
+         * never get around their abuse detection. Where a share {@code p} of the recipients blocks, the pool settles
+         * at about {@code sqrt(recoveryPerSecond * full / (p * (1 - backoff)))} messages per second in all, where
+         * {@code full} is its unbraked total (at most that): with the defaults, ten Telegram bots (300 per second) at
+         * a block rate of 1% send about 120 per second and at 5% about 55, one bot (30 per second) at 5% about 17;
+         * one bot at 1%, or ten at 0.1%, keep about their full speed. Adding senders adds throughput only as the
+         * square root. Telegram answers "blocked by the user" for every chat that blocked
+         * the bot at any time before, so the first broadcast to an old list is braked by these too; the pool writes
+         * to those chats no more ({@link SendDecision.Reason#RECIPIENT_BLOCKED}), so later broadcasts are not.
+         *
+         * <p>There is no setting that turns the brake off (a {@code backoff} of 1): a pool that keeps its speed while
+         * people block it is what the brake is for. Senders of unrelated bots (two businesses, two tenants) belong in
+         * pools of different {@linkplain #name names}, each braked by its own recipients only.
+         *
+         * <p>Process-local, like the per-sender pacing: each process brakes on the recipient blocks reported to it,
+         * so processes that share the traffic and its reports are each braked by their share of the blocks.
+         *
+         * @throws IllegalArgumentException if {@code backoff} is not in (0, 1) or {@code recoveryPerSecond} not in
+         *     (0, 1]
+         */
+        public Builder recipientBlockBrake(double backoff, double recoveryPerSecond) {
+            if (!(backoff > 0 && backoff < 1)) {
+                throw new IllegalArgumentException(
+                        "recipientBlockBrake backoff must be between 0 and 1 but was " + backoff);
+            }
+            if (!(recoveryPerSecond > 0 && recoveryPerSecond <= 1)) {
+                throw new IllegalArgumentException(
+                        "recipientBlockBrake recoveryPerSecond must be above 0 and at most 1 but was "
+                                + recoveryPerSecond);
+            }
+            this.brakeBackoff = backoff;
+            this.brakeRecoveryPerSecond = recoveryPerSecond;
             return this;
         }
 

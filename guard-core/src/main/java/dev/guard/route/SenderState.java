@@ -274,9 +274,12 @@ final class SenderState {
                 rateKey, new SlidingWindowCounter(limit, Duration.ofSeconds(1), PlatformPreset.SECOND_BUCKETS), 1);
     }
 
-    /** The per-second limit after pacing: never below one. */
-    long pacedLimit(View v) {
-        return Math.max(1, (long) (v.perSecond * pacing));
+    /**
+     * The per-second limit after this sender's pacing and the pool's {@code brake} (the factor of its recipient
+     * blocks, in (0, 1]): never below one.
+     */
+    long pacedLimit(View v, double brake) {
+        return Math.max(1, (long) (v.perSecond * pacing * brake));
     }
 
     /** The tags in force: the record's override or the configuration's. */

@@ -25,7 +25,9 @@
  *   <li><b>Chat limits per recipient.</b> The recipient chat's limit is keyed by the chat alone, so spreading one
  *       chat's messages over several senders never multiplies what a person receives.
  *   <li><b>Honest with the platforms.</b> The pool keeps a bot inside the limits that the platforms publish and honours
- *       their pushback exactly. It never fabricates conversations or otherwise deceives a platform's abuse detection.
+ *       their pushback exactly. It never fabricates conversations or otherwise deceives a platform's abuse detection:
+ *       recipient blocks brake the whole pool, not only the sender blocked, so that the pool cannot keep a campaign
+ *       that people block at full speed by spreading the blocks thin over its senders.
  * </ul>
  *
  * <p>Keys in the storage are {@code route/<pool name>/<what>} with the sender's or the chat's id as subject, so

@@ -353,10 +353,12 @@ class SenderPoolTest {
 
         assertThatThrownBy(() -> pool.recipientBlocked("bot-a", "42")).isInstanceOf(GuardStorageException.class);
         assertThat(pool.stats().sender("bot-a").recipientBlocks()).isZero();
+        assertThat(pool.stats().brake()).isEqualTo(1.0);
 
         failing.failingWrites = false;
         pool.recipientBlocked("bot-a", "42");
         assertThat(pool.stats().sender("bot-a").recipientBlocks()).isEqualTo(1);
+        assertThat(pool.stats().brake()).isEqualTo(0.9);
         assertThat(pool.isRecipientBlocked("42")).isTrue();
     }
 
@@ -370,6 +372,158 @@ class SenderPoolTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("chat must not be empty but was null");
         assertThat(pool.stats().sender("bot-a").recipientBlocks()).isZero();
+    }
+
+    // Recipient blocks brake the whole pool (from a review): a block raised only the blocked sender's risk, so routing
+    // moved the same traffic to the senders blocked less and the pool kept its full throughput, spreading the blocks
+    // thin over its accounts, each under the platform's per-account signals.
+
+    private static Sender tenPerSecond(String id) {
+        return Sender.builder(id).perSecond(10).build();
+    }
+
+    /** Acquires messages made by {@code next} until the pool says no; answers the grants per sender. */
+    private static Map<String, Integer> drain(SenderPool pool, java.util.function.Supplier<OutboundMessage> next) {
+        Map<String, Integer> grants = new HashMap<>();
+        for (SendDecision d = pool.acquire(next.get()); d.granted(); d = pool.acquire(next.get())) {
+            grants.merge(((SendDecision.Granted) d).sender(), 1, Integer::sum);
+        }
+        return grants;
+    }
+
+    private List<PoolEvent.Type> brakeEvents() {
+        return events.stream()
+                .map(PoolEvent::type)
+                .filter(t -> t == PoolEvent.Type.POOL_BRAKED || t == PoolEvent.Type.POOL_BRAKE_RELEASED)
+                .toList();
+    }
+
+    @Test
+    void recipientBlock_brakesEverySender_soThePoolSendsLessPerSecond_thoughTheOthersAreFree() {
+        SenderPool pool = builder(tenPerSecond("bot-a"), tenPerSecond("bot-b"), tenPerSecond("bot-c"))
+                .recipientBlockBrake(0.5, 0.05)
+                .build();
+        assertThat(drain(pool)).isEqualTo(Map.of("bot-a", 10, "bot-b", 10, "bot-c", 10));
+
+        pool.recipientBlocked("bot-a", "42");
+        ticker.advance(Duration.ofMillis(1100));
+
+        // Halved, and 0.05 back per second since: 0.555 of each sender's 10, bot-b's and bot-c's too.
+        assertThat(drain(pool)).isEqualTo(Map.of("bot-a", 5, "bot-b", 5, "bot-c", 5));
+        assertThat(pool.stats().brake()).isCloseTo(0.555, org.assertj.core.data.Offset.offset(1e-9));
+        assertThat(events)
+                .filteredOn(e -> e.type() == PoolEvent.Type.POOL_BRAKED)
+                .singleElement()
+                .satisfies(e -> {
+                    assertThat(e.sender()).isEqualTo("bot-a");
+                    assertThat(e.detail())
+                            .isEqualTo("a recipient blocked sender 'bot-a': every sender's per-second limit at 0.5000"
+                                    + " of its pace");
+                });
+    }
+
+    @Test
+    void recipientBlockBrake_recoversAdditivelyWithTimeWithoutBlocks_andTellsWhenThePoolIsBrakedAndReleased() {
+        SenderPool pool = builder(tenPerSecond("bot-a"), tenPerSecond("bot-b"))
+                .recipientBlockBrake(0.5, 0.05)
+                .build();
+        Instant start = ticker.now();
+
+        pool.recipientBlocked("bot-a", "41");
+        pool.recipientBlocked("bot-b", "42");
+        assertThat(pool.stats().brake()).isEqualTo(0.25);
+
+        // 0.05 per second without a block: 0.5 five seconds later, 0.75 ten seconds later, 1 after fifteen.
+        ticker.advance(Duration.ofSeconds(5));
+        assertThat(drain(pool)).isEqualTo(Map.of("bot-a", 5, "bot-b", 5));
+        ticker.advance(Duration.ofSeconds(5));
+        assertThat(drain(pool)).isEqualTo(Map.of("bot-a", 7, "bot-b", 7));
+        ticker.advance(Duration.ofSeconds(5));
+        assertThat(drain(pool)).isEqualTo(Map.of("bot-a", 10, "bot-b", 10));
+        assertThat(pool.stats().brake()).isEqualTo(1.0);
+        assertThat(brakeEvents()).containsExactly(PoolEvent.Type.POOL_BRAKED, PoolEvent.Type.POOL_BRAKE_RELEASED);
+        assertThat(events)
+                .filteredOn(e -> e.type() == PoolEvent.Type.POOL_BRAKE_RELEASED)
+                .singleElement()
+                .satisfies(e -> {
+                    assertThat(e.sender()).isEmpty();
+                    assertThat(e.at()).isEqualTo(start.plusSeconds(15));
+                    assertThat(e.detail()).isEqualTo("no recipient block since " + start + ": full speed again");
+                });
+
+        // A new episode; and one that ended while no message was acquired ends before the next begins.
+        pool.recipientBlocked("bot-a", "43");
+        ticker.advance(Duration.ofSeconds(30));
+        pool.recipientBlocked("bot-a", "44");
+        assertThat(brakeEvents())
+                .containsExactly(
+                        PoolEvent.Type.POOL_BRAKED,
+                        PoolEvent.Type.POOL_BRAKE_RELEASED,
+                        PoolEvent.Type.POOL_BRAKED,
+                        PoolEvent.Type.POOL_BRAKE_RELEASED,
+                        PoolEvent.Type.POOL_BRAKED);
+    }
+
+    @Test
+    void aBurstOfRecipientBlocks_slowsEverySenderToOneMessagePerSecond_neverToNone_fullSpeedWithinTwentySeconds() {
+        SenderPool pool = builder(tenPerSecond("bot-a"), tenPerSecond("bot-b")).build();
+
+        for (int i = 0; i < 100; i++) {
+            pool.recipientBlocked(i % 2 == 0 ? "bot-a" : "bot-b", "blocked-" + i);
+        }
+
+        // No lower than where the fastest sender is down to one message per second: lower would only delay recovery.
+        assertThat(pool.stats().brake()).isEqualTo(0.1);
+        assertThat(drain(pool)).isEqualTo(Map.of("bot-a", 1, "bot-b", 1));
+        ticker.advance(Duration.ofSeconds(19));
+        assertThat(drain(pool)).isEqualTo(Map.of("bot-a", 10, "bot-b", 10));
+    }
+
+    @Test
+    void recipientBlockBrake_slowsMessagesPinnedToASender_andStickyOnes() {
+        SenderPool pool = builder(tenPerSecond("bot-a"), tenPerSecond("bot-b"))
+                .recipientBlockBrake(0.5, 0.05)
+                .build();
+        pool.recipientBlocked("bot-b", "42");
+
+        // Five per second: pinning a message to the sender that was not blocked does not get around the brake.
+        assertThat(drain(pool, () -> fresh().pinnedTo("bot-a"))).isEqualTo(Map.of("bot-a", 5));
+        SendDecision busy = pool.acquire(fresh().pinnedTo("bot-a"));
+        assertThat(((SendDecision.Delayed) busy).reason()).isEqualTo(SendDecision.Reason.SENDERS_BUSY);
+
+        ticker.advance(Duration.ofMillis(1100));
+        String home = granted(pool.acquire(fresh().stickyBy("user-7")));
+        Map<String, Integer> sticky = drain(pool, () -> fresh().stickyBy("user-7"));
+        sticky.merge(home, 1, Integer::sum);
+        // 0.555 of 10 for the key's sender, then the other sender while it is busy: braked as well.
+        assertThat(sticky).isEqualTo(Map.of("bot-a", 5, "bot-b", 5));
+    }
+
+    @Test
+    void builder_recipientBlockBrake_rejectsBadValues_namingTheSettingAndTheValue() {
+        SenderPool.Builder b = builder(Sender.of("bot-a"));
+
+        // A backoff of 1 would turn the brake off: there is no such setting.
+        assertThatThrownBy(() -> b.recipientBlockBrake(1.0, 0.05))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("recipientBlockBrake backoff must be between 0 and 1 but was 1.0");
+        assertThatThrownBy(() -> b.recipientBlockBrake(0, 0.05))
+                .hasMessage("recipientBlockBrake backoff must be between 0 and 1 but was 0.0");
+        assertThatThrownBy(() -> b.recipientBlockBrake(Double.NaN, 0.05))
+                .hasMessage("recipientBlockBrake backoff must be between 0 and 1 but was NaN");
+        assertThatThrownBy(() -> b.recipientBlockBrake(0.5, 0))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("recipientBlockBrake recoveryPerSecond must be above 0 and at most 1 but was 0.0");
+        assertThatThrownBy(() -> b.recipientBlockBrake(0.5, 1.5))
+                .hasMessage("recipientBlockBrake recoveryPerSecond must be above 0 and at most 1 but was 1.5");
+        assertThatThrownBy(() -> b.recipientBlockBrake(0.5, Double.NaN))
+                .hasMessage("recipientBlockBrake recoveryPerSecond must be above 0 and at most 1 but was NaN");
+
+        SenderPool pool = b.recipientBlockBrake(0.2, 1).build();
+        pool.recipientBlocked("bot-a", "42");
+        assertThat(pool.stats().brake()).isEqualTo(0.2);
+        ticker.advance(Duration.ofMillis(500));
+        assertThat(pool.stats().brake()).isCloseTo(0.7, org.assertj.core.data.Offset.offset(1e-9));
     }
 
     @Test
@@ -2392,13 +2546,17 @@ class SenderPoolTest {
         String csv = stats.toCsv();
         assertThat(csv)
                 .startsWith("sender,group,status,stage,allowance,sent,delivered,failed,pushbacks,recipient_blocks,"
-                        + "blocks,failure_rate,block_rate,latency_ms,success,pacing,risk\n");
+                        + "blocks,failure_rate,block_rate,latency_ms,success,pacing,risk,brake\n");
         assertThat(csv).contains("\na-1,a,ACTIVE,-1,,10,1,1,0,0,0,0.100000,0.000000,");
+        // The pool's brake, down to 0.9 by b,1's recipient block, in every row.
+        assertThat(stats.brake()).isEqualTo(0.9);
+        assertThat(csv.lines().skip(1)).hasSize(2).allMatch(row -> row.endsWith(",0.900000"));
         assertThat(csv).contains("\n\"b,1\",b,COOLING,");
         assertThat(stats.heatMapCsv().lines()).hasSize(1 + 2 * 3 * 7);
 
         JsonNode json = new ObjectMapper().readTree(stats.toJson());
         assertThat(json.get("pool").asText()).isEqualTo("default");
+        assertThat(json.get("brake").asDouble()).isEqualTo(0.9);
         assertThat(json.get("senders").get(0).get("sent").asLong()).isEqualTo(10);
         assertThat(json.get("senders").get(1).get("sender").asText()).isEqualTo("b,1");
         assertThat(json.get("senders").get(0).get("sentByHour").get(3).get(0).asLong())
@@ -2419,21 +2577,27 @@ class SenderPoolTest {
         assertThatThrownBy(() -> map.day(null))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("day must not be null");
-        assertThatThrownBy(() -> new PoolStats("p", stats.at(), null, List.of()))
+        assertThatThrownBy(() -> new PoolStats("p", stats.at(), 1.0, null, List.of()))
                 .isInstanceOf(NullPointerException.class)
                 .hasMessage("senders must not be null");
-        assertThatThrownBy(() -> new PoolStats("p", stats.at(), List.of(), null))
+        assertThatThrownBy(() -> new PoolStats("p", stats.at(), 1.0, List.of(), null))
                 .isInstanceOf(NullPointerException.class)
                 .hasMessage("groups must not be null");
-        assertThatThrownBy(() -> new PoolStats(null, stats.at(), List.of(), List.of()))
+        assertThatThrownBy(() -> new PoolStats(null, stats.at(), 1.0, List.of(), List.of()))
                 .isInstanceOf(NullPointerException.class)
                 .hasMessage("pool must not be null");
-        assertThatThrownBy(() -> new PoolStats("p", null, List.of(), List.of()))
+        assertThatThrownBy(() -> new PoolStats("p", null, 1.0, List.of(), List.of()))
                 .isInstanceOf(NullPointerException.class)
                 .hasMessage("at must not be null");
-        assertThatThrownBy(() -> new PoolStats("p", stats.at(), Arrays.asList(a, null), List.of()))
+        assertThatThrownBy(() -> new PoolStats("p", stats.at(), 1.0, Arrays.asList(a, null), List.of()))
                 .isInstanceOf(NullPointerException.class)
                 .hasMessage("senders must not hold null but held it at index 1");
+        assertThatThrownBy(() -> new PoolStats("p", stats.at(), 0, List.of(), List.of()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("brake must be above 0 and at most 1 but was 0.0");
+        assertThatThrownBy(() -> new PoolStats("p", stats.at(), Double.NaN, List.of(), List.of()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("brake must be above 0 and at most 1 but was NaN");
         assertThatThrownBy(() -> new SenderStats(
                         "bot-x",
                         "g",
@@ -2570,8 +2734,10 @@ class SenderPoolTest {
                         Sender.builder("b-1").group("b").perSecond(1000).build())
                 .build();
         for (int i = 0; i < 500; i++) {
-            pool.acquire(fresh().pinnedTo("a-1"));
-            pool.acquire(fresh().pinnedTo("b-1"));
+            // Two seconds apart: the blocks brake the pool, but never below one message per second per sender.
+            ticker.advance(Duration.ofSeconds(2));
+            granted(pool.acquire(fresh().pinnedTo("a-1")));
+            granted(pool.acquire(fresh().pinnedTo("b-1")));
             if (i % 10 == 0) {
                 pool.recipientBlocked("a-1", "a" + i); // 10%
             }
