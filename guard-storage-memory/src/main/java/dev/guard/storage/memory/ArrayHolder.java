@@ -195,7 +195,7 @@ final class ArrayHolder extends Holder {
         }
         // A state committed before the next renewal lives at most an interval after its commit, which the intervals
         // cover; one that lives longer (written by another spec, see outlived) is kept until its expiry.
-        long untilExpiry = microsToNanos(Math.max(0, expiry)) - currentNanos;
+        long untilExpiry = microsToNanos(cacheExpiryMicros(expiry)) - currentNanos;
         return Math.max(untilExpiry, Saturated.times(microsToNanos(intervalMicros()), intervals));
     }
 }

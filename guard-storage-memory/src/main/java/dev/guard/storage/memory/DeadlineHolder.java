@@ -142,6 +142,6 @@ final class DeadlineHolder extends Holder {
         if (deadline == Long.MAX_VALUE) {
             return Long.MAX_VALUE;
         }
-        return Math.max(0, microsToNanos(Math.max(0, deadline)) - currentNanos);
+        return Math.max(0, microsToNanos(cacheExpiryMicros(deadline)) - currentNanos);
     }
 }

@@ -152,7 +152,17 @@ abstract class Holder extends Entry {
      */
     abstract long stateLifetimeNanos(long currentNanos, long intervals);
 
-    /** {@code duration * n} for a non-negative duration, {@link Long#MAX_VALUE} when it overflows. */
+    /**
+     * The cache clock at which state that expires at the caller's time {@code expiryMicros} has expired for every
+     * caller the cache has heard of. The cache's clock stops at 0 below ({@link CallerClock}): callers before 1970
+     * are behind it, so a gate or a membership that ends at or before 0 (a clock before 1970 set it) may still be in
+     * force for them while the clock reads 0, and has ended for every caller only once the clock has moved past 0.
+     */
+    static long cacheExpiryMicros(long expiryMicros) {
+        return Math.max(1, expiryMicros);
+    }
+
+    /** Owns the holder and marks it dead; answers the word it held, or {@link #DEAD} if it already was. */
     @Override
     final long retire() {
         long owned = lock();
@@ -176,6 +186,7 @@ abstract class Holder extends Entry {
     /** The cache clock from which the holder is {@linkplain #prunable prunable} unless it changes: {@code word}'s. */
     long prunableFromMicros(long word) {
         long expiry = expiresAtMicros(word);
+        expiry = expiry == Long.MIN_VALUE ? expiry : cacheExpiryMicros(expiry);
         long created = extensionDueMicros();
         return created == Long.MAX_VALUE ? expiry : Math.max(expiry, created);
     }

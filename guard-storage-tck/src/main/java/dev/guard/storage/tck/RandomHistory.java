@@ -20,6 +20,7 @@ import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
 import dev.guard.spi.Storage;
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -48,6 +49,16 @@ import java.util.function.Function;
  * LimitSpec}), the change is made where its documented differences cannot show: the old limit reads the key first
  * at the same time (so that state over by its writer's measure is gone on both sides), the new limit takes the key
  * only by writing it (an admitted step, a raised gate, an added member; until then the old one keeps it).
+ *
+ * <p>A history {@linkplain #atTheEdges at the edges} draws its limits at random from the extremes that are still
+ * valid (limits and capacities of 1 and near 2<sup>53</sup>, windows and periods of a microsecond and of centuries,
+ * token buckets and fixed windows on either side of the memory storage's packed encodings' limits), asks for 0, the
+ * limit less one, the limit, one more and {@link Long#MAX_VALUE} permits, jumps the clock by lengths of its limits
+ * (one less, exactly, one more) and by up to centuries, and runs in one {@linkplain Era era} of the time line, up to
+ * the end of the backend's range: a hand-made limit found defects there that everyday histories never reach.
+ *
+ * <p>Everything follows from the seed, the era and what the backend accepts: a failure names them all, and running
+ * the same test again on the same backend repeats the history exactly.
  */
 final class RandomHistory {
     /** Specs that hit their limits often under the time steps below; one needs the overflow-safe bucket path. */
@@ -88,7 +99,53 @@ final class RandomHistory {
                     new DuplicateWindow(Duration.ofMillis(300), 1),
                     new TokenBucket(2, 1, Duration.ofMillis(400))));
 
-    private final long seed;
+    /** 2<sup>53</sup>: where Lua's numbers stop being exact, the end of Redis' time range. */
+    private static final long EXACT = LimitSpec.EXACT_LIMIT;
+
+    /** The longest length a limit accepts: 2<sup>53</sup> - 1 microseconds, about 285 years. */
+    private static final long LONGEST = EXACT - 1;
+
+    private static final long SECOND = 1_000_000L;
+    private static final long HOUR = 3_600 * SECOND;
+    private static final long DAY = 24 * HOUR;
+
+    /** A Gregorian year in microseconds. */
+    private static final long YEAR = 31_556_952 * SECOND;
+
+    /**
+     * Where on the time line a history at the edges runs, in the order the test runs them: every era ends (the clock
+     * stops there) before the next begins, so that no history passes a time earlier than one the backend has seen.
+     */
+    enum Era {
+        /** From just after {@link Long#MIN_VALUE}: a clock badly broken; only where clocks before 1970 are accepted. */
+        FIRST_MICROS,
+        /** From just before 1970 (or from 1970 itself, where earlier clocks are refused), across 0. */
+        EPOCH,
+        /** From today's clock on. */
+        TODAY,
+        /**
+         * Across 2<sup>53</sup> microseconds (the year 2255), where the memory storage's packed encodings stop; where
+         * such clocks are refused (Redis), just below the last time at which every limit of the history still fits.
+         */
+        TWO_TO_THE_53,
+        /** Across 2<sup>62</sup> microseconds, where PostgreSQL's function hands a decision to Java. */
+        TWO_TO_THE_62,
+        /** The last minutes of the long range, up to {@link Long#MAX_VALUE} - 1. */
+        LAST_MICROS;
+
+        /** Whether a backend that accepts these clocks runs histories in this era. */
+        boolean runsOn(boolean clocksBefore1970, boolean clocksAfter2255) {
+            return switch (this) {
+                case FIRST_MICROS -> clocksBefore1970;
+                case TWO_TO_THE_62, LAST_MICROS -> clocksAfter2255;
+                default -> true;
+            };
+        }
+    }
+
+    /** What a failure prints first: the history's seed, era and limits, which repeat it. */
+    private final String label;
+
     private final Random random;
     private final List<Storage> clients;
     private final BiConsumer<Storage, Long> maintenance;
@@ -98,6 +155,19 @@ final class RandomHistory {
     private final BatchBuffer buffer = new BatchBuffer(1);
     private final boolean mixed;
     private final boolean knowsWriters;
+    /** Whether this is a history at the edges. */
+    private final boolean edges;
+    /** The specs a key may take: at first, and when its limit changes. */
+    private final List<LimitSpec> catalog;
+    /** The longest window or period in {@link #catalog} (buckets aside): how far clock jumps may go. */
+    private final long longest;
+    /** The earliest time the clock may go back to, and the latest it goes forward to (it stays there). */
+    private final long floor;
+
+    private final long ceiling;
+    /** The latest deadline a gate or a membership gets but {@link Long#MAX_VALUE} (never). */
+    private final long latestDeadline;
+
     private long now;
     private long newest;
     private int step;
@@ -113,32 +183,98 @@ final class RandomHistory {
             Function<String, StateKey> keyFactory,
             long startMicros,
             BiConsumer<Storage, Long> maintenance) {
-        this(seed, clients, keyFactory, startMicros, maintenance, false, true);
+        this(seed, "seed", clients, keyFactory, maintenance, false, true, null, startMicros, true, true);
     }
 
+    /**
+     * The one constructor: {@code era} null for an everyday history starting at {@code startMicros}; else a history at
+     * the edges in that era, {@code startMicros} being today, on a backend that accepts clocks before 1970 and at or
+     * after 2<sup>53</sup> microseconds as {@code clocksBefore1970} and {@code clocksAfter2255} say.
+     */
     private RandomHistory(
             long seed,
+            String label,
             List<Storage> clients,
             Function<String, StateKey> keyFactory,
-            long startMicros,
             BiConsumer<Storage, Long> maintenance,
             boolean mixed,
-            boolean knowsWriters) {
-        this.seed = seed;
+            boolean knowsWriters,
+            Era era,
+            long startMicros,
+            boolean clocksBefore1970,
+            boolean clocksAfter2255) {
         this.mixed = mixed;
         this.knowsWriters = knowsWriters;
         this.random = new Random(seed);
         this.clients = clients;
         this.maintenance = maintenance;
-        this.now = startMicros;
-        this.newest = startMicros;
-        List<LimitSpec> catalog = mixed ? MIXED_CATALOG : CATALOG;
+        this.edges = era != null;
+        if (era == null) {
+            this.catalog = mixed ? MIXED_CATALOG : CATALOG;
+            this.longest = LONGEST;
+            this.floor = Long.MIN_VALUE;
+            this.ceiling = Long.MAX_VALUE;
+            this.latestDeadline = Long.MAX_VALUE;
+            this.now = startMicros;
+        } else {
+            // A backend that refuses clocks from 2^53 on (Redis) refuses a step whose time plus its limit's reach
+            // (its window, its period) reaches 2^53 too: the clock stops two lengths of the longest limit short of it.
+            // Near that end, the limits are short, so that the clock gets close to it.
+            this.longest = clocksAfter2255 ? LONGEST : era == Era.TWO_TO_THE_53 ? HOUR : 100 * YEAR;
+            long highest = clocksAfter2255 ? Long.MAX_VALUE : EXACT - 1 - 2 * longest;
+            this.latestDeadline = clocksAfter2255 ? Long.MAX_VALUE : EXACT - 1;
+            this.floor = clocksBefore1970 ? Long.MIN_VALUE : 0;
+            long lead = random.nextInt(60_000_000);
+            switch (era) {
+                case FIRST_MICROS -> {
+                    this.now = Long.MIN_VALUE + lead;
+                    this.ceiling = Long.MIN_VALUE / 2;
+                }
+                case EPOCH -> {
+                    this.now = clocksBefore1970 ? -1 - lead : lead;
+                    this.ceiling = Math.min(startMicros - DAY, highest);
+                }
+                case TODAY -> {
+                    this.now = startMicros;
+                    this.ceiling = clocksAfter2255 ? EXACT - DAY : highest;
+                }
+                case TWO_TO_THE_53 -> {
+                    this.now = clocksAfter2255 ? EXACT - 1 - lead : highest - lead;
+                    this.ceiling = clocksAfter2255 ? (1L << 62) - DAY : highest;
+                }
+                case TWO_TO_THE_62 -> {
+                    this.now = (1L << 62) - 1 - lead;
+                    this.ceiling = Long.MAX_VALUE - DAY;
+                }
+                default -> {
+                    // Up to Long.MAX_VALUE - 1, as the suite's test of the end of time: at Long.MAX_VALUE itself the
+                    // reference drops every state whose expiry saturated there, though its limit still holds it.
+                    this.now = Long.MAX_VALUE - 1 - 5 * lead;
+                    this.ceiling = Long.MAX_VALUE - 1;
+                }
+            }
+            this.catalog = edgeCatalog();
+        }
+        this.newest = now;
         int count = 6 + random.nextInt(6);
         for (int i = 0; i < count; i++) {
             LimitSpec spec = catalog.get(random.nextInt(catalog.size()));
             keys.add(keyFactory.apply("k" + i));
             specs.add(spec);
         }
+        StringBuilder b =
+                new StringBuilder("history ").append(label).append(" (seed ").append(seed);
+        if (era != null) {
+            b.append(", era ").append(era).append(mixed ? ", mixed" : "");
+        }
+        b.append(", from ").append(now).append("; keys");
+        for (int i = 0; i < count; i++) {
+            b.append(i == 0 ? " " : ", ").append("k").append(i).append(" ").append(specs.get(i));
+        }
+        if (mixed) {
+            b.append("; catalog ").append(catalog);
+        }
+        this.label = b.append(")").toString();
     }
 
     /**
@@ -152,7 +288,150 @@ final class RandomHistory {
             long startMicros,
             BiConsumer<Storage, Long> maintenance,
             boolean knowsWriters) {
-        return new RandomHistory(seed, clients, keyFactory, startMicros, maintenance, true, knowsWriters);
+        return new RandomHistory(
+                seed, "mixed", clients, keyFactory, maintenance, true, knowsWriters, null, startMicros, true, true);
+    }
+
+    /**
+     * A history at the edges in {@code era} (see {@link Era#runsOn}), {@code label} naming it in failures, whose keys
+     * change their limits now and then as in {@link #mixed}; {@code todayMicros}: where {@link Era#TODAY} begins;
+     * {@code knowsWriters} as in {@link #mixed}; {@code clocksBefore1970} and {@code clocksAfter2255}: the backend's
+     * range (see the hooks of {@link StorageContractTest}).
+     */
+    static RandomHistory atTheEdges(
+            long seed,
+            String label,
+            List<Storage> clients,
+            Function<String, StateKey> keyFactory,
+            BiConsumer<Storage, Long> maintenance,
+            Era era,
+            long todayMicros,
+            boolean knowsWriters,
+            boolean clocksBefore1970,
+            boolean clocksAfter2255) {
+        return new RandomHistory(
+                seed,
+                label,
+                clients,
+                keyFactory,
+                maintenance,
+                true,
+                knowsWriters,
+                era,
+                todayMicros,
+                clocksBefore1970,
+                clocksAfter2255);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // The limits of a history at the edges
+
+    /** A gate, a blocklist and 6 to 13 limits at the edges, for this history's keys. */
+    private List<LimitSpec> edgeCatalog() {
+        List<LimitSpec> drawn = new ArrayList<>(List.of(Gate.INSTANCE, Membership.MUST_BE_ABSENT));
+        int count = 8 + random.nextInt(6);
+        while (drawn.size() < count) {
+            drawn.add(edgeSpec());
+        }
+        return List.copyOf(drawn);
+    }
+
+    private LimitSpec edgeSpec() {
+        return switch (random.nextInt(6)) {
+            case 0 -> edgeBucket();
+            case 1 -> edgeFixedWindow();
+            case 2 ->
+                new SlidingWindowLog(
+                        random.nextInt(20) == 0 ? SlidingWindowLog.MAX_LIMIT : pick(1, 2, upTo(50)), micros(length()));
+            case 3 -> edgeCounter();
+            case 4 -> new Cooldown(micros(length()));
+            default ->
+                new DuplicateWindow(
+                        micros(length()),
+                        random.nextInt(20) == 0 ? DuplicateWindow.MAX_CAPACITY : (int) pick(1, 2, upTo(5)));
+        };
+    }
+
+    /**
+     * A token bucket: 1, 2, 1021 (the most the memory storage packs), 1022, 1031 or up to 2^53 - 1 ticks a microsecond,
+     * a token of 1, 2, a million and three, or up to 2^53 - 1 ticks, and a capacity of 1, 2, the most those allow
+     * (whose full bucket is just below 2^53 ticks), one less, or in between. A bucket's period is not its reach: even
+     * where the clock must stay below 2^53, it may be centuries.
+     */
+    private TokenBucket edgeBucket() {
+        long perMicro = pick(1, 2, 1021, 1022, 1031, upTo(LONGEST));
+        long perToken = pick(1, 2, 1_000_003, upTo(LONGEST), LONGEST);
+        TokenBucket rate = new TokenBucket(1, perMicro, micros(perToken));
+        long most = LONGEST / rate.ticksPerToken();
+        long capacity = Math.min(most, pick(1, 2, most, most - 1, upTo(most)));
+        return new TokenBucket(Math.max(1, capacity), perMicro, micros(perToken));
+    }
+
+    /**
+     * A fixed window of a length at the edges whose limit is 1, 2, 2^53 - 1 or one less, in between, or on either side
+     * of the largest that the memory storage packs into one long for that length ({@code WindowHolder.eligible}: every
+     * window index of a time below 2^53, shifted by the limit's bits, stays below 2^63).
+     */
+    private FixedWindow edgeFixedWindow() {
+        long window = length();
+        long indexes = (EXACT - 1) / window + 1;
+        int indexBits = 64 - Long.numberOfLeadingZeros(indexes - 1);
+        int limitBits = Math.min(62, 63 - indexBits);
+        long packed = limitBits >= 53 ? LONGEST : (1L << limitBits) - 1;
+        long unpacked = Math.min(LONGEST, packed + 1);
+        return new FixedWindow(pick(1, 2, LONGEST, LONGEST - 1, packed, unpacked, upTo(LONGEST)), micros(window));
+    }
+
+    /** A sliding window counter of 1, 2, 3, 1000 or up to 1000 sub-buckets at the edges of length and limit. */
+    private SlidingWindowCounter edgeCounter() {
+        int buckets = (int) pick(1, 2, 3, SlidingWindowCounter.MAX_BUCKETS, upTo(SlidingWindowCounter.MAX_BUCKETS));
+        long bucketMicros = lengthUpTo(longest / buckets);
+        return new SlidingWindowCounter(
+                pick(1, 2, LONGEST, LONGEST - 1, upTo(LONGEST)), micros(buckets * bucketMicros), buckets);
+    }
+
+    /** A window or period: 1 or 2 microseconds, this history's longest or one less, or in between. */
+    private long length() {
+        return lengthUpTo(longest);
+    }
+
+    private long lengthUpTo(long most) {
+        return pick(1, Math.min(2, most), most, Math.max(1, most - 1), upTo(most), upTo(most));
+    }
+
+    /** One of {@code choices}, each as likely. */
+    private long pick(long... choices) {
+        return choices[random.nextInt(choices.length)];
+    }
+
+    /** A number in [1, {@code most}], about as likely in every power of two: a microsecond as likely as a year. */
+    private long upTo(long most) {
+        int bits = 64 - Long.numberOfLeadingZeros(most);
+        long low = 1L << random.nextInt(bits);
+        return Math.min(most, low + (long) (random.nextDouble() * low));
+    }
+
+    private static Duration micros(long micros) {
+        return Duration.of(micros, ChronoUnit.MICROS);
+    }
+
+    /** How far a step of {@code spec} reaches beyond its time: what Redis checks against 2^53 (buckets: nothing). */
+    private static long reach(LimitSpec spec) {
+        return spec instanceof TokenBucket || spec instanceof Gate || spec instanceof Membership
+                ? 0
+                : spec.maxTtlMicros();
+    }
+
+    /** A length of one of the limits of this history: how long a window, a period, a sub-bucket or a token lasts. */
+    private long lengthOfALimit() {
+        LimitSpec spec = specs.get(random.nextInt(specs.size()));
+        if (spec instanceof TokenBucket b) {
+            return Math.max(1, b.ticksPerToken() / b.ticksPerMicro());
+        } else if (spec instanceof SlidingWindowCounter c) {
+            return random.nextBoolean() ? c.bucketMicros() : c.bucketMicros() * c.buckets();
+        }
+        long reach = reach(spec);
+        return reach == 0 ? 1 + random.nextInt(1_000) : reach;
     }
 
     private static List<LimitSpec> concat(List<LimitSpec> a, List<LimitSpec> b) {
@@ -171,6 +450,9 @@ final class RandomHistory {
                     maintenance.accept(clients.get(0), newest);
                 }
             }
+        } catch (RuntimeException e) {
+            // A backend that fails (an error reply, an overflow in SQL) fails the test with what repeats it.
+            throw new AssertionError(where("the backend threw " + e), e);
         } finally {
             reference.close();
         }
@@ -185,7 +467,8 @@ final class RandomHistory {
         int r = random.nextInt(100);
         if (r < 4) {
             touchEveryKeyAtNewest();
-            now = newest - 1 - random.nextInt(300_000);
+            long back = 1 + random.nextInt(300_000);
+            now = newest < floor + back ? floor : newest - back;
             return;
         }
         long delta;
@@ -198,7 +481,12 @@ final class RandomHistory {
         } else {
             delta = 1 + random.nextInt(5_000_000);
         }
-        now += delta;
+        if (edges && random.nextInt(100) < 6) {
+            // To the microsecond before, at or after a window's, a period's or a token's end, or ahead by up to the
+            // longest limit: windows of years turn over too.
+            delta = random.nextBoolean() ? Math.max(0, lengthOfALimit() - 1 + random.nextInt(3)) : upTo(longest);
+        }
+        now = now > ceiling - delta ? ceiling : now + delta;
         newest = Math.max(newest, now);
     }
 
@@ -245,7 +533,7 @@ final class RandomHistory {
         LimitSpec old = specs.get(i);
         LimitSpec next = old;
         while (next.equals(old)) {
-            next = MIXED_CATALOG.get(random.nextInt(MIXED_CATALOG.size()));
+            next = catalog.get(random.nextInt(catalog.size()));
         }
         if (knowsWriters) {
             specs.set(i, next);
@@ -271,7 +559,7 @@ final class RandomHistory {
     }
 
     private void raiseGate(Storage client, StateKey key) {
-        long until = newest + 1 + random.nextInt(2_000_000);
+        long until = edges ? edgeDeadline() : newest + 1 + random.nextInt(2_000_000);
         check(
                 "raiseGate " + key + " to " + until,
                 client.raiseGate(key, until, now),
@@ -279,9 +567,31 @@ final class RandomHistory {
     }
 
     private void addMember(Storage client, StateKey key) {
-        long expiresAt = random.nextInt(5) == 0 ? Long.MAX_VALUE : newest + 1 + random.nextInt(3_000_000);
+        long expiresAt = edges
+                ? edgeDeadline()
+                : random.nextInt(5) == 0 ? Long.MAX_VALUE : newest + 1 + random.nextInt(3_000_000);
         client.addMember(key, expiresAt, now);
         reference.addMember(key, expiresAt, now);
+    }
+
+    /**
+     * A deadline after the newest time (see the class's comment): a microsecond after it, a little later, up to the
+     * longest limit later, the latest the backend takes, or never. Where deadlines must stay below 2^53 (Redis, whose
+     * deadlines from there on mean never), they do.
+     */
+    private long edgeDeadline() {
+        long after =
+                switch (random.nextInt(5)) {
+                    case 0 -> 1;
+                    case 1 -> 1 + random.nextInt(2_000_000);
+                    case 2 -> upTo(longest);
+                    case 3 -> LONGEST;
+                    default -> 0;
+                };
+        if (after == 0) {
+            return random.nextBoolean() ? Long.MAX_VALUE : latestDeadline;
+        }
+        return newest > latestDeadline - after ? latestDeadline : newest + after;
     }
 
     private void operateOnSetsAndGates(int r) {
@@ -332,6 +642,9 @@ final class RandomHistory {
 
     /** Random permits for {@code spec}; {@code beyond}: sometimes one more than its limit. */
     private long permits(LimitSpec spec, boolean beyond) {
+        if (edges) {
+            return edgePermits(spec, beyond);
+        }
         if (spec instanceof TokenBucket b) {
             return randomPermits(b.capacity(), beyond);
         } else if (spec instanceof FixedWindow w) {
@@ -347,6 +660,36 @@ final class RandomHistory {
             return random.nextInt(10) == 0 ? (1L << 53) - 1 - random.nextInt(2) : random.nextInt(5);
         }
         return random.nextInt(2);
+    }
+
+    /**
+     * Permits at the edges: none, one, the limit less one, the limit, and (when {@code beyond}) one more and {@link
+     * Long#MAX_VALUE}; a duplicate window's items 0 and just below 2^53.
+     */
+    private long edgePermits(LimitSpec spec, boolean beyond) {
+        long limit;
+        if (spec instanceof TokenBucket b) {
+            limit = b.capacity();
+        } else if (spec instanceof FixedWindow w) {
+            limit = w.limit();
+        } else if (spec instanceof SlidingWindowLog w) {
+            limit = w.limit();
+        } else if (spec instanceof SlidingWindowCounter c) {
+            limit = c.limit();
+        } else if (spec instanceof DuplicateWindow) {
+            return pick(0, 1, random.nextInt(4), EXACT - 1, EXACT - 2);
+        } else {
+            return pick(0, 1, 2, beyond ? Long.MAX_VALUE : 1);
+        }
+        return switch (random.nextInt(8)) {
+            case 0 -> 0;
+            case 1 -> limit - 1;
+            case 2 -> limit;
+            case 3 -> beyond ? limit + 1 : limit;
+            case 4 -> beyond ? Long.MAX_VALUE : 1;
+            case 5 -> 1 + random.nextInt((int) Math.min(limit, 50));
+            default -> 1;
+        };
     }
 
     /** Mostly one permit, sometimes none, sometimes up to the limit or (when {@code beyond}) one more. */
@@ -398,6 +741,6 @@ final class RandomHistory {
     }
 
     private String where(String what) {
-        return "seed " + seed + ", step " + step + ", now " + now + " (newest " + newest + "): " + what;
+        return label + ", step " + step + ", now " + now + " (newest " + newest + "): " + what;
     }
 }

@@ -149,7 +149,10 @@ public abstract class StorageContractTest {
     /**
      * Whether the backend accepts a clock at or after 2<sup>53</sup> microseconds (the year 2255). Redis does not: its
      * Lua numbers are exact only below, and it refuses such a time with an {@link IllegalArgumentException} that names
-     * it, which the tests of clocks near the end of the long range then assert instead of the decisions.
+     * it, which the tests of clocks near the end of the long range then assert instead of the decisions. Such a backend
+     * refuses a step whose time plus its limit's reach (a window, a cooldown's period, a sliding window counter's
+     * window and one sub-bucket; not a token bucket's period) reaches 2<sup>53</sup> too, and reads a deadline from
+     * 2<sup>53</sup> on as never: the differential test at the edges stays within both.
      */
     protected boolean acceptsClocksAfter2255() {
         return true;
@@ -999,6 +1002,54 @@ public abstract class StorageContractTest {
         assertThat(acquire(gate, Gate.INSTANCE, 1)).isEqualTo(Outcome.rejected(hour));
         at(2 * hour);
         assertThat(acquire(gate, Gate.INSTANCE, 1)).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+    }
+
+    @Test
+    void deadlinesBefore1970_setOnAClockBefore1970_holdUntilThen() {
+        // A broken clock two hours before 1970 raises a gate and adds a member until an hour before 1970: both are in
+        // force until then, for the subject's only key and for keys of one subject alike, after the backend's expiry
+        // work too. (Found by the differential test at the edges: the memory storage dropped them at once.)
+        at(2 * BEFORE_1970);
+        String subject = "user-" + UUID.randomUUID();
+        StateKey gate = key("gate");
+        StateKey member = key("blocklist");
+        StateKey gateOfOne = key("gate", subject);
+        StateKey memberOfOne = key("blocklist", subject);
+        if (!acceptsClocksBefore1970()) {
+            assertRefusesTheClock(() -> storage.raiseGate(gate, BEFORE_1970, now()));
+            assertRefusesTheClock(() -> storage.addMember(member, BEFORE_1970, now()));
+            return;
+        }
+        for (StateKey k : List.of(gate, gateOfOne)) {
+            assertThat(storage.raiseGate(k, BEFORE_1970, now()))
+                    .as("gate %s", k)
+                    .isEqualTo(BEFORE_1970);
+        }
+        for (StateKey k : List.of(member, memberOfOne)) {
+            storage.addMember(k, BEFORE_1970, now());
+        }
+        for (long end : new long[] {2 * BEFORE_1970, BEFORE_1970 - 1}) {
+            at(end);
+            maintain(storage, now());
+            for (StateKey k : List.of(gate, gateOfOne)) {
+                assertThat(acquire(k, Gate.INSTANCE, 1))
+                        .as("gate %s at %d", k, now())
+                        .isEqualTo(Outcome.rejected(BEFORE_1970 - now()));
+            }
+            for (StateKey k : List.of(member, memberOfOne)) {
+                assertThat(storage.isMember(k, now()))
+                        .as("member %s at %d", k, now())
+                        .isTrue();
+                assertThat(acquire(k, Membership.MUST_BE_ABSENT, 1))
+                        .as("blocklist %s at %d", k, now())
+                        .isEqualTo(Outcome.rejected(BEFORE_1970 - now()));
+            }
+        }
+        at(BEFORE_1970);
+        for (StateKey k : List.of(gate, gateOfOne, member, memberOfOne)) {
+            assertThat(acquire(k, Gate.INSTANCE, 1)).as("gate %s", k).isEqualTo(Outcome.admitted(Long.MAX_VALUE));
+            assertThat(storage.isMember(k, now())).as("member %s", k).isFalse();
+        }
     }
 
     @Test
@@ -2153,6 +2204,37 @@ public abstract class StorageContractTest {
                 "mixed",
                 (seed, clients, keys, start) ->
                         RandomHistory.mixed(seed, clients, keys, start, this::maintain, knowsWhichLimitWroteAState()));
+    }
+
+    @Test
+    void evaluate_randomHistoriesAtTheEdges_answerExactlyAsTheReference() {
+        // Limits, permits and times at the extremes that are still valid, in every era of the time line the backend
+        // accepts, in ascending order (a history never passes a time earlier than one the backend has seen): where
+        // hand-made limits found a Lua rounding and an expiry that wrapped around, and everyday histories never go.
+        List<Storage> clients = List.of(storage, openClient());
+        boolean before1970 = acceptsClocksBefore1970();
+        boolean after2255 = acceptsClocksAfter2255();
+        for (RandomHistory.Era era : RandomHistory.Era.values()) {
+            if (!era.runsOn(before1970, after2255)) {
+                continue;
+            }
+            // One history per era (two would go back in time), whose keys also change their limits: the same era
+            // gets the same seed on every backend.
+            int n = era.ordinal() + 1;
+            String name = "edges" + n + "/";
+            RandomHistory.atTheEdges(
+                            0xD6E8FEB86659FD93L * n,
+                            "evaluate_randomHistoriesAtTheEdges #" + n,
+                            clients,
+                            k -> key(name + k),
+                            this::maintain,
+                            era,
+                            T0,
+                            knowsWhichLimitWroteAState(),
+                            before1970,
+                            after2255)
+                    .run(differentialOperations() / 2);
+        }
     }
 
     /** Makes one random history: its seed, the clients it compares, its keys by name, and its first time. */
