@@ -20,8 +20,10 @@ import java.util.concurrent.CompletionStage;
  *
  * <p><b>Time and expiry.</b> The caller passes {@code nowMicros} (microseconds since the epoch from an injected
  * clock). A backend never reads the wall clock to make a decision; a backend may offer to use its server's clock
- * instead, as an option. Every state expires when its {@link LimitSpec#ttlMicros ttl} runs out, never earlier
- * (eviction must not grant extra permits), so memory stays bounded by the active keys.
+ * instead, as an option: a deadline that a caller sets ({@link #raiseGate}, {@link #addMember}) then counts from the
+ * {@code nowMicros} passed with it on the server's clock, and a deadline answered is on the caller's clock. Every
+ * state expires when its {@link LimitSpec#ttlMicros ttl} runs out, never earlier (eviction must not grant extra
+ * permits), so memory stays bounded by the active keys.
  *
  * <p><b>Failures.</b> Every method either answers or throws {@link GuardStorageException} within the backend's
  * timeout. Implementations are thread-safe.

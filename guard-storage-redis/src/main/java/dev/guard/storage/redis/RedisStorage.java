@@ -89,7 +89,8 @@ import java.util.regex.Pattern;
  * Cluster slots takes its turn too).
  *
  * <p><b>Time.</b> Decisions use the {@code nowMicros} the caller passes, unless {@link Builder#serverTime(boolean)}
- * is set: then every call reads the Redis server's {@code TIME}, so processes with skewed clocks agree. Every key
+ * is set: then every call reads the Redis server's {@code TIME}, so processes with skewed clocks agree, and the
+ * deadlines callers set (gates, memberships) count from the caller's {@code nowMicros} on Redis' clock. Every key
  * expires when its state would equal absent ({@code SET ... PX}, rounded up to the millisecond) plus a {@link
  * Builder#expiryMargin margin} that absorbs clock differences between the callers and Redis.
  *
@@ -416,9 +417,16 @@ public final class RedisStorage implements Storage {
     /**
      * {@inheritDoc}
      *
-     * <p>The key expires after the deadline minus {@code nowMicros} (Redis' {@code TIME} with {@link
-     * Builder#serverTime(boolean)}), plus the {@link Builder#expiryMargin margin}; a deadline past 2<sup>53</sup>
-     * microseconds (the year 2255) means never. One round trip.
+     * <p>The key expires after the deadline minus {@code nowMicros}, plus the {@link Builder#expiryMargin margin}; a
+     * deadline past 2<sup>53</sup> microseconds (the year 2255) means never. One round trip.
+     *
+     * <p>With {@link Builder#serverTime(boolean)} the gate lives on Redis' clock, where decisions read it: it closes
+     * {@code untilMicros - nowMicros} after Redis' {@code TIME} (a 429's retry_after of 10 s gates for 10 s however far
+     * the caller's clock is off), merges there with the deadline in force, and expires that long after {@code TIME}
+     * plus the margin. The answer is on the caller's clock again: {@code untilMicros} itself when it is the later
+     * one, else the deadline in force as long after {@code nowMicros} as it is after {@code TIME}, so that the caller
+     * can keep its own books in its own time. A deadline that lands past 2<sup>53</sup> microseconds on Redis' clock
+     * (over two centuries away) means never, and so does an answer that would land past it on the caller's.
      *
      * <p>Only a gate's deadline in force merges, as on every backend: the stored text of a deadline carries a mark of
      * the kind that wrote it, and a cooldown's or a membership's at the key (where a deploy changed the filter's kind)
@@ -434,14 +442,15 @@ public final class RedisStorage implements Storage {
         Objects.requireNonNull(key, "key must not be null");
         checkNow(nowMicros);
         long clamped = clampDeadline(untilMicros);
+        byte[] deadline = LuaArgs.deadline(clamped);
         Long reply = script(
                 "raiseGate",
                 RedisScript.GATE,
                 ScriptOutputType.INTEGER,
                 new byte[][] {keys.state(key)},
-                LuaArgs.deadline(clamped),
-                nowArg(nowMicros),
-                margin);
+                serverTime
+                        ? new byte[][] {deadline, LuaArgs.EMPTY, margin, LuaArgs.number(nowMicros)}
+                        : new byte[][] {deadline, LuaArgs.number(nowMicros), margin});
         long merged = LuaArgs.deadlineOf(reply);
         // A deadline before -2^53 went as -2^53+1. Redis never holds a deadline that low (it keeps none at or before a
         // now, which is never negative), so that answer means nothing later was set: the deadline in force is the one
@@ -452,10 +461,15 @@ public final class RedisStorage implements Storage {
     /**
      * {@inheritDoc}
      *
-     * <p>The key expires after {@code expiresAtMicros} minus {@code nowMicros} (Redis' {@code TIME} with {@link
-     * Builder#serverTime(boolean)}), plus the {@link Builder#expiryMargin margin}; a membership that is already over is
-     * not stored (and an earlier one is deleted); an expiry past 2<sup>53</sup> microseconds (the year 2255) means
-     * never. One round trip.
+     * <p>The key expires after {@code expiresAtMicros} minus {@code nowMicros}, plus the {@link Builder#expiryMargin
+     * margin}; a membership that is already over is not stored (and an earlier one is deleted); an expiry past
+     * 2<sup>53</sup> microseconds (the year 2255) means never. One round trip.
+     *
+     * <p>With {@link Builder#serverTime(boolean)} the membership lives on Redis' clock, where decisions and {@link
+     * #isMember} read it: it ends {@code expiresAtMicros - nowMicros} after Redis' {@code TIME} (a ban of an hour lasts
+     * an hour however far the caller's clock is off), and one whose expiry is at or before {@code nowMicros} is not
+     * stored, as without; an expiry that lands past 2<sup>53</sup> microseconds on Redis' clock (over two centuries
+     * away) means never.
      *
      * @throws IllegalArgumentException if {@code nowMicros} is not between 0 and 2<sup>53</sup>
      */
@@ -463,15 +477,15 @@ public final class RedisStorage implements Storage {
     public void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
         Objects.requireNonNull(key, "key must not be null");
         checkNow(nowMicros);
+        byte[] expiry = LuaArgs.deadline(clampDeadline(expiresAtMicros));
         script(
                 "addMember",
                 RedisScript.MEMBER,
                 ScriptOutputType.INTEGER,
                 new byte[][] {keys.state(key)},
-                LuaArgs.ADD,
-                LuaArgs.deadline(clampDeadline(expiresAtMicros)),
-                nowArg(nowMicros),
-                margin);
+                serverTime
+                        ? new byte[][] {LuaArgs.ADD, expiry, LuaArgs.EMPTY, margin, LuaArgs.number(nowMicros)}
+                        : new byte[][] {LuaArgs.ADD, expiry, LuaArgs.number(nowMicros), margin});
     }
 
     /** {@inheritDoc} One {@code DEL}. */
@@ -886,6 +900,14 @@ public final class RedisStorage implements Storage {
         /**
          * Whether decisions use the Redis server's {@code TIME} instead of the {@code nowMicros} callers pass; false by
          * default. Turn it on when bot processes' clocks may disagree: Redis is then the one clock they all share.
+         *
+         * <p>A deadline that a caller sets, {@link RedisStorage#raiseGate raiseGate}'s {@code untilMicros} and {@link
+         * RedisStorage#addMember addMember}'s {@code expiresAtMicros}, is on the caller's clock: it counts from the
+         * {@code nowMicros} passed with it. Redis keeps it as long after its {@code TIME} as the deadline is after that
+         * {@code nowMicros}, so a 429's retry_after of 10 s gates a sender for 10 s of Redis' time whether the caller's
+         * clock is behind or ahead, and {@code raiseGate} answers the deadline in force on the caller's clock. Give
+         * every storage that shares the keys the same setting: one without it writes and reads deadlines on its
+         * callers' clocks.
          */
         public Builder serverTime(boolean serverTime) {
             this.serverTime = serverTime;

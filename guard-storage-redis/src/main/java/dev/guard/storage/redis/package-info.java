@@ -61,7 +61,9 @@
  * limit's; or a log's one timestamp that a gate, a cooldown or a set reads as a deadline passed) also counts as absent,
  * but stays until its own expiry, as the reference keeps it. Gates and set
  * memberships carry absolute deadlines; their expiry is the deadline minus the {@code nowMicros} the caller passes with
- * it (Redis' {@code TIME} with server time), plus the margin.
+ * it, plus the margin. With server time Redis keeps them on its own clock, as long after its {@code TIME} as the
+ * caller's deadline is after the caller's {@code nowMicros}, and answers a gate's deadline in force on the caller's
+ * clock ({@link dev.guard.storage.redis.RedisStorage.Builder#serverTime}).
  *
  * <p>The text of a deadline, a gate's, a cooldown's or a membership's, is one number with a mark of its kind: {@code
  * +} before a gate's ({@code +1767225600000000}, {@code +inf} for never), {@code .} after a cooldown's or a

@@ -143,6 +143,38 @@ local function clock(arg)
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
+-- The deadline d that a caller set on its own clock, whose now was caller, on the server's clock at now: as long after
+-- now as d is after caller, so that with the server's TIME a retry_after or a ban lasts as long as the caller meant
+-- whatever its clock says. One that has passed for the caller is now (passed here too); never stays never, and so does
+-- a deadline past 2^53 here (over two centuries away), as RedisStorage clamps the callers'. left and now are below
+-- 2^53, so their sum is exact below 2^53 and rounds to at least 2^53 above.
+local function onServer(d, caller, now)
+  if d == INF then
+    return INF
+  end
+  local left = d - caller
+  if left <= 0 then
+    return now
+  end
+  if now + left >= EXACT then
+    return INF
+  end
+  return now + left
+end
+
+-- The reply for the deadline d, in force on the server's clock at now (after now), on the clock of a caller whose now
+-- is caller: as long after caller as d is after now; UNLIMITED (never) for never, or past 2^53 there.
+local function onCaller(d, now, caller)
+  if d == INF then
+    return UNLIMITED
+  end
+  local at = caller + (d - now)
+  if at >= EXACT then
+    return UNLIMITED
+  end
+  return at
+end
+
 -- The kinds, one function per operation and one branch per kind, in the order of dev.guard.limit. A kind is a
 -- one-letter code: t TokenBucket, f FixedWindow, l SlidingWindowLog, c SlidingWindowCounter, d Cooldown, w
 -- DuplicateWindow, g Gate, a Membership.MUST_BE_ABSENT, p Membership.MUST_BE_PRESENT; a, b, c are its parameters, as
