@@ -36,6 +36,11 @@ public final class OutboundMessage {
     /**
      * A message to the private chat {@code chat}.
      *
+     * <p>The chat's limits, gates and recipient block are kept under this text as given: give one chat one spelling.
+     * Telegram's {@code @username}s are case-insensitive and WhatsApp takes a number with or without its {@code +},
+     * but {@code "@News"} and {@code "@news"}, or {@code "+491701234567"} and {@code "491701234567"}, are two chats
+     * to the pool, each with limits of its own (a WhatsApp webhook's {@code wa_id} has no {@code +}).
+     *
      * @throws IllegalArgumentException if {@code chat} is null or empty
      */
     public static OutboundMessage to(String chat) {

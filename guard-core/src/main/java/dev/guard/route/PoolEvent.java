@@ -21,7 +21,11 @@ public record PoolEvent(Type type, String sender, Instant at, String detail) {
         STATUS_CHANGED,
         /** A sender got a gate from a platform's pushback ({@code retry_after}). */
         COOLING_STARTED,
-        /** A sender's gate passed; it takes traffic again. */
+        /**
+         * A sender's gate passed; it takes traffic again. Told when the pool next routes a message or syncs after the
+         * gate passed (at the latest before the sender takes its next message through this pool), not at the deadline
+         * itself: the detail names the deadline.
+         */
         COOLING_ENDED,
         /** A warming sender moved to its next stage: a larger allowance. */
         WARM_UP_ADVANCED,

@@ -117,7 +117,7 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
          * SenderPool#retryAfter(String, Duration)}. Send the message again after a new {@link SenderPool#acquire}. It
          * counts against a warming sender's quality ({@link SenderPool.Builder#maxWarmUpPushbackRate}).
          *
-         * @throws IllegalArgumentException if {@code retryAfter} is null, negative or absurdly long
+         * @throws IllegalArgumentException if {@code retryAfter} is null, negative or 2^53 microseconds or longer
          * @throws GuardStorageException if the storage fails to record the gate (it then holds in this process only)
          */
         public void retryAfter(Duration retryAfter) {
@@ -129,7 +129,7 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
          * sender and the chat, {@link SenderPool#retryAfter(String, String, Duration)}. A busy chat is no mark
          * against a warming sender's quality, as a pushback on the sender is: that method says why.
          *
-         * @throws IllegalArgumentException if {@code retryAfter} is null, negative or absurdly long
+         * @throws IllegalArgumentException if {@code retryAfter} is null, negative or 2^53 microseconds or longer
          * @throws GuardStorageException if the storage fails to record a gate: the sender's then holds in this
          *     process at least, the chat's possibly nowhere
          */

@@ -436,6 +436,9 @@ public final class SenderPool {
                 return null;
             }
         }
+        // A pinned or sticky message comes here without the pick that tells of a gate passed: the listeners must hear
+        // that the cooling ended before the sender takes its next message, not at the next sync.
+        endCooling(s, now);
         int senderSteps = v.warmStep != null ? 3 : 2;
         senderSteps += v.dayStep != null ? 2 : 1;
         Step[] steps = new Step[senderSteps + chat.length];
@@ -749,7 +752,8 @@ public final class SenderPool {
     /**
      * The platform accepted a message sent through {@code sender} after {@code latency}: success for its health and
      * additive recovery of its pacing. A latency more than twice the moving average (and above 500 ms) counts as the
-     * platform queueing: multiplicative back-off instead. Local; no storage call.
+     * platform queueing: multiplicative back-off instead, the pacing times 0.8 (gentler than a pushback's {@code
+     * backoff} of {@link Builder#aimd}). Local; no storage call.
      *
      * @throws IllegalArgumentException if {@code sender} is unknown or {@code latency} is null or negative
      */
@@ -763,6 +767,11 @@ public final class SenderPool {
      * A send through {@code sender} failed for a reason other than pushback or a block (a timeout, a 5xx): failure
      * for its health; {@code ejectAfterFailures} failures in a row eject it from routing for a while, unless that
      * would leave too few senders. Local; no storage call.
+     *
+     * <p>Report only what the sender is to blame for. An error about the message or its recipient (Telegram's 400
+     * "chat not found", a malformed request) would fail on any sender: reported here, a run of stale chat ids in a
+     * broadcast ejects a healthy sender and holds its warm-up stage. Leave such a send unreported (a recipient who
+     * blocked the bot is {@link #recipientBlocked}).
      *
      * @throws IllegalArgumentException if {@code sender} is unknown
      */
@@ -1075,7 +1084,8 @@ public final class SenderPool {
     /**
      * Sets the status of {@code sender} in every pool over the storage: {@link SenderStatus#BLOCKED} and {@link
      * SenderStatus#RETIRED} stop its traffic at once; {@link SenderStatus#ACTIVE} lets it take traffic again after a
-     * short re-entry gate of one sync interval, so that every pool has re-read its warm-up stage first. A sender set
+     * short re-entry gate of one sync interval and a microsecond (an {@link #acquire} meanwhile answers {@link
+     * SendDecision.Delayed} until then), so that every pool has re-read its warm-up stage first. A sender set
      * active again starts afresh in the routing of every pool that held it (this one at once, the others at their
      * sync): the health and risk of a new sender, with its measured latency; its stepped-back warm-up stage, not its
      * score, is what holds it back.
@@ -1312,8 +1322,9 @@ public final class SenderPool {
     /**
      * Re-reads every sender's record from the storage now, ends the local hold of a sender that the storage no longer
      * holds, and advances or holds warming senders whose stage has ended; but for a sender whose status another thread
-     * is changing right then: the next sync ends its hold, and its stage if it is still active. {@link #acquire} does
-     * this on its own every {@code syncInterval}, and logs (SLF4J, warning) each sender it could not sync.
+     * is changing right then: the next sync ends its hold, and its stage if it is still active. It also tells the
+     * listeners of the gates that have passed ({@link PoolEvent.Type#COOLING_ENDED}). {@link #acquire} does this on its
+     * own every {@code syncInterval}, and logs (SLF4J, warning) each sender it could not sync.
      *
      * <p>A sender whose record cannot be read or decoded does not stop the others: every sender is tried, and the
      * failures are thrown together afterwards.
@@ -1324,7 +1335,7 @@ public final class SenderPool {
     public void sync() {
         long now = ticker.epochMicros();
         nextSyncMicros = Saturated.plus(now, syncIntervalMicros);
-        Map<String, GuardStorageException> failures = syncEach(now, false);
+        Map<String, GuardStorageException> failures = syncEach(now);
         if (failures.isEmpty()) {
             return;
         }
@@ -1352,7 +1363,7 @@ public final class SenderPool {
                 return;
             }
             nextSyncMicros = Saturated.plus(now, syncIntervalMicros);
-            syncEach(now, true)
+            syncEach(now)
                     .forEach((id, e) -> LOG.warn(
                             "pool '{}' could not sync sender '{}' (the others were synced): {}",
                             name,
@@ -1368,18 +1379,18 @@ public final class SenderPool {
      * such sender must not leave the others on records an interval old. Answers the failures by sender id, in the
      * pool's order.
      */
-    private Map<String, GuardStorageException> syncEach(long now, boolean endCooling) {
+    private Map<String, GuardStorageException> syncEach(long now) {
         Map<String, GuardStorageException> failures = new LinkedHashMap<>();
         for (SenderState s : senders) {
+            // First: a gate that passed is known here without the storage, and it passed before the sync that found
+            // it ends a stage.
+            endCooling(s, now);
             try {
                 refresh(s, now);
                 probeHeld(s, now);
                 advance(s, now);
             } catch (GuardStorageException e) {
                 failures.put(s.id, e);
-            }
-            if (endCooling) {
-                endCooling(s, now);
             }
         }
         return failures;
@@ -2045,7 +2056,8 @@ public final class SenderPool {
          * How often the pool re-reads its senders' records (status, warm-up stage, limits set at run time) from the
          * storage (default 1 s). Changes made by other processes reach this pool within it, and no permit goes out on
          * a record read longer ago. Give every pool of one name the same interval: a sender set active again waits
-         * behind a gate of one interval of the pool that set it, so that the others re-read its warm-up stage first.
+         * behind a gate of one interval (and a microsecond) of the pool that set it, so that the others re-read its
+         * warm-up stage first.
          *
          * @throws IllegalArgumentException if {@code interval} is shorter than a microsecond or longer than one hour
          */

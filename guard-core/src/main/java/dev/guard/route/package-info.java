@@ -14,8 +14,10 @@
  *   <li><b>Every quota is a {@link dev.guard.limit.SlidingWindowCounter}.</b> Its state does not depend on its limit,
  *       so a limit that changes at run time (AIMD pacing, a warm-up stage, an operator's bulk change) keeps the key
  *       and its counts: nothing already sent is forgotten, and no interval of the window ever holds more than the
- *       limit (the counter errs on the safe side, rejecting at most one sub-bucket early). The chat limits, which
- *       never change at run time, are exact {@link dev.guard.limit.SlidingWindowLog}s.
+ *       limit (the counter errs on the safe side, rejecting at most one sub-bucket early: a message counts for its
+ *       window and up to a tenth of it more for the per-second quotas and the warm-up allowances, an hour more for
+ *       the daily ones, so a sender that sent its full 30 in one instant takes more 1.1 s later). The chat limits,
+ *       which never change at run time, are exact {@link dev.guard.limit.SlidingWindowLog}s.
  *   <li><b>Shared records, refreshed on a timer; decreases guarded by a gate.</b> A sender's status, warm-up stage
  *       and run-time limits are a versioned record changed by compare-and-set and re-read every sync interval. The
  *       only change that lowers an allowance, a step back after a block, happens while the sender is held by a set
