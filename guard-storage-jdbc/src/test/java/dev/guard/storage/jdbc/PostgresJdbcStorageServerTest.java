@@ -403,6 +403,8 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
             storage.acquire(b, cooldown, 1, 1_000_000_000L);
             one.setAutoCommit(false);
             two.setAutoCommit(false);
+            // Not two: once the action goes again, two must find what is left of the deadlock (with one) and end it.
+            neverTheFirstToLookForADeadlock(one);
             lockRow(one, table, a);
             lockRow(two, table, b);
             int twoId = backendId(two);
@@ -519,6 +521,7 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
                 Connection watcher = database().dataSource().getConnection()) {
             setUp.accept(storage);
             other.setAutoCommit(false);
+            neverTheFirstToLookForADeadlock(other);
             lockRow(other, table, keys.get(1));
             counting.reset();
             leases.set(0);
@@ -545,6 +548,22 @@ class PostgresJdbcStorageServerTest extends JdbcStorageSuite {
                 .table(TestDatabase.TABLE)
                 .sweepInterval(Duration.ZERO)
                 .build();
+    }
+
+    /**
+     * Makes the transaction open on {@code c} look for a deadlock only after a minute of waiting, where the user may
+     * set deadlock_timeout (a superuser, as on the machines that run these tests), so that the operation under test,
+     * which looks after PostgreSQL's default second, is the one that finds the deadlock and is aborted: otherwise a
+     * machine that starves the server's processes can run this transaction's look first, and abort it instead. For
+     * this transaction only (SET LOCAL): the connection goes back to a pool.
+     */
+    private static void neverTheFirstToLookForADeadlock(Connection c) throws SQLException {
+        try (Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")) {
+            if (rs.next() && rs.getBoolean(1)) {
+                s.execute("SET LOCAL deadlock_timeout = '1min'");
+            }
+        }
     }
 
     private static void lockRow(Connection c, String table, StateKey key) throws SQLException {
