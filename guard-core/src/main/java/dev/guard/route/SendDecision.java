@@ -13,7 +13,7 @@ import java.util.Objects;
  *   <li>{@link Delayed}: no sender can take the message before {@link Delayed#until()}; schedule it then instead of
  *       blocking a thread (nothing was consumed);
  *   <li>{@link Rejected}: no sender will take it without a change (none carries its tags, its pinned sender is
- *       blocked, the storage is down); nothing was consumed.
+ *       blocked, its recipient blocked a sender of the pool, the storage is down); nothing was consumed.
  * </ul>
  *
  * <pre>{@code
@@ -157,7 +157,7 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
          * SenderPool#recipientBlocked} for this sender and chat, so that no sender of the pool writes to the chat
          * until {@link SenderPool#recipientUnblocked}.
          *
-         * @throws GuardStorageException if the storage fails: nothing was recorded or counted; report it again
+         * @throws GuardStorageException if the storage fails: nothing was recorded, counted or braked; report it again
          */
         public void recipientBlocked() {
             pool.recipientBlocked(sender, chat);

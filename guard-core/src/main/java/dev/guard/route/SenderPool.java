@@ -46,9 +46,11 @@ import org.slf4j.LoggerFactory;
  * <p><b>One storage call per permit.</b> {@link #acquire} picks a sender locally (power of two choices over the
  * eligible senders, scored by health, risk and the capacity it believes is left) and admits the send with one
  * atomic, all-or-nothing {@link Storage#evaluate} covering the sender (not blocked or retired, no gate, warm-up
- * allowance, per-second and per-day quotas), the recipient chat (gate and limit) and the pool's global limit. When
- * the storage rejects the sender it tries another, at most {@code maxAttempts} storage calls in all; when it rejects
- * the chat or the global limit no other sender would help, and the answer is {@link SendDecision.Delayed} at once.
+ * allowance, per-second and per-day quotas), the recipient chat (not blocked by its recipient, gate and limit) and
+ * the pool's global limit. When the storage rejects the sender it tries another, at most {@code maxAttempts} storage
+ * calls in all; when it rejects the chat or the global limit no other sender would help, and the answer comes at
+ * once: {@link SendDecision.Rejected} with {@link SendDecision.Reason#RECIPIENT_BLOCKED} for a chat whose recipient
+ * blocked a sender of the pool ({@link #recipientBlocked}), else {@link SendDecision.Delayed}.
  *
  * <p><b>Scores forget.</b> A sender's score falls with the failures, pushback and recipient blocks reported on it
  * and rises with its deliveries; what the reports took off it fades linearly to nothing over the 10 minutes after
@@ -879,7 +881,12 @@ public final class SenderPool {
      * <p>And it brakes the whole pool, in this process: every sender's per-second limit slows by the brake's backoff,
      * recovering with time without recipient blocks ({@link Builder#recipientBlockBrake}), so that moving the traffic
      * to the senders that were blocked less does not keep a campaign that people block at full speed. The first
-     * block of an episode emits {@link PoolEvent.Type#POOL_BRAKED}.
+     * block of an episode emits {@link PoolEvent.Type#POOL_BRAKED}; none starts while the pool's fastest sender is
+     * limited to one message per second, as nothing is left to slow.
+     *
+     * <p>A chat that is marked already changes nothing more: the reports of the other messages that were in flight to
+     * the person when they blocked the bot (an album, a burst) are the same block, counted and braked once. Two
+     * reports racing in two processes may both count.
      *
      * @throws IllegalArgumentException if {@code sender} is unknown or {@code chat} is empty
      * @throws GuardStorageException if the storage fails: then nothing was recorded, counted or braked; report it
@@ -889,6 +896,9 @@ public final class SenderPool {
         SenderState s = state(sender);
         StateKey key = recipientKey(chat);
         long now = ticker.epochMicros();
+        if (storage.isMember(key, now)) {
+            return;
+        }
         storage.addMember(key, Long.MAX_VALUE, now);
         s.recipientBlocked(hourOfWeek(now), now);
         applyBrake(s, now);
@@ -938,9 +948,16 @@ public final class SenderPool {
                 queueBrakeReleased(b, now);
             }
             double next = Math.min(factor, Math.max(floor, factor * brakeBackoff));
-            // Recovery counts from the latest block, also when the clock went back since.
-            brake = new Brake(next, Math.max(now, b.atMicros()));
-            if (factor >= 1 && !listeners.isEmpty()) {
+            if (next >= 1) {
+                // The fastest sender sends one message per second, the floor of every limit: there is nothing to
+                // slow, so no episode starts (a factor of one, kept, would tell the pool braked at every block and
+                // never released).
+                brake = Brake.RELEASED;
+            } else {
+                // Recovery counts from the latest block, also when the clock went back since.
+                brake = new Brake(next, Math.max(now, b.atMicros()));
+            }
+            if (next < 1 && factor >= 1 && !listeners.isEmpty()) {
                 brakeEvents.add(new PoolEvent(
                         PoolEvent.Type.POOL_BRAKED,
                         s.id,

@@ -33,9 +33,10 @@
  * </ul>
  *
  * <p>Keys in the storage are {@code route/<pool name>/<what>} with the sender's or the chat's id as subject, so
- * {@link dev.guard.spi.Storage#forget} of a chat id removes that chat's limits and gates; it removes the state of a
- * sender whose id is the same text too (its record, gate and hold), so give senders ids that no chat has ({@code
- * "bot-7"}, not a bare number). The inbound {@link dev.guard.Guard}'s keys never share a scope with these, and its
- * {@link dev.guard.Guard#forgetUser} does not reach them.
+ * {@link dev.guard.spi.Storage#forget} of a chat id removes that chat's limits and gates, and its recipient's block
+ * ({@link dev.guard.route.SenderPool#recipientBlocked}), after which the pool writes to the chat again; it removes the
+ * state of a sender whose id is the same text too (its record, gate and hold), so give senders ids that no chat has
+ * ({@code "bot-7"}, not a bare number). The inbound {@link dev.guard.Guard}'s keys never share a scope with these, and
+ * its {@link dev.guard.Guard#forgetUser} does not reach them.
  */
 package dev.guard.route;

@@ -346,6 +346,27 @@ class SenderPoolTest {
     }
 
     @Test
+    void recipientBlocked_reportedForEveryMessageInFlightToThePerson_countsAndBrakesOnce() {
+        SenderPool pool = pool("bot-a", "bot-b");
+        List<SendDecision.Granted> album = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            album.add((SendDecision.Granted) pool.acquire(OutboundMessage.to("42")));
+            ticker.advance(Duration.ofSeconds(1));
+        }
+
+        // The person blocked the bot with the album in flight: each message's send answers 403.
+        for (SendDecision.Granted g : album) {
+            g.recipientBlocked();
+        }
+
+        PoolStats stats = pool.stats();
+        assertThat(stats.sender("bot-a").recipientBlocks()
+                        + stats.sender("bot-b").recipientBlocks())
+                .isEqualTo(1);
+        assertThat(stats.brake()).isEqualTo(0.9);
+    }
+
+    @Test
     void recipientBlocked_whileTheStorageFails_throws_andNeitherMarksNorCounts_soThatAReportAgainCountsOnce() {
         FailingStorage failing = new FailingStorage(storage);
         SenderPool pool = poolOver(failing, Sender.of("bot-a"));
@@ -477,6 +498,33 @@ class SenderPoolTest {
         assertThat(drain(pool)).isEqualTo(Map.of("bot-a", 1, "bot-b", 1));
         ticker.advance(Duration.ofSeconds(19));
         assertThat(drain(pool)).isEqualTo(Map.of("bot-a", 10, "bot-b", 10));
+    }
+
+    @Test
+    void recipientBlocks_inAPoolWhoseFastestSenderSendsOneMessagePerSecond_brakeNothing_andTellNoEpisode() {
+        // One message per second is the floor of every sender's limit: the brake has nothing to slow. It told a
+        // POOL_BRAKED for every block (each found the pool "at full speed" again) and never a release.
+        SenderPool pool = builder(
+                        Sender.builder("bot-a").perSecond(1).build(),
+                        Sender.builder("bot-b").perSecond(1).build())
+                .build();
+
+        pool.recipientBlocked("bot-a", "41");
+        ticker.advance(Duration.ofSeconds(30));
+        assertThat(drain(pool)).isEqualTo(Map.of("bot-a", 1, "bot-b", 1));
+        pool.recipientBlocked("bot-b", "42");
+        ticker.advance(Duration.ofSeconds(30));
+        assertThat(drain(pool)).isEqualTo(Map.of("bot-a", 1, "bot-b", 1));
+
+        assertThat(pool.stats().brake()).isEqualTo(1.0);
+        assertThat(brakeEvents()).isEmpty();
+
+        // Raised above one a second, the same senders are braked again, and the episode is told once.
+        pool.setGroupLimits("default", 10, 0);
+        pool.recipientBlocked("bot-a", "43");
+        pool.recipientBlocked("bot-b", "44");
+        assertThat(pool.stats().brake()).isCloseTo(0.81, org.assertj.core.data.Offset.offset(1e-9));
+        assertThat(brakeEvents()).containsExactly(PoolEvent.Type.POOL_BRAKED);
     }
 
     @Test
