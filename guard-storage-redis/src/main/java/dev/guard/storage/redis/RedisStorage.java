@@ -15,6 +15,7 @@ import io.lettuce.core.KeyScanCursor;
 import io.lettuce.core.KeyValue;
 import io.lettuce.core.LettuceFutures;
 import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisCommandExecutionException;
 import io.lettuce.core.RedisCommandTimeoutException;
 import io.lettuce.core.RedisFuture;
 import io.lettuce.core.RedisURI;
@@ -145,9 +146,10 @@ public final class RedisStorage implements Storage {
      * a user name or password that holds {@code #}, {@code ?} or {@code /} percent-encoded ({@code %23}, {@code %3F},
      * {@code %2F}).
      *
-     * @throws IllegalArgumentException if {@code uri} is not a Redis URI, or holds one of those characters unencoded
-     *     before its {@code @}
-     * @throws GuardStorageException if Redis cannot be reached
+     * @throws IllegalArgumentException if {@code uri} is not a Redis URI (one host with a port from 1 to 65535, if any:
+     *     for a Cluster any one of its nodes), or holds one of those characters unencoded before its {@code @}
+     * @throws GuardStorageException if Redis cannot be reached, or refuses the login (the message then gives Redis'
+     *     answer, such as {@code WRONGPASS}); the failure policy applies to decisions, not to building
      */
     public static RedisStorage create(String uri) {
         return builder(uri).build();
@@ -626,6 +628,9 @@ public final class RedisStorage implements Storage {
                         reason(LuaCalls.unwrap(ping.handle((ok, e) -> e).join()), timeoutNanos));
             }
         });
+        if (!unreachable.isEmpty() && closed.get()) {
+            return down(start, new GuardStorageException(BACKEND, "health", "the storage is closed", null));
+        }
         return clusterHealth(description, pings.size(), unreachable, Duration.ofNanos(System.nanoTime() - start));
     }
 
@@ -668,6 +673,8 @@ public final class RedisStorage implements Storage {
 
     /**
      * Closes the connection and the client the storage opened itself; a connection or client you passed in stays open.
+     * Idempotent. Calls that fail after it (all of them, on a storage that opened its own client) throw {@link
+     * GuardStorageException} saying {@code the storage is closed}, and {@link #health()} reports it down so.
      */
     @Override
     public void close() {
@@ -769,6 +776,11 @@ public final class RedisStorage implements Storage {
     }
 
     private GuardStorageException failure(String operation, Throwable error) {
+        if (closed.get()) {
+            // What Lettuce says of a client shut down ("cannot be started once stopped", a NullPointerException's text
+            // in a Cluster) does not tell a bot that closed its storage too early what happened.
+            return new GuardStorageException(BACKEND, operation, "the storage is closed", LuaCalls.unwrap(error));
+        }
         return failure(operation, error, timeoutNanos);
     }
 
@@ -952,8 +964,9 @@ public final class RedisStorage implements Storage {
          * cluster}. Loads the Lua code: the Functions library ({@code FUNCTION LOAD REPLACE}, on every master of a
          * Cluster), or on a server without Functions the scripts into its script cache.
          *
-         * @throws IllegalArgumentException if the URI is not a Redis URI
-         * @throws GuardStorageException if Redis cannot be reached
+         * @throws IllegalArgumentException if the URI is not a Redis URI (see {@link RedisStorage#create(String)})
+         * @throws GuardStorageException if Redis cannot be reached, or refuses the login (the message then gives
+         *     Redis' answer, such as {@code WRONGPASS})
          */
         public RedisStorage build() {
             Connected connected;
@@ -962,7 +975,7 @@ public final class RedisStorage implements Storage {
             } catch (GuardStorageException | IllegalArgumentException e) {
                 throw e;
             } catch (RuntimeException e) {
-                throw new GuardStorageException(BACKEND, "connect", describe(e), e);
+                throw new GuardStorageException(BACKEND, "connect", connectFailure(e), e);
             }
             LuaCalls lua;
             try {
@@ -996,6 +1009,13 @@ public final class RedisStorage implements Storage {
                 uri = RedisURI.create(text);
             } catch (RuntimeException e) {
                 throw new IllegalArgumentException("uri is not a Redis URI: " + redact(text));
+            }
+            String host = uri.getHost();
+            if (host != null && host.indexOf(':') >= 0 && !host.startsWith("[")) {
+                // Lettuce reads an authority whose port is not a number ("host:6379x", a list of Cluster nodes) as a
+                // host named all of it, on port 6379: the typo then failed to connect, as if Redis were down.
+                throw new IllegalArgumentException("uri is not a Redis URI (one host, and a port from 1 to 65535; any"
+                        + " one node of a Cluster will do): " + redact(text));
             }
             // The URI's timeout bounds the handshake (HELLO, AUTH, SELECT) and a Cluster's first topology load; left at
             // Lettuce's default of 60 s, a server that accepted the connection and answered nothing held build() that
@@ -1038,7 +1058,7 @@ public final class RedisStorage implements Storage {
                 return new Connected(c.async(), true, "redis cluster " + where, List.copyOf(open), resources);
             } catch (RuntimeException e) {
                 open.forEach(Runnable::run);
-                throw new GuardStorageException(BACKEND, "connect", describe(e), e);
+                throw new GuardStorageException(BACKEND, "connect", connectFailure(e), e);
             }
         }
 
@@ -1126,6 +1146,20 @@ public final class RedisStorage implements Storage {
 
     private static String describe(Throwable e) {
         return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    }
+
+    /**
+     * Why a connection failed, with Redis' own answer when it refused the handshake ({@code WRONGPASS}, {@code
+     * NOAUTH}, an ACL's {@code NOPERM}): Lettuce says only "Unable to connect to host:port", as for a Redis that is
+     * down. Redis' error replies never repeat the password they refused.
+     */
+    private static String connectFailure(Throwable e) {
+        for (Throwable cause = e.getCause(); cause != null; cause = cause.getCause()) {
+            if (cause instanceof RedisCommandExecutionException && cause.getMessage() != null) {
+                return describe(e) + ": " + cause.getMessage();
+            }
+        }
+        return describe(e);
     }
 
     /** {@code text} without the user-info part of a URI, which may hold a password. */
