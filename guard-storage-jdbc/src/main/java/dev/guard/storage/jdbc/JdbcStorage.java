@@ -124,8 +124,8 @@ import org.slf4j.LoggerFactory;
  * it works again as soon as the pool reconnects.
  *
  * <p>Thread-safe. {@link #close()} stops the sweeper and the watchdog (which first sees the statements it watches to
- * their timeout; PostgreSQL decisions made after it through the evaluate function fail); it does not close the data
- * source or the Jdbi.
+ * their timeout; PostgreSQL decisions made after it fail, unless {@link Builder#storedFunction(boolean)} is off); it
+ * does not close the data source or the Jdbi.
  */
 public final class JdbcStorage implements Storage {
     private static final Logger LOG = LoggerFactory.getLogger(JdbcStorage.class);
@@ -1358,13 +1358,14 @@ public final class JdbcStorage implements Storage {
     }
 
     /**
-     * Deletes rows that expired before the {@link Builder#ticker(Ticker) ticker}'s now minus the {@link
-     * Builder#sweepGrace(Duration) grace}, in batches of {@link Builder#sweepBatchSize(int)}, each its own short
-     * transaction that skips rows a decision holds. Each batch looks at the next 8 batch sizes of keys at most (a
-     * window of the primary key's order), however few of them have expired, so that no statement reads a large table
-     * of live rows to its end. One call walks at most 100 batches and continues where the last call stopped. The
-     * background sweeper calls this; call it yourself when {@link Builder#sweepInterval} is zero (again at once while
-     * a call stops at its 100 batches having deleted half as many rows as it may, to keep up).
+     * Deletes rows that expired at or before the {@link Builder#ticker(Ticker) ticker}'s now minus the {@link
+     * Builder#sweepGrace(Duration) grace} (expired for the grace at least), in batches of {@link
+     * Builder#sweepBatchSize(int)}, each its own short transaction that skips rows a decision holds. Each batch looks
+     * at the next 8 batch sizes of keys at most (a window of the primary key's order), however few of them have
+     * expired, so that no statement reads a large table of live rows to its end. One call walks at most 100 batches and
+     * continues where the last call stopped. The background sweeper calls this; call it yourself when {@link
+     * Builder#sweepInterval} is zero (again at once while a call stops at its 100 batches having deleted half as many
+     * rows as it may, to keep up).
      *
      * @return how many rows were deleted
      * @throws GuardStorageException if the database fails
@@ -1655,9 +1656,12 @@ public final class JdbcStorage implements Storage {
     }
 
     /**
-     * Stops the sweeper and the watchdog. Decisions in flight keep their timeout; PostgreSQL decisions sent from now on
-     * fail with a {@link GuardStorageException}, since nothing would bound them, and {@link #health()} is down. The
-     * data source or Jdbi stays open: it belongs to the caller.
+     * Stops the sweeper and the watchdog; calling it again does nothing. Decisions in flight keep their timeout. On
+     * PostgreSQL with the stored function (the default), decisions sent from now on fail with a {@link
+     * GuardStorageException}, since nothing would bound them, and {@link #health()} is down. Where no watchdog runs
+     * (H2, MariaDB, MySQL, or {@link Builder#storedFunction(boolean) storedFunction(false)}), each statement keeps
+     * the driver's query timeout, and the storage goes on deciding, and answering {@link #health()}, without its
+     * sweeper. The data source or Jdbi stays open: it belongs to the caller.
      */
     @Override
     public void close() {
@@ -1900,11 +1904,12 @@ public final class JdbcStorage implements Storage {
         }
 
         /**
-         * The state table's name (default {@code guard_state}); also the prefix of its index and functions. Letters,
-         * digits and underscores, at most 40 characters; resolved through the connection's schema search path. A
-         * reserved word such as {@code order} works too: statements quote the name, in the case that the database
-         * gives it unquoted (lower case on PostgreSQL, upper case on H2 unless its settings say otherwise, as written
-         * on MariaDB and MySQL), so that it names the same table as DDL that does not quote it.
+         * The state table's name (default {@code guard_state}); also the prefix of its index and functions. ASCII
+         * letters, digits and underscores, not starting with a digit, at most 40 characters; resolved through the
+         * connection's schema search path. A reserved word such as {@code order} works too: statements quote the name,
+         * in the case that the database gives it unquoted (lower case on PostgreSQL, upper case on H2 unless its
+         * settings say otherwise, as written on MariaDB and MySQL), so that it names the same table as DDL that does
+         * not quote it.
          */
         public Builder table(String table) {
             this.table = TableSql.checkTable(table);
@@ -1926,7 +1931,7 @@ public final class JdbcStorage implements Storage {
          * PostgreSQL only: {@link JdbcStorage#createSchema()} creates an UNLOGGED table (default false). Writes skip
          * the WAL entirely; a crash or an unclean shutdown empties the table, which resets every limit. It applies when
          * the table is created: an existing table keeps its kind ({@code ALTER TABLE ... SET UNLOGGED} changes it),
-         * and {@link JdbcStorage#toString()} says what was asked for.
+         * and {@link JdbcStorage#toString()} says what was asked for. True fails {@link #build()} on another database.
          */
         public Builder unloggedTable(boolean unlogged) {
             this.unloggedTable = unlogged;
@@ -1936,7 +1941,8 @@ public final class JdbcStorage implements Storage {
         /**
          * PostgreSQL only: whether a decision waits for its WAL flush (default false: {@code synchronous_commit = off}
          * for decisions). True gives decisions the durability of the server's setting at the cost of a disk flush
-         * each.
+         * each. Ignored on the other databases, which follow the server's setting, so that one configuration serves
+         * PostgreSQL in production and H2 in tests.
          */
         public Builder synchronousCommit(boolean synchronous) {
             this.synchronousCommit = synchronous;
@@ -1947,7 +1953,7 @@ public final class JdbcStorage implements Storage {
          * PostgreSQL only: whether decisions use the statements and the evaluate function that {@link
          * JdbcStorage#createSchema()} installs (default true, one round trip). False evaluates in Java inside a
          * transaction as on the other databases (three round trips), for databases where functions may not be
-         * created.
+         * created. Ignored on the other databases.
          */
         public Builder storedFunction(boolean use) {
             this.storedFunction = use;
@@ -1960,7 +1966,8 @@ public final class JdbcStorage implements Storage {
          * the decisions waiting then go together, up to 64 (and 256 steps), in the next call: one round trip, one
          * statement and one transaction for all of them, each decision still atomic. A decision that arrives while a
          * call is free goes at once, with whatever waits then. More calls at once suit a server with many cores and
-         * slow round trips; fewer make busy threads share more.
+         * slow round trips; fewer make busy threads share more. Ignored elsewhere (other databases, or {@code
+         * storedFunction(false)}).
          */
         public Builder concurrentCalls(int calls) {
             if (calls < 1 || calls > 1024) {
@@ -2017,8 +2024,8 @@ public final class JdbcStorage implements Storage {
         }
 
         /**
-         * How many rows one sweeper transaction deletes at most (default 500); it looks at 8 times as many keys at
-         * most, and a run of the sweeper walks 100 such transactions at most.
+         * How many rows one sweeper transaction deletes at most (default 500, from 1 to 10000); it looks at 8 times as
+         * many keys at most, and a run of the sweeper walks 100 such transactions at most.
          */
         public Builder sweepBatchSize(int size) {
             if (size < 1 || size > 10_000) {
@@ -2034,7 +2041,9 @@ public final class JdbcStorage implements Storage {
          * warning, once, unless {@link JdbcStorage#createSchema()} runs before it. A table that does not exist yet, or
          * a database that cannot be read then (after the pool's own connection timeout), fails nothing here.
          *
-         * @throws IllegalArgumentException if the database is not one Guard knows, or an option does not apply to it
+         * @throws IllegalArgumentException if the database is not one Guard knows, or {@link #unloggedTable(boolean)
+         *     unloggedTable(true)} is set for another database than PostgreSQL (the other PostgreSQL settings are
+         *     ignored elsewhere)
          * @throws GuardStorageException if the dialect must be detected and the database cannot be reached
          */
         public JdbcStorage build() {

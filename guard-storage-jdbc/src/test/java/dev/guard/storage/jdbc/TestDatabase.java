@@ -138,6 +138,16 @@ enum TestDatabase {
         return new HikariDataSource(config);
     }
 
+    /**
+     * A pool of its own (the caller closes it) on the same database whose connections start in auto-commit mode when
+     * {@code autoCommit}, and outside it otherwise, whichever the shared pool uses: as a user's pool may have it.
+     */
+    HikariDataSource poolWithAutoCommit(boolean autoCommit) {
+        HikariConfig config = ownPool("auto-commit-" + autoCommit);
+        config.setAutoCommit(autoCommit);
+        return new HikariDataSource(config);
+    }
+
     /** A small pool's settings on this database, with its credentials and auto-commit; {@code purpose} names it. */
     private HikariConfig ownPool(String purpose) {
         dataSource();
