@@ -36,7 +36,13 @@ public final class Gate implements LimitSpec {
         return state;
     }
 
-    /** The state after raising the gate to {@code untilMicros}: the later of the two deadlines. */
+    /**
+     * The state after raising the gate to {@code untilMicros}: the later of the two deadlines. It merges with any
+     * one-value state it is given, so a backend that implements {@link dev.guard.spi.Storage#raiseGate} with it passes
+     * only a gate's deadline still in force (after {@code now}), and null for anything else at the key: a cooldown's
+     * or a membership's deadline, a log's one timestamp, a gate's that has passed. {@code raiseGate} merges with none
+     * of them.
+     */
     public long[] raise(long[] state, long untilMicros) {
         state = Checks.shaped(state, 1);
         if (state == null) {

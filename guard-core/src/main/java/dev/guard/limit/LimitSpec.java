@@ -65,7 +65,9 @@ public sealed interface LimitSpec
 
     /**
      * Returns the state after admitting {@code permits} at {@code nowMicros}. May return {@code state} itself,
-     * changed in place, or a new array; callers must use the returned value.
+     * changed in place, or a new array; callers must use the returned value. A backend calls it for no {@link Gate}
+     * or {@link Membership} step: those only check (see {@link dev.guard.spi.Storage}), and storing what theirs returns
+     * would drop or re-date another limit's state at the key.
      */
     long[] commit(long[] state, long nowMicros, long permits);
 

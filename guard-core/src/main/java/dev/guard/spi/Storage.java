@@ -16,7 +16,16 @@ import java.util.concurrent.CompletionStage;
  *
  * <p><b>Atomic and all-or-nothing.</b> Each step's outcome is computed against the state before the batch; the
  * batch is admitted only when every step admits, and then every step commits; otherwise nothing changes. Several
- * processes sharing one backend never admit more than a limit allows.
+ * processes sharing one backend never admit more than a limit allows. {@link dev.guard.limit.Gate} and {@link
+ * dev.guard.limit.Membership} steps are checks and commit nothing, even in an admitted batch: their state belongs to
+ * {@link #raiseGate} and {@link #addMember}, and a key they check may hold another limit's state (after a deploy
+ * changed a filter's kind) that they read as absent, which their {@code commit} would drop. A committed state whose
+ * {@link LimitSpec#ttlMicros ttl} is zero (a look at a fresh key) is absent: it is not stored.
+ *
+ * <p><b>One state per key.</b> A limit's commit, {@link #raiseGate} and {@link #addMember} write the one state at a
+ * key, replacing whatever another wrote there, and every limit reads what another wrote as {@link LimitSpec}
+ * describes (a cooldown reads a gate's deadline as its own; a membership check reads a bucket's state as absent).
+ * Records ({@link #putRecord}) are apart from it.
  *
  * <p><b>Time and expiry.</b> The caller passes {@code nowMicros} (microseconds since the epoch from an injected
  * clock). A backend never reads the wall clock to make a decision; a backend may offer to use its server's clock
@@ -27,12 +36,19 @@ import java.util.concurrent.CompletionStage;
  *
  * <p><b>Failures.</b> Every method either answers or throws {@link GuardStorageException} within the backend's
  * timeout. Implementations are thread-safe.
+ *
+ * <p><b>Bad arguments</b> fail before anything changes, with a message that names the argument: a null one with a
+ * {@link NullPointerException} ({@code key must not be null}; {@code batch}, {@code spec}, {@code value}, {@code
+ * subject} likewise), a step that its limit refuses with an {@link IllegalArgumentException} that names the value (a
+ * {@link dev.guard.limit.DuplicateWindow} item outside {@code [0, 2^53)}, negative permits given to {@link #acquire}).
+ * A backend that evaluates every step with {@link LimitSpec#evaluate} before it commits any gets the latter for free.
  */
 public interface Storage extends AutoCloseable {
 
     /**
      * Evaluates {@code batch} atomically at {@code nowMicros}: one round trip for a remote backend.
      *
+     * @throws IllegalArgumentException if a step's limit refuses its permits (see the class Javadoc); nothing changed
      * @throws GuardStorageException if the backend fails or times out; nothing was consumed then or it is unknown
      */
     BatchResult evaluate(Batch batch, long nowMicros);
@@ -71,6 +87,8 @@ public interface Storage extends AutoCloseable {
      * Evaluates one step: {@link #evaluate} for a one-step batch, answering an {@link Outcome} value so that the
      * common single-limit path allocates nothing. Backends should override the default, which allocates.
      *
+     * @throws IllegalArgumentException if {@code permits} is negative (the message names them) or the limit refuses
+     *     them, as {@link #evaluate}; an override checks this itself, since it builds no {@link Step}
      * @throws GuardStorageException if the backend fails
      */
     default long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
@@ -130,7 +148,13 @@ public interface Storage extends AutoCloseable {
      * Writes {@code value} at {@code key} if the record's version is still {@code expectedVersion} (0: the record must
      * not exist yet). Records never expire on their own.
      *
+     * <p>A limit's state, a gate or a membership at {@code key} is no record: {@link #getRecord} answers empty there
+     * and a first put expects version 0 (what becomes of that state is the backend's). Gate and membership checks of a
+     * record's key leave the record; whether a limit that commits there keeps it is the backend's.
+     *
      * @return the new version (the expected one plus one), or -1 when the version did not match and nothing changed
+     * @throws IllegalArgumentException if {@code expectedVersion} is negative, with the message {@code expectedVersion
+     *     must not be negative but was -1}; nothing changed
      * @throws GuardStorageException if the backend fails
      */
     long putRecord(StateKey key, byte[] value, long expectedVersion);
@@ -139,7 +163,8 @@ public interface Storage extends AutoCloseable {
      * Removes every key whose subject is {@code subject}: limit and gate state, set memberships and records. Not a
      * hot-path operation: a backend may scan.
      *
-     * @return how many keys were removed; state that expired but was not yet swept may count
+     * @return how many keys were removed; state that expired but was not yet swept may count, a key that was only
+     *     read (a look that stored nothing, a rejected step, a gate's or a set's check) never does
      * @throws GuardStorageException if the backend fails
      */
     long forget(String subject);
