@@ -28,6 +28,9 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.function.BiFunction;
 import java.util.function.Function;
 import java.util.function.Predicate;
 import org.slf4j.Logger;
@@ -135,11 +138,25 @@ public final class Guard<M> {
     /**
      * {@link #check} without blocking on the storage: local filters run in the caller's thread, the storage call
      * completes the stage. The stage never completes exceptionally for a storage failure, and this method does not
-     * throw for one. The reject notice's storage call is asynchronous too, and the stage completes after it; the
-     * listeners run on the thread that completes the stage (for a remote storage, possibly its client's thread).
+     * throw for one. The reject notice's storage call is asynchronous too, and the stage completes after it. The
+     * listeners, the reject listeners and the notice run on the thread that completes the storage's stage (for
+     * {@code RedisStorage} a Lettuce event-loop thread, where blocking code holds up every Redis call), and so does
+     * the caller's continuation of the stage, unless a {@link Builder#asyncExecutor} is set; a decision made without
+     * the storage (a local filter, an open breaker) completes in the caller's thread. Guard adds no timeout of its
+     * own: the stage completes when the storage's does (RedisStorage's timeout bounds it).
+     *
+     * <p>Cancelling the stage (or completing it by hand) gives up on the answer only: a decision the storage makes
+     * anyway still consumes its permits, and still goes to the listeners, the reject listeners and the reject notice.
      */
     public CompletionStage<Decision> checkAsync(M message) {
         Objects.requireNonNull(message, "message must not be null");
+        // A copy: the caller cancelling (or completing) it must not cancel the stages that run the listeners, which
+        // would then miss a decision whose permits the storage consumed.
+        return decideAsync(message).toCompletableFuture().copy();
+    }
+
+    /** {@link #checkAsync} without the copy the caller gets. */
+    private CompletionStage<Decision> decideAsync(M message) {
         long start = plan.listeners.length == 0 ? 0 : System.nanoTime();
         long now = plan.ticker.epochMicros();
         Decision local = decideLocally(message);
@@ -157,7 +174,7 @@ public final class Guard<M> {
         if (!plan.breaker.allows(now)) {
             stage = CompletableFuture.completedFuture(degrade(steps, now));
         } else {
-            stage = evaluateAsync(steps.buffer.toBatch(), now).handle((result, failure) -> {
+            stage = onAnswer(evaluateAsync(steps.buffer.toBatch(), now), (result, failure) -> {
                 Throwable failed = failure;
                 if (failed == null) {
                     try {
@@ -784,24 +801,23 @@ public final class Guard<M> {
             decided(message, decision, nanos);
             return CompletableFuture.completedFuture(decision);
         }
-        return evaluateAsync(Batch.of(new Step(noticeKey, plan.notice.spec, 1)), now)
-                .handle((result, failure) -> {
-                    if (failure == null && (result == null || result.size() != 1)) {
-                        // An answer that does not fit the one-step batch is the storage's failure.
-                        failure = new IllegalStateException("storage answered " + result + " for one step");
-                    }
-                    if (failure != null) {
-                        storageFailed(failure, now);
-                        noticeOnFallback(message, decision, noticeKey, now); // as finish does
-                    } else {
-                        plan.breaker.success();
-                        if (result.admitted() && fallbackAdmitsToo(noticeKey, now)) {
-                            sendNotice(message, decision);
-                        }
-                    }
-                    decided(message, decision, nanos);
-                    return decision;
-                });
+        return onAnswer(evaluateAsync(Batch.of(new Step(noticeKey, plan.notice.spec, 1)), now), (result, failure) -> {
+            if (failure == null && (result == null || result.size() != 1)) {
+                // An answer that does not fit the one-step batch is the storage's failure.
+                failure = new IllegalStateException("storage answered " + result + " for one step");
+            }
+            if (failure != null) {
+                storageFailed(failure, now);
+                noticeOnFallback(message, decision, noticeKey, now); // as finish does
+            } else {
+                plan.breaker.success();
+                if (result.admitted() && fallbackAdmitsToo(noticeKey, now)) {
+                    sendNotice(message, decision);
+                }
+            }
+            decided(message, decision, nanos);
+            return decision;
+        });
     }
 
     /**
@@ -872,6 +888,35 @@ public final class Guard<M> {
         return stage != null
                 ? stage
                 : CompletableFuture.failedFuture(new IllegalStateException("storage answered no stage"));
+    }
+
+    /**
+     * {@code stage}'s answer handed to {@code then}: on the thread that completed it, or on the {@link
+     * Builder#asyncExecutor} when one is set; in place when that executor refuses the task (shut down), since the
+     * decision must still reach the listeners and the caller.
+     */
+    private <T, U> CompletionStage<U> onAnswer(
+            CompletionStage<T> stage, BiFunction<? super T, Throwable, ? extends U> then) {
+        Executor executor = plan.asyncExecutor;
+        if (executor == null) {
+            return stage.handle(then);
+        }
+        CompletableFuture<U> next = new CompletableFuture<>();
+        stage.whenComplete((value, failure) -> {
+            Runnable task = () -> {
+                try {
+                    next.complete(then.apply(value, failure));
+                } catch (Throwable e) { // as handle would: the stage fails with it
+                    next.completeExceptionally(e);
+                }
+            };
+            try {
+                executor.execute(task);
+            } catch (RejectedExecutionException e) {
+                task.run();
+            }
+        });
+        return next;
     }
 
     /** Runs the reject listeners if {@code decision} rejects. */
@@ -1025,6 +1070,7 @@ public final class Guard<M> {
         final Notice<M> notice;
         final FailurePolicy failurePolicy;
         final Breaker breaker;
+        final Executor asyncExecutor;
 
         @SuppressWarnings({"unchecked", "rawtypes"}) // generic arrays, filled only with elements of the right type
         Plan(Builder<M> b) {
@@ -1041,6 +1087,7 @@ public final class Guard<M> {
             notice = b.notice;
             failurePolicy = b.failurePolicy;
             breaker = new Breaker(b.breakerFailures, Durations.toMicrosSaturated(b.breakerOpen));
+            asyncExecutor = b.asyncExecutor;
         }
 
         /** The filter named {@code name} whose spec is a {@code kind}, described as {@code what} when there is none. */
@@ -1080,6 +1127,7 @@ public final class Guard<M> {
         private FailurePolicy failurePolicy = FailurePolicy.failOpen();
         private int breakerFailures = 5;
         private Duration breakerOpen = Duration.ofSeconds(5);
+        private Executor asyncExecutor;
 
         private Builder() {}
 
@@ -1328,6 +1376,22 @@ public final class Guard<M> {
         /** What to decide while the storage is unavailable; {@link FailurePolicy#failOpen()} by default. */
         public Builder<M> onStorageFailure(FailurePolicy policy) {
             this.failurePolicy = Objects.requireNonNull(policy, "policy must not be null");
+            return this;
+        }
+
+        /**
+         * Where {@link Guard#checkAsync} goes on once the storage answered: the decision listeners, the reject
+         * listeners, the reject notice, the {@link FailurePolicy#fallbackTo fallback}'s calls, and the completion of
+         * the stage it returned, so the caller's own continuations (a handler run in {@code thenAccept}) too.
+         * Without one (the default) they run on the thread that completed the storage's stage: for {@code
+         * RedisStorage} a Lettuce event-loop thread, which the storage's other calls share, so that code there which
+         * blocks (a notice sent with a blocking HTTP client, a database call, a slow log appender) holds up every
+         * Redis call of the process meanwhile, and they time out. Set one when any of that code may block. An
+         * executor that refuses a task (shut down) is passed by: that code then runs where it would without one.
+         * {@link Guard#check} is not affected.
+         */
+        public Builder<M> asyncExecutor(Executor executor) {
+            this.asyncExecutor = Objects.requireNonNull(executor, "executor must not be null");
             return this;
         }
 

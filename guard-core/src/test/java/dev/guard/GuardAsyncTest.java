@@ -1,0 +1,130 @@
+package dev.guard;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.guard.spi.Batch;
+import dev.guard.spi.BatchResult;
+import dev.guard.spi.ReferenceStorage;
+import dev.guard.spi.StateKey;
+import dev.guard.spi.Storage;
+import dev.guard.spi.StorageHealth;
+import dev.guard.spi.VersionedRecord;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.junit.jupiter.api.Test;
+
+/** {@link Guard#checkAsync} while the storage's answer is still on its way. */
+class GuardAsyncTest {
+    record Msg(long user, String text) {}
+
+    /**
+     * A remote storage in miniature: each batch is decided (and its permits consumed) when it is sent, as Redis does,
+     * and the answer arrives when the test releases it.
+     */
+    static final class HeldStorage implements Storage {
+        final ReferenceStorage delegate = ReferenceStorage.create();
+        final CompletableFuture<Void> answer = new CompletableFuture<>();
+
+        @Override
+        public BatchResult evaluate(Batch batch, long nowMicros) {
+            return delegate.evaluate(batch, nowMicros);
+        }
+
+        @Override
+        public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
+            BatchResult result = delegate.evaluate(batch, nowMicros);
+            return answer.thenApply(ignored -> result);
+        }
+
+        @Override
+        public long raiseGate(StateKey key, long untilMicros, long nowMicros) {
+            return delegate.raiseGate(key, untilMicros, nowMicros);
+        }
+
+        @Override
+        public void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
+            delegate.addMember(key, expiresAtMicros, nowMicros);
+        }
+
+        @Override
+        public boolean removeMember(StateKey key) {
+            return delegate.removeMember(key);
+        }
+
+        @Override
+        public boolean isMember(StateKey key, long nowMicros) {
+            return delegate.isMember(key, nowMicros);
+        }
+
+        @Override
+        public Optional<VersionedRecord> getRecord(StateKey key) {
+            return delegate.getRecord(key);
+        }
+
+        @Override
+        public long putRecord(StateKey key, byte[] value, long expectedVersion) {
+            return delegate.putRecord(key, value, expectedVersion);
+        }
+
+        @Override
+        public long forget(String subject) {
+            return delegate.forget(subject);
+        }
+
+        @Override
+        public StorageHealth health() {
+            return delegate.health();
+        }
+
+        @Override
+        public void close() {}
+    }
+
+    @Test
+    void checkAsync_cancelledByTheCallerBeforeTheStorageAnswers_stillReportsTheDecisionThatConsumedAPermit() {
+        HeldStorage storage = new HeldStorage();
+        List<Decision> reported = new CopyOnWriteArrayList<>();
+        Guard<Msg> guard = Guard.<Msg>builder()
+                .storage(storage)
+                .ticker(ManualTicker.create())
+                .userId(Msg::user)
+                .throttle("per-user", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .listener((message, decision, nanos) -> reported.add(decision))
+                .build();
+
+        // A caller that gives up (its own timeout, a shutdown) while Redis is deciding: the permit is spent there.
+        guard.checkAsync(new Msg(1, "a")).toCompletableFuture().cancel(false);
+        storage.answer.complete(null);
+
+        assertThat(reported)
+                .as("the listener sees every decision the storage made, as GuardListener promises")
+                .extracting(Decision::reason)
+                .containsExactly(Reason.ALLOWED);
+        Decision next = guard.checkAsync(new Msg(1, "b")).toCompletableFuture().join();
+        assertThat(next.rejected()).as("the permit was consumed").isTrue();
+        assertThat(reported).hasSize(2);
+    }
+
+    @Test
+    void checkAsync_cancelledByTheCaller_stillRunsTheRejectListeners() {
+        HeldStorage storage = new HeldStorage();
+        List<String> rejected = new CopyOnWriteArrayList<>();
+        Guard<Msg> guard = Guard.<Msg>builder()
+                .storage(storage)
+                .ticker(ManualTicker.create())
+                .userId(Msg::user)
+                .throttle("per-user", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .onReject((message, decision) -> rejected.add(message.text()))
+                .build();
+        assertThat(guard.check(new Msg(1, "a")).allowed()).isTrue(); // the synchronous call is not held
+
+        guard.checkAsync(new Msg(1, "b")).toCompletableFuture().cancel(false);
+        storage.answer.complete(null);
+
+        assertThat(rejected).containsExactly("b");
+    }
+}
