@@ -41,8 +41,10 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.LongFunction;
 import java.util.function.Supplier;
 import javax.sql.DataSource;
 import org.jdbi.v3.core.Handle;
@@ -223,6 +225,9 @@ public final class JdbcStorage implements Storage {
     private final boolean synchronousCommit;
     private final boolean unloggedTable;
     private final Executor executor;
+    /** Runs a task after so many nanoseconds: the JDK's delay scheduler, a hand-driven one in tests. */
+    private final LongFunction<Executor> delay;
+
     private final Ticker ticker;
     private final long sweepGraceMicros;
     private final int sweepBatchSize;
@@ -257,6 +262,7 @@ public final class JdbcStorage implements Storage {
         this.bucketDecision = storedFunction ? sql.bucketDecision() : null;
         this.unloggedTable = b.unloggedTable;
         this.executor = b.executor;
+        this.delay = b.delay;
         this.ticker = b.ticker;
         this.sweepGraceMicros = micros(b.sweepGrace);
         this.sweepBatchSize = b.sweepBatchSize;
@@ -438,6 +444,10 @@ public final class JdbcStorage implements Storage {
      * queue is full) the stage fails with a {@link GuardStorageException} whose cause is the executor's exception. A
      * stage that the caller cancels or completes itself (its own timeout, say) before the executor runs the task
      * leaves the task nothing to do: the decision is not sent and consumes nothing. Once sent, it runs to its end.
+     *
+     * <p>A task that the executor has not started within the {@link Builder#timeout(Duration) timeout} (its threads
+     * all busy, its queue long) is given up: the stage fails with a {@link GuardStorageException}, and the task, when
+     * it runs, sends nothing. So the stage ends within the timeout, as the SPI asks, however busy the executor is.
      */
     @Override
     public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
@@ -447,16 +457,28 @@ public final class JdbcStorage implements Storage {
         // Completed by hand rather than through supplyAsync, which would fail the stage with a CompletionException
         // around the storage's exception: the stage fails with the GuardStorageException itself, as the SPI says.
         CompletableFuture<BatchResult> stage = new CompletableFuture<>();
+        // Whoever comes first, the task starting or the timeout giving it up, owns the stage's outcome.
+        AtomicBoolean claimed = new AtomicBoolean();
         try {
             executor.execute(() -> {
-                if (stage.isDone()) {
-                    // The caller gave up on it while it waited for the executor, as supplyAsync's task would see.
+                if (!claimed.compareAndSet(false, true) || stage.isDone()) {
+                    // Given up on while it waited for the executor: by the caller (as supplyAsync's task would see)
+                    // or by the timeout.
                     return;
                 }
                 try {
                     stage.complete(evaluate(batch, nowMicros));
                 } catch (RuntimeException | Error e) {
                     stage.completeExceptionally(e);
+                }
+            });
+            delay.apply(timeoutNanos).execute(() -> {
+                if (claimed.compareAndSet(false, true)) {
+                    stage.completeExceptionally(new GuardStorageException(
+                            StorageFailures.BACKEND,
+                            "evaluate",
+                            "the executor did not start the call within " + Duration.ofNanos(timeoutNanos),
+                            null));
                 }
             });
             return stage;
@@ -1888,6 +1910,7 @@ public final class JdbcStorage implements Storage {
         private boolean storedFunction = true;
         private int concurrentCalls = DEFAULT_CONCURRENT_CALLS;
         private Executor executor;
+        private LongFunction<Executor> delay = nanos -> CompletableFuture.delayedExecutor(nanos, TimeUnit.NANOSECONDS);
         private Ticker ticker = Ticker.system();
         private Duration sweepInterval = Duration.ofMinutes(1);
         private Duration sweepGrace = Duration.ofMinutes(1);
@@ -1977,7 +2000,17 @@ public final class JdbcStorage implements Storage {
             return this;
         }
 
-        /** Where {@link JdbcStorage#evaluateAsync} runs the blocking JDBC call; without one it runs in the caller. */
+        /** For tests: what runs {@link JdbcStorage#evaluateAsync}'s timeout after so many nanoseconds. */
+        Builder delay(LongFunction<Executor> delay) {
+            this.delay = Objects.requireNonNull(delay, "delay must not be null");
+            return this;
+        }
+
+        /**
+         * Where {@link JdbcStorage#evaluateAsync} runs the blocking JDBC call; without one it runs in the caller. A
+         * call the executor has not started within the {@link #timeout(Duration) timeout} fails its stage and is
+         * never sent.
+         */
         public Builder executor(Executor executor) {
             this.executor = Objects.requireNonNull(executor, "executor must not be null");
             return this;

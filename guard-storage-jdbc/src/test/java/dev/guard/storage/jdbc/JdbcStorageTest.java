@@ -317,6 +317,73 @@ class JdbcStorageTest {
         }
     }
 
+    /**
+     * A task that a busy executor has not started within the timeout fails its stage then, whatever the executor
+     * does, as the SPI asks of every call; started later, it sends and consumes nothing.
+     */
+    @Test
+    void evaluateAsync_executorThatDoesNotStartTheTaskWithinTheTimeout_failsTheStageThen_andTheTaskSendsNothing() {
+        TestDatabase.H2.builder().build().close(); // creates the schema
+        CountingDataSource counting = new CountingDataSource(TestDatabase.H2.dataSource());
+        List<Runnable> queued = new ArrayList<>();
+        List<Long> delays = new ArrayList<>();
+        List<Runnable> timers = new ArrayList<>();
+        try (JdbcStorage storage = JdbcStorage.builder(counting)
+                .table(TestDatabase.TABLE)
+                .sweepInterval(Duration.ZERO)
+                .timeout(Duration.ofMillis(300))
+                .executor(queued::add)
+                .delay(nanos -> {
+                    delays.add(nanos);
+                    return timers::add;
+                })
+                .build()) {
+            StateKey key = new StateKey("async-late-" + System.nanoTime(), "user");
+            TokenBucket bucket = new TokenBucket(1, 1, Duration.ofHours(1));
+            CompletableFuture<BatchResult> stage = storage.evaluateAsync(Batch.of(new Step(key, bucket, 1)), 1_000_000)
+                    .toCompletableFuture();
+            assertThat(stage).isNotDone();
+            assertThat(delays).containsExactly(Duration.ofMillis(300).toNanos());
+
+            timers.forEach(Runnable::run); // the timeout passes, the task still queued
+            assertThat(stage).isCompletedExceptionally();
+            assertThatThrownBy(stage::join)
+                    .cause()
+                    .isInstanceOf(GuardStorageException.class)
+                    .hasMessageContaining("the executor did not start the call within PT0.3S");
+
+            counting.reset();
+            queued.forEach(Runnable::run);
+            assertThat(counting.total())
+                    .as("statements and transaction control sent")
+                    .isZero();
+            assertThat(storage.acquire(key, bucket, 1, 1_000_000)).isEqualTo(Outcome.admitted(0));
+        }
+    }
+
+    /** A task that started before its timeout decides, and the timeout then changes nothing. */
+    @Test
+    void evaluateAsync_taskStartedBeforeTheTimeout_decides_andTheTimeoutChangesNothing() {
+        TestDatabase.H2.builder().build().close(); // creates the schema
+        List<Runnable> queued = new ArrayList<>();
+        List<Runnable> timers = new ArrayList<>();
+        try (JdbcStorage storage = TestDatabase.H2
+                .builder()
+                .executor(queued::add)
+                .delay(nanos -> timers::add)
+                .build()) {
+            StateKey key = new StateKey("async-in-time-" + System.nanoTime(), "user");
+            TokenBucket bucket = new TokenBucket(1, 1, Duration.ofHours(1));
+            CompletableFuture<BatchResult> stage = storage.evaluateAsync(Batch.of(new Step(key, bucket, 1)), 1_000_000)
+                    .toCompletableFuture();
+
+            queued.forEach(Runnable::run);
+            timers.forEach(Runnable::run);
+
+            assertThat(stage.join()).isEqualTo(BatchResult.of(Outcome.admitted(0)));
+        }
+    }
+
     @Test
     void builder_fromJdbi_decidesThroughJdbiHandles() {
         TestDatabase.H2.builder().build().close(); // creates the schema
