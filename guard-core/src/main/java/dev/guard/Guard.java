@@ -27,6 +27,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
@@ -138,7 +139,7 @@ public final class Guard<M> {
     /**
      * {@link #check} without blocking on the storage: local filters run in the caller's thread, the storage call
      * completes the stage. The stage never completes exceptionally for a storage failure, and this method does not
-     * throw for one. The reject notice's storage call is asynchronous too, and the stage completes after it. The
+     * throw for one; an {@link Error} in the storage's stage fails the stage with it, as {@link #check} throws it. The reject notice's storage call is asynchronous too, and the stage completes after it. The
      * listeners, the reject listeners and the notice run on the thread that completes the storage's stage (for
      * {@code RedisStorage} a Lettuce event-loop thread, where blocking code holds up every Redis call), and so does
      * the caller's continuation of the stage, unless a {@link Builder#asyncExecutor} is set; a decision made without
@@ -176,6 +177,12 @@ public final class Guard<M> {
         } else {
             stage = onAnswer(evaluateAsync(steps.buffer.toBatch(), now), (result, failure) -> {
                 Throwable failed = failure;
+                Throwable cause =
+                        failed instanceof CompletionException && failed.getCause() != null ? failed.getCause() : failed;
+                if (cause instanceof Error e) {
+                    // Not a storage failure: it reaches the caller, as check() lets it through (the stage fails).
+                    throw e;
+                }
                 if (failed == null) {
                     try {
                         steps.buffer.setOutcomes(result);

@@ -1,6 +1,7 @@
 package dev.guard;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.guard.spi.Batch;
 import dev.guard.spi.BatchResult;
@@ -25,7 +26,7 @@ class GuardAsyncTest {
      * A remote storage in miniature: each batch is decided (and its permits consumed) when it is sent, as Redis does,
      * and the answer arrives when the test releases it.
      */
-    static final class HeldStorage implements Storage {
+    static class HeldStorage implements Storage {
         final ReferenceStorage delegate = ReferenceStorage.create();
         final CompletableFuture<Void> answer = new CompletableFuture<>();
 
@@ -126,5 +127,36 @@ class GuardAsyncTest {
         storage.answer.complete(null);
 
         assertThat(rejected).containsExactly("b");
+    }
+
+    @Test
+    void checkAsync_anErrorInTheStoragesStage_failsTheStageWithIt_asCheckThrowsIt_andIsNoDegradedDecision() {
+        AssertionError boom = new AssertionError("a bug in the storage");
+        HeldStorage storage = new HeldStorage() {
+            @Override
+            public BatchResult evaluate(Batch batch, long nowMicros) {
+                throw boom;
+            }
+
+            @Override
+            public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
+                return CompletableFuture.failedFuture(boom);
+            }
+        };
+        List<Decision> reported = new CopyOnWriteArrayList<>();
+        Guard<Msg> guard = Guard.<Msg>builder()
+                .storage(storage)
+                .ticker(ManualTicker.create())
+                .userId(Msg::user)
+                .throttle("per-user", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .listener((message, decision, nanos) -> reported.add(decision))
+                .build();
+
+        assertThatThrownBy(() -> guard.check(new Msg(1, "a"))).isSameAs(boom);
+        CompletableFuture<Decision> stage = guard.checkAsync(new Msg(1, "b")).toCompletableFuture();
+
+        assertThat(stage).isCompletedExceptionally();
+        assertThatThrownBy(stage::join).cause().isSameAs(boom);
+        assertThat(reported).as("no decision was made, on either path").isEmpty();
     }
 }
