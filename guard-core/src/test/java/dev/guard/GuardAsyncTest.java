@@ -3,16 +3,15 @@ package dev.guard;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.guard.limit.LimitSpec;
 import dev.guard.spi.Batch;
+import dev.guard.spi.BatchBuffer;
 import dev.guard.spi.BatchResult;
+import dev.guard.spi.ForwardingStorage;
 import dev.guard.spi.ReferenceStorage;
 import dev.guard.spi.StateKey;
-import dev.guard.spi.Storage;
-import dev.guard.spi.StorageHealth;
-import dev.guard.spi.VersionedRecord;
 import java.time.Duration;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -26,63 +25,18 @@ class GuardAsyncTest {
      * A remote storage in miniature: each batch is decided (and its permits consumed) when it is sent, as Redis does,
      * and the answer arrives when the test releases it.
      */
-    static class HeldStorage implements Storage {
-        final ReferenceStorage delegate = ReferenceStorage.create();
+    static class HeldStorage extends ForwardingStorage {
         final CompletableFuture<Void> answer = new CompletableFuture<>();
 
-        @Override
-        public BatchResult evaluate(Batch batch, long nowMicros) {
-            return delegate.evaluate(batch, nowMicros);
+        HeldStorage() {
+            super(ReferenceStorage.create());
         }
 
         @Override
         public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
-            BatchResult result = delegate.evaluate(batch, nowMicros);
+            BatchResult result = delegate().evaluate(batch, nowMicros);
             return answer.thenApply(ignored -> result);
         }
-
-        @Override
-        public long raiseGate(StateKey key, long untilMicros, long nowMicros) {
-            return delegate.raiseGate(key, untilMicros, nowMicros);
-        }
-
-        @Override
-        public void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
-            delegate.addMember(key, expiresAtMicros, nowMicros);
-        }
-
-        @Override
-        public boolean removeMember(StateKey key) {
-            return delegate.removeMember(key);
-        }
-
-        @Override
-        public boolean isMember(StateKey key, long nowMicros) {
-            return delegate.isMember(key, nowMicros);
-        }
-
-        @Override
-        public Optional<VersionedRecord> getRecord(StateKey key) {
-            return delegate.getRecord(key);
-        }
-
-        @Override
-        public long putRecord(StateKey key, byte[] value, long expectedVersion) {
-            return delegate.putRecord(key, value, expectedVersion);
-        }
-
-        @Override
-        public long forget(String subject) {
-            return delegate.forget(subject);
-        }
-
-        @Override
-        public StorageHealth health() {
-            return delegate.health();
-        }
-
-        @Override
-        public void close() {}
     }
 
     @Test
@@ -135,6 +89,16 @@ class GuardAsyncTest {
         HeldStorage storage = new HeldStorage() {
             @Override
             public BatchResult evaluate(Batch batch, long nowMicros) {
+                throw boom;
+            }
+
+            @Override
+            public boolean evaluateInPlace(BatchBuffer buffer, long nowMicros) {
+                throw boom;
+            }
+
+            @Override
+            public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
                 throw boom;
             }
 

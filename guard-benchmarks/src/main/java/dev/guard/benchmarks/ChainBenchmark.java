@@ -4,18 +4,12 @@ import dev.guard.Decision;
 import dev.guard.Guard;
 import dev.guard.KeyBy;
 import dev.guard.ManualTicker;
-import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Outcome;
-import dev.guard.spi.Batch;
 import dev.guard.spi.BatchBuffer;
-import dev.guard.spi.BatchResult;
-import dev.guard.spi.StateKey;
+import dev.guard.spi.ForwardingStorage;
 import dev.guard.spi.Storage;
-import dev.guard.spi.StorageHealth;
-import dev.guard.spi.VersionedRecord;
 import dev.guard.storage.memory.MemoryStorage;
 import java.time.Duration;
-import java.util.Optional;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -183,11 +177,9 @@ public class ChainBenchmark {
      * Admits every batch evaluated in place at once (each step with 3 permits left), touching no state; everything
      * else goes to {@code m}.
      */
-    static final class AdmittingStub implements Storage {
-        private final MemoryStorage m;
-
+    static final class AdmittingStub extends ForwardingStorage {
         AdmittingStub(MemoryStorage m) {
-            this.m = m;
+            super(m);
         }
 
         @Override
@@ -196,56 +188,6 @@ public class ChainBenchmark {
                 buffer.setOutcome(i, Outcome.admitted(3));
             }
             return true;
-        }
-
-        @Override
-        public BatchResult evaluate(Batch batch, long nowMicros) {
-            return m.evaluate(batch, nowMicros);
-        }
-
-        @Override
-        public long acquire(StateKey key, LimitSpec spec, long permits, long now) {
-            return m.acquire(key, spec, permits, now);
-        }
-
-        @Override
-        public long raiseGate(StateKey key, long untilMicros, long nowMicros) {
-            return m.raiseGate(key, untilMicros, nowMicros);
-        }
-
-        @Override
-        public void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
-            m.addMember(key, expiresAtMicros, nowMicros);
-        }
-
-        @Override
-        public boolean removeMember(StateKey key) {
-            return m.removeMember(key);
-        }
-
-        @Override
-        public boolean isMember(StateKey key, long nowMicros) {
-            return m.isMember(key, nowMicros);
-        }
-
-        @Override
-        public Optional<VersionedRecord> getRecord(StateKey key) {
-            return m.getRecord(key);
-        }
-
-        @Override
-        public long putRecord(StateKey key, byte[] value, long expectedVersion) {
-            return m.putRecord(key, value, expectedVersion);
-        }
-
-        @Override
-        public long forget(String subject) {
-            return m.forget(subject);
-        }
-
-        @Override
-        public StorageHealth health() {
-            return m.health();
         }
 
         @Override

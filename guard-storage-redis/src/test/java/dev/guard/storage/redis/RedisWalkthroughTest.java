@@ -14,12 +14,12 @@ import dev.guard.limit.TokenBucket;
 import dev.guard.spi.Batch;
 import dev.guard.spi.BatchBuffer;
 import dev.guard.spi.BatchResult;
+import dev.guard.spi.ForwardingStorage;
 import dev.guard.spi.GuardStorageException;
 import dev.guard.spi.ReferenceStorage;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Storage;
 import dev.guard.spi.StorageHealth;
-import dev.guard.spi.VersionedRecord;
 import io.lettuce.core.KeyScanCursor;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisURI;
@@ -34,7 +34,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.CompletionStage;
@@ -693,81 +692,35 @@ class RedisWalkthroughTest {
     }
 
     /** A storage that counts the decision calls that reach it: what the breaker spares. */
-    private static final class Counting implements Storage {
-        private final Storage storage;
+    private static final class Counting extends ForwardingStorage {
         final AtomicInteger decisionCalls = new AtomicInteger();
 
         Counting(Storage storage) {
-            this.storage = storage;
+            super(storage);
         }
 
         @Override
         public BatchResult evaluate(Batch batch, long nowMicros) {
             decisionCalls.incrementAndGet();
-            return storage.evaluate(batch, nowMicros);
+            return super.evaluate(batch, nowMicros);
         }
 
         @Override
         public boolean evaluateInPlace(BatchBuffer buffer, long nowMicros) {
             decisionCalls.incrementAndGet();
-            return storage.evaluateInPlace(buffer, nowMicros);
+            return super.evaluateInPlace(buffer, nowMicros);
         }
 
         @Override
         public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
             decisionCalls.incrementAndGet();
-            return storage.evaluateAsync(batch, nowMicros);
+            return super.evaluateAsync(batch, nowMicros);
         }
 
         @Override
         public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
             decisionCalls.incrementAndGet();
-            return storage.acquire(key, spec, permits, nowMicros);
-        }
-
-        @Override
-        public long raiseGate(StateKey key, long untilMicros, long nowMicros) {
-            return storage.raiseGate(key, untilMicros, nowMicros);
-        }
-
-        @Override
-        public void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
-            storage.addMember(key, expiresAtMicros, nowMicros);
-        }
-
-        @Override
-        public boolean removeMember(StateKey key) {
-            return storage.removeMember(key);
-        }
-
-        @Override
-        public boolean isMember(StateKey key, long nowMicros) {
-            return storage.isMember(key, nowMicros);
-        }
-
-        @Override
-        public Optional<VersionedRecord> getRecord(StateKey key) {
-            return storage.getRecord(key);
-        }
-
-        @Override
-        public long putRecord(StateKey key, byte[] value, long expectedVersion) {
-            return storage.putRecord(key, value, expectedVersion);
-        }
-
-        @Override
-        public long forget(String subject) {
-            return storage.forget(subject);
-        }
-
-        @Override
-        public StorageHealth health() {
-            return storage.health();
-        }
-
-        @Override
-        public void close() {
-            storage.close();
+            return super.acquire(key, spec, permits, nowMicros);
         }
     }
 }
