@@ -10,8 +10,7 @@ import java.util.Locale;
  * A platform's published limits, ready for a {@link SenderPool}: messages per second per sender, the limits of one
  * chat (private and group) and an optional limit shared by the whole pool.
  *
- * <p>Every limit here is one that the platform publishes, but for the number of WhatsApp's pair rate, which Meta's
- * pages name without a figure (see {@link #whatsAppCloud}); Guard only helps a bot stay inside them. Where a
+ * <p>Every limit here is one that the platform publishes; Guard only helps a bot stay inside them. Where a
  * platform says "about", the preset takes the published number as the ceiling, and every window is enforced so that
  * no interval of the window's length ever holds more than the limit (the platform's counting is unknown, so Guard
  * errs on the safe side). Chat limits are kept per recipient, not per sender and recipient: spreading one chat's
@@ -89,14 +88,21 @@ public final class PlatformPreset {
 
     /**
      * Telegram paid broadcasts: up to 1000 messages per second per bot when each message is sent with {@code
-     * allow_paid_broadcast} (for a fee in Telegram Stars per message); chat limits as in {@link #telegram()}.
+     * allow_paid_broadcast} (for a fee in Telegram Stars); chat limits as in {@link #telegram()}.
      *
-     * <p>Source: Telegram Bot API, {@code sendMessage}, parameter {@code allow_paid_broadcast}
-     * (https://core.telegram.org/bots/api#sendmessage): a message sent with it is exempt from the broadcast limit, up
-     * to 1000 messages a second, and costs the bot 0.1 Telegram Stars from its balance. The parameter lifts the
-     * broadcast limit only; the preset keeps the limits of one chat, which Telegram does not say it lifts. Use it
-     * only for messages that really carry the parameter: a pool of this preset and a pool of {@link #telegram()}
-     * with the same name share the bots' per-second counts, each under its own ceiling.
+     * <p>Source: Telegram Bot API, section "Paid Broadcasts" (https://core.telegram.org/bots/api#paid-broadcasts),
+     * and the parameter {@code allow_paid_broadcast} of {@code sendMessage} and the other sending methods
+     * (https://core.telegram.org/bots/api#sendmessage). Once its developer has enabled Paid Broadcasts in
+     * {@code @BotFather}, a bot may broadcast up to 1000 messages a second with the parameter instead of about 30;
+     * Telegram charges 0.1 Stars from the bot's balance for each message above the free 30 a second, and only for
+     * messages that went out. Telegram also sets conditions on the bot, and its two pages differ on them: the Bot API
+     * page asks for at least 10,000 Stars on the balance, the Bot FAQ for 100,000 Stars and 100,000 monthly active
+     * users. Without Paid Broadcasts enabled, Telegram's usual limit holds, and its 429s come above it, whatever this
+     * preset allows.
+     *
+     * <p>The parameter lifts the broadcast limit only; the preset keeps the limits of one chat, which Telegram does
+     * not say it lifts. Use it only for messages that really carry the parameter: a pool of this preset and a pool
+     * of {@link #telegram()} with the same name share the bots' per-second counts, each under its own ceiling.
      */
     public static PlatformPreset telegramPaidBroadcast() {
         return new PlatformPreset(
@@ -111,8 +117,8 @@ public final class PlatformPreset {
     }
 
     /**
-     * WhatsApp Cloud API: 80 messages per second per business phone number (the default throughput), about one
-     * message every 6 seconds to one user, and the business portfolio's messaging limit: messages outside a customer
+     * WhatsApp Cloud API: 80 messages per second per business phone number (the default throughput), one message
+     * every 6 seconds to one user, and the business portfolio's messaging limit: messages outside a customer
      * service window to {@code tier} unique users per moving 24 hours, shared by all numbers of the portfolio (the
      * pool's global limit).
      *
@@ -125,12 +131,17 @@ public final class PlatformPreset {
      * the inbound peak; 20 less it for a shared number, 1,000 less it after an upgrade), or set it at run time with
      * {@link SenderPool#setGroupLimits}.
      *
-     * <p>Pair rate: the same page warns of a pair rate limit for too many messages from one number to one user, and
-     * Meta's error 131056 says that limit was hit (other users can be messaged at once), but gives no figure. The
-     * figure integrators quote as Meta's is about one message every 6 seconds (some 10 a minute), with bursts of up to
-     * 45 in 6 seconds that are paid back by a longer wait afterwards. The preset takes one message per 6 seconds as the
-     * ceiling of every 6-second window and uses no burst, whose payback is not specified closely enough to enforce
-     * safely. WhatsApp counts the pair per number and user; the pool holds the user to it across all numbers.
+     * <p>Pair rate, per the "Pair rate limits" section of Meta's "About the WhatsApp Business Platform" page
+     * (https://developers.facebook.com/documentation/business-messaging/whatsapp/about-the-platform#rate-limits): one
+     * number may send one user one message every 6 seconds (about 10 a minute, 600 an hour); beyond that the API
+     * answers error 131056 until the pair is back within the rate (the limit is the pair's: other users can be
+     * messaged meanwhile). Meta allows a burst of up to 45 messages in 6 seconds, but borrowed from the pair's quota:
+     * after it the number must wait as long as those messages take at the normal rate (about 2 minutes after a burst
+     * of 20). The preset takes one message in any 6-second window and no burst, the rate that never borrows; a bot
+     * that needs the burst (an album, a few replies in a row) can build a preset of its own ({@link #of}) whose chat
+     * limit is a {@link dev.guard.limit.TokenBucket} of 45 that gains one message every 6 seconds, which is how that
+     * description reads. WhatsApp counts the pair per number and user; the pool holds the user to it across all
+     * numbers.
      *
      * <p>Messaging limits, per Meta's "Messaging limits" page
      * (https://developers.facebook.com/documentation/business-messaging/whatsapp/messaging-limits): how many unique

@@ -53,12 +53,14 @@ import org.slf4j.LoggerFactory;
  * blocked a sender of the pool ({@link #recipientBlocked}), else {@link SendDecision.Delayed}.
  *
  * <p><b>Scores forget.</b> A sender's score falls with the failures, pushback and recipient blocks reported on it
- * and rises with its deliveries; what the reports took off it fades linearly to nothing over the 10 minutes after
- * the last report. A sender that routing avoids gets no messages, hence no reports: without the fade, a burst of
- * failures would keep it idle long after the platform's trouble is over; with it, a sender left alone for 10
- * minutes is scored as a new one (with its measured latency). The pacing of its per-second limit (AIMD) does not
- * fade: it is earned back by sending. A block reported here does not fade either: it holds until the sender is set
- * active again.
+ * and with the latency of its deliveries, and rises with fast deliveries; what the reports took off it fades linearly
+ * to nothing over the 10 minutes after the last report. A sender that routing avoids gets no messages, hence no
+ * reports: without the fade, a burst of failures or one slow delivery would keep it idle long after the platform's
+ * trouble is over; with it, a sender left alone for 10 minutes is scored as a new one. Among senders about as good,
+ * the one that routing passed over the longest has the most faded marks, so light traffic moves round them instead of
+ * all going to the one whose latency is a millisecond lower. The latency in {@link #stats()} is the moving average,
+ * unfaded. The pacing of its per-second limit (AIMD) does not fade: it is earned back by sending. A block reported
+ * here does not fade either: it holds until the sender is set active again.
  *
  * <p><b>Recipient blocks brake the whole pool.</b> Each recipient block reported to the pool, on any sender, slows
  * every sender's per-second limit by a pool-wide factor that recovers with time without blocks ({@link
@@ -1104,8 +1106,8 @@ public final class SenderPool {
      * short re-entry gate of one sync interval and a microsecond (an {@link #acquire} meanwhile answers {@link
      * SendDecision.Delayed} until then), so that every pool has re-read its warm-up stage first. A sender set
      * active again starts afresh in the routing of every pool that held it (this one at once, the others at their
-     * sync): the health and risk of a new sender, with its measured latency; its stepped-back warm-up stage, not its
-     * score, is what holds it back.
+     * sync): the health and risk of a new sender, whose next delivery measures its latency for routing again (its
+     * stats keep the moving average); its stepped-back warm-up stage, not its score, is what holds it back.
      *
      * <p>Setting the status a sender has already changes nothing and emits no {@link PoolEvent.Type#STATUS_CHANGED}:
      * an active sender (cooling included) set {@link SenderStatus#ACTIVE} keeps its gates, ejection, health and

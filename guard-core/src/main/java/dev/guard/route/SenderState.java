@@ -186,7 +186,13 @@ final class SenderState {
 
     // What the score is made of, written under the monitor and read without it by routing, which may then mix two
     // reports: harmless, as the score only steers the choice of a sender.
-    private volatile double latencyFactor = 1.0;
+    /**
+     * The mark of slow deliveries: the moving average over the deliveries of {@code 1 - 1 / (1 + latency in
+     * seconds)}, faded as the other marks are. Zero for a sender new to the pool (or whose mark has faded away): the
+     * next delivery then sets it in full.
+     */
+    private volatile double latencyGap;
+
     private volatile double success = 1.0;
     /** The exponent of the risk: risk = 1 - exp(-pressure); infinite after a block. */
     private volatile double pressure;
@@ -309,12 +315,16 @@ final class SenderState {
     /**
      * The routing score at {@code nowMicros}: health and risk, faded to then, times the share of capacity believed
      * left. No allocation, no lock.
+     *
+     * <p>The capacity left is what the storage answered at the last grant, learnt under the limit of then: a lower
+     * limit since (the pool's brake, a pushback's pacing, a limit set at run time) makes it count as the whole of the
+     * limit now, never more. Above it, a sender that had sent would score above an equally healthy one that had not.
      */
     double score(long nowMicros, long limit) {
         double s = fadedScore(nowMicros);
         long hint = remainingHint;
         if (hint >= 0 && nowMicros - remainingAtMicros < 1_000_000L) {
-            s *= (hint + 1.0) / (limit + 1.0);
+            s *= (Math.min(hint, limit) + 1.0) / (limit + 1.0);
         }
         return s;
     }
@@ -337,7 +347,7 @@ final class SenderState {
     private double fadedScore(long nowMicros) {
         // Read without the monitor, the weight may not belong to the components; the early answers also keep the
         // infinite pressure of a block from ever meeting a zero weight.
-        double l = latencyFactor;
+        double l = latencyGap;
         double s = success;
         double x = pressure;
         double d = pacingDebt;
@@ -345,13 +355,16 @@ final class SenderState {
         if (w == 1) {
             return score;
         }
-        return w == 0 ? l : score(l, s, x, d, w);
+        // Every mark faded away: the score of a sender new to the pool.
+        return w == 0 ? 1.0 : score(l, s, x, d, w);
     }
 
     /** Health times risk times the pacing's weight, with the share {@code w} (above zero) of the marks in force. */
-    private static double score(double latencyFactor, double success, double pressure, double pacingDebt, double w) {
-        // Each mark is a gap from the neutral value that fades linearly: 1 - success, the risk's exponent, the debt.
-        double health = latencyFactor * (1 - (1 - success) * w);
+    private static double score(double latencyGap, double success, double pressure, double pacingDebt, double w) {
+        // Each mark is a gap from the neutral value that fades linearly: the latency's, 1 - success, the risk's
+        // exponent, the debt. The latency's fades too: a sender that routing avoids for slow deliveries gets no
+        // delivery that would measure it again, and one slow delivery (a network blip) would keep it idle for good.
+        double health = (1 - latencyGap * w) * (1 - (1 - success) * w);
         return Math.max(1e-9, health * Math.exp(-pressure * w) * (1 - pacingDebt * w));
     }
 
@@ -365,6 +378,7 @@ final class SenderState {
         }
         double w = weight(nowMicros);
         success = 1 - (1 - success) * w;
+        latencyGap *= w;
         pushbackAverage *= w;
         failFast *= w;
         failSlow *= w;
@@ -379,6 +393,8 @@ final class SenderState {
         consecutiveFailures = 0;
         double previousLatency = latencyMicros;
         latencyMicros = latencyMicros == 0 ? latency : latencyMicros + 0.1 * (latency - latencyMicros);
+        double gap = 1 - 1 / (1 + latency / 1_000_000.0);
+        latencyGap = latencyGap == 0 ? gap : latencyGap + 0.1 * (gap - latencyGap);
         success += 0.1 * (1 - success);
         observe(0, 0, 0);
         boolean slowing = previousLatency > 0 && latency > 2 * previousLatency && latency > 500_000;
@@ -466,13 +482,15 @@ final class SenderState {
     }
 
     /**
-     * Starts the health and risk of a sender set active again afresh, as a sender new to the pool has them, but
-     * keeps its measured latency, a property of the route rather than of its standing. A block left its score near
-     * zero until the next feedback, which a sender that routing avoids never gets. The caution the block calls for
-     * lives in the storage, where every pool sees it: the warm-up stage it stepped back and the re-entry gate.
+     * Starts the health and risk of a sender set active again afresh, as a sender new to the pool has them: its next
+     * delivery measures its latency for routing again. The moving average of its latency stays, for its stats and as
+     * the baseline that tells a platform queueing its messages ({@link #delivered}). A block left its score near zero
+     * until the next feedback, which a sender that routing avoids never gets. The caution the block calls for lives
+     * in the storage, where every pool sees it: the warm-up stage it stepped back and the re-entry gate.
      */
     synchronized void reactivated() {
         success = 1.0;
+        latencyGap = 0;
         pacing = 1.0;
         pacingDebt = 0;
         pushbackAverage = 0;
@@ -567,8 +585,7 @@ final class SenderState {
     }
 
     private void rescore() {
-        latencyFactor = 1 / (1 + latencyMicros / 1_000_000.0);
-        score = score(latencyFactor, success, pressure, pacingDebt, 1);
+        score = score(latencyGap, success, pressure, pacingDebt, 1);
     }
 
     /** The stats at {@code nowMicros}: success and risk faded to then, as routing sees them. */

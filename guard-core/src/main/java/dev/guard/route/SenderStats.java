@@ -18,7 +18,8 @@ import java.util.Objects;
  * @param pushbacks platform pushbacks ({@code retry_after}) reported
  * @param recipientBlocks recipients who blocked the sender
  * @param blocks times the platform blocked the sender
- * @param latency the moving average of delivery latency
+ * @param latency the moving average of delivery latency, unfaded (what it takes off the routing score fades as the
+ *     marks of failures do)
  * @param success the moving average of success (1 delivered, 0 failed or pushed back); what failures took off it
  *     fades linearly to nothing over the 10 minutes after the last report, as routing sees it
  * @param pacing the AIMD factor applied to its per-second limit, in (0, 1]; earned back by sending, not with time

@@ -1702,7 +1702,9 @@ class SenderPoolTest {
         sendLightly(pool, 600);
         Map<String, Integer> grants = sendLightly(pool, 100);
         assertThat(grants.getOrDefault("bot-a", 0)).isBetween(35, 65);
-        assertThat(pool.stats().sender("bot-a").risk()).isZero();
+        // Tried again in the last seconds of the fade, once what was left of its marks weighed less than the mark of
+        // bot-b's latency, which bot-a's own had faded below: the risk left from then is next to nothing.
+        assertThat(pool.stats().sender("bot-a").risk()).isLessThan(1e-4);
     }
 
     @Test
