@@ -37,7 +37,8 @@ import org.openjdk.jmh.annotations.Threads;
 
 /**
  * Token buckets in PostgreSQL: Guard's {@code JdbcStorage} beside Bucket4j's select-for-update proxy manager (SELECT
- * ... FOR UPDATE, UPDATE, COMMIT per bucket), measured in the same run over the same kind of pool. Guard sends one
+ * ... FOR UPDATE, UPDATE, COMMIT per bucket; the cheaper of its two, whose advisory-lock one sends a locking statement
+ * more), measured in the same run over the same kind of pool. Guard sends one
  * statement per decision in auto-commit: for one limit a plain {@code UPDATE ... RETURNING} of the bucket's row that
  * writes only if the bucket admits (a key's first touch finds no row and costs a second statement, the upsert, as a
  * rejection would); for the chain one call of its PL/pgSQL evaluate function. The limit is never reached, so every

@@ -1,6 +1,8 @@
 package dev.guard.benchmarks;
 
 import com.google.common.util.concurrent.RateLimiter;
+import dev.guard.Guard;
+import dev.guard.KeyBy;
 import dev.guard.Ticker;
 import dev.guard.limit.TokenBucket;
 import dev.guard.spi.StateKey;
@@ -36,8 +38,15 @@ import org.openjdk.jmh.annotations.Warmup;
  * reads the operating system's clock on every call ({@link Ticker#precise()}), as the peers do (Bucket4j's default
  * calls {@code System.currentTimeMillis()}, Resilience4j and Guava {@code System.nanoTime()}).
  *
+ * <p>{@code guard} and {@code guard-precise} call the storage SPI, a level below what a bot calls; the peers are
+ * called through their own public API. {@code guard-check} is what a bot calls: {@link Guard#check} of a guard whose
+ * one filter is that token bucket keyed {@link KeyBy#GLOBAL} (one state for everybody, the hot key), with Guard's
+ * default clock; it adds the plan's work around the storage call (the breaker, the step's buffer, the {@code
+ * Decision}).
+ *
  * <p>What differs: Guard and Bucket4j keep a greedy token bucket; Resilience4j hands out permits per refresh period
- * (a fixed window); Guava smooths to a steady rate. All four admit every call here.
+ * (a fixed window); Guava smooths to a steady rate. Every side admits every call here ({@code
+ * TokenBucketBenchmarkTest} checks it).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -49,13 +58,14 @@ public class TokenBucketBenchmark {
     /** Large enough never to be reached, small enough to keep every implementation's arithmetic exact. */
     static final long CAPACITY = 1_000_000_000L;
 
-    @Param({"guard", "guard-precise", "bucket4j", "resilience4j", "guava"})
+    @Param({"guard", "guard-precise", "guard-check", "bucket4j", "resilience4j", "guava"})
     public String impl;
 
     private Storage storage;
     private TokenBucket spec;
     private StateKey key;
     private Ticker ticker;
+    private Guard<Object> guard;
     private Bucket bucket;
     private io.github.resilience4j.ratelimiter.RateLimiter resilience4j;
     private RateLimiter guava;
@@ -70,6 +80,15 @@ public class TokenBucketBenchmark {
                 key = new StateKey("bench", "hot");
                 ticker = impl.equals("guard") ? Ticker.system() : Ticker.precise();
                 acquirer = () -> storage.acquire(key, spec, 1, ticker.epochMicros()) >= 0;
+            }
+            case "guard-check" -> {
+                storage = MemoryStorage.create();
+                guard = Guard.builder()
+                        .storage(storage)
+                        .tokenBucket("bench", KeyBy.GLOBAL, CAPACITY, CAPACITY, Duration.ofSeconds(1))
+                        .build();
+                Object message = new Object();
+                acquirer = () -> guard.check(message).allowed();
             }
             case "bucket4j" -> {
                 bucket = Bucket.builder()
@@ -96,7 +115,8 @@ public class TokenBucketBenchmark {
             }
             default ->
                 throw new IllegalArgumentException(
-                        "impl must be guard, guard-precise, bucket4j, resilience4j or guava but was " + impl);
+                        "impl must be guard, guard-precise, guard-check, bucket4j, resilience4j or guava but was "
+                                + impl);
         }
     }
 
