@@ -7,6 +7,11 @@ package dev.guard;
  */
 @FunctionalInterface
 public interface Handler<M> {
-    /** Handles one message. */
+    /**
+     * Handles one message.
+     *
+     * @throws Exception whatever the bot's handling throws; the {@link GuardedHandler} that {@link Guard#wrap} makes
+     *     rethrows it
+     */
     void handle(M message) throws Exception;
 }

@@ -8,7 +8,9 @@ package dev.guard.spi;
 public class GuardStorageException extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
+    /** The backend's short name, such as {@code redis}. */
     private final String backend;
+    /** The operation that failed, such as {@code evaluate}. */
     private final String operation;
 
     /**

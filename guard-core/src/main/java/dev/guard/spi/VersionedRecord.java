@@ -16,6 +16,7 @@ public record VersionedRecord(byte[] value, long version) {
         value = Objects.requireNonNull(value, "value must not be null").clone();
     }
 
+    /** The bytes, a copy: changing it changes nothing in this record. */
     @Override
     public byte[] value() {
         return value.clone();
