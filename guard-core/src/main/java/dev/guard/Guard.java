@@ -93,6 +93,13 @@ public final class Guard<M> {
     private final String handlerPrefix;
     /** Per stateful filter, its keys' scope in this view (handler prefix applied), built once. */
     private final String[] scopes;
+    /** The key of the one stateful filter of a {@link Plan#single} plan when it is global, built once; else null. */
+    private final StateKey globalKey;
+    /**
+     * {@link #globalKey} when nothing but that filter's storage call makes the decision (no local filter, nobody
+     * hears of decisions): {@link #check} then decides in {@link #decidePlain}; else null.
+     */
+    private final StateKey plainKey;
 
     private Guard(Plan<M> plan, String handlerPrefix) {
         this.plan = plan;
@@ -102,6 +109,10 @@ public final class Guard<M> {
             Stateful<M> f = plan.statefuls[i];
             scopes[i] = f.scoped ? handlerPrefix + f.base : f.base;
         }
+        this.globalKey = plan.single && plan.statefuls[0].keyBy == KeyBy.GLOBAL
+                ? new StateKey(scopes[0], StateKey.GLOBAL)
+                : null;
+        this.plainKey = globalKey != null && plan.locals.length == 0 && !plan.observed ? globalKey : null;
     }
 
     /** A builder for a guard over messages of type {@code M}. */
@@ -118,6 +129,15 @@ public final class Guard<M> {
      */
     public Decision check(M message) {
         Objects.requireNonNull(message, "message must not be null");
+        StateKey key = plainKey;
+        if (key != null && plan.breaker.closed()) {
+            return decidePlain(key, plan.ticker.epochMicros());
+        }
+        return plan.single ? checkSingle(message) : checkSteps(message);
+    }
+
+    /** {@link #check} of a chain: its stateful filters' steps in a buffer, evaluated in one storage call. */
+    private Decision checkSteps(M message) {
         long start = plan.listeners.length == 0 ? 0 : System.nanoTime();
         long now = plan.ticker.epochMicros();
         Decision decision = decideLocally(message);
@@ -134,6 +154,86 @@ public final class Guard<M> {
             steps.release();
         }
         return decision;
+    }
+
+    /**
+     * {@link #check} of a plan whose one stateful filter is keyed by the user, the chat or nothing ({@link
+     * Plan#single}): the same decision, listeners and notice as {@link #checkSteps}, with one {@link
+     * Storage#acquire} and no buffer. Small, so that the compiler can inline it into the caller: a bot that only
+     * reads the decision (its {@code allowed()}) then allocates none for an allowed message on a global limit.
+     */
+    private Decision checkSingle(M message) {
+        Plan<M> p = plan;
+        long start = p.listeners.length == 0 ? 0 : System.nanoTime();
+        long now = p.ticker.epochMicros();
+        Decision decision = p.locals.length == 0 ? null : decideLocally(message);
+        if (decision == null) {
+            decision = decideSingle(message, now);
+        }
+        if (p.observed) {
+            finish(message, decision, null, now, start);
+        }
+        return decision;
+    }
+
+    /** The decision of {@link #checkSingle}'s one filter, as {@link #fill} and {@link #evaluate} make it. */
+    private Decision decideSingle(M message, long now) {
+        Plan<M> p = plan;
+        Stateful<M> f = p.statefuls[0];
+        StateKey key = globalKey;
+        if (key == null) {
+            Steps recent = Steps.PER_THREAD.get();
+            String subject = f.keyBy == KeyBy.USER
+                    ? subject(recent, Subjects.USER, p.userId, message)
+                    : subject(recent, Subjects.CHAT, p.chatId, message);
+            if (subject == null) {
+                return p.missingKeys == MissingKeyPolicy.REJECT
+                        ? Decision.rejected(f.name, Reason.MISSING_KEY, Decision.NEVER)
+                        : Decision.allowed(Long.MAX_VALUE);
+            }
+            key = new StateKey(scopes[0], subject);
+        }
+        if (!p.breaker.allows(now)) {
+            return degrade(singleStep(key), now);
+        }
+        return decidePlain(key, now);
+    }
+
+    /**
+     * The decision of the one filter of a {@link Plan#single} plan at {@code key}, the breaker letting the call
+     * through: one {@link Storage#acquire}. Small, and allocation-free for an allowed message up to the {@code
+     * Decision}, which a caller that the compiler inlines this into, and that only reads the decision, need not make.
+     */
+    private Decision decidePlain(StateKey key, long now) {
+        Plan<M> p = plan;
+        Stateful<M> f = p.statefuls[0];
+        long outcome;
+        try {
+            outcome = p.storage.acquire(key, f.spec, 1, now);
+        } catch (Error e) {
+            throw e;
+        } catch (Throwable e) { // undeclared checked ones too: see evaluate
+            return singleFailed(e, key, now);
+        }
+        p.breaker.success();
+        if (Outcome.isAdmitted(outcome)) {
+            return Decision.allowed(f.quota ? Outcome.remaining(outcome) : Long.MAX_VALUE);
+        }
+        return Decision.rejected(f.name, f.reason, retryAfter(Outcome.retryAfterMicros(outcome), now));
+    }
+
+    /** {@link #decidePlain} when the storage failed: the failure policy's decision, as {@link #evaluate} makes it. */
+    private Decision singleFailed(Throwable failure, StateKey key, long now) {
+        Interrupts.keep(failure);
+        storageFailed(failure, now);
+        return degrade(singleStep(key), now);
+    }
+
+    /** The steps of {@link #decideSingle}'s one step at {@code key}, for the failure policy. */
+    private Steps singleStep(StateKey key) {
+        Steps steps = new Steps(1);
+        steps.add(key.scope(), key.subject(), plan.statefuls[0].spec, 0, 1);
+        return steps;
     }
 
     /**
@@ -943,7 +1043,6 @@ public final class Guard<M> {
         }
     }
 
-    /** Runs the decision listeners. */
     /**
      * How long the decision of a check begun at {@code start} took, now that it is made: before the reject listeners
      * and the reject notice run (the bot's own work, a reply sent, say, which the decision's latency must not hold).
@@ -953,6 +1052,7 @@ public final class Guard<M> {
         return plan.listeners.length == 0 ? 0 : System.nanoTime() - start;
     }
 
+    /** Runs the decision listeners. */
     private void decided(M message, Decision decision, long nanos) {
         if (plan.listeners.length > 0) {
             for (GuardListener<? super M> listener : plan.listeners) {
@@ -1078,6 +1178,13 @@ public final class Guard<M> {
         final FailurePolicy failurePolicy;
         final Breaker breaker;
         final Executor asyncExecutor;
+        /**
+         * Whether {@link #check} takes the path of one storage call without a buffer: one stateful filter, keyed by
+         * the user, the chat or nothing, with no content (a fingerprint) and no custom key, and no tenant.
+         */
+        final boolean single;
+        /** Whether anybody hears of decisions: listeners, reject listeners or a reject notice. */
+        final boolean observed;
 
         @SuppressWarnings({"unchecked", "rawtypes"}) // generic arrays, filled only with elements of the right type
         Plan(Builder<M> b) {
@@ -1095,6 +1202,13 @@ public final class Guard<M> {
             failurePolicy = b.failurePolicy;
             breaker = new Breaker(b.breakerFailures, Durations.toMicrosSaturated(b.breakerOpen));
             asyncExecutor = b.asyncExecutor;
+            Stateful<M> only = statefuls.length == 1 ? statefuls[0] : null;
+            single = only != null
+                    && tenant == null
+                    && only.content == null
+                    && only.customKey == null
+                    && (only.keyBy == KeyBy.GLOBAL || only.keyBy == KeyBy.USER || only.keyBy == KeyBy.CHAT);
+            observed = listeners.length > 0 || rejectListeners.length > 0 || notice != null;
         }
 
         /** The filter named {@code name} whose spec is a {@code kind}, described as {@code what} when there is none. */

@@ -32,6 +32,14 @@ public final class Breaker {
         this.openMicros = openMicros;
     }
 
+    /**
+     * Whether the breaker is closed: calls go to the storage without a probe. One volatile read; false when open or
+     * half-open, where {@link #allows} decides.
+     */
+    public boolean closed() {
+        return openUntil.get() == 0;
+    }
+
     /** Whether a call may go to the storage at {@code nowMicros}; a true answer in the half-open state is the probe. */
     public boolean allows(long nowMicros) {
         long until = openUntil.get();
