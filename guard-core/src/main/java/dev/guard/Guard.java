@@ -1503,7 +1503,9 @@ public final class Guard<M> {
         /**
          * Where {@link Guard#checkAsync} goes on once the storage answered: the decision listeners, the reject
          * listeners, the reject notice, the {@link FailurePolicy#fallbackTo fallback}'s calls, and the completion of
-         * the stage it returned, so the caller's own continuations (a handler run in {@code thenAccept}) too.
+         * the stage it returned, so the caller's own continuations (a handler run in {@code thenAccept}) too, when
+         * attached before the stage completed (one attached to a stage already complete runs in the caller's thread,
+         * as with any {@code CompletableFuture}).
          * Without one (the default) they run on the thread that completed the storage's stage: for {@code
          * RedisStorage} a Lettuce event-loop thread, which the storage's other calls share, so that code there which
          * blocks (a notice sent with a blocking HTTP client, a database call, a slow log appender) holds up every

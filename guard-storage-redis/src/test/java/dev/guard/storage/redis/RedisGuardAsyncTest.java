@@ -113,10 +113,13 @@ class RedisGuardAsyncTest {
             Guard<Msg> guard = guard(storage, threads).asyncExecutor(bot).build();
 
             guard.checkAsync(new Msg(1, "a")).toCompletableFuture().join();
-            String continuation = guard.checkAsync(new Msg(1, "b"))
-                    .thenApply(d -> Thread.currentThread().getName())
-                    .toCompletableFuture()
-                    .join();
+            // The continuation is attached while Redis holds the answer back: attached to a stage already complete,
+            // it would run in this thread, as with any CompletableFuture.
+            holdConnection();
+            var b = guard.checkAsync(new Msg(1, "b"))
+                    .thenApply(d -> Thread.currentThread().getName());
+            release();
+            String continuation = b.toCompletableFuture().join();
 
             assertThat(threads).containsOnlyKeys("listener a", "listener b", "onReject b", "notice b");
             assertThat(threads.values()).containsOnly("bot-async");
