@@ -97,7 +97,8 @@ public final class Guard<M> {
     private final StateKey globalKey;
     /**
      * {@link #globalKey} when nothing but that filter's storage call makes the decision (no local filter, nobody
-     * hears of decisions): {@link #check} then decides in {@link #decidePlain}; else null.
+     * hears of decisions, no id to read from the message): {@link #check} then decides in {@link #decidePlain}; else
+     * null.
      */
     private final StateKey plainKey;
 
@@ -112,7 +113,15 @@ public final class Guard<M> {
         this.globalKey = plan.single && plan.statefuls[0].keyBy == KeyBy.GLOBAL
                 ? new StateKey(scopes[0], StateKey.GLOBAL)
                 : null;
-        this.plainKey = globalKey != null && plan.locals.length == 0 && !plan.observed ? globalKey : null;
+        // Not with an id extractor: the chain's path reads the ids of every message, and what the bot's extractor
+        // throws (an Error) or does (counts its calls) must not depend on the path (see checkSingle).
+        this.plainKey = globalKey != null
+                        && plan.locals.length == 0
+                        && !plan.observed
+                        && plan.userId == null
+                        && plan.chatId == null
+                ? globalKey
+                : null;
     }
 
     /** A builder for a guard over messages of type {@code M}. */
@@ -142,14 +151,14 @@ public final class Guard<M> {
         long now = plan.ticker.epochMicros();
         Decision decision = decideLocally(message);
         if (decision != null) {
-            finish(message, decision, null, now, start);
+            finish(message, decision, null, null, now, start);
             return decision;
         }
         Steps steps = Steps.acquire(plan.statefuls.length);
         try {
             fill(steps, message);
             decision = steps.missing != null ? steps.missing : evaluate(steps, now);
-            finish(message, decision, steps, now, start);
+            finish(message, decision, steps.noticeSubject, steps.noticeTenant, now, start);
         } finally {
             steps.release();
         }
@@ -159,36 +168,62 @@ public final class Guard<M> {
     /**
      * {@link #check} of a plan whose one stateful filter is keyed by the user, the chat or nothing ({@link
      * Plan#single}): the same decision, listeners and notice as {@link #checkSteps}, with one {@link
-     * Storage#acquire} and no buffer. Small, so that the compiler can inline it into the caller: a bot that only
-     * reads the decision (its {@code allowed()}) then allocates none for an allowed message on a global limit.
+     * Storage#acquire} and no buffer. It reads the message's ids as {@link #fill} does, but formats only the one
+     * subject that the key (or a notice) needs: a bot that only reads the decision (its {@code allowed()}) then
+     * allocates none for an allowed message on a global limit.
      */
     private Decision checkSingle(M message) {
         Plan<M> p = plan;
         long start = p.listeners.length == 0 ? 0 : System.nanoTime();
         long now = p.ticker.epochMicros();
         Decision decision = p.locals.length == 0 ? null : decideLocally(message);
-        if (decision == null) {
-            decision = decideSingle(message, now);
+        if (decision != null) {
+            if (p.observed) {
+                finish(message, decision, null, null, now, start);
+            }
+            return decision;
         }
+        // Both ids, the user's first, once each, whatever the filter is keyed by, as fill reads them: what the bot's
+        // extractors and ids' toString() throw (an Error reaches the caller, an InterruptedException leaves the
+        // thread interrupted) and how often they are called are the chain's. A subject is made only of an id that
+        // the key or a notice needs.
+        Object user = readId(p.userId, message);
+        Object chat = readId(p.chatId, message);
+        Stateful<M> f = p.statefuls[0];
+        String subject = null;
+        String noticeSubject = null;
+        if (globalKey == null || p.notice != null) {
+            Steps recent = Steps.PER_THREAD.get();
+            if (globalKey == null) {
+                subject = f.keyBy == KeyBy.USER
+                        ? subjectFor(recent, Subjects.USER, user)
+                        : subjectFor(recent, Subjects.CHAT, chat);
+            }
+            if (p.notice != null) {
+                // The user's, else the chat's, as fill finds it (none: noticeKey reads the ids again, as there).
+                noticeSubject = user == null
+                        ? f.keyBy == KeyBy.CHAT ? subject : subjectFor(recent, Subjects.CHAT, chat)
+                        : f.keyBy == KeyBy.USER ? subject : subjectFor(recent, Subjects.USER, user);
+            }
+        }
+        decision = decideSingle(subject, now);
         if (p.observed) {
-            finish(message, decision, null, now, start);
+            finish(message, decision, noticeSubject, null, now, start);
         }
         return decision;
     }
 
-    /** The decision of {@link #checkSingle}'s one filter, as {@link #fill} and {@link #evaluate} make it. */
-    private Decision decideSingle(M message, long now) {
+    /**
+     * The decision of {@link #checkSingle}'s one filter for the {@code subject} of its key (ignored when it is global;
+     * null: the message has no such id), as {@link #fill} and {@link #evaluate} make it.
+     */
+    private Decision decideSingle(String subject, long now) {
         Plan<M> p = plan;
-        Stateful<M> f = p.statefuls[0];
         StateKey key = globalKey;
         if (key == null) {
-            Steps recent = Steps.PER_THREAD.get();
-            String subject = f.keyBy == KeyBy.USER
-                    ? subject(recent, Subjects.USER, p.userId, message)
-                    : subject(recent, Subjects.CHAT, p.chatId, message);
             if (subject == null) {
                 return p.missingKeys == MissingKeyPolicy.REJECT
-                        ? Decision.rejected(f.name, Reason.MISSING_KEY, Decision.NEVER)
+                        ? Decision.rejected(p.statefuls[0].name, Reason.MISSING_KEY, Decision.NEVER)
                         : Decision.allowed(Long.MAX_VALUE);
             }
             key = new StateKey(scopes[0], subject);
@@ -635,7 +670,21 @@ public final class Guard<M> {
 
     /** The subject {@code prefix + id} for the id {@code extractor} reads, or null when there is none. */
     private static <M> String subject(Steps steps, String prefix, Function<? super M, ?> extractor, M message) {
+        return subjectFor(steps, prefix, readId(extractor, message));
+    }
+
+    /**
+     * The id {@code extractor} reads from {@code message} as a subject is made of it: a {@code Long} or an {@code
+     * Integer} as it is, any other id as its text; null when there is none (no extractor, it answered null or threw,
+     * or the id's {@code toString()} answered null or threw).
+     */
+    private static <M> Object readId(Function<? super M, ?> extractor, M message) {
         Object id = extract(extractor, message);
+        return id == null || id instanceof Long || id instanceof Integer ? id : text(id);
+    }
+
+    /** The subject {@code prefix + id} of an id that {@link #readId} answered, or null for none. */
+    private static String subjectFor(Steps steps, String prefix, Object id) {
         if (id == null) {
             return null;
         }
@@ -646,8 +695,7 @@ public final class Guard<M> {
         if (id instanceof Integer n) {
             return numericSubject(steps, prefix, n);
         }
-        String text = text(id);
-        return text == null ? null : prefix + text;
+        return prefix + id; // readId's text
     }
 
     /** {@code prefix + id}; a user's or chat's from {@code steps}' recent subjects if given (null: none). */
@@ -863,10 +911,14 @@ public final class Guard<M> {
         return Decision.rejected(f.name, f.reason, retryAfter(result.retryAfterMicros(), now));
     }
 
-    private void finish(M message, Decision decision, Steps steps, long now, long start) {
+    /**
+     * Runs the reject listeners, the reject notice and the decision listeners for {@code decision}; the notice's
+     * subject and tenant prefix as the decision's steps found them (null: none found, or no steps; read again).
+     */
+    private void finish(M message, Decision decision, String noticeSubject, String noticeTenant, long now, long start) {
         long nanos = decisionNanos(start);
         rejected(message, decision);
-        StateKey noticeKey = noticeKey(message, decision, steps);
+        StateKey noticeKey = noticeKey(message, decision, noticeSubject, noticeTenant);
         if (noticeGoesToFallback(decision, noticeKey, now)) {
             noticeOnFallback(message, decision, noticeKey, now);
         } else if (noticeKey != null) {
@@ -899,7 +951,11 @@ public final class Guard<M> {
     private CompletionStage<Decision> finishAsync(M message, Decision decision, Steps steps, long now, long start) {
         long nanos = decisionNanos(start);
         rejected(message, decision);
-        StateKey noticeKey = noticeKey(message, decision, steps);
+        StateKey noticeKey = noticeKey(
+                message,
+                decision,
+                steps == null ? null : steps.noticeSubject,
+                steps == null ? null : steps.noticeTenant);
         boolean onFallback = noticeGoesToFallback(decision, noticeKey, now);
         if (onFallback) {
             noticeOnFallback(message, decision, noticeKey, now);
@@ -1071,16 +1127,18 @@ public final class Guard<M> {
     /**
      * The key of the reject notice's cooldown for {@code message} (its user, else its chat, under its tenant), or
      * null when no notice applies: none configured, an allowed decision, a storage failure, a tenant that could not
-     * be read (not read again here: a second look that finds one would send the notice under it), or no id.
+     * be read (not read again here: a second look that finds one would send the notice under it), or no id. The
+     * subject and the tenant's prefix are those the decision found ({@code noticeSubject}, {@code noticeTenant}),
+     * read again from the message where it found none (null).
      */
-    private StateKey noticeKey(M message, Decision decision, Steps steps) {
+    private StateKey noticeKey(M message, Decision decision, String noticeSubject, String noticeTenant) {
         if (plan.notice == null
                 || !decision.rejected()
                 || decision.reason() == Reason.STORAGE_UNAVAILABLE
                 || decision == UNREADABLE_TENANT) {
             return null;
         }
-        String subject = steps != null ? steps.noticeSubject : null;
+        String subject = noticeSubject;
         if (subject == null) {
             subject = subject(null, Subjects.USER, plan.userId, message);
             if (subject == null) {
@@ -1092,9 +1150,7 @@ public final class Guard<M> {
         }
         // The tenant the decision was made under: read again only for a decision made before the steps (a local
         // filter's), so that a tenant that reads otherwise a second time does not move the notice's window.
-        String tenant = steps != null && steps.noticeTenant != null
-                ? steps.noticeTenant
-                : plan.tenant == null ? "" : tenantPrefix(message);
+        String tenant = noticeTenant != null ? noticeTenant : plan.tenant == null ? "" : tenantPrefix(message);
         return tenant == null ? null : new StateKey(tenant + NOTICE_SCOPE, subject);
     }
 
