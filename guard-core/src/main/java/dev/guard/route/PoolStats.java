@@ -55,6 +55,7 @@ public record PoolStats(String pool, Instant at, double brake, List<SenderStats>
         List<GroupStats> groups = new ArrayList<>();
         byGroup.forEach((group, members) -> {
             long sent = 0, delivered = 0, failed = 0, pushbacks = 0, recipientBlocks = 0, blocks = 0;
+            long failureTrials = 0, blockTrials = 0;
             double risk = 0;
             HeatMap failures = HeatMap.empty();
             HeatMap blocked = HeatMap.empty();
@@ -65,6 +66,9 @@ public record PoolStats(String pool, Instant at, double brake, List<SenderStats>
                 pushbacks += s.pushbacks();
                 recipientBlocks += s.recipientBlocks();
                 blocks += s.blocks();
+                // Per sender, as its own rates count: feedback for sends another process granted is a send too.
+                failureTrials += Math.max(s.sent(), s.failed());
+                blockTrials += Math.max(s.sent(), s.recipientBlocks() + s.blocks());
                 risk = Math.max(risk, s.risk());
                 failures = HeatMap.sum(failures, s.failuresByHour());
                 blocked = HeatMap.sum(blocked, s.blocksByHour());
@@ -80,7 +84,9 @@ public record PoolStats(String pool, Instant at, double brake, List<SenderStats>
                     blocks,
                     risk,
                     failures,
-                    blocked));
+                    blocked,
+                    failureTrials,
+                    blockTrials));
         });
         return new PoolStats(pool, at, brake, senders, groups);
     }

@@ -1809,9 +1809,9 @@ public final class SenderPool {
         long eventsA = a.events(metric);
         long eventsB = b.events(metric);
         // Feedback may arrive for sends this process did not grant (another process's, or before a restart): each
-        // such event is a send too, so the trials are never fewer than the events.
-        return GroupComparison.test(
-                groupA, groupB, metric, eventsA, Math.max(a.sent(), eventsA), eventsB, Math.max(b.sent(), eventsB));
+        // such event is a send too, counted per sender (GroupStats' trials), so the trials are never fewer than the
+        // events, and one sender's failures do not hide in another's sends.
+        return GroupComparison.test(groupA, groupB, metric, eventsA, a.trials(metric), eventsB, b.trials(metric));
     }
 
     // ------------------------------------------------------------------------------------------------ helpers

@@ -2669,9 +2669,15 @@ class SenderPoolTest {
                         map))
                 .isInstanceOf(NullPointerException.class)
                 .hasMessage("latency must not be null");
-        assertThatThrownBy(() -> new GroupStats("g", 1, 0, 0, 0, 0, 0, 0, 0, map, null))
+        assertThatThrownBy(() -> new GroupStats("g", 1, 0, 0, 0, 0, 0, 0, 0, map, null, 0, 0))
                 .isInstanceOf(NullPointerException.class)
                 .hasMessage("blocksByHour must not be null");
+        assertThatThrownBy(() -> new GroupStats("g", 1, 5, 0, 2, 0, 0, 0, 0, map, map, 4, 5))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("failureTrials must be at least sent (5) and failed (2) but was 4");
+        assertThatThrownBy(() -> new GroupStats("g", 1, 1, 0, 0, 0, 2, 1, 0, map, map, 1, 2))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("blockTrials must be at least sent (1) and the blocks (3) but was 2");
     }
 
     @Test
@@ -2763,6 +2769,32 @@ class SenderPoolTest {
                 .isEqualTo(pool.compare("a", "b", GroupComparison.Metric.BLOCK_RATE)
                         .rateB());
         assertThat(stats.toCsv()).contains("\na-1,a,ACTIVE,-1,,1,0,3,0,0,0,1.000000,0.000000,");
+    }
+
+    @Test
+    void groupRates_countEachSendersTrials_soOneSendersForeignFeedbackDoesNotHideInAnothersSends() {
+        SenderPool pool = builder(
+                        Sender.builder("a-1").group("a").build(),
+                        Sender.builder("a-2").group("a").build(),
+                        Sender.builder("b-1").group("b").build())
+                .build();
+        for (int i = 0; i < 10; i++) {
+            pool.acquire(fresh().pinnedTo("a-1")); // delivered, say: no failure
+        }
+        for (int i = 0; i < 3; i++) {
+            pool.failed("a-2", "timeout"); // sends another process granted
+        }
+        pool.acquire(fresh().pinnedTo("b-1"));
+
+        GroupStats a = pool.stats().group("a");
+        GroupComparison failures = pool.compare("a", "b", GroupComparison.Metric.FAILURE_RATE);
+
+        // Thirteen sends (a-1's ten, a-2's three), not max(10, 3) = 10 of the group's sums: 3/13, not 0.3.
+        assertThat(a.failureTrials()).isEqualTo(13);
+        assertThat(a.failureRate()).isEqualTo(3.0 / 13);
+        assertThat(failures.trialsA()).isEqualTo(13);
+        assertThat(failures.rateA()).isEqualTo(3.0 / 13);
+        assertThat(a.blockTrials()).isEqualTo(10);
     }
 
     @Test
