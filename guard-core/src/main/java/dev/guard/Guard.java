@@ -56,7 +56,9 @@ import org.slf4j.LoggerFactory;
  * <p><b>The decision path.</b> The builder compiles the filters once. Per message: the local {@link Filter}s run in
  * the order they were added; then every stateful filter (blocklist, registration, duplicates, throttles, buckets,
  * windows, cooldowns, gates) becomes one step of a single {@link Batch} that the storage evaluates atomically in one
- * call (one round trip on Redis and, mostly, on PostgreSQL: see each storage); then the listeners run.
+ * call (one round trip on Redis and, mostly, on PostgreSQL: see each storage); then the listeners run. For a guard
+ * whose one stateful filter is keyed by the user, the chat or nothing (no content, no custom key, no tenant), {@link
+ * #check} makes that call a {@link Storage#acquire} without a batch, with the same decision.
  * <b>All-or-nothing:</b> when any step rejects, no step consumes: a duplicate does not eat the user's token bucket, a
  * throttled message is not remembered as seen.
  * When several steps reject, the decision names the first in the order the filters were added and the longest
@@ -169,8 +171,7 @@ public final class Guard<M> {
      * {@link #check} of a plan whose one stateful filter is keyed by the user, the chat or nothing ({@link
      * Plan#single}): the same decision, listeners and notice as {@link #checkSteps}, with one {@link
      * Storage#acquire} and no buffer. It reads the message's ids as {@link #fill} does, but formats only the one
-     * subject that the key (or a notice) needs: a bot that only reads the decision (its {@code allowed()}) then
-     * allocates none for an allowed message on a global limit.
+     * subject that the key (or a notice) needs: none on a global limit without a reject notice.
      */
     private Decision checkSingle(M message) {
         Plan<M> p = plan;
@@ -274,7 +275,8 @@ public final class Guard<M> {
     /**
      * {@link #check} without blocking on the storage: local filters run in the caller's thread, the storage call
      * completes the stage. The stage never completes exceptionally for a storage failure, and this method does not
-     * throw for one; an {@link Error} in the storage's stage fails the stage with it, as {@link #check} throws it. The reject notice's storage call is asynchronous too, and the stage completes after it. The
+     * throw for one; an {@link Error} in the storage's stage fails the stage with it, as {@link #check} throws it.
+     * The reject notice's storage call is asynchronous too, and the stage completes after it. The
      * listeners, the reject listeners and the notice run on the thread that completes the storage's stage (for
      * {@code RedisStorage} a Lettuce event-loop thread, where blocking code holds up every Redis call), and so does
      * the caller's continuation of the stage, unless a {@link Builder#asyncExecutor} is set; a decision made without

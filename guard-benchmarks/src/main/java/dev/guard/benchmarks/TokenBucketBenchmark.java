@@ -41,8 +41,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * <p>{@code guard} and {@code guard-precise} call the storage SPI, a level below what a bot calls; the peers are
  * called through their own public API. {@code guard-check} is what a bot calls: {@link Guard#check} of a guard whose
  * one filter is that token bucket keyed {@link KeyBy#GLOBAL} (one state for everybody, the hot key), with Guard's
- * default clock; it adds the plan's work around the storage call (the breaker, the step's buffer, the {@code
- * Decision}).
+ * default clock and no id extractor, so that it decides in Guard's shortest path (one storage call, no buffer); it
+ * adds the plan's work around the storage call (the breaker, the {@code Decision}).
  *
  * <p>What differs: Guard and Bucket4j keep a greedy token bucket; Resilience4j hands out permits per refresh period
  * (a fixed window); Guava smooths to a steady rate. Every side admits every call here ({@code
