@@ -249,20 +249,10 @@ public final class Guard<M> {
         } catch (Error e) {
             throw e;
         } catch (Throwable e) { // undeclared checked ones too: see evaluate
-            return singleFailed(e, key, now);
+            return failedOver(e, singleStep(key), now);
         }
         p.breaker.success();
-        if (Outcome.isAdmitted(outcome)) {
-            return Decision.allowed(f.quota ? Outcome.remaining(outcome) : Long.MAX_VALUE);
-        }
-        return Decision.rejected(f.name, f.reason, retryAfter(Outcome.retryAfterMicros(outcome), now));
-    }
-
-    /** {@link #decidePlain} when the storage failed: the failure policy's decision, as {@link #evaluate} makes it. */
-    private Decision singleFailed(Throwable failure, StateKey key, long now) {
-        Interrupts.keep(failure);
-        storageFailed(failure, now);
-        return degrade(singleStep(key), now);
+        return decisionOf(f, outcome, now);
     }
 
     /** The steps of {@link #decideSingle}'s one step at {@code key}, for the failure policy. */
@@ -804,7 +794,7 @@ public final class Guard<M> {
             if (buffer.size() == 1) {
                 // The single-step path: no batch, no result object.
                 long outcome = plan.storage.acquire(buffer.key(0), buffer.spec(0), buffer.permits(0), now);
-                decision = toDecision(steps, outcome, now);
+                decision = decisionOf(plan.statefuls[steps.filterIndex[0]], outcome, now);
             } else {
                 plan.storage.evaluateInPlace(buffer, now);
                 decision = toDecision(steps, buffer, now);
@@ -814,10 +804,18 @@ public final class Guard<M> {
         } catch (Error e) {
             throw e;
         } catch (Throwable e) { // undeclared checked ones too: a storage in Kotlin may let its client's through
-            Interrupts.keep(e);
-            storageFailed(e, now);
-            return degrade(steps, now);
+            return failedOver(e, steps, now);
         }
+    }
+
+    /**
+     * The failure policy's decision for {@code steps} after the storage's synchronous call failed with {@code
+     * failure} (the thread's interrupt kept, the breaker told).
+     */
+    private Decision failedOver(Throwable failure, Steps steps, long now) {
+        Interrupts.keep(failure);
+        storageFailed(failure, now);
+        return degrade(steps, now);
     }
 
     private void storageFailed(Throwable failure, long now) {
@@ -881,12 +879,11 @@ public final class Guard<M> {
         return limits;
     }
 
-    private Decision toDecision(Steps steps, long outcome, long now) {
+    /** The decision of a single step of filter {@code f} whose storage call answered {@code outcome}. */
+    private Decision decisionOf(Stateful<M> f, long outcome, long now) {
         if (Outcome.isAdmitted(outcome)) {
-            return Decision.allowed(
-                    plan.statefuls[steps.filterIndex[0]].quota ? Outcome.remaining(outcome) : Long.MAX_VALUE);
+            return Decision.allowed(f.quota ? Outcome.remaining(outcome) : Long.MAX_VALUE);
         }
-        Stateful<M> f = plan.statefuls[steps.filterIndex[0]];
         return Decision.rejected(f.name, f.reason, retryAfter(Outcome.retryAfterMicros(outcome), now));
     }
 
