@@ -99,7 +99,7 @@ public final class Guard<M> {
     private final StateKey globalKey;
     /**
      * {@link #globalKey} when nothing but that filter's storage call makes the decision (no local filter, nobody
-     * hears of decisions, no id to read from the message): {@link #check} then decides in {@link #decidePlain}; else
+     * hears of decisions, no id to read from the message): {@link #check} then decides in {@link #plainOutcome}; else
      * null.
      */
     private final StateKey plainKey;
@@ -139,12 +139,54 @@ public final class Guard<M> {
      * storage failure.
      */
     public Decision check(M message) {
+        // Kept this small so that a caller's compiled code takes it in whole: an allowed decision it only reads is then
+        // never made. What does the work is a call that answers a number.
+        long outcome = plainOutcome(message);
+        return outcome >= 0 ? Decision.allowed(outcome) : checkOtherwise(message, outcome);
+    }
+
+    /**
+     * Whether {@code message} may pass: {@link #check}'s {@link Decision#allowed()}, for a caller that needs no more
+     * than yes or no (the reject listeners, the reject notice and the decision listeners still hear of the decision,
+     * with the whole {@code Decision}). The same storage calls, failure policy and breaker as {@code check}; a guard
+     * with one global limit, no local filter, no id extractor and nobody listening makes no object for a message.
+     */
+    public boolean allows(M message) {
+        long outcome = plainOutcome(message);
+        return outcome >= 0 || checkOtherwise(message, outcome).allowed();
+    }
+
+    /**
+     * For a guard with a {@link #plainKey} and the breaker closed (or letting a trial call through): the one storage
+     * call's outcome ({@link Long#MAX_VALUE} for an admission by a limit that is not a quota), {@link #DEGRADE} when
+     * the breaker keeps the storage out or the call failed (the breaker told); {@link #DEGRADE} without a call
+     * otherwise.
+     */
+    private long plainOutcome(M message) {
         Objects.requireNonNull(message, "message must not be null");
         StateKey key = plainKey;
-        if (key != null && plan.breaker.closed()) {
-            return decidePlain(key, plan.ticker.epochMicros());
+        if (key == null) {
+            return DEGRADE;
         }
-        return plan.single ? checkSingle(message) : checkSteps(message);
+        Plan<M> p = plan;
+        long now = p.ticker.epochMicros();
+        if (!p.breaker.closed() && !p.breaker.allows(now)) {
+            return DEGRADE;
+        }
+        long outcome = acquireOne(key, now);
+        return outcome >= 0 && !p.statefuls[0].quota ? Long.MAX_VALUE : outcome;
+    }
+
+    /**
+     * {@link #check}'s decision when {@link #plainOutcome} did not admit the message: its rejection, the failure
+     * policy's decision, or for a guard without a {@link #plainKey} the whole check.
+     */
+    private Decision checkOtherwise(M message, long outcome) {
+        StateKey key = plainKey;
+        if (key == null) {
+            return plan.single ? checkSingle(message) : checkSteps(message);
+        }
+        return singleDecision(key, outcome, plan.ticker.epochMicros());
     }
 
     /** {@link #check} of a chain: its stateful filters' steps in a buffer, evaluated in one storage call. */
@@ -232,27 +274,37 @@ public final class Guard<M> {
         if (!p.breaker.allows(now)) {
             return degrade(singleStep(key), now);
         }
-        return decidePlain(key, now);
+        return singleDecision(key, acquireOne(key, now), now);
     }
 
     /**
-     * The decision of the one filter of a {@link Plan#single} plan at {@code key}, the breaker letting the call
-     * through: one {@link Storage#acquire}. Small, and allocation-free for an allowed message up to the {@code
-     * Decision}, which a caller that the compiler inlines this into, and that only reads the decision, need not make.
+     * The decision of the one filter of a {@link Plan#single} plan at {@code key} from {@link #acquireOne}'s {@code
+     * outcome}.
      */
-    private Decision decidePlain(StateKey key, long now) {
+    private Decision singleDecision(StateKey key, long outcome, long now) {
+        return outcome == DEGRADE ? degrade(singleStep(key), now) : decisionOf(plan.statefuls[0], outcome, now);
+    }
+
+    /**
+     * The outcome of the one filter of a {@link Plan#single} plan at {@code key}, the breaker letting the call
+     * through: one {@link Storage#acquire}; {@link #DEGRADE} when it failed (the thread's interrupt kept, the breaker
+     * told), for the failure policy to decide.
+     */
+    private long acquireOne(StateKey key, long now) {
         Plan<M> p = plan;
-        Stateful<M> f = p.statefuls[0];
         long outcome;
         try {
-            outcome = p.storage.acquire(key, f.spec, 1, now);
+            outcome = p.storage.acquire(key, p.statefuls[0].spec, 1, now);
         } catch (Error e) {
             throw e;
         } catch (Throwable e) { // undeclared checked ones too: see evaluate
-            return failedOver(e, singleStep(key), now);
+            Interrupts.keep(e);
+            storageFailed(e, now);
+            return DEGRADE;
         }
         p.breaker.success();
-        return decisionOf(f, outcome, now);
+        // -1 is no outcome (a rejection waits at least a microsecond) and reads as -2 does.
+        return outcome == DEGRADE ? Outcome.rejected(1) : outcome;
     }
 
     /** The steps of {@link #decideSingle}'s one step at {@code key}, for the failure policy. */
@@ -1175,6 +1227,12 @@ public final class Guard<M> {
      * The decision for a message whose tenant cannot be read (see {@link Builder#tenant}): under the default tenant
      * it would meet that tenant's limits and blocklist, or escape its own.
      */
+    /**
+     * {@link #plainOutcome}'s answer when the decision is not the storage's: not an outcome a storage gives, since a
+     * rejection waits at least a microsecond.
+     */
+    private static final long DEGRADE = -1;
+
     private static final Decision UNREADABLE_TENANT = Decision.rejected("tenant", Reason.MISSING_KEY, Decision.NEVER);
 
     private record Local<M>(String name, Predicate<? super M> filter, Reason reason) {}

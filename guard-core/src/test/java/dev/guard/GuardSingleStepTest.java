@@ -74,6 +74,15 @@ class GuardSingleStepTest {
         }
     }
 
+    /** The failure policy named {@code open}, {@code closed} or (anything else) a fallback to a reference storage. */
+    static FailurePolicy policy(String name) {
+        return switch (name) {
+            case "open" -> FailurePolicy.failOpen();
+            case "closed" -> FailurePolicy.failClosed();
+            default -> FailurePolicy.fallbackTo(ReferenceStorage.create());
+        };
+    }
+
     /** One side: its guard, storage and what its listeners heard. */
     static final class Side {
         final Switchable storage = new Switchable();
@@ -96,12 +105,7 @@ class GuardSingleStepTest {
                     .chatId(Msg::chat)
                     .missingKeys(missing)
                     .breaker(3, Duration.ofSeconds(5))
-                    .onStorageFailure(
-                            switch (policy) {
-                                case "open" -> FailurePolicy.failOpen();
-                                case "closed" -> FailurePolicy.failClosed();
-                                default -> FailurePolicy.fallbackTo(ReferenceStorage.create());
-                            });
+                    .onStorageFailure(policy(policy));
             if (listened) {
                 b.listener((m, d, nanos) -> heard.add("decided " + m + " " + d))
                         .onReject((m, d) -> heard.add("rejected " + m + " " + d))

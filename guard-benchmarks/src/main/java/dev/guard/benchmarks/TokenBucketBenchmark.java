@@ -42,7 +42,10 @@ import org.openjdk.jmh.annotations.Warmup;
  * called through their own public API. {@code guard-check} is what a bot calls: {@link Guard#check} of a guard whose
  * one filter is that token bucket keyed {@link KeyBy#GLOBAL} (one state for everybody, the hot key), with Guard's
  * default clock and no id extractor, so that it decides in Guard's shortest path (one storage call, no buffer); it
- * adds the plan's work around the storage call (the breaker, the {@code Decision}).
+ * adds the plan's work around the storage call (the breaker, the {@code Decision}, which the compiler leaves unmade
+ * only when it takes {@code check} into the benchmark's own code). {@code guard-allows} is {@link Guard#allows} of the
+ * same guard: the yes or no that Bucket4j's {@code tryConsume}, Resilience4j's {@code acquirePermission} and Guava's
+ * {@code tryAcquire} answer, with no {@code Decision} made.
  *
  * <p>What differs: Guard and Bucket4j keep a greedy token bucket; Resilience4j hands out permits per refresh period
  * (a fixed window); Guava smooths to a steady rate. Every side admits every call here ({@code
@@ -58,7 +61,7 @@ public class TokenBucketBenchmark {
     /** Large enough never to be reached, small enough to keep every implementation's arithmetic exact. */
     static final long CAPACITY = 1_000_000_000L;
 
-    @Param({"guard", "guard-precise", "guard-check", "bucket4j", "resilience4j", "guava"})
+    @Param({"guard", "guard-precise", "guard-check", "guard-allows", "bucket4j", "resilience4j", "guava"})
     public String impl;
 
     private Storage storage;
@@ -81,14 +84,15 @@ public class TokenBucketBenchmark {
                 ticker = impl.equals("guard") ? Ticker.system() : Ticker.precise();
                 acquirer = () -> storage.acquire(key, spec, 1, ticker.epochMicros()) >= 0;
             }
-            case "guard-check" -> {
+            case "guard-check", "guard-allows" -> {
                 storage = MemoryStorage.create();
                 guard = Guard.builder()
                         .storage(storage)
                         .tokenBucket("bench", KeyBy.GLOBAL, CAPACITY, CAPACITY, Duration.ofSeconds(1))
                         .build();
                 Object message = new Object();
-                acquirer = () -> guard.check(message).allowed();
+                acquirer =
+                        impl.equals("guard-check") ? () -> guard.check(message).allowed() : () -> guard.allows(message);
             }
             case "bucket4j" -> {
                 bucket = Bucket.builder()
@@ -115,7 +119,7 @@ public class TokenBucketBenchmark {
             }
             default ->
                 throw new IllegalArgumentException(
-                        "impl must be guard, guard-precise, guard-check, bucket4j, resilience4j or guava but was "
+                        "impl must be guard, guard-precise, guard-check, guard-allows, bucket4j, resilience4j or guava but was "
                                 + impl);
         }
     }

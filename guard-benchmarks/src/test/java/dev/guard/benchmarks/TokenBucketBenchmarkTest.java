@@ -8,7 +8,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.openjdk.jmh.annotations.Param;
 
 class TokenBucketBenchmarkTest {
-    private static final String[] IMPLS = {"guard", "guard-precise", "guard-check", "bucket4j", "resilience4j", "guava"
+    private static final String[] IMPLS = {
+        "guard", "guard-precise", "guard-check", "guard-allows", "bucket4j", "resilience4j", "guava"
     };
 
     @Test
@@ -19,7 +20,8 @@ class TokenBucketBenchmarkTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"guard", "guard-precise", "guard-check", "bucket4j", "resilience4j", "guava"})
+    @ValueSource(
+            strings = {"guard", "guard-precise", "guard-check", "guard-allows", "bucket4j", "resilience4j", "guava"})
     void everyImpl_admitsEveryCall_soThatAllSidesDoTheSameWork(String impl) {
         TokenBucketBenchmark benchmark = new TokenBucketBenchmark();
         benchmark.impl = impl;

@@ -6,7 +6,8 @@ package dev.guard.limit;
  * <p>A non-negative value means <em>admitted</em> and is the number of permits that remain after this step.
  * A negative value means <em>rejected</em> and encodes the wait, in microseconds, after which the same request
  * could be admitted if nothing else happens: {@code -(retryAfterMicros + 1)}. {@link #NEVER} means the request can
- * never be admitted (more permits than the limit allows).
+ * never be admitted (more permits than the limit allows). A rejection waits at least a microsecond, so {@code -1} is
+ * not an outcome {@link #rejected} makes; it reads as a wait of one microsecond, as {@code -2} does.
  *
  * <p>Backends return these values from {@link dev.guard.spi.Storage}; everything else should use the accessors.
  */
@@ -50,7 +51,7 @@ public final class Outcome {
         if (outcome == NEVER) {
             return Long.MAX_VALUE;
         }
-        return -outcome - 1;
+        return Math.max(1, -outcome - 1);
     }
 
     /** A readable form for logs and test failures. */

@@ -34,6 +34,13 @@ class OutcomeTest {
     }
 
     @Test
+    void minusOne_isNoOutcomeRejectedMakes_andReadsAsAOneMicrosecondWait() {
+        assertThat(Outcome.isAdmitted(-1)).isFalse();
+        assertThat(Outcome.retryAfterMicros(-1)).isEqualTo(1).isEqualTo(Outcome.retryAfterMicros(-2));
+        assertThat(Outcome.rejected(Outcome.retryAfterMicros(-1))).isEqualTo(-2);
+    }
+
+    @Test
     void rejected_maxValueWait_isNever() {
         assertThat(Outcome.rejected(Long.MAX_VALUE)).isEqualTo(Outcome.NEVER);
     }
