@@ -82,7 +82,8 @@ import org.slf4j.LoggerFactory;
  * for their steps, and, once it has formatted 64 numeric ids (32 messages with a user and a chat id), the subjects of
  * up to 1,024 numeric user and chat ids it met
  * last (arrays of about 17 KB, and the strings, about 56 bytes each for a ten-digit id), so that a user's next message
- * formats no string; all guards share them.
+ * formats no string; all guards share them. A thread that met a storage failure (or an open breaker) of a guard with
+ * one global limit and nothing else to run keeps the time of it, a {@code long}.
  *
  * @param <M> the bot's update type
  */
@@ -149,7 +150,9 @@ public final class Guard<M> {
      * Whether {@code message} may pass: {@link #check}'s {@link Decision#allowed()}, for a caller that needs no more
      * than yes or no (the reject listeners, the reject notice and the decision listeners still hear of the decision,
      * with the whole {@code Decision}). The same storage calls, failure policy and breaker as {@code check}; a guard
-     * with one global limit, no local filter, no id extractor and nobody listening makes no object for a message.
+     * with one global limit, no local filter, no id extractor, no tenant and nobody listening makes no object of its
+     * own for a message the storage admits (a rejection, or a decision of the failure policy, is still made as a
+     * {@code Decision}).
      */
     public boolean allows(M message) {
         long outcome = plainOutcome(message);
@@ -157,10 +160,11 @@ public final class Guard<M> {
     }
 
     /**
-     * For a guard with a {@link #plainKey} and the breaker closed (or letting a trial call through): the one storage
-     * call's outcome ({@link Long#MAX_VALUE} for an admission by a limit that is not a quota), {@link #DEGRADE} when
-     * the breaker keeps the storage out or the call failed (the breaker told); {@link #DEGRADE} without a call
-     * otherwise.
+     * For a guard with a {@link #plainKey}: the one storage call's outcome ({@link Long#MAX_VALUE} for an admission by
+     * a limit that is not a quota; {@link Outcome#NEVER} for a rejection whose wait reaches the end of time, as {@link
+     * #retryAfter} reads it at this call's time), or {@link #DEGRADE} when the breaker keeps the storage out or the call
+     * failed (the breaker told; the time kept in {@link #DEGRADED_AT}). {@link #DEGRADE} without a call (nor a look at
+     * the clock) for a guard without one. The clock is read here only: {@link #checkOtherwise} needs no second look.
      */
     private long plainOutcome(M message) {
         Objects.requireNonNull(message, "message must not be null");
@@ -171,22 +175,42 @@ public final class Guard<M> {
         Plan<M> p = plan;
         long now = p.ticker.epochMicros();
         if (!p.breaker.closed() && !p.breaker.allows(now)) {
-            return DEGRADE;
+            return unadmitted(DEGRADE, now);
         }
         long outcome = acquireOne(key, now);
-        return outcome >= 0 && !p.statefuls[0].quota ? Long.MAX_VALUE : outcome;
+        if (outcome >= 0) {
+            return p.statefuls[0].quota ? outcome : Long.MAX_VALUE;
+        }
+        return unadmitted(outcome, now);
+    }
+
+    /**
+     * {@link #plainOutcome}'s answer for an {@code outcome} at {@code now} that does not admit the message, such that
+     * {@link #checkOtherwise} decides as {@link #singleDecision} would at {@code now}, without reading the clock again.
+     */
+    private static long unadmitted(long outcome, long now) {
+        if (outcome == DEGRADE) {
+            DEGRADED_AT.get()[0] = now;
+            return DEGRADE;
+        }
+        return endless(Outcome.retryAfterMicros(outcome), now) ? Outcome.NEVER : outcome;
     }
 
     /**
      * {@link #check}'s decision when {@link #plainOutcome} did not admit the message: its rejection, the failure
-     * policy's decision, or for a guard without a {@link #plainKey} the whole check.
+     * policy's decision at the time {@code plainOutcome} read, or for a guard without a {@link #plainKey} the whole
+     * check.
      */
     private Decision checkOtherwise(M message, long outcome) {
         StateKey key = plainKey;
         if (key == null) {
             return plan.single ? checkSingle(message) : checkSteps(message);
         }
-        return singleDecision(key, outcome, plan.ticker.epochMicros());
+        if (outcome == DEGRADE) {
+            return degrade(singleStep(key), DEGRADED_AT.get()[0]);
+        }
+        // A time of 0 reads only Outcome.NEVER's wait as endless: plainOutcome made every endless wait that.
+        return decisionOf(plan.statefuls[0], outcome, 0);
     }
 
     /** {@link #check} of a chain: its stateful filters' steps in a buffer, evaluated in one storage call. */
@@ -944,7 +968,12 @@ public final class Guard<M> {
      * for ever, whose deadline is {@link Long#MAX_VALUE}), since no wait helps then.
      */
     private static Duration retryAfter(long micros, long now) {
-        return micros >= Long.MAX_VALUE - Math.max(0, now) ? Decision.NEVER : Durations.ofMicros(micros);
+        return endless(micros, now) ? Decision.NEVER : Durations.ofMicros(micros);
+    }
+
+    /** Whether a wait of {@code micros} from {@code now} ends at the end of time: {@link #retryAfter}'s NEVER. */
+    private static boolean endless(long micros, long now) {
+        return micros >= Long.MAX_VALUE - Math.max(0, now);
     }
 
     private Decision toDecision(Steps steps, BatchBuffer result, long now) {
@@ -1224,15 +1253,23 @@ public final class Guard<M> {
     static final String NOTICE_SCOPE = "notice";
 
     /**
-     * The decision for a message whose tenant cannot be read (see {@link Builder#tenant}): under the default tenant
-     * it would meet that tenant's limits and blocklist, or escape its own.
-     */
-    /**
      * {@link #plainOutcome}'s answer when the decision is not the storage's: not an outcome a storage gives, since a
      * rejection waits at least a microsecond.
      */
     private static final long DEGRADE = -1;
 
+    /**
+     * The time at which {@link #plainOutcome} last answered {@link #DEGRADE} on this thread for a guard with a {@link
+     * #plainKey}, for {@link #checkOtherwise}, which reads it right after (nothing runs between the two): the failure
+     * policy decides at the time the breaker refused or the storage call failed, as on the other paths. Set only when
+     * the failure policy decides; one {@code long[1]} per thread that met such a decision.
+     */
+    private static final ThreadLocal<long[]> DEGRADED_AT = ThreadLocal.withInitial(() -> new long[1]);
+
+    /**
+     * The decision for a message whose tenant cannot be read (see {@link Builder#tenant}): under the default tenant
+     * it would meet that tenant's limits and blocklist, or escape its own.
+     */
     private static final Decision UNREADABLE_TENANT = Decision.rejected("tenant", Reason.MISSING_KEY, Decision.NEVER);
 
     private record Local<M>(String name, Predicate<? super M> filter, Reason reason) {}
