@@ -21,7 +21,8 @@ import java.util.function.Predicate;
  * busy decides more per second when several decisions share those costs. Each decision stays atomic on its own; the
  * decisions of one call are evaluated one after the other, as if they had been sent in that order.
  *
- * <p><b>Deadlines.</b> Each decision has the storage's timeout from the moment it arrives: it waits for a call at most
+ * <p><b>Deadlines.</b> Each decision has the storage's timeout from the moment it arrives (which its caller tells: an
+ * asynchronous decision arrives before it waits for an executor's thread): it waits for a call at most
  * until then (and then fails without having been sent), and a call runs at most until the earliest deadline of its
  * decisions. When a shared call fails in a way known to have committed nothing (its statement was stopped, or never
  * sent: its thread got no connection), each of its decisions whose deadline is still ahead goes again alone, so that a
@@ -158,16 +159,23 @@ final class CallCombiner {
         this.nanoClock = nanoClock;
     }
 
+    /** {@link #decide(Request, long)} of a decision that arrives now. */
+    long[] decide(Request request) {
+        return decide(request, nanoClock.getAsLong());
+    }
+
     /**
-     * Decides {@code request}, in a call of its own or shared with other waiting decisions; answers its outcomes.
+     * Decides {@code request}, which arrived at {@code arrivalNanos} (on the combiner's clock: before it waited for an
+     * executor's thread, say), in a call of its own or shared with other waiting decisions; answers its outcomes. Its
+     * deadline is one timeout after its arrival.
      *
      * @throws GuardStorageException if the call that carried it failed, or it found no call before its deadline, or
      *     the thread was interrupted before it was sent (it then never is; an interrupted thread runs no call, for
      *     itself or others, and keeps its interrupt status)
      */
-    long[] decide(Request request) {
+    long[] decide(Request request, long arrivalNanos) {
         synchronized (this) {
-            request.deadlineNanos = nanoClock.getAsLong() + timeoutNanos;
+            request.deadlineNanos = arrivalNanos + timeoutNanos;
             waiting.addLast(request);
         }
         while (true) {

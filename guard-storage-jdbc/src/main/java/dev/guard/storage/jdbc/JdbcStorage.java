@@ -45,6 +45,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongFunction;
+import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 import javax.sql.DataSource;
 import org.jdbi.v3.core.Handle;
@@ -227,6 +228,11 @@ public final class JdbcStorage implements Storage {
     private final Executor executor;
     /** Runs a task after so many nanoseconds: the JDK's delay scheduler, a hand-driven one in tests. */
     private final LongFunction<Executor> delay;
+    /**
+     * Where a decision's deadline is counted from: {@link System#nanoTime()}, a clock moved by hand in tests. The
+     * watchdog and the retries read {@link System#nanoTime()} itself.
+     */
+    private final LongSupplier nanoClock;
 
     private final Ticker ticker;
     private final long sweepGraceMicros;
@@ -263,6 +269,7 @@ public final class JdbcStorage implements Storage {
         this.unloggedTable = b.unloggedTable;
         this.executor = b.executor;
         this.delay = b.delay;
+        this.nanoClock = b.nanoClock;
         this.ticker = b.ticker;
         this.sweepGraceMicros = micros(b.sweepGrace);
         this.sweepBatchSize = b.sweepBatchSize;
@@ -274,7 +281,8 @@ public final class JdbcStorage implements Storage {
                         MAX_DECISIONS_PER_CALL,
                         timeoutNanos,
                         this::call,
-                        StorageFailures::committedNothing)
+                        StorageFailures::committedNothing,
+                        nanoClock)
                 : null;
         this.watchdog = storedFunction ? new StatementWatchdog(b.timeout, "guard-jdbc-watchdog") : null;
         try {
@@ -416,9 +424,15 @@ public final class JdbcStorage implements Storage {
      */
     @Override
     public BatchResult evaluate(Batch batch, long nowMicros) {
+        return evaluate(batch, nowMicros, nanoClock.getAsLong());
+    }
+
+    /** {@link #evaluate(Batch, long)} of a decision asked for at {@code arrivalNanos}: its timeout counts from then. */
+    private BatchResult evaluate(Batch batch, long nowMicros, long arrivalNanos) {
         Objects.requireNonNull(batch, "batch must not be null");
         Steps steps = Steps.of(batch);
-        return BatchResult.of(decide("evaluate", steps.keys(), steps.specs(), steps.permits(), nowMicros));
+        return BatchResult.of(
+                decide("evaluate", steps.keys(), steps.specs(), steps.permits(), nowMicros, arrivalNanos));
     }
 
     /** A batch's steps as parallel arrays. */
@@ -447,13 +461,17 @@ public final class JdbcStorage implements Storage {
      *
      * <p>A task that the executor has not started within the {@link Builder#timeout(Duration) timeout} (its threads
      * all busy, its queue long) is given up: the stage fails with a {@link GuardStorageException}, and the task, when
-     * it runs, sends nothing. So the stage ends within the timeout, as the SPI asks, however busy the executor is.
+     * it runs, sends nothing. A task that starts within it has what is left of it (on PostgreSQL with the evaluate
+     * function, the decision's deadline counts from this call, not from the task's start). So the stage ends within
+     * the timeout, as the SPI asks, however busy the executor is.
      */
     @Override
     public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
         if (executor == null) {
             return Storage.super.evaluateAsync(batch, nowMicros);
         }
+        // The decision arrives now: the time that its task waits for the executor counts against its timeout.
+        long arrivalNanos = nanoClock.getAsLong();
         // Completed by hand rather than through supplyAsync, which would fail the stage with a CompletionException
         // around the storage's exception: the stage fails with the GuardStorageException itself, as the SPI says.
         CompletableFuture<BatchResult> stage = new CompletableFuture<>();
@@ -467,7 +485,7 @@ public final class JdbcStorage implements Storage {
                     return;
                 }
                 try {
-                    stage.complete(evaluate(batch, nowMicros));
+                    stage.complete(evaluate(batch, nowMicros, arrivalNanos));
                 } catch (RuntimeException | Error e) {
                     stage.completeExceptionally(e);
                 }
@@ -496,18 +514,29 @@ public final class JdbcStorage implements Storage {
         if (permits < 0) {
             throw new IllegalArgumentException("permits must not be negative but was " + permits);
         }
-        return decide("acquire", new StateKey[] {key}, new LimitSpec[] {spec}, new long[] {permits}, nowMicros)[0];
+        return decide(
+                "acquire",
+                new StateKey[] {key},
+                new LimitSpec[] {spec},
+                new long[] {permits},
+                nowMicros,
+                nanoClock.getAsLong())[0];
     }
 
-    /** Evaluates steps given as parallel arrays; answers outcomes in the same order. */
-    private long[] decide(String operation, StateKey[] keys, LimitSpec[] specs, long[] permits, long nowMicros) {
+    /**
+     * Evaluates steps given as parallel arrays, a decision asked for at {@code arrivalNanos} ({@link #nanoClock}):
+     * on PostgreSQL with the evaluate function its timeout counts from then. Answers outcomes in the same order.
+     */
+    private long[] decide(
+            String operation, StateKey[] keys, LimitSpec[] specs, long[] permits, long nowMicros, long arrivalNanos) {
         if (schemaWarning.get() != null) {
             warnOfSchema();
         }
         int n = keys.length;
         byte[][] hashes = hashes(keys, specs, permits);
         if (storedFunction && nowMicros > -FUNCTION_TIME_LIMIT && nowMicros < FUNCTION_TIME_LIMIT) {
-            return calls.decide(new CallCombiner.Request(operation, keys, specs, permits, hashes, nowMicros));
+            return calls.decide(
+                    new CallCombiner.Request(operation, keys, specs, permits, hashes, nowMicros), arrivalNanos);
         }
         int[] order = sortedOrder(hashes);
         // Rows are locked in key order, yet InnoDB can still choose a victim: a transaction that inserted a key's row
@@ -1911,6 +1940,7 @@ public final class JdbcStorage implements Storage {
         private int concurrentCalls = DEFAULT_CONCURRENT_CALLS;
         private Executor executor;
         private LongFunction<Executor> delay = nanos -> CompletableFuture.delayedExecutor(nanos, TimeUnit.NANOSECONDS);
+        private LongSupplier nanoClock = System::nanoTime;
         private Ticker ticker = Ticker.system();
         private Duration sweepInterval = Duration.ofMinutes(1);
         private Duration sweepGrace = Duration.ofMinutes(1);
@@ -2003,6 +2033,16 @@ public final class JdbcStorage implements Storage {
         /** For tests: what runs {@link JdbcStorage#evaluateAsync}'s timeout after so many nanoseconds. */
         Builder delay(LongFunction<Executor> delay) {
             this.delay = Objects.requireNonNull(delay, "delay must not be null");
+            return this;
+        }
+
+        /**
+         * For tests: the clock that decisions' deadlines are counted on ({@link System#nanoTime()} by default). The
+         * watchdog still reads {@link System#nanoTime()}, so a clock that runs apart from it moves only the combiner's
+         * view of the deadlines.
+         */
+        Builder nanoClock(LongSupplier nanoClock) {
+            this.nanoClock = Objects.requireNonNull(nanoClock, "nanoClock must not be null");
             return this;
         }
 

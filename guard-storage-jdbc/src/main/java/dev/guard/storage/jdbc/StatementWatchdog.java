@@ -23,7 +23,8 @@ import org.slf4j.LoggerFactory;
  * execution that ends during a cancel waits for the cancel to finish before it returns, so a late cancel never hits the
  * connection's next statement. A cancel that arrives before the driver has started to execute the statement (a thread
  * paused between the watch and the execution for longer than the timeout) is lost, so a statement still watched is
- * cancelled again every {@link #RECANCEL_NANOS} (or timeout, if longer) until it ends. Every watch has the same
+ * cancelled again every {@link #RECANCEL_NANOS} (or timeout, if longer) until it ends; a statement whose deadline has
+ * passed when it comes is not sent at all, rather than left to that race. Every watch has the same
  * timeout unless its caller gives an earlier deadline (a shared call, which ends by the earliest deadline of the
  * decisions it carries); such a watch wakes the thread when it is due before the thread's next look.
  *
@@ -36,6 +37,9 @@ final class StatementWatchdog implements AutoCloseable {
 
     /** The least time between two cancels of one statement: a statement that a cancel ends has left by then. */
     static final long RECANCEL_NANOS = 1_000_000_000L;
+
+    /** PostgreSQL's SQL state of a cancelled statement (query_canceled), which committed nothing. */
+    static final String QUERY_CANCELED = "57014";
 
     private static final Logger LOG = LoggerFactory.getLogger(StatementWatchdog.class);
 
@@ -79,8 +83,18 @@ final class StatementWatchdog implements AutoCloseable {
      * Executes {@code statement}'s query, cancelled if it runs past {@code deadlineNanos} ({@link System#nanoTime()}),
      * which is at most one timeout from now: a call that carries decisions which waited for it ends by the earliest of
      * their deadlines.
+     *
+     * @throws SQLException with SQL state {@value #QUERY_CANCELED}, the statement not sent, when the deadline has
+     *     passed already
      */
     ResultSet executeQuery(PreparedStatement statement, long deadlineNanos) throws SQLException {
+        if (deadlineNanos - System.nanoTime() <= 0) {
+            // Due already (a shared call whose earliest decision ran out while its thread waited for a connection, a
+            // decision's second statement): its cancel would race the start of the execution, and one that comes
+            // before it is lost, leaving the statement to run until the next cancel, RECANCEL_NANOS later. Refused
+            // unsent, it commits nothing, as a cancelled statement does, and fails with the same SQL state.
+            throw new SQLException("the statement's deadline passed before it was sent", QUERY_CANCELED);
+        }
         Watch w = new Watch(statement, deadlineNanos);
         int slot = claim(w);
         try {

@@ -82,6 +82,37 @@ class StatementWatchdogTest {
         }
     }
 
+    /**
+     * A statement whose deadline has passed before it comes (its call's earliest decision ran out while the thread
+     * waited for a connection) is refused unsent, as a cancelled one fails: otherwise the watchdog's cancel races the
+     * start of its execution, and a cancel that comes first is lost, leaving it to run until the next cancel a second
+     * (or a timeout) later.
+     */
+    @Test
+    void executeQuery_whoseDeadlineHasPassedAlready_isNotSent_andFailsAsACancelledOne() throws SQLException {
+        try (StatementWatchdog watchdog = new StatementWatchdog(Duration.ofHours(1), "test-watchdog")) {
+            AtomicInteger executions = new AtomicInteger();
+            PreparedStatement statement = (PreparedStatement) Proxy.newProxyInstance(
+                    StatementWatchdogTest.class.getClassLoader(),
+                    new Class<?>[] {PreparedStatement.class},
+                    (proxy, method, args) -> {
+                        if (method.getName().equals("executeQuery")) {
+                            executions.incrementAndGet();
+                        }
+                        return null;
+                    });
+
+            assertThatThrownBy(() -> watchdog.executeQuery(statement, System.nanoTime() - 1))
+                    .isInstanceOfSatisfying(
+                            SQLException.class, e -> assertThat(e.getSQLState()).isEqualTo("57014"))
+                    .hasMessage("the statement's deadline passed before it was sent");
+            assertThat(executions).hasValue(0);
+            // Nor is it left watched: a statement due later runs as usual.
+            assertThat(watchdog.executeQuery(statement)).isNull();
+            assertThat(executions).hasValue(1);
+        }
+    }
+
     @Test
     void executeQuery_runningPastTheTimeout_isCancelledOnce() {
         try (StatementWatchdog watchdog = new StatementWatchdog(Duration.ofMillis(1), "test-watchdog")) {
