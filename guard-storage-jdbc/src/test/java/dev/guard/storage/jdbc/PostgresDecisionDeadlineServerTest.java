@@ -36,19 +36,13 @@ class PostgresDecisionDeadlineServerTest {
         AtomicLong late = new AtomicLong();
         List<Runnable> queued = new ArrayList<>();
         List<Runnable> timers = new ArrayList<>();
-        try (JdbcStorage storage = JdbcStorage.builder(counting)
-                .table(TestDatabase.TABLE)
-                .sweepInterval(Duration.ZERO)
-                .timeout(TIMEOUT)
-                .executor(queued::add)
-                // The timer that gives up an unstarted task is late (its thread busy), and never runs here.
-                .delay(nanos -> timers::add)
-                .nanoClock(() -> System.nanoTime() + late.get())
-                .build()) {
-            StateKey key = new StateKey(scope, "user");
-            TokenBucket bucket = new TokenBucket(1, 1, Duration.ofHours(1));
-            CompletableFuture<BatchResult> stage = storage.evaluateAsync(Batch.of(new Step(key, bucket, 1)), START)
-                    .toCompletableFuture();
+        // The timer that gives up an unstarted task is late (its thread busy), and never runs here.
+        try (JdbcStorage storage = queued(
+                JdbcStorage.builder(counting).table(TestDatabase.TABLE).sweepInterval(Duration.ZERO),
+                queued,
+                timers,
+                late)) {
+            CompletableFuture<BatchResult> stage = oneToken(storage);
             // The executor starts the task once the whole timeout has passed since the call.
             late.addAndGet(TIMEOUT.toNanos());
             counting.reset();
@@ -65,7 +59,7 @@ class PostgresDecisionDeadlineServerTest {
                     .isZero();
             assertThat(timers).hasSize(1);
             // Nothing was consumed.
-            assertThat(storage.acquire(key, bucket, 1, START)).isEqualTo(Outcome.admitted(0));
+            assertThat(storage.acquire(keyOf(scope), BUCKET, 1, START)).isEqualTo(Outcome.admitted(0));
         }
     }
 
@@ -75,17 +69,8 @@ class PostgresDecisionDeadlineServerTest {
         AtomicLong late = new AtomicLong();
         List<Runnable> queued = new ArrayList<>();
         List<Runnable> timers = new ArrayList<>();
-        try (JdbcStorage storage = TestDatabase.POSTGRES
-                .builder()
-                .timeout(TIMEOUT)
-                .executor(queued::add)
-                .delay(nanos -> timers::add)
-                .nanoClock(() -> System.nanoTime() + late.get())
-                .build()) {
-            StateKey key = new StateKey(scope, "user");
-            TokenBucket bucket = new TokenBucket(1, 1, Duration.ofHours(1));
-            CompletableFuture<BatchResult> stage = storage.evaluateAsync(Batch.of(new Step(key, bucket, 1)), START)
-                    .toCompletableFuture();
+        try (JdbcStorage storage = queued(TestDatabase.POSTGRES.builder(), queued, timers, late)) {
+            CompletableFuture<BatchResult> stage = oneToken(storage);
             late.addAndGet(TIMEOUT.toNanos() / 4);
 
             queued.forEach(Runnable::run);
@@ -93,5 +78,30 @@ class PostgresDecisionDeadlineServerTest {
 
             assertThat(stage.join()).isEqualTo(BatchResult.of(Outcome.admitted(0)));
         }
+    }
+
+    private static final TokenBucket BUCKET = new TokenBucket(1, 1, Duration.ofHours(1));
+
+    private static StateKey keyOf(String scope) {
+        return new StateKey(scope, "user");
+    }
+
+    /**
+     * A storage from {@code b} whose executor queues its tasks in {@code queued}, whose give-up timers queue in {@code
+     * timers}, and whose deadlines are counted on a clock {@code late} ahead of {@link System#nanoTime()}.
+     */
+    private static JdbcStorage queued(
+            JdbcStorage.Builder b, List<Runnable> queued, List<Runnable> timers, AtomicLong late) {
+        return b.timeout(TIMEOUT)
+                .executor(queued::add)
+                .delay(nanos -> timers::add)
+                .nanoClock(() -> System.nanoTime() + late.get())
+                .build();
+    }
+
+    /** The stage of an asynchronous decision for one token of {@link #BUCKET} at this test's key. */
+    private CompletableFuture<BatchResult> oneToken(JdbcStorage storage) {
+        return storage.evaluateAsync(Batch.of(new Step(keyOf(scope), BUCKET, 1)), START)
+                .toCompletableFuture();
     }
 }
