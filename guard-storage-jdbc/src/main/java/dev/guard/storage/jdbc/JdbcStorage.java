@@ -1929,6 +1929,8 @@ public final class JdbcStorage implements Storage {
         public static final int DEFAULT_CONCURRENT_CALLS = 2;
         /** The longest sweep interval or grace in microseconds of a long (about 106751991.17 days). */
         private static final Duration MAX_SWEEP_DURATION = Duration.ofDays(106_751_991);
+        /** The shortest sweep interval but zero: the sweeper counts in microseconds. */
+        private static final Duration MIN_SWEEP_INTERVAL = Duration.ofNanos(1_000);
 
         private final ConnectionSource connections;
         private JdbcDialect dialect;
@@ -2067,7 +2069,7 @@ public final class JdbcStorage implements Storage {
          * batches at most ({@link JdbcStorage#sweep()}); one that stops there having deleted at least half as many
          * rows as it may (50 full batches) is followed by the next at once rather than after the interval, so that a
          * table gaining expired rows faster than one run per interval deletes them does not grow without bound. At
-         * most 106751991 days.
+         * least 1 microsecond unless zero, at most 106751991 days.
          */
         public Builder sweepInterval(Duration interval) {
             if (interval == null) {
@@ -2075,6 +2077,11 @@ public final class JdbcStorage implements Storage {
             }
             if (interval.isNegative()) {
                 throw new IllegalArgumentException("sweepInterval must not be negative but was " + interval);
+            }
+            if (!interval.isZero() && interval.compareTo(MIN_SWEEP_INTERVAL) < 0) {
+                // The sweeper counts in microseconds: less would read as zero, no sweeper at all.
+                throw new IllegalArgumentException(
+                        "sweepInterval must be zero (no sweeper) or at least 1 microsecond but was " + interval);
             }
             this.sweepInterval = atMost("sweepInterval", interval, MAX_SWEEP_DURATION);
             return this;

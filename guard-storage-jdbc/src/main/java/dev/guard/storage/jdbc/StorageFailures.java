@@ -36,6 +36,16 @@ final class StorageFailures {
      * readable.
      */
     private static final Pattern URL_USER_INFO = Pattern.compile("//[^/?#\\s]*@");
+    /**
+     * User info without the {@code //} before it, as drivers echo parts of a URL that they could not parse: pgjdbc's
+     * {@code UnknownHostException: bob:s3cret@db} for {@code jdbc:postgresql://bob:s3cret@db:5432/app}, MariaDB's
+     * {@code Incorrect port value : s3cret@db} for {@code jdbc:mariadb://bob:s3cret@db/app}. A word (from a space,
+     * quote, bracket, comma or semicolon on) without a {@code /}, up to its last {@code @} before a host. A text
+     * cannot tell a password there from anything else before an {@code @}: an e-mail address or a Java object's name
+     * ({@code PgConnection@1b2c3d}) loses that part too, the safe mistake. MySQL's {@code 'root'@'localhost'} stays
+     * (quotes end a word), and so do words with a {@code /}, URLs, which the patterns above cover.
+     */
+    private static final Pattern BARE_USER_INFO = Pattern.compile("(?<![^\\s'\"(\\[,;])[^\\s/'\"()]+@(?=[\\w\\[])");
 
     private static final int MAX_CAUSES = 8;
 
@@ -102,7 +112,8 @@ final class StorageFailures {
             return Matcher.quoteReplacement(m.group(1) + m.group(2) + quote + "***" + quote);
         });
         out = URL_USER_INFO_WITH_PASSWORD.matcher(out).replaceAll("//***@");
-        return URL_USER_INFO.matcher(out).replaceAll("//***@");
+        out = URL_USER_INFO.matcher(out).replaceAll("//***@");
+        return BARE_USER_INFO.matcher(out).replaceAll("***@");
     }
 
     /**

@@ -10,9 +10,12 @@ import dev.guard.spi.BatchResult;
 import dev.guard.spi.GuardStorageException;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.Proxy;
 import java.sql.Connection;
+import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -57,6 +60,10 @@ class JdbcStorageTest {
         assertThatThrownBy(() -> b.sweepInterval(Duration.ofSeconds(-1)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("sweepInterval must not be negative but was PT-1S");
+        // Shorter than the microsecond the sweeper counts in: it would read as zero, and silently run no sweeper.
+        assertThatThrownBy(() -> b.sweepInterval(Duration.ofNanos(999)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("sweepInterval must be zero (no sweeper) or at least 1 microsecond but was PT0.000000999S");
         assertThatThrownBy(() -> b.sweepInterval(null))
                 .hasMessage("sweepInterval must not be null (Duration.ZERO: no sweeper)");
         assertThatThrownBy(() -> b.sweepGrace(null)).hasMessage("sweepGrace must not be null");
@@ -206,6 +213,39 @@ class JdbcStorageTest {
         down.set(false);
         assertThat(storage.acquire(key, bucket, 1, 1_000_000)).isEqualTo(Outcome.admitted(0));
         assertThat(storage.health().up()).isTrue();
+    }
+
+    /**
+     * A URL with user info (as MySQL's driver takes it) given to drivers that do not take it: they fail to connect
+     * with part of it in their exceptions, pgjdbc's host lookup with the user info as the host, MariaDB's driver with
+     * the password as the port. The storage's exception and its causes show no password. Neither driver reaches a
+     * server: pgjdbc refuses the host before any lookup, MariaDB's driver the URL before connecting.
+     */
+    @Test
+    void build_driverEchoingAPasswordFromAUrlWithUserInfo_failsWithoutShowingIt() {
+        for (String url : List.of(
+                "jdbc:postgresql://bob:" + SECRET + "@127.0.0.1:5432/test",
+                "jdbc:mariadb://bob:" + SECRET + "@127.0.0.1/test")) {
+            DataSource driver = (DataSource) Proxy.newProxyInstance(
+                    DataSource.class.getClassLoader(), new Class<?>[] {DataSource.class}, (proxy, method, args) -> {
+                        if (method.getName().equals("getConnection")) {
+                            return DriverManager.getConnection(url);
+                        }
+                        throw new UnsupportedOperationException(method.getName());
+                    });
+            assertThatThrownBy(() -> JdbcStorage.builder(driver)
+                            .sweepInterval(Duration.ZERO)
+                            .build())
+                    .as(url)
+                    .isInstanceOfSatisfying(GuardStorageException.class, e -> {
+                        StringWriter trace = new StringWriter();
+                        e.printStackTrace(new PrintWriter(trace));
+                        assertThat(trace.toString())
+                                .as(url)
+                                .contains("***@127.0.0.1")
+                                .doesNotContain(SECRET);
+                    });
+        }
     }
 
     private static InvocationHandler failingWhen(AtomicBoolean down, DataSource real) {

@@ -108,6 +108,24 @@ class StorageFailuresTest {
                 .isEqualTo("jdbc:postgresql://db.example.com/app?user=admin@db");
     }
 
+    /**
+     * Drivers that cannot parse a URL with user info echo part of it without its {@code //}: pgjdbc looks the user
+     * info up as part of the host, MariaDB's driver reads the password as the port. Neither must show the password.
+     */
+    @Test
+    void redact_userInfoEchoedWithoutItsUrl_hidesIt() {
+        assertThat(StorageFailures.redact("bob:s3cret@127.0.0.1: invalid IPv6 address"))
+                .isEqualTo("***@127.0.0.1: invalid IPv6 address");
+        assertThat(StorageFailures.redact("Incorrect port value : s3cret@db"))
+                .isEqualTo("Incorrect port value : ***@db");
+        assertThat(StorageFailures.redact("host (bob:p@ss@[::1]) unknown")).isEqualTo("host (***@[::1]) unknown");
+        // MySQL's account names, and URLs (the patterns for URLs decide there), stay as they were.
+        assertThat(StorageFailures.redact("Access denied for user 'root'@'localhost'"))
+                .isEqualTo("Access denied for user 'root'@'localhost'");
+        assertThat(StorageFailures.redact("jdbc:postgresql://db.example.com/app?user=admin@db"))
+                .isEqualTo("jdbc:postgresql://db.example.com/app?user=admin@db");
+    }
+
     @Test
     void redact_usingPasswordOutsideMySqlsPhrase_hidesTheValue() {
         assertThat(StorageFailures.redact("Using password=hunter2")).isEqualTo("Using password=***");
