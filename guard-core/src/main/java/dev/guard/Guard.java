@@ -31,6 +31,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BiFunction;
 import java.util.function.Function;
 import java.util.function.Predicate;
@@ -341,12 +342,14 @@ public final class Guard<M> {
     /**
      * {@link #check} without blocking on the storage: local filters run in the caller's thread, the storage call
      * completes the stage. The stage never completes exceptionally for a storage failure, and this method does not
-     * throw for one; an {@link Error} in the storage's stage fails the stage with it, as {@link #check} throws it.
+     * throw for one; an {@link Error} in a stage of the storage's (the decision's, or the reject notice's) fails the
+     * stage with it, as {@link #check} throws it.
      * The reject notice's storage call is asynchronous too, and the stage completes after it. The
      * listeners, the reject listeners and the notice run on the thread that completes the storage's stage (for
      * {@code RedisStorage} a Lettuce event-loop thread, where blocking code holds up every Redis call), and so does
      * the caller's continuation of the stage, unless a {@link Builder#asyncExecutor} is set; a decision made without
-     * the storage (a local filter, an open breaker) completes in the caller's thread. Guard adds no timeout of its
+     * the storage (a local filter, an open breaker) completes in the caller's thread, unless its reject notice asks
+     * the storage (a local filter's rejection while the breaker lets calls through). Guard adds no timeout of its
      * own: the stage completes when the storage's does (RedisStorage's timeout bounds it).
      *
      * <p>Cancelling the stage (or completing it by hand) gives up on the answer only: a decision the storage makes
@@ -379,13 +382,8 @@ public final class Guard<M> {
             stage = CompletableFuture.completedFuture(degrade(steps, now));
         } else {
             stage = onAnswer(evaluateAsync(steps.buffer.toBatch(), now), (result, failure) -> {
+                throwIfError(failure);
                 Throwable failed = failure;
-                Throwable cause =
-                        failed instanceof CompletionException && failed.getCause() != null ? failed.getCause() : failed;
-                if (cause instanceof Error e) {
-                    // Not a storage failure: it reaches the caller, as check() lets it through (the stage fails).
-                    throw e;
-                }
                 if (failed == null) {
                     try {
                         steps.buffer.setOutcomes(result);
@@ -1045,6 +1043,7 @@ public final class Guard<M> {
             return CompletableFuture.completedFuture(decision);
         }
         return onAnswer(evaluateAsync(Batch.of(new Step(noticeKey, plan.notice.spec, 1)), now), (result, failure) -> {
+            throwIfError(failure); // as finish lets one from the notice's storage call through
             if (failure == null && (result == null || result.size() != 1)) {
                 // An answer that does not fit the one-step batch is the storage's failure.
                 failure = new IllegalStateException("storage answered " + result + " for one step");
@@ -1135,8 +1134,8 @@ public final class Guard<M> {
 
     /**
      * {@code stage}'s answer handed to {@code then}: on the thread that completed it, or on the {@link
-     * Builder#asyncExecutor} when one is set; in place when that executor refuses the task (shut down), since the
-     * decision must still reach the listeners and the caller.
+     * Builder#asyncExecutor} when one is set; in place when that executor refuses the task (shut down) or throws
+     * otherwise, since the decision must still reach the listeners and the caller; {@code then} runs once.
      */
     private <T, U> CompletionStage<U> onAnswer(
             CompletionStage<T> stage, BiFunction<? super T, Throwable, ? extends U> then) {
@@ -1146,7 +1145,11 @@ public final class Guard<M> {
         }
         CompletableFuture<U> next = new CompletableFuture<>();
         stage.whenComplete((value, failure) -> {
+            AtomicBoolean ran = new AtomicBoolean();
             Runnable task = () -> {
+                if (!ran.compareAndSet(false, true)) {
+                    return; // an executor that ran it and threw all the same: the listeners and notice ran once
+                }
                 try {
                     next.complete(then.apply(value, failure));
                 } catch (Throwable e) { // as handle would: the stage fails with it
@@ -1155,11 +1158,28 @@ public final class Guard<M> {
             };
             try {
                 executor.execute(task);
-            } catch (RejectedExecutionException e) {
+            } catch (Throwable e) { // refused (shut down), or failed otherwise: nothing else would complete the stage
+                Interrupts.keep(e);
+                if (!(e instanceof RejectedExecutionException)) {
+                    LOG.warn("asyncExecutor threw; the decision goes on in the thread that completed the stage", e);
+                }
                 task.run();
             }
         });
         return next;
+    }
+
+    /**
+     * Throws the {@link Error} that failed a storage's stage ({@code failure}, or its cause when a {@link
+     * CompletionException} wraps it; nothing for another failure or none): not a storage failure, it fails the stage
+     * of {@link #checkAsync}, as {@link #check} lets it through.
+     */
+    private static void throwIfError(Throwable failure) {
+        Throwable cause =
+                failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+        if (cause instanceof Error e) {
+            throw e;
+        }
     }
 
     /** Runs the reject listeners if {@code decision} rejects. */
@@ -1660,7 +1680,8 @@ public final class Guard<M> {
          * RedisStorage} a Lettuce event-loop thread, which the storage's other calls share, so that code there which
          * blocks (a notice sent with a blocking HTTP client, a database call, a slow log appender) holds up every
          * Redis call of the process meanwhile, and they time out. Set one when any of that code may block. An
-         * executor that refuses a task (shut down) is passed by: that code then runs where it would without one.
+         * executor that refuses a task (shut down), or throws anything else, is passed by: that code then runs where
+         * it would without one, once, even if the executor ran the task before throwing.
          * {@link Guard#check} is not affected.
          */
         public Builder<M> asyncExecutor(Executor executor) {

@@ -47,7 +47,9 @@ final class Subjects {
         String text;
         try {
             text = id.toString();
-        } catch (Exception e) { // undeclared checked ones too, as the message path catches them
+        } catch (Error e) {
+            throw e;
+        } catch (Throwable e) { // undeclared checked ones too, and a bare Throwable, as the message path catches them
             Interrupts.keep(e);
             throw new IllegalArgumentException(what + " must have a text but its toString() threw " + e, e);
         }

@@ -15,6 +15,8 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import org.junit.jupiter.api.Test;
 
 /** {@link Guard#checkAsync} while the storage's answer is still on its way. */
@@ -122,5 +124,107 @@ class GuardAsyncTest {
         assertThat(stage).isCompletedExceptionally();
         assertThatThrownBy(stage::join).cause().isSameAs(boom);
         assertThat(reported).as("no decision was made, on either path").isEmpty();
+    }
+
+    @Test
+    void checkAsync_anErrorInTheNoticesStage_failsTheStageWithIt_asCheckThrowsIt_andIsNoStorageFailure() {
+        AssertionError boom = new AssertionError("a bug in the storage");
+        HeldStorage storage = new HeldStorage() {
+            @Override
+            public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
+                if (key.scope().endsWith(Guard.NOTICE_SCOPE)) {
+                    throw boom;
+                }
+                return super.acquire(key, spec, permits, nowMicros);
+            }
+
+            @Override
+            public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
+                return batch.step(0).key().scope().endsWith(Guard.NOTICE_SCOPE)
+                        ? CompletableFuture.failedFuture(boom)
+                        : CompletableFuture.completedFuture(delegate().evaluate(batch, nowMicros));
+            }
+        };
+        List<String> heard = new CopyOnWriteArrayList<>();
+        Guard<Msg> guard = Guard.<Msg>builder()
+                .storage(storage)
+                .ticker(ManualTicker.create())
+                .userId(Msg::user)
+                .throttle("per-user", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .breaker(1, Duration.ofMinutes(1))
+                .onStorageFailure(FailurePolicy.fallbackTo(ReferenceStorage.create()))
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> heard.add("notice " + m.text()))
+                .listener((m, d, nanos) -> heard.add(d.reason() + " " + m.text()))
+                .build();
+        guard.check(new Msg(1, "a"));
+        guard.checkAsync(new Msg(2, "a")).toCompletableFuture().join();
+
+        assertThatThrownBy(() -> guard.check(new Msg(1, "b"))).isSameAs(boom);
+        CompletableFuture<Decision> stage = guard.checkAsync(new Msg(2, "b")).toCompletableFuture();
+
+        assertThat(stage).isCompletedExceptionally();
+        assertThatThrownBy(stage::join).cause().isSameAs(boom);
+        Decision next = guard.checkAsync(new Msg(3, "a")).toCompletableFuture().join();
+        assertThat(heard)
+                .as("no notice from the fallback, and no decision heard of, on either path")
+                .containsExactly("ALLOWED a", "ALLOWED a", "ALLOWED a");
+        assertThat(next.degraded())
+                .as("the breaker (1 failure) counted no storage failure")
+                .isFalse();
+    }
+
+    /** A guard over {@link HeldStorage} whose asynchronous continuations go to {@code executor}, and what it heard. */
+    private static Guard<Msg> guardWith(Executor executor, List<String> heard) {
+        return Guard.<Msg>builder()
+                .storage(new HeldStorage() {
+                    @Override
+                    public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
+                        return CompletableFuture.completedFuture(delegate().evaluate(batch, nowMicros));
+                    }
+                })
+                .ticker(ManualTicker.create())
+                .userId(Msg::user)
+                .throttle("per-user", KeyBy.USER, 1, Duration.ofMinutes(1))
+                .asyncExecutor(executor)
+                .rejectNotice(Duration.ofSeconds(30), (m, d) -> heard.add("notice " + m.text()))
+                .listener((m, d, nanos) -> heard.add(d.reason() + " " + m.text()))
+                .build();
+    }
+
+    @Test
+    void checkAsync_anExecutorThatThrowsOtherThanARefusal_isPassedBy_andTheStageCompletes() {
+        List<String> heard = new CopyOnWriteArrayList<>();
+        Guard<Msg> guard = guardWith(
+                task -> {
+                    throw new IllegalStateException("executor closed");
+                },
+                heard);
+
+        CompletableFuture<Decision> first = guard.checkAsync(new Msg(1, "a")).toCompletableFuture();
+        CompletableFuture<Decision> second = guard.checkAsync(new Msg(1, "b")).toCompletableFuture();
+
+        assertThat(first).as("completed, not left for ever").isDone();
+        assertThat(second).isDone();
+        assertThat(first.join().allowed()).isTrue();
+        assertThat(second.join().reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(heard).containsExactly("ALLOWED a", "notice b", "THROTTLED b");
+    }
+
+    @Test
+    void checkAsync_anExecutorThatRunsTheTaskAndThenRefusesIt_tellsTheListenersAndSendsTheNoticeOnce() {
+        List<String> heard = new CopyOnWriteArrayList<>();
+        Guard<Msg> guard = guardWith(
+                task -> {
+                    task.run();
+                    throw new RejectedExecutionException("refused after running it");
+                },
+                heard);
+
+        guard.checkAsync(new Msg(1, "a")).toCompletableFuture().join();
+        Decision throttled =
+                guard.checkAsync(new Msg(1, "b")).toCompletableFuture().join();
+
+        assertThat(throttled.reason()).isEqualTo(Reason.THROTTLED);
+        assertThat(heard).containsExactly("ALLOWED a", "notice b", "THROTTLED b");
     }
 }

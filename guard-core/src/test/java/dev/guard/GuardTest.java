@@ -813,6 +813,38 @@ class GuardTest {
     }
 
     @Test
+    void setsPauseAndForget_ofAnIdWhoseToStringThrowsABareThrowable_areRefusedNamingIt_asTheMessagePathSkipsIt() {
+        // Kotlin code may throw a Throwable that is neither an exception nor an error: the message path reads such an
+        // id as none; the administration calls refuse it by name, as for any exception, rather than letting it out.
+        Object textless = new Object() {
+            @Override
+            public String toString() {
+                throw sneaky(new Throwable("no text"));
+            }
+        };
+        Guard<Object> guard = Guard.<Object>builder()
+                .storage(storage)
+                .ticker(ticker)
+                .userId(id -> id)
+                .blocklist()
+                .gate("mod", KeyBy.USER)
+                .build();
+        assertThat(guard.check(textless).allowed())
+                .as("no user id: the filters do not apply")
+                .isTrue();
+
+        assertThatThrownBy(() -> guard.blocklist().add(textless))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("userId must have a text but its toString() threw java.lang.Throwable: no text");
+        assertThatThrownBy(() -> guard.pause("mod", textless, Duration.ofHours(1)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("id must have a text but its toString() threw java.lang.Throwable: no text");
+        assertThatThrownBy(() -> guard.forgetKey(textless))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("key must have a text but its toString() threw java.lang.Throwable: no text");
+    }
+
+    @Test
     void check_idsOfAnyTypeWithTheSameText_shareOneState() {
         // Long ids take a shortcut into the key; it must name the same key as the id's text, which pause, forget,
         // the blocklist and other processes (with ids of another type) use.
