@@ -30,6 +30,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BiFunction;
+import java.util.function.IntConsumer;
 import java.util.function.UnaryOperator;
 
 /**
@@ -93,7 +94,9 @@ import java.util.function.UnaryOperator;
  *
  * <p><b>Concurrency.</b> Thread-safe. Calls that do not overlap behave exactly as the reference; overlapping calls
  * are linearizable, except that a token bucket read by a caller whose clock is behind a concurrent commit's may see
- * the bucket refilled up to its own time rather than the commit's (never more permissive).
+ * the bucket refilled up to its own time rather than the commit's (never more permissive), and that a batch does not
+ * see a gate or set key that it read as absent being added and removed again while it reads its other such keys (it
+ * reads them without owning them, one after another, and then all but the last once more).
  *
  * <p>A key holds either limit state or a record: a limit step reads a record's key as absent, and one that commits
  * drops the record (a rejected step or batch leaves it). {@link #forget}
@@ -120,7 +123,11 @@ public final class MemoryStorage implements Storage {
      */
     static final int SWEEP_EVERY = 32;
 
+    /** For tests: told each step a batch read without owning its key, right after the read; null otherwise. */
+    private final IntConsumer unownedRead;
+
     private MemoryStorage(Builder builder) {
+        this.unownedRead = builder.unownedRead;
         this.cache = Caffeine.newBuilder()
                 .initialCapacity(builder.initialCapacity)
                 .executor(builder.executor)
@@ -700,8 +707,9 @@ public final class MemoryStorage implements Storage {
     /**
      * Owns the holders in {@code order}, evaluates every step against the state before the batch, then commits all
      * or none, exactly as {@code ReferenceStorage.evaluate}: {@link #DONE}; or does nothing and answers {@link #RETRY}
-     * if a holder was dead or a key that the batch read as absent has appeared since it was resolved, or {@link
-     * #CONVERT_RECORDS} if the batch admits and would commit at a record's key (whose holder cannot hold a limit).
+     * if a holder was dead, a key that the batch read as absent has appeared since it was resolved, or a key read
+     * without owning it changed before the last such read ({@link #changedBefore}), or {@link #CONVERT_RECORDS} if
+     * the batch admits and would commit at a record's key (whose holder cannot hold a limit).
      */
     private int runLocked(
             BatchBuffer batch,
@@ -726,6 +734,9 @@ public final class MemoryStorage implements Storage {
             // nothing, so a pass that has to start over has done no harm).
             int n = batch.size();
             boolean admitted = true;
+            // The last step whose key the batch read without owning it (-1: none yet), and whether there was another.
+            int lastUnowned = -1;
+            boolean severalUnowned = false;
             for (int i = 0; i < n; i++) {
                 Holder h = holders[i];
                 LimitSpec spec = batch.spec(i);
@@ -735,20 +746,31 @@ public final class MemoryStorage implements Storage {
                         // batch must read it at its linearization point, which is now. Start over.
                         return RETRY;
                     }
+                    severalUnowned |= lastUnowned >= 0;
+                    lastUnowned = i;
+                    readUnowned(i);
                     outcomes[i] = spec.evaluate(null, nowMicros, batch.permits(i));
                 } else {
                     if (!ownAll && readsWithoutLock(spec, h)) {
-                        // Read once while every other holder is owned: that instant is the batch's linearization
-                        // point. A busy holder may belong to a batch waiting for one of ours: start over rather than
-                        // wait.
+                        // Read once while every other holder is owned. A busy holder may belong to a batch waiting
+                        // for one of ours: start over rather than wait.
                         words[i] = h.word();
                         if (words[i] == Holder.BUSY || words[i] == Holder.DEAD) {
                             return RETRY;
                         }
+                        severalUnowned |= lastUnowned >= 0;
+                        lastUnowned = i;
+                        readUnowned(i);
                     }
                     outcomes[i] = Holder.peek(h, words[i], spec, batch.permits(i), nowMicros);
                 }
                 admitted &= Outcome.isAdmitted(outcomes[i]);
+            }
+            if (severalUnowned && changedBefore(batch, holders, entries, words, lastUnowned, ownAll)) {
+                // Keys read one after another without owning them: one that was open when read may have closed
+                // before another opened (a gate raised, then a ban read by a later clock dropped), and the batch
+                // would have admitted where no instant admits. Start over.
+                return RETRY;
             }
             if (admitted) {
                 for (int i = 0; i < n; i++) {
@@ -780,6 +802,35 @@ public final class MemoryStorage implements Storage {
             for (int k = 0; k < locked; k++) {
                 holders[order[k]].unlock(words[order[k]]);
             }
+        }
+    }
+
+    /**
+     * Whether a key that the batch read without owning it before step {@code last} (the last such read) changed
+     * since it was read: its holder's word is another now, or a key read as absent appeared. If none did, each
+     * still held at the last such read what the batch read, as the holders the batch owns did: that read is the
+     * batch's linearization point. (A key read as absent that appeared and went again in between is not seen.)
+     */
+    private boolean changedBefore(
+            BatchBuffer batch, Holder[] holders, Entry[] entries, long[] words, int last, boolean ownAll) {
+        for (int i = 0; i < last; i++) {
+            Holder h = holders[i];
+            if (h == null) {
+                if (appeared(batch, i, entries[i])) {
+                    return true;
+                }
+            } else if (!ownAll && readsWithoutLock(batch.spec(i), h) && h.word() != words[i]) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Tells the test hook, if any, that the batch read step {@code i}'s key without owning it. */
+    private void readUnowned(int i) {
+        IntConsumer hook = unownedRead;
+        if (hook != null) {
+            hook.accept(i);
         }
     }
 
@@ -1064,6 +1115,7 @@ public final class MemoryStorage implements Storage {
         private int initialCapacity = 16;
         private Executor executor = Runnable::run;
         private UnaryOperator<Expiry<String, Entry>> expiry = UnaryOperator.identity();
+        private IntConsumer unownedRead;
 
         private Builder() {}
 
@@ -1104,6 +1156,16 @@ public final class MemoryStorage implements Storage {
          */
         Builder expiry(UnaryOperator<Expiry<String, Entry>> wrap) {
             this.expiry = Objects.requireNonNull(wrap, "expiry must not be null");
+            return this;
+        }
+
+        /**
+         * For tests in this package: {@code hook} is told the index of each step whose key a batch has just read
+         * without owning it (a gate's or a set's deadline, or a key it found absent), while the batch owns the
+         * holders of its other keys (a hook that plays another thread must leave those alone).
+         */
+        Builder unownedRead(IntConsumer hook) {
+            this.unownedRead = Objects.requireNonNull(hook, "hook must not be null");
             return this;
         }
 
