@@ -1541,7 +1541,8 @@ public final class JdbcStorage implements Storage {
 
     /**
      * One run of the background sweeper, which then schedules the next on {@code sweeper} (unless it was shut down).
-     * A failed run is logged and retried after the interval; decisions never depend on the sweeper.
+     * A failed run (an {@link Error} too) is logged and retried after the interval; decisions never depend on the
+     * sweeper.
      */
     private void sweepInBackground(ScheduledExecutorService sweeper, long intervalMicros) {
         long delayMicros = intervalMicros;
@@ -1551,6 +1552,10 @@ public final class JdbcStorage implements Storage {
             delayMicros = nextSweepDelayMicros(run, sweepBatchSize, intervalMicros);
         } catch (RuntimeException e) {
             LOG.warn("guard jdbc sweeper failed: {}", e.getMessage());
+        } catch (Error e) {
+            // From the driver, the pool or the ticker: without the next run scheduled, the sweeper would stop for good
+            // and without a word (the executor keeps what a task throws), and expired rows would pile up.
+            LOG.error("guard jdbc sweeper failed; it runs again after the interval", e);
         }
         try {
             sweeper.schedule(() -> sweepInBackground(sweeper, intervalMicros), delayMicros, TimeUnit.MICROSECONDS);

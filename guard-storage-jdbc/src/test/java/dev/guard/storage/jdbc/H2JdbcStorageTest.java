@@ -2,6 +2,7 @@ package dev.guard.storage.jdbc;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.guard.Ticker;
 import dev.guard.limit.Outcome;
 import dev.guard.limit.TokenBucket;
 import dev.guard.spi.StateKey;
@@ -13,10 +14,12 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.h2.jdbcx.JdbcDataSource;
 import org.junit.jupiter.api.Test;
 
@@ -25,6 +28,37 @@ class H2JdbcStorageTest extends JdbcStorageSuite {
     @Override
     TestDatabase database() {
         return TestDatabase.H2;
+    }
+
+    /**
+     * A background sweep that fails with an {@link Error} (here the ticker's, on its first reading in the sweeper's
+     * thread) is followed by the next run, as one failing with an exception is: the sweeper does not stop for good.
+     */
+    @Test
+    void backgroundSweeper_afterARunFailingWithAnError_runsAgain() throws InterruptedException {
+        CountDownLatch laterRuns = new CountDownLatch(2);
+        AtomicBoolean failed = new AtomicBoolean();
+        Ticker system = Ticker.system();
+        Ticker ticker = () -> {
+            if (Thread.currentThread().getName().equals("guard-jdbc-sweeper")) {
+                if (failed.compareAndSet(false, true)) {
+                    throw new AssertionError("the sweep's first reading of the clock fails");
+                }
+                laterRuns.countDown();
+            }
+            return system.epochMicros();
+        };
+        try (JdbcStorage storage = database()
+                .builder()
+                .ticker(ticker)
+                .sweepInterval(Duration.ofMillis(1))
+                .build()) {
+            assertThat(laterRuns.await(30, TimeUnit.SECONDS))
+                    .as("runs after the failed one")
+                    .isTrue();
+            assertThat(failed).isTrue();
+            assertThat(storage.health().up()).isTrue();
+        }
     }
 
     @Override
