@@ -119,8 +119,8 @@ public class TokenBucketBenchmark {
             }
             default ->
                 throw new IllegalArgumentException(
-                        "impl must be guard, guard-precise, guard-check, guard-allows, bucket4j, resilience4j or guava but was "
-                                + impl);
+                        "impl must be guard, guard-precise, guard-check, guard-allows, bucket4j, resilience4j or guava"
+                                + " but was " + impl);
         }
     }
 

@@ -461,9 +461,11 @@ public final class JdbcStorage implements Storage {
      *
      * <p>A task that the executor has not started within the {@link Builder#timeout(Duration) timeout} (its threads
      * all busy, its queue long) is given up: the stage fails with a {@link GuardStorageException}, and the task, when
-     * it runs, sends nothing. A task that starts within it has what is left of it (on PostgreSQL with the evaluate
-     * function, the decision's deadline counts from this call, not from the task's start). So the stage ends within
-     * the timeout, as the SPI asks, however busy the executor is.
+     * it runs, sends nothing. On PostgreSQL with the evaluate function, a task that starts within it has what is left
+     * of it (the decision's deadline counts from this call, not from the task's start), so the stage ends within the
+     * timeout, as the SPI asks, however busy the executor is. Elsewhere (H2, MariaDB, MySQL, {@link
+     * Builder#storedFunction storedFunction(false)}) the timeouts count from the task's start (each statement's from
+     * its own), so a task that starts late can end after the timeout.
      */
     @Override
     public CompletionStage<BatchResult> evaluateAsync(Batch batch, long nowMicros) {
