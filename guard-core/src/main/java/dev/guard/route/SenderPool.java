@@ -1794,6 +1794,13 @@ public final class SenderPool {
      *     metric} is null
      */
     public GroupComparison compare(String groupA, String groupB, GroupComparison.Metric metric) {
+        // Named as the parameters are, as GroupComparison.test names them: "group" alone does not say which.
+        if (groupA == null) {
+            throw new IllegalArgumentException("groupA must not be null");
+        }
+        if (groupB == null) {
+            throw new IllegalArgumentException("groupB must not be null");
+        }
         group(groupA);
         group(groupB);
         if (groupA.equals(groupB)) {

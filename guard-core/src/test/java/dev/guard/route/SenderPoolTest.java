@@ -2690,8 +2690,18 @@ class SenderPoolTest {
         assertThatThrownBy(() -> pool.setGroupLimits(null, 1, 0)).hasMessage("group must not be null");
         assertThatThrownBy(() -> pool.addGroupTag(null, "links")).hasMessage("group must not be null");
         assertThatThrownBy(() -> pool.removeGroupTag(null, "links")).hasMessage("group must not be null");
+    }
+
+    @Test
+    void compare_nullGroup_isRejectedNamingWhichParameter() {
+        SenderPool pool = pool("bot-a");
+
+        assertThatThrownBy(() -> pool.compare(null, "default", GroupComparison.Metric.BLOCK_RATE))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("groupA must not be null");
         assertThatThrownBy(() -> pool.compare("default", null, GroupComparison.Metric.BLOCK_RATE))
-                .hasMessage("group must not be null");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("groupB must not be null");
     }
 
     @Test
