@@ -180,12 +180,15 @@ final class LuaCalls {
             Load mine = new Load(done);
             if (loading.compareAndSet(null, mine)) {
                 loadLibrary().whenComplete((result, failure) -> {
-                    loading.compareAndSet(mine, null);
+                    // The calls queued behind the load are sent again as done completes; only then do new calls go
+                    // straight out. Cleared first, a call made meanwhile (another thread's, or one made as they are
+                    // sent) went out before them.
                     if (failure != null) {
                         done.completeExceptionally(failure);
                     } else {
                         done.complete(result);
                     }
+                    loading.compareAndSet(mine, null);
                 });
                 return mine;
             }
