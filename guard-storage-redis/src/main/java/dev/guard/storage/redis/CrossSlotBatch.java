@@ -32,8 +32,10 @@ import org.slf4j.LoggerFactory;
  * refunded permits as taken, so under contention a cross-slot batch can reject a request that a single script would
  * have admitted; it never admits more than a limit allows (a duplicate window's refund can let one copy of a
  * message pass: see the package documentation). If a slot's script fails or times out, the slots that
- * committed are refunded and the failure is reported; the failed slot's own commit is then unknown. If a refund
- * fails, its permits stay taken until their state expires (at most the limit's ttl): a loss on the safe side.
+ * committed are refunded and the failure is reported; the failed slot's own commit is then unknown (so too when its
+ * call is refused as it is sent, or its reply has an unexpected shape). If a refund fails (also when it is refused as
+ * it is sent), its permits stay taken until their state expires (at most the limit's ttl): a loss on the safe side;
+ * the other slots are refunded all the same, and the outcomes or the failure are reported as without it.
  */
 final class CrossSlotBatch {
     private static final Logger LOG = LoggerFactory.getLogger(CrossSlotBatch.class);
@@ -89,7 +91,8 @@ final class CrossSlotBatch {
 
     /**
      * Evaluates {@code batch} over the slots of {@code groups}, answering the outcomes in step order. The future fails
-     * with the first slot's failure (not yet a {@link dev.guard.spi.GuardStorageException}).
+     * with the first slot's failure (not yet a {@link dev.guard.spi.GuardStorageException}; a reply of an unexpected
+     * shape fails its slot with an {@link IllegalStateException}); it never fails because a refund did.
      */
     static CompletableFuture<long[]> evaluate(
             LuaCalls lua, Batch batch, byte[][] keys, int[][] groups, byte[] now, byte[] margin, long timeoutNanos) {
@@ -99,6 +102,20 @@ final class CrossSlotBatch {
     private CompletableFuture<long[]> evaluate() {
         List<CompletableFuture<List<Object>>> calls = new ArrayList<>(groups.length);
         for (int[] group : groups) {
+            calls.add(send(group));
+        }
+        // Wait for every slot, failed or not: a slot that committed must be refunded even when another one failed.
+        return CompletableFuture.allOf(calls.toArray(CompletableFuture[]::new))
+                .handle((ignored, error) -> calls)
+                .thenCompose(this::settle);
+    }
+
+    /**
+     * Sends evaluate.lua for the steps of one slot. A call that Lettuce refuses by throwing (a closed client's timer)
+     * fails its own future instead: the slots sent before it may have committed, and are refunded as for any failure.
+     */
+    private CompletableFuture<List<Object>> send(int[] group) {
+        try {
             byte[][] args = new byte[LuaArgs.EVALUATE_HEADER + group.length][];
             args[0] = now;
             args[1] = LuaArgs.JOURNAL;
@@ -108,50 +125,56 @@ final class CrossSlotBatch {
                 groupKeys[j] = keys[group[j]];
                 args[LuaArgs.EVALUATE_HEADER + j] = LuaArgs.step(batch.step(group[j]));
             }
-            calls.add(lua.<List<Object>>run(RedisScript.EVALUATE, ScriptOutputType.MULTI, groupKeys, args)
-                    .orTimeout(timeoutNanos, TimeUnit.NANOSECONDS));
+            return lua.<List<Object>>run(RedisScript.EVALUATE, ScriptOutputType.MULTI, groupKeys, args)
+                    .orTimeout(timeoutNanos, TimeUnit.NANOSECONDS);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
         }
-        // Wait for every slot, failed or not: a slot that committed must be refunded even when another one failed.
-        return CompletableFuture.allOf(calls.toArray(CompletableFuture[]::new))
-                .handle((ignored, error) -> calls)
-                .thenCompose(this::settle);
     }
 
+    /**
+     * Decides the batch from every slot's reply, and refunds the slots that committed when it is not admitted. Never
+     * throws: a slot whose call failed, or whose reply has an unexpected shape, is a failed slot (its commit unknown);
+     * a refund that cannot be sent (or whose journal cannot be read) is logged, and the later slots are refunded all
+     * the same.
+     */
     private CompletableFuture<long[]> settle(List<CompletableFuture<List<Object>>> calls) {
         long[] outcomes = new long[batch.size()];
         boolean admitted = true;
         Throwable failure = null;
-        List<CompletableFuture<Long>> refunds = new ArrayList<>();
         List<List<Object>> replies = new ArrayList<>(groups.length);
-        for (CompletableFuture<List<Object>> call : calls) {
-            try {
-                replies.add(call.join());
-            } catch (CompletionException e) {
-                replies.add(null);
-                failure = failure == null ? e.getCause() : failure;
-            }
-        }
+        boolean[] committed = new boolean[groups.length];
         for (int g = 0; g < groups.length; g++) {
-            List<Object> reply = replies.get(g);
-            if (reply == null) {
-                continue;
+            List<Object> reply = null;
+            try {
+                reply = calls.get(g).join();
+                committed[g] = read(reply, groups[g], outcomes);
+                admitted &= committed[g];
+            } catch (RuntimeException e) {
+                // Failed, cancelled, or answered in an unexpected shape: whether it committed is unknown.
+                reply = null;
+                Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+                failure = failure == null ? cause : failure;
             }
-            for (int j = 0; j < groups[g].length; j++) {
-                long outcome = (Long) reply.get(j);
-                outcomes[groups[g][j]] = outcome;
-                admitted &= outcome >= 0;
-            }
+            replies.add(reply);
         }
         if (failure == null && admitted) {
             return CompletableFuture.completedFuture(outcomes);
         }
+        List<CompletableFuture<Long>> refunds = new ArrayList<>();
         for (int g = 0; g < groups.length; g++) {
-            List<Object> reply = replies.get(g);
-            if (reply != null && committed(reply, groups[g].length)) {
-                CompletableFuture<Long> refund = refund(groups[g], reply);
+            if (replies.get(g) == null || !committed[g]) {
+                continue;
+            }
+            try {
+                CompletableFuture<Long> refund = refund(groups[g], replies.get(g));
                 if (refund != null) {
                     refunds.add(refund);
                 }
+            } catch (RuntimeException e) {
+                // Refused as it was sent (a closed client), or a journal of an unexpected shape: the other slots'
+                // refunds go on.
+                LOG.warn("refunding a cross-slot batch failed; its permits stay taken until their state expires", e);
             }
         }
         Throwable cause = failure;
@@ -169,14 +192,31 @@ final class CrossSlotBatch {
                 });
     }
 
-    /** Whether a slot's script committed: it does exactly when every step of its slot admits. */
-    private static boolean committed(List<Object> reply, int steps) {
-        for (int j = 0; j < steps; j++) {
-            if ((Long) reply.get(j) < 0) {
-                return false;
-            }
+    /**
+     * Reads one slot's outcomes into {@code outcomes}, and answers whether its script committed: it does exactly when
+     * every step of its slot admits.
+     *
+     * @throws IllegalStateException when the reply has not the shape that evaluate.lua answers
+     */
+    private static boolean read(List<Object> reply, int[] group, long[] outcomes) {
+        int m = group.length;
+        if (reply == null || reply.size() < 3 * m + 1) {
+            throw new IllegalStateException("Redis answered " + (reply == null ? "nothing" : reply.size() + " values")
+                    + " for a slot of " + m + " steps");
         }
-        return true;
+        boolean committed = true;
+        for (int j = 0; j < m; j++) {
+            if (!(reply.get(j) instanceof Long outcome)) {
+                throw new IllegalStateException("Redis answered a " + type(reply.get(j)) + " as an outcome");
+            }
+            outcomes[group[j]] = outcome;
+            committed &= outcome >= 0;
+        }
+        return committed;
+    }
+
+    private static String type(Object value) {
+        return value == null ? "null" : value.getClass().getSimpleName();
     }
 
     /** Sends {@code refund.lua} for the steps of one slot that wrote state; null when none did. */
