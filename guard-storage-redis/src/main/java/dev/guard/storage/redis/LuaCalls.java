@@ -102,7 +102,7 @@ final class LuaCalls {
             // while the master of these keys may have the library again; if it does not, this call fails as before.
             CompletableFuture<T> again = new CompletableFuture<>();
             CompletableFuture<Void> sent = new CompletableFuture<>();
-            CompletableFuture<?> previous = sharedLoad().last.getAndSet(sent);
+            CompletableFuture<?> previous = queueBehindLoad(sent);
             previous.whenComplete((ignored, failure) -> {
                 try {
                     if (!again.isDone()) {
@@ -169,30 +169,58 @@ final class LuaCalls {
         });
     }
 
-    /** The load in flight, or a new one that later callers share until it completes. */
-    private Load sharedLoad() {
+    /**
+     * Puts a call to send again ({@code sent} completes once it has been) in the queue behind the load in flight, or
+     * behind a new load that later callers share until it completes; answers what it waits for (the load, or the call
+     * queued before it). A new load starts only once its first call is queued, so that a load that completes at once
+     * cannot leave that call out of the queue while a later call goes straight out ahead of it.
+     */
+    private CompletableFuture<?> queueBehindLoad(CompletableFuture<Void> sent) {
         while (true) {
             Load current = loading.get();
             if (current != null) {
-                return current;
+                return current.last.getAndSet(sent);
             }
             CompletableFuture<Object> done = new CompletableFuture<>();
             Load mine = new Load(done);
             if (loading.compareAndSet(null, mine)) {
-                loadLibrary().whenComplete((result, failure) -> {
-                    // The calls queued behind the load are sent again as done completes; only then do new calls go
-                    // straight out. Cleared first, a call made meanwhile (another thread's, or one made as they are
-                    // sent) went out before them.
+                CompletableFuture<?> previous = mine.last.getAndSet(sent);
+                CompletableFuture<?> load;
+                try {
+                    load = loadLibrary();
+                } catch (RuntimeException e) {
+                    // Refused at once (a full request queue, a closed connection): a load that failed, or the reload
+                    // would stay pending for ever and every later call would wait behind it.
+                    load = CompletableFuture.failedFuture(e);
+                }
+                load.whenComplete((result, failure) -> {
                     if (failure != null) {
                         done.completeExceptionally(failure);
                     } else {
                         done.complete(result);
                     }
-                    loading.compareAndSet(mine, null);
+                    endWhenSent(mine);
                 });
-                return mine;
+                return previous;
             }
         }
+    }
+
+    /**
+     * Ends {@code load} (new calls then go straight out) once every call queued behind it has been sent again, also
+     * those queued while the queue is being sent: ended before, a call made meanwhile (another thread's, or one made as
+     * they are sent, or one whose caller has not yet joined the queue when the load completes at once) would go out
+     * ahead of them.
+     */
+    private void endWhenSent(Load load) {
+        CompletableFuture<?> tail = load.last.get();
+        tail.whenComplete((ignored, failure) -> {
+            if (load.last.get() == tail) {
+                loading.compareAndSet(load, null);
+            } else {
+                endWhenSent(load);
+            }
+        });
     }
 
     /**
