@@ -310,16 +310,21 @@ public final class Guard<M> {
         return outcome == DEGRADE ? degrade(singleStep(key), now) : decisionOf(plan.statefuls[0], outcome, now);
     }
 
-    /**
-     * The outcome of the one filter of a {@link Plan#single} plan at {@code key}, the breaker letting the call
-     * through: one {@link Storage#acquire}; {@link #DEGRADE} when it failed (the thread's interrupt kept, the breaker
-     * told), for the failure policy to decide.
-     */
+    /** {@link #acquireOne(StateKey, LimitSpec, long)} of the one filter of a {@link Plan#single} plan. */
     private long acquireOne(StateKey key, long now) {
+        return acquireOne(key, plan.statefuls[0].spec, now);
+    }
+
+    /**
+     * One permit of {@code spec} at {@code key}, the breaker letting the call through: one {@link Storage#acquire},
+     * its outcome; {@link #DEGRADE} when it failed (the thread's interrupt kept, the breaker told), for the failure
+     * policy to decide.
+     */
+    private long acquireOne(StateKey key, LimitSpec spec, long now) {
         Plan<M> p = plan;
         long outcome;
         try {
-            outcome = p.storage.acquire(key, p.statefuls[0].spec, 1, now);
+            outcome = p.storage.acquire(key, spec, 1, now);
         } catch (Error e) {
             throw e;
         } catch (Throwable e) { // undeclared checked ones too: see evaluate
@@ -1000,19 +1005,12 @@ public final class Guard<M> {
         if (noticeGoesToFallback(decision, noticeKey, now)) {
             noticeOnFallback(message, decision, noticeKey, now);
         } else if (noticeKey != null) {
-            boolean send;
-            try {
-                send = Outcome.isAdmitted(plan.storage.acquire(noticeKey, plan.notice.spec, 1, now));
-                plan.breaker.success();
-            } catch (Error e) {
-                throw e;
-            } catch (Throwable e) { // undeclared checked ones too: see evaluate
-                Interrupts.keep(e);
-                storageFailed(e, now);
+            long outcome = acquireOne(noticeKey, plan.notice.spec, now);
+            boolean send = Outcome.isAdmitted(outcome);
+            if (outcome == DEGRADE) {
                 // The storage failed on the notice's own call: the fallback keeps its cooldown, as for a decision
                 // made there (nothing without one).
                 noticeOnFallback(message, decision, noticeKey, now);
-                send = false;
             }
             if (send && fallbackAdmitsToo(noticeKey, now)) {
                 sendNotice(message, decision);
