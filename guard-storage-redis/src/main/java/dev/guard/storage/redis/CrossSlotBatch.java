@@ -153,8 +153,7 @@ final class CrossSlotBatch {
             } catch (RuntimeException e) {
                 // Failed, cancelled, or answered in an unexpected shape: whether it committed is unknown.
                 reply = null;
-                Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
-                failure = failure == null ? cause : failure;
+                failure = failure == null ? LuaCalls.unwrap(e) : failure;
             }
             replies.add(reply);
         }
@@ -163,7 +162,7 @@ final class CrossSlotBatch {
         }
         List<CompletableFuture<Long>> refunds = new ArrayList<>();
         for (int g = 0; g < groups.length; g++) {
-            if (replies.get(g) == null || !committed[g]) {
+            if (!committed[g]) { // a slot without a reply did not commit either
                 continue;
             }
             try {
