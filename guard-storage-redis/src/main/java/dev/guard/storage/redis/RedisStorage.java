@@ -45,15 +45,19 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.TreeMap;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Guard's state in Redis, through Lettuce: standalone, Sentinel (the master it names) or Cluster. Several bot
@@ -112,6 +116,16 @@ public final class RedisStorage implements Storage {
     private static final byte[] VERSION = LuaArgs.ascii("v");
     private static final byte[] DATA = LuaArgs.ascii("d");
     private static final int SCAN_PAGE = 1_000;
+
+    /**
+     * The longest {@link #close()} waits for each part the storage opened (its connection, its client, the client's
+     * threads) to shut down. Netty's shutdown of an event loop can stall for ever (a known Lettuce and Netty hang, seen
+     * here once after Redis was restarted); the part is then left to finish in the background rather than hold the
+     * caller's thread.
+     */
+    static final Duration RELEASE_WAIT = Duration.ofSeconds(5);
+
+    private static final Logger LOG = LoggerFactory.getLogger(RedisStorage.class);
 
     private final RedisClusterAsyncCommands<byte[], byte[]> commands;
     private final LuaCalls lua;
@@ -680,9 +694,41 @@ public final class RedisStorage implements Storage {
     public void close() {
         if (closed.compareAndSet(false, true)) {
             calls.close();
-            for (Runnable release : owned) {
+            releaseAll(owned);
+        }
+    }
+
+    /** Runs each release in order; one that throws is logged, and the ones after it still run. */
+    static void releaseAll(List<Runnable> releases) {
+        for (Runnable release : releases) {
+            try {
                 release.run();
+            } catch (RuntimeException e) {
+                LOG.warn("closing the Redis storage: a part failed to close ({}); closing the rest", e.toString());
             }
+        }
+    }
+
+    /**
+     * Waits up to {@code within} for {@code what} to have shut down: true when it did (or failed to, which is logged),
+     * false when the wait ended first (timed out or interrupted; the interrupt is kept), and the shutdown goes on in the
+     * background.
+     */
+    static boolean awaitReleased(String what, Future<?> shutdown, Duration within) {
+        try {
+            shutdown.get(within.toNanos(), TimeUnit.NANOSECONDS);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            LOG.warn("closing {}: interrupted before it shut down; it goes on shutting down in the background", what);
+            return false;
+        } catch (TimeoutException e) {
+            LOG.warn("closing {}: not shut down within {}; it goes on shutting down in the background", what, within);
+            return false;
+        } catch (ExecutionException | CancellationException e) {
+            Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+            LOG.warn("closing {} failed: {}", what, cause.toString());
+            return true;
         }
     }
 
@@ -1032,13 +1078,17 @@ public final class RedisStorage implements Storage {
                     .build();
             // What is open so far, most recent first: closing releases in this order.
             List<Runnable> open = new ArrayList<>();
-            open.add(() -> resources.shutdown(0, 2, TimeUnit.SECONDS).awaitUninterruptibly());
+            open.add(() -> awaitReleased(
+                    "the Redis client's threads", resources.shutdown(0, 2, TimeUnit.SECONDS), RELEASE_WAIT));
             try {
                 RedisClient client = RedisClient.create(resources, uri);
                 client.setOptions(clientOptions(ClientOptions.builder()).build());
-                open.add(0, () -> client.shutdown(0, 2, TimeUnit.SECONDS));
+                open.add(
+                        0,
+                        () -> awaitReleased(
+                                "the Redis client", client.shutdownAsync(0, 2, TimeUnit.SECONDS), RELEASE_WAIT));
                 StatefulRedisConnection<byte[], byte[]> standalone = client.connect(ByteArrayCodec.INSTANCE);
-                open.add(0, standalone::close);
+                open.add(0, () -> awaitReleased("the Redis connection", standalone.closeAsync(), RELEASE_WAIT));
                 if (sentinel || !isCluster(standalone)) {
                     return new Connected(
                             standalone.async(), false, "redis standalone " + where, List.copyOf(open), resources);
@@ -1052,12 +1102,17 @@ public final class RedisStorage implements Storage {
                         .enableAllAdaptiveRefreshTriggers()
                         .build());
                 clusterClient.setOptions(options.build());
-                open.add(0, () -> clusterClient.shutdown(0, 2, TimeUnit.SECONDS));
+                open.add(
+                        0,
+                        () -> awaitReleased(
+                                "the Redis Cluster client",
+                                clusterClient.shutdownAsync(0, 2, TimeUnit.SECONDS),
+                                RELEASE_WAIT));
                 StatefulRedisClusterConnection<byte[], byte[]> c = clusterClient.connect(ByteArrayCodec.INSTANCE);
-                open.add(0, c::close);
+                open.add(0, () -> awaitReleased("the Redis Cluster connection", c.closeAsync(), RELEASE_WAIT));
                 return new Connected(c.async(), true, "redis cluster " + where, List.copyOf(open), resources);
             } catch (RuntimeException e) {
-                open.forEach(Runnable::run);
+                releaseAll(open);
                 throw new GuardStorageException(BACKEND, "connect", connectFailure(e), e);
             }
         }
