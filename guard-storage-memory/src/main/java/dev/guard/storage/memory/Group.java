@@ -352,9 +352,11 @@ final class Group extends Entry {
     }
 
     /**
-     * The lifetime to grant at {@code currentNanos}: the longest of the holders' (for each, two intervals, or until
-     * its state's expiry if that is later, and at least one interval after its {@linkplain Entry#extensionDueMicros
-     * due time}); noted with the next renewal's due time, under the group's word so that no slot comes or goes in
+     * The lifetime to grant at {@code currentNanos}: the longest of the holders' (for each, two intervals, or {@link
+     * Holder#REGULAR_INTERVALS} when the group's renewal was due, as a lone holder's; or until its state's expiry if
+     * that is later, and at least one interval after its {@linkplain Entry#extensionDueMicros due time}), and never
+     * less than the group was granted before; noted with the next renewal's due time (one longest interval before the
+     * end, and never earlier than the one noted before), under the group's word so that no slot comes or goes in
      * between. The cache asks inside its update of the subject and sets what this answers before any other update
      * (counted from its clock read after, see {@link HolderExpiry}): the cache keeps at least what is noted.
      */
@@ -362,13 +364,18 @@ final class Group extends Entry {
     long lifetimeNanos(long currentNanos) {
         long word = lock();
         try {
+            long clockMicros = currentNanos / 1_000;
+            // A group in use across a whole interval stays in use: renewed at or after its due time, it gets as many
+            // intervals as a lone holder in use does, and is renewed a third as often.
+            long due = extensionDueMicros();
+            long intervals = clockMicros >= due ? Holder.REGULAR_INTERVALS : 2;
             long lifetime = 0;
             long interval = 0;
             long sweepFrom = Long.MAX_VALUE;
             Object[] s = slots;
             for (int i = 2; i < 2 + 2 * used; i += 2) {
                 Holder h = (Holder) s[i];
-                lifetime = Math.max(lifetime, h.stateLifetimeNanos(currentNanos, 2));
+                lifetime = Math.max(lifetime, h.stateLifetimeNanos(currentNanos, intervals));
                 long hi = h.intervalMicros();
                 if (hi != Long.MAX_VALUE) {
                     interval = Math.max(interval, hi);
@@ -382,9 +389,14 @@ final class Group extends Entry {
             }
             if (word != DEAD) {
                 sweepFromMicros = Math.min(sweepFromMicros, sweepFrom);
-                long covered = lifetime == Long.MAX_VALUE
-                        ? Long.MAX_VALUE
-                        : Saturated.plus(currentNanos / 1_000, lifetime / 1_000);
+                if (clockMicros < due && due != Long.MAX_VALUE && lifetime != Long.MAX_VALUE) {
+                    // An update before the due time (a slot added through the cache), perhaps after a regular
+                    // renewal: keep what that granted, so that the expiry stays an interval beyond the due time that
+                    // callers went by.
+                    lifetime = Math.max(lifetime, microsToNanos(coveredMicros) - currentNanos);
+                }
+                long covered =
+                        lifetime == Long.MAX_VALUE ? Long.MAX_VALUE : Saturated.plus(clockMicros, lifetime / 1_000);
                 coveredMicros = covered;
                 extensionDueMicros(covered == Long.MAX_VALUE ? Long.MAX_VALUE : covered - interval);
             }

@@ -196,6 +196,27 @@ class MemoryStorageRenewalRaceTest {
     }
 
     /**
+     * After a renewal for four intervals at T0 + I: an update of the subject that keeps its entry (a record write that
+     * fails on its version) on the clock T0 + I + I/4, held before its expiry callback, while a take of both tokens on
+     * a clock gone on to T0 + 3I, which the due time lets pass without a renewal. Checks that the take's state lives its
+     * ttl and that the due time did not move earlier.
+     */
+    private void takeAtThreeIntervalsWhileAFailedRecordWriteIsHeld() throws Exception {
+        storage.cleanUp(T0 + INTERVAL + AHEAD);
+        long take = T0 + 3 * INTERVAL;
+        whileAnUpdateIsHeld(
+                expiry.hooks,
+                () -> assertThat(storage.putRecord(new StateKey("profile", "u"), new byte[] {1}, 5))
+                        .isEqualTo(-1),
+                () -> both(bucket, 2, take));
+
+        checkTheTakeLivesItsTtl(take);
+        assertThat(storage.entry("u").extensionDueMicros())
+                .as("the due time, never earlier")
+                .isEqualTo(T0 + 4 * INTERVAL);
+    }
+
+    /**
      * Runs {@code update} (a change of the subject through the cache's update of it) on a thread held inside the
      * update's expiry callback at {@code where} (one of {@link HeldExpiry}'s hooks); runs {@code meanwhile}, then
      * lets the update finish.
@@ -260,18 +281,26 @@ class MemoryStorageRenewalRaceTest {
         // An update of the subject that keeps its holder (a record write that fails on its version) on the clock
         // T0 + I + I/4, not at a due time: it would grant two intervals from then. Meanwhile a take on a clock that
         // went on to T0 + 3I, which the due time of the renewal for four lets pass without a renewal.
-        storage.cleanUp(T0 + INTERVAL + AHEAD);
-        long take = T0 + 3 * INTERVAL;
-        whileAnUpdateIsHeld(
-                expiry.hooks,
-                () -> assertThat(storage.putRecord(new StateKey("profile", "u"), new byte[] {1}, 5))
-                        .isEqualTo(-1),
-                () -> both(bucket, 2, take));
+        takeAtThreeIntervalsWhileAFailedRecordWriteIsHeld();
+    }
 
-        checkTheTakeLivesItsTtl(take);
-        assertThat(storage.entry("u").extensionDueMicros())
-                .as("the due time, never earlier")
-                .isEqualTo(T0 + 4 * INTERVAL);
+    @Test
+    void aUseOfAGroupRenewedForFour_whileAnUpdateThatGrantsLessIsHeld_neverLosesItsState() throws Exception {
+        // A group (the bucket and a membership that ends at once), made at T0 for two intervals and renewed at its
+        // due time T0 + I by a look: four intervals, due three later, as a lone key in use.
+        both(bucket, 0, T0);
+        StateKey member = new StateKey("m1", "u");
+        storage.addMember(member, T0 + 1, T0);
+        reference.addMember(member, T0 + 1, T0);
+        assertThat(storage.entry("u")).isInstanceOf(Group.class);
+        storage.cleanUp(T0 + INTERVAL);
+        both(bucket, 0, T0 + INTERVAL);
+        assertThat(storage.entry("u").extensionDueMicros()).isEqualTo(T0 + 4 * INTERVAL);
+
+        // An update of the subject that keeps the group (a record write that fails on its version) on the clock
+        // T0 + I + I/4, before the due time: two intervals from then would end before T0 + 4I + I. Meanwhile a take
+        // on a clock gone on to T0 + 3I, which the due time lets pass without a renewal.
+        takeAtThreeIntervalsWhileAFailedRecordWriteIsHeld();
     }
 
     @Test
@@ -285,7 +314,8 @@ class MemoryStorageRenewalRaceTest {
         both(bucket, 0, T0);
         storage.cleanUp(T0 + longer);
         both(bucket, 1, T0 + longer);
-        assertThat(storage.entry("u").extensionDueMicros()).isEqualTo(T0 + 2 * longer);
+        // A renewal at its due time: four of the longer intervals, due one before their end.
+        assertThat(storage.entry("u").extensionDueMicros()).isEqualTo(T0 + 4 * longer);
 
         // A new key of the subject on the clock a little later: its update drops the cooldown, long over, from the
         // group and would grant two of the bucket's intervals from then. Meanwhile a take on a clock more than an
