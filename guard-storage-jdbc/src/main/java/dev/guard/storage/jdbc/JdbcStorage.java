@@ -580,8 +580,8 @@ public final class JdbcStorage implements Storage {
     }
 
     /**
-     * PostgreSQL with the evaluate function: decides {@code batches} (at the times in {@code nowMicros}) in one call,
-     * as the combiner sends the decisions that waited together; answers each batch's outcomes. For tests, which
+     * PostgreSQL with the evaluate function: decides {@code batches} (at the times in {@code nowMicros}) as the
+     * combiner's call for the decisions that waited together does; answers each batch's outcomes. For tests, which
      * cannot make threads wait in a given order.
      */
     List<long[]> evaluateTogether(List<Batch> batches, long[] nowMicros) {
@@ -596,7 +596,7 @@ public final class JdbcStorage implements Storage {
                     "evaluate", steps.keys(), steps.specs(), steps.permits(), hashes, nowMicros[d]));
         }
         try {
-            inFunction(group, System.nanoTime() + timeoutNanos);
+            runCall(group, System.nanoTime() + timeoutNanos);
         } catch (CallCombiner.NotSent e) {
             throw e.failure();
         }
@@ -675,7 +675,108 @@ public final class JdbcStorage implements Storage {
             }
             return;
         }
-        inFunction(group, deadlineNanos);
+        // Decisions of one bucket each, on distinct keys: one plain UPDATE of their rows first; what it leaves (a
+        // rejection, a first touch, anything unusual) goes to the function.
+        List<CallCombiner.Request> left = loneBuckets(group) ? inLoneBucketsUpdate(group, deadlineNanos) : group;
+        if (!left.isEmpty()) {
+            inFunction(left, deadlineNanos);
+        }
+    }
+
+    /**
+     * Whether every decision of {@code group} is one token bucket step with {@code 1 <= permits <= capacity}, no two
+     * on the same key: what {@link #inLoneBucketsUpdate} decides.
+     */
+    private static boolean loneBuckets(List<CallCombiner.Request> group) {
+        byte[][] hashes = new byte[group.size()][];
+        for (int d = 0; d < group.size(); d++) {
+            CallCombiner.Request r = group.get(d);
+            if (r.keys.length != 1
+                    || !(r.specs[0] instanceof TokenBucket bucket)
+                    || r.permits[0] < 1
+                    || r.permits[0] > bucket.capacity()) {
+                return false;
+            }
+            hashes[d] = r.hashes[0];
+        }
+        int[] order = sortedOrder(hashes);
+        for (int o = 1; o < order.length; o++) {
+            if (Arrays.equals(hashes[order[o - 1]], hashes[order[o]])) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * PostgreSQL, a shared call of decisions that are one token bucket step each on distinct keys ({@link
+     * #loneBuckets}): one plain {@code UPDATE} of their rows ({@link TableSql#loneBucketsUpdate}) in lock order, one
+     * round trip under auto-commit, each row updated or not on its own. Completes the decisions it admitted and answers
+     * the others (a rejection, a first touch, anything unusual: their rows are as they were), which the evaluate
+     * function then decides; all of them when PostgreSQL aborted it to break a deadlock (it committed nothing then).
+     *
+     * @throws CallCombiner.NotSent around the failure when it failed before the statement went out (no connection)
+     */
+    private List<CallCombiner.Request> inLoneBucketsUpdate(List<CallCombiner.Request> group, long deadlineNanos) {
+        int n = group.size();
+        byte[][] hashes = new byte[n][];
+        for (int d = 0; d < n; d++) {
+            hashes[d] = group.get(d).hashes[0];
+        }
+        int[] order = sortedOrder(hashes);
+        boolean[] sent = new boolean[1];
+        long[] levels;
+        try {
+            levels = inStatement(group.get(0).operation, c -> {
+                try (PreparedStatement ps = c.prepareStatement(sql.loneBucketsUpdate(n))) {
+                    int p = 1;
+                    for (int o = 0; o < n; o++) {
+                        CallCombiner.Request r = group.get(order[o]);
+                        TokenBucket bucket = (TokenBucket) r.specs[0];
+                        ps.setBytes(p++, r.hashes[0]);
+                        ps.setLong(p++, r.nowMicros);
+                        ps.setLong(p++, bucket.capacityTicks());
+                        ps.setLong(p++, bucket.ticksPerMicro());
+                        ps.setLong(p++, r.permits[0] * bucket.ticksPerToken());
+                    }
+                    ps.setString(p, Integer.toString(sharedLockTimeoutMillis(deadlineNanos)));
+                    // The level after each decision's step, by the decision's place in the group; -1: not updated.
+                    long[] updated = new long[n];
+                    Arrays.fill(updated, -1);
+                    sent[0] = true;
+                    try (ResultSet rs = watchdog.executeQuery(ps, deadlineNanos)) {
+                        while (rs.next()) {
+                            byte[] hash = rs.getBytes(1);
+                            long level = rs.getLong(2);
+                            for (int d = 0; d < n; d++) {
+                                if (Arrays.equals(hash, hashes[d])) {
+                                    updated[d] = level;
+                                }
+                            }
+                        }
+                    }
+                    return updated;
+                } catch (SQLException e) {
+                    return undecided(c, e);
+                }
+            });
+        } catch (GuardStorageException e) {
+            throw sent[0] ? e : new CallCombiner.NotSent(e);
+        }
+        if (levels == null) {
+            return group;
+        }
+        List<CallCombiner.Request> left = new ArrayList<>();
+        for (int d = 0; d < n; d++) {
+            CallCombiner.Request r = group.get(d);
+            if (levels[d] < 0) {
+                left.add(r);
+            } else {
+                TokenBucket bucket = (TokenBucket) r.specs[0];
+                r.complete(new long[] {Outcome.admitted(levels[d] / bucket.ticksPerToken())});
+            }
+        }
+        return left;
     }
 
     /**
@@ -814,15 +915,23 @@ public final class JdbcStorage implements Storage {
                 }
                 throw new IllegalStateException("the buckets update answered " + found + " of " + n + " rows");
             } catch (SQLException e) {
-                if (!StorageFailures.hasState(e, UNDECIDED_STATES)) {
-                    throw e;
-                }
-                if (!c.getAutoCommit()) {
-                    c.rollback();
-                }
-                return null;
+                return undecided(c, e);
             }
         });
+    }
+
+    /**
+     * After a bucket {@code UPDATE} failed with {@code e} on {@code c}: null, for the evaluate function to decide, when
+     * it rolled back for one of {@link #UNDECIDED_STATES} (having committed nothing); otherwise {@code e}, thrown.
+     */
+    private static <T> T undecided(Connection c, SQLException e) throws SQLException {
+        if (!StorageFailures.hasState(e, UNDECIDED_STATES)) {
+            throw e;
+        }
+        if (!c.getAutoCommit()) {
+            c.rollback();
+        }
+        return null;
     }
 
     /** The indexes of {@code hashes} in lock order. Insertion sort: batches are a handful of steps. */
@@ -984,9 +1093,7 @@ public final class JdbcStorage implements Storage {
         int total = steps;
         // A shared call waits for a row locked elsewhere a quarter of its time at most, then fails whole, having
         // committed nothing: its decisions go again alone, and only the one that needs the row waits for it.
-        int lockTimeoutMillis = group.size() == 1
-                ? 0
-                : (int) Math.max(1, Math.min(Integer.MAX_VALUE, (deadlineNanos - System.nanoTime()) / 4_000_000));
+        int lockTimeoutMillis = group.size() == 1 ? 0 : sharedLockTimeoutMillis(deadlineNanos);
         // Whether the statement went out: a failure before (the pool gave no connection) committed nothing.
         boolean[] sent = new boolean[1];
         long[] outcomes;
@@ -1021,6 +1128,15 @@ public final class JdbcStorage implements Storage {
             r.complete(Arrays.copyOfRange(outcomes, s, s + r.keys.length));
             s += r.keys.length;
         }
+    }
+
+    /**
+     * How long a shared call waits for a row locked elsewhere: a quarter of its time left, at least 1 ms. It then fails
+     * whole, having committed nothing, and its decisions go again alone, so that only the one that needs the row waits
+     * for it.
+     */
+    private static int sharedLockTimeoutMillis(long deadlineNanos) {
+        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, (deadlineNanos - System.nanoTime()) / 4_000_000));
     }
 
     /** The generic decision: lock and read the rows, run the reference semantics here, write back. */

@@ -70,6 +70,7 @@ final class TableSql {
     private final ConcurrentMap<Integer, String> lockByCount = new ConcurrentHashMap<>();
     private final ConcurrentMap<Integer, String> selectByCount = new ConcurrentHashMap<>();
     private final ConcurrentMap<Integer, String> bucketsUpdateByCount = new ConcurrentHashMap<>();
+    private final ConcurrentMap<Integer, String> loneBucketsUpdateByCount = new ConcurrentHashMap<>();
     /** {@link #lockOne()}: built once. */
     private final String lockOne;
 
@@ -275,6 +276,33 @@ final class TableSql {
                     + asyncCommitTest("AND")
                     + " RETURNING t.key_hash, t.state[1] AS level)"
                     + " SELECT key_hash, level / CASE WHEN (SELECT count(*) FROM u) = ? THEN 1 ELSE 0 END FROM u";
+        });
+    }
+
+    /**
+     * PostgreSQL, {@code n} decisions of one token bucket step each, on distinct keys, that share a call: {@link
+     * #bucketUpdate} for each of their rows in one statement, each row updated on its own (a row that does not admit,
+     * or has none, is left as it is, and its decision goes the general way). Parameters in order, per decision (in
+     * lock order): its key's hash, its now, capacity, rate and cost; then the lock timeout in milliseconds, which the
+     * statement sets for its own transaction as it evaluates its first row (before it can wait for any row's lock, which
+     * comes only after a row's conditions passed), as the evaluate function does for a shared call. It answers {@code
+     * key_hash, level} (the level after the step, in ticks) for each row it updated. The keys come as a {@code VALUES}
+     * list, as in {@link #bucketsUpdate}.
+     */
+    String loneBucketsUpdate(int n) {
+        return loneBucketsUpdateByCount.computeIfAbsent(n, count -> {
+            StringBuilder rows = new StringBuilder();
+            for (int i = 0; i < count; i++) {
+                rows.append(i == 0 ? "" : ", ")
+                        .append("(CAST(? AS bytea), CAST(? AS bigint), CAST(? AS bigint), CAST(? AS bigint),"
+                                + " CAST(? AS bigint))");
+            }
+            return "UPDATE " + identifier + " AS t SET " + bucketUpdateSet("p.")
+                    + " FROM (VALUES " + rows + ") AS p (hash, now, cap, rate, cost) WHERE t.key_hash = p.hash AND "
+                    + bucketAdmits("p.")
+                    + asyncCommitTest("AND")
+                    + " AND set_config('lock_timeout', CAST(? AS text), true) IS NOT NULL"
+                    + " RETURNING t.key_hash, t.state[1]";
         });
     }
 

@@ -96,15 +96,7 @@ class PostgresSharedCallServerTest {
             FixedWindow window = new FixedWindow(5, Duration.ofMinutes(1));
             assertThat(storage.acquire(hot, window, 1, START)).isEqualTo(Outcome.admitted(4));
             assertThat(storage.acquire(cold, window, 1, START)).isEqualTo(Outcome.admitted(4));
-            try (Connection other = TestDatabase.POSTGRES.dataSource().getConnection()) {
-                other.setAutoCommit(false);
-                try (PreparedStatement lock = other.prepareStatement(
-                        "SELECT kind FROM " + TestDatabase.TABLE + " WHERE key_hash = ? FOR UPDATE")) {
-                    lock.setBytes(1, KeyCodec.keyHash(hot));
-                    try (ResultSet rs = lock.executeQuery()) {
-                        assertThat(rs.next()).isTrue();
-                    }
-                }
+            try (Connection other = lockingRowOf(hot)) {
                 List<Batch> group = List.of(Batch.of(new Step(cold, window, 1)), Batch.of(new Step(hot, window, 1)));
 
                 assertThatThrownBy(() -> storage.evaluateTogether(group, new long[] {START + 1, START + 1}))
@@ -197,41 +189,12 @@ class PostgresSharedCallServerTest {
             }
             long now = START;
             for (int call = 0; call < 300; call++) {
-                // Now and then a gate, a set member or a record lands on a key, through both.
-                StateKey target = keys.get(random.nextInt(keys.size()));
-                int op = random.nextInt(16);
-                if (op == 0) {
-                    long until = now + random.nextInt(400_000) - 100_000;
-                    assertThat(storage.raiseGate(target, until, now))
-                            .isEqualTo(reference.raiseGate(target, until, now));
-                } else if (op == 1) {
-                    long expires = now + random.nextInt(400_000) - 100_000;
-                    storage.addMember(target, expires, now);
-                    reference.addMember(target, expires, now);
-                } else if (op == 2) {
-                    byte[] value = {(byte) call};
-                    long stored = storage.putRecord(
-                            target,
-                            value,
-                            storage.getRecord(target)
-                                    .map(VersionedRecord::version)
-                                    .orElse(0L));
-                    long expected = reference.putRecord(
-                            target,
-                            value,
-                            reference
-                                    .getRecord(target)
-                                    .map(VersionedRecord::version)
-                                    .orElse(0L));
-                    assertThat(stored).isEqualTo(expected);
-                }
+                landNowAndThen(random, 16, storage, reference, keys, now, call);
                 int decisions = 1 + random.nextInt(6);
                 List<Batch> batches = new ArrayList<>();
                 long[] nows = new long[decisions];
                 for (int d = 0; d < decisions; d++) {
-                    // Mostly forward, sometimes the same time, sometimes a little back (another process's clock).
-                    int move = random.nextInt(10);
-                    now += move < 6 ? random.nextInt(150_000) : move < 8 ? 0 : -random.nextInt(20_000);
+                    now = movedOn(random, now);
                     nows[d] = now;
                     batches.add(randomBatch(random, keys, specs));
                 }
@@ -243,6 +206,70 @@ class PostgresSharedCallServerTest {
                             .isEqualTo(expected);
                 }
             }
+        }
+    }
+
+    /**
+     * A connection in a transaction that holds the lock of {@code key}'s row (which must exist) until it rolls back or
+     * closes.
+     */
+    static Connection lockingRowOf(StateKey key) throws SQLException {
+        Connection other = TestDatabase.POSTGRES.dataSource().getConnection();
+        try {
+            other.setAutoCommit(false);
+            try (PreparedStatement lock = other.prepareStatement(
+                    "SELECT kind FROM " + TestDatabase.TABLE + " WHERE key_hash = ? FOR UPDATE")) {
+                lock.setBytes(1, KeyCodec.keyHash(key));
+                try (ResultSet rs = lock.executeQuery()) {
+                    assertThat(rs.next()).isTrue();
+                }
+            }
+            return other;
+        } catch (SQLException | RuntimeException | Error e) {
+            other.close();
+            throw e;
+        }
+    }
+
+    /** {@code now} moved mostly forward, sometimes not, sometimes a little back (another process's clock). */
+    static long movedOn(Random random, long now) {
+        int move = random.nextInt(10);
+        return now + (move < 6 ? random.nextInt(150_000) : move < 8 ? 0 : -random.nextInt(20_000));
+    }
+
+    /**
+     * Now and then (two times in {@code oneIn}, and a record as often) a gate, a set member or a record lands on one of
+     * {@code keys}, through both {@code storage} and {@code reference}, at {@code now}; the record's value is {@code
+     * call}.
+     */
+    static void landNowAndThen(
+            Random random,
+            int oneIn,
+            JdbcStorage storage,
+            ReferenceStorage reference,
+            List<StateKey> keys,
+            long now,
+            int call) {
+        StateKey target = keys.get(random.nextInt(keys.size()));
+        int op = random.nextInt(oneIn);
+        if (op == 0) {
+            long until = now + random.nextInt(400_000) - 100_000;
+            assertThat(storage.raiseGate(target, until, now)).isEqualTo(reference.raiseGate(target, until, now));
+        } else if (op == 1) {
+            long expires = now + random.nextInt(400_000) - 100_000;
+            storage.addMember(target, expires, now);
+            reference.addMember(target, expires, now);
+        } else if (op == 2) {
+            byte[] value = {(byte) call};
+            long stored = storage.putRecord(
+                    target,
+                    value,
+                    storage.getRecord(target).map(VersionedRecord::version).orElse(0L));
+            long expected = reference.putRecord(
+                    target,
+                    value,
+                    reference.getRecord(target).map(VersionedRecord::version).orElse(0L));
+            assertThat(stored).isEqualTo(expected);
         }
     }
 
