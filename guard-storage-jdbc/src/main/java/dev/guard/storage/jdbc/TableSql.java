@@ -69,8 +69,8 @@ final class TableSql {
 
     private final ConcurrentMap<Integer, String> lockByCount = new ConcurrentHashMap<>();
     private final ConcurrentMap<Integer, String> selectByCount = new ConcurrentHashMap<>();
-    private final ConcurrentMap<Integer, String> bucketsUpdateByCount = new ConcurrentHashMap<>();
-    private final ConcurrentMap<Integer, String> loneBucketsUpdateByCount = new ConcurrentHashMap<>();
+    /** {@link #bucketsUpdate}'s statements, by {@code 4 n + 2 allOrNothing + lockTimeout}. */
+    private final ConcurrentMap<Integer, String> bucketsUpdates = new ConcurrentHashMap<>();
     /** {@link #lockOne()}: built once. */
     private final String lockOne;
 
@@ -254,55 +254,37 @@ final class TableSql {
     }
 
     /**
-     * PostgreSQL, {@code n} token bucket steps on distinct keys that all have rows and all admit: {@link #bucketUpdate}
-     * for several rows in one statement. Parameters in order: now, then per key (in lock order) its hash, capacity,
-     * rate and cost, then {@code n} again. It answers one row per key, {@code key_hash, level} (the level after the
-     * step, in ticks). It updates every row or none: when some but not all of the rows admit, the statement divides by
-     * zero (SQLSTATE 22012) and rolls back; when none does it answers no row. The keys come as a {@code VALUES} list
-     * rather than arrays, so that the planner knows how many there are: with arrays it guesses ten, costs the generic
-     * plan above the custom ones and plans every execution again, which takes longer than executing it.
+     * PostgreSQL, {@code n} token bucket steps on distinct keys, each with {@code 1 <= permits <= capacity}, of one
+     * decision or of the decisions that share a call: {@link #bucketUpdate} for all their rows in one statement.
+     * Parameters in order: per row (in lock order) its key's hash, its decision's now, capacity, rate and cost; then,
+     * with {@code lockTimeout}, the lock timeout in milliseconds, which the statement sets for its own transaction as it
+     * evaluates its first row (before it can wait for any row's lock, which comes only after a row's conditions
+     * passed), as the evaluate function does for a shared call; then, with {@code allOrNothing}, {@code n} again. It
+     * answers {@code key_hash, level} (the level after the step, in ticks) for each row it updated. With {@code
+     * allOrNothing} it updates every row or none: when some but not all of the rows admit, it divides by zero (SQLSTATE
+     * 22012) and rolls back; when none does, it answers no row. Without, each row is updated on its own, and a row that
+     * does not admit (or has none) is left as it was. The keys come as a {@code VALUES} list rather than arrays, so that
+     * the planner knows how many there are: with arrays it guesses ten, costs the generic plan above the custom ones
+     * and plans every execution again, which takes longer than executing it.
      */
-    String bucketsUpdate(int n) {
-        return bucketsUpdateByCount.computeIfAbsent(n, count -> {
+    String bucketsUpdate(int n, boolean allOrNothing, boolean lockTimeout) {
+        return bucketsUpdates.computeIfAbsent(4 * n + (allOrNothing ? 2 : 0) + (lockTimeout ? 1 : 0), variant -> {
             StringBuilder rows = new StringBuilder();
-            for (int i = 0; i < count; i++) {
-                rows.append(i == 0 ? "" : ", ")
-                        .append("(CAST(? AS bytea), CAST(? AS bigint), CAST(? AS bigint), CAST(? AS bigint))");
-            }
-            return "WITH u AS (UPDATE " + identifier + " AS t SET " + bucketUpdateSet("p.")
-                    + " FROM (SELECT CAST(? AS bigint) AS now, b.hash, b.cap, b.rate, b.cost FROM (VALUES " + rows
-                    + ") AS b (hash, cap, rate, cost)) AS p WHERE t.key_hash = p.hash AND "
-                    + bucketAdmits("p.")
-                    + asyncCommitTest("AND")
-                    + " RETURNING t.key_hash, t.state[1] AS level)"
-                    + " SELECT key_hash, level / CASE WHEN (SELECT count(*) FROM u) = ? THEN 1 ELSE 0 END FROM u";
-        });
-    }
-
-    /**
-     * PostgreSQL, {@code n} decisions of one token bucket step each, on distinct keys, that share a call: {@link
-     * #bucketUpdate} for each of their rows in one statement, each row updated on its own (a row that does not admit,
-     * or has none, is left as it is, and its decision goes the general way). Parameters in order, per decision (in
-     * lock order): its key's hash, its now, capacity, rate and cost; then the lock timeout in milliseconds, which the
-     * statement sets for its own transaction as it evaluates its first row (before it can wait for any row's lock, which
-     * comes only after a row's conditions passed), as the evaluate function does for a shared call. It answers {@code
-     * key_hash, level} (the level after the step, in ticks) for each row it updated. The keys come as a {@code VALUES}
-     * list, as in {@link #bucketsUpdate}.
-     */
-    String loneBucketsUpdate(int n) {
-        return loneBucketsUpdateByCount.computeIfAbsent(n, count -> {
-            StringBuilder rows = new StringBuilder();
-            for (int i = 0; i < count; i++) {
+            for (int i = 0; i < n; i++) {
                 rows.append(i == 0 ? "" : ", ")
                         .append("(CAST(? AS bytea), CAST(? AS bigint), CAST(? AS bigint), CAST(? AS bigint),"
                                 + " CAST(? AS bigint))");
             }
-            return "UPDATE " + identifier + " AS t SET " + bucketUpdateSet("p.")
+            String update = "UPDATE " + identifier + " AS t SET " + bucketUpdateSet("p.")
                     + " FROM (VALUES " + rows + ") AS p (hash, now, cap, rate, cost) WHERE t.key_hash = p.hash AND "
                     + bucketAdmits("p.")
                     + asyncCommitTest("AND")
-                    + " AND set_config('lock_timeout', CAST(? AS text), true) IS NOT NULL"
-                    + " RETURNING t.key_hash, t.state[1]";
+                    + (lockTimeout ? " AND set_config('lock_timeout', CAST(? AS text), true) IS NOT NULL" : "")
+                    + " RETURNING t.key_hash, t.state[1] AS level";
+            return allOrNothing
+                    ? "WITH u AS (" + update + ")"
+                            + " SELECT key_hash, level / CASE WHEN (SELECT count(*) FROM u) = ? THEN 1 ELSE 0 END FROM u"
+                    : update;
         });
     }
 
