@@ -675,7 +675,7 @@ public final class JdbcStorage implements Storage {
             // rows in another order than key_hash order (see inBucketsUpdate); a statement that waits in the queue for
             // a row between two such transactions may be the victim, whatever it holds.
             againAfterDeadlocks(deadlineNanos, () -> {
-                inFunction(group, deadlineNanos);
+                inFunction(group, false, deadlineNanos);
                 return null;
             });
             if (bucketChain) {
@@ -688,7 +688,7 @@ public final class JdbcStorage implements Storage {
         // unusual) goes to the function after it. Chains are all or nothing: the UPDATE writes every row or none, and
         // skips to the function while a key of the call rejected lately.
         if (!distinctBuckets(group, MAX_BUCKETS_PER_SHARED_UPDATE)) {
-            inFunction(group, deadlineNanos);
+            inFunction(group, true, deadlineNanos);
             return;
         }
         boolean chains = false;
@@ -698,7 +698,8 @@ public final class JdbcStorage implements Storage {
         List<CallCombiner.Request> left =
                 chains && recentlyRejected(group) ? group : inBucketsUpdate(group, chains, deadlineNanos);
         if (!left.isEmpty()) {
-            inFunction(left, deadlineNanos);
+            // Still a shared call, even when one decision is left: the decisions that the UPDATE admitted wait for it.
+            inFunction(left, true, deadlineNanos);
             if (chains) {
                 noteRejections(left);
             }
@@ -1031,10 +1032,12 @@ public final class JdbcStorage implements Storage {
     /**
      * PostgreSQL: the decisions of {@code group} in one call of the evaluate function, one round trip under
      * auto-commit: their distinct keys in lock order, each decision's steps pointing at them; completes each request.
+     * With {@code shared} (a shared call, or what its UPDATE left of it, even one decision) it waits for a row locked
+     * elsewhere a quarter of its time at most ({@link #sharedLockTimeoutMillis}).
      *
      * @throws CallCombiner.NotSent around the failure when it failed before the statement went out (no connection)
      */
-    private void inFunction(List<CallCombiner.Request> group, long deadlineNanos) {
+    private void inFunction(List<CallCombiner.Request> group, boolean shared, long deadlineNanos) {
         int steps = 0;
         for (CallCombiner.Request r : group) {
             steps += r.keys.length;
@@ -1082,7 +1085,7 @@ public final class JdbcStorage implements Storage {
         int total = steps;
         // A shared call waits for a row locked elsewhere a quarter of its time at most, then fails whole, having
         // committed nothing: its decisions go again alone, and only the one that needs the row waits for it.
-        int lockTimeoutMillis = group.size() == 1 ? 0 : sharedLockTimeoutMillis(deadlineNanos);
+        int lockTimeoutMillis = shared ? sharedLockTimeoutMillis(deadlineNanos) : 0;
         // Whether the statement went out: a failure before (the pool gave no connection) committed nothing.
         boolean[] sent = new boolean[1];
         long[] outcomes;

@@ -181,6 +181,44 @@ class PostgresSharedBucketsServerTest {
         }
     }
 
+    /**
+     * What the UPDATE of a shared call leaves to the function is still part of a shared call, even when it is one
+     * decision: the function waits for its row, locked elsewhere, a quarter of the call's time at most, rather than
+     * holding the decisions that the UPDATE admitted (and committed) until the deadline. The UPDATE does not wait for
+     * the row: its bucket rejects in the statement's snapshot.
+     */
+    @Test
+    void sharedCall_oneDecisionLeftToTheFunctionOnARowLockedElsewhere_failsAtTheSharedLockTimeout()
+            throws SQLException {
+        TestDatabase.POSTGRES.builder(); // the schema
+        try (JdbcStorage storage = JdbcStorage.builder(counting)
+                .table(TestDatabase.TABLE)
+                .sweepInterval(Duration.ZERO)
+                .timeout(Duration.ofMillis(800))
+                .build()) {
+            StateKey hot = key("hot");
+            StateKey cold = key("cold");
+            assertThat(storage.acquire(hot, BUCKET, 5, START)).isEqualTo(Outcome.admitted(0));
+            assertThat(storage.acquire(cold, BUCKET, 1, START)).isEqualTo(Outcome.admitted(4));
+            try (Connection other = PostgresSharedCallServerTest.lockingRowOf(hot)) {
+                counting.reset();
+                List<Batch> group = List.of(Batch.of(new Step(cold, BUCKET, 1)), Batch.of(new Step(hot, BUCKET, 1)));
+
+                assertThatThrownBy(() -> storage.evaluateTogether(group, new long[] {START + 1, START + 1}))
+                        .isInstanceOf(GuardStorageException.class)
+                        .hasMessageContaining("sqlstate 55P03");
+                assertThat(counting.preparedStatements).hasSize(2);
+                assertThat(counting.preparedStatements.get(0)).startsWith("UPDATE ");
+                assertThat(counting.preparedStatements.get(1)).contains("_evaluate(");
+                other.rollback();
+            }
+            // The UPDATE committed the cold decision; the function, which failed, committed nothing.
+            assertThat(storage.acquire(cold, BUCKET, 1, START + 2)).isEqualTo(Outcome.admitted(2));
+            assertThat(Outcome.isAdmitted(storage.acquire(hot, BUCKET, 1, START + 2)))
+                    .isFalse();
+        }
+    }
+
     @Test
     void sharedCalls_randomGroupsOfOneBucketEach_decideAsTheReferenceDoesOneAfterTheOther() {
         assertThat(randomCalls(20261206L, 8, 2, 6, 1))
