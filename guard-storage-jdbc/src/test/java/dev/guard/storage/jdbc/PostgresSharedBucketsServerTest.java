@@ -44,10 +44,16 @@ class PostgresSharedBucketsServerTest {
     private final CountingDataSource counting = new CountingDataSource(TestDatabase.POSTGRES.dataSource());
 
     private JdbcStorage storage() {
+        return storage(Duration.ofSeconds(2)); // the default
+    }
+
+    /** A storage on the counting source and the test table, with {@code timeout}. */
+    private JdbcStorage storage(Duration timeout) {
         TestDatabase.POSTGRES.builder(); // the schema
         return JdbcStorage.builder(counting)
                 .table(TestDatabase.TABLE)
                 .sweepInterval(Duration.ZERO)
+                .timeout(timeout)
                 .build();
     }
 
@@ -154,12 +160,8 @@ class PostgresSharedBucketsServerTest {
      */
     @Test
     void sharedCall_onARowLockedElsewhere_failsAtItsLockTimeoutAndCommitsNothing() throws SQLException {
-        TestDatabase.POSTGRES.builder(); // the schema
-        try (JdbcStorage storage = JdbcStorage.builder(counting)
-                .table(TestDatabase.TABLE)
-                .sweepInterval(Duration.ZERO)
-                .timeout(Duration.ofMillis(800))
-                .build()) {
+        // A quarter of this timeout is the shared call's lock timeout, well before the watchdog's cancel.
+        try (JdbcStorage storage = storage(Duration.ofMillis(800))) {
             StateKey hot = key("hot");
             StateKey cold = key("cold");
             assertThat(storage.acquire(hot, BUCKET, 1, START)).isEqualTo(Outcome.admitted(4));
@@ -190,12 +192,8 @@ class PostgresSharedBucketsServerTest {
     @Test
     void sharedCall_oneDecisionLeftToTheFunctionOnARowLockedElsewhere_failsAtTheSharedLockTimeout()
             throws SQLException {
-        TestDatabase.POSTGRES.builder(); // the schema
-        try (JdbcStorage storage = JdbcStorage.builder(counting)
-                .table(TestDatabase.TABLE)
-                .sweepInterval(Duration.ZERO)
-                .timeout(Duration.ofMillis(800))
-                .build()) {
+        // A quarter of this timeout is the shared call's lock timeout, well before the watchdog's cancel.
+        try (JdbcStorage storage = storage(Duration.ofMillis(800))) {
             StateKey hot = key("hot");
             StateKey cold = key("cold");
             assertThat(storage.acquire(hot, BUCKET, 5, START)).isEqualTo(Outcome.admitted(0));
