@@ -60,6 +60,13 @@ final class Group extends Entry {
     private long coveredMicros = Long.MIN_VALUE;
 
     /**
+     * The part of {@link #coveredMicros} that intervals granted (the last renewal's, kept by the updates since), not
+     * the slots' states or former lone keys' due times, which {@link #lifetimeNanos} counts from the slots as they are
+     * each time: a key removed since (a long membership) no longer keeps the group. Owner only.
+     */
+    private long grantedMicros = Long.MIN_VALUE;
+
+    /**
      * A cache clock before which no slot is prunable, as far as the last rewrite saw: the sweep passes the group by
      * with one read until then. Commits only move expiries later, so it stays a lower bound except for the
      * conversions of a key between kinds, whose slot a later rewrite or the group's expiry then drops, and a commit
@@ -354,11 +361,13 @@ final class Group extends Entry {
     /**
      * The lifetime to grant at {@code currentNanos}: the longest of the holders' (for each, two intervals, or {@link
      * Holder#REGULAR_INTERVALS} when the group's renewal was due, as a lone holder's; or until its state's expiry if
-     * that is later, and at least one interval after its {@linkplain Entry#extensionDueMicros due time}), and never
-     * less than the group was granted before; noted with the next renewal's due time (one longest interval before the
-     * end, and never earlier than the one noted before), under the group's word so that no slot comes or goes in
-     * between. The cache asks inside its update of the subject and sets what this answers before any other update
-     * (counted from its clock read after, see {@link HolderExpiry}): the cache keeps at least what is noted.
+     * that is later, and at least one interval after its {@linkplain Entry#extensionDueMicros due time}), and before
+     * the due time never less than the intervals granted before ({@link #grantedMicros}); noted with the next
+     * renewal's due time (one longest interval before the end; earlier than the one noted before only once a key whose
+     * state kept the group longer is gone, as {@link HolderExpiry} allows for), under the group's word so that no slot
+     * comes or goes in between. The cache asks inside its update of the subject and sets what this answers before any
+     * other update (counted from its clock read after, see {@link HolderExpiry}): the cache keeps at least what is
+     * noted.
      */
     @Override
     long lifetimeNanos(long currentNanos) {
@@ -389,12 +398,15 @@ final class Group extends Entry {
             }
             if (word != DEAD) {
                 sweepFromMicros = Math.min(sweepFromMicros, sweepFrom);
+                long granted = Saturated.plus(clockMicros, Saturated.times(interval, intervals));
                 if (clockMicros < due && due != Long.MAX_VALUE && lifetime != Long.MAX_VALUE) {
                     // An update before the due time (a slot added through the cache), perhaps after a regular
-                    // renewal: keep what that granted, so that the expiry stays an interval beyond the due time that
-                    // callers went by.
-                    lifetime = Math.max(lifetime, microsToNanos(coveredMicros) - currentNanos);
+                    // renewal: keep the intervals that granted, so that the expiry stays an interval beyond the due
+                    // time that callers went by. Not what a key's state gave, counted above if the key is still here.
+                    granted = Math.max(granted, grantedMicros);
+                    lifetime = Math.max(lifetime, microsToNanos(granted) - currentNanos);
                 }
+                grantedMicros = granted;
                 long covered =
                         lifetime == Long.MAX_VALUE ? Long.MAX_VALUE : Saturated.plus(clockMicros, lifetime / 1_000);
                 coveredMicros = covered;

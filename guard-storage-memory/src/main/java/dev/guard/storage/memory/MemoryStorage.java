@@ -64,7 +64,7 @@ import java.util.function.UnaryOperator;
  * one to two intervals after the subject's last use (any call that reads one of its keys, that one or another), an
  * interval being the limit's longest ttl ({@link
  * LimitSpec#maxTtlMicros()}, rounded up to at most twice that for token buckets) plus one millisecond; up to four
- * for a subject's only key that was in use across an interval (its renewal then grants four intervals and the next
+ * for a subject whose keys were in use across an interval (its renewal then grants four intervals and the next
  * comes three later, so a key in use renews a third as often); gates and memberships until their deadline; records
  * for ever. Reads do not touch the cache's expiry; a use renews it only once it is due, which an entry always is
  * before the cache could drop state that a commit then could create, and renews it through the cache's update of the
@@ -75,7 +75,7 @@ import java.util.function.UnaryOperator;
  * seen may be gone even for a later call that carries an earlier time, and deadlines before 1970 count as passed.
  *
  * <p><b>Memory.</b> Entries that expire are bounded as before: by the subjects used in the last two intervals of their
- * longest-lived key (four for a lone key that was in use across an interval), plus what expired since the last
+ * longest-lived key (four for a subject in use across an interval), plus what expired since the last
  * write. Within a group, a slot whose state has expired (and that
  * was created more than one interval ago, so that nobody is about to use it; for a key that was its subject's only
  * one, whose last renewal as such is due) is dropped when the group is pruned: an

@@ -170,6 +170,25 @@ class MemoryStorageGroupTest {
     }
 
     @Test
+    void groupExpiry_afterItsLongestLivedKeyIsRemoved_followsTheKeysLeft() {
+        // A user banned for a year, whose group the ban keeps that long, and a bucket used once.
+        TokenBucket bucket = new TokenBucket(2, 1, Duration.ofSeconds(1));
+        long interval = 2 * SECOND + CallerClock.SLACK_MICROS;
+        StateKey limit = new StateKey("per-user", user);
+        StateKey ban = new StateKey("set:banned", user);
+        storage.acquire(limit, bucket, 1, T0);
+        storage.addMember(ban, T0 + 365 * 86_400 * SECOND, T0);
+        assertThat(storage.entry(user)).isInstanceOf(Group.class);
+
+        // The ban is lifted a second later: the group holds only the bucket, idle since T0, and goes as the bucket
+        // alone would, within four of its intervals, not when the ban would have ended.
+        storage.cleanUp(T0 + SECOND);
+        assertThat(storage.removeMember(ban)).isTrue();
+        storage.cleanUp(T0 + Holder.REGULAR_INTERVALS * interval);
+        assertThat(storage.entry(user)).isNull();
+    }
+
+    @Test
     void forget_removesTheWholeGroupAtOnce() {
         storage.addMember(registered, Long.MAX_VALUE, T0);
         storage.acquire(new StateKey("per-user", user), new TokenBucket(5, 1, Duration.ofSeconds(1)), 1, T0);

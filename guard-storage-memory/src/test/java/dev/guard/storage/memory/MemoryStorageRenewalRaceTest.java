@@ -335,6 +335,28 @@ class MemoryStorageRenewalRaceTest {
         checkTheTakeLivesItsTtl(take);
     }
 
+    @Test
+    void aUseGoingByTheDueTimeOfALongMembership_whileAnUpdateRemovesIt_neverLosesItsState() throws Exception {
+        // A group of the bucket and a membership of a hundred intervals, which keeps it that long: its renewal is due
+        // an interval of the bucket's before the membership ends.
+        both(bucket, 0, T0);
+        StateKey ban = new StateKey("banned", "u");
+        storage.addMember(ban, T0 + 100 * INTERVAL, T0);
+        reference.addMember(ban, T0 + 100 * INTERVAL, T0);
+        assertThat(storage.entry("u").extensionDueMicros()).isEqualTo(T0 + 99 * INTERVAL);
+
+        // The membership is removed on the clock T0 + I/4, the update held before its expiry callback: it grants what
+        // the bucket needs from then, the due time moving earlier. Meanwhile a take on a clock gone on to T0 + 50I,
+        // which the due time read before lets pass without a renewal.
+        storage.cleanUp(T0 + AHEAD);
+        long take = T0 + 50 * INTERVAL;
+        whileAnUpdateIsHeld(
+                expiry.hooks, () -> assertThat(storage.removeMember(ban)).isTrue(), () -> both(bucket, 2, take));
+        reference.removeMember(ban);
+
+        checkTheTakeLivesItsTtl(take);
+    }
+
     /** Whether {@code waiting} is blocked on a lock that {@code owner} holds (a cache update of the same subject). */
     private static boolean waitsForALockOf(Thread waiting, Thread owner) {
         ThreadInfo info = ManagementFactory.getThreadMXBean().getThreadInfo(waiting.getId());
