@@ -364,7 +364,8 @@ final class Group extends Entry {
      * that is later, and at least one interval after its {@linkplain Entry#extensionDueMicros due time}), and before
      * the due time never less than the intervals granted before ({@link #grantedMicros}); noted with the next
      * renewal's due time (one longest interval before the end; earlier than the one noted before only once a key whose
-     * state kept the group longer is gone, as {@link HolderExpiry} allows for), under the group's word so that no slot
+     * state kept the group longer is gone, as {@link HolderExpiry} allows for, or a key with a longer interval has
+     * joined, which only brings a renewal forward), under the group's word so that no slot
      * comes or goes in between. The cache asks inside its update of the subject and sets what this answers before any
      * other update (counted from its clock read after, see {@link HolderExpiry}): the cache keeps at least what is
      * noted.

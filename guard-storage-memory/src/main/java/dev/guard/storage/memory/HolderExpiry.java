@@ -8,8 +8,8 @@ import java.lang.invoke.VarHandle;
  * The cache's per-subject expiry: each entry says how long it must live ({@link Entry#lifetimeNanos}). For a lone
  * holder changed in place that is two of its {@linkplain Holder#intervalMicros intervals}, or four when the cache
  * renews it at its due time (a key in use across an interval), or until its state's expiry if that is later (a state
- * that another spec wrote, which may outlive the interval); for a group, the longest of its holders' (four of
- * them when the cache renews the group at its due time). The
+ * that another spec wrote, which may outlive the interval); for a group, the longest of its holders' two intervals
+ * (four when the cache renews the group at its due time), or a state's expiry if that is later. The
  * storage reads quietly and renews an entry only once its renewal is due ({@link Entry#needsExtension}), through the
  * cache's update of the subject; a read never changes the expiry (the cache applies a read's by a compare-and-set
  * that may be lost). A lone holder therefore lives more than one and at most two intervals after the last use of its
