@@ -23,6 +23,7 @@ import io.lettuce.core.ScanArgs;
 import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.SocketOptions;
 import io.lettuce.core.TimeoutOptions;
+import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.cluster.ClusterClientOptions;
 import io.lettuce.core.cluster.ClusterTopologyRefreshOptions;
@@ -189,7 +190,8 @@ public final class RedisStorage implements Storage {
         Objects.requireNonNull(client, "client must not be null");
         return new Builder(b -> {
             StatefulRedisConnection<byte[], byte[]> c = client.connect(ByteArrayCodec.INSTANCE);
-            return new Connected(c.async(), false, "redis standalone", List.of(c::close), null);
+            return new Connected(
+                    c.async(), false, "redis standalone", List.of(closing("the Redis connection", c)), null);
         });
     }
 
@@ -201,8 +203,17 @@ public final class RedisStorage implements Storage {
         Objects.requireNonNull(client, "client must not be null");
         return new Builder(b -> {
             StatefulRedisClusterConnection<byte[], byte[]> c = client.connect(ByteArrayCodec.INSTANCE);
-            return new Connected(c.async(), true, "redis cluster", List.of(c::close), null);
+            return new Connected(
+                    c.async(), true, "redis cluster", List.of(closing("the Redis Cluster connection", c)), null);
         });
+    }
+
+    /**
+     * Closes {@code connection} (which {@code StatefulConnection.close()} would wait for without a bound), waiting at
+     * most {@link #RELEASE_WAIT}.
+     */
+    private static Runnable closing(String what, StatefulConnection<?, ?> connection) {
+        return () -> awaitReleased(what, connection.closeAsync(), RELEASE_WAIT);
     }
 
     /** A builder for a storage over {@code connection}, which stays yours: closing the storage leaves it open. */
@@ -711,8 +722,8 @@ public final class RedisStorage implements Storage {
 
     /**
      * Waits up to {@code within} for {@code what} to have shut down: true when it did (or failed to, which is logged),
-     * false when the wait ended first (timed out or interrupted; the interrupt is kept), and the shutdown goes on in the
-     * background.
+     * false when the wait ended first (timed out or interrupted; the interrupt is kept), and the shutdown goes on in
+     * the background.
      */
     static boolean awaitReleased(String what, Future<?> shutdown, Duration within) {
         try {
@@ -1027,7 +1038,7 @@ public final class RedisStorage implements Storage {
             try {
                 lua = loadCode(connected.commands, functions, timeout.toNanos());
             } catch (RuntimeException e) {
-                connected.owned.forEach(Runnable::run);
+                releaseAll(connected.owned);
                 throw e;
             }
             return new RedisStorage(this, connected, lua);
@@ -1088,7 +1099,7 @@ public final class RedisStorage implements Storage {
                         () -> awaitReleased(
                                 "the Redis client", client.shutdownAsync(0, 2, TimeUnit.SECONDS), RELEASE_WAIT));
                 StatefulRedisConnection<byte[], byte[]> standalone = client.connect(ByteArrayCodec.INSTANCE);
-                open.add(0, () -> awaitReleased("the Redis connection", standalone.closeAsync(), RELEASE_WAIT));
+                open.add(0, closing("the Redis connection", standalone));
                 if (sentinel || !isCluster(standalone)) {
                     return new Connected(
                             standalone.async(), false, "redis standalone " + where, List.copyOf(open), resources);
@@ -1109,7 +1120,7 @@ public final class RedisStorage implements Storage {
                                 clusterClient.shutdownAsync(0, 2, TimeUnit.SECONDS),
                                 RELEASE_WAIT));
                 StatefulRedisClusterConnection<byte[], byte[]> c = clusterClient.connect(ByteArrayCodec.INSTANCE);
-                open.add(0, () -> awaitReleased("the Redis Cluster connection", c.closeAsync(), RELEASE_WAIT));
+                open.add(0, closing("the Redis Cluster connection", c));
                 return new Connected(c.async(), true, "redis cluster " + where, List.copyOf(open), resources);
             } catch (RuntimeException e) {
                 releaseAll(open);
