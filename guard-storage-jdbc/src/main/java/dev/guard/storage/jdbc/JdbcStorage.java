@@ -706,15 +706,21 @@ public final class JdbcStorage implements Storage {
         }
     }
 
+    /** The number of steps of the decisions of {@code group}. */
+    private static int steps(List<CallCombiner.Request> group) {
+        int n = 0;
+        for (CallCombiner.Request r : group) {
+            n += r.keys.length;
+        }
+        return n;
+    }
+
     /**
      * Whether the steps of {@code group} are at most {@code maxSteps} token bucket steps, each with {@code 1 <= permits
      * <= capacity}, no two on the same key: what {@link #inBucketsUpdate} decides.
      */
     private static boolean distinctBuckets(List<CallCombiner.Request> group, int maxSteps) {
-        int n = 0;
-        for (CallCombiner.Request r : group) {
-            n += r.keys.length;
-        }
+        int n = steps(group);
         if (n > maxSteps) {
             return false;
         }
@@ -816,10 +822,7 @@ public final class JdbcStorage implements Storage {
      */
     private List<CallCombiner.Request> inBucketsUpdate(
             List<CallCombiner.Request> group, boolean allOrNothing, long deadlineNanos) {
-        int n = 0;
-        for (CallCombiner.Request r : group) {
-            n += r.keys.length;
-        }
+        int n = steps(group);
         // Row s is step stepOf[s] of decision decisionOf[s].
         byte[][] hashes = new byte[n][];
         int[] decisionOf = new int[n];
@@ -872,6 +875,7 @@ public final class JdbcStorage implements Storage {
                                 if (Arrays.equals(hash, hashes[row])) {
                                     updated[row] = level;
                                     found++;
+                                    break; // the keys are distinct
                                 }
                             }
                         }
@@ -1038,10 +1042,7 @@ public final class JdbcStorage implements Storage {
      * @throws CallCombiner.NotSent around the failure when it failed before the statement went out (no connection)
      */
     private void inFunction(List<CallCombiner.Request> group, boolean shared, long deadlineNanos) {
-        int steps = 0;
-        for (CallCombiner.Request r : group) {
-            steps += r.keys.length;
-        }
+        int steps = steps(group);
         // Every step of the group, ordered by key hash, so that equal keys (of different decisions) are neighbours.
         StateKey[] stepKeys = new StateKey[steps];
         byte[][] stepHashes = new byte[steps][];

@@ -10,6 +10,7 @@ import dev.guard.spi.Step;
 import dev.guard.spi.Storage;
 import dev.guard.spi.StorageHealth;
 import dev.guard.spi.VersionedRecord;
+import io.lettuce.core.AbstractRedisClient;
 import io.lettuce.core.ClientOptions;
 import io.lettuce.core.KeyScanCursor;
 import io.lettuce.core.KeyValue;
@@ -214,6 +215,14 @@ public final class RedisStorage implements Storage {
      */
     private static Runnable closing(String what, StatefulConnection<?, ?> connection) {
         return () -> awaitReleased(what, connection.closeAsync(), RELEASE_WAIT);
+    }
+
+    /**
+     * Shuts down {@code client} (no quiet period, Netty's 2 s to finish), the storage's own, waiting at most {@link
+     * #RELEASE_WAIT}.
+     */
+    private static Runnable shuttingDown(String what, AbstractRedisClient client) {
+        return () -> awaitReleased(what, client.shutdownAsync(0, 2, TimeUnit.SECONDS), RELEASE_WAIT);
     }
 
     /** A builder for a storage over {@code connection}, which stays yours: closing the storage leaves it open. */
@@ -1094,10 +1103,7 @@ public final class RedisStorage implements Storage {
             try {
                 RedisClient client = RedisClient.create(resources, uri);
                 client.setOptions(clientOptions(ClientOptions.builder()).build());
-                open.add(
-                        0,
-                        () -> awaitReleased(
-                                "the Redis client", client.shutdownAsync(0, 2, TimeUnit.SECONDS), RELEASE_WAIT));
+                open.add(0, shuttingDown("the Redis client", client));
                 StatefulRedisConnection<byte[], byte[]> standalone = client.connect(ByteArrayCodec.INSTANCE);
                 open.add(0, closing("the Redis connection", standalone));
                 if (sentinel || !isCluster(standalone)) {
@@ -1113,12 +1119,7 @@ public final class RedisStorage implements Storage {
                         .enableAllAdaptiveRefreshTriggers()
                         .build());
                 clusterClient.setOptions(options.build());
-                open.add(
-                        0,
-                        () -> awaitReleased(
-                                "the Redis Cluster client",
-                                clusterClient.shutdownAsync(0, 2, TimeUnit.SECONDS),
-                                RELEASE_WAIT));
+                open.add(0, shuttingDown("the Redis Cluster client", clusterClient));
                 StatefulRedisClusterConnection<byte[], byte[]> c = clusterClient.connect(ByteArrayCodec.INSTANCE);
                 open.add(0, closing("the Redis Cluster connection", c));
                 return new Connected(c.async(), true, "redis cluster " + where, List.copyOf(open), resources);
