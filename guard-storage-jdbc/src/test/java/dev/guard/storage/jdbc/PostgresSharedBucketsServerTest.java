@@ -154,6 +154,26 @@ class PostgresSharedBucketsServerTest {
     }
 
     /**
+     * Decides {@code cold} and {@code hot} (one token each, at {@code now}) as one shared call while another transaction
+     * holds {@code hot}'s row: the call must fail at the shared lock timeout (55P03); answers the statements it
+     * prepared.
+     */
+    private List<String> sharedCallWhileHotIsLocked(JdbcStorage storage, StateKey cold, StateKey hot, long now)
+            throws SQLException {
+        try (Connection other = PostgresSharedCallServerTest.lockingRowOf(hot)) {
+            counting.reset();
+            List<Batch> group = List.of(Batch.of(new Step(cold, BUCKET, 1)), Batch.of(new Step(hot, BUCKET, 1)));
+
+            assertThatThrownBy(() -> storage.evaluateTogether(group, new long[] {now, now}))
+                    .isInstanceOf(GuardStorageException.class)
+                    .hasMessageContaining("sqlstate 55P03");
+            List<String> statements = List.copyOf(counting.preparedStatements);
+            other.rollback();
+            return statements;
+        }
+    }
+
+    /**
      * The UPDATE waits for a row locked elsewhere a quarter of its time at most, as the function does for a shared call,
      * then fails having committed nothing (its decisions then go again alone, only the one that needs the row waiting
      * for it), rather than holding every decision of the call until the deadline.
@@ -166,18 +186,9 @@ class PostgresSharedBucketsServerTest {
             StateKey cold = key("cold");
             assertThat(storage.acquire(hot, BUCKET, 1, START)).isEqualTo(Outcome.admitted(4));
             assertThat(storage.acquire(cold, BUCKET, 1, START)).isEqualTo(Outcome.admitted(4));
-            try (Connection other = PostgresSharedCallServerTest.lockingRowOf(hot)) {
-                counting.reset();
-                List<Batch> group = List.of(Batch.of(new Step(cold, BUCKET, 1)), Batch.of(new Step(hot, BUCKET, 1)));
-
-                assertThatThrownBy(() -> storage.evaluateTogether(group, new long[] {START, START}))
-                        .isInstanceOf(GuardStorageException.class)
-                        .hasMessageContaining("sqlstate 55P03");
-                assertThat(counting.preparedStatements)
-                        .singleElement(InstanceOfAssertFactories.STRING)
-                        .startsWith("UPDATE ");
-                other.rollback();
-            }
+            assertThat(sharedCallWhileHotIsLocked(storage, cold, hot, START))
+                    .singleElement(InstanceOfAssertFactories.STRING)
+                    .startsWith("UPDATE ");
             // The cold decision of the failed call was not committed.
             assertThat(storage.acquire(cold, BUCKET, 1, START)).isEqualTo(Outcome.admitted(3));
         }
@@ -198,18 +209,10 @@ class PostgresSharedBucketsServerTest {
             StateKey cold = key("cold");
             assertThat(storage.acquire(hot, BUCKET, 5, START)).isEqualTo(Outcome.admitted(0));
             assertThat(storage.acquire(cold, BUCKET, 1, START)).isEqualTo(Outcome.admitted(4));
-            try (Connection other = PostgresSharedCallServerTest.lockingRowOf(hot)) {
-                counting.reset();
-                List<Batch> group = List.of(Batch.of(new Step(cold, BUCKET, 1)), Batch.of(new Step(hot, BUCKET, 1)));
-
-                assertThatThrownBy(() -> storage.evaluateTogether(group, new long[] {START + 1, START + 1}))
-                        .isInstanceOf(GuardStorageException.class)
-                        .hasMessageContaining("sqlstate 55P03");
-                assertThat(counting.preparedStatements).hasSize(2);
-                assertThat(counting.preparedStatements.get(0)).startsWith("UPDATE ");
-                assertThat(counting.preparedStatements.get(1)).contains("_evaluate(");
-                other.rollback();
-            }
+            List<String> statements = sharedCallWhileHotIsLocked(storage, cold, hot, START + 1);
+            assertThat(statements).hasSize(2);
+            assertThat(statements.get(0)).startsWith("UPDATE ");
+            assertThat(statements.get(1)).contains("_evaluate(");
             // The UPDATE committed the cold decision; the function, which failed, committed nothing.
             assertThat(storage.acquire(cold, BUCKET, 1, START + 2)).isEqualTo(Outcome.admitted(2));
             assertThat(Outcome.isAdmitted(storage.acquire(hot, BUCKET, 1, START + 2)))
