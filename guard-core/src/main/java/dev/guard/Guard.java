@@ -522,7 +522,8 @@ public final class Guard<M> {
         String subject = subjectOf(gate, "id", id);
         long now = plan.ticker.epochMicros();
         long until = plan.storage.raiseGate(
-                new StateKey(Subjects.tenantPrefix(tenant) + gate.base, subject),
+                // Interned, as the steps' scope is (see Stateful): a gate raised here is found by identity.
+                new StateKey((Subjects.tenantPrefix(tenant) + gate.base).intern(), subject),
                 Durations.deadline(now, duration),
                 now);
         return Instant.ofEpochSecond(Math.floorDiv(until, 1_000_000L), Math.floorMod(until, 1_000_000L) * 1_000L);
@@ -677,8 +678,10 @@ public final class Guard<M> {
 
     private void fill(Steps steps, M message) {
         Plan<M> p = plan;
-        String userSubject = subject(steps, Subjects.USER, p.userId, message);
-        String chatSubject = subject(steps, Subjects.CHAT, p.chatId, message);
+        Object userId = readId(p.userId, message);
+        String userSubject = subjectFor(steps, Subjects.USER, userId);
+        Object chatId = readId(p.chatId, message);
+        String chatSubject = subjectFor(steps, Subjects.CHAT, chatId);
         String tenant = null;
         if (p.tenant != null) {
             tenant = tenantPrefix(message);
@@ -703,7 +706,7 @@ public final class Guard<M> {
                             // A private chat (its id is the user's, as on Telegram) needs no chat part, and no string
                             // built per message for it. Still one key per chat and user: every other chat of the user
                             // keeps its part. Compared only here: guards without such keys need not compare ids.
-                            chatPart = Subjects.sameId(userSubject, chatSubject) ? null : chatSubject;
+                            chatPart = Subjects.sameId(userId, chatId, userSubject, chatSubject) ? null : chatSubject;
                             yield chatSubject == null ? null : userSubject;
                         }
                         case GLOBAL -> StateKey.GLOBAL;
@@ -1317,7 +1320,10 @@ public final class Guard<M> {
                 boolean scoped,
                 Function<? super M, ? extends CharSequence> content) {
             this.name = name;
-            this.base = spec instanceof Membership ? "set:" + name : "f:" + name;
+            // Interned, as a MemberSet's scope is: the steps of a set and the set's administration (a registration
+            // added
+            // as the user signs up) then name the set with one instance, which a storage compares by identity first.
+            this.base = (spec instanceof Membership ? "set:" + name : "f:" + name).intern();
             this.keyBy = keyBy;
             this.customKey = customKey;
             this.spec = spec;

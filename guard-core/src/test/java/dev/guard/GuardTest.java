@@ -5,9 +5,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.guard.limit.DuplicateWindow;
 import dev.guard.limit.Gate;
+import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Membership;
 import dev.guard.limit.SlidingWindowCounter;
+import dev.guard.spi.BatchBuffer;
+import dev.guard.spi.ForwardingStorage;
 import dev.guard.spi.ReferenceStorage;
+import dev.guard.spi.StateKey;
 import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
@@ -217,6 +221,81 @@ class GuardTest {
         assertThat(Subjects.sameId("u:-5", "c:-5")).isTrue();
         assertThat(Subjects.sameId(null, "c:42")).isFalse();
         assertThat(Subjects.sameId("u:42", null)).isFalse();
+    }
+
+    @Test
+    void sameId_ofTheIdsAsRead_comparesNumbersByValueAndOtherIdsByTheirSubjects() {
+        assertThat(Subjects.sameId(42L, 42L, "u:42", "c:42")).isTrue();
+        assertThat(Subjects.sameId(42L, 42, "u:42", "c:42")).isTrue();
+        assertThat(Subjects.sameId(-5, -5L, "u:-5", "c:-5")).isTrue();
+        assertThat(Subjects.sameId(42L, 43L, "u:42", "c:43")).isFalse();
+        assertThat(Subjects.sameId(42L, 421L, "u:42", "c:421")).isFalse();
+        // A number and a text, or two texts: as their subjects read.
+        assertThat(Subjects.sameId(42L, "42", "u:42", "c:42")).isTrue();
+        assertThat(Subjects.sameId("ab", "ab", "u:ab", "c:ab")).isTrue();
+        assertThat(Subjects.sameId("ab", "abc", "u:ab", "c:abc")).isFalse();
+        assertThat(Subjects.sameId(null, 42L, null, "c:42")).isFalse();
+        assertThat(Subjects.sameId(42L, null, "u:42", null)).isFalse();
+    }
+
+    @Test
+    void check_privateChatWithAnIntegerChatId_sharesTheUsersDuplicateKeyAsALongChatIdDoes() {
+        List<StateKey> keys = new ArrayList<>();
+        Guard<Object[]> guard = Guard.<Object[]>builder()
+                .storage(recordingKeys(keys))
+                .ticker(ticker)
+                .userId(m -> m[0])
+                .chatId(m -> m[1])
+                .duplicates(Duration.ofSeconds(10), m -> (String) m[2])
+                .tokenBucket("per-user", KeyBy.USER, 5, 1, Duration.ofSeconds(1))
+                .build();
+
+        guard.check(new Object[] {42L, 42, "hi"});
+        guard.check(new Object[] {42L, 43, "hi"});
+
+        assertThat(keys)
+                .extracting(StateKey::scope)
+                .filteredOn(scope -> scope.startsWith("f:duplicates"))
+                .containsExactly("f:duplicates", "f:duplicates\0c:43");
+    }
+
+    @Test
+    void registrations_andTheRegistrationStep_nameTheSetWithOneScopeInstance() {
+        List<StateKey> keys = new ArrayList<>();
+        Guard<Msg> guard =
+                builder().storage(recordingKeys(keys)).requireRegistration().build();
+
+        guard.registrations().add(7L);
+        guard.check(Msg.of(7, 7, "hi"));
+
+        assertThat(keys).hasSize(2);
+        // Equal texts in any case; one instance, so that a storage comparing scopes by identity first finds it so.
+        assertThat(keys.get(1).scope()).isSameAs(keys.get(0).scope());
+    }
+
+    /** A reference storage that records the key of every member added and of every step evaluated, in order. */
+    private ForwardingStorage recordingKeys(List<StateKey> keys) {
+        return new ForwardingStorage(storage) {
+            @Override
+            public void addMember(StateKey key, long expiresAtMicros, long nowMicros) {
+                keys.add(key);
+                super.addMember(key, expiresAtMicros, nowMicros);
+            }
+
+            @Override
+            public boolean evaluateInPlace(BatchBuffer buffer, long nowMicros) {
+                for (int i = 0; i < buffer.size(); i++) {
+                    keys.add(new StateKey(buffer.scope(i), buffer.subject(i)));
+                }
+                return super.evaluateInPlace(buffer, nowMicros);
+            }
+
+            @Override
+            public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
+                keys.add(key);
+                return super.acquire(key, spec, permits, nowMicros);
+            }
+        };
     }
 
     @Test
