@@ -105,6 +105,10 @@ public final class Guard<M> {
      * null.
      */
     private final StateKey plainKey;
+    /** With a tenant extractor, the scopes of the steps under the tenants met last; else null. */
+    private final TenantScopes tenantScopes;
+    /** The default tenant's: no prefix, {@link #scopes}. */
+    private final TenantScopes.Tenant noTenant;
 
     private Guard(Plan<M> plan, String handlerPrefix) {
         this.plan = plan;
@@ -114,6 +118,8 @@ public final class Guard<M> {
             Stateful<M> f = plan.statefuls[i];
             scopes[i] = f.scoped ? handlerPrefix + f.base : f.base;
         }
+        this.tenantScopes = plan.tenant == null ? null : new TenantScopes(scopes);
+        this.noTenant = new TenantScopes.Tenant("", "", scopes);
         this.globalKey = plan.single && plan.statefuls[0].keyBy == KeyBy.GLOBAL
                 ? new StateKey(scopes[0], StateKey.GLOBAL)
                 : null;
@@ -682,20 +688,24 @@ public final class Guard<M> {
         String userSubject = subjectFor(steps, Subjects.USER, userId);
         Object chatId = readId(p.chatId, message);
         String chatSubject = subjectFor(steps, Subjects.CHAT, chatId);
-        String tenant = null;
+        String tenant = "";
+        String[] stepScopes = scopes;
         if (p.tenant != null) {
-            tenant = tenantPrefix(message);
-            if (tenant == null) {
+            TenantScopes.Tenant t = tenantOf(message);
+            if (t == null) {
                 steps.missing = UNREADABLE_TENANT;
                 return;
             }
-            tenant = tenant.isEmpty() ? null : tenant;
+            if (t != noTenant) {
+                tenant = t.prefix();
+                stepScopes = t.scopes();
+            }
         }
         steps.noticeSubject = userSubject != null ? userSubject : chatSubject;
-        steps.noticeTenant = tenant == null ? "" : tenant;
+        steps.noticeTenant = tenant;
         for (int i = 0; i < p.statefuls.length; i++) {
             Stateful<M> f = p.statefuls[i];
-            String scope = tenant == null ? scopes[i] : tenant + scopes[i];
+            String scope = stepScopes[i];
             // The chat of a CHAT_USER key is part of its scope, so that its subject stays the user (forget finds it).
             String chatPart = null;
             String subject =
@@ -813,11 +823,20 @@ public final class Guard<M> {
 
     /**
      * The prefix of {@code message}'s tenant: empty for the default tenant (the extractor answered null), null when
-     * the tenant cannot be read (the extractor threw, or the tenant's {@code toString()} threw or answered null). Such
-     * a message belongs to no tenant that it could be counted under: the guard rejects it ({@link
-     * #UNREADABLE_TENANT}).
+     * the tenant cannot be read ({@link #tenantOf}).
      */
     private String tenantPrefix(M message) {
+        TenantScopes.Tenant tenant = tenantOf(message);
+        return tenant == null ? null : tenant.prefix();
+    }
+
+    /**
+     * The tenant of {@code message} with its prefix and this view's scopes under it: {@link #noTenant} for the
+     * default tenant (the extractor answered null), null when the tenant cannot be read (the extractor threw, or the
+     * tenant's {@code toString()} threw or answered null). Such a message belongs to no tenant that it could be
+     * counted under: the guard rejects it ({@link #UNREADABLE_TENANT}).
+     */
+    private TenantScopes.Tenant tenantOf(M message) {
         Object tenant;
         try {
             tenant = plan.tenant.apply(message);
@@ -829,7 +848,7 @@ public final class Guard<M> {
             return null;
         }
         if (tenant == null) {
-            return "";
+            return noTenant;
         }
         String text;
         try {
@@ -845,7 +864,7 @@ public final class Guard<M> {
             LOG.warn("a tenant's toString() returned null; the message is rejected");
             return null;
         }
-        return Subjects.tenantPrefix(text);
+        return tenantScopes.of(text);
     }
 
     private static <M> Object extract(Function<? super M, ?> extractor, M message) {

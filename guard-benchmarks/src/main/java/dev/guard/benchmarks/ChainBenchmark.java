@@ -88,6 +88,13 @@ public class ChainBenchmark {
     @Param({"memory"})
     public String storage;
 
+    /**
+     * How many tenants the users belong to (each user to one, by id), read by the guard's tenant extractor; 0: the
+     * guard has no tenant extractor. Every step's key then carries its tenant's prefix.
+     */
+    @Param({"0"})
+    public int tenants;
+
     private long tickMicros;
 
     private final ManualTicker ticker = ManualTicker.create();
@@ -95,6 +102,7 @@ public class ChainBenchmark {
     private Guard<Message> guard;
     private String[] texts;
     private long[] ids;
+    private String[] tenantNames;
 
     /** Each thread counts messages from its own offset; users take turns, each writing every {@code users} messages. */
     @State(Scope.Thread)
@@ -124,6 +132,16 @@ public class ChainBenchmark {
                 .ticker(ticker)
                 .userId(Message::userId)
                 .chatId(Message::chatId);
+        if (tenants < 0) {
+            throw new IllegalArgumentException("tenants must not be negative but was " + tenants);
+        }
+        if (tenants > 0) {
+            tenantNames = new String[tenants];
+            for (int t = 0; t < tenants; t++) {
+                tenantNames[t] = "tenant-" + t;
+            }
+            builder.tenant(m -> tenantOf(m.userId()));
+        }
         if (sets) {
             builder.blocklist().requireRegistration();
         }
@@ -143,7 +161,7 @@ public class ChainBenchmark {
         tickMicros = PERIOD_MICROS / users;
         ids = userIds(users);
         for (long id : ids) {
-            guard.registrations().add(id);
+            guard.registrations(tenants > 0 ? tenantOf(id) : null).add(id);
         }
         texts = new String[TEXTS];
         for (int i = 0; i < TEXTS; i++) {
@@ -162,6 +180,11 @@ public class ChainBenchmark {
             ids[u] = 1_000_000_000L + random.nextLong(7_000_000_000L);
         }
         return ids;
+    }
+
+    /** The tenant of user {@code id}: one of {@link #tenants}, by id. */
+    private String tenantOf(long id) {
+        return tenantNames[(int) Long.remainderUnsigned(id, tenants)];
     }
 
     /** The storage that {@link #storage} names. */
