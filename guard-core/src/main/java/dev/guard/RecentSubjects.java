@@ -16,6 +16,11 @@ package dev.guard;
  * replaces one (the one not found last) only when its id misses there a second time before another id does. Ids that
  * do not come back soon (a bot with many more users than places) are then never stored, and cost a store of a number
  * each.
+ *
+ * <p><b>Scopes in group chats.</b> A key per chat and user outside the user's private chat has the chat in its scope
+ * ({@link #chatScope}): the scopes built last are kept too, one per place of {@link #CHAT_SCOPES}, found by the
+ * identity of the scope and of the chat's subject (which the places above keep), so that a user's next message in
+ * the same group builds no string.
  */
 final class RecentSubjects {
     /** How many subjects are kept at most. */
@@ -29,6 +34,14 @@ final class RecentSubjects {
 
     /** Per pair of places, which of the two (0 or 1) a subject replaces next: the one not found last. */
     private final byte[] victims = new byte[PLACES / 2];
+
+    /** How many scopes of keys per chat and user are kept at most. */
+    static final int CHAT_SCOPES = 256;
+
+    /** A scope of a key per chat and user: {@code scope + "\0" + chat}, kept with the two it was built of. */
+    private record ChatScope(String scope, String chat, String built) {}
+
+    private final ChatScope[] chatScopes = new ChatScope[CHAT_SCOPES];
 
     /**
      * {@code prefix + id}: a string kept from before when there is one.
@@ -64,5 +77,20 @@ final class RecentSubjects {
         subjects[place] = subject;
         victims[pair] = (byte) (1 - (place - first));
         return subject;
+    }
+
+    /**
+     * {@code scope + "\0" + chatSubject}, the scope of a key per chat and user in the chat {@code chatSubject}: one
+     * kept from before when the same two strings (compared by identity) built it.
+     */
+    String chatScope(String scope, String chatSubject) {
+        int place = (scope.hashCode() * 31 + chatSubject.hashCode()) & (CHAT_SCOPES - 1);
+        ChatScope kept = chatScopes[place];
+        if (kept != null && kept.scope == scope && kept.chat == chatSubject) {
+            return kept.built;
+        }
+        String built = scope + "\0" + chatSubject;
+        chatScopes[place] = new ChatScope(scope, chatSubject, built);
+        return built;
     }
 }

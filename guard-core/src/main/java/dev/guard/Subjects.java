@@ -23,22 +23,6 @@ final class Subjects {
     }
 
     /**
-     * {@link #sameId(String, String)} of the subjects made of {@code userId} and {@code chatId}, the ids as a guard
-     * reads them (a {@code Long}, an {@code Integer}, or an id's text; null for none): two numbers by value, which is
-     * what their subjects' texts compare, without reading the texts.
-     */
-    static boolean sameId(Object userId, Object chatId, String userSubject, String chatSubject) {
-        if (isNumber(userId) && isNumber(chatId)) {
-            return ((Number) userId).longValue() == ((Number) chatId).longValue();
-        }
-        return sameId(userSubject, chatSubject);
-    }
-
-    private static boolean isNumber(Object id) {
-        return id instanceof Long || id instanceof Integer;
-    }
-
-    /**
      * Whether a user subject and a chat subject (either may be null) name the same id, as a user's private chat does
      * on Telegram. The prefixes {@link #USER} and {@link #CHAT} have the same length.
      */

@@ -224,21 +224,6 @@ class GuardTest {
     }
 
     @Test
-    void sameId_ofTheIdsAsRead_comparesNumbersByValueAndOtherIdsByTheirSubjects() {
-        assertThat(Subjects.sameId(42L, 42L, "u:42", "c:42")).isTrue();
-        assertThat(Subjects.sameId(42L, 42, "u:42", "c:42")).isTrue();
-        assertThat(Subjects.sameId(-5, -5L, "u:-5", "c:-5")).isTrue();
-        assertThat(Subjects.sameId(42L, 43L, "u:42", "c:43")).isFalse();
-        assertThat(Subjects.sameId(42L, 421L, "u:42", "c:421")).isFalse();
-        // A number and a text, or two texts: as their subjects read.
-        assertThat(Subjects.sameId(42L, "42", "u:42", "c:42")).isTrue();
-        assertThat(Subjects.sameId("ab", "ab", "u:ab", "c:ab")).isTrue();
-        assertThat(Subjects.sameId("ab", "abc", "u:ab", "c:abc")).isFalse();
-        assertThat(Subjects.sameId(null, 42L, null, "c:42")).isFalse();
-        assertThat(Subjects.sameId(42L, null, "u:42", null)).isFalse();
-    }
-
-    @Test
     void check_privateChatWithAnIntegerChatId_sharesTheUsersDuplicateKeyAsALongChatIdDoes() {
         List<StateKey> keys = new ArrayList<>();
         Guard<Object[]> guard = Guard.<Object[]>builder()
@@ -257,6 +242,31 @@ class GuardTest {
                 .extracting(StateKey::scope)
                 .filteredOn(scope -> scope.startsWith("f:duplicates"))
                 .containsExactly("f:duplicates", "f:duplicates\0c:43");
+    }
+
+    @Test
+    void check_inAGroupChat_passesTheSameScopeForTheUserInTheChatMessageAfterMessage() {
+        List<StateKey> keys = new ArrayList<>();
+        Guard<Msg> guard = builder()
+                .storage(recordingKeys(keys))
+                .duplicates(Duration.ofSeconds(10), Msg::text)
+                .tokenBucket("per-user", KeyBy.USER, 1_000, 1, Duration.ofSeconds(1))
+                .build();
+
+        // Enough messages on this thread for the guard to keep its recent subjects (it does after 64).
+        for (int i = 0; i < 100; i++) {
+            guard.check(Msg.of(7, -100, "message " + i));
+        }
+        guard.check(Msg.of(7, -200, "elsewhere"));
+
+        List<String> scopes = keys.stream()
+                .map(StateKey::scope)
+                .filter(scope -> scope.startsWith("f:duplicates"))
+                .toList();
+        assertThat(scopes).hasSize(101);
+        assertThat(scopes.subList(0, 100)).containsOnly("f:duplicates\0c:-100");
+        assertThat(scopes.get(99)).isSameAs(scopes.get(98));
+        assertThat(scopes.get(100)).isEqualTo("f:duplicates\0c:-200");
     }
 
     @Test

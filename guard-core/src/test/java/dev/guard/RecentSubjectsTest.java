@@ -132,4 +132,32 @@ class RecentSubjectsTest {
         }
         return ids;
     }
+
+    @Test
+    void chatScope_isTheScopeAndTheChat_keptForTheSameTwoStrings() {
+        RecentSubjects recent = new RecentSubjects();
+        String scope = "f:duplicates";
+        String chat = recent.subject(Subjects.CHAT, -1_001_000_000_007L);
+
+        String first = recent.chatScope(scope, chat);
+
+        assertThat(first).isEqualTo("f:duplicates\0c:-1001000000007");
+        assertThat(recent.chatScope(scope, chat)).isSameAs(first);
+        // Equal texts that are other instances: built again, equal still.
+        assertThat(recent.chatScope(new String(scope), chat)).isEqualTo(first).isNotSameAs(first);
+    }
+
+    @Test
+    void chatScope_manyChatsSharingPlaces_eachGetsItsOwnScope() {
+        RecentSubjects recent = new RecentSubjects();
+        String scope = "f:duplicates";
+
+        for (int round = 0; round < 2; round++) {
+            for (long chat = 1; chat <= 4 * RecentSubjects.CHAT_SCOPES; chat++) {
+                String subject = "c:-" + chat;
+
+                assertThat(recent.chatScope(scope, subject)).isEqualTo(scope + "\0" + subject);
+            }
+        }
+    }
 }

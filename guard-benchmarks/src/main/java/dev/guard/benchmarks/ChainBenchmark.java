@@ -95,6 +95,15 @@ public class ChainBenchmark {
     @Param({"0"})
     public int tenants;
 
+    /**
+     * How many group chats the users write in (each user in one, by turn); 0: each user writes in the private chat with
+     * the bot, whose id is the user's. Group chats have ids as Telegram's supergroups do (-100 and ten digits), and
+     * the per-chat throttle and the duplicate suppression (per chat and user) then count per group. At most three
+     * users per group, so that every message still passes the throttle (20 per minute).
+     */
+    @Param({"0"})
+    public int chats;
+
     private long tickMicros;
 
     private final ManualTicker ticker = ManualTicker.create();
@@ -103,6 +112,7 @@ public class ChainBenchmark {
     private String[] texts;
     private long[] ids;
     private String[] tenantNames;
+    private long[] chatIds;
 
     /** Each thread counts messages from its own offset; users take turns, each writing every {@code users} messages. */
     @State(Scope.Thread)
@@ -160,6 +170,15 @@ public class ChainBenchmark {
         guard = builder.build();
         tickMicros = PERIOD_MICROS / users;
         ids = userIds(users);
+        if (chats < 0 || (chats > 0 && (users + chats - 1) / chats > 3)) {
+            // More than three users of a group, each writing every ten seconds, pass the throttle's 20 per minute.
+            throw new IllegalArgumentException(
+                    "chats must be 0 or leave at most 3 users per group (" + users + " users) but was " + chats);
+        }
+        chatIds = new long[users];
+        for (int u = 0; u < users; u++) {
+            chatIds[u] = chats == 0 ? ids[u] : -1_001_000_000_000L - u % chats;
+        }
         for (long id : ids) {
             guard.registrations(tenants > 0 ? tenantOf(id) : null).add(id);
         }
@@ -229,8 +248,9 @@ public class ChainBenchmark {
         String text = texts[cursor.next];
         cursor.next = (cursor.next + 1) & (TEXTS - 1);
         long user = ids[cursor.user];
+        long chat = chatIds[cursor.user];
         cursor.user = cursor.user + 1 == users ? 0 : cursor.user + 1;
         ticker.advanceMicros(tickMicros);
-        return guard.check(new Message(user, user, text));
+        return guard.check(new Message(user, chat, text));
     }
 }
