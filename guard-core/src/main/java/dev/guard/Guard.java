@@ -636,8 +636,40 @@ public final class Guard<M> {
             this.recent = recent;
         }
 
+        /**
+         * The numeric ids of the user and the chat of the message being filled, as {@link #subject} met them, and
+         * whether it met them (since {@link #forgetIds}): compared as numbers to tell a private chat, where the ids'
+         * boxes were already undone (a box kept for a later comparison is one the compiler no longer leaves out).
+         */
+        private long userNumber;
+
+        private long chatNumber;
+        private boolean userNumeric;
+        private boolean chatNumeric;
+
+        /** Starts a message: no numeric id met yet. */
+        void forgetIds() {
+            userNumeric = false;
+            chatNumeric = false;
+        }
+
+        /**
+         * Whether the message's user and chat are one id, as a user's private chat is on Telegram: as numbers when
+         * both ids were numeric, otherwise by the subjects' texts ({@link Subjects#sameId}).
+         */
+        boolean sameId(String userSubject, String chatSubject) {
+            return userNumeric && chatNumeric ? userNumber == chatNumber : Subjects.sameId(userSubject, chatSubject);
+        }
+
         /** {@code prefix + id}, from the recent subjects when it is there (for {@link Subjects#USER} and CHAT). */
         String subject(String prefix, long id) {
+            if (prefix == Subjects.USER) {
+                userNumber = id;
+                userNumeric = true;
+            } else {
+                chatNumber = id;
+                chatNumeric = true;
+            }
             if (recentSubjects == null) {
                 if (!recent || ++formatted < RECENT_AFTER) {
                     return prefix + id;
@@ -693,13 +725,11 @@ public final class Guard<M> {
 
     private void fill(Steps steps, M message) {
         Plan<M> p = plan;
+        steps.forgetIds();
         String userSubject = subject(steps, Subjects.USER, p.userId, message);
         String chatSubject = subject(steps, Subjects.CHAT, p.chatId, message);
-        // Whether the message comes from the user's private chat (its id is the user's, as on Telegram), for guards
-        // with keys per chat and user. By the subjects' texts: a comparison of the ids as numbers kept their boxes
-        // (Longs of ten-digit ids) alive beyond the subjects, and the compiler no longer left them out (48 bytes more
-        // per message in ChainBenchmark).
-        boolean privateChat = p.chatUserKeys && Subjects.sameId(userSubject, chatSubject);
+        // Whether the message comes from the user's private chat, for guards with keys per chat and user.
+        boolean privateChat = p.chatUserKeys && steps.sameId(userSubject, chatSubject);
         String tenant = "";
         String[] stepScopes = scopes;
         if (p.tenant != null) {

@@ -224,7 +224,7 @@ class GuardTest {
     }
 
     @Test
-    void check_privateChatWithAnIntegerChatId_sharesTheUsersDuplicateKeyAsALongChatIdDoes() {
+    void check_privateChat_isTheUsersIdAsANumberOrAsText_whateverTheIdsTypes() {
         List<StateKey> keys = new ArrayList<>();
         Guard<Object[]> guard = Guard.<Object[]>builder()
                 .storage(recordingKeys(keys))
@@ -237,11 +237,17 @@ class GuardTest {
 
         guard.check(new Object[] {42L, 42, "hi"});
         guard.check(new Object[] {42L, 43, "hi"});
+        // A chat id given as text compares by its subject's text; a message without a chat has no such key.
+        guard.check(new Object[] {42L, "42", "text"});
+        guard.check(new Object[] {42L, "420", "text"});
+        guard.check(new Object[] {42L, null, "none"});
+        guard.check(new Object[] {43L, 43L, "hi"});
 
         assertThat(keys)
                 .extracting(StateKey::scope)
                 .filteredOn(scope -> scope.startsWith("f:duplicates"))
-                .containsExactly("f:duplicates", "f:duplicates\0c:43");
+                .containsExactly(
+                        "f:duplicates", "f:duplicates\0c:43", "f:duplicates", "f:duplicates\0c:420", "f:duplicates");
     }
 
     @Test
