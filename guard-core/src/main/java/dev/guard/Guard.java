@@ -30,6 +30,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -106,9 +107,12 @@ public final class Guard<M> {
      * null.
      */
     private final StateKey plainKey;
-    /** With a tenant extractor, the scopes of the steps under the tenants met last; else null. */
+    /**
+     * With a tenant extractor, the scopes of the steps under the tenants met last, shared by the views of one handler
+     * scope (see {@link Plan#tenantScopes}); else null, and null too for a view of a handler scope beyond those kept.
+     */
     private final TenantScopes tenantScopes;
-    /** The default tenant's: no prefix, {@link #scopes}. */
+    /** The default tenant's: no prefix, {@link #scopes}; null without a tenant extractor. */
     private final TenantScopes.Tenant noTenant;
 
     private Guard(Plan<M> plan, String handlerPrefix) {
@@ -119,8 +123,8 @@ public final class Guard<M> {
             Stateful<M> f = plan.statefuls[i];
             scopes[i] = f.scoped ? handlerPrefix + f.base : f.base;
         }
-        this.tenantScopes = plan.tenant == null ? null : new TenantScopes(scopes);
-        this.noTenant = new TenantScopes.Tenant("", "", scopes);
+        this.tenantScopes = plan.tenant == null ? null : plan.tenantScopes(handlerPrefix, scopes);
+        this.noTenant = plan.tenant == null ? null : new TenantScopes.Tenant("", "", scopes);
         this.globalKey = plan.single && plan.statefuls[0].keyBy == KeyBy.GLOBAL
                 ? new StateKey(scopes[0], StateKey.GLOBAL)
                 : null;
@@ -905,7 +909,7 @@ public final class Guard<M> {
             LOG.warn("a tenant's toString() returned null; the message is rejected");
             return null;
         }
-        return tenantScopes.of(text);
+        return tenantScopes != null ? tenantScopes.of(text) : TenantScopes.built(text, scopes);
     }
 
     private static <M> Object extract(Function<? super M, ?> extractor, M message) {
@@ -1421,6 +1425,11 @@ public final class Guard<M> {
         final boolean observed;
         /** Whether a stateful filter is keyed by {@link KeyBy#CHAT_USER}. */
         final boolean chatUserKeys;
+        /**
+         * With a tenant extractor, the tenants' scopes per handler scope (by its prefix), so that views made per
+         * message ({@link Guard#scope} is cheap) share what the first one kept; at most {@link #KEPT_HANDLER_SCOPES}.
+         */
+        private final ConcurrentHashMap<String, TenantScopes> tenantScopes = new ConcurrentHashMap<>();
 
         @SuppressWarnings({"unchecked", "rawtypes"}) // generic arrays, filled only with elements of the right type
         Plan(Builder<M> b) {
@@ -1446,6 +1455,22 @@ public final class Guard<M> {
                     && (only.keyBy == KeyBy.GLOBAL || only.keyBy == KeyBy.USER || only.keyBy == KeyBy.CHAT);
             observed = listeners.length > 0 || rejectListeners.length > 0 || notice != null;
             chatUserKeys = Arrays.stream(statefuls).anyMatch(f -> f.keyBy == KeyBy.CHAT_USER);
+        }
+
+        /** How many handler scopes keep their tenants' scopes: names made from user input would be countless. */
+        static final int KEPT_HANDLER_SCOPES = 64;
+
+        /**
+         * The tenants' scopes of the view of {@code handlerPrefix}, whose own scopes are {@code scopes}: the ones kept
+         * for that handler scope, or new ones kept from now on; null once {@link #KEPT_HANDLER_SCOPES} are kept
+         * (that view builds a tenant's scopes for every message).
+         */
+        TenantScopes tenantScopes(String handlerPrefix, String[] scopes) {
+            TenantScopes kept = tenantScopes.get(handlerPrefix);
+            if (kept != null || tenantScopes.size() >= KEPT_HANDLER_SCOPES) {
+                return kept;
+            }
+            return tenantScopes.computeIfAbsent(handlerPrefix, prefix -> new TenantScopes(scopes));
         }
 
         /** The filter named {@code name} whose spec is a {@code kind}, described as {@code what} when there is none. */

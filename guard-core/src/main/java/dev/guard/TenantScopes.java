@@ -28,6 +28,16 @@ final class TenantScopes {
         this.base = base;
     }
 
+    /** The tenant of {@code text} with {@code base}, a guard's scopes, under its prefix: built, not kept. */
+    static Tenant built(String text, String[] base) {
+        String prefix = Subjects.tenantPrefix(text);
+        String[] scopes = new String[base.length];
+        for (int i = 0; i < scopes.length; i++) {
+            scopes[i] = prefix + base[i];
+        }
+        return new Tenant(text, prefix, scopes);
+    }
+
     /** The tenant of {@code text} (a tenant's {@code toString()}, not null), from a place when it is there. */
     Tenant of(String text) {
         int hash = text.hashCode();
@@ -40,12 +50,7 @@ final class TenantScopes {
         if (other != null && other.text.equals(text)) {
             return other;
         }
-        String prefix = Subjects.tenantPrefix(text);
-        String[] scopes = new String[base.length];
-        for (int i = 0; i < scopes.length; i++) {
-            scopes[i] = prefix + base[i];
-        }
-        Tenant tenant = new Tenant(text, prefix, scopes);
+        Tenant tenant = built(text, base);
         // Racy, as every place is: another thread may store in between, and one of two tenants may be lost.
         places[first + 1] = kept;
         places[first] = tenant;

@@ -2,9 +2,11 @@ package dev.guard;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.guard.limit.LimitSpec;
 import dev.guard.spi.BatchBuffer;
 import dev.guard.spi.ForwardingStorage;
 import dev.guard.spi.ReferenceStorage;
+import dev.guard.spi.StateKey;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -54,17 +56,8 @@ class TenantScopesTest {
     @Test
     void check_underATenant_passesTheSameScopeStringsMessageAfterMessage() {
         List<String> scopes = new ArrayList<>();
-        ForwardingStorage recording = new ForwardingStorage(ReferenceStorage.create()) {
-            @Override
-            public boolean evaluateInPlace(BatchBuffer buffer, long nowMicros) {
-                for (int i = 0; i < buffer.size(); i++) {
-                    scopes.add(buffer.scope(i));
-                }
-                return super.evaluateInPlace(buffer, nowMicros);
-            }
-        };
         Guard<String[]> guard = Guard.<String[]>builder()
-                .storage(recording)
+                .storage(recordingScopes(scopes))
                 .ticker(ManualTicker.create())
                 .userId(m -> m[0])
                 .tenant(m -> m[1])
@@ -87,5 +80,50 @@ class TenantScopesTest {
                         acme + "f:per-user-minute");
         assertThat(scopes.get(4)).isSameAs(scopes.get(0));
         assertThat(scopes.get(5)).isSameAs(scopes.get(1));
+    }
+
+    @Test
+    void check_throughViewsMadePerMessage_sharesTheTenantsScopesOfTheHandlerScope_upToTheKeptOnes() {
+        List<String> scopes = new ArrayList<>();
+        Guard<String[]> guard = Guard.<String[]>builder()
+                .storage(recordingScopes(scopes))
+                .ticker(ManualTicker.create())
+                .userId(m -> m[0])
+                .tenant(m -> m[1])
+                .tokenBucket("per-user", KeyBy.USER, 5, 1, Duration.ofSeconds(1))
+                .build();
+
+        guard.scope("search").check(new String[] {"1", "acme"});
+        guard.scope("search").check(new String[] {"1", "acme"});
+        for (int i = 0; i < 70; i++) {
+            guard.scope("handler-" + i).check(new String[] {"1", "acme"});
+        }
+        guard.scope("handler-69").check(new String[] {"1", "acme"});
+
+        String search = Subjects.tenantPrefix("acme") + Subjects.handlerPrefix("search") + "f:per-user";
+        assertThat(scopes.get(0)).isEqualTo(search);
+        assertThat(scopes.get(1)).isSameAs(scopes.get(0));
+        // Beyond the handler scopes kept, a view still names its keys right, built for the message.
+        String last = Subjects.tenantPrefix("acme") + Subjects.handlerPrefix("handler-69") + "f:per-user";
+        assertThat(scopes.subList(scopes.size() - 2, scopes.size())).containsExactly(last, last);
+    }
+
+    /** A reference storage that records the scope of every step it decides, in order. */
+    private static ForwardingStorage recordingScopes(List<String> scopes) {
+        return new ForwardingStorage(ReferenceStorage.create()) {
+            @Override
+            public boolean evaluateInPlace(BatchBuffer buffer, long nowMicros) {
+                for (int i = 0; i < buffer.size(); i++) {
+                    scopes.add(buffer.scope(i));
+                }
+                return super.evaluateInPlace(buffer, nowMicros);
+            }
+
+            @Override
+            public long acquire(StateKey key, LimitSpec spec, long permits, long nowMicros) {
+                scopes.add(key.scope());
+                return super.acquire(key, spec, permits, nowMicros);
+            }
+        };
     }
 }
