@@ -56,12 +56,7 @@ class TenantScopesTest {
     @Test
     void check_underATenant_passesTheSameScopeStringsMessageAfterMessage() {
         List<String> scopes = new ArrayList<>();
-        Guard<String[]> guard = Guard.<String[]>builder()
-                .storage(recordingScopes(scopes))
-                .ticker(ManualTicker.create())
-                .userId(m -> m[0])
-                .tenant(m -> m[1])
-                .tokenBucket("per-user", KeyBy.USER, 5, 1, Duration.ofSeconds(1))
+        Guard<String[]> guard = overTenants(scopes)
                 .throttle("per-user-minute", KeyBy.USER, 30, Duration.ofMinutes(1))
                 .build();
 
@@ -85,13 +80,7 @@ class TenantScopesTest {
     @Test
     void check_throughViewsMadePerMessage_sharesTheTenantsScopesOfTheHandlerScope_upToTheKeptOnes() {
         List<String> scopes = new ArrayList<>();
-        Guard<String[]> guard = Guard.<String[]>builder()
-                .storage(recordingScopes(scopes))
-                .ticker(ManualTicker.create())
-                .userId(m -> m[0])
-                .tenant(m -> m[1])
-                .tokenBucket("per-user", KeyBy.USER, 5, 1, Duration.ofSeconds(1))
-                .build();
+        Guard<String[]> guard = overTenants(scopes).build();
 
         guard.scope("search").check(new String[] {"1", "acme"});
         guard.scope("search").check(new String[] {"1", "acme"});
@@ -106,6 +95,16 @@ class TenantScopesTest {
         // Beyond the handler scopes kept, a view still names its keys right, built for the message.
         String last = Subjects.tenantPrefix("acme") + Subjects.handlerPrefix("handler-69") + "f:per-user";
         assertThat(scopes.subList(scopes.size() - 2, scopes.size())).containsExactly(last, last);
+    }
+
+    /** A guard's builder over messages {user, tenant}, with a token bucket per user, recording scopes in {@code scopes}. */
+    private static Guard.Builder<String[]> overTenants(List<String> scopes) {
+        return Guard.<String[]>builder()
+                .storage(recordingScopes(scopes))
+                .ticker(ManualTicker.create())
+                .userId(m -> m[0])
+                .tenant(m -> m[1])
+                .tokenBucket("per-user", KeyBy.USER, 5, 1, Duration.ofSeconds(1));
     }
 
     /** A reference storage that records the scope of every step it decides, in order. */
