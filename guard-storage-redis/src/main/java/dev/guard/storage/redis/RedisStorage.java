@@ -37,6 +37,7 @@ import io.lettuce.core.cluster.models.partitions.RedisClusterNode;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.resource.ClientResources;
 import io.lettuce.core.resource.Delay;
+import io.netty.util.internal.ThreadExecutorMap;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
@@ -709,6 +710,10 @@ public final class RedisStorage implements Storage {
      * Closes the connection and the client the storage opened itself; a connection or client you passed in stays open.
      * Idempotent. Calls that fail after it (all of them, on a storage that opened its own client) throw {@link
      * GuardStorageException} saying {@code the storage is closed}, and {@link #health()} reports it down so.
+     *
+     * <p>Waits at most 5 s for each part to shut down (Netty's shutdown can stall), and not at all when called on a
+     * Netty event loop (in a callback of Lettuce's, say), whose thread the shutdown may need: the parts then shut
+     * down in the background.
      */
     @Override
     public void close() {
@@ -731,10 +736,17 @@ public final class RedisStorage implements Storage {
 
     /**
      * Waits up to {@code within} for {@code what} to have shut down: true when it did (or failed to, which is logged),
-     * false when the wait ended first (timed out or interrupted; the interrupt is kept), and the shutdown goes on in
-     * the background.
+     * false when the wait ended first (timed out or interrupted; the interrupt is kept) or did not begin (the caller
+     * runs on a Netty event loop, which the shutdown may need), and the shutdown goes on in the background.
      */
     static boolean awaitReleased(String what, Future<?> shutdown, Duration within) {
+        if (ThreadExecutorMap.currentExecutor() != null && !shutdown.isDone()) {
+            // On a Netty event loop (a bot that closes the storage in a callback of Lettuce's): the loop may be the
+            // one that has to finish the shutdown, which it cannot do while this waits. Waiting would only end at
+            // the bound.
+            LOG.info("closing {} on a Netty event loop: not waiting for it; it shuts down in the background", what);
+            return false;
+        }
         try {
             shutdown.get(within.toNanos(), TimeUnit.NANOSECONDS);
             return true;

@@ -8,7 +8,9 @@ import io.lettuce.core.RedisURI;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.codec.RedisCodec;
 import io.lettuce.core.resource.ClientResources;
+import io.netty.util.concurrent.DefaultEventExecutor;
 import io.netty.util.concurrent.DefaultPromise;
+import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
@@ -57,6 +59,29 @@ class RedisStorageReleaseTest {
             assertThat(Thread.currentThread().isInterrupted()).isTrue();
         } finally {
             Thread.interrupted();
+        }
+    }
+
+    @Test
+    void awaitReleased_onANettyEventLoop_doesNotWaitForAShutdownThatTheLoopMayHaveToRun() throws Exception {
+        // A bot that closes the storage in a callback of Lettuce's runs on one of its event loops; a shutdown that
+        // loop has to run could not finish while it waited. Before: the wait went to its bound (5 s for close()).
+        DefaultEventExecutor loop = new DefaultEventExecutor();
+        try {
+            DefaultPromise<Boolean> pending = new DefaultPromise<>(GlobalEventExecutor.INSTANCE);
+            Future<Boolean> waited =
+                    loop.submit(() -> RedisStorage.awaitReleased("client", pending, Duration.ofHours(1)));
+
+            assertThat(assertTimeoutPreemptively(Duration.ofSeconds(10), () -> waited.get()))
+                    .isFalse();
+            // A shutdown already done still counts there.
+            DefaultPromise<Boolean> done = new DefaultPromise<>(GlobalEventExecutor.INSTANCE);
+            done.setSuccess(true);
+            assertThat(loop.submit(() -> RedisStorage.awaitReleased("client", done, Duration.ofHours(1)))
+                            .get())
+                    .isTrue();
+        } finally {
+            loop.shutdownGracefully(0, 0, TimeUnit.SECONDS);
         }
     }
 
