@@ -844,13 +844,28 @@ public final class RedisStorage implements Storage {
                 }
                 return;
             }
-            try {
-                result.complete(map.apply(value));
-            } catch (RuntimeException e) {
-                result.completeExceptionally(failure(operation, e));
-            }
+            completeWith(result, map, value, e -> failure(operation, e));
         });
         return result;
+    }
+
+    /**
+     * Completes {@code result} with what {@code map} makes of {@code value}: its failure if it throws (an exception as
+     * {@code failure} makes it a storage failure, an {@link Error} as it is), never leaving {@code result} pending (a
+     * throwable that escaped the callback would be lost in the answer's own stage, and the caller would wait for ever).
+     */
+    static <R> void completeWith(
+            CompletableFuture<R> result,
+            Function<long[], R> map,
+            long[] value,
+            Function<RuntimeException, ? extends Throwable> failure) {
+        try {
+            result.complete(map.apply(value));
+        } catch (RuntimeException e) {
+            result.completeExceptionally(failure.apply(e));
+        } catch (Error e) {
+            result.completeExceptionally(e);
+        }
     }
 
     private GuardStorageException failure(String operation, Throwable error) {
