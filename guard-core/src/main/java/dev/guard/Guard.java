@@ -272,17 +272,19 @@ public final class Guard<M> {
         String subject = null;
         String noticeSubject = null;
         if (globalKey == null || p.notice != null) {
+            // This thread's recent subjects, maybe in the steps of a check being filled that runs this one (from an
+            // id extractor): read without noting the ids, which are not that check's message's.
             Steps recent = Steps.PER_THREAD.get();
             if (globalKey == null) {
                 subject = f.keyBy == KeyBy.USER
-                        ? subjectFor(recent, Subjects.USER, user)
-                        : subjectFor(recent, Subjects.CHAT, chat);
+                        ? subjectFor(recent, Subjects.USER, user, false)
+                        : subjectFor(recent, Subjects.CHAT, chat, false);
             }
             if (p.notice != null) {
                 // The user's, else the chat's, as fill finds it (none: noticeKey reads the ids again, as there).
                 noticeSubject = user == null
-                        ? f.keyBy == KeyBy.CHAT ? subject : subjectFor(recent, Subjects.CHAT, chat)
-                        : f.keyBy == KeyBy.USER ? subject : subjectFor(recent, Subjects.USER, user);
+                        ? f.keyBy == KeyBy.CHAT ? subject : subjectFor(recent, Subjects.CHAT, chat, false)
+                        : f.keyBy == KeyBy.USER ? subject : subjectFor(recent, Subjects.USER, user, false);
             }
         }
         decision = decideSingle(subject, now);
@@ -533,7 +535,8 @@ public final class Guard<M> {
         String subject = subjectOf(gate, "id", id);
         long now = plan.ticker.epochMicros();
         long until = plan.storage.raiseGate(
-                // Interned, as the steps' scope is (see Stateful): a gate raised here is found by identity.
+                // Interned, as the steps' scope is without a tenant (see Stateful): a gate raised here is then found by
+                // identity. Under a tenant the steps' scope is another instance (TenantScopes), found by its text.
                 new StateKey((Subjects.tenantPrefix(tenant) + gate.base).intern(), subject),
                 Durations.deadline(now, duration),
                 now);
@@ -641,9 +644,12 @@ public final class Guard<M> {
         }
 
         /**
-         * The numeric ids of the user and the chat of the message being filled, as {@link #subject} met them, and
+         * The numeric ids of the user and the chat of the message being filled, as {@link #noted} met them, and
          * whether it met them (since {@link #forgetIds}): compared as numbers to tell a private chat, where the ids'
          * boxes were already undone (a box kept for a later comparison is one the compiler no longer leaves out).
+         * Only the fill of these steps notes them: a check that an id extractor runs on the same thread, between the
+         * user's id and the chat's, may read this thread's recent subjects ({@link #subject}, a single filter's
+         * check) but notes nothing here.
          */
         private long userNumber;
 
@@ -665,8 +671,8 @@ public final class Guard<M> {
             return userNumeric && chatNumeric ? userNumber == chatNumber : Subjects.sameId(userSubject, chatSubject);
         }
 
-        /** {@code prefix + id}, from the recent subjects when it is there (for {@link Subjects#USER} and CHAT). */
-        String subject(String prefix, long id) {
+        /** {@link #subject} of the message being filled, its id noted for {@link #sameId}. */
+        String noted(String prefix, long id) {
             if (prefix == Subjects.USER) {
                 userNumber = id;
                 userNumeric = true;
@@ -674,6 +680,11 @@ public final class Guard<M> {
                 chatNumber = id;
                 chatNumeric = true;
             }
+            return subject(prefix, id);
+        }
+
+        /** {@code prefix + id}, from the recent subjects when it is there (for {@link Subjects#USER} and CHAT). */
+        String subject(String prefix, long id) {
             if (recentSubjects == null) {
                 if (!recent || ++formatted < RECENT_AFTER) {
                     return prefix + id;
@@ -705,9 +716,9 @@ public final class Guard<M> {
         }
 
         /**
-         * Ends a check's use; keeps no message's subjects reachable from the thread, but for the recent subjects kept
-         * on purpose (the buffer keeps the last scopes until the next check overwrites them: see {@link
-         * BatchBuffer#clear}).
+         * Ends a check's use; keeps no message's subjects reachable from the thread, but for the recent subjects (and
+         * group chats' scopes) kept on purpose (the buffer keeps the last scopes until the next check overwrites them:
+         * see {@link BatchBuffer#clear}).
          */
         void release() {
             buffer.clear();
@@ -797,9 +808,12 @@ public final class Guard<M> {
         }
     }
 
-    /** The subject {@code prefix + id} for the id {@code extractor} reads, or null when there is none. */
+    /**
+     * The subject {@code prefix + id} for the id {@code extractor} reads, or null when there is none; a numeric user's
+     * or chat's id noted in {@code steps} (those of the message being filled; null: none) for {@link Steps#sameId}.
+     */
     private static <M> String subject(Steps steps, String prefix, Function<? super M, ?> extractor, M message) {
-        return subjectFor(steps, prefix, readId(extractor, message));
+        return subjectFor(steps, prefix, readId(extractor, message), true);
     }
 
     /**
@@ -812,24 +826,34 @@ public final class Guard<M> {
         return id == null || id instanceof Long || id instanceof Integer ? id : text(id);
     }
 
-    /** The subject {@code prefix + id} of an id that {@link #readId} answered, or null for none. */
-    private static String subjectFor(Steps steps, String prefix, Object id) {
+    /**
+     * The subject {@code prefix + id} of an id that {@link #readId} answered, or null for none; a numeric user's or
+     * chat's id noted in {@code steps} when {@code note} (see {@link #numericSubject}).
+     */
+    private static String subjectFor(Steps steps, String prefix, Object id, boolean note) {
         if (id == null) {
             return null;
         }
         // Numeric ids (Telegram's are longs) format straight into the subject, without a string of their own.
         if (id instanceof Long l) {
-            return numericSubject(steps, prefix, l);
+            return numericSubject(steps, prefix, l, note);
         }
         if (id instanceof Integer n) {
-            return numericSubject(steps, prefix, n);
+            return numericSubject(steps, prefix, n, note);
         }
         return prefix + id; // readId's text
     }
 
-    /** {@code prefix + id}; a user's or chat's from {@code steps}' recent subjects if given (null: none). */
-    private static String numericSubject(Steps steps, String prefix, long id) {
-        return steps == null || prefix == Subjects.CUSTOM ? prefix + id : steps.subject(prefix, id);
+    /**
+     * {@code prefix + id}; a user's or chat's from {@code steps}' recent subjects if given (null: none), and noted in
+     * them when {@code note}: only by the fill of those steps, whose notes a check run by its id extractors must not
+     * overwrite.
+     */
+    private static String numericSubject(Steps steps, String prefix, long id, boolean note) {
+        if (steps == null || prefix == Subjects.CUSTOM) {
+            return prefix + id;
+        }
+        return note ? steps.noted(prefix, id) : steps.subject(prefix, id);
     }
 
     /** {@code id.toString()}, or null (no id) when it throws, as an extractor that throws counts. */
@@ -1385,8 +1409,8 @@ public final class Guard<M> {
                 Function<? super M, ? extends CharSequence> content) {
             this.name = name;
             // Interned, as a MemberSet's scope is: the steps of a set and the set's administration (a registration
-            // added
-            // as the user signs up) then name the set with one instance, which a storage compares by identity first.
+            // added as the user signs up) then name the set with one instance, which a storage compares by identity
+            // first. Not under a tenant: a tenant's scopes are built (see TenantScopes), not interned.
             this.base = (spec instanceof Membership ? "set:" + name : "f:" + name).intern();
             this.keyBy = keyBy;
             this.customKey = customKey;

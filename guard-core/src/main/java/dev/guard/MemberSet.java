@@ -28,8 +28,9 @@ public final class MemberSet {
     MemberSet(Storage storage, Ticker ticker, String scope, Function<Object, String> subject) {
         this.storage = storage;
         this.ticker = ticker;
-        // The same instance as the guard's own steps use for the set (see Guard's Stateful): a storage that finds a
-        // scope by identity before comparing texts (the memory storage does) then finds the set's members at once.
+        // Without a tenant, the same instance as the guard's own steps use for the set (see Guard's Stateful): a
+        // storage that finds a scope by identity before comparing texts (the memory storage does) then finds the
+        // set's members at once. Under a tenant the steps' scope is another instance (TenantScopes), found by text.
         this.scope = scope.intern();
         this.subject = subject;
     }

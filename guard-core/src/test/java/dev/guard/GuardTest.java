@@ -251,6 +251,49 @@ class GuardTest {
     }
 
     @Test
+    void check_whoseIdExtractorsCheckOtherIds_stillTellsAGroupChatFromAPrivateOne() {
+        // Guards of one limit keyed by the user or by the chat, which the outer guard's id extractors check on the same
+        // thread: a user's id as a chat's, a chat's numeric id as a user's. Ids met there are not the outer message's.
+        Guard<Long> perUser = Guard.<Long>builder()
+                .storage(ReferenceStorage.create())
+                .ticker(ticker)
+                .userId(id -> id)
+                .tokenBucket("per-user", KeyBy.USER, 1_000, 1, Duration.ofSeconds(1))
+                .build();
+        Guard<Long> perChat = Guard.<Long>builder()
+                .storage(ReferenceStorage.create())
+                .ticker(ticker)
+                .chatId(id -> id)
+                .tokenBucket("per-chat", KeyBy.CHAT, 1_000, 1, Duration.ofSeconds(1))
+                .build();
+        List<StateKey> keys = new ArrayList<>();
+        Guard<Object[]> guard = Guard.<Object[]>builder()
+                .storage(recordingKeys(keys))
+                .ticker(ticker)
+                .userId(m -> {
+                    perChat.check((Long) m[0]);
+                    return m[0];
+                })
+                .chatId(m -> {
+                    if (m[1] instanceof Long chat) {
+                        perUser.check(chat);
+                    }
+                    return m[1];
+                })
+                .duplicates(Duration.ofSeconds(10), m -> (String) m[2])
+                .build();
+
+        // A user in a group chat, in a group chat whose id is given as text, and in the private chat.
+        guard.check(new Object[] {42L, -100L, "hi"});
+        guard.check(new Object[] {42L, "-100", "text"});
+        guard.check(new Object[] {42L, 42L, "private"});
+
+        assertThat(keys)
+                .extracting(StateKey::scope)
+                .containsExactly("f:duplicates\0c:-100", "f:duplicates\0c:-100", "f:duplicates");
+    }
+
+    @Test
     void check_inAGroupChat_passesTheSameScopeForTheUserInTheChatMessageAfterMessage() {
         List<StateKey> keys = new ArrayList<>();
         Guard<Msg> guard = builder()

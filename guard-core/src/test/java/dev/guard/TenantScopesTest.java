@@ -97,7 +97,7 @@ class TenantScopesTest {
         assertThat(scopes.subList(scopes.size() - 2, scopes.size())).containsExactly(last, last);
     }
 
-    /** A guard's builder over messages {user, tenant}, with a token bucket per user, recording scopes in {@code scopes}. */
+    /** A guard's builder over messages {user, tenant}, a token bucket per user, recording scopes in {@code scopes}. */
     private static Guard.Builder<String[]> overTenants(List<String> scopes) {
         return Guard.<String[]>builder()
                 .storage(recordingScopes(scopes))
