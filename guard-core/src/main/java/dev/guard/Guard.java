@@ -1482,7 +1482,7 @@ public final class Guard<M> {
         }
 
         /** How many handler scopes keep their tenants' scopes: names made from user input would be countless. */
-        static final int KEPT_HANDLER_SCOPES = 64;
+        static final int KEPT_HANDLER_SCOPES = 16;
 
         /**
          * The tenants' scopes of the view of {@code handlerPrefix}, whose own scopes are {@code scopes}: the ones kept
