@@ -4,6 +4,7 @@ import dev.guard.Decision;
 import dev.guard.Guard;
 import dev.guard.KeyBy;
 import dev.guard.ManualTicker;
+import dev.guard.Reason;
 import dev.guard.limit.Outcome;
 import dev.guard.spi.BatchBuffer;
 import dev.guard.spi.ForwardingStorage;
@@ -104,6 +105,14 @@ public class ChainBenchmark {
     @Param({"0"})
     public int chats;
 
+    /**
+     * {@code guard}: the chain through {@link Guard#check}. {@code peers}: the same chain built by hand from Bucket4j
+     * buckets and Caffeine caches ({@link PeerChain}), for a ratio measured in the same run (the full chain only, on
+     * no tenant; {@link #chats} applies).
+     */
+    @Param({"guard"})
+    public String impl;
+
     private long tickMicros;
 
     private final ManualTicker ticker = ManualTicker.create();
@@ -113,6 +122,12 @@ public class ChainBenchmark {
     private long[] ids;
     private String[] tenantNames;
     private long[] chatIds;
+    private PeerChain peers;
+
+    /** What {@link #check} answers for the peers' chain: their yes or no, without Guard's details. */
+    private static final Decision PEERS_ALLOWED = Decision.allowed(Long.MAX_VALUE);
+
+    private static final Decision PEERS_REJECTED = Decision.rejected("peers", Reason.RATE_LIMITED, Duration.ZERO);
 
     /** Each thread counts messages from its own offset; users take turns, each writing every {@code users} messages. */
     @State(Scope.Thread)
@@ -179,8 +194,23 @@ public class ChainBenchmark {
         for (int u = 0; u < users; u++) {
             chatIds[u] = chats == 0 ? ids[u] : -1_001_000_000_000L - u % chats;
         }
-        for (long id : ids) {
-            guard.registrations(tenants > 0 ? tenantOf(id) : null).add(id);
+        switch (impl) {
+            case "guard" -> {
+                for (long id : ids) {
+                    guard.registrations(tenants > 0 ? tenantOf(id) : null).add(id);
+                }
+            }
+            case "peers" -> {
+                if (!filters.equals("all") || !storage.equals("memory") || tenants != 0) {
+                    throw new IllegalArgumentException("impl peers takes filters=all, storage=memory and tenants=0"
+                            + " but had " + filters + ", " + storage + " and " + tenants);
+                }
+                peers = new PeerChain(ticker);
+                for (long id : ids) {
+                    peers.register(id);
+                }
+            }
+            default -> throw new IllegalArgumentException("impl must be guard or peers but was " + impl);
         }
         texts = new String[TEXTS];
         for (int i = 0; i < TEXTS; i++) {
@@ -251,6 +281,9 @@ public class ChainBenchmark {
         long chat = chatIds[cursor.user];
         cursor.user = cursor.user + 1 == users ? 0 : cursor.user + 1;
         ticker.advanceMicros(tickMicros);
+        if (peers != null) {
+            return peers.allows(user, chat, text) ? PEERS_ALLOWED : PEERS_REJECTED;
+        }
         return guard.check(new Message(user, chat, text));
     }
 }

@@ -1,0 +1,109 @@
+package dev.guard.benchmarks;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import dev.guard.ManualTicker;
+import io.github.bucket4j.Bandwidth;
+import io.github.bucket4j.Bucket;
+import io.github.bucket4j.TimeMeter;
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * {@link ChainBenchmark}'s chain as a bot would build it by hand from the peers, without Guard: the blocklist and the
+ * registrations as a Caffeine cache and a concurrent set of user ids; duplicate suppression as a Caffeine cache of
+ * the recent (user, chat, text) that forgets each after two seconds; the per-chat throttle as a Bucket4j bucket of 20
+ * per minute refilled at once each minute, and the user's token bucket and minute window as one Bucket4j bucket of
+ * two bandwidths (5 refilled one per second, 30 per minute refilled greedily: Bucket4j has no exact sliding window),
+ * each bucket kept in a Caffeine cache by its id, as Bucket4j's users key their buckets. All on the benchmark's
+ * manual clock.
+ *
+ * <p>Not Guard's semantics: the steps run one after another, not all or nothing (a message that a later step rejects
+ * has already been counted by the earlier ones), and the minute window is a bucket, not a log. It is the cheapest
+ * such chain that the peers offer, for a ratio measured in the same run.
+ */
+final class PeerChain {
+    private final Cache<Long, Boolean> blocked;
+    private final Set<Long> registered = ConcurrentHashMap.newKeySet();
+    private final Cache<String, Boolean> recent;
+    private final Cache<Long, Bucket> chatBuckets;
+    private final Cache<Long, Bucket> userBuckets;
+    private final TimeMeter time;
+
+    PeerChain(ManualTicker ticker) {
+        this.time = new TimeMeter() {
+            @Override
+            public long currentTimeNanos() {
+                return ticker.epochMicros() * 1_000;
+            }
+
+            @Override
+            public boolean isWallClockBased() {
+                return true;
+            }
+        };
+        com.github.benmanes.caffeine.cache.Ticker nanos = time::currentTimeNanos;
+        blocked = Caffeine.newBuilder()
+                .ticker(nanos)
+                .expireAfterWrite(Duration.ofDays(365))
+                .build();
+        recent = Caffeine.newBuilder()
+                .ticker(nanos)
+                .expireAfterWrite(Duration.ofSeconds(2))
+                .build();
+        chatBuckets = bucketsById(nanos);
+        userBuckets = bucketsById(nanos);
+    }
+
+    /** A cache of buckets by id that forgets a bucket a minute after its last use, on the benchmark's clock. */
+    private static Cache<Long, Bucket> bucketsById(com.github.benmanes.caffeine.cache.Ticker nanos) {
+        return Caffeine.newBuilder()
+                .ticker(nanos)
+                .expireAfterAccess(Duration.ofMinutes(1))
+                .build();
+    }
+
+    /** Registers {@code userId}, as the registration step requires. */
+    void register(long userId) {
+        registered.add(userId);
+    }
+
+    /** Whether the chain lets the message through; the steps before a rejecting one have counted it. */
+    boolean allows(long userId, long chatId, String text) {
+        Long user = userId;
+        if (blocked.getIfPresent(user) != null || !registered.contains(user)) {
+            return false;
+        }
+        String conversation = userId == chatId ? userId + "\0" + text : userId + "\0" + chatId + "\0" + text;
+        if (recent.asMap().putIfAbsent(conversation, Boolean.TRUE) != null) {
+            return false;
+        }
+        return chatBuckets.get(chatId, this::chatBucket).tryConsume(1)
+                && userBuckets.get(user, this::userBucket).tryConsume(1);
+    }
+
+    private Bucket chatBucket(Long chatId) {
+        return Bucket.builder()
+                .addLimit(Bandwidth.builder()
+                        .capacity(20)
+                        .refillIntervally(20, Duration.ofMinutes(1))
+                        .build())
+                .withCustomTimePrecision(time)
+                .build();
+    }
+
+    private Bucket userBucket(Long userId) {
+        return Bucket.builder()
+                .addLimit(Bandwidth.builder()
+                        .capacity(5)
+                        .refillGreedy(1, Duration.ofSeconds(1))
+                        .build())
+                .addLimit(Bandwidth.builder()
+                        .capacity(30)
+                        .refillGreedy(30, Duration.ofMinutes(1))
+                        .build())
+                .withCustomTimePrecision(time)
+                .build();
+    }
+}
