@@ -696,10 +696,14 @@ public final class Guard<M> {
 
         /**
          * {@code scope + "\0" + chatSubject}, the scope of a key per chat and user in a group chat: from the recent
-         * subjects when they are kept (see {@link RecentSubjects#chatScope}).
+         * subjects when they are kept (see {@link RecentSubjects#chatScope}) and the chat's id was a number, whose
+         * subject they keep; a chat's id given as text makes a new subject for every message, which no kept scope
+         * matches.
          */
         String chatScope(String scope, String chatSubject) {
-            return recentSubjects == null ? scope + "\0" + chatSubject : recentSubjects.chatScope(scope, chatSubject);
+            return recentSubjects == null || !chatNumeric
+                    ? scope + "\0" + chatSubject
+                    : recentSubjects.chatScope(scope, chatSubject);
         }
 
         /** This thread's steps, emptied, or new ones if a check on this thread already uses them. */
