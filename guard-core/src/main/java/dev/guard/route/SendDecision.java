@@ -61,7 +61,8 @@ public sealed interface SendDecision permits SendDecision.Granted, SendDecision.
 
     /**
      * A sender took the message: send it through {@link #sender()} now. Thread-safe; the feedback methods may be
-     * called from any thread, once per outcome of the send.
+     * called from any thread, once per outcome of the send: the pool counts every call, so an outcome reported twice
+     * counts twice (report again only a report that threw, as {@link #recipientBlocked} says).
      */
     final class Granted implements SendDecision {
         private final SenderPool pool;
