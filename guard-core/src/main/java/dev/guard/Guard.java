@@ -1491,7 +1491,8 @@ public final class Guard<M> {
         /**
          * The tenants' scopes of the view of {@code handlerPrefix}, whose own scopes are {@code scopes}: the ones kept
          * for that handler scope, or new ones kept from now on; null once {@link #KEPT_HANDLER_SCOPES} are kept
-         * (that view builds a tenant's scopes for every message).
+         * (that view builds a tenant's scopes for every message). The bound is checked before the handler scope is
+         * added, not with it: views of new handler scopes made at once on several threads may each add one past it.
          */
         TenantScopes tenantScopes(String handlerPrefix, String[] scopes) {
             TenantScopes kept = tenantScopes.get(handlerPrefix);

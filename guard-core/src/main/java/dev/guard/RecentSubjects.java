@@ -20,7 +20,8 @@ package dev.guard;
  * <p><b>Scopes in group chats.</b> A key per chat and user outside the user's private chat has the chat in its scope
  * ({@link #chatScope}): the scopes built last are kept too, one per place of {@link #CHAT_SCOPES}, found by the
  * identity of the scope and of the chat's subject (which the places above keep), so that a user's next message in
- * the same group builds no string.
+ * the same group builds no string. Only for chats with numeric ids, whose subjects are kept: see {@code
+ * Guard.Steps#chatScope}.
  */
 final class RecentSubjects {
     /** How many subjects are kept at most. */

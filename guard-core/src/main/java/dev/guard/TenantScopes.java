@@ -1,14 +1,14 @@
 package dev.guard;
 
 /**
- * The scopes of a handler scope's steps under the tenants its guard views met last (one instance per handler scope,
- * see {@code Guard.Plan#tenantScopes}), so that a guard with a tenant extractor does not build the tenant's prefix and
- * a scope per step for every message (a string each, hashed again by the storage), and passes the same scope strings
- * for a tenant message after message (which the memory storage compares by identity first). They are not interned:
- * a set administered under a tenant ({@code Guard#registrations(String)}) names its scope with another instance of
- * the same text. Thread-safe without locks: each place holds an immutable {@link Tenant} or null, read and replaced
- * as a whole; a thread that misses builds the tenant's scopes, as every message did before, and leaves them in the
- * place.
+ * The scopes of a handler scope's steps under the tenants its guard views met last (one instance per handler scope, for
+ * the first 16 handler scopes: see {@code Guard.Plan#tenantScopes}), so that a guard with a tenant extractor does not
+ * build the tenant's prefix and a scope per step for every message (a string each, hashed again by the storage), and
+ * passes the same scope strings for a tenant message after message (which the memory storage compares by identity
+ * first). They are not interned: a set administered under a tenant ({@code Guard#registrations(String)}) names its
+ * scope with another instance of the same text. Thread-safe without locks: each place holds an immutable {@link Tenant}
+ * or null, read and replaced as a whole; a thread that misses builds the tenant's scopes, as every message did before,
+ * and leaves them in the place.
  *
  * <p><b>Places.</b> {@link #PLACES} in all, in pairs: a tenant may sit in either place of the pair its hash picks,
  * so that two tenants of one pair (100 tenants in 256 pairs leave about a third of them sharing a pair with another)

@@ -107,8 +107,8 @@ public class ChainBenchmark {
 
     /**
      * {@code guard}: the chain through {@link Guard#check}. {@code peers}: the same chain built by hand from Bucket4j
-     * buckets and Caffeine caches ({@link PeerChain}), for a ratio measured in the same run (the full chain only, on
-     * no tenant; {@link #chats} applies).
+     * buckets and Caffeine caches ({@link PeerChain}), for a ratio measured in the same run (the full chain only,
+     * {@code filters=all}, {@code storage=memory} and no tenant; {@link #chats} applies).
      */
     @Param({"guard"})
     public String impl;
@@ -186,7 +186,7 @@ public class ChainBenchmark {
         tickMicros = PERIOD_MICROS / users;
         ids = userIds(users);
         if (chats < 0 || (chats > 0 && (users + chats - 1) / chats > 3)) {
-            // More than three users of a group, each writing every ten seconds, pass the throttle's 20 per minute.
+            // More than three users of a group, each writing every ten seconds, exceed the throttle's 20 per minute.
             throw new IllegalArgumentException(
                     "chats must be 0 or leave at most 3 users per group (" + users + " users) but was " + chats);
         }

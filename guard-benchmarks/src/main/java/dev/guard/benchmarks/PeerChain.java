@@ -13,15 +13,16 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * {@link ChainBenchmark}'s chain as a bot would build it by hand from the peers, without Guard: the blocklist and the
  * registrations as a Caffeine cache and a concurrent set of user ids; duplicate suppression as a Caffeine cache of
- * the recent (user, chat, text) that forgets each after two seconds; the per-chat throttle as a Bucket4j bucket of 20
- * per minute refilled at once each minute, and the user's token bucket and minute window as one Bucket4j bucket of
- * two bandwidths (5 refilled one per second, 30 per minute refilled greedily: Bucket4j has no exact sliding window),
- * each bucket kept in a Caffeine cache by its id, as Bucket4j's users key their buckets. All on the benchmark's
- * manual clock.
+ * the recent (user, chat, text), the chat left out of the key in a private chat (its id is the user's), that forgets
+ * each two seconds after it was written; the per-chat throttle as a Bucket4j bucket of 20 refilled at once every
+ * minute from its creation (Guard's throttle is a fixed window aligned to the minute), and the user's token bucket
+ * and minute window as one Bucket4j bucket of two bandwidths (5 refilled one per second, 30 per minute refilled
+ * greedily: Bucket4j has no exact sliding window), each bucket kept in a Caffeine cache by its id, as Bucket4j's
+ * users key their buckets, and forgotten a minute after its last use. All on the benchmark's manual clock.
  *
  * <p>Not Guard's semantics: the steps run one after another, not all or nothing (a message that a later step rejects
- * has already been counted by the earlier ones), and the minute window is a bucket, not a log. It is the cheapest
- * such chain that the peers offer, for a ratio measured in the same run.
+ * has already been counted by the earlier ones; only the user's two bandwidths are taken together), and the minute
+ * window is a bucket, not a log. A plain such chain from the peers, for a ratio measured in the same run.
  */
 final class PeerChain {
     private final Cache<Long, Boolean> blocked;
