@@ -45,7 +45,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
-import javax.sql.DataSource;
 import org.assertj.core.api.InstanceOfAssertFactories;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -1242,16 +1241,7 @@ abstract class JdbcStorageSuite {
         StateKey k = key("locked");
         assertThat(storage.acquire(k, bucket, 1, now())).isEqualTo(Outcome.admitted(4));
 
-        DataSource ds = database().dataSource();
-        try (Connection holder = ds.getConnection()) {
-            holder.setAutoCommit(false);
-            try (PreparedStatement ps = holder.prepareStatement(
-                    "SELECT kind FROM " + TestDatabase.TABLE + " WHERE key_hash = ? FOR UPDATE")) {
-                ps.setBytes(1, KeyCodec.keyHash(k));
-                try (ResultSet rs = ps.executeQuery()) {
-                    assertThat(rs.next()).isTrue();
-                }
-            }
+        try (Connection holder = database().lockingRowOf(k)) {
             assertThatThrownBy(() -> storage.acquire(k, bucket, 1, now()))
                     .isInstanceOf(GuardStorageException.class)
                     .hasMessageStartingWith(

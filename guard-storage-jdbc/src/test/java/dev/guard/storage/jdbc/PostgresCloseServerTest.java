@@ -11,8 +11,6 @@ import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
-import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.time.Duration;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
@@ -55,7 +53,7 @@ class PostgresCloseServerTest {
                 .build();
         assertThat(storage.acquire(hot, window, 1, START)).isEqualTo(Outcome.admitted(4));
         armed.set(true);
-        try (Connection other = lockElsewhere()) {
+        try (Connection other = TestDatabase.POSTGRES.lockingRowOf(hot)) {
             CompletableFuture<Long> decision =
                     CompletableFuture.supplyAsync(() -> storage.acquire(hot, window, 1, START + 1), threads);
             assertThat(executing.await(10, TimeUnit.SECONDS)).isTrue();
@@ -78,7 +76,7 @@ class PostgresCloseServerTest {
         JdbcStorage storage = TestDatabase.POSTGRES.builder().timeout(TIMEOUT).build();
         assertThat(storage.acquire(hot, window, 1, START)).isEqualTo(Outcome.admitted(4));
         storage.close();
-        try (Connection other = lockElsewhere()) {
+        try (Connection other = TestDatabase.POSTGRES.lockingRowOf(hot)) {
             CompletableFuture<Long> decision =
                     CompletableFuture.supplyAsync(() -> storage.acquire(hot, window, 1, START + 1), threads);
 
@@ -105,20 +103,6 @@ class PostgresCloseServerTest {
         assertThatThrownBy(() -> storage.acquire(hot, window, 1, START))
                 .isInstanceOf(GuardStorageException.class)
                 .hasMessageContaining("closed");
-    }
-
-    /** A transaction of another connection that holds the hot key's row until the test rolls it back. */
-    private Connection lockElsewhere() throws SQLException {
-        Connection other = TestDatabase.POSTGRES.dataSource().getConnection();
-        other.setAutoCommit(false);
-        try (PreparedStatement lock =
-                other.prepareStatement("SELECT kind FROM " + TestDatabase.TABLE + " WHERE key_hash = ? FOR UPDATE")) {
-            lock.setBytes(1, KeyCodec.keyHash(hot));
-            try (ResultSet rs = lock.executeQuery()) {
-                assertThat(rs.next()).isTrue();
-            }
-        }
-        return other;
     }
 
     /**

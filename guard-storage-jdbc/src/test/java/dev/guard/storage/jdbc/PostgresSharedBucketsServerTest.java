@@ -160,7 +160,7 @@ class PostgresSharedBucketsServerTest {
      */
     private List<String> sharedCallWhileHotIsLocked(JdbcStorage storage, StateKey cold, StateKey hot, long now)
             throws SQLException {
-        try (Connection other = PostgresSharedCallServerTest.lockingRowOf(hot)) {
+        try (Connection other = TestDatabase.POSTGRES.lockingRowOf(hot)) {
             counting.reset();
             List<Batch> group = List.of(Batch.of(new Step(cold, BUCKET, 1)), Batch.of(new Step(hot, BUCKET, 1)));
 

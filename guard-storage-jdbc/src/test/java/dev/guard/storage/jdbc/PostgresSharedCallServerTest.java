@@ -21,8 +21,6 @@ import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
 import dev.guard.spi.VersionedRecord;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -96,7 +94,7 @@ class PostgresSharedCallServerTest {
             FixedWindow window = new FixedWindow(5, Duration.ofMinutes(1));
             assertThat(storage.acquire(hot, window, 1, START)).isEqualTo(Outcome.admitted(4));
             assertThat(storage.acquire(cold, window, 1, START)).isEqualTo(Outcome.admitted(4));
-            try (Connection other = lockingRowOf(hot)) {
+            try (Connection other = TestDatabase.POSTGRES.lockingRowOf(hot)) {
                 List<Batch> group = List.of(Batch.of(new Step(cold, window, 1)), Batch.of(new Step(hot, window, 1)));
 
                 assertThatThrownBy(() -> storage.evaluateTogether(group, new long[] {START + 1, START + 1}))
@@ -206,28 +204,6 @@ class PostgresSharedCallServerTest {
                             .isEqualTo(expected);
                 }
             }
-        }
-    }
-
-    /**
-     * A connection in a transaction that holds the lock of {@code key}'s row (which must exist) until it rolls back or
-     * closes.
-     */
-    static Connection lockingRowOf(StateKey key) throws SQLException {
-        Connection other = TestDatabase.POSTGRES.dataSource().getConnection();
-        try {
-            other.setAutoCommit(false);
-            try (PreparedStatement lock = other.prepareStatement(
-                    "SELECT kind FROM " + TestDatabase.TABLE + " WHERE key_hash = ? FOR UPDATE")) {
-                lock.setBytes(1, KeyCodec.keyHash(key));
-                try (ResultSet rs = lock.executeQuery()) {
-                    assertThat(rs.next()).isTrue();
-                }
-            }
-            return other;
-        } catch (SQLException | RuntimeException | Error e) {
-            other.close();
-            throw e;
         }
     }
 

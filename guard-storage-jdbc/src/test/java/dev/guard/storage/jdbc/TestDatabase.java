@@ -1,10 +1,15 @@
 package dev.guard.storage.jdbc;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import dev.guard.spi.StateKey;
 import dev.guard.storage.tck.RequiredServer;
 import java.sql.Connection;
 import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.HashSet;
@@ -65,6 +70,28 @@ enum TestDatabase {
         this.autoCommit = autoCommit;
         this.variable = variable;
         this.howToRun = howToRun;
+    }
+
+    /**
+     * A connection of the shared pool in a transaction that holds the lock of {@code key}'s row in {@link #TABLE}
+     * (which must exist) until it rolls back or closes: another process's decision on the key, stuck.
+     */
+    Connection lockingRowOf(StateKey key) throws SQLException {
+        Connection other = dataSource().getConnection();
+        try {
+            other.setAutoCommit(false);
+            try (PreparedStatement lock =
+                    other.prepareStatement("SELECT kind FROM " + TABLE + " WHERE key_hash = ? FOR UPDATE")) {
+                lock.setBytes(1, KeyCodec.keyHash(key));
+                try (ResultSet rs = lock.executeQuery()) {
+                    assertThat(rs.next()).as("the row of %s", key).isTrue();
+                }
+            }
+            return other;
+        } catch (SQLException | RuntimeException | Error e) {
+            other.close();
+            throw e;
+        }
     }
 
     /** The shared pool, after skipping (or failing under CI) when the server is not reachable. */
