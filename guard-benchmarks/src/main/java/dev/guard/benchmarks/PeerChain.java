@@ -6,6 +6,7 @@ import dev.guard.ManualTicker;
 import io.github.bucket4j.Bandwidth;
 import io.github.bucket4j.Bucket;
 import io.github.bucket4j.TimeMeter;
+import io.github.bucket4j.local.LocalBucketBuilder;
 import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -85,26 +86,30 @@ final class PeerChain {
     }
 
     private Bucket chatBucket(Long chatId) {
-        return Bucket.builder()
-                .addLimit(Bandwidth.builder()
-                        .capacity(20)
-                        .refillIntervally(20, Duration.ofMinutes(1))
-                        .build())
-                .withCustomTimePrecision(time)
-                .build();
+        return bucketOf(Bandwidth.builder()
+                .capacity(20)
+                .refillIntervally(20, Duration.ofMinutes(1))
+                .build());
     }
 
     private Bucket userBucket(Long userId) {
-        return Bucket.builder()
-                .addLimit(Bandwidth.builder()
+        return bucketOf(
+                Bandwidth.builder()
                         .capacity(5)
                         .refillGreedy(1, Duration.ofSeconds(1))
-                        .build())
-                .addLimit(Bandwidth.builder()
+                        .build(),
+                Bandwidth.builder()
                         .capacity(30)
                         .refillGreedy(30, Duration.ofMinutes(1))
-                        .build())
-                .withCustomTimePrecision(time)
-                .build();
+                        .build());
+    }
+
+    /** A local bucket of {@code limits}, all taken together, on the benchmark's clock. */
+    private Bucket bucketOf(Bandwidth... limits) {
+        LocalBucketBuilder builder = Bucket.builder();
+        for (Bandwidth limit : limits) {
+            builder.addLimit(limit);
+        }
+        return builder.withCustomTimePrecision(time).build();
     }
 }
