@@ -81,6 +81,20 @@ abstract class Entry {
         }
     }
 
+    /**
+     * Owns the entry unless another thread does: answers the word, or {@link #BUSY} (owned elsewhere; nothing
+     * changed) or {@link #DEAD}. Never waits for another owner, so that a thread may take entries in any order with it
+     * (see {@code MemoryStorage.runLocked}); it only tries again when a lock-free update changed the word meanwhile.
+     */
+    final long tryLock() {
+        while (true) {
+            long current = word;
+            if (current == DEAD || current == BUSY || WORD.compareAndSet(this, current, BUSY)) {
+                return current;
+            }
+        }
+    }
+
     /** Releases the entry, writing {@code next} as its new word (a release store: what the owner wrote is visible). */
     final void unlock(long next) {
         WORD.setRelease(this, next);

@@ -9,7 +9,8 @@ import dev.guard.limit.LimitSpec;
  *
  * <p><b>Exclusivity.</b> Each holder has one word that a thread swaps for {@link #BUSY} to own the state ({@link
  * #lock}); lock-free callers ({@link #tryAcquire}) change that word by compare-and-set and go to the slow path when
- * they see {@code BUSY}. A batch locks its holders in one global key order (deadlock free), evaluates every step
+ * they see {@code BUSY}. A batch owns its holders deadlock free (trying each in step order without waiting, or on
+ * contention locking them in one global key order), evaluates every step
  * ({@link #peek}), then either commits each step ({@link #commit}) or drops what expired ({@link #settle}), and
  * unlocks with the new words. The critical sections never block and never call the cache.
  *

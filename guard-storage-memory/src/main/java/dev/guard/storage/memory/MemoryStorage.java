@@ -126,8 +126,12 @@ public final class MemoryStorage implements Storage {
     /** For tests: told each step a batch read without owning its key, right after the read; null otherwise. */
     private final IntConsumer unownedRead;
 
+    /** For tests: told the step whose holder a batch found owned elsewhere, after letting go of the rest; or null. */
+    private final IntConsumer contended;
+
     private MemoryStorage(Builder builder) {
         this.unownedRead = builder.unownedRead;
+        this.contended = builder.contended;
         this.cache = Caffeine.newBuilder()
                 .initialCapacity(builder.initialCapacity)
                 .executor(builder.executor)
@@ -324,8 +328,8 @@ public final class MemoryStorage implements Storage {
     /**
      * {@inheritDoc}
      *
-     * <p>In memory: several steps lock their keys' holders in key order (briefly, never around anything that
-     * blocks); a single step takes the path of {@link #acquire}.
+     * <p>In memory: several steps own their keys' holders (briefly, never around anything that blocks): in step
+     * order when none is owned elsewhere, else in key order; a single step takes the path of {@link #acquire}.
      *
      * @throws NullPointerException if {@code batch} is null
      */
@@ -514,6 +518,12 @@ public final class MemoryStorage implements Storage {
     /** What {@link #runLocked} did: nothing, the batch admits and commits at a record's key; convert it first. */
     private static final int CONVERT_RECORDS = 2;
 
+    /**
+     * What {@link #runLocked} did when only trying its holders: nothing, one was owned by another thread; own them in
+     * key order.
+     */
+    private static final int CONTENDED = 3;
+
     /** Attempts after which a batch owns even the holders it only reads. */
     private static final int OWN_ALL_AFTER = 4;
 
@@ -535,17 +545,38 @@ public final class MemoryStorage implements Storage {
                 // Reading gates and sets without owning them saves a compare-and-set each, but two batches can keep
                 // finding each other's holders busy: after a few rounds, own everything.
                 boolean ownAll = attempt >= OWN_ALL_AFTER;
-                int locking = lockOrder(batch, holders, scratch.order, scratch.hashes, ownAll);
-                int ran = runLocked(
-                        batch,
-                        holders,
-                        entries,
-                        scratch.order,
-                        locking,
-                        ownAll,
-                        scratch.words,
-                        scratch.outcomes,
-                        nowMicros);
+                // First the holders in step order, only trying each (no key hashes, no sort): a batch that waits for
+                // nobody cannot be part of a deadlock, whatever its order. Only when one is owned elsewhere does the
+                // batch own them in the one key order, waiting for each.
+                int ran = CONTENDED;
+                if (!ownAll) {
+                    int owning = stepOrder(batch, holders, scratch.order);
+                    ran = runLocked(
+                            batch,
+                            holders,
+                            entries,
+                            scratch.order,
+                            owning,
+                            false,
+                            true,
+                            scratch.words,
+                            scratch.outcomes,
+                            nowMicros);
+                }
+                if (ran == CONTENDED) {
+                    int locking = lockOrder(batch, holders, scratch.order, scratch.hashes, ownAll);
+                    ran = runLocked(
+                            batch,
+                            holders,
+                            entries,
+                            scratch.order,
+                            locking,
+                            ownAll,
+                            false,
+                            scratch.words,
+                            scratch.outcomes,
+                            nowMicros);
+                }
                 if (ran == DONE) {
                     for (int i = 0; i < n; i++) {
                         renewIfOutlived(batch.subject(i), holders[i]);
@@ -669,6 +700,20 @@ public final class MemoryStorage implements Storage {
     }
 
     /**
+     * Writes into {@code order} the indexes of the holders the batch owns (all but gates and sets it only reads) in
+     * step order; answers how many there are.
+     */
+    private static int stepOrder(BatchBuffer batch, Holder[] holders, int[] order) {
+        int filled = 0;
+        for (int i = 0; i < batch.size(); i++) {
+            if (holders[i] != null && !readsWithoutLock(batch.spec(i), holders[i])) {
+                order[filled++] = i;
+            }
+        }
+        return filled;
+    }
+
+    /**
      * Writes into {@code order} the indexes of the holders the batch owns (all but gates and sets it only reads,
      * unless {@code ownAll}) in the one order in which every batch locks: by key hash, then scope, then subject (a
      * total order on keys, cheap in the common case); answers how many there are.
@@ -709,7 +754,9 @@ public final class MemoryStorage implements Storage {
      * or none, exactly as {@code ReferenceStorage.evaluate}: {@link #DONE}; or does nothing and answers {@link #RETRY}
      * if a holder was dead, a key that the batch read as absent has appeared since it was resolved, or a key read
      * without owning it changed before the last such read ({@link #changedBefore}), or {@link #CONVERT_RECORDS} if
-     * the batch admits and would commit at a record's key (whose holder cannot hold a limit).
+     * the batch admits and would commit at a record's key (whose holder cannot hold a limit). With {@code tryOnly}
+     * it never waits for a holder that another thread owns (so {@code order} may be any order) and answers {@link
+     * #CONTENDED} having done nothing; otherwise {@code order} must be {@link #lockOrder}'s.
      */
     private int runLocked(
             BatchBuffer batch,
@@ -718,17 +765,24 @@ public final class MemoryStorage implements Storage {
             int[] order,
             int locking,
             boolean ownAll,
+            boolean tryOnly,
             long[] words,
             long[] outcomes,
             long nowMicros) {
         int locked = 0;
+        int contendedAt = -1;
         try {
             for (; locked < locking; locked++) {
                 int i = order[locked];
-                words[i] = holders[i].lock();
-                if (words[i] == Holder.DEAD) {
+                long word = tryOnly ? holders[i].tryLock() : holders[i].lock();
+                if (word == Holder.DEAD) {
                     return RETRY;
                 }
+                if (word == Holder.BUSY) {
+                    contendedAt = i;
+                    return CONTENDED;
+                }
+                words[i] = word;
             }
             // Every holder the batch owns is owned from here on: reads and evaluations in one pass (peek changes
             // nothing, so a pass that has to start over has done no harm).
@@ -801,6 +855,10 @@ public final class MemoryStorage implements Storage {
         } finally {
             for (int k = 0; k < locked; k++) {
                 holders[order[k]].unlock(words[order[k]]);
+            }
+            IntConsumer hook = contended;
+            if (contendedAt >= 0 && hook != null) {
+                hook.accept(contendedAt);
             }
         }
     }
@@ -1116,6 +1174,7 @@ public final class MemoryStorage implements Storage {
         private Executor executor = Runnable::run;
         private UnaryOperator<Expiry<String, Entry>> expiry = UnaryOperator.identity();
         private IntConsumer unownedRead;
+        private IntConsumer contended;
 
         private Builder() {}
 
@@ -1166,6 +1225,16 @@ public final class MemoryStorage implements Storage {
          */
         Builder unownedRead(IntConsumer hook) {
             this.unownedRead = Objects.requireNonNull(hook, "hook must not be null");
+            return this;
+        }
+
+        /**
+         * For tests in this package: {@code hook} is told the index of the step whose holder a batch, trying its
+         * holders in step order, found owned by another thread, once the batch owns none (before it takes them in
+         * key order).
+         */
+        Builder contended(IntConsumer hook) {
+            this.contended = Objects.requireNonNull(hook, "hook must not be null");
             return this;
         }
 

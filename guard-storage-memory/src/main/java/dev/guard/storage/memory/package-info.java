@@ -15,10 +15,11 @@
  *       two cache lookups, and a new key (a user's key in a new chat) is a new slot, not a cache insertion with its
  *       expiry bookkeeping. Expired slots are dropped when their group is rewritten, or by a sweep that the
  *       additions drive, for groups that a permanent key keeps alive.
- *   <li><b>Batches own their holders in one order.</b> Each holder has one word that a thread swaps for a busy
- *       marker to own it; a batch takes its holders in key order, evaluates all steps, commits all or none. Critical
- *       sections are a few arithmetic operations and never wait for the cache, which is what makes the spin of the
- *       other side short and the whole deadlock free.
+ *   <li><b>Batches own their holders without deadlock.</b> Each holder has one word that a thread swaps for a busy
+ *       marker to own it; a batch first tries its holders in step order without waiting for any, and only when one
+ *       is owned elsewhere lets go and takes them in one key order, waiting for each; then it evaluates all steps and
+ *       commits all or none. Critical sections are a few arithmetic operations and never wait for the cache, which is
+ *       what makes the spin of the other side short and the whole deadlock free.
  *   <li><b>The cache's clock is the callers' time.</b> Caffeine's variable expiry runs on the newest {@code
  *       nowMicros} seen, so tests with a manual clock see eviction exactly as production does. Eviction must never
  *       come before a state's ttl (that would grant quota), so every holder's cache lifetime is an upper bound of
