@@ -38,6 +38,37 @@ class BatchBufferTest {
     }
 
     @Test
+    void badArguments_areRefusedByName_andTheBufferKeepsWhatItHad() {
+        BatchBuffer buffer = new BatchBuffer(1);
+        buffer.add("per-user", "u:1", bucket, 1);
+
+        assertThatThrownBy(() -> buffer.add(null, "u:1", window, 1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("scope must not be empty but was null");
+        assertThatThrownBy(() -> buffer.add("", "u:1", window, 1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("scope must not be empty but was ''");
+        assertThatThrownBy(() -> buffer.add("per-chat", null, window, 1))
+                .isInstanceOf(NullPointerException.class)
+                .hasMessage("subject must not be null");
+        assertThatThrownBy(() -> buffer.add("per-chat", "c:1", null, 1))
+                .isInstanceOf(NullPointerException.class)
+                .hasMessage("spec must not be null");
+        assertThatThrownBy(() -> buffer.add("per-chat", "c:1", window, -1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("permits must not be negative but was -1");
+        // The first invalid argument is the one named.
+        assertThatThrownBy(() -> buffer.add("", null, null, -1)).hasMessageStartingWith("scope");
+
+        assertThat(buffer.size()).isEqualTo(1);
+        buffer.add("per-chat", "c:1", window, 2);
+        assertThat(buffer.toBatch())
+                .isEqualTo(Batch.of(
+                        new Step(new StateKey("per-user", "u:1"), bucket, 1),
+                        new Step(new StateKey("per-chat", "c:1"), window, 2)));
+    }
+
+    @Test
     void aKeyAddedTwice_isRefused_andTheBufferKeepsWhatItHad() {
         BatchBuffer buffer = new BatchBuffer(4);
         buffer.add("per-user", "u:1", bucket, 1);
