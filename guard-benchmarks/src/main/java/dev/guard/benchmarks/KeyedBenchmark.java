@@ -57,6 +57,11 @@ import org.openjdk.jmh.annotations.Warmup;
  * {@code guard-check} is what a bot calls: {@link Guard#check} of a guard whose one filter is the token bucket keyed
  * {@link KeyBy#USER}, the message being the user's id (the same boxed {@code Integer}s as Bucket4j's keys), so that
  * Guard builds the user's key from the id per message as it does for a bot.
+ *
+ * <p>{@code bucket4j} keeps Caffeine's default executor, as a Bucket4j user would: the cache's maintenance runs on
+ * the common pool, on another core. {@code bucket4j-inline} runs it on the calling thread ({@code
+ * executor(Runnable::run)}), as Guard's memory storage runs its own cache's, so that either configuration of the peer
+ * can be put beside Guard.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -81,7 +86,7 @@ public class KeyedBenchmark {
             .refillGreedy(CAPACITY, Duration.ofSeconds(1))
             .build();
 
-    @Param({"guard", "guard-precise", "guard-check", "bucket4j"})
+    @Param({"guard", "guard-precise", "guard-check", "bucket4j", "bucket4j-inline"})
     public String impl;
 
     @Param({"1000000"})
@@ -125,15 +130,17 @@ public class KeyedBenchmark {
                         .build();
                 boxedKeys = boxedKeys(keys);
             }
-            case "bucket4j" -> {
-                buckets = Caffeine.newBuilder()
-                        .expireAfterAccess(Duration.ofHours(1))
-                        .build();
+            case "bucket4j", "bucket4j-inline" -> {
+                Caffeine<Object, Object> builder = Caffeine.newBuilder().expireAfterAccess(Duration.ofHours(1));
+                if (impl.equals("bucket4j-inline")) {
+                    builder.executor(Runnable::run);
+                }
+                buckets = builder.build();
                 boxedKeys = boxedKeys(keys);
             }
             default ->
                 throw new IllegalArgumentException(
-                        "impl must be guard, guard-precise, guard-check or bucket4j but was " + impl);
+                        "impl must be guard, guard-precise, guard-check, bucket4j or bucket4j-inline but was " + impl);
         }
         // Every key the sample reaches gets its bucket now, on every side, so that no side meets a key for the first
         // time in its measurement (the slower side would meet more of them).

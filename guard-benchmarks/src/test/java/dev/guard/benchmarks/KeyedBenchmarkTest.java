@@ -14,7 +14,7 @@ class KeyedBenchmarkTest {
      * in its warm-up: the setup gives every key of the sample its bucket, on every side, and no other key one.
      */
     @ParameterizedTest
-    @ValueSource(strings = {"guard", "guard-precise", "guard-check", "bucket4j"})
+    @ValueSource(strings = {"guard", "guard-precise", "guard-check", "bucket4j", "bucket4j-inline"})
     void setUp_givesEveryKeyOfTheSampleItsBucket_onEverySide(String impl) {
         KeyedBenchmark benchmark = new KeyedBenchmark();
         benchmark.impl = impl;
