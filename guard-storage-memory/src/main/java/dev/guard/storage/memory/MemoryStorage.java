@@ -50,9 +50,10 @@ import java.util.function.UnaryOperator;
  * <p><b>Fast paths.</b> A token bucket is kept in GCRA form (one theoretical arrival time), a fixed window as its
  * window and count in one long, and a cooldown, gate or membership as one deadline, so {@link #acquire} on an
  * existing key is a cache read, a slot scan and one compare-and-set: lock free and allocation free. Other kinds, and
- * batches of several steps, own the keys' holders in one global order (by key hash, then scope, then subject:
- * deadlock free), evaluate every step, and commit all or none; they hold them only for that and never wait for
- * anything else meanwhile. Adding a slot appends it in place while the group's array has room (up to its next
+ * batches of several steps, own the keys' holders deadlock free (first trying each in step order without waiting
+ * for any; if one is owned elsewhere, letting go and taking them in one global order, by key hash, then scope, then
+ * subject, waiting for each), evaluate every step, and commit all or none; they hold them only for that and never
+ * wait for anything else meanwhile. Adding a slot appends it in place while the group's array has room (up to its next
  * prune), removing one replaces the array (copy on write), both while owning the group, which readers never wait
  * for; a holder that leaves a group is marked dead first, so that a caller that found it goes back to the cache.
  * Every path gives the decisions of {@link dev.guard.spi.ReferenceStorage}; the contract suite's differential test
