@@ -279,6 +279,13 @@ public final class Guard<M> {
                 subject = f.keyBy == KeyBy.USER
                         ? subjectFor(recent, Subjects.USER, user, false)
                         : subjectFor(recent, Subjects.CHAT, chat, false);
+                if (f.chatLimit && subject != null && user != null) {
+                    // A private chat's limit is its user's, as fill keys it.
+                    String userSubject = subjectFor(recent, Subjects.USER, user, false);
+                    if (Subjects.sameId(userSubject, subject)) {
+                        subject = userSubject;
+                    }
+                }
             }
             if (p.notice != null) {
                 // The user's, else the chat's, as fill finds it (none: noticeKey reads the ids again, as there).
@@ -546,10 +553,11 @@ public final class Guard<M> {
     /**
      * Removes everything the storage keeps about {@code userId}, in every tenant and handler scope: limits,
      * duplicates, set memberships (a block or a registration too: the user is unblocked and unregistered) and the
-     * reject notice's window, of the filters keyed by {@link KeyBy#USER} or {@link KeyBy#CHAT_USER}; and what a {@link
-     * FailurePolicy#fallbackTo fallback} storage kept while the storage was down. Not the state of chats (keyed by
-     * {@link KeyBy#CHAT}, a private chat's too), nor the global state, nor state under a custom key, even one made of
-     * the user's id: see {@link #forgetKey}. One storage call that may scan (and one to the fallback); throws {@link
+     * reject notice's window, of the filters keyed by {@link KeyBy#USER} or {@link KeyBy#CHAT_USER}, and the limits
+     * of the user's private chat (keyed by {@link KeyBy#CHAT} in the chat whose id is the user's, kept under the
+     * user); and what a {@link FailurePolicy#fallbackTo fallback} storage kept while the storage was down. Not the
+     * state of other chats, nor a private chat's sets and gates (administered by chat id), nor the global state, nor
+     * state under a custom key, even one made of the user's id: see {@link #forgetKey}. One storage call that may scan (and one to the fallback); throws {@link
      * dev.guard.spi.GuardStorageException} on failure.
      *
      * @return how many keys were removed
@@ -747,8 +755,9 @@ public final class Guard<M> {
         steps.forgetIds();
         String userSubject = subject(steps, Subjects.USER, p.userId, message);
         String chatSubject = subject(steps, Subjects.CHAT, p.chatId, message);
-        // Whether the message comes from the user's private chat, for guards with keys per chat and user.
-        boolean privateChat = p.chatUserKeys && steps.sameId(userSubject, chatSubject);
+        // Whether the message comes from the user's private chat, for guards with keys per chat and user or limits per
+        // chat.
+        boolean privateChat = (p.chatUserKeys || p.chatLimits) && steps.sameId(userSubject, chatSubject);
         String tenant = "";
         String[] stepScopes = scopes;
         if (p.tenant != null) {
@@ -772,7 +781,8 @@ public final class Guard<M> {
             String subject =
                     switch (f.keyBy) {
                         case USER -> userSubject;
-                        case CHAT -> chatSubject;
+                        // A private chat's limits are its user's: see Stateful.chatLimit.
+                        case CHAT -> f.chatLimit && privateChat ? userSubject : chatSubject;
                         case CHAT_USER -> {
                             // A private chat needs no chat part, and no string built per message for it. Still one key
                             // per chat and user: every other chat of the user keeps its part.
@@ -1403,6 +1413,13 @@ public final class Guard<M> {
         /** Whether the filter counts permits (a bucket, a window), as opposed to a check or a cooldown. */
         final boolean quota;
 
+        /**
+         * Whether the filter is a limit keyed by {@link KeyBy#CHAT} (not a gate or a set, whose keys are administered
+         * by chat id): in a private chat, whose id is its user's, it keeps its state under the user's subject, with
+         * the user's other keys (one cache entry, one Redis slot), and {@link Guard#forgetUser} removes it with them.
+         */
+        final boolean chatLimit;
+
         Stateful(
                 String name,
                 KeyBy keyBy,
@@ -1426,6 +1443,10 @@ public final class Guard<M> {
                     || spec instanceof FixedWindow
                     || spec instanceof SlidingWindowLog
                     || spec instanceof SlidingWindowCounter;
+            this.chatLimit = keyBy == KeyBy.CHAT
+                    && customKey == null
+                    && !(spec instanceof Gate)
+                    && !(spec instanceof Membership);
         }
     }
 
@@ -1453,6 +1474,8 @@ public final class Guard<M> {
         final boolean observed;
         /** Whether a stateful filter is keyed by {@link KeyBy#CHAT_USER}. */
         final boolean chatUserKeys;
+        /** Whether a stateful filter is a {@linkplain Stateful#chatLimit chat's limit}. */
+        final boolean chatLimits;
         /**
          * With a tenant extractor, the tenants' scopes per handler scope (by its prefix), so that views made per
          * message ({@link Guard#scope} is cheap) share what the first one kept; at most {@link #KEPT_HANDLER_SCOPES}.
@@ -1483,6 +1506,7 @@ public final class Guard<M> {
                     && (only.keyBy == KeyBy.GLOBAL || only.keyBy == KeyBy.USER || only.keyBy == KeyBy.CHAT);
             observed = listeners.length > 0 || rejectListeners.length > 0 || notice != null;
             chatUserKeys = Arrays.stream(statefuls).anyMatch(f -> f.keyBy == KeyBy.CHAT_USER);
+            chatLimits = Arrays.stream(statefuls).anyMatch(f -> f.chatLimit);
         }
 
         /** How many handler scopes keep their tenants' scopes: names made from user input would be countless. */

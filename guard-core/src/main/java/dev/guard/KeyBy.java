@@ -11,7 +11,11 @@ package dev.guard;
 public enum KeyBy {
     /** One state per user, across chats. */
     USER,
-    /** One state per chat, shared by its members (a busy group). */
+    /**
+     * One state per chat, shared by its members (a busy group). A limit's state in a private chat (a chat whose id is
+     * the message's user's, as on Telegram) is kept under the user, with the user's other keys, and {@link
+     * Guard#forgetUser} removes it; sets and gates keyed by chat stay under the chat, whose id administers them.
+     */
     CHAT,
     /** One state per user in each chat. */
     CHAT_USER,
