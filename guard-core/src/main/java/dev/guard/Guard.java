@@ -248,8 +248,9 @@ public final class Guard<M> {
     /**
      * {@link #check} of a plan whose one stateful filter is keyed by the user, the chat or nothing ({@link
      * Plan#single}): the same decision, listeners and notice as {@link #checkSteps}, with one {@link
-     * Storage#acquire} and no buffer. It reads the message's ids as {@link #fill} does, but formats only the one
-     * subject that the key (or a notice) needs: none on a global limit without a reject notice.
+     * Storage#acquire} and no buffer. It reads the message's ids as {@link #fill} does, but formats only the
+     * subjects that the key (or a notice) needs: none on a global limit without a reject notice, the user's too for a
+     * {@linkplain Stateful#chatLimit chat's limit}, to tell its user's private chat.
      */
     private Decision checkSingle(M message) {
         Plan<M> p = plan;

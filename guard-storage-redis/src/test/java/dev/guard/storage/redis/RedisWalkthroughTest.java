@@ -109,7 +109,9 @@ class RedisWalkthroughTest {
             assertThat(health.up()).isTrue();
             assertThat(health.latency()).isPositive();
             assertThat(health.detail()).isEqualTo("redis standalone " + parsed.getHost() + ":" + parsed.getPort());
-            assertThat(guard.forgetUser(user)).isEqualTo(1);
+            // The bucket and the throttle of the user's private chat (its id is the user's), kept under the user.
+            assertThat(guard.forgetUser(user)).isEqualTo(2);
+            assertThat(guard.check(new Update(user, user, "again")).remaining()).isEqualTo(4);
         }
     }
 
@@ -653,7 +655,8 @@ class RedisWalkthroughTest {
                                 .remaining())
                         .isEqualTo(4);
             }
-            assertThat(removed).isEqualTo(30);
+            // Each user's bucket and their private chat's throttle (kept under the user, in the user's slot).
+            assertThat(removed).isEqualTo(60);
         }
     }
 
