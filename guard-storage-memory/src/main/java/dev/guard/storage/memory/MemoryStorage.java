@@ -458,6 +458,14 @@ public final class MemoryStorage implements Storage {
         }
     }
 
+    /**
+     * Whether a batch owns {@code holder} (null: none) for a step of {@code spec}: every holder when {@code ownAll},
+     * else all but those it {@linkplain #readsWithoutLock reads without owning}.
+     */
+    private static boolean owns(LimitSpec spec, Holder holder, boolean ownAll) {
+        return holder != null && (ownAll || !readsWithoutLock(spec, holder));
+    }
+
     /** Whether a batch reads {@code holder} for {@code step} without owning it: a gate or set read of one deadline. */
     private static boolean readsWithoutLock(LimitSpec spec, Holder holder) {
         return holder instanceof DeadlineHolder && !commits(spec);
@@ -549,34 +557,12 @@ public final class MemoryStorage implements Storage {
                 // First the holders in step order, only trying each (no key hashes, no sort): a batch that waits for
                 // nobody cannot be part of a deadlock, whatever its order. Only when one is owned elsewhere does the
                 // batch own them in the one key order, waiting for each.
-                int ran = CONTENDED;
-                if (!ownAll) {
-                    int owning = stepOrder(batch, holders, scratch.order);
-                    ran = runLocked(
-                            batch,
-                            holders,
-                            entries,
-                            scratch.order,
-                            owning,
-                            false,
-                            true,
-                            scratch.words,
-                            scratch.outcomes,
-                            nowMicros);
-                }
+                int ran = ownAll
+                        ? CONTENDED
+                        : runLocked(batch, scratch, stepOrder(batch, holders, scratch.order), false, true, nowMicros);
                 if (ran == CONTENDED) {
                     int locking = lockOrder(batch, holders, scratch.order, scratch.hashes, ownAll);
-                    ran = runLocked(
-                            batch,
-                            holders,
-                            entries,
-                            scratch.order,
-                            locking,
-                            ownAll,
-                            false,
-                            scratch.words,
-                            scratch.outcomes,
-                            nowMicros);
+                    ran = runLocked(batch, scratch, locking, ownAll, false, nowMicros);
                 }
                 if (ran == DONE) {
                     for (int i = 0; i < n; i++) {
@@ -707,7 +693,7 @@ public final class MemoryStorage implements Storage {
     private static int stepOrder(BatchBuffer batch, Holder[] holders, int[] order) {
         int filled = 0;
         for (int i = 0; i < batch.size(); i++) {
-            if (holders[i] != null && !readsWithoutLock(batch.spec(i), holders[i])) {
+            if (owns(batch.spec(i), holders[i], false)) {
                 order[filled++] = i;
             }
         }
@@ -722,7 +708,7 @@ public final class MemoryStorage implements Storage {
     private static int lockOrder(BatchBuffer batch, Holder[] holders, int[] order, int[] hashes, boolean ownAll) {
         int filled = 0;
         for (int i = 0; i < batch.size(); i++) {
-            if (holders[i] == null || (!ownAll && readsWithoutLock(batch.spec(i), holders[i]))) {
+            if (!owns(batch.spec(i), holders[i], ownAll)) {
                 continue;
             }
             int hash = StateKey.hash(batch.scope(i), batch.subject(i));
@@ -757,19 +743,16 @@ public final class MemoryStorage implements Storage {
      * without owning it changed before the last such read ({@link #changedBefore}), or {@link #CONVERT_RECORDS} if
      * the batch admits and would commit at a record's key (whose holder cannot hold a limit). With {@code tryOnly}
      * it never waits for a holder that another thread owns (so {@code order} may be any order) and answers {@link
-     * #CONTENDED} having done nothing; otherwise {@code order} must be {@link #lockOrder}'s.
+     * #CONTENDED} having done nothing; otherwise {@code order} must be {@link #lockOrder}'s. The holders, their
+     * entries and the order are {@code scratch}'s, and the words and outcomes go there.
      */
     private int runLocked(
-            BatchBuffer batch,
-            Holder[] holders,
-            Entry[] entries,
-            int[] order,
-            int locking,
-            boolean ownAll,
-            boolean tryOnly,
-            long[] words,
-            long[] outcomes,
-            long nowMicros) {
+            BatchBuffer batch, Scratch scratch, int locking, boolean ownAll, boolean tryOnly, long nowMicros) {
+        Holder[] holders = scratch.holders;
+        Entry[] entries = scratch.entries;
+        int[] order = scratch.order;
+        long[] words = scratch.words;
+        long[] outcomes = scratch.outcomes;
         int locked = 0;
         int contendedAt = -1;
         try {
