@@ -276,15 +276,19 @@ public final class Guard<M> {
             // This thread's recent subjects, maybe in the steps of a check being filled that runs this one (from an
             // id extractor): read without noting the ids, which are not that check's message's.
             Steps recent = Steps.PER_THREAD.get();
+            // The user's subject once made (for the key or to tell a private chat), for the notice too.
+            String userSubject = null;
             if (globalKey == null) {
-                subject = f.keyBy == KeyBy.USER
-                        ? subjectFor(recent, Subjects.USER, user, false)
-                        : subjectFor(recent, Subjects.CHAT, chat, false);
-                if (f.chatLimit && subject != null && user != null) {
-                    // A private chat's limit is its user's, as fill keys it.
-                    String userSubject = subjectFor(recent, Subjects.USER, user, false);
-                    if (Subjects.sameId(userSubject, subject)) {
-                        subject = userSubject;
+                if (f.keyBy == KeyBy.USER) {
+                    subject = userSubject = subjectFor(recent, Subjects.USER, user, false);
+                } else {
+                    subject = subjectFor(recent, Subjects.CHAT, chat, false);
+                    if (f.chatLimit && subject != null && user != null) {
+                        // A private chat's limit is its user's, as fill keys it.
+                        userSubject = subjectFor(recent, Subjects.USER, user, false);
+                        if (Subjects.sameId(userSubject, subject)) {
+                            subject = userSubject;
+                        }
                     }
                 }
             }
@@ -292,7 +296,7 @@ public final class Guard<M> {
                 // The user's, else the chat's, as fill finds it (none: noticeKey reads the ids again, as there).
                 noticeSubject = user == null
                         ? f.keyBy == KeyBy.CHAT ? subject : subjectFor(recent, Subjects.CHAT, chat, false)
-                        : f.keyBy == KeyBy.USER ? subject : subjectFor(recent, Subjects.USER, user, false);
+                        : userSubject != null ? userSubject : subjectFor(recent, Subjects.USER, user, false);
             }
         }
         decision = decideSingle(subject, now);
@@ -558,8 +562,8 @@ public final class Guard<M> {
      * of the user's private chat (keyed by {@link KeyBy#CHAT} in the chat whose id is the user's, kept under the
      * user); and what a {@link FailurePolicy#fallbackTo fallback} storage kept while the storage was down. Not the
      * state of other chats, nor a private chat's sets and gates (administered by chat id), nor the global state, nor
-     * state under a custom key, even one made of the user's id: see {@link #forgetKey}. One storage call that may scan (and one to the fallback); throws {@link
-     * dev.guard.spi.GuardStorageException} on failure.
+     * state under a custom key, even one made of the user's id: see {@link #forgetKey}. One storage call that may
+     * scan (and one to the fallback); throws {@link dev.guard.spi.GuardStorageException} on failure.
      *
      * @return how many keys were removed
      * @throws IllegalArgumentException if {@code userId}'s {@code toString()} returns null or throws (it has no text
