@@ -70,8 +70,11 @@ abstract class Entry {
     /** Owns the entry, spinning while another thread does; answers the word, or {@link #DEAD}. */
     final long lock() {
         for (int spins = 0; ; spins++) {
-            long current = tryLock();
-            if (current != BUSY) {
+            long current = word;
+            if (current == DEAD) {
+                return DEAD;
+            }
+            if (current != BUSY && WORD.compareAndSet(this, current, BUSY)) {
                 return current;
             }
             backOff(spins);

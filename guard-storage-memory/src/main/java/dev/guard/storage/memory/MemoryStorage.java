@@ -458,14 +458,6 @@ public final class MemoryStorage implements Storage {
         }
     }
 
-    /**
-     * Whether a batch owns {@code holder} (null: none) for a step of {@code spec}: every holder when {@code ownAll},
-     * else all but those it {@linkplain #readsWithoutLock reads without owning}.
-     */
-    private static boolean owns(LimitSpec spec, Holder holder, boolean ownAll) {
-        return holder != null && (ownAll || !readsWithoutLock(spec, holder));
-    }
-
     /** Whether a batch reads {@code holder} for {@code step} without owning it: a gate or set read of one deadline. */
     private static boolean readsWithoutLock(LimitSpec spec, Holder holder) {
         return holder instanceof DeadlineHolder && !commits(spec);
@@ -557,12 +549,34 @@ public final class MemoryStorage implements Storage {
                 // First the holders in step order, only trying each (no key hashes, no sort): a batch that waits for
                 // nobody cannot be part of a deadlock, whatever its order. Only when one is owned elsewhere does the
                 // batch own them in the one key order, waiting for each.
-                int ran = ownAll
-                        ? CONTENDED
-                        : runLocked(batch, scratch, stepOrder(batch, holders, scratch.order), false, true, nowMicros);
+                int ran = CONTENDED;
+                if (!ownAll) {
+                    int owning = stepOrder(batch, holders, scratch.order);
+                    ran = runLocked(
+                            batch,
+                            holders,
+                            entries,
+                            scratch.order,
+                            owning,
+                            false,
+                            true,
+                            scratch.words,
+                            scratch.outcomes,
+                            nowMicros);
+                }
                 if (ran == CONTENDED) {
                     int locking = lockOrder(batch, holders, scratch.order, scratch.hashes, ownAll);
-                    ran = runLocked(batch, scratch, locking, ownAll, false, nowMicros);
+                    ran = runLocked(
+                            batch,
+                            holders,
+                            entries,
+                            scratch.order,
+                            locking,
+                            ownAll,
+                            false,
+                            scratch.words,
+                            scratch.outcomes,
+                            nowMicros);
                 }
                 if (ran == DONE) {
                     for (int i = 0; i < n; i++) {
@@ -693,7 +707,7 @@ public final class MemoryStorage implements Storage {
     private static int stepOrder(BatchBuffer batch, Holder[] holders, int[] order) {
         int filled = 0;
         for (int i = 0; i < batch.size(); i++) {
-            if (owns(batch.spec(i), holders[i], false)) {
+            if (holders[i] != null && !readsWithoutLock(batch.spec(i), holders[i])) {
                 order[filled++] = i;
             }
         }
@@ -708,7 +722,7 @@ public final class MemoryStorage implements Storage {
     private static int lockOrder(BatchBuffer batch, Holder[] holders, int[] order, int[] hashes, boolean ownAll) {
         int filled = 0;
         for (int i = 0; i < batch.size(); i++) {
-            if (!owns(batch.spec(i), holders[i], ownAll)) {
+            if (holders[i] == null || (!ownAll && readsWithoutLock(batch.spec(i), holders[i]))) {
                 continue;
             }
             int hash = StateKey.hash(batch.scope(i), batch.subject(i));
@@ -743,16 +757,19 @@ public final class MemoryStorage implements Storage {
      * without owning it changed before the last such read ({@link #changedBefore}), or {@link #CONVERT_RECORDS} if
      * the batch admits and would commit at a record's key (whose holder cannot hold a limit). With {@code tryOnly}
      * it never waits for a holder that another thread owns (so {@code order} may be any order) and answers {@link
-     * #CONTENDED} having done nothing; otherwise {@code order} must be {@link #lockOrder}'s. The holders, their
-     * entries and the order are {@code scratch}'s, and the words and outcomes go there.
+     * #CONTENDED} having done nothing; otherwise {@code order} must be {@link #lockOrder}'s.
      */
     private int runLocked(
-            BatchBuffer batch, Scratch scratch, int locking, boolean ownAll, boolean tryOnly, long nowMicros) {
-        Holder[] holders = scratch.holders;
-        Entry[] entries = scratch.entries;
-        int[] order = scratch.order;
-        long[] words = scratch.words;
-        long[] outcomes = scratch.outcomes;
+            BatchBuffer batch,
+            Holder[] holders,
+            Entry[] entries,
+            int[] order,
+            int locking,
+            boolean ownAll,
+            boolean tryOnly,
+            long[] words,
+            long[] outcomes,
+            long nowMicros) {
         int locked = 0;
         int contendedAt = -1;
         try {
