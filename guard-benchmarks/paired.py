@@ -15,7 +15,9 @@ Example (from the repository root, after building guard-benchmarks/target/benchm
 
 Each run's JMH JSON goes to OUT/<name>-<round>.json, and the summary to OUT/summary.json. A ratio a/b divides a's
 primary score by b's from the same round (for throughput, how many times faster a is; for a latency comparison of
-throughput scores, put the baseline first).
+throughput scores, put the baseline first). The summary also names the processor and, for each run, the load
+average before it and the share of CPU time the hypervisor gave to other machines during it (steal), since the same
+code measured on another processor, or beside a busy neighbour, can give another ratio.
 """
 
 import argparse
@@ -76,23 +78,62 @@ def score(path):
     return metric["score"], metric["scoreUnit"]
 
 
+def cpu_model():
+    """The processor's model name from /proc/cpuinfo, or None where there is none (not Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def cpu_times():
+    """The machine's CPU time counters from /proc/stat (user ... steal), or None where there are none."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return [int(x) for x in fields[1:9]]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def steal_percent(before, after):
+    """The share of CPU time that the hypervisor gave to others between two cpu_times() readings, in percent."""
+    if before is None or after is None:
+        return None
+    deltas = [b - a for a, b in zip(before, after)]
+    total = sum(deltas)
+    return round(100.0 * deltas[7] / total, 1) if total > 0 else None
+
+
 def main():
     args, runs, ratios = parse_args()
     os.makedirs(args.out, exist_ok=True)
     scores = {name: [] for name, _ in runs}
     units = {}
+    # What the machine was: its processor, and per run the load average before it and the steal during it, so that
+    # figures from different days can be told apart (the same code ran at different ratios on different processors).
+    machine = {"cpu": cpu_model(), "cpus": os.cpu_count(), "runs": []}
     for round_ in range(1, args.rounds + 1):
         for name, run_args in runs:
+            load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+            before = cpu_times()
             path = os.path.join(args.out, "%s-%d.json" % (name, round_))
             command = ["java", "-jar", args.jars.get(name, args.jar)] + run_args + shlex.split(args.jmh) + ["-rf", "json", "-rff", path]
             result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             if result.returncode != 0:
                 sys.exit("run %s, round %d failed (%s):\n%s" % (name, round_, " ".join(command), result.stderr))
+            steal = steal_percent(before, cpu_times())
             value, unit = score(path)
             scores[name].append(value)
             units[name] = unit
-            print("round %d  %-12s %12.1f %s" % (round_, name, value, unit), flush=True)
-    summary = {"rounds": args.rounds, "jmh": args.jmh,
+            machine["runs"].append({"round": round_, "run": name, "load_before": load, "steal_percent": steal})
+            print("round %d  %-12s %12.1f %s  (load %s, steal %s%%)" % (round_, name, value, unit, load, steal),
+                  flush=True)
+    summary = {"rounds": args.rounds, "jmh": args.jmh, "machine": machine,
                "runs": {name: {"args": " ".join(a), "jar": args.jars.get(name, args.jar), "unit": units[name],
                                "scores": scores[name]} for name, a in runs},
                "ratios": {}}
