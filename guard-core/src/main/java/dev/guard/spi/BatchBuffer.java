@@ -63,17 +63,21 @@ public final class BatchBuffer {
      * @throws NullPointerException if {@code subject} or {@code spec} is null
      */
     public void add(String scope, String subject, LimitSpec spec, long permits) {
-        if (scope == null || scope.isEmpty()) {
-            throw new IllegalArgumentException("scope must not be empty but was " + (scope == null ? "null" : "''"));
+        if (scope == null) {
+            throw new IllegalArgumentException("scope must not be empty but was null");
+        }
+        // The steps of a chain differ by scope, whose hash codes the strings cache (a storage hashes them anyway): a
+        // bit per scope hash, and a pairwise comparison, as Batch does, only for a scope whose bit is already set.
+        int scopeHash = scope.hashCode();
+        // Only an empty text or a rare other one hashes to 0: the text itself (another object) is read only then.
+        if (scopeHash == 0 && scope.isEmpty()) {
+            throw new IllegalArgumentException("scope must not be empty but was ''");
         }
         Objects.requireNonNull(subject, "subject must not be null");
         Objects.requireNonNull(spec, "spec must not be null");
         if (permits < 0) {
             throw new IllegalArgumentException("permits must not be negative but was " + permits);
         }
-        // The steps of a chain differ by scope, whose hash codes the strings cache (a storage hashes them anyway): a
-        // bit per scope hash, and a pairwise comparison, as Batch does, only for a scope whose bit is already set.
-        int scopeHash = scope.hashCode();
         long bit = 1L << (scopeHash ^ (scopeHash >>> 6));
         if ((scopeBits & bit) != 0) {
             for (int i = 0; i < size; i++) {
@@ -107,8 +111,14 @@ public final class BatchBuffer {
         size++;
     }
 
-    /** Adds {@code step}, as {@link #add(String, String, LimitSpec, long)}. */
+    /**
+     * Adds {@code step}, as {@link #add(String, String, LimitSpec, long)}.
+     *
+     * @throws NullPointerException if {@code step} is null
+     * @throws IllegalArgumentException if the step's key is already in the batch
+     */
     public void add(Step step) {
+        Objects.requireNonNull(step, "step must not be null");
         add(step.key().scope(), step.key().subject(), step.spec(), step.permits());
     }
 

@@ -57,15 +57,22 @@ class BatchBufferTest {
         assertThatThrownBy(() -> buffer.add("per-chat", "c:1", window, -1))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("permits must not be negative but was -1");
+        assertThatThrownBy(() -> buffer.add((Step) null))
+                .isInstanceOf(NullPointerException.class)
+                .hasMessage("step must not be null");
         // The first invalid argument is the one named.
         assertThatThrownBy(() -> buffer.add("", null, null, -1)).hasMessageStartingWith("scope");
 
         assertThat(buffer.size()).isEqualTo(1);
         buffer.add("per-chat", "c:1", window, 2);
+        // A scope whose text hashes to 0, as an empty one does, is not empty.
+        assertThat("\0".hashCode()).isZero();
+        buffer.add("\0", "c:1", window, 3);
         assertThat(buffer.toBatch())
                 .isEqualTo(Batch.of(
                         new Step(new StateKey("per-user", "u:1"), bucket, 1),
-                        new Step(new StateKey("per-chat", "c:1"), window, 2)));
+                        new Step(new StateKey("per-chat", "c:1"), window, 2),
+                        new Step(new StateKey("\0", "c:1"), window, 3)));
     }
 
     @Test
