@@ -193,16 +193,21 @@ public final class Sender {
         }
 
         /**
-         * Adds content tags it may carry ({@code links}, {@code media}, ...).
+         * Adds content tags it may carry ({@code links}, {@code media}, ...): all of them, or none when one is bad.
          *
-         * @throws IllegalArgumentException if {@code tags} is null, or a tag is empty, is {@code "-"} alone, or holds
-         *     characters other than a-z, 0-9, '-', '_', '.'
+         * @throws IllegalArgumentException if {@code tags} is null, or a tag is null, empty, {@code "-"} alone, or
+         *     holds characters other than a-z, 0-9, '-', '_', '.'
          */
         public Builder tags(String... tags) {
             if (tags == null) {
                 throw new IllegalArgumentException("tags must not be null");
             }
-            Arrays.stream(tags).map(Sender::checkTag).forEach(this.tags::add);
+            // Every tag checked before any is added: a bad one leaves the builder as it was.
+            String[] checked = tags.clone();
+            for (String tag : checked) {
+                checkTag(tag);
+            }
+            this.tags.addAll(Arrays.asList(checked));
             return this;
         }
 

@@ -219,7 +219,9 @@ public final class SenderPool {
     }
 
     /**
-     * Adds a sender at run time. Reads (or creates) its record in the storage.
+     * Adds a sender at run time. Reads (or creates) its record in the storage. When it throws, the pool is as it was:
+     * neither the sender nor any of its tags is added (the record may have been created in the storage, for the next
+     * attempt to read).
      *
      * @throws IllegalArgumentException if the pool already has a sender of that id, or the pool would hold more than
      *     64 distinct tags
@@ -237,12 +239,17 @@ public final class SenderPool {
             if (byId.containsKey(sender.id())) {
                 throw new IllegalArgumentException("sender '" + sender.id() + "' is already in pool '" + name + "'");
             }
-            for (String tag : sender.tags()) {
-                registerTag(tag);
-            }
+            // Every check, and the read that may fail, before the first change: tags are never forgotten, so a tag
+            // registered for a sender that was not added would take one of the 64 for good.
+            checkRoomForTags(sender.tags());
             SenderState state = new SenderState(prefix, sender);
+            long seen = state.installs;
+            StoredRecord stored = read(state, now);
+            for (String tag : sender.tags()) {
+                registerTag(tag); // cannot fail: checked above, under the lock that every registration takes
+            }
             state.view = view(state, SenderRecord.initial(now), 0, now);
-            refresh(state, now);
+            install(state, stored.record(), stored.version(), seen, now);
             byId.put(sender.id(), state);
             SenderState[] next = Arrays.copyOf(senders, senders.length + 1);
             next[next.length - 1] = state;
@@ -1432,6 +1439,15 @@ public final class SenderPool {
     /** Reads the record of {@code s} (creating it when absent) and rebuilds its view. */
     private void refresh(SenderState s, long now) {
         long seen = s.installs;
+        StoredRecord stored = read(s, now);
+        install(s, stored.record(), stored.version(), seen, now);
+    }
+
+    /** A sender's record as read from the storage, at its version. */
+    private record StoredRecord(SenderRecord record, long version) {}
+
+    /** Reads the record of {@code s}, creating it when absent; changes nothing in the pool. */
+    private StoredRecord read(SenderState s, long now) {
         Optional<VersionedRecord> stored = storage.getRecord(s.recordKey);
         SenderRecord record;
         long version;
@@ -1455,7 +1471,7 @@ public final class SenderPool {
                 version = written.version();
             }
         }
-        install(s, record, version, seen, now);
+        return new StoredRecord(record, version);
     }
 
     /**
@@ -1860,13 +1876,35 @@ public final class SenderPool {
                 return;
             }
             if (tagBits.size() == MAX_TAGS) {
-                throw new IllegalArgumentException("pool '" + name + "' may hold at most " + MAX_TAGS
-                        + " distinct tags; '" + tag + "' is one too many");
+                throw tooManyTags(tag);
             }
             Map<String, Integer> next = new HashMap<>(tagBits);
             next.put(tag, tagBits.size());
             tagBits = Map.copyOf(next);
         }
+    }
+
+    /**
+     * Throws, naming the first tag that does not fit, unless {@link #registerTag} can register every one of {@code
+     * tags}; registers none. Under {@link #lock}, so that no other registration comes between this check and the
+     * caller's.
+     */
+    private void checkRoomForTags(Set<String> tags) {
+        Map<String, Integer> bits = tagBits;
+        int size = bits.size();
+        for (String tag : tags) {
+            if (!bits.containsKey(tag)) {
+                if (size == MAX_TAGS) {
+                    throw tooManyTags(tag);
+                }
+                size++;
+            }
+        }
+    }
+
+    private IllegalArgumentException tooManyTags(String tag) {
+        return new IllegalArgumentException(
+                "pool '" + name + "' may hold at most " + MAX_TAGS + " distinct tags; '" + tag + "' is one too many");
     }
 
     /** Whether the pool knows every tag of {@code m}; tags are never forgotten, so a later mask sees them too. */

@@ -1281,6 +1281,56 @@ class SenderPoolTest {
     }
 
     @Test
+    void add_overTheTagLimit_addsNoneOfTheSendersTags_andLeavesTheRoomToOthers() {
+        SenderPool pool =
+                builder(Sender.builder("s1").tags(numbered("t", 60)).build()).build();
+
+        assertThatThrownBy(() ->
+                        pool.add(Sender.builder("s2").tags(numbered("u", 10)).build()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("pool 'default' may hold at most 64 distinct tags; 'u4' is one too many");
+
+        assertThat(pool.senders()).containsExactly("s1");
+        // u0 stays unknown, as no sender carries it.
+        assertThat(pool.acquire(fresh().carrying("u0")))
+                .isEqualTo(new SendDecision.Rejected(
+                        SendDecision.Reason.NO_ELIGIBLE_SENDER, "no sender of pool 'default' may carry [u0]"));
+        // The four tags that fit are left for another sender.
+        pool.add(Sender.builder("s3").tags(numbered("v", 4)).build());
+        assertThat(granted(pool.acquire(fresh().carrying("v0", "v3")))).isEqualTo("s3");
+    }
+
+    @Test
+    void add_whoseRecordCannotBeRead_addsNeitherTheSenderNorItsTags() {
+        FailingStorage failing = new FailingStorage(storage);
+        SenderPool pool =
+                poolOver(failing, Sender.builder("s1").tags(numbered("t", 62)).build());
+        failing.unreadableRecord = new StateKey("route/default/sender", "s2");
+
+        assertThatThrownBy(() -> pool.add(Sender.builder("s2").tags("u0").build()))
+                .isInstanceOf(GuardStorageException.class);
+
+        assertThat(pool.senders()).containsExactly("s1");
+        assertThat(pool.acquire(fresh().carrying("u0")))
+                .isEqualTo(new SendDecision.Rejected(
+                        SendDecision.Reason.NO_ELIGIBLE_SENDER, "no sender of pool 'default' may carry [u0]"));
+        // 62 tags and v0: room for u0 still, once the storage reads s2's record.
+        pool.add(Sender.builder("s3").tags("v0").build());
+        failing.unreadableRecord = null;
+        pool.add(Sender.builder("s2").tags("u0").build());
+        assertThat(granted(pool.acquire(fresh().carrying("u0")))).isEqualTo("s2");
+    }
+
+    /** The tags {@code prefix}0 to {@code prefix}{@code n - 1}. */
+    private static String[] numbered(String prefix, int n) {
+        String[] tags = new String[n];
+        for (int i = 0; i < n; i++) {
+            tags[i] = prefix + i;
+        }
+        return tags;
+    }
+
+    @Test
     void failuresOfABlockedSendersMessagesInFlight_ejectNothing_andLeaveItsNextEjectionItsFirst() {
         SenderPool pool = pool("bot-a", "bot-b", "bot-c");
         List<SendDecision.Granted> inFlight = new ArrayList<>();

@@ -29,4 +29,18 @@ class SenderTest {
                 .hasMessage("tag must hold only a-z, 0-9, '-', '_' and '.' but was 'a|b'");
         assertThatThrownBy(() -> Sender.builder("bot-1").tags("")).hasMessage("tag must not be empty but was ''");
     }
+
+    @Test
+    void tags_withABadOne_addNoneOfThem() {
+        Sender.Builder b = Sender.builder("bot-1").tags("kept");
+
+        assertThatThrownBy(() -> b.tags("good", "BAD"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("tag must hold only a-z, 0-9, '-', '_' and '.' but was 'BAD'");
+        assertThatThrownBy(() -> b.tags("good", null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("tag must not be empty but was null");
+
+        assertThat(b.build().tags()).containsExactly("kept");
+    }
 }
