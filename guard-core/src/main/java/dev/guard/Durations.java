@@ -35,11 +35,15 @@ final class Durations {
     }
 
     /**
-     * {@code value}, checked as {@link #positive} and as a limit's period: below 2^53 microseconds, which every
-     * storage evaluates exactly.
+     * {@code value}, checked as {@link #positive} and as a limit's period: a whole number of microseconds, which is
+     * all a limit counts (checked here too, so that the error names {@code field} rather than the limit's own name for
+     * the value, a cooldown's {@code period}), below 2^53 of them, which every storage evaluates exactly.
      */
     static Duration positivePeriod(String field, Duration value) {
         positive(field, value);
+        if (value.getNano() % 1_000 != 0) {
+            throw new IllegalArgumentException(field + " must be a whole number of microseconds but was " + value);
+        }
         if (toMicrosSaturated(value) >= dev.guard.limit.LimitSpec.EXACT_LIMIT) {
             throw new IllegalArgumentException(field + " is too long: " + value);
         }

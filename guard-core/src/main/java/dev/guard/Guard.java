@@ -487,11 +487,28 @@ public final class Guard<M> {
     /** {@link #members(String)} of {@code tenant} (null: no tenant). */
     public MemberSet members(String tenant, String name) {
         Stateful<M> set = plan.filter(name, Membership.class, "membership");
+        String idName = idName(set);
         return new MemberSet(
                 plan.storage,
                 plan.ticker,
                 Subjects.tenantPrefix(tenant) + set.base,
-                id -> subjectOf(set, "userId", id));
+                idName,
+                id -> subjectOf(set, idName, id));
+    }
+
+    /**
+     * What errors call an id of {@code filter}'s key: {@code userId} or {@code chatId} for a key by user or by chat,
+     * as {@link #forgetUser} and the builder do; {@code id} for a custom or the global key, as {@link #pause} does.
+     */
+    private static String idName(Stateful<?> filter) {
+        if (filter.customKey != null) {
+            return "id";
+        }
+        return switch (filter.keyBy) {
+            case USER -> "userId";
+            case CHAT -> "chatId";
+            case GLOBAL, CHAT_USER -> "id";
+        };
     }
 
     /**

@@ -12,26 +12,35 @@ import java.util.function.Function;
  * trip and throws {@link dev.guard.spi.GuardStorageException} when the storage fails: these are administration calls,
  * not the message path. An id stands for its text ({@code toString()}), as in messages: {@code 42L}, {@code 42} and
  * {@code "42"} are one id. Each call throws {@link IllegalArgumentException} for a null id or one without a text (its
- * {@code toString()} returns null or throws).
+ * {@code toString()} returns null or throws), naming the id as the set's key does: {@code userId} for the blocklist,
+ * the registrations and a set keyed by {@link KeyBy#USER}, {@code chatId} for one keyed by {@link KeyBy#CHAT}, {@code
+ * id} for one with a custom or the global key.
  */
 public final class MemberSet {
     private final Storage storage;
     private final Ticker ticker;
     private final String scope;
-    /** The subject of an id: a user's for the blocklist and the registrations. */
+    /** What the errors call an id: {@code userId}, {@code chatId} or {@code id}, as the set is keyed. */
+    private final String idName;
+    /** The subject of a non-null id: a user's for the blocklist and the registrations. */
     private final Function<Object, String> subject;
 
     MemberSet(Storage storage, Ticker ticker, String scope) {
-        this(storage, ticker, scope, id -> Subjects.user(Subjects.text("userId", id)));
+        this(storage, ticker, scope, "userId", id -> Subjects.user(Subjects.text("userId", id)));
     }
 
-    MemberSet(Storage storage, Ticker ticker, String scope, Function<Object, String> subject) {
+    /**
+     * A set at {@code scope} whose errors call an id {@code idName}; {@code subject} makes a non-null id's subject and
+     * names an id without a text {@code idName} as well.
+     */
+    MemberSet(Storage storage, Ticker ticker, String scope, String idName, Function<Object, String> subject) {
         this.storage = storage;
         this.ticker = ticker;
         // Without a tenant, the same instance as the guard's own steps use for the set (see Guard's Stateful): a
         // storage that finds a scope by identity before comparing texts (the memory storage does) then finds the
         // set's members at once. Under a tenant the steps' scope is another instance (TenantScopes), found by text.
         this.scope = scope.intern();
+        this.idName = idName;
         this.subject = subject;
     }
 
@@ -67,7 +76,7 @@ public final class MemberSet {
 
     private StateKey key(Object userId) {
         if (userId == null) {
-            throw new IllegalArgumentException("userId must not be null");
+            throw new IllegalArgumentException(idName + " must not be null");
         }
         return new StateKey(scope, subject.apply(userId));
     }

@@ -909,6 +909,43 @@ class GuardTest {
     }
 
     @Test
+    void members_refuseANullOrTextlessId_namingItAsTheSetIsKeyed() {
+        // A set's ids are what its filter is keyed by: a set of muted chats said "userId" for a chat id.
+        Object textless = new Object() {
+            @Override
+            public String toString() {
+                return null;
+            }
+        };
+        Guard<Msg> guard = builder()
+                .limit("admins", KeyBy.USER, Membership.MUST_BE_PRESENT)
+                .limit("muted", KeyBy.CHAT, Membership.MUST_BE_ABSENT)
+                .limit("pairs", m -> m.chat() + "/" + m.user(), Membership.MUST_BE_ABSENT)
+                .limit("closed", KeyBy.GLOBAL, Membership.MUST_BE_ABSENT)
+                .build();
+
+        assertThatThrownBy(() -> guard.members("muted").add(null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("chatId must not be null");
+        assertThatThrownBy(() -> guard.members("acme", "muted").contains(textless))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("chatId must have a text but its toString() returned null");
+        assertThatThrownBy(() -> guard.members("muted").remove(UNREADABLE_ID))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("chatId must have a text but its toString() threw"
+                        + " java.lang.IllegalStateException: no text for this id");
+        assertThatThrownBy(() -> guard.members("admins").add(textless, Duration.ofHours(1)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("userId must have a text but its toString() returned null");
+        assertThatThrownBy(() -> guard.members("admins").remove(null)).hasMessage("userId must not be null");
+        assertThatThrownBy(() -> guard.members("pairs").add(null)).hasMessage("id must not be null");
+        assertThatThrownBy(() -> guard.members("closed").contains(null)).hasMessage("id must not be null");
+        assertThat(guard.members("closed").contains(textless))
+                .as("any id stands for the one global key, a textless one too")
+                .isFalse();
+    }
+
+    @Test
     void setsPauseAndForget_ofAnIdWithoutText_areRefusedNamingIt_ratherThanActingOnTheIdNull() {
         // A message whose id has no text (toString() returns null or throws) has no such id; the administration calls
         // took String.valueOf of it, "null", which is the text of another id: the user whose id is the string "null".
@@ -934,7 +971,7 @@ class GuardTest {
                 .hasMessage("userId must have a text but its toString() returned null");
         assertThatThrownBy(() -> guard.members("muted").add(textless))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessage("userId must have a text but its toString() returned null");
+                .hasMessage("id must have a text but its toString() returned null");
         assertThatThrownBy(() -> guard.pause("mod", textless, Duration.ofHours(1)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("id must have a text but its toString() returned null");
@@ -1116,6 +1153,25 @@ class GuardTest {
                 .hasMessage("openFor must be at least 1 microsecond but was PT0.000000001S");
         assertThatThrownBy(() -> builder().rejectNotice(Duration.ofNanos(999), (m, d) -> {}))
                 .hasMessage("window must be at least 1 microsecond but was PT0.000000999S");
+        // A finer part than a microsecond was cut off, and the limit enforced a shorter window than it was given.
+        Duration fine = Duration.ofNanos(10_500);
+        assertThatThrownBy(() -> builder().rejectNotice(fine, (m, d) -> {}))
+                .hasMessage("window must be a whole number of microseconds but was PT0.0000105S");
+        for (KeyBy key : KeyBy.values()) {
+            assertThatThrownBy(() -> builder().duplicates("copies", key, fine, Msg::text))
+                    .as("duplicates by %s", key)
+                    .hasMessage("window must be a whole number of microseconds but was PT0.0000105S");
+        }
+        assertThatThrownBy(() -> builder().duplicates("copies", KeyBy.USER, fine, 4, Msg::text))
+                .hasMessage("window must be a whole number of microseconds but was PT0.0000105S");
+        assertThatThrownBy(() -> builder().throttle("t", KeyBy.USER, 1, fine))
+                .hasMessage("window must be a whole number of microseconds but was PT0.0000105S");
+        assertThatThrownBy(() -> builder().slidingWindow("s", KeyBy.USER, 1, fine))
+                .hasMessage("window must be a whole number of microseconds but was PT0.0000105S");
+        assertThatThrownBy(() -> builder().tokenBucket("b", KeyBy.USER, 1, 1, fine))
+                .hasMessage("refillPeriod must be a whole number of microseconds but was PT0.0000105S");
+        assertThatThrownBy(() -> builder().cooldown("c", KeyBy.USER, fine))
+                .hasMessage("period must be a whole number of microseconds but was PT0.0000105S");
         Duration tooLong = Duration.ofSeconds(1L << 34); // 2^53 microseconds is about 2^33 seconds
         assertThatThrownBy(() -> builder().rejectNotice(tooLong, (m, d) -> {}))
                 .hasMessage("window is too long: " + tooLong);

@@ -13,6 +13,10 @@ final class Checks {
         return value;
     }
 
+    /**
+     * {@code value} in microseconds, naming {@code field} and the value unless it is positive, a whole number of
+     * microseconds and below {@link LimitSpec#EXACT_LIMIT} of them.
+     */
     static long positiveMicros(String field, Duration value) {
         if (value == null) {
             throw new IllegalArgumentException(field + " must not be null");
@@ -28,6 +32,11 @@ final class Checks {
         }
         if (micros <= 0) {
             throw new IllegalArgumentException(field + " must be at least 1 microsecond but was " + value);
+        }
+        if (value.getNano() % 1_000 != 0) {
+            // Time is in microseconds: the nanoseconds would be cut off, and the limit would enforce a shorter
+            // duration than the one it reports.
+            throw new IllegalArgumentException(field + " must be a whole number of microseconds but was " + value);
         }
         if (micros >= LimitSpec.EXACT_LIMIT) {
             throw new IllegalArgumentException(field + " is too long: " + value);

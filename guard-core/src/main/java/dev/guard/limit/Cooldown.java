@@ -18,7 +18,7 @@ public final class Cooldown implements LimitSpec {
     /**
      * Creates a cooldown of {@code period}.
      *
-     * @throws IllegalArgumentException if {@code period} is not positive
+     * @throws IllegalArgumentException if {@code period} is not positive or not a whole number of microseconds
      */
     public Cooldown(Duration period) {
         this.periodMicros = Checks.positiveMicros("period", period);

@@ -29,8 +29,8 @@ public final class DuplicateWindow implements LimitSpec {
     /**
      * Creates a window that remembers up to {@code capacity} items for {@code window} each.
      *
-     * @throws IllegalArgumentException if {@code window} is not positive or {@code capacity} is not in 1..{@value
-     *     #MAX_CAPACITY}
+     * @throws IllegalArgumentException if {@code window} is not positive or not a whole number of microseconds, or
+     *     {@code capacity} is not in 1..{@value #MAX_CAPACITY}
      */
     public DuplicateWindow(Duration window, int capacity) {
         this.windowMicros = Checks.positiveMicros("window", window);

@@ -17,7 +17,8 @@ public final class FixedWindow implements LimitSpec {
     /**
      * Creates a fixed window of {@code limit} permits per {@code window}.
      *
-     * @throws IllegalArgumentException if {@code limit} or {@code window} is not positive
+     * @throws IllegalArgumentException if {@code limit} or {@code window} is not positive, or {@code window} is not a
+     *     whole number of microseconds
      */
     public FixedWindow(long limit, Duration window) {
         this.limit = Checks.positive("limit", limit);

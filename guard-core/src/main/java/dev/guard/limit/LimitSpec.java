@@ -18,7 +18,8 @@ package dev.guard.limit;
  * lives, and the storage contract suite demands identical decisions. All arithmetic is on integers whose
  * magnitude stays below 2<sup>53</sup>, so that a Lua (double) implementation is exact too. Time is in
  * microseconds since the epoch and is always passed in; a clock that goes backwards by up to a day ({@link
- * #MAX_LEAD_MICROS}) never grants extra permits.
+ * #MAX_LEAD_MICROS}) never grants extra permits. So the durations that configure a limit are whole numbers of
+ * microseconds: a limit refuses one with a finer part, which it would otherwise cut off.
  *
  * <p>A key keeps its state when the limit at it changes (a filter whose parameters or kind changed under the same
  * name, in a deploy): a state of the size the new limit reads is read by it; a state of another size (a counter with

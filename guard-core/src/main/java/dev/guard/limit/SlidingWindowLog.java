@@ -22,8 +22,8 @@ public final class SlidingWindowLog implements LimitSpec {
     /**
      * Creates an exact sliding window of {@code limit} permits per {@code window}.
      *
-     * @throws IllegalArgumentException if {@code limit} is not in 1..{@value #MAX_LIMIT} or {@code window} is not
-     *     positive
+     * @throws IllegalArgumentException if {@code limit} is not in 1..{@value #MAX_LIMIT}, or {@code window} is not
+     *     positive or not a whole number of microseconds
      */
     public SlidingWindowLog(long limit, Duration window) {
         this.limit = Checks.positive("limit", limit);

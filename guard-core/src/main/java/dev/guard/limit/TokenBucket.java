@@ -30,7 +30,8 @@ public final class TokenBucket implements LimitSpec {
     /**
      * Creates a bucket with {@code capacity} tokens refilled at {@code refillTokens} per {@code refillPeriod}.
      *
-     * @throws IllegalArgumentException if a value is not positive, or the bucket cannot be evaluated exactly
+     * @throws IllegalArgumentException if a value is not positive, {@code refillPeriod} is not a whole number of
+     *     microseconds, or the bucket cannot be evaluated exactly
      */
     public TokenBucket(long capacity, long refillTokens, Duration refillPeriod) {
         this.capacity = Checks.positive("capacity", capacity);

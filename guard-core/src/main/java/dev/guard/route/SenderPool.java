@@ -2123,7 +2123,8 @@ public final class SenderPool {
          * behind a gate of one interval (and a microsecond) of the pool that set it, so that the others re-read its
          * warm-up stage first.
          *
-         * @throws IllegalArgumentException if {@code interval} is shorter than a microsecond or longer than one hour
+         * @throws IllegalArgumentException if {@code interval} is shorter than a microsecond, not a whole number of
+         *     them, or longer than one hour
          */
         public Builder syncInterval(Duration interval) {
             if (interval == null
@@ -2138,12 +2139,15 @@ public final class SenderPool {
         }
 
         /**
-         * {@code value}, positive, unless it is shorter than a microsecond: the pool counts time in microseconds, so
-         * it would count as zero.
+         * {@code value}, positive, unless it is shorter than a microsecond or not a whole number of them: the pool
+         * counts time in microseconds, so it would count as zero, or cut the rest off, as the limits refuse to.
          */
         private static Duration atLeastAMicrosecond(String field, Duration value) {
             if (value.getSeconds() == 0 && value.getNano() < 1_000) {
                 throw new IllegalArgumentException(field + " must be at least 1 microsecond but was " + value);
+            }
+            if (value.getNano() % 1_000 != 0) {
+                throw new IllegalArgumentException(field + " must be a whole number of microseconds but was " + value);
             }
             return value;
         }
@@ -2242,7 +2246,7 @@ public final class SenderPool {
          * the active senders and never the last one. Defaults 5, 30 s, 0.5.
          *
          * @throws IllegalArgumentException if {@code failuresInRow} is not positive, {@code duration} is shorter than a
-         *     microsecond or longer than one day, or {@code maxFraction} is not in [0, 1]
+         *     microsecond, not a whole number of them or longer than one day, or {@code maxFraction} is not in [0, 1]
          */
         public Builder ejection(int failuresInRow, Duration duration, double maxFraction) {
             if (failuresInRow <= 0) {

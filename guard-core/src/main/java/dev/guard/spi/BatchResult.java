@@ -2,6 +2,7 @@ package dev.guard.spi;
 
 import dev.guard.limit.Outcome;
 import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * What {@link Storage#evaluate} answers: one {@link Outcome} per step, each computed against the state as it was
@@ -20,9 +21,10 @@ public final class BatchResult {
      * A result from per-step outcomes, in step order. The batch is admitted when every outcome admits.
      *
      * @throws IllegalArgumentException if {@code outcomes} is empty
+     * @throws NullPointerException if {@code outcomes} is null
      */
     public static BatchResult of(long... outcomes) {
-        if (outcomes.length == 0) {
+        if (Objects.requireNonNull(outcomes, "outcomes must not be null").length == 0) {
             throw new IllegalArgumentException("outcomes must not be empty");
         }
         return new BatchResult(outcomes.clone(), firstRejected(outcomes, outcomes.length));

@@ -11,9 +11,18 @@ import java.util.Objects;
  * @param version the version of these bytes
  */
 public record VersionedRecord(byte[] value, long version) {
-    /** Creates a record; the bytes are copied. */
+    /**
+     * Creates a record; the bytes are copied.
+     *
+     * @throws IllegalArgumentException if {@code version} is below 1, with the message {@code version must be at
+     *     least 1 but was 0}
+     * @throws NullPointerException if {@code value} is null
+     */
     public VersionedRecord {
         value = Objects.requireNonNull(value, "value must not be null").clone();
+        if (version < 1) {
+            throw new IllegalArgumentException("version must be at least 1 but was " + version);
+        }
     }
 
     /** The bytes, a copy: changing it changes nothing in this record. */

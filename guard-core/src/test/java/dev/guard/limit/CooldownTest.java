@@ -93,6 +93,9 @@ class CooldownTest {
         assertThatThrownBy(() -> new Cooldown(null))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("period must not be null");
+        assertThatThrownBy(() -> new Cooldown(Duration.ofNanos(1_001)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("period must be a whole number of microseconds but was PT0.000001001S");
     }
 
     @Test

@@ -16,6 +16,9 @@ class DuplicateWindowTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("window")
                 .hasMessageContaining("PT0S");
+        assertThatThrownBy(() -> new DuplicateWindow(Duration.ofSeconds(1).plusNanos(1), 2))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("window must be a whole number of microseconds but was PT1.000000001S");
         assertThatThrownBy(() -> new DuplicateWindow(Duration.ofSeconds(1), 0))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("capacity must be between 1 and 1000 but was 0");

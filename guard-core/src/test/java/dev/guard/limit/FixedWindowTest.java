@@ -131,6 +131,10 @@ class FixedWindowTest {
         assertThatThrownBy(() -> new FixedWindow(1, null))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("window must not be null");
+        assertThatThrownBy(() -> new FixedWindow(1, Duration.ofMillis(1).plusNanos(500)))
+                .as("a part finer than a microsecond, which the window would not count")
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("window must be a whole number of microseconds but was PT0.0010005S");
         assertThatThrownBy(() -> new FixedWindow(1L << 53, Duration.ofSeconds(1)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("limit exceeds 2^53 and cannot be evaluated exactly: 9007199254740992");

@@ -140,6 +140,21 @@ class SlidingWindowCounterTest {
     }
 
     @Test
+    void constructor_windowWithAPartFinerThanAMicrosecond_isRefused_ratherThanCutToAShorterWindow() {
+        // 10.5 us was read as 10 us, which divides into 10 buckets of 1 us: a 10 us window reported as 10.5 us.
+        assertThatThrownBy(() -> new SlidingWindowCounter(10, Duration.ofNanos(10_500), 10))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("window must be a whole number of microseconds but was PT0.0000105S");
+        assertThatThrownBy(
+                        () -> new SlidingWindowCounter(10, Duration.ofSeconds(1).plusNanos(1), 1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("window must be a whole number of microseconds but was PT1.000000001S");
+        SlidingWindowCounter whole = new SlidingWindowCounter(10, Duration.ofNanos(10_000), 10);
+        assertThat(whole.bucketMicros()).isEqualTo(1);
+        assertThat(whole.window()).isEqualTo(Duration.ofNanos(10_000));
+    }
+
+    @Test
     void equals_sameLimitWindowAndBuckets_isEqual() {
         assertThat(tenPerTenSeconds)
                 .isEqualTo(new SlidingWindowCounter(10, Duration.ofMillis(10_000), 5))

@@ -131,6 +131,9 @@ class SlidingWindowLogTest {
         assertThatThrownBy(() -> new SlidingWindowLog(1, Duration.ZERO))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("window must be positive but was PT0S");
+        assertThatThrownBy(() -> new SlidingWindowLog(1, Duration.ofSeconds(10).plusNanos(999)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("window must be a whole number of microseconds but was PT10.000000999S");
         assertThat(new SlidingWindowLog(SlidingWindowLog.MAX_LIMIT, Duration.ofSeconds(1)).limit())
                 .isEqualTo(10_000);
     }

@@ -258,6 +258,17 @@ class TokenBucketTest {
     }
 
     @Test
+    void constructor_periodWithAPartFinerThanAMicrosecond_isRefused_ratherThanRefillingFaster() {
+        // 1.5 us was read as 1 us: the bucket refilled half as fast again as it was told.
+        assertThatThrownBy(() -> new TokenBucket(1, 1, Duration.ofNanos(1_500)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("refillPeriod must be a whole number of microseconds but was PT0.0000015S");
+        assertThatThrownBy(() -> TokenBucket.of(10, Duration.ofMinutes(1).plusNanos(1)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("refillPeriod must be a whole number of microseconds but was PT1M0.000000001S");
+    }
+
+    @Test
     void constructor_periodOfAtLeastTwoToThe53Microseconds_isTooLong() {
         Duration tooLong = Duration.ofNanos(1_000L).multipliedBy(1L << 53);
         assertThatThrownBy(() -> new TokenBucket(1, 1, tooLong))

@@ -298,6 +298,13 @@ class SenderPoolTest {
         assertThatThrownBy(() -> b.ejection(5, Duration.ofNanos(999), 0.5))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("duration must be at least 1 microsecond but was PT0.000000999S");
+        // Nor is a part finer than a microsecond cut off a longer one.
+        assertThatThrownBy(() -> b.syncInterval(Duration.ofNanos(1_500)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("syncInterval must be a whole number of microseconds but was PT0.0000015S");
+        assertThatThrownBy(() -> b.ejection(5, Duration.ofSeconds(30).plusNanos(1), 0.5))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("duration must be a whole number of microseconds but was PT30.000000001S");
         b.syncInterval(Duration.ofNanos(1_000)).ejection(5, Duration.ofNanos(1_000), 0.5);
     }
 
