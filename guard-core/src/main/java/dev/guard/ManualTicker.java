@@ -26,7 +26,18 @@ public final class ManualTicker implements Ticker {
         this.nanos = nanos;
     }
 
-    /** A ticker that reads {@code instant} until moved. */
+    /** The first instant the clock can read: {@link Long#MIN_VALUE} microseconds from the epoch. */
+    private static final Instant FIRST = instantOf(Long.MIN_VALUE);
+
+    /** The last instant the clock can read: {@link Long#MAX_VALUE} microseconds from the epoch. */
+    private static final Instant LAST = instantOf(Long.MAX_VALUE);
+
+    /**
+     * A ticker that reads {@code instant} until moved.
+     *
+     * @throws IllegalArgumentException if {@code instant} is null, or before {@link Long#MIN_VALUE} or past {@link
+     *     Long#MAX_VALUE} microseconds from the epoch (years -290308 and +294247)
+     */
     public static ManualTicker at(Instant instant) {
         return new ManualTicker(toMicros("instant", instant), instant.getNano() % 1_000);
     }
@@ -43,15 +54,15 @@ public final class ManualTicker implements Ticker {
 
     /** The current time as an {@link Instant}, in whole microseconds as {@link #epochMicros()} reads it. */
     public Instant now() {
-        long m = micros.get();
-        return Instant.ofEpochSecond(Math.floorDiv(m, 1_000_000L), Math.floorMod(m, 1_000_000L) * 1_000L);
+        return instantOf(micros.get());
     }
 
     /**
      * Moves the clock forward by {@code duration}.
      *
-     * @throws IllegalArgumentException if {@code duration} is null or negative (use {@link #set} to go back on purpose)
-     * @throws ArithmeticException if the clock would pass {@link Long#MAX_VALUE} microseconds; it stays where it was
+     * @throws IllegalArgumentException if {@code duration} is null or negative (use {@link #set} to go back on
+     *     purpose), or so long that the clock would pass {@link Long#MAX_VALUE} microseconds; the clock stays where it
+     *     was
      */
     public synchronized ManualTicker advance(Duration duration) {
         if (duration == null) {
@@ -62,7 +73,13 @@ public final class ManualTicker implements Ticker {
         }
         // The nanoseconds below a microsecond add up with those kept from before, so that no part of a step is lost.
         int rest = nanos + duration.getNano() % 1_000;
-        add(Math.addExact(toMicros(duration), rest / 1_000));
+        long delta;
+        try {
+            delta = Math.addExact(toMicros(duration), rest / 1_000);
+        } catch (ArithmeticException e) { // a step of more than Long.MAX_VALUE microseconds: past the end from anywhere
+            throw tooLong("duration", duration, micros.get());
+        }
+        add("duration", duration, delta);
         nanos = rest % 1_000;
         return this;
     }
@@ -70,34 +87,67 @@ public final class ManualTicker implements Ticker {
     /**
      * Moves the clock forward by {@code delta} microseconds.
      *
-     * @throws IllegalArgumentException if {@code delta} is negative
-     * @throws ArithmeticException if the clock would pass {@link Long#MAX_VALUE} microseconds; it stays where it was
+     * @throws IllegalArgumentException if {@code delta} is negative, or so long that the clock would pass {@link
+     *     Long#MAX_VALUE} microseconds; the clock stays where it was
      */
     public ManualTicker advanceMicros(long delta) {
         if (delta < 0) {
             throw new IllegalArgumentException("delta must not be negative but was " + delta);
         }
-        return add(delta);
+        return add("delta", delta, delta);
     }
 
-    /** Adds {@code delta} (not negative) exactly: a sum that wrapped would move the clock back to before 1970. */
-    private ManualTicker add(long delta) {
-        micros.accumulateAndGet(delta, Math::addExact);
+    /**
+     * Adds {@code delta} (not negative) exactly, for the step {@code value} of parameter {@code field}: a sum that
+     * wrapped would move the clock back to before 1970, so one past {@link Long#MAX_VALUE} is refused unmade.
+     */
+    private ManualTicker add(String field, Object value, long delta) {
+        long current;
+        do {
+            current = micros.get();
+            if (current > Long.MAX_VALUE - delta) {
+                throw tooLong(field, value, current);
+            }
+        } while (!micros.compareAndSet(current, current + delta));
         return this;
     }
 
-    /** Sets the clock to {@code instant}, backwards too: for tests of clock skew. */
+    private static IllegalArgumentException tooLong(String field, Object value, long current) {
+        return new IllegalArgumentException(field + " is too long: " + value + " (the clock, at " + instantOf(current)
+                + ", would pass " + LAST + ", Long.MAX_VALUE microseconds from the epoch)");
+    }
+
+    /**
+     * Sets the clock to {@code instant}, backwards too: for tests of clock skew.
+     *
+     * @throws IllegalArgumentException as {@link #at} does; the clock stays where it was
+     */
     public synchronized ManualTicker set(Instant instant) {
         micros.set(toMicros("instant", instant));
         nanos = instant.getNano() % 1_000;
         return this;
     }
 
+    /** {@code instant} in whole microseconds from the epoch, rounded down; checked as the parameter {@code field}. */
     private static long toMicros(String field, Instant instant) {
         if (instant == null) {
             throw new IllegalArgumentException(field + " must not be null");
         }
-        return Math.addExact(Math.multiplyExact(instant.getEpochSecond(), 1_000_000L), instant.getNano() / 1_000);
+        if (instant.isBefore(FIRST) || instant.isAfter(LAST.plusNanos(999))) {
+            throw new IllegalArgumentException(field + " must be between Long.MIN_VALUE and Long.MAX_VALUE microseconds"
+                    + " from the epoch (" + FIRST + " to " + LAST + ") but was " + instant);
+        }
+        long seconds = instant.getEpochSecond();
+        long fraction = instant.getNano() / 1_000;
+        // Near the first instant the seconds alone overflow in microseconds; borrowing one from them does not.
+        return seconds < 0 && fraction > 0
+                ? (seconds + 1) * 1_000_000L + (fraction - 1_000_000L)
+                : seconds * 1_000_000L + fraction;
+    }
+
+    /** The instant {@code micros} microseconds from the epoch. */
+    private static Instant instantOf(long micros) {
+        return Instant.ofEpochSecond(Math.floorDiv(micros, 1_000_000L), Math.floorMod(micros, 1_000_000L) * 1_000L);
     }
 
     private static long toMicros(Duration d) {

@@ -64,15 +64,80 @@ class TickerTest {
     void manual_aStepPastTheEndOfTime_isRefusedAndLeavesTheClockWhereItWas() {
         ManualTicker ticker = ManualTicker.create();
         long start = ticker.epochMicros();
+        String past = " (the clock, at 2026-01-01T00:00:00Z, would pass +294247-01-10T04:00:54.775807Z,"
+                + " Long.MAX_VALUE microseconds from the epoch)";
 
         // Each step fits a long on its own; the sum would wrap to a time before 1970.
-        assertThatThrownBy(() -> ticker.advanceMicros(Long.MAX_VALUE)).isInstanceOf(ArithmeticException.class);
-        assertThatThrownBy(() -> ticker.advance(Duration.ofSeconds(Long.MAX_VALUE / 1_000_000L)))
-                .isInstanceOf(ArithmeticException.class);
+        assertThatThrownBy(() -> ticker.advanceMicros(Long.MAX_VALUE))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("delta is too long: " + Long.MAX_VALUE + past);
+        Duration nearlyAllOfALong = Duration.ofSeconds(Long.MAX_VALUE / 1_000_000L);
+        assertThatThrownBy(() -> ticker.advance(nearlyAllOfALong))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("duration is too long: " + nearlyAllOfALong + past);
+        // These do not fit a long of microseconds at all.
+        Duration longest = Duration.ofSeconds(Long.MAX_VALUE);
+        assertThatThrownBy(() -> ticker.advance(longest))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("duration is too long: " + longest + past);
+        Duration eons = Duration.ofDays(365L * 300_000);
+        assertThatThrownBy(() -> ticker.advance(eons))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("duration is too long: PT2628000000H" + past);
         assertThat(ticker.epochMicros()).isEqualTo(start);
 
         ticker.advanceMicros(Long.MAX_VALUE - start);
         assertThat(ticker.epochMicros()).as("up to the last microsecond").isEqualTo(Long.MAX_VALUE);
+        assertThatThrownBy(() -> ticker.advanceMicros(1)).isInstanceOf(IllegalArgumentException.class);
+        ticker.advance(Duration.ofNanos(999)); // below a microsecond: kept, the clock stays
+        assertThatThrownBy(() -> ticker.advance(Duration.ofNanos(1)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("duration is too long: PT0.000000001S (the clock, at "
+                        + "+294247-01-10T04:00:54.775807Z, would pass");
+        assertThat(ticker.epochMicros()).isEqualTo(Long.MAX_VALUE);
+
+        // A refused step keeps none of its nanoseconds either: the 999 carried here still make a microsecond with 1.
+        ManualTicker carrying = ManualTicker.at(Instant.parse("2026-01-01T00:00:00.000000999Z"));
+        assertThatThrownBy(() -> carrying.advance(Duration.ofSeconds(Long.MAX_VALUE, 500)))
+                .isInstanceOf(IllegalArgumentException.class);
+        carrying.advance(Duration.ofNanos(1));
+        assertThat(carrying.epochMicros()).isEqualTo(start + 1);
+    }
+
+    @Test
+    void manual_anInstantOutsideTheMicrosecondsOfALong_isRefusedAndLeavesTheClockWhereItWas() {
+        String range = " must be between Long.MIN_VALUE and Long.MAX_VALUE microseconds from the epoch"
+                + " (-290308-12-21T19:59:05.224192Z to +294247-01-10T04:00:54.775807Z) but was ";
+
+        assertThatThrownBy(() -> ManualTicker.at(Instant.MAX))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("instant" + range + Instant.MAX);
+        assertThatThrownBy(() -> ManualTicker.at(Instant.MIN))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("instant" + range + Instant.MIN);
+        ManualTicker ticker = ManualTicker.create();
+        long start = ticker.epochMicros();
+        Instant pastTheEnd = Instant.parse("+294247-01-10T04:00:54.775808Z");
+        assertThatThrownBy(() -> ticker.set(pastTheEnd))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("instant" + range + pastTheEnd);
+        assertThat(ticker.epochMicros()).isEqualTo(start);
+        assertThatThrownBy(() -> ticker.set(null)).hasMessage("instant must not be null");
+    }
+
+    @Test
+    void manual_readsTheFirstAndLastMicrosecondsOfALong() {
+        Instant first = Instant.parse("-290308-12-21T19:59:05.224192Z");
+        Instant last = Instant.parse("+294247-01-10T04:00:54.775807999Z");
+
+        assertThat(ManualTicker.at(first).epochMicros()).isEqualTo(Long.MIN_VALUE);
+        assertThat(ManualTicker.at(first).now()).isEqualTo(first);
+        assertThat(ManualTicker.at(first.plusNanos(1_999)).epochMicros()).isEqualTo(Long.MIN_VALUE + 1);
+        assertThat(ManualTicker.at(last).epochMicros()).isEqualTo(Long.MAX_VALUE);
+        assertThat(ManualTicker.create()
+                        .set(Instant.parse("1969-12-31T23:59:59.999999Z"))
+                        .epochMicros())
+                .isEqualTo(-1);
     }
 
     @Test
