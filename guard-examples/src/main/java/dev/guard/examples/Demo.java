@@ -89,7 +89,7 @@ public final class Demo {
                         }
                     }
                     default ->
-                        throw new IllegalArgumentException("unknown option '" + Storages.redacted(args[i])
+                        throw new IllegalArgumentException("unknown option '" + Storages.redactedUrl(args[i])
                                 + "'; options: --storage memory|redis://...|jdbc:..., --messages N");
                 }
             }

@@ -41,22 +41,59 @@ final class Storages {
             return new Opened(RedisStorage.create(spec), () -> {});
         }
         if (spec.startsWith("jdbc:")) {
+            String userInfo = userInfo(spec);
+            if (userInfo != null && userInfo.chars().anyMatch(c -> c == '/' || c == '?' || c == '#' || c == '@')) {
+                // A driver would misread such a URL and quote it, password and all, in its messages and its own log.
+                throw new IllegalArgumentException("--storage: the user and password of a jdbc: URL must be"
+                        + " percent-encoded ('/' as %2F, '?' as %3F, '#' as %23, '@' as %40) but were not in "
+                        + redactedUrl(spec));
+            }
             return jdbc(spec);
         }
         throw new IllegalArgumentException(
-                "--storage must be memory, a redis:// URI or a jdbc: URL but was '" + redacted(spec) + "'");
+                "--storage must be memory, a redis:// URI or a jdbc: URL but was '" + redactedUrl(spec) + "'");
     }
 
-    /** What may hold a password: a URL's user information (group 1) or a password parameter's value (group 2). */
-    private static final Pattern SECRET = Pattern.compile("//([^/@\\s]*)@|(?i)(?:password|pwd)=([^&;\\s]*)");
+    /**
+     * What may hold a password: a URL's user information (group 1), up to the last {@code @} of the word, so that a
+     * password with an unencoded {@code /} or {@code @} is masked whole, or a password parameter's value (group 2).
+     */
+    private static final Pattern SECRET = Pattern.compile("//(\\S*)@|(?i)(?:password|pwd)=([^&;\\s]*)");
+
+    /**
+     * As {@link #SECRET}, in a {@code --storage} value, which is one argument: the user information runs to the last
+     * {@code @}, and a password parameter's value to the next {@code &} or {@code ;}, spaces and all.
+     */
+    private static final Pattern SECRET_IN_URL = Pattern.compile("//(.*)@|(?i)(?:password|pwd)=([^&;]*)");
+
+    /** The user information of {@code url} (between {@code //} and its last {@code @}), or null when it has none. */
+    static String userInfo(String url) {
+        Matcher m = SECRET_IN_URL.matcher(url);
+        while (m.find()) {
+            if (m.group(1) != null) {
+                return m.group(1);
+            }
+        }
+        return null;
+    }
 
     /**
      * {@code text} with what could be a password masked: the user information of a URL ({@code user:password@}) and
      * the value of a {@code password=} or {@code pwd=} parameter. For what the demo prints of a {@code --storage} value.
      */
     static String redacted(String text) {
+        return masked(SECRET, text);
+    }
+
+    /** {@code url}, a {@code --storage} value, with its user information and password parameters masked. */
+    static String redactedUrl(String url) {
+        return masked(SECRET_IN_URL, url);
+    }
+
+    /** {@code text} with the secrets that {@code secrets} finds masked. */
+    private static String masked(Pattern secrets, String text) {
         // A match is "//user:password@", or a key (in the case it was written) and "=" before its value.
-        return SECRET.matcher(text)
+        return secrets.matcher(text)
                 .replaceAll(m -> m.group(1) != null
                         ? "//***@"
                         : Matcher.quoteReplacement(text.substring(m.start(), m.start(2)) + "***"));
@@ -68,7 +105,7 @@ final class Storages {
      */
     static String redacted(String message, String url) {
         String masked = message;
-        Matcher secrets = SECRET.matcher(url);
+        Matcher secrets = SECRET_IN_URL.matcher(url);
         while (secrets.find()) {
             String secret = secrets.group(1) != null ? secrets.group(1) : secrets.group(2);
             if (!secret.isEmpty()) {
@@ -100,7 +137,7 @@ final class Storages {
             }
             // The pool's and the drivers' messages may hold the URL, password and all (a user:password@ in it that a
             // driver does not parse): shown redacted, and without the raw cause.
-            throw new IllegalArgumentException("--storage could not open " + redacted(url) + ": "
+            throw new IllegalArgumentException("--storage could not open " + redactedUrl(url) + ": "
                     + e.getClass().getSimpleName() + ": " + redacted(String.valueOf(e.getMessage()), url));
         }
     }

@@ -133,6 +133,27 @@ class DemoTest {
     }
 
     @Test
+    void storage_passwordWithSlashesAtsOrSpaces_isNeverShown() {
+        // A '/' or '@' in a URL's user information ends it for a driver, which then quotes the rest (and PostgreSQL's
+        // logs the whole URL): refused before any driver sees it, masked whole. Nothing listens on port 1.
+        String slash = shown(catchThrowable(() -> Storages.open("jdbc:postgresql://bob:s3/cret@127.0.0.1:1/test")));
+        String at = shown(catchThrowable(() -> Storages.open("jdbc:mariadb://bob:s3@cret@127.0.0.1:1/test")));
+        String badScheme = shown(catchThrowable(() -> Storages.open("jdbx:postgresql://bob:s3/cret@127.0.0.1:1/test")));
+        String space = shown(
+                catchThrowable(() -> Storages.open("jdbc:postgres://127.0.0.1:1/test?user=bob&password=s3 cret")));
+        String unknown = shown(catchThrowable(
+                () -> Demo.Options.parse(new String[] {"--store=jdbc:postgresql://bob:s3/cret@127.0.0.1:1/test"})));
+
+        assertThat(slash)
+                .contains("--storage", "must be percent-encoded", "jdbc:postgresql://***@127.0.0.1:1/test")
+                .doesNotContain("cret");
+        assertThat(at).contains("--storage", "must be percent-encoded").doesNotContain("cret");
+        assertThat(badScheme).contains("--storage", "jdbx:postgresql://***@").doesNotContain("cret");
+        assertThat(space).contains("--storage").doesNotContain("cret");
+        assertThat(unknown).contains("unknown option").doesNotContain("cret");
+    }
+
+    @Test
     void storage_jdbcWhoseSchemaCannotBeCreated_leavesNoThreadOfTheStorageRunning() throws Exception {
         // A user without the right to create tables: the storage is built (and starts its sweeper), createSchema fails.
         // The admin's connection keeps the in-memory database for the test.
