@@ -66,15 +66,19 @@ final class Storages {
      */
     private static final Pattern SECRET_IN_URL = Pattern.compile("//(.*)@|(?i)(?:password|pwd)=([^&;]*)");
 
-    /** The user information of {@code url} (between {@code //} and its last {@code @}), or null when it has none. */
+    /**
+     * The user information of {@code url}: between {@code //} and its last {@code @}, unless a path and a query come
+     * before that {@code @} (a user name such as {@code user=bob@server} in the query); null when it has none.
+     */
     static String userInfo(String url) {
-        Matcher m = SECRET_IN_URL.matcher(url);
-        while (m.find()) {
-            if (m.group(1) != null) {
-                return m.group(1);
-            }
+        int start = url.indexOf("//");
+        int at = url.lastIndexOf('@');
+        if (start < 0 || at < start + 2) {
+            return null;
         }
-        return null;
+        String candidate = url.substring(start + 2, at);
+        int slash = candidate.indexOf('/');
+        return slash >= 0 && candidate.indexOf('?', slash) >= 0 ? null : candidate;
     }
 
     /**

@@ -151,6 +151,13 @@ class DemoTest {
         assertThat(badScheme).contains("--storage", "jdbx:postgresql://***@").doesNotContain("cret");
         assertThat(space).contains("--storage").doesNotContain("cret");
         assertThat(unknown).contains("unknown option").doesNotContain("cret");
+        // An '@' in the query (a user name such as Azure's bob@server) is no user information: not refused for it.
+        String atInQuery = shown(catchThrowable(
+                () -> Storages.open("jdbc:postgres://127.0.0.1:1/test?user=bob@server&password=s3cret")));
+        assertThat(atInQuery)
+                .contains("--storage could not open")
+                .doesNotContain("percent-encoded")
+                .doesNotContain("s3cret");
     }
 
     @Test
