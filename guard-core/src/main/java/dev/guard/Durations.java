@@ -1,5 +1,6 @@
 package dev.guard;
 
+import dev.guard.internal.WholeMicros;
 import java.time.Duration;
 
 /** Conversions between {@link Duration} and the microseconds of the storage SPI. */
@@ -41,9 +42,7 @@ final class Durations {
      */
     static Duration positivePeriod(String field, Duration value) {
         positive(field, value);
-        if (value.getNano() % 1_000 != 0) {
-            throw new IllegalArgumentException(field + " must be a whole number of microseconds but was " + value);
-        }
+        WholeMicros.check(field, value);
         if (toMicrosSaturated(value) >= dev.guard.limit.LimitSpec.EXACT_LIMIT) {
             throw new IllegalArgumentException(field + " is too long: " + value);
         }

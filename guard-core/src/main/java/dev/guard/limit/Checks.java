@@ -1,5 +1,6 @@
 package dev.guard.limit;
 
+import dev.guard.internal.WholeMicros;
 import java.time.Duration;
 
 /** Argument checks whose messages name the field and the value. */
@@ -33,11 +34,7 @@ final class Checks {
         if (micros <= 0) {
             throw new IllegalArgumentException(field + " must be at least 1 microsecond but was " + value);
         }
-        if (value.getNano() % 1_000 != 0) {
-            // Time is in microseconds: the nanoseconds would be cut off, and the limit would enforce a shorter
-            // duration than the one it reports.
-            throw new IllegalArgumentException(field + " must be a whole number of microseconds but was " + value);
-        }
+        WholeMicros.check(field, value);
         if (micros >= LimitSpec.EXACT_LIMIT) {
             throw new IllegalArgumentException(field + " is too long: " + value);
         }

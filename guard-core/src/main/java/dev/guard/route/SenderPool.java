@@ -3,6 +3,7 @@ package dev.guard.route;
 import dev.guard.Ticker;
 import dev.guard.internal.Interrupts;
 import dev.guard.internal.Saturated;
+import dev.guard.internal.WholeMicros;
 import dev.guard.limit.LimitSpec;
 import dev.guard.limit.Membership;
 import dev.guard.limit.Outcome;
@@ -2146,9 +2147,7 @@ public final class SenderPool {
             if (value.getSeconds() == 0 && value.getNano() < 1_000) {
                 throw new IllegalArgumentException(field + " must be at least 1 microsecond but was " + value);
             }
-            if (value.getNano() % 1_000 != 0) {
-                throw new IllegalArgumentException(field + " must be a whole number of microseconds but was " + value);
-            }
+            WholeMicros.check(field, value);
             return value;
         }
 
