@@ -497,6 +497,14 @@ public final class Guard<M> {
     }
 
     /**
+     * Whether filters of {@code spec} are gates or sets: state that the bot administers by id ({@link #pause}, {@link
+     * #members}) rather than counts, so kept under the id as given, one key for all handler scopes.
+     */
+    private static boolean administeredById(LimitSpec spec) {
+        return spec instanceof Gate || spec instanceof Membership;
+    }
+
+    /**
      * What errors call an id of {@code filter}'s key: {@code userId} or {@code chatId} for a key by user or by chat,
      * as {@link #forgetUser} and the builder do; {@code id} for a custom or the global key, as {@link #pause} does.
      */
@@ -1465,10 +1473,7 @@ public final class Guard<M> {
                     || spec instanceof FixedWindow
                     || spec instanceof SlidingWindowLog
                     || spec instanceof SlidingWindowCounter;
-            this.chatLimit = keyBy == KeyBy.CHAT
-                    && customKey == null
-                    && !(spec instanceof Gate)
-                    && !(spec instanceof Membership);
+            this.chatLimit = keyBy == KeyBy.CHAT && customKey == null && !administeredById(spec);
         }
     }
 
@@ -1790,7 +1795,7 @@ public final class Guard<M> {
 
         /** Whether a filter of {@code spec} gets its own keys per handler scope: all but gates and sets. */
         private static boolean scopedPerHandler(LimitSpec spec) {
-            return !(spec instanceof Gate || spec instanceof Membership);
+            return !administeredById(spec);
         }
 
         /** A custom local filter; runs before the stateful filters, in the order added; {@link Reason#CUSTOM}. */

@@ -42,6 +42,14 @@ class GuardTest {
         }
     };
 
+    /** An id without a text: its {@code toString()} returns null. */
+    static final Object TEXTLESS_ID = new Object() {
+        @Override
+        public String toString() {
+            return null;
+        }
+    };
+
     final ManualTicker ticker = ManualTicker.create();
     final ReferenceStorage storage = ReferenceStorage.create();
 
@@ -911,12 +919,7 @@ class GuardTest {
     @Test
     void members_refuseANullOrTextlessId_namingItAsTheSetIsKeyed() {
         // A set's ids are what its filter is keyed by: a set of muted chats said "userId" for a chat id.
-        Object textless = new Object() {
-            @Override
-            public String toString() {
-                return null;
-            }
-        };
+        Object textless = TEXTLESS_ID;
         Guard<Msg> guard = builder()
                 .limit("admins", KeyBy.USER, Membership.MUST_BE_PRESENT)
                 .limit("muted", KeyBy.CHAT, Membership.MUST_BE_ABSENT)
@@ -949,12 +952,7 @@ class GuardTest {
     void setsPauseAndForget_ofAnIdWithoutText_areRefusedNamingIt_ratherThanActingOnTheIdNull() {
         // A message whose id has no text (toString() returns null or throws) has no such id; the administration calls
         // took String.valueOf of it, "null", which is the text of another id: the user whose id is the string "null".
-        Object textless = new Object() {
-            @Override
-            public String toString() {
-                return null;
-            }
-        };
+        Object textless = TEXTLESS_ID;
         Guard<Object> guard = Guard.<Object>builder()
                 .storage(storage)
                 .ticker(ticker)
