@@ -61,6 +61,14 @@ final class ArrayHolder extends Holder {
         made(clockMicros);
     }
 
+    @Override
+    Holder copy(long owned) {
+        ArrayHolder copy = new ArrayHolder(scope, writer, horizonMicros, state, expiresAt, 0, record);
+        copy.renewedFor = renewedFor;
+        copy.recordDropped = recordDropped;
+        return copy;
+    }
+
     /** The horizon a spec needs: its largest ttl after the newest time seen. */
     static long horizonOf(LimitSpec spec) {
         return spec.maxTtlMicros();

@@ -49,6 +49,14 @@ final class BucketHolder extends PackedHolder<TokenBucket> {
         made(clockMicros);
     }
 
+    @Override
+    Holder copy(long owned) {
+        BucketHolder copy = new BucketHolder(scope, spec, 0);
+        copy.last = (long) LAST.getAcquire(this);
+        copy.unlock(owned);
+        return copy;
+    }
+
     /** Whether {@code spec} may use this representation at all. */
     static boolean eligible(TokenBucket spec) {
         return spec.ticksPerMicro() <= MAX_TICKS_PER_MICRO;

@@ -37,6 +37,13 @@ final class DeadlineHolder extends Holder {
         made(clockMicros);
     }
 
+    @Override
+    Holder copy(long owned) {
+        DeadlineHolder copy = new DeadlineHolder(scope, spec, deadline, 0);
+        copy.unlock(owned);
+        return copy;
+    }
+
     /** Whether a deadline can be held here: the sentinels' values cannot. */
     static boolean holds(long until) {
         return until > BUSY;

@@ -28,8 +28,13 @@ import java.util.Arrays;
  * {@link Holder#lifetimeNanos}), which a caller that found it alone just before may still go by: the group keeps it
  * at least an interval beyond that, as the cache did.
  *
- * <p><b>Lock order.</b> The cache's atomic update of the subject, then the group's word, then holders' words. Nobody
- * owns a group's word while calling the cache or while owning a holder for a batch.
+ * <p><b>Ownership.</b> The group's word owns the state of all of its slots ({@link Holder#own}): whoever changes a
+ * slot's state (a step, a batch, a conversion, a prune) owns the group, and a slot's own word is plain state. A
+ * gate's or set's read of one live slot is the only access without it (see {@code MemoryStorage.readInGroup}).
+ *
+ * <p><b>Lock order.</b> The cache's atomic update of the subject, then the group's word, then holders' words (which
+ * the group's owner may swap for {@code BUSY} while it retires them). Nobody owns a group's word while calling the
+ * cache, and a batch owns groups and lone holders only by trying each, or in one order of subjects.
  */
 final class Group extends Entry {
     private static final Object[] NONE = {new int[0]};
@@ -93,6 +98,7 @@ final class Group extends Entry {
         Object[] s = new Object[1 + 2 * room];
         int[] hashes = new int[room];
         for (int i = 0; i < holders.length; i++) {
+            holders[i].adopt(this);
             hashes[i] = holders[i].scope.hashCode();
             s[1 + 2 * i] = holders[i].scope;
             s[2 + 2 * i] = holders[i];
@@ -189,6 +195,7 @@ final class Group extends Entry {
             if (existing != null) {
                 return existing;
             }
+            fresh.adopt(this);
             if (used < pruneAt) {
                 append(fresh);
             } else {
@@ -275,6 +282,7 @@ final class Group extends Entry {
             }
         }
         if (added != null) {
+            added.adopt(this);
             nextHashes[n / 2] = added.scope.hashCode();
             scopeBits |= bit(nextHashes[n / 2]);
             next[n++] = added.scope;

@@ -7,12 +7,16 @@ import dev.guard.limit.LimitSpec;
  * The state of one key (a scope of a subject): limit state in the representation that suits its kind, or a record.
  * The cache keeps it as its subject's entry while it is the subject's only key, else in the subject's {@link Group}.
  *
- * <p><b>Exclusivity.</b> Each holder has one word that a thread swaps for {@link #BUSY} to own the state ({@link
- * #lock}); lock-free callers ({@link #tryAcquire}) change that word by compare-and-set and go to the slow path when
- * they see {@code BUSY}. A batch owns its holders deadlock free (trying each in step order without waiting, or on
- * contention locking them in one global key order), evaluates every step
- * ({@link #peek}), then either commits each step ({@link #commit}) or drops what expired ({@link #settle}), and
- * unlocks with the new words. The critical sections never block and never call the cache.
+ * <p><b>Exclusivity.</b> One word owns a subject's state. A lone holder (its subject's only key) has its own: a
+ * thread swaps it for {@link #BUSY} to own the state ({@link #lock}), lock-free callers ({@link #tryAcquire}) change
+ * it by compare-and-set and go to the slow path when they see {@code BUSY}. A holder in a {@link Group} is owned by
+ * the group's word ({@link #own}): its own word is then plain state that only the group's owner changes, so that a
+ * batch on five keys of one user makes one compare-and-set, not five. A batch owns each distinct entry deadlock free
+ * (trying each in step order without waiting, or on contention locking them in one order of subjects), evaluates
+ * every step ({@link #peek}), then either commits each step ({@link #commit}) or drops what expired ({@link
+ * #settle}), and lets go with the new words. The critical sections never block and never call the cache. A lone
+ * holder whose subject gains a second key is copied into the new group and retired, never adopted in place: a
+ * lock-free caller may be about to change its word.
  *
  * <p><b>Leaving the cache.</b> A holder removed from the cache (evicted, forgotten, pruned from its group, replaced
  * by another representation) is retired: locked and marked {@link #DEAD}, inside the atomic removal. A caller that
@@ -34,9 +38,72 @@ abstract class Holder extends Entry {
     /** The scope of the key this holder keeps state for (its subject is the cache's key). */
     final String scope;
 
+    /**
+     * The group whose word owns this holder's state, or null while the holder is its subject's only key (its own
+     * word owns it). Set once, before the holder is published ({@link #adopt}), and never changed: a lone holder whose
+     * subject gains a second key is {@linkplain #copy copied} into the new group and retired.
+     */
+    private Group group;
+
     Holder(String scope, long word) {
         super(word);
         this.scope = scope;
+    }
+
+    /** The group that owns this holder, or null for a lone holder. */
+    final Group group() {
+        return group;
+    }
+
+    /** Makes {@code owner} this holder's owner; before the holder is published, once. */
+    final Holder adopt(Group owner) {
+        if (group != null && group != owner) {
+            throw new IllegalStateException("a holder belongs to one group: " + scope);
+        }
+        group = owner;
+        return this;
+    }
+
+    /**
+     * For a lone holder that its caller owns (its word was {@code owned}, from {@link #lock}): a new holder of the
+     * same key and state, not yet published, with the same due time, to take its place in a new group.
+     */
+    final Holder copyOf(long owned) {
+        Holder copy = copy(owned);
+        copy.extensionDueMicros(extensionDueMicros());
+        return copy;
+    }
+
+    /** A new holder of this key's state, {@code owned} being its word: see {@link #copyOf}. */
+    abstract Holder copy(long owned);
+
+    /**
+     * Owns this holder's state for a caller that owns nothing: the holder's own word for a lone holder, else its
+     * group's. Answers the state word (see {@link #lock}), or {@link #DEAD} if the holder left the cache (then the
+     * caller owns nothing). Waits while another thread owns it.
+     */
+    final long own() {
+        Group owner = group;
+        if (owner == null) {
+            return lock();
+        }
+        if (owner.lock() == DEAD) {
+            return DEAD;
+        }
+        long word = word();
+        if (word == DEAD) {
+            owner.unlock(0);
+        }
+        return word;
+    }
+
+    /** Lets go of what {@link #own} took, with {@code next} as the state word. */
+    final void release(long next) {
+        unlock(next);
+        Group owner = group;
+        if (owner != null) {
+            owner.unlock(0);
+        }
     }
 
     @Override

@@ -48,14 +48,16 @@ import java.util.function.UnaryOperator;
  * same scope strings every time), then by value.
  *
  * <p><b>Fast paths.</b> A token bucket is kept in GCRA form (one theoretical arrival time), a fixed window as its
- * window and count in one long, and a cooldown, gate or membership as one deadline, so {@link #acquire} on an
- * existing key is a cache read, a slot scan and one compare-and-set: lock free and allocation free. Other kinds, and
- * batches of several steps, own the keys' holders deadlock free (first trying each in step order without waiting
- * for any; if one is owned elsewhere, letting go and taking them in one global order, by key hash, then scope, then
- * subject, waiting for each), evaluate every step, and commit all or none; they hold them only for that and never
- * wait for anything else meanwhile. Adding a slot appends it in place while the group's array has room (up to its next
- * prune), removing one replaces the array (copy on write), both while owning the group, which readers never wait
- * for; a holder that leaves a group is marked dead first, so that a caller that found it goes back to the cache.
+ * window and count in one long, and a cooldown, gate or membership as one deadline, so {@link #acquire} on a
+ * subject's only key is a cache read and one compare-and-set: lock free and allocation free. One word owns all of a
+ * subject's keys: the key's own while it is the only one, else its group's, so that a step on a key of a group, and a
+ * batch of several steps, own each distinct subject's entry with one compare-and-set (a batch first tries each in
+ * step order without waiting for any; if one is owned elsewhere, it lets go and takes them in one order of subjects,
+ * waiting for each), evaluate every step, and commit all or none; they hold them only for that and never wait for
+ * anything else meanwhile. A gate's or set's read of a key needs no owner when it changes nothing. Adding a slot
+ * appends it in place while the group's array has room (up to its next prune), removing one replaces the array (copy
+ * on write), both while owning the group, which readers never wait for; a holder that leaves a group, or a lone
+ * holder that a new group copies, is marked dead first, so that a caller that found it goes back to the cache.
  * Every path gives the decisions of {@link dev.guard.spi.ReferenceStorage}; the contract suite's differential test
  * checks it.
  *
@@ -97,7 +99,8 @@ import java.util.function.UnaryOperator;
  * are linearizable, except that a token bucket read by a caller whose clock is behind a concurrent commit's may see
  * the bucket refilled up to its own time rather than the commit's (never more permissive), and that a batch does not
  * see a gate or set key that it read as absent being added and removed again while it reads its other such keys (it
- * reads them without owning them, one after another, and then all but the last once more).
+ * reads the keys of a subject whose entry it does not own, a subject's only key if a gate or set, or a key of a
+ * subject that has none, without owning them, one after another, and then all but the last once more).
  *
  * <p>A key holds either limit state or a record: a limit step reads a record's key as absent, and one that commits
  * drops the record (a rejected step or batch leaves it). {@link #forget}
@@ -287,8 +290,20 @@ public final class MemoryStorage implements Storage {
             if (entry == current) {
                 return next;
             }
-            // The subject's lone holder is of another scope: both go into a new group. The lone one stays live.
-            return next == null ? entry : new Group(subject, (Holder) entry, next);
+            if (next == null) {
+                return entry;
+            }
+            // The subject's lone holder is of another scope: both go into a new group, which owns them with its one
+            // word. The lone one's own word owned its state until now (a caller may still be about to change it
+            // lock free): it is copied, and retired, so that such a caller looks the key up again.
+            Holder lone = (Holder) entry;
+            long owned = lone.lock();
+            if (owned == Holder.DEAD) {
+                return next;
+            }
+            Holder copy = lone.copyOf(owned);
+            lone.markDead();
+            return new Group(subject, copy, next);
         });
     }
 
@@ -407,22 +422,47 @@ public final class MemoryStorage implements Storage {
         if (holder == null) {
             return spec.evaluate(null, nowMicros, permits);
         }
-        long outcome = holder.tryAcquire(spec, permits, nowMicros);
+        Group group = holder.group();
+        long outcome = group == null
+                ? holder.tryAcquire(spec, permits, nowMicros)
+                : readInGroup(holder, group, spec, permits, nowMicros);
         if (outcome != Holder.SLOW) {
             return outcome;
         }
-        return acquireLocked(key, spec, permits, nowMicros);
+        // A slot of a group, or a lone holder that cannot answer without owning it: own it, starting with the holder
+        // found if it can run the step as it is.
+        boolean found = !commits(spec) || !needsConversion(holder, spec, nowMicros, false);
+        return acquireLocked(key, found ? holder : null, spec, permits, nowMicros);
     }
 
-    /** One step owning its holder: the batch path without a batch's arrays. */
-    private long acquireLocked(StateKey key, LimitSpec spec, long permits, long nowMicros) {
+    /**
+     * A gate's or set's read of a slot's deadline without owning its group, when the read settles nothing (the
+     * deadline is live or absent) and the group is not owned once the word is read (an owner may be writing its
+     * slots: then, as any other step on a slot, {@link Holder#SLOW}, to own the group).
+     */
+    private static long readInGroup(Holder holder, Group group, LimitSpec spec, long permits, long nowMicros) {
+        if (commits(spec) || !(holder instanceof DeadlineHolder)) {
+            return Holder.SLOW;
+        }
+        long word = holder.word();
+        if (word == Holder.DEAD || word == Holder.BUSY || holder.settle(word, nowMicros) != word || group.word() != 0) {
+            return Holder.SLOW;
+        }
+        return holder.peek(word, spec, permits, nowMicros);
+    }
+
+    /**
+     * One step owning its holder (a lone holder's word, or its group's): the batch path without a batch's arrays.
+     * {@code found}: the holder to try first (null: look it up).
+     */
+    private long acquireLocked(StateKey key, Holder found, LimitSpec spec, long permits, long nowMicros) {
         boolean convertRecords = false;
         for (int attempt = 0; ; attempt++) {
-            Holder holder = resolve(key, spec, nowMicros, convertRecords);
+            Holder holder = attempt == 0 && found != null ? found : resolve(key, spec, nowMicros, convertRecords);
             if (holder == null) {
                 return spec.evaluate(null, nowMicros, permits);
             }
-            long word = holder.lock();
+            long word = holder.own();
             if (word == Holder.DEAD) {
                 Holder.backOff(attempt);
                 continue;
@@ -439,7 +479,7 @@ public final class MemoryStorage implements Storage {
                         ? holder.commit(word, spec, permits, nowMicros)
                         : holder.settle(word, nowMicros);
             } finally {
-                holder.unlock(word);
+                holder.release(word);
             }
             renewIfOutlived(key.subject(), holder);
             return outcome;
@@ -492,7 +532,23 @@ public final class MemoryStorage implements Storage {
         Entry[] entries = new Entry[8];
         long[] words = new long[8];
         long[] outcomes = new long[8];
+
+        /** Per step: the index of its owner in {@link #owners}, or {@link #READ_ABSENT} and the like. */
+        int[] ownerOf = new int[8];
+
+        /** The distinct entries the batch owns: lone holders and groups. */
+        Entry[] owners = new Entry[8];
+
+        /** Per owner: its word when owned (a lone holder's state, to be written back; a group's 0). */
+        long[] ownerWords = new long[8];
+
+        /** Per owner: the first step that it owns (whose subject is the owner's). */
+        int[] ownerStep = new int[8];
+
+        /** The owners' indexes in the order the batch owns them. */
         int[] order = new int[8];
+
+        /** Per owner: the hash code of its subject, for the one order of owners. */
         int[] hashes = new int[8];
 
         Scratch fit(int n) {
@@ -501,6 +557,10 @@ public final class MemoryStorage implements Storage {
                 entries = new Entry[n];
                 words = new long[n];
                 outcomes = new long[n];
+                ownerOf = new int[n];
+                owners = new Entry[n];
+                ownerWords = new long[n];
+                ownerStep = new int[n];
                 order = new int[n];
                 hashes = new int[n];
             }
@@ -546,37 +606,20 @@ public final class MemoryStorage implements Storage {
                 // Reading gates and sets without owning them saves a compare-and-set each, but two batches can keep
                 // finding each other's holders busy: after a few rounds, own everything.
                 boolean ownAll = attempt >= OWN_ALL_AFTER;
-                // First the holders in step order, only trying each (no key hashes, no sort): a batch that waits for
+                int owning = owners(batch, holders, entries, scratch, ownAll);
+                // First the owners in step order, only trying each (no hashes, no sort): a batch that waits for
                 // nobody cannot be part of a deadlock, whatever its order. Only when one is owned elsewhere does the
-                // batch own them in the one key order, waiting for each.
+                // batch own them in the one order of subjects, waiting for each.
                 int ran = CONTENDED;
                 if (!ownAll) {
-                    int owning = stepOrder(batch, holders, scratch.order);
-                    ran = runLocked(
-                            batch,
-                            holders,
-                            entries,
-                            scratch.order,
-                            owning,
-                            false,
-                            true,
-                            scratch.words,
-                            scratch.outcomes,
-                            nowMicros);
+                    for (int k = 0; k < owning; k++) {
+                        scratch.order[k] = k;
+                    }
+                    ran = runLocked(batch, holders, entries, scratch, owning, ownAll, true, nowMicros);
                 }
                 if (ran == CONTENDED) {
-                    int locking = lockOrder(batch, holders, scratch.order, scratch.hashes, ownAll);
-                    ran = runLocked(
-                            batch,
-                            holders,
-                            entries,
-                            scratch.order,
-                            locking,
-                            ownAll,
-                            false,
-                            scratch.words,
-                            scratch.outcomes,
-                            nowMicros);
+                    subjectOrder(batch, scratch, owning);
+                    ran = runLocked(batch, holders, entries, scratch, owning, ownAll, false, nowMicros);
                 }
                 if (ran == DONE) {
                     for (int i = 0; i < n; i++) {
@@ -596,6 +639,7 @@ public final class MemoryStorage implements Storage {
             // Keep no holder reachable from the thread after the batch.
             Arrays.fill(holders, 0, n, null);
             Arrays.fill(entries, 0, n, null);
+            Arrays.fill(scratch.owners, 0, n, null);
         }
     }
 
@@ -700,92 +744,131 @@ public final class MemoryStorage implements Storage {
         return entry.slot(key.scope());
     }
 
+    /** A step whose key is absent and whose subject's entry the batch does not own: read without owning. */
+    private static final int READ_ABSENT = -1;
+
+    /** A step that reads a lone gate's or set's holder without owning it: one deadline. */
+    private static final int READ_UNOWNED = -2;
+
     /**
-     * Writes into {@code order} the indexes of the holders the batch owns (all but gates and sets it only reads) in
-     * step order; answers how many there are.
+     * A step whose key is absent in a subject's entry that the batch owns: no key of that subject can appear while it
+     * does (a new key is a slot added by the group's owner, or for a lone holder a group made from it owning it).
      */
-    private static int stepOrder(BatchBuffer batch, Holder[] holders, int[] order) {
-        int filled = 0;
-        for (int i = 0; i < batch.size(); i++) {
-            if (holders[i] != null && !readsWithoutLock(batch.spec(i), holders[i])) {
-                order[filled++] = i;
+    private static final int ABSENT_OWNED = -3;
+
+    /**
+     * Notes in {@code scratch} what the batch owns: each distinct owner of its holders (a lone holder, or the group
+     * of a holder in one: one word for all of a subject's keys), except lone gates and sets that it only reads (unless
+     * {@code ownAll}), and for each step which owner it goes by ({@link Scratch#ownerOf}). Answers how many owners.
+     */
+    private static int owners(BatchBuffer batch, Holder[] holders, Entry[] entries, Scratch scratch, boolean ownAll) {
+        int n = batch.size();
+        Entry[] owners = scratch.owners;
+        int[] ownerOf = scratch.ownerOf;
+        int count = 0;
+        for (int i = 0; i < n; i++) {
+            Holder h = holders[i];
+            if (h == null) {
+                ownerOf[i] = READ_ABSENT;
+                continue;
+            }
+            Group group = h.group();
+            if (group == null && !ownAll && readsWithoutLock(batch.spec(i), h)) {
+                ownerOf[i] = READ_UNOWNED;
+                continue;
+            }
+            Entry owner = group != null ? group : h;
+            int k = indexOf(owners, count, owner);
+            if (k < 0) {
+                k = count++;
+                owners[k] = owner;
+                scratch.ownerStep[k] = i;
+            }
+            ownerOf[i] = k;
+        }
+        for (int i = 0; i < n; i++) {
+            if (ownerOf[i] == READ_ABSENT && entries[i] != null && indexOf(owners, count, entries[i]) >= 0) {
+                ownerOf[i] = ABSENT_OWNED;
             }
         }
-        return filled;
+        return count;
+    }
+
+    private static int indexOf(Entry[] entries, int count, Entry entry) {
+        for (int k = 0; k < count; k++) {
+            if (entries[k] == entry) {
+                return k;
+            }
+        }
+        return -1;
     }
 
     /**
-     * Writes into {@code order} the indexes of the holders the batch owns (all but gates and sets it only reads,
-     * unless {@code ownAll}) in the one order in which every batch locks: by key hash, then scope, then subject (a
-     * total order on keys, cheap in the common case); answers how many there are.
+     * Writes into {@code scratch.order} the one order in which every batch that waits owns its entries: by the hash
+     * of their subject, then the subject (at most one live entry per subject, so a total order on what can be
+     * owned; a dead one is never waited for).
      */
-    private static int lockOrder(BatchBuffer batch, Holder[] holders, int[] order, int[] hashes, boolean ownAll) {
-        int filled = 0;
-        for (int i = 0; i < batch.size(); i++) {
-            if (holders[i] == null || (!ownAll && readsWithoutLock(batch.spec(i), holders[i]))) {
-                continue;
-            }
-            int hash = StateKey.hash(batch.scope(i), batch.subject(i));
-            hashes[i] = hash;
-            int j = filled++;
-            while (j > 0 && compare(batch, hashes, order[j - 1], i) > 0) {
+    private static void subjectOrder(BatchBuffer batch, Scratch scratch, int owning) {
+        int[] order = scratch.order;
+        int[] hashes = scratch.hashes;
+        for (int k = 0; k < owning; k++) {
+            hashes[k] = batch.subject(scratch.ownerStep[k]).hashCode();
+            int j = k;
+            while (j > 0 && compare(batch, scratch, order[j - 1], k) > 0) {
                 order[j] = order[j - 1];
                 j--;
             }
-            order[j] = i;
+            order[j] = k;
         }
-        return filled;
+    }
+
+    /** The order of owners {@code a} and {@code b}: by their subject's hash code, then subject. */
+    private static int compare(BatchBuffer batch, Scratch scratch, int a, int b) {
+        int c = Integer.compare(scratch.hashes[a], scratch.hashes[b]);
+        return c != 0 ? c : batch.subject(scratch.ownerStep[a]).compareTo(batch.subject(scratch.ownerStep[b]));
     }
 
     /**
-     * The order of the keys of steps {@code a} and {@code b}: by {@link StateKey#hashCode} (in {@code hashes}), then
-     * scope, then subject.
-     */
-    private static int compare(BatchBuffer batch, int[] hashes, int a, int b) {
-        int c = Integer.compare(hashes[a], hashes[b]);
-        if (c != 0) {
-            return c;
-        }
-        c = batch.scope(a).compareTo(batch.scope(b));
-        return c != 0 ? c : batch.subject(a).compareTo(batch.subject(b));
-    }
-
-    /**
-     * Owns the holders in {@code order}, evaluates every step against the state before the batch, then commits all
-     * or none, exactly as {@code ReferenceStorage.evaluate}: {@link #DONE}; or does nothing and answers {@link #RETRY}
-     * if a holder was dead, a key that the batch read as absent has appeared since it was resolved, or a key read
-     * without owning it changed before the last such read ({@link #changedBefore}), or {@link #CONVERT_RECORDS} if
-     * the batch admits and would commit at a record's key (whose holder cannot hold a limit). With {@code tryOnly}
-     * it never waits for a holder that another thread owns (so {@code order} may be any order) and answers {@link
-     * #CONTENDED} having done nothing; otherwise {@code order} must be {@link #lockOrder}'s.
+     * Owns the entries in {@code scratch.order} (see {@link #owners}), evaluates every step against the state before
+     * the batch, then commits all or none, exactly as {@code ReferenceStorage.evaluate}: {@link #DONE}; or does
+     * nothing and answers {@link #RETRY} if an entry or holder was dead, a key that the batch read as absent has
+     * appeared since it was resolved, or a key read without owning it changed before the last such read ({@link
+     * #changedBefore}), or {@link #CONVERT_RECORDS} if the batch admits and would commit at a record's key (whose
+     * holder cannot hold a limit). With {@code tryOnly} it never waits for an entry that another thread owns (so the
+     * order may be any) and answers {@link #CONTENDED} having done nothing; otherwise the order must be {@link
+     * #subjectOrder}'s.
      */
     private int runLocked(
             BatchBuffer batch,
             Holder[] holders,
             Entry[] entries,
-            int[] order,
-            int locking,
+            Scratch scratch,
+            int owning,
             boolean ownAll,
             boolean tryOnly,
-            long[] words,
-            long[] outcomes,
             long nowMicros) {
+        Entry[] owners = scratch.owners;
+        long[] ownerWords = scratch.ownerWords;
+        int[] order = scratch.order;
+        int[] ownerOf = scratch.ownerOf;
+        long[] words = scratch.words;
+        long[] outcomes = scratch.outcomes;
         int locked = 0;
         int contendedAt = -1;
         try {
-            for (; locked < locking; locked++) {
-                int i = order[locked];
-                long word = tryOnly ? holders[i].tryLock() : holders[i].lock();
+            for (; locked < owning; locked++) {
+                int k = order[locked];
+                long word = tryOnly ? owners[k].tryLock() : owners[k].lock();
                 if (word == Holder.DEAD) {
                     return RETRY;
                 }
                 if (word == Holder.BUSY) {
-                    contendedAt = i;
+                    contendedAt = scratch.ownerStep[k];
                     return CONTENDED;
                 }
-                words[i] = word;
+                ownerWords[k] = word;
             }
-            // Every holder the batch owns is owned from here on: reads and evaluations in one pass (peek changes
+            // Every entry the batch owns is owned from here on: reads and evaluations in one pass (peek changes
             // nothing, so a pass that has to start over has done no harm).
             int n = batch.size();
             boolean admitted = true;
@@ -795,7 +878,18 @@ public final class MemoryStorage implements Storage {
             for (int i = 0; i < n; i++) {
                 Holder h = holders[i];
                 LimitSpec spec = batch.spec(i);
-                if (h == null) {
+                int k = ownerOf[i];
+                if (k >= 0) {
+                    // A slot's state is its word, which only its group's owner changes; a lone holder's, its owner's.
+                    long word = h.group() == null ? ownerWords[k] : h.word();
+                    if (word == Holder.DEAD) {
+                        return RETRY;
+                    }
+                    words[i] = word;
+                    outcomes[i] = Holder.peek(h, word, spec, batch.permits(i), nowMicros);
+                } else if (k == ABSENT_OWNED) {
+                    outcomes[i] = spec.evaluate(null, nowMicros, batch.permits(i));
+                } else if (k == READ_ABSENT) {
                     if (appeared(batch, i, entries[i])) {
                         // A key that was absent when the batch resolved it (a gate or a set read) exists now: the
                         // batch must read it at its linearization point, which is now. Start over.
@@ -806,22 +900,20 @@ public final class MemoryStorage implements Storage {
                     readUnowned(i);
                     outcomes[i] = spec.evaluate(null, nowMicros, batch.permits(i));
                 } else {
-                    if (!ownAll && readsWithoutLock(spec, h)) {
-                        // Read once while every other holder is owned. A busy holder may belong to a batch waiting
-                        // for one of ours: start over rather than wait.
-                        words[i] = h.word();
-                        if (words[i] == Holder.BUSY || words[i] == Holder.DEAD) {
-                            return RETRY;
-                        }
-                        severalUnowned |= lastUnowned >= 0;
-                        lastUnowned = i;
-                        readUnowned(i);
+                    // Read once while every other holder is owned. A busy holder may belong to a batch waiting for
+                    // one of ours: start over rather than wait.
+                    words[i] = h.word();
+                    if (words[i] == Holder.BUSY || words[i] == Holder.DEAD) {
+                        return RETRY;
                     }
+                    severalUnowned |= lastUnowned >= 0;
+                    lastUnowned = i;
+                    readUnowned(i);
                     outcomes[i] = Holder.peek(h, words[i], spec, batch.permits(i), nowMicros);
                 }
                 admitted &= Outcome.isAdmitted(outcomes[i]);
             }
-            if (severalUnowned && changedBefore(batch, holders, entries, words, lastUnowned, ownAll)) {
+            if (severalUnowned && changedBefore(batch, holders, entries, ownerOf, words, lastUnowned)) {
                 // Keys read one after another without owning them: one that was open when read may have closed
                 // before another opened (a gate raised, then a ban read by a later clock dropped), and the batch
                 // would have admitted where no instant admits. Start over.
@@ -835,27 +927,34 @@ public final class MemoryStorage implements Storage {
                 }
             }
             for (int i = 0; i < n; i++) {
-                LimitSpec spec = batch.spec(i);
+                int k = ownerOf[i];
                 Holder h = holders[i];
-                if (h == null) {
-                    continue;
-                }
-                if (!ownAll && readsWithoutLock(spec, h)) {
+                if (k >= 0) {
+                    LimitSpec spec = batch.spec(i);
+                    long word = words[i];
+                    long next = admitted && commits(spec)
+                            ? Holder.commit(h, word, spec, batch.permits(i), nowMicros)
+                            : Holder.settle(h, word, nowMicros);
+                    if (h.group() == null) {
+                        // Written when the holder is let go of.
+                        ownerWords[k] = next;
+                    } else if (next != word) {
+                        // Published when the group is let go of.
+                        h.unlock(next);
+                    }
+                } else if (k == READ_UNOWNED) {
                     // Dropping an expired deadline is the only write; if the word changed meanwhile, so be it.
                     long settled = Holder.settle(h, words[i], nowMicros);
                     if (settled != words[i]) {
                         h.casWord(words[i], settled);
                     }
-                    continue;
                 }
-                words[i] = admitted && commits(spec)
-                        ? Holder.commit(h, words[i], spec, batch.permits(i), nowMicros)
-                        : Holder.settle(h, words[i], nowMicros);
             }
             return DONE;
         } finally {
-            for (int k = 0; k < locked; k++) {
-                holders[order[k]].unlock(words[order[k]]);
+            for (int j = 0; j < locked; j++) {
+                int k = order[j];
+                owners[k].unlock(ownerWords[k]);
             }
             IntConsumer hook = contended;
             if (contendedAt >= 0 && hook != null) {
@@ -867,18 +966,17 @@ public final class MemoryStorage implements Storage {
     /**
      * Whether a key that the batch read without owning it before step {@code last} (the last such read) changed
      * since it was read: its holder's word is another now, or a key read as absent appeared. If none did, each
-     * still held at the last such read what the batch read, as the holders the batch owns did: that read is the
+     * still held at the last such read what the batch read, as the keys the batch owns did: that read is the
      * batch's linearization point. (A key read as absent that appeared and went again in between is not seen.)
      */
     private boolean changedBefore(
-            BatchBuffer batch, Holder[] holders, Entry[] entries, long[] words, int last, boolean ownAll) {
+            BatchBuffer batch, Holder[] holders, Entry[] entries, int[] ownerOf, long[] words, int last) {
         for (int i = 0; i < last; i++) {
-            Holder h = holders[i];
-            if (h == null) {
+            if (ownerOf[i] == READ_ABSENT) {
                 if (appeared(batch, i, entries[i])) {
                     return true;
                 }
-            } else if (!ownAll && readsWithoutLock(batch.spec(i), h) && h.word() != words[i]) {
+            } else if (ownerOf[i] == READ_UNOWNED && holders[i].word() != words[i]) {
                 return true;
             }
         }
@@ -1019,12 +1117,12 @@ public final class MemoryStorage implements Storage {
             RecordHolder r = null;
             if (holder instanceof ArrayHolder) {
                 // A record that a limit step converted: it goes when the step commits, which owns the holder.
-                long word = holder.lock();
+                long word = holder.own();
                 if (word == Holder.DEAD) {
                     continue;
                 }
                 r = holder.record();
-                holder.unlock(word);
+                holder.release(word);
             } else if (holder != null) {
                 r = holder.record();
             }

@@ -19,6 +19,11 @@ final class RecordHolder extends Holder {
     }
 
     @Override
+    Holder copy(long owned) {
+        return new RecordHolder(scope, value, version);
+    }
+
+    @Override
     RecordHolder record() {
         return this;
     }

@@ -37,6 +37,13 @@ final class WindowHolder extends PackedHolder<FixedWindow> {
         made(clockMicros);
     }
 
+    @Override
+    Holder copy(long owned) {
+        WindowHolder copy = new WindowHolder(scope, spec, 0);
+        copy.unlock(owned);
+        return copy;
+    }
+
     /** The bits a count up to {@code limit} takes. */
     private static int shift(long limit) {
         return 64 - Long.numberOfLeadingZeros(limit);

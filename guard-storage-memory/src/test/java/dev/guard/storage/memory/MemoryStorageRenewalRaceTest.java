@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.FutureTask;
+import java.util.concurrent.TimeUnit;
 import java.util.function.LongConsumer;
 import org.junit.jupiter.api.Test;
 
@@ -260,15 +261,25 @@ class MemoryStorageRenewalRaceTest {
     void aUseOfALoneKeyRenewedForFour_whileItJoinsAGroup_neverLosesItsState() throws Exception {
         renewForFourAtTheDueTime();
         // Another key of the subject makes a group of both on the clock T0 + I, held once the group's lifetime is
-        // computed and before the cache holds the group. Meanwhile a take more than an interval later (as a thread
-        // that found the lone holder just before and read the clock after would do it): the lone holder's renewal
-        // is not due, so the cache hears nothing of it.
+        // computed and before the cache holds the group. The group has a copy of the lone holder, which is retired:
+        // a take more than an interval later (as a thread that found the lone holder just before and read the clock
+        // after would do it) waits for the group, whose lifetime covers the due time of the lone holder's renewal
+        // for four, not yet reached, of which the cache hears nothing.
         StateKey member = new StateKey("m1", "u");
         long take = T0 + 2 * INTERVAL + INTERVAL / 2;
+        Holder lone = storage.holder(bucket);
+        FutureTask<Long> taking = new FutureTask<>(() -> both(bucket, 2, take));
         whileAnUpdateIsHeld(
-                expiry.hooksAfter,
-                () -> storage.addMember(member, T0 + INTERVAL + 1, T0 + INTERVAL),
-                () -> both(bucket, 2, take));
+                expiry.hooksAfter, () -> storage.addMember(member, T0 + INTERVAL + 1, T0 + INTERVAL), () -> {
+                    assertThat(storage.holder(bucket))
+                            .as("still the cache's entry")
+                            .isSameAs(lone);
+                    assertThat(lone.isDead())
+                            .as("copied into the group and retired")
+                            .isTrue();
+                    new Thread(taking).start();
+                });
+        taking.get(60, TimeUnit.SECONDS);
         reference.addMember(member, T0 + INTERVAL + 1, T0 + INTERVAL);
         assertThat(storage.entry("u")).isInstanceOf(Group.class);
 
