@@ -28,6 +28,8 @@ public final class BatchBuffer {
     private int size;
     /** A bit per scope in the buffer, by its hash code: see {@link #add(String, String, LimitSpec, long)}. */
     private long scopeBits;
+    /** What a storage keeps with the buffer: see {@link #attachment()}. */
+    private Object attachment;
 
     /** An empty buffer with room for {@code capacity} steps; it grows when more are added. */
     public BatchBuffer(int capacity) {
@@ -53,6 +55,24 @@ public final class BatchBuffer {
         Arrays.fill(subjects, 0, size, null);
         size = 0;
         scopeBits = 0;
+    }
+
+    /**
+     * The working state that a storage keeps with this buffer ({@link #attach}), or null: since a buffer is used from
+     * one thread at a time, a storage may keep its working arrays for a decision here rather than look up its own per
+     * thread on every decision. {@link #clear()} keeps it. Another storage may have evaluated the buffer since: a
+     * storage checks what it finds, and attaches its own if it is not.
+     */
+    public Object attachment() {
+        return attachment;
+    }
+
+    /**
+     * Keeps {@code attachment} (null: nothing) with this buffer for the storage that evaluates it; see {@link
+     * #attachment()}. It must not refer to the buffer's steps or outcomes beyond a decision.
+     */
+    public void attach(Object attachment) {
+        this.attachment = attachment;
     }
 
     /**

@@ -14,6 +14,21 @@ class BatchBufferTest {
     private final FixedWindow window = new FixedWindow(3, Duration.ofMinutes(1));
 
     @Test
+    void attachment_isNoneAtFirst_andStaysAcrossClear_untilReplaced() {
+        BatchBuffer buffer = new BatchBuffer(1);
+        assertThat(buffer.attachment()).isNull();
+        Object working = new long[4];
+
+        buffer.attach(working);
+        buffer.add("per-user", "u:1", bucket, 1);
+        buffer.clear();
+
+        assertThat(buffer.attachment()).isSameAs(working);
+        buffer.attach(null);
+        assertThat(buffer.attachment()).isNull();
+    }
+
+    @Test
     void refilledAfterClear_readsOnlyTheNewSteps() {
         BatchBuffer buffer = new BatchBuffer(1);
         buffer.add("per-user", "u:1", bucket, 1);

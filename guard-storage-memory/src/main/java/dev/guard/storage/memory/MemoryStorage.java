@@ -358,7 +358,7 @@ public final class MemoryStorage implements Storage {
             return BatchResult.of(acquireObserved(step.key(), step.spec(), step.permits(), nowMicros));
         }
         // The storage's own buffer for this thread: nothing it calls evaluates another batch on the same thread.
-        BatchBuffer buffer = SCRATCH.get().buffer;
+        BatchBuffer buffer = BUFFER.get();
         try {
             for (int i = 0; i < batch.size(); i++) {
                 buffer.add(batch.step(i));
@@ -523,11 +523,11 @@ public final class MemoryStorage implements Storage {
     }
 
     /**
-     * A thread's working arrays for batches, so that a batch allocates only its result. A batch never calls back
+     * The working arrays for batches, kept with the buffer being evaluated ({@link BatchBuffer#attachment()}, since a
+     * buffer is used from one thread at a time), so that a batch allocates only its result. A batch never calls back
      * into code that could start another one on the same thread.
      */
     private static final class Scratch {
-        final BatchBuffer buffer = new BatchBuffer(8);
         Holder[] holders = new Holder[8];
         Entry[] entries = new Entry[8];
         long[] words = new long[8];
@@ -568,7 +568,18 @@ public final class MemoryStorage implements Storage {
         }
     }
 
-    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+    /** The working arrays kept with {@code buffer}: its attachment, or new ones attached to it. */
+    private static Scratch scratchOf(BatchBuffer buffer) {
+        if (buffer.attachment() instanceof Scratch scratch) {
+            return scratch;
+        }
+        Scratch scratch = new Scratch();
+        buffer.attach(scratch);
+        return scratch;
+    }
+
+    /** The buffer that {@link #evaluate} fills with a batch's steps, one per thread. */
+    private static final ThreadLocal<BatchBuffer> BUFFER = ThreadLocal.withInitial(() -> new BatchBuffer(8));
 
     /** What {@link #runLocked} did: evaluated and committed or settled the batch. */
     private static final int DONE = 0;
@@ -594,7 +605,7 @@ public final class MemoryStorage implements Storage {
      */
     private void evaluateLocked(BatchBuffer batch, long nowMicros) {
         int n = batch.size();
-        Scratch scratch = SCRATCH.get().fit(n);
+        Scratch scratch = scratchOf(batch).fit(n);
         Holder[] holders = scratch.holders;
         Entry[] entries = scratch.entries;
         try {
