@@ -344,8 +344,9 @@ public final class MemoryStorage implements Storage {
     /**
      * {@inheritDoc}
      *
-     * <p>In memory: several steps own their keys' holders (briefly, never around anything that blocks): in step
-     * order when none is owned elsewhere, else in key order; a single step takes the path of {@link #acquire}.
+     * <p>In memory: several steps own their subjects' entries, one word each for all of a subject's keys (briefly,
+     * never around anything that blocks): in step order when none is owned elsewhere, else in one order of subjects; a
+     * single step takes the path of {@link #acquire}.
      *
      * @throws NullPointerException if {@code batch} is null
      */
@@ -399,9 +400,11 @@ public final class MemoryStorage implements Storage {
     /**
      * {@inheritDoc}
      *
-     * <p>In memory: lock free and allocation free on an existing key for a token bucket, a fixed window, a cooldown, a
-     * gate and a membership (for buckets whose refill needs at most 1021 ticks per microsecond, windows whose count
-     * and index fit one long, and times in [0, 2^53)); other kinds own the key's holder for the step.
+     * <p>In memory: lock free and allocation free on a subject's only key for a token bucket, a fixed window, a
+     * cooldown, a gate and a membership (for buckets whose refill needs at most 1021 ticks per microsecond, windows
+     * whose count and index fit one long, and times in [0, 2^53)); other kinds own the key for the step, and a step on
+     * a key of a subject with several owns the subject's entry (one compare-and-set, allocation free), except a
+     * gate's or membership's read of a live or absent deadline, which owns nothing.
      *
      * @throws NullPointerException if {@code key} or {@code spec} is null
      * @throws IllegalArgumentException if {@code permits} is negative
@@ -591,8 +594,8 @@ public final class MemoryStorage implements Storage {
     private static final int CONVERT_RECORDS = 2;
 
     /**
-     * What {@link #runLocked} did when only trying its holders: nothing, one was owned by another thread; own them in
-     * key order.
+     * What {@link #runLocked} did when only trying its entries: nothing, one was owned by another thread; own them in
+     * the order of subjects.
      */
     private static final int CONTENDED = 3;
 
@@ -1330,8 +1333,9 @@ public final class MemoryStorage implements Storage {
 
         /**
          * For tests in this package: {@code hook} is told the index of each step whose key a batch has just read
-         * without owning it (a gate's or a set's deadline, or a key it found absent), while the batch owns the
-         * holders of its other keys (a hook that plays another thread must leave those alone).
+         * without owning it (a lone gate's or set's deadline, or a key it found absent where it owns no entry of its
+         * subject), while the batch owns the entries of its other keys (a hook that plays another thread must leave
+         * those subjects alone).
          */
         Builder unownedRead(IntConsumer hook) {
             this.unownedRead = Objects.requireNonNull(hook, "hook must not be null");
@@ -1339,9 +1343,9 @@ public final class MemoryStorage implements Storage {
         }
 
         /**
-         * For tests in this package: {@code hook} is told the index of the step whose holder a batch, trying its
-         * holders in step order, found owned by another thread, once the batch owns none (before it takes them in
-         * key order).
+         * For tests in this package: {@code hook} is told the index of the (first) step whose entry a batch, trying
+         * its entries in step order, found owned by another thread, once the batch owns none (before it takes them in
+         * the order of subjects).
          */
         Builder contended(IntConsumer hook) {
             this.contended = Objects.requireNonNull(hook, "hook must not be null");

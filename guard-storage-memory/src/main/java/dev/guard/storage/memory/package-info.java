@@ -15,11 +15,14 @@
  *       two cache lookups, and a new key (a user's key in a new chat) is a new slot, not a cache insertion with its
  *       expiry bookkeeping. Expired slots are dropped when their group is rewritten, or by a sweep that the
  *       additions drive, for groups that a permanent key keeps alive.
- *   <li><b>Batches own their holders without deadlock.</b> Each holder has one word that a thread swaps for a busy
- *       marker to own it; a batch first tries its holders in step order without waiting for any, and only when one
- *       is owned elsewhere lets go and takes them in one key order, waiting for each; then it evaluates all steps and
- *       commits all or none. Critical sections are a few arithmetic operations and never wait for the cache, which is
- *       what makes the spin of the other side short and the whole deadlock free.
+ *   <li><b>One owner per subject, batches without deadlock.</b> One word owns all of a subject's keys, which a
+ *       thread swaps for a busy marker to own them: the only holder's own word, or its group's (a slot's word is
+ *       then plain state), so that a batch on five keys of a user makes one compare-and-set. A lone holder whose
+ *       subject gains a key is copied into the new group and retired, since a lock-free caller may be about to
+ *       change its word. A batch first tries its subjects' entries in step order without waiting for any, and only
+ *       when one is owned elsewhere lets go and takes them in one order of subjects, waiting for each; then it
+ *       evaluates all steps and commits all or none. Critical sections are a few arithmetic operations and never
+ *       wait for the cache, which is what makes the spin of the other side short and the whole deadlock free.
  *   <li><b>The cache's clock is the callers' time.</b> Caffeine's variable expiry runs on the newest {@code
  *       nowMicros} seen, so tests with a manual clock see eviction exactly as production does. Eviction must never
  *       come before a state's ttl (that would grant quota), so every holder's cache lifetime is an upper bound of
