@@ -10,7 +10,8 @@ import dev.guard.limit.Outcome;
 /**
  * State that is one deadline, {@code [untilMicros]}: a cooldown, a gate, or a set membership. All three read it the
  * same way (live while {@code now < until}, which is also when the reference expires it), so any of them is
- * answered with one read and, for a cooldown, one compare-and-set.
+ * answered with one read and, for a cooldown, one compare-and-set: of the holder's word while it is its subject's only
+ * key, of its group's otherwise (a gate's or set's read of a live or absent deadline in a group needs none).
  *
  * <p>A cooldown changes its deadline in place, so the cache keeps the holder for two periods after each extension.
  * Gates and memberships change only through {@link MemoryStorage#raiseGate} and {@link MemoryStorage#addMember},

@@ -48,8 +48,9 @@ abstract class Entry {
     /**
      * The cache clock from which the cache must renew this entry's expiry before a use ({@link Long#MAX_VALUE}:
      * never); the cache keeps the entry at least an interval beyond it. For a holder inside a group, the clock before
-     * which it is never pruned (see {@link Holder#prunable}), and the group too keeps it an interval beyond (a caller
-     * may have read it while the holder was its subject's only key). Accessed through {@link #DUE}.
+     * which it is never pruned (see {@link Holder#prunable}), and the group too keeps it an interval beyond: a holder
+     * copied from its subject's only key keeps that key's due time, by which a caller that read the lone holder just
+     * before may still go. Accessed through {@link #DUE}.
      */
     private long extensionDueMicros = Long.MAX_VALUE;
 

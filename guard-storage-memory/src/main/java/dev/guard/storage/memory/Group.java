@@ -29,8 +29,10 @@ import java.util.Arrays;
  * at least an interval beyond that, as the cache did.
  *
  * <p><b>Ownership.</b> The group's word owns the state of all of its slots ({@link Holder#own}): whoever changes a
- * slot's state (a step, a batch, a conversion, a prune) owns the group, and a slot's own word is plain state. A
- * gate's or set's read of one live slot is the only access without it (see {@code MemoryStorage.readInGroup}).
+ * slot's state (a step, a batch, a conversion, a prune) owns the group, and a slot's own word is plain state. Reads
+ * without it: a gate's or set's read of one live or absent slot, which checks after it that no one owned the group
+ * (see {@code MemoryStorage.readInGroup}); a batch's look for a key of a subject whose entry it does not own; and the
+ * sweep's scan for expired slots, which owns the group before it drops any.
  *
  * <p><b>Lock order.</b> The cache's atomic update of the subject, then the group's word, then holders' words (which
  * the group's owner may swap for {@code BUSY} while it retires them). Nobody owns a group's word while calling the

@@ -95,12 +95,14 @@ import java.util.function.UnaryOperator;
  * the map grows and the sweep's iterator still holds the previous hash table); a group costs about 90 bytes more, plus
  * 12 per slot.
  *
- * <p><b>Concurrency.</b> Thread-safe. Calls that do not overlap behave exactly as the reference; overlapping calls
- * are linearizable, except that a token bucket read by a caller whose clock is behind a concurrent commit's may see
- * the bucket refilled up to its own time rather than the commit's (never more permissive), and that a batch does not
- * see a gate or set key that it read as absent being added and removed again while it reads its other such keys (it
- * reads the keys of a subject whose entry it does not own, a subject's only key if a gate or set, or a key of a
- * subject that has none, without owning them, one after another, and then all but the last once more).
+ * <p><b>Concurrency.</b> Thread-safe. Calls that do not overlap behave exactly as the reference; overlapping calls are
+ * linearizable, except that a token bucket read by a caller whose clock is behind a concurrent commit's may see the
+ * bucket refilled up to its own time rather than the commit's (never more permissive; a bucket that is its subject's
+ * only key and moves into a group, or to another representation, while a commit on it is under way may keep that older
+ * time of its last refill until its next commit, which is never more permissive either), and that a batch does not see
+ * a gate or set key that it read as absent being added and removed again while it reads its other such keys (it reads
+ * the keys of a subject whose entry it does not own, a subject's only key if a gate or set, or a key of a subject that
+ * has none, without owning them, one after another, and then all but the last once more).
  *
  * <p>A key holds either limit state or a record: a limit step reads a record's key as absent, and one that commits
  * drops the record (a rejected step or batch leaves it). {@link #forget}
@@ -766,7 +768,8 @@ public final class MemoryStorage implements Storage {
 
     /**
      * A step whose key is absent in a subject's entry that the batch owns: no key of that subject can appear while it
-     * does (a new key is a slot added by the group's owner, or for a lone holder a group made from it owning it).
+     * does (a new key is a slot added by the group's owner, or for a lone holder a group made from it owning it), so
+     * one look once it owns the entry, for a key added since the batch resolved the step, settles it.
      */
     private static final int ABSENT_OWNED = -3;
 
@@ -902,6 +905,11 @@ public final class MemoryStorage implements Storage {
                     words[i] = word;
                     outcomes[i] = Holder.peek(h, word, spec, batch.permits(i), nowMicros);
                 } else if (k == ABSENT_OWNED) {
+                    if (entries[i].slot(batch.scope(i)) != null) {
+                        // Absent when the batch resolved it, before it owned the entry: a key added in between (a gate
+                        // raised) is there now, and the scan is exact while the entry is owned. Start over.
+                        return RETRY;
+                    }
                     outcomes[i] = spec.evaluate(null, nowMicros, batch.permits(i));
                 } else if (k == READ_ABSENT) {
                     if (appeared(batch, i, entries[i])) {

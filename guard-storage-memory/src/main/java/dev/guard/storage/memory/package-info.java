@@ -5,8 +5,9 @@
  *
  * <ul>
  *   <li><b>One holder per key, shaped by its kind.</b> A token bucket lives as a GCRA theoretical arrival time, a
- *       cooldown, gate or membership as one deadline: one {@code long} each, changed by compare-and-set, so the
- *       common single-limit decision takes no lock and allocates nothing. Everything else keeps the reference's own
+ *       cooldown, gate or membership as one deadline: one {@code long} each, changed by compare-and-set while the key
+ *       is its subject's only one, so the common single-limit decision takes no lock and allocates nothing (a key of
+ *       a subject with several is changed owning the subject's entry, one compare-and-set too). Everything else keeps the reference's own
  *       {@code long[]} and runs the reference functions. A key whose spec changes (or whose time leaves the range
  *       where the encodings are exact) is converted to that general form, so the answers stay the reference's.
  *   <li><b>One cache entry per subject.</b> A subject's keys live in one entry: its only holder, or a group whose
