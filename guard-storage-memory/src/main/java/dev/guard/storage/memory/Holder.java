@@ -65,8 +65,9 @@ abstract class Holder extends Entry {
     }
 
     /**
-     * For a lone holder that its caller owns (its word was {@code owned}, from {@link #lock}): a new holder of the
-     * same key and state, not yet published, with the same due time, to take its place in a new group.
+     * For a lone holder that its caller owns or has retired (its word was {@code owned}, from {@link #lock} or {@link
+     * #retire}): a new holder of the same key and state, not yet published, with the same due time, to take its place
+     * in a new group.
      */
     final Holder copyOf(long owned) {
         Holder copy = copy(owned);

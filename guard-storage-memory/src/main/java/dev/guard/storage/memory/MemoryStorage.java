@@ -299,13 +299,8 @@ public final class MemoryStorage implements Storage {
             // word. The lone one's own word owned its state until now (a caller may still be about to change it
             // lock free): it is copied, and retired, so that such a caller looks the key up again.
             Holder lone = (Holder) entry;
-            long owned = lone.lock();
-            if (owned == Holder.DEAD) {
-                return next;
-            }
-            Holder copy = lone.copyOf(owned);
-            lone.markDead();
-            return new Group(subject, copy, next);
+            long owned = lone.retire();
+            return owned == Holder.DEAD ? next : new Group(subject, lone.copyOf(owned), next);
         });
     }
 
@@ -769,7 +764,8 @@ public final class MemoryStorage implements Storage {
     /**
      * A step whose key is absent in a subject's entry that the batch owns: no key of that subject can appear while it
      * does (a new key is a slot added by the group's owner, or for a lone holder a group made from it owning it), so
-     * one look once it owns the entry, for a key added since the batch resolved the step, settles it.
+     * one look once it owns the entry ({@link #appeared}), for a key added since the batch resolved the step, settles
+     * it.
      */
     private static final int ABSENT_OWNED = -3;
 
@@ -904,22 +900,18 @@ public final class MemoryStorage implements Storage {
                     }
                     words[i] = word;
                     outcomes[i] = Holder.peek(h, word, spec, batch.permits(i), nowMicros);
-                } else if (k == ABSENT_OWNED) {
-                    if (entries[i].slot(batch.scope(i)) != null) {
-                        // Absent when the batch resolved it, before it owned the entry: a key added in between (a gate
-                        // raised) is there now, and the scan is exact while the entry is owned. Start over.
-                        return RETRY;
-                    }
-                    outcomes[i] = spec.evaluate(null, nowMicros, batch.permits(i));
-                } else if (k == READ_ABSENT) {
+                } else if (k == ABSENT_OWNED || k == READ_ABSENT) {
                     if (appeared(batch, i, entries[i])) {
-                        // A key that was absent when the batch resolved it (a gate or a set read) exists now: the
-                        // batch must read it at its linearization point, which is now. Start over.
+                        // A key that was absent when the batch resolved it (a gate or a set read; in an entry the
+                        // batch owns, added before it owned it) exists now: the batch must read it at its
+                        // linearization point, which is now. Start over.
                         return RETRY;
                     }
-                    severalUnowned |= lastUnowned >= 0;
-                    lastUnowned = i;
-                    readUnowned(i);
+                    if (k == READ_ABSENT) {
+                        severalUnowned |= lastUnowned >= 0;
+                        lastUnowned = i;
+                        readUnowned(i);
+                    }
                     outcomes[i] = spec.evaluate(null, nowMicros, batch.permits(i));
                 } else {
                     // Read once while every other holder is owned. A busy holder may belong to a batch waiting for
@@ -1015,13 +1007,13 @@ public final class MemoryStorage implements Storage {
 
     /**
      * Whether step {@code i}'s key, absent when the batch resolved it in {@code found} (the subject's entry then, or
-     * null), has a live holder now. A group that is still alive is still the subject's entry, and a new key of the
-     * subject would be its slot: one scan. Otherwise a quiet read of the cache: no maintenance (whose eviction could
-     * retire a holder the batch owns) and no renewal.
+     * null), has a live holder now. An entry that is still alive is still the subject's entry (a group gains keys as
+     * slots, and a lone holder is retired before a group takes its place): one scan, exact while the batch owns it.
+     * Otherwise a quiet read of the cache: no maintenance (whose eviction could retire a holder the batch owns) and no
+     * renewal.
      */
     private boolean appeared(BatchBuffer batch, int i, Entry found) {
-        Entry entry =
-                found instanceof Group group && !group.isDead() ? group : policy.getIfPresentQuietly(batch.subject(i));
+        Entry entry = found != null && !found.isDead() ? found : policy.getIfPresentQuietly(batch.subject(i));
         if (entry == null) {
             return false;
         }

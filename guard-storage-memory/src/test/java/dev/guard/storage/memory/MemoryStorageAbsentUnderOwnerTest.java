@@ -66,11 +66,7 @@ class MemoryStorageAbsentUnderOwnerTest {
         Thread t1 = new Thread(() -> {
             onUnownedRead.set(() -> {
                 owned.countDown();
-                try {
-                    go.await();
-                } catch (InterruptedException e) {
-                    throw new RuntimeException(e);
-                }
+                Uninterrupted.await(go);
             });
             storage.evaluate(Batch.of(new Step(window, fixed, 1), new Step(otherChat, Gate.INSTANCE, 0)), T0);
             storage.raiseGate(ban, T0 + 3600 * SECOND, T0);
@@ -83,11 +79,7 @@ class MemoryStorageAbsentUnderOwnerTest {
         // lets T1 finish both of its calls, then owns the group.
         onContended.set(() -> {
             go.countDown();
-            try {
-                t1.join();
-            } catch (InterruptedException e) {
-                throw new RuntimeException(e);
-            }
+            Uninterrupted.join(t1);
         });
         Batch batch = Batch.of(new Step(tokens, bucket, 1), new Step(ban, Gate.INSTANCE, 0));
         BatchResult result = storage.evaluate(batch, T0);

@@ -1,5 +1,7 @@
 package dev.guard.storage.memory;
 
+import static dev.guard.storage.memory.Uninterrupted.await;
+import static dev.guard.storage.memory.Uninterrupted.join;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.github.benmanes.caffeine.cache.Expiry;
@@ -372,23 +374,5 @@ class MemoryStorageRenewalRaceTest {
     private static boolean waitsForALockOf(Thread waiting, Thread owner) {
         ThreadInfo info = ManagementFactory.getThreadMXBean().getThreadInfo(waiting.getId());
         return info != null && info.getLockOwnerId() == owner.getId();
-    }
-
-    private static void await(CountDownLatch latch) {
-        try {
-            latch.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private static void join(Thread thread) {
-        try {
-            thread.join();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
     }
 }
