@@ -62,7 +62,7 @@ final class ArrayHolder extends Holder {
     }
 
     @Override
-    Holder copy(long owned) {
+    Holder copy() {
         ArrayHolder copy = new ArrayHolder(scope, writer, horizonMicros, state, expiresAt, 0, record);
         copy.renewedFor = renewedFor;
         copy.recordDropped = recordDropped;

@@ -50,10 +50,9 @@ final class BucketHolder extends PackedHolder<TokenBucket> {
     }
 
     @Override
-    Holder copy(long owned) {
+    Holder copy() {
         BucketHolder copy = new BucketHolder(scope, spec, 0);
         copy.last = (long) LAST.getAcquire(this);
-        copy.unlock(owned);
         return copy;
     }
 

@@ -39,10 +39,8 @@ final class DeadlineHolder extends Holder {
     }
 
     @Override
-    Holder copy(long owned) {
-        DeadlineHolder copy = new DeadlineHolder(scope, spec, deadline, 0);
-        copy.unlock(owned);
-        return copy;
+    Holder copy() {
+        return new DeadlineHolder(scope, spec, deadline, 0);
     }
 
     /** Whether a deadline can be held here: the sentinels' values cannot. */

@@ -56,12 +56,11 @@ abstract class Holder extends Entry {
     }
 
     /** Makes {@code owner} this holder's owner; before the holder is published, once. */
-    final Holder adopt(Group owner) {
+    final void adopt(Group owner) {
         if (group != null && group != owner) {
             throw new IllegalStateException("a holder belongs to one group: " + scope);
         }
         group = owner;
-        return this;
     }
 
     /**
@@ -70,13 +69,14 @@ abstract class Holder extends Entry {
      * in a new group.
      */
     final Holder copyOf(long owned) {
-        Holder copy = copy(owned);
+        Holder copy = copy();
+        copy.unlock(owned);
         copy.extensionDueMicros(extensionDueMicros());
         return copy;
     }
 
-    /** A new holder of this key's state, {@code owned} being its word: see {@link #copyOf}. */
-    abstract Holder copy(long owned);
+    /** A new holder of this key with the state this one keeps outside its word: see {@link #copyOf}. */
+    abstract Holder copy();
 
     /**
      * Owns this holder's state for a caller that owns nothing: the holder's own word for a lone holder, else its

@@ -19,7 +19,7 @@ final class RecordHolder extends Holder {
     }
 
     @Override
-    Holder copy(long owned) {
+    Holder copy() {
         return new RecordHolder(scope, value, version);
     }
 

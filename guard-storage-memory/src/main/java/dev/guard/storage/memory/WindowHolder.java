@@ -38,10 +38,8 @@ final class WindowHolder extends PackedHolder<FixedWindow> {
     }
 
     @Override
-    Holder copy(long owned) {
-        WindowHolder copy = new WindowHolder(scope, spec, 0);
-        copy.unlock(owned);
-        return copy;
+    Holder copy() {
+        return new WindowHolder(scope, spec, 0);
     }
 
     /** The bits a count up to {@code limit} takes. */
