@@ -608,6 +608,9 @@ public final class MemoryStorage implements Storage {
         Scratch scratch = scratchOf(batch).fit(n);
         Holder[] holders = scratch.holders;
         Entry[] entries = scratch.entries;
+        if (evaluatedInGroup(batch, scratch, nowMicros)) {
+            return;
+        }
         try {
             boolean convertRecords = false;
             for (int attempt = 0; ; attempt++) {
@@ -633,10 +636,7 @@ public final class MemoryStorage implements Storage {
                     ran = runLocked(batch, holders, entries, scratch, owning, ownAll, false, nowMicros);
                 }
                 if (ran == DONE) {
-                    for (int i = 0; i < n; i++) {
-                        renewIfOutlived(batch.subject(i), holders[i]);
-                        batch.setOutcome(i, scratch.outcomes[i]);
-                    }
+                    done(batch, holders, scratch.outcomes);
                     return;
                 }
                 if (ran == CONVERT_RECORDS) {
@@ -651,6 +651,115 @@ public final class MemoryStorage implements Storage {
             Arrays.fill(holders, 0, n, null);
             Arrays.fill(entries, 0, n, null);
             Arrays.fill(scratch.owners, 0, n, null);
+        }
+    }
+
+    /**
+     * Evaluates {@code batch} in one pass owning its subject's group, when it can: all its steps are one subject's (a
+     * private chat's chain is all its user's), whose entry is a group that has the key of every step that commits,
+     * in the form the step runs on. It owns the group with one compare-and-set, finds each key and evaluates it while
+     * it does (no key can join or leave the group meanwhile, so a key absent then is absent at the batch's
+     * linearization point, and no look before owning has to be checked again), and commits all or none. Answers
+     * false having changed nothing where the general path must decide: several subjects, no group, the group owned
+     * elsewhere or due for renewal, a key to create or convert, or an admitted batch that commits at a record's key.
+     */
+    private boolean evaluatedInGroup(BatchBuffer batch, Scratch scratch, long nowMicros) {
+        int n = batch.size();
+        String subject = batch.subject(0);
+        for (int i = 1; i < n; i++) {
+            if (batch.subject(i) != subject) {
+                return false;
+            }
+        }
+        if (!(lookupEntry(subject) instanceof Group group)) {
+            return false;
+        }
+        long owned = group.tryLock();
+        if (owned == Holder.BUSY || owned == Holder.DEAD) {
+            return false;
+        }
+        Holder[] holders = scratch.holders;
+        long[] words = scratch.words;
+        long[] outcomes = scratch.outcomes;
+        try {
+            // Exact while the group is owned: nothing renews or adds a slot meanwhile.
+            if (group.needsExtension(clock.newestMicros())) {
+                return false;
+            }
+            boolean admitted = true;
+            for (int i = 0; i < n; i++) {
+                LimitSpec spec = batch.spec(i);
+                Holder h = group.slot(batch.scope(i));
+                if (h == null) {
+                    if (commits(spec)) {
+                        return false;
+                    }
+                    outcomes[i] = spec.evaluate(null, nowMicros, batch.permits(i));
+                } else {
+                    // A slot's word is plain state, which only the group's owner changes.
+                    long word = h.word();
+                    if (word == Holder.DEAD || (commits(spec) && needsConversion(h, spec, nowMicros, false))) {
+                        return false;
+                    }
+                    words[i] = word;
+                    outcomes[i] = Holder.peek(h, word, spec, batch.permits(i), nowMicros);
+                }
+                holders[i] = h;
+                admitted &= Outcome.isAdmitted(outcomes[i]);
+            }
+            if (admitted && commitsAtRecord(batch, holders)) {
+                return false;
+            }
+            for (int i = 0; i < n; i++) {
+                Holder h = holders[i];
+                if (h != null) {
+                    long next = committed(batch, i, h, words[i], admitted, nowMicros);
+                    if (next != words[i]) {
+                        // Published when the group is let go of.
+                        h.unlock(next);
+                    }
+                }
+            }
+        } catch (Throwable e) {
+            Arrays.fill(holders, 0, n, null);
+            throw e;
+        } finally {
+            group.unlock(owned);
+        }
+        done(batch, holders, outcomes);
+        return true;
+    }
+
+    /**
+     * What committing step {@code i} of {@code batch} (or settling it, when the batch is not {@code admitted} or the
+     * step only reads) makes of the word {@code word} of its holder {@code h}, which the batch owns: the next word.
+     */
+    private static long committed(BatchBuffer batch, int i, Holder h, long word, boolean admitted, long nowMicros) {
+        LimitSpec spec = batch.spec(i);
+        return admitted && commits(spec)
+                ? Holder.commit(h, word, spec, batch.permits(i), nowMicros)
+                : Holder.settle(h, word, nowMicros);
+    }
+
+    /** Whether a step of {@code batch} that commits would commit at a record's key (to be converted first). */
+    private static boolean commitsAtRecord(BatchBuffer batch, Holder[] holders) {
+        for (int i = 0; i < batch.size(); i++) {
+            if (holders[i] instanceof RecordHolder && commits(batch.spec(i))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Ends a batch that ran: renews the subject of a holder whose state now outlives what the cache was told, writes
+     * the outcomes into {@code batch}, and keeps no holder reachable from the thread.
+     */
+    private void done(BatchBuffer batch, Holder[] holders, long[] outcomes) {
+        for (int i = 0; i < batch.size(); i++) {
+            renewIfOutlived(batch.subject(i), holders[i]);
+            holders[i] = null;
+            batch.setOutcome(i, outcomes[i]);
         }
     }
 
@@ -933,22 +1042,15 @@ public final class MemoryStorage implements Storage {
                 // would have admitted where no instant admits. Start over.
                 return RETRY;
             }
-            if (admitted) {
-                for (int i = 0; i < n; i++) {
-                    if (holders[i] instanceof RecordHolder && commits(batch.spec(i))) {
-                        return CONVERT_RECORDS;
-                    }
-                }
+            if (admitted && commitsAtRecord(batch, holders)) {
+                return CONVERT_RECORDS;
             }
             for (int i = 0; i < n; i++) {
                 int k = ownerOf[i];
                 Holder h = holders[i];
                 if (k >= 0) {
-                    LimitSpec spec = batch.spec(i);
                     long word = words[i];
-                    long next = admitted && commits(spec)
-                            ? Holder.commit(h, word, spec, batch.permits(i), nowMicros)
-                            : Holder.settle(h, word, nowMicros);
+                    long next = committed(batch, i, h, word, admitted, nowMicros);
                     if (h.group() == null) {
                         // Written when the holder is let go of.
                         ownerWords[k] = next;

@@ -1,7 +1,5 @@
 package dev.guard.storage.memory;
 
-import static org.assertj.core.api.Assertions.assertThat;
-
 import dev.guard.ManualTicker;
 import dev.guard.limit.Cooldown;
 import dev.guard.limit.FixedWindow;
@@ -12,13 +10,11 @@ import dev.guard.limit.Outcome;
 import dev.guard.limit.SlidingWindowLog;
 import dev.guard.limit.TokenBucket;
 import dev.guard.spi.Batch;
-import dev.guard.spi.ReferenceStorage;
 import dev.guard.spi.StateKey;
 import dev.guard.spi.Step;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -64,19 +60,12 @@ class MemoryStorageMixedHistoryTest {
         }
     }
 
-    private static final class History {
-        private final long seed;
-        private final Random random;
-        private final MemoryStorage storage = MemoryStorage.create();
-        private final ReferenceStorage reference = ReferenceStorage.create();
+    private static final class History extends ReferenceHistory {
         private final List<StateKey> keys = new ArrayList<>();
         private final List<List<LimitSpec>> groups = new ArrayList<>();
-        private long now = T0;
-        private int step;
 
         History(long seed, boolean grouped) {
-            this.seed = seed;
-            this.random = new Random(seed);
+            super(seed, T0);
             for (int i = 0; i < 8; i++) {
                 keys.add(grouped ? new StateKey("mixed-" + i, "k" + i / 3) : new StateKey("mixed", "k" + i));
                 groups.add(GROUPS.get(random.nextInt(GROUPS.size())));
@@ -137,12 +126,6 @@ class MemoryStorageMixedHistoryTest {
         private Step step(int i) {
             List<LimitSpec> group = groups.get(i);
             return new Step(keys.get(i), group.get(random.nextInt(group.size())), random.nextInt(5));
-        }
-
-        private void check(String what, Object actual, Object expected) {
-            assertThat(actual)
-                    .as("seed %d, step %d, now %d: %s", seed, step, now, what)
-                    .isEqualTo(expected);
         }
     }
 }
