@@ -53,7 +53,8 @@ import java.util.function.UnaryOperator;
  * subject's keys: the key's own while it is the only one, else its group's, so that a step on a key of a group, and a
  * batch of several steps, own each distinct subject's entry with one compare-and-set (a batch first tries each in
  * step order without waiting for any; if one is owned elsewhere, it lets go and takes them in one order of subjects,
- * waiting for each), evaluate every step, and commit all or none; they hold them only for that and never wait for
+ * waiting for each; a batch whose steps are all keys of one subject's group, as a private chat's chain is, finds and
+ * evaluates them in one pass owning the group), evaluate every step, and commit all or none; they hold them only for that and never wait for
  * anything else meanwhile. A gate's or set's read of a key needs no owner when it changes nothing. Adding a slot
  * appends it in place while the group's array has room (up to its next prune), removing one replaces the array (copy
  * on write), both while owning the group, which readers never wait for; a holder that leaves a group, or a lone
@@ -135,9 +136,13 @@ public final class MemoryStorage implements Storage {
     /** For tests: told the step whose holder a batch found owned elsewhere, after letting go of the rest; or null. */
     private final IntConsumer contended;
 
+    /** For tests: told the size of each batch that ran in one pass owning its subject's group; or null. */
+    private final IntConsumer onePass;
+
     private MemoryStorage(Builder builder) {
         this.unownedRead = builder.unownedRead;
         this.contended = builder.contended;
+        this.onePass = builder.onePass;
         this.cache = Caffeine.newBuilder()
                 .initialCapacity(builder.initialCapacity)
                 .executor(builder.executor)
@@ -601,7 +606,8 @@ public final class MemoryStorage implements Storage {
 
     /**
      * Evaluates a batch owning all its holders, retrying when one left the cache meanwhile; writes the outcomes into
-     * {@code batch}.
+     * {@code batch}. A batch on one subject's group first tries one pass owning the group ({@link
+     * #evaluatedInGroup}); the general path below decides what that pass leaves.
      */
     private void evaluateLocked(BatchBuffer batch, long nowMicros) {
         int n = batch.size();
@@ -655,13 +661,16 @@ public final class MemoryStorage implements Storage {
     }
 
     /**
-     * Evaluates {@code batch} in one pass owning its subject's group, when it can: all its steps are one subject's (a
-     * private chat's chain is all its user's), whose entry is a group that has the key of every step that commits,
-     * in the form the step runs on. It owns the group with one compare-and-set, finds each key and evaluates it while
-     * it does (no key can join or leave the group meanwhile, so a key absent then is absent at the batch's
-     * linearization point, and no look before owning has to be checked again), and commits all or none. Answers
-     * false having changed nothing where the general path must decide: several subjects, no group, the group owned
-     * elsewhere or due for renewal, a key to create or convert, or an admitted batch that commits at a record's key.
+     * Evaluates {@code batch} in one pass owning its subject's group, when it can: all its steps are one subject's,
+     * the same string (a guard passes one subject string for all of a private chat's steps), whose entry is a group
+     * that has the key of every step that commits, in the form the step runs on. It owns the group with one
+     * compare-and-set, finds each key and evaluates it while it does (no key can join or leave the group meanwhile,
+     * so a key absent then is absent at the batch's linearization point, and nothing read before owning has to be
+     * checked again but the entry, which owning it proves live), and commits all or none. Answers false having
+     * changed nothing where the general path must decide: subjects that are not one string, no group, the group owned
+     * elsewhere, dead or due for renewal (a slot that another thread added after the lookup may have brought the
+     * renewal forward, as in {@link #lookupOrCreate}), a key to create or convert, or an admitted batch that commits
+     * at a record's key.
      */
     private boolean evaluatedInGroup(BatchBuffer batch, Scratch scratch, long nowMicros) {
         int n = batch.size();
@@ -727,6 +736,10 @@ public final class MemoryStorage implements Storage {
             group.unlock(owned);
         }
         done(batch, holders, outcomes);
+        IntConsumer hook = onePass;
+        if (hook != null) {
+            hook.accept(n);
+        }
         return true;
     }
 
@@ -756,10 +769,13 @@ public final class MemoryStorage implements Storage {
      * the outcomes into {@code batch}, and keeps no holder reachable from the thread.
      */
     private void done(BatchBuffer batch, Holder[] holders, long[] outcomes) {
-        for (int i = 0; i < batch.size(); i++) {
-            renewIfOutlived(batch.subject(i), holders[i]);
-            holders[i] = null;
-            batch.setOutcome(i, outcomes[i]);
+        try {
+            for (int i = 0; i < batch.size(); i++) {
+                renewIfOutlived(batch.subject(i), holders[i]);
+                batch.setOutcome(i, outcomes[i]);
+            }
+        } finally {
+            Arrays.fill(holders, 0, batch.size(), null);
         }
     }
 
@@ -1390,6 +1406,7 @@ public final class MemoryStorage implements Storage {
         private UnaryOperator<Expiry<String, Entry>> expiry = UnaryOperator.identity();
         private IntConsumer unownedRead;
         private IntConsumer contended;
+        private IntConsumer onePass;
 
         private Builder() {}
 
@@ -1451,6 +1468,17 @@ public final class MemoryStorage implements Storage {
          */
         Builder contended(IntConsumer hook) {
             this.contended = Objects.requireNonNull(hook, "hook must not be null");
+            return this;
+        }
+
+        /**
+         * For tests in this package: {@code hook} is told the size of each batch that ran in one pass owning its one
+         * subject's group (see {@code evaluatedInGroup}), after the pass let go of the group. Such a batch's first try
+         * of its group is not told to {@link #contended}: it finds the group owned elsewhere, lets it be and goes the
+         * general way, which tries again.
+         */
+        Builder onePass(IntConsumer hook) {
+            this.onePass = Objects.requireNonNull(hook, "hook must not be null");
             return this;
         }
 

@@ -1,5 +1,7 @@
 package dev.guard.storage.memory;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.guard.ManualTicker;
 import dev.guard.limit.Cooldown;
 import dev.guard.limit.DuplicateWindow;
@@ -22,10 +24,11 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * Batches whose steps are all one subject's, as a private chat's chain is: the memory storage evaluates them owning
- * the subject's group once, and goes the general way when a key is new, the group's renewal is due or the group is
- * owned elsewhere. Random histories of such batches must answer exactly as the reference, including across the
- * renewals that only these batches make (nothing else touches the subjects in between).
+ * Batches whose steps are all one subject's, as a private chat's chain is: the memory storage evaluates them in one
+ * pass owning the subject's group, and goes the general way when a key is new (or its group's slots were rewritten
+ * by a gate or a set). Random histories of such batches, on one thread, must answer exactly as the reference,
+ * including across the renewals that only these batches make (nothing else touches the subjects in between), and
+ * most batches must have run in the one pass. Races on the pass: {@link MemoryStorageSubjectOwnerTest}.
  */
 class MemoryStorageOneSubjectBatchTest {
     private static final long T0 = ManualTicker.create().epochMicros();
@@ -49,7 +52,11 @@ class MemoryStorageOneSubjectBatchTest {
     @Test
     void batchesOnOneSubject_withGatesAndSetsChanging_answerExactlyAsTheReference() {
         for (long seed = 1; seed <= 12; seed++) {
-            new History(seed, true).run(3_000);
+            History history = new History(seed, true);
+            history.run(3_000);
+            assertThat(history.onePass)
+                    .as("seed %d: batches in one pass of %d", seed, history.batches)
+                    .isGreaterThan(history.batches / 2);
         }
     }
 
@@ -58,7 +65,11 @@ class MemoryStorageOneSubjectBatchTest {
         // Nothing but these batches touches the subjects, so only they renew the groups' expiry in the cache: a
         // group dropped before its state expires would answer a fresh bucket where the reference has none left.
         for (long seed = 13; seed <= 24; seed++) {
-            new History(seed, false).run(3_000);
+            History history = new History(seed, false);
+            history.run(3_000);
+            assertThat(history.onePass)
+                    .as("seed %d: batches in one pass of %d", seed, history.batches)
+                    .isGreaterThan(history.batches / 2);
         }
     }
 
@@ -67,10 +78,23 @@ class MemoryStorageOneSubjectBatchTest {
         private final BatchBuffer buffer = new BatchBuffer(2);
         private final List<String> subjects = List.of("u:1", "u:2", "u:\n{\"3\"}");
 
+        /** The batches evaluated, and how many of them ran in one pass owning their subject's group. */
+        int batches;
+
+        int onePass;
+
         History(long seed, boolean setsChange) {
-            super(seed, T0);
-            this.setsChange = setsChange;
+            this(seed, setsChange, new int[1]);
         }
+
+        private History(long seed, boolean setsChange, int[] passes) {
+            super(seed, T0, MemoryStorage.builder().onePass(n -> passes[0]++).build());
+            this.setsChange = setsChange;
+            this.passes = passes;
+        }
+
+        /** What the storage's hook counts: batches that ran in one pass. */
+        private final int[] passes;
 
         void run(int operations) {
             try {
@@ -122,6 +146,7 @@ class MemoryStorageOneSubjectBatchTest {
                 steps.add(new Step(key(k, subject), spec, permits));
             }
             Batch batch = new Batch(steps);
+            batches++;
             BatchResult expected = reference.evaluate(batch, now);
             BatchResult actual;
             if (random.nextBoolean()) {
@@ -135,6 +160,7 @@ class MemoryStorageOneSubjectBatchTest {
                 actual = buffer.toResult();
             }
             check("evaluate " + steps, outcomes(actual), outcomes(expected));
+            onePass = passes[0];
         }
 
         private static StateKey key(int kind, String subject) {

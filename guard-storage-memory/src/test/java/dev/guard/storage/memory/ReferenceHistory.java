@@ -13,13 +13,20 @@ import java.util.Random;
 abstract class ReferenceHistory {
     final long seed;
     final Random random;
-    final MemoryStorage storage = MemoryStorage.create();
+    final MemoryStorage storage;
     final ReferenceStorage reference = ReferenceStorage.create();
     long now;
     int step;
 
+    /** A history of {@code seed} on a storage of the defaults, from {@code startMicros}. */
     ReferenceHistory(long seed, long startMicros) {
+        this(seed, startMicros, MemoryStorage.create());
+    }
+
+    /** A history of {@code seed} on {@code storage}, from {@code startMicros}. */
+    ReferenceHistory(long seed, long startMicros, MemoryStorage storage) {
         this.seed = seed;
+        this.storage = storage;
         this.random = new Random(seed);
         this.now = startMicros;
     }
