@@ -53,8 +53,8 @@ import java.util.function.UnaryOperator;
  * subject's keys: the key's own while it is the only one, else its group's, so that a step on a key of a group, and a
  * batch of several steps, own each distinct subject's entry with one compare-and-set (a batch first tries each in
  * step order without waiting for any; if one is owned elsewhere, it lets go and takes them in one order of subjects,
- * waiting for each; a batch whose steps are all keys of one subject's group, as a private chat's chain is, finds and
- * evaluates them in one pass owning the group), evaluate every step, and commit all or none; they hold them only for that and never wait for
+ * waiting for each; a batch whose keys all exist, as a chain's do from a user's second message on, first finds and
+ * evaluates them in one pass once it owns the entries), evaluate every step, and commit all or none; they hold them only for that and never wait for
  * anything else meanwhile. A gate's or set's read of a key needs no owner when it changes nothing. Adding a slot
  * appends it in place while the group's array has room (up to its next prune), removing one replaces the array (copy
  * on write), both while owning the group, which readers never wait for; a holder that leaves a group, or a lone
@@ -606,15 +606,17 @@ public final class MemoryStorage implements Storage {
 
     /**
      * Evaluates a batch owning all its holders, retrying when one left the cache meanwhile; writes the outcomes into
-     * {@code batch}. A batch on one subject's group first tries one pass owning the group ({@link
-     * #evaluatedInGroup}); the general path below decides what that pass leaves.
+     * {@code batch}. A batch first tries one pass owning its subjects' entries ({@link #evaluatedInGroup} for
+     * one subject, {@link #evaluatedInOnePass} for several); the general path below decides what that pass leaves.
      */
     private void evaluateLocked(BatchBuffer batch, long nowMicros) {
         int n = batch.size();
         Scratch scratch = scratchOf(batch).fit(n);
         Holder[] holders = scratch.holders;
         Entry[] entries = scratch.entries;
-        if (evaluatedInGroup(batch, scratch, nowMicros)) {
+        if (oneSubject(batch)
+                ? evaluatedInGroup(batch, scratch, nowMicros)
+                : evaluatedInOnePass(batch, scratch, nowMicros)) {
             return;
         }
         try {
@@ -661,13 +663,14 @@ public final class MemoryStorage implements Storage {
     }
 
     /**
-     * Evaluates {@code batch} in one pass owning its subject's group, when it can: all its steps are one subject's,
-     * the same string (a guard passes one subject string for all of a private chat's steps), whose entry is a group
-     * that has the key of every step that commits, in the form the step runs on. It owns the group with one
+     * Evaluates {@code batch}, whose steps are all one subject's (the same string: a guard passes one subject string
+     * for all of a private chat's steps), in one pass owning the subject's group, when it can: its entry is a group
+     * that has the key of every step that commits, in the form the step runs on. {@link #evaluatedInOnePass} for one
+     * subject, with less to do. It owns the group with one
      * compare-and-set, finds each key and evaluates it while it does (no key can join or leave the group meanwhile,
      * so a key absent then is absent at the batch's linearization point, and nothing read before owning has to be
      * checked again but the entry, which owning it proves live), and commits all or none. Answers false having
-     * changed nothing where the general path must decide: subjects that are not one string, no group, the group owned
+     * changed nothing where the general path must decide: no group, the group owned
      * elsewhere, dead or due for renewal (a slot that another thread added after the lookup may have brought the
      * renewal forward, as in {@link #lookupOrCreate}), a key to create or convert, or an admitted batch that commits
      * at a record's key.
@@ -675,11 +678,6 @@ public final class MemoryStorage implements Storage {
     private boolean evaluatedInGroup(BatchBuffer batch, Scratch scratch, long nowMicros) {
         int n = batch.size();
         String subject = batch.subject(0);
-        for (int i = 1; i < n; i++) {
-            if (batch.subject(i) != subject) {
-                return false;
-            }
-        }
         if (!(lookupEntry(subject) instanceof Group group)) {
             return false;
         }
@@ -697,23 +695,15 @@ public final class MemoryStorage implements Storage {
             }
             boolean admitted = true;
             for (int i = 0; i < n; i++) {
-                LimitSpec spec = batch.spec(i);
                 Holder h = group.slot(batch.scope(i));
-                if (h == null) {
-                    if (commits(spec)) {
-                        return false;
-                    }
-                    outcomes[i] = spec.evaluate(null, nowMicros, batch.permits(i));
-                } else {
-                    // A slot's word is plain state, which only the group's owner changes.
-                    long word = h.word();
-                    if (word == Holder.DEAD || (commits(spec) && needsConversion(h, spec, nowMicros, false))) {
-                        return false;
-                    }
-                    words[i] = word;
-                    outcomes[i] = Holder.peek(h, word, spec, batch.permits(i), nowMicros);
+                // A slot's word is plain state, which only the group's owner changes.
+                long word = h == null ? Holder.ABSENT : h.word();
+                if (leavesOnePass(batch, i, h, word, nowMicros)) {
+                    return false;
                 }
                 holders[i] = h;
+                words[i] = word;
+                outcomes[i] = peeked(batch, i, h, word, nowMicros);
                 admitted &= Outcome.isAdmitted(outcomes[i]);
             }
             if (admitted && commitsAtRecord(batch, holders)) {
@@ -735,10 +725,150 @@ public final class MemoryStorage implements Storage {
         } finally {
             group.unlock(owned);
         }
+        return passed(batch, holders, outcomes);
+    }
+
+    /**
+     * Evaluates {@code batch}, whose steps have several subjects, in one pass owning their entries, when it can: the
+     * entry of every subject of the batch (a group, or a lone holder) is live and has the key of every step that
+     * commits, in the form the step runs on. A group chat's chain is its user's keys and its chat's (a private chat's
+     * is its user's alone, which {@link #evaluatedInGroup} takes). The pass
+     * owns each distinct entry with one compare-and-set, in step order and only trying each (so it waits for nobody
+     * and cannot be part of a deadlock), finds each key and evaluates it while it owns them all (no key can join or
+     * leave an owned entry: a new key of a group is a slot its owner adds, and one of a lone holder's subject makes a
+     * group that retires the holder first, which waits for its owner; so a key absent then is absent at the batch's
+     * linearization point, and nothing read before owning has to be checked again but the entries, which owning them
+     * proves live), and commits all or none. Answers false having changed nothing where the general path must
+     * decide: a subject without an entry, an entry owned elsewhere, dead or due for renewal (a slot that another
+     * thread added after the lookup may have brought a group's renewal forward, as in {@link #lookupOrCreate}), a key
+     * to create or convert, or an admitted batch that commits at a record's key. Subjects are told apart as strings
+     * by reference (a guard passes one string per subject): one subject in two strings finds its entry owned by the
+     * pass itself, and goes the general way.
+     */
+    private boolean evaluatedInOnePass(BatchBuffer batch, Scratch scratch, long nowMicros) {
+        int n = batch.size();
+        Entry[] owners = scratch.owners;
+        long[] ownerWords = scratch.ownerWords;
+        int[] ownerOf = scratch.ownerOf;
+        int[] ownerStep = scratch.ownerStep;
+        Holder[] holders = scratch.holders;
+        long[] words = scratch.words;
+        long[] outcomes = scratch.outcomes;
+        int owning = 0;
+        int locked = 0;
+        boolean ran = false;
+        try {
+            for (int i = 0; i < n; i++) {
+                String subject = batch.subject(i);
+                int k = 0;
+                while (k < owning && batch.subject(ownerStep[k]) != subject) {
+                    k++;
+                }
+                if (k == owning) {
+                    Entry entry = lookupEntry(subject);
+                    if (entry == null) {
+                        return false;
+                    }
+                    owners[k] = entry;
+                    ownerStep[k] = i;
+                    owning++;
+                }
+                ownerOf[i] = k;
+            }
+            long clockMicros = clock.newestMicros();
+            for (; locked < owning; locked++) {
+                long word = owners[locked].tryLock();
+                if (word == Holder.BUSY || word == Holder.DEAD) {
+                    return false;
+                }
+                ownerWords[locked] = word;
+                // Exact while the entry is owned: nothing renews it or adds a slot meanwhile.
+                if (owners[locked].needsExtension(clockMicros)) {
+                    locked++;
+                    return false;
+                }
+            }
+            boolean admitted = true;
+            for (int i = 0; i < n; i++) {
+                Entry owner = owners[ownerOf[i]];
+                // Mostly a group (a subject with several keys): called as one, which the compiler takes in whole.
+                Holder h = owner instanceof Group g ? g.slot(batch.scope(i)) : owner.slot(batch.scope(i));
+                // A slot's state is its word, which only its group's owner changes; a lone holder's, its owner's.
+                long word = h == null ? Holder.ABSENT : owner == h ? ownerWords[ownerOf[i]] : h.word();
+                if (leavesOnePass(batch, i, h, word, nowMicros)) {
+                    return false;
+                }
+                holders[i] = h;
+                words[i] = word;
+                outcomes[i] = peeked(batch, i, h, word, nowMicros);
+                admitted &= Outcome.isAdmitted(outcomes[i]);
+            }
+            if (admitted && commitsAtRecord(batch, holders)) {
+                return false;
+            }
+            for (int i = 0; i < n; i++) {
+                Holder h = holders[i];
+                if (h != null) {
+                    long next = committed(batch, i, h, words[i], admitted, nowMicros);
+                    if (owners[ownerOf[i]] == h) {
+                        // Written when the holder is let go of.
+                        ownerWords[ownerOf[i]] = next;
+                    } else if (next != words[i]) {
+                        // Published when the group is let go of.
+                        h.unlock(next);
+                    }
+                }
+            }
+            ran = true;
+        } finally {
+            for (int k = 0; k < locked; k++) {
+                owners[k].unlock(ownerWords[k]);
+            }
+            Arrays.fill(owners, 0, owning, null);
+            if (!ran) {
+                Arrays.fill(holders, 0, n, null);
+            }
+        }
+        return passed(batch, holders, outcomes);
+    }
+
+    /** Ends a batch that ran in one pass ({@link #done}), and tells the test hook: true. */
+    private boolean passed(BatchBuffer batch, Holder[] holders, long[] outcomes) {
         done(batch, holders, outcomes);
         IntConsumer hook = onePass;
         if (hook != null) {
-            hook.accept(n);
+            hook.accept(batch.size());
+        }
+        return true;
+    }
+
+    /**
+     * Whether a one pass must leave step {@code i} of {@code batch} to the general path: its key is absent ({@code h}
+     * null) and the step commits (the key is to be created), or its holder, whose word the pass read as {@code word},
+     * is dead or must be converted first.
+     */
+    private static boolean leavesOnePass(BatchBuffer batch, int i, Holder h, long word, long nowMicros) {
+        LimitSpec spec = batch.spec(i);
+        if (h == null) {
+            return commits(spec);
+        }
+        return word == Holder.DEAD || (commits(spec) && needsConversion(h, spec, nowMicros, false));
+    }
+
+    /** The outcome of step {@code i} of {@code batch} on holder {@code h} (null: absent) whose word is {@code word}. */
+    private static long peeked(BatchBuffer batch, int i, Holder h, long word, long nowMicros) {
+        return h == null
+                ? batch.spec(i).evaluate(null, nowMicros, batch.permits(i))
+                : Holder.peek(h, word, batch.spec(i), batch.permits(i), nowMicros);
+    }
+
+    /** Whether every step of {@code batch} has the same subject string. */
+    private static boolean oneSubject(BatchBuffer batch) {
+        String subject = batch.subject(0);
+        for (int i = 1; i < batch.size(); i++) {
+            if (batch.subject(i) != subject) {
+                return false;
+            }
         }
         return true;
     }
@@ -1472,10 +1602,10 @@ public final class MemoryStorage implements Storage {
         }
 
         /**
-         * For tests in this package: {@code hook} is told the size of each batch that ran in one pass owning its one
-         * subject's group (see {@code evaluatedInGroup}), after the pass let go of the group. Such a batch's first try
-         * of its group is not told to {@link #contended}: it finds the group owned elsewhere, lets it be and goes the
-         * general way, which tries again.
+         * For tests in this package: {@code hook} is told the size of each batch that ran in one pass owning its
+         * subjects' entries (see {@code evaluatedInOnePass}), after the pass let go of them. Such a batch's first try
+         * of its entries is not told to {@link #contended}: when it finds one owned elsewhere it lets them all be and
+         * goes the general way, which tries again.
          */
         Builder onePass(IntConsumer hook) {
             this.onePass = Objects.requireNonNull(hook, "hook must not be null");

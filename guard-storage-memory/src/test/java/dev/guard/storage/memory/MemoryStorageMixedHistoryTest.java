@@ -91,15 +91,7 @@ class MemoryStorageMixedHistoryTest {
             int r = random.nextInt(100);
             if (groups.get(i) == GROUPS.get(3) && r >= 70) {
                 long deadline = r >= 90 ? Long.MAX_VALUE : now + 1 + random.nextInt(2_000_000);
-                if (r < 80) {
-                    check("raiseGate", storage.raiseGate(key, deadline, now), reference.raiseGate(key, deadline, now));
-                } else if (r < 90) {
-                    storage.addMember(key, deadline, now);
-                    reference.addMember(key, deadline, now);
-                } else {
-                    check("isMember", storage.isMember(key, now), reference.isMember(key, now));
-                    check("removeMember", storage.removeMember(key), reference.removeMember(key));
-                }
+                gateOrSet(r < 80 ? RAISE : r < 90 ? ADD : READ_AND_REMOVE, key, deadline);
                 return;
             }
             if (r < 50) {

@@ -23,6 +23,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -36,7 +37,11 @@ class MemoryStorageSubjectOwnerTest {
     private static final long T0 = ManualTicker.create().epochMicros();
     private static final long SECOND = 1_000_000;
 
-    private final MemoryStorage storage = MemoryStorage.create();
+    /** Batches that ran in one pass owning their subjects' entries. */
+    private final AtomicInteger onePass = new AtomicInteger();
+
+    private final MemoryStorage storage =
+            MemoryStorage.builder().onePass(n -> onePass.incrementAndGet()).build();
     private final String user = "u:1";
     private final StateKey first = new StateKey("first", user);
     private final StateKey second = new StateKey("second", user);
@@ -124,14 +129,38 @@ class MemoryStorageSubjectOwnerTest {
     @Test
     void race_singleStepsAndBatchesOnSlotsOfOneGroup_admitExactlyTheLimit() throws Exception {
         // Two keys of one user: threads take them alone (each owning the group) and together in batches (owning it
-        // once). The clock stands still, so each key admits exactly its limit, whoever asks.
-        TokenBucket tokens = TokenBucket.of(300, Duration.ofHours(1));
-        FixedWindow window = new FixedWindow(300, Duration.ofHours(1));
-        storage.acquire(first, tokens, 0, T0);
-        storage.acquire(second, window, 0, T0);
+        // once, mostly in the one-subject pass).
+        race(first, second);
         assertThat(storage.entry(user)).isInstanceOf(Group.class);
+    }
+
+    @Test
+    void race_singleStepsAndBatchesOnAUsersGroupAndAChatsOnlyKey_admitExactlyTheLimit() throws Exception {
+        // A group chat's chain: the user's keys, a group, and the chat's only key, a lone holder. Batches own both
+        // entries (mostly in the one pass, trying each), single steps one each.
+        storage.acquire(second, bucket, 0, T0);
+        StateKey chat = new StateKey("throttle", "chat:-100");
+        race(first, chat);
+        assertThat(storage.entry(user)).isInstanceOf(Group.class);
+        assertThat(storage.entry(chat.subject())).isInstanceOf(Holder.class);
+    }
+
+    /** Each key's limit in the races. */
+    private static final int LIMIT = 3_000;
+
+    /**
+     * Threads take {@code a} (a token bucket) and {@code b} (a fixed window) alone and together in batches. The
+     * clock stands still, so each key admits exactly its limit, whoever asks; some batches must have run in one pass.
+     */
+    private void race(StateKey a, StateKey b) throws Exception {
+        // Each thread asks 2/3 of the limit of each key (half its rounds alone, half in batches): twice the limit in
+        // all, so that the limit is reached while the threads still race.
+        TokenBucket tokens = TokenBucket.of(LIMIT, Duration.ofHours(1));
+        FixedWindow window = new FixedWindow(LIMIT, Duration.ofHours(1));
+        storage.acquire(a, tokens, 0, T0);
+        storage.acquire(b, window, 0, T0);
         int threads = 4;
-        int rounds = 200;
+        int rounds = 2 * LIMIT / 3;
         CountDownLatch start = new CountDownLatch(1);
         ExecutorService pool = Executors.newFixedThreadPool(threads);
         try {
@@ -142,11 +171,11 @@ class MemoryStorageSubjectOwnerTest {
                     start.await();
                     // admitted: [bucket alone, window alone, batches]
                     long[] admitted = new long[3];
-                    Batch both = Batch.of(new Step(first, tokens, 1), new Step(second, window, 1));
+                    Batch both = Batch.of(new Step(a, tokens, 1), new Step(b, window, 1));
                     for (int i = 0; i < rounds; i++) {
                         if ((i + thread) % 2 == 0) {
-                            admitted[0] += Outcome.isAdmitted(storage.acquire(first, tokens, 1, T0)) ? 1 : 0;
-                            admitted[1] += Outcome.isAdmitted(storage.acquire(second, window, 1, T0)) ? 1 : 0;
+                            admitted[0] += Outcome.isAdmitted(storage.acquire(a, tokens, 1, T0)) ? 1 : 0;
+                            admitted[1] += Outcome.isAdmitted(storage.acquire(b, window, 1, T0)) ? 1 : 0;
                         } else {
                             admitted[2] += storage.evaluate(both, T0).admitted() ? 1 : 0;
                         }
@@ -163,11 +192,11 @@ class MemoryStorageSubjectOwnerTest {
                 }
             }
 
-            assertThat(total[0] + total[2]).as("the bucket's admissions").isEqualTo(300);
-            assertThat(total[1] + total[2]).as("the window's admissions").isEqualTo(300);
-            assertThat(storage.acquire(first, tokens, 0, T0)).isEqualTo(Outcome.admitted(0));
-            assertThat(Outcome.isAdmitted(storage.acquire(second, window, 1, T0)))
-                    .isFalse();
+            assertThat(total[0] + total[2]).as("the bucket's admissions").isEqualTo(LIMIT);
+            assertThat(total[1] + total[2]).as("the window's admissions").isEqualTo(LIMIT);
+            assertThat(storage.acquire(a, tokens, 0, T0)).isEqualTo(Outcome.admitted(0));
+            assertThat(Outcome.isAdmitted(storage.acquire(b, window, 1, T0))).isFalse();
+            assertThat(onePass.get()).as("batches in one pass").isPositive();
         } finally {
             pool.shutdownNow();
         }

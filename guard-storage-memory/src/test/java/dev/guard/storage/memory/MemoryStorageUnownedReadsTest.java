@@ -26,7 +26,8 @@ import org.junit.jupiter.api.Test;
  * the batch has read open, then open one it reads next. No instant admits such a batch, so it must not admit: the
  * reference, which runs every call under one lock, rejects it in either order. A hook plays the other thread on the
  * batch's own thread, right after the batch read its first such key. The keys of a subject whose entry the batch owns
- * cannot change meanwhile, and are not read this way.
+ * cannot change meanwhile, and are not read this way; nor are a batch's keys when all its subjects have entries, which
+ * it owns in one pass.
  */
 class MemoryStorageUnownedReadsTest {
     private static final long T0 = ManualTicker.create().epochMicros();
@@ -107,8 +108,12 @@ class MemoryStorageUnownedReadsTest {
     @Test
     void aKeyReadOpenFromItsHolder_thenRemoved_whileAnotherOpens_doesNotAdmit() {
         // The user's registration, its only key: the batch reads it from its holder, which the other thread removes.
-        Batch batch =
-                Batch.of(new Step(registration, Membership.MUST_BE_PRESENT, 0), new Step(chatGate, Gate.INSTANCE, 0));
+        // A third user's ban, absent (a subject without keys), keeps the batch out of the one pass, which would own
+        // both holders rather than read them.
+        Batch batch = Batch.of(
+                new Step(registration, Membership.MUST_BE_PRESENT, 0),
+                new Step(chatGate, Gate.INSTANCE, 0),
+                new Step(new StateKey("ban", "u:3"), Membership.MUST_BE_ABSENT, 0));
 
         BatchResult result = raced(
                 batch, s -> s.addMember(registration, Long.MAX_VALUE, T0), s -> assertThat(s.removeMember(registration))
@@ -116,7 +121,7 @@ class MemoryStorageUnownedReadsTest {
 
         assertThat(result.admitted()).isFalse();
         assertThat(result.outcome(0)).as("no longer registered").isEqualTo(Outcome.NEVER);
-        assertThat(unownedReads).as("both keys read without owning them, twice").containsExactly(0, 1, 0, 1);
+        assertThat(unownedReads).as("the keys read without owning them, twice").containsExactly(0, 1, 2, 0, 1, 2);
     }
 
     @Test

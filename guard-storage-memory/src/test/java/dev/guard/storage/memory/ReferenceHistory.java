@@ -3,6 +3,7 @@ package dev.guard.storage.memory;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.guard.spi.ReferenceStorage;
+import dev.guard.spi.StateKey;
 import java.util.Random;
 
 /**
@@ -29,6 +30,35 @@ abstract class ReferenceHistory {
         this.storage = storage;
         this.random = new Random(seed);
         this.now = startMicros;
+    }
+
+    /** What {@link #gateOrSet} does: raise a gate. */
+    static final int RAISE = 0;
+
+    /** What {@link #gateOrSet} does: add a member. */
+    static final int ADD = 1;
+
+    /** What {@link #gateOrSet} does: read a membership, then remove it. */
+    static final int READ_AND_REMOVE = 2;
+
+    /**
+     * On both sides, {@code what} to {@code key}: {@link #RAISE} its gate until {@code deadline}, {@link #ADD} it as a
+     * member until then, or {@link #READ_AND_REMOVE} its membership; every answer compared.
+     */
+    final void gateOrSet(int what, StateKey key, long deadline) {
+        switch (what) {
+            case RAISE ->
+                check("raiseGate", storage.raiseGate(key, deadline, now), reference.raiseGate(key, deadline, now));
+            case ADD -> {
+                storage.addMember(key, deadline, now);
+                reference.addMember(key, deadline, now);
+            }
+            case READ_AND_REMOVE -> {
+                check("isMember", storage.isMember(key, now), reference.isMember(key, now));
+                check("removeMember", storage.removeMember(key), reference.removeMember(key));
+            }
+            default -> throw new IllegalArgumentException("what must be RAISE, ADD or READ_AND_REMOVE but was " + what);
+        }
     }
 
     /** Asserts that the memory storage's {@code actual} answer is the reference's {@code expected}. */

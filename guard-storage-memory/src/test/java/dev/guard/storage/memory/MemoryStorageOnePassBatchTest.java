@@ -24,13 +24,14 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * Batches whose steps are all one subject's, as a private chat's chain is: the memory storage evaluates them in one
- * pass owning the subject's group, and goes the general way when a key is new (or its group's slots were rewritten
- * by a gate or a set). Random histories of such batches, on one thread, must answer exactly as the reference,
+ * Batches whose keys all exist, as a chain's do from a user's second message on: the memory storage evaluates them in
+ * one pass owning their subjects' entries (one subject's group, as a private chat's chain is; or a user's group and a
+ * chat's entry, as a group chat's is), and goes the general way when a key is new (or its group's slots were
+ * rewritten by a gate or a set). Random histories of such batches, on one thread, must answer exactly as the reference,
  * including across the renewals that only these batches make (nothing else touches the subjects in between), and
  * most batches must have run in the one pass. Races on the pass: {@link MemoryStorageSubjectOwnerTest}.
  */
-class MemoryStorageOneSubjectBatchTest {
+class MemoryStorageOnePassBatchTest {
     private static final long T0 = ManualTicker.create().epochMicros();
     private static final long MILLI = 1_000;
 
@@ -46,26 +47,36 @@ class MemoryStorageOneSubjectBatchTest {
             Membership.MUST_BE_ABSENT);
 
     private static final int GATE = 5;
-    private static final int REGISTERED = 6;
-    private static final int BLOCKED = 7;
+
+    /** The kinds a chat's keys have here: a throttle, a cooldown, a gate (read). */
+    private static final List<Integer> CHAT_KINDS = List.of(1, 4, GATE);
 
     @Test
     void batchesOnOneSubject_withGatesAndSetsChanging_answerExactlyAsTheReference() {
-        for (long seed = 1; seed <= 12; seed++) {
-            History history = new History(seed, true);
-            history.run(3_000);
-            assertThat(history.onePass)
-                    .as("seed %d: batches in one pass of %d", seed, history.batches)
-                    .isGreaterThan(history.batches / 2);
-        }
+        play(1, true, false);
     }
 
     @Test
     void batchesOnOneSubject_alone_keepTheGroupsAsLongAsTheReferenceKeepsTheirState() {
         // Nothing but these batches touches the subjects, so only they renew the groups' expiry in the cache: a
         // group dropped before its state expires would answer a fresh bucket where the reference has none left.
-        for (long seed = 13; seed <= 24; seed++) {
-            History history = new History(seed, false);
+        play(13, false, false);
+    }
+
+    @Test
+    void batchesOnAUserAndAChat_answerExactlyAsTheReference() {
+        // A group chat's chain: the user's keys and one or two of the chat's, whose entry is its only key (a lone
+        // holder) or a group.
+        play(25, true, true);
+    }
+
+    /**
+     * Plays twelve histories from seed {@code firstSeed} on ({@link History}); in each, most batches must have run in
+     * one pass.
+     */
+    private static void play(long firstSeed, boolean setsChange, boolean chats) {
+        for (long seed = firstSeed; seed < firstSeed + 12; seed++) {
+            History history = new History(seed, setsChange, chats);
             history.run(3_000);
             assertThat(history.onePass)
                     .as("seed %d: batches in one pass of %d", seed, history.batches)
@@ -75,6 +86,10 @@ class MemoryStorageOneSubjectBatchTest {
 
     private static final class History extends ReferenceHistory {
         private final boolean setsChange;
+
+        /** Whether each batch also has keys of a chat. */
+        private final boolean chats;
+
         private final BatchBuffer buffer = new BatchBuffer(2);
         private final List<String> subjects = List.of("u:1", "u:2", "u:\n{\"3\"}");
 
@@ -83,13 +98,14 @@ class MemoryStorageOneSubjectBatchTest {
 
         int onePass;
 
-        History(long seed, boolean setsChange) {
-            this(seed, setsChange, new int[1]);
+        History(long seed, boolean setsChange, boolean chats) {
+            this(seed, setsChange, chats, new int[1]);
         }
 
-        private History(long seed, boolean setsChange, int[] passes) {
+        private History(long seed, boolean setsChange, boolean chats, int[] passes) {
             super(seed, T0, MemoryStorage.builder().onePass(n -> passes[0]++).build());
             this.setsChange = setsChange;
+            this.chats = chats;
             this.passes = passes;
         }
 
@@ -121,15 +137,7 @@ class MemoryStorageOneSubjectBatchTest {
             if (setsChange && r < 10) {
                 StateKey key = key(GATE + random.nextInt(3), subject);
                 long deadline = now + 1 + random.nextInt(3_000 * (int) MILLI);
-                if (key.scope().equals(scope(GATE))) {
-                    check("raiseGate", storage.raiseGate(key, deadline, now), reference.raiseGate(key, deadline, now));
-                } else if (r < 6) {
-                    storage.addMember(key, deadline, now);
-                    reference.addMember(key, deadline, now);
-                } else {
-                    check("isMember", storage.isMember(key, now), reference.isMember(key, now));
-                    check("removeMember", storage.removeMember(key), reference.removeMember(key));
-                }
+                gateOrSet(key.scope().equals(scope(GATE)) ? RAISE : r < 6 ? ADD : READ_AND_REMOVE, key, deadline);
                 return;
             }
             // Two to all eight of the subject's keys, in any order, as the filters of a chain are.
@@ -144,6 +152,16 @@ class MemoryStorageOneSubjectBatchTest {
                 // A duplicate window's permits are the item; other limits take one or two, or look with zero.
                 long permits = spec instanceof DuplicateWindow ? 1 + random.nextInt(3) : random.nextInt(3);
                 steps.add(new Step(key(k, subject), spec, permits));
+            }
+            if (chats) {
+                // One or two of the chat's keys, before, among or after the user's.
+                String chat = random.nextBoolean() ? "chat:-1001" : "chat:-1002";
+                List<Integer> chatKinds = new ArrayList<>(CHAT_KINDS);
+                Collections.shuffle(chatKinds, random);
+                for (int k : chatKinds.subList(0, 1 + random.nextInt(2))) {
+                    steps.add(
+                            random.nextInt(steps.size() + 1), new Step(key(k, chat), SPECS.get(k), random.nextInt(3)));
+                }
             }
             Batch batch = new Batch(steps);
             batches++;
