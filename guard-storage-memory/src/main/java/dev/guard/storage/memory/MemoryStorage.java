@@ -53,8 +53,9 @@ import java.util.function.UnaryOperator;
  * subject's keys: the key's own while it is the only one, else its group's, so that a step on a key of a group, and a
  * batch of several steps, own each distinct subject's entry with one compare-and-set (a batch first tries each in
  * step order without waiting for any; if one is owned elsewhere, it lets go and takes them in one order of subjects,
- * waiting for each; a batch whose keys all exist, as a chain's do from a user's second message on, first finds and
- * evaluates them in one pass once it owns the entries), evaluate every step, and commit all or none; they hold them only for that and never wait for
+ * waiting for each; a batch whose subjects all have entries and whose committing keys all exist in the form they run
+ * on, as a chain's do from a user's second message on, first finds and evaluates them in one pass once it owns the
+ * entries, a lone gate or set that it only reads included), evaluate every step, and commit all or none; they hold them only for that and never wait for
  * anything else meanwhile. A gate's or set's read of a key needs no owner when it changes nothing. Adding a slot
  * appends it in place while the group's array has room (up to its next prune), removing one replaces the array (copy
  * on write), both while owning the group, which readers never wait for; a holder that leaves a group, or a lone
@@ -136,7 +137,7 @@ public final class MemoryStorage implements Storage {
     /** For tests: told the step whose holder a batch found owned elsewhere, after letting go of the rest; or null. */
     private final IntConsumer contended;
 
-    /** For tests: told the size of each batch that ran in one pass owning its subject's group; or null. */
+    /** For tests: told the size of each batch that ran in one pass owning its subjects' entries; or null. */
     private final IntConsumer onePass;
 
     private MemoryStorage(Builder builder) {
@@ -406,7 +407,8 @@ public final class MemoryStorage implements Storage {
      * cooldown, a gate and a membership (for buckets whose refill needs at most 1021 ticks per microsecond, windows
      * whose count and index fit one long, and times in [0, 2^53)); other kinds own the key for the step, and a step on
      * a key of a subject with several owns the subject's entry (one compare-and-set, allocation free), except a
-     * gate's or membership's read of a live or absent deadline, which owns nothing.
+     * gate's or membership's read of a live or absent deadline, which owns nothing. A lock-free step that finds its
+     * key owned (by a batch, which holds it for a few arithmetic operations) waits for it.
      *
      * @throws NullPointerException if {@code key} or {@code spec} is null
      * @throws IllegalArgumentException if {@code permits} is negative
@@ -666,7 +668,8 @@ public final class MemoryStorage implements Storage {
      * Evaluates {@code batch}, whose steps are all one subject's (the same string: a guard passes one subject string
      * for all of a private chat's steps), in one pass owning the subject's group, when it can: its entry is a group
      * that has the key of every step that commits, in the form the step runs on. {@link #evaluatedInOnePass} for one
-     * subject, with less to do. It owns the group with one
+     * subject's group (a one-subject batch on a lone holder goes the general way), with less to do. It owns the group
+     * with one
      * compare-and-set, finds each key and evaluates it while it does (no key can join or leave the group meanwhile,
      * so a key absent then is absent at the batch's linearization point, and nothing read before owning has to be
      * checked again but the entry, which owning it proves live), and commits all or none. Answers false having
@@ -782,7 +785,9 @@ public final class MemoryStorage implements Storage {
                     return false;
                 }
                 ownerWords[locked] = word;
-                // Exact while the entry is owned: nothing renews it or adds a slot meanwhile.
+                // Exact for a group while it is owned: nothing renews it or adds a slot meanwhile. (A lone holder's
+                // renewal owns nothing and its due time never comes earlier: for it the check only errs on the safe
+                // side.)
                 if (owners[locked].needsExtension(clockMicros)) {
                     locked++;
                     return false;

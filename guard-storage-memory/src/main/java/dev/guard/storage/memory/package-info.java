@@ -22,9 +22,10 @@
  *       subject gains a key is copied into the new group and retired, since a lock-free caller may be about to
  *       change its word. A batch first tries its subjects' entries in step order without waiting for any, and only
  *       when one is owned elsewhere lets go and takes them in one order of subjects, waiting for each; then it
- *       evaluates all steps and commits all or none. A batch whose keys all exist (a chain's, from a user's second
- *       message on) first tries a single pass: it tries its subjects' entries, then finds and evaluates each key
- *       while it owns them all, so that nothing it read before owning needs a second look. Critical sections are a few arithmetic operations and never
+ *       evaluates all steps and commits all or none. A batch whose subjects all have entries and whose committing
+ *       keys all exist in the form they run on (a chain's, from a user's second message on) first tries a single
+ *       pass: it tries its subjects' entries, then finds and evaluates each key while it owns them all, so that
+ *       nothing it read before owning needs a second look. Critical sections are a few arithmetic operations and never
  *       wait for the cache, which is what makes the spin of the other side short and the whole deadlock free.
  *   <li><b>The cache's clock is the callers' time.</b> Caffeine's variable expiry runs on the newest {@code
  *       nowMicros} seen, so tests with a manual clock see eviction exactly as production does. Eviction must never

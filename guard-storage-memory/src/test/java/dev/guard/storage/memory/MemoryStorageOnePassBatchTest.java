@@ -48,8 +48,11 @@ class MemoryStorageOnePassBatchTest {
 
     private static final int GATE = 5;
 
-    /** The kinds a chat's keys have here: a throttle, a cooldown, a gate (read). */
-    private static final List<Integer> CHAT_KINDS = List.of(1, 4, GATE);
+    /**
+     * The kinds a chat's keys have here: a bucket, a throttle, a log (a holder whose word is only a lock), a
+     * cooldown, a gate (read, raised now and then). A chat with one of them keeps it as a lone holder.
+     */
+    private static final List<Integer> CHAT_KINDS = List.of(0, 1, 2, 4, GATE);
 
     @Test
     void batchesOnOneSubject_withGatesAndSetsChanging_answerExactlyAsTheReference() {
@@ -134,6 +137,11 @@ class MemoryStorageOnePassBatchTest {
         private void operate() {
             String subject = subjects.get(random.nextInt(subjects.size()));
             int r = random.nextInt(100);
+            if (chats && r < 3) {
+                // A chat's gate raised (its only key, a lone gate, if the chat has no other).
+                gateOrSet(RAISE, key(GATE, chat()), now + 1 + random.nextInt(2_000 * (int) MILLI));
+                return;
+            }
             if (setsChange && r < 10) {
                 StateKey key = key(GATE + random.nextInt(3), subject);
                 long deadline = now + 1 + random.nextInt(3_000 * (int) MILLI);
@@ -155,7 +163,7 @@ class MemoryStorageOnePassBatchTest {
             }
             if (chats) {
                 // One or two of the chat's keys, before, among or after the user's.
-                String chat = random.nextBoolean() ? "chat:-1001" : "chat:-1002";
+                String chat = chat();
                 List<Integer> chatKinds = new ArrayList<>(CHAT_KINDS);
                 Collections.shuffle(chatKinds, random);
                 for (int k : chatKinds.subList(0, 1 + random.nextInt(2))) {
@@ -179,6 +187,10 @@ class MemoryStorageOnePassBatchTest {
             }
             check("evaluate " + steps, outcomes(actual), outcomes(expected));
             onePass = passes[0];
+        }
+
+        private String chat() {
+            return random.nextBoolean() ? "chat:-1001" : "chat:-1002";
         }
 
         private static StateKey key(int kind, String subject) {

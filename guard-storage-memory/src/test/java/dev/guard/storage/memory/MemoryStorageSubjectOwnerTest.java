@@ -153,8 +153,8 @@ class MemoryStorageSubjectOwnerTest {
      * clock stands still, so each key admits exactly its limit, whoever asks; some batches must have run in one pass.
      */
     private void race(StateKey a, StateKey b) throws Exception {
-        // Each thread asks 2/3 of the limit of each key (half its rounds alone, half in batches): twice the limit in
-        // all, so that the limit is reached while the threads still race.
+        // Each thread asks each key 2/3 of its limit (half its rounds alone, half in batches): the four ask about 2.7
+        // times the limit, so that it is reached while the threads still race.
         TokenBucket tokens = TokenBucket.of(LIMIT, Duration.ofHours(1));
         FixedWindow window = new FixedWindow(LIMIT, Duration.ofHours(1));
         storage.acquire(a, tokens, 0, T0);

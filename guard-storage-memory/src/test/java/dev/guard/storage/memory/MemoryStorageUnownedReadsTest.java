@@ -127,10 +127,11 @@ class MemoryStorageUnownedReadsTest {
     @Test
     void theKeysOfASubjectWhoseEntryTheBatchOwns_areReadUnderIt() {
         // The user has a group (a ban and a bucket): the batch owns it for the bucket, and reads the ban under it;
-        // only the chat's gate, its chat's only key, is read without owning it.
+        // only the chat's gate, its chat's only key, and a third user's absent ban (a subject without keys, which
+        // keeps the batch out of the one pass) are read without owning them.
         TokenBucket bucket = TokenBucket.of(10, Duration.ofSeconds(1));
         StateKey userBucket = new StateKey("bucket", "u:1");
-        storage.raiseGate(chatGate, T0 + SECOND, T0);
+        storage.raiseGate(chatGate, T0 + 20 * SECOND, T0);
         storage.addMember(userBan, T0 + 20 * SECOND, T0);
         assertThat(storage.acquire(userBucket, bucket, 1, T0)).isEqualTo(Outcome.admitted(9));
         assertThat(storage.entry("u:1")).isInstanceOf(Group.class);
@@ -139,11 +140,12 @@ class MemoryStorageUnownedReadsTest {
                 Batch.of(
                         new Step(userBan, Membership.MUST_BE_ABSENT, 0),
                         new Step(userBucket, bucket, 1),
-                        new Step(chatGate, Gate.INSTANCE, 0)),
+                        new Step(chatGate, Gate.INSTANCE, 0),
+                        new Step(new StateKey("ban", "u:3"), Membership.MUST_BE_ABSENT, 0)),
                 now);
 
         assertThat(result.admitted()).isFalse();
         assertThat(result.outcome(0)).as("banned for another 10 s").isEqualTo(Outcome.rejected(10 * SECOND + 1));
-        assertThat(unownedReads).containsExactly(2);
+        assertThat(unownedReads).containsExactly(2, 3);
     }
 }
