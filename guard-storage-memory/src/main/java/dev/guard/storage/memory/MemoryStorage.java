@@ -668,7 +668,7 @@ public final class MemoryStorage implements Storage {
      * Evaluates {@code batch}, whose steps are all one subject's (the same string: a guard passes one subject string
      * for all of a private chat's steps), in one pass owning the subject's group, when it can: its entry is a group
      * that has the key of every step that commits, in the form the step runs on. {@link #evaluatedInOnePass} for one
-     * subject's group (a one-subject batch on a lone holder goes the general way), with less to do. It owns the group
+     * subject's group, with less to do; a subject whose entry is a lone holder goes to that pass. It owns the group
      * with one
      * compare-and-set, finds each key and evaluates it while it does (no key can join or leave the group meanwhile,
      * so a key absent then is absent at the batch's linearization point, and nothing read before owning has to be
@@ -681,8 +681,10 @@ public final class MemoryStorage implements Storage {
     private boolean evaluatedInGroup(BatchBuffer batch, Scratch scratch, long nowMicros) {
         int n = batch.size();
         String subject = batch.subject(0);
-        if (!(lookupEntry(subject) instanceof Group group)) {
-            return false;
+        Entry entry = lookupEntry(subject);
+        if (!(entry instanceof Group group)) {
+            // A subject whose only key is a lone holder (a user's bucket, read with an absent ban): the general pass.
+            return entry != null && evaluatedInOnePass(batch, scratch, nowMicros);
         }
         long owned = group.tryLock();
         if (owned == Holder.BUSY || owned == Holder.DEAD) {
@@ -732,7 +734,7 @@ public final class MemoryStorage implements Storage {
     }
 
     /**
-     * Evaluates {@code batch}, whose steps have several subjects, in one pass owning their entries, when it can: the
+     * Evaluates {@code batch} (mostly of several subjects) in one pass owning their entries, when it can: the
      * entry of every subject of the batch (a group, or a lone holder) is live and has the key of every step that
      * commits, in the form the step runs on. A group chat's chain is its user's keys and its chat's (a private chat's
      * is its user's alone, which {@link #evaluatedInGroup} takes). The pass

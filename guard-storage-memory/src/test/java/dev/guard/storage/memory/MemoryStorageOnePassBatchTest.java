@@ -56,30 +56,37 @@ class MemoryStorageOnePassBatchTest {
 
     @Test
     void batchesOnOneSubject_withGatesAndSetsChanging_answerExactlyAsTheReference() {
-        play(1, true, false);
+        play(1, true, false, false);
     }
 
     @Test
     void batchesOnOneSubject_alone_keepTheGroupsAsLongAsTheReferenceKeepsTheirState() {
         // Nothing but these batches touches the subjects, so only they renew the groups' expiry in the cache: a
         // group dropped before its state expires would answer a fresh bucket where the reference has none left.
-        play(13, false, false);
+        play(13, false, false, false);
     }
 
     @Test
     void batchesOnAUserAndAChat_answerExactlyAsTheReference() {
         // A group chat's chain: the user's keys and one or two of the chat's, whose entry is its only key (a lone
         // holder) or a group.
-        play(25, true, true);
+        play(25, true, true, false);
+    }
+
+    @Test
+    void batchesOnASubjectWhoseOnlyKeyIsALoneHolder_answerExactlyAsTheReference() {
+        // A user with one limit and a blocklist on which they are not: the batch reads absent gates and sets beside
+        // the subject's only key, whose entry is a lone holder (a bucket, a window or a log, by subject).
+        play(37, false, false, true);
     }
 
     /**
      * Plays twelve histories from seed {@code firstSeed} on ({@link History}); in each, most batches must have run in
      * one pass.
      */
-    private static void play(long firstSeed, boolean setsChange, boolean chats) {
+    private static void play(long firstSeed, boolean setsChange, boolean chats, boolean lone) {
         for (long seed = firstSeed; seed < firstSeed + 12; seed++) {
-            History history = new History(seed, setsChange, chats);
+            History history = new History(seed, setsChange, chats, lone);
             history.run(3_000);
             assertThat(history.onePass)
                     .as("seed %d: batches in one pass of %d", seed, history.batches)
@@ -93,6 +100,9 @@ class MemoryStorageOnePassBatchTest {
         /** Whether each batch also has keys of a chat. */
         private final boolean chats;
 
+        /** Whether each subject has one limit only, beside gates and sets that are read and never set. */
+        private final boolean lone;
+
         private final BatchBuffer buffer = new BatchBuffer(2);
         private final List<String> subjects = List.of("u:1", "u:2", "u:\n{\"3\"}");
 
@@ -101,14 +111,15 @@ class MemoryStorageOnePassBatchTest {
 
         int onePass;
 
-        History(long seed, boolean setsChange, boolean chats) {
-            this(seed, setsChange, chats, new int[1]);
+        History(long seed, boolean setsChange, boolean chats, boolean lone) {
+            this(seed, setsChange, chats, lone, new int[1]);
         }
 
-        private History(long seed, boolean setsChange, boolean chats, int[] passes) {
+        private History(long seed, boolean setsChange, boolean chats, boolean lone, int[] passes) {
             super(seed, T0, MemoryStorage.builder().onePass(n -> passes[0]++).build());
             this.setsChange = setsChange;
             this.chats = chats;
+            this.lone = lone;
             this.passes = passes;
         }
 
@@ -148,14 +159,20 @@ class MemoryStorageOnePassBatchTest {
                 gateOrSet(key.scope().equals(scope(GATE)) ? RAISE : r < 6 ? ADD : READ_AND_REMOVE, key, deadline);
                 return;
             }
-            // Two to all eight of the subject's keys, in any order, as the filters of a chain are.
+            // Two to all eight of the subject's keys, in any order, as the filters of a chain are; or its one limit
+            // (a bucket, a window or a log, by subject) among one to three gates and sets, read.
             List<Integer> kinds = new ArrayList<>();
-            for (int k = 0; k < SPECS.size(); k++) {
+            for (int k = lone ? GATE : 0; k < SPECS.size(); k++) {
                 kinds.add(k);
             }
             Collections.shuffle(kinds, random);
+            int count = lone ? 1 + random.nextInt(3) : 2 + random.nextInt(SPECS.size() - 1);
+            kinds = new ArrayList<>(kinds.subList(0, count));
+            if (lone) {
+                kinds.add(random.nextInt(count + 1), subjects.indexOf(subject));
+            }
             List<Step> steps = new ArrayList<>();
-            for (int k : kinds.subList(0, 2 + random.nextInt(SPECS.size() - 1))) {
+            for (int k : kinds) {
                 LimitSpec spec = SPECS.get(k);
                 // A duplicate window's permits are the item; other limits take one or two, or look with zero.
                 long permits = spec instanceof DuplicateWindow ? 1 + random.nextInt(3) : random.nextInt(3);
