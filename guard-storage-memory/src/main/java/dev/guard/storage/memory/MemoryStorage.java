@@ -668,13 +668,12 @@ public final class MemoryStorage implements Storage {
      * Evaluates {@code batch}, whose steps are all one subject's (the same string: a guard passes one subject string
      * for all of a private chat's steps), in one pass owning the subject's group, when it can: its entry is a group
      * that has the key of every step that commits, in the form the step runs on. {@link #evaluatedInOnePass} for one
-     * subject's group, with less to do; a subject whose entry is a lone holder goes to that pass. It owns the group
-     * with one
-     * compare-and-set, finds each key and evaluates it while it does (no key can join or leave the group meanwhile,
-     * so a key absent then is absent at the batch's linearization point, and nothing read before owning has to be
-     * checked again but the entry, which owning it proves live), and commits all or none. Answers false having
-     * changed nothing where the general path must decide: no group, the group owned
-     * elsewhere, dead or due for renewal (a slot that another thread added after the lookup may have brought the
+     * subject's group, with less to do; a subject whose entry is a lone holder goes to that pass, and answers what
+     * it answers. It owns the group with one compare-and-set, finds each key and evaluates it while it does (no key
+     * can join or leave the group meanwhile, so a key absent then is absent at the batch's linearization point, and
+     * nothing read before owning has to be checked again but the entry, which owning it proves live), and commits
+     * all or none. Answers false having changed nothing where the general path must decide: no entry, the group
+     * owned elsewhere, dead or due for renewal (a slot that another thread added after the lookup may have brought the
      * renewal forward, as in {@link #lookupOrCreate}), a key to create or convert, or an admitted batch that commits
      * at a record's key.
      */
@@ -683,7 +682,8 @@ public final class MemoryStorage implements Storage {
         String subject = batch.subject(0);
         Entry entry = lookupEntry(subject);
         if (!(entry instanceof Group group)) {
-            // A subject whose only key is a lone holder (a user's bucket, read with an absent ban): the general pass.
+            // A subject whose only key is a lone holder (a user's bucket, read with an absent ban): the pass for
+            // several subjects, which owns lone holders.
             return entry != null && evaluatedInOnePass(batch, scratch, nowMicros);
         }
         long owned = group.tryLock();
