@@ -693,6 +693,7 @@ public final class MemoryStorage implements Storage {
         Holder[] holders = scratch.holders;
         long[] words = scratch.words;
         long[] outcomes = scratch.outcomes;
+        boolean ran = false;
         try {
             // Exact while the group is owned: nothing renews or adds a slot meanwhile.
             if (group.needsExtension(clock.newestMicros())) {
@@ -724,11 +725,12 @@ public final class MemoryStorage implements Storage {
                     }
                 }
             }
-        } catch (Throwable e) {
-            Arrays.fill(holders, 0, n, null);
-            throw e;
+            ran = true;
         } finally {
             group.unlock(owned);
+            if (!ran) {
+                Arrays.fill(holders, 0, n, null);
+            }
         }
         return passed(batch, holders, outcomes);
     }

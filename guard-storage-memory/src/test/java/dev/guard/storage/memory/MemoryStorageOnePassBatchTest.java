@@ -88,7 +88,7 @@ class MemoryStorageOnePassBatchTest {
         for (long seed = firstSeed; seed < firstSeed + 12; seed++) {
             History history = new History(seed, setsChange, chats, lone);
             history.run(3_000);
-            assertThat(history.onePass)
+            assertThat(history.onePass())
                     .as("seed %d: batches in one pass of %d", seed, history.batches)
                     .isGreaterThan(history.batches / 2);
         }
@@ -106,10 +106,8 @@ class MemoryStorageOnePassBatchTest {
         private final BatchBuffer buffer = new BatchBuffer(2);
         private final List<String> subjects = List.of("u:1", "u:2", "u:\n{\"3\"}");
 
-        /** The batches evaluated, and how many of them ran in one pass owning their subject's group. */
+        /** The batches evaluated. */
         int batches;
-
-        int onePass;
 
         History(long seed, boolean setsChange, boolean chats, boolean lone) {
             this(seed, setsChange, chats, lone, new int[1]);
@@ -125,6 +123,11 @@ class MemoryStorageOnePassBatchTest {
 
         /** What the storage's hook counts: batches that ran in one pass. */
         private final int[] passes;
+
+        /** How many of the batches ran in one pass owning their subjects' entries. */
+        int onePass() {
+            return passes[0];
+        }
 
         void run(int operations) {
             try {
@@ -206,7 +209,6 @@ class MemoryStorageOnePassBatchTest {
                 actual = buffer.toResult();
             }
             check("evaluate " + steps, outcomes(actual), outcomes(expected));
-            onePass = passes[0];
         }
 
         private String chat() {
